@@ -1,0 +1,44 @@
+"""A `.bar` marker is left in /mnt/marker_files while no BAR job runs, so DV stays down.
+
+Symptom: DV pods do not come back after a backup or restore failed or its job was deleted.
+Cause: the BAR job puts down `/mnt/marker_files/.bar` to stop DV's liveness probes from restarting
+DV while it works, and removes it at the end; a job that failed or was deleted leaves it behind.
+Repair: remove the marker (only when no BAR job is active); DV pods may then take up to 30 minutes
+to recover on their own, or can be restarted.
+"""
+
+from dvdoctor import k8s
+from dvdoctor.backups import human_bytes
+from dvdoctor.facts import SECTION_ENGINE, Facts
+from dvdoctor.registry import Problem, check
+
+
+def active_bar_jobs(facts: Facts) -> list[str]:
+    return [
+        k8s.name(j)
+        for j in facts.objects("jobs")
+        if k8s.name(j) in (facts.names.backup_job, facts.names.restore_job) and k8s.job_state(j) == "active"
+    ]
+
+
+@check(
+    "stale-bar-marker",
+    "No .bar marker left behind without a running BAR job",
+    fix="stale-bar-marker",
+    needs=[SECTION_ENGINE],
+    tags=["runbook", "marker"],
+)
+def run(facts: Facts):
+    marker = next((m for m in facts.engine["markers"] if m["name"] == facts.names.bar_marker), None)
+    if marker is None or active_bar_jobs(facts):
+        return
+    age_min = (facts.now.timestamp() - marker["mtime"]) / 60
+    yield Problem(
+        f"{facts.names.marker_dir}/{facts.names.bar_marker} exists but no backup or restore job is running",
+        (
+            f"{facts.names.engine_pod}:{facts.names.marker_dir}/{facts.names.bar_marker} "
+            f"({human_bytes(marker['size'])}, written {age_min:.0f} min ago)",
+            f"active BAR jobs: none ({facts.names.backup_job}, {facts.names.restore_job})",
+        ),
+        f"pod/{facts.names.engine_pod}",
+    )

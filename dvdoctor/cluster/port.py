@@ -1,0 +1,103 @@
+"""The one port between dvdoctor and a DV namespace: a real cluster or the lab.
+
+Objects go in and out as plain dicts shaped like the Kubernetes API's JSON (camelCase keys), so
+facts, checks, fixes and flows never see client-library classes, and the lab can answer with the
+same shapes from files on disk. Kinds are named by their plural resource name.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Callable, Protocol, runtime_checkable
+
+#: Namespaced kinds dvdoctor reads or writes, by plural resource name.
+NAMESPACED_KINDS = (
+    "pods",
+    "jobs",
+    "deployments",
+    "statefulsets",
+    "persistentvolumeclaims",
+    "serviceaccounts",
+    "events",
+    "leases",
+)
+#: Cluster-scoped kinds.
+CLUSTER_KINDS = ("persistentvolumes", "storageclasses")
+KINDS = NAMESPACED_KINDS + CLUSTER_KINDS
+
+
+@dataclass(frozen=True)
+class ExecResult:
+    """What a command run in a pod gave back; a non-zero rc is an answer, not an error."""
+
+    rc: int
+    stdout: str
+    stderr: str = ""
+
+
+@runtime_checkable
+class Cluster(Protocol):
+    """Everything dvdoctor does to a namespace goes through these methods."""
+
+    namespace: str
+
+    def describe(self) -> str:
+        """One line naming where this port points (context and server, or lab folder)."""
+
+    def list(self, kind: str, label_selector: str | None = None) -> list[dict]:
+        """All objects of a kind in the namespace (or cluster-wide for cluster-scoped kinds)."""
+
+    def get(self, kind: str, name: str) -> dict | None:
+        """One object, or None when it does not exist."""
+
+    def create(self, kind: str, body: dict) -> dict:
+        """Create an object; raises Conflict if it exists, Forbidden/Invalid as the API does."""
+
+    def patch(self, kind: str, name: str, patch: dict) -> dict:
+        """A JSON merge patch (RFC 7386) of one object."""
+
+    def delete(self, kind: str, name: str) -> bool:
+        """Delete with background propagation (a Job takes its pods along); False if absent."""
+
+    def logs(self, pod: str, container: str | None = None, tail_lines: int | None = None) -> str:
+        """A pod's log; empty when the pod has not started."""
+
+    def exec(self, pod: str, argv: list[str], container: str | None = None) -> ExecResult:
+        """Run argv in a running pod's container and return its exit code and output."""
+
+    def allowed_rules(self) -> list[dict]:
+        """The caller's RBAC rules in the namespace (SelfSubjectRulesReview resourceRules)."""
+
+    def wait(
+        self,
+        kind: str,
+        name: str,
+        until: Callable[[dict | None], bool],
+        timeout: float,
+        on_change: Callable[[dict | None], None] | None = None,
+    ) -> dict | None:
+        """Block until `until(obj)` holds or `timeout` seconds pass; return the last object seen."""
+
+
+def poll(
+    cluster: Cluster,
+    kind: str,
+    name: str,
+    until: Callable[[dict | None], bool],
+    timeout: float,
+    on_change: Callable[[dict | None], None] | None = None,
+    interval: float = 0.2,
+    max_interval: float = 2.0,
+) -> dict | None:
+    """Waiting by polling `get`, for ports without watches; the interval backs off to a ceiling."""
+    deadline = time.monotonic() + timeout
+    obj = cluster.get(kind, name)
+    while True:
+        if on_change is not None:
+            on_change(obj)
+        if until(obj) or time.monotonic() >= deadline:
+            return obj
+        time.sleep(min(interval, max(0.0, deadline - time.monotonic())))
+        interval = min(interval * 1.5, max_interval)
+        obj = cluster.get(kind, name)

@@ -1,0 +1,135 @@
+"""Facts: everything checks may look at, gathered once per run, as plain JSON-able data.
+
+A Facts object wraps the dict that `collect` builds and `collect -o` saves, so a saved bundle and a
+live run are analysed by the same code. Checks read facts through the accessors here and never talk
+to the cluster; they take "now" from the facts, so a bundle gives the same answers tomorrow.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from importlib import resources
+from pathlib import Path
+
+from .errors import UsageError
+from .names import DEFAULT, DvNames, Settings, Thresholds
+
+SCHEMA_ID = "dvdoctor/facts/v1"
+
+#: Parts of the facts that only an in-pod look can give; checks declare which they need.
+SECTION_BAR = "bar_volume"
+SECTION_ENGINE = "engine"
+SECTION_ACCESS = "access"
+
+
+def parse_time(value: str | None) -> datetime | None:
+    """Kubernetes timestamps (RFC 3339, `Z` suffix) as aware datetimes."""
+    if not value:
+        return None
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+@dataclass
+class Facts:
+    data: dict
+    settings: Settings = field(default_factory=lambda: DEFAULT)
+    #: What the checks judge for: "now", or the gate before a "backup" or a "restore".
+    phase: str = "now"
+
+    # ---- identity and time -------------------------------------------------------------
+    @property
+    def namespace(self) -> str:
+        return self.data["namespace"]
+
+    @property
+    def now(self) -> datetime:
+        return parse_time(self.data["collected_at"]) or datetime.now(timezone.utc)
+
+    @property
+    def names(self) -> DvNames:
+        return self.settings.names
+
+    @property
+    def thresholds(self) -> Thresholds:
+        return self.settings.thresholds
+
+    # ---- objects ------------------------------------------------------------------------
+    def objects(self, kind: str) -> list[dict]:
+        return self.data["objects"].get(kind) or []
+
+    def has_kind(self, kind: str) -> bool:
+        """False when the kind could not be listed (e.g. PVs without cluster-wide rights)."""
+        return kind in self.data["objects"]
+
+    def get(self, kind: str, name: str) -> dict | None:
+        for obj in self.objects(kind):
+            if obj["metadata"]["name"] == name:
+                return obj
+        return None
+
+    def pods_of_job(self, job: str) -> list[dict]:
+        return [
+            p
+            for p in self.objects("pods")
+            if (p["metadata"].get("labels") or {}).get("job-name") == job
+            or any(o.get("kind") == "Job" and o.get("name") == job for o in p["metadata"].get("ownerReferences") or [])
+        ]
+
+    def pv_of(self, pvc: dict) -> dict | None:
+        volume = (pvc.get("spec") or {}).get("volumeName")
+        return self.get("persistentvolumes", volume) if volume else None
+
+    def events_for(self, name: str) -> list[dict]:
+        return [e for e in self.objects("events") if (e.get("involvedObject") or {}).get("name") == name]
+
+    def log(self, pod: str) -> str | None:
+        return (self.data.get("logs") or {}).get(pod)
+
+    # ---- in-pod sections ----------------------------------------------------------------
+    def section(self, name: str) -> dict | None:
+        """An in-pod section, or None when it was skipped (see `skipped`)."""
+        return self.data.get(name)
+
+    def skipped(self, name: str) -> str | None:
+        """Why an in-pod section is missing, or None when it is there."""
+        return (self.data.get("skipped") or {}).get(name)
+
+    @property
+    def bar(self) -> dict | None:
+        return self.section(SECTION_BAR)
+
+    @property
+    def engine(self) -> dict | None:
+        return self.section(SECTION_ENGINE)
+
+    # ---- persistence --------------------------------------------------------------------
+    def to_json(self) -> str:
+        return json.dumps(self.data, indent=2, sort_keys=True)
+
+    @classmethod
+    def load(cls, path: Path, settings: Settings = DEFAULT) -> "Facts":
+        """Read a saved bundle; anything malformed is one clear UsageError."""
+        try:
+            data = json.loads(Path(path).read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise UsageError(f"bundle {path} does not exist") from None
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise UsageError(f"bundle {path} is not a JSON facts bundle: {exc}") from None
+        validate(data, str(path))
+        return cls(data, settings)
+
+
+def schema() -> dict:
+    return json.loads(resources.files("dvdoctor").joinpath("schemas", "facts.schema.json").read_text())
+
+
+def validate(data: object, where: str = "facts") -> None:
+    import jsonschema
+
+    errors = sorted(jsonschema.Draft202012Validator(schema()).iter_errors(data), key=lambda e: list(e.path))
+    if errors:
+        err = errors[0]
+        at = "/".join(str(p) for p in err.absolute_path) or "(top)"
+        raise UsageError(f"{where} is not a valid dvdoctor facts bundle: at {at}: {err.message}")

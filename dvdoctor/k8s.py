@@ -1,0 +1,97 @@
+"""Pure readings of Kubernetes objects (as API dicts): is a pod ready, how did a job end.
+
+Shared by checks, fixes and flows, so "ready" and "failed" mean one thing everywhere.
+"""
+
+from __future__ import annotations
+
+
+def name(obj: dict) -> str:
+    return obj["metadata"]["name"]
+
+
+def annotations(obj: dict) -> dict:
+    return obj["metadata"].get("annotations") or {}
+
+
+def pod_phase(pod: dict) -> str:
+    return (pod.get("status") or {}).get("phase", "Unknown")
+
+
+def pod_ready(pod: dict) -> bool:
+    conditions = (pod.get("status") or {}).get("conditions") or []
+    return pod_phase(pod) == "Running" and any(
+        c.get("type") == "Ready" and c.get("status") == "True" for c in conditions
+    )
+
+
+def container_statuses(pod: dict) -> list[dict]:
+    status = pod.get("status") or {}
+    return (status.get("initContainerStatuses") or []) + (status.get("containerStatuses") or [])
+
+
+def waiting_reasons(pod: dict) -> list[str]:
+    """Why containers are not running: CrashLoopBackOff, ImagePullBackOff, ... (may be empty)."""
+    return [
+        cs["state"]["waiting"].get("reason", "Waiting")
+        for cs in container_statuses(pod)
+        if (cs.get("state") or {}).get("waiting")
+    ]
+
+
+def restarts(pod: dict) -> int:
+    return sum(cs.get("restartCount", 0) for cs in container_statuses(pod))
+
+
+def pod_unschedulable(pod: dict) -> str | None:
+    for c in (pod.get("status") or {}).get("conditions") or []:
+        if c.get("type") == "PodScheduled" and c.get("status") == "False":
+            return c.get("message") or c.get("reason") or "unschedulable"
+    return None
+
+
+def job_state(job: dict) -> str:
+    """complete | failed | active: read from conditions, which is where a Job says how it ended."""
+    for c in (job.get("status") or {}).get("conditions") or []:
+        if c.get("status") != "True":
+            continue
+        if c.get("type") in ("Complete", "SuccessCriteriaMet"):
+            return "complete"
+        if c.get("type") in ("Failed", "FailureTarget"):
+            return "failed"
+    return "active"
+
+
+def job_failure(job: dict) -> str | None:
+    for c in (job.get("status") or {}).get("conditions") or []:
+        if c.get("type") == "Failed" and c.get("status") == "True":
+            return f"{c.get('reason', 'Failed')}: {c.get('message', '')}".rstrip(": ")
+    return None
+
+
+def spec_replicas(obj: dict) -> int:
+    return int((obj.get("spec") or {}).get("replicas", 1))
+
+
+def ready_replicas(obj: dict) -> int:
+    return int((obj.get("status") or {}).get("readyReplicas", 0) or 0)
+
+
+def pod_image(spec: dict) -> str | None:
+    """The first container's image of a pod spec (a job's template spec or a pod's spec)."""
+    containers = spec.get("containers") or []
+    return containers[0].get("image") if containers else None
+
+
+def job_pod_spec(job: dict) -> dict:
+    return ((job.get("spec") or {}).get("template") or {}).get("spec") or {}
+
+
+def run_as_user(pod_spec: dict) -> int | None:
+    """The uid a pod spec runs as: the first container's setting wins over the pod's."""
+    for c in pod_spec.get("containers") or []:
+        uid = (c.get("securityContext") or {}).get("runAsUser")
+        if uid is not None:
+            return int(uid)
+    uid = (pod_spec.get("securityContext") or {}).get("runAsUser")
+    return int(uid) if uid is not None else None

@@ -1,0 +1,74 @@
+"""The names, paths and thresholds of a DV 1.5.0 namespace, as the runbook gives them.
+
+They are defaults: a site that renamed an object overrides it in its config file. Objects are
+matched by these exact names, never by substring (dvcli.sh's `grep -i` picks up look-alikes).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class DvNames:
+    engine_pod: str = "dv-engine-0"
+    engine_container: str = "dv-engine"
+    statefulsets: tuple[str, ...] = ("dv-engine", "dv-metastore", "dv-utils", "dv-worker")
+    side_deployments: tuple[str, ...] = ("dv-caching", "dv-api", "dv-unified-console")
+    caching_deployment: str = "dv-caching"
+    init_volume_job: str = "dv-init-volume"
+    data_pvc: str = "dv-pvc"
+    bar_pvc: str = "dv-bar-pvc"
+    bar_sa: str = "dv-bar-sa"
+    backup_job: str = "dv-backup-job"
+    restore_job: str = "dv-restore-job"
+    list_job: str = "dv-list-backups-job"
+    test_job: str = "dv-test-job"
+    #: Jobs dvdoctor creates itself carry this prefix, and the label below.
+    own_prefix: str = "dvdoctor-"
+    bar_mount: str = "/mnt/PV/bar"
+    marker_dir: str = "/mnt/marker_files"
+    bar_marker: str = ".bar"
+    restore_marker: str = ".bar_restored.txt"
+    template_dir: str = "/opt/dv/current/bar/yaml"
+    templates: tuple[str, ...] = (
+        "dv-backup-job.yaml",
+        "dv-restore-job.yaml",
+        "dv-bar-pvc.yaml",
+        "dv-list-backups-job.yaml",
+    )
+    caching_script: str = "/opt/dv/current/bar/scripts/dv-caching-bar.sh"
+    symlink: str = "dv_backup.tar.gz"
+    combined_tarball: str = "dv_backup.tar.gz"
+    component_tarballs: tuple[str, ...] = ("dv_backup_dv_metastore.tar.gz", "dv_backup_dv_engine.tar.gz")
+    #: Used only when neither DV's backup job template nor the init-volume job names a uid.
+    bar_uid: int = 1000322824
+
+    @property
+    def bar_jobs(self) -> tuple[str, ...]:
+        return (self.backup_job, self.restore_job, self.list_job, self.test_job)
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    #: `no-recent-backup` fails when the newest complete backup is older than this.
+    max_backup_age_hours: float = 7 * 24
+    #: Free space must exceed the next backup's expected size by this fraction.
+    space_margin: float = 0.10
+    #: Events younger than this are kept in the facts.
+    event_window_minutes: int = 120
+
+
+@dataclass(frozen=True)
+class Settings:
+    names: DvNames = field(default_factory=DvNames)
+    thresholds: Thresholds = field(default_factory=Thresholds)
+
+
+DEFAULT = Settings()
+
+#: Label on every object dvdoctor creates, so `leftover-bar-pods` and cleanup can find them.
+OWNED_LABEL = "app.kubernetes.io/managed-by"
+OWNED_VALUE = "dvdoctor"
+#: Annotation recording a deployment's replicas before dvdoctor scaled it to 0.
+REPLICAS_ANNOTATION = "dvdoctor.io/original-replicas"

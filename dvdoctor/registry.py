@@ -1,0 +1,201 @@
+"""The check registry and the runner: one place that knows every check.
+
+A check is tiny, as in kubeadm's preflight: an id, a title, a severity, and a function from facts
+to problems. Its module docstring is its runbook text (symptom, cause, repair), which `explain`,
+the docs and the report all read from here. A check that raises is reported as crashed; the
+others still run.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Iterable
+
+from .errors import UsageError
+from .facts import Facts
+
+ERROR = "error"
+WARNING = "warning"
+#: When a check applies: always, or only as a gate before a backup or a restore.
+ALWAYS, BACKUP, RESTORE = "always", "backup", "restore"
+PHASES = ("now", BACKUP, RESTORE)
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong, with the lines, numbers and names that prove it."""
+
+    message: str
+    evidence: tuple[str, ...] = ()
+    object: str | None = None
+
+    def to_dict(self) -> dict:
+        return {"message": self.message, "evidence": list(self.evidence), "object": self.object}
+
+
+@dataclass(frozen=True)
+class Check:
+    id: str
+    title: str
+    severity: str
+    applies: frozenset[str]
+    run: Callable[[Facts], Iterable[Problem]]
+    fix: str | None = None
+    #: In-pod fact sections the check reads; when one was skipped, so is the check.
+    needs: frozenset[str] = frozenset()
+    tags: tuple[str, ...] = ()
+    doc: str = ""
+
+    @property
+    def fix_command(self) -> str | None:
+        return f"dvdoctor fix --issue {self.fix}" if self.fix else None
+
+    def to_dict(self) -> dict:
+        return {
+            "id": self.id,
+            "title": self.title,
+            "severity": self.severity,
+            "applies": sorted(self.applies),
+            "fix": self.fix,
+            "needs": sorted(self.needs),
+            "tags": list(self.tags),
+            "doc": self.doc,
+        }
+
+
+REGISTRY: dict[str, Check] = {}
+
+
+def check(
+    id: str,
+    title: str,
+    *,
+    severity: str = ERROR,
+    applies: Iterable[str] = (ALWAYS,),
+    fix: str | None = None,
+    needs: Iterable[str] = (),
+    tags: Iterable[str] = (),
+) -> Callable[[Callable[[Facts], Iterable[Problem]]], Callable[[Facts], Iterable[Problem]]]:
+    """Register a check function; its module's docstring becomes its runbook text."""
+
+    def register(fn: Callable[[Facts], Iterable[Problem]]) -> Callable[[Facts], Iterable[Problem]]:
+        if id in REGISTRY:
+            raise RuntimeError(f"check id {id} registered twice")
+        module = importlib.import_module(fn.__module__)
+        REGISTRY[id] = Check(
+            id=id,
+            title=title,
+            severity=severity,
+            applies=frozenset(applies),
+            run=fn,
+            fix=fix,
+            needs=frozenset(needs),
+            tags=tuple(tags),
+            doc=(module.__doc__ or "").strip(),
+        )
+        return fn
+
+    return register
+
+
+def load_all() -> dict[str, Check]:
+    """Import every module of dvdoctor.checks once, so each registers its check."""
+    from . import checks as package  # type: ignore[attr-defined]
+
+    for info in pkgutil.iter_modules(package.__path__):
+        importlib.import_module(f"{package.__name__}.{info.name}")
+    return dict(sorted(REGISTRY.items()))
+
+
+def resolve_ids(ids: Iterable[str], what: str) -> list[str]:
+    """Validate check ids given by a user; an unknown id is an error, never ignored."""
+    known = load_all()
+    out = []
+    for raw in ids:
+        for part in str(raw).split(","):
+            part = part.strip()
+            if not part:
+                continue
+            if part not in known:
+                raise UsageError(f"{what}: unknown check id {part!r}; known ids: {', '.join(known)}")
+            out.append(part)
+    return out
+
+
+@dataclass
+class Result:
+    check: Check
+    #: pass | fail | warn | skip | crash
+    status: str
+    problems: list[Problem] = field(default_factory=list)
+    reason: str | None = None
+    #: Downgraded from fail to warn by --ignore-check.
+    ignored: bool = False
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict:
+        return {
+            "id": self.check.id,
+            "title": self.check.title,
+            "severity": self.check.severity,
+            "status": self.status,
+            "ignored": self.ignored,
+            "reason": self.reason,
+            "problems": [p.to_dict() for p in self.problems],
+            "fix": self.check.fix_command,
+        }
+
+
+def applies_in(chk: Check, phase: str) -> bool:
+    """`now` runs every check (phase checks judge the present); a gate runs its own and the always ones."""
+    return phase == "now" or ALWAYS in chk.applies or phase in chk.applies
+
+
+def run_checks(
+    facts: Facts,
+    *,
+    phase: str = "now",
+    only: Iterable[str] = (),
+    skip: Iterable[str] = (),
+    ignore: Iterable[str] = (),
+) -> list[Result]:
+    checks = load_all()
+    only_ids = set(resolve_ids(only, "--only"))
+    skip_ids = set(resolve_ids(skip, "--skip"))
+    ignore_ids = set(resolve_ids(ignore, "--ignore-check"))
+    facts.phase = phase
+    results: list[Result] = []
+    for chk in checks.values():
+        if (only_ids and chk.id not in only_ids) or chk.id in skip_ids or not applies_in(chk, phase):
+            continue
+        missing = [s for s in sorted(chk.needs) if facts.section(s) is None]
+        if missing:
+            why = "; ".join(f"{s}: {facts.skipped(s) or 'not collected'}" for s in missing)
+            results.append(Result(chk, "skip", reason=why))
+            continue
+        started = time.perf_counter()
+        try:
+            problems = list(chk.run(facts))
+        except Exception as exc:  # a crashing check is reported, never counted as passed
+            results.append(Result(chk, "crash", reason=f"{type(exc).__name__}: {exc}",
+                                  seconds=time.perf_counter() - started))
+            continue
+        if not problems:
+            status = "pass"
+        elif chk.severity == WARNING:
+            status = "warn"
+        else:
+            status = "fail"
+        ignored = status == "fail" and chk.id in ignore_ids
+        results.append(Result(chk, "warn" if ignored else status, problems, ignored=ignored,
+                              seconds=time.perf_counter() - started))
+    return results
+
+
+def exit_code(results: list[Result], fail_on: str = ERROR) -> int:
+    """0 when nothing failed; 1 when something failed or crashed (or warned, with fail_on=warning)."""
+    bad = {"fail", "crash"} | ({"warn"} if fail_on == WARNING else set())
+    return 1 if any(r.status in bad for r in results) else 0

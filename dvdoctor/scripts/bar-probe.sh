@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Inspect DV's backup volume the way the runbook does with `df -h` and `ls -ltr`, from a pod that
+# mounts it as the BAR job's uid. Prints one tab-separated record a line; `end` closes a whole run.
+# Inputs (environment only): BAR_DIR (the mount path), SYMLINK (the restore-point link's name),
+# VERIFY (1: also read every combined tarball back with gzip -t), DV_ROOT (the lab's pod root; empty in a pod).
+set -u
+bar="${DV_ROOT:-}${BAR_DIR:?BAR_DIR is required}"
+link="${SYMLINK:-dv_backup.tar.gz}"
+printf 'probe\tbar\t1\n'
+printf 'id\t%s\t%s\n' "$(id -u)" "$(id -G)"
+if [ ! -d "$bar" ]; then
+  printf 'missing\t%s\n' "$BAR_DIR"
+  printf 'end\n'
+  exit 0
+fi
+printf 'dir\t%s\n' "$(stat -c '%a	%u	%g' "$bar")"
+probe_dir="$bar/.dvdoctor-write-test.$$"
+if err=$(mkdir "$probe_dir" 2>&1); then
+  rmdir "$probe_dir"
+  printf 'writable\t1\t\n'
+else
+  printf 'writable\t0\t%s\n' "$(printf '%s' "$err" | tr '\t\n' '  ')"
+fi
+printf 'df\t%s\n' "$(df -P -B1 "$bar" | awk 'NR==2 {print $2 "\t" $4 "\t" $3}')"
+printf 'du\t%s\n' "$(du -sb "$bar" 2>/dev/null | cut -f1)"
+find "$bar" -mindepth 1 -maxdepth 2 -printf 'entry\t%y\t%s\t%T@\t%m\t%U\t%P\t%l\n' 2>/dev/null
+if [ -L "$bar/$link" ]; then
+  target=$(readlink "$bar/$link")
+  case "$target" in
+    /*) resolved="${DV_ROOT:-}$target" ;;
+    *) resolved="$bar/$target" ;;
+  esac
+  if [ -f "$resolved" ]; then exists=1; else exists=0; fi
+  printf 'link\t%s\t%s\t%s\n' "$link" "$target" "$exists"
+fi
+if [ "${VERIFY:-0}" = 1 ]; then
+  for tarball in "$bar"/*/dv_backup.tar.gz; do
+    [ -f "$tarball" ] || continue
+    if msg=$(gzip -t "$tarball" 2>&1); then ok=1; else ok=0; fi
+    printf 'verify\t%s\t%s\t%s\n' "${tarball#"$bar"/}" "$ok" "$(printf '%s' "$msg" | tr '\t\n' '  ')"
+  done
+fi
+printf 'end\n'

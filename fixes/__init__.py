@@ -1,0 +1,1 @@
+"""One module per repair, paired with a check; installed as `dvdoctor.fixes`."""
