@@ -1,0 +1,247 @@
+"""Gather the facts of one DV namespace, once, with as few API calls as the data needs.
+
+Each kind is listed once and filtered in memory; dv-engine-0 is asked once (one exec) for markers
+and job templates; the backup volume, which no running DV pod mounts, is inspected by one
+short-lived Job with DV's own init-volume image, service account, uid and mounts.
+"""
+
+from __future__ import annotations
+
+import copy
+from datetime import datetime, timezone
+from typing import Callable
+
+import yaml
+
+from . import __version__, k8s, oneshot, probe
+from .cluster.port import KINDS, Cluster
+from .errors import ClusterError, Forbidden, UsageError
+from .facts import SECTION_ACCESS, SECTION_BAR, SECTION_ENGINE, Facts
+from .names import DEFAULT, DvNames, Settings
+
+#: Kinds whose list may be refused without stopping the run (cluster-scoped, or nice to have).
+OPTIONAL_KINDS = ("persistentvolumes", "storageclasses", "events", "leases")
+LOG_TAIL_LINES = 200
+SECRET_WORDS = ("PASSWORD", "PASSWD", "SECRET", "TOKEN", "KEY", "CREDENTIAL", "CERT")
+REDACTED = "<redacted>"
+
+
+def _trim(obj: dict) -> dict:
+    """Drop bulk nobody reads (managedFields, last-applied) and redact secret-looking env values."""
+    obj = copy.deepcopy(obj)
+    meta = obj.get("metadata") or {}
+    meta.pop("managedFields", None)
+    ann = meta.get("annotations") or {}
+    ann.pop("kubectl.kubernetes.io/last-applied-configuration", None)
+    for spec in _pod_specs(obj):
+        for c in (spec.get("containers") or []) + (spec.get("initContainers") or []):
+            for env in c.get("env") or []:
+                if "value" in env and any(w in env.get("name", "").upper() for w in SECRET_WORDS):
+                    env["value"] = REDACTED
+    return obj
+
+
+def _pod_specs(obj: dict) -> list[dict]:
+    spec = obj.get("spec") or {}
+    if "containers" in spec:
+        return [spec]
+    template = (spec.get("template") or {}).get("spec")
+    if template:
+        return [template]
+    job_template = ((spec.get("jobTemplate") or {}).get("spec") or {}).get("template", {}).get("spec")
+    return [job_template] if job_template else []
+
+
+def _is_dv_namespace(objects: dict, names: DvNames) -> bool:
+    return any(k8s.name(p) == names.engine_pod for p in objects.get("pods", [])) or any(
+        k8s.name(s) in names.statefulsets for s in objects.get("statefulsets", [])
+    )
+
+
+def bar_job_pods_to_log(objects: dict, names: DvNames) -> list[str]:
+    """Pods of DV's BAR jobs that failed, restarted or crash-loop: their logs are evidence."""
+    out = []
+    for pod in objects.get("pods", []):
+        job = (pod["metadata"].get("labels") or {}).get("job-name", "")
+        if job not in names.bar_jobs:
+            continue
+        if k8s.pod_phase(pod) == "Failed" or k8s.restarts(pod) > 0 or "CrashLoopBackOff" in k8s.waiting_reasons(pod):
+            out.append(k8s.name(pod))
+    return out
+
+
+def template_object(facts_engine: dict | None, template: str) -> dict | None:
+    """One of DV's BAR templates from dv-engine-0, parsed; None when absent or unreadable."""
+    text = (facts_engine or {}).get("templates", {}).get(template)
+    if not text:
+        return None
+    try:
+        obj = yaml.safe_load(text)
+    except yaml.YAMLError:
+        return None
+    return obj if isinstance(obj, dict) else None
+
+
+def bar_volume_spec(data: dict, names: DvNames) -> tuple[list[dict], list[dict]]:
+    """The volumes and mounts that put dv-bar-pvc at /mnt/PV/bar, read from DV's backup job template.
+
+    Without the template, fall back to the claim name and the data version subPath that dv-engine-0
+    uses for /mnt/PV/versioned (the runbook's test job mounts both with subPath 1.5.0).
+    """
+    tmpl = template_object(data.get(SECTION_ENGINE), "dv-backup-job.yaml")
+    if tmpl:
+        spec = k8s.job_pod_spec(tmpl)
+        for c in spec.get("containers") or []:
+            for m in c.get("volumeMounts") or []:
+                if m.get("mountPath") == names.bar_mount:
+                    vols = [v for v in spec.get("volumes") or [] if v.get("name") == m["name"]]
+                    if vols:
+                        return vols, [m]
+    sub_path = "1.5.0"
+    engine = next((p for p in data["objects"].get("pods", []) if k8s.name(p) == names.engine_pod), None)
+    if engine:
+        for c in engine["spec"].get("containers") or []:
+            for m in c.get("volumeMounts") or []:
+                if m.get("mountPath") == "/mnt/PV/versioned" and m.get("subPath"):
+                    sub_path = m["subPath"]
+    return (
+        [{"name": "dv-bar-data", "persistentVolumeClaim": {"claimName": names.bar_pvc}}],
+        [{"name": "dv-bar-data", "mountPath": names.bar_mount, "subPath": sub_path}],
+    )
+
+
+def init_volume_job(data: dict, names: DvNames) -> dict | None:
+    return next((j for j in data["objects"].get("jobs", []) if k8s.name(j) == names.init_volume_job), None)
+
+
+def bar_image(data: dict, names: DvNames) -> str | None:
+    """The image that runs DV's BAR logic, read from the dv-init-volume Job (not its pod, which may be gone)."""
+    job = init_volume_job(data, names)
+    return k8s.pod_image(k8s.job_pod_spec(job)) if job else None
+
+
+def bar_uid(data: dict, names: DvNames) -> int:
+    """The uid DV's BAR jobs run as: the backup template's, else the init-volume job's, else the default."""
+    tmpl = template_object(data.get(SECTION_ENGINE), "dv-backup-job.yaml")
+    for spec in ([k8s.job_pod_spec(tmpl)] if tmpl else []) + (
+        [k8s.job_pod_spec(j)] if (j := init_volume_job(data, names)) else []
+    ):
+        uid = k8s.run_as_user(spec)
+        if uid is not None:
+            return uid
+    return names.bar_uid
+
+
+def collect(
+    cluster: Cluster,
+    settings: Settings = DEFAULT,
+    *,
+    use_pod: bool = True,
+    verify: bool = False,
+    source: str = "cluster",
+    progress: Callable[[str], None] | None = None,
+) -> Facts:
+    names = settings.names
+    say = progress or (lambda _msg: None)
+    data: dict = {
+        "schema": "dvdoctor/facts/v1",
+        "dvdoctor_version": __version__,
+        "collected_at": datetime.now(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z"),
+        "namespace": cluster.namespace,
+        "source": {"kind": source, "where": cluster.describe()},
+        "objects": {},
+        "logs": {},
+        "skipped": {},
+        "errors": [],
+    }
+    say("listing DV objects")
+    for kind in KINDS:
+        try:
+            data["objects"][kind] = [_trim(o) for o in cluster.list(kind)]
+        except Forbidden as exc:
+            if kind not in OPTIONAL_KINDS:
+                raise
+            data["errors"].append({"what": f"list {kind}", "error": str(exc)})
+    if not _is_dv_namespace(data["objects"], names):
+        raise UsageError(
+            f"namespace {cluster.namespace!r} has no DV: no pod {names.engine_pod} and no StatefulSet "
+            f"{', '.join(names.statefulsets)} (use -n NAMESPACE for DV's namespace)"
+        )
+    for pod in bar_job_pods_to_log(data["objects"], names):
+        try:
+            data["logs"][pod] = cluster.logs(pod, tail_lines=LOG_TAIL_LINES)
+        except ClusterError as exc:
+            data["errors"].append({"what": f"logs of {pod}", "error": str(exc)})
+
+    say(f"looking inside {names.engine_pod}")
+    _collect_engine(cluster, data, names)
+    if use_pod:
+        say(f"inspecting {names.bar_pvc} from a short-lived pod")
+        _collect_bar(cluster, data, names, verify, say)
+    else:
+        data["skipped"][SECTION_BAR] = "--no-pod: the backup volume was not inspected"
+    try:
+        data[SECTION_ACCESS] = {"rules": cluster.allowed_rules()}
+    except ClusterError as exc:
+        data["skipped"][SECTION_ACCESS] = f"SelfSubjectRulesReview failed: {exc}"
+    requests = getattr(cluster, "request_count", None)
+    if requests is not None:
+        data["requests"] = requests
+    return Facts(data, settings)
+
+
+def _collect_engine(cluster: Cluster, data: dict, names: DvNames) -> None:
+    engine = next((p for p in data["objects"]["pods"] if k8s.name(p) == names.engine_pod), None)
+    if engine is None or k8s.pod_phase(engine) != "Running":
+        data["skipped"][SECTION_ENGINE] = f"pod {names.engine_pod} is not running"
+        return
+    argv = ["bash", "-c", probe.script("engine-probe.sh"), "dvdoctor-engine-probe",
+            names.marker_dir, names.template_dir, names.caching_script, *names.templates]
+    try:
+        result = cluster.exec(names.engine_pod, argv, container=names.engine_container)
+    except ClusterError as exc:
+        data["skipped"][SECTION_ENGINE] = f"exec in {names.engine_pod} failed: {exc}"
+        return
+    parsed = probe.parse_engine_probe(result.stdout)
+    if not parsed["complete"]:
+        data["skipped"][SECTION_ENGINE] = f"probe in {names.engine_pod} ended early (rc {result.rc}): {result.stderr.strip()[:200]}"
+        return
+    data[SECTION_ENGINE] = parsed
+
+
+def _collect_bar(cluster: Cluster, data: dict, names: DvNames, verify: bool, say: Callable[[str], None]) -> None:
+    objects = data["objects"]
+    image = bar_image(data, names)
+    why = None
+    if image is None:
+        why = f"job {names.init_volume_job} is missing, so DV's BAR image is unknown"
+    elif not any(k8s.name(s) == names.bar_sa for s in objects.get("serviceaccounts", [])):
+        why = f"service account {names.bar_sa} is missing"
+    elif not any(k8s.name(p) == names.bar_pvc for p in objects.get("persistentvolumeclaims", [])):
+        why = f"claim {names.bar_pvc} is missing"
+    if why:
+        data["skipped"][SECTION_BAR] = why
+        return
+    volumes, mounts = bar_volume_spec(data, names)
+    manifest = oneshot.script_job(
+        name=oneshot.job_name("inspect"),
+        purpose="inspect",
+        image=image,
+        service_account=names.bar_sa,
+        uid=bar_uid(data, names),
+        script_text=probe.script("bar-probe.sh"),
+        args=[],
+        env={"BAR_DIR": names.bar_mount, "SYMLINK": names.symlink, "VERIFY": "1" if verify else "0"},
+        volumes=volumes,
+        mounts=mounts,
+    )
+    try:
+        result = oneshot.run_job(cluster, manifest, progress=say)
+    except ClusterError as exc:
+        data["skipped"][SECTION_BAR] = f"the inspection pod could not be created: {exc}"
+        return
+    parsed = probe.parse_bar_probe(result.log)
+    if not parsed["complete"]:
+        data["skipped"][SECTION_BAR] = f"the inspection pod {result.pod or result.job} {result.outcome.lower()}: {result.reason or result.log.strip()[-200:]}"
+        return
+    data[SECTION_BAR] = parsed
