@@ -1,0 +1,98 @@
+"""The `dvdoctor` command line: one typer app, commands registered from small modules.
+
+Connection options (-n, --context, --kubeconfig, --lab, -v) may stand before or after the
+command, as with oc and kubectl; main() moves them in front before typer parses. Errors a user
+can cause end with one line on stderr and exit code 2; -v shows the traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+import traceback
+from typing import Optional
+
+import typer
+
+from ..errors import DvdoctorError
+from .context import Options
+
+app = typer.Typer(
+    name="dvdoctor",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="rich",
+    context_settings={"help_option_names": ["-h", "--help"]},
+    help=(
+        "Diagnose, repair and run backup and restore of IBM Cloud Pak for Data's Data Virtualization "
+        "1.5.0 (dvcli.sh's BAR) on OpenShift.\n\n"
+        "Without a cluster, try it on a simulated DV namespace: [bold]dvdoctor demo[/]."
+    ),
+)
+
+#: Options that belong to the whole program; main() hoists them from after the command name.
+GLOBAL_FLAGS = {"-v", "--verbose"}
+GLOBAL_VALUED = {"-n", "--namespace", "--context", "--kubeconfig", "--lab"}
+
+
+@app.callback()
+def root(
+    ctx: typer.Context,
+    namespace: Optional[str] = typer.Option(
+        None, "-n", "--namespace", help="DV's namespace (default: the kubeconfig context's, as `oc project` sets it)."
+    ),
+    context: Optional[str] = typer.Option(None, "--context", help="kubeconfig context to use."),
+    kubeconfig: Optional[str] = typer.Option(
+        None, "--kubeconfig", help="kubeconfig file (default: $KUBECONFIG, then ~/.kube/config; in a pod, its service account)."
+    ),
+    lab: Optional[str] = typer.Option(
+        None, "--lab", envvar="DVDOCTOR_LAB", help="Run against a lab folder (see `dvdoctor lab create`) instead of a cluster."
+    ),
+    verbose: bool = typer.Option(False, "-v", "--verbose", help="Show tracebacks and more detail."),
+) -> None:
+    ctx.obj = Options(verbose=verbose, kubeconfig=kubeconfig, context=context, namespace=namespace, lab=lab)
+
+
+def hoist_global_options(argv: list[str]) -> list[str]:
+    """Move connection options found after the command to the front, so typer sees them at the root."""
+    front: list[str] = []
+    rest: list[str] = []
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        if arg == "--":
+            rest.extend(argv[i:])
+            break
+        key = arg.split("=", 1)[0]
+        if arg in GLOBAL_FLAGS:
+            front.append(arg)
+        elif key in GLOBAL_VALUED and "=" in arg:
+            front.append(arg)
+        elif arg in GLOBAL_VALUED and i + 1 < len(argv):
+            front.extend(argv[i : i + 2])
+            i += 1
+        else:
+            rest.append(arg)
+        i += 1
+    return front + rest
+
+
+def _register() -> None:
+    from . import check_cmd, lab_cmd  # noqa: F401  (each module adds its commands to `app`)
+
+    app.add_typer(lab_cmd.lab_app, name="lab")
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = hoist_global_options(list(sys.argv[1:] if argv is None else argv))
+    verbose = any(a in GLOBAL_FLAGS for a in args)
+    _register()
+    try:
+        app(args=args, prog_name="dvdoctor", standalone_mode=True)
+    except DvdoctorError as exc:
+        if verbose:
+            traceback.print_exc()
+        print(f"dvdoctor: error: {exc}", file=sys.stderr)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        print("dvdoctor: interrupted", file=sys.stderr)
+        sys.exit(130)

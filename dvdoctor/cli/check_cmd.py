@@ -1,0 +1,131 @@
+"""`check`, `checks`, `explain` and `collect`: find every known failure mode, with evidence."""
+
+from __future__ import annotations
+
+import json
+import sys
+from enum import Enum
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+from rich.console import Console
+
+from . import app
+from .context import Options
+
+
+class Output(str, Enum):
+    table = "table"
+    json = "json"
+
+
+class Phase(str, Enum):
+    now = "now"
+    backup = "backup"
+    restore = "restore"
+
+
+class FailOn(str, Enum):
+    error = "error"
+    warn = "warn"
+
+
+def gather(opts: Options, *, no_pod: bool, verify: bool, quiet: bool):
+    """Collect facts from the cluster or lab the options name, with a status line on a terminal."""
+    from ..collect import collect
+
+    cluster = opts.open_cluster()
+    err = Console(stderr=True)
+    if quiet or not err.is_terminal:
+        return collect(cluster, opts.settings, use_pod=not no_pod, verify=verify, source=opts.source)
+    with err.status("collecting facts") as status:
+        return collect(cluster, opts.settings, use_pod=not no_pod, verify=verify, source=opts.source,
+                       progress=lambda msg: status.update(msg))
+
+
+@app.command()
+def check(
+    ctx: typer.Context,
+    output: Output = typer.Option(Output.table, "-o", "--output", help="table for people, json for scripts."),
+    phase: Phase = typer.Option(
+        Phase.now, "--for", help="now: the namespace as it is; backup/restore: the gate dvdoctor runs before one."
+    ),
+    only: List[str] = typer.Option([], "--only", help="Run only these check ids (comma-separated or repeated)."),
+    skip: List[str] = typer.Option([], "--skip", help="Leave these check ids out."),
+    ignore: List[str] = typer.Option([], "--ignore-check", help="Report these checks' failures as warnings."),
+    fail_on: FailOn = typer.Option(FailOn.error, "--fail-on", help="warn: warnings also make the exit code 1."),
+    no_pod: bool = typer.Option(False, "--no-pod", help="Don't start the short-lived pod that inspects the backup volume."),
+    verify: bool = typer.Option(False, "--verify", help="Also read every backup's combined tarball back (gzip -t); slow on big backups."),
+    from_bundle: Optional[Path] = typer.Option(None, "--from", help="Analyse a bundle saved by `dvdoctor collect -o FILE` instead of a cluster."),
+) -> None:
+    """Find every known DV backup/restore failure, with evidence and the command that fixes it.
+
+    Exit code 0: nothing failed; 1: at least one check failed (or crashed); 2: could not run.
+    """
+    from ..facts import Facts
+    from ..registry import ERROR, WARNING, exit_code, resolve_ids, run_checks
+    from ..report import render, to_json
+
+    opts: Options = ctx.obj
+    for ids, what in ((only, "--only"), (skip, "--skip"), (ignore, "--ignore-check")):
+        resolve_ids(ids, what)  # unknown ids fail before any cluster call
+    if from_bundle is not None:
+        facts = Facts.load(from_bundle, opts.settings)
+    else:
+        facts = gather(opts, no_pod=no_pod, verify=verify, quiet=output == Output.json)
+    results = run_checks(facts, phase=phase.value, only=only, skip=skip, ignore=ignore)
+    if output == Output.json:
+        sys.stdout.write(to_json(facts, results) + "\n")
+    else:
+        render(Console(), facts, results)
+    raise typer.Exit(exit_code(results, WARNING if fail_on == FailOn.warn else ERROR))
+
+
+@app.command()
+def collect(
+    ctx: typer.Context,
+    output: Path = typer.Option(..., "-o", "--output", help="Where to write the facts bundle (JSON)."),
+    no_pod: bool = typer.Option(False, "--no-pod", help="Don't inspect the backup volume from a short-lived pod."),
+    verify: bool = typer.Option(False, "--verify", help="Also gzip -t every combined tarball."),
+) -> None:
+    """Save the facts of DV's namespace to a bundle for `dvdoctor check --from` (no secrets, no tokens)."""
+    opts: Options = ctx.obj
+    facts = gather(opts, no_pod=no_pod, verify=verify, quiet=False)
+    output.write_text(facts.to_json() + "\n", encoding="utf-8")
+    skipped = facts.data["skipped"]
+    Console(stderr=True).print(
+        f"wrote {output} ({len(facts.to_json())} bytes)" + (f"; not collected: {', '.join(skipped)}" if skipped else "")
+    )
+
+
+@app.command("checks")
+def list_checks(
+    output: Output = typer.Option(Output.table, "-o", "--output", help="table or json."),
+) -> None:
+    """List every check: id, severity, when it applies, and the fix it pairs with."""
+    from rich.table import Table
+
+    from ..registry import load_all
+
+    checks = load_all()
+    if output == Output.json:
+        sys.stdout.write(json.dumps([c.to_dict() for c in checks.values()], indent=2) + "\n")
+        return
+    table = Table("id", "severity", "applies", "fix", "title")
+    for c in checks.values():
+        table.add_row(c.id, c.severity, ",".join(sorted(c.applies)), c.fix or "manual", c.title)
+    Console().print(table)
+
+
+@app.command()
+def explain(check_id: str = typer.Argument(..., help="A check id, as `dvdoctor checks` lists them.")) -> None:
+    """Print one check's runbook text: symptom, cause, repair."""
+    from ..registry import load_all, resolve_ids
+
+    chk = load_all()[resolve_ids([check_id], "explain")[0]]
+    console = Console()
+    console.print(f"[bold]{chk.id}[/]: {chk.title}  [dim]({chk.severity}; applies: {', '.join(sorted(chk.applies))})[/]\n")
+    console.print(chk.doc, markup=False, highlight=False, soft_wrap=True)
+    console.print()
+    console.print(f"fix: {chk.fix_command}" if chk.fix_command else "fix: manual (see Repair above)")

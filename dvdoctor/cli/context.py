@@ -1,0 +1,60 @@
+"""What every command shares: where to connect, how loud to be, and how to open the Cluster port.
+
+Opening is lazy: the kubernetes client is imported only when a command really talks to a cluster,
+so `dvdoctor --help` and lab runs never pay for it.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..cluster.port import Cluster
+from ..errors import UsageError
+from ..names import DEFAULT, Settings
+
+DNS1123 = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+
+
+def valid_name(value: str, what: str) -> str:
+    """A Kubernetes object or namespace name (DNS-1123 label), or one clear UsageError."""
+    if not DNS1123.match(value) or len(value) > 63:
+        raise UsageError(
+            f"{what} {value!r} is not a valid Kubernetes name: lower-case letters, digits and '-', "
+            "starting and ending with a letter or digit, at most 63 characters"
+        )
+    return value
+
+
+@dataclass
+class Options:
+    verbose: bool = False
+    kubeconfig: str | None = None
+    context: str | None = None
+    namespace: str | None = None
+    lab: str | None = None
+    settings: Settings = DEFAULT
+
+    @property
+    def source(self) -> str:
+        return "lab" if self.lab else "cluster"
+
+    def open_cluster(self) -> Cluster:
+        if self.namespace is not None:
+            valid_name(self.namespace, "namespace")
+        if self.lab:
+            from ..lab import LabCluster
+
+            path = Path(self.lab)
+            if not (path / "lab.json").is_file():
+                raise UsageError(f"{path} is not a dvdoctor lab (create one with: dvdoctor lab create {path})")
+            return LabCluster(path)
+        from ..cluster.kube import connect
+
+        return connect(self.kubeconfig, self.context, self.namespace)
+
+
+def lab_from_env() -> str | None:
+    return os.environ.get("DVDOCTOR_LAB") or None
