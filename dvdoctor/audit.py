@@ -1,0 +1,49 @@
+"""The local audit log: every change dvdoctor makes, what, where, before and after, one JSON line each.
+
+It is what lets a person (or the next run) see and undo what dvdoctor did. The file is
+$DVDOCTOR_AUDIT, else $XDG_STATE_HOME/dvdoctor/audit.jsonl, else ~/.local/state/dvdoctor/audit.jsonl.
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import os
+from dataclasses import asdict
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .plan import Change
+
+
+def default_path() -> Path:
+    if os.environ.get("DVDOCTOR_AUDIT"):
+        return Path(os.environ["DVDOCTOR_AUDIT"])
+    state = Path(os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state")
+    return state / "dvdoctor" / "audit.jsonl"
+
+
+class AuditLog:
+    def __init__(self, path: Path | None = None, where: str = "") -> None:
+        self.path = path or default_path()
+        self.where = where
+        self.entries: list[dict] = []
+
+    def record(self, fix: str, action: str, namespace: str, changes: list["Change"], error: str | None = None) -> None:
+        entry = {
+            "time": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "user": getpass.getuser(),
+            "where": self.where,
+            "namespace": namespace,
+            "fix": fix,
+            "action": action,
+            "changes": [asdict(c) for c in changes],
+        }
+        if error:
+            entry["error"] = error
+        self.entries.append(entry)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.path, "a", encoding="utf-8") as fh:
+            fh.write(json.dumps(entry) + "\n")

@@ -1,0 +1,131 @@
+"""`fix`: repair what `check` found: plan first, applied on consent, audited, verified."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+from . import app
+from .context import Options
+
+
+def confirm(console: Console, question: str, assume_yes: bool) -> bool:
+    """Ask on a terminal; with no terminal and no --yes the answer is no, so nothing changes."""
+    if assume_yes:
+        return True
+    if not sys.stdin.isatty():
+        console.print("[yellow]No terminal to ask and no --yes: nothing was changed.[/]")
+        return False
+    return typer.confirm(question, default=False)
+
+
+def render_plan(console: Console, plan) -> None:
+    if plan.manual:
+        console.print(f"[bold]{plan.fix}[/]: no safe automatic repair; do this by hand:")
+        for step in plan.manual:
+            console.print(f"  - {escape(step)}")
+        return
+    if plan.empty:
+        console.print(f"[green]✓[/] {plan.fix}: nothing to do")
+        return
+    console.print(f"[bold]{plan.fix}[/]: plan")
+    for i, action in enumerate(plan.actions, 1):
+        console.print(f"  {i}. {escape(action.describe())}")
+    for note in plan.notes:
+        console.print(f"     [dim]{escape(note)}[/]")
+
+
+@app.command()
+def fix(
+    ctx: typer.Context,
+    issue: List[str] = typer.Option([], "--issue", "-i", help="Check id to repair (repeat or comma-separate)."),
+    all_: bool = typer.Option(False, "--all", help="Repair every failing check that has an automatic fix."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Print the plan and change nothing."),
+    yes: bool = typer.Option(False, "--yes", "-y", help="Apply without asking (for scripts)."),
+    restart: bool = typer.Option(False, "--restart", help="stale-bar-marker: also delete DV pods that are not ready."),
+    to: Optional[str] = typer.Option(None, "--to", help="broken-backup-symlink: the backup (timestamp folder) to point at."),
+    keep: int = typer.Option(2, "--keep", min=0, help="bar-low-space: complete backups to keep (the newest is always kept)."),
+    size: Optional[str] = typer.Option(None, "--size", help="bar-low-space / bar-pvc-missing: new size of dv-bar-pvc, e.g. 60Gi."),
+    storage_class: Optional[str] = typer.Option(None, "--storage-class", help="bar-pvc-missing: storage class of a new dv-bar-pvc."),
+    dvcli: Optional[Path] = typer.Option(None, "--dvcli", help="init-volume-pod-missing: a dvcli.sh to write a repaired copy of."),
+    allow_world_writable: bool = typer.Option(
+        False, "--allow-world-writable", help="bar-permissions: allow 0777 when neither owner nor group write works."
+    ),
+    audit_file: Optional[Path] = typer.Option(None, "--audit-file", help="Where to log changes (default: ~/.local/state/dvdoctor/audit.jsonl)."),
+) -> None:
+    """Repair failures found by `dvdoctor check`: each fix is printed as a plan, applied only when you agree,
+    logged, and verified by running its check again.
+
+    Exit code 0: every fix applied and verified (or nothing to do); 1: a fix was declined, failed or not
+    verified; 2: could not run.
+    """
+    from ..audit import AuditLog
+    from ..backups import TIMESTAMP_RE, parse_quantity
+    from ..errors import UsageError
+    from ..fixer import FixOptions, load_all, manual_plan, resolve
+    from ..plan import ActionFailed, Runner, execute
+    from ..registry import run_checks
+    from .check_cmd import gather
+
+    opts: Options = ctx.obj
+    if not issue and not all_:
+        raise UsageError("say what to repair: --issue ID (see `dvdoctor checks`) or --all")
+    if to is not None and not TIMESTAMP_RE.match(to):
+        raise UsageError(f"--to {to!r}: a backup is named by its timestamp folder, like 2021-01-22-19-27-31")
+    if size is not None:
+        try:
+            parse_quantity(size)
+        except ValueError as exc:
+            raise UsageError(f"--size: {exc}") from None
+    ids = resolve(issue)
+    options = FixOptions(restart=restart, to=to, keep=keep, size=size, storage_class=storage_class,
+                         dvcli=dvcli, allow_world_writable=allow_world_writable)
+    console = Console()
+    fixes = load_all()
+    cluster = opts.open_cluster()
+    facts = gather(opts, no_pod=False, verify=False, quiet=False)
+    if all_:
+        failing = [r.check.id for r in run_checks(facts) if r.status in ("fail", "warn")]
+        ids += [i for i in failing if i in fixes and i not in ids]
+    plans = [fixes[i].plan(facts, options) if i in fixes else manual_plan(facts, i) for i in ids]
+    for p in plans:
+        render_plan(console, p)
+    todo = [p for p in plans if not p.empty]
+    if not todo:
+        console.print("Nothing to change." + (" (manual steps above)" if any(p.manual for p in plans) else ""))
+        raise typer.Exit(0)
+    if dry_run:
+        console.print("[dim]--dry-run: nothing was changed.[/]")
+        raise typer.Exit(0)
+    if not confirm(console, f"Apply {sum(len(p.actions) for p in todo)} change(s) in namespace {facts.namespace}?", yes):
+        raise typer.Exit(1)
+    audit = AuditLog(audit_file, where=cluster.describe())
+    runner = Runner(cluster, facts, audit, progress=lambda msg: console.print(f"  → {escape(msg)}"))
+    failed = False
+    applied = []
+    for p in todo:
+        try:
+            changes = execute(p, runner)
+        except ActionFailed as exc:
+            console.print(f"[red]✗[/] {p.fix}: {escape(str(exc))}")
+            failed = True
+            continue
+        applied.append(p.fix)
+        for c in changes:
+            console.print(f"  changed {escape(c.what)}: {escape(c.before)} → {escape(c.after)}")
+    if applied:
+        after = gather(opts, no_pod=False, verify=False, quiet=True)
+        for fix_id in applied:
+            chk = fixes[fix_id]
+            result = run_checks(after, phase=chk.verify_phase, only=[chk.check])
+            ok = bool(result) and result[0].status == "pass"
+            failed |= not ok
+            mark = "[green]✓ verified[/]" if ok else f"[red]✗ not verified[/] ({result[0].status if result else 'not run'})"
+            console.print(f"{fix_id}: {mark}: check {chk.check} {'passes' if ok else 'still fails'}")
+    console.print(f"[dim]changes logged to {audit.path}[/]")
+    raise typer.Exit(1 if failed else 0)

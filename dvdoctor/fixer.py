@@ -1,0 +1,91 @@
+"""The fix registry and the one way a repair runs: plan, show, ask, apply, audit, verify.
+
+A fix is a function from facts (and the user's options) to a Plan; it never acts by itself. The
+runner prints the plan, asks (or takes --yes), applies it with the one executor, collects the facts
+again and runs the paired check: only a passing check makes a fix "verified".
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterable
+
+from .errors import UsageError
+from .facts import Facts
+from .plan import Plan
+
+
+@dataclass(frozen=True)
+class FixOptions:
+    """Every option a repair may take; each fix reads only the ones it documents."""
+
+    restart: bool = False
+    to: str | None = None
+    keep: int = 2
+    size: str | None = None
+    storage_class: str | None = None
+    dvcli: Path | None = None
+    allow_world_writable: bool = False
+
+
+@dataclass(frozen=True)
+class Fix:
+    id: str
+    #: The check that proves the repair worked.
+    check: str
+    plan: Callable[[Facts, FixOptions], Plan]
+    doc: str
+    #: The phase the paired check is judged in when verifying (a pre-backup state is judged as a gate).
+    verify_phase: str = "now"
+
+
+FIXES: dict[str, Fix] = {}
+
+
+def fix(id: str, *, check: str | None = None, verify_phase: str = "now") -> Callable[[Callable[[Facts, FixOptions], Plan]], Callable[[Facts, FixOptions], Plan]]:
+    """Register a planning function; its module docstring says what the repair changes."""
+
+    def register(fn: Callable[[Facts, FixOptions], Plan]) -> Callable[[Facts, FixOptions], Plan]:
+        if id in FIXES:
+            raise RuntimeError(f"fix id {id} registered twice")
+        module = importlib.import_module(fn.__module__)
+        FIXES[id] = Fix(id, check or id, fn, (module.__doc__ or "").strip(), verify_phase)
+        return fn
+
+    return register
+
+
+def load_all() -> dict[str, Fix]:
+    from . import fixes as package  # type: ignore[attr-defined]
+
+    for info in pkgutil.iter_modules(package.__path__):
+        importlib.import_module(f"{package.__name__}.{info.name}")
+    return dict(sorted(FIXES.items()))
+
+
+def resolve(ids: Iterable[str]) -> list[str]:
+    """Fix ids a user asked for; a check id without an automatic fix is accepted (manual steps)."""
+    from .registry import load_all as load_checks
+
+    fixes, checks = load_all(), load_checks()
+    out: list[str] = []
+    for raw in ids:
+        for part in (p.strip() for p in str(raw).split(",")):
+            if not part:
+                continue
+            if part not in fixes and part not in checks:
+                raise UsageError(f"--issue: unknown id {part!r}; fixable ids: {', '.join(fixes)}")
+            out.append(part)
+    return out
+
+
+def manual_plan(facts: Facts, check_id: str) -> Plan:
+    """For a check with no safe automatic repair: its Repair text, as steps; nothing is changed."""
+    from .registry import load_all as load_checks
+
+    doc = load_checks()[check_id].doc
+    repair = doc.split("Repair:", 1)[1].strip() if "Repair:" in doc else doc
+    return Plan(check_id, manual=[" ".join(repair.split())])

@@ -1,0 +1,227 @@
+"""Plans of typed actions, and the one executor that applies any plan and records every change.
+
+A repair, a prune and the steps of a backup are all plans: a list of actions that can be printed
+in plain words before anything happens, applied one by one, and written to the audit log with what
+changed, where, before and after. In-pod work runs the shipped scripts with values in argv/env.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Protocol
+
+from . import collect, k8s, oneshot, probe
+from .audit import AuditLog
+from .cluster.port import Cluster
+from .errors import DvdoctorError
+from .facts import Facts
+from .names import REPLICAS_ANNOTATION
+
+
+class ActionFailed(DvdoctorError):
+    """An action could not be applied; earlier actions of the plan stay applied and audited."""
+
+
+@dataclass
+class Change:
+    what: str
+    before: str
+    after: str
+
+
+class Action(Protocol):
+    def describe(self) -> str: ...
+
+    def apply(self, run: "Runner") -> list[Change]: ...
+
+
+@dataclass
+class Plan:
+    fix: str
+    actions: list[Action] = field(default_factory=list)
+    #: Lines printed with the plan: why these actions, what each frees, what is left alone.
+    notes: list[str] = field(default_factory=list)
+    #: Steps dvdoctor will not do itself (no safe automatic repair); printed, nothing changes.
+    manual: list[str] = field(default_factory=list)
+
+    @property
+    def empty(self) -> bool:
+        return not self.actions
+
+
+@dataclass
+class Runner:
+    """What actions need to act: the cluster port, the facts the plan was made from, the audit log."""
+
+    cluster: Cluster
+    facts: Facts
+    audit: AuditLog
+    progress: Callable[[str], None] = lambda _msg: None
+
+
+# ---- actions on API objects ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Scale:
+    """Scale a deployment; going to 0 records the original count so it can be put back."""
+
+    deployment: str
+    replicas: int
+
+    def describe(self) -> str:
+        return f"scale deployment/{self.deployment} to {self.replicas} replicas"
+
+    def apply(self, run: Runner) -> list[Change]:
+        obj = run.cluster.get("deployments", self.deployment)
+        if obj is None:
+            raise ActionFailed(f"deployment {self.deployment} does not exist")
+        before = k8s.spec_replicas(obj)
+        if self.replicas == 0 and before > 0:
+            annotations: dict[str, str | None] = {REPLICAS_ANNOTATION: str(before)}
+        elif self.replicas > 0:
+            annotations = {REPLICAS_ANNOTATION: None}
+        else:
+            annotations = {}
+        patch: dict = {"spec": {"replicas": self.replicas}}
+        if annotations:
+            patch["metadata"] = {"annotations": annotations}
+        run.cluster.patch("deployments", self.deployment, patch)
+        return [Change(f"deployment/{self.deployment} replicas", str(before), str(self.replicas))]
+
+
+@dataclass(frozen=True)
+class Patch:
+    kind: str
+    name: str
+    patch: dict
+    summary: str
+
+    def describe(self) -> str:
+        return self.summary
+
+    def apply(self, run: Runner) -> list[Change]:
+        run.cluster.patch(self.kind, self.name, self.patch)
+        return [Change(f"{self.kind}/{self.name}", "", f"patched {self.patch}")]
+
+
+@dataclass(frozen=True)
+class Create:
+    kind: str
+    body: dict
+    summary: str
+
+    def describe(self) -> str:
+        return self.summary
+
+    def apply(self, run: Runner) -> list[Change]:
+        run.cluster.create(self.kind, self.body)
+        return [Change(f"{self.kind}/{self.body['metadata']['name']}", "absent", "created")]
+
+
+@dataclass(frozen=True)
+class Delete:
+    kind: str
+    name: str
+    summary: str
+
+    def describe(self) -> str:
+        return self.summary
+
+    def apply(self, run: Runner) -> list[Change]:
+        existed = run.cluster.delete(self.kind, self.name)
+        return [Change(f"{self.kind}/{self.name}", "present" if existed else "absent", "deleted")]
+
+
+# ---- actions through the in-pod scripts ----------------------------------------------------
+
+
+def parse_changes(text: str) -> tuple[list[Change], list[str], list[str], bool]:
+    """Read the changed/note/error/end lines the fix scripts print."""
+    changes, notes, errors, complete = [], [], [], False
+    for line in text.splitlines():
+        parts = line.split("\t")
+        if parts[0] == "changed" and len(parts) >= 4:
+            changes.append(Change(parts[1], parts[2], parts[3]))
+        elif parts[0] == "note" and len(parts) >= 2:
+            notes.append(parts[1])
+        elif parts[0] == "error" and len(parts) >= 2:
+            errors.append(parts[1])
+        elif parts[0] == "end":
+            complete = True
+    return changes, notes, errors, complete
+
+
+@dataclass(frozen=True)
+class BarScript:
+    """Run bar-fix.sh with these arguments from a short-lived pod that mounts the backup volume."""
+
+    args: tuple[str, ...]
+    summary: str
+    allow_world_writable: bool = False
+
+    def describe(self) -> str:
+        return self.summary
+
+    def apply(self, run: Runner) -> list[Change]:
+        names = run.facts.names
+        image = collect.bar_image(run.facts.data, names)
+        if image is None:
+            raise ActionFailed(f"cannot start a pod on {names.bar_pvc}: job {names.init_volume_job} is missing")
+        volumes, mounts = collect.bar_volume_spec(run.facts.data, names)
+        manifest = oneshot.script_job(
+            name=oneshot.job_name("fix"),
+            purpose="fix",
+            image=image,
+            service_account=names.bar_sa,
+            uid=collect.bar_uid(run.facts.data, names),
+            script_text=probe.script("bar-fix.sh"),
+            args=list(self.args),
+            env={"BAR_DIR": names.bar_mount, "SYMLINK": names.symlink,
+                 "ALLOW_WORLD": "1" if self.allow_world_writable else "0"},
+            volumes=volumes,
+            mounts=mounts,
+        )
+        result = oneshot.run_job(run.cluster, manifest, progress=run.progress)
+        return _script_changes(result.log, f"pod {result.pod or result.job}: {result.outcome} {result.reason}".strip())
+
+
+@dataclass(frozen=True)
+class EngineScript:
+    """Run engine-fix.sh with these arguments inside dv-engine-0 (the runbook's `oc rsh` steps)."""
+
+    args: tuple[str, ...]
+    summary: str
+
+    def describe(self) -> str:
+        return self.summary
+
+    def apply(self, run: Runner) -> list[Change]:
+        names = run.facts.names
+        argv = ["bash", "-c", probe.script("engine-fix.sh"), "dvdoctor-engine-fix", *self.args]
+        result = run.cluster.exec(names.engine_pod, argv, container=names.engine_container)
+        return _script_changes(result.stdout, f"exec in {names.engine_pod} exited {result.rc}: {result.stderr.strip()[:200]}")
+
+
+def _script_changes(text: str, failure: str) -> list[Change]:
+    changes, _notes, errors, complete = parse_changes(text)
+    if errors:
+        raise ActionFailed(errors[0])
+    if not complete:
+        raise ActionFailed(f"the repair script did not finish ({failure})")
+    return changes
+
+
+def execute(plan: Plan, run: Runner) -> list[Change]:
+    """Apply every action in order, auditing each change as it happens; stop at the first failure."""
+    done: list[Change] = []
+    for action in plan.actions:
+        run.progress(action.describe())
+        try:
+            changes = action.apply(run)
+        except DvdoctorError as exc:
+            run.audit.record(plan.fix, action.describe(), run.facts.namespace, [], error=str(exc))
+            raise ActionFailed(f"{action.describe()}: {exc}") from exc
+        run.audit.record(plan.fix, action.describe(), run.facts.namespace, changes)
+        done.extend(changes)
+    return done

@@ -1,0 +1,32 @@
+"""Make /mnt/PV/bar writable for the BAR job's uid with the least rights that work.
+
+From a short-lived pod like the runbook's dv-test-job (DV's init-volume image, dv-bar-sa, the BAR
+uid, sudo for root-only steps): first owner write (chown to the BAR uid), then group write for a
+group the uid is in when the storage won't change owners (NFS root squash); world-writable 0777,
+the runbook's own repair, only as a last resort and only with --allow-world-writable.
+Changes: the mode and owner of the backup volume's root folder.
+"""
+
+from dvdoctor.errors import UsageError
+from dvdoctor.facts import SECTION_BAR, Facts
+from dvdoctor.fixer import FixOptions, fix
+from dvdoctor.plan import BarScript, Plan
+
+
+@fix("bar-permissions")
+def plan(facts: Facts, options: FixOptions) -> Plan:
+    out = Plan("bar-permissions")
+    bar = facts.bar
+    if bar is None:
+        raise UsageError(f"the backup volume was not inspected: {facts.skipped(SECTION_BAR)}")
+    if bar.get("writable", True):
+        return out
+    d = bar.get("dir", {})
+    out.actions.append(BarScript(
+        ("grant",),
+        f"give uid {bar.get('uid')} write access to {facts.names.bar_mount} (now mode {d.get('mode')}, "
+        f"owner {d.get('uid')}:{d.get('gid')}): owner first, then group"
+        + (", then 0777" if options.allow_world_writable else ""),
+        allow_world_writable=options.allow_world_writable,
+    ))
+    return out

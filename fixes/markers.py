@@ -1,0 +1,84 @@
+"""Remove BAR marker files from dv-engine-0, only while no backup or restore job is active.
+
+`stale-bar-marker`: removes /mnt/marker_files/.bar so DV's liveness probes can restart DV again;
+with --restart, also deletes DV pods that are not ready so their StatefulSets recreate them now
+instead of within 30 minutes. `restore-marker-left`: the runbook's two post-restore steps: runs
+`dv-caching-bar.sh false` in dv-engine-0 when DV caching is enabled, then removes
+/mnt/marker_files/.bar_restored.txt.
+"""
+
+from dvdoctor import k8s
+from dvdoctor.errors import UsageError
+from dvdoctor.facts import Facts
+from dvdoctor.fixer import FixOptions, fix
+from dvdoctor.names import REPLICAS_ANNOTATION
+from dvdoctor.plan import Delete, EngineScript, Plan
+
+
+def _has_marker(facts: Facts, name: str) -> bool:
+    return any(m["name"] == name for m in (facts.engine or {}).get("markers", []))
+
+
+def _refuse_if_bar_job_active(facts: Facts) -> None:
+    active = [
+        k8s.name(j) for j in facts.objects("jobs")
+        if k8s.name(j) in (facts.names.backup_job, facts.names.restore_job) and k8s.job_state(j) == "active"
+    ]
+    if active:
+        raise UsageError(f"job {active[0]} is running and owns the marker; wait for it or delete it first")
+
+
+def _need_engine(facts: Facts) -> None:
+    if facts.engine is None:
+        raise UsageError(f"cannot look inside {facts.names.engine_pod}: {facts.skipped('engine')}")
+
+
+def caching_enabled(facts: Facts) -> bool:
+    """DV caching counts as enabled when its deployment runs, or ran before dvdoctor scaled it down."""
+    dep = facts.get("deployments", facts.names.caching_deployment)
+    if dep is None:
+        return False
+    recorded = k8s.annotations(dep).get(REPLICAS_ANNOTATION, "0")
+    return k8s.spec_replicas(dep) > 0 or (recorded.isdigit() and int(recorded) > 0)
+
+
+@fix("stale-bar-marker")
+def stale(facts: Facts, options: FixOptions) -> Plan:
+    out = Plan("stale-bar-marker")
+    _need_engine(facts)
+    if not _has_marker(facts, facts.names.bar_marker):
+        return out
+    _refuse_if_bar_job_active(facts)
+    out.actions.append(EngineScript(
+        ("remove-marker", facts.names.marker_dir, facts.names.bar_marker),
+        f"remove {facts.names.marker_dir}/{facts.names.bar_marker} in {facts.names.engine_pod}",
+    ))
+    stuck = [p for p in facts.objects("pods") if _is_dv_statefulset_pod(facts, p) and not k8s.pod_ready(p)]
+    if options.restart:
+        out.actions += [Delete("pods", k8s.name(p), f"delete pod {k8s.name(p)} (not ready) so its StatefulSet recreates it")
+                        for p in stuck]
+    elif stuck:
+        out.notes.append(f"{len(stuck)} DV pods are not ready; they may take up to 30 minutes to recover (--restart deletes them now)")
+    return out
+
+
+def _is_dv_statefulset_pod(facts: Facts, pod: dict) -> bool:
+    return any(o.get("kind") == "StatefulSet" and o.get("name") in facts.names.statefulsets
+               for o in pod["metadata"].get("ownerReferences") or [])
+
+
+@fix("restore-marker-left")
+def restored(facts: Facts, options: FixOptions) -> Plan:
+    out = Plan("restore-marker-left")
+    _need_engine(facts)
+    if not _has_marker(facts, facts.names.restore_marker):
+        return out
+    _refuse_if_bar_job_active(facts)
+    if caching_enabled(facts) and facts.engine.get("caching_script"):
+        out.actions.append(EngineScript(("caching-off", facts.names.caching_script),
+                                        f"run {facts.names.caching_script} false in {facts.names.engine_pod} (DV caching is enabled)"))
+    out.actions.append(EngineScript(
+        ("remove-marker", facts.names.marker_dir, facts.names.restore_marker),
+        f"remove {facts.names.marker_dir}/{facts.names.restore_marker} in {facts.names.engine_pod}",
+    ))
+    return out

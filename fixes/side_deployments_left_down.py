@@ -1,0 +1,26 @@
+"""Scale dv-caching, dv-api and dv-unified-console back up after an interrupted backup.
+
+Each goes back to the count dvdoctor recorded in its annotation when it scaled it down (1 when
+there is none, the runbook's value); the annotation is removed. Changes: spec.replicas.
+"""
+
+from dvdoctor import k8s
+from dvdoctor.facts import Facts
+from dvdoctor.fixer import FixOptions, fix
+from dvdoctor.names import REPLICAS_ANNOTATION
+from dvdoctor.plan import Plan, Scale
+
+
+def recorded_replicas(dep: dict) -> int:
+    value = k8s.annotations(dep).get(REPLICAS_ANNOTATION, "")
+    return int(value) if value.isdigit() and int(value) > 0 else 1
+
+
+@fix("side-deployments-left-down")
+def plan(facts: Facts, options: FixOptions) -> Plan:
+    out = Plan("side-deployments-left-down")
+    for name in facts.names.side_deployments:
+        dep = facts.get("deployments", name)
+        if dep is not None and k8s.spec_replicas(dep) == 0:
+            out.actions.append(Scale(name, recorded_replicas(dep)))
+    return out

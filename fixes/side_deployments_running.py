@@ -1,0 +1,22 @@
+"""Scale dv-caching, dv-api and dv-unified-console to 0 before a backup (the runbook's step 1).
+
+Each deployment's replica count is recorded in an annotation first, so `side-deployments-left-down`
+can put back exactly what was there. Changes: spec.replicas and one annotation per deployment.
+"""
+
+from dvdoctor import k8s
+from dvdoctor.facts import Facts
+from dvdoctor.fixer import FixOptions, fix
+from dvdoctor.plan import Plan, Scale
+
+
+@fix("side-deployments-running", verify_phase="backup")
+def plan(facts: Facts, options: FixOptions) -> Plan:
+    out = Plan("side-deployments-running")
+    for name in facts.names.side_deployments:
+        dep = facts.get("deployments", name)
+        if dep is not None and k8s.spec_replicas(dep) > 0:
+            out.actions.append(Scale(name, 0))
+    if out.actions:
+        out.notes.append("DV's web console, REST API and caching stay down until `dvdoctor fix --issue side-deployments-left-down`.")
+    return out
