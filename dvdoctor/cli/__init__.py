@@ -77,7 +77,7 @@ def hoist_global_options(argv: list[str]) -> list[str]:
 
 
 def _register() -> None:
-    from . import check_cmd, fix_cmd, lab_cmd  # noqa: F401  (each module adds its commands to `app`)
+    from . import check_cmd, fix_cmd, flow_cmd, lab_cmd  # noqa: F401  (each module adds its commands to `app`)
 
     app.add_typer(lab_cmd.lab_app, name="lab")
 

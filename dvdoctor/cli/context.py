@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..cluster.port import Cluster
@@ -36,12 +36,19 @@ class Options:
     namespace: str | None = None
     lab: str | None = None
     settings: Settings = DEFAULT
+    _cluster: Cluster | None = field(default=None, repr=False)
 
     @property
     def source(self) -> str:
         return "lab" if self.lab else "cluster"
 
     def open_cluster(self) -> Cluster:
+        """The port this run talks to, opened once and shared by every step of a command."""
+        if self._cluster is None:
+            self._cluster = self._open()
+        return self._cluster
+
+    def _open(self) -> Cluster:
         if self.namespace is not None:
             valid_name(self.namespace, "namespace")
         if self.lab:

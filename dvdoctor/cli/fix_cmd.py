@@ -64,11 +64,9 @@ def fix(
     Exit code 0: every fix applied and verified (or nothing to do); 1: a fix was declined, failed or not
     verified; 2: could not run.
     """
-    from ..audit import AuditLog
     from ..backups import TIMESTAMP_RE, parse_quantity
     from ..errors import UsageError
-    from ..fixer import FixOptions, load_all, manual_plan, resolve
-    from ..plan import ActionFailed, Runner, execute
+    from ..fixer import FixOptions, load_all, resolve
     from ..registry import run_checks
     from .check_cmd import gather
 
@@ -85,25 +83,38 @@ def fix(
     ids = resolve(issue)
     options = FixOptions(restart=restart, to=to, keep=keep, size=size, storage_class=storage_class,
                          dvcli=dvcli, allow_world_writable=allow_world_writable)
-    console = Console()
-    fixes = load_all()
     cluster = opts.open_cluster()
     facts = gather(opts, no_pod=False, verify=False, quiet=False)
     if all_:
+        fixes = load_all()
         failing = [r.check.id for r in run_checks(facts) if r.status in ("fail", "warn")]
         ids += [i for i in failing if i in fixes and i not in ids]
+    ok = repair(opts, cluster, facts, ids, options, Console(), yes=yes, dry_run=dry_run, audit_file=audit_file)
+    raise typer.Exit(0 if ok else 1)
+
+
+def repair(opts: Options, cluster, facts, ids: list[str], options, console: Console, *, yes: bool,
+           dry_run: bool = False, audit_file: Optional[Path] = None) -> bool:
+    """Plan, show, ask, apply, audit and verify the given fixes; True when all is done and verified."""
+    from ..audit import AuditLog
+    from ..fixer import load_all, manual_plan
+    from ..plan import ActionFailed, Runner, execute
+    from ..registry import run_checks
+    from .check_cmd import gather
+
+    fixes = load_all()
     plans = [fixes[i].plan(facts, options) if i in fixes else manual_plan(facts, i) for i in ids]
     for p in plans:
         render_plan(console, p)
     todo = [p for p in plans if not p.empty]
     if not todo:
         console.print("Nothing to change." + (" (manual steps above)" if any(p.manual for p in plans) else ""))
-        raise typer.Exit(0)
+        return not any(p.manual for p in plans)
     if dry_run:
         console.print("[dim]--dry-run: nothing was changed.[/]")
-        raise typer.Exit(0)
+        return True
     if not confirm(console, f"Apply {sum(len(p.actions) for p in todo)} change(s) in namespace {facts.namespace}?", yes):
-        raise typer.Exit(1)
+        return False
     audit = AuditLog(audit_file, where=cluster.describe())
     runner = Runner(cluster, facts, audit, progress=lambda msg: console.print(f"  → {escape(msg)}"))
     failed = False
@@ -128,4 +139,4 @@ def fix(
             mark = "[green]✓ verified[/]" if ok else f"[red]✗ not verified[/] ({result[0].status if result else 'not run'})"
             console.print(f"{fix_id}: {mark}: check {chk.check} {'passes' if ok else 'still fails'}")
     console.print(f"[dim]changes logged to {audit.path}[/]")
-    raise typer.Exit(1 if failed else 0)
+    return not failed

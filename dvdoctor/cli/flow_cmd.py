@@ -1,0 +1,230 @@
+"""`backup`, `restore`, `list` and `prune`: DV's own BAR jobs, with the checks as a gate."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+from . import app
+from .check_cmd import Output, gather
+from .context import Options, valid_name
+from .fix_cmd import confirm, render_plan, repair
+
+
+def _flow_setup(ctx: typer.Context, ignore: List[str], audit_file: Optional[Path], verify: bool = False):
+    from ..audit import AuditLog
+    from ..plan import Runner
+    from ..registry import resolve_ids
+
+    opts: Options = ctx.obj
+    resolve_ids(ignore, "--ignore-check")
+    cluster = opts.open_cluster()
+    facts = gather(opts, no_pod=False, verify=verify, quiet=False)
+    console = Console()
+    runner = Runner(cluster, facts, AuditLog(audit_file, where=cluster.describe()),
+                    progress=lambda msg: console.print(f"  → {escape(msg)}"))
+    return opts, cluster, facts, console, runner
+
+
+def _gate(opts: Options, cluster, facts, phase: str, ignore: List[str], fix: bool, yes: bool, console: Console):
+    from ..fixer import FixOptions
+    from ..flows.gate import preflight
+
+    def apply_fixes(f, ids):
+        return repair(opts, cluster, f, ids, FixOptions(), console, yes=yes)
+
+    return preflight(facts, phase, ignore, console, lambda: gather(opts, no_pod=False, verify=False, quiet=True),
+                     apply_fixes if fix else None)
+
+
+def _validate_size(size: Optional[str]) -> None:
+    from ..backups import parse_quantity
+    from ..errors import UsageError
+
+    if size is not None:
+        try:
+            parse_quantity(size)
+        except ValueError as exc:
+            raise UsageError(f"--bar-size: {exc}") from None
+
+
+@app.command()
+def backup(
+    ctx: typer.Context,
+    yes: bool = typer.Option(False, "--yes", "-y", help="Start without asking (for scripts and schedules)."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Print every step and the job it would create; change nothing."),
+    fix: bool = typer.Option(False, "--fix", help="Apply the paired fixes of failing preflight checks first."),
+    ignore: List[str] = typer.Option([], "--ignore-check", help="Let this failing check pass as a warning."),
+    storage_class: Optional[str] = typer.Option(None, "--storage-class", help="Storage class for dv-bar-pvc if it must be created."),
+    bar_size: Optional[str] = typer.Option(None, "--bar-size", help="Size of dv-bar-pvc if it must be created (DV's template says 20Gi; one backup takes ~10Gi)."),
+    timeout: float = typer.Option(3600, "--timeout", min=1, help="Give up watching the job after this many seconds."),
+    log_dir: Path = typer.Option(Path("."), "--log-dir", help="Where the job's log is saved."),
+    audit_file: Optional[Path] = typer.Option(None, "--audit-file", help="Where changes are logged."),
+) -> None:
+    """Back up DV with its own backup job: preflight checks, side deployments scaled to 0 and back,
+    the job watched live, the new backup verified. DV is offline while the job runs."""
+    from ..flows.backup import FlowOptions, run_backup
+
+    if storage_class:
+        valid_name(storage_class, "--storage-class")
+    _validate_size(bar_size)
+    opts, cluster, facts, console, runner = _flow_setup(ctx, ignore, audit_file)
+    facts, ok = _gate(opts, cluster, facts, "backup", ignore, fix, yes, console)
+    if not ok:
+        raise typer.Exit(1)
+    runner.facts = facts
+    options = FlowOptions(yes=yes, dry_run=dry_run, timeout=timeout, log_dir=log_dir,
+                          storage_class=storage_class, bar_size=bar_size)
+    if not dry_run and not confirm(console, f"Back up DV in namespace {facts.namespace}? DV is offline until the job ends.", yes):
+        raise typer.Exit(1)
+    code = run_backup(facts, options, console, runner, lambda: gather(opts, no_pod=False, verify=False, quiet=True))
+    raise typer.Exit(code)
+
+
+@app.command()
+def restore(
+    ctx: typer.Context,
+    from_: Optional[str] = typer.Option(None, "--from", help="The backup to restore (timestamp folder, see `dvdoctor list`); default: the one dv_backup.tar.gz marks."),
+    yes: bool = typer.Option(False, "--yes", "-y", help="Start without asking."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Print every step and the job it would create; change nothing."),
+    fix: bool = typer.Option(False, "--fix", help="Apply the paired fixes of failing preflight checks first."),
+    ignore: List[str] = typer.Option([], "--ignore-check", help="Let this failing check pass as a warning."),
+    timeout: float = typer.Option(3600, "--timeout", min=1, help="Give up watching the job after this many seconds."),
+    ready_timeout: float = typer.Option(600, "--ready-timeout", min=0, help="How long to wait for DV's pods afterwards."),
+    log_dir: Path = typer.Option(Path("."), "--log-dir", help="Where the job's log is saved."),
+    audit_file: Optional[Path] = typer.Option(None, "--audit-file", help="Where changes are logged."),
+) -> None:
+    """Restore DV from a backup with its own restore job, then do the runbook's manual post-steps.
+    DV is offline while the job runs and its data is replaced."""
+    from ..backups import TIMESTAMP_RE
+    from ..errors import UsageError
+    from ..flows.backup import FlowOptions
+    from ..flows.restore import choose, describe, run_restore
+
+    if from_ is not None and not TIMESTAMP_RE.match(from_):
+        raise UsageError(f"--from {from_!r}: a backup is named by its timestamp folder, like 2021-01-22-19-27-31")
+    # verify: the chosen backup's combined tarball must read back before DV's data is replaced
+    opts, cluster, facts, console, runner = _flow_setup(ctx, ignore, audit_file, verify=True)
+    chosen = choose(facts, from_)
+    facts, ok = _gate(opts, cluster, facts, "restore", ignore, fix, yes, console)
+    if not ok:
+        raise typer.Exit(1)
+    runner.facts = facts
+    options = FlowOptions(yes=yes, dry_run=dry_run, timeout=timeout, log_dir=log_dir)
+    question = (f"Restore {describe(facts, chosen)} in namespace {facts.namespace}? "
+                "DV goes offline and its current data is replaced.")
+    if not dry_run and not confirm(console, question, yes):
+        raise typer.Exit(1)
+    code = run_restore(facts, chosen, options, console, runner,
+                       lambda: gather(opts, no_pod=False, verify=False, quiet=True), ready_timeout)
+    raise typer.Exit(code)
+
+
+@app.command("list")
+def list_backups(
+    ctx: typer.Context,
+    output: Output = typer.Option(Output.table, "-o", "--output", help="table or json."),
+    verify: bool = typer.Option(False, "--verify", help="Also read every combined tarball back (gzip -t)."),
+) -> None:
+    """List the backups on dv-bar-pvc: timestamp, age, sizes, complete or not, and the current one."""
+    from ..backups import backups, human_bytes, link_timestamp
+    from ..errors import UsageError
+
+    opts: Options = ctx.obj
+    facts = gather(opts, no_pod=False, verify=verify, quiet=output == Output.json)
+    if facts.bar is None:
+        raise UsageError(f"the backup volume could not be inspected: {facts.skipped('bar_volume')}")
+    names = facts.names
+    current = link_timestamp(facts.bar, names)
+    rows = [
+        {
+            "timestamp": b.timestamp,
+            "age_hours": round((facts.now - b.time).total_seconds() / 3600, 1),
+            "combined_bytes": b.combined_size(names),
+            "component_bytes": b.component_size(names),
+            "complete": b.complete(names),
+            "verified": b.verified,
+            "current": b.timestamp == current,
+            "missing": b.missing(names),
+        }
+        for b in backups(facts.bar, names)
+    ]
+    if output == Output.json:
+        sys.stdout.write(json.dumps({"namespace": facts.namespace, "backups": rows}, indent=2) + "\n")
+        return
+    from rich.table import Table
+
+    table = Table("", "backup", "age", "combined", "components", "state")
+    for r in rows:
+        state = "complete" if r["complete"] else f"incomplete (no {', '.join(r['missing'])})"
+        if r["verified"] is not None:
+            state += ", verified" if r["verified"] else ", gzip -t failed"
+        table.add_row("→" if r["current"] else "", r["timestamp"], f"{r['age_hours']:.1f} h",
+                      human_bytes(r["combined_bytes"]), human_bytes(r["component_bytes"]), state)
+    console = Console()
+    console.print(table)
+    df = facts.bar.get("df")
+    if df:
+        console.print(f"{len(rows)} backups; → marks the restore point ({names.symlink}); "
+                      f"volume: {human_bytes(df['used'])} used, {human_bytes(df['avail'])} free")
+
+
+@app.command()
+def prune(
+    ctx: typer.Context,
+    keep: int = typer.Option(..., "--keep", min=1, help="Complete backups to keep (the current and newest are always kept)."),
+    yes: bool = typer.Option(False, "--yes", "-y", help="Delete without asking."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Print what would be deleted; change nothing."),
+    audit_file: Optional[Path] = typer.Option(None, "--audit-file", help="Where changes are logged."),
+) -> None:
+    """Delete incomplete backups and complete ones beyond the newest --keep; never the current or newest complete one."""
+    from ..audit import AuditLog
+    from ..backups import backups, human_bytes, link_timestamp
+    from ..errors import UsageError
+    from ..plan import ActionFailed, BarScript, Plan, Runner, execute
+    from ..retention import protected, prunable
+
+    opts: Options = ctx.obj
+    cluster = opts.open_cluster()
+    facts = gather(opts, no_pod=False, verify=False, quiet=False)
+    if facts.bar is None:
+        raise UsageError(f"the backup volume could not be inspected: {facts.skipped('bar_volume')}")
+    names = facts.names
+    items = backups(facts.bar, names)
+    link_ts = link_timestamp(facts.bar, names)
+    removals = prunable(items, link_ts, keep, names)
+    console = Console()
+    plan = Plan("prune")
+    if removals:
+        total = sum(r.bytes for r in removals)
+        plan.actions.append(BarScript(("remove", *[r.path for r in removals]),
+                                      f"delete {len(removals)} backup folders, freeing {human_bytes(total)}"))
+        plan.notes += [f"{r.path}: {human_bytes(r.bytes)} ({r.why})" for r in removals]
+        plan.notes.append(f"kept: {', '.join(sorted(protected(items, link_ts, names)))} (current / newest complete)")
+    render_plan(console, plan)
+    if plan.empty or dry_run:
+        if dry_run and not plan.empty:
+            console.print("[dim]--dry-run: nothing was changed.[/]")
+        raise typer.Exit(0)
+    if not confirm(console, f"Delete {len(removals)} backups in namespace {facts.namespace}?", yes):
+        raise typer.Exit(1)
+    runner = Runner(cluster, facts, AuditLog(audit_file, where=cluster.describe()),
+                    progress=lambda msg: console.print(f"  → {escape(msg)}"))
+    try:
+        execute(plan, runner)
+    except ActionFailed as exc:
+        console.print(f"[red]✗[/] {escape(str(exc))}")
+        raise typer.Exit(1)
+    after = gather(opts, no_pod=False, verify=False, quiet=True)
+    left = {b.timestamp for b in backups(after.bar, names)} if after.bar else set()
+    gone = [r.path for r in removals if r.path not in left]
+    kept_ok = protected(items, link_ts, names) <= left
+    console.print(("[green]✓ verified[/]" if len(gone) == len(removals) and kept_ok else "[red]✗ not verified[/]")
+                  + f": {len(gone)} of {len(removals)} removed; current and newest complete backups still there: {kept_ok}")
+    raise typer.Exit(0 if len(gone) == len(removals) and kept_ok else 1)

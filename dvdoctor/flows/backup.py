@@ -1,0 +1,203 @@
+"""`dvdoctor backup`: the runbook's backup, with the manual steps done and DV never left down silently.
+
+Gate -> consent -> scale the side deployments to 0 (recording their counts) -> DV's backup job from
+DV's template -> watch -> save its log -> postflight -> scale back, in every case, Ctrl-C and
+errors included. Every change goes through the plan executor, so it is audited and can be undone.
+"""
+
+from __future__ import annotations
+
+import signal
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+from rich.console import Console
+from rich.markup import escape
+
+from .. import k8s
+from ..backups import backups, human_bytes, link_timestamp
+from ..facts import Facts
+from ..plan import ActionFailed, Create, Delete, EngineScript, Plan, Runner, Scale, execute
+from . import jobs
+
+
+@dataclass(frozen=True)
+class FlowOptions:
+    yes: bool = False
+    dry_run: bool = False
+    timeout: float = 3600
+    log_dir: Path = Path(".")
+    storage_class: str | None = None
+    bar_size: str | None = None
+    poll_seconds: float = 2.0
+
+
+class Interrupted(Exception):
+    """SIGTERM turned into an exception, so cleanup runs as it does for Ctrl-C."""
+
+
+def _raise_interrupted(signum, frame):  # noqa: ARG001 - signal handler signature
+    raise Interrupted(f"signal {signum}")
+
+
+def quiesce_plan(facts: Facts) -> Plan:
+    plan = Plan("backup")
+    for name in facts.names.side_deployments:
+        dep = facts.get("deployments", name)
+        if dep is not None and k8s.spec_replicas(dep) > 0:
+            plan.actions.append(Scale(name, 0))
+    return plan
+
+
+def unquiesce_plan(facts: Facts, before: dict[str, int]) -> Plan:
+    return Plan("backup", [Scale(name, n) for name, n in before.items() if n > 0])
+
+
+def start_plan(facts: Facts, job: dict, opts: FlowOptions) -> Plan:
+    """Create dv-bar-pvc if missing, remove a finished old dv-backup-job, create the new one."""
+    names = facts.names
+    plan = Plan("backup")
+    if facts.get("persistentvolumeclaims", names.bar_pvc) is None:
+        pvc = jobs.pvc_from_template(facts, opts.storage_class, opts.bar_size)
+        plan.actions.append(Create("persistentvolumeclaims", pvc,
+                                   f"create claim {names.bar_pvc} ({pvc['spec'].get('storageClassName', 'default class')}, "
+                                   f"{pvc['spec']['resources']['requests']['storage']}) from DV's template"))
+    old = facts.get("jobs", job["metadata"]["name"])
+    if old is not None:
+        plan.actions.append(Delete("jobs", k8s.name(old), f"delete the finished job {k8s.name(old)} and its pods"))
+    plan.actions.append(Create("jobs", job, f"create job {job['metadata']['name']} from DV's template "
+                                            f"(image {k8s.pod_image(k8s.job_pod_spec(job))})"))
+    return plan
+
+
+def save_log(opts: FlowOptions, job: str, pod: str | None, log: str) -> Path | None:
+    if not log:
+        return None
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
+    path = opts.log_dir / f"{pod or job}-{stamp}.log"
+    path.write_text(log, encoding="utf-8")
+    return path
+
+
+def after_failure_plan(facts: Facts, job: str) -> Plan:
+    """The runbook's workaround after a failed job: delete it, and remove the marker it left."""
+    return Plan("backup", [
+        Delete("jobs", job, f"delete the failed job {job} (its pods go with it)"),
+        EngineScript(("remove-marker", facts.names.marker_dir, facts.names.bar_marker),
+                     f"remove {facts.names.marker_dir}/{facts.names.bar_marker} so DV can start again"),
+    ])
+
+
+def explain_failure(console: Console, outcome: jobs.JobOutcome) -> None:
+    console.print(f"[red]✗ {outcome.outcome}[/]: {escape(outcome.reason)}")
+    for m in outcome.matches:
+        console.print(f"  log: [dim]{escape(m.line)}[/]")
+        console.print(f"  cause: {escape(m.cause)}; check: dvdoctor check --only {m.check}"
+                      + (f"; fix: dvdoctor fix --issue {m.fix}" if m.fix else ""))
+    if not outcome.matches and outcome.log:
+        for line in outcome.log.strip().splitlines()[-5:]:
+            console.print(f"  log: [dim]{escape(line)}[/]")
+
+
+def postflight(facts: Facts, started: datetime) -> list[str]:
+    """What must hold after a backup; returns the problems found (empty when trusted)."""
+    names = facts.names
+    problems = []
+    bar = facts.bar
+    if bar is None:
+        return [f"the backup volume could not be inspected: {facts.skipped('bar_volume')}"]
+    new = [b for b in backups(bar, names) if b.time >= started.replace(microsecond=0)]
+    if not new:
+        problems.append("no new backup folder on the volume")
+    elif not new[-1].complete(names):
+        problems.append(f"backup {new[-1].timestamp} is incomplete: missing {', '.join(new[-1].missing(names))}")
+    elif link_timestamp(bar, names) != new[-1].timestamp:
+        problems.append(f"{names.symlink} does not point at the new backup {new[-1].timestamp}")
+    if any(m["name"] == names.bar_marker for m in (facts.engine or {}).get("markers", [])):
+        problems.append(f"{names.marker_dir}/{names.bar_marker} is still there")
+    return problems
+
+
+def run_backup(facts: Facts, options: FlowOptions, console: Console, runner: Runner,
+               collect_again) -> int:
+    """Run the backup after the gate passed and the user agreed; returns the exit code."""
+    names = facts.names
+    job = jobs.job_from_template(facts, "dv-backup-job.yaml", "dvdoctor backup")
+    job_name = job["metadata"]["name"]
+    quiesce = quiesce_plan(facts)
+    start = start_plan(facts, job, options)
+    if options.dry_run:
+        import yaml
+
+        for action in quiesce.actions + start.actions:
+            console.print(f"  would {escape(action.describe())}")
+        console.print("  would watch the job, save its log, check the new backup, and scale the deployments back")
+        console.print("[dim]job manifest:[/]")
+        console.print(escape(yaml.safe_dump(job, sort_keys=False)), highlight=False)
+        console.print("[dim]--dry-run: nothing was changed.[/]")
+        return 0
+    before = {n: k8s.spec_replicas(d) for n in names.side_deployments if (d := facts.get("deployments", n))}
+    started = datetime.now(timezone.utc)
+    previous = signal.signal(signal.SIGTERM, _raise_interrupted)
+    code = 1
+    try:
+        execute(quiesce, runner)
+        execute(start, runner)
+        console.print(f"DV is offline: job {job_name} is backing it up")
+        outcome = watch(runner, job_name, options, console)
+        path = save_log(options, job_name, outcome.pod, outcome.log)
+        if path:
+            console.print(f"job log saved to {path}")
+        if not outcome.ok:
+            explain_failure(console, outcome)
+            try:
+                execute(after_failure_plan(facts, job_name), runner)
+            except ActionFailed as exc:
+                console.print(f"[yellow]cleanup after the failure: {escape(str(exc))}[/]")
+            return 1
+        after = collect_again()
+        problems = postflight(after, started)
+        newest = backups(after.bar, names)[-1] if after.bar and backups(after.bar, names) else None
+        if problems:
+            for p in problems:
+                console.print(f"[red]✗[/] postflight: {escape(p)}")
+            return 1
+        console.print(f"[green]✓[/] backup {newest.timestamp} complete: {human_bytes(newest.size())} "
+                      f"in {outcome.seconds:.0f} s; {names.symlink} points at it")
+        code = 0
+    except (KeyboardInterrupt, Interrupted):
+        console.print("[yellow]interrupted: putting DV's deployments back; the backup job, if started, is left to finish[/]")
+        code = 130
+    except ActionFailed as exc:
+        console.print(f"[red]✗[/] {escape(str(exc))}")
+        code = 1
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        restore_side_deployments(runner, facts, before, console)
+    return code
+
+
+def watch(runner: Runner, job_name: str, options: FlowOptions, console: Console) -> jobs.JobOutcome:
+    """Watch a job with a live line: phase, elapsed time, what it is writing."""
+    from rich.live import Live
+    from rich.text import Text
+
+    with Live(Text(f"{job_name}: starting"), console=console, transient=True, refresh_per_second=4) as live:
+        def show(phase: str, pod: str, elapsed: float, last: str) -> None:
+            live.update(Text(f"{job_name} [{phase}] {int(elapsed) // 60:02d}:{int(elapsed) % 60:02d} {pod}: {last[-100:]}"))
+
+        return jobs.watch_job(runner.cluster, job_name, options.timeout, show, options.poll_seconds)
+
+
+def restore_side_deployments(runner: Runner, facts: Facts, before: dict[str, int], console: Console) -> None:
+    """Scale the side deployments back to what they were; say exactly what is left if that fails."""
+    plan = unquiesce_plan(facts, before)
+    if not plan.actions:
+        return
+    try:
+        execute(plan, runner)
+        console.print(f"[green]✓[/] scaled {', '.join(before)} back up")
+    except (ActionFailed, KeyboardInterrupt, Interrupted) as exc:
+        console.print(f"[red]✗ could not scale DV's deployments back: {escape(str(exc))}[/]\n"
+                      f"  finish with: dvdoctor fix --issue side-deployments-left-down --yes")

@@ -1,0 +1,123 @@
+"""`dvdoctor restore`: DV's restore job on a backup proven complete, then the runbook's manual post-steps.
+
+The job is pointed at the chosen backup explicitly (TIMESTAMP/dv_backup.tar.gz), so it restores
+exactly what was checked even if the symlink moves meanwhile. Afterwards `dv-caching-bar.sh false`
+runs when DV caching is enabled and `.bar_restored.txt` is removed, as the runbook asks by hand.
+"""
+
+from __future__ import annotations
+
+import signal
+import time
+
+from rich.console import Console
+from rich.markup import escape
+
+from ..backups import Backup, backups, human_bytes, link_timestamp
+from ..errors import UsageError
+from ..facts import SECTION_BAR, Facts
+from ..fixer import FixOptions, load_all as load_fixes
+from ..plan import ActionFailed, Create, Delete, Plan, Runner, execute
+from ..registry import run_checks
+from . import jobs
+from .backup import FlowOptions, Interrupted, _raise_interrupted, after_failure_plan, explain_failure, save_log, watch
+
+
+def choose(facts: Facts, timestamp: str | None) -> Backup:
+    """The backup to restore: --from TIMESTAMP, else the one the symlink marks; it must be complete."""
+    names = facts.names
+    if facts.bar is None:
+        raise UsageError(f"the backup volume could not be inspected: {facts.skipped(SECTION_BAR)}")
+    items = backups(facts.bar, names)
+    wanted = timestamp or link_timestamp(facts.bar, names)
+    if wanted is None:
+        raise UsageError(f"{names.symlink} marks no backup; name one with --from (see `dvdoctor list`)")
+    chosen = next((b for b in items if b.timestamp == wanted), None)
+    if chosen is None:
+        raise UsageError(f"no backup {wanted} on {names.bar_pvc}; backups: {', '.join(b.timestamp for b in items) or 'none'}")
+    if not chosen.complete(names):
+        why = "its combined tarball does not read back (gzip -t)" if chosen.verified is False else \
+            f"it lacks {', '.join(chosen.missing(names))}"
+        raise UsageError(f"backup {wanted} cannot be restored: {why}")
+    return chosen
+
+
+def describe(facts: Facts, chosen: Backup) -> str:
+    age_h = (facts.now - chosen.time).total_seconds() / 3600
+    return f"backup {chosen.timestamp} ({age_h:.1f} h old, {human_bytes(chosen.combined_size(facts.names))})"
+
+
+def start_plan(facts: Facts, job: dict) -> Plan:
+    plan = Plan("restore")
+    name = job["metadata"]["name"]
+    if facts.get("jobs", name) is not None:
+        plan.actions.append(Delete("jobs", name, f"delete the finished job {name} and its pods"))
+    plan.actions.append(Create("jobs", job, f"create job {name} from DV's template"))
+    return plan
+
+
+def wait_ready(timeout: float, collect_again) -> Facts:
+    """Give DV's pods time to come back; returns the last facts seen."""
+    deadline = time.monotonic() + timeout
+    while True:
+        after = collect_again()
+        bad = [r for r in run_checks(after, phase="restore", only=["dv-pods-not-ready"]) if r.status != "pass"]
+        if not bad or time.monotonic() >= deadline:
+            return after
+        time.sleep(min(5.0, max(0.0, deadline - time.monotonic())))
+
+
+def run_restore(facts: Facts, chosen: Backup, options: FlowOptions, console: Console, runner: Runner,
+                collect_again, ready_timeout: float = 600) -> int:
+    names = facts.names
+    job = jobs.job_from_template(facts, "dv-restore-job.yaml", "dvdoctor restore")
+    jobs.select_backup(job, chosen.timestamp, names.symlink, names.combined_tarball)
+    plan = start_plan(facts, job)
+    if options.dry_run:
+        import yaml
+
+        for action in plan.actions:
+            console.print(f"  would {escape(action.describe())}")
+        console.print("  would watch the job, run the post-restore steps (dv-caching-bar.sh false if caching is on, "
+                      f"remove {names.restore_marker}) and wait for DV's pods")
+        console.print(escape(yaml.safe_dump(job, sort_keys=False)), highlight=False)
+        console.print("[dim]--dry-run: nothing was changed.[/]")
+        return 0
+    previous = signal.signal(signal.SIGTERM, _raise_interrupted)
+    job_name = job["metadata"]["name"]
+    try:
+        execute(plan, runner)
+        console.print(f"DV is offline: job {job_name} is restoring {chosen.timestamp}")
+        outcome = watch(runner, job_name, options, console)
+        path = save_log(options, job_name, outcome.pod, outcome.log)
+        if path:
+            console.print(f"job log saved to {path}")
+        if not outcome.ok:
+            explain_failure(console, outcome)
+            try:
+                execute(after_failure_plan(facts, job_name), runner)
+            except ActionFailed as exc:
+                console.print(f"[yellow]cleanup after the failure: {escape(str(exc))}[/]")
+            return 1
+        after = collect_again()
+        post = load_fixes()["restore-marker-left"].plan(after, FixOptions())
+        for action in post.actions:
+            console.print(f"  post-restore: {escape(action.describe())}")
+        execute(post, Runner(runner.cluster, after, runner.audit, runner.progress))
+        final = wait_ready(ready_timeout, collect_again)
+        not_ready = [r for r in run_checks(final, phase="restore", only=["dv-pods-not-ready"]) if r.status != "pass"]
+        if not_ready:
+            console.print("[yellow]! restore finished but DV's pods are not all ready yet:[/]")
+            for p in not_ready[0].problems:
+                console.print(f"  {escape(p.message)}")
+            return 1
+        console.print(f"[green]✓[/] restored {chosen.timestamp} in {outcome.seconds:.0f} s; DV's pods are ready")
+        return 0
+    except (KeyboardInterrupt, Interrupted):
+        console.print(f"[yellow]interrupted: job {job_name} may still be running; `dvdoctor check` shows what is left[/]")
+        return 130
+    except ActionFailed as exc:
+        console.print(f"[red]✗[/] {escape(str(exc))}")
+        return 1
+    finally:
+        signal.signal(signal.SIGTERM, previous)
