@@ -1,0 +1,122 @@
+"""bar-fix.sh run for real with bash on temporary trees: real symlinks, real permission errors.
+
+The pod's view is reproduced with DV_ROOT: the script sees /mnt/PV/bar under a temporary root.
+"""
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from dvdoctor import probe
+from dvdoctor.plan import parse_changes
+
+SUDO_DIR = Path(__file__).resolve().parents[1] / "dvdoctor" / "lab" / "image" / "bin"
+BAR_UID = 1000322824
+ROOT = os.geteuid() == 0
+
+
+@pytest.fixture
+def pod_root(tmp_path_factory):
+    """A pod root every uid can traverse (pytest's own tmp parents are 0700)."""
+    import tempfile
+
+    base = Path(tempfile.mkdtemp(prefix="dvdoctor-fix-"))
+    base.chmod(0o755)
+    bar = base / "mnt" / "PV" / "bar"
+    bar.mkdir(parents=True)
+    for d in (base / "mnt", base / "mnt" / "PV"):
+        d.chmod(0o755)
+    yield base
+    shutil.rmtree(base, ignore_errors=True)
+
+
+def make_backup(bar: Path, ts: str, combined: bytes = b"x" * 100) -> None:
+    (bar / ts).mkdir()
+    (bar / ts / "dv_backup_dv_metastore.tar.gz").write_bytes(b"m" * 10)
+    (bar / ts / "dv_backup_dv_engine.tar.gz").write_bytes(b"e" * 20)
+    (bar / ts / "dv_backup.tar.gz").write_bytes(combined)
+
+
+def run(root: Path, *args: str, uid: int | None = None, caps: bool = False):
+    env = {"PATH": f"{SUDO_DIR}:/usr/bin:/bin", "DV_ROOT": str(root), "BAR_DIR": "/mnt/PV/bar", "SYMLINK": "dv_backup.tar.gz"}
+    argv = ["bash", "-c", probe.script("bar-fix.sh"), "bar-fix", *args]
+    if uid is not None:
+        drop = ["setpriv", f"--reuid={uid}", "--regid=0", "--clear-groups"]
+        if caps:
+            drop += ["--inh-caps=+setuid,+setgid", "--ambient-caps=+setuid,+setgid"]
+        argv = drop + ["--"] + argv
+    proc = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=30)
+    return proc.returncode, parse_changes(proc.stdout), proc.stdout + proc.stderr
+
+
+def test_relink_points_at_the_chosen_backup_with_an_absolute_pod_path(pod_root):
+    bar = pod_root / "mnt/PV/bar"
+    make_backup(bar, "2021-01-21-10-00-00")
+    make_backup(bar, "2021-01-22-19-27-31")
+    os.symlink("/mnt/PV/bar/2021-01-21-10-00-00/dv_backup.tar.gz", bar / "dv_backup.tar.gz")
+    rc, (changes, _, errors, complete), out = run(pod_root, "relink", "2021-01-22-19-27-31")
+    assert rc == 0 and complete and not errors, out
+    assert os.readlink(bar / "dv_backup.tar.gz") == "/mnt/PV/bar/2021-01-22-19-27-31/dv_backup.tar.gz"
+    assert changes[0].before == "/mnt/PV/bar/2021-01-21-10-00-00/dv_backup.tar.gz"
+    assert not [p for p in bar.iterdir() if "dvdoctor-new" in p.name]  # the temporary link was renamed, not left
+
+
+def test_relink_refuses_a_missing_backup_and_keeps_the_old_link(pod_root):
+    bar = pod_root / "mnt/PV/bar"
+    make_backup(bar, "2021-01-21-10-00-00")
+    os.symlink("/mnt/PV/bar/2021-01-21-10-00-00/dv_backup.tar.gz", bar / "dv_backup.tar.gz")
+    rc, (_, _, errors, _), _ = run(pod_root, "relink", "2021-01-30-00-00-00")
+    assert rc == 1 and "does not exist" in errors[0]
+    assert os.readlink(bar / "dv_backup.tar.gz").endswith("2021-01-21-10-00-00/dv_backup.tar.gz")
+
+
+def test_remove_never_touches_the_link_target(pod_root):
+    bar = pod_root / "mnt/PV/bar"
+    make_backup(bar, "2021-01-21-10-00-00")
+    os.symlink("/mnt/PV/bar/2021-01-21-10-00-00/dv_backup.tar.gz", bar / "dv_backup.tar.gz")
+    for rel in ("2021-01-21-10-00-00", "2021-01-21-10-00-00/dv_backup.tar.gz"):
+        rc, (_, _, errors, _), _ = run(pod_root, "remove", rel)
+        assert rc == 1 and "symlink points into it" in errors[0]
+    assert (bar / "2021-01-21-10-00-00/dv_backup.tar.gz").exists()
+    # a component of the current backup may go: the combined tarball holds it
+    rc, (changes, _, _, _), _ = run(pod_root, "remove", "2021-01-21-10-00-00/dv_backup_dv_engine.tar.gz")
+    assert rc == 0 and changes[0].before == "20 bytes"
+
+
+def test_remove_takes_names_as_data_not_code(pod_root, tmp_path):
+    canary = tmp_path / "pwned"
+    rc, (_, notes, errors, complete), out = run(pod_root, "remove", f"x; touch {canary}", f"$(touch {canary})")
+    assert complete and not errors, out
+    assert not canary.exists()
+    assert len(notes) == 2  # both reported as already gone: they were only ever path names
+
+
+@pytest.mark.skipif(not ROOT, reason="needs root to drop to the BAR uid and get a real permission error")
+def test_grant_gives_owner_write_to_the_bar_uid_not_0777(pod_root):
+    bar = pod_root / "mnt/PV/bar"
+    bar.chmod(0o755)  # root-owned, as the runbook's storage class leaves it
+    rc, (_, _, errors, _), _ = run(pod_root, "grant", uid=BAR_UID)  # without sudo rights it cannot
+    assert rc == 1 and "still cannot write" in errors[0]
+    rc, (changes, _, errors, complete), out = run(pod_root, "grant", uid=BAR_UID, caps=True)
+    assert rc == 0 and complete and not errors, out
+    st = bar.stat()
+    assert st.st_uid == BAR_UID and st.st_mode & 0o777 == 0o755  # owner write, nothing for the world
+    assert changes[0].before == "755 0:0" and changes[0].after == f"755 {BAR_UID}:0"
+
+
+@pytest.mark.skipif(not ROOT, reason="needs root to drop to the BAR uid and get a real permission error")
+def test_grant_on_an_owned_read_only_folder_only_adds_owner_write(pod_root):
+    bar = pod_root / "mnt/PV/bar"
+    os.chown(bar, BAR_UID, 0)
+    bar.chmod(0o555)
+    rc, (changes, _, _, _), out = run(pod_root, "grant", uid=BAR_UID)
+    assert rc == 0, out
+    assert bar.stat().st_mode & 0o777 == 0o755
+
+
+def test_grant_on_a_writable_folder_changes_nothing(pod_root):
+    rc, (changes, notes, errors, complete), _ = run(pod_root, "grant")
+    assert rc == 0 and complete and not changes and "already writable" in notes[0]
