@@ -1,0 +1,602 @@
+"""The Cluster port on a real Kubernetes / OpenShift API server, through the official client.
+
+This is the only module that imports `kubernetes`, and only inside functions, so commands that
+never talk to a cluster (`--help`, `check --from`, the lab) don't pay the client's import time.
+
+Requests are built with the client's own `ApiClient.param_serialize` and sent by its REST layer
+(auth, TLS, proxy, urllib3), on the same paths the typed `CoreV1Api`/`BatchV1Api`/... methods use.
+The typed methods are not used for objects because they validate dict bodies into the client's
+pydantic models: a field the client's model version does not know is rejected client-side
+(`extra_forbidden`) and timestamps are rewritten, so DV's own job templates could not be sent
+verbatim. Responses are read raw and parsed with json.loads: plain dicts in API shape, no model
+round trip. Exec uses the typed method under `kubernetes.stream.stream`, which needs it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterator
+from urllib.parse import urlsplit, urlunsplit
+
+from ..errors import ClusterError, Conflict, Forbidden, Invalid, NotFound, Unreachable, UsageError
+from .port import ExecResult
+
+#: Seconds to wait for a TCP/TLS connection: an unreachable API server should fail fast.
+CONNECT_TIMEOUT = 5.0
+#: Seconds to wait for an answer to an ordinary request.
+READ_TIMEOUT = 30.0
+#: Seconds a pod log may take to arrive (logs can be large).
+LOG_READ_TIMEOUT = 60.0
+#: Longest single watch the server is asked for; a longer wait resumes with a new watch.
+WATCH_CHUNK_SECONDS = 60
+#: Attempts for a request answered 429 or 5xx.
+MAX_TRIES = 3
+#: Longest Retry-After honoured, so a busy server cannot stall a command for minutes.
+MAX_RETRY_AFTER = 5.0
+#: Seconds an exec may run before it is abandoned (dvdoctor's in-pod probes take a second or two).
+EXEC_TIMEOUT = 120.0
+
+IN_CLUSTER_NAMESPACE_FILE = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
+_DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+
+
+@dataclass(frozen=True)
+class _Kind:
+    group: str
+    version: str
+    kind: str
+    namespaced: bool
+
+    @property
+    def api_version(self) -> str:
+        return f"{self.group}/{self.version}" if self.group else self.version
+
+    @property
+    def prefix(self) -> str:
+        return f"/apis/{self.group}/{self.version}" if self.group else f"/api/{self.version}"
+
+
+#: Plural resource name -> where it is served (the kinds of port.KINDS).
+_KINDS: dict[str, _Kind] = {
+    "pods": _Kind("", "v1", "Pod", True),
+    "events": _Kind("", "v1", "Event", True),
+    "persistentvolumeclaims": _Kind("", "v1", "PersistentVolumeClaim", True),
+    "serviceaccounts": _Kind("", "v1", "ServiceAccount", True),
+    "persistentvolumes": _Kind("", "v1", "PersistentVolume", False),
+    "jobs": _Kind("batch", "v1", "Job", True),
+    "deployments": _Kind("apps", "v1", "Deployment", True),
+    "statefulsets": _Kind("apps", "v1", "StatefulSet", True),
+    "storageclasses": _Kind("storage.k8s.io", "v1", "StorageClass", False),
+    "leases": _Kind("coordination.k8s.io", "v1", "Lease", True),
+}
+
+
+def _one_line(text: str, limit: int = 300) -> str:
+    text = " ".join(str(text).split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _public_url(url: str) -> str:
+    """The server URL without any user:password part, safe to show."""
+    parts = urlsplit(url)
+    if parts.username or parts.password:
+        host = parts.hostname or ""
+        netloc = f"{host}:{parts.port}" if parts.port else host
+        parts = parts._replace(netloc=netloc)
+    return urlunsplit(parts)
+
+
+def _validate_namespace(namespace: str) -> str:
+    if len(namespace) > 63 or not _DNS1123_LABEL.match(namespace):
+        raise UsageError(
+            f"invalid namespace {namespace!r}: a namespace is a DNS-1123 label "
+            "(at most 63 characters: lower-case letters, digits and '-', starting and ending with a letter or digit)"
+        )
+    return namespace
+
+
+def _kubeconfig_paths(kubeconfig: str | None) -> tuple[list[str], list[str], bool]:
+    """(candidate paths, existing paths, explicit?) the way kubectl looks for its config."""
+    if kubeconfig:
+        candidates, explicit = kubeconfig.split(os.pathsep), True
+    elif os.environ.get("KUBECONFIG"):
+        candidates, explicit = os.environ["KUBECONFIG"].split(os.pathsep), False
+    else:
+        candidates, explicit = ["~/.kube/config"], False
+    candidates = [os.path.expanduser(p) for p in candidates if p]
+    return candidates, [p for p in candidates if os.path.isfile(p)], explicit
+
+
+def connect(kubeconfig: str | None, context: str | None, namespace: str | None) -> "KubeCluster":
+    """A KubeCluster for the given kubeconfig/context/namespace, resolved the way `oc` does.
+
+    The namespace is checked to exist with one GET, which also proves the server is reachable and
+    the credentials work, so a typo fails here with one line instead of as an empty DV namespace.
+    """
+    from kubernetes import client as k8s_client
+    from kubernetes import config as k8s_config
+    from kubernetes.config.config_exception import ConfigException
+
+    if namespace is not None:
+        _validate_namespace(namespace)
+    candidates, existing, explicit = _kubeconfig_paths(kubeconfig)
+    configuration = k8s_client.Configuration()
+    if not existing:
+        if explicit or not os.environ.get("KUBERNETES_SERVICE_HOST"):
+            raise UsageError(
+                f"no kubeconfig found (looked in {', '.join(candidates)}): log in with `oc login`, "
+                "point --kubeconfig at a kubeconfig file, or use --lab for the simulated namespace"
+            )
+        try:
+            k8s_config.load_incluster_config(client_configuration=configuration)
+        except ConfigException as exc:
+            raise UsageError(f"in-cluster configuration failed: {_one_line(str(exc))}") from None
+        context_name = "in-cluster service account"
+        if namespace is None:
+            try:
+                namespace = Path(IN_CLUSTER_NAMESPACE_FILE).read_text(encoding="utf-8").strip() or "default"
+            except OSError:
+                namespace = "default"
+    else:
+        joined = os.pathsep.join(existing)
+        try:
+            contexts, current = k8s_config.list_kube_config_contexts(config_file=joined)
+        except (ConfigException, OSError, ValueError) as exc:
+            raise UsageError(f"cannot read kubeconfig {joined}: {_one_line(str(exc))}") from None
+        by_name = {c["name"]: c for c in contexts or []}
+        known = ", ".join(sorted(by_name)) or "none"
+        if context is None:
+            if not current:
+                raise UsageError(f"kubeconfig {joined} sets no current context: pass --context (known: {known})")
+            context_name = current["name"]
+        elif context not in by_name:
+            raise UsageError(f"unknown context {context!r} in {joined} (known: {known})")
+        else:
+            context_name = context
+        if namespace is None:
+            namespace = (by_name.get(context_name, {}).get("context") or {}).get("namespace") or "default"
+        try:
+            k8s_config.load_kube_config(
+                config_file=joined, context=context_name, client_configuration=configuration, persist_config=False
+            )
+        except (ConfigException, OSError, ValueError) as exc:
+            raise UsageError(f"cannot use context {context_name!r} of {joined}: {_one_line(str(exc))}") from None
+    cluster = KubeCluster(configuration, _validate_namespace(namespace), context_name)
+    cluster.check_namespace()
+    return cluster
+
+
+class KubeCluster:
+    """The Cluster port over HTTP; every request it sends is counted in `request_count`."""
+
+    def __init__(self, configuration: Any, namespace: str, context: str) -> None:
+        from kubernetes import client as k8s_client
+
+        # No urllib3-level retries: retries of 429/5xx are ours (bounded, with backoff), and a
+        # refused or timed-out connection should fail at once, not after urllib3's 3 silent tries.
+        configuration.retries = False
+        self._api = k8s_client.ApiClient(configuration)
+        self._server = _public_url(configuration.host)
+        self._context = context
+        self.namespace = namespace
+        self.request_count = 0
+        #: First backoff after a 429/5xx, doubled each try; Retry-After overrides it.
+        self.retry_backoff = 0.5
+
+    # -- the port ---------------------------------------------------------------------------------
+
+    def describe(self) -> str:
+        return f"context {self._context} at {self._server}"
+
+    def list(self, kind: str, label_selector: str | None = None) -> list[dict]:
+        info = _kind(kind)
+        query = [("labelSelector", label_selector)] if label_selector else []
+        doc = self._json("GET", self._path(kind), query, what=("list", kind, None))
+        items = doc.get("items") or []
+        for item in items:  # list items carry no kind; add it so objects look like a GET's
+            item.setdefault("apiVersion", info.api_version)
+            item.setdefault("kind", info.kind)
+        return items
+
+    def get(self, kind: str, name: str) -> dict | None:
+        try:
+            return self._json("GET", self._path(kind, name), what=("get", kind, name))
+        except NotFound:
+            return None
+
+    def create(self, kind: str, body: dict) -> dict:
+        name = (body.get("metadata") or {}).get("name")
+        return self._json("POST", self._path(kind), body=body, what=("create", kind, name), retry_5xx=False)
+
+    def patch(self, kind: str, name: str, patch: dict) -> dict:
+        return self._json(
+            "PATCH", self._path(kind, name), body=patch, content_type="application/merge-patch+json",
+            what=("patch", kind, name),
+        )
+
+    def delete(self, kind: str, name: str) -> bool:
+        # Background propagation: without it a Job deleted through the API orphans its pods.
+        try:
+            self._json("DELETE", self._path(kind, name), [("propagationPolicy", "Background")],
+                       what=("delete", kind, name))
+        except NotFound:
+            return False
+        return True
+
+    def logs(self, pod: str, container: str | None = None, tail_lines: int | None = None) -> str:
+        query: list[tuple[str, Any]] = []
+        if container:
+            query.append(("container", container))
+        if tail_lines is not None:
+            query.append(("tailLines", tail_lines))
+        try:
+            resp = self._send("GET", self._path("pods", pod) + "/log", query, what=("get", "pods/log", pod),
+                              read_timeout=LOG_READ_TIMEOUT)
+        except Invalid as exc:
+            # 400 "container ... is waiting to start": a pod that has not started has no log yet.
+            if "waiting to start" in str(exc) or "ContainerCreating" in str(exc):
+                return ""
+            raise
+        return self._read(resp, ("get", "pods/log", pod)).decode("utf-8", "replace")
+
+    def exec(self, pod: str, argv: list[str], container: str | None = None) -> ExecResult:
+        from kubernetes import client as k8s_client
+        from kubernetes.client.exceptions import ApiException
+        from kubernetes.stream import stream
+
+        what = ("create", "pods/exec", pod)
+        api = k8s_client.CoreV1Api(self._api)
+        kwargs: dict[str, Any] = {"command": argv, "stdin": False, "stdout": True, "stderr": True, "tty": False}
+        if container:
+            kwargs["container"] = container
+        self.request_count += 1
+        _bound_websocket_timeout()
+        try:
+            ws = stream(api.connect_get_namespaced_pod_exec, pod, self.namespace, _preload_content=False, **kwargs)
+        except ApiException as exc:
+            raise self._ws_error(exc, what) from None
+        try:
+            ws.run_forever(timeout=EXEC_TIMEOUT)
+            if ws.is_open():
+                raise ClusterError(f"exec in pod {pod} ran longer than {EXEC_TIMEOUT:.0f} s and was abandoned")
+            stdout, stderr = ws.read_stdout(timeout=0), ws.read_stderr(timeout=0)
+            status_text = ws.read_channel(3, timeout=0)
+        except (OSError, ValueError) as exc:  # websocket errors derive from these
+            raise ClusterError(f"exec in pod {pod} failed: {_one_line(str(exc))}") from None
+        finally:
+            ws.close()
+        return ExecResult(_exec_rc(status_text, pod), stdout, stderr)
+
+    def allowed_rules(self) -> list[dict]:
+        body = {
+            "apiVersion": "authorization.k8s.io/v1",
+            "kind": "SelfSubjectRulesReview",
+            "spec": {"namespace": self.namespace},
+        }
+        doc = self._json("POST", "/apis/authorization.k8s.io/v1/selfsubjectrulesreviews", body=body,
+                         what=("create", "selfsubjectrulesreviews", None))
+        return list((doc.get("status") or {}).get("resourceRules") or [])
+
+    def wait(
+        self,
+        kind: str,
+        name: str,
+        until: Callable[[dict | None], bool],
+        timeout: float,
+        on_change: Callable[[dict | None], None] | None = None,
+    ) -> dict | None:
+        """Watch one object (resuming when the watch ends early) until `until` holds or time is up."""
+        deadline = time.monotonic() + timeout
+        obj, version = self._get_with_version(kind, name)
+        if on_change is not None:
+            on_change(obj)
+        while not until(obj):
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            try:
+                for event_type, event_obj, new_version in self._watch(kind, name, version, left):
+                    version = new_version or version
+                    if event_type == "BOOKMARK":
+                        continue
+                    obj = None if event_type == "DELETED" else event_obj
+                    if on_change is not None:
+                        on_change(obj)
+                    if until(obj):
+                        return obj
+            except _Gone:
+                obj, version = self._get_with_version(kind, name)
+                if on_change is not None:
+                    on_change(obj)
+            except Unreachable:
+                # A dropped watch is resumed; a server gone for good is found by the next request.
+                time.sleep(min(1.0, max(0.0, deadline - time.monotonic())))
+        return obj
+
+    # -- used by connect() --------------------------------------------------------------------------
+
+    def check_namespace(self) -> None:
+        """Fail with one line if the namespace does not exist; a forbidden GET is not a failure."""
+        try:
+            self._json("GET", f"/api/v1/namespaces/{self.namespace}", what=("get", "namespaces", self.namespace))
+        except NotFound:
+            raise NotFound(f"namespace {self.namespace} does not exist ({self.describe()})") from None
+        except Forbidden as exc:
+            if "credentials" in str(exc):
+                raise
+            # Many users may read their project but not the Namespace object: go on.
+
+    # -- requests ----------------------------------------------------------------------------------
+
+    def _path(self, kind: str, name: str | None = None) -> str:
+        info = _kind(kind)
+        path = info.prefix + (f"/namespaces/{self.namespace}" if info.namespaced else "") + f"/{kind}"
+        return f"{path}/{name}" if name else path
+
+    def _json(
+        self,
+        method: str,
+        path: str,
+        query: list[tuple[str, Any]] | None = None,
+        *,
+        body: dict | None = None,
+        content_type: str | None = None,
+        what: tuple[str, str, str | None],
+        retry_5xx: bool = True,
+    ) -> dict:
+        resp = self._send(method, path, query, body=body, content_type=content_type, what=what, retry_5xx=retry_5xx)
+        raw = self._read(resp, what)
+        try:
+            doc = json.loads(raw) if raw else {}
+        except ValueError:
+            raise ClusterError(f"{self._attempt(what)}: the server's answer is not JSON") from None
+        return doc if isinstance(doc, dict) else {}
+
+    def _send(
+        self,
+        method: str,
+        path: str,
+        query: list[tuple[str, Any]] | None = None,
+        *,
+        body: dict | None = None,
+        content_type: str | None = None,
+        what: tuple[str, str, str | None],
+        retry_5xx: bool = True,
+        read_timeout: float = READ_TIMEOUT,
+    ) -> Any:
+        """Send one request (retrying 429, and 5xx when safe) and return the raw urllib3 response."""
+        from kubernetes.client.exceptions import ApiException
+
+        headers = {"Accept": "application/json"}
+        if body is not None:
+            headers["Content-Type"] = content_type or "application/json"
+        for attempt in range(1, MAX_TRIES + 1):
+            request = self._api.param_serialize(
+                method=method, resource_path=path, query_params=list(query or []), header_params=dict(headers),
+                body=body, auth_settings=["BearerToken"],
+            )
+            self.request_count += 1
+            try:
+                resp = self._api.call_api(*request, _request_timeout=(CONNECT_TIMEOUT, read_timeout))
+                if not 200 <= resp.status <= 299:
+                    resp.read()
+            except ApiException as exc:  # raised by the REST layer for TLS errors
+                raise self._transport_error(exc.reason or str(exc), what) from None
+            except Exception as exc:  # urllib3's errors: refused, timed out, dropped
+                if _is_urllib3_error(exc):
+                    raise self._transport_error(exc, what) from None
+                raise
+            status = resp.status
+            if 200 <= status <= 299:
+                return resp.response
+            retryable = status == 429 or (retry_5xx and status >= 500)
+            if retryable and attempt < MAX_TRIES:
+                time.sleep(self._retry_delay(resp, attempt))
+                continue
+            raise self._http_error(status, resp.data, what, tries=attempt)
+        raise AssertionError("unreachable: the loop returns or raises")
+
+    def _read(self, resp: Any, what: tuple[str, str, str | None]) -> bytes:
+        try:
+            return resp.data
+        except Exception as exc:
+            if _is_urllib3_error(exc):
+                raise self._transport_error(exc, what) from None
+            raise
+
+    def _retry_delay(self, resp: Any, attempt: int) -> float:
+        header = resp.getheader("Retry-After")
+        if header is not None and header.strip().isdigit():
+            return min(float(header), MAX_RETRY_AFTER)
+        return self.retry_backoff * 2 ** (attempt - 1)
+
+    def _get_with_version(self, kind: str, name: str) -> tuple[dict | None, str | None]:
+        """The object (or None) and a resourceVersion to watch from, in one list request."""
+        doc = self._json("GET", self._path(kind), [("fieldSelector", f"metadata.name={name}")],
+                         what=("list", kind, None))
+        items = doc.get("items") or []
+        obj = items[0] if items else None
+        if obj is not None:
+            info = _kind(kind)
+            obj.setdefault("apiVersion", info.api_version)
+            obj.setdefault("kind", info.kind)
+        return obj, (doc.get("metadata") or {}).get("resourceVersion")
+
+    def _watch(self, kind: str, name: str, version: str | None, left: float) -> Iterator[tuple[str, dict, str | None]]:
+        """Events of one watch request: (type, object, its resourceVersion); ends when the server ends it."""
+        seconds = max(1, min(WATCH_CHUNK_SECONDS, int(left + 0.999)))
+        query: list[tuple[str, Any]] = [
+            ("watch", "true"),
+            ("fieldSelector", f"metadata.name={name}"),
+            ("timeoutSeconds", seconds),
+            ("allowWatchBookmarks", "true"),
+        ]
+        if version:
+            query.append(("resourceVersion", version))
+        what = ("watch", kind, None)
+        resp = self._send("GET", self._path(kind), query, what=what, read_timeout=seconds + READ_TIMEOUT)
+        try:
+            for line in _lines(resp):
+                try:
+                    event = json.loads(line)
+                except ValueError:
+                    continue
+                obj = event.get("object") or {}
+                if event.get("type") == "ERROR":
+                    if obj.get("code") == 410:
+                        raise _Gone()
+                    raise self._http_error(int(obj.get("code") or 500), json.dumps(obj).encode(), what, tries=1)
+                yield event.get("type", ""), obj, (obj.get("metadata") or {}).get("resourceVersion")
+        except Exception as exc:
+            if _is_urllib3_error(exc):
+                raise self._transport_error(exc, what) from None
+            raise
+        finally:
+            resp.release_conn()
+
+    # -- errors ------------------------------------------------------------------------------------
+
+    def _attempt(self, what: tuple[str, str, str | None]) -> str:
+        verb, resource, name = what
+        target = f"{resource}/{name}" if name and resource != "namespaces" else (name if name else resource)
+        if resource == "namespaces":
+            return f"{verb} namespace {name}"
+        info = _KINDS.get(resource.split("/")[0])
+        where = f" in namespace {self.namespace}" if info is None or info.namespaced else ""
+        return f"{verb} {target}{where}"
+
+    def _http_error(self, status: int, raw: bytes | None, what: tuple[str, str, str | None], tries: int) -> ClusterError:
+        message = ""
+        try:
+            doc = json.loads(raw or b"")
+            if isinstance(doc, dict):
+                message = str(doc.get("message") or "")
+        except ValueError:
+            message = (raw or b"").decode("utf-8", "replace")
+        message = _one_line(message)
+        attempt = self._attempt(what)
+        verb, resource, name = what
+        if status == 401:
+            return Forbidden(
+                f"unauthorized: the API server {self._server} rejected the credentials of context "
+                f"{self._context} while trying to {attempt}; log in again (`oc login`)"
+            )
+        if status == 403:
+            user = re.search(r'User "([^"]+)"', message)
+            if user:
+                return Forbidden(f"forbidden: cannot {attempt} (as {user.group(1)})")
+            return Forbidden(f"forbidden: cannot {attempt}: {message or 'no reason given'}")
+        if status == 404:
+            return NotFound(f"not found: {attempt}" + (f": {message}" if message else ""))
+        if status == 409:
+            if verb == "create":
+                return Conflict(f"conflict: {resource}/{name} already exists in namespace {self.namespace}")
+            return Conflict(f"conflict: cannot {attempt}: {message}")
+        if status in (400, 422):
+            return Invalid(f"invalid: cannot {attempt}: {message or f'HTTP {status}'}")
+        if status == 429 or status >= 500:
+            return ClusterError(
+                f"the API server {self._server} failed to {attempt} (HTTP {status} after {tries} "
+                f"{'try' if tries == 1 else 'tries'})" + (f": {message}" if message else "")
+            )
+        return ClusterError(f"cannot {attempt}: HTTP {status}" + (f": {message}" if message else ""))
+
+    def _transport_error(self, exc: Any, what: tuple[str, str, str | None]) -> Unreachable:
+        return Unreachable(
+            f"cannot reach the API server {self._server} (context {self._context}) to {self._attempt(what)}: "
+            f"{_transport_reason(exc)}"
+        )
+
+    def _ws_error(self, exc: Any, what: tuple[str, str, str | None]) -> ClusterError:
+        """Exec failures come back from the websocket layer as status-0 ApiExceptions; read the HTTP status."""
+        reason = str(getattr(exc, "reason", "") or exc)
+        handshake = re.search(r"Handshake status (\d{3})", reason)
+        if handshake:
+            # websocket-client's message: "Handshake status N REASON -+-+- HEADERS -+-+- BODY"
+            raw = reason.rsplit("-+-+-", 1)[-1].strip().encode() if "-+-+-" in reason else b""
+            return self._http_error(int(handshake.group(1)), raw, what, tries=1)
+        if re.search(r"refused|timed out|Name or service not known|unreachable", reason, re.I):
+            return Unreachable(
+                f"cannot reach the API server {self._server} (context {self._context}) to {self._attempt(what)}: "
+                f"{_one_line(reason, 120)}"
+            )
+        return ClusterError(f"cannot {self._attempt(what)}: {_one_line(reason)}")
+
+
+class _Gone(Exception):
+    """The watch's resourceVersion is too old (410): start again from a fresh read."""
+
+
+def _kind(kind: str) -> _Kind:
+    try:
+        return _KINDS[kind]
+    except KeyError:
+        raise UsageError(f"unknown kind {kind!r} (known: {', '.join(_KINDS)})") from None
+
+
+def _lines(resp: Any) -> Iterator[bytes]:
+    """Newline-delimited chunks of a streamed response, as they arrive."""
+    pending = b""
+    for chunk in resp.stream(4096, decode_content=True):
+        pending += chunk
+        while b"\n" in pending:
+            line, pending = pending.split(b"\n", 1)
+            if line.strip():
+                yield line
+    if pending.strip():
+        yield pending
+
+
+def _exec_rc(status_text: str, pod: str) -> int:
+    """The command's exit code from the exec status channel (a v1 Status object)."""
+    try:
+        status = json.loads(status_text) if status_text else None
+    except ValueError:
+        status = None
+    if not isinstance(status, dict):
+        raise ClusterError(f"exec in pod {pod} ended without an exit status (the connection dropped?)")
+    if status.get("status") == "Success":
+        return 0
+    for cause in (status.get("details") or {}).get("causes") or []:
+        if cause.get("reason") == "ExitCode":
+            try:
+                return int(cause.get("message", ""))
+            except ValueError:
+                break
+    raise ClusterError(f"exec in pod {pod} failed to run: {_one_line(status.get('message') or status_text)}")
+
+
+def _is_urllib3_error(exc: BaseException) -> bool:
+    import urllib3.exceptions
+
+    return isinstance(exc, urllib3.exceptions.HTTPError)
+
+
+def _transport_reason(exc: Any) -> str:
+    import urllib3.exceptions
+
+    if isinstance(exc, str):
+        return _one_line(exc, 160)
+    if isinstance(exc, urllib3.exceptions.ConnectTimeoutError):
+        return f"no connection within {CONNECT_TIMEOUT:.0f} s"
+    if isinstance(exc, urllib3.exceptions.ReadTimeoutError):
+        return "no answer in time"
+    if isinstance(exc, urllib3.exceptions.NewConnectionError):
+        inner = re.search(r"\[Errno -?\d+\] ([^')]+)", str(exc))
+        return _one_line(inner.group(1) if inner else "connection failed", 120)
+    if isinstance(exc, urllib3.exceptions.ProtocolError):
+        return "the connection dropped"
+    return _one_line(f"{type(exc).__name__}: {exc}", 160)
+
+
+def _bound_websocket_timeout() -> None:
+    """websocket-client waits forever by default; the client library offers no per-call timeout for exec."""
+    import websocket
+
+    if websocket.getdefaulttimeout() is None:
+        websocket.setdefaulttimeout(READ_TIMEOUT)
