@@ -439,7 +439,8 @@ class KubeCluster:
         if version:
             query.append(("resourceVersion", version))
         what = ("watch", kind, None)
-        resp = self._send("GET", self._path(kind), query, what=what, read_timeout=seconds + READ_TIMEOUT)
+        # The server ends the watch after whole seconds; the client stops waiting at the caller's deadline.
+        resp = self._send("GET", self._path(kind), query, what=what, read_timeout=min(seconds + READ_TIMEOUT, left + 0.1))
         try:
             for line in _lines(resp):
                 try:
@@ -582,13 +583,14 @@ def _transport_reason(exc: Any) -> str:
 
     if isinstance(exc, str):
         return _one_line(exc, 160)
+    # NewConnectionError subclasses ConnectTimeoutError in urllib3, so it is tested first.
+    if isinstance(exc, urllib3.exceptions.NewConnectionError):
+        inner = re.search(r"\[Errno -?\d+\] ([^')]+)", str(exc))
+        return _one_line(inner.group(1) if inner else "connection failed", 120)
     if isinstance(exc, urllib3.exceptions.ConnectTimeoutError):
         return f"no connection within {CONNECT_TIMEOUT:.0f} s"
     if isinstance(exc, urllib3.exceptions.ReadTimeoutError):
         return "no answer in time"
-    if isinstance(exc, urllib3.exceptions.NewConnectionError):
-        inner = re.search(r"\[Errno -?\d+\] ([^')]+)", str(exc))
-        return _one_line(inner.group(1) if inner else "connection failed", 120)
     if isinstance(exc, urllib3.exceptions.ProtocolError):
         return "the connection dropped"
     return _one_line(f"{type(exc).__name__}: {exc}", 160)
