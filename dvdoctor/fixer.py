@@ -40,19 +40,28 @@ class Fix:
     doc: str
     #: The phase the paired check is judged in when verifying (a pre-backup state is judged as a gate).
     verify_phase: str = "now"
+    #: For a repair that changes something other than what its check looks at (a local file):
+    #: proves the repair itself, returning (ok, what was seen).
+    verify: Callable[[FixOptions], tuple[bool, str]] | None = None
 
 
 FIXES: dict[str, Fix] = {}
 
 
-def fix(id: str, *, check: str | None = None, verify_phase: str = "now") -> Callable[[Callable[[Facts, FixOptions], Plan]], Callable[[Facts, FixOptions], Plan]]:
+def fix(
+    id: str,
+    *,
+    check: str | None = None,
+    verify_phase: str = "now",
+    verify: Callable[[FixOptions], tuple[bool, str]] | None = None,
+) -> Callable[[Callable[[Facts, FixOptions], Plan]], Callable[[Facts, FixOptions], Plan]]:
     """Register a planning function; its module docstring says what the repair changes."""
 
     def register(fn: Callable[[Facts, FixOptions], Plan]) -> Callable[[Facts, FixOptions], Plan]:
         if id in FIXES:
             raise RuntimeError(f"fix id {id} registered twice")
         module = importlib.import_module(fn.__module__)
-        FIXES[id] = Fix(id, check or id, fn, (module.__doc__ or "").strip(), verify_phase)
+        FIXES[id] = Fix(id, check or id, fn, (module.__doc__ or "").strip(), verify_phase, verify)
         return fn
 
     return register

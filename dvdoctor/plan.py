@@ -133,6 +133,30 @@ class Delete:
         return [Change(f"{self.kind}/{self.name}", "present" if existed else "absent", "deleted")]
 
 
+@dataclass(frozen=True)
+class WriteLocalFile:
+    """Write a file on this machine (never over an existing original), e.g. a repaired dvcli.sh copy."""
+
+    path: str
+    content: str
+    summary: str
+    mode: int = 0o755
+
+    def describe(self) -> str:
+        return self.summary
+
+    def apply(self, run: Runner) -> list[Change]:
+        from pathlib import Path
+
+        target = Path(self.path)
+        before = "absent" if not target.exists() else f"{target.stat().st_size} bytes"
+        tmp = target.with_name(f".{target.name}.tmp")
+        tmp.write_text(self.content, encoding="utf-8")
+        tmp.chmod(self.mode)
+        tmp.replace(target)
+        return [Change(str(target), before, f"{len(self.content.encode())} bytes")]
+
+
 # ---- actions through the in-pod scripts ----------------------------------------------------
 
 

@@ -1,0 +1,27 @@
+"""Set the backup volume's reclaim policy to Retain, so deleting dv-bar-pvc no longer deletes every backup.
+
+Changes: spec.persistentVolumeReclaimPolicy of the PersistentVolume bound to dv-bar-pvc (a field
+Kubernetes allows to change on a bound volume). Needs rights to patch cluster-scoped PVs.
+"""
+
+from dvdoctor.errors import UsageError
+from dvdoctor.facts import Facts
+from dvdoctor.fixer import FixOptions, fix
+from dvdoctor.plan import Patch, Plan
+
+
+@fix("bar-pv-reclaim-delete")
+def plan(facts: Facts, options: FixOptions) -> Plan:
+    out = Plan("bar-pv-reclaim-delete")
+    pvc = facts.get("persistentvolumeclaims", facts.names.bar_pvc)
+    if pvc is None:
+        return out
+    if not facts.has_kind("persistentvolumes"):
+        raise UsageError("cannot read PersistentVolumes (cluster-scoped): ask a cluster admin to run this fix")
+    pv = facts.pv_of(pvc)
+    if pv is None or (pv.get("spec") or {}).get("persistentVolumeReclaimPolicy") != "Delete":
+        return out
+    name = pv["metadata"]["name"]
+    out.actions.append(Patch("persistentvolumes", name, {"spec": {"persistentVolumeReclaimPolicy": "Retain"}},
+                             f"set persistentvolume/{name} reclaim policy Delete → Retain"))
+    return out
