@@ -1,0 +1,38 @@
+"""Delete backup folders that hold no restorable combined tarball.
+
+Never the folder an active backup job is writing, never the symlink's target, never the newest
+complete backup (the shared retention rule). Changes: removes those folders from dv-bar-pvc.
+"""
+
+from dvdoctor import k8s
+from dvdoctor.backups import backups, human_bytes, link_timestamp
+from dvdoctor.errors import UsageError
+from dvdoctor.facts import SECTION_BAR, Facts
+from dvdoctor.fixer import FixOptions, fix
+from dvdoctor.plan import BarScript, Plan
+from dvdoctor.retention import protected
+
+
+def folder_being_written(facts: Facts, items) -> str | None:
+    """While a backup job runs, the newest folder is its work in progress."""
+    job = facts.get("jobs", facts.names.backup_job)
+    if job is not None and k8s.job_state(job) == "active" and items:
+        return items[-1].timestamp
+    return None
+
+
+@fix("incomplete-backups")
+def plan(facts: Facts, options: FixOptions) -> Plan:
+    out = Plan("incomplete-backups")
+    bar = facts.bar
+    if bar is None:
+        raise UsageError(f"the backup volume was not inspected: {facts.skipped(SECTION_BAR)}")
+    names = facts.names
+    items = backups(bar, names)
+    keep = protected(items, link_timestamp(bar, names), names) | {folder_being_written(facts, items)}
+    doomed = [b for b in items if not b.complete(names) and b.timestamp not in keep]
+    if doomed:
+        out.actions.append(BarScript(("remove", *[b.timestamp for b in doomed]),
+                                     f"delete {len(doomed)} incomplete backup folders, freeing {human_bytes(sum(b.size() for b in doomed))}"))
+        out.notes += [f"{b.timestamp}: {human_bytes(b.size())}, missing {', '.join(b.missing(names))}" for b in doomed]
+    return out
