@@ -7,6 +7,7 @@ can cause end with one line on stderr and exit code 2; -v shows the traceback.
 
 from __future__ import annotations
 
+import os
 import sys
 import traceback
 from typing import Optional
@@ -77,22 +78,54 @@ def hoist_global_options(argv: list[str]) -> list[str]:
 
 
 def _register() -> None:
-    from . import check_cmd, fix_cmd, flow_cmd, lab_cmd  # noqa: F401  (each module adds its commands to `app`)
+    from . import check_cmd, demo_cmd, fix_cmd, flow_cmd, lab_cmd  # noqa: F401  (each adds its commands to `app`)
 
-    app.add_typer(lab_cmd.lab_app, name="lab")
+    if not any(group.name == "lab" for group in app.registered_groups):
+        app.add_typer(lab_cmd.lab_app, name="lab")
 
 
-def main(argv: list[str] | None = None) -> None:
-    args = hoist_global_options(list(sys.argv[1:] if argv is None else argv))
+def run(argv: list[str]) -> int:
+    """Parse and run one command line; returns the exit code instead of leaving the process."""
+    import click
+
+    args = hoist_global_options(list(argv))
     verbose = any(a in GLOBAL_FLAGS for a in args)
     _register()
     try:
-        app(args=args, prog_name="dvdoctor", standalone_mode=True)
+        result = app(args=args, prog_name="dvdoctor", standalone_mode=False)
+        return result if isinstance(result, int) else 0
+    except click.exceptions.Exit as exc:
+        return exc.exit_code
+    except click.ClickException as exc:
+        where = exc.ctx.command_path if getattr(exc, "ctx", None) else "dvdoctor"
+        print(f"dvdoctor: error: {exc.format_message()} (see: {where} --help)", file=sys.stderr)
+        return exc.exit_code
+    except click.exceptions.Abort:
+        print("dvdoctor: aborted", file=sys.stderr)
+        return 1
     except DvdoctorError as exc:
         if verbose:
             traceback.print_exc()
         print(f"dvdoctor: error: {exc}", file=sys.stderr)
-        sys.exit(exc.exit_code)
+        return exc.exit_code
     except KeyboardInterrupt:
         print("dvdoctor: interrupted", file=sys.stderr)
-        sys.exit(130)
+        return 130
+
+
+def main_in_process(argv: list[str], env: dict[str, str] | None = None) -> int:
+    """Run a dvdoctor command inside this process (the demo's steps), with extra environment."""
+    saved = {k: os.environ.get(k) for k in (env or {})}
+    os.environ.update(env or {})
+    try:
+        return run(argv)
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def main() -> None:
+    sys.exit(run(sys.argv[1:]))
