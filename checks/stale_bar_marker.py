@@ -7,18 +7,9 @@ Repair: remove the marker (only when no BAR job is active); DV pods may then tak
 to recover on their own, or can be restarted.
 """
 
-from dvdoctor import k8s
 from dvdoctor.backups import human_bytes
 from dvdoctor.facts import SECTION_ENGINE, Facts
 from dvdoctor.registry import Problem, check
-
-
-def active_bar_jobs(facts: Facts) -> list[str]:
-    return [
-        k8s.name(j)
-        for j in facts.objects("jobs")
-        if k8s.name(j) in (facts.names.backup_job, facts.names.restore_job) and k8s.job_state(j) == "active"
-    ]
 
 
 @check(
@@ -30,7 +21,7 @@ def active_bar_jobs(facts: Facts) -> list[str]:
 )
 def run(facts: Facts):
     marker = next((m for m in facts.engine["markers"] if m["name"] == facts.names.bar_marker), None)
-    if marker is None or active_bar_jobs(facts):
+    if marker is None or facts.active_bar_jobs():
         return
     age_min = (facts.now.timestamp() - marker["mtime"]) / 60
     yield Problem(

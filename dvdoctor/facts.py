@@ -13,6 +13,7 @@ from datetime import datetime, timezone
 from importlib import resources
 from pathlib import Path
 
+from . import k8s
 from .errors import UsageError
 from .names import DEFAULT, DvNames, Settings, Thresholds
 
@@ -76,6 +77,12 @@ class Facts:
             if (p["metadata"].get("labels") or {}).get("job-name") == job
             or any(o.get("kind") == "Job" and o.get("name") == job for o in p["metadata"].get("ownerReferences") or [])
         ]
+
+    def active_bar_jobs(self) -> list[str]:
+        """DV's backup and restore jobs that have not ended: while one runs, DV is down on purpose
+        and the markers, the backup volume and the side deployments are its business."""
+        wanted = (self.names.backup_job, self.names.restore_job)
+        return [k8s.name(j) for j in self.objects("jobs") if k8s.name(j) in wanted and k8s.job_state(j) == "active"]
 
     def pv_of(self, pvc: dict) -> dict | None:
         volume = (pvc.get("spec") or {}).get("volumeName")

@@ -95,3 +95,21 @@ def run_as_user(pod_spec: dict) -> int | None:
             return int(uid)
     uid = (pod_spec.get("securityContext") or {}).get("runAsUser")
     return int(uid) if uid is not None else None
+
+
+def job_finished_at(job: dict) -> str | None:
+    """When a Job ended: completionTime for a success, else the time its terminal condition turned True."""
+    status = job.get("status") or {}
+    if status.get("completionTime"):
+        return status["completionTime"]
+    for c in status.get("conditions") or []:
+        if c.get("type") in ("Complete", "Failed") and c.get("status") == "True":
+            return c.get("lastTransitionTime")
+    return None
+
+
+def owner(obj: dict, kind: str) -> str | None:
+    """The name of the controller (or first owner) of this kind, from ownerReferences."""
+    refs = [o for o in obj["metadata"].get("ownerReferences") or [] if o.get("kind") == kind]
+    refs.sort(key=lambda o: not o.get("controller"))
+    return refs[0].get("name") if refs else None

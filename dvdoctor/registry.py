@@ -11,7 +11,7 @@ from __future__ import annotations
 import importlib
 import pkgutil
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable, Iterable
 
 from .errors import UsageError
@@ -24,6 +24,13 @@ ALWAYS, BACKUP, RESTORE = "always", "backup", "restore"
 PHASES = ("now", BACKUP, RESTORE)
 
 
+class Skip(Exception):
+    """Raised by a check that cannot tell from these facts (e.g. a kind it reads could not be listed).
+
+    The runner reports it as status "skip" with this reason: neither a pass nor a problem.
+    """
+
+
 @dataclass(frozen=True)
 class Problem:
     """One thing wrong, with the lines, numbers and names that prove it."""
@@ -31,9 +38,24 @@ class Problem:
     message: str
     evidence: tuple[str, ...] = ()
     object: str | None = None
+    #: The reason a configured suppression gave; a suppressed problem shows but never fails a run.
+    suppressed: str | None = None
 
     def to_dict(self) -> dict:
-        return {"message": self.message, "evidence": list(self.evidence), "object": self.object}
+        return {"message": self.message, "evidence": list(self.evidence), "object": self.object,
+                "suppressed": self.suppressed}
+
+
+@dataclass(frozen=True)
+class Suppression:
+    """A finding a site has accepted (from dvdoctor.yaml): a check id, optionally one "kind/name"."""
+
+    check: str
+    reason: str
+    object: str | None = None
+
+    def matches(self, check_id: str, problem: Problem) -> bool:
+        return check_id == self.check and (self.object is None or self.object == problem.object)
 
 
 @dataclass(frozen=True)
@@ -128,7 +150,7 @@ def resolve_ids(ids: Iterable[str], what: str) -> list[str]:
 @dataclass
 class Result:
     check: Check
-    #: pass | fail | warn | skip | crash
+    #: pass | fail | warn | skip | crash | suppressed (every problem found is suppressed)
     status: str
     problems: list[Problem] = field(default_factory=list)
     reason: str | None = None
@@ -162,7 +184,9 @@ def run_checks(
     skip: Iterable[str] = (),
     ignore: Iterable[str] = (),
 ) -> list[Result]:
+    """Run the checks that apply; the site's suppressions come with the facts' settings (config.py)."""
     checks = load_all()
+    suppressions: tuple[Suppression, ...] = getattr(facts.settings, "suppressions", ())
     only_ids = set(resolve_ids(only, "--only"))
     skip_ids = set(resolve_ids(skip, "--skip"))
     ignore_ids = set(resolve_ids(ignore, "--ignore-check"))
@@ -179,12 +203,18 @@ def run_checks(
         started = time.perf_counter()
         try:
             problems = list(chk.run(facts))
+        except Skip as exc:
+            results.append(Result(chk, "skip", reason=str(exc), seconds=time.perf_counter() - started))
+            continue
         except Exception as exc:  # a crashing check is reported, never counted as passed
             results.append(Result(chk, "crash", reason=f"{type(exc).__name__}: {exc}",
                                   seconds=time.perf_counter() - started))
             continue
+        problems = [_suppress(chk.id, p, suppressions) for p in problems]
         if not problems:
             status = "pass"
+        elif all(p.suppressed for p in problems):
+            status = "suppressed"
         elif chk.severity == WARNING:
             status = "warn"
         else:
@@ -193,6 +223,11 @@ def run_checks(
         results.append(Result(chk, "warn" if ignored else status, problems, ignored=ignored,
                               seconds=time.perf_counter() - started))
     return results
+
+
+def _suppress(check_id: str, problem: Problem, suppressions: Iterable[Suppression]) -> Problem:
+    rule = next((s for s in suppressions if s.matches(check_id, problem)), None)
+    return replace(problem, suppressed=rule.reason) if rule else problem
 
 
 def exit_code(results: list[Result], fail_on: str = ERROR) -> int:

@@ -1,0 +1,63 @@
+"""The dv_backup.tar.gz symlink, DV's restore point, is missing, dangling or aimed at the wrong thing.
+
+Symptom: a restore fails, or restores something other than intended. In the runbook's listing the
+link is `dv_backup.tar.gz -> /mnt/PV/bar/2021-01-22-19-27-31/dv_backup.tar.gz`: DV's restore job
+reads whatever it points at.
+Cause: every backup moves the link to its own combined tarball at the end. A backup that died
+before that, a folder deleted by hand, or a hand edit (the runbook's way to restore an older
+backup is to repoint the link) can leave it missing, pointing at a file that is gone, at a backup
+whose combined tarball is incomplete, or at something that is not a backup folder's tarball.
+Repair: point the link at the newest complete backup, or at a chosen one:
+`dvdoctor fix --issue broken-backup-symlink [--to TIMESTAMP]`. The new link is renamed over the
+old one, so a restore point exists at every moment.
+"""
+
+from dvdoctor.backups import backups, human_bytes, link_timestamp, newest_complete
+from dvdoctor.facts import SECTION_BAR, Facts
+from dvdoctor.registry import RESTORE, Problem, check
+
+
+@check(
+    "broken-backup-symlink",
+    "The dv_backup.tar.gz restore point names a complete backup",
+    applies=[RESTORE],
+    fix="broken-backup-symlink",
+    needs=[SECTION_BAR],
+    tags=["runbook", "backup-volume", "restore"],
+)
+def run(facts: Facts):
+    bar, names = facts.bar, facts.names
+    if not bar.get("exists", True):
+        return
+    items = backups(bar, names)
+    newest = newest_complete(items, names)
+    at = f"{names.bar_mount}/{names.symlink}"
+    obj = f"persistentvolumeclaim/{names.bar_pvc}"
+    hint = f"newest complete backup: {newest.timestamp}" if newest else "no complete backup exists"
+    link = bar.get("link")
+    if link is None:
+        if not items:
+            return  # nothing to point at yet; no-recent-backup says so
+        plain = next((e for e in bar.get("entries", []) if e["path"] == names.symlink), None)
+        found = f"{at} is a {plain['type']}, not a symlink" if plain else f"{at}: no such link"
+        yield Problem(f"there is no restore-point symlink {at}, though {len(items)} backup folder(s) exist",
+                      (found, f"backup folders: {', '.join(b.timestamp for b in items)}", hint), obj)
+        return
+    shown = f"{at} -> {link['target']}"
+    if not link["target_exists"]:
+        yield Problem(f"the restore-point symlink is dangling: {link['target']} does not exist",
+                      (shown, "target: no such file", hint), obj)
+        return
+    ts = link_timestamp(bar, names)
+    if ts is None:
+        yield Problem(f"the restore-point symlink does not point at a backup folder's {names.combined_tarball}",
+                      (shown, f"expected a target like {names.bar_mount}/YYYY-MM-DD-HH-MM-SS/{names.combined_tarball}", hint),
+                      obj)
+        return
+    chosen = next((b for b in items if b.timestamp == ts), None)
+    if chosen is not None and not chosen.complete(names):
+        state = ("gzip -t failed" if chosen.verified is False
+                 else f"{names.combined_tarball} is {human_bytes(chosen.combined_size(names))}")
+        files = ", ".join(f"{n} {human_bytes(s)} ({s} B)" for n, s in sorted(chosen.files.items())) or "no files"
+        yield Problem(f"the restore point {ts} is an incomplete backup ({state})",
+                      (shown, f"{ts}: {files}", hint), obj)

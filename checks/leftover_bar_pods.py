@@ -1,0 +1,82 @@
+"""BAR jobs and pods are left over from earlier runs and workarounds.
+
+Symptom: `oc get pods | grep -i dv` lists dv-list-backups-job-xxxxx still Running, a dv-test-job
+pod, old completed or failed dv-backup-job / dv-restore-job pods, or dvdoctor's own finished
+jobs; they hold the backup volume mounted, use quota, and confuse the next `grep`.
+Cause: dvcli.sh's list action starts dv-list-backups-job and never removes it; the runbook's
+permission workaround starts dv-test-job by hand (its last step, deleting it, is easy to forget);
+dvcli.sh deletes an old dv-backup-job only when the next backup starts; a killed dvdoctor leaves
+its short-lived job to its TTL.
+When it warns: the list and test jobs always; a finished dv-backup-job or dv-restore-job once it
+ended more than an hour ago; a finished object labelled app.kubernetes.io/managed-by=dvdoctor.
+Repair: `dvdoctor fix --issue leftover-bar-pods` deletes them with their pods (never an active
+backup or restore job).
+"""
+
+from datetime import timedelta
+
+from dvdoctor import k8s
+from dvdoctor.facts import Facts, parse_time
+from dvdoctor.names import OWNED_LABEL, OWNED_VALUE
+from dvdoctor.registry import WARNING, Problem, check
+
+#: A finished backup or restore job younger than this is still someone's evidence to read.
+KEEP_FINISHED = timedelta(hours=1)
+
+
+def _age(facts: Facts, stamp: str | None) -> timedelta | None:
+    when = parse_time(stamp)
+    return facts.now - when if when else None
+
+
+def _show(age: timedelta | None) -> str:
+    return f"{age.total_seconds() / 3600:.1f} h ago" if age is not None else "at an unknown time"
+
+
+def _pods(facts: Facts, job: str) -> str:
+    pods = facts.pods_of_job(job)
+    return ", ".join(f"{k8s.name(p)} ({k8s.pod_phase(p)})" for p in pods) or "none"
+
+
+def _owned(obj: dict) -> bool:
+    return (obj["metadata"].get("labels") or {}).get(OWNED_LABEL) == OWNED_VALUE
+
+
+@check(
+    "leftover-bar-pods",
+    "No BAR jobs or pods left over from earlier runs",
+    severity=WARNING,
+    fix="leftover-bar-pods",
+    tags=["cleanup", "jobs"],
+)
+def run(facts: Facts):
+    names = facts.names
+    reported: set[str] = set()
+    for job in facts.objects("jobs"):
+        name, state = k8s.name(job), k8s.job_state(job)
+        age = _age(facts, k8s.job_finished_at(job))
+        if name in (names.list_job, names.test_job):
+            why = ("dvcli.sh's list job, never cleaned up" if name == names.list_job
+                   else "the runbook's permission workaround's test job")
+        elif name in (names.backup_job, names.restore_job) and state != "active" and (age is None or age > KEEP_FINISHED):
+            why = f"{state} {_show(age)}"
+        elif _owned(job) and state != "active":
+            why = f"dvdoctor's own job, {state} {_show(age)}"
+        else:
+            continue
+        reported.add(name)
+        yield Problem(f"job {name} is left over: {why}",
+                      (f"job/{name}: {state}, ended {_show(age)}" if state != "active" else f"job/{name}: active",
+                       f"its pods: {_pods(facts, name)}"),
+                      f"job/{name}")
+    for pod in facts.objects("pods"):
+        pod_name = k8s.name(pod)
+        job = (pod["metadata"].get("labels") or {}).get("job-name") or k8s.owner(pod, "Job")
+        if job in reported or (job and facts.get("jobs", job) is not None):
+            continue
+        orphan_of_bar = job in (names.list_job, names.test_job, names.backup_job, names.restore_job)
+        if orphan_of_bar or (_owned(pod) and k8s.pod_phase(pod) in ("Succeeded", "Failed")):
+            started = _age(facts, (pod.get("status") or {}).get("startTime"))
+            yield Problem(f"pod {pod_name} is left over from job {job or '(none)'}, which no longer exists",
+                          (f"pod/{pod_name}: phase {k8s.pod_phase(pod)}, started {_show(started)}",),
+                          f"pod/{pod_name}")

@@ -1,0 +1,41 @@
+"""dv-caching, dv-api or dv-unified-console still run while a backup reads DV's files.
+
+Symptom: the backup fails with tar's `file changed as we read it` (the runbook's note on its ROKS
+cluster).
+Cause: DV's backup job stops DV's engine but not the side deployments, which keep writing to DV's
+volumes while tar reads them. The runbook's first backup step scales them to 0:
+`oc scale --replicas=0 deployment dv-caching dv-api dv-unified-console`.
+When it fails: before a backup (phase `backup`), whenever one of them has replicas above 0; at any
+other time only while a dv-backup-job runs, since outside a backup they are meant to run.
+Repair: `dvdoctor fix --issue side-deployments-running` scales them to 0 and records each one's
+replica count in an annotation, so `side-deployments-left-down` can put back exactly what was
+there after the backup. `dvdoctor backup` does both itself.
+"""
+
+from dvdoctor import k8s
+from dvdoctor.facts import Facts
+from dvdoctor.registry import BACKUP, Problem, check
+
+
+@check(
+    "side-deployments-running",
+    "dv-caching, dv-api and dv-unified-console are at 0 replicas during a backup",
+    applies=[BACKUP],
+    fix="side-deployments-running",
+    tags=["runbook", "backup", "deployments"],
+)
+def run(facts: Facts):
+    names = facts.names
+    backup = facts.get("jobs", names.backup_job)
+    backup_active = backup is not None and k8s.job_state(backup) == "active"
+    if facts.phase != BACKUP and not backup_active:
+        return
+    running = [d for n in names.side_deployments if (d := facts.get("deployments", n)) and k8s.spec_replicas(d) > 0]
+    if not running:
+        return
+    when = f"job {names.backup_job} is running" if backup_active else "a backup is about to start"
+    evidence = [f"deployment/{k8s.name(d)}: spec.replicas {k8s.spec_replicas(d)}, ready {k8s.ready_replicas(d)}"
+                for d in running]
+    evidence.append("tar then fails with 'file changed as we read it'")
+    yield Problem(f"{', '.join(k8s.name(d) for d in running)} still run{'s' if len(running) == 1 else ''} while {when}",
+                  tuple(evidence), f"deployment/{k8s.name(running[0])}")

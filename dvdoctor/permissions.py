@@ -1,0 +1,94 @@
+"""The Kubernetes permissions dvdoctor needs, per command, in one table, and how RBAC rules grant them.
+
+Read by the `dvdoctor-permissions` check (against the caller's SelfSubjectRulesReview) and fit for
+docs: an administrator can build a Role from it. Each row says why, so a missing verb is explained
+by what stops working. The table follows what the code does: `collect` lists every kind once,
+reads BAR job logs, execs the probe in dv-engine-0 and runs a short-lived inspection Job; fixes
+scale, patch, create and delete; the flows create and watch DV's own jobs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+CHECK, FIX, BACKUP, RESTORE, LIST = "check", "fix", "backup", "restore", "list"
+ALL = (CHECK, FIX, BACKUP, RESTORE, LIST)
+
+
+@dataclass(frozen=True)
+class Permission:
+    group: str
+    resource: str
+    verbs: tuple[str, ...]
+    commands: tuple[str, ...]
+    why: str
+    #: Cluster-scoped: granted by a ClusterRole only; dvdoctor works without it, minus what `why` says.
+    cluster_scoped: bool = False
+
+    @property
+    def api(self) -> str:
+        """`batch/jobs`, or plain `pods` for the core group, as `kubectl auth can-i` spells it."""
+        return f"{self.group}/{self.resource}" if self.group else self.resource
+
+
+PERMISSIONS: tuple[Permission, ...] = (
+    Permission("", "pods", ("get", "list", "watch"), ALL, "read DV's pods and follow the pods of BAR jobs"),
+    Permission("", "pods/log", ("get",), ALL, "read the logs of BAR jobs and of dvdoctor's inspection pod"),
+    Permission("", "pods/exec", ("create",), ALL, "look inside dv-engine-0 for markers and job templates, and remove markers"),
+    Permission("", "pods", ("delete",), (FIX,), "restart DV pods that stay down after a marker is removed (--restart)"),
+    Permission("batch", "jobs", ("get", "list", "watch"), ALL, "find and wait for BAR jobs"),
+    Permission("batch", "jobs", ("create", "delete"), ALL,
+               "run the short-lived pod that inspects or repairs dv-bar-pvc, and DV's backup/restore jobs"),
+    Permission("apps", "deployments", ("get", "list"), ALL, "read the replicas of dv-caching, dv-api, dv-unified-console"),
+    Permission("apps", "deployments", ("patch",), (FIX, BACKUP), "scale the side deployments down before a backup and back up after"),
+    Permission("apps", "statefulsets", ("list",), ALL, "recognise DV's namespace and its pods"),
+    Permission("", "persistentvolumeclaims", ("get", "list"), ALL, "read dv-bar-pvc and dv-pvc"),
+    Permission("", "persistentvolumeclaims", ("create",), (FIX, BACKUP), "create dv-bar-pvc before the first backup"),
+    Permission("", "persistentvolumeclaims", ("patch",), (FIX,), "grow dv-bar-pvc when it is too small"),
+    Permission("", "serviceaccounts", ("list",), ALL, "see that dv-bar-sa exists"),
+    Permission("", "events", ("list",), (CHECK, FIX), "explain pods and claims that are stuck"),
+    Permission("", "persistentvolumes", ("list",), (CHECK, FIX),
+               "read the reclaim policy of dv-bar-pvc's volume (else bar-pv-reclaim-delete is skipped)", cluster_scoped=True),
+    Permission("", "persistentvolumes", ("patch",), (FIX,), "set that reclaim policy to Retain", cluster_scoped=True),
+    Permission("storage.k8s.io", "storageclasses", ("list",), (CHECK, FIX),
+               "check the storage class before creating or growing dv-bar-pvc", cluster_scoped=True),
+)
+
+
+def _matches(pattern_list: list[str], value: str) -> bool:
+    return "*" in pattern_list or value in pattern_list
+
+
+def _resource_matches(rule_resources: list[str], resource: str) -> bool:
+    """RBAC's own rule: `*` is every resource and subresource, `*/log` every resource's log subresource."""
+    if "*" in rule_resources or resource in rule_resources:
+        return True
+    if "/" in resource:
+        return "*/" + resource.split("/", 1)[1] in rule_resources
+    return False
+
+
+def allows(rules: list[dict], group: str, resource: str, verb: str) -> bool:
+    """Whether any resource rule grants `verb` on every object of `group`/`resource`.
+
+    A rule limited by resourceNames grants only named objects, never list, watch or create on the
+    kind, so it does not count: dvdoctor acts on objects it finds, not on a fixed list of names.
+    """
+    for rule in rules:
+        if rule.get("resourceNames"):
+            continue
+        if (_matches(rule.get("verbs") or [], verb) and _matches(rule.get("apiGroups") or [], group)
+                and _resource_matches(rule.get("resources") or [], resource)):
+            return True
+    return False
+
+
+def missing(rules: list[dict], commands: tuple[str, ...] = ALL) -> list[tuple[Permission, str]]:
+    """Every (permission, verb) that the rules don't grant and one of `commands` needs."""
+    return [
+        (p, verb)
+        for p in PERMISSIONS
+        if set(p.commands) & set(commands)
+        for verb in p.verbs
+        if not allows(rules, p.group, p.resource, verb)
+    ]
