@@ -16,13 +16,14 @@ from rich.markup import escape
 from .facts import Facts
 from .registry import Result
 
-SYMBOL = {"pass": "[green]✓[/]", "warn": "[yellow]![/]", "fail": "[red]✗[/]", "skip": "[dim]-[/]", "crash": "[magenta]✗[/]"}
+SYMBOL = {"pass": "[green]✓[/]", "warn": "[yellow]![/]", "fail": "[red]✗[/]", "skip": "[dim]-[/]", "crash": "[magenta]✗[/]",
+          "suppressed": "[dim]~[/]"}
 REPORT_SCHEMA = "dvdoctor/report/v1"
 
 
 def summary(results: list[Result]) -> dict[str, int]:
     counts = Counter(r.status for r in results)
-    return {k: counts.get(k, 0) for k in ("pass", "warn", "fail", "skip", "crash")}
+    return {k: counts.get(k, 0) for k in ("pass", "warn", "fail", "skip", "crash", "suppressed")}
 
 
 def to_dict(facts: Facts, results: list[Result]) -> dict:
@@ -60,10 +61,11 @@ def render(console: Console, facts: Facts, results: list[Result]) -> None:
             tail = " [yellow](ignored by --ignore-check)[/]"
         console.print(f" {SYMBOL[r.status]} {label} [dim]{r.check.id}[/]{tail}")
         for p in r.problems:
-            console.print(f"     {escape(p.message)}")
+            mark = f"[dim](suppressed: {escape(p.suppressed)})[/] " if p.suppressed else ""
+            console.print(f"     {mark}{escape(p.message)}")
             for line in p.evidence:
                 console.print(f"       [dim]{escape(line)}[/]")
-        if r.problems:
+        if any(not p.suppressed for p in r.problems):
             if r.check.fix_command:
                 console.print(f"     [bold]fix:[/] {r.check.fix_command}")
             else:
@@ -74,6 +76,8 @@ def render(console: Console, facts: Facts, results: list[Result]) -> None:
         parts.append(f"{s['skip']} skipped")
     if s["crash"]:
         parts.append(f"{s['crash']} crashed")
+    if s["suppressed"]:
+        parts.append(f"{s['suppressed']} suppressed")
     console.print(", ".join(parts))
     failing = [r.check.id for r in results if r.status in ("fail", "crash")]
     if failing:

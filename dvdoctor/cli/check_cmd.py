@@ -20,6 +20,15 @@ class Output(str, Enum):
     json = "json"
 
 
+class ReportFormat(str, Enum):
+    """What `check -o` writes: the table and json of every listing, plus the CI formats."""
+
+    table = "table"
+    json = "json"
+    junit = "junit"
+    sarif = "sarif"
+
+
 class Phase(str, Enum):
     now = "now"
     backup = "backup"
@@ -47,7 +56,13 @@ def gather(opts: Options, *, no_pod: bool, verify: bool, quiet: bool):
 @app.command()
 def check(
     ctx: typer.Context,
-    output: Output = typer.Option(Output.table, "-o", "--output", help="table for people, json for scripts."),
+    output: ReportFormat = typer.Option(
+        ReportFormat.table, "-o", "--output", help="table for people, json for scripts, junit or sarif for CI."
+    ),
+    output_file: List[str] = typer.Option(
+        [], "--output-file", metavar="FMT=PATH",
+        help="Also write the report in format FMT (table, json, junit, sarif) to PATH; repeatable.",
+    ),
     phase: Phase = typer.Option(
         Phase.now, "--for", help="now: the namespace as it is; backup/restore: the gate dvdoctor runs before one."
     ),
@@ -64,22 +79,22 @@ def check(
     Exit code 0: nothing failed; 1: at least one check failed (or crashed); 2: could not run.
     """
     from ..facts import Facts
+    from ..formats import parse_output_files, write, write_files
     from ..registry import ERROR, WARNING, exit_code, resolve_ids, run_checks
-    from ..report import render, to_json
 
     opts: Options = ctx.obj
+    targets = parse_output_files(output_file)
     for ids, what in ((only, "--only"), (skip, "--skip"), (ignore, "--ignore-check")):
         resolve_ids(ids, what)  # unknown ids fail before any cluster call
     if from_bundle is not None:
         facts = Facts.load(from_bundle, opts.settings)
     else:
-        facts = gather(opts, no_pod=no_pod, verify=verify, quiet=output == Output.json)
+        facts = gather(opts, no_pod=no_pod, verify=verify, quiet=output != ReportFormat.table)
     results = run_checks(facts, phase=phase.value, only=only, skip=skip, ignore=ignore)
-    if output == Output.json:
-        sys.stdout.write(to_json(facts, results) + "\n")
-    else:
-        render(Console(), facts, results)
-    raise typer.Exit(exit_code(results, WARNING if fail_on == FailOn.warn else ERROR))
+    level = WARNING if fail_on == FailOn.warn else ERROR
+    write_files(targets, facts, results, level)
+    write(output.value, facts, results, sys.stdout, level)
+    raise typer.Exit(exit_code(results, level))
 
 
 @app.command()
