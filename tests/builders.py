@@ -1,0 +1,328 @@
+"""Facts for check tests: a healthy DV namespace shaped like `collect` output, built from the runbook.
+
+Everything here is the runbook's own evidence: namespace cpd30, the bigsql uid 1000322824, the
+init-volume image `image-registry.openshift-image-registry.svc:5000/cpd30/dv-init-volume:v1.5.0.0-217`,
+and the `ls -ltr` listing of /mnt/PV/bar (one backup, 2021-01-22-19-27-31, and the symlink to it).
+The healthy namespace differs from the runbook's in one thing only: its backup volume is 60Gi, since
+the runbook's 20Gi one (`20G 15G 5.3G 74% /mnt/PV/bar`) has no room for a second backup and is a
+broken case of its own. Tests take `healthy()`, break one thing, and run one check.
+
+`run_bar_probe` runs the real bar-probe.sh with bash on a directory tree (as another uid through
+setpriv when the tests run as root), for facts that come from real files.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import shutil
+import subprocess
+import tempfile
+from datetime import datetime, timezone
+from pathlib import Path
+
+from dvdoctor import probe
+from dvdoctor.facts import Facts
+from dvdoctor.registry import Result, run_checks
+
+NS = "cpd30"
+BAR_UID = 1000322824
+IMAGE = "image-registry.openshift-image-registry.svc:5000/cpd30/dv-init-volume:v1.5.0.0-217"
+COLLECTED_AT = "2021-01-23T08:00:00Z"
+TS = "2021-01-22-19-27-31"
+GIB = 1024**3
+
+# The runbook's `ls -ltr` of /mnt/PV/bar: (path, type, size, modified "Jan 22 HH:MM", mode, uid).
+RUNBOOK_LISTING = (
+    (TS, "dir", 4096, "19:27", "755", BAR_UID),
+    (f"{TS}/dv_backup_dv_metastore.tar.gz", "file", 31780526, "19:29", "644", BAR_UID),
+    (f"{TS}/dv_backup_dv_engine.tar.gz", "file", 3152485198, "19:42", "644", BAR_UID),
+    (f"{TS}/tmp", "dir", 4096, "19:42", "755", BAR_UID),
+    (f"{TS}/dv_backup.tar.gz", "file", 3184300891, "20:05", "644", 0),
+    ("dv_backup.tar.gz", "link", 48, "20:05", "777", BAR_UID),
+)
+RUNBOOK_LINK_TARGET = f"/mnt/PV/bar/{TS}/dv_backup.tar.gz"
+#: The runbook's df line, `20G 15G 5.3G 74% /mnt/PV/bar`, in bytes.
+RUNBOOK_DF = {"total": 20 * GIB, "used": 15 * GIB, "avail": int(5.3 * GIB)}
+RUNBOOK_ERRNO13 = "Operation failed: [Errno 13] Permission denied: '/mnt/PV/bar/2021-01-14-19-20-07'"
+RUNBOOK_SED = 'sed: 1: "dv-backup-job.yaml": extra characters at the end of d command'
+RUNBOOK_EMPTY_IMAGE = "2021-01-14_14.40.42.3N_UTC INFO Use DV init image:  in dv-backup-job.yaml"
+
+
+def jan22(hhmm: str) -> float:
+    h, m = hhmm.split(":")
+    return datetime(2021, 1, 22, int(h), int(m), tzinfo=timezone.utc).timestamp()
+
+
+def iso(dt: datetime) -> str:
+    return dt.isoformat().replace("+00:00", "Z")
+
+
+# ---- objects, shaped like the API's JSON -----------------------------------------------------------
+
+
+def meta(name: str, **extra) -> dict:
+    return {"name": name, "namespace": NS, "creationTimestamp": "2021-01-10T09:00:00Z", **extra}
+
+
+def ready_status() -> dict:
+    return {
+        "phase": "Running",
+        "startTime": "2021-01-22T20:10:00Z",
+        "conditions": [{"type": "PodScheduled", "status": "True"}, {"type": "Ready", "status": "True"}],
+        "containerStatuses": [{"name": "main", "ready": True, "restartCount": 0, "state": {"running": {}}}],
+    }
+
+
+def sts_pod(sts: str, ordinal: int = 0) -> dict:
+    name = f"{sts}-{ordinal}"
+    mounts = [{"name": "dv-data", "mountPath": "/mnt/PV/versioned", "subPath": "1.5.0"}]
+    return {
+        "metadata": meta(name, labels={"app": "dv"},
+                         ownerReferences=[{"kind": "StatefulSet", "name": sts, "controller": True}]),
+        "spec": {"containers": [{"name": sts, "image": f"cp.icr.io/cp/dv/{sts}:1.5.0", "volumeMounts": mounts}],
+                 "volumes": [{"name": "dv-data", "persistentVolumeClaim": {"claimName": "dv-pvc"}}]},
+        "status": ready_status(),
+    }
+
+
+def deployment_pod(deployment: str, rs_hash: str = "7c9f8d6b5", suffix: str = "x2k4p") -> dict:
+    rs = f"{deployment}-{rs_hash}"
+    return {
+        "metadata": meta(f"{rs}-{suffix}", labels={"pod-template-hash": rs_hash},
+                         ownerReferences=[{"kind": "ReplicaSet", "name": rs, "controller": True}]),
+        "spec": {"containers": [{"name": deployment, "image": f"cp.icr.io/cp/dv/{deployment}:1.5.0"}]},
+        "status": ready_status(),
+    }
+
+
+def job_pod(job: str, suffix: str = "5pfw2", phase: str = "Succeeded", restarts: int = 0,
+            waiting: str | None = None, image: str = IMAGE) -> dict:
+    state = {"waiting": {"reason": waiting}} if waiting else {"terminated": {"exitCode": 0 if phase == "Succeeded" else 1}}
+    return {
+        "metadata": meta(f"{job}-{suffix}", labels={"job-name": job},
+                         ownerReferences=[{"kind": "Job", "name": job, "controller": True}]),
+        "spec": {"containers": [{"name": job, "image": image}], "securityContext": {"runAsUser": BAR_UID}},
+        "status": {"phase": phase, "startTime": "2021-01-22T19:27:00Z",
+                   "containerStatuses": [{"name": job, "ready": False, "restartCount": restarts, "state": state}]},
+    }
+
+
+def job(name: str, state: str = "complete", finished: str = "2021-01-22T20:06:00Z", image: str = IMAGE,
+        reason: str = "BackoffLimitExceeded", labels: dict | None = None) -> dict:
+    status: dict = {"startTime": "2021-01-22T19:27:00Z"}
+    if state == "complete":
+        status |= {"succeeded": 1, "completionTime": finished,
+                   "conditions": [{"type": "Complete", "status": "True", "lastTransitionTime": finished}]}
+    elif state == "failed":
+        status |= {"failed": 6, "conditions": [{"type": "Failed", "status": "True", "reason": reason,
+                                                "message": "Job has reached the specified backoff limit",
+                                                "lastTransitionTime": finished}]}
+    else:
+        status |= {"active": 1}
+    return {
+        "metadata": meta(name, labels=labels or {}),
+        "spec": {"backoffLimit": 6, "template": {"spec": {
+            "serviceAccountName": "dv-bar-sa", "restartPolicy": "Never",
+            "securityContext": {"runAsNonRoot": True, "runAsUser": BAR_UID},
+            "containers": [{"name": name, "image": image}]}}},
+        "status": status,
+    }
+
+
+def deployment(name: str, replicas: int = 1, annotations: dict | None = None) -> dict:
+    return {"metadata": meta(name, annotations=annotations or {}), "spec": {"replicas": replicas},
+            "status": {"replicas": replicas, "readyReplicas": replicas}}
+
+
+def statefulset(name: str, replicas: int = 1) -> dict:
+    return {"metadata": meta(name), "spec": {"replicas": replicas}, "status": {"replicas": replicas, "readyReplicas": replicas}}
+
+
+def pvc(name: str, size: str, volume: str, phase: str = "Bound", storage_class: str = "ibmc-file-gold-gid") -> dict:
+    out = {"metadata": meta(name), "spec": {"storageClassName": storage_class, "accessModes": ["ReadWriteMany"],
+                                            "resources": {"requests": {"storage": size}}},
+           "status": {"phase": phase}}
+    if phase == "Bound":
+        out["spec"]["volumeName"] = volume
+        out["status"]["capacity"] = {"storage": size}
+    return out
+
+
+def pv(name: str, claim: str, size: str, policy: str = "Retain") -> dict:
+    return {"metadata": {"name": name}, "spec": {"capacity": {"storage": size}, "persistentVolumeReclaimPolicy": policy,
+                                                 "storageClassName": "ibmc-file-gold-gid",
+                                                 "claimRef": {"namespace": NS, "name": claim}},
+            "status": {"phase": "Bound"}}
+
+
+BACKUP_TEMPLATE = """apiVersion: batch/v1
+kind: Job
+metadata:
+  name: dv-backup-job
+spec:
+  template:
+    spec:
+      serviceAccountName: dv-bar-sa
+      restartPolicy: Never
+      securityContext:
+        runAsNonRoot: true
+        runAsUser: 1000322824
+      containers:
+      - name: dv-backup
+        image: docker-registry.default.svc:5000/zen/dv-init-volume:v1.5.0.0
+        volumeMounts:
+        - {name: dv-bar-data, mountPath: /mnt/PV/bar, subPath: "1.5.0"}
+      volumes:
+      - {name: dv-bar-data, persistentVolumeClaim: {claimName: dv-bar-pvc}}
+"""
+
+
+# ---- the in-pod sections ---------------------------------------------------------------------------
+
+
+def entry(path: str, type_: str, size: int, mtime: float, mode: str = "644", uid: int = BAR_UID,
+          target: str | None = None) -> dict:
+    return {"path": path, "type": type_, "size": size, "mtime": mtime, "mode": mode, "uid": uid, "target": target}
+
+
+def runbook_bar_volume(df: dict | None = None) -> dict:
+    """bar-probe facts of the runbook's listing; df is the healthy 60Gi volume unless given."""
+    entries = [entry(p, t, s, jan22(hhmm), mode, uid, RUNBOOK_LINK_TARGET if t == "link" else None)
+               for p, t, s, hhmm, mode, uid in RUNBOOK_LISTING]
+    used = sum(e["size"] for e in entries if e["type"] == "file") + 3 * 4096
+    return {
+        "complete": True, "exists": True, "uid": BAR_UID, "gids": [0, BAR_UID],
+        "dir": {"mode": "775", "uid": 0, "gid": BAR_UID}, "writable": True, "write_error": "",
+        "df": df or {"total": 60 * GIB, "used": used, "avail": 60 * GIB - used},
+        "used_bytes": used, "entries": entries,
+        "link": {"name": "dv_backup.tar.gz", "target": RUNBOOK_LINK_TARGET, "target_exists": True},
+        "verified": {},
+    }
+
+
+def add_backup(bar: dict, ts: str, files: dict[str, int]) -> None:
+    """Another timestamp folder with these files (name -> bytes), written at the folder's time."""
+    when = datetime.strptime(ts, "%Y-%m-%d-%H-%M-%S").replace(tzinfo=timezone.utc).timestamp()
+    bar["entries"].append(entry(ts, "dir", 4096, when, "755"))
+    for name, size in files.items():
+        bar["entries"].append(entry(f"{ts}/{name}", "file", size, when + 60))
+
+
+def engine_section(markers: tuple[dict, ...] = ()) -> dict:
+    templates = {
+        "dv-backup-job.yaml": BACKUP_TEMPLATE,
+        "dv-restore-job.yaml": BACKUP_TEMPLATE.replace("dv-backup", "dv-restore"),
+        "dv-bar-pvc.yaml": "apiVersion: v1\nkind: PersistentVolumeClaim\nmetadata:\n  name: dv-bar-pvc\n",
+        "dv-list-backups-job.yaml": BACKUP_TEMPLATE.replace("dv-backup", "dv-list-backups"),
+    }
+    return {"complete": True, "marker_dir_exists": True, "markers": list(markers), "templates": templates,
+            "missing_templates": [], "caching_script": True}
+
+
+ALL_ACCESS = [{"verbs": ["*"], "apiGroups": ["*"], "resources": ["*"]}]
+
+
+def healthy() -> dict:
+    """A healthy DV 1.5.0 namespace, the morning after the runbook's backup."""
+    sts = ("dv-engine", "dv-metastore", "dv-utils", "dv-worker")
+    sides = ("dv-caching", "dv-api", "dv-unified-console")
+    return {
+        "schema": "dvdoctor/facts/v1",
+        "dvdoctor_version": "0.1.0",
+        "collected_at": COLLECTED_AT,
+        "namespace": NS,
+        "source": {"kind": "bundle", "where": "tests/builders.py"},
+        "objects": {
+            "pods": [sts_pod(s) for s in sts] + [deployment_pod(d) for d in sides]
+                    + [job_pod("dv-init-volume", suffix="8xq2z")],
+            "jobs": [job("dv-init-volume", finished="2021-01-10T09:10:00Z")],
+            "deployments": [deployment(d) for d in sides],
+            "statefulsets": [statefulset(s) for s in sts],
+            "persistentvolumeclaims": [pvc("dv-pvc", "40Gi", "pvc-data-0458"), pvc("dv-bar-pvc", "60Gi", "pvc-bar-0472")],
+            "serviceaccounts": [{"metadata": meta(n)} for n in ("default", "dv-bar-sa")],
+            "events": [],
+            "leases": [],
+            "persistentvolumes": [pv("pvc-data-0458", "dv-pvc", "40Gi"), pv("pvc-bar-0472", "dv-bar-pvc", "60Gi")],
+            "storageclasses": [{"metadata": {"name": "ibmc-file-gold-gid"}, "provisioner": "ibm.io/ibmc-file",
+                                "reclaimPolicy": "Delete", "allowVolumeExpansion": True}],
+        },
+        "logs": {},
+        "bar_volume": runbook_bar_volume(),
+        "engine": engine_section(),
+        "access": {"rules": copy.deepcopy(ALL_ACCESS)},
+        "skipped": {},
+        "errors": [],
+    }
+
+
+def quiesced(data: dict) -> dict:
+    """The namespace as dvdoctor leaves it just before a backup: side deployments at 0, counts recorded."""
+    from dvdoctor.names import REPLICAS_ANNOTATION
+
+    for name in ("dv-caching", "dv-api", "dv-unified-console"):
+        dep = find(data, "deployments", name)
+        dep["metadata"]["annotations"][REPLICAS_ANNOTATION] = str(dep["spec"]["replicas"])
+        dep["spec"]["replicas"] = 0
+        dep["status"] = {"replicas": 0, "readyReplicas": 0}
+        data["objects"]["pods"] = [p for p in data["objects"]["pods"] if not p["metadata"]["name"].startswith(name + "-")]
+    return data
+
+
+# ---- editing and running ---------------------------------------------------------------------------
+
+
+def find(data: dict, kind: str, name: str) -> dict:
+    return next(o for o in data["objects"][kind] if o["metadata"]["name"] == name)
+
+
+def remove(data: dict, kind: str, name: str) -> None:
+    data["objects"][kind] = [o for o in data["objects"][kind] if o["metadata"]["name"] != name]
+
+
+def results(data: dict, phase: str = "now", only: tuple[str, ...] = ()) -> list[Result]:
+    return run_checks(Facts(copy.deepcopy(data)), phase=phase, only=only)
+
+
+def run_one(check_id: str, data: dict, phase: str = "now") -> Result:
+    [result] = results(data, phase, (check_id,))
+    return result
+
+
+def evidence(result: Result) -> str:
+    """All messages and evidence lines of a result, one string, for `in` assertions."""
+    return "\n".join(line for p in result.problems for line in (p.message, *p.evidence))
+
+
+# ---- the real probe ----------------------------------------------------------------------------------
+
+IS_ROOT = os.geteuid() == 0
+HAS_SETPRIV = shutil.which("setpriv") is not None
+
+
+def pod_root() -> Path:
+    """A temporary pod root with an empty /mnt/PV/bar that every uid can traverse (mkdtemp is 0700)."""
+    base = Path(tempfile.mkdtemp(prefix="dvdoctor-probe-"))
+    for d in (base, base / "mnt", base / "mnt" / "PV", base / "mnt" / "PV" / "bar"):
+        d.mkdir(exist_ok=True)
+        d.chmod(0o755)
+    return base
+
+
+def write_backup(bar: Path, ts: str, sizes: dict[str, int]) -> None:
+    """A backup folder of sparse files with the given apparent sizes (the runbook's are gigabytes)."""
+    (bar / ts).mkdir(mode=0o755)
+    for name, size in sizes.items():
+        with open(bar / ts / name, "wb") as fh:
+            fh.truncate(size)
+
+
+def run_bar_probe(root: Path, uid: int | None = None, verify: bool = False) -> dict:
+    """bar-probe.sh for real, with the pod's view of /mnt/PV/bar under `root`; as `uid` via setpriv."""
+    env = {"PATH": "/usr/bin:/bin", "DV_ROOT": str(root), "BAR_DIR": "/mnt/PV/bar",
+           "SYMLINK": "dv_backup.tar.gz", "VERIFY": "1" if verify else "0"}
+    argv = ["bash", "-c", probe.script("bar-probe.sh"), "bar-probe"]
+    if uid is not None:
+        argv = ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "--"] + argv
+    proc = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=60, check=True)
+    return probe.parse_bar_probe(proc.stdout)

@@ -1,0 +1,89 @@
+"""The registry: every check module loads and is documented; crashes and skips are reported, never passed."""
+
+import importlib
+import pkgutil
+import re
+
+import pytest
+
+import builders as b
+from dvdoctor import registry
+from dvdoctor.errors import UsageError
+from dvdoctor.registry import REGISTRY, Check, Skip, run_checks
+
+
+def test_every_check_module_registers_exactly_one_check_named_after_it():
+    checks = registry.load_all()
+    package = importlib.import_module("dvdoctor.checks")
+    modules = {info.name for info in pkgutil.iter_modules(package.__path__)}
+    assert modules == {c.id.replace("-", "_") for c in checks.values()}
+    assert len(checks) == 19
+
+
+@pytest.mark.parametrize("check_id", sorted(registry.load_all()))
+def test_each_check_has_runbook_text_and_a_valid_declaration(check_id):
+    chk = registry.load_all()[check_id]
+    summary, _, rest = chk.doc.partition("\n")
+    assert summary.strip() and summary.strip().endswith(".")
+    assert re.search(r"^Symptom: ", rest, re.M) and re.search(r"^Cause: ", rest, re.M) and re.search(r"^Repair: ", rest, re.M)
+    assert chk.severity in (registry.ERROR, registry.WARNING)
+    assert chk.applies <= {registry.ALWAYS, registry.BACKUP, registry.RESTORE}
+    assert chk.needs <= {"bar_volume", "engine", "access"}
+    assert chk.fix is None or re.fullmatch(r"[a-z0-9]+(-[a-z0-9]+)*", chk.fix)
+
+
+@pytest.mark.parametrize("check_id", sorted(registry.load_all()))
+def test_each_check_passes_on_the_healthy_namespace_in_every_phase(check_id):
+    for phase in registry.PHASES:
+        data = b.quiesced(b.healthy()) if phase == registry.BACKUP else b.healthy()
+        for r in b.results(data, phase, (check_id,)):
+            assert r.status == "pass", (phase, r.reason, [p.to_dict() for p in r.problems])
+
+
+def test_a_crashing_check_is_reported_as_crash_and_the_others_still_run(monkeypatch):
+    def explode(facts):
+        raise KeyError("status")
+        yield  # a generator, like the real checks
+
+    monkeypatch.setitem(REGISTRY, "zz-explodes", Check("zz-explodes", "explodes", "warning", frozenset({"always"}), explode))
+    results = {r.check.id: r for r in run_checks(b.Facts(b.healthy()))}
+    assert results["zz-explodes"].status == "crash"
+    assert results["zz-explodes"].reason == "KeyError: 'status'"
+    assert len(results) == 20 and all(r.status == "pass" for i, r in results.items() if i != "zz-explodes")
+    assert registry.exit_code(list(results.values())) == 1
+
+
+def test_a_check_that_cannot_tell_is_skipped_with_its_reason(monkeypatch):
+    def unsure(facts):
+        raise Skip("PersistentVolumes could not be listed")
+        yield
+
+    monkeypatch.setitem(REGISTRY, "zz-unsure", Check("zz-unsure", "unsure", "error", frozenset({"always"}), unsure))
+    [r] = run_checks(b.Facts(b.healthy()), only=["zz-unsure"])
+    assert (r.status, r.reason, r.problems) == ("skip", "PersistentVolumes could not be listed", [])
+    assert registry.exit_code([r]) == 0
+
+
+def test_a_check_whose_section_was_not_collected_is_skipped_with_why():
+    data = b.healthy()
+    del data["bar_volume"]
+    data["skipped"]["bar_volume"] = "--no-pod: the backup volume was not inspected"
+    r = b.run_one("bar-low-space", data)
+    assert (r.status, r.reason) == ("skip", "bar_volume: --no-pod: the backup volume was not inspected")
+
+
+@pytest.mark.parametrize("option", ["only", "skip", "ignore"])
+def test_unknown_check_ids_are_an_error_that_lists_the_known_ones(option):
+    with pytest.raises(UsageError) as err:
+        run_checks(b.Facts(b.healthy()), **{option: ["bar-low-space,no-such-check"]})
+    message = str(err.value)
+    assert "unknown check id 'no-such-check'" in message and "bar-low-space" in message and "stale-bar-marker" in message
+
+
+def test_warning_checks_warn_and_error_checks_fail():
+    data = b.healthy()
+    b.find(data, "persistentvolumes", "pvc-bar-0472")["spec"]["persistentVolumeReclaimPolicy"] = "Delete"
+    b.remove(data, "serviceaccounts", "dv-bar-sa")
+    statuses = {r.check.id: r.status for r in b.results(data)}
+    assert statuses["bar-pv-reclaim-delete"] == "warn"
+    assert statuses["bar-sa-missing"] == "fail"

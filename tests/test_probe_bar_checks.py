@@ -1,0 +1,140 @@
+"""bar-probe.sh run for real on temporary trees, its output parsed and judged by the checks.
+
+Real symlinks (absolute as DV writes them, relative, dangling), real sizes (sparse files with the
+runbook's byte counts), and a real permission error as the bigsql uid through setpriv.
+"""
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+import builders as b
+
+RUNBOOK_SIZES = {"dv_backup_dv_metastore.tar.gz": 31780526, "dv_backup_dv_engine.tar.gz": 3152485198,
+                 "dv_backup.tar.gz": 3184300891}
+needs_root = pytest.mark.skipif(not (b.IS_ROOT and b.HAS_SETPRIV),
+                                reason="dropping to the bigsql uid 1000322824 needs root and setpriv")
+
+
+@pytest.fixture
+def root():
+    base = b.pod_root()
+    yield base
+    shutil.rmtree(base, ignore_errors=True)
+
+
+def bar_of(root: Path) -> Path:
+    return root / "mnt" / "PV" / "bar"
+
+
+def with_probe(bar_volume: dict) -> dict:
+    data = b.healthy()
+    data["bar_volume"] = bar_volume
+    return data
+
+
+def test_the_runbook_listing_probed_for_real(root):
+    bar = bar_of(root)
+    b.write_backup(bar, b.TS, RUNBOOK_SIZES)
+    (bar / b.TS / "tmp").mkdir()
+    os.symlink(b.RUNBOOK_LINK_TARGET, bar / "dv_backup.tar.gz")
+    facts = b.run_bar_probe(root)
+    assert facts["complete"] and facts["writable"]
+    assert facts["link"] == {"name": "dv_backup.tar.gz", "target": b.RUNBOOK_LINK_TARGET, "target_exists": True}
+    sizes = {e["path"]: e["size"] for e in facts["entries"] if e["type"] == "file"}
+    assert sizes == {f"{b.TS}/{n}": s for n, s in RUNBOOK_SIZES.items()}
+    data = with_probe(facts)
+    for check_id in ("broken-backup-symlink", "incomplete-backups", "bar-permissions", "no-recent-backup"):
+        assert b.run_one(check_id, data).status == "pass", check_id
+
+
+def test_a_relative_link_is_a_valid_restore_point(root):
+    bar = bar_of(root)
+    b.write_backup(bar, b.TS, RUNBOOK_SIZES)
+    os.symlink(f"{b.TS}/dv_backup.tar.gz", bar / "dv_backup.tar.gz")
+    facts = b.run_bar_probe(root)
+    assert facts["link"]["target_exists"] is True
+    assert b.run_one("broken-backup-symlink", with_probe(facts)).status == "pass"
+
+
+def test_a_dangling_link_is_found(root):
+    bar = bar_of(root)
+    b.write_backup(bar, b.TS, RUNBOOK_SIZES)
+    os.symlink("/mnt/PV/bar/2021-01-14-19-20-07/dv_backup.tar.gz", bar / "dv_backup.tar.gz")
+    facts = b.run_bar_probe(root)
+    r = b.run_one("broken-backup-symlink", with_probe(facts))
+    assert r.status == "fail"
+    text = b.evidence(r)
+    assert "dangling" in text
+    assert "/mnt/PV/bar/dv_backup.tar.gz -> /mnt/PV/bar/2021-01-14-19-20-07/dv_backup.tar.gz" in text
+    assert f"newest complete backup: {b.TS}" in text
+
+
+def test_an_absolute_link_is_resolved_inside_the_pod_not_on_the_host(root):
+    """The target exists under DV_ROOT only: the probe must resolve /mnt/PV/bar/... in the pod's view."""
+    bar = bar_of(root)
+    b.write_backup(bar, b.TS, RUNBOOK_SIZES)
+    os.symlink(b.RUNBOOK_LINK_TARGET, bar / "dv_backup.tar.gz")
+    assert not Path(b.RUNBOOK_LINK_TARGET).exists()  # on the host it would dangle
+    assert b.run_bar_probe(root)["link"]["target_exists"] is True
+
+
+def test_a_link_at_an_incomplete_backup_is_found(root):
+    bar = bar_of(root)
+    b.write_backup(bar, b.TS, RUNBOOK_SIZES)
+    b.write_backup(bar, "2021-01-29-19-27-31", {"dv_backup_dv_metastore.tar.gz": 31780526,
+                                                 "dv_backup.tar.gz": 0})
+    os.symlink("/mnt/PV/bar/2021-01-29-19-27-31/dv_backup.tar.gz", bar / "dv_backup.tar.gz")
+    data = with_probe(b.run_bar_probe(root))
+    r = b.run_one("broken-backup-symlink", data)
+    assert r.status == "fail" and "restore point 2021-01-29-19-27-31 is an incomplete backup" in b.evidence(r)
+    inc = b.run_one("incomplete-backups", data)
+    assert inc.status == "warn"
+    assert "missing dv_backup_dv_engine.tar.gz, dv_backup.tar.gz" in b.evidence(inc)
+
+
+def test_a_link_outside_any_backup_folder_is_found(root):
+    bar = bar_of(root)
+    b.write_backup(bar, b.TS, RUNBOOK_SIZES)
+    (root / "mnt" / "PV" / "versioned").mkdir()
+    (root / "mnt" / "PV" / "versioned" / "dv_backup.tar.gz").write_bytes(b"x")
+    os.symlink("/mnt/PV/versioned/dv_backup.tar.gz", bar / "dv_backup.tar.gz")
+    r = b.run_one("broken-backup-symlink", with_probe(b.run_bar_probe(root)))
+    assert r.status == "fail" and "does not point at a backup folder's dv_backup.tar.gz" in b.evidence(r)
+
+
+def test_a_corrupt_combined_tarball_is_caught_with_verify(root):
+    bar = bar_of(root)
+    b.write_backup(bar, b.TS, {"dv_backup_dv_metastore.tar.gz": 10, "dv_backup_dv_engine.tar.gz": 10})
+    (bar / b.TS / "dv_backup.tar.gz").write_bytes(b"\x1f\x8b\x08\x00cut short")
+    os.symlink(b.RUNBOOK_LINK_TARGET, bar / "dv_backup.tar.gz")
+    facts = b.run_bar_probe(root, verify=True)
+    assert facts["verified"][f"{b.TS}/dv_backup.tar.gz"]["ok"] is False
+    data = with_probe(facts)
+    inc = b.run_one("incomplete-backups", data)
+    assert inc.status == "warn" and f"gzip -t {b.TS}/dv_backup.tar.gz failed" in b.evidence(inc)
+    assert b.run_one("no-recent-backup", data).status == "warn"
+
+
+@needs_root
+def test_a_root_owned_volume_is_not_writable_for_bigsql(root):
+    bar = bar_of(root)
+    bar.chmod(0o755)  # root-owned, as the runbook's storage class creates it
+    facts = b.run_bar_probe(root, uid=b.BAR_UID)
+    assert facts["uid"] == b.BAR_UID and facts["writable"] is False
+    assert "Permission denied" in facts["write_error"]
+    r = b.run_one("bar-permissions", with_probe(facts))
+    assert r.status == "fail"
+    text = b.evidence(r)
+    assert f"uid {b.BAR_UID} cannot create folders in /mnt/PV/bar" in text
+    assert "mode 755 owner uid 0" in text and "Permission denied" in text
+
+
+@needs_root
+def test_after_the_runbooks_chmod_777_bigsql_can_write(root):
+    bar_of(root).chmod(0o777)
+    facts = b.run_bar_probe(root, uid=b.BAR_UID)
+    assert facts["writable"] is True
+    assert b.run_one("bar-permissions", with_probe(facts)).status == "pass"
