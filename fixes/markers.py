@@ -20,10 +20,7 @@ def _has_marker(facts: Facts, name: str) -> bool:
 
 
 def _refuse_if_bar_job_active(facts: Facts) -> None:
-    active = [
-        k8s.name(j) for j in facts.objects("jobs")
-        if k8s.name(j) in (facts.names.backup_job, facts.names.restore_job) and k8s.job_state(j) == "active"
-    ]
+    active = facts.active_bar_jobs()
     if active:
         raise UsageError(f"job {active[0]} is running and owns the marker; wait for it or delete it first")
 
