@@ -19,6 +19,8 @@ complete one), or grow dv-bar-pvc when its storage class allows expansion:
 `dvdoctor fix --issue bar-low-space` (`--keep N`, `--size 60Gi`).
 """
 
+from dataclasses import dataclass
+
 from dvdoctor.backups import backups, human_bytes, newest_complete, parse_quantity
 from dvdoctor.facts import SECTION_BAR, Facts
 from dvdoctor.registry import BACKUP, Problem, Skip, check
@@ -43,18 +45,23 @@ def sized(n: int) -> str:
     return f"{human_bytes(n)} ({n} B)"
 
 
-@check(
-    "bar-low-space",
-    "The backup volume has room for the next backup",
-    applies=[BACKUP],
-    fix="bar-low-space",
-    needs=[SECTION_BAR],
-    tags=["runbook", "backup-volume", "space"],
-)
-def run(facts: Facts):
+@dataclass(frozen=True)
+class Space:
+    """Free space on the backup volume against what the next backup needs, with the evidence for both."""
+
+    free: int
+    need: int
+    expected: int
+    basis: str
+    evidence: tuple[str, ...]
+
+
+def space(facts: Facts) -> Space | None:
+    """The volume's room for the next backup; None when neither df nor claim size and usage are known.
+
+    Shared with the low-space repair, which frees until `free` reaches `need`.
+    """
     bar, names = facts.bar, facts.names
-    if not bar.get("exists", True):
-        return
     newest = newest_complete(backups(bar, names), names)
     if newest is not None:
         combined = newest.combined_size(names)
@@ -67,32 +74,49 @@ def run(facts: Facts):
         expected = FIRST_BACKUP_ESTIMATE
         basis = "no complete backup to learn from: the runbook's ~10 GiB per backup is assumed"
 
-    limits: list[tuple[int, str]] = []
+    limits: list[int] = []
     evidence: list[str] = []
     df = bar.get("df")
     if df:
-        pct = round(100 * df["used"] / df["total"]) if df["total"] else 0
+        # df's own Use%: used over what non-root users can reach (used + avail), rounded up.
+        reachable = df["used"] + df["avail"]
+        pct = -(-100 * df["used"] // reachable) if reachable else 0
         evidence.append(f"df -h {names.bar_mount}: Size {human_bytes(df['total'])}  Used {human_bytes(df['used'])}  "
                         f"Avail {human_bytes(df['avail'])}  Use% {pct}%  (avail {df['avail']} B)")
-        limits.append((df["avail"], "df"))
+        limits.append(df["avail"])
     size = claim_size(facts.get("persistentvolumeclaims", names.bar_pvc))
     if size is not None and "used_bytes" in bar:
         left = max(size[0] - bar["used_bytes"], 0)
         evidence.append(f"{names.bar_pvc} {size[1]} ({size[0]} B) minus {sized(bar['used_bytes'])} on the volume "
                         f"leaves {sized(left)}")
-        limits.append((left, "claim"))
+        limits.append(left)
     if not limits:
-        raise Skip(f"neither df nor the size of {names.bar_pvc} and the volume's usage are known")
-    free = min(limits)[0]
+        return None
     need = int(expected * (1 + facts.thresholds.space_margin))
-    if free >= need:
+    return Space(min(limits), need, expected, basis, tuple(evidence))
+
+
+@check(
+    "bar-low-space",
+    "The backup volume has room for the next backup",
+    applies=[BACKUP],
+    fix="bar-low-space",
+    needs=[SECTION_BAR],
+    tags=["runbook", "backup-volume", "space"],
+)
+def run(facts: Facts):
+    if not facts.bar.get("exists", True):
         return
-    evidence += [
-        f"next backup expected: {sized(expected)} ({basis})",
-        f"needed with the {facts.thresholds.space_margin:.0%} margin: {sized(need)}; free: {sized(free)}",
-    ]
+    room = space(facts)
+    if room is None:
+        raise Skip(f"neither df nor the size of {facts.names.bar_pvc} and the volume's usage are known")
+    if room.free >= room.need:
+        return
     yield Problem(
-        f"{names.bar_mount} has {human_bytes(free)} free, the next backup needs about {human_bytes(need)}",
-        tuple(evidence),
-        f"persistentvolumeclaim/{names.bar_pvc}",
+        f"{facts.names.bar_mount} has {human_bytes(room.free)} free, the next backup needs about {human_bytes(room.need)}",
+        room.evidence + (
+            f"next backup expected: {sized(room.expected)} ({room.basis})",
+            f"needed with the {facts.thresholds.space_margin:.0%} margin: {sized(room.need)}; free: {sized(room.free)}",
+        ),
+        f"persistentvolumeclaim/{facts.names.bar_pvc}",
     )

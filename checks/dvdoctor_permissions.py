@@ -7,7 +7,9 @@ dvdoctor/permissions.py; this check compares it with the caller's rules as the A
 SelfSubjectRulesReview reports them in DV's namespace. Rules limited to named objects
 (resourceNames) don't count, since dvdoctor lists and creates. Before a backup or restore only that
 command's permissions are checked; otherwise all of them. An empty rule list means the cluster's
-authorizer cannot enumerate rules (the review is then incomplete), so the check is skipped.
+authorizer cannot enumerate rules (the review is then incomplete), so the check is skipped. The
+review can't tell a namespaced `*` from a cluster-wide grant, so rights on persistentvolumes may
+look present and still be refused: bar-pv-reclaim-delete then says so by skipping.
 Repair: manual: ask an administrator to grant the verbs named in the evidence (a Role and
 RoleBinding in DV's namespace; a ClusterRole for persistentvolumes and storageclasses), or run
 dvdoctor as a user who has them. `kubectl auth can-i VERB RESOURCE -n NS` confirms each one.
