@@ -1,6 +1,6 @@
 """The `dvdoctor` command line: one typer app, commands registered from small modules.
 
-Connection options (-n, --context, --kubeconfig, --lab, -v) may stand before or after the
+Connection options (-n, --context, --kubeconfig, --lab, --config, -v) may stand before or after the
 command, as with oc and kubectl; main() moves them in front before typer parses. Errors a user
 can cause end with one line on stderr and exit code 2; -v shows the traceback.
 """
@@ -32,7 +32,7 @@ app = typer.Typer(
 
 #: Options that belong to the whole program; main() hoists them from after the command name.
 GLOBAL_FLAGS = {"-v", "--verbose"}
-GLOBAL_VALUED = {"-n", "--namespace", "--context", "--kubeconfig", "--lab"}
+GLOBAL_VALUED = {"-n", "--namespace", "--context", "--kubeconfig", "--lab", "--config"}
 
 
 @app.callback()
@@ -48,9 +48,14 @@ def root(
     lab: Optional[str] = typer.Option(
         None, "--lab", envvar="DVDOCTOR_LAB", help="Run against a lab folder (see `dvdoctor lab create`) instead of a cluster."
     ),
+    config: Optional[str] = typer.Option(
+        None, "--config", envvar="DVDOCTOR_CONFIG",
+        help="Site settings file: DV's names, thresholds, BAR defaults, suppressions (default: ./dvdoctor.yaml if present).",
+    ),
     verbose: bool = typer.Option(False, "-v", "--verbose", help="Show tracebacks and more detail."),
 ) -> None:
-    ctx.obj = Options(verbose=verbose, kubeconfig=kubeconfig, context=context, namespace=namespace, lab=lab)
+    ctx.obj = Options(verbose=verbose, kubeconfig=kubeconfig, context=context, namespace=namespace, lab=lab,
+                      config=config)
 
 
 def hoist_global_options(argv: list[str]) -> list[str]:
@@ -86,21 +91,19 @@ def _register() -> None:
 
 def run(argv: list[str]) -> int:
     """Parse and run one command line; returns the exit code instead of leaving the process."""
-    import click
-
     args = hoist_global_options(list(argv))
     verbose = any(a in GLOBAL_FLAGS for a in args)
     _register()
     try:
         result = app(args=args, prog_name="dvdoctor", standalone_mode=False)
         return result if isinstance(result, int) else 0
-    except click.exceptions.Exit as exc:
+    except typer.Exit as exc:
         return exc.exit_code
-    except click.ClickException as exc:
+    except typer.TyperException as exc:  # typer's own click: usage errors, bad parameters
         where = exc.ctx.command_path if getattr(exc, "ctx", None) else "dvdoctor"
         print(f"dvdoctor: error: {exc.format_message()} (see: {where} --help)", file=sys.stderr)
         return exc.exit_code
-    except click.exceptions.Abort:
+    except typer.Abort:
         print("dvdoctor: aborted", file=sys.stderr)
         return 1
     except DvdoctorError as exc:

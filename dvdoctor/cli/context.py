@@ -13,7 +13,7 @@ from pathlib import Path
 
 from ..cluster.port import Cluster
 from ..errors import UsageError
-from ..names import DEFAULT, Settings
+from ..names import Settings
 
 DNS1123 = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 
@@ -35,8 +35,19 @@ class Options:
     context: str | None = None
     namespace: str | None = None
     lab: str | None = None
-    settings: Settings = DEFAULT
+    #: --config; without it ./dvdoctor.yaml is used when present (see dvdoctor.config).
+    config: str | None = None
+    _settings: Settings | None = field(default=None, repr=False)
     _cluster: Cluster | None = field(default=None, repr=False)
+
+    @property
+    def settings(self) -> Settings:
+        """The site's settings, read on first use, so `--help` never fails on a broken config file."""
+        if self._settings is None:
+            from ..config import load
+
+            self._settings = load(self.config)
+        return self._settings
 
     @property
     def source(self) -> str:

@@ -1,0 +1,195 @@
+"""The site's settings file, `dvdoctor.yaml`: DV's names, thresholds, BAR defaults, suppressions.
+
+Sites rename objects, tune limits and accept some findings (a PV whose reclaim policy is Delete but
+that the storage team snapshots); they say so once, in a file kept with their runbooks, instead of
+repeating flags. The file is validated against the published schema (schemas/config.schema.json)
+and every error names the file, the line and the field, because a typo in a file that silences
+findings must never pass quietly. Unknown check ids in suppressions are errors for the same reason.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import json
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .errors import UsageError
+from .names import DEFAULT, DvNames, Settings, Thresholds
+from .registry import Suppression
+
+FILE_NAME = "dvdoctor.yaml"
+#: Validators whose failure is about the value's form: the message says what is allowed instead.
+_FORM = ("type", "pattern", "minLength", "maxLength", "minimum", "maximum", "exclusiveMinimum",
+         "minItems", "uniqueItems", "enum")
+
+
+@dataclass(frozen=True)
+class SiteSettings(Settings):
+    """Settings plus what only a config file gives: accepted findings and defaults for new claims."""
+
+    suppressions: tuple[Suppression, ...] = ()
+    #: Storage class and size of dv-bar-pvc when a backup or a fix must create it.
+    storage_class: str | None = None
+    bar_size: str | None = None
+    #: The file these settings came from, for messages.
+    path: str | None = None
+
+
+def schema() -> dict:
+    return json.loads(resources.files("dvdoctor").joinpath("schemas", "config.schema.json").read_text())
+
+
+def find(explicit: str | None, cwd: Path | None = None) -> Path | None:
+    """The config file to use: the one given (which must exist), else ./dvdoctor.yaml if present."""
+    if explicit is not None:
+        path = Path(explicit)
+        if not path.is_file():
+            raise UsageError(f"--config {explicit}: no such file")
+        return path
+    local = cwd / FILE_NAME if cwd else Path(FILE_NAME)  # relative, so messages name it as the user sees it
+    return local if local.is_file() else None
+
+
+def load(explicit: str | None = None, cwd: Path | None = None) -> Settings:
+    """The settings for this run: the runbook's defaults, changed by the config file if there is one."""
+    path = find(explicit, cwd)
+    if path is None:
+        return DEFAULT
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"{path}: cannot read the config file: {exc}") from None
+    return parse(text, str(path))
+
+
+def parse(text: str, where: str = FILE_NAME) -> SiteSettings:
+    """Validate a config file's text and turn it into settings; any error is one UsageError line."""
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = f":{mark.line + 1}" if mark else ""
+        raise UsageError(f"{where}{line}: not valid YAML: {exc.problem or exc.context}") from None
+    except yaml.YAMLError as exc:
+        raise UsageError(f"{where}: not valid YAML: {exc}") from None
+    if data is None:
+        return SiteSettings(path=where)
+    _no_duplicate_keys(root, where)
+    _validate(data, root, where)
+    return _settings(data, root, where)
+
+
+def _no_duplicate_keys(node: yaml.Node, where: str) -> None:
+    """YAML keeps the last of two equal keys without a word; here the second is an error."""
+    if isinstance(node, yaml.MappingNode):
+        seen: set = set()
+        for key, value in node.value:
+            if key.value in seen:
+                raise UsageError(f"{where}:{key.start_mark.line + 1}: {key.value}: given twice in the same mapping")
+            seen.add(key.value)
+            _no_duplicate_keys(value, where)
+    elif isinstance(node, yaml.SequenceNode):
+        for item in node.value:
+            _no_duplicate_keys(item, where)
+
+
+def _validate(data: Any, root: yaml.Node, where: str) -> None:
+    import jsonschema
+
+    validator = jsonschema.Draft202012Validator(schema())
+    errors = list(validator.iter_errors(data))
+    if not errors:
+        return
+    # the error nearest the top of the file is the one to fix first
+    err = min(errors, key=lambda e: (_line(root, _error_path(e)), len(e.absolute_path)))
+    path = _error_path(err)
+    raise UsageError(f"{where}:{_line(root, path)}: {_field(path)}: {_message(err)}")
+
+
+def _error_path(err) -> list:
+    """The path of the node to blame: an unknown key itself, or the value that broke a rule."""
+    path = list(err.absolute_path)
+    if err.validator == "additionalProperties" and isinstance(err.instance, dict):
+        allowed = set(err.schema.get("properties", {}))
+        extra = sorted(k for k in err.instance if k not in allowed)
+        if extra:
+            path.append(extra[0])
+    return path
+
+
+def _message(err) -> str:
+    if err.validator == "required":
+        missing = [k for k in err.validator_value if k not in err.instance]
+        desc = err.schema.get("properties", {}).get(missing[0], {}).get("description", "")
+        return f"{missing[0]!r} is missing" + (f"; give {desc}" if desc else "")
+    if err.validator == "additionalProperties":
+        allowed = sorted(err.schema.get("properties", {}))
+        extra = next((k for k in sorted(err.instance) if k not in allowed), "")
+        close = difflib.get_close_matches(str(extra), allowed, n=1)
+        hint = f"did you mean {close[0]}? " if close else ""
+        return f"unknown field; {hint}allowed here: {', '.join(allowed)}"
+    if err.validator in _FORM and err.schema.get("description"):
+        return f"{err.instance!r} is not allowed; expected {err.schema['description']}"
+    return err.message
+
+
+def _field(path: list) -> str:
+    """`suppressions[1].reason`: the field as a person finds it in the file."""
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "(top level)"
+
+
+def _node(root: yaml.Node, path: list) -> tuple[yaml.Node, yaml.Node | None]:
+    """The deepest node along `path`, and the key node that names it (None for the top or an item)."""
+    node, key_node = root, None
+    for part in path:
+        if isinstance(node, yaml.MappingNode):
+            match = next(((k, v) for k, v in node.value if k.value == part), None)
+            if match is None:
+                break
+            key_node, node = match
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
+            key_node, node = None, node.value[part]
+        else:
+            break
+    return node, key_node
+
+
+def _line(root: yaml.Node, path: list) -> int:
+    node, key_node = _node(root, path)
+    return (key_node or node).start_mark.line + 1
+
+
+def _settings(data: dict, root: yaml.Node, where: str) -> SiteSettings:
+    from .registry import load_all
+
+    known = load_all()
+    suppressions = []
+    for i, item in enumerate(data.get("suppressions") or []):
+        if item["check"] not in known:
+            raise UsageError(f"{where}:{_line(root, ['suppressions', i, 'check'])}: suppressions[{i}].check: "
+                             f"unknown check id {item['check']!r} (see `dvdoctor checks`)")
+        suppressions.append(Suppression(item["check"], item["reason"].strip(), item.get("object")))
+    names = dict(data.get("names") or {})
+    tuple_fields = {f.name for f in dataclasses.fields(DvNames) if str(f.type).startswith("tuple")}
+    names = {k: tuple(v) if k in tuple_fields else v for k, v in names.items()}
+    bar = data.get("bar") or {}
+    if "uid" in bar:
+        names["bar_uid"] = bar["uid"]
+    return SiteSettings(
+        names=DvNames(**names),
+        thresholds=Thresholds(**(data.get("thresholds") or {})),
+        suppressions=tuple(suppressions),
+        storage_class=bar.get("storage_class"),
+        bar_size=bar.get("size"),
+        path=where,
+    )
