@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from . import k8s
 from .backups import Backup, newest_complete
+from .facts import Facts
 from .names import DvNames
 
 
@@ -49,3 +51,11 @@ def redundant_components(items: list[Backup], names: DvNames) -> list[Removal]:
             if b.files.get(comp):
                 out.append(Removal(f"{b.timestamp}/{comp}", b.files[comp], "also inside the combined dv_backup.tar.gz"))
     return out
+
+
+def folder_being_written(facts: Facts, items: list[Backup]) -> str | None:
+    """While DV's backup job runs, the newest folder is its work in progress."""
+    job = facts.get("jobs", facts.names.backup_job)
+    if job is not None and k8s.job_state(job) == "active" and items:
+        return items[-1].timestamp
+    return None

@@ -4,21 +4,12 @@ Never the folder an active backup job is writing, never the symlink's target, ne
 complete backup (the shared retention rule). Changes: removes those folders from dv-bar-pvc.
 """
 
-from dvdoctor import k8s
 from dvdoctor.backups import backups, human_bytes, link_timestamp
 from dvdoctor.errors import UsageError
 from dvdoctor.facts import SECTION_BAR, Facts
 from dvdoctor.fixer import FixOptions, fix
 from dvdoctor.plan import BarScript, Plan
-from dvdoctor.retention import protected
-
-
-def folder_being_written(facts: Facts, items) -> str | None:
-    """While a backup job runs, the newest folder is its work in progress."""
-    job = facts.get("jobs", facts.names.backup_job)
-    if job is not None and k8s.job_state(job) == "active" and items:
-        return items[-1].timestamp
-    return None
+from dvdoctor.retention import folder_being_written, protected
 
 
 @fix("incomplete-backups")

@@ -84,7 +84,8 @@ def fix(
     options = FixOptions(restart=restart, to=to, keep=keep, size=size, storage_class=storage_class,
                          dvcli=dvcli, allow_world_writable=allow_world_writable)
     cluster = opts.open_cluster()
-    facts = gather(opts, no_pod=False, verify=False, quiet=False)
+    # the low-space repair removes component tarballs only of backups whose combined tarball reads back
+    facts = gather(opts, no_pod=False, verify=all_ or "bar-low-space" in ids, quiet=False)
     if all_:
         fixes = load_all()
         failing = [r.check.id for r in run_checks(facts) if r.status in ("fail", "warn")]
