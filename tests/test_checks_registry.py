@@ -87,3 +87,18 @@ def test_warning_checks_warn_and_error_checks_fail():
     statuses = {r.check.id: r.status for r in b.results(data)}
     assert statuses["bar-pv-reclaim-delete"] == "warn"
     assert statuses["bar-sa-missing"] == "fail"
+
+
+def test_the_healthy_builder_is_a_valid_facts_bundle_as_collect_writes_them():
+    from dvdoctor.facts import validate
+
+    validate(b.healthy())
+    validate(b.quiesced(b.healthy()))
+
+
+def test_every_log_signature_names_a_registered_check():
+    from dvdoctor.signatures import SIGNATURES
+
+    checks = registry.load_all()
+    assert {s.check for s in SIGNATURES} <= set(checks)
+    assert all(s.fix is None or checks[s.check].fix == s.fix for s in SIGNATURES)

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 import builders as b
+from dvdoctor.facts import validate
 
 RUNBOOK_SIZES = {"dv_backup_dv_metastore.tar.gz": 31780526, "dv_backup_dv_engine.tar.gz": 3152485198,
                  "dv_backup.tar.gz": 3184300891}
@@ -46,6 +47,7 @@ def test_the_runbook_listing_probed_for_real(root):
     sizes = {e["path"]: e["size"] for e in facts["entries"] if e["type"] == "file"}
     assert sizes == {f"{b.TS}/{n}": s for n, s in RUNBOOK_SIZES.items()}
     data = with_probe(facts)
+    validate(data)
     for check_id in ("broken-backup-symlink", "incomplete-backups", "bar-permissions", "no-recent-backup"):
         assert b.run_one(check_id, data).status == "pass", check_id
 
