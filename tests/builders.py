@@ -54,10 +54,6 @@ def jan22(hhmm: str) -> float:
     return datetime(2021, 1, 22, int(h), int(m), tzinfo=timezone.utc).timestamp()
 
 
-def iso(dt: datetime) -> str:
-    return dt.isoformat().replace("+00:00", "Z")
-
-
 # ---- objects, shaped like the API's JSON -----------------------------------------------------------
 
 
