@@ -70,10 +70,14 @@ def pvc_from_template(facts: Facts, storage_class: str | None, size: str | None)
     for key in SERVER_FIELDS:
         pvc.setdefault("metadata", {}).pop(key, None)
     pvc["metadata"]["name"] = facts.names.bar_pvc
+    spec = pvc.setdefault("spec", {})
+    spec.setdefault("accessModes", ["ReadWriteMany"])
+    requests = spec.setdefault("resources", {}).setdefault("requests", {})
+    requests.setdefault("storage", "20Gi")
     if storage_class:
-        pvc["spec"]["storageClassName"] = storage_class
+        spec["storageClassName"] = storage_class
     if size:
-        pvc["spec"].setdefault("resources", {}).setdefault("requests", {})["storage"] = size
+        requests["storage"] = size
     return pvc
 
 

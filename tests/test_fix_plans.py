@@ -1,0 +1,186 @@
+"""Every fix's plan against facts, without a cluster: healthy means nothing to do, broken means the
+right actions, and the deletion rules hold whatever the options."""
+
+import copy
+
+import pytest
+
+import builders as b
+from dvdoctor.errors import UsageError
+from dvdoctor.facts import Facts
+from dvdoctor.fixer import FixOptions, load_all
+from dvdoctor.names import REPLICAS_ANNOTATION
+from dvdoctor.plan import BarScript, Delete, EngineScript, Patch, Scale
+from dvdoctor.registry import load_all as load_checks
+
+FIXES = load_all()
+TS = b.TS
+
+
+def plan(fix_id: str, data: dict, **options):
+    return FIXES[fix_id].plan(Facts(copy.deepcopy(data)), FixOptions(**options))
+
+
+def marker(name: str) -> dict:
+    return {"name": name, "size": 0, "mtime": b.jan22("21:00")}
+
+
+def test_every_fix_pairs_with_a_registered_check_and_every_fixable_check_has_its_fix():
+    checks = load_checks()
+    assert all(f.check in checks for f in FIXES.values())
+    assert {c.fix for c in checks.values() if c.fix} <= set(FIXES)
+
+
+@pytest.mark.parametrize("fix_id", sorted(set(FIXES) - {"init-volume-pod-missing", "side-deployments-running"}))
+def test_a_healthy_namespace_needs_no_repair(fix_id):
+    p = plan(fix_id, b.healthy())
+    assert p.empty and not p.manual, [a.describe() for a in p.actions]
+
+
+def test_side_deployments_scale_down_and_back_to_the_recorded_count():
+    down = plan("side-deployments-running", b.healthy())
+    assert down.actions == [Scale(n, 0) for n in ("dv-caching", "dv-api", "dv-unified-console")]
+    data = b.quiesced(b.healthy())
+    b.find(data, "deployments", "dv-api")["metadata"]["annotations"][REPLICAS_ANNOTATION] = "3"
+    del b.find(data, "deployments", "dv-caching")["metadata"]["annotations"][REPLICAS_ANNOTATION]
+    up = plan("side-deployments-left-down", data)
+    assert up.actions == [Scale("dv-caching", 1), Scale("dv-api", 3), Scale("dv-unified-console", 1)]
+
+
+def test_stale_marker_is_removed_only_when_no_bar_job_runs():
+    data = b.healthy()
+    data["engine"]["markers"] = [marker(".bar")]
+    p = plan("stale-bar-marker", data)
+    assert [type(a) for a in p.actions] == [EngineScript]
+    assert p.actions[0].args == ("remove-marker", "/mnt/marker_files", ".bar")
+    data["objects"]["jobs"].append(b.job("dv-backup-job", state="active"))
+    with pytest.raises(UsageError, match="dv-backup-job is running"):
+        plan("stale-bar-marker", data)
+
+
+def test_stale_marker_restart_deletes_only_dv_pods_that_are_not_ready():
+    data = b.healthy()
+    data["engine"]["markers"] = [marker(".bar")]
+    worker = b.find(data, "pods", "dv-worker-0")
+    worker["status"]["conditions"][1]["status"] = "False"
+    p = plan("stale-bar-marker", data, restart=True)
+    assert [a for a in p.actions if isinstance(a, Delete)] == [Delete("pods", "dv-worker-0", p.actions[1].summary)]
+
+
+def test_restore_marker_runs_the_caching_step_first_when_caching_is_on():
+    data = b.healthy()
+    data["engine"]["markers"] = [marker(".bar_restored.txt")]
+    p = plan("restore-marker-left", data)
+    assert [a.args[0] for a in p.actions] == ["caching-off", "remove-marker"]
+    b.remove(data, "deployments", "dv-caching")
+    assert [a.args[0] for a in plan("restore-marker-left", data).actions] == ["remove-marker"]
+
+
+def test_symlink_is_pointed_at_the_newest_complete_backup_or_at_to():
+    data = b.healthy()
+    b.add_backup(data["bar_volume"], "2021-01-23-02-00-00", {"dv_backup.tar.gz": 100})
+    data["bar_volume"]["link"]["target_exists"] = False
+    p = plan("broken-backup-symlink", data)
+    assert p.actions[0].args == ("relink", "2021-01-23-02-00-00")
+    assert plan("broken-backup-symlink", data, to=TS).actions[0].args == ("relink", TS)
+    with pytest.raises(UsageError, match="no complete backup of that name"):
+        plan("broken-backup-symlink", data, to="2020-01-01-00-00-00")
+
+
+def test_permissions_repair_is_narrow_unless_asked():
+    data = b.healthy()
+    data["bar_volume"]["writable"] = False
+    [action] = plan("bar-permissions", data).actions
+    assert isinstance(action, BarScript) and action.args == ("grant",) and not action.allow_world_writable
+    assert plan("bar-permissions", data, allow_world_writable=True).actions[0].allow_world_writable
+
+
+def full_volume() -> dict:
+    """A 16Gi volume holding an old complete backup, an incomplete one and the current one."""
+    data = b.healthy()
+    bar = data["bar_volume"]
+    b.add_backup(bar, "2021-01-20-19-27-31", {"dv_backup_dv_metastore.tar.gz": 31_780_526,
+                                              "dv_backup_dv_engine.tar.gz": 3_152_485_198, "dv_backup.tar.gz": 3_184_300_891})
+    b.add_backup(bar, "2021-01-21-19-27-31", {"dv_backup_dv_metastore.tar.gz": 31_780_526})
+    used = sum(e["size"] for e in bar["entries"] if e["type"] == "file")
+    bar["used_bytes"] = used
+    bar["df"] = {"total": 16 * b.GIB, "used": used, "avail": 16 * b.GIB - used}
+    b.find(data, "persistentvolumeclaims", "dv-bar-pvc")["status"]["capacity"]["storage"] = "16Gi"
+    return data
+
+
+@pytest.mark.parametrize("keep", [0, 1, 2])
+def test_low_space_never_removes_the_link_target_or_newest_complete(keep):
+    data = full_volume()
+    data["bar_volume"]["verified"] = {f"{ts}/dv_backup.tar.gz": {"ok": True, "message": ""}
+                                      for ts in ("2021-01-20-19-27-31", TS)}
+    p = plan("bar-low-space", data, keep=keep)
+    removed = [path for a in p.actions for path in a.args[1:]]
+    assert TS not in removed and f"{TS}/dv_backup.tar.gz" not in removed
+    assert removed, "a full volume must get a plan"
+
+
+def test_low_space_removes_components_only_of_verified_backups_largest_first():
+    data = full_volume()
+    unverified = plan("bar-low-space", data)
+    assert not any("component" in a.describe() for a in unverified.actions)
+    data["bar_volume"]["verified"] = {f"{TS}/dv_backup.tar.gz": {"ok": True, "message": ""}}
+    first = plan("bar-low-space", data).actions[0]
+    assert "component tarballs" in first.describe()
+    assert first.args[1] == f"{TS}/dv_backup_dv_engine.tar.gz"  # 3 GB before the 31 MB metastore
+
+
+def test_low_space_growth_needs_expansion_and_a_bigger_size():
+    data = full_volume()
+    [grow] = plan("bar-low-space", data, size="60Gi").actions
+    assert isinstance(grow, Patch) and grow.patch == {"spec": {"resources": {"requests": {"storage": "60Gi"}}}}
+    with pytest.raises(UsageError, match="can only grow"):
+        plan("bar-low-space", data, size="10Gi")
+    data["objects"]["storageclasses"][0]["allowVolumeExpansion"] = False
+    with pytest.raises(UsageError, match="does not allow volume expansion"):
+        plan("bar-low-space", data, size="60Gi")
+
+
+def test_failed_job_is_deleted_its_marker_removed_and_its_cause_named():
+    data = b.healthy()
+    data["objects"]["jobs"].append(b.job("dv-backup-job", state="failed"))
+    data["objects"]["pods"].append(b.job_pod("dv-backup-job", phase="Failed"))
+    data["logs"]["dv-backup-job-5pfw2"] = b.RUNBOOK_ERRNO13
+    data["engine"]["markers"] = [marker(".bar")]
+    p = plan("bar-job-failed", data)
+    assert [type(a) for a in p.actions] == [Delete, EngineScript]
+    assert "dvdoctor fix --issue bar-permissions" in p.notes[0]
+
+
+def test_leftovers_are_exactly_what_the_check_names():
+    data = b.healthy()
+    data["objects"]["jobs"].append(b.job("dv-list-backups-job", state="active"))
+    data["objects"]["jobs"].append(b.job("dv-backup-job", state="active"))
+    p = plan("leftover-bar-pods", data)
+    assert [(a.kind, a.name) for a in p.actions] == [("jobs", "dv-list-backups-job")]
+
+
+def test_missing_bar_pvc_is_created_with_dv_pvcs_class_and_room_for_three():
+    data = b.healthy()
+    b.remove(data, "persistentvolumeclaims", "dv-bar-pvc")
+    [create] = plan("bar-pvc-missing", data).actions
+    assert create.body["spec"]["storageClassName"] == "ibmc-file-gold-gid"
+    assert create.body["spec"]["resources"]["requests"]["storage"] == "30Gi"
+    with pytest.raises(UsageError, match="does not exist"):
+        plan("bar-pvc-missing", data, storage_class="nope")
+
+
+def test_reclaim_delete_is_patched_to_retain():
+    data = b.healthy()
+    b.find(data, "persistentvolumes", "pvc-bar-0472")["spec"]["persistentVolumeReclaimPolicy"] = "Delete"
+    [patch] = plan("bar-pv-reclaim-delete", data).actions
+    assert (patch.kind, patch.name, patch.patch) == ("persistentvolumes", "pvc-bar-0472",
+                                                      {"spec": {"persistentVolumeReclaimPolicy": "Retain"}})
+
+
+def test_incomplete_folders_go_but_not_one_being_written():
+    data = full_volume()
+    assert plan("incomplete-backups", data).actions[0].args == ("remove", "2021-01-21-19-27-31")
+    b.add_backup(data["bar_volume"], "2021-01-23-07-59-00", {"dv_backup_dv_metastore.tar.gz": 1})
+    data["objects"]["jobs"].append(b.job("dv-backup-job", state="active"))
+    assert plan("incomplete-backups", data).actions[0].args == ("remove", "2021-01-21-19-27-31")
