@@ -34,7 +34,8 @@ class Permission:
 PERMISSIONS: tuple[Permission, ...] = (
     Permission("", "pods", ("get", "list", "watch"), ALL, "read DV's pods and follow the pods of BAR jobs"),
     Permission("", "pods/log", ("get",), ALL, "read the logs of BAR jobs and of dvdoctor's inspection pod"),
-    Permission("", "pods/exec", ("create",), ALL, "look inside dv-engine-0 for markers and job templates, and remove markers"),
+    # exec goes over a websocket: authorised as `get` before Kubernetes 1.30 (CP4D 3.5's OpenShift), `create` after
+    Permission("", "pods/exec", ("get", "create"), ALL, "look inside dv-engine-0 for markers and job templates, and remove markers"),
     Permission("", "pods", ("delete",), (FIX,), "restart DV pods that stay down after a marker is removed (--restart)"),
     Permission("batch", "jobs", ("get", "list", "watch"), ALL, "find and wait for BAR jobs"),
     Permission("batch", "jobs", ("create", "delete"), ALL,

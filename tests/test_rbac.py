@@ -1,0 +1,330 @@
+"""`dvdoctor rbac` grants what the code calls: check, fix, backup and restore run through the real
+Kubernetes client against the local fake API server (tests/fakeapi.py), every HTTP request is read
+the way the API server's authorizer reads it (verb, API group, resource), and each must be allowed
+by the Role and ClusterRole that `dvdoctor rbac --for COMMAND` prints. A new call that the
+permissions table does not cover fails here. Every manifest is checked against Kubernetes' schemas.
+"""
+
+from __future__ import annotations
+
+import copy
+import io
+import threading
+from pathlib import Path
+
+import kubernetes_validate
+import pytest
+import yaml
+from rich.console import Console
+from typer.testing import CliRunner
+
+import builders as b
+from dvdoctor import rbac
+from dvdoctor.audit import AuditLog
+from dvdoctor.backups import backups
+from dvdoctor.cluster.kube import connect
+from dvdoctor.collect import OPTIONAL_KINDS, collect
+from dvdoctor.errors import UsageError
+from dvdoctor.facts import Facts
+from dvdoctor.fixer import FixOptions, load_all as load_fixes
+from dvdoctor.permissions import ALL, BACKUP, CHECK, FIX, LIST, RESTORE, allows
+from dvdoctor.plan import ActionFailed, Runner, execute
+from fakeapi import KINDS, FakeApi
+
+#: Requests every authenticated user may make, so no Role grants them: the review of one's own
+#: rights (ClusterRole system:basic-user) and connect()'s look at the namespace, which goes on
+#: when forbidden.
+GRANTED_TO_EVERYONE = {
+    ("create", "authorization.k8s.io", "selfsubjectrulesreviews"),
+    ("get", "", "namespaces"),
+}
+#: Lists collect makes but goes on without when refused (collect.OPTIONAL_KINDS): a command the
+#: table does not grant them to runs with those facts missing, and the checks that need them skip.
+TOLERATED = {("list", KINDS[kind][0].split("/")[2] if KINDS[kind][0].startswith("/apis/") else "", kind)
+             for kind in OPTIONAL_KINDS}
+
+
+def authz(method: str, path: str, query: dict[str, list[str]]) -> tuple[str, str, str]:
+    """(verb, group, resource) of one request, as Kubernetes' RequestInfo resolver derives them."""
+    parts = path.strip("/").split("/")
+    if parts[0] == "api":
+        group, rest = "", parts[2:]
+    else:
+        group, rest = parts[1], parts[3:]
+    if len(rest) >= 2 and rest[0] == "namespaces" and len(rest) > 2:
+        rest = rest[2:]
+    resource, name, sub = rest[0], rest[1] if len(rest) > 1 else None, rest[2] if len(rest) > 2 else None
+    if sub:
+        resource = f"{resource}/{sub}"
+    if method == "GET":
+        verb = "get" if name else ("watch" if query.get("watch", [""])[-1] in ("true", "1") else "list")
+    else:
+        verb = {"POST": "create", "PATCH": "patch", "PUT": "update", "DELETE": "delete"}[method]
+    return verb, group, resource
+
+
+def uncovered(api: FakeApi, command: str) -> list[tuple[str, str, str]]:
+    """The calls made so far that the generated manifests for `command` do not allow."""
+    objects = rbac.manifests(b.NS, command, rbac.subject("alice", None, None, b.NS))
+    rules = [r for o in objects if o["kind"] in ("Role", "ClusterRole") for r in o["rules"]]
+    calls = {authz(r.method, r.path, r.query) for r in api.requests}
+    return sorted(c for c in calls - GRANTED_TO_EVERYONE - TOLERATED if not allows(rules, c[1], c[2], c[0]))
+
+
+def run_jobs(api: FakeApi, fail: bool = False) -> None:
+    """Play the Job controller: a created Job gets a pod whose script ends, then finishes."""
+
+    def on_create(plural: str, ns: str | None, obj: dict) -> None:
+        if plural != "jobs":
+            return
+        name = obj["metadata"]["name"]
+        pod = f"{name}-x7k2p"
+        api.logs[pod] = "end\n"
+        api.put("pods", {"metadata": {"name": pod, "labels": {"job-name": name}},
+                         "spec": {"containers": [{"name": "bar", "image": b.IMAGE}]},
+                         "status": {"phase": "Failed" if fail else "Succeeded"}}, ns)
+        done = {"type": "Failed", "status": "True", "reason": "BackoffLimitExceeded"} if fail else \
+            {"type": "Complete", "status": "True"}
+
+        def finish() -> None:  # a moment later, so waiting goes through the watch
+            job = api.stored("jobs", name, ns)
+            if job is not None:
+                job = copy.deepcopy(job)
+                job["status"] = {"conditions": [done], "completionTime": "2021-01-23T08:01:00Z"}
+                api.put("jobs", job, ns, event="MODIFIED")
+
+        threading.Timer(0.2, finish).start()
+
+    api.on_create = on_create
+
+
+def load(api: FakeApi, data: dict) -> None:
+    for plural, items in data["objects"].items():
+        for obj in items:
+            api.put(plural, obj, b.NS if KINDS[plural][2] else None)
+
+
+@pytest.fixture
+def api():
+    fake = FakeApi(namespaces=(b.NS,)).start()
+    load(fake, b.healthy())
+    fake.exec_handler = lambda pod, container, argv: (0, "end\n", "")
+    run_jobs(fake)
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture
+def cluster(api: FakeApi, tmp_path: Path):
+    c = connect(str(api.kubeconfig(tmp_path / "config", namespace=b.NS)), None, None)
+    c.retry_backoff = 0.01
+    return c
+
+
+def runner(cluster, data: dict, tmp_path: Path) -> Runner:
+    return Runner(cluster, Facts(copy.deepcopy(data)), AuditLog(tmp_path / "audit.jsonl"))
+
+
+@pytest.mark.parametrize("command", [CHECK, LIST])
+def test_collecting_facts_needs_only_what_check_and_list_are_granted(api, cluster, command):
+    facts = collect(cluster)
+    assert facts.namespace == b.NS and "bar_volume" not in facts.data["skipped"]
+    assert any(r.method == "POST" and r.path.endswith("/jobs") for r in api.requests)  # the inspection pod ran
+    assert uncovered(api, command) == []
+
+
+def marker(name: str) -> dict:
+    return {"name": name, "size": 0, "mtime": b.jan22("21:00")}
+
+
+def broken_for_every_fix() -> list[tuple[str, dict, dict]]:
+    """(fix id, facts in which its check fails, options) for each repair dvdoctor can apply."""
+    def case(change) -> dict:
+        data = b.healthy()
+        change(data)
+        return data
+
+    def failed_job(d):
+        d["objects"]["jobs"].append(b.job("dv-backup-job", state="failed"))
+        d["objects"]["pods"].append(b.job_pod("dv-backup-job", phase="Failed"))
+        d["engine"]["markers"] = [marker(".bar")]
+
+    def full(d):
+        b.add_backup(d["bar_volume"], "2021-01-20-19-27-31", {"dv_backup.tar.gz": 3_184_300_891})
+        b.add_backup(d["bar_volume"], "2021-01-21-19-27-31", {"dv_backup_dv_metastore.tar.gz": 31_780_526})
+        d["bar_volume"]["df"] = {"total": 8 * b.GIB, "used": 7 * b.GIB, "avail": b.GIB}
+        b.find(d, "persistentvolumeclaims", "dv-bar-pvc")["status"]["capacity"]["storage"] = "8Gi"
+
+    def broken_link(d):
+        b.add_backup(d["bar_volume"], "2021-01-23-02-00-00", {"dv_backup.tar.gz": 100})
+        d["bar_volume"]["link"]["target_exists"] = False
+
+    def not_ready_worker(d):
+        d["engine"]["markers"] = [marker(".bar")]
+        b.find(d, "pods", "dv-worker-0")["status"]["conditions"][1]["status"] = "False"
+
+    return [
+        ("side-deployments-running", b.healthy(), {}),
+        ("side-deployments-left-down", b.quiesced(b.healthy()), {}),
+        ("stale-bar-marker", case(not_ready_worker), {"restart": True}),
+        ("restore-marker-left", case(lambda d: d["engine"].update(markers=[marker(".bar_restored.txt")])), {}),
+        ("bar-permissions", case(lambda d: d["bar_volume"].update(writable=False)), {}),
+        ("bar-low-space", case(full), {"keep": 0}),
+        ("bar-low-space", case(full), {"size": "60Gi"}),
+        ("incomplete-backups", case(full), {}),
+        ("broken-backup-symlink", case(broken_link), {}),
+        ("bar-job-failed", case(failed_job), {}),
+        ("leftover-bar-pods", case(lambda d: d["objects"]["jobs"].append(b.job("dv-list-backups-job", state="active"))), {}),
+        ("bar-pvc-missing", case(lambda d: b.remove(d, "persistentvolumeclaims", "dv-bar-pvc")), {}),
+        ("bar-pv-reclaim-delete", case(lambda d: b.find(d, "persistentvolumes", "pvc-bar-0472")["spec"].update(
+            persistentVolumeReclaimPolicy="Delete")), {}),
+    ]
+
+
+def test_every_cluster_repair_is_exercised():
+    local_only = {"init-volume-pod-missing"}  # writes a repaired dvcli.sh on this machine, calls nothing
+    assert {fix_id for fix_id, _, _ in broken_for_every_fix()} | local_only == set(load_fixes())
+
+
+def test_every_repair_needs_only_what_fix_is_granted(api, cluster, tmp_path):
+    fixes = load_fixes()
+    for fix_id, data, options in broken_for_every_fix():
+        if fix_id == "bar-pvc-missing":
+            api.remove("persistentvolumeclaims", "dv-bar-pvc")
+        plan = fixes[fix_id].plan(Facts(copy.deepcopy(data)), FixOptions(**options))
+        assert plan.actions, fix_id
+        try:
+            execute(plan, runner(cluster, data, tmp_path))
+        except ActionFailed as exc:
+            pytest.fail(f"{fix_id}: {exc}")
+    assert uncovered(api, FIX) == []
+
+
+def test_a_backup_needs_only_what_backup_is_granted(api, cluster, tmp_path):
+    from dvdoctor.flows.backup import FlowOptions, run_backup
+
+    data = b.healthy()
+    options = FlowOptions(yes=True, timeout=10, log_dir=tmp_path, poll_seconds=0.05)
+    run_backup(Facts(copy.deepcopy(data)), options, Console(file=io.StringIO()), runner(cluster, data, tmp_path),
+               lambda: collect(cluster))
+    assert any(r.method == "POST" and "/jobs" in r.path and r.json()["metadata"]["name"] == "dv-backup-job"
+               for r in api.requests if r.method == "POST")
+    assert any(r.method == "PATCH" and "/deployments/" in r.path for r in api.requests)
+    assert uncovered(api, BACKUP) == []
+
+
+def test_a_failed_backup_cleans_up_with_what_backup_is_granted(api, cluster, tmp_path):
+    from dvdoctor.flows.backup import FlowOptions, run_backup
+
+    run_jobs(api, fail=True)
+    data = b.healthy()
+    code = run_backup(Facts(copy.deepcopy(data)), FlowOptions(yes=True, timeout=10, log_dir=tmp_path, poll_seconds=0.05),
+                      Console(file=io.StringIO()), runner(cluster, data, tmp_path), lambda: collect(cluster))
+    assert code == 1
+    assert api.requests_to("DELETE", r"/jobs/dv-backup-job$")
+    assert uncovered(api, BACKUP) == []
+
+
+def test_a_restore_needs_only_what_restore_is_granted(api, cluster, tmp_path):
+    from dvdoctor.flows.backup import FlowOptions
+    from dvdoctor.flows.restore import run_restore
+
+    data = b.healthy()
+    # DV's restore job reads which backup to restore from this env value (see flows/jobs.select_backup)
+    data["engine"]["templates"]["dv-restore-job.yaml"] = b.BACKUP_TEMPLATE.replace("dv-backup", "dv-restore").replace(
+        "        volumeMounts:", "        env:\n        - {name: DV_BACKUP_FILE, value: dv_backup.tar.gz}\n        volumeMounts:")
+    facts = Facts(copy.deepcopy(data))
+    after = b.healthy()
+    after["engine"]["markers"] = [marker(".bar_restored.txt")]
+    run_restore(facts, backups(facts.bar, facts.names)[-1], FlowOptions(yes=True, timeout=10, log_dir=tmp_path, poll_seconds=0.05),
+                Console(file=io.StringIO()), runner(cluster, data, tmp_path), lambda: Facts(copy.deepcopy(after)), 0)
+    assert any(r.method == "POST" and r.path.endswith("/jobs") and r.json()["metadata"]["name"] == "dv-restore-job"
+               for r in api.requests if r.method == "POST")
+    assert api.requests_to("GET", r"/pods/dv-engine-0/exec$")  # the post-restore steps in dv-engine-0
+    assert uncovered(api, RESTORE) == []
+
+
+def test_the_authorizer_reading_of_requests():
+    assert authz("GET", "/api/v1/namespaces/cpd30/pods", {"watch": ["true"]}) == ("watch", "", "pods")
+    assert authz("GET", "/api/v1/namespaces/cpd30/pods/dv-engine-0/exec", {}) == ("get", "", "pods/exec")
+    assert authz("PATCH", "/api/v1/persistentvolumes/pvc-1", {}) == ("patch", "", "persistentvolumes")
+    assert authz("DELETE", "/apis/batch/v1/namespaces/cpd30/jobs/x", {}) == ("delete", "batch", "jobs")
+    assert authz("GET", "/api/v1/namespaces/cpd30", {}) == ("get", "", "namespaces")
+
+
+# ---- the manifests -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("target", rbac.TARGETS)
+@pytest.mark.parametrize("who", [("alice", None, None), (None, "dv-admins", None), (None, None, None)])
+def test_every_manifest_is_valid_kubernetes(target, who):
+    objects = rbac.manifests(b.NS, target, rbac.subject(*who, b.NS))
+    for obj in objects:
+        for version in ("1.25.0", kubernetes_validate.latest_version()):
+            kubernetes_validate.validate(obj, version, strict=True)
+    kinds = [o["kind"] for o in objects if o["kind"] != "ServiceAccount"]
+    cluster_part = ["ClusterRole", "ClusterRoleBinding"] if rbac.rules(rbac.commands_for(target), True) else []
+    assert kinds == ["Role", "RoleBinding", *cluster_part]
+
+
+def test_check_is_read_only_but_for_its_own_inspection_job():
+    [role] = [o for o in rbac.manifests(b.NS, CHECK, rbac.subject("alice", None, None, b.NS)) if o["kind"] == "Role"]
+    writes = {(res, v) for r in role["rules"] for res in r["resources"] for v in r["verbs"]
+              if v in ("create", "patch", "update", "delete")}
+    assert writes == {("jobs", "create"), ("jobs", "delete"), ("pods/exec", "create")}
+    assert not any("*" in r["verbs"] + r["resources"] + r["apiGroups"] for r in role["rules"])
+
+
+def test_the_cluster_part_is_optional():
+    kinds = [o["kind"] for o in rbac.manifests(b.NS, "all", rbac.subject("alice", None, None, b.NS), cluster_reads=False)]
+    assert kinds == ["Role", "RoleBinding"]
+
+
+def test_a_service_account_subject_comes_with_the_account():
+    objects = rbac.manifests(b.NS, BACKUP, rbac.subject(None, None, "dv-backup-bot", b.NS))
+    assert objects[0]["kind"] == "ServiceAccount" and objects[0]["metadata"]["name"] == "dv-backup-bot"
+    binding = next(o for o in objects if o["kind"] == "RoleBinding")
+    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "dv-backup-bot", "namespace": b.NS}]
+
+
+def test_bad_input_is_one_usage_error():
+    with pytest.raises(UsageError, match="give one of --user, --group, --service-account"):
+        rbac.subject("alice", "admins", None, b.NS)
+    with pytest.raises(UsageError, match=r"--for 'prune': allowed: check, fix, backup, restore, list, all"):
+        rbac.commands_for("prune")
+
+
+def invoke(args: list[str]):
+    from dvdoctor.cli import app
+    from dvdoctor.cli import ops_cmd  # noqa: F401  (registers `rbac`)
+
+    return CliRunner().invoke(app, args)
+
+
+def test_the_command_prints_yaml_documents_and_a_json_list():
+    from dvdoctor.cli.ops_cmd import RbacTarget
+
+    assert tuple(t.value for t in RbacTarget) == rbac.TARGETS
+    result = invoke(["-n", b.NS, "rbac", "--for", "fix", "--user", "alice"])
+    assert result.exit_code == 0, result.output
+    docs = list(yaml.safe_load_all(result.stdout))
+    assert [d["kind"] for d in docs] == ["Role", "RoleBinding", "ClusterRole", "ClusterRoleBinding"]
+    assert docs[0]["metadata"] == {"name": "dvdoctor-fix", "namespace": b.NS, "labels": {
+        "app.kubernetes.io/managed-by": "dvdoctor"}, "annotations": {"dvdoctor.io/grants": "what `dvdoctor fix` needs"}}
+    assert docs[2]["metadata"]["name"] == f"dvdoctor-{b.NS}-fix"
+    assert {"apiGroups": [""], "resources": ["persistentvolumes"], "verbs": ["list", "patch"]} in docs[2]["rules"]
+    import json
+
+    listing = json.loads(invoke(["-n", b.NS, "rbac", "-o", "json", "--no-cluster"]).stdout)
+    assert listing["kind"] == "List" and [i["kind"] for i in listing["items"]] == ["ServiceAccount", "Role", "RoleBinding"]
+    for item in listing["items"]:  # kubernetes-validate has no schema for List itself
+        kubernetes_validate.validate(item, kubernetes_validate.latest_version(), strict=True)
+
+
+def test_the_command_needs_a_namespace():
+    result = invoke(["rbac"])
+    assert isinstance(result.exception, UsageError) and "-n NAMESPACE" in str(result.exception)
+
+
+def test_all_covers_every_command():
+    assert set(rbac.commands_for("all")) == set(ALL)
