@@ -100,18 +100,33 @@ def check(
 @app.command()
 def collect(
     ctx: typer.Context,
-    output: Path = typer.Option(..., "-o", "--output", help="Where to write the facts bundle (JSON)."),
+    output: Optional[Path] = typer.Option(None, "-o", "--output", help="Where to write the facts (JSON), for `check --from`."),
+    bundle: Optional[Path] = typer.Option(
+        None, "--bundle", help="Also write a support bundle (tar.gz): the facts, DV's BAR job pod logs, dvdoctor's audit log; "
+        "tokens and secret values redacted."),
+    audit_file: Optional[Path] = typer.Option(None, "--audit-file", help="The audit log to put in the bundle (default: dvdoctor's own)."),
     no_pod: bool = typer.Option(False, "--no-pod", help="Don't inspect the backup volume from a short-lived pod."),
     verify: bool = typer.Option(False, "--verify", help="Also gzip -t every combined tarball."),
 ) -> None:
-    """Save the facts of DV's namespace to a bundle for `dvdoctor check --from` (no secrets, no tokens)."""
+    """Save the facts of DV's namespace to a file for `dvdoctor check --from` (no secrets, no tokens),
+    or a support bundle with the logs too."""
+    from ..errors import UsageError
+
     opts: Options = ctx.obj
+    if output is None and bundle is None:
+        raise UsageError("say where to write: -o FILE.json (the facts) and/or --bundle FILE.tar.gz (a support bundle)")
     facts = gather(opts, no_pod=no_pod, verify=verify, quiet=False)
-    output.write_text(facts.to_json() + "\n", encoding="utf-8")
+    err = Console(stderr=True)
     skipped = facts.data["skipped"]
-    Console(stderr=True).print(
-        f"wrote {output} ({len(facts.to_json())} bytes)" + (f"; not collected: {', '.join(skipped)}" if skipped else "")
-    )
+    if output is not None:
+        output.write_text(facts.to_json() + "\n", encoding="utf-8")
+        err.print(f"wrote {output} ({len(facts.to_json())} bytes)" + (f"; not collected: {', '.join(skipped)}" if skipped else ""))
+    if bundle is not None:
+        from ..audit import default_path
+        from ..bundle import write as write_bundle
+
+        members = write_bundle(bundle, facts, opts.open_cluster(), audit_file or default_path())
+        err.print(f"wrote {bundle}: {', '.join(members)}")
 
 
 @app.command("checks")

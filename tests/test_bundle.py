@@ -1,0 +1,99 @@
+"""`dvdoctor collect --bundle`: the facts, DV's BAR job logs and the audit log in one tar.gz, and not
+one of the tokens planted in an env value, a job log and an audit entry gets into it."""
+
+from __future__ import annotations
+
+import json
+import tarfile
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+import builders as b
+from dvdoctor.bundle import redact
+from fakeapi import FakeApi
+from test_rbac import load, run_jobs
+
+ENV_TOKEN = "sha256~PlantedEnvToken0123456789"
+SHAPED_TOKEN = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJib3QifQ.c2lnbmF0dXJl"
+LOG_TOKEN = "PlantedLogToken42"
+LOG_PASSWORD = "hunter2-planted"
+AUDIT_TOKEN = "PlantedAuditToken77"
+PLANTED = (ENV_TOKEN, SHAPED_TOKEN, LOG_TOKEN, LOG_PASSWORD, AUDIT_TOKEN)
+BACKUP_POD = "dv-backup-job-5pfw2"
+
+
+@pytest.fixture
+def api():
+    data = b.healthy()
+    api_pod = b.find(data, "pods", next(p["metadata"]["name"] for p in data["objects"]["pods"]
+                                        if p["metadata"]["name"].startswith("dv-api-")))
+    api_pod["spec"]["containers"][0]["env"] = [
+        {"name": "DV_API_TOKEN", "value": ENV_TOKEN},
+        {"name": "EXTRA_ARGS", "value": f"--header=Authorization: Bearer {SHAPED_TOKEN}"},
+        {"name": "DB_HOST", "value": "dv-metastore"},
+    ]
+    data["objects"]["jobs"].append(b.job("dv-backup-job", state="failed"))
+    data["objects"]["pods"].append(b.job_pod("dv-backup-job", phase="Failed"))
+    fake = FakeApi(namespaces=(b.NS,)).start()
+    load(fake, data)
+    fake.logs[BACKUP_POD] = (
+        "2021-01-14_19.20.07.123_UTC INFO starting backup\n"
+        f"2021-01-14_19.20.08.001_UTC DEBUG connecting with token={LOG_TOKEN} password: {LOG_PASSWORD}\n"
+        f"{b.RUNBOOK_ERRNO13}\n"
+    )
+    run_jobs(fake)
+    yield fake
+    fake.stop()
+
+
+def test_the_bundle_has_facts_logs_and_audit_and_no_planted_secret(api, tmp_path: Path):
+    from dvdoctor.cli import app
+    from dvdoctor.cli import check_cmd  # noqa: F401  (registers `collect`)
+
+    audit = tmp_path / "audit.jsonl"
+    audit.write_text(json.dumps({"fix": "bar-permissions", "action": "grant", "changes": [
+        {"what": "secret/dv-bar", "before": f"token: {AUDIT_TOKEN}", "after": "absent"}]}) + "\n")
+    bundle = tmp_path / "case-1234.tar.gz"
+    kubeconfig = api.kubeconfig(tmp_path / "config", namespace=b.NS)
+    result = CliRunner().invoke(app, ["--kubeconfig", str(kubeconfig), "collect", "--bundle", str(bundle),
+                                      "--audit-file", str(audit)])
+    assert result.exit_code == 0, result.output
+
+    with tarfile.open(bundle) as tar:
+        files = {m.name: tar.extractfile(m).read().decode() for m in tar.getmembers()}
+    assert sorted(files) == ["audit.jsonl", "facts.json", f"logs/{BACKUP_POD}.log", "manifest.json"]
+    everything = "\n".join(files.values())
+    for secret in (*PLANTED, api.token):
+        assert secret not in everything, secret
+    assert b.RUNBOOK_ERRNO13 in files[f"logs/{BACKUP_POD}.log"]  # the evidence stays
+    assert "token=<redacted> password: <redacted>" in files[f"logs/{BACKUP_POD}.log"]
+    assert "token: <redacted>" in files["audit.jsonl"]
+    facts = json.loads(files["facts.json"])
+    env = {e["name"]: e["value"] for p in facts["objects"]["pods"] for c in p["spec"].get("containers", [])
+           for e in c.get("env") or []}
+    assert env["DV_API_TOKEN"] == "<redacted>" and env["DB_HOST"] == "dv-metastore"
+    assert json.loads(files["manifest.json"])["namespace"] == b.NS
+
+
+def test_collect_needs_somewhere_to_write():
+    from dvdoctor.cli import app
+    from dvdoctor.cli import check_cmd  # noqa: F401
+    from dvdoctor.errors import UsageError
+
+    result = CliRunner().invoke(app, ["collect"])
+    assert isinstance(result.exception, UsageError) and "--bundle FILE.tar.gz" in str(result.exception)
+
+
+@pytest.mark.parametrize("line, expected", [
+    ("TOKEN=abc123 rest", "TOKEN=<redacted> rest"),
+    ('{"password": "s3cret", "user": "bigsql"}', '{"password": "<redacted>", "user": "bigsql"}'),
+    ("Authorization: Bearer abc.def", "Authorization: Bearer <redacted>"),
+    ("login with sha256~Zm9vYmFy now", "login with <redacted> now"),
+    ("apiKey: k-123", "apiKey: <redacted>"),
+    ("        secretKeyRef:\n          name: dv-secret", "        secretKeyRef:\n          name: dv-secret"),
+    ("Operation failed: [Errno 13] Permission denied: '/mnt/PV/bar'", "Operation failed: [Errno 13] Permission denied: '/mnt/PV/bar'"),
+])
+def test_redaction_keeps_the_key_and_drops_the_value(line, expected):
+    assert redact(line) == expected
