@@ -37,8 +37,6 @@ class SiteSettings(Settings):
     #: Storage class and size of dv-bar-pvc when a backup or a fix must create it.
     storage_class: str | None = None
     bar_size: str | None = None
-    #: The file these settings came from, for messages.
-    path: str | None = None
 
 
 def schema() -> dict:
@@ -80,7 +78,7 @@ def parse(text: str, where: str = FILE_NAME) -> SiteSettings:
     except yaml.YAMLError as exc:
         raise UsageError(f"{where}: not valid YAML: {exc}") from None
     if data is None:
-        return SiteSettings(path=where)
+        return SiteSettings()
     _no_duplicate_keys(root, where)
     _validate(data, root, where)
     return _settings(data, root, where)
@@ -191,5 +189,4 @@ def _settings(data: dict, root: yaml.Node, where: str) -> SiteSettings:
         suppressions=tuple(suppressions),
         storage_class=bar.get("storage_class"),
         bar_size=bar.get("size"),
-        path=where,
     )

@@ -120,7 +120,7 @@ def _rule(chk: Check) -> dict:
     }
 
 
-def to_sarif(facts: Facts, results: list[Result], fail_on: str = ERROR) -> str:  # noqa: ARG001 - same signature as the others
+def to_sarif(facts: Facts, results: list[Result]) -> str:
     """One run; a rule per check that ran; a result per problem, its object as a logical location.
 
     Suppressed problems stay in the log with a SARIF suppression carrying the reason, which is how
@@ -178,7 +178,7 @@ def to_sarif(facts: Facts, results: list[Result], fail_on: str = ERROR) -> str: 
 TEXT_WRITERS: dict[str, Callable[[Facts, list[Result], str], str]] = {
     "json": lambda facts, results, _fail_on: to_json(facts, results),
     "junit": to_junit,
-    "sarif": to_sarif,
+    "sarif": lambda facts, results, _fail_on: to_sarif(facts, results),  # levels come from severities
 }
 
 
