@@ -1,4 +1,5 @@
-"""Commands for the people who set dvdoctor up: `rbac` prints the least rights each command needs."""
+"""Commands for the people who set dvdoctor up: `rbac` prints the least rights each command needs,
+`schedule` a CronJob that runs backups (or checks) in the cluster."""
 
 from __future__ import annotations
 
@@ -56,10 +57,43 @@ def rbac(
     namespace = valid_name(opts.namespace, "namespace")
     if service_account:
         valid_name(service_account, "--service-account")
-    objects = manifests(namespace, target.value, subject(user, group, service_account, namespace), cluster_reads)
+    _print(manifests(namespace, target.value, subject(user, group, service_account, namespace), cluster_reads), output)
+
+
+def _print(objects: list[dict], output: ManifestFormat) -> None:
     if output == ManifestFormat.json:
         sys.stdout.write(json.dumps({"apiVersion": "v1", "kind": "List", "items": objects}, indent=2) + "\n")
         return
     import yaml
 
-    sys.stdout.write(yaml.safe_dump_all(objects, sort_keys=False))
+    class Plain(yaml.SafeDumper):
+        """No &anchors/*aliases for objects that share a dict: every manifest reads on its own."""
+
+        def ignore_aliases(self, data: object) -> bool:
+            return True
+
+    sys.stdout.write(yaml.dump_all(objects, Dumper=Plain, sort_keys=False))
+
+
+@app.command()
+def schedule(
+    ctx: typer.Context,
+    cron: str = typer.Option(..., "--cron", help='When to run, as a CronJob schedule, e.g. "0 2 * * *" (02:00 daily, cluster time).'),
+    image: str = typer.Option(..., "--image", help="A dvdoctor container image (see Containerfile)."),
+    keep: int = typer.Option(2, "--keep", help="Complete backups the prune after each backup keeps (at least 1)."),
+    check_only: bool = typer.Option(False, "--check-only", help="Schedule only `dvdoctor check -o json` (read-only; the report is the job log)."),
+    service_account: str = typer.Option("dvdoctor", "--service-account", help="The service account the job runs as (created too)."),
+    cluster_reads: bool = typer.Option(True, "--cluster/--no-cluster", help="Also grant the cluster-scoped reads (PVs, storage classes)."),
+    output: ManifestFormat = typer.Option(ManifestFormat.yaml, "-o", "--output", help="yaml documents or a json List."),
+) -> None:
+    """Print a CronJob (with its ServiceAccount, Role and RoleBinding) that runs a gated backup and a prune
+    on a schedule, or only the checks; apply it with `oc apply -f -`."""
+    from ..errors import UsageError
+    from ..schedule import manifests
+
+    opts: Options = ctx.obj
+    if not opts.namespace:
+        raise UsageError("dvdoctor schedule needs DV's namespace: -n NAMESPACE")
+    namespace = valid_name(opts.namespace, "namespace")
+    valid_name(service_account, "--service-account")
+    _print(manifests(namespace, cron, image, keep, check_only, service_account, cluster_reads), output)

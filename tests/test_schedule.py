@@ -1,0 +1,106 @@
+"""`dvdoctor schedule`: a valid CronJob, never overlapping or retrying, whose script prunes only after a
+good backup, run by a service account with exactly the backup (or check) Role."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import kubernetes_validate
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from dvdoctor import rbac, schedule
+from dvdoctor.errors import UsageError
+
+NS = "cpd30"
+IMAGE = "image-registry.openshift-image-registry.svc:5000/cpd30/dvdoctor:0.1.0"
+
+
+def cron_of(objects: list[dict]) -> dict:
+    [job] = [o for o in objects if o["kind"] == "CronJob"]
+    return job
+
+
+@pytest.mark.parametrize("check_only", [False, True])
+@pytest.mark.parametrize("cluster_reads", [False, True])
+def test_every_manifest_is_valid_kubernetes(check_only, cluster_reads):
+    for obj in schedule.manifests(NS, "0 2 * * *", IMAGE, 3, check_only, cluster_reads=cluster_reads):
+        for version in ("1.25.0", kubernetes_validate.latest_version()):
+            kubernetes_validate.validate(obj, version, strict=True)
+
+
+def test_the_backup_job_never_overlaps_never_retries_and_runs_as_the_bound_account():
+    objects = schedule.manifests(NS, "0 2 * * *", IMAGE, keep=3)
+    spec = cron_of(objects)["spec"]
+    assert (spec["schedule"], spec["concurrencyPolicy"], spec["jobTemplate"]["spec"]["backoffLimit"]) == ("0 2 * * *", "Forbid", 0)
+    pod = spec["jobTemplate"]["spec"]["template"]["spec"]
+    assert pod["serviceAccountName"] == "dvdoctor" and pod["securityContext"] == {"runAsNonRoot": True}
+    role = next(o for o in objects if o["kind"] == "Role")
+    assert role["rules"] == rbac.rules(("backup",), False)
+    binding = next(o for o in objects if o["kind"] == "RoleBinding")
+    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "dvdoctor", "namespace": NS}]
+    env = {e["name"]: e["value"] for e in pod["containers"][0]["env"]}
+    assert env["DVDOCTOR_KEEP"] == "3"
+
+
+def test_check_only_runs_the_json_report_with_the_read_only_role():
+    objects = schedule.manifests(NS, "@hourly", IMAGE, check_only=True)
+    container = cron_of(objects)["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]
+    assert (container["command"], container["args"]) == (["dvdoctor"], ["check", "-o", "json"])
+    assert next(o for o in objects if o["kind"] == "Role")["rules"] == rbac.rules(("check",), False)
+
+
+def run_script(tmp_path: Path, backup_rc: int) -> list[str]:
+    """Run the CronJob's script with a stand-in dvdoctor that records its argv."""
+    calls = tmp_path / "calls"
+    stub = tmp_path / "bin" / "dvdoctor"
+    stub.parent.mkdir()
+    stub.write_text(f'#!/bin/sh\necho "$*" >> {calls}\n[ "$1" = backup ] && exit {backup_rc}\nexit 0\n')
+    stub.chmod(0o755)
+    env = {**os.environ, "PATH": f"{stub.parent}:{os.environ['PATH']}", "DVDOCTOR_KEEP": "3"}
+    container = cron_of(schedule.manifests(NS, "0 2 * * *", IMAGE, 3))["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]
+    subprocess.run(container["command"], env=env, check=False, timeout=30)
+    return calls.read_text().splitlines()
+
+
+def test_the_script_prunes_only_after_a_good_backup(tmp_path):
+    assert run_script(tmp_path, 0) == ["backup --yes --log-dir /tmp", "prune --keep 3 --yes"]
+
+
+def test_a_failed_backup_prunes_nothing(tmp_path):
+    assert run_script(tmp_path, 1) == ["backup --yes --log-dir /tmp"]
+
+
+@pytest.mark.parametrize("cron, image, keep, message", [
+    ("0 2 * *", IMAGE, 2, "--cron '0 2 * *': give five fields"),
+    ("0 2 * * * ; rm", IMAGE, 2, "--cron"),
+    ("@sometimes", IMAGE, 2, "@daily"),
+    ("0 2 * * *", "my image", 2, "--image 'my image'"),
+    ("0 2 * * *", IMAGE, 0, "--keep 0: keep at least 1"),
+])
+def test_bad_values_are_one_usage_error(cron, image, keep, message):
+    with pytest.raises(UsageError, match=message.replace("*", r"\*")):
+        schedule.manifests(NS, cron, image, keep)
+
+
+def invoke(args: list[str]):
+    from dvdoctor.cli import app
+    from dvdoctor.cli import ops_cmd  # noqa: F401  (registers `schedule`)
+
+    return CliRunner().invoke(app, args)
+
+
+def test_the_command_prints_the_objects_to_apply():
+    result = invoke(["-n", NS, "schedule", "--cron", "30 1 * * 0", "--image", IMAGE, "--keep", "4", "--no-cluster"])
+    assert result.exit_code == 0, result.output
+    assert [d["kind"] for d in yaml.safe_load_all(result.stdout)] == ["ServiceAccount", "Role", "RoleBinding", "CronJob"]
+    assert "&id" not in result.stdout  # no YAML aliases: each object reads on its own
+    assert isinstance(invoke(["schedule", "--cron", "@daily", "--image", IMAGE]).exception, UsageError)
+
+
+def test_the_containerfile_builds_the_image_the_job_runs():
+    text = (Path(__file__).resolve().parents[1] / "Containerfile").read_text()
+    assert 'ENTRYPOINT ["dvdoctor"]' in text and "\nUSER 1001\n" in text
