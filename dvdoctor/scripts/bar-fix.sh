@@ -15,12 +15,12 @@ me=$(id -u)
 if [ "$me" = 0 ]; then sudo_=(); else sudo_=(sudo -n); fi
 fail() { printf 'error\t%s\n' "$1"; printf 'end\n'; exit 1; }
 can_write() { local t="$bar/.dvdoctor-write-test.$$"; mkdir "$t" 2>/dev/null && rmdir "$t"; }
-state() { stat -c '%a %u:%g' "$bar"; }
+state() { stat -L -c '%a %u:%g' "$bar"; }
 
 grant() {
   local before; before=$(state)
   if can_write; then printf 'note\t%s already writable by uid %s (%s)\n' "$BAR_DIR" "$me" "$before"; return; fi
-  local owner group; owner=$(stat -c '%u' "$bar"); group=$(stat -c '%g' "$bar")
+  local owner group; owner=$(stat -L -c '%u' "$bar"); group=$(stat -L -c '%g' "$bar")
   if [ "$owner" = "$me" ]; then
     chmod u+rwx "$bar" 2>/dev/null || "${sudo_[@]}" chmod u+rwx "$bar"
   else

@@ -13,7 +13,7 @@ if [ ! -d "$bar" ]; then
   printf 'end\n'
   exit 0
 fi
-printf 'dir\t%s\n' "$(stat -c '%a	%u	%g' "$bar")"
+printf 'dir\t%s\n' "$(stat -L -c '%a	%u	%g' "$bar")"
 probe_dir="$bar/.dvdoctor-write-test.$$"
 if err=$(mkdir "$probe_dir" 2>&1); then
   rmdir "$probe_dir"
@@ -22,8 +22,8 @@ else
   printf 'writable\t0\t%s\n' "$(printf '%s' "$err" | tr '\t\n' '  ')"
 fi
 printf 'df\t%s\n' "$(df -P -B1 "$bar" | awk 'NR==2 {print $2 "\t" $4 "\t" $3}')"
-printf 'du\t%s\n' "$(du -sb "$bar" 2>/dev/null | cut -f1)"
-find "$bar" -mindepth 1 -maxdepth 2 -printf 'entry\t%y\t%s\t%T@\t%m\t%U\t%P\t%l\n' 2>/dev/null
+printf 'du\t%s\n' "$(du -sbD "$bar" 2>/dev/null | cut -f1)"
+find -H "$bar" -mindepth 1 -maxdepth 2 -printf 'entry\t%y\t%s\t%T@\t%m\t%U\t%P\t%l\n' 2>/dev/null
 if [ -L "$bar/$link" ]; then
   target=$(readlink "$bar/$link")
   case "$target" in

@@ -9,7 +9,7 @@ caching_script="${DV_ROOT:-}$3"
 shift 3
 printf 'probe\tengine\t1\n'
 if [ -d "$marker_dir" ]; then
-  find "$marker_dir" -mindepth 1 -maxdepth 1 -printf 'marker\t%P\t%s\t%T@\n' 2>/dev/null
+  find -H "$marker_dir" -mindepth 1 -maxdepth 1 -printf 'marker\t%P\t%s\t%T@\n' 2>/dev/null
 else
   printf 'nomarkerdir\n'
 fi

@@ -1,0 +1,298 @@
+"""The runbook's failure modes, switched on one at a time: one fault per check id, named by it.
+
+Each fault changes the lab the way the failure happens on a cluster (a deleted pod, a root-owned
+folder, a job that ran into a wall), so that exactly its check fails and every other check still
+passes or skips. Faults act as a cluster administrator would: RBAC does not stop them.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Callable, Iterable
+
+from .. import k8s
+from ..errors import ClusterError, UsageError
+from ..names import REPLICAS_ANNOTATION
+from . import contents, runtime, status
+from .cluster import LabCluster
+from .create import _finished_job_pod, bar_job, du, engine_root, newest_backup_dir, set_bar_capacity
+
+NAMES = contents.NAMES
+#: The runbook's own log line of a backup pod that could not create its folder.
+RUNBOOK_ERRNO13 = "Operation failed: [Errno 13] Permission denied: '/mnt/PV/bar/2021-01-14-19-20-07'"
+#: Where a dangling restore-point link points: the runbook's backup, which this volume never held.
+MISSING_TARGET = "/mnt/PV/bar/2021-01-22-19-27-31/dv_backup.tar.gz"
+TS_FORMAT = "%Y-%m-%d-%H-%M-%S"
+
+
+@dataclass(frozen=True)
+class Fault:
+    id: str
+    summary: str
+    apply: Callable[[LabCluster], None]
+
+
+FAULTS: dict[str, Fault] = {}
+
+
+def fault(fault_id: str, summary: str) -> Callable[[Callable[[LabCluster], None]], Callable[[LabCluster], None]]:
+    def register(fn: Callable[[LabCluster], None]) -> Callable[[LabCluster], None]:
+        FAULTS[fault_id] = Fault(fault_id, summary, fn)
+        return fn
+
+    return register
+
+
+def resolve(ids: Iterable[str]) -> list[Fault]:
+    """Fault ids (comma-separated allowed) to faults; an unknown id is a UsageError naming the known ones."""
+    out = []
+    for raw in ids:
+        for part in (p.strip() for p in str(raw).split(",")):
+            if not part:
+                continue
+            if part not in FAULTS:
+                raise UsageError(f"unknown fault {part!r}; known faults: {', '.join(sorted(FAULTS))}")
+            out.append(FAULTS[part])
+    return out
+
+
+def break_lab(path: Path | str, fault_id: str) -> None:
+    """Switch one more fault on in an existing lab."""
+    faults = resolve([fault_id])
+    lab = LabCluster(path, admin=True)
+    for f in faults:
+        f.apply(lab)
+        meta = lab.store.meta()
+        meta.setdefault("breaks", []).append(f.id)
+        lab.store.save_meta(meta)
+
+
+# ---- helpers --------------------------------------------------------------------------------
+def bar_dir(lab: LabCluster) -> Path:
+    return lab.store.volume_dir(NAMES.bar_pvc) / "1.5.0"
+
+
+def marker_dir(lab: LabCluster) -> Path:
+    return lab.store.volume_dir(NAMES.data_pvc) / "marker_files"
+
+
+def _owned(path: Path) -> None:
+    if os.geteuid() == 0:
+        os.lchown(path, contents.BAR_UID, 0)
+
+
+def _age_tree(path: Path, when: datetime) -> None:
+    """Set mtimes under a backup folder (deepest first) to the time it was written."""
+    t = when.timestamp()
+    for p in sorted(path.rglob("*"), key=lambda q: -len(q.parts)):
+        os.utime(p, (t, t), follow_symlinks=False)
+    os.utime(path, (t, t))
+
+
+def _relink(lab: LabCluster, target: str) -> None:
+    """Point the restore-point symlink at an absolute pod path, atomically."""
+    link = bar_dir(lab) / NAMES.symlink
+    tmp = link.with_name(f".{NAMES.symlink}.lab")
+    tmp.unlink(missing_ok=True)
+    tmp.symlink_to(target)
+    _owned(tmp)
+    os.replace(tmp, link)
+
+
+def _write_marker(lab: LabCluster, name: str, text: str, age: timedelta) -> None:
+    path = marker_dir(lab) / name
+    runtime.write_file_as(path, text, contents.BAR_UID if os.geteuid() == 0 else None)
+    t = (datetime.now(timezone.utc) - age).timestamp()
+    os.utime(path, (t, t))
+
+
+def _wait_running(lab: LabCluster, job: str, timeout: float = 15) -> dict:
+    def running(j: dict | None) -> bool:
+        pods = lab.list("pods", label_selector=f"job-name={job}")
+        return bool(pods) and k8s.pod_phase(pods[-1]) == "Running"
+
+    lab.wait("jobs", job, running, timeout)
+    pods = lab.list("pods", label_selector=f"job-name={job}")
+    if not pods or k8s.pod_phase(pods[-1]) != "Running":
+        raise ClusterError(f"the pod of job {job} did not start")
+    return pods[-1]
+
+
+# ---- the faults -----------------------------------------------------------------------------
+@fault("init-volume-pod-missing", "the dv-init-volume job's pod was deleted (dvcli.sh reads the BAR image from it)")
+def _init_volume_pod(lab: LabCluster) -> None:
+    for pod in lab.list("pods", label_selector=f"job-name={NAMES.init_volume_job}"):
+        lab.delete("pods", k8s.name(pod))
+
+
+@fault("init-volume-job-missing", "the dv-init-volume job was deleted, and its pod with it")
+def _init_volume_job(lab: LabCluster) -> None:
+    lab.delete("jobs", NAMES.init_volume_job)
+
+
+@fault("bar-permissions", "the backup folder is root's and the BAR uid cannot write it (the runbook's Errno 13)")
+def _bar_permissions(lab: LabCluster) -> None:
+    folder = bar_dir(lab)
+    if os.geteuid() == 0:
+        os.chown(folder, 0, 0)
+        folder.chmod(0o755)
+    else:
+        folder.chmod(0o555)
+
+
+@fault("bar-low-space", "the backup claim is too small for the next backup")
+def _bar_low_space(lab: LabCluster) -> None:
+    newest = newest_backup_dir(lab.store)
+    if newest is None:
+        raise ClusterError("the lab has no backup to size the next one by")
+    set_bar_capacity(lab.store, du(bar_dir(lab)) + du(newest) // 2)
+
+
+@fault("stale-bar-marker", "a .bar marker left by a backup that is no longer running")
+def _stale_marker(lab: LabCluster) -> None:
+    _write_marker(lab, NAMES.bar_marker, "", timedelta(hours=3))
+
+
+@fault("restore-marker-left", "the .bar_restored.txt marker a restore leaves was never removed")
+def _restore_marker(lab: LabCluster) -> None:
+    _write_marker(lab, NAMES.restore_marker, "restored from /mnt/PV/bar/dv_backup.tar.gz\n", timedelta(days=1))
+
+
+@fault("broken-backup-symlink", "the dv_backup.tar.gz restore point names a backup that does not exist")
+def _broken_link(lab: LabCluster) -> None:
+    _relink(lab, MISSING_TARGET)
+
+
+@fault("side-deployments-running", "a backup runs while dv-caching, dv-api and dv-unified-console still run")
+def _side_running(lab: LabCluster) -> None:
+    body = bar_job(lab, "dv-backup-job.yaml", contents.init_volume_image(lab.namespace))
+    k8s.job_pod_spec(body)["containers"][0]["env"].append({"name": "DV_LAB_HOLD", "value": "86400"})
+    lab.create("jobs", body)
+    _wait_running(lab, NAMES.backup_job)
+    marker = marker_dir(lab) / NAMES.bar_marker
+    lab.wait("jobs", NAMES.backup_job, lambda j: marker.exists(), 10)
+
+
+@fault("side-deployments-left-down", "dvdoctor scaled the side deployments to 0 and an interrupted run left them there")
+def _side_down(lab: LabCluster) -> None:
+    for name in NAMES.side_deployments:
+        dep = lab.store.read("deployments", name)
+        dep["metadata"].setdefault("annotations", {})[REPLICAS_ANNOTATION] = str(k8s.spec_replicas(dep))
+        dep["spec"]["replicas"] = 0
+        lab.controllers.scale_deployment(dep)
+        lab.store.write("deployments", dep)
+
+
+@fault("bar-job-failed", "dv-backup-job failed: each pod hit the runbook's Errno 13, then BackoffLimitExceeded")
+def _bar_job_failed(lab: LabCluster) -> None:
+    body = bar_job(lab, "dv-backup-job.yaml", contents.init_volume_image(lab.namespace))
+    now = datetime.now(timezone.utc)
+    limit = int(body["spec"].get("backoffLimit", 6))
+    started = now - timedelta(minutes=2 * (limit + 1) + 1)
+    body["metadata"]["namespace"] = lab.namespace
+    job = lab.store.write("jobs", body)
+    job["spec"]["template"]["metadata"]["labels"].update({"controller-uid": job["metadata"]["uid"],
+                                                          "job-name": k8s.name(job)})
+    runbook_ts = datetime(2021, 1, 14, 19, 20, 7, tzinfo=timezone.utc)
+    for attempt in range(limit + 1):
+        begin = started + timedelta(minutes=2 * attempt)
+        ts = (runbook_ts + timedelta(seconds=23 * attempt)).strftime(TS_FORMAT)
+        log = (f"{ts} marker {NAMES.marker_dir}/.bar written: DV components stop\n"
+               f"{RUNBOOK_ERRNO13.replace('2021-01-14-19-20-07', ts)}\n")
+        _finished_job_pod(lab.store, job, _stamp(begin), _stamp(begin + timedelta(seconds=20)), log, 1)
+    job["status"] = {"startTime": _stamp(started), "failed": limit + 1,
+                     "conditions": [status.job_condition("Failed", "BackoffLimitExceeded",
+                                                         "Job has reached the specified backoff limit")]}
+    lab.store.write("jobs", job)
+
+
+@fault("leftover-bar-pods", "dvcli.sh's list pod, left running as it always is")
+def _leftover_list(lab: LabCluster) -> None:
+    lab.create("jobs", bar_job(lab, "dv-list-backups-job.yaml", contents.init_volume_image(lab.namespace)))
+    _wait_running(lab, NAMES.list_job)
+
+
+@fault("bar-pvc-missing", "the claim dv-bar-pvc was deleted (its volume, Retain, is Released)")
+def _bar_pvc_missing(lab: LabCluster) -> None:
+    lab.delete("persistentvolumeclaims", NAMES.bar_pvc)
+
+
+@fault("bar-sa-missing", "the service account dv-bar-sa was deleted")
+def _bar_sa_missing(lab: LabCluster) -> None:
+    lab.delete("serviceaccounts", NAMES.bar_sa)
+
+
+@fault("bar-templates-missing", "DV's BAR job templates are gone from dv-engine-0")
+def _templates_missing(lab: LabCluster) -> None:
+    folder = engine_root(lab.store) / NAMES.template_dir.lstrip("/")
+    for name in NAMES.templates:
+        (folder / name).unlink(missing_ok=True)
+
+
+@fault("bar-pv-reclaim-delete", "dv-bar-pvc's volume has reclaim policy Delete")
+def _reclaim_delete(lab: LabCluster) -> None:
+    pvc = lab.get("persistentvolumeclaims", NAMES.bar_pvc)
+    lab.patch("persistentvolumes", pvc["spec"]["volumeName"], {"spec": {"persistentVolumeReclaimPolicy": "Delete"}})
+
+
+@fault("incomplete-backups", "an older backup folder holds only its metastore tarball (its job died)")
+def _incomplete(lab: LabCluster) -> None:
+    newest = newest_backup_dir(lab.store)
+    if newest is None:
+        raise ClusterError("the lab has no backup to put an incomplete one before")
+    when = datetime.strptime(newest.name, TS_FORMAT).replace(tzinfo=timezone.utc) - timedelta(days=1)
+    folder = newest.parent / when.strftime(TS_FORMAT)
+    folder.mkdir()
+    name = NAMES.component_tarballs[0]
+    (folder / name).write_bytes((newest / name).read_bytes())
+    for p in (folder, folder / name):
+        _owned(p)
+    _age_tree(folder, when + timedelta(minutes=2))
+
+
+@fault("no-recent-backup", "the only backup is 30 days old")
+def _old_backup(lab: LabCluster) -> None:
+    newest = newest_backup_dir(lab.store)
+    if newest is None:
+        raise ClusterError("the lab has no backup to age")
+    when = datetime.strptime(newest.name, TS_FORMAT).replace(tzinfo=timezone.utc) - timedelta(days=30)
+    old = newest.with_name(when.strftime(TS_FORMAT))
+    newest.rename(old)
+    _age_tree(old, when + timedelta(minutes=1))
+    _relink(lab, f"{NAMES.bar_mount}/{old.name}/{NAMES.combined_tarball}")
+    t = (when + timedelta(minutes=1)).timestamp()
+    os.utime(bar_dir(lab) / NAMES.symlink, (t, t), follow_symlinks=False)
+
+
+@fault("dv-pods-not-ready", "dv-worker-0 crash-loops: Running, not Ready, restarting")
+def _worker_not_ready(lab: LabCluster) -> None:
+    pod = lab.store.read("pods", "dv-worker-0")
+    pod["status"] = status.crash_looping(pod["spec"], 7, "liveness probe failed: DV worker not started")
+    lab.store.write("pods", pod)
+    sts = lab.store.read("statefulsets", "dv-worker")
+    sts["status"].pop("readyReplicas", None)
+    lab.store.write("statefulsets", sts)
+
+
+@fault("dvdoctor-permissions", "dvdoctor's role lacks patch on deployments (it cannot scale the side deployments)")
+def _permissions(lab: LabCluster) -> None:
+    meta = lab.store.meta()
+    rules = []
+    for rule in meta["rules"]:
+        if "apps" in rule["apiGroups"] and "deployments" in rule["resources"]:
+            others = [r for r in rule["resources"] if r != "deployments"]
+            if others:
+                rules.append({**rule, "resources": others})
+            rules.append({"apiGroups": ["apps"], "resources": ["deployments"],
+                          "verbs": ["get", "list", "watch", "create", "update", "delete"]})
+        else:
+            rules.append(rule)
+    meta["rules"] = rules
+    lab.store.save_meta(meta)
+
+
+def _stamp(when: datetime) -> str:
+    return contents.stamp(when)

@@ -1,0 +1,164 @@
+"""The lab's state on disk: one folder that separate processes share as one namespace.
+
+Layout (all plain files a person can read):
+  lab.json                          namespace, creation time, settings, RBAC rules
+  objects/<kind>/<name>.json        API-shaped objects (metadata.uid, creationTimestamp, resourceVersion)
+  volumes/<claim>/<subPath>/        the data of each bound claim
+  released/<pv>/                    data of claims deleted while their volume was retained
+  pods/<pod>/                       log, exitcode, pid, launch.json, rootfs/ (the pod's mount view)
+Every write is atomic (temp file + rename) and read-modify-write runs under one flock, so a
+dvdoctor run, a lab runner and `lab status` never see half an object.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import threading
+import uuid
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Iterator
+
+#: Folders a pod's non-root uid must traverse: never more open than this.
+DIR_MODE = 0o755
+
+
+def now_iso() -> str:
+    """Kubernetes' timestamp format: RFC 3339 in UTC with a Z, to the second."""
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def write_atomic(path: Path, data: bytes | str, mode: int = 0o644) -> None:
+    """Write through a temp file in the same folder and rename, so readers see old or new, never half."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:6]}.tmp")
+    with open(tmp, "wb") as f:
+        f.write(data.encode("utf-8") if isinstance(data, str) else data)
+    os.chmod(tmp, mode)
+    os.replace(tmp, path)
+
+
+def mkdirs(path: Path) -> Path:
+    """Create a folder and its missing parents, each 0755 (umask would otherwise decide)."""
+    missing = []
+    p = path
+    while not p.exists():
+        missing.append(p)
+        p = p.parent
+    for d in reversed(missing):
+        d.mkdir(exist_ok=True)
+        d.chmod(DIR_MODE)
+    return path
+
+
+class _FolderLock:
+    """flock on `<lab>/.lock`, shared by every Store of that folder in this process and reentrant:
+    two flocks from one process on separate descriptors would wait for each other for ever."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.thread_lock = threading.RLock()
+        self.depth = 0
+        self.fd: int | None = None
+
+
+_LOCKS: dict[Path, _FolderLock] = {}
+_LOCKS_GUARD = threading.Lock()
+
+
+class Store:
+    """Objects and folders of one lab; the lock is reentrant within a process, exclusive across them."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root).resolve()
+        with _LOCKS_GUARD:
+            self._lock = _LOCKS.setdefault(self.root, _FolderLock(self.root / ".lock"))
+
+    # ---- paths ----------------------------------------------------------------------
+    @property
+    def meta_path(self) -> Path:
+        return self.root / "lab.json"
+
+    def kind_dir(self, kind: str) -> Path:
+        return self.root / "objects" / kind
+
+    def object_path(self, kind: str, name: str) -> Path:
+        return self.kind_dir(kind) / f"{name}.json"
+
+    def volume_dir(self, claim: str) -> Path:
+        return self.root / "volumes" / claim
+
+    def released_dir(self, pv: str) -> Path:
+        return self.root / "released" / pv
+
+    def pod_dir(self, pod: str) -> Path:
+        return self.root / "pods" / pod
+
+    # ---- lock -----------------------------------------------------------------------
+    @contextmanager
+    def locked(self) -> Iterator[None]:
+        """Hold the lab's lock for a read-modify-write; nested uses in one process share it."""
+        lock = self._lock
+        with lock.thread_lock:
+            if lock.depth == 0:
+                lock.fd = os.open(lock.path, os.O_RDWR | os.O_CREAT, 0o644)
+                fcntl.flock(lock.fd, fcntl.LOCK_EX)
+            lock.depth += 1
+            try:
+                yield
+            finally:
+                lock.depth -= 1
+                if lock.depth == 0 and lock.fd is not None:
+                    fcntl.flock(lock.fd, fcntl.LOCK_UN)
+                    os.close(lock.fd)
+                    lock.fd = None
+
+    # ---- meta -----------------------------------------------------------------------
+    def meta(self) -> dict:
+        return json.loads(self.meta_path.read_text(encoding="utf-8"))
+
+    def save_meta(self, meta: dict) -> None:
+        write_atomic(self.meta_path, json.dumps(meta, indent=2, sort_keys=True) + "\n")
+
+    # ---- objects --------------------------------------------------------------------
+    def read(self, kind: str, name: str) -> dict | None:
+        try:
+            return json.loads(self.object_path(kind, name).read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return None
+
+    def read_all(self, kind: str) -> list[dict]:
+        folder = self.kind_dir(kind)
+        if not folder.is_dir():
+            return []
+        out = []
+        for path in sorted(folder.glob("*.json")):
+            try:
+                out.append(json.loads(path.read_text(encoding="utf-8")))
+            except FileNotFoundError:
+                continue  # deleted by another process between glob and read
+        return out
+
+    def write(self, kind: str, obj: dict) -> dict:
+        """Store an object, bumping its resourceVersion (a counter kept in lab.json)."""
+        with self.locked():
+            meta = self.meta()
+            meta["resource_version"] = int(meta.get("resource_version", 0)) + 1
+            self.save_meta(meta)
+            md = obj.setdefault("metadata", {})
+            md["resourceVersion"] = str(meta["resource_version"])
+            md.setdefault("uid", str(uuid.uuid4()))
+            md.setdefault("creationTimestamp", now_iso())
+            self.kind_dir(kind).mkdir(parents=True, exist_ok=True)
+            write_atomic(self.object_path(kind, md["name"]), json.dumps(obj, indent=2, sort_keys=True) + "\n")
+            return obj
+
+    def remove(self, kind: str, name: str) -> bool:
+        try:
+            self.object_path(kind, name).unlink()
+            return True
+        except FileNotFoundError:
+            return False
