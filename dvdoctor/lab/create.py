@@ -150,7 +150,9 @@ def _prepare_folder(path: Path, force: bool) -> None:
 
 
 def create_lab(path: Path | str, breaks: Iterable[str] = (), namespace: str = "cpd30", *, force: bool = False) -> LabCluster:
-    """A healthy DV namespace on disk, with `breaks` (fault ids, see faults.py) applied in order."""
+    """A healthy DV namespace on disk, with `breaks` (fault ids, see faults.py) applied in order.
+
+    Returns the port as dvdoctor sees it (bound by the lab's RBAC rules); setup itself acts as admin."""
     from .faults import resolve
 
     faults = resolve(breaks)
@@ -200,7 +202,7 @@ def create_lab(path: Path | str, breaks: Iterable[str] = (), namespace: str = "c
         meta = store.meta()
         meta["breaks"].append(fault.id)
         store.save_meta(meta)
-    return lab
+    return LabCluster(path)
 
 
 def destroy_lab(path: Path | str) -> None:
