@@ -19,6 +19,7 @@ if err=$(mkdir "$probe_dir" 2>&1); then
   rmdir "$probe_dir"
   printf 'writable\t1\t\n'
 else
+  err="${err//"$bar"/"$BAR_DIR"}"  # the pod's path, also where the lab maps it elsewhere
   printf 'writable\t0\t%s\n' "$(printf '%s' "$err" | tr '\t\n' '  ')"
 fi
 printf 'df\t%s\n' "$(df -P -B1 "$bar" | awk 'NR==2 {print $2 "\t" $4 "\t" $3}')"
