@@ -134,6 +134,7 @@ def list_backups(
 ) -> None:
     """List the backups on dv-bar-pvc: timestamp, age, sizes, complete or not, and the current one."""
     from ..backups import backups, human_bytes, link_timestamp
+    from ..checks.bar_low_space import space
     from ..errors import UsageError
 
     opts: Options = ctx.obj
@@ -169,10 +170,12 @@ def list_backups(
                       human_bytes(r["combined_bytes"]), human_bytes(r["component_bytes"]), state)
     console = Console()
     console.print(table)
-    df = facts.bar.get("df")
-    if df:
-        console.print(f"{len(rows)} backups; → marks the restore point ({names.symlink}); "
-                      f"volume: {human_bytes(df['used'])} used, {human_bytes(df['avail'])} free")
+    room = space(facts)
+    summary = f"{len(rows)} backups; → marks the restore point ({names.symlink})"
+    if room is not None:
+        summary += (f"; {human_bytes(facts.bar.get('used_bytes', 0))} used, {human_bytes(room.free)} free, "
+                    f"the next backup needs about {human_bytes(room.need)}")
+    console.print(summary)
 
 
 @app.command()

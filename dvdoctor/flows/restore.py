@@ -100,9 +100,8 @@ def run_restore(facts: Facts, chosen: Backup, options: FlowOptions, console: Con
                 console.print(f"[yellow]cleanup after the failure: {escape(str(exc))}[/]")
             return 1
         after = collect_again()
+        console.print("post-restore steps (the runbook's manual ones):")
         post = load_fixes()["restore-marker-left"].plan(after, FixOptions())
-        for action in post.actions:
-            console.print(f"  post-restore: {escape(action.describe())}")
         execute(post, Runner(runner.cluster, after, runner.audit, runner.progress))
         final = wait_ready(ready_timeout, collect_again)
         not_ready = [r for r in run_checks(final, phase="restore", only=["dv-pods-not-ready"]) if r.status != "pass"]
