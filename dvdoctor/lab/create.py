@@ -66,7 +66,7 @@ def _install_engine_files(store: Store) -> None:
         os.chown(log_dir, contents.BAR_UID, 0)
 
 
-def _finished_job_pod(store: Store, job: dict, started: str, finished: str, log: str, rc: int) -> dict:
+def finished_job_pod(store: Store, job: dict, started: str, finished: str, log: str, rc: int) -> dict:
     """A pod of a Job that ended before the lab was looked at: its status, and its log on disk."""
     spec = copy.deepcopy(job["spec"]["template"]["spec"])
     name = f"{k8s.name(job)}-{suffix()}"
@@ -186,7 +186,7 @@ def create_lab(path: Path | str, breaks: Iterable[str] = (), namespace: str = "c
             lab.create("deployments", contents.deployment(name, namespace))
         job = store.write("jobs", contents.init_volume_job(namespace, installed))
         job["metadata"]["namespace"] = namespace
-        _finished_job_pod(store, job, job["status"]["startTime"], job["status"]["completionTime"],
+        finished_job_pod(store, job, job["status"]["startTime"], job["status"]["completionTime"],
                           "DV volumes initialized\n", 0)
     backup = bar_job(lab, "dv-backup-job.yaml", contents.init_volume_image(namespace))
     run_job(lab, backup)

@@ -18,7 +18,7 @@ from ..errors import ClusterError, UsageError
 from ..names import REPLICAS_ANNOTATION
 from . import contents, runtime, status
 from .cluster import LabCluster
-from .create import _finished_job_pod, bar_job, du, engine_root, newest_backup_dir, set_bar_capacity
+from .create import finished_job_pod, bar_job, du, engine_root, newest_backup_dir, set_bar_capacity
 
 NAMES = contents.NAMES
 #: The runbook's own log line of a backup pod that could not create its folder.
@@ -202,8 +202,8 @@ def _bar_job_failed(lab: LabCluster) -> None:
         ts = (runbook_ts + timedelta(seconds=23 * attempt)).strftime(TS_FORMAT)
         log = (f"{ts} marker {NAMES.marker_dir}/.bar written: DV components stop\n"
                f"{RUNBOOK_ERRNO13.replace('2021-01-14-19-20-07', ts)}\n")
-        _finished_job_pod(lab.store, job, _stamp(begin), _stamp(begin + timedelta(seconds=20)), log, 1)
-    job["status"] = {"startTime": _stamp(started), "failed": limit + 1,
+        finished_job_pod(lab.store, job, contents.stamp(begin), contents.stamp(begin + timedelta(seconds=20)), log, 1)
+    job["status"] = {"startTime": contents.stamp(started), "failed": limit + 1,
                      "conditions": [status.job_condition("Failed", "BackoffLimitExceeded",
                                                          "Job has reached the specified backoff limit")]}
     lab.store.write("jobs", job)
@@ -292,7 +292,3 @@ def _permissions(lab: LabCluster) -> None:
             rules.append(rule)
     meta["rules"] = rules
     lab.store.save_meta(meta)
-
-
-def _stamp(when: datetime) -> str:
-    return contents.stamp(when)
