@@ -159,11 +159,8 @@ def process_state(pod_dir: Path) -> tuple[str, int | None]:
         return "exited", KILLED
 
 
-def running_pids(pod_dir: Path) -> list[int]:
-    """Every process in the pod's process group (the runner leads it)."""
-    pid = _pid(pod_dir)
-    if pid is None or not _alive(pid, pod_dir):
-        return []
+def _group(pgid: int) -> list[int]:
+    """Live (not zombie) processes whose process group is `pgid`."""
     out = []
     for proc in Path("/proc").iterdir():
         if proc.name.isdigit():
@@ -171,13 +168,19 @@ def running_pids(pod_dir: Path) -> list[int]:
                 fields = (proc / "stat").read_text().rsplit(")", 1)[1].split()
             except OSError:
                 continue
-            if int(fields[2]) == pid and fields[0] != "Z":
+            if int(fields[2]) == pgid and fields[0] != "Z":
                 out.append(int(proc.name))
     return out
 
 
+def running_pids(pod_dir: Path) -> list[int]:
+    """Every process in the pod's process group (the runner leads it)."""
+    pid = _pid(pod_dir)
+    return _group(pid) if pid is not None and _alive(pid, pod_dir) else []
+
+
 def kill(pod_dir: Path, timeout: float = 2.0) -> None:
-    """SIGKILL the pod's whole process group and wait until it is gone, as the kubelet does on delete."""
+    """SIGKILL the pod's whole process group and wait until all of it is gone, as the kubelet does on delete."""
     pid = _pid(pod_dir)
     if pid is None or not _alive(pid, pod_dir):
         return
@@ -186,7 +189,7 @@ def kill(pod_dir: Path, timeout: float = 2.0) -> None:
     except ProcessLookupError:
         return
     deadline = time.monotonic() + timeout
-    while running_pids(pod_dir) and time.monotonic() < deadline:
+    while _group(pid) and time.monotonic() < deadline:
         time.sleep(0.02)
 
 
