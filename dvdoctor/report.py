@@ -50,6 +50,7 @@ def render(console: Console, facts: Facts, results: list[Result]) -> None:
     where = facts.data["source"].get("where", facts.namespace)
     phase = "" if facts.phase == "now" else f", gate before a {facts.phase}"
     console.print(f"[bold]dvdoctor[/] checks of DV in namespace [bold]{escape(facts.namespace)}[/] ({escape(where)}{phase})")
+    width = max((len(r.check.id) for r in results), default=0)
     for r in results:
         label = escape(r.check.title)
         tail = ""
@@ -59,7 +60,7 @@ def render(console: Console, facts: Facts, results: list[Result]) -> None:
             tail = f" [magenta](check crashed: {escape(r.reason or '')}; this is a dvdoctor bug)[/]"
         elif r.ignored:
             tail = " [yellow](ignored by --ignore-check)[/]"
-        console.print(f" {SYMBOL[r.status]} {label} [dim]{r.check.id}[/]{tail}")
+        console.print(f" {SYMBOL[r.status]} {r.check.id:<{width}} {label}{tail}")
         for p in r.problems:
             mark = f"[dim](suppressed: {escape(p.suppressed)})[/] " if p.suppressed else ""
             console.print(f"     {mark}{escape(p.message)}")

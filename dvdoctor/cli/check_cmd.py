@@ -108,8 +108,10 @@ def collect(
     no_pod: bool = typer.Option(False, "--no-pod", help="Don't inspect the backup volume from a short-lived pod."),
     verify: bool = typer.Option(False, "--verify", help="Also gzip -t every combined tarball."),
 ) -> None:
-    """Save the facts of DV's namespace to a file for `dvdoctor check --from` (no secrets, no tokens),
-    or a support bundle with the logs too."""
+    """Save the facts of DV's namespace for `dvdoctor check --from`, or a support bundle with logs.
+
+    Secrets and tokens are never saved.
+    """
     from ..errors import UsageError
 
     opts: Options = ctx.obj

@@ -58,8 +58,10 @@ def fix(
     ),
     audit_file: Optional[Path] = typer.Option(None, "--audit-file", help="Where to log changes (default: ~/.local/state/dvdoctor/audit.jsonl)."),
 ) -> None:
-    """Repair failures found by `dvdoctor check`: each fix is printed as a plan, applied only when you agree,
-    logged, and verified by running its check again.
+    """Repair what `dvdoctor check` found: plan first, applied on consent, logged, verified.
+
+    Each fix is printed as a plan, applied only when you agree (or --yes), logged to the audit
+    file, and reported as verified only when its check passes again.
 
     Exit code 0: every fix applied and verified (or nothing to do); 1: a fix was declined, failed or not
     verified; 2: could not run.

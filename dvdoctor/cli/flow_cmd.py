@@ -67,8 +67,11 @@ def backup(
     log_dir: Path = typer.Option(Path("."), "--log-dir", help="Where the job's log is saved."),
     audit_file: Optional[Path] = typer.Option(None, "--audit-file", help="Where changes are logged."),
 ) -> None:
-    """Back up DV with its own backup job: preflight checks, side deployments scaled to 0 and back,
-    the job watched live, the new backup verified. DV is offline while the job runs."""
+    """Back up DV with its own backup job, gated by the checks; DV is offline while it runs.
+
+    Preflight checks, side deployments scaled to 0 and back, the job watched live, the new backup
+    verified.
+    """
     from ..flows.backup import FlowOptions, run_backup
 
     if storage_class:
@@ -100,8 +103,10 @@ def restore(
     log_dir: Path = typer.Option(Path("."), "--log-dir", help="Where the job's log is saved."),
     audit_file: Optional[Path] = typer.Option(None, "--audit-file", help="Where changes are logged."),
 ) -> None:
-    """Restore DV from a backup with its own restore job, then do the runbook's manual post-steps.
-    DV is offline while the job runs and its data is replaced."""
+    """Restore DV from a backup with its own restore job, then the runbook's manual post-steps.
+
+    DV is offline while the job runs and its data is replaced.
+    """
     from ..backups import TIMESTAMP_RE
     from ..errors import UsageError
     from ..flows.backup import FlowOptions
@@ -186,7 +191,10 @@ def prune(
     dry_run: bool = typer.Option(False, "--dry-run", help="Print what would be deleted; change nothing."),
     audit_file: Optional[Path] = typer.Option(None, "--audit-file", help="Where changes are logged."),
 ) -> None:
-    """Delete incomplete backups and complete ones beyond the newest --keep; never the current or newest complete one."""
+    """Delete incomplete backups and complete ones beyond the newest --keep.
+
+    Never the current (symlinked) or the newest complete backup.
+    """
     from ..audit import AuditLog
     from ..backups import backups, human_bytes, link_timestamp
     from ..errors import UsageError

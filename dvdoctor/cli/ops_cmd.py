@@ -86,8 +86,10 @@ def schedule(
     cluster_reads: bool = typer.Option(True, "--cluster/--no-cluster", help="Also grant the cluster-scoped reads (PVs, storage classes)."),
     output: ManifestFormat = typer.Option(ManifestFormat.yaml, "-o", "--output", help="yaml documents or a json List."),
 ) -> None:
-    """Print a CronJob (with its ServiceAccount, Role and RoleBinding) that runs a gated backup and a prune
-    on a schedule, or only the checks; apply it with `oc apply -f -`."""
+    """Print a CronJob that runs a gated backup and a prune (or only the checks) on a schedule.
+
+    With its ServiceAccount, Role and RoleBinding; apply it with `oc apply -f -`.
+    """
     from ..errors import UsageError
     from ..schedule import manifests
 
