@@ -35,6 +35,13 @@ def test_healthy_lab_passes_every_check(lab):
     assert {k: v for k, v in got.items() if v != "pass"} == {}
 
 
+def test_df_in_a_bar_pod_reports_the_claim_not_the_host_disk(lab):
+    bar = collect(lab, source="lab").bar
+    size = lab.store.meta()["settings"]["bar_capacity"]
+    assert bar["df"]["total"] == int(size.removesuffix("Mi")) * 1024 * 1024
+    assert bar["df"]["used"] == bar["used_bytes"] and bar["df"]["avail"] == bar["df"]["total"] - bar["used_bytes"]
+
+
 def test_every_check_has_a_fault():
     assert set(FAULTS) == set(load_all())
 
