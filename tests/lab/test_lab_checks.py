@@ -29,8 +29,9 @@ def results(path) -> dict[str, str]:
     return {r.check.id: r.status for r in run_checks(facts)}
 
 
-def test_healthy_lab_passes_every_check(lab):
-    got = results(lab.store.root)
+def test_a_new_lab_passes_every_check(lab_dir):
+    create_lab(lab_dir)
+    got = results(lab_dir)
     assert set(got) == set(load_all())
     assert {k: v for k, v in got.items() if v != "pass"} == {}
 
@@ -47,9 +48,9 @@ def test_every_check_has_a_fault():
 
 
 @pytest.mark.parametrize("fault_id", sorted(FAULTS))
-def test_each_fault_trips_exactly_its_check(lab_dir, fault_id):
-    create_lab(lab_dir, breaks=[fault_id])
-    got = results(lab_dir)
+def test_each_fault_trips_exactly_its_check(lab, fault_id):
+    break_lab(lab.store.root, fault_id)
+    got = results(lab.store.root)
     assert got[fault_id] in ("fail", "warn")
     others = {k: v for k, v in got.items() if k != fault_id and v != "pass"}
     skips = {k for k, v in others.items() if v == "skip"}
