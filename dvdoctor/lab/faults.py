@@ -15,6 +15,7 @@ from typing import Callable, Iterable
 
 from .. import k8s
 from ..errors import ClusterError, UsageError
+from ..lock import COMMAND_ANNOTATION, LEASE_NAME, micro_time
 from ..names import REPLICAS_ANNOTATION
 from . import contents, runtime, status
 from .cluster import LabCluster
@@ -275,6 +276,16 @@ def _worker_not_ready(lab: LabCluster) -> None:
     sts = lab.store.read("statefulsets", "dv-worker")
     sts["status"].pop("readyReplicas", None)
     lab.store.write("statefulsets", sts)
+
+
+@fault("stale-dvdoctor-lock", "dvdoctor's lock left by a backup run killed two hours ago on another machine")
+def _stale_lock(lab: LabCluster) -> None:
+    killed = datetime.now(timezone.utc) - timedelta(hours=2)
+    lab.create("leases", {
+        "metadata": {"name": LEASE_NAME, "annotations": {COMMAND_ANNOTATION: "dvdoctor backup --yes"}},
+        "spec": {"holderIdentity": "admin@bastion-1.example.com:48213", "leaseDurationSeconds": 60,
+                 "acquireTime": micro_time(killed - timedelta(minutes=5)), "renewTime": micro_time(killed)},
+    })
 
 
 @fault("dvdoctor-permissions", "dvdoctor's role lacks patch on deployments (it cannot scale the side deployments)")

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..cluster.port import ExecResult
+from ..errors import ClusterError
 from .store import DIR_MODE, mkdirs, write_atomic
 
 RUNNER = Path(__file__).with_name("runner.py")
@@ -200,6 +201,8 @@ def run_sync(argv: list[str], env: dict[str, str], cwd: Path, timeout: float = 3
                               timeout=timeout)
     except FileNotFoundError as exc:
         return ExecResult(126, "", f"OCI runtime exec failed: exec: {argv[0]!r}: {exc.strerror}\n")
+    except subprocess.TimeoutExpired:
+        raise ClusterError(f"exec of {argv[0]} did not finish within {timeout:.0f} s") from None
     return ExecResult(proc.returncode, proc.stdout.decode("utf-8", "replace"), proc.stderr.decode("utf-8", "replace"))
 
 

@@ -11,7 +11,7 @@ import sys
 import pytest
 
 from dvdoctor import k8s
-from dvdoctor.lab import break_lab
+from dvdoctor.lab import break_lab, controllers
 from dvdoctor.lab.contents import BAR_UID, PLACEHOLDER_IMAGE, init_volume_image
 from dvdoctor.lab.create import bar_job, run_job
 
@@ -163,13 +163,16 @@ def test_ttl_after_finished_removes_the_job_and_its_pods(lab):
     assert pods_of(lab, "dv-backup-job") == []
 
 
-def test_placeholder_image_stays_pending_with_errimagepull(lab):
+def test_placeholder_image_stays_pending_with_errimagepull(lab, monkeypatch):
     job = backup_job(lab)
     k8s.job_pod_spec(job)["containers"][0]["image"] = PLACEHOLDER_IMAGE
     lab.create("jobs", job)
     (pod,) = pods_of(lab, "dv-backup-job")
     assert k8s.pod_phase(pod) == "Pending"
     assert k8s.waiting_reasons(pod) == ["ErrImagePull"]
+    monkeypatch.setattr(controllers, "PULL_BACKOFF_AFTER", 0)
+    (pod,) = pods_of(lab, "dv-backup-job")
+    assert k8s.waiting_reasons(pod) == ["ImagePullBackOff"]
     assert k8s.job_state(lab.get("jobs", "dv-backup-job")) == "active"
     assert markers(lab) == []
 
