@@ -36,6 +36,8 @@ def create(
     breaks: List[str] = typer.Option([], "--break", metavar="ID[,ID...]", help="Faults to switch on (see `dvdoctor lab faults`)."),
     namespace: Optional[str] = typer.Option(None, "--namespace", "-n", help="The lab's namespace (default cpd30)."),
     force: bool = typer.Option(False, "--force", help="Replace a lab already in DIR."),
+    bar_hold: float = typer.Option(0, "--bar-hold", min=0, metavar="SECONDS",
+                                   help="Make each backup job wait this long after writing its marker (to try Ctrl-C mid-backup)."),
 ) -> None:
     """Create a healthy DV namespace (with one real backup), then switch on the faults named by --break."""
     from ..lab import create_lab
@@ -46,7 +48,7 @@ def create(
     ns = valid_name(namespace or getattr(ctx.obj, "namespace", None) or "cpd30", "namespace")
     resolve(breaks)
     started = time.monotonic()
-    lab = create_lab(path, breaks=breaks, namespace=ns, force=force)
+    lab = create_lab(path, breaks=breaks, namespace=ns, force=force, bar_hold=bar_hold)
     settings = lab.store.meta()["settings"]
     typer.echo(f"created {lab.describe()} in {time.monotonic() - started:.1f} s; one backup "
                f"({settings['backup_bytes']} bytes); dv-bar-pvc is {settings['bar_capacity']}")

@@ -18,6 +18,7 @@ from rich.markup import escape
 from .. import k8s
 from ..backups import backups, human_bytes, link_timestamp
 from ..facts import Facts
+from ..names import REPLICAS_ANNOTATION
 from ..plan import ActionFailed, Create, Delete, EngineScript, Plan, Runner, Scale, execute
 from . import jobs
 
@@ -39,6 +40,16 @@ class Interrupted(Exception):
 
 def _raise_interrupted(signum, frame):  # noqa: ARG001 - signal handler signature
     raise Interrupted(f"signal {signum}")
+
+
+def original_replicas(dep: dict) -> int:
+    """The count to scale back to: the one dvdoctor recorded if an earlier run left the deployment at 0.
+
+    Without this, a backup run after an interrupted one would see 0 and leave DV's console down.
+    """
+    replicas = k8s.spec_replicas(dep)
+    recorded = k8s.annotations(dep).get(REPLICAS_ANNOTATION, "")
+    return int(recorded) if replicas == 0 and recorded.isdigit() else replicas
 
 
 def quiesce_plan(facts: Facts) -> Plan:
@@ -89,15 +100,32 @@ def after_failure_plan(facts: Facts, job: str) -> Plan:
     ])
 
 
+def show_dry_run(console: Console, actions: list, then: str) -> None:
+    """--dry-run: every step, then every object a Create step would send, as YAML that applies as printed.
+
+    soft_wrap keeps long lines (the image) whole: wrapped at the terminal's width they are no longer YAML.
+    """
+    import yaml
+
+    for action in actions:
+        console.print(f"  would {escape(action.describe())}")
+    console.print(f"  would {then}")
+    console.print("[dim]objects it would create:[/]")
+    bodies = [a.body for a in actions if isinstance(a, Create)]
+    console.print(escape(yaml.safe_dump_all(bodies, sort_keys=False, explicit_start=True)), highlight=False,
+                  soft_wrap=True)
+    console.print("[dim]--dry-run: nothing was changed.[/]")
+
+
 def explain_failure(console: Console, outcome: jobs.JobOutcome) -> None:
     console.print(f"[red]✗ {outcome.outcome}[/]: {escape(outcome.reason)}")
     for m in outcome.matches:
-        console.print(f"  log: [dim]{escape(m.line)}[/]")
+        console.print(f"  log: [dim]{escape(m.line)}[/]", soft_wrap=True)  # whole, to search for
         console.print(f"  cause: {escape(m.cause)}; check: dvdoctor check --only {m.check}"
                       + (f"; fix: dvdoctor fix --issue {m.fix}" if m.fix else ""))
     if not outcome.matches and outcome.log:
         for line in outcome.log.strip().splitlines()[-5:]:
-            console.print(f"  log: [dim]{escape(line)}[/]")
+            console.print(f"  log: [dim]{escape(line)}[/]", soft_wrap=True)
 
 
 def postflight(facts: Facts, started: datetime) -> list[str]:
@@ -128,16 +156,10 @@ def run_backup(facts: Facts, options: FlowOptions, console: Console, runner: Run
     quiesce = quiesce_plan(facts)
     start = start_plan(facts, job, options)
     if options.dry_run:
-        import yaml
-
-        for action in quiesce.actions + start.actions:
-            console.print(f"  would {escape(action.describe())}")
-        console.print("  would watch the job, save its log, check the new backup, and scale the deployments back")
-        console.print("[dim]job manifest:[/]")
-        console.print(escape(yaml.safe_dump(job, sort_keys=False)), highlight=False)
-        console.print("[dim]--dry-run: nothing was changed.[/]")
+        show_dry_run(console, quiesce.actions + start.actions,
+                     "watch the job, save its log, check the new backup, and scale the deployments back")
         return 0
-    before = {n: k8s.spec_replicas(d) for n in names.side_deployments if (d := facts.get("deployments", n))}
+    before = {n: original_replicas(d) for n in names.side_deployments if (d := facts.get("deployments", n))}
     started = datetime.now(timezone.utc)
     previous = signal.signal(signal.SIGTERM, _raise_interrupted)
     code = 1

@@ -20,7 +20,8 @@ from ..fixer import FixOptions, load_all as load_fixes
 from ..plan import ActionFailed, Create, Delete, Plan, Runner, execute
 from ..registry import run_checks
 from . import jobs
-from .backup import FlowOptions, Interrupted, _raise_interrupted, after_failure_plan, explain_failure, save_log, watch
+from .backup import (FlowOptions, Interrupted, _raise_interrupted, after_failure_plan, explain_failure, save_log,
+                     show_dry_run, watch)
 
 
 def choose(facts: Facts, timestamp: str | None) -> Backup:
@@ -74,14 +75,8 @@ def run_restore(facts: Facts, chosen: Backup, options: FlowOptions, console: Con
     jobs.select_backup(job, chosen.timestamp, names.symlink, names.combined_tarball)
     plan = start_plan(facts, job)
     if options.dry_run:
-        import yaml
-
-        for action in plan.actions:
-            console.print(f"  would {escape(action.describe())}")
-        console.print("  would watch the job, run the post-restore steps (dv-caching-bar.sh false if caching is on, "
-                      f"remove {names.restore_marker}) and wait for DV's pods")
-        console.print(escape(yaml.safe_dump(job, sort_keys=False)), highlight=False)
-        console.print("[dim]--dry-run: nothing was changed.[/]")
+        show_dry_run(console, plan.actions, "watch the job, run the post-restore steps (dv-caching-bar.sh false if "
+                     f"caching is on, remove {names.restore_marker}) and wait for DV's pods")
         return 0
     previous = signal.signal(signal.SIGTERM, _raise_interrupted)
     job_name = job["metadata"]["name"]

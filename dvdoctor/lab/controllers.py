@@ -180,6 +180,8 @@ class Controllers:
         runtime.build_rootfs(rootfs, spec, container, self.store.volume_dir, self.owner_uid())
         env = runtime.environment(container, rootfs, name, info)
         env["DV_LAB_QUOTAS"] = self._quotas(spec, container)
+        if hold := self.meta["settings"].get("bar_hold"):  # a long backup in flight, to interrupt in tests
+            env.setdefault("DV_LAB_HOLD", str(hold))
         runtime.launch(pod_dir, who.wrap(argv), env, rootfs)
         pod["status"] = status.running(spec)
         return pod

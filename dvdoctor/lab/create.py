@@ -149,9 +149,12 @@ def _prepare_folder(path: Path, force: bool) -> None:
     path.chmod(0o755)
 
 
-def create_lab(path: Path | str, breaks: Iterable[str] = (), namespace: str = "cpd30", *, force: bool = False) -> LabCluster:
+def create_lab(path: Path | str, breaks: Iterable[str] = (), namespace: str = "cpd30", *, force: bool = False,
+               bar_hold: float = 0) -> LabCluster:
     """A healthy DV namespace on disk, with `breaks` (fault ids, see faults.py) applied in order.
 
+    `bar_hold` (settings.bar_hold in lab.json) makes every later backup job wait that many seconds after
+    writing its marker, as DV's 38-minute backup would: long enough to interrupt dvdoctor mid-watch.
     Returns the port as dvdoctor sees it (bound by the lab's RBAC rules); setup itself acts as admin."""
     from .faults import resolve
 
@@ -196,6 +199,8 @@ def create_lab(path: Path | str, breaks: Iterable[str] = (), namespace: str = "c
     capacity = set_bar_capacity(store, int(used + ROOM_IN_BACKUPS * size))
     meta = store.meta()
     meta["settings"].update({"backup_bytes": size, "bar_capacity": capacity})
+    if bar_hold:
+        meta["settings"]["bar_hold"] = bar_hold
     store.save_meta(meta)
     for fault in faults:
         fault.apply(lab)

@@ -1,0 +1,105 @@
+"""`dvdoctor backup` end to end in the lab: the new backup, the gate, and a failing job."""
+
+from __future__ import annotations
+
+import time
+
+from dvdoctor.lab import break_lab
+from dvdoctor.names import REPLICAS_ANNOTATION
+
+SIDE = ("dv-api", "dv-caching", "dv-unified-console")
+
+
+def test_backup_makes_a_complete_backup_and_puts_back_the_recorded_replicas(flow):
+    flow.cluster().patch("deployments", "dv-api", {"spec": {"replicas": 2}})
+    (first,) = flow.timestamps()
+
+    code, out, _ = flow.backup("--yes")
+
+    assert code == 0, out
+    (new,) = set(flow.timestamps()) - {first}
+    assert sorted(p.name for p in (flow.bar / new).iterdir()) == [
+        "dv_backup.tar.gz", "dv_backup_dv_engine.tar.gz", "dv_backup_dv_metastore.tar.gz", "tmp"]
+    assert flow.current() == new
+    assert f"backup {new} complete" in out
+    assert flow.markers == []
+    assert flow.replicas() == {"dv-api": 2, "dv-caching": 1, "dv-unified-console": 1}
+    for name in SIDE:
+        assert REPLICAS_ANNOTATION not in flow.cluster().get("deployments", name)["metadata"].get("annotations", {})
+    (log,) = flow.logs.glob("dv-backup-job-*.log")
+    assert f"backup {new} complete" in log.read_text()
+    entries = [(e["fix"], e["action"], [(c["before"], c["after"]) for c in e["changes"]]) for e in flow.audit_entries()]
+    assert ("backup", "scale deployment/dv-api to 0 replicas", [("2", "0")]) in entries
+    assert ("backup", "scale deployment/dv-api to 2 replicas", [("0", "2")]) in entries
+    created = [e for e in entries if e[1].startswith("create job dv-backup-job")]
+    assert created and created[0][2] == [("absent", "created")]
+    scale_downs = [i for i, e in enumerate(entries) if e[1].endswith("to 0 replicas")]
+    assert len(scale_downs) == 3 and max(scale_downs) < entries.index(created[0])
+
+
+def test_a_backup_after_an_interrupted_one_scales_back_to_the_recorded_counts(flow):
+    flow.cluster().patch("deployments", "dv-api", {"spec": {"replicas": 2}})
+    break_lab(flow.lab, "side-deployments-left-down")  # 0 replicas, the counts recorded in the annotation
+    assert set(flow.replicas().values()) == {0}
+
+    code, out, _ = flow.backup("--yes")
+
+    assert code == 0, out
+    assert flow.replicas() == {"dv-api": 2, "dv-caching": 1, "dv-unified-console": 1}
+
+
+def test_the_gate_stops_a_broken_backup_before_anything_changes(flow):
+    break_lab(flow.lab, "bar-permissions")
+    before = flow.snapshot()
+
+    code, out, _ = flow.backup("--yes")
+
+    assert code == 1
+    assert "Preflight failed: nothing was changed" in out
+    assert "dvdoctor fix --issue bar-permissions" in out
+    assert "--ignore-check bar-permissions" in out
+    assert flow.snapshot() == before
+    assert "dv-backup-job" not in flow.object_names("jobs")
+    assert flow.audit_entries() == []
+
+
+def test_an_unknown_check_id_is_one_line_and_exit_2(flow):
+    before = flow.snapshot()
+
+    code, out, err = flow.backup("--yes", "--ignore-check", "no-such-check")
+
+    assert code == 2
+    assert err.count("\n") == 1 and "unknown check id 'no-such-check'" in err
+    assert flow.snapshot() == before
+
+
+def test_fix_repairs_the_gate_first_and_the_backup_succeeds(flow):
+    break_lab(flow.lab, "bar-permissions")
+    (first,) = flow.timestamps()
+
+    code, out, _ = flow.backup("--yes", "--fix")
+
+    assert code == 0, out
+    assert "bar-permissions: ✓ verified" in out
+    (new,) = set(flow.timestamps()) - {first}
+    assert flow.current() == new
+    assert [e["fix"] for e in flow.audit_entries()][0] == "bar-permissions"
+
+
+def test_a_failed_job_is_reported_at_once_with_its_signature(flow):
+    break_lab(flow.lab, "bar-permissions")
+
+    started = time.monotonic()
+    code, out, _ = flow.backup("--yes", "--ignore-check", "bar-permissions", "--timeout", "600")
+    took = time.monotonic() - started
+
+    assert code == 1
+    assert took < 20, f"took {took:.0f} s: the failure was not seen at once"
+    assert "1 warnings (bar-permissions)" in out
+    assert "Operation failed: [Errno 13] Permission denied: '/mnt/PV/bar/" in out
+    assert "dvdoctor fix --issue bar-permissions" in out
+    assert "dv-backup-job" not in flow.object_names("jobs")
+    assert not [p for p in flow.object_names("pods") if p.startswith("dv-backup-job")]
+    assert flow.markers == []
+    assert flow.replicas() == {"dv-api": 1, "dv-caching": 1, "dv-unified-console": 1}
+    assert list(flow.logs.glob("dv-backup-job-*.log")), "the failed job's log is saved too"
