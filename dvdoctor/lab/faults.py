@@ -15,7 +15,6 @@ from typing import Callable, Iterable
 
 from .. import k8s
 from ..errors import ClusterError, UsageError
-from ..lock import COMMAND_ANNOTATION, LEASE_NAME, micro_time
 from ..names import REPLICAS_ANNOTATION
 from . import contents, runtime, status
 from .cluster import LabCluster
@@ -280,6 +279,8 @@ def _worker_not_ready(lab: LabCluster) -> None:
 
 @fault("stale-dvdoctor-lock", "dvdoctor's lock left by a backup run killed two hours ago on another machine")
 def _stale_lock(lab: LabCluster) -> None:
+    from ..lock import COMMAND_ANNOTATION, LEASE_NAME, micro_time  # the lock lands with its own check
+
     killed = datetime.now(timezone.utc) - timedelta(hours=2)
     lab.create("leases", {
         "metadata": {"name": LEASE_NAME, "annotations": {COMMAND_ANNOTATION: "dvdoctor backup --yes"}},
