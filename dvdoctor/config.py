@@ -31,12 +31,9 @@ _FORM = ("type", "pattern", "minLength", "maxLength", "minimum", "maximum", "exc
 
 @dataclass(frozen=True)
 class SiteSettings(Settings):
-    """Settings plus what only a config file gives: accepted findings and defaults for new claims."""
+    """Settings plus what only a config file gives: accepted findings."""
 
     suppressions: tuple[Suppression, ...] = ()
-    #: Storage class and size of dv-bar-pvc when a backup or a fix must create it.
-    storage_class: str | None = None
-    bar_size: str | None = None
 
 
 def schema() -> dict:

@@ -63,6 +63,9 @@ class Thresholds:
 class Settings:
     names: DvNames = field(default_factory=DvNames)
     thresholds: Thresholds = field(default_factory=Thresholds)
+    #: Storage class and size for a dv-bar-pvc that dvdoctor creates, when the command line names none.
+    storage_class: str | None = None
+    bar_size: str | None = None
 
 
 DEFAULT = Settings()

@@ -83,7 +83,8 @@ def fix(
         except ValueError as exc:
             raise UsageError(f"--size: {exc}") from None
     ids = resolve(issue)
-    options = FixOptions(restart=restart, to=to, keep=keep, size=size, storage_class=storage_class,
+    options = FixOptions(restart=restart, to=to, keep=keep, size=size,
+                         storage_class=storage_class or opts.settings.storage_class,
                          dvcli=dvcli, allow_world_writable=allow_world_writable)
     cluster = opts.open_cluster()
     # the low-space repair removes component tarballs only of backups whose combined tarball reads back

@@ -83,7 +83,8 @@ def backup(
         raise typer.Exit(1)
     runner.facts = facts
     options = FlowOptions(yes=yes, dry_run=dry_run, timeout=timeout, log_dir=log_dir,
-                          storage_class=storage_class, bar_size=bar_size)
+                          storage_class=storage_class or opts.settings.storage_class,
+                          bar_size=bar_size or opts.settings.bar_size)
     if not dry_run and not confirm(console, f"Back up DV in namespace {facts.namespace}? DV is offline until the job ends.", yes):
         raise typer.Exit(1)
     code = run_backup(facts, options, console, runner, lambda: gather(opts, no_pod=False, verify=False, quiet=True))
