@@ -24,11 +24,16 @@ def confirm(console: Console, question: str, assume_yes: bool) -> bool:
     return typer.confirm(question, default=False)
 
 
-def render_plan(console: Console, plan) -> None:
+def render_plan(console: Console, plan, still_failing: bool = False) -> None:
     if plan.manual:
         console.print(f"[bold]{plan.fix}[/]: no safe automatic repair; do this by hand:")
         for step in plan.manual:
             console.print(f"  - {escape(step)}")
+        return
+    if plan.empty and still_failing:
+        console.print(f"[yellow]![/] {plan.fix}: the check fails, but nothing here is safe to change automatically")
+        for note in plan.notes:
+            console.print(f"     {escape(note)}")
         return
     if plan.empty:
         console.print(f"[green]✓[/] {plan.fix}: nothing to do")
@@ -108,12 +113,14 @@ def repair(opts: Options, cluster, facts, ids: list[str], options, console: Cons
 
     fixes = load_all()
     plans = [fixes[i].plan(facts, options) if i in fixes else manual_plan(facts, i) for i in ids]
+    failing = {r.check.id for r in run_checks(facts) if r.status in ("fail", "warn")}
+    stuck = [p for p in plans if p.empty and not p.manual and fixes[p.fix].check in failing]
     for p in plans:
-        render_plan(console, p)
+        render_plan(console, p, still_failing=p in stuck)
     todo = [p for p in plans if not p.empty]
     if not todo:
         console.print("Nothing to change." + (" (manual steps above)" if any(p.manual for p in plans) else ""))
-        return not any(p.manual for p in plans)
+        return not any(p.manual for p in plans) and not stuck
     if dry_run:
         console.print("[dim]--dry-run: nothing was changed.[/]")
         return True

@@ -1,0 +1,108 @@
+"""Every fix end to end in the lab, through the CLI: break, check fails, `fix --issue ID --yes`
+reports verified, check passes, a second fix finds nothing to do; a dry run, a declined prompt
+and a check with no automatic repair change nothing."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from dvdoctor.cli import run
+from dvdoctor.fixer import load_all as load_fixes
+from dvdoctor.lab import FAULTS, break_lab
+from dvdoctor.registry import load_all as load_checks
+
+#: Options a repair needs in the lab: the low-space fault leaves nothing safe to free, so the claim grows.
+OPTIONS = {"bar-low-space": ["--size", "200Mi"]}
+#: Checks whose repair is manual: `fix` prints steps and changes nothing.
+MANUAL = sorted(c.id for c in load_checks().values() if c.fix is None and c.id in FAULTS)
+AUTOMATIC = sorted(i for i in load_fixes() if i in FAULTS and i != "init-volume-pod-missing")
+
+
+def cli(lab: Path, *args: str) -> int:
+    return run(["--lab", str(lab), *args])
+
+
+def check_status(lab: Path, check_id: str, capsys, phase: str = "now") -> str:
+    capsys.readouterr()
+    cli(lab, "check", "-o", "json", "--only", check_id, "--for", phase)
+    [result] = json.loads(capsys.readouterr().out)["results"]
+    return result["status"]
+
+
+def state(lab: Path) -> dict[str, str]:
+    """What a repair could change: object specs and metadata, and every path on the volumes."""
+    out = {}
+    for kind in ("deployments", "jobs", "persistentvolumeclaims", "persistentvolumes", "pods", "leases"):
+        for f in sorted((lab / "objects" / kind).glob("*.json")) if (lab / "objects" / kind).is_dir() else []:
+            obj = json.loads(f.read_text())
+            if obj["metadata"]["name"].startswith("dvdoctor-inspect"):
+                continue
+            keep = {"spec": obj.get("spec"), "annotations": obj["metadata"].get("annotations")}
+            out[f"{kind}/{f.stem}"] = hashlib.sha256(json.dumps(keep, sort_keys=True).encode()).hexdigest()
+    for p in sorted((lab / "volumes").rglob("*")):
+        st = p.lstat()
+        out[str(p.relative_to(lab))] = f"{st.st_mode:o} {st.st_uid} {st.st_size} {os.readlink(p) if p.is_symlink() else ''}"
+    return out
+
+
+@pytest.fixture(autouse=True)
+def audit_file(tmp_path, monkeypatch):
+    path = tmp_path / "audit.jsonl"
+    monkeypatch.setenv("DVDOCTOR_AUDIT", str(path))
+    return path
+
+
+@pytest.mark.parametrize("fix_id", AUTOMATIC)
+def test_fix_repairs_verifies_and_is_idempotent(lab, fix_id, capsys, audit_file):
+    root = lab.store.root
+    phase = load_fixes()[fix_id].verify_phase
+    break_lab(root, fix_id)
+    assert check_status(root, fix_id, capsys, phase) in ("fail", "warn")
+    assert cli(root, "fix", "--issue", fix_id, "--yes", *OPTIONS.get(fix_id, [])) == 0
+    out = capsys.readouterr().out
+    assert f"{fix_id}: ✓ verified" in out, out
+    assert check_status(root, fix_id, capsys, phase) == "pass"
+    entries = [json.loads(line) for line in audit_file.read_text().splitlines()]
+    assert entries and all(e["fix"] == fix_id and e["changes"] for e in entries)
+    assert cli(root, "fix", "--issue", fix_id, "--yes") == 0
+    assert f"{fix_id}: nothing to do" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("fix_id", ["bar-permissions", "stale-bar-marker", "side-deployments-left-down", "broken-backup-symlink"])
+def test_dry_run_and_a_declined_prompt_change_nothing(lab, fix_id, capsys):
+    root = lab.store.root
+    break_lab(root, fix_id)
+    before = state(root)
+    assert cli(root, "fix", "--issue", fix_id, "--dry-run") == 0
+    assert "nothing was changed" in capsys.readouterr().out
+    assert state(root) == before
+    assert cli(root, "fix", "--issue", fix_id) == 1  # no terminal under pytest, no --yes: no
+    assert "nothing was changed" in capsys.readouterr().out
+    assert state(root) == before
+    assert check_status(root, fix_id, capsys) in ("fail", "warn")
+
+
+@pytest.mark.parametrize("check_id", MANUAL)
+def test_a_check_without_automatic_repair_prints_steps_and_changes_nothing(lab, check_id, capsys):
+    root = lab.store.root
+    break_lab(root, check_id)
+    before = state(root)
+    assert cli(root, "fix", "--issue", check_id, "--yes") == 1
+    out = capsys.readouterr().out
+    assert "no safe automatic repair; do this by hand" in out and "Nothing to change" in out
+    assert state(root) == before
+
+
+def test_fix_all_repairs_several_faults_at_once(lab, capsys):
+    root = lab.store.root
+    for fault in ("bar-permissions", "stale-bar-marker", "restore-marker-left", "bar-pv-reclaim-delete"):
+        break_lab(root, fault)
+    assert cli(root, "fix", "--all", "--yes") == 0
+    out = capsys.readouterr().out
+    assert out.count("✓ verified") == 4, out
+    assert cli(root, "check") == 0
