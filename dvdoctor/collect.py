@@ -8,6 +8,7 @@ short-lived Job with DV's own init-volume image, service account, uid and mounts
 from __future__ import annotations
 
 import copy
+import socket
 from datetime import datetime, timezone
 from typing import Callable
 
@@ -17,6 +18,7 @@ from . import __version__, k8s, oneshot, probe
 from .cluster.port import KINDS, Cluster
 from .errors import ClusterError, Forbidden, UsageError
 from .facts import SECTION_ACCESS, SECTION_BAR, SECTION_ENGINE, Facts
+from .lock import LEASE_NAME, Holder
 from .names import DEFAULT, DvNames, Settings
 
 #: Kinds whose list may be refused without stopping the run (cluster-scoped, or nice to have).
@@ -50,6 +52,19 @@ def _pod_specs(obj: dict) -> list[dict]:
         return [template]
     job_template = ((spec.get("jobTemplate") or {}).get("spec") or {}).get("template", {}).get("spec")
     return [job_template] if job_template else []
+
+
+def _note_lock_holder(data: dict) -> None:
+    """Record whether dvdoctor's lock is held by a process of this host that no longer runs.
+
+    Only this machine can tell (a pid means nothing elsewhere), so it is a fact gathered here, and
+    the check `stale-dvdoctor-lock` stays a pure function of the facts.
+    """
+    host = socket.gethostname()
+    data["source"]["host"] = host
+    lease = next((o for o in data["objects"].get("leases", []) if k8s.name(o) == LEASE_NAME), None)
+    if lease is not None:
+        data["source"]["lock_holder_gone"] = Holder.of(lease).gone_here(host)
 
 
 def _is_dv_namespace(objects: dict, names: DvNames) -> bool:
@@ -182,6 +197,7 @@ def collect(
         data["skipped"][SECTION_BAR] = "--no-pod: the backup volume was not inspected"
     try:
         data[SECTION_ACCESS] = {"rules": cluster.allowed_rules()}
+    _note_lock_holder(data)
     except ClusterError as exc:
         data["skipped"][SECTION_ACCESS] = f"SelfSubjectRulesReview failed: {exc}"
     requests = getattr(cluster, "request_count", None)

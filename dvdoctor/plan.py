@@ -13,9 +13,13 @@ from typing import Callable, Protocol
 from . import collect, k8s, oneshot, probe
 from .audit import AuditLog
 from .cluster.port import Cluster
-from .errors import DvdoctorError
+from .errors import Conflict, DvdoctorError
 from .facts import Facts
 from .names import REPLICAS_ANNOTATION
+
+
+#: Read-patch rounds a Scale tries when the deployment keeps changing between them (409).
+SCALE_TRIES = 3
 
 
 class ActionFailed(DvdoctorError):
@@ -73,21 +77,34 @@ class Scale:
         return f"scale deployment/{self.deployment} to {self.replicas} replicas"
 
     def apply(self, run: Runner) -> list[Change]:
-        obj = run.cluster.get("deployments", self.deployment)
-        if obj is None:
-            raise ActionFailed(f"deployment {self.deployment} does not exist")
-        before = k8s.spec_replicas(obj)
-        if self.replicas == 0 and before > 0:
-            annotations: dict[str, str | None] = {REPLICAS_ANNOTATION: str(before)}
-        elif self.replicas > 0:
-            annotations = {REPLICAS_ANNOTATION: None}
-        else:
-            annotations = {}
-        patch: dict = {"spec": {"replicas": self.replicas}}
-        if annotations:
-            patch["metadata"] = {"annotations": annotations}
-        run.cluster.patch("deployments", self.deployment, patch)
-        return [Change(f"deployment/{self.deployment} replicas", str(before), str(self.replicas))]
+        """Patch against the version read, so a count someone changed meanwhile is never recorded wrong.
+
+        A 409 (the deployment changed between our read and our patch: an HPA, `oc scale`, the
+        operator) re-reads and tries again, a few times.
+        """
+        for _ in range(SCALE_TRIES):
+            obj = run.cluster.get("deployments", self.deployment)
+            if obj is None:
+                raise ActionFailed(f"deployment {self.deployment} does not exist")
+            before = k8s.spec_replicas(obj)
+            if self.replicas == 0 and before > 0:
+                annotations: dict[str, str | None] = {REPLICAS_ANNOTATION: str(before)}
+            elif self.replicas > 0:
+                annotations = {REPLICAS_ANNOTATION: None}
+            else:
+                annotations = {}
+            meta: dict = {"annotations": annotations} if annotations else {}
+            if obj["metadata"].get("resourceVersion"):
+                meta["resourceVersion"] = obj["metadata"]["resourceVersion"]
+            patch: dict = {"spec": {"replicas": self.replicas}}
+            if meta:
+                patch["metadata"] = meta
+            try:
+                run.cluster.patch("deployments", self.deployment, patch)
+            except Conflict:
+                continue
+            return [Change(f"deployment/{self.deployment} replicas", str(before), str(self.replicas))]
+        raise ActionFailed(f"deployment {self.deployment} kept changing under dvdoctor ({SCALE_TRIES} conflicts in a row)")
 
 
 @dataclass(frozen=True)

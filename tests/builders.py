@@ -131,6 +131,12 @@ def deployment(name: str, replicas: int = 1, annotations: dict | None = None) ->
             "status": {"replicas": replicas, "readyReplicas": replicas}}
 
 
+def stale_lease(renewed: str = "2021-01-22T19:27:31.000000Z", holder: str = "ops@bastion:4242") -> dict:
+    """dvdoctor's lock as a backup killed at 19:27 the day before COLLECTED_AT left it."""
+    return {"metadata": meta("dvdoctor-lock", annotations={"dvdoctor.io/command": "dvdoctor backup --yes"}),
+            "spec": {"holderIdentity": holder, "leaseDurationSeconds": 60, "acquireTime": renewed, "renewTime": renewed}}
+
+
 def statefulset(name: str, replicas: int = 1) -> dict:
     return {"metadata": meta(name), "spec": {"replicas": replicas}, "status": {"replicas": replicas, "readyReplicas": replicas}}
 

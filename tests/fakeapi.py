@@ -54,7 +54,10 @@ class Recorded:
 
 @dataclass
 class Failure:
-    """A scripted error answer for requests matching method and a path regex, `times` times."""
+    """A scripted error answer for requests matching method and a path regex, `times` times.
+
+    Status 0 drops the connection without an answer, as a load balancer or a restarting server does.
+    """
 
     method: str
     path: str
@@ -128,6 +131,8 @@ class FakeApi:
         self.connections: list[socket.socket] = []
         #: Answer the next watch with ERROR 410 Gone, as after an etcd compaction.
         self.gone_next_watch = False
+        #: Drop the next watch's connection after its headers, as an idle timeout on a proxy does.
+        self.drop_next_watch = False
         self.thread: threading.Thread | None = None
 
     # -- state ----------------------------------------------------------------------------------
@@ -170,6 +175,7 @@ class FakeApi:
 
     def fail(self, method: str, path: str, status: int, message: str = "", times: int = 1,
              headers: dict[str, str] | None = None) -> None:
+        """Answer the next `times` matching requests with `status` (0: drop the connection)."""
         self.failures.append(Failure(method, path, status, message or f"HTTP {status}", times, headers or {}))
 
     def requests_to(self, method: str, path_regex: str) -> list[Recorded]:
@@ -280,8 +286,19 @@ class _Handler(BaseHTTPRequestHandler):
                     break
             else:
                 return False
-        self._error(failure.status, failure.message, headers=failure.headers)
+        if failure.status == 0:
+            self._hang_up()
+        else:
+            self._error(failure.status, failure.message, headers=failure.headers)
         return True
+
+    def _hang_up(self) -> None:
+        """Close the connection at once: the client sees it dropped, with no status."""
+        self.close_connection = True
+        try:
+            self.connection.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
 
     def do_GET(self) -> None:
         self._dispatch()
@@ -373,7 +390,12 @@ class _Handler(BaseHTTPRequestHandler):
         obj = self.fake.stored(plural, name, ns)
         if obj is None:
             return self._error(404, f'{plural} "{name}" not found', "NotFound")
-        merged = merge_patch(obj, rec.json())
+        patch = rec.json()
+        wanted = (patch.get("metadata") or {}).get("resourceVersion")
+        if wanted is not None and wanted != obj["metadata"]["resourceVersion"]:  # optimistic concurrency
+            return self._error(409, f'Operation cannot be fulfilled on {plural} "{name}": the object has been modified; '
+                                    "please apply your changes to the latest version and try again", "Conflict")
+        merged = merge_patch(obj, patch)
         self._send_json(200, self.fake.put(plural, merged, ns, event="MODIFIED"))
 
     def _delete(self, plural: str, ns: str | None, name: str, q: dict[str, str]) -> None:
@@ -413,6 +435,9 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             with self.fake.lock:
                 gone, self.fake.gone_next_watch = self.fake.gone_next_watch, False
+                drop, self.fake.drop_next_watch = self.fake.drop_next_watch, False
+            if drop:
+                return self._hang_up()
             if gone:
                 line = json.dumps({"type": "ERROR", "object": status_body(410, "too old resource version", "Expired")}).encode() + b"\n"
                 self.wfile.write(b"%x\r\n%s\r\n" % (len(line), line))

@@ -361,7 +361,8 @@ def test_missing_verbs_are_named_exactly():
 def test_a_gate_checks_only_its_commands_permissions():
     data = b.quiesced(b.healthy())
     data["access"]["rules"] = VIEW_AND_EXEC + [
-        {"verbs": ["create"], "apiGroups": [""], "resources": ["persistentvolumeclaims"]}]
+        {"verbs": ["create"], "apiGroups": [""], "resources": ["persistentvolumeclaims"]},
+        {"verbs": ["get", "list", "create", "patch", "delete"], "apiGroups": ["coordination.k8s.io"], "resources": ["leases"]}]
     r = b.run_one("dvdoctor-permissions", data, BACKUP)
     assert [line.split(":")[0] for line in r.problems[0].evidence] == ["cannot patch apps/deployments"]
     assert b.run_one("dvdoctor-permissions", data, RESTORE).status == "pass"
@@ -371,7 +372,7 @@ def test_subresource_wildcards_follow_rbac():
     data = b.healthy()
     data["access"]["rules"] = [{"verbs": ["*"], "apiGroups": ["*"], "resources": ["pods", "jobs", "deployments", "statefulsets",
                                                                                   "persistentvolumeclaims", "serviceaccounts", "events",
-                                                                                  "persistentvolumes", "storageclasses"]}]
+                                                                                  "persistentvolumes", "storageclasses", "leases"]}]
     lines = b.run_one("dvdoctor-permissions", data).problems[0].evidence
     assert [line.split(":")[0] for line in lines] == ["cannot get pods/log", "cannot get pods/exec", "cannot create pods/exec"]
     data["access"]["rules"].append({"verbs": ["get", "create"], "apiGroups": [""], "resources": ["*/log", "*/exec"]})

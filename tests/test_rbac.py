@@ -178,6 +178,7 @@ def broken_for_every_fix() -> list[tuple[str, dict, dict]]:
         ("bar-pvc-missing", case(lambda d: b.remove(d, "persistentvolumeclaims", "dv-bar-pvc")), {}),
         ("bar-pv-reclaim-delete", case(lambda d: b.find(d, "persistentvolumes", "pvc-bar-0472")["spec"].update(
             persistentVolumeReclaimPolicy="Delete")), {}),
+        ("stale-dvdoctor-lock", case(lambda d: d["objects"]["leases"].append(b.stale_lease())), {}),
     ]
 
 

@@ -34,7 +34,7 @@ READ_TIMEOUT = 30.0
 LOG_READ_TIMEOUT = 60.0
 #: Longest single watch the server is asked for; a longer wait resumes with a new watch.
 WATCH_CHUNK_SECONDS = 60
-#: Attempts for a request answered 429 or 5xx.
+#: Attempts for a request answered 429 or 5xx, or whose connection dropped.
 MAX_TRIES = 3
 #: Longest Retry-After honoured, so a busy server cannot stall a command for minutes.
 MAX_RETRY_AFTER = 5.0
@@ -369,7 +369,7 @@ class KubeCluster:
         retry_5xx: bool = True,
         read_timeout: float = READ_TIMEOUT,
     ) -> Any:
-        """Send one request (retrying 429, and 5xx when safe) and return the raw urllib3 response."""
+        """Send one request (retrying 429, and 5xx or a dropped connection when safe) and return the raw response."""
         from kubernetes.client.exceptions import ApiException
 
         headers = {"Accept": "application/json"}
@@ -388,9 +388,15 @@ class KubeCluster:
             except ApiException as exc:  # raised by the REST layer for TLS errors
                 raise self._transport_error(exc.reason or str(exc), what) from None
             except Exception as exc:  # urllib3's errors: refused, timed out, dropped
-                if _is_urllib3_error(exc):
-                    raise self._transport_error(exc, what) from None
-                raise
+                if not _is_urllib3_error(exc):
+                    raise
+                # A connection dropped mid-request is tried again when repeating is harmless: reads,
+                # merge patches and deletes. A create may have happened; a refused connection means
+                # no server, which waiting won't change.
+                if method != "POST" and _is_dropped(exc) and attempt < MAX_TRIES:
+                    time.sleep(self.retry_backoff * 2 ** (attempt - 1))
+                    continue
+                raise self._transport_error(exc, what) from None
             status = resp.status
             if 200 <= status <= 299:
                 return resp.response
@@ -576,6 +582,13 @@ def _is_urllib3_error(exc: BaseException) -> bool:
     import urllib3.exceptions
 
     return isinstance(exc, urllib3.exceptions.HTTPError)
+
+
+def _is_dropped(exc: BaseException) -> bool:
+    """The server (or a proxy) closed the connection without an answer."""
+    import urllib3.exceptions
+
+    return isinstance(exc, urllib3.exceptions.ProtocolError)
 
 
 def _transport_reason(exc: Any) -> str:

@@ -10,7 +10,7 @@ import re
 
 from .. import permissions
 from ..backups import parse_quantity
-from ..errors import Forbidden, Invalid, UsageError
+from ..errors import Conflict, Forbidden, Invalid, UsageError
 
 #: plural -> (API group, apiVersion, Kind)
 KIND_INFO: dict[str, tuple[str, str, str]] = {
@@ -90,6 +90,14 @@ def merge_patch(target: object, patch: object) -> object:
         else:
             out[key] = merge_patch(out.get(key), value)
     return out
+
+
+def check_precondition(kind: str, obj: dict, patch: dict) -> None:
+    """A patch naming metadata.resourceVersion applies only to that version (optimistic concurrency): 409."""
+    wanted = ((patch.get("metadata") or {}) if isinstance(patch, dict) else {}).get("resourceVersion")
+    if wanted is not None and str(wanted) != str(obj["metadata"].get("resourceVersion")):
+        raise Conflict(f'Operation cannot be fulfilled on {kind} "{obj["metadata"]["name"]}": the object has been '
+                       "modified; please apply your changes to the latest version and try again")
 
 
 def check_name(kind: str, body: dict) -> str:

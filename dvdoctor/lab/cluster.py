@@ -123,6 +123,7 @@ class LabCluster:
             obj = self.store.read(kind, name)
             if obj is None:
                 raise NotFound(f'{kind} "{name}" not found')
+            api.check_precondition(kind, obj, patch)
             merged = api.merge_patch(obj, patch)
             merged["metadata"]["name"] = name
             if kind == "jobs":
