@@ -12,6 +12,7 @@ from rich.markup import escape
 
 from . import app
 from .context import Options
+from .locking import break_lock_option, take_lock
 
 
 def confirm(console: Console, question: str, assume_yes: bool) -> bool:
@@ -62,6 +63,7 @@ def fix(
         False, "--allow-world-writable", help="bar-permissions: allow 0777 when neither owner nor group write works."
     ),
     audit_file: Optional[Path] = typer.Option(None, "--audit-file", help="Where to log changes (default: ~/.local/state/dvdoctor/audit.jsonl)."),
+    break_lock: bool = break_lock_option(),
 ) -> None:
     """Repair what `dvdoctor check` found: plan first, applied on consent, logged, verified.
 
@@ -98,18 +100,20 @@ def fix(
         fixes = load_all()
         failing = [r.check.id for r in run_checks(facts) if r.status in ("fail", "warn")]
         ids += [i for i in failing if i in fixes and i not in ids]
-    ok = repair(opts, cluster, facts, ids, options, Console(), yes=yes, dry_run=dry_run, audit_file=audit_file)
+    ok = repair(opts, cluster, facts, ids, options, Console(), yes=yes, dry_run=dry_run, audit_file=audit_file,
+                break_lock=break_lock)
     raise typer.Exit(0 if ok else 1)
 
 
 def repair(opts: Options, cluster, facts, ids: list[str], options, console: Console, *, yes: bool,
-           dry_run: bool = False, audit_file: Optional[Path] = None) -> bool:
-    """Plan, show, ask, apply, audit and verify the given fixes; True when all is done and verified."""
-    from ..audit import AuditLog
+           dry_run: bool = False, audit_file: Optional[Path] = None, break_lock: bool = False) -> bool:
+    """Plan, show, ask, apply, audit and verify the given fixes; True when all is done and verified.
+
+    The namespace's lock is held from the first change to the verification (shared with a backup
+    or restore whose gate runs the fixes).
+    """
     from ..fixer import load_all, manual_plan
-    from ..plan import ActionFailed, Runner, execute
     from ..registry import run_checks
-    from .check_cmd import gather
 
     fixes = load_all()
     plans = [fixes[i].plan(facts, options) if i in fixes else manual_plan(facts, i) for i in ids]
@@ -126,6 +130,18 @@ def repair(opts: Options, cluster, facts, ids: list[str], options, console: Cons
         return True
     if not confirm(console, f"Apply {sum(len(p.actions) for p in todo)} change(s) in namespace {facts.namespace}?", yes):
         return False
+    with take_lock(cluster, f"dvdoctor fix --issue {','.join(p.fix for p in todo)}", break_lock, console):
+        return _apply(opts, cluster, facts, fixes, todo, options, console, audit_file)
+
+
+def _apply(opts: Options, cluster, facts, fixes: dict, todo: list, options, console: Console,
+           audit_file: Optional[Path]) -> bool:
+    """Apply the plans (the caller holds the lock), then verify each by its check on fresh facts."""
+    from ..audit import AuditLog
+    from ..plan import ActionFailed, Runner, execute
+    from ..registry import run_checks
+    from .check_cmd import gather
+
     audit = AuditLog(audit_file, where=cluster.describe())
     runner = Runner(cluster, facts, audit, progress=lambda msg: console.print(f"  → {escape(msg)}"))
     failed = False

@@ -15,9 +15,16 @@ from . import app
 from .check_cmd import Output, gather
 from .context import Options, valid_name
 from .fix_cmd import confirm, render_plan, repair
+from .locking import break_lock_option, take_lock
 
 
-def _flow_setup(ctx: typer.Context, ignore: List[str], audit_file: Optional[Path], verify: bool = False):
+def _flow_setup(ctx: typer.Context, ignore: List[str], audit_file: Optional[Path], verify: bool = False,
+                lock: bool = False, break_lock: bool = False, command: str = ""):
+    """Open the cluster, take the namespace's lock (unless nothing will change), then gather the facts.
+
+    The lock is taken before the facts, so the gate judges a namespace no other run is changing; it
+    is released when the command ends, however it ends.
+    """
     from ..audit import AuditLog
     from ..plan import Runner
     from ..registry import resolve_ids
@@ -25,8 +32,10 @@ def _flow_setup(ctx: typer.Context, ignore: List[str], audit_file: Optional[Path
     opts: Options = ctx.obj
     resolve_ids(ignore, "--ignore-check")
     cluster = opts.open_cluster()
-    facts = gather(opts, no_pod=False, verify=verify, quiet=False)
     console = Console()
+    if lock:
+        ctx.call_on_close(take_lock(cluster, command or ctx.command_path, break_lock, console).release)
+    facts = gather(opts, no_pod=False, verify=verify, quiet=False)
     runner = Runner(cluster, facts, AuditLog(audit_file, where=cluster.describe()),
                     progress=lambda msg: console.print(f"  → {escape(msg)}"))
     return opts, cluster, facts, console, runner
@@ -66,6 +75,7 @@ def backup(
     timeout: float = typer.Option(3600, "--timeout", min=1, help="Give up watching the job after this many seconds."),
     log_dir: Path = typer.Option(Path("."), "--log-dir", help="Where the job's log is saved."),
     audit_file: Optional[Path] = typer.Option(None, "--audit-file", help="Where changes are logged."),
+    break_lock: bool = break_lock_option(),
 ) -> None:
     """Back up DV with its own backup job, gated by the checks; DV is offline while it runs.
 
@@ -77,7 +87,8 @@ def backup(
     if storage_class:
         valid_name(storage_class, "--storage-class")
     _validate_size(bar_size)
-    opts, cluster, facts, console, runner = _flow_setup(ctx, ignore, audit_file)
+    opts, cluster, facts, console, runner = _flow_setup(ctx, ignore, audit_file, lock=not dry_run,
+                                                        break_lock=break_lock)
     facts, ok = _gate(opts, cluster, facts, "backup", ignore, fix, yes, console)
     if not ok:
         raise typer.Exit(1)
@@ -103,6 +114,7 @@ def restore(
     ready_timeout: float = typer.Option(600, "--ready-timeout", min=0, help="How long to wait for DV's pods afterwards."),
     log_dir: Path = typer.Option(Path("."), "--log-dir", help="Where the job's log is saved."),
     audit_file: Optional[Path] = typer.Option(None, "--audit-file", help="Where changes are logged."),
+    break_lock: bool = break_lock_option(),
 ) -> None:
     """Restore DV from a backup with its own restore job, then the runbook's manual post-steps.
 
@@ -116,7 +128,9 @@ def restore(
     if from_ is not None and not TIMESTAMP_RE.match(from_):
         raise UsageError(f"--from {from_!r}: a backup is named by its timestamp folder, like 2021-01-22-19-27-31")
     # verify: the chosen backup's combined tarball must read back before DV's data is replaced
-    opts, cluster, facts, console, runner = _flow_setup(ctx, ignore, audit_file, verify=True)
+    opts, cluster, facts, console, runner = _flow_setup(
+        ctx, ignore, audit_file, verify=True, lock=not dry_run, break_lock=break_lock,
+        command=f"{ctx.command_path} --from {from_}" if from_ else "")
     chosen = choose(facts, from_)
     facts, ok = _gate(opts, cluster, facts, "restore", ignore, fix, yes, console)
     if not ok:
@@ -191,6 +205,7 @@ def prune(
     yes: bool = typer.Option(False, "--yes", "-y", help="Delete without asking."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print what would be deleted; change nothing."),
     audit_file: Optional[Path] = typer.Option(None, "--audit-file", help="Where changes are logged."),
+    break_lock: bool = break_lock_option(),
 ) -> None:
     """Delete incomplete backups and complete ones beyond the newest --keep.
 
@@ -204,6 +219,9 @@ def prune(
 
     opts: Options = ctx.obj
     cluster = opts.open_cluster()
+    console = Console()
+    if not dry_run:
+        ctx.call_on_close(take_lock(cluster, f"{ctx.command_path} --keep {keep}", break_lock, console).release)
     facts = gather(opts, no_pod=False, verify=False, quiet=False)
     if facts.bar is None:
         raise UsageError(f"the backup volume could not be inspected: {facts.skipped('bar_volume')}")
@@ -211,7 +229,6 @@ def prune(
     items = backups(facts.bar, names)
     link_ts = link_timestamp(facts.bar, names)
     removals = prunable(items, link_ts, keep, names)
-    console = Console()
     plan = Plan("prune")
     if removals:
         total = sum(r.bytes for r in removals)

@@ -157,8 +157,14 @@ class Store:
             return obj
 
     def remove(self, kind: str, name: str) -> bool:
+        """Delete an object; a kind left with none loses its folder, so a lab looks as it did before
+        a short-lived object (dvdoctor's lock) came and went."""
         try:
             self.object_path(kind, name).unlink()
-            return True
         except FileNotFoundError:
             return False
+        try:
+            self.kind_dir(kind).rmdir()
+        except OSError:
+            pass  # other objects of the kind remain
+        return True
