@@ -147,6 +147,26 @@ def bar_uid(data: dict, names: DvNames) -> int:
     return names.bar_uid
 
 
+def bar_job(data: dict, names: DvNames, purpose: str, script_name: str, args: list[str], env: dict[str, str]) -> dict:
+    """A one-shot Job that sees the backup volume as DV's BAR job does: its image, account, uid and mounts.
+
+    The caller has checked that the image is known (the dv-init-volume Job exists).
+    """
+    volumes, mounts = bar_volume_spec(data, names)
+    return oneshot.script_job(
+        name=oneshot.job_name(purpose),
+        purpose=purpose,
+        image=bar_image(data, names) or "",
+        service_account=names.bar_sa,
+        uid=bar_uid(data, names),
+        script_text=probe.script(script_name),
+        args=args,
+        env={"BAR_DIR": names.bar_mount, "SYMLINK": names.symlink, **env},
+        volumes=volumes,
+        mounts=mounts,
+    )
+
+
 def collect(
     cluster: Cluster,
     settings: Settings = DEFAULT,
@@ -177,6 +197,7 @@ def collect(
             if kind not in OPTIONAL_KINDS:
                 raise
             data["errors"].append({"what": f"list {kind}", "error": str(exc)})
+    _note_lock_holder(data)
     if not _is_dv_namespace(data["objects"], names):
         raise UsageError(
             f"namespace {cluster.namespace!r} has no DV: no pod {names.engine_pod} and no StatefulSet "
@@ -197,7 +218,6 @@ def collect(
         data["skipped"][SECTION_BAR] = "--no-pod: the backup volume was not inspected"
     try:
         data[SECTION_ACCESS] = {"rules": cluster.allowed_rules()}
-    _note_lock_holder(data)
     except ClusterError as exc:
         data["skipped"][SECTION_ACCESS] = f"SelfSubjectRulesReview failed: {exc}"
     requests = getattr(cluster, "request_count", None)
@@ -238,19 +258,7 @@ def _collect_bar(cluster: Cluster, data: dict, names: DvNames, verify: bool, say
     if why:
         data["skipped"][SECTION_BAR] = why
         return
-    volumes, mounts = bar_volume_spec(data, names)
-    manifest = oneshot.script_job(
-        name=oneshot.job_name("inspect"),
-        purpose="inspect",
-        image=image,
-        service_account=names.bar_sa,
-        uid=bar_uid(data, names),
-        script_text=probe.script("bar-probe.sh"),
-        args=[],
-        env={"BAR_DIR": names.bar_mount, "SYMLINK": names.symlink, "VERIFY": "1" if verify else "0"},
-        volumes=volumes,
-        mounts=mounts,
-    )
+    manifest = bar_job(data, names, "inspect", "bar-probe.sh", [], {"VERIFY": "1" if verify else "0"})
     try:
         result = oneshot.run_job(cluster, manifest, progress=say)
     except ClusterError as exc:

@@ -206,23 +206,10 @@ class BarScript:
 
     def apply(self, run: Runner) -> list[Change]:
         names = run.facts.names
-        image = collect.bar_image(run.facts.data, names)
-        if image is None:
+        if collect.bar_image(run.facts.data, names) is None:
             raise ActionFailed(f"cannot start a pod on {names.bar_pvc}: job {names.init_volume_job} is missing")
-        volumes, mounts = collect.bar_volume_spec(run.facts.data, names)
-        manifest = oneshot.script_job(
-            name=oneshot.job_name("fix"),
-            purpose="fix",
-            image=image,
-            service_account=names.bar_sa,
-            uid=collect.bar_uid(run.facts.data, names),
-            script_text=probe.script("bar-fix.sh"),
-            args=list(self.args),
-            env={"BAR_DIR": names.bar_mount, "SYMLINK": names.symlink,
-                 "ALLOW_WORLD": "1" if self.allow_world_writable else "0"},
-            volumes=volumes,
-            mounts=mounts,
-        )
+        manifest = collect.bar_job(run.facts.data, names, "fix", "bar-fix.sh", list(self.args),
+                                   {"ALLOW_WORLD": "1" if self.allow_world_writable else "0"})
         result = oneshot.run_job(run.cluster, manifest, progress=run.progress)
         return _script_changes(result.log, f"pod {result.pod or result.job}: {result.outcome} {result.reason}".strip())
 
