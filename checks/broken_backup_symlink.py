@@ -56,7 +56,7 @@ def run(facts: Facts):
         return
     chosen = next((b for b in items if b.timestamp == ts), None)
     if chosen is not None and not chosen.complete(names):
-        state = ("gzip -t failed" if chosen.verified is False
+        state = (f"it does not read back: {chosen.verify_message or 'unreadable'}" if chosen.verified is False
                  else f"{names.combined_tarball} is {human_bytes(chosen.combined_size(names))}")
         files = ", ".join(f"{n} {human_bytes(s)} ({s} B)" for n, s in sorted(chosen.files.items())) or "no files"
         yield Problem(f"the restore point {ts} is an incomplete backup ({state})",

@@ -37,8 +37,7 @@ def run(facts: Facts):
         files = ", ".join(f"{n} {human_bytes(s)} ({s} B)" for n, s in sorted(b.files.items())) or "no files"
         evidence = [f"{names.bar_mount}/{b.timestamp}: {files}"]
         if b.verified is False:
-            msg = (bar.get("verified") or {}).get(f"{b.timestamp}/{names.combined_tarball}", {}).get("message", "")
-            evidence.append(f"gzip -t {b.timestamp}/{names.combined_tarball} failed: {msg or 'unreadable'}")
+            evidence.append(f"{b.timestamp}/{names.combined_tarball} does not read back: {b.verify_message or 'unreadable'}")
             what = "its combined tarball is unreadable"
         else:
             what = f"missing {', '.join(b.missing(names))}"

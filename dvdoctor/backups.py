@@ -25,8 +25,11 @@ class Backup:
     timestamp: str
     files: dict[str, int] = field(default_factory=dict)
     mtime: float = 0.0
-    #: gzip -t result of the combined tarball, when the probe was asked to verify.
+    #: Whether the combined tarball read back (gzip -t, and a tar listing holding every component
+    #: tarball), when the probe was asked to verify; None when it was not.
     verified: bool | None = None
+    #: Why it did not read back, in the probe's words.
+    verify_message: str = ""
 
     @property
     def time(self) -> datetime:
@@ -51,7 +54,7 @@ class Backup:
 
         Component tarballs are not required: the combined one contains them, and the low-space
         repair may remove them. A combined tarball cut short by a dying job is only caught by
-        `--verify` (gzip -t), since its size alone can't tell.
+        `--verify` (gzip -t and a tar listing), since its size alone can't tell.
         """
         return self.files.get(names.combined_tarball, 0) > 0 and self.verified is not False
 
@@ -73,6 +76,7 @@ def backups(bar: dict, names: DvNames) -> list[Backup]:
         ts = path.split("/")[0]
         if ts in found:
             found[ts].verified = bool(result.get("ok"))
+            found[ts].verify_message = str(result.get("message") or "")
     return sorted(found.values(), key=lambda b: b.timestamp)
 
 

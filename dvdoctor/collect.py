@@ -258,7 +258,8 @@ def _collect_bar(cluster: Cluster, data: dict, names: DvNames, verify: bool, say
     if why:
         data["skipped"][SECTION_BAR] = why
         return
-    manifest = bar_job(data, names, "inspect", "bar-probe.sh", [], {"VERIFY": "1" if verify else "0"})
+    manifest = bar_job(data, names, "inspect", "bar-probe.sh", [],
+                       {"VERIFY": "1" if verify else "0", "COMPONENTS": " ".join(names.component_tarballs)})
     try:
         result = oneshot.run_job(cluster, manifest, progress=say)
     except ClusterError as exc:

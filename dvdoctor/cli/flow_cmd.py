@@ -150,7 +150,7 @@ def restore(
 def list_backups(
     ctx: typer.Context,
     output: Output = typer.Option(Output.table, "-o", "--output", help="table or json."),
-    verify: bool = typer.Option(False, "--verify", help="Also read every combined tarball back (gzip -t)."),
+    verify: bool = typer.Option(False, "--verify", help="Also read every combined tarball back (gzip -t and a tar listing)."),
 ) -> None:
     """List the backups on dv-bar-pvc: timestamp, age, sizes, complete or not, and the current one."""
     from ..backups import backups, human_bytes, link_timestamp
@@ -185,7 +185,7 @@ def list_backups(
     for r in rows:
         state = "complete" if r["complete"] else f"incomplete (no {', '.join(r['missing'])})"
         if r["verified"] is not None:
-            state += ", verified" if r["verified"] else ", gzip -t failed"
+            state += ", verified" if r["verified"] else ", does not read back"
         table.add_row("→" if r["current"] else "", r["timestamp"], f"{r['age_hours']:.1f} h",
                       human_bytes(r["combined_bytes"]), human_bytes(r["component_bytes"]), state)
     console = Console()

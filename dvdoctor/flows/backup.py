@@ -128,6 +128,27 @@ def explain_failure(console: Console, outcome: jobs.JobOutcome) -> None:
             console.print(f"  log: [dim]{escape(line)}[/]", soft_wrap=True)
 
 
+def report_partial(console: Console, after: Facts, started: datetime) -> None:
+    """After a failed job: what the partial backup holds on the volume, and that the restore point did not move.
+
+    A backup that ran out of space leaves its folder behind; the space it took is what the next
+    backup lacks, so it is said here, with the repair that removes it.
+    """
+    names = after.names
+    if after.bar is None:
+        console.print(f"  the backup volume could not be inspected: {escape(after.skipped('bar_volume') or '')}")
+        return
+    partial = [b for b in backups(after.bar, names) if b.time >= started.replace(microsecond=0)]
+    current = link_timestamp(after.bar, names)
+    for b in partial:
+        console.print(f"  the failed backup {b.timestamp} left {human_bytes(b.size())} on {names.bar_pvc} "
+                      f"({', '.join(sorted(b.files)) or 'no files'}); remove it with: "
+                      "dvdoctor fix --issue incomplete-backups", soft_wrap=True)
+    link = (after.bar.get("link") or {}).get("target") or "nothing"
+    console.print(f"  the restore point did not move: {names.symlink} -> {link}"
+                  + (f" (backup {current})" if current else ""), soft_wrap=True)
+
+
 def postflight(facts: Facts, started: datetime) -> list[str]:
     """What must hold after a backup; returns the problems found (empty when trusted)."""
     names = facts.names
@@ -177,6 +198,7 @@ def run_backup(facts: Facts, options: FlowOptions, console: Console, runner: Run
                 execute(after_failure_plan(facts, job_name), runner)
             except ActionFailed as exc:
                 console.print(f"[yellow]cleanup after the failure: {escape(str(exc))}[/]")
+            report_partial(console, collect_again(), started)
             return 1
         after = collect_again()
         problems = postflight(after, started)

@@ -37,9 +37,10 @@ def choose(facts: Facts, timestamp: str | None) -> Backup:
     if chosen is None:
         raise UsageError(f"no backup {wanted} on {names.bar_pvc}; backups: {', '.join(b.timestamp for b in items) or 'none'}")
     if not chosen.complete(names):
-        why = "its combined tarball does not read back (gzip -t)" if chosen.verified is False else \
-            f"it lacks {', '.join(chosen.missing(names))}"
-        raise UsageError(f"backup {wanted} cannot be restored: {why}")
+        why = (f"its {names.combined_tarball} does not read back ({chosen.verify_message or 'unreadable'})"
+               if chosen.verified is False else f"it lacks {', '.join(chosen.missing(names))}")
+        raise UsageError(f"backup {wanted} cannot be restored: {why}; nothing was changed. Choose another with "
+                         "--from (see `dvdoctor list --verify`)")
     return chosen
 
 

@@ -2,7 +2,8 @@
 # Inspect DV's backup volume the way the runbook does with `df -h` and `ls -ltr`, from a pod that
 # mounts it as the BAR job's uid. Prints one tab-separated record a line; `end` closes a whole run.
 # Inputs (environment only): BAR_DIR (the mount path), SYMLINK (the restore-point link's name),
-# VERIFY (1: also read every combined tarball back with gzip -t), DV_ROOT (the lab's pod root; empty in a pod).
+# VERIFY (1: also read every combined tarball back: gzip -t and a tar listing holding every one of
+# COMPONENTS, the component tarballs' names, space-separated), DV_ROOT (the lab's pod root; empty in a pod).
 set -u
 bar="${DV_ROOT:-}${BAR_DIR:?BAR_DIR is required}"
 link="${SYMLINK:-dv_backup.tar.gz}"
@@ -34,10 +35,21 @@ if [ -L "$bar/$link" ]; then
   if [ -f "$resolved" ]; then exists=1; else exists=0; fi
   printf 'link\t%s\t%s\t%s\n' "$link" "$target" "$exists"
 fi
+# A combined tarball is good only when it reads back to the end (gzip -t) and its tar listing holds
+# every component tarball: a job killed while writing it leaves a file that may even gunzip cleanly.
+read_back() { # TARBALL -> message on stdout, exit 1 when it does not read back
+  local msg listing part
+  msg=$(gzip -t "$1" 2>&1) || { printf 'gzip -t: %s' "$msg"; return 1; }
+  listing=$(tar -tzf "$1" 2>&1) || { printf 'tar listing: %s' "$(printf '%s' "$listing" | tail -n 2)"; return 1; }
+  for part in $COMPONENTS; do
+    printf '%s\n' "$listing" | grep -qxF -e "$part" -e "./$part" || { printf 'tar listing has no %s' "$part"; return 1; }
+  done
+}
 if [ "${VERIFY:-0}" = 1 ]; then
+  COMPONENTS="${COMPONENTS:-dv_backup_dv_metastore.tar.gz dv_backup_dv_engine.tar.gz}"
   for tarball in "$bar"/*/dv_backup.tar.gz; do
     [ -f "$tarball" ] || continue
-    if msg=$(gzip -t "$tarball" 2>&1); then ok=1; else ok=0; fi
+    if msg=$(read_back "$tarball"); then ok=1; else ok=0; fi
     printf 'verify\t%s\t%s\t%s\n' "${tarball#"$bar"/}" "$ok" "$(printf '%s' "$msg" | tr '\t\n' '  ')"
   done
 fi

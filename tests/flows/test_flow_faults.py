@@ -164,3 +164,35 @@ def test_a_second_run_refuses_while_the_first_holds_the_lock(slow_flow) -> None:
             first.communicate()
     assert flow.cluster().get("leases", LEASE_NAME) is None
     assert len(flow.timestamps()) == 2
+
+
+def test_a_backup_that_runs_out_of_space_never_becomes_current(flow) -> None:
+    from dvdoctor.lab.create import du, set_bar_capacity
+
+    (previous,) = flow.timestamps()
+    before, link, replicas = backup_files(flow), os.readlink(flow.bar / "dv_backup.tar.gz"), flow.replicas()
+    set_bar_capacity(flow.cluster().store, du(flow.bar) + du(flow.bar / previous) // 2)  # room for half a backup
+    code, out, err = flow.backup("--yes", "--ignore-check", "bar-low-space")
+    assert code == 1, out + err
+    assert "No space left on device" in out
+    partial = [t for t in flow.timestamps() if t != previous]  # the job's retries may each leave one
+    assert partial and f"the failed backup {partial[0]} left " in out
+    assert "dvdoctor fix --issue incomplete-backups" in out
+    assert f"the restore point did not move: dv_backup.tar.gz -> {link}" in out
+    assert os.readlink(flow.bar / "dv_backup.tar.gz") == link
+    assert {k: v for k, v in backup_files(flow).items() if k.startswith(previous)} == before
+    assert flow.replicas() == replicas and ".bar" not in flow.markers
+
+
+def test_restore_refuses_a_backup_that_does_not_read_back(flow) -> None:
+    (current,) = flow.timestamps()
+    tarball = flow.bar / current / "dv_backup.tar.gz"
+    tarball.write_bytes(tarball.read_bytes()[:-4096])  # cut short, as by a job killed while writing it
+    data, replicas = flow.data_digest(), flow.replicas()
+    code, out, err = flow.restore("--yes")
+    assert code == 2
+    assert err.strip() == (f"dvdoctor: error: backup {current} cannot be restored: its dv_backup.tar.gz does not read "
+                           f"back (gzip -t: {err.split('(gzip -t: ', 1)[1].split(')', 1)[0]}); nothing was changed. "
+                           "Choose another with --from (see `dvdoctor list --verify`)")
+    assert flow.data_digest() == data and flow.replicas() == replicas
+    assert flow.object_names("jobs") == ["dv-init-volume"]
