@@ -27,13 +27,27 @@ _CRON_MACROS = ("@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midni
 DEADLINE_SECONDS = 3 * 3600
 
 
+#: The values each of the five cron fields allows: minute, hour, day of month, month, day of week.
+_CRON_BOUNDS = ((0, 59), (0, 23), (1, 31), (1, 12), (0, 7))
+
+
+def _in_bounds(field: str, low: int, high: int) -> bool:
+    """Every number of a field (not a /step) lies in its range, as the CronJob controller requires."""
+    for part in field.split(","):
+        values = part.split("/", 1)[0]
+        if any(not low <= int(v) <= high for v in re.findall(r"\d+", values)):
+            return False
+    return True
+
+
 def valid_cron(expr: str) -> str:
     """A CronJob schedule: five fields (minute hour day month weekday) or a macro like @daily."""
     fields = expr.split()
-    if expr.strip() in _CRON_MACROS or (len(fields) == 5 and all(_CRON_FIELD.match(f) for f in fields)):
+    if expr.strip() in _CRON_MACROS or (len(fields) == 5 and all(_CRON_FIELD.match(f) for f in fields)
+                                        and all(_in_bounds(f, *b) for f, b in zip(fields, _CRON_BOUNDS))):
         return expr.strip()
-    raise UsageError(f"--cron {expr!r}: give five fields, minute hour day-of-month month day-of-week "
-                     f"(e.g. \"0 2 * * *\"), or one of {', '.join(_CRON_MACROS)}")
+    raise UsageError(f"--cron {expr!r}: give five fields, minute (0-59) hour (0-23) day-of-month (1-31) "
+                     f"month (1-12) day-of-week (0-7) (e.g. \"0 2 * * *\"), or one of {', '.join(_CRON_MACROS)}")
 
 
 def valid_image(image: str) -> str:

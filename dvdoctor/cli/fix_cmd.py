@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from . import app
-from .context import Options
+from .context import Options, valid_name
 from .locking import break_lock_option, take_lock
 
 
@@ -84,6 +84,8 @@ def fix(
         raise UsageError("say what to repair: --issue ID (see `dvdoctor checks`) or --all")
     if to is not None and not TIMESTAMP_RE.match(to):
         raise UsageError(f"--to {to!r}: a backup is named by its timestamp folder, like 2021-01-22-19-27-31")
+    if storage_class is not None:
+        valid_name(storage_class, "--storage-class")
     if size is not None:
         try:
             parse_quantity(size)

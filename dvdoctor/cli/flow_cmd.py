@@ -52,6 +52,16 @@ def _gate(opts: Options, cluster, facts, phase: str, ignore: List[str], fix: boo
                      apply_fixes if fix else None)
 
 
+def _validate_log_dir(log_dir: Path) -> None:
+    """The job's log is saved after the job ends: a bad folder must fail now, not after an hour offline."""
+    import os
+
+    from ..errors import UsageError
+
+    if not log_dir.is_dir() or not os.access(log_dir, os.W_OK | os.X_OK):
+        raise UsageError(f"--log-dir {str(log_dir)!r}: not a folder this user can write to; give an existing, writable folder")
+
+
 def _validate_size(size: Optional[str]) -> None:
     from ..backups import parse_quantity
     from ..errors import UsageError
@@ -87,6 +97,7 @@ def backup(
     if storage_class:
         valid_name(storage_class, "--storage-class")
     _validate_size(bar_size)
+    _validate_log_dir(log_dir)
     opts, cluster, facts, console, runner = _flow_setup(ctx, ignore, audit_file, lock=not dry_run,
                                                         break_lock=break_lock)
     facts, ok = _gate(opts, cluster, facts, "backup", ignore, fix, yes, console)
@@ -127,6 +138,7 @@ def restore(
 
     if from_ is not None and not TIMESTAMP_RE.match(from_):
         raise UsageError(f"--from {from_!r}: a backup is named by its timestamp folder, like 2021-01-22-19-27-31")
+    _validate_log_dir(log_dir)
     # verify: the chosen backup's combined tarball must read back before DV's data is replaced
     opts, cluster, facts, console, runner = _flow_setup(
         ctx, ignore, audit_file, verify=True, lock=not dry_run, break_lock=break_lock,
