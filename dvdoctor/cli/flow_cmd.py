@@ -83,6 +83,7 @@ def backup(
     storage_class: Optional[str] = typer.Option(None, "--storage-class", help="Storage class for dv-bar-pvc if it must be created."),
     bar_size: Optional[str] = typer.Option(None, "--bar-size", help="Size of dv-bar-pvc if it must be created (DV's template says 20Gi; one backup takes ~10Gi)."),
     timeout: float = typer.Option(3600, "--timeout", min=1, help="Give up watching the job after this many seconds."),
+    ready_timeout: float = typer.Option(600, "--ready-timeout", min=0, help="How long to wait for DV's pods afterwards."),
     log_dir: Path = typer.Option(Path("."), "--log-dir", help="Where the job's log is saved."),
     audit_file: Optional[Path] = typer.Option(None, "--audit-file", help="Where changes are logged."),
     break_lock: bool = break_lock_option(),
@@ -106,7 +107,7 @@ def backup(
     runner.facts = facts
     options = FlowOptions(yes=yes, dry_run=dry_run, timeout=timeout, log_dir=log_dir,
                           storage_class=storage_class or opts.settings.storage_class,
-                          bar_size=bar_size or opts.settings.bar_size)
+                          bar_size=bar_size or opts.settings.bar_size, ready_timeout=ready_timeout)
     if not dry_run and not confirm(console, f"Back up DV in namespace {facts.namespace}? DV is offline until the job ends.", yes):
         raise typer.Exit(1)
     code = run_backup(facts, options, console, runner, lambda: gather(opts, no_pod=False, verify=False, quiet=True))
@@ -148,13 +149,13 @@ def restore(
     if not ok:
         raise typer.Exit(1)
     runner.facts = facts
-    options = FlowOptions(yes=yes, dry_run=dry_run, timeout=timeout, log_dir=log_dir)
+    options = FlowOptions(yes=yes, dry_run=dry_run, timeout=timeout, log_dir=log_dir, ready_timeout=ready_timeout)
     question = (f"Restore {describe(facts, chosen)} in namespace {facts.namespace}? "
                 "DV goes offline and its current data is replaced.")
     if not dry_run and not confirm(console, question, yes):
         raise typer.Exit(1)
     code = run_restore(facts, chosen, options, console, runner,
-                       lambda: gather(opts, no_pod=False, verify=False, quiet=True), ready_timeout)
+                       lambda: gather(opts, no_pod=False, verify=False, quiet=True))
     raise typer.Exit(code)
 
 

@@ -8,6 +8,7 @@ errors included. Every change goes through the plan executor, so it is audited a
 from __future__ import annotations
 
 import signal
+import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -19,6 +20,7 @@ from .. import k8s
 from ..backups import backups, human_bytes, link_timestamp
 from ..facts import Facts
 from ..names import REPLICAS_ANNOTATION
+from ..registry import run_checks
 from ..plan import ActionFailed, Create, Delete, EngineScript, Plan, Runner, Scale, execute
 from . import jobs
 
@@ -32,6 +34,8 @@ class FlowOptions:
     storage_class: str | None = None
     bar_size: str | None = None
     poll_seconds: float = 2.0
+    #: How long to wait for DV's pods to be ready again after the job.
+    ready_timeout: float = 600
 
 
 class Interrupted(Exception):
@@ -188,28 +192,22 @@ def run_backup(facts: Facts, options: FlowOptions, console: Console, runner: Run
         execute(quiesce, runner)
         execute(start, runner)
         console.print(f"DV is offline: job {job_name} is backing it up")
-        outcome = watch(runner, job_name, options, console)
-        path = save_log(options, job_name, outcome.pod, outcome.log)
-        if path:
-            console.print(f"job log saved to {path}")
+        outcome = run_dv_job(runner, facts, job_name, options, console)
         if not outcome.ok:
-            explain_failure(console, outcome)
-            try:
-                execute(after_failure_plan(facts, job_name), runner)
-            except ActionFailed as exc:
-                console.print(f"[yellow]cleanup after the failure: {escape(str(exc))}[/]")
             report_partial(console, collect_again(), started)
             return 1
         after = collect_again()
         problems = postflight(after, started)
-        newest = backups(after.bar, names)[-1] if after.bar and backups(after.bar, names) else None
         if problems:
             for p in problems:
                 console.print(f"[red]✗[/] postflight: {escape(p)}")
             return 1
+        newest = backups(after.bar, names)[-1]
         console.print(f"[green]✓[/] backup {newest.timestamp} complete: {human_bytes(newest.size())} "
                       f"in {outcome.seconds:.0f} s; {names.symlink} points at it")
-        code = 0
+        restore_side_deployments(runner, facts, before, console)
+        before = {}
+        code = 0 if dv_ready(options.ready_timeout, collect_again, console) else 1
     except (KeyboardInterrupt, Interrupted):
         console.print("[yellow]interrupted: putting DV's deployments back; the backup job, if started, is left to finish[/]")
         code = 130
@@ -220,6 +218,38 @@ def run_backup(facts: Facts, options: FlowOptions, console: Console, runner: Run
         signal.signal(signal.SIGTERM, previous)
         restore_side_deployments(runner, facts, before, console)
     return code
+
+
+def run_dv_job(runner: Runner, facts: Facts, job_name: str, options: FlowOptions, console: Console) -> jobs.JobOutcome:
+    """Watch DV's job to its end and save its log; after a failure, explain it and clean up as the
+    runbook's workaround does (delete the job, remove the marker it left)."""
+    outcome = watch(runner, job_name, options, console)
+    path = save_log(options, job_name, outcome.pod, outcome.log)
+    if path:
+        console.print(f"job log saved to {path}")
+    if not outcome.ok:
+        explain_failure(console, outcome)
+        try:
+            execute(after_failure_plan(facts, job_name), runner)
+        except ActionFailed as exc:
+            console.print(f"[yellow]cleanup after the failure: {escape(str(exc))}[/]")
+    return outcome
+
+
+def dv_ready(timeout: float, collect_again, console: Console) -> bool:
+    """Give DV's pods time to come back after a job stopped DV; say which are not ready when time is up."""
+    deadline = time.monotonic() + timeout
+    while True:
+        [result] = run_checks(collect_again(), phase="restore", only=["dv-pods-not-ready"])
+        if result.status == "pass":
+            console.print("[green]✓[/] DV's pods are ready")
+            return True
+        if time.monotonic() >= deadline:
+            console.print(f"[yellow]! DV's pods are not all ready after {timeout:.0f} s:[/]")
+            for p in result.problems:
+                console.print(f"  {escape(p.message)}")
+            return False
+        time.sleep(min(5.0, max(0.0, deadline - time.monotonic())))
 
 
 def watch(runner: Runner, job_name: str, options: FlowOptions, console: Console) -> jobs.JobOutcome:

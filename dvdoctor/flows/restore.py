@@ -8,7 +8,6 @@ runs when DV caching is enabled and `.bar_restored.txt` is removed, as the runbo
 from __future__ import annotations
 
 import signal
-import time
 
 from rich.console import Console
 from rich.markup import escape
@@ -18,10 +17,8 @@ from ..errors import UsageError
 from ..facts import SECTION_BAR, Facts
 from ..fixer import FixOptions, load_all as load_fixes
 from ..plan import ActionFailed, Create, Delete, Plan, Runner, execute
-from ..registry import run_checks
 from . import jobs
-from .backup import (FlowOptions, Interrupted, _raise_interrupted, after_failure_plan, explain_failure, save_log,
-                     show_dry_run, watch)
+from .backup import FlowOptions, Interrupted, _raise_interrupted, dv_ready, run_dv_job, show_dry_run
 
 
 def choose(facts: Facts, timestamp: str | None) -> Backup:
@@ -58,19 +55,8 @@ def start_plan(facts: Facts, job: dict) -> Plan:
     return plan
 
 
-def wait_ready(timeout: float, collect_again) -> Facts:
-    """Give DV's pods time to come back; returns the last facts seen."""
-    deadline = time.monotonic() + timeout
-    while True:
-        after = collect_again()
-        bad = [r for r in run_checks(after, phase="restore", only=["dv-pods-not-ready"]) if r.status != "pass"]
-        if not bad or time.monotonic() >= deadline:
-            return after
-        time.sleep(min(5.0, max(0.0, deadline - time.monotonic())))
-
-
 def run_restore(facts: Facts, chosen: Backup, options: FlowOptions, console: Console, runner: Runner,
-                collect_again, ready_timeout: float = 600) -> int:
+                collect_again) -> int:
     names = facts.names
     job = jobs.job_from_template(facts, "dv-restore-job.yaml", "dvdoctor restore")
     jobs.select_backup(job, chosen.timestamp, names.symlink, names.combined_tarball)
@@ -84,30 +70,15 @@ def run_restore(facts: Facts, chosen: Backup, options: FlowOptions, console: Con
     try:
         execute(plan, runner)
         console.print(f"DV is offline: job {job_name} is restoring {chosen.timestamp}")
-        outcome = watch(runner, job_name, options, console)
-        path = save_log(options, job_name, outcome.pod, outcome.log)
-        if path:
-            console.print(f"job log saved to {path}")
+        outcome = run_dv_job(runner, facts, job_name, options, console)
         if not outcome.ok:
-            explain_failure(console, outcome)
-            try:
-                execute(after_failure_plan(facts, job_name), runner)
-            except ActionFailed as exc:
-                console.print(f"[yellow]cleanup after the failure: {escape(str(exc))}[/]")
             return 1
         after = collect_again()
         console.print("post-restore steps (the runbook's manual ones):")
         post = load_fixes()["restore-marker-left"].plan(after, FixOptions())
         execute(post, Runner(runner.cluster, after, runner.audit, runner.progress))
-        final = wait_ready(ready_timeout, collect_again)
-        not_ready = [r for r in run_checks(final, phase="restore", only=["dv-pods-not-ready"]) if r.status != "pass"]
-        if not_ready:
-            console.print("[yellow]! restore finished but DV's pods are not all ready yet:[/]")
-            for p in not_ready[0].problems:
-                console.print(f"  {escape(p.message)}")
-            return 1
-        console.print(f"[green]✓[/] restored {chosen.timestamp} in {outcome.seconds:.0f} s; DV's pods are ready")
-        return 0
+        console.print(f"[green]✓[/] restored {chosen.timestamp} in {outcome.seconds:.0f} s")
+        return 0 if dv_ready(options.ready_timeout, collect_again, console) else 1
     except (KeyboardInterrupt, Interrupted):
         console.print(f"[yellow]interrupted: job {job_name} may still be running; `dvdoctor check` shows what is left[/]")
         return 130

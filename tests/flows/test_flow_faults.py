@@ -53,16 +53,17 @@ def watch_job(cluster, name, timeout, show, interval=2.0):
     return real_watch(cluster, name, timeout, show, interval)
 jobs.watch_job = watch_job
 
-real_post, real_ready = backup.postflight, restore.wait_ready
+real_post, real_ready = backup.postflight, backup.dv_ready
 def postflight(facts, started):
     if step == "postflight":
         fire()
     return real_post(facts, started)
-def wait_ready(timeout, collect_again):
+def dv_ready(timeout, collect_again, console):
     if step == "postflight":
         fire()
-    return real_ready(timeout, collect_again)
-backup.postflight, restore.wait_ready = postflight, wait_ready
+    return real_ready(timeout, collect_again, console)
+backup.postflight = postflight
+backup.dv_ready = restore.dv_ready = dv_ready
 
 sys.exit(run(argv))
 """
