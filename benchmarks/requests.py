@@ -28,32 +28,13 @@ from fakeapi import FakeApi  # noqa: E402
 from dvdoctor import collect as collect_mod  # noqa: E402
 from dvdoctor import probe  # noqa: E402
 from dvdoctor.cluster.kube import connect  # noqa: E402
+from dvdoctor.lab.create import template_text  # noqa: E402
 from dvdoctor.names import DEFAULT  # noqa: E402
 
 NS = "cpd30"
 UID = 1000322824
 IMAGE = "image-registry.openshift-image-registry.svc:5000/zen/dv-init-volume:v1.5.0.0-217"
-BACKUP_TEMPLATE = f"""\
-apiVersion: batch/v1
-kind: Job
-metadata:
-  name: dv-backup-job
-spec:
-  template:
-    spec:
-      serviceAccountName: dv-bar-sa
-      restartPolicy: Never
-      securityContext: {{runAsNonRoot: true, runAsUser: {UID}}}
-      containers:
-      - name: dv-backup
-        image: docker-registry.default.svc:5000/zen/dv-init-volume:v1.5.0.0
-        volumeMounts:
-        - {{name: dv-data, mountPath: /mnt/PV/versioned, subPath: "1.5.0"}}
-        - {{name: dv-bar-data, mountPath: /mnt/PV/bar, subPath: "1.5.0"}}
-      volumes:
-      - {{name: dv-data, persistentVolumeClaim: {{claimName: dv-pvc}}}}
-      - {{name: dv-bar-data, persistentVolumeClaim: {{claimName: dv-bar-pvc}}}}
-"""
+BACKUP_TEMPLATE = template_text("dv-backup-job.yaml")  # the lab's stand-in for DV's template
 
 
 def pod(name: str, phase: str = "Running", labels: dict | None = None, mounts: list | None = None) -> dict:

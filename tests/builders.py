@@ -23,6 +23,7 @@ from pathlib import Path
 
 from dvdoctor import probe
 from dvdoctor.facts import Facts
+from dvdoctor.lab.create import template_text
 from dvdoctor.registry import Result, run_checks
 
 NS = "cpd30"
@@ -158,26 +159,8 @@ def pv(name: str, claim: str, size: str, policy: str = "Retain") -> dict:
             "status": {"phase": "Bound"}}
 
 
-BACKUP_TEMPLATE = """apiVersion: batch/v1
-kind: Job
-metadata:
-  name: dv-backup-job
-spec:
-  template:
-    spec:
-      serviceAccountName: dv-bar-sa
-      restartPolicy: Never
-      securityContext:
-        runAsNonRoot: true
-        runAsUser: 1000322824
-      containers:
-      - name: dv-backup
-        image: docker-registry.default.svc:5000/zen/dv-init-volume:v1.5.0.0
-        volumeMounts:
-        - {name: dv-bar-data, mountPath: /mnt/PV/bar, subPath: "1.5.0"}
-      volumes:
-      - {name: dv-bar-data, persistentVolumeClaim: {claimName: dv-bar-pvc}}
-"""
+#: DV's backup job template: the lab's stand-in, the one copy of its shape in the project.
+BACKUP_TEMPLATE = template_text("dv-backup-job.yaml")
 
 
 # ---- the in-pod sections ---------------------------------------------------------------------------
@@ -214,9 +197,9 @@ def add_backup(bar: dict, ts: str, files: dict[str, int]) -> None:
 def engine_section(markers: tuple[dict, ...] = ()) -> dict:
     templates = {
         "dv-backup-job.yaml": BACKUP_TEMPLATE,
-        "dv-restore-job.yaml": BACKUP_TEMPLATE.replace("dv-backup", "dv-restore"),
-        "dv-bar-pvc.yaml": "apiVersion: v1\nkind: PersistentVolumeClaim\nmetadata:\n  name: dv-bar-pvc\n",
-        "dv-list-backups-job.yaml": BACKUP_TEMPLATE.replace("dv-backup", "dv-list-backups"),
+        "dv-restore-job.yaml": template_text("dv-restore-job.yaml"),
+        "dv-bar-pvc.yaml": template_text("dv-bar-pvc.yaml"),
+        "dv-list-backups-job.yaml": template_text("dv-list-backups-job.yaml"),
     }
     return {"complete": True, "marker_dir_exists": True, "markers": list(markers), "templates": templates,
             "missing_templates": [], "caching_script": True}

@@ -13,6 +13,7 @@ from kubernetes_validate.utils import all_versions
 
 from dvdoctor import oneshot, probe
 from dvdoctor.collect import bar_volume_spec
+from dvdoctor.lab.create import template_text
 from dvdoctor.names import DEFAULT
 
 VERSIONS = (min(all_versions(), key=lambda v: tuple(int(p) for p in v.split("."))),
@@ -20,32 +21,8 @@ VERSIONS = (min(all_versions(), key=lambda v: tuple(int(p) for p in v.split(".")
 IMAGE = "image-registry.openshift-image-registry.svc:5000/zen/dv-init-volume:v1.5.0.0-217"
 
 #: DV's backup job template as dv-engine-0 ships it (the mounts of the runbook's BAR pod).
-BACKUP_TEMPLATE = """\
-apiVersion: batch/v1
-kind: Job
-metadata:
-  name: dv-backup-job
-spec:
-  backoffLimit: 3
-  template:
-    spec:
-      serviceAccountName: dv-bar-sa
-      restartPolicy: Never
-      securityContext:
-        runAsNonRoot: true
-        runAsUser: 1000322824
-      containers:
-      - name: dv-backup
-        image: docker-registry.default.svc:5000/zen/dv-init-volume:v1.5.0.0
-        volumeMounts:
-        - {name: dv-data, mountPath: /mnt/PV/versioned, subPath: "1.5.0"}
-        - {name: dv-bar-data, mountPath: /mnt/PV/bar, subPath: "1.5.0"}
-      volumes:
-      - name: dv-data
-        persistentVolumeClaim: {claimName: dv-pvc}
-      - name: dv-bar-data
-        persistentVolumeClaim: {claimName: dv-bar-pvc}
-"""
+#: DV's backup job template as dv-engine-0 ships it (the lab's stand-in: the mounts of the runbook's BAR pod).
+BACKUP_TEMPLATE = template_text("dv-backup-job.yaml")
 
 ENGINE_POD = {
     "metadata": {"name": "dv-engine-0"},

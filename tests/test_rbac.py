@@ -231,14 +231,12 @@ def test_a_restore_needs_only_what_restore_is_granted(api, cluster, tmp_path):
     from dvdoctor.flows.restore import run_restore
 
     data = b.healthy()
-    # DV's restore job reads which backup to restore from this env value (see flows/jobs.select_backup)
-    data["engine"]["templates"]["dv-restore-job.yaml"] = b.BACKUP_TEMPLATE.replace("dv-backup", "dv-restore").replace(
-        "        volumeMounts:", "        env:\n        - {name: DV_BACKUP_FILE, value: dv_backup.tar.gz}\n        volumeMounts:")
     facts = Facts(copy.deepcopy(data))
     after = b.healthy()
     after["engine"]["markers"] = [marker(".bar_restored.txt")]
-    run_restore(facts, backups(facts.bar, facts.names)[-1], FlowOptions(yes=True, timeout=10, log_dir=tmp_path, poll_seconds=0.05),
-                Console(file=io.StringIO()), runner(cluster, data, tmp_path), lambda: Facts(copy.deepcopy(after)), 0)
+    run_restore(facts, backups(facts.bar, facts.names)[-1], FlowOptions(yes=True, timeout=10, log_dir=tmp_path, poll_seconds=0.05,
+                                                                       ready_timeout=0),
+                Console(file=io.StringIO()), runner(cluster, data, tmp_path), lambda: Facts(copy.deepcopy(after)))
     assert any(r.method == "POST" and r.path.endswith("/jobs") and r.json()["metadata"]["name"] == "dv-restore-job"
                for r in api.requests if r.method == "POST")
     assert api.requests_to("GET", r"/pods/dv-engine-0/exec$")  # the post-restore steps in dv-engine-0
