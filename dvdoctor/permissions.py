@@ -12,7 +12,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 CHECK, FIX, BACKUP, RESTORE, LIST = "check", "fix", "backup", "restore", "list"
+#: The commands that look at or change DV: `dvdoctor rbac --for all` and the permissions check.
 ALL = (CHECK, FIX, BACKUP, RESTORE, LIST)
+#: `schedule --apply` creates Roles, so it stays out of ALL: whoever runs check, fix or backup
+#: should not get the right to write RBAC objects along with it.
+SCHEDULE = "schedule"
+#: Commands whose rows a command needs too. Kubernetes lets a user create a Role, or bind one,
+#: only with rights the user already holds (RBAC escalation prevention), so `schedule --apply`
+#: needs those of the Roles it creates: backup's, or check's with --check-only.
+IMPLIES: dict[str, tuple[str, ...]] = {SCHEDULE: (BACKUP, CHECK)}
 
 
 @dataclass(frozen=True)
@@ -50,13 +58,27 @@ PERMISSIONS: tuple[Permission, ...] = (
     Permission("", "events", ("list",), (CHECK, FIX), "explain pods and claims that are stuck"),
     Permission("coordination.k8s.io", "leases", ("list",), ALL,
                "see dvdoctor's own lock (else stale-dvdoctor-lock is skipped)"),
-    Permission("coordination.k8s.io", "leases", ("get", "create", "patch", "delete"), (FIX, BACKUP, RESTORE),
+    Permission("coordination.k8s.io", "leases", ("get", "create", "patch", "delete"), (FIX, BACKUP, RESTORE, SCHEDULE),
                "hold dvdoctor's lock (Lease dvdoctor-lock) so two runs never change DV at once"),
     Permission("", "persistentvolumes", ("list",), (CHECK, FIX),
                "read the reclaim policy of dv-bar-pvc's volume (else bar-pv-reclaim-delete is skipped)", cluster_scoped=True),
     Permission("", "persistentvolumes", ("patch",), (FIX,), "set that reclaim policy to Retain", cluster_scoped=True),
     Permission("storage.k8s.io", "storageclasses", ("list",), (CHECK, FIX),
                "check the storage class before creating or growing dv-bar-pvc", cluster_scoped=True),
+    Permission("", "serviceaccounts", ("get", "create", "patch"), (SCHEDULE,),
+               "create or update the service account the scheduled job runs as (schedule --apply)"),
+    Permission("batch", "cronjobs", ("get", "create", "patch"), (SCHEDULE,),
+               "create or update the CronJob that runs dvdoctor (schedule --apply)"),
+    Permission("rbac.authorization.k8s.io", "roles", ("get", "create", "patch"), (SCHEDULE,),
+               "create or update the Role the scheduled job runs with (schedule --apply)"),
+    Permission("rbac.authorization.k8s.io", "rolebindings", ("get", "create", "patch"), (SCHEDULE,),
+               "bind that Role to the job's service account (schedule --apply)"),
+    Permission("rbac.authorization.k8s.io", "clusterroles", ("get", "create", "patch"), (SCHEDULE,),
+               "create or update the job's cluster-scoped reads (schedule --apply --check-only; else --no-cluster)",
+               cluster_scoped=True),
+    Permission("rbac.authorization.k8s.io", "clusterrolebindings", ("get", "create", "patch"), (SCHEDULE,),
+               "bind them to the job's service account (schedule --apply --check-only; else --no-cluster)",
+               cluster_scoped=True),
 )
 
 

@@ -14,13 +14,12 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from .cluster.port import CLUSTER_KINDS
 from .errors import UsageError
 from .names import OWNED_LABEL, OWNED_VALUE
-from .permissions import ALL, PERMISSIONS, Permission
+from .permissions import ALL, IMPLIES, PERMISSIONS, SCHEDULE, Permission
 
-#: `dvdoctor rbac --for` choices: one command's needs, or every command's.
-TARGETS = (*ALL, "all")
+#: `dvdoctor rbac --for` choices: one command's needs, or those of every command that acts on DV.
+TARGETS = (*ALL, SCHEDULE, "all")
 #: The order RBAC tools print verbs in, so generated rules read the way people expect.
 VERB_ORDER = ("get", "list", "watch", "create", "update", "patch", "delete")
 
@@ -47,7 +46,7 @@ def rules(commands: tuple[str, ...], cluster_scoped: bool) -> list[dict]:
 def commands_for(target: str) -> tuple[str, ...]:
     if target not in TARGETS:
         raise UsageError(f"--for {target!r}: allowed: {', '.join(TARGETS)}")
-    return ALL if target == "all" else (target,)
+    return ALL if target == "all" else (target, *IMPLIES.get(target, ()))
 
 
 def subject(user: str | None, group: str | None, service_account: str | None, namespace: str) -> dict:
@@ -81,8 +80,9 @@ def manifests(namespace: str, target: str, who: dict, cluster_reads: bool = True
     cluster_rules = rules(commands, True)
     if cluster_reads and cluster_rules:
         # cluster-wide objects have no namespace: name them after it, so two DV namespaces don't clash
+        kinds = {resource for rule in cluster_rules for resource in rule["resources"]}
         cluster_meta = {"name": f"dvdoctor-{namespace}-{target}", "labels": labels, "annotations": {
-            "dvdoctor.io/grants": f"the cluster-scoped part ({', '.join(CLUSTER_KINDS)}) for dvdoctor in {namespace}"}}
+            "dvdoctor.io/grants": f"the cluster-scoped part ({', '.join(sorted(kinds))}) for dvdoctor in {namespace}"}}
         out += [
             {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole", "metadata": cluster_meta,
              "rules": cluster_rules},

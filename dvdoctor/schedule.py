@@ -6,14 +6,20 @@ never overlaps itself (a second backup while one runs would take DV down twice) 
 a failed run (each try takes DV offline); the job log holds the whole report. Its service account
 gets the Role `dvdoctor rbac --for backup` prints (prune needs no more than backup), or the check
 Role with --check-only. The script is static text; the number to keep reaches it in env.
+
+`--apply` turns the same objects into a plan for the one executor (each change audited, under the
+namespace's lock): what is missing is created, what differs is merge-patched, and a namespace that
+already holds them gives an empty plan, so applying twice changes nothing the second time.
 """
 
 from __future__ import annotations
 
 import re
 
+from .cluster.port import Cluster
 from .errors import UsageError
 from .names import OWNED_LABEL, OWNED_VALUE
+from .plan import Create, Patch, Plan
 from .permissions import BACKUP, CHECK
 from .rbac import manifests as rbac_manifests
 from .rbac import subject
@@ -115,3 +121,67 @@ def manifests(namespace: str, cron: str, image: str, keep: int = 2, check_only: 
     target = CHECK if check_only else BACKUP
     objects = rbac_manifests(namespace, target, subject(None, None, account, namespace), cluster_reads)
     return objects + [cronjob(namespace, valid_cron(cron), valid_image(image), keep, check_only, account)]
+
+
+#: Kind -> the port's plural name, for every object `manifests` returns.
+PLURALS = {"ServiceAccount": "serviceaccounts", "Role": "roles", "RoleBinding": "rolebindings",
+           "ClusterRole": "clusterroles", "ClusterRoleBinding": "clusterrolebindings", "CronJob": "cronjobs"}
+BINDINGS = ("RoleBinding", "ClusterRoleBinding")
+
+
+def covers(have: object, want: object) -> bool:
+    """Whether `have` already holds every value of `want`.
+
+    The API server adds defaults and bookkeeping (metadata.uid, a CronJob's `suspend`, each
+    container's `imagePullPolicy`, a service account's token secrets) that are not differences.
+    Lists must match item by item, since a merge patch can only replace a list whole.
+    """
+    if isinstance(want, dict):
+        return isinstance(have, dict) and all(covers(have.get(k), v) for k, v in want.items())
+    if isinstance(want, list):
+        return isinstance(have, list) and len(have) == len(want) and all(map(covers, have, want))
+    return have == want
+
+
+def difference(have: dict, want: dict) -> dict:
+    """The smallest merge patch (RFC 7386) after which `have` covers `want`; empty when it does."""
+    patch: dict = {}
+    for key, value in want.items():
+        if covers(have.get(key), value):
+            continue
+        inner = have.get(key)
+        patch[key] = difference(inner, value) if isinstance(value, dict) and isinstance(inner, dict) else value
+    return patch
+
+
+def _fields(patch: dict, prefix: str = "") -> list[str]:
+    """The dotted paths a patch sets (`spec.schedule`), to say in plain words what an update changes."""
+    out: list[str] = []
+    for key, value in patch.items():
+        path = f"{prefix}.{key}" if prefix else key
+        out += _fields(value, path) if isinstance(value, dict) and value else [path]
+    return out
+
+
+def apply_plan(cluster: Cluster, objects: list[dict]) -> Plan:
+    """Create what is missing, merge-patch what differs, in the order given (the CronJob's service
+    account and rights exist before it can first run).
+
+    A binding only gains subjects: one named like ours may already bind the same Role to a person
+    (`dvdoctor rbac --for backup --user alice`), and applying a schedule must not take that away.
+    """
+    plan = Plan("schedule")
+    for want in objects:
+        kind, name = PLURALS[want["kind"]], want["metadata"]["name"]
+        what = f"{want['kind'].lower()}/{name}"
+        have = cluster.get(kind, name)
+        if have is None:
+            plan.actions.append(Create(kind, want, f"create {what}"))
+            continue
+        if want["kind"] in BINDINGS:
+            held = list(have.get("subjects") or [])
+            want = {**want, "subjects": held + [s for s in want["subjects"] if not any(covers(h, s) for h in held)]}
+        patch = difference(have, want)
+        if patch:
+            plan.actions.append(Patch(kind, name, patch, f"update {what}: {', '.join(_fields(patch))}"))
+    return plan

@@ -289,7 +289,7 @@ def test_a_service_account_subject_comes_with_the_account():
 def test_bad_input_is_one_usage_error():
     with pytest.raises(UsageError, match="give one of --user, --group, --service-account"):
         rbac.subject("alice", "admins", None, b.NS)
-    with pytest.raises(UsageError, match=r"--for 'prune': allowed: check, fix, backup, restore, list, all"):
+    with pytest.raises(UsageError, match=r"--for 'prune': allowed: check, fix, backup, restore, list, schedule, all"):
         rbac.commands_for("prune")
 
 

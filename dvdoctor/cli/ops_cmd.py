@@ -1,17 +1,19 @@
 """Commands for the people who set dvdoctor up: `rbac` prints the least rights each command needs,
-`schedule` a CronJob that runs backups (or checks) in the cluster."""
+`schedule` prints (or with --apply creates) a CronJob that runs backups (or checks) in the cluster."""
 
 from __future__ import annotations
 
 import json
 import sys
 from enum import Enum
+from pathlib import Path
 from typing import Optional
 
 import typer
 
 from . import app
 from .context import Options, valid_name
+from .locking import break_lock_option
 
 
 class RbacTarget(str, Enum):
@@ -20,6 +22,7 @@ class RbacTarget(str, Enum):
     backup = "backup"
     restore = "restore"
     list = "list"
+    schedule = "schedule"
     all = "all"
 
 
@@ -85,10 +88,17 @@ def schedule(
     service_account: str = typer.Option("dvdoctor", "--service-account", help="The service account the job runs as (created too)."),
     cluster_reads: bool = typer.Option(True, "--cluster/--no-cluster", help="Also grant the cluster-scoped reads (PVs, storage classes)."),
     output: ManifestFormat = typer.Option(ManifestFormat.yaml, "-o", "--output", help="yaml documents or a json List."),
+    apply: bool = typer.Option(
+        False, "--apply", help="Create what is missing and update what differs in the namespace instead of printing "
+        "(audited, under dvdoctor's lock; needs `dvdoctor rbac --for schedule`)."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="With --apply: print what would be created or updated; change nothing."),
+    audit_file: Optional[Path] = typer.Option(None, "--audit-file", help="With --apply: where changes are logged."),
+    break_lock: bool = break_lock_option(),
 ) -> None:
     """Print a CronJob that runs a gated backup and a prune (or only the checks) on a schedule.
 
-    With its ServiceAccount, Role and RoleBinding; apply it with `oc apply -f -`.
+    With its ServiceAccount, Role and RoleBinding; apply it with `oc apply -f -`, or let --apply
+    create them.
     """
     from ..errors import UsageError
     from ..schedule import manifests
@@ -98,4 +108,55 @@ def schedule(
         raise UsageError("dvdoctor schedule needs DV's namespace: -n NAMESPACE")
     namespace = valid_name(opts.namespace, "namespace")
     valid_name(service_account, "--service-account")
-    _print(manifests(namespace, cron, image, keep, check_only, service_account, cluster_reads), output)
+    if dry_run and not apply:
+        raise UsageError("--dry-run goes with --apply: without --apply nothing is sent anyway")
+    objects = manifests(namespace, cron, image, keep, check_only, service_account, cluster_reads)
+    if not apply:
+        _print(objects, output)
+        return
+    code = _apply(opts, namespace, objects, dry_run, audit_file, f"{ctx.command_path} --apply --cron {cron!r}", break_lock)
+    raise typer.Exit(code)
+
+
+def _apply(opts: Options, namespace: str, objects: list[dict], dry_run: bool, audit_file: Optional[Path],
+           command: str, break_lock: bool) -> int:
+    """Plan against what the namespace holds, show it, and apply it under the lock; the exit code.
+
+    The plan is made after the lock is taken, so what it creates or patches is what is there when
+    it runs; --dry-run takes no lock, as it changes nothing.
+    """
+    from rich.console import Console
+    from rich.markup import escape
+
+    from ..audit import AuditLog
+    from ..errors import UsageError
+    from ..facts import Facts
+    from ..plan import ActionFailed, Runner, execute
+    from ..schedule import apply_plan
+    from .fix_cmd import render_plan
+    from .locking import take_lock
+
+    console = Console()
+    cluster = opts.open_cluster()
+    if cluster.namespace != namespace:
+        raise UsageError(f"-n {namespace}: {cluster.describe()} is namespace {cluster.namespace}")
+    if dry_run:
+        render_plan(console, apply_plan(cluster, objects))
+        console.print("[dim]--dry-run: nothing was changed.[/]")
+        return 0
+    with take_lock(cluster, command, break_lock, console):
+        plan = apply_plan(cluster, objects)
+        render_plan(console, plan)
+        if plan.empty:
+            return 0
+        audit = AuditLog(audit_file, where=cluster.describe())
+        # the actions need only the port; the facts carry the namespace the audit log names
+        runner = Runner(cluster, Facts({"namespace": namespace}), audit,
+                        progress=lambda msg: console.print(f"  → {escape(msg)}"))
+        try:
+            execute(plan, runner)
+        except ActionFailed as exc:
+            console.print(f"[red]✗[/] {escape(str(exc))}")
+            return 1
+    console.print(f"[green]✓[/] schedule applied in namespace {namespace}; [dim]changes logged to {audit.path}[/]")
+    return 0

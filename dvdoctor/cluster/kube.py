@@ -61,7 +61,7 @@ class _Kind:
         return f"/apis/{self.group}/{self.version}" if self.group else f"/api/{self.version}"
 
 
-#: Plural resource name -> where it is served (the kinds of port.KINDS).
+#: Plural resource name -> where it is served (the kinds of port.KINDS and port.MANAGED_KINDS).
 _KINDS: dict[str, _Kind] = {
     "pods": _Kind("", "v1", "Pod", True),
     "events": _Kind("", "v1", "Event", True),
@@ -73,6 +73,11 @@ _KINDS: dict[str, _Kind] = {
     "statefulsets": _Kind("apps", "v1", "StatefulSet", True),
     "storageclasses": _Kind("storage.k8s.io", "v1", "StorageClass", False),
     "leases": _Kind("coordination.k8s.io", "v1", "Lease", True),
+    "cronjobs": _Kind("batch", "v1", "CronJob", True),
+    "roles": _Kind("rbac.authorization.k8s.io", "v1", "Role", True),
+    "rolebindings": _Kind("rbac.authorization.k8s.io", "v1", "RoleBinding", True),
+    "clusterroles": _Kind("rbac.authorization.k8s.io", "v1", "ClusterRole", False),
+    "clusterrolebindings": _Kind("rbac.authorization.k8s.io", "v1", "ClusterRoleBinding", False),
 }
 
 

@@ -25,6 +25,10 @@ NAMESPACED_KINDS = (
 #: Cluster-scoped kinds.
 CLUSTER_KINDS = ("persistentvolumes", "storageclasses")
 KINDS = NAMESPACED_KINDS + CLUSTER_KINDS
+#: Kinds only `schedule --apply` writes (its CronJob and the RBAC objects its job runs with):
+#: get/create/patch/delete accept them, but `collect` never lists them, so the facts and the
+#: rights `check` needs stay as they are. The last two are cluster-scoped.
+MANAGED_KINDS = ("cronjobs", "roles", "rolebindings", "clusterroles", "clusterrolebindings")
 
 
 @dataclass(frozen=True)

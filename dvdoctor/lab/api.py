@@ -24,8 +24,14 @@ KIND_INFO: dict[str, tuple[str, str, str]] = {
     "leases": ("coordination.k8s.io", "coordination.k8s.io/v1", "Lease"),
     "persistentvolumes": ("", "v1", "PersistentVolume"),
     "storageclasses": ("storage.k8s.io", "storage.k8s.io/v1", "StorageClass"),
+    # written by `schedule --apply` only; the lab stores them and runs nothing on a schedule
+    "cronjobs": ("batch", "batch/v1", "CronJob"),
+    "roles": ("rbac.authorization.k8s.io", "rbac.authorization.k8s.io/v1", "Role"),
+    "rolebindings": ("rbac.authorization.k8s.io", "rbac.authorization.k8s.io/v1", "RoleBinding"),
+    "clusterroles": ("rbac.authorization.k8s.io", "rbac.authorization.k8s.io/v1", "ClusterRole"),
+    "clusterrolebindings": ("rbac.authorization.k8s.io", "rbac.authorization.k8s.io/v1", "ClusterRoleBinding"),
 }
-CLUSTER_SCOPED = ("persistentvolumes", "storageclasses")
+CLUSTER_SCOPED = ("persistentvolumes", "storageclasses", "clusterroles", "clusterrolebindings")
 NAME_RE = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
 
 
@@ -37,7 +43,8 @@ def kind_info(kind: str) -> tuple[str, str, str]:
 
 
 def full_rules() -> list[dict]:
-    """A namespace admin's rules plus the cluster-wide reads dvdoctor wants: what a healthy lab grants."""
+    """Every kind the lab knows, cluster-scoped ones included: what a healthy lab grants (an admin's
+    rights, so `schedule --apply` may create its ClusterRole; faults take rights away)."""
     by_group: dict[str, list[str]] = {}
     for kind, (group, _, _) in KIND_INFO.items():
         by_group.setdefault(group, []).append(kind)
