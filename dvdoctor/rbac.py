@@ -2,7 +2,7 @@
 
 The rows come from dvdoctor/permissions.py, the one table of what each command calls (the
 `dvdoctor-permissions` check reads it too); tests/test_rbac.py runs the code paths of check, fix,
-backup and restore against a recording port and fails when a call is not granted here. Pods
+backup, restore and schedule --apply against a recording port and fails when a call is not granted here. Pods
 exec'd through a websocket are authorised as `get pods/exec` on clusters before Kubernetes 1.30
 (OpenShift 4.6, under CP4D 3.5) and as `create` after, so both are in the table.
 

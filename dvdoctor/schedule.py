@@ -56,9 +56,16 @@ def valid_cron(expr: str) -> str:
                      f"month (1-12) day-of-week (0-7) (e.g. \"0 2 * * *\"), or one of {', '.join(_CRON_MACROS)}")
 
 
+#: [registry[:port]/]path[:tag][@sha256:digest], path components lower-case as registries require:
+#: a reference the kubelet cannot pull would only fail at 02:00, in the job's events.
+_IMAGE = re.compile(r"^(?:[A-Za-z0-9.-]+(?::[0-9]+)?/)?[a-z0-9]+(?:[._-]+[a-z0-9]+)*(?:/[a-z0-9]+(?:[._-]+[a-z0-9]+)*)*"
+                    r"(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(?:@sha256:[0-9a-f]{64})?$")
+
+
 def valid_image(image: str) -> str:
-    if not image or any(c.isspace() for c in image):
-        raise UsageError(f"--image {image!r}: give a container image reference, like registry.example/dvdoctor:0.1.0")
+    if not _IMAGE.match(image):
+        raise UsageError(f"--image {image!r}: give a container image reference, like registry.example/dvdoctor:0.1.0 "
+                         "(lower-case path, optional :tag and @sha256:digest)")
     return image
 
 

@@ -1,7 +1,7 @@
 """A small Kubernetes API server on 127.0.0.1, so the adapter is tested through the real client.
 
 It speaks just enough of the API for dvdoctor: list/get/create/merge-patch/delete of the kinds in
-dvdoctor.cluster.port, label and field selectors, chunked watch streams with resourceVersions,
+dvdoctor.cluster.port (KINDS and MANAGED_KINDS), label and field selectors, chunked watch streams with resourceVersions,
 pod logs, SelfSubjectRulesReview, namespace GETs, exec over a websocket (the v4 channel
 protocol: 1 stdout, 2 stderr, 3 status), and scripted error answers. Every request is recorded
 (method, path, query, headers, body) so tests assert on what the client actually sent.
@@ -36,6 +36,11 @@ KINDS = {
     "statefulsets": ("/apis/apps/v1", "StatefulSet", True),
     "storageclasses": ("/apis/storage.k8s.io/v1", "StorageClass", False),
     "leases": ("/apis/coordination.k8s.io/v1", "Lease", True),
+    "cronjobs": ("/apis/batch/v1", "CronJob", True),
+    "roles": ("/apis/rbac.authorization.k8s.io/v1", "Role", True),
+    "rolebindings": ("/apis/rbac.authorization.k8s.io/v1", "RoleBinding", True),
+    "clusterroles": ("/apis/rbac.authorization.k8s.io/v1", "ClusterRole", False),
+    "clusterrolebindings": ("/apis/rbac.authorization.k8s.io/v1", "ClusterRoleBinding", False),
 }
 WS_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 

@@ -46,6 +46,12 @@ ROWS = [
     (["-n", "cpd30", "schedule", "--cron", "0 25 * * *", "--image", "quay.io/x/dvdoctor:1"], "'0 25 * * *'"),
     (["-n", "cpd30", "schedule", "--cron", "0 2 * * *", "--image", "quay.io/x/dvdoctor:1", "--keep", "0"], "--keep"),
     (["-n", "cpd30", "schedule", "--cron", "0 2 * * *", "--image", "not an image"], "'not an image'"),
+    (["-n", "cpd30", "schedule", "--cron", "0 2 * * * *", "--image", "quay.io/x/dvdoctor:1", "--apply"], "'0 2 * * * *'"),
+    (["-n", "cpd30", "schedule", "--cron", "0 2 * * *", "--image", "quay.io/x/dvdoctor 1", "--apply"], "'quay.io/x/dvdoctor 1'"),
+    (["-n", "cpd30", "schedule", "--cron", "@daily", "--image", "quay.io/x/DVdoctor:1", "--apply"], "'quay.io/x/DVdoctor:1'"),
+    (["-n", "cpd30", "schedule", "--cron", "@daily", "--image", "quay.io/x/dvdoctor:", "--apply"], "'quay.io/x/dvdoctor:'"),
+    (["schedule", "--cron", "0 2 * * *", "--image", "quay.io/x/dvdoctor:1", "--apply"], "-n NAMESPACE"),
+    (["-n", "cpd30", "schedule", "--cron", "0 2 * * *", "--image", "quay.io/x/dvdoctor:1", "--dry-run"], "--apply"),
     (["-n", "cpd30", "rbac", "--service-account", "Bad_SA"], "'Bad_SA'"),
     (["-n", "cpd30", "rbac", "--for", "everything"], "'everything'"),
 ]

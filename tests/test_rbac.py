@@ -19,7 +19,7 @@ from rich.console import Console
 from typer.testing import CliRunner
 
 import builders as b
-from dvdoctor import rbac
+from dvdoctor import rbac, schedule
 from dvdoctor.audit import AuditLog
 from dvdoctor.backups import backups
 from dvdoctor.cluster.kube import connect
@@ -27,7 +27,7 @@ from dvdoctor.collect import OPTIONAL_KINDS, collect
 from dvdoctor.errors import UsageError
 from dvdoctor.facts import Facts
 from dvdoctor.fixer import FixOptions, load_all as load_fixes
-from dvdoctor.permissions import ALL, BACKUP, CHECK, FIX, LIST, RESTORE, allows
+from dvdoctor.permissions import ALL, BACKUP, CHECK, FIX, LIST, RESTORE, SCHEDULE, allows
 from dvdoctor.plan import ActionFailed, Runner, execute
 from fakeapi import KINDS, FakeApi
 
@@ -241,6 +241,32 @@ def test_a_restore_needs_only_what_restore_is_granted(api, cluster, tmp_path):
                for r in api.requests if r.method == "POST")
     assert api.requests_to("GET", r"/pods/dv-engine-0/exec$")  # the post-restore steps in dv-engine-0
     assert uncovered(api, RESTORE) == []
+
+
+def test_scheduling_needs_only_what_schedule_is_granted(api, tmp_path, monkeypatch, capsys):
+    from dvdoctor.cli import run
+
+    monkeypatch.setenv("KUBECONFIG", str(api.kubeconfig(tmp_path / "config", namespace=b.NS)))
+    monkeypatch.setenv("DVDOCTOR_AUDIT", str(tmp_path / "audit.jsonl"))
+    monkeypatch.delenv("DVDOCTOR_LAB", raising=False)
+    for cron, extra in (("0 2 * * *", []), ("0 3 * * *", []), ("@hourly", ["--check-only"]), ("@daily", ["--check-only"])):
+        code = run(["-n", b.NS, "schedule", "--cron", cron, "--image", b.IMAGE, "--apply", *extra])
+        assert code == 0, capsys.readouterr()
+    assert api.requests_to("POST", r"/clusterrolebindings$") and api.requests_to("PATCH", r"/cronjobs/dvdoctor-check$")
+    assert uncovered(api, SCHEDULE) == []
+
+
+@pytest.mark.parametrize("check_only", [False, True])
+def test_who_may_schedule_holds_every_right_the_schedule_grants(check_only):
+    """Kubernetes refuses to create a Role (or bind one) granting rights the creator lacks."""
+    granted = [o for o in schedule.manifests(b.NS, "@daily", b.IMAGE, check_only=check_only)
+               if o["kind"] in ("Role", "ClusterRole")]
+    assert granted
+    held = [r for o in rbac.manifests(b.NS, SCHEDULE, rbac.subject("alice", None, None, b.NS))
+            if o["kind"] in ("Role", "ClusterRole") for r in o["rules"]]
+    for rule in (r for o in granted for r in o["rules"]):
+        for group, resource, verb in ((g, res, v) for g in rule["apiGroups"] for res in rule["resources"] for v in rule["verbs"]):
+            assert allows(held, group, resource, verb), (group, resource, verb)
 
 
 def test_the_authorizer_reading_of_requests():

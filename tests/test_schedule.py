@@ -3,6 +3,7 @@ good backup, run by a service account with exactly the backup (or check) Role.""
 
 from __future__ import annotations
 
+import copy
 import os
 import subprocess
 from pathlib import Path
@@ -104,3 +105,109 @@ def test_the_command_prints_the_objects_to_apply():
 def test_the_containerfile_builds_the_image_the_job_runs():
     text = (Path(__file__).resolve().parents[1] / "Containerfile").read_text()
     assert 'ENTRYPOINT ["dvdoctor"]' in text and "\nUSER 1001\n" in text
+
+
+# ---- --apply through the real Kubernetes client, against tests/fakeapi.py ---------------------------
+
+
+@pytest.fixture
+def fake(tmp_path, monkeypatch):
+    from fakeapi import FakeApi
+
+    api = FakeApi(namespaces=(NS,)).start()
+    monkeypatch.setenv("KUBECONFIG", str(api.kubeconfig(tmp_path / "config", namespace=NS)))
+    monkeypatch.setenv("DVDOCTOR_AUDIT", str(tmp_path / "audit.jsonl"))
+    monkeypatch.delenv("DVDOCTOR_LAB", raising=False)
+    yield api
+    api.stop()
+
+
+def run_cli(argv: list[str], capsys) -> tuple[int, str]:
+    from dvdoctor.cli import run
+
+    code = run(argv)
+    out, err = capsys.readouterr()
+    return code, out + err
+
+
+APPLY = ["-n", NS, "schedule", "--cron", "0 2 * * *", "--image", IMAGE, "--check-only", "--apply"]
+WRITES = r"/(serviceaccounts|roles|rolebindings|clusterroles|clusterrolebindings|cronjobs)(/|$)"
+
+
+def test_apply_sends_each_object_to_its_path_as_printed(fake, capsys):
+    from fakeapi import KINDS
+
+    code, out = run_cli(APPLY, capsys)
+    assert code == 0, out
+    posts = fake.requests_to("POST", WRITES)
+    printed = schedule.manifests(NS, "0 2 * * *", IMAGE, check_only=True)
+    assert [r.json() for r in posts] == printed  # in order: the job's account and rights before the job
+    for request, obj in zip(posts, printed):
+        plural = schedule.PLURALS[obj["kind"]]
+        prefix, kind, namespaced = KINDS[plural]
+        assert request.path == prefix + (f"/namespaces/{NS}" if namespaced else "") + f"/{plural}"
+        assert request.headers["content-type"] == "application/json" and kind == obj["kind"]
+    assert fake.requests_to("POST", r"/leases$") and fake.requests_to("DELETE", r"/leases/dvdoctor-lock$")
+
+
+def test_apply_again_sends_nothing_though_the_server_added_defaults(fake, capsys):
+    assert run_cli(APPLY, capsys)[0] == 0
+    # what a real API server adds on create: none of it is a difference
+    job = copy.deepcopy(fake.stored("cronjobs", "dvdoctor-check", NS))
+    job["spec"]["suspend"] = False
+    pod = job["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    pod["containers"][0].update(imagePullPolicy="IfNotPresent", terminationMessagePath="/dev/termination-log")
+    pod["dnsPolicy"] = "ClusterFirst"
+    fake.put("cronjobs", job, NS, event="MODIFIED")
+    account = copy.deepcopy(fake.stored("serviceaccounts", "dvdoctor", NS))
+    account["secrets"] = [{"name": "dvdoctor-token-x2k4p"}]
+    fake.put("serviceaccounts", account, NS, event="MODIFIED")
+    fake.requests.clear()
+    code, out = run_cli(APPLY, capsys)
+    assert code == 0 and "nothing to do" in out, out
+    assert not fake.requests_to("POST", WRITES) and not fake.requests_to("PATCH", WRITES)
+
+
+def test_a_changed_cron_is_one_merge_patch_of_the_cronjob(fake, capsys):
+    assert run_cli(APPLY, capsys)[0] == 0
+    fake.requests.clear()
+    code, out = run_cli([a if a != "0 2 * * *" else "30 3 * * 6" for a in APPLY], capsys)
+    assert code == 0, out
+    [patch] = fake.requests_to("PATCH", WRITES)
+    assert patch.path == f"/apis/batch/v1/namespaces/{NS}/cronjobs/dvdoctor-check"
+    assert patch.headers["content-type"] == "application/merge-patch+json"
+    assert patch.json() == {"spec": {"schedule": "30 3 * * 6"}}
+    assert fake.stored("cronjobs", "dvdoctor-check", NS)["spec"]["schedule"] == "30 3 * * 6"
+
+
+def test_a_forbidden_create_stops_the_apply_in_one_line(fake, capsys):
+    fake.fail("POST", r"/clusterroles$", 403, 'clusterroles.rbac.authorization.k8s.io is forbidden: User "alice" cannot create')
+    code, out = run_cli(APPLY, capsys)
+    assert code == 1 and "create clusterrole/dvdoctor-cpd30-check" in out and "forbidden" in out, out
+    assert fake.stored("cronjobs", "dvdoctor-check", NS) is None  # the job never runs without its rights
+    assert fake.stored("leases", "dvdoctor-lock", NS) is None  # the lock is given back
+
+
+def test_the_port_knows_the_managed_kinds_everywhere_the_same_way():
+    from fakeapi import KINDS
+
+    from dvdoctor.cluster import kube
+    from dvdoctor.cluster.port import KINDS as COLLECTED, MANAGED_KINDS
+    from dvdoctor.lab import api as lab_api
+
+    assert set(schedule.PLURALS.values()) - {"serviceaccounts"} == set(MANAGED_KINDS)
+    assert not set(MANAGED_KINDS) & set(COLLECTED)  # collect never lists them
+    for plural in MANAGED_KINDS:
+        info = kube._KINDS[plural]
+        assert KINDS[plural] == (info.prefix, info.kind, info.namespaced)
+        assert lab_api.KIND_INFO[plural] == (info.group, info.api_version, info.kind)
+        assert (plural in lab_api.CLUSTER_SCOPED) == (not info.namespaced)
+
+
+def test_difference_is_the_smallest_merge_patch():
+    have = {"metadata": {"name": "x", "uid": "1", "labels": {"a": "1"}}, "spec": {"schedule": "0 2 * * *", "suspend": False}}
+    assert schedule.difference(have, {"metadata": {"labels": {"a": "1"}}, "spec": {"schedule": "0 2 * * *"}}) == {}
+    assert schedule.difference(have, {"metadata": {"labels": {"a": "1", "b": "2"}}, "spec": {"schedule": "0 3 * * *"}}) == {
+        "metadata": {"labels": {"b": "2"}}, "spec": {"schedule": "0 3 * * *"}}
+    # a list is replaced whole, as a merge patch can only do
+    assert schedule.difference({"l": [{"a": 1, "d": 0}, {"a": 2}]}, {"l": [{"a": 1}]}) == {"l": [{"a": 1}]}
