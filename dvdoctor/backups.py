@@ -30,6 +30,10 @@ class Backup:
     verified: bool | None = None
     #: Why it did not read back, in the probe's words.
     verify_message: str = ""
+    #: Its dvdoctor-manifest.json (which DV instance took it), when there is a readable one.
+    manifest: dict | None = None
+    #: Why a manifest that is there cannot be read; empty when it reads or is absent.
+    manifest_error: str = ""
 
     @property
     def time(self) -> datetime:
@@ -77,6 +81,10 @@ def backups(bar: dict, names: DvNames) -> list[Backup]:
         if ts in found:
             found[ts].verified = bool(result.get("ok"))
             found[ts].verify_message = str(result.get("message") or "")
+    for ts, result in (bar.get("manifests") or {}).items():
+        if ts in found:
+            found[ts].manifest = result.get("content")
+            found[ts].manifest_error = str(result.get("error") or "")
     return sorted(found.values(), key=lambda b: b.timestamp)
 
 

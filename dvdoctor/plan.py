@@ -200,6 +200,9 @@ class BarScript:
     args: tuple[str, ...]
     summary: str
     allow_world_writable: bool = False
+    #: Values too long or too free-form for argv (a manifest's JSON), passed in the pod's environment:
+    #: (name, value) pairs, never pasted into the script's text.
+    env: tuple[tuple[str, str], ...] = ()
 
     def describe(self) -> str:
         return self.summary
@@ -209,7 +212,7 @@ class BarScript:
         if collect.bar_image(run.facts.data, names) is None:
             raise ActionFailed(f"cannot start a pod on {names.bar_pvc}: job {names.init_volume_job} is missing")
         manifest = collect.bar_job(run.facts.data, names, "fix", "bar-fix.sh", list(self.args),
-                                   {"ALLOW_WORLD": "1" if self.allow_world_writable else "0"})
+                                   {**dict(self.env), "ALLOW_WORLD": "1" if self.allow_world_writable else "0"})
         result = oneshot.run_job(run.cluster, manifest, progress=run.progress)
         return _script_changes(result.log, f"pod {result.pod or result.job}: {result.outcome} {result.reason}".strip())
 

@@ -8,6 +8,8 @@ process, so the lab exercises exactly the code that reads a cluster.
 from __future__ import annotations
 
 import base64
+import binascii
+import json
 from importlib import resources
 
 
@@ -25,7 +27,7 @@ def _records(text: str) -> tuple[list[list[str]], bool]:
 def parse_bar_probe(text: str) -> dict:
     """Turn bar-probe.sh output into the `bar_volume` facts (see facts.schema.json)."""
     rows, complete = _records(text)
-    out: dict = {"complete": complete, "exists": True, "entries": [], "link": None, "verified": {}}
+    out: dict = {"complete": complete, "exists": True, "entries": [], "link": None, "verified": {}, "manifests": {}}
     for row in rows:
         tag, rest = row[0], row[1:]
         if tag == "id" and rest:
@@ -59,7 +61,26 @@ def parse_bar_probe(text: str) -> dict:
             out["link"] = {"name": rest[0], "target": rest[1], "target_exists": rest[2] == "1"}
         elif tag == "verify" and len(rest) >= 2:
             out["verified"][rest[0]] = {"ok": rest[1] == "1", "message": rest[2] if len(rest) > 2 else ""}
+        elif tag == "manifest" and len(rest) >= 2 and rest[1].isdigit():
+            out["manifests"][rest[0]] = _manifest(int(rest[1]), rest[2] if len(rest) > 2 else "")
     return out
+
+
+def _manifest(size: int, encoded: str) -> dict:
+    """One backup's manifest as the probe sent it: its JSON object, or why it cannot be read.
+
+    The file sits on a volume anyone with the claim can write, so anything may be there: an
+    unreadable one is reported, never trusted and never fatal to the inspection.
+    """
+    if not encoded:
+        return {"size": size, "error": f"{size} bytes, too large to be dvdoctor's"}
+    try:
+        content = json.loads(base64.b64decode(encoded, validate=True).decode("utf-8"))
+    except (binascii.Error, UnicodeDecodeError, ValueError) as exc:
+        return {"size": size, "error": f"not JSON: {exc}"}
+    if not isinstance(content, dict):
+        return {"size": size, "error": "not a JSON object"}
+    return {"size": size, "content": content}
 
 
 def parse_engine_probe(text: str) -> dict:

@@ -40,8 +40,9 @@ def make_backup(bar: Path, ts: str, combined: bytes = b"x" * 100) -> None:
     (bar / ts / "dv_backup.tar.gz").write_bytes(combined)
 
 
-def run(root: Path, *args: str, uid: int | None = None, caps: bool = False):
-    env = {"PATH": f"{SUDO_DIR}:/usr/bin:/bin", "DV_ROOT": str(root), "BAR_DIR": "/mnt/PV/bar", "SYMLINK": "dv_backup.tar.gz"}
+def run(root: Path, *args: str, uid: int | None = None, caps: bool = False, extra_env: dict[str, str] | None = None):
+    env = {"PATH": f"{SUDO_DIR}:/usr/bin:/bin", "DV_ROOT": str(root), "BAR_DIR": "/mnt/PV/bar", "SYMLINK": "dv_backup.tar.gz",
+           **(extra_env or {})}
     argv = ["bash", "-c", probe.script("bar-fix.sh"), "bar-fix", *args]
     if uid is not None:
         drop = ["setpriv", f"--reuid={uid}", "--regid=0", "--clear-groups"]
@@ -120,3 +121,73 @@ def test_grant_on_an_owned_read_only_folder_only_adds_owner_write(pod_root):
 def test_grant_on_a_writable_folder_changes_nothing(pod_root):
     rc, (changes, notes, errors, complete), _ = run(pod_root, "grant")
     assert rc == 0 and complete and not changes and "already writable" in notes[0]
+
+
+TS = "2021-01-22-19-27-31"
+
+
+def test_manifest_writes_the_json_from_its_env_atomically(pod_root):
+    bar = pod_root / "mnt/PV/bar"
+    make_backup(bar, TS)
+    text = '{"instance": {"uid": "7caac0dc"}, "note": "tab\\t and \\u00e9"}'
+    rc, (changes, _, errors, complete), out = run(pod_root, "manifest", TS, extra_env={"MANIFEST": text})
+    assert rc == 0 and complete and not errors, out
+    target = bar / TS / "dvdoctor-manifest.json"
+    assert target.read_text() == text + "\n"
+    assert target.stat().st_mode & 0o777 == 0o644
+    assert (changes[0].what, changes[0].before) == (f"/mnt/PV/bar/{TS}/dvdoctor-manifest.json", "(none)")
+    first_inode = target.stat().st_ino
+    rc, (changes, _, _, _), out = run(pod_root, "manifest", TS, extra_env={"MANIFEST": "{}"})
+    assert rc == 0, out
+    assert target.read_text() == "{}\n" and changes[0].before == f"{len(text) + 1} bytes"
+    assert target.stat().st_ino != first_inode  # renamed over the old one, never rewritten in place
+    assert sorted(p.name for p in (bar / TS).iterdir()) == sorted(
+        ["dv_backup.tar.gz", "dv_backup_dv_engine.tar.gz", "dv_backup_dv_metastore.tar.gz", "dvdoctor-manifest.json"])
+
+
+def test_manifest_refuses_what_is_not_a_backup_folder(pod_root, tmp_path):
+    bar = pod_root / "mnt/PV/bar"
+    make_backup(bar, TS)
+    (bar / "2021-01-23-00-00-00").write_text("a file, not a folder")
+    (bar / "2021-01-24-00-00-00").symlink_to(tmp_path)  # a link out of the volume
+    before = sorted(str(p) for p in pod_root.rglob("*")) + sorted(str(p) for p in tmp_path.rglob("*"))
+    for ts in ("", "..", f"{TS}/..", f"../{TS}", "dv_backup.tar.gz", "2021-01-30-00-00-00",
+               "2021-01-23-00-00-00", "2021-01-24-00-00-00"):
+        rc, (_, _, errors, complete), out = run(pod_root, "manifest", ts, extra_env={"MANIFEST": "{}"})
+        assert rc == 1 and complete and errors, (ts, out)
+        assert "not a backup folder" in errors[0], (ts, errors)
+    rc, (_, _, errors, _), _ = run(pod_root, "manifest", TS, extra_env={"MANIFEST": ""})
+    assert rc == 1 and "MANIFEST is empty" in errors[0]
+    assert sorted(str(p) for p in pod_root.rglob("*")) + sorted(str(p) for p in tmp_path.rglob("*")) == before
+
+
+def test_manifest_takes_names_and_content_as_data_not_code(pod_root, tmp_path):
+    bar = pod_root / "mnt/PV/bar"
+    make_backup(bar, TS)
+    canary = tmp_path / "pwned"
+    for ts in (f"{TS}; touch {canary}", f"{TS}$(touch {canary})", f"{TS}'\"; touch {canary}; \"'"):
+        rc, (_, _, errors, _), _ = run(pod_root, "manifest", ts, extra_env={"MANIFEST": "{}"})
+        assert rc == 1 and "not a backup folder name" in errors[0]
+    hostile = f'{{"x": "\'; touch {canary}; $(touch {canary}) `touch {canary}` %s %n"}}'
+    rc, (_, _, errors, complete), out = run(pod_root, "manifest", TS, extra_env={"MANIFEST": hostile})
+    assert rc == 0 and complete and not errors, out
+    assert (bar / TS / "dvdoctor-manifest.json").read_text() == hostile + "\n"  # written verbatim
+    assert not canary.exists()
+
+
+def test_the_probe_reads_back_what_manifest_wrote_and_reports_a_bad_one(pod_root):
+    from builders import run_bar_probe
+    from dvdoctor.backups import backups
+    from dvdoctor.names import DEFAULT
+
+    bar = pod_root / "mnt/PV/bar"
+    make_backup(bar, TS)
+    make_backup(bar, "2021-01-23-00-00-00")
+    make_backup(bar, "2021-01-24-00-00-00")
+    assert run(pod_root, "manifest", TS, extra_env={"MANIFEST": '{"instance": {"uid": "u1"}}'})[0] == 0
+    (bar / "2021-01-23-00-00-00" / "dvdoctor-manifest.json").write_text("not json\n\tat all")
+    by_ts = {b.timestamp: b for b in backups(run_bar_probe(pod_root), DEFAULT.names)}
+    assert by_ts[TS].manifest == {"instance": {"uid": "u1"}}
+    assert by_ts["2021-01-23-00-00-00"].manifest is None
+    assert by_ts["2021-01-23-00-00-00"].manifest_error.startswith("not JSON: ")
+    assert (by_ts["2021-01-24-00-00-00"].manifest, by_ts["2021-01-24-00-00-00"].manifest_error) == (None, "")

@@ -127,6 +127,8 @@ def restore(
     log_dir: Path = typer.Option(Path("."), "--log-dir", help="Where the job's log is saved."),
     audit_file: Optional[Path] = typer.Option(None, "--audit-file", help="Where changes are logged."),
     break_lock: bool = break_lock_option(),
+    accept_other_instance: bool = typer.Option(False, "--accept-other-instance", help="Restore a backup whose manifest names another DV instance (DV 1.5.0 BAR is same-instance only)."),
+    accept_unverified_origin: bool = typer.Option(False, "--accept-unverified-origin", help="With --yes, restore a backup without a dvdoctor manifest (taken by dvcli.sh or before dvdoctor)."),
 ) -> None:
     """Restore DV from a backup with its own restore job, then the runbook's manual post-steps.
 
@@ -135,7 +137,7 @@ def restore(
     from ..backups import TIMESTAMP_RE
     from ..errors import UsageError
     from ..flows.backup import FlowOptions
-    from ..flows.restore import choose, describe, run_restore
+    from ..flows.restore import choose, describe, judge_origin, run_restore
 
     if from_ is not None and not TIMESTAMP_RE.match(from_):
         raise UsageError(f"--from {from_!r}: a backup is named by its timestamp folder, like 2021-01-22-19-27-31")
@@ -145,13 +147,18 @@ def restore(
         ctx, ignore, audit_file, verify=True, lock=not dry_run, break_lock=break_lock,
         command=f"{ctx.command_path} --from {from_}" if from_ else "")
     chosen = choose(facts, from_)
+    about_origin = judge_origin(facts, chosen, yes=yes, accept_other=accept_other_instance,
+                                accept_unverified=accept_unverified_origin)
     facts, ok = _gate(opts, cluster, facts, "restore", ignore, fix, yes, console)
     if not ok:
         raise typer.Exit(1)
     runner.facts = facts
     options = FlowOptions(yes=yes, dry_run=dry_run, timeout=timeout, log_dir=log_dir, ready_timeout=ready_timeout)
     question = (f"Restore {describe(facts, chosen)} in namespace {facts.namespace}? "
-                "DV goes offline and its current data is replaced.")
+                + (f"{about_origin} " if about_origin else "")
+                + "DV goes offline and its current data is replaced.")
+    if about_origin and (yes or dry_run):
+        console.print(f"[yellow]![/] {escape(about_origin)}")
     if not dry_run and not confirm(console, question, yes):
         raise typer.Exit(1)
     code = run_restore(facts, chosen, options, console, runner,
@@ -165,8 +172,9 @@ def list_backups(
     output: Output = typer.Option(Output.table, "-o", "--output", help="table or json."),
     verify: bool = typer.Option(False, "--verify", help="Also read every combined tarball back (gzip -t and a tar listing)."),
 ) -> None:
-    """List the backups on dv-bar-pvc: timestamp, age, sizes, complete or not, and the current one."""
+    """List the backups on dv-bar-pvc: timestamp, age, sizes, complete or not, origin, and the current one."""
     from ..backups import backups, human_bytes, link_timestamp
+    from ..origin import live_identity, origin
     from ..checks.bar_low_space import space
     from ..errors import UsageError
 
@@ -176,6 +184,7 @@ def list_backups(
         raise UsageError(f"the backup volume could not be inspected: {facts.skipped('bar_volume')}")
     names = facts.names
     current = link_timestamp(facts.bar, names)
+    live = live_identity(facts)
     rows = [
         {
             "timestamp": b.timestamp,
@@ -186,6 +195,9 @@ def list_backups(
             "verified": b.verified,
             "current": b.timestamp == current,
             "missing": b.missing(names),
+            # which DV instance took it, from its dvdoctor-manifest.json: this instance / other instance / unknown
+            "origin": origin(b, live).kind,
+            "manifest": b.manifest,
         }
         for b in backups(facts.bar, names)
     ]
@@ -194,13 +206,13 @@ def list_backups(
         return
     from rich.table import Table
 
-    table = Table("", "backup", "age", "combined", "components", "state")
+    table = Table("", "backup", "age", "combined", "components", "state", "origin")
     for r in rows:
         state = "complete" if r["complete"] else f"incomplete (no {', '.join(r['missing'])})"
         if r["verified"] is not None:
             state += ", verified" if r["verified"] else ", does not read back"
         table.add_row("→" if r["current"] else "", r["timestamp"], f"{r['age_hours']:.1f} h",
-                      human_bytes(r["combined_bytes"]), human_bytes(r["component_bytes"]), state)
+                      human_bytes(r["combined_bytes"]), human_bytes(r["component_bytes"]), state, r["origin"])
     console = Console()
     console.print(table)
     room = space(facts)

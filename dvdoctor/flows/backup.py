@@ -7,8 +7,12 @@ errors included. Every change goes through the plan executor, so it is audited a
 
 from __future__ import annotations
 
+import json
+import os
 import signal
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -16,12 +20,12 @@ from pathlib import Path
 from rich.console import Console
 from rich.markup import escape
 
-from .. import k8s
-from ..backups import backups, human_bytes, link_timestamp
+from .. import k8s, origin
+from ..backups import Backup, backups, human_bytes, link_timestamp
 from ..facts import Facts
 from ..names import REPLICAS_ANNOTATION
 from ..registry import run_checks
-from ..plan import ActionFailed, Create, Delete, EngineScript, Plan, Runner, Scale, execute
+from ..plan import ActionFailed, BarScript, Create, Delete, EngineScript, Plan, Runner, Scale, execute
 from . import jobs
 
 
@@ -39,11 +43,42 @@ class FlowOptions:
 
 
 class Interrupted(Exception):
-    """SIGTERM turned into an exception, so cleanup runs as it does for Ctrl-C."""
+    """SIGTERM or SIGHUP turned into an exception, so cleanup runs as it does for Ctrl-C."""
 
 
-def _raise_interrupted(signum, frame):  # noqa: ARG001 - signal handler signature
-    raise Interrupted(f"signal {signum}")
+def _detach_from_terminal(fds: list[int]) -> None:
+    """Point these descriptors (the terminal's) at /dev/null.
+
+    After a hangup every write to the terminal fails (EIO); the first progress line of the cleanup
+    would then stop it before DV's deployments are put back. The audit log still records each change.
+    """
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        for fd in fds:
+            os.dup2(devnull, fd)
+    finally:
+        os.close(devnull)
+
+
+@contextmanager
+def interrupted_by_signals() -> Iterator[None]:
+    """While inside, SIGTERM and SIGHUP (the terminal closed) raise Interrupted, like Ctrl-C.
+
+    Which descriptors are a terminal is read now: after the hangup, isatty() fails on them too.
+    """
+    ttys = [fd for fd in (1, 2) if os.isatty(fd)]
+
+    def on_signal(signum, frame) -> None:  # noqa: ARG001 - signal handler signature
+        if signum == signal.SIGHUP:
+            _detach_from_terminal(ttys)
+        raise Interrupted(f"signal {signum}")
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def original_replicas(dep: dict) -> int:
@@ -172,6 +207,29 @@ def postflight(facts: Facts, started: datetime) -> list[str]:
     return problems
 
 
+def write_manifest(runner: Runner, facts: Facts, newest: Backup, console: Console) -> None:
+    """Record beside the new backup which DV instance took it, so `restore` can refuse it elsewhere.
+
+    A failure here does not undo a good backup: it is said, with what it costs (restore will ask).
+    """
+    names = facts.names
+    identity = origin.live_identity(facts)
+    if identity is None:
+        console.print(f"[yellow]! no {origin.engine_statefulset(facts)} StatefulSet: the backup's origin is not "
+                      "recorded; restoring it will ask to accept an unverified origin[/]")
+        return
+    body = origin.manifest(identity, newest, (*names.component_tarballs, names.combined_tarball),
+                           datetime.now(timezone.utc))
+    action = BarScript(("manifest", newest.timestamp),
+                       f"record in {newest.timestamp}/{origin.MANIFEST_NAME} that DV instance {identity.statefulset} "
+                       f"uid {identity.uid} took it",
+                       env=(("MANIFEST", json.dumps(body, sort_keys=True)),))
+    try:
+        execute(Plan("backup", [action]), runner)
+    except ActionFailed as exc:
+        console.print(f"[yellow]! {escape(str(exc))}; restoring this backup will ask to accept an unverified origin[/]")
+
+
 def run_backup(facts: Facts, options: FlowOptions, console: Console, runner: Runner,
                collect_again) -> int:
     """Run the backup after the gate passed and the user agreed; returns the exit code."""
@@ -182,42 +240,43 @@ def run_backup(facts: Facts, options: FlowOptions, console: Console, runner: Run
     start = start_plan(facts, job, options)
     if options.dry_run:
         show_dry_run(console, quiesce.actions + start.actions,
-                     "watch the job, save its log, check the new backup, and scale the deployments back")
+                     "watch the job, save its log, check the new backup, scale the deployments back, and "
+                     f"record which DV instance took it in {origin.MANIFEST_NAME}")
         return 0
     before = {n: original_replicas(d) for n in names.side_deployments if (d := facts.get("deployments", n))}
     started = datetime.now(timezone.utc)
-    previous = signal.signal(signal.SIGTERM, _raise_interrupted)
-    code = 1
-    try:
-        execute(quiesce, runner)
-        execute(start, runner)
-        console.print(f"DV is offline: job {job_name} is backing it up")
-        outcome = run_dv_job(runner, facts, job_name, options, console)
-        if not outcome.ok:
-            report_partial(console, collect_again(), started)
-            return 1
-        after = collect_again()
-        problems = postflight(after, started)
-        if problems:
-            for p in problems:
-                console.print(f"[red]✗[/] postflight: {escape(p)}")
-            return 1
-        newest = backups(after.bar, names)[-1]
-        console.print(f"[green]✓[/] backup {newest.timestamp} complete: {human_bytes(newest.size())} "
-                      f"in {outcome.seconds:.0f} s; {names.symlink} points at it")
-        restore_side_deployments(runner, facts, before, console)
-        before = {}
-        code = 0 if dv_ready(options.ready_timeout, collect_again, console) else 1
-    except (KeyboardInterrupt, Interrupted):
-        console.print("[yellow]interrupted: putting DV's deployments back; the backup job, if started, is left to finish[/]")
-        code = 130
-    except ActionFailed as exc:
-        console.print(f"[red]✗[/] {escape(str(exc))}")
+    with interrupted_by_signals():
         code = 1
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-        restore_side_deployments(runner, facts, before, console)
-    return code
+        try:
+            execute(quiesce, runner)
+            execute(start, runner)
+            console.print(f"DV is offline: job {job_name} is backing it up")
+            outcome = run_dv_job(runner, facts, job_name, options, console)
+            if not outcome.ok:
+                report_partial(console, collect_again(), started)
+                return 1
+            after = collect_again()
+            problems = postflight(after, started)
+            if problems:
+                for p in problems:
+                    console.print(f"[red]✗[/] postflight: {escape(p)}")
+                return 1
+            newest = backups(after.bar, names)[-1]
+            console.print(f"[green]✓[/] backup {newest.timestamp} complete: {human_bytes(newest.size())} "
+                          f"in {outcome.seconds:.0f} s; {names.symlink} points at it")
+            restore_side_deployments(runner, facts, before, console)
+            before = {}
+            write_manifest(runner, facts, newest, console)
+            code = 0 if dv_ready(options.ready_timeout, collect_again, console) else 1
+        except (KeyboardInterrupt, Interrupted):
+            console.print("[yellow]interrupted: putting DV's deployments back; the backup job, if started, is left to finish[/]")
+            code = 130
+        except ActionFailed as exc:
+            console.print(f"[red]✗[/] {escape(str(exc))}")
+            code = 1
+        finally:
+            restore_side_deployments(runner, facts, before, console)
+        return code
 
 
 def run_dv_job(runner: Runner, facts: Facts, job_name: str, options: FlowOptions, console: Console) -> jobs.JobOutcome:

@@ -7,18 +7,17 @@ runs when DV caching is enabled and `.bar_restored.txt` is removed, as the runbo
 
 from __future__ import annotations
 
-import signal
-
 from rich.console import Console
 from rich.markup import escape
 
+from .. import origin
 from ..backups import Backup, backups, human_bytes, link_timestamp
 from ..errors import UsageError
 from ..facts import SECTION_BAR, Facts
 from ..fixer import FixOptions, load_all as load_fixes
 from ..plan import ActionFailed, Create, Delete, Plan, Runner, execute
 from . import jobs
-from .backup import FlowOptions, Interrupted, _raise_interrupted, dv_ready, run_dv_job, show_dry_run
+from .backup import FlowOptions, Interrupted, dv_ready, interrupted_by_signals, run_dv_job, show_dry_run
 
 
 def choose(facts: Facts, timestamp: str | None) -> Backup:
@@ -39,6 +38,32 @@ def choose(facts: Facts, timestamp: str | None) -> Backup:
         raise UsageError(f"backup {wanted} cannot be restored: {why}; nothing was changed. Choose another with "
                          "--from (see `dvdoctor list --verify`)")
     return chosen
+
+
+def judge_origin(facts: Facts, chosen: Backup, *, yes: bool, accept_other: bool, accept_unverified: bool) -> str:
+    """Refuse a backup another DV instance took, and one of unverified origin under --yes alone.
+
+    DV 1.5.0's backup and restore is same-instance only, so restoring another instance's backup is
+    refused unless --accept-other-instance. A backup without a readable manifest (dvcli.sh's, or one
+    older than dvdoctor) may well be this instance's: it is asked about, and --yes alone, with
+    nobody to ask, does not count as an answer. Returns what the question must add (may be empty).
+    """
+    live = origin.live_identity(facts)
+    found = origin.origin(chosen, live)
+    if found.kind == origin.OTHER_INSTANCE and found.recorded is not None and live is not None:
+        taken = f"backup {chosen.timestamp} was taken by another DV instance ({found.recorded.describe()})"
+        if not accept_other:
+            raise UsageError(f"{taken}, not this one ({live.describe()}); DV 1.5.0 restores only onto the instance "
+                             "that took the backup, so nothing was changed. Rerun with --accept-other-instance "
+                             "to restore it anyway")
+        return f"Its origin: {taken} (accepted with --accept-other-instance)."
+    if found.kind == origin.UNKNOWN:
+        if yes and not accept_unverified:
+            raise UsageError(f"backup {chosen.timestamp}'s origin is unverified: {found.why}; with --yes nobody "
+                             "can confirm it is this DV instance's, so nothing was changed. Rerun with "
+                             "--accept-unverified-origin to restore it anyway")
+        return f"Its origin is unverified: {found.why}."
+    return ""
 
 
 def describe(facts: Facts, chosen: Backup) -> str:
@@ -65,25 +90,23 @@ def run_restore(facts: Facts, chosen: Backup, options: FlowOptions, console: Con
         show_dry_run(console, plan.actions, "watch the job, run the post-restore steps (dv-caching-bar.sh false if "
                      f"caching is on, remove {names.restore_marker}) and wait for DV's pods")
         return 0
-    previous = signal.signal(signal.SIGTERM, _raise_interrupted)
     job_name = job["metadata"]["name"]
-    try:
-        execute(plan, runner)
-        console.print(f"DV is offline: job {job_name} is restoring {chosen.timestamp}")
-        outcome = run_dv_job(runner, facts, job_name, options, console)
-        if not outcome.ok:
+    with interrupted_by_signals():
+        try:
+            execute(plan, runner)
+            console.print(f"DV is offline: job {job_name} is restoring {chosen.timestamp}")
+            outcome = run_dv_job(runner, facts, job_name, options, console)
+            if not outcome.ok:
+                return 1
+            after = collect_again()
+            console.print("post-restore steps (the runbook's manual ones):")
+            post = load_fixes()["restore-marker-left"].plan(after, FixOptions())
+            execute(post, Runner(runner.cluster, after, runner.audit, runner.progress))
+            console.print(f"[green]✓[/] restored {chosen.timestamp} in {outcome.seconds:.0f} s")
+            return 0 if dv_ready(options.ready_timeout, collect_again, console) else 1
+        except (KeyboardInterrupt, Interrupted):
+            console.print(f"[yellow]interrupted: job {job_name} may still be running; `dvdoctor check` shows what is left[/]")
+            return 130
+        except ActionFailed as exc:
+            console.print(f"[red]✗[/] {escape(str(exc))}")
             return 1
-        after = collect_again()
-        console.print("post-restore steps (the runbook's manual ones):")
-        post = load_fixes()["restore-marker-left"].plan(after, FixOptions())
-        execute(post, Runner(runner.cluster, after, runner.audit, runner.progress))
-        console.print(f"[green]✓[/] restored {chosen.timestamp} in {outcome.seconds:.0f} s")
-        return 0 if dv_ready(options.ready_timeout, collect_again, console) else 1
-    except (KeyboardInterrupt, Interrupted):
-        console.print(f"[yellow]interrupted: job {job_name} may still be running; `dvdoctor check` shows what is left[/]")
-        return 130
-    except ActionFailed as exc:
-        console.print(f"[red]✗[/] {escape(str(exc))}")
-        return 1
-    finally:
-        signal.signal(signal.SIGTERM, previous)

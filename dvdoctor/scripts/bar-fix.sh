@@ -5,8 +5,9 @@
 #   grant              make BAR_DIR writable for this uid with the least rights that work
 #   relink TS          point SYMLINK at BAR_DIR/TS/dv_backup.tar.gz, atomically
 #   remove REL...      delete backup folders or files (TS or TS/NAME); never the symlink's target
+#   manifest TS        write MANIFEST (JSON) to BAR_DIR/TS/dvdoctor-manifest.json, atomically
 # Env: BAR_DIR (mount path), SYMLINK (link name), DV_ROOT (the lab's pod root; empty in a pod),
-#      ALLOW_WORLD (1: 0777 allowed as a last resort).
+#      ALLOW_WORLD (1: 0777 allowed as a last resort), MANIFEST (the manifest's text, for `manifest`).
 # Output: `changed<TAB>what<TAB>before<TAB>after`, `note<TAB>text`, `error<TAB>text`, then `end`.
 set -u
 bar="${DV_ROOT:-}${BAR_DIR:?BAR_DIR is required}"
@@ -70,12 +71,40 @@ remove() {
   done
 }
 
+# A backup folder is named by DV's UTC start time, e.g. 2021-01-22-19-27-31.
+is_backup_ts() {
+  case "$1" in
+    [0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]-[0-9][0-9]-[0-9][0-9]-[0-9][0-9]) return 0 ;;
+    *) return 1 ;;
+  esac
+}
+
+# The manifest is written beside the backup under a temporary name and renamed over the old one,
+# so a reader sees either the whole previous manifest or the whole new one, never half of it.
+manifest() {
+  local ts="$1"
+  is_backup_ts "$ts" || fail "not a backup folder name: $ts"
+  [ -d "$bar/$ts" ] && [ ! -L "$bar/$ts" ] || fail "$BAR_DIR/$ts is not a backup folder"
+  [ -n "${MANIFEST:-}" ] || fail "MANIFEST is empty: nothing to write"
+  local target="$bar/$ts/dvdoctor-manifest.json" tmp="$bar/$ts/.dvdoctor-manifest.json.$$"
+  local before='(none)'
+  [ -f "$target" ] && before="$(stat -c '%s' "$target") bytes"
+  if ! printf '%s\n' "$MANIFEST" 2>/dev/null > "$tmp"; then
+    rm -f -- "$tmp" 2>/dev/null
+    printf '%s\n' "$MANIFEST" | "${sudo_[@]}" tee -- "$tmp" >/dev/null || { "${sudo_[@]}" rm -f -- "$tmp"; fail "cannot write in $BAR_DIR/$ts"; }
+  fi
+  chmod 0644 "$tmp" 2>/dev/null || "${sudo_[@]}" chmod 0644 "$tmp"
+  mv -T -- "$tmp" "$target" 2>/dev/null || "${sudo_[@]}" mv -T -- "$tmp" "$target" || { "${sudo_[@]}" rm -f -- "$tmp"; fail "cannot rename the manifest into $BAR_DIR/$ts"; }
+  printf 'changed\t%s/%s/dvdoctor-manifest.json\t%s\t%s bytes\n' "$BAR_DIR" "$ts" "$before" "$(stat -c '%s' "$target")"
+}
+
 [ -d "$bar" ] || fail "$BAR_DIR does not exist in this pod"
 op="${1:-}"; shift || true
 case "$op" in
   grant) grant ;;
   relink) relink "${1:-}" ;;
   remove) remove "$@" ;;
+  manifest) manifest "${1:-}" ;;
   *) fail "unknown operation: $op" ;;
 esac
 printf 'end\n'

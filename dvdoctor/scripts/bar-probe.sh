@@ -4,6 +4,8 @@
 # Inputs (environment only): BAR_DIR (the mount path), SYMLINK (the restore-point link's name),
 # VERIFY (1: also read every combined tarball back: gzip -t and a tar listing holding every one of
 # COMPONENTS, the component tarballs' names, space-separated), DV_ROOT (the lab's pod root; empty in a pod).
+# Each backup's dvdoctor-manifest.json (the instance that took it) is sent base64-encoded on one
+# line when at most 64 KiB; a bigger one (not dvdoctor's) is reported by its size only.
 set -u
 bar="${DV_ROOT:-}${BAR_DIR:?BAR_DIR is required}"
 link="${SYMLINK:-dv_backup.tar.gz}"
@@ -35,6 +37,13 @@ if [ -L "$bar/$link" ]; then
   if [ -f "$resolved" ]; then exists=1; else exists=0; fi
   printf 'link\t%s\t%s\t%s\n' "$link" "$target" "$exists"
 fi
+for manifest in "$bar"/*/dvdoctor-manifest.json; do
+  [ -f "$manifest" ] || continue
+  rel="${manifest#"$bar"/}"
+  size=$(stat -c '%s' "$manifest")
+  if [ "$size" -le 65536 ]; then content=$(base64 -w0 < "$manifest"); else content=""; fi
+  printf 'manifest\t%s\t%s\t%s\n' "${rel%%/*}" "$size" "$content"
+done
 # A combined tarball is good only when it reads back to the end (gzip -t) and its tar listing holds
 # every component tarball: a job killed while writing it leaves a file that may even gunzip cleanly.
 read_back() { # TARBALL -> message on stdout, exit 1 when it does not read back

@@ -19,7 +19,7 @@ def test_backup_makes_a_complete_backup_and_puts_back_the_recorded_replicas(flow
     assert code == 0, out
     (new,) = set(flow.timestamps()) - {first}
     assert sorted(p.name for p in (flow.bar / new).iterdir()) == [
-        "dv_backup.tar.gz", "dv_backup_dv_engine.tar.gz", "dv_backup_dv_metastore.tar.gz", "tmp"]
+        "dv_backup.tar.gz", "dv_backup_dv_engine.tar.gz", "dv_backup_dv_metastore.tar.gz", "dvdoctor-manifest.json", "tmp"]
     assert flow.current() == new
     assert f"backup {new} complete" in out
     assert flow.markers == []

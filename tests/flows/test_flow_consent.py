@@ -50,6 +50,7 @@ def test_the_restore_question_names_the_backup_its_age_and_size(flow, declined):
 
     assert flow.dv("restore", "--from", ts)[0] == 1
 
-    assert declined == [f"Restore backup {ts} (0.0 h old, {size_mib:.1f} MiB) in namespace cpd30? "
+    assert declined == [f"Restore backup {ts} (0.0 h old, {size_mib:.1f} MiB) in namespace cpd30? Its origin is "
+                        "unverified: it has no dvdoctor-manifest.json (taken by dvcli.sh or before dvdoctor). "
                         "DV goes offline and its current data is replaced."]
     assert flow.snapshot() == before

@@ -31,7 +31,28 @@ from dvdoctor.cli import run
 
 step, sig, argv = sys.argv[1], getattr(signal, sys.argv[2]), sys.argv[3:]
 
+# CHILD_TTY=1: stdout and stderr on a terminal that goes away at the step, as when its window is
+# closed: the pty's master is closed (every later write fails with EIO), then SIGHUP arrives.
+tty = os.environ.get("CHILD_TTY") == "1"
+if tty:
+    import pty, select, threading
+    master, slave = pty.openpty()
+    os.dup2(slave, 1)
+    os.dup2(slave, 2)
+    os.close(slave)
+    closing = threading.Event()
+    def drain():  # the terminal's window, reading until it closes
+        while not closing.is_set():
+            if select.select([master], [], [], 0.05)[0]:
+                os.read(master, 65536)
+    drainer = threading.Thread(target=drain, daemon=True)
+    drainer.start()
+
 def fire():
+    if tty:
+        closing.set()
+        drainer.join()
+        os.close(master)
     os.kill(os.getpid(), sig)
     time.sleep(5)  # SIGKILL never returns; a handled signal raises in here
 
@@ -71,8 +92,8 @@ sys.exit(run(argv))
 STEPS = ("scaled-down", "job-created", "job-running", "postflight")
 
 
-def child(flow, step: str, sig: str, *argv: str) -> subprocess.CompletedProcess:
-    env = dict(os.environ, COLUMNS="200")
+def child(flow, step: str, sig: str, *argv: str, tty: bool = False) -> subprocess.CompletedProcess:
+    env = dict(os.environ, COLUMNS="200", CHILD_TTY="1" if tty else "0")
     return subprocess.run([sys.executable, "-c", CHILD, step, sig, "--lab", str(flow.lab), *argv,
                            "--log-dir", str(flow.logs), "--yes"],
                           capture_output=True, text=True, env=env, timeout=120)
@@ -116,6 +137,19 @@ def test_backup_signalled_puts_dv_back_itself(flow, step: str, sig: str) -> None
     assert_recoverable(flow, before, replicas)
 
 
+@pytest.mark.parametrize("command, step", [("backup", s) for s in STEPS] + [("restore", "job-running")])
+def test_the_terminal_closing_is_handled_like_sigterm(flow, command: str, step: str) -> None:
+    """SIGHUP after the terminal is gone: the cleanup's own output must not stop it (writes fail with EIO)."""
+    replicas, before = flow.replicas(), backup_files(flow)
+    extra = ("--accept-unverified-origin",) if command == "restore" else ()
+    proc = child(flow, step, "SIGHUP", command, *extra, tty=True)
+    assert proc.returncode == 130, proc.stdout + proc.stderr  # the output went to the closed terminal
+    assert flow.replicas() == replicas  # put back by the process itself
+    assert flow.cluster().get("leases", LEASE_NAME) is None  # released
+    wait_jobs_ended(flow, f"dv-{command}-job")
+    assert_recoverable(flow, before, replicas)
+
+
 @pytest.mark.parametrize("step", STEPS)
 def test_backup_killed_is_found_by_check_and_repaired(flow, step: str) -> None:
     replicas, before = flow.replicas(), backup_files(flow)
@@ -132,7 +166,7 @@ def test_backup_killed_is_found_by_check_and_repaired(flow, step: str) -> None:
 @pytest.mark.parametrize("sig", ["SIGTERM", "SIGKILL"])
 def test_restore_interrupted_leaves_dv_recoverable(flow, step: str, sig: str) -> None:
     replicas, before = flow.replicas(), backup_files(flow)
-    proc = child(flow, step, sig, "restore")
+    proc = child(flow, step, sig, "restore", "--accept-unverified-origin")
     assert proc.returncode == (130 if sig == "SIGTERM" else -signal.SIGKILL), proc.stdout + proc.stderr
     assert "Traceback" not in proc.stdout + proc.stderr
     wait_jobs_ended(flow, "dv-restore-job")
