@@ -50,7 +50,7 @@ def create(
     started = time.monotonic()
     lab = create_lab(path, breaks=breaks, namespace=ns, force=force, bar_hold=bar_hold)
     settings = lab.store.meta()["settings"]
-    typer.echo(f"created {lab.describe()} in {time.monotonic() - started:.1f} s; one backup "
+    typer.echo(f"created {lab.describe()} (namespace {lab.namespace}) in {time.monotonic() - started:.1f} s; one backup "
                f"({settings['backup_bytes']} bytes); dv-bar-pvc is {settings['bar_capacity']}")
     typer.echo(f"faults: {', '.join(x for b in breaks for x in b.split(',') if x) or 'none'}")
     typer.echo(f"try: dvdoctor --lab {path} check")

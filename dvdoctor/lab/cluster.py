@@ -37,7 +37,7 @@ class LabCluster:
         self.admin = admin
 
     def describe(self) -> str:
-        return f"lab {self.store.root} (namespace {self.namespace})"
+        return f"lab {self.store.root}"
 
     def _allow(self, verb: str, kind: str, subresource: str | None = None) -> None:
         self.request_count += 1

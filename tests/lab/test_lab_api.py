@@ -16,7 +16,7 @@ from dvdoctor.lab.create import bar_job
 
 def test_lab_is_a_cluster_port(lab):
     assert isinstance(lab, Cluster)
-    assert lab.describe() == f"lab {lab.store.root} (namespace cpd30)"
+    assert lab.describe() == f"lab {lab.store.root}"
     before = lab.request_count
     lab.list("pods")
     lab.get("jobs", "dv-init-volume")
