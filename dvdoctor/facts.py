@@ -103,6 +103,15 @@ class Facts:
         """Why an in-pod section is missing, or None when it is there."""
         return (self.data.get("skipped") or {}).get(name)
 
+    def require(self, name: str) -> dict:
+        """An in-pod section a repair or flow cannot do without: one clear error when it was skipped."""
+        got = self.section(name)
+        if got is None:
+            what = {SECTION_BAR: f"the backup volume {self.names.bar_mount} could not be inspected",
+                    SECTION_ENGINE: f"cannot look inside {self.names.engine_pod}"}.get(name, f"{name} was not collected")
+            raise UsageError(f"{what}: {self.skipped(name) or 'not collected'}")
+        return got
+
     @property
     def bar(self) -> dict | None:
         return self.section(SECTION_BAR)

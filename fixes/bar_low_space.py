@@ -54,8 +54,7 @@ def _expand(facts: Facts, size: str) -> Patch:
 @fix("bar-low-space")
 def plan(facts: Facts, options: FixOptions) -> Plan:
     out = Plan("bar-low-space")
-    if facts.bar is None:
-        raise UsageError(f"the backup volume was not inspected: {facts.skipped(SECTION_BAR)}")
+    facts.require(SECTION_BAR)
     room = space(facts)
     if options.size:
         out.actions.append(_expand(facts, options.size))

@@ -7,7 +7,6 @@ the runbook's own repair, only as a last resort and only with --allow-world-writ
 Changes: the mode and owner of the backup volume's root folder.
 """
 
-from dvdoctor.errors import UsageError
 from dvdoctor.facts import SECTION_BAR, Facts
 from dvdoctor.fixer import FixOptions, fix
 from dvdoctor.plan import BarScript, Plan
@@ -16,9 +15,7 @@ from dvdoctor.plan import BarScript, Plan
 @fix("bar-permissions")
 def plan(facts: Facts, options: FixOptions) -> Plan:
     out = Plan("bar-permissions")
-    bar = facts.bar
-    if bar is None:
-        raise UsageError(f"the backup volume was not inspected: {facts.skipped(SECTION_BAR)}")
+    bar = facts.require(SECTION_BAR)
     if bar.get("writable", True):
         return out
     d = bar.get("dir", {})

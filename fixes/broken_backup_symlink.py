@@ -14,9 +14,7 @@ from dvdoctor.plan import BarScript, Plan
 @fix("broken-backup-symlink")
 def plan(facts: Facts, options: FixOptions) -> Plan:
     out = Plan("broken-backup-symlink")
-    bar = facts.bar
-    if bar is None:
-        raise UsageError(f"the backup volume was not inspected: {facts.skipped(SECTION_BAR)}")
+    bar = facts.require(SECTION_BAR)
     names = facts.names
     items = backups(bar, names)
     if options.to:

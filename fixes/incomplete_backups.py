@@ -5,7 +5,6 @@ complete backup (the shared retention rule). Changes: removes those folders from
 """
 
 from dvdoctor.backups import backups, human_bytes, link_timestamp
-from dvdoctor.errors import UsageError
 from dvdoctor.facts import SECTION_BAR, Facts
 from dvdoctor.fixer import FixOptions, fix
 from dvdoctor.plan import BarScript, Plan
@@ -15,9 +14,7 @@ from dvdoctor.retention import folder_being_written, protected
 @fix("incomplete-backups")
 def plan(facts: Facts, options: FixOptions) -> Plan:
     out = Plan("incomplete-backups")
-    bar = facts.bar
-    if bar is None:
-        raise UsageError(f"the backup volume was not inspected: {facts.skipped(SECTION_BAR)}")
+    bar = facts.require(SECTION_BAR)
     names = facts.names
     items = backups(bar, names)
     keep = protected(items, link_timestamp(bar, names), names) | {folder_being_written(facts, items)}

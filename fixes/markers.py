@@ -9,7 +9,7 @@ instead of within 30 minutes. `restore-marker-left`: the runbook's two post-rest
 
 from dvdoctor import k8s
 from dvdoctor.errors import UsageError
-from dvdoctor.facts import Facts
+from dvdoctor.facts import SECTION_ENGINE, Facts
 from dvdoctor.fixer import FixOptions, fix
 from dvdoctor.names import REPLICAS_ANNOTATION
 from dvdoctor.plan import Delete, EngineScript, Plan
@@ -25,11 +25,6 @@ def _refuse_if_bar_job_active(facts: Facts) -> None:
         raise UsageError(f"job {active[0]} is running and owns the marker; wait for it or delete it first")
 
 
-def _need_engine(facts: Facts) -> None:
-    if facts.engine is None:
-        raise UsageError(f"cannot look inside {facts.names.engine_pod}: {facts.skipped('engine')}")
-
-
 def caching_enabled(facts: Facts) -> bool:
     """DV caching counts as enabled when its deployment runs, or ran before dvdoctor scaled it down."""
     dep = facts.get("deployments", facts.names.caching_deployment)
@@ -42,7 +37,7 @@ def caching_enabled(facts: Facts) -> bool:
 @fix("stale-bar-marker")
 def stale(facts: Facts, options: FixOptions) -> Plan:
     out = Plan("stale-bar-marker")
-    _need_engine(facts)
+    facts.require(SECTION_ENGINE)
     if not _has_marker(facts, facts.names.bar_marker):
         return out
     _refuse_if_bar_job_active(facts)
@@ -67,7 +62,7 @@ def _is_dv_statefulset_pod(facts: Facts, pod: dict) -> bool:
 @fix("restore-marker-left")
 def restored(facts: Facts, options: FixOptions) -> Plan:
     out = Plan("restore-marker-left")
-    _need_engine(facts)
+    facts.require(SECTION_ENGINE)
     if not _has_marker(facts, facts.names.restore_marker):
         return out
     _refuse_if_bar_job_active(facts)

@@ -176,12 +176,11 @@ def list_backups(
     from ..backups import backups, human_bytes, link_timestamp
     from ..origin import live_identity, origin
     from ..checks.bar_low_space import space
-    from ..errors import UsageError
+    from ..facts import SECTION_BAR
 
     opts: Options = ctx.obj
     facts = gather(opts, no_pod=False, verify=verify, quiet=output == Output.json)
-    if facts.bar is None:
-        raise UsageError(f"the backup volume could not be inspected: {facts.skipped('bar_volume')}")
+    facts.require(SECTION_BAR)
     names = facts.names
     current = link_timestamp(facts.bar, names)
     live = live_identity(facts)
@@ -238,7 +237,7 @@ def prune(
     """
     from ..audit import AuditLog
     from ..backups import backups, human_bytes, link_timestamp
-    from ..errors import UsageError
+    from ..facts import SECTION_BAR
     from ..plan import ActionFailed, BarScript, Plan, Runner, execute
     from ..retention import protected, prunable
 
@@ -248,8 +247,7 @@ def prune(
     if not dry_run:
         ctx.call_on_close(take_lock(cluster, f"{ctx.command_path} --keep {keep}", break_lock, console).release)
     facts = gather(opts, no_pod=False, verify=False, quiet=False)
-    if facts.bar is None:
-        raise UsageError(f"the backup volume could not be inspected: {facts.skipped('bar_volume')}")
+    facts.require(SECTION_BAR)
     names = facts.names
     items = backups(facts.bar, names)
     link_ts = link_timestamp(facts.bar, names)

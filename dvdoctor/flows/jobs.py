@@ -16,7 +16,7 @@ from typing import Callable
 from .. import collect, k8s, oneshot
 from ..cluster.port import Cluster
 from ..errors import UsageError
-from ..facts import Facts
+from ..facts import SECTION_ENGINE, Facts
 from ..signatures import Match, match_log
 
 #: Cluster-assigned metadata a template copied from a live object may carry; never sent back.
@@ -27,8 +27,7 @@ STARTED_BY = "dvdoctor.io/started-by"
 def job_from_template(facts: Facts, template: str, started_by: str) -> dict:
     """DV's job template with the BAR image set; UsageError naming what is missing otherwise."""
     names = facts.names
-    if facts.engine is None:
-        raise UsageError(f"cannot read DV's job templates: {facts.skipped('engine')}")
+    facts.require(SECTION_ENGINE)
     body = collect.template_object(facts.engine, template)
     if body is None:
         raise UsageError(f"{names.engine_pod}:{names.template_dir}/{template} is missing or not YAML (check bar-templates-missing)")

@@ -23,9 +23,7 @@ from .backup import FlowOptions, Interrupted, dv_ready, interrupted_by_signals, 
 def choose(facts: Facts, timestamp: str | None) -> Backup:
     """The backup to restore: --from TIMESTAMP, else the one the symlink marks; it must be complete."""
     names = facts.names
-    if facts.bar is None:
-        raise UsageError(f"the backup volume could not be inspected: {facts.skipped(SECTION_BAR)}")
-    items = backups(facts.bar, names)
+    items = backups(facts.require(SECTION_BAR), names)
     wanted = timestamp or link_timestamp(facts.bar, names)
     if wanted is None:
         raise UsageError(f"{names.symlink} marks no backup; name one with --from (see `dvdoctor list`)")
