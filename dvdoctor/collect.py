@@ -17,7 +17,7 @@ import yaml
 from . import __version__, k8s, oneshot, probe
 from .cluster.port import KINDS, Cluster
 from .errors import ClusterError, Forbidden, UsageError
-from .facts import SECTION_ACCESS, SECTION_BAR, SECTION_ENGINE, Facts
+from .facts import SCHEMA_ID, SECTION_ACCESS, SECTION_BAR, SECTION_ENGINE, Facts
 from .lock import LEASE_NAME, Holder
 from .names import DEFAULT, DvNames, Settings
 
@@ -65,6 +65,18 @@ def _note_lock_holder(data: dict) -> None:
     lease = next((o for o in data["objects"].get("leases", []) if k8s.name(o) == LEASE_NAME), None)
     if lease is not None:
         data["source"]["lock_holder_gone"] = Holder.of(lease).gone_here(host)
+
+
+def recent_events(events: list[dict], minutes: int) -> list[dict]:
+    """Events of the last `minutes` (a namespace keeps an hour or more of them; older ones explain nothing now)."""
+    cutoff = datetime.now(timezone.utc).timestamp() - minutes * 60
+    def when(e: dict) -> float:
+        stamp = e.get("lastTimestamp") or e.get("eventTime") or (e.get("metadata") or {}).get("creationTimestamp")
+        try:
+            return datetime.fromisoformat(str(stamp).replace("Z", "+00:00")).timestamp()
+        except ValueError:
+            return cutoff  # undated: keep it
+    return [e for e in events if when(e) >= cutoff]
 
 
 def _is_dv_namespace(objects: dict, names: DvNames) -> bool:
@@ -179,7 +191,7 @@ def collect(
     names = settings.names
     say = progress or (lambda _msg: None)
     data: dict = {
-        "schema": "dvdoctor/facts/v1",
+        "schema": SCHEMA_ID,
         "dvdoctor_version": __version__,
         "collected_at": datetime.now(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z"),
         "namespace": cluster.namespace,
@@ -192,7 +204,10 @@ def collect(
     say("listing DV objects")
     for kind in KINDS:
         try:
-            data["objects"][kind] = [_trim(o) for o in cluster.list(kind)]
+            objs = cluster.list(kind)
+            if kind == "events":
+                objs = recent_events(objs, settings.thresholds.event_window_minutes)
+            data["objects"][kind] = [_trim(o) for o in objs]
         except Forbidden as exc:
             if kind not in OPTIONAL_KINDS:
                 raise

@@ -24,8 +24,6 @@ class DvNames:
     restore_job: str = "dv-restore-job"
     list_job: str = "dv-list-backups-job"
     test_job: str = "dv-test-job"
-    #: Jobs dvdoctor creates itself carry this prefix, and the label below.
-    own_prefix: str = "dvdoctor-"
     bar_mount: str = "/mnt/PV/bar"
     marker_dir: str = "/mnt/marker_files"
     bar_marker: str = ".bar"

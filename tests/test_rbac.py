@@ -205,7 +205,7 @@ def test_a_backup_needs_only_what_backup_is_granted(api, cluster, tmp_path):
     from dvdoctor.flows.backup import FlowOptions, run_backup
 
     data = b.healthy()
-    options = FlowOptions(yes=True, timeout=10, log_dir=tmp_path, poll_seconds=0.05)
+    options = FlowOptions(timeout=10, log_dir=tmp_path, poll_seconds=0.05)
     run_backup(Facts(copy.deepcopy(data)), options, Console(file=io.StringIO()), runner(cluster, data, tmp_path),
                lambda: collect(cluster))
     assert any(r.method == "POST" and "/jobs" in r.path and r.json()["metadata"]["name"] == "dv-backup-job"
@@ -219,7 +219,7 @@ def test_a_failed_backup_cleans_up_with_what_backup_is_granted(api, cluster, tmp
 
     run_jobs(api, fail=True)
     data = b.healthy()
-    code = run_backup(Facts(copy.deepcopy(data)), FlowOptions(yes=True, timeout=10, log_dir=tmp_path, poll_seconds=0.05),
+    code = run_backup(Facts(copy.deepcopy(data)), FlowOptions(timeout=10, log_dir=tmp_path, poll_seconds=0.05),
                       Console(file=io.StringIO()), runner(cluster, data, tmp_path), lambda: collect(cluster))
     assert code == 1
     assert api.requests_to("DELETE", r"/jobs/dv-backup-job$")
@@ -234,7 +234,7 @@ def test_a_restore_needs_only_what_restore_is_granted(api, cluster, tmp_path):
     facts = Facts(copy.deepcopy(data))
     after = b.healthy()
     after["engine"]["markers"] = [marker(".bar_restored.txt")]
-    run_restore(facts, backups(facts.bar, facts.names)[-1], FlowOptions(yes=True, timeout=10, log_dir=tmp_path, poll_seconds=0.05,
+    run_restore(facts, backups(facts.bar, facts.names)[-1], FlowOptions(timeout=10, log_dir=tmp_path, poll_seconds=0.05,
                                                                        ready_timeout=0),
                 Console(file=io.StringIO()), runner(cluster, data, tmp_path), lambda: Facts(copy.deepcopy(after)))
     assert any(r.method == "POST" and r.path.endswith("/jobs") and r.json()["metadata"]["name"] == "dv-restore-job"

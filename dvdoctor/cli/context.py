@@ -6,7 +6,6 @@ so `dvdoctor --help` and lab runs never pay for it.
 
 from __future__ import annotations
 
-import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -72,7 +71,3 @@ class Options:
         from ..cluster.kube import connect
 
         return connect(self.kubeconfig, self.context, self.namespace)
-
-
-def lab_from_env() -> str | None:
-    return os.environ.get("DVDOCTOR_LAB") or None

@@ -105,7 +105,7 @@ def backup(
     if not ok:
         raise typer.Exit(1)
     runner.facts = facts
-    options = FlowOptions(yes=yes, dry_run=dry_run, timeout=timeout, log_dir=log_dir,
+    options = FlowOptions(dry_run=dry_run, timeout=timeout, log_dir=log_dir,
                           storage_class=storage_class or opts.settings.storage_class,
                           bar_size=bar_size or opts.settings.bar_size, ready_timeout=ready_timeout)
     if not dry_run and not confirm(console, f"Back up DV in namespace {facts.namespace}? DV is offline until the job ends.", yes):
@@ -153,7 +153,7 @@ def restore(
     if not ok:
         raise typer.Exit(1)
     runner.facts = facts
-    options = FlowOptions(yes=yes, dry_run=dry_run, timeout=timeout, log_dir=log_dir, ready_timeout=ready_timeout)
+    options = FlowOptions(dry_run=dry_run, timeout=timeout, log_dir=log_dir, ready_timeout=ready_timeout)
     question = (f"Restore {describe(facts, chosen)} in namespace {facts.namespace}? "
                 + (f"{about_origin} " if about_origin else "")
                 + "DV goes offline and its current data is replaced.")

@@ -31,7 +31,6 @@ from . import jobs
 
 @dataclass(frozen=True)
 class FlowOptions:
-    yes: bool = False
     dry_run: bool = False
     timeout: float = 3600
     log_dir: Path = Path(".")
