@@ -6,14 +6,10 @@ tarballs plus the combined one), so a second backup already fails. The new claim
 Changes: one new PersistentVolumeClaim.
 """
 
-from dvdoctor import k8s
-from dvdoctor.errors import UsageError
 from dvdoctor.facts import Facts
 from dvdoctor.fixer import FixOptions, fix
 from dvdoctor.flows.jobs import pvc_from_template
 from dvdoctor.plan import Create, Plan
-
-THREE_BACKUPS = "30Gi"
 
 
 @fix("bar-pvc-missing")
@@ -22,16 +18,9 @@ def plan(facts: Facts, options: FixOptions) -> Plan:
     names = facts.names
     if facts.get("persistentvolumeclaims", names.bar_pvc) is not None:
         return out
-    storage_class = options.storage_class
-    if storage_class is None:
-        data = facts.get("persistentvolumeclaims", names.data_pvc)
-        storage_class = (data or {}).get("spec", {}).get("storageClassName")
-    if storage_class is None:
-        raise UsageError(f"no storage class for {names.bar_pvc}: give --storage-class (e.g. ibmc-file-gold-gid)")
-    known = {k8s.name(sc) for sc in facts.objects("storageclasses")}
-    if facts.has_kind("storageclasses") and storage_class not in known:
-        raise UsageError(f"storage class {storage_class!r} does not exist; known: {', '.join(sorted(known)) or 'none'}")
-    pvc = pvc_from_template(facts, storage_class, options.size or THREE_BACKUPS)
+    pvc = pvc_from_template(facts, options.storage_class, options.size)
+    spec = pvc["spec"]
     out.actions.append(Create("persistentvolumeclaims", pvc,
-                              f"create claim {names.bar_pvc} ({storage_class}, {pvc['spec']['resources']['requests']['storage']}) from DV's template"))
+                              f"create claim {names.bar_pvc} ({spec['storageClassName']}, {spec['resources']['requests']['storage']}) "
+                              "from DV's template"))
     return out

@@ -110,7 +110,7 @@ def start_plan(facts: Facts, job: dict, opts: FlowOptions) -> Plan:
     if facts.get("persistentvolumeclaims", names.bar_pvc) is None:
         pvc = jobs.pvc_from_template(facts, opts.storage_class, opts.bar_size)
         plan.actions.append(Create("persistentvolumeclaims", pvc,
-                                   f"create claim {names.bar_pvc} ({pvc['spec'].get('storageClassName', 'default class')}, "
+                                   f"create claim {names.bar_pvc} ({pvc['spec']['storageClassName']}, "
                                    f"{pvc['spec']['resources']['requests']['storage']}) from DV's template"))
     old = facts.get("jobs", job["metadata"]["name"])
     if old is not None:

@@ -48,6 +48,9 @@ def preflight(
                       f"rerun with --fix, or let a check through with --ignore-check {ids}")
         return facts, False
     warned = [r for r in results if r.status == "warn"]
+    skipped = [r for r in results if r.status == "skip"]
     console.print(f"[green]✓[/] preflight: {len(results)} checks, {len(warned)} warnings"
-                  + (f" ({', '.join(r.check.id for r in warned)})" if warned else ""))
+                  + (f" ({', '.join(r.check.id for r in warned)})" if warned else "")
+                  + (f", {len(skipped)} skipped ({', '.join(r.check.id for r in skipped)}: {skipped[0].reason})"
+                     if skipped else ""))
     return facts, True

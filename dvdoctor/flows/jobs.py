@@ -59,24 +59,37 @@ def select_backup(job: dict, timestamp: str, symlink: str, combined: str) -> int
     return changed
 
 
+#: dv-bar-pvc's size when none is given: three of the runbook's ~10Gi backups. DV's template asks for
+#: 20Gi, which a second backup already fills.
+THREE_BACKUPS = "30Gi"
+
+
 def pvc_from_template(facts: Facts, storage_class: str | None, size: str | None) -> dict:
-    """dv-bar-pvc from DV's template, with the storage class and size the user chose."""
+    """dv-bar-pvc from DV's template, sized for three backups, in the storage class DV's data uses.
+
+    The class is `storage_class`, else dv-pvc's (the template names "managed-nfs-storage", which a
+    CP4D cluster rarely has); a class the cluster does not have is one clear error.
+    """
+    names = facts.names
+    if storage_class is None:
+        data = facts.get("persistentvolumeclaims", names.data_pvc)
+        storage_class = ((data or {}).get("spec") or {}).get("storageClassName")
+    if storage_class is None:
+        raise UsageError(f"no storage class for a new {names.bar_pvc}: give --storage-class (e.g. ibmc-file-gold-gid)")
+    known = {k8s.name(sc) for sc in facts.objects("storageclasses")}
+    if facts.has_kind("storageclasses") and storage_class not in known:
+        raise UsageError(f"storage class {storage_class!r} does not exist; known: {', '.join(sorted(known)) or 'none'}")
     body = collect.template_object(facts.engine, "dv-bar-pvc.yaml")
     if body is None:
-        body = {"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": facts.names.bar_pvc},
-                "spec": {"accessModes": ["ReadWriteMany"], "resources": {"requests": {"storage": "20Gi"}}}}
+        body = {"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": names.bar_pvc}}
     pvc = copy.deepcopy(body)
     for key in SERVER_FIELDS:
         pvc.setdefault("metadata", {}).pop(key, None)
-    pvc["metadata"]["name"] = facts.names.bar_pvc
+    pvc["metadata"]["name"] = names.bar_pvc
     spec = pvc.setdefault("spec", {})
     spec.setdefault("accessModes", ["ReadWriteMany"])
-    requests = spec.setdefault("resources", {}).setdefault("requests", {})
-    requests.setdefault("storage", "20Gi")
-    if storage_class:
-        spec["storageClassName"] = storage_class
-    if size:
-        requests["storage"] = size
+    spec["storageClassName"] = storage_class
+    spec.setdefault("resources", {}).setdefault("requests", {})["storage"] = size or THREE_BACKUPS
     return pvc
 
 
