@@ -141,6 +141,16 @@ def init_volume_job(data: dict, names: DvNames) -> dict | None:
     return next((j for j in data["objects"].get("jobs", []) if k8s.name(j) == names.init_volume_job), None)
 
 
+def engine_container(data: dict, names: DvNames) -> str:
+    """The container of dv-engine-0 to exec into: DV's `dv-engine` when the pod has it, else its first.
+
+    A site whose pod names the container otherwise still gets a working exec without configuring it.
+    """
+    pod = next((p for p in data["objects"].get("pods", []) if k8s.name(p) == names.engine_pod), None)
+    containers = [c.get("name") for c in ((pod or {}).get("spec") or {}).get("containers") or []]
+    return names.engine_container if names.engine_container in containers or not containers else containers[0]
+
+
 def bar_image(data: dict, names: DvNames) -> str | None:
     """The image that runs DV's BAR logic, read from the dv-init-volume Job (not its pod, which may be gone)."""
     job = init_volume_job(data, names)
@@ -249,7 +259,7 @@ def _collect_engine(cluster: Cluster, data: dict, names: DvNames) -> None:
     argv = ["bash", "-c", probe.script("engine-probe.sh"), "dvdoctor-engine-probe",
             names.marker_dir, names.template_dir, names.caching_script, *names.templates]
     try:
-        result = cluster.exec(names.engine_pod, argv, container=names.engine_container)
+        result = cluster.exec(names.engine_pod, argv, container=engine_container(data, names))
     except ClusterError as exc:
         data["skipped"][SECTION_ENGINE] = f"exec in {names.engine_pod} failed: {exc}"
         return

@@ -230,7 +230,7 @@ class EngineScript:
     def apply(self, run: Runner) -> list[Change]:
         names = run.facts.names
         argv = ["bash", "-c", probe.script("engine-fix.sh"), "dvdoctor-engine-fix", *self.args]
-        result = run.cluster.exec(names.engine_pod, argv, container=names.engine_container)
+        result = run.cluster.exec(names.engine_pod, argv, container=collect.engine_container(run.facts.data, names))
         return _script_changes(result.stdout, f"exec in {names.engine_pod} exited {result.rc}: {result.stderr.strip()[:200]}")
 
 

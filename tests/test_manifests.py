@@ -93,3 +93,15 @@ def test_the_validator_rejects_broken_jobs(damage) -> None:
     damage(job)
     with pytest.raises(kubernetes_validate.ValidationError):
         kubernetes_validate.validate(job, VERSIONS[-1], strict=True)
+
+
+def test_exec_goes_to_dv_engine_or_else_the_pods_first_container():
+    from dvdoctor.collect import engine_container
+
+    def data(*containers: str) -> dict:
+        pod = {"metadata": {"name": "dv-engine-0"}, "spec": {"containers": [{"name": c} for c in containers]}}
+        return {"objects": {"pods": [pod]}}
+
+    assert engine_container(data("sidecar", "dv-engine"), DEFAULT.names) == "dv-engine"
+    assert engine_container(data("bigsql"), DEFAULT.names) == "bigsql"
+    assert engine_container({"objects": {}}, DEFAULT.names) == "dv-engine"
