@@ -26,7 +26,7 @@ from dvdoctor.registry import WARNING, Problem, check
 )
 def run(facts: Facts):
     names = facts.names
-    marker = next((m for m in facts.engine["markers"] if m["name"] == names.restore_marker), None)
+    marker = facts.marker(names.restore_marker)
     if marker is None or facts.active_bar_jobs():
         return
     path = f"{names.marker_dir}/{names.restore_marker}"

@@ -20,7 +20,7 @@ from dvdoctor.registry import Problem, check
     tags=["runbook", "marker"],
 )
 def run(facts: Facts):
-    marker = next((m for m in facts.engine["markers"] if m["name"] == facts.names.bar_marker), None)
+    marker = facts.marker(facts.names.bar_marker)
     if marker is None or facts.active_bar_jobs():
         return
     age_min = (facts.now.timestamp() - marker["mtime"]) / 60

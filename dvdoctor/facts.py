@@ -112,6 +112,10 @@ class Facts:
             raise UsageError(f"{what}: {self.skipped(name) or 'not collected'}")
         return got
 
+    def marker(self, name: str) -> dict | None:
+        """A marker file in dv-engine-0's marker folder, or None (also when the engine was not looked at)."""
+        return next((m for m in (self.engine or {}).get("markers", []) if m["name"] == name), None)
+
     @property
     def bar(self) -> dict | None:
         return self.section(SECTION_BAR)

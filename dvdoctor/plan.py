@@ -66,6 +66,12 @@ class Runner:
 # ---- actions on API objects ----------------------------------------------------------------
 
 
+def recorded_replicas(dep: dict) -> int | None:
+    """The count Scale recorded before it scaled a deployment to 0, or None when it recorded none."""
+    value = k8s.annotations(dep).get(REPLICAS_ANNOTATION, "")
+    return int(value) if value.isdigit() else None
+
+
 @dataclass(frozen=True)
 class Scale:
     """Scale a deployment; going to 0 records the original count so it can be put back."""
@@ -232,6 +238,12 @@ class EngineScript:
         argv = ["bash", "-c", probe.script("engine-fix.sh"), "dvdoctor-engine-fix", *self.args]
         result = run.cluster.exec(names.engine_pod, argv, container=collect.engine_container(run.facts.data, names))
         return _script_changes(result.stdout, f"exec in {names.engine_pod} exited {result.rc}: {result.stderr.strip()[:200]}")
+
+
+def remove_marker(facts: Facts, marker: str, why: str) -> EngineScript:
+    """Remove a BAR marker from dv-engine-0 (engine-fix.sh refuses any other file name)."""
+    names = facts.names
+    return EngineScript(("remove-marker", names.marker_dir, marker), f"remove {names.marker_dir}/{marker} {why}")
 
 
 def _script_changes(text: str, failure: str) -> list[Change]:

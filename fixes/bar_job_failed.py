@@ -10,7 +10,7 @@ Changes: deletes the job and its pods; removes /mnt/marker_files/.bar if present
 from dvdoctor import k8s
 from dvdoctor.facts import Facts
 from dvdoctor.fixer import FixOptions, fix
-from dvdoctor.plan import Delete, EngineScript, Plan
+from dvdoctor.plan import Delete, Plan, remove_marker
 from dvdoctor.registry import load_all
 from dvdoctor.signatures import match_log
 
@@ -30,7 +30,6 @@ def plan(facts: Facts, options: FixOptions) -> Plan:
                 note = f"{name} failed because {m.cause} ({m.line!r}); repair the cause with: {hint}"
                 if note not in out.notes:
                     out.notes.append(note)
-    if out.actions and any(m["name"] == names.bar_marker for m in (facts.engine or {}).get("markers", [])):
-        out.actions.append(EngineScript(("remove-marker", names.marker_dir, names.bar_marker),
-                                        f"remove {names.marker_dir}/{names.bar_marker} left by the failed job"))
+    if out.actions and facts.marker(names.bar_marker):
+        out.actions.append(remove_marker(facts, names.bar_marker, "left by the failed job"))
     return out

@@ -11,12 +11,7 @@ from dvdoctor import k8s
 from dvdoctor.errors import UsageError
 from dvdoctor.facts import SECTION_ENGINE, Facts
 from dvdoctor.fixer import FixOptions, fix
-from dvdoctor.names import REPLICAS_ANNOTATION
-from dvdoctor.plan import Delete, EngineScript, Plan
-
-
-def _has_marker(facts: Facts, name: str) -> bool:
-    return any(m["name"] == name for m in (facts.engine or {}).get("markers", []))
+from dvdoctor.plan import Delete, EngineScript, Plan, recorded_replicas, remove_marker
 
 
 def _refuse_if_bar_job_active(facts: Facts) -> None:
@@ -30,21 +25,17 @@ def caching_enabled(facts: Facts) -> bool:
     dep = facts.get("deployments", facts.names.caching_deployment)
     if dep is None:
         return False
-    recorded = k8s.annotations(dep).get(REPLICAS_ANNOTATION, "0")
-    return k8s.spec_replicas(dep) > 0 or (recorded.isdigit() and int(recorded) > 0)
+    return k8s.spec_replicas(dep) > 0 or (recorded_replicas(dep) or 0) > 0
 
 
 @fix("stale-bar-marker")
 def stale(facts: Facts, options: FixOptions) -> Plan:
     out = Plan("stale-bar-marker")
     facts.require(SECTION_ENGINE)
-    if not _has_marker(facts, facts.names.bar_marker):
+    if not facts.marker(facts.names.bar_marker):
         return out
     _refuse_if_bar_job_active(facts)
-    out.actions.append(EngineScript(
-        ("remove-marker", facts.names.marker_dir, facts.names.bar_marker),
-        f"remove {facts.names.marker_dir}/{facts.names.bar_marker} in {facts.names.engine_pod}",
-    ))
+    out.actions.append(remove_marker(facts, facts.names.bar_marker, f"in {facts.names.engine_pod}"))
     stuck = [p for p in facts.objects("pods") if _is_dv_statefulset_pod(facts, p) and not k8s.pod_ready(p)]
     if options.restart:
         out.actions += [Delete("pods", k8s.name(p), f"delete pod {k8s.name(p)} (not ready) so its StatefulSet recreates it")
@@ -63,14 +54,11 @@ def _is_dv_statefulset_pod(facts: Facts, pod: dict) -> bool:
 def restored(facts: Facts, options: FixOptions) -> Plan:
     out = Plan("restore-marker-left")
     facts.require(SECTION_ENGINE)
-    if not _has_marker(facts, facts.names.restore_marker):
+    if not facts.marker(facts.names.restore_marker):
         return out
     _refuse_if_bar_job_active(facts)
     if caching_enabled(facts) and facts.engine.get("caching_script"):
         out.actions.append(EngineScript(("caching-off", facts.names.caching_script),
                                         f"run {facts.names.caching_script} false in {facts.names.engine_pod} (DV caching is enabled)"))
-    out.actions.append(EngineScript(
-        ("remove-marker", facts.names.marker_dir, facts.names.restore_marker),
-        f"remove {facts.names.marker_dir}/{facts.names.restore_marker} in {facts.names.engine_pod}",
-    ))
+    out.actions.append(remove_marker(facts, facts.names.restore_marker, f"in {facts.names.engine_pod}"))
     return out

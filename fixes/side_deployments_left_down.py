@@ -7,13 +7,7 @@ there is none, the runbook's value); the annotation is removed. Changes: spec.re
 from dvdoctor import k8s
 from dvdoctor.facts import Facts
 from dvdoctor.fixer import FixOptions, fix
-from dvdoctor.names import REPLICAS_ANNOTATION
-from dvdoctor.plan import Plan, Scale
-
-
-def recorded_replicas(dep: dict) -> int:
-    value = k8s.annotations(dep).get(REPLICAS_ANNOTATION, "")
-    return int(value) if value.isdigit() and int(value) > 0 else 1
+from dvdoctor.plan import Plan, Scale, recorded_replicas
 
 
 @fix("side-deployments-left-down")
@@ -22,5 +16,5 @@ def plan(facts: Facts, options: FixOptions) -> Plan:
     for name in facts.names.side_deployments:
         dep = facts.get("deployments", name)
         if dep is not None and k8s.spec_replicas(dep) == 0:
-            out.actions.append(Scale(name, recorded_replicas(dep)))
+            out.actions.append(Scale(name, recorded_replicas(dep) or 1))
     return out

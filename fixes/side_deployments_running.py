@@ -4,19 +4,15 @@ Each deployment's replica count is recorded in an annotation first, so `side-dep
 can put back exactly what was there. Changes: spec.replicas and one annotation per deployment.
 """
 
-from dvdoctor import k8s
 from dvdoctor.facts import Facts
 from dvdoctor.fixer import FixOptions, fix
-from dvdoctor.plan import Plan, Scale
+from dvdoctor.flows.backup import quiesce_plan
+from dvdoctor.plan import Plan
 
 
 @fix("side-deployments-running", verify_phase="backup")
 def plan(facts: Facts, options: FixOptions) -> Plan:
-    out = Plan("side-deployments-running")
-    for name in facts.names.side_deployments:
-        dep = facts.get("deployments", name)
-        if dep is not None and k8s.spec_replicas(dep) > 0:
-            out.actions.append(Scale(name, 0))
+    out = Plan("side-deployments-running", quiesce_plan(facts).actions)  # the backup flow's own first step
     if out.actions:
         out.notes.append("DV's web console, REST API and caching stay down until `dvdoctor fix --issue side-deployments-left-down`.")
     return out

@@ -23,9 +23,9 @@ from rich.markup import escape
 from .. import k8s, origin
 from ..backups import Backup, backups, human_bytes, link_timestamp
 from ..facts import Facts
-from ..names import REPLICAS_ANNOTATION
 from ..registry import run_checks
-from ..plan import ActionFailed, BarScript, Create, Delete, EngineScript, Plan, Runner, Scale, execute
+from ..plan import (ActionFailed, BarScript, Create, Delete, Plan, Runner, Scale, execute, recorded_replicas,
+                    remove_marker)
 from . import jobs
 
 
@@ -86,8 +86,8 @@ def original_replicas(dep: dict) -> int:
     Without this, a backup run after an interrupted one would see 0 and leave DV's console down.
     """
     replicas = k8s.spec_replicas(dep)
-    recorded = k8s.annotations(dep).get(REPLICAS_ANNOTATION, "")
-    return int(recorded) if replicas == 0 and recorded.isdigit() else replicas
+    recorded = recorded_replicas(dep)
+    return recorded if replicas == 0 and recorded is not None else replicas
 
 
 def quiesce_plan(facts: Facts) -> Plan:
@@ -133,8 +133,7 @@ def after_failure_plan(facts: Facts, job: str) -> Plan:
     """The runbook's workaround after a failed job: delete it, and remove the marker it left."""
     return Plan("backup", [
         Delete("jobs", job, f"delete the failed job {job} (its pods go with it)"),
-        EngineScript(("remove-marker", facts.names.marker_dir, facts.names.bar_marker),
-                     f"remove {facts.names.marker_dir}/{facts.names.bar_marker} so DV can start again"),
+        remove_marker(facts, facts.names.bar_marker, "so DV can start again"),
     ])
 
 
@@ -201,7 +200,7 @@ def postflight(facts: Facts, started: datetime) -> list[str]:
         problems.append(f"backup {new[-1].timestamp} is incomplete: missing {', '.join(new[-1].missing(names))}")
     elif link_timestamp(bar, names) != new[-1].timestamp:
         problems.append(f"{names.symlink} does not point at the new backup {new[-1].timestamp}")
-    if any(m["name"] == names.bar_marker for m in (facts.engine or {}).get("markers", [])):
+    if facts.marker(names.bar_marker):
         problems.append(f"{names.marker_dir}/{names.bar_marker} is still there")
     return problems
 
