@@ -3,18 +3,46 @@
 Symptom: there is nowhere to restore from; dvcli.sh's restore goes on anyway and fails later, and
 a first backup with dvcli.sh creates the claim from DV's template at 20Gi, which the runbook warns
 holds one or two backups. A claim stuck `Pending` keeps every BAR pod from starting.
-Cause: the claim was never created (no backup yet) or was deleted, and with it, when its volume's
-reclaim policy is Delete, every backup. dvcli.sh takes any PVC whose name contains "dv-bar" for it,
-so a look-alike can hide its absence. A Pending claim means its storage class could not provision
-or bind a volume (see the claim's events).
-Repair: create it before the first backup, bigger than the template's 20Gi:
-`dvdoctor fix --issue bar-pvc-missing [--size 60Gi] [--storage-class ibmc-file-gold-gid]`. For a
-claim that does not bind, fix the storage class or its provisioner (`oc describe pvc dv-bar-pvc`).
+Cause: the claim was never created (no backup yet) or was deleted. When its volume's reclaim policy
+is Delete, every backup went with it; when it is Retain, the volume stays, `Released`, with every
+backup still on it, but Kubernetes never binds a Released volume to a new claim by itself: a new
+dv-bar-pvc gets a new, empty volume and the backups vanish from `list` and `restore`. dvcli.sh
+takes any PVC whose name contains "dv-bar" for it, so a look-alike can hide its absence. A Pending
+claim means its storage class could not provision or bind a volume (see the claim's events).
+Repair: `dvdoctor fix --issue bar-pvc-missing`. When a Released volume that dv-bar-pvc of this
+namespace used is kept, the newest such volume is bound again: its claimRef loses the old claim's
+uid (`oc patch pv NAME --type merge -p '{"spec":{"claimRef":{"uid":null,"resourceVersion":null}}}'`)
+and dv-bar-pvc is created with `volumeName: NAME`, the volume's size, class and access modes; the
+backups are back. Only when no such volume exists is a new, empty claim created, bigger than the
+template's 20Gi (`[--size 60Gi] [--storage-class ibmc-file-gold-gid]`). For a claim that does not
+bind, fix the storage class or its provisioner (`oc describe pvc dv-bar-pvc`).
 """
 
 from dvdoctor import k8s
 from dvdoctor.facts import Facts
 from dvdoctor.registry import RESTORE, Problem, check
+
+
+def kept_volumes(facts: Facts) -> list[dict]:
+    """Volumes left by a deleted dv-bar-pvc of this namespace, newest first: Released ones, and
+    Available ones already pre-bound to the claim's name (a rebind cut short before the claim)."""
+    name, ns = facts.names.bar_pvc, facts.namespace
+    out = []
+    for pv in facts.objects("persistentvolumes"):
+        ref = (pv.get("spec") or {}).get("claimRef") or {}
+        phase = (pv.get("status") or {}).get("phase")
+        if ref.get("name") != name or ref.get("namespace") != ns:
+            continue
+        if phase == "Released" or (phase == "Available" and not ref.get("uid")):
+            out.append(pv)
+    return sorted(out, key=lambda pv: (pv["metadata"].get("creationTimestamp") or "", k8s.name(pv)), reverse=True)
+
+
+def describe_volume(pv: dict) -> str:
+    spec = pv.get("spec") or {}
+    return (f"persistentvolume/{k8s.name(pv)}: {(pv.get('status') or {}).get('phase', 'Unknown')}, "
+            f"reclaim {spec.get('persistentVolumeReclaimPolicy', '?')}, {(spec.get('capacity') or {}).get('storage', '?')}, "
+            f"storage class {spec.get('storageClassName') or '(none)'}, created {pv['metadata'].get('creationTimestamp', '?')}")
 
 
 @check(
@@ -33,6 +61,15 @@ def run(facts: Facts):
         alike = [c for c in claims if "dv-bar" in c.lower()]
         if alike:
             evidence.append(f"dvcli.sh would take {', '.join(alike)} for it (its lookup matches any name containing 'dv-bar')")
+        kept = kept_volumes(facts)
+        unread = facts.unread("persistentvolumes")
+        if kept:
+            evidence += [f"{describe_volume(pv)}: kept from the deleted {name}, with its backups" for pv in kept]
+            yield Problem(f"claim {name} does not exist, but its volume {k8s.name(kept[0])} was kept with the backups "
+                          "(fix binds it again)", tuple(evidence), f"persistentvolumeclaim/{name}")
+            return
+        evidence.append(f"persistentvolumes: skipped ({unread}); a kept volume holding the backups cannot be ruled out"
+                        if unread else f"no Released volume was bound to {facts.namespace}/{name}")
         yield Problem(f"claim {name} does not exist: no backups to restore, nowhere to write one", tuple(evidence),
                       f"persistentvolumeclaim/{name}")
         return
@@ -41,6 +78,7 @@ def run(facts: Facts):
         return
     spec = pvc.get("spec") or {}
     evidence = [f"persistentvolumeclaim/{name}: phase {phase}, storage class {spec.get('storageClassName') or '(default)'}, "
-                f"request {((spec.get('resources') or {}).get('requests') or {}).get('storage', '?')}"]
-    evidence += [f"event {e.get('reason')}: {e.get('message', '').strip()}" for e in facts.events_for(name)[-3:]]
+                f"request {((spec.get('resources') or {}).get('requests') or {}).get('storage', '?')}"
+                + (f", volume {spec['volumeName']}" if spec.get("volumeName") else "")]
+    evidence += facts.event_lines(name)
     yield Problem(f"claim {name} is {phase}, not Bound", tuple(evidence), f"persistentvolumeclaim/{name}")

@@ -23,6 +23,9 @@ from .names import DEFAULT, DvNames, Settings
 
 #: Kinds whose list may be refused without stopping the run (cluster-scoped, or nice to have).
 OPTIONAL_KINDS = ("persistentvolumes", "storageclasses", "events", "leases")
+#: Kinds that are only evidence: no check's verdict rests on them, so a list that still fails after
+#: its retries (a busy server) becomes a line in the findings' evidence, never a dead run.
+EVIDENCE_KINDS = ("events",)
 LOG_TAIL_LINES = 200
 SECRET_WORDS = ("PASSWORD", "PASSWD", "SECRET", "TOKEN", "KEY", "CREDENTIAL", "CERT")
 REDACTED = "<redacted>"
@@ -218,8 +221,8 @@ def collect(
             if kind == "events":
                 objs = recent_events(objs, settings.thresholds.event_window_minutes)
             data["objects"][kind] = [_trim(o) for o in objs]
-        except Forbidden as exc:
-            if kind not in OPTIONAL_KINDS:
+        except ClusterError as exc:
+            if not (kind in EVIDENCE_KINDS or (kind in OPTIONAL_KINDS and isinstance(exc, Forbidden))):
                 raise
             data["errors"].append({"what": f"list {kind}", "error": str(exc)})
     _note_lock_holder(data)

@@ -39,3 +39,7 @@ class Invalid(ClusterError):
 
 class Unreachable(ClusterError):
     pass
+
+
+class Unavailable(ClusterError):
+    """The API server kept answering 429 or 5xx after every retry (busy, or etcd in trouble)."""

@@ -91,6 +91,20 @@ class Facts:
     def events_for(self, name: str) -> list[dict]:
         return [e for e in self.objects("events") if (e.get("involvedObject") or {}).get("name") == name]
 
+    def unread(self, kind: str) -> str | None:
+        """Why a kind could not be listed (refused, or the server kept failing), or None when it was."""
+        if self.has_kind(kind):
+            return None
+        return next((str(e.get("error")) for e in self.data.get("errors") or [] if e.get("what") == f"list {kind}"),
+                    "not collected")
+
+    def event_lines(self, name: str, last: int = 3) -> list[str]:
+        """The last events of an object as evidence lines, or one line saying why events are not known."""
+        why = self.unread("events")
+        if why is not None:
+            return [f"events of {name}: skipped ({why})"]
+        return [f"event {e.get('reason')}: {e.get('message', '').strip()}" for e in self.events_for(name)[-last:]]
+
     def log(self, pod: str) -> str | None:
         return (self.data.get("logs") or {}).get(pod)
 

@@ -119,13 +119,15 @@ class Patch:
     name: str
     patch: dict
     summary: str
+    #: What the patched fields held, as the plan read them, for the audit log (so it can be undone).
+    before: str = ""
 
     def describe(self) -> str:
         return self.summary
 
     def apply(self, run: Runner) -> list[Change]:
         run.cluster.patch(self.kind, self.name, self.patch)
-        return [Change(f"{self.kind}/{self.name}", "", f"patched {self.patch}")]
+        return [Change(f"{self.kind}/{self.name}", self.before, f"patched {self.patch}")]
 
 
 @dataclass(frozen=True)

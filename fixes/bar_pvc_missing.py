@@ -1,15 +1,65 @@
-"""Create dv-bar-pvc from DV's own template, big enough for three backups.
+"""Bind dv-bar-pvc again to the volume that kept the backups, or create it, big enough for three backups.
 
-DV's template asks for 20Gi, and one backup takes about 10Gi on the runbook's cluster (component
-tarballs plus the combined one), so a second backup already fails. The new claim gets --size, else
-30Gi; its storage class is --storage-class, else the class of DV's data claim dv-pvc.
-Changes: one new PersistentVolumeClaim.
+When a Released volume of the deleted dv-bar-pvc of this namespace is kept (reclaim Retain), the
+newest one is bound again: first its claimRef loses the old claim's uid and resourceVersion, which
+leaves it pre-bound to dv-bar-pvc of this namespace (no other claim can take it meanwhile, and the
+volume controller makes it Available), then dv-bar-pvc is created with `volumeName` set to it and
+the volume's own size, storage class and access modes, so the binder accepts it. Every backup on it
+is back in `list` and `restore`; --size and --storage-class do not apply to a kept volume (grow it
+afterwards with `fix --issue bar-low-space --size`). Only with no kept volume is a new claim created
+from DV's own template: DV's template asks for 20Gi, and one backup takes about 10Gi on the
+runbook's cluster (component tarballs plus the combined one), so a second backup already fails;
+the new claim gets --size, else 30Gi; its storage class is --storage-class, else the class of DV's
+data claim dv-pvc.
+Changes: with a kept volume, patches that PersistentVolume's claimRef (the old one is in the audit
+log) and creates one PersistentVolumeClaim bound to it; else one new PersistentVolumeClaim.
 """
 
+import json
+
+from dvdoctor import k8s
+from dvdoctor.checks.bar_pvc_missing import describe_volume, kept_volumes
 from dvdoctor.facts import Facts
 from dvdoctor.fixer import FixOptions, fix
-from dvdoctor.flows.jobs import pvc_from_template
-from dvdoctor.plan import Create, Plan
+from dvdoctor.flows.jobs import claim_from_template, pvc_from_template
+from dvdoctor.plan import Create, Patch, Plan
+
+
+def rebind_plan(facts: Facts, pv: dict, options: FixOptions) -> Plan:
+    """Pre-bind the kept volume to dv-bar-pvc, then create the claim that names it."""
+    out = Plan("bar-pvc-missing")
+    names = facts.names
+    spec = pv.get("spec") or {}
+    ref = spec.get("claimRef") or {}
+    size = (spec.get("capacity") or {}).get("storage")
+    pv_name = k8s.name(pv)
+    patch: dict = {"spec": {"claimRef": {"uid": None, "resourceVersion": None}}}
+    if pv["metadata"].get("resourceVersion"):
+        patch["metadata"] = {"resourceVersion": pv["metadata"]["resourceVersion"]}  # the volume as judged
+    before = json.dumps({k: ref[k] for k in sorted(ref)}, sort_keys=True)
+    out.actions.append(Patch("persistentvolumes", pv_name, patch,
+                             f"clear the old claim's uid from persistentvolume/{pv_name} so it can be bound to "
+                             f"{facts.namespace}/{names.bar_pvc} again", before=f"claimRef {before}"))
+    claim = claim_from_template(facts)
+    claim_spec = claim["spec"]
+    claim_spec["resources"] = {"requests": {"storage": size}}
+    claim_spec["volumeName"] = pv_name
+    claim_spec["storageClassName"] = spec.get("storageClassName") or ""  # "" keeps a default class away
+    if spec.get("accessModes"):
+        claim_spec["accessModes"] = list(spec["accessModes"])
+    if spec.get("volumeMode"):
+        claim_spec["volumeMode"] = spec["volumeMode"]
+    claim_spec.pop("selector", None)
+    out.actions.append(Create("persistentvolumeclaims", claim,
+                              f"create claim {names.bar_pvc} bound to persistentvolume/{pv_name} "
+                              f"({claim_spec['storageClassName'] or 'no class'}, {size}): the kept backups come back"))
+    out.notes.append(f"kept volume chosen: {describe_volume(pv)}")
+    for other in kept_volumes(facts)[1:]:
+        out.notes.append(f"left alone (older): {describe_volume(other)}")
+    if options.size or options.storage_class:
+        out.notes.append("--size/--storage-class do not apply: the kept volume keeps its size and class "
+                         "(grow it afterwards with `dvdoctor fix --issue bar-low-space --size SIZE`)")
+    return out
 
 
 @fix("bar-pvc-missing")
@@ -18,9 +68,15 @@ def plan(facts: Facts, options: FixOptions) -> Plan:
     names = facts.names
     if facts.get("persistentvolumeclaims", names.bar_pvc) is not None:
         return out
+    kept = kept_volumes(facts)
+    if kept:
+        return rebind_plan(facts, kept[0], options)
     pvc = pvc_from_template(facts, options.storage_class, options.size)
     spec = pvc["spec"]
     out.actions.append(Create("persistentvolumeclaims", pvc,
                               f"create claim {names.bar_pvc} ({spec['storageClassName']}, {spec['resources']['requests']['storage']}) "
                               "from DV's template"))
+    if (why := facts.unread("persistentvolumes")) is not None:
+        out.notes.append(f"persistentvolumes could not be read ({why}): if dv-bar-pvc's old volume was kept "
+                         "(Released), stop here and rerun with rights to list persistentvolumes, or its backups stay unbound")
     return out

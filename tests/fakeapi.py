@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import copy
 import hashlib
+import io
 import json
 import re
 import socket
@@ -62,6 +63,8 @@ class Failure:
     """A scripted error answer for requests matching method and a path regex, `times` times.
 
     Status 0 drops the connection without an answer, as a load balancer or a restarting server does.
+    With `land`, the request is carried out first and only its answer is lost (a 500 from a proxy
+    after the server wrote to etcd, a connection cut on the way back).
     """
 
     method: str
@@ -70,6 +73,49 @@ class Failure:
     message: str
     times: int
     headers: dict[str, str] = field(default_factory=dict)
+    land: bool = False
+
+
+@dataclass
+class Flaky:
+    """Random faults at a fixed rate, decided by a hash of (seed, method, path, n-th such request):
+    the same seed fails the same requests whatever threads or timing add, so tests are repeatable."""
+
+    rate: float
+    seed: int
+    statuses: tuple[int, ...] = (429, 500, 503)
+    #: Share of failed writes (POST/PATCH/DELETE answered 5xx or cut) that were carried out first.
+    landed: float = 0.5
+    #: Share of watches cut right after their headers.
+    cut_watches: float = 0.15
+    seen: dict[tuple[str, str], int] = field(default_factory=dict)
+    injected: int = 0
+    #: (method, path, status, carried out first) of each injected failure, watches cut aside.
+    log: list[tuple[str, str, int, bool]] = field(default_factory=list)
+
+    def draw(self, *key: object) -> float:
+        digest = hashlib.sha256(repr((self.seed, *key)).encode()).digest()
+        return int.from_bytes(digest[:8], "big") / 2**64
+
+    def pick(self, method: str, path: str, watch: bool) -> Failure | None:
+        path = re.sub(r"(dvdoctor-[a-z]+)-[0-9a-f]{6}", r"\1", path)  # names dvdoctor draws at random
+        n = self.seen.get((method, path), 0)
+        self.seen[(method, path)] = n + 1
+        if watch:
+            return Failure(method, path, -1, "cut", 1) if self.draw("cut", path, n) < self.cut_watches else None
+        if self.draw(method, path, n) >= self.rate:
+            return None
+        status = self.statuses[int(self.draw("status", method, path, n) * len(self.statuses))]
+        land = method != "GET" and status != 429 and self.draw("land", method, path, n) < self.landed
+        headers = {"Retry-After": "1"} if status == 429 else {}
+        self.injected += 1
+        self.log.append((method, path, status, land))
+        return Failure(method, path, status, f"injected HTTP {status}", 1, headers, land)
+
+
+def now_stamp() -> str:
+    """The API's creationTimestamp format, now."""
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
 
 def status_body(code: int, message: str, reason: str = "") -> dict:
@@ -138,6 +184,10 @@ class FakeApi:
         self.gone_next_watch = False
         #: Drop the next watch's connection after its headers, as an idle timeout on a proxy does.
         self.drop_next_watch = False
+        #: Random faults on every request when set (see flaky()).
+        self.chaos: Flaky | None = None
+        #: Play the PersistentVolume controller's static binding (a claim naming its volumeName).
+        self.bind_volumes = False
         self.thread: threading.Thread | None = None
 
     # -- state ----------------------------------------------------------------------------------
@@ -175,13 +225,40 @@ class FakeApi:
                 self.lock.notify_all()
         return obj
 
+    def bind_claim(self, pvc: dict, ns: str | None) -> dict:
+        """The binder's part for a claim that names its volume: only an Available volume not promised
+        to another claim, of the same class, big enough, is bound; else the claim stays Pending."""
+        name = pvc["metadata"]["name"]
+        pv = self.stored("persistentvolumes", (pvc.get("spec") or {}).get("volumeName") or "", None)
+        if pv is None:
+            return pvc
+        ref = pv["spec"].get("claimRef") or {}
+        free = (pv.get("status") or {}).get("phase") == "Available" and (
+            not ref or (ref.get("name") == name and ref.get("namespace") == ns and not ref.get("uid")))
+        same_class = (pvc["spec"].get("storageClassName") or "") == (pv["spec"].get("storageClassName") or "")
+        if not free or not same_class:
+            return self.put("persistentvolumeclaims", {**pvc, "status": {"phase": "Pending"}}, ns, event="MODIFIED")
+        pv = copy.deepcopy(pv)
+        pv["spec"]["claimRef"] = {"kind": "PersistentVolumeClaim", "namespace": ns, "name": name,
+                                  "uid": pvc["metadata"]["uid"]}
+        pv["status"] = {"phase": "Bound"}
+        self.put("persistentvolumes", pv, None, event="MODIFIED")
+        bound = {**pvc, "status": {"phase": "Bound", "capacity": dict(pv["spec"]["capacity"])}}
+        return self.put("persistentvolumeclaims", bound, ns, event="MODIFIED")
+
     def stored(self, plural: str, name: str, namespace: str | None = "cpd30") -> dict | None:
         return self.objects.get((plural, namespace if KINDS[plural][2] else None), {}).get(name)
 
     def fail(self, method: str, path: str, status: int, message: str = "", times: int = 1,
-             headers: dict[str, str] | None = None) -> None:
-        """Answer the next `times` matching requests with `status` (0: drop the connection)."""
-        self.failures.append(Failure(method, path, status, message or f"HTTP {status}", times, headers or {}))
+             headers: dict[str, str] | None = None, land: bool = False) -> None:
+        """Answer the next `times` matching requests with `status` (0: drop the connection); with
+        `land`, carry each out first and lose only the answer."""
+        self.failures.append(Failure(method, path, status, message or f"HTTP {status}", times, headers or {}, land))
+
+    def flaky(self, rate: float, seed: int, **options: object) -> Flaky:
+        """Fail about `rate` of all requests with 429/500/503 and cut watches, repeatably for a seed."""
+        self.chaos = Flaky(rate, seed, **options)  # type: ignore[arg-type]
+        return self.chaos
 
     def requests_to(self, method: str, path_regex: str) -> list[Recorded]:
         return [r for r in self.requests if r.method == method and re.search(path_regex, r.path)]
@@ -282,20 +359,22 @@ class _Handler(BaseHTTPRequestHandler):
     def _error(self, code: int, message: str, reason: str = "", headers: dict[str, str] | None = None) -> None:
         self._send_json(code, status_body(code, message, reason), headers)
 
-    def _scripted(self, rec: Recorded) -> bool:
+    def _failure(self, rec: Recorded) -> Failure | None:
         with self.fake.lock:
             for f in self.fake.failures:
                 if f.times > 0 and f.method == rec.method and re.search(f.path, rec.path):
                     f.times -= 1
-                    failure = f
-                    break
-            else:
-                return False
+                    return f
+            if self.fake.chaos is not None:
+                watch = rec.method == "GET" and rec.query.get("watch", [""])[-1] == "true"
+                return self.fake.chaos.pick(rec.method, rec.path, watch)
+        return None
+
+    def _answer_failure(self, failure: Failure) -> None:
         if failure.status == 0:
             self._hang_up()
         else:
             self._error(failure.status, failure.message, headers=failure.headers)
-        return True
 
     def _hang_up(self) -> None:
         """Close the connection at once: the client sees it dropped, with no status."""
@@ -321,8 +400,22 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _dispatch(self) -> None:
         rec = self._record()
-        if self._scripted(rec):
-            return
+        failure = self._failure(rec)
+        if failure is not None and failure.status == -1:  # a watch cut after its headers
+            with self.fake.lock:
+                self.fake.drop_next_watch = True
+        elif failure is not None and failure.land:
+            real, self.wfile = self.wfile, io.BytesIO()  # carry it out, then lose the answer
+            try:
+                self._route(rec)
+            finally:
+                self.wfile = real
+            return self._answer_failure(failure)
+        elif failure is not None:
+            return self._answer_failure(failure)
+        self._route(rec)
+
+    def _route(self, rec: Recorded) -> None:
         if rec.headers.get("authorization") != f"Bearer {self.fake.token}":
             return self._error(401, "Unauthorized", "Unauthorized")
         path = rec.path
@@ -384,7 +477,10 @@ class _Handler(BaseHTTPRequestHandler):
             return self._error(422, f"{KINDS[plural][1]} is invalid: metadata.name: Required value", "Invalid")
         if self.fake.stored(plural, name, ns) is not None:
             return self._error(409, f'{plural} "{name}" already exists', "AlreadyExists")
+        body["metadata"]["creationTimestamp"] = now_stamp()  # the server's, whatever the client sent
         obj = self.fake.put(plural, body, ns)
+        if plural == "persistentvolumeclaims" and self.fake.bind_volumes:
+            obj = self.fake.bind_claim(obj, ns)
         self._send_json(201, obj)
         if self.fake.on_create is not None:
             self.fake.on_create(plural, ns, copy.deepcopy(obj))
@@ -401,6 +497,10 @@ class _Handler(BaseHTTPRequestHandler):
             return self._error(409, f'Operation cannot be fulfilled on {plural} "{name}": the object has been modified; '
                                     "please apply your changes to the latest version and try again", "Conflict")
         merged = merge_patch(obj, patch)
+        if plural == "persistentvolumes" and self.fake.bind_volumes:
+            ref = merged["spec"].get("claimRef")
+            if (merged.get("status") or {}).get("phase") == "Released" and not (ref or {}).get("uid"):
+                merged["status"] = {"phase": "Available"}
         self._send_json(200, self.fake.put(plural, merged, ns, event="MODIFIED"))
 
     def _delete(self, plural: str, ns: str | None, name: str, q: dict[str, str]) -> None:

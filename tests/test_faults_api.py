@@ -14,6 +14,7 @@ import pytest
 
 from dvdoctor.audit import AuditLog
 from dvdoctor.cli import run
+from dvdoctor.cluster import kube
 from dvdoctor.cluster.kube import MAX_TRIES, KubeCluster, connect
 from dvdoctor.errors import Forbidden, Unreachable
 from dvdoctor.facts import Facts
@@ -73,11 +74,11 @@ def test_connection_dropped_every_time_ends_as_one_line_after_the_bound(api: Fak
     assert "\n" not in str(err.value)
 
 
-def test_dropped_create_is_not_repeated(api: FakeApi, cluster: KubeCluster) -> None:
-    api.fail("POST", "/jobs$", 0, times=5)
+def test_dropped_create_is_repeated_within_the_bound(api: FakeApi, cluster: KubeCluster) -> None:
+    api.fail("POST", "/jobs$", 0, times=MAX_TRIES + 2)
     with pytest.raises(Unreachable, match="the connection dropped"):
-        cluster.create("jobs", {"metadata": {"name": "dv-backup-job"}})
-    assert len(api.requests_to("POST", "/jobs$")) == 1
+        cluster.create("jobs", {"metadata": {"name": "dvdoctor-inspect-1a2b3c"}})
+    assert len(api.requests_to("POST", "/jobs$")) == MAX_TRIES
 
 
 def test_503_then_success_on_a_patch(api: FakeApi, cluster: KubeCluster) -> None:
@@ -245,7 +246,8 @@ def test_renewal_notices_a_broken_lock(api: FakeApi, cluster: KubeCluster) -> No
 
 
 @pytest.mark.parametrize("status", [0, 500, 401, 403])
-def test_cli_ends_with_one_line_and_exit_2(api: FakeApi, kubeconfig: Path, capsys, status: int) -> None:
+def test_cli_ends_with_one_line_and_exit_2(api: FakeApi, kubeconfig: Path, capsys, status: int, monkeypatch) -> None:
+    monkeypatch.setattr(kube, "DEFAULT_RETRY", kube.DEFAULT_RETRY.fast())
     api.fail("GET", "/pods$", status, 'pods is forbidden: User "u" cannot list resource "pods"', times=100)
     code = run(["--kubeconfig", str(kubeconfig), "check"])
     err = capsys.readouterr().err

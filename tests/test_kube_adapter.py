@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from dvdoctor.cluster.kube import KubeCluster, connect
+from dvdoctor.cluster.kube import MAX_TRIES, KubeCluster, connect
 from dvdoctor.cluster.port import Cluster, ExecResult
-from dvdoctor.errors import ClusterError, Conflict, DvdoctorError, Forbidden, Invalid, NotFound, Unreachable, UsageError
+from dvdoctor.errors import ClusterError, Conflict, DvdoctorError, Forbidden, Invalid, NotFound, Unavailable, Unreachable, UsageError
 
-from fakeapi import FakeApi, closed_port
+from fakeapi import FakeApi, closed_port, now_stamp as _now
 
 NS = "cpd30"
 SA_USER = "system:serviceaccount:cpd30:dvdoctor"
@@ -422,19 +422,73 @@ def test_429_is_retried_and_then_succeeds(api: FakeApi, cluster: KubeCluster) ->
 
 def test_500_is_retried_a_bounded_number_of_times(api: FakeApi, cluster: KubeCluster) -> None:
     api.fail("GET", "/statefulsets$", 500, "etcdserver: request timed out", times=10)
-    with pytest.raises(ClusterError) as err:
+    with pytest.raises(Unavailable) as err:
         cluster.list("statefulsets")
-    assert type(err.value) is ClusterError
     assert str(err.value) == (f"the API server {api.url} failed to list statefulsets in namespace {NS} "
-                              "(HTTP 500 after 3 tries): etcdserver: request timed out")
-    assert len(api.requests_to("GET", "/statefulsets$")) == 3
+                              f"(HTTP 500 after {MAX_TRIES} tries): etcdserver: request timed out")
+    assert len(api.requests_to("GET", "/statefulsets$")) == MAX_TRIES
 
 
-def test_create_is_not_retried_on_500(api: FakeApi, cluster: KubeCluster) -> None:
-    api.fail("POST", "/jobs$", 500, "internal error", times=10)
-    with pytest.raises(ClusterError, match="HTTP 500 after 1 try"):
-        cluster.create("jobs", {"metadata": {"name": "x"}})
-    assert len(api.requests_to("POST", "/jobs$")) == 1
+def test_create_after_a_500_that_did_not_land_is_sent_again(api: FakeApi, cluster: KubeCluster) -> None:
+    api.fail("POST", "/jobs$", 500, "internal error", times=2)
+    created = cluster.create("jobs", {"metadata": {"name": "dvdoctor-inspect-1a2b3c"}, "spec": {"backoffLimit": 0}})
+    assert created["metadata"]["name"] == "dvdoctor-inspect-1a2b3c"
+    assert len(api.requests_to("POST", "/jobs$")) == 3
+
+
+@pytest.mark.parametrize("status", [500, 0])
+def test_create_whose_answer_was_lost_is_read_back_as_ours(api: FakeApi, cluster: KubeCluster, status: int) -> None:
+    """The first POST landed but its answer was a 500 (or the connection dropped): the retry's 409 is
+    followed by a GET that finds the object we sent, made just now, so create succeeds once."""
+    api.fail("POST", "/jobs$", status, "etcd leader changed", land=True)
+    body = {"metadata": {"name": "dvdoctor-inspect-1a2b3c", "labels": {"app.kubernetes.io/managed-by": "dvdoctor"}},
+            "spec": {"backoffLimit": 0}}
+    created = cluster.create("jobs", body)
+    assert created["metadata"]["uid"] == api.stored("jobs", "dvdoctor-inspect-1a2b3c")["metadata"]["uid"]
+    assert len(api.requests_to("POST", "/jobs$")) == 2
+    assert api.requests_to("GET", "/jobs/dvdoctor-inspect-1a2b3c$")
+
+
+def test_a_lookalike_left_by_an_earlier_run_is_still_a_conflict(api: FakeApi, cluster: KubeCluster) -> None:
+    """After an unclear first try, an object with the same name but other content, or made long ago, is not ours."""
+    api.put("jobs", {"metadata": {"name": "dv-backup-job"}, "spec": {"backoffLimit": 0}})  # made in 2021
+    api.fail("POST", "/jobs$", 503, times=1)
+    with pytest.raises(Conflict):
+        cluster.create("jobs", {"metadata": {"name": "dv-backup-job"}, "spec": {"backoffLimit": 0}})
+    api.fail("POST", "/leases$", 500, land=True)
+    cluster.create("leases", {"metadata": {"name": "l"}, "spec": {"holderIdentity": "me"}})  # ours, landed
+    api.remove("leases", "l")
+    api.put("leases", {"metadata": {"name": "l", "creationTimestamp": _now()}, "spec": {"holderIdentity": "other"}})
+    api.fail("POST", "/leases$", 500)
+    with pytest.raises(Conflict):
+        cluster.create("leases", {"metadata": {"name": "l"}, "spec": {"holderIdentity": "me"}})
+
+
+def test_patch_at_a_version_whose_answer_was_lost_is_read_back(api: FakeApi, cluster: KubeCluster) -> None:
+    api.put("deployments", {"metadata": {"name": "dv-api"}, "spec": {"replicas": 1}})
+    version = api.stored("deployments", "dv-api")["metadata"]["resourceVersion"]
+    api.fail("PATCH", "/deployments/dv-api$", 500, land=True)
+    out = cluster.patch("deployments", "dv-api", {"metadata": {"resourceVersion": version}, "spec": {"replicas": 0}})
+    assert out["spec"]["replicas"] == 0
+    assert len(api.requests_to("PATCH", "/deployments/dv-api$")) == 2  # the second got 409: the first had landed
+    # a 409 with no unclear try before it stays a conflict
+    with pytest.raises(Conflict):
+        cluster.patch("deployments", "dv-api", {"metadata": {"resourceVersion": version}, "spec": {"replicas": 0}})
+
+
+def test_delete_whose_answer_was_lost_reports_the_deletion(api: FakeApi, cluster: KubeCluster) -> None:
+    api.put("jobs", {"metadata": {"name": "dvdoctor-fix-1a2b3c"}})
+    api.fail("DELETE", "/jobs/dvdoctor-fix-1a2b3c$", 503, land=True)
+    assert cluster.delete("jobs", "dvdoctor-fix-1a2b3c") is True
+    assert api.stored("jobs", "dvdoctor-fix-1a2b3c") is None
+
+
+def test_exec_refused_with_503_is_tried_again(api: FakeApi, cluster: KubeCluster) -> None:
+    api.put("pods", {"metadata": {"name": "dv-engine-0"}})
+    api.exec_handler = lambda pod, container, argv: (0, "ok\n", "")
+    api.fail("GET", "/pods/dv-engine-0/exec$", 503, "the server is currently unable to handle the request")
+    assert cluster.exec("dv-engine-0", ["true"]).stdout == "ok\n"
+    assert len(api.requests_to("GET", "/pods/dv-engine-0/exec$")) == 2
 
 
 def test_server_going_away_is_unreachable(api: FakeApi, cluster: KubeCluster) -> None:

@@ -23,8 +23,9 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 from urllib.parse import urlsplit, urlunsplit
 
-from ..errors import ClusterError, Conflict, Forbidden, Invalid, NotFound, Unreachable, UsageError
+from ..errors import ClusterError, Conflict, Forbidden, Invalid, NotFound, Unavailable, Unreachable, UsageError
 from .port import ExecResult
+from .retry import RetryPolicy
 
 #: Seconds to wait for a TCP/TLS connection: an unreachable API server should fail fast.
 CONNECT_TIMEOUT = 5.0
@@ -34,10 +35,13 @@ READ_TIMEOUT = 30.0
 LOG_READ_TIMEOUT = 60.0
 #: Longest single watch the server is asked for; a longer wait resumes with a new watch.
 WATCH_CHUNK_SECONDS = 60
+#: How every KubeCluster retries 429/5xx answers and dropped connections (tests swap in a fast one).
+DEFAULT_RETRY = RetryPolicy()
 #: Attempts for a request answered 429 or 5xx, or whose connection dropped.
-MAX_TRIES = 3
-#: Longest Retry-After honoured, so a busy server cannot stall a command for minutes.
-MAX_RETRY_AFTER = 5.0
+MAX_TRIES = DEFAULT_RETRY.tries
+#: Seconds a create or patch that was retried after an unclear failure may predate this run's clock
+#: and still be judged this run's own (clock skew between this machine and the API server).
+CLOCK_SKEW = 120.0
 #: Seconds an exec may run before it is abandoned (dvdoctor's in-pod probes take a second or two).
 EXEC_TIMEOUT = 120.0
 
@@ -190,8 +194,17 @@ class KubeCluster:
         self._context = context
         self.namespace = namespace
         self.request_count = 0
-        #: First backoff after a 429/5xx, doubled each try; Retry-After overrides it.
-        self.retry_backoff = 0.5
+        #: How 429/5xx answers and dropped connections are retried; tests shorten it.
+        self.retry = DEFAULT_RETRY
+
+    @property
+    def retry_backoff(self) -> float:
+        """The first backoff of the retry policy (kept as a knob: tests set it small)."""
+        return self.retry.base
+
+    @retry_backoff.setter
+    def retry_backoff(self, seconds: float) -> None:
+        self.retry = self.retry.with_base(seconds)
 
     # -- the port ---------------------------------------------------------------------------------
 
@@ -215,20 +228,35 @@ class KubeCluster:
             return None
 
     def create(self, kind: str, body: dict) -> dict:
+        """POST; retried after a 5xx or a dropped connection, since a create that may have landed is
+        read back on the 409 that follows: an object carrying everything we sent, made just now, is ours."""
         name = (body.get("metadata") or {}).get("name")
-        return self._json("POST", self._path(kind), body=body, what=("create", kind, name), retry_5xx=False)
+        since = time.time()
+
+        def landed(_exc: ClusterError) -> dict | None:
+            stored = self.get(kind, name) if name else None
+            return stored if stored is not None and _is_our_create(body, stored, since) else None
+
+        return self._json("POST", self._path(kind), body=body, what=("create", kind, name), recover=landed)
 
     def patch(self, kind: str, name: str, patch: dict) -> dict:
+        """A merge patch is the same however often it is applied; one that names the resourceVersion it
+        was made at gets a 409 when tried again after it landed, so the object is read back to see."""
+        def landed(_exc: ClusterError) -> dict | None:
+            stored = self.get(kind, name)
+            return stored if stored is not None and _patch_applied(patch, stored) else None
+
         return self._json(
             "PATCH", self._path(kind, name), body=patch, content_type="application/merge-patch+json",
-            what=("patch", kind, name),
+            what=("patch", kind, name), recover=landed,
         )
 
     def delete(self, kind: str, name: str) -> bool:
         # Background propagation: without it a Job deleted through the API orphans its pods.
+        # A 404 after a try that may have landed means that try deleted it.
         try:
             self._json("DELETE", self._path(kind, name), [("propagationPolicy", "Background")],
-                       what=("delete", kind, name))
+                       what=("delete", kind, name), recover=lambda exc: {} if isinstance(exc, NotFound) else None)
         except NotFound:
             return False
         return True
@@ -247,7 +275,7 @@ class KubeCluster:
             if "waiting to start" in str(exc) or "ContainerCreating" in str(exc):
                 return ""
             raise
-        return self._read(resp, ("get", "pods/log", pod)).decode("utf-8", "replace")
+        return (resp.data or b"").decode("utf-8", "replace")
 
     def exec(self, pod: str, argv: list[str], container: str | None = None) -> ExecResult:
         from kubernetes import client as k8s_client
@@ -259,12 +287,20 @@ class KubeCluster:
         kwargs: dict[str, Any] = {"command": argv, "stdin": False, "stdout": True, "stderr": True, "tty": False}
         if container:
             kwargs["container"] = container
-        self.request_count += 1
         _bound_websocket_timeout()
-        try:
-            ws = stream(api.connect_get_namespaced_pod_exec, pod, self.namespace, _preload_content=False, **kwargs)
-        except ApiException as exc:
-            raise self._ws_error(exc, what) from None
+        attempts = self.retry.start()
+        while True:
+            attempts.next()
+            self.request_count += 1
+            try:
+                ws = stream(api.connect_get_namespaced_pod_exec, pod, self.namespace, _preload_content=False, **kwargs)
+                break
+            except ApiException as exc:
+                error = self._ws_error(exc, what)
+                # A refused handshake (429/5xx) means the command never started: trying again is harmless.
+                if isinstance(error, Unavailable) and attempts.wait():
+                    continue
+                raise error from None
         try:
             ws.run_forever(timeout=EXEC_TIMEOUT)
             if ws.is_open():
@@ -318,8 +354,8 @@ class KubeCluster:
                 obj, version = self._get_with_version(kind, name)
                 if on_change is not None:
                     on_change(obj)
-            except Unreachable:
-                # A dropped watch is resumed; a server gone for good is found by the next request.
+            except (Unreachable, Unavailable):
+                # A cut or refused watch (each start already retried) is resumed until the deadline.
                 time.sleep(min(1.0, max(0.0, deadline - time.monotonic())))
         return obj
 
@@ -352,10 +388,23 @@ class KubeCluster:
         body: dict | None = None,
         content_type: str | None = None,
         what: tuple[str, str, str | None],
-        retry_5xx: bool = True,
+        recover: Callable[[ClusterError], dict | None] | None = None,
     ) -> dict:
-        resp = self._send(method, path, query, body=body, content_type=content_type, what=what, retry_5xx=retry_5xx)
-        raw = self._read(resp, what)
+        """One request with a JSON answer.
+
+        `recover` is asked, when a try that may have been applied (5xx, dropped) was followed by a
+        409 or 404, whether that earlier try did the work: it returns the object then, else None.
+        """
+        sent = _Tries()
+        try:
+            resp = self._send(method, path, query, body=body, content_type=content_type, what=what, tries=sent)
+        except (Conflict, NotFound) as exc:
+            if recover is not None and sent.unclear:
+                done = recover(exc)
+                if done is not None:
+                    return done
+            raise
+        raw = resp.data
         try:
             doc = json.loads(raw) if raw else {}
         except ValueError:
@@ -371,16 +420,26 @@ class KubeCluster:
         body: dict | None = None,
         content_type: str | None = None,
         what: tuple[str, str, str | None],
-        retry_5xx: bool = True,
         read_timeout: float = READ_TIMEOUT,
+        stream: bool = False,
+        tries: "_Tries | None" = None,
     ) -> Any:
-        """Send one request (retrying 429, and 5xx or a dropped connection when safe) and return the raw response."""
+        """Send one request, retried per self.retry, and return the response (its body read unless `stream`).
+
+        Retried: 429 (the server did not take the request up), and 5xx or a connection dropped
+        before the whole answer arrived; after those last two the request may have been applied,
+        which `tries.unclear` records for the caller's read-back. A refused connection is not
+        retried: no server is listening, and waiting will not change that within a command.
+        """
         from kubernetes.client.exceptions import ApiException
 
         headers = {"Accept": "application/json"}
         if body is not None:
             headers["Content-Type"] = content_type or "application/json"
-        for attempt in range(1, MAX_TRIES + 1):
+        tries = tries if tries is not None else _Tries()
+        attempts = self.retry.start()
+        while True:
+            attempt = attempts.next()
             request = self._api.param_serialize(
                 method=method, resource_path=path, query_params=list(query or []), header_params=dict(headers),
                 body=body, auth_settings=["BearerToken"],
@@ -388,43 +447,26 @@ class KubeCluster:
             self.request_count += 1
             try:
                 resp = self._api.call_api(*request, _request_timeout=(CONNECT_TIMEOUT, read_timeout))
-                if not 200 <= resp.status <= 299:
+                if not stream or not 200 <= resp.status <= 299:
                     resp.read()
             except ApiException as exc:  # raised by the REST layer for TLS errors
                 raise self._transport_error(exc.reason or str(exc), what) from None
             except Exception as exc:  # urllib3's errors: refused, timed out, dropped
                 if not _is_urllib3_error(exc):
                     raise
-                # A connection dropped mid-request is tried again when repeating is harmless: reads,
-                # merge patches and deletes. A create may have happened; a refused connection means
-                # no server, which waiting won't change.
-                if method != "POST" and _is_dropped(exc) and attempt < MAX_TRIES:
-                    time.sleep(self.retry_backoff * 2 ** (attempt - 1))
-                    continue
+                if _is_dropped(exc):
+                    tries.unclear = True
+                    if attempts.wait():
+                        continue
                 raise self._transport_error(exc, what) from None
             status = resp.status
             if 200 <= status <= 299:
-                return resp.response
-            retryable = status == 429 or (retry_5xx and status >= 500)
-            if retryable and attempt < MAX_TRIES:
-                time.sleep(self._retry_delay(resp, attempt))
-                continue
+                return resp
+            if status == 429 or status >= 500:
+                tries.unclear = tries.unclear or status != 429
+                if attempts.wait(resp.getheader("Retry-After")):
+                    continue
             raise self._http_error(status, resp.data, what, tries=attempt)
-        raise AssertionError("unreachable: the loop returns or raises")
-
-    def _read(self, resp: Any, what: tuple[str, str, str | None]) -> bytes:
-        try:
-            return resp.data
-        except Exception as exc:
-            if _is_urllib3_error(exc):
-                raise self._transport_error(exc, what) from None
-            raise
-
-    def _retry_delay(self, resp: Any, attempt: int) -> float:
-        header = resp.getheader("Retry-After")
-        if header is not None and header.strip().isdigit():
-            return min(float(header), MAX_RETRY_AFTER)
-        return self.retry_backoff * 2 ** (attempt - 1)
 
     def _get_with_version(self, kind: str, name: str) -> tuple[dict | None, str | None]:
         """The object (or None) and a resourceVersion to watch from, in one list request."""
@@ -451,7 +493,8 @@ class KubeCluster:
             query.append(("resourceVersion", version))
         what = ("watch", kind, None)
         # The server ends the watch after whole seconds; the client stops waiting at the caller's deadline.
-        resp = self._send("GET", self._path(kind), query, what=what, read_timeout=min(seconds + READ_TIMEOUT, left + 0.1))
+        resp = self._send("GET", self._path(kind), query, what=what, read_timeout=min(seconds + READ_TIMEOUT, left + 0.1),
+                          stream=True).response
         try:
             for line in _lines(resp):
                 try:
@@ -512,7 +555,7 @@ class KubeCluster:
         if status in (400, 422):
             return Invalid(f"invalid: cannot {attempt}: {message or f'HTTP {status}'}")
         if status == 429 or status >= 500:
-            return ClusterError(
+            return Unavailable(
                 f"the API server {self._server} failed to {attempt} (HTTP {status} after {tries} "
                 f"{'try' if tries == 1 else 'tries'})" + (f": {message}" if message else "")
             )
@@ -538,6 +581,68 @@ class KubeCluster:
                 f"{_one_line(reason, 120)}"
             )
         return ClusterError(f"cannot {self._attempt(what)}: {_one_line(reason)}")
+
+
+class _Tries:
+    """What the tries of one request left unclear: whether a failed try was applied by the server."""
+
+    def __init__(self) -> None:
+        self.unclear = False
+
+
+def _contains(sent: Any, stored: Any) -> bool:
+    """Every value we sent is in the stored object as sent (the server only adds defaults)."""
+    if isinstance(sent, dict):
+        return isinstance(stored, dict) and all(k in stored and _contains(v, stored[k]) for k, v in sent.items())
+    if isinstance(sent, list):
+        return isinstance(stored, list) and len(sent) == len(stored) and all(map(_contains, sent, stored))
+    return sent == stored
+
+
+def _is_our_create(body: dict, stored: dict, since: float) -> bool:
+    """The object found after a retried create is the one our earlier try made.
+
+    It carries every label, annotation and field we sent, and the server made it no earlier than
+    this create began (less CLOCK_SKEW): an older look-alike (a finished job of an earlier run) is
+    someone else's, and the 409 stands.
+    """
+    meta, kept = body.get("metadata") or {}, stored.get("metadata") or {}
+    for key in ("labels", "annotations"):
+        if not _contains(meta.get(key) or {}, kept.get(key) or {}):
+            return False
+    if not all(_contains(v, stored.get(k)) for k, v in body.items() if k not in ("metadata", "status", "apiVersion", "kind")):
+        return False
+    created = _epoch(kept.get("creationTimestamp"))
+    return created is not None and created >= since - CLOCK_SKEW
+
+
+def _patch_applied(patch: Any, stored: Any) -> bool:
+    """Applying this merge patch to `stored` would change nothing (a resourceVersion precondition aside)."""
+    if not isinstance(patch, dict):
+        return patch == stored
+    if not isinstance(stored, dict):
+        return False
+    for key, value in patch.items():
+        if key == "resourceVersion":
+            continue
+        if value is None:
+            if key in stored:
+                return False
+        elif isinstance(value, dict):
+            if not _patch_applied(value, stored.get(key, {})):
+                return False
+        elif stored.get(key) != value:
+            return False
+    return True
+
+
+def _epoch(stamp: Any) -> float | None:
+    from datetime import datetime
+
+    try:
+        return datetime.fromisoformat(str(stamp).replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return None
 
 
 class _Gone(Exception):

@@ -79,6 +79,16 @@ def pvc_from_template(facts: Facts, storage_class: str | None, size: str | None)
     known = {k8s.name(sc) for sc in facts.objects("storageclasses")}
     if facts.has_kind("storageclasses") and storage_class not in known:
         raise UsageError(f"storage class {storage_class!r} does not exist; known: {', '.join(sorted(known)) or 'none'}")
+    pvc = claim_from_template(facts)
+    spec = pvc["spec"]
+    spec["storageClassName"] = storage_class
+    spec.setdefault("resources", {}).setdefault("requests", {})["storage"] = size or THREE_BACKUPS
+    return pvc
+
+
+def claim_from_template(facts: Facts) -> dict:
+    """dv-bar-pvc as DV's template shapes it (labels, access modes), without server fields; the caller sizes it."""
+    names = facts.names
     body = collect.template_object(facts.engine, "dv-bar-pvc.yaml")
     if body is None:
         body = {"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": names.bar_pvc}}
@@ -86,10 +96,9 @@ def pvc_from_template(facts: Facts, storage_class: str | None, size: str | None)
     for key in SERVER_FIELDS:
         pvc.setdefault("metadata", {}).pop(key, None)
     pvc["metadata"]["name"] = names.bar_pvc
+    pvc.pop("status", None)
     spec = pvc.setdefault("spec", {})
     spec.setdefault("accessModes", ["ReadWriteMany"])
-    spec["storageClassName"] = storage_class
-    spec.setdefault("resources", {}).setdefault("requests", {})["storage"] = size or THREE_BACKUPS
     return pvc
 
 

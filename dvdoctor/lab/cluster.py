@@ -133,6 +133,8 @@ class LabCluster:
                 cls = self.store.read("storageclasses", cls_name) if cls_name else None
                 if api.check_claim_patch(obj, merged, cls):
                     self.controllers.resize_claim(merged)
+            if kind == "persistentvolumes":
+                self.controllers.sync_volume(merged)
             if kind in ("deployments", "statefulsets") and merged.get("spec") != obj.get("spec"):
                 merged["metadata"]["generation"] = int(obj["metadata"].get("generation", 1)) + 1
             if kind == "deployments":

@@ -72,8 +72,12 @@ class Controllers:
 
     # ---- claims ---------------------------------------------------------------------------
     def bind_claim(self, pvc: dict) -> dict:
-        """Provision a volume for a new claim when its storage class exists (else it stays Pending)."""
+        """Bind a new claim: to the volume it names or that is pre-bound to it (static binding), else to
+        a volume provisioned by its storage class when that class exists (else it stays Pending)."""
         spec = pvc.setdefault("spec", {})
+        static = self._static_volume(pvc)
+        if static is not None or spec.get("volumeName"):
+            return self._bind_static(pvc, static)
         classes = self.store.read_all("storageclasses")
         cls_name = spec.get("storageClassName")
         if cls_name is None:
@@ -108,6 +112,66 @@ class Controllers:
         if (owner := self.owner_uid()) is not None:
             os.chown(folder, owner, 0)
         return pvc
+
+    def _static_volume(self, pvc: dict) -> dict | None:
+        """The volume a claim asks for by name, or an Available one pre-bound to its namespace/name."""
+        wanted = (pvc.get("spec") or {}).get("volumeName")
+        if wanted:
+            return self.store.read("persistentvolumes", wanted)
+        for pv in self.store.read_all("persistentvolumes"):
+            ref = pv["spec"].get("claimRef") or {}
+            if (pv.get("status") or {}).get("phase") == "Available" and not ref.get("uid") and \
+                    ref.get("name") == k8s.name(pvc) and ref.get("namespace") == self.meta["namespace"]:
+                return pv
+        return None
+
+    def _bind_static(self, pvc: dict, pv: dict | None) -> dict:
+        """The binder's rules for an existing volume: Available, not promised to another claim, same
+        storage class, big enough, the claim's access modes; then its kept data is the claim's."""
+        name, spec = k8s.name(pvc), pvc["spec"]
+        why = None
+        if pv is None:
+            why = f'volume "{spec.get("volumeName")}" not found'
+        else:
+            ref = pv["spec"].get("claimRef") or {}
+            pv_class = pv["spec"].get("storageClassName") or ""
+            request = parse_quantity(spec.get("resources", {}).get("requests", {}).get("storage", "0"))
+            if ref and (ref.get("name") != name or ref.get("namespace") != self.meta["namespace"]
+                        or (ref.get("uid") and ref.get("uid") != pvc["metadata"]["uid"])):
+                why = f'volume "{k8s.name(pv)}" already bound to a different claim.'
+            elif (pv.get("status") or {}).get("phase") not in ("Available", None):
+                why = f'volume "{k8s.name(pv)}" is {pv["status"]["phase"]}, not Available'
+            elif (spec.get("storageClassName") or "") != pv_class:
+                why = f'Cannot bind to requested volume "{k8s.name(pv)}": storageClassName does not match'
+            elif parse_quantity(pv["spec"]["capacity"]["storage"]) < request:
+                why = f'Cannot bind to requested volume "{k8s.name(pv)}": requested PV is too small'
+            elif not set(spec.get("accessModes") or []) <= set(pv["spec"].get("accessModes") or []):
+                why = f'Cannot bind to requested volume "{k8s.name(pv)}": incompatible accessMode'
+        if why:
+            pvc["status"] = {"phase": "Pending"}
+            self.event("PersistentVolumeClaim", name, "FailedBinding", why)
+            return pvc
+        assert pv is not None
+        pv["spec"]["claimRef"] = {"kind": "PersistentVolumeClaim", "namespace": self.meta["namespace"], "name": name,
+                                  "uid": pvc["metadata"]["uid"], "apiVersion": "v1"}
+        pv["status"] = {"phase": "Bound"}
+        self.store.write("persistentvolumes", pv)
+        kept, folder = self.store.released_dir(k8s.name(pv)), self.store.volume_dir(name)
+        if kept.exists() and not folder.exists():
+            mkdirs(folder.parent)
+            kept.rename(folder)
+        elif not folder.exists():
+            mkdirs(folder)
+        spec["volumeName"] = k8s.name(pv)
+        pvc["status"] = {"phase": "Bound", "accessModes": list(pv["spec"].get("accessModes") or []),
+                         "capacity": {"storage": pv["spec"]["capacity"]["storage"]}}
+        return pvc
+
+    def sync_volume(self, pv: dict) -> None:
+        """The volume controller: a Released volume whose claimRef lost its uid (or was removed) is Available."""
+        ref = pv["spec"].get("claimRef")
+        if (pv.get("status") or {}).get("phase") == "Released" and (not ref or not ref.get("uid")):
+            pv["status"] = {"phase": "Available"}
 
     def resize_claim(self, pvc: dict) -> None:
         """An expanded claim's new size shows in status.capacity and on its volume at once."""

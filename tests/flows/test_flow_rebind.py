@@ -1,0 +1,81 @@
+"""dv-bar-pvc deleted with its volume kept (reclaim Retain): in the lab, the claim's deletion leaves the
+volume Released with the backups' files on it; `check` names that volume, `fix` binds it again, and
+`list` shows the very backups that were there, which still read back byte for byte."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+
+def digests(folder: Path) -> dict[str, str]:
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file() and not p.is_symlink()}
+
+
+def check_json(flow, check_id: str) -> dict:
+    code, out, _ = flow.dv("check", "-o", "json", "--only", check_id)
+    [result] = json.loads(out)["results"]
+    return result
+
+
+def list_timestamps(flow) -> list[str]:
+    code, out, _ = flow.dv("list", "-o", "json")
+    assert code == 0, out
+    return [r["timestamp"] for r in json.loads(out)["backups"]]
+
+
+def test_deleted_claim_on_a_retained_volume_is_bound_again_with_its_backups(flow):
+    assert flow.backup("--yes")[0] == 0  # two backups now
+    before = list_timestamps(flow)
+    assert len(before) == 2
+    files = digests(flow.bar)
+    link = flow.current()
+    admin = flow.cluster()
+    volume = admin.get("persistentvolumeclaims", "dv-bar-pvc")["spec"]["volumeName"]
+    old_uid = admin.get("persistentvolumeclaims", "dv-bar-pvc")["metadata"]["uid"]
+
+    assert admin.delete("persistentvolumeclaims", "dv-bar-pvc")
+    pv = admin.get("persistentvolumes", volume)
+    assert pv["status"]["phase"] == "Released" and pv["spec"]["claimRef"]["uid"] == old_uid
+    assert not flow.bar.exists()
+
+    result = check_json(flow, "bar-pvc-missing")
+    assert result["status"] == "fail"
+    text = json.dumps(result)
+    assert f"its volume {volume} was kept with the backups" in text
+    assert f"persistentvolume/{volume}: Released, reclaim Retain" in text
+
+    code, out, err = flow.dv("fix", "--issue", "bar-pvc-missing", "--yes")
+    assert code == 0, out + err
+    assert "verified" in out
+
+    claim = admin.get("persistentvolumeclaims", "dv-bar-pvc")
+    pv = admin.get("persistentvolumes", volume)
+    assert claim["spec"]["volumeName"] == volume and claim["status"]["phase"] == "Bound"
+    assert pv["status"]["phase"] == "Bound" and pv["spec"]["claimRef"]["uid"] == claim["metadata"]["uid"]
+    assert list_timestamps(flow) == before
+    assert digests(flow.bar) == files and flow.current() == link
+    entries = [e for e in flow.audit_entries() if e["fix"] == "bar-pvc-missing"]
+    assert [c["what"] for e in entries for c in e["changes"]] == [f"persistentvolumes/{volume}",
+                                                                  "persistentvolumeclaims/dv-bar-pvc"]
+    assert old_uid in entries[0]["changes"][0]["before"]
+    assert check_json(flow, "bar-pvc-missing")["status"] == "pass"
+    assert flow.dv("fix", "--issue", "bar-pvc-missing", "--yes")[0] == 0  # nothing left to do
+
+
+def test_without_a_kept_volume_a_new_empty_claim_is_made(flow):
+    admin = flow.cluster()
+    volume = admin.get("persistentvolumeclaims", "dv-bar-pvc")["spec"]["volumeName"]
+    admin.patch("persistentvolumes", volume, {"spec": {"persistentVolumeReclaimPolicy": "Delete"}})
+    assert admin.delete("persistentvolumeclaims", "dv-bar-pvc")
+    assert admin.get("persistentvolumes", volume) is None
+
+    result = check_json(flow, "bar-pvc-missing")
+    assert "no Released volume was bound to" in json.dumps(result)
+    code, out, err = flow.dv("fix", "--issue", "bar-pvc-missing", "--yes")
+    assert code == 0, out + err
+    claim = admin.get("persistentvolumeclaims", "dv-bar-pvc")
+    assert claim["status"]["phase"] == "Bound" and claim["spec"]["volumeName"] != volume
+    assert list_timestamps(flow) == []

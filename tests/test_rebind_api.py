@@ -1,0 +1,142 @@
+"""dv-bar-pvc deleted while its volume was kept (reclaim Retain, now Released, every backup on it):
+the check names the volume, the repair binds it again through the real client against
+tests/fakeapi.py playing the volume binder, and only without a kept volume is an empty claim made.
+"""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import pytest
+
+import builders as b
+from dvdoctor.audit import AuditLog
+from dvdoctor.cluster.kube import connect
+from dvdoctor.collect import collect
+from dvdoctor.facts import Facts
+from dvdoctor.fixer import FixOptions, load_all as load_fixes
+from dvdoctor.plan import Runner, execute
+from dvdoctor.registry import run_checks
+from fakeapi import KINDS, FakeApi
+
+OLD_UID = "5d0c9b5e-old-claim"
+
+
+def deleted_with_kept_volume() -> dict:
+    """Healthy facts, then dv-bar-pvc deleted: its Retain volume is Released, claimRef still on the old uid."""
+    data = b.healthy()
+    b.remove(data, "persistentvolumeclaims", "dv-bar-pvc")
+    pv = b.find(data, "persistentvolumes", "pvc-bar-0472")
+    pv["metadata"]["creationTimestamp"] = "2021-01-10T09:00:00Z"
+    pv["spec"]["claimRef"].update(uid=OLD_UID, resourceVersion="4711", kind="PersistentVolumeClaim")
+    pv["spec"]["accessModes"] = ["ReadWriteMany"]
+    pv["status"] = {"phase": "Released"}
+    data.pop("bar_volume", None)
+    data.setdefault("skipped", {})["bar_volume"] = "claim dv-bar-pvc is missing"
+    return data
+
+
+def older_kept(data: dict) -> None:
+    old = copy.deepcopy(b.find(data, "persistentvolumes", "pvc-bar-0472"))
+    old["metadata"] = {"name": "pvc-bar-0001", "creationTimestamp": "2020-06-01T00:00:00Z"}
+    data["objects"]["persistentvolumes"].append(old)
+
+
+@pytest.fixture
+def api():
+    fake = FakeApi(namespaces=(b.NS,)).start()
+    fake.bind_volumes = True
+    yield fake
+    fake.stop()
+
+
+def load(api: FakeApi, data: dict) -> None:
+    for plural, items in data["objects"].items():
+        for obj in items:
+            api.put(plural, obj, b.NS if KINDS[plural][2] else None)
+
+
+def test_check_names_the_kept_volume_and_the_newest_first():
+    data = deleted_with_kept_volume()
+    older_kept(data)
+    result = b.run_one("bar-pvc-missing", data)
+    assert result.status == "fail"
+    text = b.evidence(result)
+    assert "its volume pvc-bar-0472 was kept with the backups" in text
+    assert "persistentvolume/pvc-bar-0472: Released, reclaim Retain, 60Gi" in text
+    assert "persistentvolume/pvc-bar-0001: Released" in text
+
+
+def test_a_released_volume_of_another_namespace_or_claim_is_not_taken():
+    data = deleted_with_kept_volume()
+    b.find(data, "persistentvolumes", "pvc-bar-0472")["spec"]["claimRef"]["namespace"] = "other"
+    result = b.run_one("bar-pvc-missing", data)
+    assert "was kept" not in b.evidence(result)
+    plan = load_fixes()["bar-pvc-missing"].plan(Facts(data), FixOptions())
+    [create] = plan.actions
+    assert "volumeName" not in create.body["spec"]
+
+
+def test_rebind_through_the_kubernetes_client(api: FakeApi, tmp_path: Path):
+    data = deleted_with_kept_volume()
+    older_kept(data)
+    load(api, data)
+    cluster = connect(str(api.kubeconfig(tmp_path / "config", namespace=b.NS)), None, None)
+    cluster.retry_backoff = 0.01
+    facts = Facts(copy.deepcopy(data))
+    plan = load_fixes()["bar-pvc-missing"].plan(facts, FixOptions(size="90Gi"))
+
+    changes = execute(plan, Runner(cluster, facts, AuditLog(tmp_path / "audit.jsonl")))
+
+    [patch] = api.requests_to("PATCH", "/persistentvolumes/pvc-bar-0472$")
+    assert patch.headers["content-type"] == "application/merge-patch+json"
+    assert patch.json()["spec"] == {"claimRef": {"uid": None, "resourceVersion": None}}
+    [post] = api.requests_to("POST", f"/namespaces/{b.NS}/persistentvolumeclaims$")
+    spec = post.json()["spec"]
+    assert spec["volumeName"] == "pvc-bar-0472"
+    assert spec["storageClassName"] == "ibmc-file-gold-gid"
+    assert spec["resources"]["requests"]["storage"] == "60Gi"  # the volume's size, not --size
+    assert spec["accessModes"] == ["ReadWriteMany"]
+    claim = api.stored("persistentvolumeclaims", "dv-bar-pvc")
+    pv = api.stored("persistentvolumes", "pvc-bar-0472", None)
+    assert claim["status"]["phase"] == "Bound"
+    assert pv["status"]["phase"] == "Bound" and pv["spec"]["claimRef"]["uid"] == claim["metadata"]["uid"]
+    assert api.stored("persistentvolumes", "pvc-bar-0001", None)["status"]["phase"] == "Released"  # older: untouched
+    assert OLD_UID in changes[0].before  # the audit log holds the old claimRef: it can be undone
+    assert any("do not apply" in n for n in plan.notes)
+
+    after = collect(cluster, use_pod=False)
+    [result] = run_checks(after, only=("bar-pvc-missing",))
+    assert result.status == "pass"
+
+
+def test_a_released_volume_still_holding_the_old_uid_is_not_bound(api: FakeApi, tmp_path: Path):
+    """The binder refuses a volume whose claimRef still names the deleted claim: that is why the uid goes first."""
+    data = deleted_with_kept_volume()
+    load(api, data)
+    cluster = connect(str(api.kubeconfig(tmp_path / "config", namespace=b.NS)), None, None)
+    facts = Facts(copy.deepcopy(data))
+    plan = load_fixes()["bar-pvc-missing"].plan(facts, FixOptions())
+    plan.actions = plan.actions[1:]  # the claim alone
+    execute(plan, Runner(cluster, facts, AuditLog(tmp_path / "audit.jsonl")))
+    assert api.stored("persistentvolumeclaims", "dv-bar-pvc")["status"]["phase"] == "Pending"
+
+
+def test_without_a_kept_volume_an_empty_claim_is_created():
+    data = deleted_with_kept_volume()
+    b.find(data, "persistentvolumes", "pvc-bar-0472")["status"]["phase"] = "Failed"  # reclaim Delete failed
+    plan = load_fixes()["bar-pvc-missing"].plan(Facts(data), FixOptions(size="60Gi"))
+    [create] = plan.actions
+    assert create.body["spec"]["resources"]["requests"]["storage"] == "60Gi"
+    assert "volumeName" not in create.body["spec"]
+
+
+def test_without_rights_to_list_volumes_the_plan_says_so():
+    data = deleted_with_kept_volume()
+    del data["objects"]["persistentvolumes"]
+    data["errors"] = [{"what": "list persistentvolumes", "error": "forbidden: cannot list persistentvolumes"}]
+    result = b.run_one("bar-pvc-missing", data)
+    assert "a kept volume holding the backups cannot be ruled out" in b.evidence(result)
+    plan = load_fixes()["bar-pvc-missing"].plan(Facts(data), FixOptions())
+    assert any("persistentvolumes could not be read" in n for n in plan.notes)
