@@ -1,18 +1,28 @@
-"""Make room on the backup volume for the next backup: free what is safe, largest first, or grow the claim.
+"""Make room on the backup volume for the next backup: free what is safe, largest first, and grow the claim when that is not enough.
 
 In this order, and only as much as the next backup needs: component tarballs of backups whose
 combined tarball is complete and reads back (gzip -t; the combined one holds them again), then
 incomplete backup folders, then complete backups older than the newest --keep (default 2). The
-symlink's target and the newest complete backup are never removed, whatever --keep says. With
---size, dv-bar-pvc is grown instead or as well, when its storage class allows expansion.
-Changes: removes files and folders on dv-bar-pvc; with --size, patches the claim's requested size.
+symlink's target and the newest complete backup are never removed, whatever --keep says.
+A plan is whole or it is not applied: when freeing what is safe still leaves less than the next
+backup needs, the plan first grows dv-bar-pvc, when its storage class allows expansion, to the
+size the site gives a new dv-bar-pvc (`bar.size` in dvdoctor.yaml, else 30Gi: three of the
+runbook's ~10Gi backups), or more when the shortfall needs more; when the class does not allow it,
+nothing is changed and the exact command to run once it does (with --size) is printed. With
+--size, dv-bar-pvc is grown to that size instead, when its class allows expansion and the size
+gives the next backup its room.
+Changes: removes files and folders on dv-bar-pvc; when growing, patches the claim's requested size
+(first, so a refused growth changes nothing).
 """
 
+import math
+
 from dvdoctor.backups import backups, human_bytes, link_timestamp, parse_quantity
-from dvdoctor.checks.bar_low_space import claim_size, space
+from dvdoctor.checks.bar_low_space import GIB, claim_size, space
 from dvdoctor.errors import UsageError
 from dvdoctor.facts import SECTION_BAR, Facts
 from dvdoctor.fixer import FixOptions, fix
+from dvdoctor.flows.jobs import THREE_BACKUPS
 from dvdoctor.plan import BarScript, Patch, Plan
 from dvdoctor.retention import Removal, folder_being_written, prunable, redundant_components
 
@@ -34,7 +44,15 @@ def candidates(facts: Facts, keep: int) -> list[tuple[str, list[Removal]]]:
     return [(label, sorted(rs, key=lambda r: -r.bytes)) for label, rs in kinds]
 
 
-def _expand(facts: Facts, size: str) -> Patch:
+def expandable(facts: Facts) -> tuple[bool, str]:
+    """Whether dv-bar-pvc's storage class allows expansion, and the class's name."""
+    pvc = facts.get("persistentvolumeclaims", facts.names.bar_pvc)
+    sc_name = ((pvc or {}).get("spec") or {}).get("storageClassName") or ""
+    sc = facts.get("storageclasses", sc_name) if sc_name else None
+    return bool(sc and sc.get("allowVolumeExpansion")), sc_name or "(none)"
+
+
+def _expand(facts: Facts, size: str, why: str = "") -> Patch:
     names = facts.names
     pvc = facts.get("persistentvolumeclaims", names.bar_pvc)
     current = claim_size(pvc)
@@ -42,13 +60,47 @@ def _expand(facts: Facts, size: str) -> Patch:
         raise UsageError(f"claim {names.bar_pvc} is missing or has no size")
     if parse_quantity(size) <= current[0]:
         raise UsageError(f"--size {size}: a claim can only grow, and {names.bar_pvc} already has {current[1]}")
-    sc_name = (pvc.get("spec") or {}).get("storageClassName")
-    sc = facts.get("storageclasses", sc_name) if sc_name else None
-    if sc is None or not sc.get("allowVolumeExpansion"):
-        raise UsageError(f"storage class {sc_name or '(none)'} does not allow volume expansion; free space instead "
+    ok, sc_name = expandable(facts)
+    if not ok:
+        raise UsageError(f"storage class {sc_name} does not allow volume expansion; free space instead "
                          f"(--keep N) or create a bigger {names.bar_pvc} by hand before the next backup")
     return Patch("persistentvolumeclaims", names.bar_pvc, {"spec": {"resources": {"requests": {"storage": size}}}},
-                 f"grow claim {names.bar_pvc} from {current[1]} to {size} (storage class {sc_name} allows expansion)")
+                 f"grow claim {names.bar_pvc} from {current[1]} to {size} (storage class {sc_name} allows expansion){why}",
+                 before=current[1])
+
+
+def growth_size(facts: Facts, short: int) -> str:
+    """The size to grow dv-bar-pvc to when `short` bytes are missing: the site's size for a new
+    dv-bar-pvc, or the claim's size plus the shortfall when that is more, in whole GiB."""
+    current = claim_size(facts.get("persistentvolumeclaims", facts.names.bar_pvc))
+    site = parse_quantity(facts.settings.bar_size or THREE_BACKUPS)
+    wanted = max(site, (current[0] if current else 0) + short)
+    return f"{math.ceil(wanted / GIB)}Gi"
+
+
+def command(facts: Facts, *args: str) -> str:
+    """The exact dvdoctor command line for this namespace (or lab) with these arguments."""
+    where = str((facts.data.get("source") or {}).get("where") or "")
+    target = f"--lab {where[4:]}" if (facts.data.get("source") or {}).get("kind") == "lab" and where.startswith("lab ") \
+        else f"-n {facts.namespace}"
+    return " ".join(["dvdoctor", target, *args])
+
+
+def _free(facts: Facts, keep: int, free: int, need: int) -> tuple[list[BarScript], list[str], int]:
+    """Removals, largest first per kind, until `need` is reached: (actions, note lines, free after)."""
+    actions, notes, projected = [], [], free
+    for label, removals in candidates(facts, keep):
+        chosen = []
+        for r in removals:
+            if projected >= need:
+                break
+            chosen.append(r)
+            projected += r.bytes
+        if chosen:
+            actions.append(BarScript(("remove", *[r.path for r in chosen]),
+                                     f"delete {len(chosen)} {label}, freeing {human_bytes(sum(r.bytes for r in chosen))}"))
+            notes += [f"  {r.path}: {human_bytes(r.bytes)}" for r in chosen]
+    return actions, notes, projected
 
 
 @fix("bar-low-space")
@@ -57,28 +109,48 @@ def plan(facts: Facts, options: FixOptions) -> Plan:
     facts.require(SECTION_BAR)
     room = space(facts)
     if options.size:
-        out.actions.append(_expand(facts, options.size))
+        grow = _expand(facts, options.size)
+        if room is not None:
+            current = claim_size(facts.get("persistentvolumeclaims", facts.names.bar_pvc))
+            after = room.free + parse_quantity(options.size) - (current[0] if current else 0)
+            if after < room.need:
+                enough = growth_size(facts, room.need - room.free)
+                out.manual.append(
+                    f"--size {options.size} leaves {human_bytes(after)} free, the next backup needs {human_bytes(room.need)}: "
+                    f"nothing was changed; run `{command(facts, 'fix', '--issue', 'bar-low-space', '--size', enough)}`")
+                return out
+        out.actions.append(grow)
         return out
     if room is None or room.free >= room.need:
         return out
-    projected = room.free
-    for label, removals in candidates(facts, options.keep):
-        chosen = []
-        for r in removals:
-            if projected >= room.need:
-                break
-            chosen.append(r)
-            projected += r.bytes
-        if chosen:
-            out.actions.append(BarScript(("remove", *[r.path for r in chosen]),
-                                         f"delete {len(chosen)} {label}, freeing {human_bytes(sum(r.bytes for r in chosen))}"))
-            out.notes += [f"  {r.path}: {human_bytes(r.bytes)}" for r in chosen]
-    out.notes.append(f"free now {human_bytes(room.free)}, after this plan {human_bytes(projected)}, "
-                     f"the next backup needs {human_bytes(room.need)}")
-    if projected < room.need:
-        pvc = facts.get("persistentvolumeclaims", facts.names.bar_pvc)
-        sc = facts.get("storageclasses", (pvc or {}).get("spec", {}).get("storageClassName", ""))
-        grow = "grow it with --size (its storage class allows expansion)" if sc and sc.get("allowVolumeExpansion") \
-            else "its storage class cannot grow it: create a bigger dv-bar-pvc before the next backup"
-        out.notes.append(f"still short by {human_bytes(room.need - projected)}: {grow}")
+    removals, notes, projected = _free(facts, options.keep, room.free, room.need)
+    summary = (f"free now {human_bytes(room.free)}, after freeing what is safe {human_bytes(projected)}, "
+               f"the next backup needs {human_bytes(room.need)}")
+    if projected >= room.need:
+        out.actions += removals
+        out.notes += notes + [summary]
+        return out
+    # Freeing is not enough: the plan is whole only with the claim grown, first.
+    short = room.need - projected
+    size = growth_size(facts, short)
+    ok, sc_name = expandable(facts)
+    if ok:
+        out.actions.append(_expand(facts, size, f": {human_bytes(short)} short after freeing what is safe"))
+        out.actions += removals
+        out.notes += notes + [summary, f"growing to {size}: the size dvdoctor gives a new {facts.names.bar_pvc}"
+                                       f" ({'bar.size of the site' if facts.settings.bar_size else THREE_BACKUPS + ', three backups'})"
+                                       " or the shortfall, whichever is more"]
+        return out
+    steps = [f"{summary}: still {human_bytes(short)} short, and storage class {sc_name} does not allow volume "
+             "expansion, so nothing was changed (freeing alone would not make the next backup fit)"]
+    steps.append(f"once the class allows expansion (`oc patch storageclass {sc_name} -p "
+                 "'{\"allowVolumeExpansion\": true}'`, if its provisioner supports it), run: "
+                 f"`{command(facts, 'fix', '--issue', 'bar-low-space', '--size', size)}`")
+    for fewer in range(options.keep - 1, -1, -1):
+        if _free(facts, fewer, room.free, room.need)[2] >= room.need:
+            steps.append(f"or keep fewer complete backups: `{command(facts, 'fix', '--issue', 'bar-low-space', '--keep', str(fewer))}`")
+            break
+    else:
+        steps.append(f"or create a bigger {facts.names.bar_pvc} in a class that allows expansion and move the backups to it")
+    out.manual += steps
     return out

@@ -141,6 +141,52 @@ def test_low_space_growth_needs_expansion_and_a_bigger_size():
         plan("bar-low-space", data, size="60Gi")
 
 
+def test_low_space_plan_that_freeing_cannot_complete_grows_the_claim_first():
+    """Freeing what is safe (keep 2: the incomplete folder) leaves it 2.4 GiB short: the plan is whole
+    only with the claim grown, first, to the site's size for a new dv-bar-pvc (30Gi, three backups)."""
+    p = plan("bar-low-space", full_volume())
+    grow, *removals = p.actions
+    assert isinstance(grow, Patch) and grow.patch == {"spec": {"resources": {"requests": {"storage": "30Gi"}}}}
+    assert grow.before == "capacity 16Gi"
+    assert [a.args for a in removals] == [("remove", "2021-01-21-19-27-31")]
+    assert not p.manual
+
+
+def test_low_space_growth_follows_the_site_size_or_the_shortfall():
+    from dvdoctor.names import Settings
+
+    def grown_to(data: dict, settings: Settings) -> str:
+        facts = Facts(copy.deepcopy(data), settings)
+        grow = FIXES["bar-low-space"].plan(facts, FixOptions()).actions[0]
+        return grow.patch["spec"]["resources"]["requests"]["storage"]
+
+    assert grown_to(full_volume(), Settings(bar_size="100Gi")) == "100Gi"
+    data = full_volume()  # a claim already past the site's size: grown by the shortfall, whole GiB
+    b.find(data, "persistentvolumeclaims", "dv-bar-pvc")["status"]["capacity"]["storage"] = "40Gi"
+    data["bar_volume"]["df"]["avail"] = data["bar_volume"]["df"]["total"] = 0
+    assert grown_to(data, Settings()) == "47Gi"  # 40Gi + the 6.5 GiB short, rounded up
+
+
+def test_low_space_without_expansion_changes_nothing_and_names_the_command():
+    data = full_volume()
+    data["objects"]["storageclasses"][0]["allowVolumeExpansion"] = False
+    p = plan("bar-low-space", data)
+    assert p.empty and p.manual
+    text = "\n".join(p.manual)
+    assert "still 2.4 GiB short" in text and "nothing was changed" in text
+    assert "`dvdoctor -n cpd30 fix --issue bar-low-space --size 30Gi`" in text
+    assert "`dvdoctor -n cpd30 fix --issue bar-low-space --keep 1`" in text  # keeping one fewer would fit
+
+
+def test_low_space_size_too_small_for_the_next_backup_is_not_applied():
+    data = full_volume()
+    p = plan("bar-low-space", data, size="17Gi")  # 1 GiB more: 5.1 GiB free, 6.5 GiB needed
+    assert p.empty
+    assert "`dvdoctor -n cpd30 fix --issue bar-low-space --size 30Gi`" in p.manual[0]
+    assert [a.patch for a in plan("bar-low-space", data, size="20Gi").actions] == [
+        {"spec": {"resources": {"requests": {"storage": "20Gi"}}}}]
+
+
 def test_failed_job_is_deleted_its_marker_removed_and_its_cause_named():
     data = b.healthy()
     data["objects"]["jobs"].append(b.job("dv-backup-job", state="failed"))
