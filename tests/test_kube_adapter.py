@@ -464,6 +464,13 @@ def test_a_lookalike_left_by_an_earlier_run_is_still_a_conflict(api: FakeApi, cl
         cluster.create("leases", {"metadata": {"name": "l"}, "spec": {"holderIdentity": "me"}})
 
 
+def test_a_read_back_that_fails_leaves_the_conflict_standing(api: FakeApi, cluster: KubeCluster) -> None:
+    api.fail("POST", "/jobs$", 500, land=True)
+    api.fail("GET", "/jobs/dvdoctor-fix-1a2b3c$", 403, 'jobs "dvdoctor-fix-1a2b3c" is forbidden')
+    with pytest.raises(Conflict):
+        cluster.create("jobs", {"metadata": {"name": "dvdoctor-fix-1a2b3c"}})
+
+
 def test_patch_at_a_version_whose_answer_was_lost_is_read_back(api: FakeApi, cluster: KubeCluster) -> None:
     api.put("deployments", {"metadata": {"name": "dv-api"}, "spec": {"replicas": 1}})
     version = api.stored("deployments", "dv-api")["metadata"]["resourceVersion"]

@@ -337,7 +337,7 @@ def test_the_command_prints_yaml_documents_and_a_json_list():
     assert docs[0]["metadata"] == {"name": "dvdoctor-fix", "namespace": b.NS, "labels": {
         "app.kubernetes.io/managed-by": "dvdoctor"}, "annotations": {"dvdoctor.io/grants": "what `dvdoctor fix` needs"}}
     assert docs[2]["metadata"]["name"] == f"dvdoctor-{b.NS}-fix"
-    assert {"apiGroups": [""], "resources": ["persistentvolumes"], "verbs": ["list", "patch"]} in docs[2]["rules"]
+    assert {"apiGroups": [""], "resources": ["persistentvolumes"], "verbs": ["get", "list", "patch"]} in docs[2]["rules"]
     import json
 
     listing = json.loads(invoke(["-n", b.NS, "rbac", "-o", "json", "--no-cluster"]).stdout)

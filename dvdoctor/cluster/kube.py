@@ -400,7 +400,10 @@ class KubeCluster:
             resp = self._send(method, path, query, body=body, content_type=content_type, what=what, tries=sent)
         except (Conflict, NotFound) as exc:
             if recover is not None and sent.unclear:
-                done = recover(exc)
+                try:
+                    done = recover(exc)
+                except ClusterError:
+                    done = None  # the read-back failed too: the answer we have stands
                 if done is not None:
                     return done
             raise
