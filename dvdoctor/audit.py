@@ -1,6 +1,8 @@
 """The local audit log: every change dvdoctor makes, what, where, before and after, one JSON line each.
 
-It is what lets a person (or the next run) see and undo what dvdoctor did. The file is
+It is what lets a person (or the next run) see and undo what dvdoctor did. Each entry goes through
+dvdoctor.redact before it is kept or written (a patch may carry an env value), and is appended
+without following a symlink planted at the log's name (dvdoctor.files.append_line). The file is
 $DVDOCTOR_AUDIT, else $XDG_STATE_HOME/dvdoctor/audit.jsonl, else ~/.local/state/dvdoctor/audit.jsonl.
 """
 
@@ -13,6 +15,9 @@ from dataclasses import asdict
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+from . import redact
+from .files import append_line
 
 if TYPE_CHECKING:
     from .plan import Change
@@ -43,7 +48,7 @@ class AuditLog:
         }
         if error:
             entry["error"] = error
+        entry = redact.data(entry)
         self.entries.append(entry)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.path, "a", encoding="utf-8") as fh:
-            fh.write(json.dumps(entry) + "\n")
+        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        append_line(self.path, json.dumps(entry))

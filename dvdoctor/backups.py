@@ -121,7 +121,7 @@ QUANTITY_RE = re.compile(r"^([0-9]+(?:\.[0-9]+)?)(Ki|Mi|Gi|Ti|Pi|k|K|M|G|T|P|)$"
 
 def parse_quantity(q: str) -> int:
     """A Kubernetes storage quantity (`20Gi`, `500M`, `1073741824`) in bytes; ValueError otherwise."""
-    m = QUANTITY_RE.match(str(q).strip())
+    m = QUANTITY_RE.fullmatch(str(q))  # whole: "30Gi\n" is not a size
     if not m:
         raise ValueError(f"{q!r} is not a storage size (use a number with Ki, Mi, Gi, Ti, or k, M, G, T)")
     return int(float(m.group(1)) * _SUFFIX[m.group(2)])

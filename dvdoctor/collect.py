@@ -27,34 +27,16 @@ OPTIONAL_KINDS = ("persistentvolumes", "storageclasses", "events", "leases")
 #: its retries (a busy server) becomes a line in the findings' evidence, never a dead run.
 EVIDENCE_KINDS = ("events",)
 LOG_TAIL_LINES = 200
-SECRET_WORDS = ("PASSWORD", "PASSWD", "SECRET", "TOKEN", "KEY", "CREDENTIAL", "CERT")
-REDACTED = "<redacted>"
 
 
 def _trim(obj: dict) -> dict:
-    """Drop bulk nobody reads (managedFields, last-applied) and redact secret-looking env values."""
+    """Drop bulk nobody reads (managedFields, last-applied); secrets are dropped on the way out (dvdoctor.redact)."""
     obj = copy.deepcopy(obj)
     meta = obj.get("metadata") or {}
     meta.pop("managedFields", None)
     ann = meta.get("annotations") or {}
     ann.pop("kubectl.kubernetes.io/last-applied-configuration", None)
-    for spec in _pod_specs(obj):
-        for c in (spec.get("containers") or []) + (spec.get("initContainers") or []):
-            for env in c.get("env") or []:
-                if "value" in env and any(w in env.get("name", "").upper() for w in SECRET_WORDS):
-                    env["value"] = REDACTED
     return obj
-
-
-def _pod_specs(obj: dict) -> list[dict]:
-    spec = obj.get("spec") or {}
-    if "containers" in spec:
-        return [spec]
-    template = (spec.get("template") or {}).get("spec")
-    if template:
-        return [template]
-    job_template = ((spec.get("jobTemplate") or {}).get("spec") or {}).get("template", {}).get("spec")
-    return [job_template] if job_template else []
 
 
 def _note_lock_holder(data: dict) -> None:

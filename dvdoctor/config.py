@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import json
+import re
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -19,11 +20,16 @@ from typing import Any
 
 import yaml
 
+from .bounded import TooBig, check_depth, check_size, non_finite, read_text
 from .errors import UsageError
 from .names import DEFAULT, DvNames, Settings, Thresholds
 from .registry import Suppression
 
 FILE_NAME = "dvdoctor.yaml"
+#: A site's settings are a few KiB; nothing near these bounds is a config file.
+MAX_BYTES = 1024 * 1024
+MAX_DEPTH = 16
+MAX_NODES = 100_000
 #: Validators whose failure is about the value's form: the message says what is allowed instead.
 _FORM = ("type", "pattern", "minLength", "maxLength", "minimum", "maximum", "exclusiveMinimum",
          "minItems", "uniqueItems", "enum")
@@ -57,8 +63,8 @@ def load(explicit: str | None = None, cwd: Path | None = None) -> Settings:
     if path is None:
         return DEFAULT
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
+        text = read_text(path, MAX_BYTES)
+    except (OSError, ValueError) as exc:  # ValueError: not UTF-8, or larger than MAX_BYTES
         raise UsageError(f"{path}: cannot read the config file: {exc}") from None
     return parse(text, str(path))
 
@@ -66,8 +72,13 @@ def load(explicit: str | None = None, cwd: Path | None = None) -> Settings:
 def parse(text: str, where: str = FILE_NAME) -> SiteSettings:
     """Validate a config file's text and turn it into settings; any error is one UsageError line."""
     try:
+        check_size(text, MAX_BYTES)
         root = yaml.compose(text, Loader=yaml.SafeLoader)
         data = yaml.safe_load(text)
+        check_depth(data, MAX_DEPTH, max_nodes=MAX_NODES)
+    except (RecursionError, TooBig) as exc:
+        raise UsageError(f"{where}: not a dvdoctor config file: "
+                         f"{exc if isinstance(exc, TooBig) else f'nested deeper than {MAX_DEPTH} levels'}") from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = f":{mark.line + 1}" if mark else ""
@@ -77,6 +88,7 @@ def parse(text: str, where: str = FILE_NAME) -> SiteSettings:
     if data is None:
         return SiteSettings()
     _no_duplicate_keys(root, where)
+    _finite(data, root, where)
     _validate(data, root, where)
     return _settings(data, root, where)
 
@@ -95,10 +107,35 @@ def _no_duplicate_keys(node: yaml.Node, where: str) -> None:
             _no_duplicate_keys(item, where)
 
 
-def _validate(data: Any, root: yaml.Node, where: str) -> None:
+def _finite(data: Any, root: yaml.Node, where: str) -> None:
+    """YAML's .nan and .inf are floats that pass every minimum and maximum: refused by name here."""
+    path = non_finite(data)
+    if path is not None:
+        raise UsageError(f"{where}:{_line(root, path)}: {_field(path)}: {_node(root, path)[0].value!r} is not allowed; "
+                         "give a finite number (NaN and infinities mean nothing as a limit)")
+
+
+def _whole_pattern(validator, pattern: str, instance: Any, schema: dict):
+    """JSON Schema's `pattern` as its ECMA-262 regex reads: `$` is the end of the text, so a
+    trailing newline (which Python's `$` lets through) does not pass."""
     import jsonschema
 
-    validator = jsonschema.Draft202012Validator(schema())
+    if not isinstance(instance, str):
+        return
+    if re.search(pattern, instance) is None or (pattern.endswith("$") and re.search(pattern[:-1] + r"\Z", instance) is None):
+        yield jsonschema.ValidationError(f"{instance!r} does not match {pattern!r}")
+
+
+def validator_for(schema_doc: dict):
+    """A Draft 2020-12 validator whose `pattern` matches whole values (see _whole_pattern)."""
+    import jsonschema
+
+    cls = jsonschema.validators.extend(jsonschema.Draft202012Validator, {"pattern": _whole_pattern})
+    return cls(schema_doc)
+
+
+def _validate(data: Any, root: yaml.Node, where: str) -> None:
+    validator = validator_for(schema())
     errors = list(validator.iter_errors(data))
     if not errors:
         return

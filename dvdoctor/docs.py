@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 from .facts import SECTION_ACCESS, SECTION_BAR, SECTION_ENGINE
+from .files import write_atomic
 from .fixer import Fix
 from .registry import Check
 
@@ -146,7 +147,7 @@ def write(out: Path) -> list[str]:
     wanted = pages()
     for name in changed:
         if name in wanted:
-            (out / name).write_text(wanted[name], encoding="utf-8")
+            write_atomic(out / name, wanted[name])
         else:
             (out / name).unlink()
     return changed

@@ -23,6 +23,8 @@ SCHEMA_ID = "dvdoctor/facts/v1"
 SECTION_BAR = "bar_volume"
 SECTION_ENGINE = "engine"
 SECTION_ACCESS = "access"
+#: The largest facts file `check --from` reads: a namespace with thousands of objects is tens of MiB.
+MAX_BYTES = 256 * 1024 * 1024
 
 
 def parse_time(value: str | None) -> datetime | None:
@@ -144,12 +146,18 @@ class Facts:
 
     @classmethod
     def load(cls, path: Path, settings: Settings = DEFAULT) -> "Facts":
-        """Read a saved bundle; anything malformed is one clear UsageError."""
+        """Read a saved bundle; anything malformed (or too big, or too deep) is one clear UsageError."""
+        from .bounded import json_loads, read_text
+
         try:
-            data = json.loads(Path(path).read_text(encoding="utf-8"))
+            data = json_loads(read_text(path, MAX_BYTES), MAX_BYTES)
         except FileNotFoundError:
             raise UsageError(f"bundle {path} does not exist") from None
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        except IsADirectoryError:
+            raise UsageError(f"bundle {path} is a folder; give the file `dvdoctor collect -o` wrote") from None
+        except OSError as exc:
+            raise UsageError(f"bundle {path} cannot be read: {exc.strerror or exc}") from None
+        except ValueError as exc:  # UnicodeDecodeError, not JSON, too big, too deep
             raise UsageError(f"bundle {path} is not a JSON facts bundle: {exc}") from None
         validate(data, str(path))
         return cls(data, settings)

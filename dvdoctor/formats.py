@@ -8,6 +8,8 @@ share one list of formats and one way to write each.
 
 from __future__ import annotations
 
+import dataclasses
+import io
 import json
 import re
 import socket
@@ -17,10 +19,11 @@ from typing import Callable, TextIO
 
 from rich.console import Console
 
-from . import __version__
+from . import __version__, redact
 from .errors import UsageError
 from .facts import Facts
-from .registry import ERROR, WARNING, Check, Result
+from .files import check_target, write_atomic
+from .registry import ERROR, WARNING, Check, Problem, Result
 from .report import render, to_json
 
 FORMATS = ("table", "json", "junit", "sarif")
@@ -182,8 +185,20 @@ TEXT_WRITERS: dict[str, Callable[[Facts, list[Result], str], str]] = {
 }
 
 
+def redacted(results: list[Result]) -> list[Result]:
+    """The results as every format writes them: messages, evidence and reasons through dvdoctor.redact.
+
+    Evidence quotes logs, env and events, so a report may otherwise carry what collect saw."""
+    def problem(p: Problem) -> Problem:
+        return dataclasses.replace(p, message=redact.text(p.message), evidence=tuple(redact.text(e) for e in p.evidence),
+                                   object=redact.text(p.object) if p.object else p.object)
+    return [dataclasses.replace(r, problems=[problem(p) for p in r.problems],
+                                reason=redact.text(r.reason) if r.reason else r.reason) for r in results]
+
+
 def write(fmt: str, facts: Facts, results: list[Result], out: TextIO, fail_on: str = ERROR) -> None:
     """Write the findings in one format; the table goes through rich, colored only on a terminal."""
+    results = redacted(results)
     if fmt == "table":
         render(Console(file=out), facts, results)
     else:
@@ -199,14 +214,13 @@ def parse_output_files(values: list[str]) -> list[tuple[str, Path]]:
             raise UsageError(f"--output-file {value!r}: expected FMT=PATH with FMT one of {', '.join(FORMATS)}")
         if fmt not in FORMATS:
             raise UsageError(f"--output-file {value!r}: unknown format {fmt!r}; allowed: {', '.join(FORMATS)}")
-        out.append((fmt, Path(path)))
+        out.append((fmt, check_target(Path(path), f"--output-file {fmt}")))
     return out
 
 
 def write_files(targets: list[tuple[str, Path]], facts: Facts, results: list[Result], fail_on: str = ERROR) -> None:
+    """Each `--output-file FMT=PATH`, whole or not at all (a temp file renamed over PATH)."""
     for fmt, path in targets:
-        try:
-            with open(path, "w", encoding="utf-8") as fh:
-                write(fmt, facts, results, fh, fail_on)
-        except OSError as exc:
-            raise UsageError(f"--output-file {fmt}={path}: cannot write: {exc.strerror}") from None
+        buffer = io.StringIO()
+        write(fmt, facts, results, buffer, fail_on)
+        write_atomic(path, buffer.getvalue(), 0o644, what=f"--output-file {fmt}")

@@ -6,7 +6,35 @@ matched by these exact names, never by substring (dvcli.sh's `grep -i` picks up 
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
+
+from .errors import UsageError
+
+#: Kubernetes' two name forms, matched whole (`fullmatch`: a trailing newline is not a name).
+#: A label (namespaces, most object names): at most 63 characters.
+DNS1123_LABEL = re.compile(r"[a-z0-9](?:[-a-z0-9]*[a-z0-9])?")
+#: A subdomain (labels joined by dots): at most 253 characters.
+DNS1123_SUBDOMAIN = re.compile(r"[a-z0-9](?:[-a-z0-9]*[a-z0-9])?(?:\.[a-z0-9](?:[-a-z0-9]*[a-z0-9])?)*")
+
+
+def is_label(value: object) -> bool:
+    return isinstance(value, str) and len(value) <= 63 and DNS1123_LABEL.fullmatch(value) is not None
+
+
+def is_subdomain(value: object) -> bool:
+    return isinstance(value, str) and len(value) <= 253 and DNS1123_SUBDOMAIN.fullmatch(value) is not None
+
+
+def valid_name(value: str, what: str) -> str:
+    """The one check of a name a user gives (namespace, service account, storage class): a DNS-1123
+    label, or one UsageError naming the value and what is allowed."""
+    if not is_label(value):
+        raise UsageError(
+            f"{what} {value!r} is not a valid Kubernetes name: lower-case letters, digits and '-', "
+            "starting and ending with a letter or digit, at most 63 characters"
+        )
+    return value
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ changed, where, before and after. In-pod work runs the shipped scripts with valu
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Callable, Protocol
 
 from . import collect, k8s, oneshot, probe
@@ -15,6 +16,7 @@ from .audit import AuditLog
 from .cluster.port import Cluster
 from .errors import Conflict, DvdoctorError
 from .facts import Facts
+from .files import write_atomic
 from .names import REPLICAS_ANNOTATION
 
 
@@ -171,14 +173,9 @@ class WriteLocalFile:
         return self.summary
 
     def apply(self, run: Runner) -> list[Change]:
-        from pathlib import Path
-
         target = Path(self.path)
         before = "absent" if not target.exists() else f"{target.stat().st_size} bytes"
-        tmp = target.with_name(f".{target.name}.tmp")
-        tmp.write_text(self.content, encoding="utf-8")
-        tmp.chmod(self.mode)
-        tmp.replace(target)
+        write_atomic(target, self.content, self.mode, what="repaired copy")
         return [Change(str(target), before, f"{len(self.content.encode())} bytes")]
 
 

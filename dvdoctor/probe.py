@@ -9,8 +9,12 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 from importlib import resources
+
+from .bounded import json_loads
+
+#: bar-probe.sh sends a manifest's content only up to this size (a larger one is not dvdoctor's).
+MANIFEST_MAX_BYTES = 65536
 
 
 def script(name: str) -> str:
@@ -75,9 +79,11 @@ def _manifest(size: int, encoded: str) -> dict:
     if not encoded:
         return {"size": size, "error": f"{size} bytes, too large to be dvdoctor's"}
     try:
-        content = json.loads(base64.b64decode(encoded, validate=True).decode("utf-8"))
-    except (binascii.Error, UnicodeDecodeError, ValueError) as exc:
+        content = json_loads(base64.b64decode(encoded, validate=True).decode("utf-8"), MANIFEST_MAX_BYTES)
+    except (binascii.Error, UnicodeDecodeError) as exc:
         return {"size": size, "error": f"not JSON: {exc}"}
+    except ValueError as exc:  # not JSON, or nested too deep
+        return {"size": size, "error": str(exc)}
     if not isinstance(content, dict):
         return {"size": size, "error": "not a JSON object"}
     return {"size": size, "content": content}

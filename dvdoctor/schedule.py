@@ -27,7 +27,9 @@ from .rbac import subject
 #: What the container runs: the gated backup, and a prune only after a good backup.
 BACKUP_SCRIPT = 'dvdoctor backup --yes --log-dir /tmp && dvdoctor prune --keep "$DVDOCTOR_KEEP" --yes'
 CHECK_ARGS = ["check", "-o", "json"]
-_CRON_FIELD = re.compile(r"^[0-9A-Za-z*/,?-]+$")
+_CRON_FIELD = re.compile(r"[0-9A-Za-z*/,?-]+")
+#: Fields separated by spaces only, nothing before or after: a newline or a tab is no schedule.
+_CRON_LINE = re.compile(r"[^ \s]+(?: +[^ \s]+)*")
 _CRON_MACROS = ("@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly")
 #: A backup of DV took 38 minutes in the runbook; the job is stopped well after dvdoctor's own timeout.
 DEADLINE_SECONDS = 3 * 3600
@@ -48,10 +50,12 @@ def _in_bounds(field: str, low: int, high: int) -> bool:
 
 def valid_cron(expr: str) -> str:
     """A CronJob schedule: five fields (minute hour day month weekday) or a macro like @daily."""
-    fields = expr.split()
-    if expr.strip() in _CRON_MACROS or (len(fields) == 5 and all(_CRON_FIELD.match(f) for f in fields)
-                                        and all(_in_bounds(f, *b) for f, b in zip(fields, _CRON_BOUNDS))):
-        return expr.strip()
+    fields = expr.split(" ")
+    fields = [f for f in fields if f]
+    if expr in _CRON_MACROS or (_CRON_LINE.fullmatch(expr) and len(fields) == 5
+                                and all(_CRON_FIELD.fullmatch(f) for f in fields)
+                                and all(_in_bounds(f, *b) for f, b in zip(fields, _CRON_BOUNDS))):
+        return expr
     raise UsageError(f"--cron {expr!r}: give five fields, minute (0-59) hour (0-23) day-of-month (1-31) "
                      f"month (1-12) day-of-week (0-7) (e.g. \"0 2 * * *\"), or one of {', '.join(_CRON_MACROS)}")
 
@@ -63,7 +67,7 @@ _IMAGE = re.compile(r"^(?:[A-Za-z0-9.-]+(?::[0-9]+)?/)?[a-z0-9]+(?:[._-]+[a-z0-9
 
 
 def valid_image(image: str) -> str:
-    if not _IMAGE.match(image):
+    if not _IMAGE.fullmatch(image):
         raise UsageError(f"--image {image!r}: give a container image reference, like registry.example/dvdoctor:0.1.0 "
                          "(lower-case path, optional :tag and @sha256:digest)")
     return image

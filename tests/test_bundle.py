@@ -11,7 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 import builders as b
-from dvdoctor.bundle import redact
+from dvdoctor.redact import text as redact
 from fakeapi import FakeApi
 from test_rbac import load, run_jobs
 

@@ -104,7 +104,7 @@ def test_connect_unknown_context_lists_known_ones(api: FakeApi, kubeconfig: Path
 
 @pytest.mark.parametrize("bad", ["CPD30", "cpd_30", "-cpd", "cpd-", "a" * 64, ""])
 def test_connect_rejects_names_that_are_not_dns_labels(kubeconfig: Path, bad: str) -> None:
-    with pytest.raises(UsageError, match="invalid namespace"):
+    with pytest.raises(UsageError, match="not a valid Kubernetes name"):
         connect(str(kubeconfig), None, bad)
 
 

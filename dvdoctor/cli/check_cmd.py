@@ -113,16 +113,24 @@ def collect(
     Secrets and tokens are never saved.
     """
     from ..errors import UsageError
+    from ..files import check_target
 
     opts: Options = ctx.obj
     if output is None and bundle is None:
         raise UsageError("say where to write: -o FILE.json (the facts) and/or --bundle FILE.tar.gz (a support bundle)")
+    for path, what in ((output, "-o"), (bundle, "--bundle")):
+        if path is not None:
+            check_target(path, what)
     facts = gather(opts, no_pod=no_pod, verify=verify, quiet=False)
     err = Console(stderr=True)
     skipped = facts.data["skipped"]
     if output is not None:
-        output.write_text(facts.to_json() + "\n", encoding="utf-8")
-        err.print(f"wrote {output} ({len(facts.to_json())} bytes)" + (f"; not collected: {', '.join(skipped)}" if skipped else ""))
+        from ..bundle import facts_json
+        from ..files import write_atomic
+
+        text = facts_json(facts)
+        write_atomic(output, text, 0o600, what="-o")
+        err.print(f"wrote {output} ({len(text)} bytes)" + (f"; not collected: {', '.join(skipped)}" if skipped else ""))
     if bundle is not None:
         from ..audit import default_path
         from ..bundle import write as write_bundle

@@ -6,26 +6,12 @@ so `dvdoctor --help` and lab runs never pay for it.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..cluster.port import Cluster
 from ..errors import UsageError
-from ..names import Settings
-
-DNS1123 = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
-
-
-def valid_name(value: str, what: str) -> str:
-    """A Kubernetes object or namespace name (DNS-1123 label), or one clear UsageError."""
-    if not DNS1123.match(value) or len(value) > 63:
-        raise UsageError(
-            f"{what} {value!r} is not a valid Kubernetes name: lower-case letters, digits and '-', "
-            "starting and ending with a letter or digit, at most 63 characters"
-        )
-    return value
-
+from ..names import Settings, valid_name  # noqa: F401  (valid_name: the commands import it from here)
 
 @dataclass
 class Options:

@@ -82,7 +82,7 @@ def fix(
     opts: Options = ctx.obj
     if not issue and not all_:
         raise UsageError("say what to repair: --issue ID (see `dvdoctor checks`) or --all")
-    if to is not None and not TIMESTAMP_RE.match(to):
+    if to is not None and not TIMESTAMP_RE.fullmatch(to):
         raise UsageError(f"--to {to!r}: a backup is named by its timestamp folder, like 2021-01-22-19-27-31")
     if storage_class is not None:
         valid_name(storage_class, "--storage-class")

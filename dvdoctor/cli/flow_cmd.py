@@ -139,7 +139,7 @@ def restore(
     from ..flows.backup import FlowOptions
     from ..flows.restore import choose, describe, judge_origin, run_restore
 
-    if from_ is not None and not TIMESTAMP_RE.match(from_):
+    if from_ is not None and not TIMESTAMP_RE.fullmatch(from_):
         raise UsageError(f"--from {from_!r}: a backup is named by its timestamp folder, like 2021-01-22-19-27-31")
     _validate_log_dir(log_dir)
     # verify: the chosen backup's combined tarball must read back before DV's data is replaced

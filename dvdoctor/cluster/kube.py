@@ -24,6 +24,7 @@ from typing import Any, Callable, Iterator
 from urllib.parse import urlsplit, urlunsplit
 
 from ..errors import ClusterError, Conflict, Forbidden, Invalid, NotFound, Unavailable, Unreachable, UsageError
+from ..names import valid_name
 from .port import ExecResult
 from .retry import RetryPolicy
 
@@ -45,8 +46,9 @@ CLOCK_SKEW = 120.0
 #: Seconds an exec may run before it is abandoned (dvdoctor's in-pod probes take a second or two).
 EXEC_TIMEOUT = 120.0
 
+#: A kubeconfig with many clusters and embedded certificates is well under this.
+KUBECONFIG_MAX_BYTES = 16 * 1024 * 1024
 IN_CLUSTER_NAMESPACE_FILE = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
-_DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 
 
 @dataclass(frozen=True)
@@ -100,13 +102,27 @@ def _public_url(url: str) -> str:
     return urlunsplit(parts)
 
 
-def _validate_namespace(namespace: str) -> str:
-    if len(namespace) > 63 or not _DNS1123_LABEL.match(namespace):
-        raise UsageError(
-            f"invalid namespace {namespace!r}: a namespace is a DNS-1123 label "
-            "(at most 63 characters: lower-case letters, digits and '-', starting and ending with a letter or digit)"
-        )
-    return namespace
+def _check_kubeconfig(path: str) -> None:
+    """Refuse, in one line, a kubeconfig that is not one: not YAML, not a mapping, huge or absurdly deep.
+
+    The kubernetes client would otherwise fail inside its own parser with a traceback."""
+    import yaml
+
+    from ..bounded import MAX_DEPTH, check_depth, read_text
+
+    try:
+        doc = yaml.safe_load(read_text(path, KUBECONFIG_MAX_BYTES))
+        check_depth(doc, MAX_DEPTH, max_nodes=1_000_000)
+    except OSError as exc:
+        raise UsageError(f"cannot read kubeconfig {path}: {exc.strerror or exc}") from None
+    except yaml.YAMLError as exc:
+        raise UsageError(f"kubeconfig {path} is not YAML: {_one_line(str(getattr(exc, 'problem', None) or exc))}") from None
+    except RecursionError:
+        raise UsageError(f"kubeconfig {path} is nested deeper than {MAX_DEPTH} levels; it is not a kubeconfig") from None
+    except ValueError as exc:  # not UTF-8, too big, too deep
+        raise UsageError(f"kubeconfig {path} cannot be used: {exc}") from None
+    if doc is not None and not isinstance(doc, dict):
+        raise UsageError(f"kubeconfig {path} is not a kubeconfig: a mapping with clusters, users and contexts is expected")
 
 
 def _kubeconfig_paths(kubeconfig: str | None) -> tuple[list[str], list[str], bool]:
@@ -132,7 +148,7 @@ def connect(kubeconfig: str | None, context: str | None, namespace: str | None) 
     from kubernetes.config.config_exception import ConfigException
 
     if namespace is not None:
-        _validate_namespace(namespace)
+        valid_name(namespace, "namespace")
     candidates, existing, explicit = _kubeconfig_paths(kubeconfig)
     configuration = k8s_client.Configuration()
     if not existing:
@@ -152,6 +168,8 @@ def connect(kubeconfig: str | None, context: str | None, namespace: str | None) 
             except OSError:
                 namespace = "default"
     else:
+        for path in existing:
+            _check_kubeconfig(path)
         joined = os.pathsep.join(existing)
         try:
             contexts, current = k8s_config.list_kube_config_contexts(config_file=joined)
@@ -175,7 +193,7 @@ def connect(kubeconfig: str | None, context: str | None, namespace: str | None) 
             )
         except (ConfigException, OSError, ValueError) as exc:
             raise UsageError(f"cannot use context {context_name!r} of {joined}: {_one_line(str(exc))}") from None
-    cluster = KubeCluster(configuration, _validate_namespace(namespace), context_name)
+    cluster = KubeCluster(configuration, valid_name(namespace, "namespace"), context_name)
     cluster.check_namespace()
     return cluster
 

@@ -20,9 +20,10 @@ from pathlib import Path
 from rich.console import Console
 from rich.markup import escape
 
-from .. import k8s, origin
+from .. import k8s, origin, redact
 from ..backups import Backup, backups, human_bytes, link_timestamp
 from ..facts import Facts
+from ..files import write_atomic
 from ..registry import run_checks
 from ..plan import (ActionFailed, BarScript, Create, Delete, Plan, Runner, Scale, execute, recorded_replicas,
                     remove_marker)
@@ -121,11 +122,12 @@ def start_plan(facts: Facts, job: dict, opts: FlowOptions) -> Plan:
 
 
 def save_log(opts: FlowOptions, job: str, pod: str | None, log: str) -> Path | None:
+    """Keep DV's job log in --log-dir, redacted like every output (DV's jobs may echo a connection string)."""
     if not log:
         return None
     stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
     path = opts.log_dir / f"{pod or job}-{stamp}.log"
-    path.write_text(log, encoding="utf-8")
+    write_atomic(path, redact.text(log), 0o600, what="--log-dir")
     return path
 
 
@@ -157,7 +159,7 @@ def show_dry_run(console: Console, actions: list, then: str) -> None:
 def explain_failure(console: Console, outcome: jobs.JobOutcome) -> None:
     console.print(f"[red]✗ {outcome.outcome}[/]: {escape(outcome.reason)}")
     for m in outcome.matches:
-        console.print(f"  log: [dim]{escape(m.line)}[/]", soft_wrap=True)  # whole, to search for
+        console.print(f"  log: [dim]{escape(redact.text(m.line))}[/]", soft_wrap=True)  # whole, to search for
         console.print(f"  cause: {escape(m.cause)}; check: dvdoctor check --only {m.check}"
                       + (f"; fix: dvdoctor fix --issue {m.fix}" if m.fix else ""))
     if not outcome.matches and outcome.log:

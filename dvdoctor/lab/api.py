@@ -11,6 +11,7 @@ import re
 from .. import permissions
 from ..backups import parse_quantity
 from ..errors import Conflict, Forbidden, Invalid, UsageError
+from ..names import is_subdomain
 
 #: plural -> (API group, apiVersion, Kind)
 KIND_INFO: dict[str, tuple[str, str, str]] = {
@@ -32,7 +33,6 @@ KIND_INFO: dict[str, tuple[str, str, str]] = {
     "clusterrolebindings": ("rbac.authorization.k8s.io", "rbac.authorization.k8s.io/v1", "ClusterRoleBinding"),
 }
 CLUSTER_SCOPED = ("persistentvolumes", "storageclasses", "clusterroles", "clusterrolebindings")
-NAME_RE = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
 
 
 def kind_info(kind: str) -> tuple[str, str, str]:
@@ -109,7 +109,7 @@ def check_precondition(kind: str, obj: dict, patch: dict) -> None:
 
 def check_name(kind: str, body: dict) -> str:
     name = (body.get("metadata") or {}).get("name")
-    if not name or not NAME_RE.match(name) or len(name) > 253:
+    if not is_subdomain(name):
         raise Invalid(f'{KIND_INFO[kind][2]} "{name}" is invalid: metadata.name: Invalid value: "{name}": '
                       "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.'")
     return name

@@ -8,9 +8,11 @@ the backup claim's capacity, so the healthy lab has room for exactly two more ba
 from __future__ import annotations
 
 import copy
+import json
 import math
 import os
 import shutil
+import uuid
 from datetime import datetime, timedelta, timezone
 from importlib import resources
 from pathlib import Path
@@ -18,17 +20,22 @@ from typing import Iterable
 
 import yaml
 
-from .. import k8s
+from .. import bounded, k8s
 from ..errors import ClusterError, UsageError
 from . import api, contents, runtime, status
 from .cluster import LabCluster
 from .controllers import suffix
-from .store import Store, mkdirs, now_iso
+from .store import Store, mkdirs, now_iso, write_atomic
 
 MIB = 1024 * 1024
 #: Room left on the backup claim after the first backup, in backups: two more fit, a third does not.
 ROOM_IN_BACKUPS = 2.5
 BACKUP_TIMEOUT = 60
+#: The file `lab create` writes first, with the lab's id: what `lab destroy` requires before removing a folder.
+MARKER = ".dvdoctor-lab"
+LAYOUT_DIRS = ("objects", "volumes", "pods")
+#: Everything a lab holds at its top level (released/ once a claim was deleted with its volume kept).
+LAYOUT_TOP = frozenset({MARKER, "lab.json", ".lock", "released", *LAYOUT_DIRS})
 
 
 def _chown_tree(path: Path, uid: int) -> None:
@@ -56,11 +63,10 @@ def _install_engine_files(store: Store) -> None:
     root = engine_root(store)
     template_dir = mkdirs(root / names.template_dir.lstrip("/"))
     for name in names.templates:
-        (template_dir / name).write_text(template_text(name), encoding="utf-8")
+        write_atomic(template_dir / name, template_text(name))
     script = root / names.caching_script.lstrip("/")
     mkdirs(script.parent)
-    script.write_bytes(resources.files("dvdoctor.lab").joinpath("engine", "dv-caching-bar.sh").read_bytes())
-    script.chmod(0o755)
+    write_atomic(script, resources.files("dvdoctor.lab").joinpath("engine", "dv-caching-bar.sh").read_bytes(), 0o755)
     log_dir = mkdirs(root / "var" / "log" / "dv")
     if os.geteuid() == 0:
         os.chown(log_dir, contents.BAR_UID, 0)
@@ -85,8 +91,8 @@ def finished_job_pod(store: Store, job: dict, started: str, finished: str, log: 
     for cond in pod["status"]["conditions"]:
         cond["lastTransitionTime"] = finished
     pod_dir = runtime.ensure_pod_dir(store.pod_dir(name))
-    (pod_dir / "log").write_text(log, encoding="utf-8")
-    (pod_dir / "exitcode").write_text(f"{rc}\n")
+    write_atomic(pod_dir / "log", log)
+    write_atomic(pod_dir / "exitcode", f"{rc}\n")
     return store.write("pods", pod)
 
 
@@ -142,11 +148,56 @@ def _prepare_folder(path: Path, force: bool) -> None:
     if path.exists() and any(path.iterdir()):
         if not force:
             raise UsageError(f"{path} exists and is not empty (use --force to replace a lab there)")
-        if not (path / "lab.json").is_file():
-            raise UsageError(f"{path} is not a lab; --force only replaces a lab folder, never other files")
-        destroy_lab(path)
+        destroy_lab(path)  # only a folder `lab create` made; anything else is refused there
     mkdirs(path)
     path.chmod(0o755)
+    write_atomic(path / MARKER, json.dumps({"lab_id": uuid.uuid4().hex, "created": now_iso()}) + "\n")
+    for d in LAYOUT_DIRS:
+        mkdirs(path / d)
+
+
+def lab_id(path: Path) -> str:
+    """The id `lab create` wrote in DIR's marker, once DIR is checked to be laid out as a lab.
+
+    `lab destroy` and `lab create --force` remove a whole folder: a file named lab.json is no proof
+    that the folder is a lab (anyone may have one), so it takes the marker, the lab's folders as
+    real folders, lab.json agreeing with the marker when it can be read, and nothing else at the top.
+    A lab whose lab.json is damaged can still be removed: its marker says what it is."""
+    def refuse(reason: str) -> UsageError:
+        return UsageError(f"{path} was not made by `dvdoctor lab create` ({reason}); refusing to remove it")
+
+    if not path.is_dir():
+        raise refuse("not a folder")
+    marker = path / MARKER
+    if marker.is_symlink() or not marker.is_file():
+        raise refuse(f"no {MARKER} marker file")
+    try:
+        found = bounded.json_loads(bounded.read_text(marker, 4096), 4096)
+    except (OSError, ValueError) as exc:
+        raise refuse(f"its {MARKER} cannot be read: {exc}") from None
+    ident = found.get("lab_id") if isinstance(found, dict) else None
+    if not isinstance(ident, str) or not ident:
+        raise refuse(f"its {MARKER} names no lab id")
+    for d in LAYOUT_DIRS:
+        if (path / d).is_symlink() or not (path / d).is_dir():
+            raise refuse(f"{d}/ is not a folder")
+    if (path / "lab.json").is_symlink():
+        raise refuse("lab.json is a symbolic link")
+    try:
+        meta_id = Store(path).meta().get("lab_id")
+    except UsageError:
+        meta_id = ident  # damaged state: the marker alone says it is a lab
+    if meta_id != ident:
+        raise refuse(f"lab.json names lab {meta_id!r}, its marker {ident!r}")
+    extra = sorted(p.name for p in path.iterdir() if p.name not in LAYOUT_TOP and not _leftover_temp(p.name))
+    if extra:
+        raise refuse(f"it holds {extra[0]!r}, which a lab does not; move it out first")
+    return ident
+
+
+def _leftover_temp(name: str) -> bool:
+    """A temp file of an interrupted atomic write at the top (`.lab.json.XXXX.tmp`)."""
+    return name.startswith(".") and name.endswith(".tmp")
 
 
 def create_lab(path: Path | str, breaks: Iterable[str] = (), namespace: str = "cpd30", *, force: bool = False,
@@ -163,11 +214,10 @@ def create_lab(path: Path | str, breaks: Iterable[str] = (), namespace: str = "c
     _prepare_folder(path, force)
     store = Store(path)
     installed = datetime.now(timezone.utc) - timedelta(days=60)
-    store.save_meta({"lab": 1, "namespace": namespace, "created": now_iso(), "bar_uid": contents.BAR_UID,
+    ident = json.loads((path / MARKER).read_text(encoding="utf-8"))["lab_id"]
+    store.save_meta({"lab": 1, "lab_id": ident, "namespace": namespace, "created": now_iso(), "bar_uid": contents.BAR_UID,
                      "images": contents.images(namespace), "rules": api.full_rules(), "resource_version": 0,
                      "settings": {"room_in_backups": ROOM_IN_BACKUPS}, "breaks": []})
-    for d in ("objects", "volumes", "pods"):
-        mkdirs(path / d)
     lab = LabCluster(path, admin=True)
     with store.locked():
         lab.create("storageclasses", contents.storage_class())
@@ -211,10 +261,9 @@ def create_lab(path: Path | str, breaks: Iterable[str] = (), namespace: str = "c
 
 
 def destroy_lab(path: Path | str) -> None:
-    """Kill every pod process of the lab, then remove its folder (only a folder that is a lab)."""
+    """Kill every pod process of the lab, then remove its folder (only a folder `lab create` made, see lab_id)."""
     path = Path(path).resolve()
-    if not (path / "lab.json").is_file():
-        raise UsageError(f"{path} is not a dvdoctor lab; refusing to remove it")
+    lab_id(path)
     pods = path / "pods"
     for pod_dir in sorted(pods.iterdir()) if pods.is_dir() else []:
         runtime.kill(pod_dir)

@@ -22,8 +22,13 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterator
 
+from .. import bounded, files
+from ..errors import UsageError
+
 #: Folders a pod's non-root uid must traverse: never more open than this.
 DIR_MODE = 0o755
+#: lab.json holds settings and RBAC rules: a few KiB.
+META_MAX_BYTES = 4 * 1024 * 1024
 
 
 def now_iso() -> str:
@@ -32,13 +37,9 @@ def now_iso() -> str:
 
 
 def write_atomic(path: Path, data: bytes | str, mode: int = 0o644) -> None:
-    """Write through a temp file in the same folder and rename, so readers see old or new, never half."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:6]}.tmp")
-    with open(tmp, "wb") as f:
-        f.write(data.encode("utf-8") if isinstance(data, str) else data)
-    os.chmod(tmp, mode)
-    os.replace(tmp, path)
+    """dvdoctor.files.write_atomic, with the folder made first: readers see old or new, never half."""
+    mkdirs(path.parent)
+    files.write_atomic(path, data, mode)
 
 
 def mkdirs(path: Path) -> Path:
@@ -118,7 +119,17 @@ class Store:
 
     # ---- meta -----------------------------------------------------------------------
     def meta(self) -> dict:
-        return json.loads(self.meta_path.read_text(encoding="utf-8"))
+        """lab.json; damaged (not JSON, cut short, nested absurdly) it is one UsageError, not a traceback."""
+        try:
+            meta = bounded.json_loads(bounded.read_text(self.meta_path, META_MAX_BYTES), META_MAX_BYTES)
+        except (OSError, ValueError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            raise UsageError(f"{self.meta_path}: the lab's state cannot be read ({reason}); "
+                             f"make a new lab: dvdoctor lab create --force {self.root}") from None
+        if not isinstance(meta, dict) or not isinstance(meta.get("namespace"), str):
+            raise UsageError(f"{self.meta_path}: the lab's state is damaged (no namespace in it); "
+                             f"make a new lab: dvdoctor lab create --force {self.root}")
+        return meta
 
     def save_meta(self, meta: dict) -> None:
         write_atomic(self.meta_path, json.dumps(meta, indent=2, sort_keys=True) + "\n")

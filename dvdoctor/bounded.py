@@ -1,0 +1,99 @@
+"""Reading what dvdoctor did not write itself, within a size and a depth bound.
+
+Facts files given to `check --from`, backup manifests found on the volume, dvdoctor.yaml, the
+kubeconfig and a lab's state may hold anything: a file of gigabytes, or JSON nested a million
+levels deep, which Python's parsers meet with a RecursionError (a traceback) and every recursive
+walk after them (schema validation, redaction) too. Here a value is read only up to `max_bytes`,
+parsed with the recursion error turned into one reason, and measured without recursion. Every
+failure is a ValueError whose message says what was wrong and what is allowed, for the caller to
+turn into its one line (or, for a manifest, into a finding).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+#: How deep a document may nest; DV's objects nest about 15 levels, dvdoctor's files fewer.
+MAX_DEPTH = 64
+MIB = 1024 * 1024
+
+
+class TooBig(ValueError):
+    """The input is larger or deeper than allowed; the message says by how much and the bound."""
+
+
+def read_text(path: Path | str, max_bytes: int) -> str:
+    """A file's text, refusing more than `max_bytes` (read at most one byte more: safe on /dev/zero).
+
+    OSError (missing, a folder, no permission) goes to the caller, who knows which option named it.
+    """
+    with open(path, "rb") as fh:
+        raw = fh.read(max_bytes + 1)
+    if len(raw) > max_bytes:
+        raise TooBig(f"larger than {_size(max_bytes)}, the most dvdoctor reads")
+    return raw.decode("utf-8")
+
+
+def check_size(text: str | bytes, max_bytes: int) -> None:
+    if len(text) > max_bytes:
+        raise TooBig(f"{_size(len(text))}, larger than {_size(max_bytes)}, the most dvdoctor reads")
+
+
+def check_depth(value: Any, max_depth: int = MAX_DEPTH, max_nodes: int | None = None) -> None:
+    """Refuse a structure nested deeper than `max_depth`, walked without recursion.
+
+    `max_nodes` bounds the walk for YAML, whose aliases can make a small file a huge tree."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    seen = 0
+    while stack:
+        item, depth = stack.pop()
+        seen += 1
+        if max_nodes is not None and seen > max_nodes:
+            raise TooBig(f"more than {max_nodes} values (YAML aliases?), the most dvdoctor reads")
+        if isinstance(item, dict):
+            children = list(item.values())
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        if depth > max_depth:
+            raise TooBig(f"nested deeper than {max_depth} levels, the most dvdoctor reads")
+        stack.extend((child, depth + 1) for child in children)
+
+
+def json_loads(text: str | bytes, max_bytes: int, max_depth: int = MAX_DEPTH) -> Any:
+    """JSON within the bounds; NaN and Infinity (which Python's json accepts) are not JSON here."""
+    check_size(text, max_bytes)
+    try:
+        value = json.loads(text, parse_constant=_no_constant)
+    except RecursionError:
+        raise TooBig(f"nested deeper than {max_depth} levels, the most dvdoctor reads") from None
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"not JSON: {exc}") from None
+    check_depth(value, max_depth)
+    return value
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"not JSON: {name} is not a number JSON allows")
+
+
+def non_finite(value: Any) -> list[Any] | None:
+    """The path to the first NaN or infinity in a structure (YAML's .nan, .inf), or None."""
+    stack: list[tuple[Any, list[Any]]] = [(value, [])]
+    while stack:
+        item, path = stack.pop()
+        if isinstance(item, float) and not math.isfinite(item):
+            return path
+        if isinstance(item, dict):
+            stack.extend((v, path + [k]) for k, v in reversed(list(item.items())))
+        elif isinstance(item, list):
+            stack.extend((v, path + [i]) for i, v in reversed(list(enumerate(item))))
+    return None
+
+
+def _size(n: int) -> str:
+    return f"{n / MIB:.0f} MiB" if n >= MIB else f"{n} bytes"

@@ -1,0 +1,89 @@
+"""Every file dvdoctor writes on this machine is written here: a new name, then an atomic rename.
+
+Reports, facts files, bundles, saved job logs, the repaired dvcli.sh copy and the lab's own state
+go through `write_atomic`: the content goes to a temp file made by `mkstemp` in the target's own
+folder (created exclusively, under a random name, so nobody can have planted a symlink there for it
+to follow), gets its mode with `fchmod` (no umask, no window where it is wider), is flushed to disk,
+and is renamed over the target. A rename replaces a planted symlink at the target's name instead of
+writing through it, and a reader sees the old file or the new one, never half of one. The audit
+log is appended to, never rewritten: `append_line` opens it with O_NOFOLLOW and only if it is a
+regular file.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import tempfile
+from pathlib import Path
+
+from .errors import UsageError
+
+
+def write_atomic(path: Path | str, content: bytes | str, mode: int = 0o644, what: str | None = None) -> None:
+    """Write `content` to `path` through a mkstemp file in its folder and an atomic rename.
+
+    With `what` (the option that named the path, e.g. `-o`), every failure is one UsageError line
+    saying what was wrong: the path is a folder, its folder is missing, or the write was refused.
+    Without it, OSError goes to the caller (dvdoctor's own files, where it is a bug or a full disk).
+    """
+    path = Path(path)
+    raw = content.encode("utf-8") if isinstance(content, str) else content
+    label = f"{what} {path}" if what else str(path)
+    if what is not None:
+        check_target(path, what)
+    try:
+        _replace(path, raw, mode)
+    except OSError as exc:
+        if what is None:
+            raise
+        raise UsageError(f"{label}: cannot write: {exc.strerror or exc}") from None
+
+
+def check_target(path: Path | str, what: str) -> Path:
+    """Refuse, before any work, an output path that cannot be written: a folder, or in a missing folder.
+
+    Commands call it first (`collect -o` before collecting), so a typo costs nothing."""
+    path = Path(path)
+    label = f"{what} {path}"
+    if path.is_dir():
+        raise UsageError(f"{label}: is a folder; give the name of a file to write")
+    if not path.parent.is_dir():
+        raise UsageError(f"{label}: the folder {path.parent} does not exist; create it or write elsewhere")
+    return path
+
+
+def _replace(path: Path, raw: bytes, mode: int) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            os.fchmod(fh.fileno(), mode)
+            fh.write(raw)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def append_line(path: Path | str, line: str, mode: int = 0o600) -> None:
+    """Append one line to a log file, never through a symlink and never into anything but a file."""
+    path = Path(path)
+    flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+    try:
+        fd = os.open(path, flags, mode)
+    except OSError as exc:
+        if path.is_symlink():
+            raise UsageError(f"{path} is a symbolic link; refusing to write through it (remove it, or set "
+                             "DVDOCTOR_AUDIT to a file)") from None
+        raise UsageError(f"cannot write {path}: {exc.strerror or exc}") from None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise UsageError(f"{path} is not a regular file; refusing to write to it")
+        os.write(fd, (line.rstrip("\n") + "\n").encode("utf-8"))
+    finally:
+        os.close(fd)
