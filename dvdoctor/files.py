@@ -75,6 +75,12 @@ def append_line(path: Path | str, line: str, mode: int = 0o600) -> None:
     path = Path(path)
     flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
     try:
+        mode_now = os.lstat(path).st_mode
+    except FileNotFoundError:
+        mode_now = None
+    if mode_now is not None and not stat.S_ISLNK(mode_now) and not stat.S_ISREG(mode_now):
+        raise UsageError(f"{path} is not a regular file; refusing to write to it")
+    try:
         fd = os.open(path, flags, mode)
     except OSError as exc:
         if path.is_symlink():

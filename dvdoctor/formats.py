@@ -8,7 +8,6 @@ share one list of formats and one way to write each.
 
 from __future__ import annotations
 
-import dataclasses
 import io
 import json
 import re
@@ -19,12 +18,12 @@ from typing import Callable, TextIO
 
 from rich.console import Console
 
-from . import __version__, redact
+from . import __version__
 from .errors import UsageError
 from .facts import Facts
 from .files import check_target, write_atomic
-from .registry import ERROR, WARNING, Check, Problem, Result
-from .report import render, to_json
+from .registry import ERROR, WARNING, Check, Result
+from .report import redacted, render, to_json
 
 FORMATS = ("table", "json", "junit", "sarif")
 SARIF_VERSION = "2.1.0"
@@ -183,17 +182,6 @@ TEXT_WRITERS: dict[str, Callable[[Facts, list[Result], str], str]] = {
     "junit": to_junit,
     "sarif": lambda facts, results, _fail_on: to_sarif(facts, results),  # levels come from severities
 }
-
-
-def redacted(results: list[Result]) -> list[Result]:
-    """The results as every format writes them: messages, evidence and reasons through dvdoctor.redact.
-
-    Evidence quotes logs, env and events, so a report may otherwise carry what collect saw."""
-    def problem(p: Problem) -> Problem:
-        return dataclasses.replace(p, message=redact.text(p.message), evidence=tuple(redact.text(e) for e in p.evidence),
-                                   object=redact.text(p.object) if p.object else p.object)
-    return [dataclasses.replace(r, problems=[problem(p) for p in r.problems],
-                                reason=redact.text(r.reason) if r.reason else r.reason) for r in results]
 
 
 def write(fmt: str, facts: Facts, results: list[Result], out: TextIO, fail_on: str = ERROR) -> None:

@@ -44,6 +44,12 @@ _PATTERNS = (
     re.compile(r"(?i)(\bbearer[ \t]+)([A-Za-z0-9._~+/=-]+)"),
     # scheme://user:password@host (jdbc:db2://, postgres://, https://)
     re.compile(r"(?i)(\b[a-z][a-z0-9+.:-]*://[^/\s:@\"']+:)([^@\s/\"']+)(?=@)"),
+    # an env entry written out as text: JSON {"name": "DB_PASS", "value": "..."}, YAML `- name: DB_PASS` / `value: ...`
+    re.compile(rf"(?i)([\"']?name[\"']?[ \t]*:[ \t]*[\"']?[\w.-]*(?:{_WORD})[\w.-]*[\"']?[ \t]*[,\n][ \t]*"
+               rf"[\"']?value[\"']?[ \t]*:[ \t]*[\"']?)([^\s\"',;&]+)"),
+    # a flag and its value as two items of a list written out: JSON ["--admin-password", "..."], YAML `- --x` / `- ...`
+    re.compile(rf"(?i)([\"']--?[\w.-]*(?:{_WORD})[\w.-]*[\"'][ \t]*,[ \t]*[\"'])((?!-)[^\"']+)"),
+    re.compile(rf"(?i)(-[ \t]+[\"']?--?[\w.-]*(?:{_WORD})[\w.-]*[\"']?[ \t]*\n[ \t]*-[ \t]+[\"']?)((?!-)[^\s\"']+)"),
     # --secret-flag VALUE and --secret-flag=VALUE in one string
     re.compile(rf"(?i)((?<![\w-])--?[\w.-]*(?:{_WORD})[\w.-]*(?:=|[ \t]+))((?!-)[^\s\"',;&]+)"),
     # key=value, key: value, "key": "value" (on one line: `secretKeyRef:` then a nested block is no value);

@@ -6,6 +6,7 @@ the summary says how to skip or downgrade a check, as kubeadm's preflight does.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections import Counter
 from importlib import resources
@@ -13,8 +14,9 @@ from importlib import resources
 from rich.console import Console
 from rich.markup import escape
 
+from . import redact
 from .facts import Facts
-from .registry import Result
+from .registry import Problem, Result
 
 SYMBOL = {"pass": "[green]✓[/]", "warn": "[yellow]![/]", "fail": "[red]✗[/]", "skip": "[dim]-[/]", "crash": "[magenta]✗[/]",
           "suppressed": "[dim]~[/]"}
@@ -46,7 +48,20 @@ def report_schema() -> dict:
     return json.loads(resources.files("dvdoctor").joinpath("schemas", "report.schema.json").read_text())
 
 
+def redacted(results: list[Result]) -> list[Result]:
+    """The results as every format writes them: messages, evidence and reasons through dvdoctor.redact.
+
+    Evidence quotes logs, env and events, so a report may otherwise carry what collect saw."""
+    def problem(p: Problem) -> Problem:
+        return dataclasses.replace(p, message=redact.text(p.message), evidence=tuple(redact.text(e) for e in p.evidence),
+                                   object=redact.text(p.object) if p.object else p.object)
+    return [dataclasses.replace(r, problems=[problem(p) for p in r.problems],
+                                reason=redact.text(r.reason) if r.reason else r.reason) for r in results]
+
+
 def render(console: Console, facts: Facts, results: list[Result]) -> None:
+    """The report for people, on `check` and before a backup or restore (the gates): redacted here too."""
+    results = redacted(results)
     where = facts.data["source"].get("where", facts.namespace)
     phase = "" if facts.phase == "now" else f", gate before a {facts.phase}"
     console.print(f"[bold]dvdoctor[/] checks of DV in namespace [bold]{escape(facts.namespace)}[/] ({escape(where)}{phase})")

@@ -54,6 +54,17 @@ ROWS = [
     (["-n", "cpd30", "schedule", "--cron", "0 2 * * *", "--image", "quay.io/x/dvdoctor:1", "--dry-run"], "--apply"),
     (["-n", "cpd30", "rbac", "--service-account", "Bad_SA"], "'Bad_SA'"),
     (["-n", "cpd30", "rbac", "--for", "everything"], "'everything'"),
+    # every value is matched whole: a trailing newline is not part of a valid value
+    (["-n", "cpd30\n", "check"], "'cpd30\\n'"),
+    (["-n", "cpd30", "rbac", "--service-account", "dvdoctor\n"], "'dvdoctor\\n'"),
+    (["restore", "--from", "2021-01-22-19-27-31\n"], "'2021-01-22-19-27-31\\n'"),
+    (["fix", "--issue", "broken-backup-symlink", "--to", "2021-01-22-19-27-31\n"], "'2021-01-22-19-27-31\\n'"),
+    (["backup", "--bar-size", "30Gi\n"], "'30Gi\\n'"),
+    (["backup", "--storage-class", "gold\n"], "'gold\\n'"),
+    (["-n", "cpd30", "schedule", "--cron", "@daily\n", "--image", "quay.io/x/dvdoctor:1"], "'@daily\\n'"),
+    (["-n", "cpd30", "schedule", "--cron", "0 2 * * *\n", "--image", "quay.io/x/dvdoctor:1"], "'0 2 * * *\\n'"),
+    (["-n", "cpd30", "schedule", "--cron", "0 2 * * *", "--image", "quay.io/x/dvdoctor:1\n"], "'quay.io/x/dvdoctor:1\\n'"),
+    (["lab", "create", "/nonexistent/lab", "-n", "cpd30\n"], "'cpd30\\n'"),
 ]
 
 
@@ -79,3 +90,103 @@ def test_bad_value_is_refused_in_one_line_before_anything_is_sent(nowhere: Path,
     assert len(lines) == 1 and lines[0].startswith("dvdoctor: error: "), err
     assert named in lines[0], lines[0]
     assert "cannot reach" not in lines[0] and "Traceback" not in err
+
+
+# ---- odd data in files: one line naming the file and what was wrong, never a traceback ----------
+
+DEEP_JSON = "[" * 100_000 + "]" * 100_000
+DEEP_YAML = "a: " + "[" * 5000 + "]" * 5000 + "\n"
+#: A few hundred bytes that are a billion values once the aliases are followed, ten levels deep.
+ALIAS_BOMB = "l0: &l0 [" + ", ".join(["x"] * 10) + "]\n" + "".join(
+    f"l{i}: &l{i} [" + ", ".join([f"*l{i - 1}"] * 10) + "]\n" for i in range(1, 10))
+
+#: (files to write under the test's folder, argv with {tmp} for that folder, what the one line must name)
+FILE_ROWS = [
+    ({"kubeconfig": "apiVersion: v1\nclusters: [unclosed\n"}, ["--kubeconfig", "{tmp}/kubeconfig", "check"],
+     "kubeconfig {tmp}/kubeconfig is not YAML"),
+    ({"kubeconfig": "- just\n- a list\n"}, ["--kubeconfig", "{tmp}/kubeconfig", "check"], "is not a kubeconfig"),
+    ({"kubeconfig": b"\xff\xfe\x00\x01"}, ["--kubeconfig", "{tmp}/kubeconfig", "check"], "cannot be used"),
+    ({"kubeconfig": "a: " + "[" * 50_000 + "\n"}, ["--kubeconfig", "{tmp}/kubeconfig", "check"], "{tmp}/kubeconfig"),
+    ({"kubeconfig": DEEP_YAML}, ["--kubeconfig", "{tmp}/kubeconfig", "check"], "nested deeper than"),
+    ({}, ["collect", "-o", "{tmp}"], "-o {tmp}: is a folder"),
+    ({}, ["collect", "-o", "{tmp}/missing/facts.json"], "the folder {tmp}/missing does not exist"),
+    ({}, ["collect", "--bundle", "{tmp}"], "--bundle {tmp}: is a folder"),
+    ({}, ["check", "--output-file", "json={tmp}/missing/r.json"], "the folder {tmp}/missing does not exist"),
+    ({"lab/lab.json": '{"namespace": "cpd30", "rules": [', "lab/objects/.keep": ""}, ["--lab", "{tmp}/lab", "check"],
+     "the lab's state cannot be read"),
+    ({"lab/lab.json": "[1, 2]", "lab/objects/.keep": ""}, ["--lab", "{tmp}/lab", "check"], "the lab's state is damaged"),
+    ({"lab/lab.json": DEEP_JSON}, ["--lab", "{tmp}/lab", "check"], "nested deeper than 64 levels"),
+    ({"facts.json": DEEP_JSON}, ["check", "--from", "{tmp}/facts.json"], "nested deeper than 64 levels"),
+    ({"facts.json": '{"schema": NaN}'}, ["check", "--from", "{tmp}/facts.json"], "NaN is not a number JSON allows"),
+    ({"facts.json": b"\x89PNG\r\n\x1a\n"}, ["check", "--from", "{tmp}/facts.json"], "is not a JSON facts bundle"),
+    ({}, ["check", "--from", "{tmp}"], "bundle {tmp} is a folder"),
+    ({"c.yaml": "thresholds:\n  space_margin: .nan\n"}, ["--config", "{tmp}/c.yaml", "check", "--from", "{tmp}/none"],
+     "c.yaml:2: thresholds.space_margin: '.nan' is not allowed; give a finite number"),
+    ({"c.yaml": "thresholds:\n  max_backup_age_hours: .inf\n"}, ["--config", "{tmp}/c.yaml", "check", "--from", "{tmp}/none"],
+     "thresholds.max_backup_age_hours: '.inf' is not allowed"),
+    ({"c.yaml": "thresholds:\n  max_backup_age_hours: -.Inf\n"}, ["--config", "{tmp}/c.yaml", "check", "--from", "{tmp}/none"],
+     "thresholds.max_backup_age_hours: '-.Inf' is not allowed"),
+    ({"c.yaml": "names:\n  bar_pvc: \"dv-bar-pvc\\n\"\n"}, ["--config", "{tmp}/c.yaml", "check", "--from", "{tmp}/none"],
+     "names.bar_pvc"),
+    ({"c.yaml": DEEP_YAML}, ["--config", "{tmp}/c.yaml", "check", "--from", "{tmp}/none"], "nested deeper than 16 levels"),
+    ({"c.yaml": ALIAS_BOMB},
+     ["--config", "{tmp}/c.yaml", "check", "--from", "{tmp}/none"], "more than 100000 values"),
+]
+
+
+def _write_files(tmp: Path, files: dict) -> None:
+    for rel, content in files.items():
+        path = tmp / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(content, bytes):
+            path.write_bytes(content)
+        else:
+            path.write_text(content)
+
+
+@pytest.mark.parametrize(("files", "argv", "named"), FILE_ROWS, ids=[" ".join(r[1])[:60] for r in FILE_ROWS])
+def test_odd_data_in_a_file_is_one_line_never_a_traceback(nowhere: Path, tmp_path: Path, capsys, files: dict,
+                                                          argv: list[str], named: str) -> None:
+    work = tmp_path / "w"
+    work.mkdir()
+    _write_files(work, files)
+    code = run([a.replace("{tmp}", str(work)) for a in argv])
+    out, err = capsys.readouterr()
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert code == 2, (out, err)
+    assert len(lines) == 1 and lines[0].startswith("dvdoctor: error: "), err
+    assert named.replace("{tmp}", str(work)) in lines[0], lines[0]
+    assert "Traceback" not in err and "cannot reach" not in lines[0]
+
+
+def test_a_facts_file_larger_than_the_bound_is_refused_unread(nowhere: Path, tmp_path: Path, capsys, monkeypatch):
+    from dvdoctor import facts
+
+    monkeypatch.setattr(facts, "MAX_BYTES", 4096)
+    big = tmp_path / "facts.json"
+    big.write_text('{"pad": "' + "x" * 10_000 + '"}')
+    assert run(["check", "--from", str(big)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "larger than 4096 bytes, the most dvdoctor reads" in err
+
+
+def test_dash_v_gives_the_traceback_of_the_same_error(nowhere: Path, tmp_path: Path, capsys):
+    (tmp_path / "c.yaml").write_text("thresholds:\n  space_margin: .nan\n")
+    assert run(["-v", "--config", str(tmp_path / "c.yaml"), "check", "--from", str(tmp_path / "none")]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback (most recent call last)" in err
+    assert err.rstrip().splitlines()[-1].startswith("dvdoctor: error: ") and "space_margin" in err
+
+
+def test_a_manifest_nested_too_deep_on_the_volume_is_unreadable_not_a_crash():
+    """Anyone with the claim can write a manifest: a hostile one is a reported reason, never trusted."""
+    import base64
+
+    from dvdoctor.probe import parse_bar_probe
+
+    deep = base64.b64encode(("[" * 30_000 + "]" * 30_000).encode()).decode()
+    flat = base64.b64encode(b'{"instance": {"uid": "u1"}}').decode()
+    out = parse_bar_probe(f"manifest\t2021-01-22-19-27-31\t60000\t{deep}\nmanifest\t2021-01-23-19-27-31\t27\t{flat}\nend\n")
+    assert "nested deeper than 64 levels" in out["manifests"]["2021-01-22-19-27-31"]["error"]
+    assert "content" not in out["manifests"]["2021-01-22-19-27-31"]
+    assert out["manifests"]["2021-01-23-19-27-31"]["content"] == {"instance": {"uid": "u1"}}

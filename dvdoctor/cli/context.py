@@ -11,7 +11,7 @@ from pathlib import Path
 
 from ..cluster.port import Cluster
 from ..errors import UsageError
-from ..names import Settings, valid_name  # noqa: F401  (valid_name: the commands import it from here)
+from ..names import Settings, valid_name
 
 @dataclass
 class Options:

@@ -10,8 +10,9 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from ..names import valid_name
 from . import app
-from .context import Options, valid_name
+from .context import Options
 from .locking import break_lock_option, take_lock
 
 

@@ -11,9 +11,10 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from ..names import valid_name
 from . import app
 from .check_cmd import Output, gather
-from .context import Options, valid_name
+from .context import Options
 from .fix_cmd import confirm, render_plan, repair
 from .locking import break_lock_option, take_lock
 

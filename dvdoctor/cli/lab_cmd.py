@@ -42,7 +42,7 @@ def create(
     """Create a healthy DV namespace (with one real backup), then switch on the faults named by --break."""
     from ..lab import create_lab
     from ..lab.faults import resolve
-    from .context import valid_name
+    from ..names import valid_name
 
     path = _folder(ctx, folder)
     ns = valid_name(namespace or getattr(ctx.obj, "namespace", None) or "cpd30", "namespace")

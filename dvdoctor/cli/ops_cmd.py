@@ -11,8 +11,9 @@ from typing import Optional
 
 import typer
 
+from ..names import valid_name
 from . import app
-from .context import Options, valid_name
+from .context import Options
 from .locking import break_lock_option
 
 

@@ -6,7 +6,6 @@ Kept apart from the controllers so each rule a real server enforces can be read 
 from __future__ import annotations
 
 import copy
-import re
 
 from .. import permissions
 from ..backups import parse_quantity

@@ -1,7 +1,8 @@
 """The lab's state on disk: one folder that separate processes share as one namespace.
 
 Layout (all plain files a person can read):
-  lab.json                          namespace, creation time, settings, RBAC rules
+  .dvdoctor-lab                     the lab's id, written first by `lab create`: `lab destroy` needs it
+  lab.json                          the same id, namespace, creation time, settings, RBAC rules
   objects/<kind>/<name>.json        API-shaped objects (metadata.uid, creationTimestamp, resourceVersion)
   volumes/<claim>/<subPath>/        the data of each bound claim
   released/<pv>/                    data of claims deleted while their volume was retained

@@ -1,0 +1,240 @@
+"""Secrets never leave: one namespace with secrets planted in every form a site has them (env values
+named like secrets, a JDBC password, a URL's user:password@, --x VALUE and --x=VALUE arguments,
+Authorization headers, a PEM key, bearer tokens), and every file or stream dvdoctor writes from it:
+`collect -o`, `collect --bundle`, `check` in each format (stdout and --output-file), a saved job log
+and the audit log. None may hold any planted value; each must still hold the evidence around it.
+"""
+
+from __future__ import annotations
+
+import json
+import tarfile
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+import builders as b
+from dvdoctor import redact
+from dvdoctor.audit import AuditLog
+from dvdoctor.flows.backup import FlowOptions, save_log
+from dvdoctor.plan import Change
+from fakeapi import FakeApi
+from test_rbac import load, run_jobs
+
+#: name -> value: each value is a secret that must never be written out.
+PLANTED_ENV = {
+    "DB_PASS": "planted-env-db-pass",
+    "AUTH": "planted-env-auth",
+    "dv_api_token": "planted-env-lower-token",
+    "S3_ACCESS_KEY": "planted-env-access-key",
+    "LDAP_CREDENTIALS": "planted-env-credentials",
+}
+JDBC = "jdbc:db2://dv-engine-0.dv-server:50000/BIGSQL:user=admin;password=planted-jdbc-password;sslConnection=true;"
+ODBC = "DSN=BIGSQL;UID=admin;PWD=planted-odbc-pwd;"
+URL = "https://bar-user:planted-url-password@objects.example.com:443/dv-backups"
+PEM = "-----BEGIN PRIVATE KEY-----\nMIIplantedPemBody0123456789\nplantedPemSecondLine==\n-----END PRIVATE KEY-----\n"
+HEADER = "Authorization: Basic cGxhbnRlZC1iYXNpYy1hdXRo"
+BEARER = "curl -H 'X-Trace: 1' --oauth2-bearer x bearer planted-bearer-token-42 https://dv-api"
+ARGS = ["--admin-password", "planted-arg-separate", "--api-token=planted-arg-equals", "--port", "50000"]
+SHELL = "start-dv --admin-password planted-arg-in-shell --ssl-keystore-pass=planted-arg-in-shell-eq"
+#: the failed backup job's log: the line bar-job-failed quotes carries secrets too
+LOG = (
+    f"2021-01-14_19.20.07.123_UTC INFO connecting with {JDBC}\n"
+    f"{b.RUNBOOK_ERRNO13} (as admin, password=planted-log-password, {HEADER}, url {URL})\n"
+    f"2021-01-14_19.20.08.001_UTC DEBUG {BEARER}\n"
+    f"{PEM}"
+)
+
+PLANTED = (
+    *PLANTED_ENV.values(), "planted-jdbc-password", "planted-odbc-pwd", "planted-url-password",
+    "MIIplantedPemBody0123456789", "plantedPemSecondLine", "cGxhbnRlZC1iYXNpYy1hdXRo", "planted-bearer-token-42",
+    "planted-arg-separate", "planted-arg-equals", "planted-arg-in-shell", "planted-log-password",
+)
+BACKUP_POD = "dv-backup-job-5pfw2"
+
+
+def assert_clean(text: str, where: str) -> None:
+    """No planted value, also not one split over lines by a terminal table's wrapping."""
+    squeezed = "".join(text.split())
+    leaked = [s for s in PLANTED if s in text or s in squeezed]
+    assert not leaked, f"{where} leaks {leaked}"
+
+
+@pytest.fixture
+def api():
+    """A namespace whose dv-api pod, env and args carry every planted form, with a failed backup job."""
+    data = b.healthy()
+    api_pod = next(p for p in data["objects"]["pods"] if p["metadata"]["name"].startswith("dv-api-"))
+    container = api_pod["spec"]["containers"][0]
+    container["env"] = [{"name": k, "value": v} for k, v in PLANTED_ENV.items()] + [
+        {"name": "CONNECTION", "value": JDBC},
+        {"name": "ODBC_DSN", "value": ODBC},
+        {"name": "BACKUP_TARGET", "value": URL},
+        {"name": "TLS_MATERIAL", "value": PEM},
+        {"name": "EXTRA_HEADERS", "value": HEADER},
+        {"name": "DEBUG_CMD", "value": BEARER},
+        {"name": "DB_HOST", "value": "dv-metastore"},
+    ]
+    container["args"] = list(ARGS)
+    container["command"] = ["/bin/sh", "-c", SHELL]
+    data["objects"]["jobs"].append(b.job("dv-backup-job", state="failed"))
+    data["objects"]["pods"].append(b.job_pod("dv-backup-job", phase="Failed"))
+    fake = FakeApi(namespaces=(b.NS,)).start()
+    load(fake, data)
+    fake.logs[BACKUP_POD] = LOG
+    run_jobs(fake)
+    yield fake
+    fake.stop()
+
+
+def invoke(api: FakeApi, tmp_path: Path, *argv: str):
+    from dvdoctor.cli import app
+    from dvdoctor.cli import check_cmd  # noqa: F401  (registers check and collect)
+
+    kubeconfig = api.kubeconfig(tmp_path / "config", namespace=b.NS)
+    return CliRunner().invoke(app, ["--kubeconfig", str(kubeconfig), *argv])
+
+
+def test_collect_o_writes_facts_without_any_planted_secret(api, tmp_path: Path):
+    out = tmp_path / "facts.json"
+    result = invoke(api, tmp_path, "collect", "-o", str(out))
+    assert result.exit_code == 0, result.output
+    text = out.read_text()
+    assert_clean(text, "collect -o")
+    assert_clean(result.output, "collect's own output")
+    facts = json.loads(text)
+    pod = next(p for p in facts["objects"]["pods"] if p["metadata"]["name"].startswith("dv-api-"))
+    container = pod["spec"]["containers"][0]
+    env = {e["name"]: e["value"] for e in container["env"]}
+    assert env["DB_HOST"] == "dv-metastore"  # what is no secret stays
+    assert env["DB_PASS"] == redact.REDACTED and env["AUTH"] == redact.REDACTED
+    assert env["CONNECTION"].startswith("jdbc:db2://dv-engine-0.dv-server:50000/BIGSQL:user=admin;password=<redacted>;")
+    assert env["BACKUP_TARGET"] == "https://bar-user:<redacted>@objects.example.com:443/dv-backups"
+    assert container["args"] == ["--admin-password", "<redacted>", "--api-token=<redacted>", "--port", "50000"]
+    assert (out.stat().st_mode & 0o777) == 0o600
+
+
+def test_the_bundle_holds_no_planted_secret(api, tmp_path: Path):
+    audit = tmp_path / "audit.jsonl"
+    audit.write_text(json.dumps({"changes": [{"what": "deployments/dv-api", "before": f"env DB_PASS={PLANTED_ENV['DB_PASS']}",
+                                              "after": f"args {' '.join(ARGS)}"}]}) + "\n")
+    bundle = tmp_path / "case.tar.gz"
+    result = invoke(api, tmp_path, "collect", "--bundle", str(bundle), "--audit-file", str(audit))
+    assert result.exit_code == 0, result.output
+    with tarfile.open(bundle) as tar:
+        files = {m.name: tar.extractfile(m).read().decode() for m in tar.getmembers()}
+    assert f"logs/{BACKUP_POD}.log" in files and "audit.jsonl" in files
+    for name, text in files.items():
+        assert_clean(text, f"bundle member {name}")
+    assert "[Errno 13] Permission denied" in files[f"logs/{BACKUP_POD}.log"]
+    assert "-----BEGIN PRIVATE KEY-----<redacted>-----END PRIVATE KEY-----" in files[f"logs/{BACKUP_POD}.log"]
+
+
+@pytest.mark.parametrize("fmt", ["table", "json", "junit", "sarif"])
+def test_check_reports_hold_no_planted_secret(api, tmp_path: Path, fmt: str):
+    copy = tmp_path / f"report.{fmt}"
+    result = invoke(api, tmp_path, "check", "--no-pod", "-o", fmt, "--output-file", f"{fmt}={copy}")
+    assert result.exit_code == 1, result.output  # bar-job-failed fails: the evidence is there
+    for where, text in (("stdout", result.output), ("--output-file", copy.read_text())):
+        assert_clean(text, f"check -o {fmt} ({where})")
+        squeezed = "".join(text.split())
+        assert "Permissiondenied" in squeezed and "redacted" in squeezed, (where, text[:2000])  # XML escapes the <>
+
+
+def test_check_from_a_facts_file_with_secrets_reports_none(api, tmp_path: Path):
+    """A facts file written by an older dvdoctor (or by hand) still has its secrets: the report drops them."""
+    from dvdoctor.cluster.kube import connect
+    from dvdoctor.collect import collect
+
+    cluster = connect(str(api.kubeconfig(tmp_path / "config", namespace=b.NS)), None, None)
+    raw = tmp_path / "raw.json"
+    raw.write_text(collect(cluster, use_pod=False).to_json())
+    assert "planted-log-password" in raw.read_text()  # the input really holds them
+    for fmt in ("json", "sarif", "junit"):
+        result = invoke(api, tmp_path, "check", "--from", str(raw), "-o", fmt)
+        assert result.exit_code == 1, result.output
+        assert_clean(result.output, f"check --from -o {fmt}")
+
+
+def test_a_saved_job_log_holds_no_planted_secret(tmp_path: Path):
+    path = save_log(FlowOptions(log_dir=tmp_path), "dv-backup-job", BACKUP_POD, LOG)
+    text = path.read_text()
+    assert_clean(text, "the saved job log")
+    assert b.RUNBOOK_ERRNO13 in text
+    assert (path.stat().st_mode & 0o777) == 0o600
+
+
+def test_the_audit_log_holds_no_planted_secret(tmp_path: Path):
+    log = AuditLog(tmp_path / "state" / "audit.jsonl", where="test")
+    log.record("side-deployments-running", "patch", b.NS, [
+        Change("deployments/dv-api", json.dumps({"env": [{"name": "DB_PASS", "value": PLANTED_ENV["DB_PASS"]}]}),
+               json.dumps({"args": ARGS, "command": ["/bin/sh", "-c", SHELL]})),
+        Change("secret-bearing text", f"{HEADER} {URL}", f"{JDBC} {ODBC} {PEM}"),
+    ], error=f"job failed: password=planted-log-password {BEARER}")
+    text = (tmp_path / "state" / "audit.jsonl").read_text()
+    assert_clean(text, "the audit log")
+    assert_clean(json.dumps(log.entries), "the audit entries kept in memory")
+    entry = json.loads(text)
+    assert entry["changes"][0]["what"] == "deployments/dv-api" and entry["fix"] == "side-deployments-running"
+
+
+# ---- the pass itself, form by form -----------------------------------------------------------
+
+@pytest.mark.parametrize("line, expected", [
+    ("DB_PASS=s3cret next", "DB_PASS=<redacted> next"),
+    ("export AUTH='abc'", "export AUTH='<redacted>'"),
+    ("jdbc:db2://h:50000/BIGSQL:user=admin;password=s3cret;ssl=true;", "jdbc:db2://h:50000/BIGSQL:user=admin;password=<redacted>;ssl=true;"),
+    ("Driver={DB2};UID=admin;PWD=s3cret;", "Driver={DB2};UID=admin;PWD=<redacted>;"),
+    ("postgres://dv:s3cret@db:5432/x", "postgres://dv:<redacted>@db:5432/x"),
+    ("jdbc:db2://admin:s3cret@host:50000/BIGSQL", "jdbc:db2://admin:<redacted>@host:50000/BIGSQL"),
+    ("run --admin-password s3cret --port 1", "run --admin-password <redacted> --port 1"),
+    ("run --admin-password=s3cret --port 1", "run --admin-password=<redacted> --port 1"),
+    ("Authorization: Basic YWRtaW46czNjcmV0", "Authorization: Basic <redacted>"),
+    ('"authorization": "Bearer abc.def"', '"authorization": "Bearer <redacted>"'),
+    ("sent bearer abc123", "sent bearer <redacted>"),
+    ("a\n-----BEGIN RSA PRIVATE KEY-----\nMIIE\n-----END RSA PRIVATE KEY-----\nb",
+     "a\n-----BEGIN RSA PRIVATE KEY-----<redacted>-----END RSA PRIVATE KEY-----\nb"),
+    ("tail: -----BEGIN PRIVATE KEY-----\nMIIE cut short", "tail: -----BEGIN PRIVATE KEY-----<redacted>-----END PRIVATE KEY-----"),
+    ("https://objects.example.com:443/path@v2", "https://objects.example.com:443/path@v2"),
+    ("Operation failed: [Errno 13] Permission denied: '/mnt/PV/bar'", "Operation failed: [Errno 13] Permission denied: '/mnt/PV/bar'"),
+])
+def test_each_form_is_redacted_and_the_rest_kept(line: str, expected: str):
+    assert redact.text(line) == expected
+    assert redact.text(expected) == expected  # idempotent: a second pass changes nothing
+
+
+def test_structures_are_redacted_by_name_by_flag_and_by_shape():
+    pod = {"env": [{"name": "DB_PASS", "value": "x1"}, {"name": "DB_HOST", "value": "h"},
+                   {"name": "PW", "valueFrom": {"secretKeyRef": {"name": "dv-secret", "key": "password"}}}],
+           "args": ["--token", "x2", "--verbose", "--password", "--next"],
+           "data": {"tls.key": "x3", "apiKey": "x4", "replicas": 3}}
+    out = redact.data(pod)
+    assert out["env"][0]["value"] == "<redacted>" and out["env"][1]["value"] == "h"
+    assert out["env"][2]["valueFrom"] == {"secretKeyRef": {"name": "dv-secret", "key": "password"}}  # a reference, kept
+    assert out["args"] == ["--token", "<redacted>", "--verbose", "--password", "--next"]  # a flag is not a value
+    assert out["data"] == {"tls.key": "<redacted>", "apiKey": "<redacted>", "replicas": 3}
+    assert pod["env"][0]["value"] == "x1"  # a copy: the facts in memory are untouched
+
+
+@pytest.mark.parametrize("written, secret", [
+    ('{"name": "DB_PASS", "value": "x-env-json"}', "x-env-json"),
+    ("env:\n- name: DB_PASS\n  value: x-env-yaml\n", "x-env-yaml"),
+    ('"args": ["--admin-password", "x-args-json", "--port"]', "x-args-json"),
+    ("args:\n- --admin-password\n- x-args-yaml\n", "x-args-yaml"),
+])
+def test_structures_written_out_as_text_are_redacted_too(written: str, secret: str):
+    """An audit entry's before/after may be a JSON or YAML body in a string: its secrets go too."""
+    assert secret not in redact.text(written) and "<redacted>" in redact.text(written)
+
+
+def test_redaction_changes_no_verdict(api, tmp_path: Path):
+    """`check --from` a redacted facts file gives the live run's verdicts: what is dropped is never evidence a check needs."""
+    live = invoke(api, tmp_path, "check", "--no-pod", "-o", "json")
+    saved = tmp_path / "facts.json"
+    assert invoke(api, tmp_path, "collect", "--no-pod", "-o", str(saved)).exit_code == 0
+    offline = invoke(api, tmp_path, "check", "--from", str(saved), "-o", "json")
+    assert live.exit_code == offline.exit_code == 1
+    verdicts = [[(r["id"], r["status"], len(r["problems"])) for r in json.loads(run.output)["results"]] for run in (live, offline)]
+    assert verdicts[0] == verdicts[1]
+    assert ("bar-job-failed", "fail", 1) in verdicts[0]
