@@ -238,3 +238,27 @@ def test_redaction_changes_no_verdict(api, tmp_path: Path):
     verdicts = [[(r["id"], r["status"], len(r["problems"])) for r in json.loads(run.output)["results"]] for run in (live, offline)]
     assert verdicts[0] == verdicts[1]
     assert ("bar-job-failed", "fail", 1) in verdicts[0]
+
+
+def test_the_error_line_and_a_failed_jobs_log_lines_on_the_terminal_hold_no_secret(tmp_path: Path, capsys):
+    """The one error line may quote a value or a server's message; a failed job's last log lines are printed."""
+    from rich.console import Console
+
+    from dvdoctor.cli import run
+    from dvdoctor.flows import jobs
+    from dvdoctor.flows.backup import explain_failure
+
+    config = tmp_path / "dvdoctor.yaml"
+    config.write_text(f"names:\n  bar_pvc: 'x {HEADER}'\n")
+    assert run(["--config", str(config), "check", "--from", str(tmp_path / "none")]) == 2
+    err = capsys.readouterr().err
+    assert "names.bar_pvc" in err and "Authorization: Basic <redacted>" in err
+    assert_clean(err, "the error line")
+
+    console = Console(record=True, width=300)
+    outcome = jobs.JobOutcome(outcome="Failed", reason="BackoffLimitExceeded", pod=BACKUP_POD,
+                              log="starting\n" + SHELL + "\n" + URL + "\n", matches=[])
+    explain_failure(console, outcome)
+    shown = console.export_text()
+    assert "BackoffLimitExceeded" in shown and "start-dv --admin-password <redacted>" in shown
+    assert_clean(shown, "a failed job's log lines")

@@ -14,6 +14,7 @@ from typing import Optional
 
 import typer
 
+from .. import redact
 from ..errors import DvdoctorError
 from .context import Options
 
@@ -109,7 +110,7 @@ def run(argv: list[str]) -> int:
     except DvdoctorError as exc:
         if verbose:
             traceback.print_exc()
-        print(f"dvdoctor: error: {exc}", file=sys.stderr)
+        print(f"dvdoctor: error: {redact.text(str(exc))}", file=sys.stderr)  # it may quote a log or a value
         return exc.exit_code
     except KeyboardInterrupt:
         print("dvdoctor: interrupted", file=sys.stderr)

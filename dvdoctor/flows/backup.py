@@ -164,7 +164,7 @@ def explain_failure(console: Console, outcome: jobs.JobOutcome) -> None:
                       + (f"; fix: dvdoctor fix --issue {m.fix}" if m.fix else ""))
     if not outcome.matches and outcome.log:
         for line in outcome.log.strip().splitlines()[-5:]:
-            console.print(f"  log: [dim]{escape(line)}[/]", soft_wrap=True)
+            console.print(f"  log: [dim]{escape(redact.text(line))}[/]", soft_wrap=True)
 
 
 def report_partial(console: Console, after: Facts, started: datetime) -> None:
