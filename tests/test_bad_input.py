@@ -65,6 +65,10 @@ ROWS = [
     (["-n", "cpd30", "schedule", "--cron", "0 2 * * *\n", "--image", "quay.io/x/dvdoctor:1"], "'0 2 * * *\\n'"),
     (["-n", "cpd30", "schedule", "--cron", "0 2 * * *", "--image", "quay.io/x/dvdoctor:1\n"], "'quay.io/x/dvdoctor:1\\n'"),
     (["lab", "create", "/nonexistent/lab", "-n", "cpd30\n"], "'cpd30\\n'"),
+    # NaN is no number of seconds
+    (["backup", "--timeout", "nan"], "--timeout"),
+    (["restore", "--ready-timeout", "nan"], "--ready-timeout"),
+    (["lab", "create", "/nonexistent/lab", "--bar-hold", "nan"], "--bar-hold"),
 ]
 
 
