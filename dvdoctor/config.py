@@ -22,7 +22,7 @@ import yaml
 
 from .bounded import TooBig, check_depth, check_size, non_finite, read_text
 from .errors import UsageError
-from .names import DEFAULT, DvNames, Settings, Thresholds
+from .names import DEFAULT, CopySettings, DvNames, Settings, Thresholds
 from .registry import Suppression
 
 FILE_NAME = "dvdoctor.yaml"
@@ -218,9 +218,25 @@ def _settings(data: dict, root: yaml.Node, where: str) -> SiteSettings:
     if "uid" in bar:
         names["bar_uid"] = bar["uid"]
     return SiteSettings(
+        copies=_copies(data.get("copies"), root, where),
         names=DvNames(**names),
         thresholds=Thresholds(**(data.get("thresholds") or {})),
         suppressions=tuple(suppressions),
         storage_class=bar.get("storage_class"),
         bar_size=bar.get("size"),
     )
+
+
+def _copies(section: dict | None, root: yaml.Node, where: str) -> CopySettings | None:
+    """The copies section: a repository and password file (this machine) or a Secret (a cluster)."""
+    if section is None:
+        return None
+    local = [k for k in ("repository", "password_file") if k in section]
+    line = _line(root, ["copies"])
+    if "secret" in section and local:
+        raise UsageError(f"{where}:{line}: copies: give either secret (a cluster) or repository and "
+                         f"password_file (this machine), not both")
+    if "secret" not in section and len(local) != 2:
+        raise UsageError(f"{where}:{line}: copies: give repository and password_file together "
+                         f"(this machine), or secret (a Secret in DV's namespace, for a cluster)")
+    return CopySettings(**section)

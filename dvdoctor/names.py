@@ -86,12 +86,35 @@ class Thresholds:
 
 
 @dataclass(frozen=True)
+class CopySettings:
+    """Where copies of good backups go (`copies:` in dvdoctor.yaml): a restic repository.
+
+    On this machine (the lab) the repository and a password file are named; in a cluster a Secret
+    holds them (RESTIC_REPOSITORY, RESTIC_PASSWORD, the backend's credentials) and never leaves it.
+    """
+
+    repository: str | None = None
+    password_file: str | None = None
+    secret: str | None = None
+    #: dvdoctor's image (with restic), which the copy Job runs in a cluster.
+    image: str | None = None
+    #: `no-recent-copy` fails when the newest copy is older than this.
+    max_age_hours: float = 36.0
+
+    @property
+    def local(self) -> bool:
+        return self.secret is None
+
+
+@dataclass(frozen=True)
 class Settings:
     names: DvNames = field(default_factory=DvNames)
     thresholds: Thresholds = field(default_factory=Thresholds)
     #: Storage class and size for a dv-bar-pvc that dvdoctor creates, when the command line names none.
     storage_class: str | None = None
     bar_size: str | None = None
+    #: Copies off the backup volume; None when the site configured none.
+    copies: CopySettings | None = None
 
 
 DEFAULT = Settings()

@@ -84,7 +84,7 @@ def hoist_global_options(argv: list[str]) -> list[str]:
 
 
 def _register() -> None:
-    from . import check_cmd, demo_cmd, fix_cmd, flow_cmd, lab_cmd, ops_cmd  # noqa: F401  (each adds its commands to `app`)
+    from . import check_cmd, copy_cmd, demo_cmd, fix_cmd, flow_cmd, lab_cmd, ops_cmd  # noqa: F401  (each adds its commands to `app`)
 
     if not any(group.name == "lab" for group in app.registered_groups):
         app.add_typer(lab_cmd.lab_app, name="lab")

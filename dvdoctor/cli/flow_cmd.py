@@ -119,6 +119,7 @@ def backup(
 def restore(
     ctx: typer.Context,
     from_: Optional[str] = typer.Option(None, "--from", help="The backup to restore (timestamp folder, see `dvdoctor list`); default: the one dv_backup.tar.gz marks."),
+    from_copy: Optional[str] = typer.Option(None, "--from-copy", metavar="TIMESTAMP|SNAPSHOT", help="Bring this copy back onto dv-bar-pvc from the restic repository first (see `dvdoctor list --copies`), then restore it."),
     yes: bool = typer.Option(False, "--yes", "-y", help="Start without asking."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print every step and the job it would create; change nothing."),
     fix: bool = typer.Option(False, "--fix", help="Apply the paired fixes of failing preflight checks first."),
@@ -143,6 +144,18 @@ def restore(
     if from_ is not None and not TIMESTAMP_RE.fullmatch(from_):
         raise UsageError(f"--from {from_!r}: a backup is named by its timestamp folder, like 2021-01-22-19-27-31")
     _validate_log_dir(log_dir)
+    if from_copy is not None:
+        import re
+
+        from .copy_cmd import rehydrate_for_restore
+
+        if from_ is not None:
+            raise UsageError("--from and --from-copy: give one of them")
+        if not (TIMESTAMP_RE.fullmatch(from_copy) or re.fullmatch(r"[0-9a-f]{8,64}", from_copy)):
+            raise UsageError(f"--from-copy {from_copy!r}: give a backup timestamp or a snapshot id (dvdoctor list --copies)")
+        if dry_run:
+            raise UsageError("--from-copy writes the copy back onto dv-bar-pvc; it has no --dry-run")
+        from_ = rehydrate_for_restore(ctx, from_copy, yes, break_lock)
     # verify: the chosen backup's combined tarball must read back before DV's data is replaced
     opts, cluster, facts, console, runner = _flow_setup(
         ctx, ignore, audit_file, verify=True, lock=not dry_run, break_lock=break_lock,
@@ -172,8 +185,13 @@ def list_backups(
     ctx: typer.Context,
     output: Output = typer.Option(Output.table, "-o", "--output", help="table or json."),
     verify: bool = typer.Option(False, "--verify", help="Also read every combined tarball back (gzip -t and a tar listing)."),
+    copies: bool = typer.Option(False, "--copies", help="List the copies in the restic repository instead (see `dvdoctor copy`)."),
 ) -> None:
     """List the backups on dv-bar-pvc: timestamp, age, sizes, complete or not, origin, and the current one."""
+    if copies:
+        from .copy_cmd import show_copies
+
+        return show_copies(ctx.obj, output)
     from ..backups import backups, human_bytes, link_timestamp
     from ..origin import live_identity, origin
     from ..checks.bar_low_space import space
@@ -226,7 +244,11 @@ def list_backups(
 @app.command()
 def prune(
     ctx: typer.Context,
-    keep: int = typer.Option(..., "--keep", min=1, help="Complete backups to keep (the current and newest are always kept)."),
+    keep: Optional[int] = typer.Option(None, "--keep", min=1, help="Complete backups to keep (the current and newest are always kept)."),
+    copies: bool = typer.Option(False, "--copies", help="Prune the copies in the restic repository instead, by --keep-daily/weekly/monthly."),
+    keep_daily: int = typer.Option(0, "--keep-daily", min=0, metavar="N", help="With --copies: keep the newest copy of each of the last N days."),
+    keep_weekly: int = typer.Option(0, "--keep-weekly", min=0, metavar="N", help="With --copies: ... of each of the last N weeks."),
+    keep_monthly: int = typer.Option(0, "--keep-monthly", min=0, metavar="N", help="With --copies: ... of each of the last N months."),
     yes: bool = typer.Option(False, "--yes", "-y", help="Delete without asking."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print what would be deleted; change nothing."),
     audit_file: Optional[Path] = typer.Option(None, "--audit-file", help="Where changes are logged."),
@@ -240,9 +262,22 @@ def prune(
     from ..backups import backups, human_bytes, link_timestamp
     from ..facts import SECTION_BAR
     from ..plan import ActionFailed, BarScript, Plan, Runner, execute
+    from ..errors import UsageError
     from ..retention import protected, prunable
 
     opts: Options = ctx.obj
+    if copies:
+        from .copy_cmd import prune_copies
+
+        if keep is not None:
+            raise UsageError("--keep is for the backups on dv-bar-pvc; with --copies give --keep-daily/weekly/monthly")
+        policy = {"daily": keep_daily, "weekly": keep_weekly, "monthly": keep_monthly}
+        if not dry_run:
+            ctx.call_on_close(take_lock(opts.open_cluster(), f"{ctx.command_path} --copies", break_lock,
+                                        Console()).release)
+        raise typer.Exit(prune_copies(opts, policy, yes, dry_run))
+    if keep is None:
+        raise UsageError("prune: give --keep N (backups on dv-bar-pvc) or --copies with --keep-daily/weekly/monthly")
     cluster = opts.open_cluster()
     console = Console()
     if not dry_run:

@@ -38,6 +38,9 @@ def create(
     force: bool = typer.Option(False, "--force", help="Replace a lab already in DIR."),
     bar_hold: float = typer.Option(0, "--bar-hold", min=0, metavar="SECONDS",
                                    help="Make each backup job wait this long after writing its marker (to try Ctrl-C mid-backup)."),
+    data_size: Optional[str] = typer.Option(None, "--data-size", metavar="SIZE",
+                                            help="Add this much database-shaped data to DV's volume (8 KiB pages that "
+                                                 "compress about 3:1, e.g. 128Mi): backups of a realistic shape."),
 ) -> None:
     """Create a healthy DV namespace (with one real backup), then switch on the faults named by --break."""
     from ..lab import create_lab
@@ -47,13 +50,66 @@ def create(
     path = _folder(ctx, folder)
     ns = valid_name(namespace or getattr(ctx.obj, "namespace", None) or "cpd30", "namespace")
     resolve(breaks)
+    size = _data_size(data_size)
     started = time.monotonic()
-    lab = create_lab(path, breaks=breaks, namespace=ns, force=force, bar_hold=bar_hold)
+    lab = create_lab(path, breaks=breaks, namespace=ns, force=force, bar_hold=bar_hold, data_size=size)
     settings = lab.store.meta()["settings"]
     typer.echo(f"created {lab.describe()} (namespace {lab.namespace}) in {time.monotonic() - started:.1f} s; one backup "
                f"({settings['backup_bytes']} bytes); dv-bar-pvc is {settings['bar_capacity']}")
     typer.echo(f"faults: {', '.join(x for b in breaks for x in b.split(',') if x) or 'none'}")
     typer.echo(f"try: dvdoctor --lab {path} check")
+
+
+#: The largest --data-size: the lab's volumes share this machine's disk.
+MAX_DATA = 64 * 1024**3
+
+
+def _data_size(text: Optional[str]) -> int:
+    from ..backups import parse_quantity
+
+    if text is None:
+        return 0
+    try:
+        size = parse_quantity(text)
+    except ValueError as exc:
+        raise UsageError(f"--data-size: {exc}") from None
+    if not 1024 * 1024 <= size <= MAX_DATA:
+        raise UsageError(f"--data-size {text}: give 1Mi to 64Gi")
+    return size
+
+
+@lab_app.command("churn")
+def churn(
+    ctx: typer.Context,
+    folder: Optional[Path] = typer.Argument(None, metavar="DIR", help="The lab folder."),
+    percent: float = typer.Option(..., "--percent", metavar="P", help="Percent of DV's data a day of use changes (0-100)."),
+    scattered: float = typer.Option(0.1, "--scattered", metavar="FRACTION",
+                                    help="Of the rewritten data, the fraction changed as single scattered 8 KiB pages."),
+    uniform: bool = typer.Option(False, "--uniform", help="Worst case: every changed page at a random place."),
+    seed: Optional[int] = typer.Option(None, "--seed", metavar="N", help="Make the day's changes repeatable."),
+) -> None:
+    """Change DV's data as a day of use does: a few tables and indexes rewritten in 1-4 MiB runs,
+    logs appended and rotated, a little scattered (needs a lab made with --data-size).
+
+    Example: dvdoctor lab churn /tmp/dvlab --percent 2
+    """
+    import math
+
+    from ..lab import churn_lab
+
+    if not (0 < percent <= 100) or math.isnan(percent):
+        raise UsageError(f"--percent {percent}: give a number above 0, at most 100")
+    if not (0 <= scattered <= 1) or math.isnan(scattered):
+        raise UsageError(f"--scattered {scattered}: give a fraction from 0 to 1")
+    path = _folder(ctx, folder)
+    if not (path / "lab.json").is_file():
+        raise UsageError(f"{path} is not a dvdoctor lab")
+    try:
+        done = churn_lab(path, percent, scattered=scattered, uniform=uniform, seed=seed)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    typer.echo(f"changed {path}: {done['runs']} bytes in runs, {done['pages']} in single pages, "
+               f"{done['appended']} appended to the logs")
 
 
 @lab_app.command("break")

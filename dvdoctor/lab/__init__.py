@@ -8,7 +8,7 @@ is the port dvdoctor talks to; `destroy_lab(DIR)` stops its processes and remove
 from __future__ import annotations
 
 from .cluster import LabCluster
-from .create import create_lab, destroy_lab
+from .create import churn_lab, create_lab, destroy_lab
 from .faults import FAULTS, break_lab
 
-__all__ = ["FAULTS", "LabCluster", "break_lab", "create_lab", "destroy_lab"]
+__all__ = ["FAULTS", "LabCluster", "break_lab", "churn_lab", "create_lab", "destroy_lab"]

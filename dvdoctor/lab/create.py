@@ -22,7 +22,7 @@ import yaml
 
 from .. import bounded, k8s
 from ..errors import ClusterError, UsageError
-from . import api, contents, runtime, status
+from . import api, contents, dbdata, runtime, status
 from .cluster import LabCluster
 from .controllers import suffix
 from .store import Store, mkdirs, now_iso, write_atomic
@@ -201,11 +201,13 @@ def _leftover_temp(name: str) -> bool:
 
 
 def create_lab(path: Path | str, breaks: Iterable[str] = (), namespace: str = "cpd30", *, force: bool = False,
-               bar_hold: float = 0) -> LabCluster:
+               bar_hold: float = 0, data_size: int = 0) -> LabCluster:
     """A healthy DV namespace on disk, with `breaks` (fault ids, see faults.py) applied in order.
 
     `bar_hold` (settings.bar_hold in lab.json) makes every later backup job wait that many seconds after
     writing its marker, as DV's 38-minute backup would: long enough to interrupt dvdoctor mid-watch.
+    `data_size` adds that many bytes of database-shaped data to DV's volume (see dbdata.py): backups
+    then have the size and the day-to-day changes that copies are measured on.
     Returns the port as dvdoctor sees it (bound by the lab's RBAC rules); setup itself acts as admin."""
     from .faults import resolve
 
@@ -226,6 +228,8 @@ def create_lab(path: Path | str, breaks: Iterable[str] = (), namespace: str = "c
         lab.create("persistentvolumeclaims", contents.claim(contents.NAMES.data_pvc, contents.DATA_SIZE))
         data = store.volume_dir(contents.NAMES.data_pvc)
         contents.write_data(data)
+        if data_size:
+            dbdata.write(data, data_size)
         mkdirs(data / "marker_files")
         _chown_tree(data, contents.BAR_UID)
         lab.create("persistentvolumeclaims", contents.claim(contents.NAMES.bar_pvc, "20Gi"))
@@ -251,6 +255,8 @@ def create_lab(path: Path | str, breaks: Iterable[str] = (), namespace: str = "c
     meta["settings"].update({"backup_bytes": size, "bar_capacity": capacity})
     if bar_hold:
         meta["settings"]["bar_hold"] = bar_hold
+    if data_size:
+        meta["settings"]["data_size"] = data_size
     store.save_meta(meta)
     for fault in faults:
         fault.apply(lab)
@@ -275,3 +281,17 @@ def destroy_lab(path: Path | str) -> None:
     shutil.rmtree(path)
 
 
+
+
+def churn_lab(path: Path | str, percent: float, *, scattered: float = 0.1, uniform: bool = False,
+              seed: int | None = None) -> dict[str, int]:
+    """A day of use on DV's data volume (see dbdata.churn); files stay the BAR uid's, as DV's are."""
+    store = Store(Path(path).resolve())
+    data = store.volume_dir(contents.NAMES.data_pvc)
+    meta = store.meta()
+    day = int(meta["settings"].get("churn_days", 0)) + 1
+    done = dbdata.churn(data, percent, scattered=scattered, uniform=uniform, seed=seed if seed is not None else day)
+    _chown_tree(data, contents.BAR_UID)
+    meta["settings"]["churn_days"] = day
+    store.save_meta(meta)
+    return done

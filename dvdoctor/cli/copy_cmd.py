@@ -1,0 +1,231 @@
+"""`copy`, and the copies side of `list`, `restore` and `prune`: backups kept off dv-bar-pvc.
+
+The commands only ask and render; which backups to copy and where the copy program runs is
+`dvdoctor.flows.copies`, the stream and restic are `dvdoctor.copies`.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+from . import app
+from .check_cmd import Output, gather
+from .context import Options
+from .fix_cmd import confirm
+from .locking import break_lock_option, take_lock
+
+
+def _fail(console: Console, outcome, what: str) -> None:
+    """A failed run of the copy program: one line per error; exit 2 for the user's settings, else 1."""
+    from ..errors import UsageError
+
+    errors = outcome.errors() or [outcome.reason or f"{what} failed"]
+    if outcome.usage:
+        raise UsageError(f"{what}: {errors[0]}")
+    for e in errors:
+        console.print(f"[red]✗[/] {what}: {escape(e)}")
+    raise typer.Exit(1)
+
+
+def _print_rows(header: list[str], rows: list[list[str]]) -> None:
+    """Whitespace-aligned columns at full width, one record a line, as `kubectl get` prints."""
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    for r in [header, *rows]:
+        print("   ".join(str(c).ljust(w) for c, w in zip(r, widths)).rstrip())
+
+
+def _snapshots(run) -> list[dict]:
+    outcome = run(["snapshots"], False)
+    if outcome.rc != 0:
+        _fail(Console(stderr=True), outcome, "listing the copies")
+    return [r["snapshot"] for r in outcome.records if "snapshot" in r]
+
+
+@app.command()
+def copy(
+    ctx: typer.Context,
+    from_ts: Optional[str] = typer.Option(None, "--from", metavar="TIMESTAMP",
+                                          help="Copy this backup (default: the restore point's)."),
+    all_new: bool = typer.Option(False, "--all-new", help="Copy every good backup not copied yet."),
+    init: bool = typer.Option(False, "--init", help="Create the repository first (restic init, compressed format)."),
+    yes: bool = typer.Option(False, "--yes", "-y", help="Copy without asking."),
+    output: Output = typer.Option(Output.table, "-o", "--output", help="table or json."),
+    break_lock: bool = break_lock_option(),
+) -> None:
+    """Copy good backups into the restic repository of `copies:` in dvdoctor.yaml.
+
+    Only backups that read back whole are copied; a backup already copied is skipped. Each copy
+    keeps the component tarballs decompressed, so restic stores only what changed since the last
+    one, compressed and encrypted.
+
+    Examples: dvdoctor copy --yes;  dvdoctor copy --all-new --yes
+    """
+    from ..backups import TIMESTAMP_RE, human_bytes
+    from ..errors import UsageError
+    from ..flows.copies import choose, runner
+
+    opts: Options = ctx.obj
+    if from_ts is not None and not TIMESTAMP_RE.fullmatch(from_ts):
+        raise UsageError(f"--from {from_ts!r}: give a backup's timestamp, YYYY-MM-DD-HH-MM-SS (dvdoctor list shows them)")
+    if from_ts and all_new:
+        raise UsageError("--from and --all-new: give one of them")
+    cluster = opts.open_cluster()
+    console = Console(stderr=output == Output.json)
+    settings = opts.settings
+    # taken before the facts: no prune removes a backup while it is read
+    ctx.call_on_close(take_lock(cluster, f"{ctx.command_path}", break_lock, console).release)
+    facts = gather(opts, no_pod=False, verify=True, quiet=output == Output.json)
+    run = runner(cluster, facts, settings.copies, progress=lambda m: console.print(f"  → {escape(m)}"))
+    if init:
+        outcome = run(["init"], False)
+        if outcome.rc != 0:
+            _fail(console, outcome, "restic init")
+        console.print("[green]✓[/] created the restic repository")
+    copied = {s["backup"] for s in _snapshots(run) if s.get("complete")}
+    todo, notes = choose(facts, from_ts, all_new, copied)
+    for n in notes:
+        console.print(f"[dim]{escape(n)}[/]")
+    if not todo:
+        console.print("[green]✓[/] nothing to copy")
+        if output == Output.json:
+            sys.stdout.write(json.dumps({"copied": [], "skipped": sorted(copied & set(notes))}, indent=2) + "\n")
+        raise typer.Exit(0)
+    if not confirm(console, f"Copy {len(todo)} backup{'s' if len(todo) != 1 else ''} "
+                            f"({', '.join(todo)}) into the repository?", yes):
+        raise typer.Exit(1)
+    outcome = run(["copy", *todo], False)
+    done = [r for r in outcome.records if "copied" in r]
+    for r in done:
+        console.print(f"[green]✓[/] copied {r['copied']}: read {human_bytes(r['read'])}, "
+                      f"{human_bytes(r['added'])} new in the repository")
+    for r in outcome.records:
+        if "skipped" in r:
+            console.print(f"[dim]{r['skipped']}: {escape(r['why'])}[/]")
+    if output == Output.json:
+        sys.stdout.write(json.dumps({"copied": done, "failed": [r for r in outcome.records if "failed" in r]},
+                                    indent=2) + "\n")
+    if outcome.rc != 0:
+        for r in outcome.records:
+            if "failed" in r:
+                console.print(f"[red]✗[/] {r['failed']}: {escape(r['why'])}")
+        _fail(console, outcome, "copy") if not any("failed" in r for r in outcome.records) else None
+        raise typer.Exit(1)
+
+
+def show_copies(opts: Options, output: Output) -> None:
+    """`list --copies`: this DV instance's copies in the repository, oldest first."""
+    from ..backups import human_bytes
+    from ..flows.copies import runner
+
+    facts = gather(opts, no_pod=False, verify=False, quiet=True)
+    run = runner(opts.open_cluster(), facts, opts.settings.copies)
+    snaps = _snapshots(run)
+    if output == Output.json:
+        sys.stdout.write(json.dumps({"namespace": facts.namespace, "copies": snaps}, indent=2) + "\n")
+        return
+    rows = [[s["backup"], s["snapshot"], s["time"][:19].replace("T", " "), human_bytes(s["tarball"]),
+             human_bytes(s["added"]), "complete" if s["complete"] else "incomplete (a killed copy)",
+             s["instance"]] for s in snaps]
+    _print_rows(["BACKUP", "SNAPSHOT", "TAKEN", "TARBALL", "NEW DATA", "STATE", "INSTANCE"], rows)
+    print(f"{len(snaps)} cop{'y' if len(snaps) == 1 else 'ies'} of this DV instance in the repository")
+
+
+def prune_copies(opts: Options, policy: dict[str, int], yes: bool, dry_run: bool) -> int:
+    """`prune --copies`: restic forget + prune of this instance's copies by the policy given."""
+    from ..flows.copies import runner
+
+    console = Console()
+    if not any(policy.values()):
+        from ..errors import UsageError
+
+        raise UsageError("prune --copies: give at least one of --keep-daily, --keep-weekly, --keep-monthly (N ≥ 1)")
+    facts = gather(opts, no_pod=False, verify=False, quiet=False)
+    run = runner(opts.open_cluster(), facts, opts.settings.copies)
+    snaps = _snapshots(run)
+    said = ", ".join(f"{n} {k}" for k, n in policy.items() if n)
+    console.print(f"copies: {len(snaps)}; keep {said} and always the newest")
+    if dry_run:
+        console.print("[dim]--dry-run: nothing was changed.[/]")
+        return 0
+    if not confirm(console, "Forget the copies outside that policy and free their space in the repository?", yes):
+        return 1
+    outcome = run(["forget", *(f"{k}={n}" for k, n in policy.items())], True)
+    if outcome.rc != 0:
+        _fail(console, outcome, "prune --copies")
+    for r in outcome.records:
+        if "forgot" in r:
+            console.print(f"[green]✓[/] removed {len(r['forgot'])} cop{'y' if len(r['forgot']) == 1 else 'ies'}"
+                          f"{' and ' + str(len(r['incomplete'])) + ' incomplete' if r['incomplete'] else ''}; "
+                          f"{len(r['kept'])} kept")
+    return 0
+
+
+def rehydrate_for_restore(ctx: typer.Context, wanted: str, yes: bool, break_lock: bool) -> str:
+    """`restore --from-copy TS|SNAPSHOT`: bring the copy back onto dv-bar-pvc as a backup folder,
+    checked against the checksums recorded when it was copied; returns its timestamp.
+
+    When dv-bar-pvc is gone it is made again first, by the rules of `bar-pvc-missing` (a kept
+    volume is bound again before an empty claim is made)."""
+    from ..backups import backups, human_bytes, link_timestamp
+    from ..checks.bar_low_space import space
+    from ..errors import UsageError
+    from ..facts import SECTION_BAR
+    from ..flows.copies import runner
+
+    opts: Options = ctx.obj
+    console = Console()
+    cluster = opts.open_cluster()
+    # held until the restore that follows ends (its own take is nested in this one)
+    ctx.call_on_close(take_lock(cluster, f"{ctx.command_path} --from-copy {wanted}", break_lock, console).release)
+    facts = gather(opts, no_pod=False, verify=False, quiet=False)
+    if facts.get("persistentvolumeclaims", facts.names.bar_pvc) is None:
+        from ..fixer import FixOptions
+        from .fix_cmd import repair
+
+        console.print(f"{facts.names.bar_pvc} is missing: it is made again first (fix bar-pvc-missing)")
+        if not repair(opts, cluster, facts, ["bar-pvc-missing"], FixOptions(), console, yes=yes):
+            raise typer.Exit(1)
+        facts = gather(opts, no_pod=False, verify=False, quiet=True)
+    run = runner(cluster, facts, opts.settings.copies)
+    snaps = [s for s in _snapshots(run) if s["complete"]]
+    match = [s for s in snaps if wanted in (s["backup"], s["snapshot"])]
+    if not match:
+        raise UsageError(f"--from-copy {wanted}: no complete copy of this DV instance by that timestamp or snapshot "
+                         f"(dvdoctor list --copies shows them)")
+    snap = match[-1]
+    facts.require(SECTION_BAR)
+    if snap["backup"] in {b.timestamp for b in backups(facts.bar, facts.names)}:
+        raise UsageError(f"--from-copy: {snap['backup']} is still on {facts.names.bar_pvc}; "
+                         f"restore it with: dvdoctor restore --from {snap['backup']}")
+    need = int(snap["tarball"] * 2.1)  # the component tarballs and the combined one, as DV keeps them
+    room = space(facts)
+    free = room.free if room is not None else None
+    if free is not None and need > free:
+        raise UsageError(f"--from-copy: {snap['backup']} needs about {human_bytes(need)} on {facts.names.bar_pvc}, "
+                         f"which has {human_bytes(free)} free; free space first (dvdoctor prune) or grow the claim")
+    if not confirm(console, f"Write copy {snap['snapshot']} back onto {facts.names.bar_pvc} as backup "
+                            f"{snap['backup']} (about {human_bytes(need)})?", yes):
+        raise typer.Exit(1)
+    outcome = run(["rehydrate", snap["snapshot"], snap["backup"]], True)
+    if outcome.rc != 0:
+        for r in outcome.records:
+            if "failed" in r:
+                console.print(f"[red]✗[/] {escape(r['why'])}")
+        _fail(console, outcome, "rehydrate")
+    console.print(f"[green]✓[/] {snap['backup']} is back on {facts.names.bar_pvc}, its component streams identical "
+                  f"to the ones copied (sha256)")
+    if link_timestamp(facts.bar, facts.names) is None:
+        # a volume made anew has no restore point: it goes to a good backup, which this one now is
+        from ..fixer import FixOptions
+        from .fix_cmd import repair
+
+        after = gather(opts, no_pod=False, verify=True, quiet=True)
+        if not repair(opts, cluster, after, ["broken-backup-symlink"], FixOptions(), console, yes=True):
+            raise typer.Exit(1)
+    return snap["backup"]

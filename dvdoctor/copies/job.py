@@ -1,0 +1,171 @@
+"""The program a copy runs where the backup volume is: `python -m dvdoctor.copies.job ACTION ...`.
+
+In a cluster it is the command of a one-shot Job with dvdoctor's image, dv-bar-pvc mounted from
+DV's template mounts (read-only to copy, read-write to rehydrate) and the repository's settings
+from the site's Secret; in the lab the same program runs on this machine. Either way it prints one
+JSON record a line on stdout, which `dvdoctor.flows.copies` reads, and nothing else.
+
+Env: DV_BAR (the backup volume's folder), DVDOCTOR_INSTANCE (dv-engine's StatefulSet uid),
+DVDOCTOR_NAMESPACE, and restic's own variables (RESTIC_REPOSITORY, RESTIC_PASSWORD_FILE or
+RESTIC_PASSWORD, the backend's credentials).
+Actions:
+  init                    create the repository (format 2: compressed)
+  copy TS [TS ...]        copy these backups (each skipped when a complete copy exists)
+  snapshots               this instance's copies, one record each
+  rehydrate SNAPSHOT TS   write a copy back as the backup folder TS (made whole, then renamed)
+  forget daily=N weekly=N monthly=N
+                          restic forget + prune of this instance's copies; the newest is always kept,
+                          and copies left incomplete by a killed run are removed
+  stats                   the bytes the repository stores
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+
+from .restic import COMPLETE_TAG, TAG, Restic, ResticError
+from .stream import COMBINED, StreamError, pack, unpack
+
+PARTIAL = ".dvdoctor-rehydrate-"
+MANIFEST = "dvdoctor-manifest.json"
+TIMESTAMP = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}-[0-9]{2}-[0-9]{2}-[0-9]{2}")
+
+
+def host(namespace: str) -> str:
+    return f"dvdoctor-{namespace}"
+
+
+def say(**record: object) -> None:
+    print(json.dumps(record, sort_keys=True), flush=True)
+
+
+def _when(ts: str) -> datetime:
+    return datetime.strptime(ts, "%Y-%m-%d-%H-%M-%S").replace(tzinfo=timezone.utc)
+
+
+def copy(restic: Restic, bar: Path, instance: str, namespace: str, stamps: list[str]) -> int:
+    failed = 0
+    have = {s.backup for s in restic.snapshots(f"{TAG},instance={instance}") if s.complete}
+    for ts in stamps:
+        if ts in have:
+            say(skipped=ts, why="already copied")
+            continue
+        if not TIMESTAMP.fullmatch(ts):
+            failed += 1
+            say(failed=ts, why="not a backup timestamp (YYYY-MM-DD-HH-MM-SS)")
+            continue
+        tarball = bar / ts / COMBINED
+        manifest = bar / ts / MANIFEST
+        tags = [TAG, f"instance={instance}", f"namespace={namespace}", f"backup={ts}"]
+        try:
+            with open(tarball, "rb") as src:
+                result = {}
+
+                def feed(sink) -> None:
+                    extras = {MANIFEST: manifest.read_bytes()} if manifest.is_file() else {}
+                    result["packed"] = pack(src, sink, {"backup": ts, "namespace": namespace, "instance": instance},
+                                            extras)
+
+                snap, added = restic.backup_stream(feed, host=host(namespace), tags=tags, when=_when(ts))
+            packed = result["packed"]
+            restic.add_tags(snap, [COMPLETE_TAG, f"added={added}", f"tarball={packed.bytes_in}",
+                                   *(f"sha256:{m}={h}" for m, h in packed.checksums().items())])
+            say(copied=ts, added=added, read=packed.bytes_in, stream=packed.bytes_out,
+                checksums=packed.checksums())
+        except (OSError, StreamError) as exc:
+            failed += 1
+            say(failed=ts, why=str(exc))
+    return 1 if failed else 0
+
+
+def rehydrate(restic: Restic, bar: Path, snapshot: str, ts: str) -> int:
+    if not TIMESTAMP.fullmatch(ts) or not re.fullmatch(r"[0-9a-f]{8,64}", snapshot):
+        say(failed=ts, why="give a snapshot id and a backup timestamp (YYYY-MM-DD-HH-MM-SS)")
+        return 1
+    final = bar / ts
+    if final.exists():
+        say(failed=ts, why=f"{ts} is already on the backup volume")
+        return 1
+    work = bar / f"{PARTIAL}{ts}"
+    shutil.rmtree(work, ignore_errors=True)
+    proc = restic.dump(snapshot)
+    assert proc.stdout is not None
+    try:
+        result = unpack(proc.stdout, work)
+        proc.stdout.read()
+        proc.wait()
+        if proc.returncode != 0:
+            raise StreamError(proc.stderr.read().decode("utf-8", "replace").strip()[-300:] if proc.stderr else "restic dump failed")
+        os.rename(work, final)
+    except (OSError, StreamError, ValueError) as exc:
+        proc.kill()
+        shutil.rmtree(work, ignore_errors=True)
+        say(failed=ts, why=str(exc))
+        return 1
+    say(rehydrated=ts, snapshot=snapshot, checksums=result.checksums(),
+        bytes=sum(p.stat().st_size for p in final.iterdir() if p.is_file()))
+    return 0
+
+
+def snapshots(restic: Restic, instance: str) -> int:
+    for snap in restic.snapshots(f"{TAG},instance={instance}"):
+        say(snapshot=snap.to_json())
+    return 0
+
+
+def forget(restic: Restic, instance: str, namespace: str, policy: dict[str, int]) -> int:
+    mine = restic.snapshots(f"{TAG},instance={instance}")
+    broken = [s.id for s in mine if not s.complete]
+    if broken:
+        restic.forget(broken)
+    before = {s.id for s in mine if s.complete}
+    restic.forget(policy=policy, tags=[f"{TAG},instance={instance}"], host=host(namespace))
+    after = {s.id for s in restic.snapshots(f"{TAG},instance={instance}")}
+    say(forgot=sorted(before - after), incomplete=broken, kept=sorted(after))
+    return 0
+
+
+ACTIONS = ("init", "copy", "snapshots", "rehydrate", "forget", "stats")
+
+
+def main(argv: list[str]) -> int:
+    if not argv or argv[0] not in ACTIONS:
+        say(error=f"usage: python -m dvdoctor.copies.job {'|'.join(ACTIONS)} ...")
+        return 2
+    bar = Path(os.environ.get("DV_ROOT", "") + os.environ.get("DV_BAR", "/mnt/PV/bar"))
+    instance = os.environ.get("DVDOCTOR_INSTANCE", "")
+    namespace = os.environ.get("DVDOCTOR_NAMESPACE", "")
+    try:
+        restic = Restic(os.environ)
+        action, args = argv[0], argv[1:]
+        if action == "init":
+            restic.init()
+            say(initialized=True)
+            return 0
+        if not instance:
+            say(error="DVDOCTOR_INSTANCE is not set: copies are kept per DV instance", usage=True)
+            return 2
+        if action == "copy":
+            return copy(restic, bar, instance, namespace, args)
+        if action == "snapshots":
+            return snapshots(restic, instance)
+        if action == "forget":
+            policy = {k: int(v) for k, _, v in (a.partition("=") for a in args)}
+            return forget(restic, instance, namespace, policy)
+        if action == "stats":
+            say(stored=restic.stats())
+            return 0
+        return rehydrate(restic, bar, args[0], args[1])
+    except ResticError as exc:
+        say(error=str(exc), usage=exc.usage)
+        return 2 if exc.usage else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

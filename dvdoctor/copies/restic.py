@@ -1,0 +1,209 @@
+"""restic, the engine of copies: its command lines, its errors in one line each, its snapshots.
+
+restic deduplicates by content-defined chunks (about 1 MiB on average), compresses (repository
+format 2, zstd) and encrypts, and reaches a local path, `rest:`, `sftp:` and `s3:` (IBM Cloud
+Object Storage among the S3-compatible stores). dvdoctor writes no store of its own.
+
+The repository and its password reach restic only through the environment (RESTIC_REPOSITORY,
+RESTIC_PASSWORD_FILE or RESTIC_PASSWORD, and the backend's own variables), never argv: a command
+line is visible to every user of the host in /proc.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import BinaryIO, Callable, Mapping
+
+#: The one file name every copy has inside its snapshot, so restic groups copies of one
+#: namespace (host + path) for its retention policies.
+STREAM_NAME = "dv-backup.tar"
+#: Added after a copy is whole and its checksums are known: a snapshot without it is not a copy.
+COMPLETE_TAG = "dvdoctor-copy=complete"
+TAG = "dvdoctor"
+
+
+class ResticError(Exception):
+    """restic refused or failed; the message is one line a person can act on."""
+
+    def __init__(self, message: str, *, usage: bool = False) -> None:
+        super().__init__(message)
+        #: The repository or password given is wrong (the user's to fix): exit 2, not 1.
+        self.usage = usage
+
+
+_KNOWN = (
+    (re.compile(r"wrong password|no key found", re.I), True,
+     "the repository's password is wrong (no key in the repository opens with it)"),
+    (re.compile(r"Is there a repository at|unable to open config file|repository does not exist|"
+                r"config file does not exist", re.I), True,
+     "there is no restic repository at that location (dvdoctor copy --init creates one)"),
+    (re.compile(r"connection refused|no such host|i/o timeout|network is unreachable|dial tcp", re.I), True,
+     "the repository cannot be reached"),
+    (re.compile(r"config file already exists", re.I), True, "a restic repository is already there"),
+    (re.compile(r"unable to create lock|repository is already locked", re.I), False,
+     "the repository is locked by another restic run (restic unlock removes a stale lock)"),
+)
+
+
+def explain(stderr: str, what: str) -> ResticError:
+    """restic's stderr as one line: the known causes in words, else its last meaningful line."""
+    for pattern, usage, words in _KNOWN:
+        if pattern.search(stderr):
+            return ResticError(f"restic {what}: {words}", usage=usage)
+    lines = [ln.strip() for ln in stderr.splitlines() if ln.strip()]
+    return ResticError(f"restic {what} failed: {lines[-1] if lines else 'no message'}")
+
+
+def binary() -> str:
+    found = shutil.which("restic")
+    if not found:
+        raise ResticError("restic is not installed here (Debian: apt-get install restic; dvdoctor's image has it)",
+                          usage=True)
+    return found
+
+
+@dataclass
+class Snapshot:
+    id: str
+    time: str
+    tags: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def backup(self) -> str:
+        return self.tags.get("backup", "")
+
+    @property
+    def complete(self) -> bool:
+        return self.tags.get("dvdoctor-copy") == "complete"
+
+    def to_json(self) -> dict:
+        return {"snapshot": self.id, "time": self.time, "backup": self.backup,
+                "instance": self.tags.get("instance", ""), "namespace": self.tags.get("namespace", ""),
+                "added": _int(self.tags.get("added")), "tarball": _int(self.tags.get("tarball")),
+                "complete": self.complete,
+                "checksums": {k[len("sha256:"):]: v for k, v in self.tags.items() if k.startswith("sha256:")}}
+
+
+def _int(value: str | None) -> int:
+    return int(value) if value and value.isdigit() else 0
+
+
+def _tags(raw: list[str]) -> dict[str, str]:
+    out = {}
+    for t in raw or []:
+        key, _, value = t.partition("=")
+        out[key] = value
+    return out
+
+
+class Restic:
+    """One repository, reached with the environment given (the repository and its password)."""
+
+    def __init__(self, env: Mapping[str, str], run: Callable[..., subprocess.CompletedProcess] = subprocess.run):
+        self.env = dict(env)
+        self.exe = binary()
+        self._run = run
+
+    def call(self, what: str, *args: str, stdin: bytes | None = None) -> str:
+        done = self._run([self.exe, *args], input=stdin, capture_output=True, env=self.env)
+        if done.returncode != 0:
+            raise explain(done.stderr.decode("utf-8", "replace"), what)
+        return done.stdout.decode("utf-8", "replace")
+
+    def init(self) -> None:
+        self.call("init", "init", "--repository-version", "2")
+
+    def snapshots(self, *tag_filters: str) -> list[Snapshot]:
+        args = ["snapshots", "--json", "--no-lock"]
+        for t in tag_filters:
+            args += ["--tag", t]
+        raw = json.loads(self.call("snapshots", *args) or "[]") or []
+        snaps = [Snapshot(s.get("short_id") or s["id"][:8], s.get("time", ""), _tags(s.get("tags") or []))
+                 for s in raw]
+        return sorted(snaps, key=lambda s: (s.backup, s.time))
+
+    def backup_stream(self, feed: Callable[[BinaryIO], object], *, host: str, tags: list[str],
+                      when: datetime) -> tuple[str, int]:
+        """Run `restic backup --stdin`, feeding it with `feed(stdin)`; the snapshot id and bytes added.
+
+        If `feed` raises, restic is stopped before its input ends: a cut stream must never become a
+        snapshot (restic would save whatever it read as a whole file)."""
+        args = [self.exe, "backup", "--stdin", "--stdin-filename", STREAM_NAME, "--host", host, "--json",
+                "--compression", "auto", "--time", when.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S")]
+        for t in tags:
+            args += ["--tag", t]
+        proc = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                env=self.env)
+        assert proc.stdin is not None
+        import threading
+
+        out: list[bytes] = []
+        err: list[bytes] = []
+        readers = [threading.Thread(target=lambda: out.append(proc.stdout.read()), daemon=True),  # type: ignore[union-attr]
+                   threading.Thread(target=lambda: err.append(proc.stderr.read()), daemon=True)]  # type: ignore[union-attr]
+        for r in readers:
+            r.start()
+        try:
+            feed(proc.stdin)
+        except BaseException:
+            proc.kill()
+            proc.wait()
+            raise
+        finally:
+            if proc.returncode is None:
+                try:
+                    proc.stdin.close()
+                except BrokenPipeError:
+                    pass
+        proc.wait()
+        for r in readers:
+            r.join()
+        if proc.returncode != 0:
+            raise explain(b"".join(err).decode("utf-8", "replace"), "backup")
+        summary = {}
+        for line in b"".join(out).decode("utf-8", "replace").splitlines():
+            try:
+                msg = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(msg, dict) and msg.get("message_type") == "summary":
+                summary = msg
+        if not summary.get("snapshot_id"):
+            raise ResticError("restic backup ended without naming its snapshot")
+        return summary["snapshot_id"][:8], int(summary.get("data_added") or 0)
+
+    def add_tags(self, snapshot: str, tags: list[str]) -> None:
+        args = ["tag"]
+        for t in tags:
+            args += ["--add", t]
+        self.call("tag", *args, snapshot)
+
+    def dump(self, snapshot: str) -> subprocess.Popen:
+        """`restic dump` of a copy's stream, as a process whose stdout the caller reads."""
+        return subprocess.Popen([self.exe, "dump", "--no-lock", snapshot, "/" + STREAM_NAME], stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, env=self.env)
+
+    def forget(self, ids: list[str] | None = None, *, policy: dict[str, int] | None = None,
+               tags: list[str] = (), host: str = "") -> str:
+        args = ["forget", "--prune"]
+        if ids:
+            return self.call("forget", *args, *ids)
+        for t in tags:
+            args += ["--tag", t]
+        if host:
+            args += ["--host", host]
+        args += ["--group-by", "host,paths", "--keep-last", "1"]
+        for key, n in (policy or {}).items():
+            if n:
+                args += [f"--keep-{key}", str(n)]
+        return self.call("forget", *args)
+
+    def stats(self) -> int:
+        """Bytes the repository stores (after deduplication and compression)."""
+        raw = json.loads(self.call("stats", "stats", "--json", "--no-lock", "--mode", "raw-data") or "{}")
+        return int(raw.get("total_size") or 0)

@@ -1,0 +1,239 @@
+"""Copies off the backup volume (issue 14), end to end on the lab with a real restic repository:
+copy, idempotence, deduplication of a day's churn, restore from a copy after the whole backup
+volume is gone, retention that keeps the newest, clear errors, and no secret in any output."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import shutil
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+
+RESTIC = shutil.which("restic")
+pytestmark = pytest.mark.skipif(RESTIC is None, reason="restic is not installed (make test installs it as root on "
+                                                        "Debian: apt-get install restic)")
+PASSWORD = "pw-Rz9!copy-secret"
+
+
+@pytest.fixture
+def copies(flow, monkeypatch):
+    """The flow's lab with `copies:` set to a local repository (not yet created) and its password file."""
+    pw = flow.base / "restic-password"
+    pw.write_text(PASSWORD + "\n")
+    pw.chmod(0o600)
+    repo = flow.base / "repo"
+    config = flow.base / "dvdoctor.yaml"
+    config.write_text(f"copies:\n  repository: {repo}\n  password_file: {pw}\n")
+    monkeypatch.setenv("DVDOCTOR_CONFIG", str(config))
+    flow.repo = repo  # type: ignore[attr-defined]
+    flow.config = config  # type: ignore[attr-defined]
+    return flow
+
+
+def restic(flow, *args: str) -> str:
+    done = subprocess.run([RESTIC, "-r", str(flow.repo), *args], capture_output=True, text=True,
+                          env={"RESTIC_PASSWORD": PASSWORD, "PATH": "/usr/bin:/bin", "HOME": str(flow.base)})
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def snapshots(flow) -> list[dict]:
+    return json.loads(restic(flow, "snapshots", "--json")) or []
+
+
+def component_digests(folder: Path) -> dict[str, str]:
+    """sha256 of each component tarball's uncompressed stream: what a copy must bring back."""
+    return {p.name: hashlib.sha256(gzip.open(p).read()).hexdigest()
+            for p in sorted(folder.glob("dv_backup_dv_*.tar.gz"))}
+
+
+def test_copy_needs_a_repository_and_init_creates_it(copies):
+    code, out, err = copies.dv("copy", "--yes")
+    assert code == 2
+    assert err.count("\n") == 1 and "no restic repository" in err and "copy --init" in err
+    code, out, err = copies.dv("copy", "--init", "--yes")
+    assert code == 0, out + err
+    snaps = snapshots(copies)
+    assert [s["tags"] for s in snaps if "backup=" + copies.current() in s["tags"]], snaps
+    tags = set(snaps[0]["tags"])
+    assert {"dvdoctor", "namespace=cpd30", "dvdoctor-copy=complete"} <= tags
+    assert any(t.startswith("instance=") and len(t) > 20 for t in tags)
+    expected = component_digests(copies.bar / copies.current())
+    assert {f"sha256:{name}={digest}" for name, digest in expected.items()} <= tags
+
+
+def test_copy_is_idempotent_and_copies_only_good_backups(copies):
+    assert copies.dv("copy", "--init", "--yes")[0] == 0
+    code, out, err = copies.dv("copy", "--yes")
+    assert code == 0 and "already copied" in out and "nothing to copy" in out
+    assert len(snapshots(copies)) == 1
+    # a second backup, then one cut short: --all-new copies the good one only
+    assert copies.backup("--yes")[0] == 0
+    newest = copies.timestamps()[-1]
+    broken = copies.bar / "2020-01-01-00-00-00"
+    broken.mkdir()
+    whole = (copies.bar / newest / "dv_backup.tar.gz").read_bytes()
+    (broken / "dv_backup.tar.gz").write_bytes(whole[: len(whole) // 2])
+    code, out, err = copies.dv("copy", "--all-new", "--yes", "-o", "json")
+    assert code == 0, out + err
+    result = json.loads(out)
+    assert [r["copied"] for r in result["copied"]] == [newest]
+    assert {t for s in snapshots(copies) for t in s["tags"] if t.startswith("backup=")} == {
+        f"backup={ts}" for ts in copies.timestamps() if ts != broken.name}
+    code, out, err = copies.dv("copy", "--from", broken.name, "--yes")
+    assert code == 2 and "not a good backup" in err
+
+
+def test_a_day_of_churn_adds_a_fraction_of_a_backup(copies):
+    """Deduplication works on the stream: after 2% churn of database-shaped data, the second copy adds far
+    less than a whole backup to the repository (restic's stored bytes, compressed)."""
+    from dvdoctor.lab import create_lab, destroy_lab
+
+    destroy_lab(copies.lab)
+    create_lab(copies.lab, data_size=24 * 1024 * 1024)
+    assert copies.dv("copy", "--init", "--yes")[0] == 0
+    one = (copies.bar / copies.current() / "dv_backup.tar.gz").stat().st_size
+    before = json.loads(restic(copies, "stats", "--json", "--mode", "raw-data"))["total_size"]
+    code, out, err = copies.dv("lab", "churn", str(copies.lab), "--percent", "2", "--scattered", "0", "--seed", "3")
+    assert code == 0 and "changed" in out, out + err
+    assert copies.dv("prune", "--keep", "1", "--yes")[0] == 0
+    assert copies.backup("--yes")[0] == 0
+    assert copies.dv("copy", "--yes")[0] == 0
+    after = json.loads(restic(copies, "stats", "--json", "--mode", "raw-data"))["total_size"]
+    assert after - before < 0.35 * one, (before, after, one)
+
+
+def test_restore_from_a_copy_after_the_backup_volume_is_lost(copies):
+    assert copies.backup("--yes")[0] == 0  # dvdoctor's backup: its manifest names this DV instance
+    assert copies.dv("copy", "--init", "--yes")[0] == 0
+    ts = copies.current()
+    expected = component_digests(copies.bar / ts)
+    data_before = copies.data_digest()
+    lab = copies.cluster()
+    pvc = lab.get("persistentvolumeclaims", "dv-bar-pvc")
+    lab.patch("persistentvolumes", pvc["spec"]["volumeName"], {"spec": {"persistentVolumeReclaimPolicy": "Delete"}})
+    lab.delete("persistentvolumeclaims", "dv-bar-pvc")
+    assert not copies.bar.exists()
+    victim = next(p for p in sorted(copies.data.rglob("*.LRG")))
+    victim.write_bytes(b"damaged after the backup volume was lost")
+    code, out, err = copies.restore("--from-copy", ts, "--yes")
+    assert code == 0, out + err
+    assert component_digests(copies.bar / ts) == expected
+    assert copies.data_digest() == data_before
+    assert copies.current() == ts
+    code, out, err = copies.dv("list", "-o", "json")
+    assert [b["timestamp"] for b in json.loads(out)["backups"]] == [ts]
+
+
+def test_restore_from_copy_refuses_a_backup_still_on_the_volume(copies):
+    assert copies.dv("copy", "--init", "--yes")[0] == 0
+    before = copies.snapshot()
+    code, out, err = copies.restore("--from-copy", copies.current(), "--yes")
+    assert code == 2 and f"restore --from {copies.current()}" in err
+    assert copies.snapshot() == before
+
+
+def test_prune_of_copies_keeps_the_newest(copies):
+    assert copies.dv("copy", "--init", "--yes")[0] == 0
+    for _ in range(2):
+        assert copies.backup("--yes")[0] == 0
+        assert copies.dv("copy", "--yes")[0] == 0
+        assert copies.dv("prune", "--keep", "1", "--yes")[0] == 0
+    assert len(snapshots(copies)) == 3
+    newest = max(t for s in snapshots(copies) for t in s["tags"] if t.startswith("backup="))
+    code, out, err = copies.dv("prune", "--copies", "--keep-daily", "1", "--yes")
+    assert code == 0, out + err
+    left = snapshots(copies)
+    assert [t for s in left for t in s["tags"] if t.startswith("backup=")] == [newest]
+    code, out, err = copies.dv("prune", "--copies", "--yes")
+    assert code == 2 and "--keep-daily" in err
+
+
+def test_a_copy_killed_midway_is_no_copy(copies, monkeypatch):
+    """A stream that fails half-way never becomes a snapshot: restic is stopped before its input ends."""
+    from dvdoctor.copies import restic as restic_mod
+    from dvdoctor.copies.stream import StreamError
+
+    assert copies.dv("copy", "--init", "--yes")[0] == 0
+    assert copies.backup("--yes")[0] == 0
+    r = restic_mod.Restic({"RESTIC_REPOSITORY": str(copies.repo), "RESTIC_PASSWORD": PASSWORD,
+                           "HOME": str(copies.base), "PATH": "/usr/bin:/bin"})
+
+    def feed(sink):
+        sink.write(b"x" * 1024 * 1024)
+        raise StreamError("cut")
+
+    from datetime import datetime, timezone
+
+    with pytest.raises(StreamError):
+        r.backup_stream(feed, host="dvdoctor-cpd30", tags=["dvdoctor"], when=datetime.now(timezone.utc))
+    assert len(snapshots(copies)) == 1
+
+
+def test_wrong_password_and_unreachable_repository_are_one_line_exit_2(copies):
+    assert copies.dv("copy", "--init", "--yes")[0] == 0
+    pw = copies.base / "restic-password"
+    pw.write_text("not the password\n")
+    code, out, err = copies.dv("list", "--copies")
+    assert code == 2 and err.count("\n") == 1 and "password is wrong" in err
+    copies.config.write_text(f"copies:\n  repository: rest:http://127.0.0.1:9/repo\n  password_file: {pw}\n")
+    code, out, err = copies.dv("list", "--copies")
+    assert code == 2 and err.count("\n") == 1, err
+    assert "Traceback" not in out + err
+
+
+def test_no_secret_in_any_output(copies):
+    outputs = []
+    for args in (("copy", "--init", "--yes"), ("copy", "--yes"), ("list", "--copies"), ("list", "--copies", "-o", "json"),
+                 ("collect", "-o", str(copies.base / "facts.json"))):
+        code, out, err = copies.dv(*args)
+        outputs.append(out + err)
+    outputs.append((copies.base / "facts.json").read_text())
+    for text in outputs:
+        assert PASSWORD not in text
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.skipif(shutil.which("rclone") is None, reason="rclone is not installed (make test installs it as root "
+                                                            "on Debian: apt-get install rclone)")
+def test_copy_and_restore_over_restics_rest_protocol(copies, tmp_path):
+    """A real REST server (rclone serve restic) on 127.0.0.1: copy, list and bring back through it."""
+    port = _free_port()
+    store = tmp_path / "rest-store"
+    store.mkdir()
+    server = subprocess.Popen(["rclone", "serve", "restic", "--addr", f"127.0.0.1:{port}", str(store)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(100):
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            time.sleep(0.1)
+        pw = copies.base / "restic-password"
+        copies.config.write_text(f"copies:\n  repository: rest:http://127.0.0.1:{port}/dv\n  password_file: {pw}\n")
+        assert copies.backup("--yes")[0] == 0
+        assert copies.dv("copy", "--init", "--yes")[0] == 0
+        ts = copies.current()
+        expected = component_digests(copies.bar / ts)
+        code, out, err = copies.dv("list", "--copies", "-o", "json")
+        assert [c["backup"] for c in json.loads(out)["copies"]] == [ts]
+        assert any((store / "dv" / "snapshots").iterdir())
+        shutil.rmtree(copies.bar / ts)
+        code, out, err = copies.restore("--from-copy", ts, "--yes")
+        assert code == 0, out + err
+        assert component_digests(copies.bar / ts) == expected
+    finally:
+        server.terminate()
+        server.wait(10)
