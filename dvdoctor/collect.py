@@ -16,8 +16,8 @@ import yaml
 
 from . import __version__, k8s, oneshot, probe
 from .cluster.port import KINDS, Cluster
-from .errors import ClusterError, Forbidden, UsageError
-from .facts import SCHEMA_ID, SECTION_ACCESS, SECTION_BAR, SECTION_ENGINE, Facts
+from .errors import ClusterError, DvdoctorError, Forbidden, UsageError
+from .facts import SCHEMA_ID, SECTION_ACCESS, SECTION_BAR, SECTION_COPIES, SECTION_ENGINE, Facts
 from .lock import LEASE_NAME, Holder
 from .names import DEFAULT, DvNames, Settings
 
@@ -226,6 +226,7 @@ def collect(
         _collect_bar(cluster, data, names, verify, say)
     else:
         data["skipped"][SECTION_BAR] = "--no-pod: the backup volume was not inspected"
+    _collect_copies(cluster, data, settings, say)
     try:
         data[SECTION_ACCESS] = {"rules": cluster.allowed_rules()}
     except ClusterError as exc:
@@ -234,6 +235,29 @@ def collect(
     if requests is not None:
         data["requests"] = requests
     return Facts(data, settings)
+
+
+def _collect_copies(cluster: Cluster, data: dict, settings: Settings, say: Callable[[str], None]) -> None:
+    """This instance's copies in the repository, when the site configured copies (one program run)."""
+    from .copies.where import runner
+
+    if settings.copies is None:
+        data["skipped"][SECTION_COPIES] = "copies are not configured (copies: in dvdoctor.yaml)"
+        return
+    if SECTION_BAR not in data:
+        data["skipped"][SECTION_COPIES] = f"the copies were not listed: {data['skipped'].get(SECTION_BAR, '')}"
+        return
+    say("listing the copies in the restic repository")
+    try:
+        run = runner(cluster, Facts(data, settings), settings.copies)
+        outcome = run(["snapshots"], False)
+    except (DvdoctorError, OSError) as exc:
+        data["skipped"][SECTION_COPIES] = f"the copies could not be listed: {exc}"
+        return
+    if outcome.rc != 0:
+        data["skipped"][SECTION_COPIES] = f"the copies could not be listed: {'; '.join(outcome.errors()) or outcome.reason}"
+        return
+    data[SECTION_COPIES] = {"snapshots": [r["snapshot"] for r in outcome.records if "snapshot" in r]}
 
 
 def _collect_engine(cluster: Cluster, data: dict, names: DvNames) -> None:

@@ -23,6 +23,7 @@ SCHEMA_ID = "dvdoctor/facts/v1"
 SECTION_BAR = "bar_volume"
 SECTION_ENGINE = "engine"
 SECTION_ACCESS = "access"
+SECTION_COPIES = "copies"
 #: The largest facts file `check --from` reads: a namespace with thousands of objects is tens of MiB.
 MAX_BYTES = 256 * 1024 * 1024
 

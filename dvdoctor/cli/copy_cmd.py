@@ -68,7 +68,8 @@ def copy(
     """
     from ..backups import TIMESTAMP_RE, human_bytes
     from ..errors import UsageError
-    from ..flows.copies import choose, runner
+    from ..copies.where import runner
+    from ..flows.copies import choose
 
     opts: Options = ctx.obj
     if from_ts is not None and not TIMESTAMP_RE.fullmatch(from_ts):
@@ -121,7 +122,7 @@ def copy(
 def show_copies(opts: Options, output: Output) -> None:
     """`list --copies`: this DV instance's copies in the repository, oldest first."""
     from ..backups import human_bytes
-    from ..flows.copies import runner
+    from ..copies.where import runner
 
     facts = gather(opts, no_pod=False, verify=False, quiet=True)
     run = runner(opts.open_cluster(), facts, opts.settings.copies)
@@ -138,7 +139,7 @@ def show_copies(opts: Options, output: Output) -> None:
 
 def prune_copies(opts: Options, policy: dict[str, int], yes: bool, dry_run: bool) -> int:
     """`prune --copies`: restic forget + prune of this instance's copies by the policy given."""
-    from ..flows.copies import runner
+    from ..copies.where import runner
 
     console = Console()
     if not any(policy.values()):
@@ -176,7 +177,7 @@ def rehydrate_for_restore(ctx: typer.Context, wanted: str, yes: bool, break_lock
     from ..checks.bar_low_space import space
     from ..errors import UsageError
     from ..facts import SECTION_BAR
-    from ..flows.copies import runner
+    from ..copies.where import runner
 
     opts: Options = ctx.obj
     console = Console()

@@ -237,3 +237,23 @@ def test_copy_and_restore_over_restics_rest_protocol(copies, tmp_path):
     finally:
         server.terminate()
         server.wait(10)
+
+
+def test_no_recent_copy_names_the_uncopied_backup_and_its_fix_copies_it(copies):
+    assert copies.dv("copy", "--init", "--yes")[0] == 0
+    code, out, err = copies.dv("check", "--only", "no-recent-copy")
+    assert code == 0 and "✓ no-recent-copy" in out
+    assert copies.backup("--yes")[0] == 0
+    newest = copies.timestamps()[-1]
+    code, out, err = copies.dv("check", "--only", "no-recent-copy")
+    assert "no-recent-copy" in out and f"{newest}, has no copy" in out, out
+    code, out, err = copies.dv("fix", "--issue", "no-recent-copy", "--yes")
+    assert code == 0 and "verified" in out, out + err
+    assert f"backup={newest}" in {t for s in snapshots(copies) for t in s["tags"]}
+    code, out, err = copies.dv("check", "--only", "no-recent-copy")
+    assert code == 0 and "✓ no-recent-copy" in out
+
+
+def test_no_recent_copy_is_skipped_with_its_reason_when_copies_are_not_configured(flow):
+    code, out, err = flow.dv("check", "--only", "no-recent-copy")
+    assert "skipped: " in out and "copies are not configured" in " ".join(out.split()), out

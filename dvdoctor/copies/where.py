@@ -1,0 +1,179 @@
+"""Where the copy program runs, and how its records come back.
+
+The copy program (`dvdoctor.copies.job`) runs where the backup volume is:
+- in a cluster, as a one-shot Job with dvdoctor's image (`copies.image`), dv-bar-pvc mounted from
+  DV's own backup template (read-only to copy), and the repository's settings from the site's
+  Secret (`copies.secret`, by envFrom: they never reach dvdoctor, a command line or a log);
+- in the lab, as the same program on this machine, against the lab's backup volume folder, with
+  `copies.repository` and `copies.password_file`.
+Either way it prints one JSON record a line, read here.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from .. import k8s, oneshot
+from ..cluster.port import Cluster
+from ..errors import UsageError
+from ..facts import Facts
+from ..names import CopySettings
+from ..origin import live_identity
+
+#: A copy of a 3 GB backup reads and compresses it once; the Job is stopped well after that.
+COPY_DEADLINE = 4 * 3600
+
+
+@dataclass
+class JobOutcome:
+    rc: int
+    records: list[dict] = field(default_factory=list)
+    reason: str = ""
+
+    def errors(self) -> list[str]:
+        return [str(r["error"]) for r in self.records if "error" in r]
+
+    @property
+    def usage(self) -> bool:
+        return any(r.get("usage") for r in self.records if "error" in r)
+
+
+def records(text: str) -> list[dict]:
+    """The program's JSON records; any other line (a shell's, restic's) is not one and is left out."""
+    out = []
+    for line in text.splitlines():
+        line = line.strip()
+        if line.startswith("{"):
+            try:
+                value = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(value, dict):
+                out.append(value)
+    return out
+
+
+Run = Callable[[list[str], bool], JobOutcome]
+
+
+def settings_for(copies: CopySettings | None, *, lab: bool) -> CopySettings:
+    """The copies settings, checked against where this run is; UsageError says what to add."""
+    if copies is None:
+        raise UsageError("no copies are configured: add to dvdoctor.yaml `copies: {repository: REPO, "
+                         "password_file: PATH}` (this machine, the lab) or `copies: {secret: NAME}` (a cluster)")
+    if lab and not copies.local:
+        raise UsageError("the lab runs copies on this machine: give copies.repository and copies.password_file")
+    if not lab and copies.local:
+        raise UsageError("in a cluster the copy runs as a Job: give copies.secret (a Secret with RESTIC_REPOSITORY "
+                         "and RESTIC_PASSWORD) and copies.image (dvdoctor's image)")
+    if not lab and not copies.image:
+        raise UsageError("copies.image: name dvdoctor's image (built from the Containerfile, with restic) "
+                         "for the copy Job")
+    if copies.local:
+        pw = Path(copies.password_file or "")
+        if not pw.is_file() or not os.access(pw, os.R_OK):
+            raise UsageError(f"copies.password_file {str(pw)!r}: not a readable file")
+    return copies
+
+
+def local_run(bar_dir: Path, copies: CopySettings, instance: str, namespace: str,
+              owner: int | None = None) -> Run:
+    """The copy program on this machine (the lab): the lab's backup volume folder as DV_BAR."""
+
+    def run(args: list[str], write: bool) -> JobOutcome:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("RESTIC_")}
+        env.update({"DV_BAR": str(bar_dir), "DVDOCTOR_INSTANCE": instance, "DVDOCTOR_NAMESPACE": namespace,
+                    "RESTIC_REPOSITORY": copies.repository or "",
+                    "RESTIC_PASSWORD_FILE": str(Path(copies.password_file or "").resolve())})
+        done = subprocess.run([sys.executable, "-m", "dvdoctor.copies.job", *args], env=env,
+                              capture_output=True, text=True)
+        if write and owner is not None and os.geteuid() == 0:
+            _give(bar_dir, owner)
+        out = JobOutcome(done.returncode, records(done.stdout))
+        if done.returncode != 0 and not out.records:
+            out.reason = (done.stderr.strip().splitlines() or ["the copy program failed"])[-1]
+        return out
+
+    return run
+
+
+def _give(bar_dir: Path, uid: int) -> None:
+    """Rehydrated folders belong to the BAR uid, as DV's own backups do (root labs only)."""
+    for top in bar_dir.iterdir():
+        if top.is_dir() and not top.is_symlink() and top.stat().st_uid == 0:
+            for dirpath, _, files in os.walk(top):
+                os.chown(dirpath, uid, 0)
+                for f in files:
+                    os.chown(os.path.join(dirpath, f), uid, 0)
+
+
+def copy_job(facts: Facts, copies: CopySettings, args: list[str], *, write: bool) -> dict:
+    """The Job that runs the copy program in the cluster: dvdoctor's image, the BAR volume as DV's
+    backup template mounts it (read-only unless the action writes), the Secret by envFrom."""
+    from ..collect import bar_uid, bar_volume_spec
+
+    names = facts.names
+    volumes, mounts = bar_volume_spec(facts.data, names)
+    bar_mounts = [dict(m, readOnly=not write) for m in mounts if m.get("mountPath") == names.bar_mount]
+    used = {m["name"] for m in bar_mounts}
+    identity = live_identity(facts)
+    manifest = oneshot.script_job(
+        name=oneshot.job_name("copy"), purpose="copy", image=copies.image or "", service_account=names.bar_sa,
+        uid=bar_uid(facts.data, names), script_text="", args=[],
+        env={"DV_BAR": names.bar_mount, "DVDOCTOR_INSTANCE": identity.uid if identity else "",
+             "DVDOCTOR_NAMESPACE": facts.namespace, "HOME": "/tmp", "RESTIC_CACHE_DIR": "/tmp/restic-cache"},
+        volumes=[v for v in volumes if v["name"] in used], mounts=bar_mounts,
+        deadline_seconds=COPY_DEADLINE, ttl_seconds=3600)
+    container = k8s.job_pod_spec(manifest)["containers"][0]
+    container["command"] = ["python3", "-m", "dvdoctor.copies.job", *args]
+    container["envFrom"] = [{"secretRef": {"name": copies.secret}}]
+    container["resources"] = {"requests": {"cpu": "500m", "memory": "512Mi"},
+                              "limits": {"cpu": "2", "memory": "1Gi"}}
+    return manifest
+
+
+def job_run(cluster: Cluster, facts: Facts, copies: CopySettings,
+            progress: Callable[[str], None] | None = None) -> Run:
+    def run(args: list[str], write: bool) -> JobOutcome:
+        manifest = copy_job(facts, copies, args, write=write)
+        result = oneshot.run_job(cluster, manifest, timeout=COPY_DEADLINE, progress=progress)
+        out = JobOutcome(0 if result.ok else 1, records(result.log))
+        if not result.ok:
+            out.reason = result.reason or result.outcome
+            if out.usage:
+                out.rc = 2
+        return out
+
+    return run
+
+
+def runner(cluster: Cluster, facts: Facts, copies: CopySettings | None,
+           progress: Callable[[str], None] | None = None) -> Run:
+    """Where the copy program runs for this port: on this machine for the lab, in a Job otherwise."""
+    store = getattr(cluster, "store", None)
+    checked = settings_for(copies, lab=store is not None)
+    if store is not None:
+        identity = live_identity(facts)
+        bar_dir = store.volume_dir(facts.names.bar_pvc) / bar_sub_path(facts)
+        return local_run(bar_dir, checked, identity.uid if identity else "", facts.namespace,
+                         owner=store.meta().get("bar_uid"))
+    return job_run(cluster, facts, checked, progress)
+
+
+def bar_sub_path(facts: Facts) -> str:
+    """The subPath DV's backup template mounts dv-bar-pvc with (1.5.0 in DV 1.5.0)."""
+    from ..collect import bar_volume_spec
+
+    _, mounts = bar_volume_spec(facts.data, facts.names)
+    for m in mounts:
+        if m.get("mountPath") == facts.names.bar_mount:
+            return m.get("subPath", "")
+    return ""
+
+

@@ -1,0 +1,49 @@
+"""Copy the newest good backup into the restic repository (what `dvdoctor copy` does).
+
+Changes: adds one snapshot to the repository of `copies:` in dvdoctor.yaml; nothing in DV's
+namespace changes but a short-lived copy Job (a cluster) that dvdoctor deletes when it ends. The
+backup volume is only read. When the newest good backup already has a copy and only its age is
+the problem, there is nothing a copy can do: a new backup must be taken first.
+"""
+
+from dataclasses import dataclass
+
+from dvdoctor.facts import SECTION_COPIES, Facts
+from dvdoctor.fixer import FixOptions, fix
+from dvdoctor.flows.copies import good_backups
+from dvdoctor.plan import ActionFailed, Change, Plan, Runner
+
+
+@dataclass(frozen=True)
+class CopyBackup:
+    """Run the copy program for one backup; its records say what the repository gained."""
+
+    timestamp: str
+
+    def describe(self) -> str:
+        return f"copy backup {self.timestamp} into the restic repository (copies: in dvdoctor.yaml)"
+
+    def apply(self, run: Runner) -> list[Change]:
+        from dvdoctor.backups import human_bytes
+        from dvdoctor.copies.where import runner
+
+        outcome = runner(run.cluster, run.facts, run.facts.settings.copies)(["copy", self.timestamp], False)
+        done = [r for r in outcome.records if r.get("copied") == self.timestamp]
+        if outcome.rc != 0 or not done:
+            why = [str(r.get("why") or r.get("error")) for r in outcome.records if "failed" in r or "error" in r]
+            raise ActionFailed(f"copy of {self.timestamp} failed: {'; '.join(why) or outcome.reason}")
+        return [Change(f"restic repository: backup {self.timestamp}", "no copy",
+                       f"copied ({human_bytes(done[0]['added'])} of new data)")]
+
+
+@fix("no-recent-copy")
+def plan(facts: Facts, options: FixOptions) -> Plan:
+    out = Plan("no-recent-copy")
+    section = facts.section(SECTION_COPIES)
+    if section is None:
+        return out
+    copied = {s.get("backup") for s in section["snapshots"] if s.get("complete")}
+    good = good_backups(facts)
+    if good and good[-1].timestamp not in copied:
+        out.actions.append(CopyBackup(good[-1].timestamp))
+    return out
