@@ -29,6 +29,7 @@ import sys
 from datetime import datetime, timezone
 from pathlib import Path
 
+from .. import redact
 from .restic import COMPLETE_TAG, TAG, Restic, ResticError
 from .stream import COMBINED, StreamError, pack, unpack
 
@@ -42,7 +43,8 @@ def host(namespace: str) -> str:
 
 
 def say(**record: object) -> None:
-    print(json.dumps(record, sort_keys=True), flush=True)
+    """One record a line; through the one redaction pass, since restic's messages may quote a location."""
+    print(json.dumps(redact.data(record), sort_keys=True), flush=True)
 
 
 def _when(ts: str) -> datetime:

@@ -1,0 +1,168 @@
+"""What copies cost: repository size over one backup, copy throughput, and a rehydrated copy's bytes.
+
+Run on demand: `.venv/bin/python benchmarks/copies.py [--data-size 128Mi] [--days 30] [--models ...]`.
+For each churn model, a fresh lab with `--data-size` of database-shaped data lives through DAYS
+daily cycles of `lab churn --percent 2` + DV's backup job + `dvdoctor copy` (the on-volume tier
+pruned to the newest backup, as the schedule with copies keeps it). Printed side by side:
+- the repository's stored bytes over the size of one combined `dv_backup.tar.gz`, against DV's own
+  way of keeping DAYS backups on the volume (components + combined: twice each backup);
+- `copy` throughput over `gzip -dc` of the same combined tarball (the floor: read and decompress once);
+- the oldest copy rehydrated: its uncompressed component streams byte-identical to the original's.
+
+Models (dvdoctor/lab/dbdata.py): contiguous (runs and log appends only), mixed (a tenth of the
+rewritten data as single scattered 8 KiB pages, the lab's default day), uniform (the worst case:
+every changed page at a random place, where chunk-level deduplication cannot help much).
+Needs restic on PATH. Timings are this machine's; ratios are what to compare.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from dvdoctor.backups import parse_quantity
+from dvdoctor.cli import run
+from dvdoctor.lab import churn_lab, create_lab, destroy_lab
+from dvdoctor.lab.create import bar_job, run_job
+from dvdoctor.lab import LabCluster
+from dvdoctor.lab.contents import init_volume_image
+
+MODELS = {"contiguous": {"scattered": 0.0}, "mixed": {"scattered": 0.1}, "uniform": {"uniform": True}}
+GOALS = {"contiguous": 2.0, "mixed": 8.0}
+
+
+def quiet(*argv: str) -> int:
+    """One dvdoctor command in this process, its output dropped (only figures are printed)."""
+    with open(os.devnull, "w") as null:
+        saved = sys.stdout, sys.stderr
+        sys.stdout = sys.stderr = null
+        try:
+            return run(list(argv))
+        finally:
+            sys.stdout, sys.stderr = saved
+
+
+def dv_backup(lab: Path) -> None:
+    """DV's own backup job, as dvcli.sh starts it (the model's cost is the data, not dvdoctor's gate)."""
+    cluster = LabCluster(lab, admin=True)
+    job = bar_job(cluster, "dv-backup-job.yaml", init_volume_image(cluster.namespace))
+    run_job(cluster, job, timeout=900)
+    cluster.delete("jobs", job["metadata"]["name"])
+
+
+def component_digests(folder: Path) -> dict[str, str]:
+    out = {}
+    for p in sorted(folder.glob("dv_backup_dv_*.tar.gz")):
+        h = hashlib.sha256()
+        with gzip.open(p) as f:
+            while chunk := f.read(1 << 20):
+                h.update(chunk)
+        out[p.name] = h.hexdigest()
+    return out
+
+
+def stored(repo: Path, pw: Path) -> int:
+    out = subprocess.run(["restic", "-r", str(repo), "--password-file", str(pw), "stats", "--json", "--no-lock",
+                          "--mode", "raw-data"], capture_output=True, text=True, check=True).stdout
+    return int(json.loads(out)["total_size"])
+
+
+def model_run(name: str, size: int, days: int, base: Path) -> dict:
+    lab, repo, pw = base / name, base / f"{name}-repo", base / "pw"
+    pw.write_text("benchmark\n")
+    config = base / f"{name}.yaml"
+    config.write_text(f"copies:\n  repository: {repo}\n  password_file: {pw}\n")
+    os.environ["DVDOCTOR_CONFIG"] = str(config)
+    create_lab(lab, data_size=size)
+    bar = lab / "volumes" / "dv-bar-pvc" / "1.5.0"
+    first = sorted(p for p in bar.iterdir() if p.is_dir() and not p.name.startswith("."))[-1]
+    first_digests = component_digests(first)
+    one = (first / "dv_backup.tar.gz").stat().st_size
+    started = time.perf_counter()
+    gz = subprocess.run(["gzip", "-dc", str(first / "dv_backup.tar.gz")], stdout=subprocess.DEVNULL, check=True)
+    gzip_s = time.perf_counter() - started
+    assert gz.returncode == 0
+    # the first copy: the copy program itself, timed alone (what gzip -dc is compared with)
+    env = {**os.environ, "DV_BAR": str(bar), "RESTIC_REPOSITORY": str(repo), "RESTIC_PASSWORD_FILE": str(pw),
+           "DVDOCTOR_INSTANCE": LabCluster(lab).get("statefulsets", "dv-engine")["metadata"]["uid"],
+           "DVDOCTOR_NAMESPACE": "cpd30"}
+    job = [sys.executable, "-m", "dvdoctor.copies.job"]
+    subprocess.run([*job, "init"], env=env, check=True, capture_output=True)
+    started = time.perf_counter()
+    subprocess.run([*job, "copy", first.name], env=env, check=True, capture_output=True)
+    copy_s = time.perf_counter() - started
+    on_volume = 0
+    sizes = [one]
+    for day in range(1, days):
+        churn_lab(lab, 2, seed=day, **MODELS[name])
+        dv_backup(lab)
+        newest = sorted(p for p in bar.iterdir() if p.is_dir() and not p.name.startswith("."))[-1]
+        sizes.append((newest / "dv_backup.tar.gz").stat().st_size)
+        if quiet("--lab", str(lab), "copy", "--yes") != 0:
+            sys.exit(f"{name}: the copy of day {day} failed")
+        for old in sorted(p for p in bar.iterdir() if p.is_dir() and not p.name.startswith("."))[:-1]:
+            shutil.rmtree(old)
+    on_volume = sum(s * 2 for s in sizes)  # DV keeps components and the combined tarball of each
+    repo_bytes = stored(repo, pw)
+    mean_one = sum(sizes) / len(sizes)
+    # the oldest copy, brought back into a scratch folder by the same program restore uses
+    scratch = base / f"{name}-rehydrate"
+    scratch.mkdir()
+    env["DV_BAR"] = str(scratch)
+    snaps = json.loads(subprocess.run(["restic", "snapshots", "--json", "--no-lock"], env=env, capture_output=True,
+                                      text=True, check=True).stdout)
+    oldest = min(snaps, key=lambda s: s["time"])
+    ts = next(t.split("=", 1)[1] for t in oldest["tags"] if t.startswith("backup="))
+    done = subprocess.run([sys.executable, "-m", "dvdoctor.copies.job", "rehydrate", oldest["short_id"], ts], env=env,
+                          capture_output=True, text=True)
+    identical = done.returncode == 0 and component_digests(scratch / ts) == first_digests
+    destroy_lab(lab)
+    return {"model": name, "days": days, "one_backup": mean_one, "repo": repo_bytes, "ratio": repo_bytes / mean_one,
+            "dv_ratio": on_volume / mean_one, "throughput": gzip_s / copy_s if copy_s else 0.0, "gzip_s": gzip_s,
+            "copy_s": copy_s, "identical": identical}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data-size", default="128Mi", help="lab data size (default 128Mi)")
+    parser.add_argument("--days", type=int, default=30, help="daily cycles (default 30)")
+    parser.add_argument("--models", default="contiguous,mixed,uniform", help="comma-separated churn models")
+    args = parser.parse_args()
+    if shutil.which("restic") is None:
+        sys.exit("restic is not installed (apt-get install restic)")
+    size = parse_quantity(args.data_size)
+    base = Path(tempfile.mkdtemp(prefix="dvdoctor-copies-bench-"))
+    base.chmod(0o755)
+    os.environ["DVDOCTOR_AUDIT"] = str(base / "audit.jsonl")
+    os.environ.pop("DVDOCTOR_LAB", None)
+    results = []
+    try:
+        for name in args.models.split(","):
+            print(f"{name}: {args.days} days of 2% churn on {args.data_size} ...", file=sys.stderr, flush=True)
+            results.append(model_run(name, size, args.days, base))
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+    print(f"data {args.data_size}, {args.days} daily backups, churn 2% a day; sizes over one combined tarball")
+    print(f"{'model':<11} {'one backup':>11} {'repository':>11} {'copies':>7} {'DV on volume':>13} {'goal':>6} "
+          f"{'copy/gzip -dc':>14} {'oldest back':>12}")
+    for r in results:
+        goal = GOALS.get(r["model"])
+        verdict = "" if goal is None else ("met" if r["ratio"] <= goal else "MISSED")
+        print(f"{r['model']:<11} {r['one_backup'] / 2**20:>8.1f} MiB {r['repo'] / 2**20:>7.1f} MiB {r['ratio']:>7.2f} "
+              f"{r['dv_ratio']:>13.1f} {('≤' + format(goal, 'g') + ' ' + verdict) if goal else 'none':>6} "
+              f"{r['throughput']:>13.2f}x {'identical' if r['identical'] else 'DIFFERENT':>12}")
+    print("copy/gzip -dc: gzip -dc time of the first combined tarball over the first copy's time (goal ≥ 0.5); "
+          "DV on volume: what DV's own way keeps for the same backups")
+
+
+if __name__ == "__main__":
+    main()
