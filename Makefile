@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV ?= .venv
 STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
-.PHONY: demo test bench clean
+.PHONY: demo test bench bench-copies clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -17,11 +17,16 @@ demo: $(STAMP)
 	$(VENV)/bin/dvdoctor demo
 
 test: $(STAMP)
+	scripts/test-tools.sh
 	$(VENV)/bin/pytest -q
 
 bench: $(STAMP)
 	$(VENV)/bin/python benchmarks/startup.py
 	$(VENV)/bin/python benchmarks/requests.py
+
+bench-copies: $(STAMP)
+	scripts/test-tools.sh
+	$(VENV)/bin/python benchmarks/copies.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info

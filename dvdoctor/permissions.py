@@ -11,9 +11,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-CHECK, FIX, BACKUP, RESTORE, LIST = "check", "fix", "backup", "restore", "list"
+CHECK, FIX, BACKUP, RESTORE, LIST, COPY = "check", "fix", "backup", "restore", "list", "copy"
 #: The commands that look at or change DV: `dvdoctor rbac --for all` and the permissions check.
-ALL = (CHECK, FIX, BACKUP, RESTORE, LIST)
+#: `copy` needs no more in the namespace than reading it and running its Job: the repository's
+#: Secret reaches that Job's pod by envFrom, which the kubelet resolves, not dvdoctor.
+ALL = (CHECK, FIX, BACKUP, RESTORE, LIST, COPY)
 #: `schedule --apply` creates Roles, so it stays out of ALL: whoever runs check, fix or backup
 #: should not get the right to write RBAC objects along with it.
 SCHEDULE = "schedule"
@@ -58,7 +60,7 @@ PERMISSIONS: tuple[Permission, ...] = (
     Permission("", "events", ("list",), (CHECK, FIX), "explain pods and claims that are stuck"),
     Permission("coordination.k8s.io", "leases", ("list",), ALL,
                "see dvdoctor's own lock (else stale-dvdoctor-lock is skipped)"),
-    Permission("coordination.k8s.io", "leases", ("get", "create", "patch", "delete"), (FIX, BACKUP, RESTORE, SCHEDULE),
+    Permission("coordination.k8s.io", "leases", ("get", "create", "patch", "delete"), (FIX, BACKUP, RESTORE, SCHEDULE, COPY),
                "hold dvdoctor's lock (Lease dvdoctor-lock) so two runs never change DV at once"),
     Permission("", "persistentvolumes", ("list",), (CHECK, FIX),
                "read the reclaim policy of dv-bar-pvc's volume (else bar-pv-reclaim-delete is skipped)", cluster_scoped=True),

@@ -15,6 +15,7 @@ already holds them gives an empty plan, so applying twice changes nothing the se
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 from .cluster.port import Cluster
 from .errors import UsageError
@@ -26,6 +27,14 @@ from .rbac import subject
 
 #: What the container runs: the gated backup, and a prune only after a good backup.
 BACKUP_SCRIPT = 'dvdoctor backup --yes --log-dir /tmp && dvdoctor prune --keep "$DVDOCTOR_KEEP" --yes'
+#: With --copy: the site's copies settings written from env (values never in the script's text), then
+#: back up, copy, and prune both tiers; each step only after the one before it succeeded.
+COPY_SCRIPT = ('printf "copies:\\n  secret: %s\\n  image: %s\\n" "$DVDOCTOR_COPY_SECRET" "$DVDOCTOR_IMAGE" '
+               '> /tmp/dvdoctor.yaml && export DVDOCTOR_CONFIG=/tmp/dvdoctor.yaml'
+               ' && dvdoctor backup --yes --log-dir /tmp && dvdoctor copy --yes'
+               ' && dvdoctor prune --keep "$DVDOCTOR_KEEP" --yes'
+               ' && dvdoctor prune --copies --keep-daily "$DVDOCTOR_KEEP_DAILY" --keep-weekly "$DVDOCTOR_KEEP_WEEKLY"'
+               ' --keep-monthly "$DVDOCTOR_KEEP_MONTHLY" --yes')
 CHECK_ARGS = ["check", "-o", "json"]
 _CRON_FIELD = re.compile(r"[0-9A-Za-z*/,?-]+")
 #: Fields separated by spaces only, nothing before or after: a newline or a tab is no schedule.
@@ -73,7 +82,18 @@ def valid_image(image: str) -> str:
     return image
 
 
-def cronjob(namespace: str, cron: str, image: str, keep: int, check_only: bool, account: str) -> dict:
+@dataclass(frozen=True)
+class CopyPolicy:
+    """`schedule --copy`: copies go to the repository of this Secret, kept by restic's policy."""
+
+    secret: str
+    daily: int = 7
+    weekly: int = 4
+    monthly: int = 6
+
+
+def cronjob(namespace: str, cron: str, image: str, keep: int, check_only: bool, account: str,
+            copies: CopyPolicy | None = None) -> dict:
     name = "dvdoctor-check" if check_only else "dvdoctor-backup"
     labels = {OWNED_LABEL: OWNED_VALUE, "app.kubernetes.io/component": "schedule"}
     env = [
@@ -83,6 +103,13 @@ def cronjob(namespace: str, cron: str, image: str, keep: int, check_only: bool, 
     ]
     if check_only:
         command = {"command": ["dvdoctor"], "args": CHECK_ARGS}
+    elif copies is not None:
+        command = {"command": ["sh", "-c", COPY_SCRIPT]}
+        env += [{"name": "DVDOCTOR_KEEP", "value": str(keep)}, {"name": "DVDOCTOR_COPY_SECRET", "value": copies.secret},
+                {"name": "DVDOCTOR_IMAGE", "value": image},
+                {"name": "DVDOCTOR_KEEP_DAILY", "value": str(copies.daily)},
+                {"name": "DVDOCTOR_KEEP_WEEKLY", "value": str(copies.weekly)},
+                {"name": "DVDOCTOR_KEEP_MONTHLY", "value": str(copies.monthly)}]
     else:
         command = {"command": ["sh", "-c", BACKUP_SCRIPT]}
         env.append({"name": "DVDOCTOR_KEEP", "value": str(keep)})
@@ -125,13 +152,17 @@ def cronjob(namespace: str, cron: str, image: str, keep: int, check_only: bool, 
 
 
 def manifests(namespace: str, cron: str, image: str, keep: int = 2, check_only: bool = False,
-              account: str = "dvdoctor", cluster_reads: bool = True) -> list[dict]:
+              account: str = "dvdoctor", cluster_reads: bool = True, copies: CopyPolicy | None = None) -> list[dict]:
     """ServiceAccount, Role, RoleBinding [, ClusterRole, ClusterRoleBinding], CronJob."""
     if keep < 1:
         raise UsageError(f"--keep {keep}: keep at least 1 complete backup")
+    if copies is not None and check_only:
+        raise UsageError("--copy and --check-only: a check-only schedule takes no backup to copy")
+    if copies is not None and not any((copies.daily, copies.weekly, copies.monthly)):
+        raise UsageError("--copy: keep at least one copy a day, week or month (--copy-keep-daily N ≥ 1)")
     target = CHECK if check_only else BACKUP
     objects = rbac_manifests(namespace, target, subject(None, None, account, namespace), cluster_reads)
-    return objects + [cronjob(namespace, valid_cron(cron), valid_image(image), keep, check_only, account)]
+    return objects + [cronjob(namespace, valid_cron(cron), valid_image(image), keep, check_only, account, copies)]
 
 
 #: Kind -> the port's plural name, for every object `manifests` returns.

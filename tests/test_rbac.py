@@ -184,6 +184,7 @@ def broken_for_every_fix() -> list[tuple[str, dict, dict]]:
 
 def test_every_cluster_repair_is_exercised():
     local_only = {"init-volume-pod-missing"}  # writes a repaired dvcli.sh on this machine, calls nothing
+    local_only |= {"no-recent-copy"}  # runs the copy Job: its calls are checked in test_rbac_copies.py
     assert {fix_id for fix_id, _, _ in broken_for_every_fix()} | local_only == set(load_fixes())
 
 
@@ -315,7 +316,7 @@ def test_a_service_account_subject_comes_with_the_account():
 def test_bad_input_is_one_usage_error():
     with pytest.raises(UsageError, match="give one of --user, --group, --service-account"):
         rbac.subject("alice", "admins", None, b.NS)
-    with pytest.raises(UsageError, match=r"--for 'prune': allowed: check, fix, backup, restore, list, schedule, all"):
+    with pytest.raises(UsageError, match=r"--for 'prune': allowed: check, fix, backup, restore, list, copy, schedule, all"):
         rbac.commands_for("prune")
 
 

@@ -23,6 +23,7 @@ class RbacTarget(str, Enum):
     backup = "backup"
     restore = "restore"
     list = "list"
+    copy = "copy"
     schedule = "schedule"
     all = "all"
 
@@ -95,6 +96,12 @@ def schedule(
     dry_run: bool = typer.Option(False, "--dry-run", help="With --apply: print what would be created or updated; change nothing."),
     audit_file: Optional[Path] = typer.Option(None, "--audit-file", help="With --apply: where changes are logged."),
     break_lock: bool = break_lock_option(),
+    copy: bool = typer.Option(False, "--copy", help="Also copy each backup off dv-bar-pvc (dvdoctor copy), then prune both tiers; "
+                              "the repository is the Secret of copies.secret in dvdoctor.yaml, or --copy-secret."),
+    copy_secret: Optional[str] = typer.Option(None, "--copy-secret", metavar="NAME", help="With --copy: the Secret holding RESTIC_REPOSITORY and RESTIC_PASSWORD."),
+    copy_keep_daily: int = typer.Option(7, "--copy-keep-daily", min=0, metavar="N", help="With --copy: daily copies to keep."),
+    copy_keep_weekly: int = typer.Option(4, "--copy-keep-weekly", min=0, metavar="N", help="With --copy: weekly copies to keep."),
+    copy_keep_monthly: int = typer.Option(6, "--copy-keep-monthly", min=0, metavar="N", help="With --copy: monthly copies to keep."),
 ) -> None:
     """Print a CronJob that runs a gated backup and a prune (or only the checks) on a schedule.
 
@@ -111,7 +118,17 @@ def schedule(
     valid_name(service_account, "--service-account")
     if dry_run and not apply:
         raise UsageError("--dry-run goes with --apply: without --apply nothing is sent anyway")
-    objects = manifests(namespace, cron, image, keep, check_only, service_account, cluster_reads)
+    policy = None
+    if copy:
+        from ..schedule import CopyPolicy
+
+        secret = copy_secret or (opts.settings.copies.secret if opts.settings.copies else None)
+        if not secret:
+            raise UsageError("--copy: name the Secret with the repository: --copy-secret NAME, or copies.secret in dvdoctor.yaml")
+        policy = CopyPolicy(valid_name(secret, "--copy-secret"), copy_keep_daily, copy_keep_weekly, copy_keep_monthly)
+    elif copy_secret:
+        raise UsageError("--copy-secret goes with --copy")
+    objects = manifests(namespace, cron, image, keep, check_only, service_account, cluster_reads, policy)
     if not apply:
         _print(objects, output)
         return

@@ -1,0 +1,64 @@
+"""`schedule --copy`: the CronJob backs up, copies, then prunes both tiers; the copies settings reach its
+pod through env only, and the file its script writes is a valid dvdoctor.yaml naming the Secret."""
+
+from __future__ import annotations
+
+import subprocess
+
+import kubernetes_validate
+import pytest
+
+from dvdoctor.config import parse
+from dvdoctor.errors import UsageError
+from dvdoctor.schedule import COPY_SCRIPT, CopyPolicy, manifests
+
+from test_manifests import VERSIONS
+
+
+def _cronjob(**kw) -> dict:
+    objects = manifests("cpd30", "0 2 * * *", "reg.example/dvdoctor:0.2", keep=1,
+                        copies=CopyPolicy("dv-copies", **kw))
+    return next(o for o in objects if o["kind"] == "CronJob")
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_the_copy_cronjob_is_valid(version):
+    job = _cronjob()
+    kubernetes_validate.validate(job, version, strict=True)
+
+
+def test_the_steps_run_in_order_and_only_after_the_one_before_succeeded():
+    container = _cronjob()["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]
+    script = container["command"][-1]
+    steps = [s.strip() for s in script.split("&&")]
+    commands = [s for s in steps if s.startswith("dvdoctor ")]
+    assert [c.split()[1] for c in commands] == ["backup", "copy", "prune", "prune"]
+    assert "--copies" in commands[-1] and "--copies" not in commands[-2]
+    assert "dv-copies" not in script and "reg.example" not in script  # values only in env
+    env = {e["name"]: e["value"] for e in container["env"]}
+    assert env["DVDOCTOR_COPY_SECRET"] == "dv-copies" and env["DVDOCTOR_KEEP_DAILY"] == "7"
+
+
+def test_the_settings_file_the_script_writes_is_the_sites_config(tmp_path):
+    first = COPY_SCRIPT.split(" && ")[0].replace("/tmp/dvdoctor.yaml", str(tmp_path / "dvdoctor.yaml"))
+    subprocess.run(["sh", "-c", first], check=True,
+                   env={"DVDOCTOR_COPY_SECRET": "dv-copies", "DVDOCTOR_IMAGE": "reg.example/dvdoctor:0.2"})
+    settings = parse((tmp_path / "dvdoctor.yaml").read_text())
+    assert settings.copies.secret == "dv-copies" and settings.copies.image == "reg.example/dvdoctor:0.2"
+
+
+def test_copy_needs_something_to_keep_and_no_check_only():
+    with pytest.raises(UsageError, match="keep at least one"):
+        _cronjob(daily=0, weekly=0, monthly=0)
+    with pytest.raises(UsageError, match="check-only"):
+        manifests("cpd30", "0 2 * * *", "reg.example/dvdoctor:0.2", check_only=True, copies=CopyPolicy("s"))
+
+
+def test_schedule_copy_without_a_secret_is_one_line_exit_2(capsys, monkeypatch, tmp_path):
+    from dvdoctor.cli import run
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("DVDOCTOR_CONFIG", raising=False)
+    code = run(["-n", "cpd30", "schedule", "--cron", "0 2 * * *", "--image", "reg.example/d:1", "--copy"])
+    err = capsys.readouterr().err
+    assert code == 2 and "--copy-secret" in err and err.count("\n") == 1
