@@ -67,7 +67,7 @@ def test_an_empty_file_gives_the_defaults():
 
 
 @pytest.mark.parametrize("text, expected", [
-    ("colour: blue\n", "site.yaml:1: colour: unknown field; allowed here: bar, names, suppressions, thresholds"),
+    ("colour: blue\n", "site.yaml:1: colour: unknown field; allowed here: bar, copies, names, suppressions, thresholds"),
     ("names:\n  engine_pod: dv-engine-0\n  bar_pv: x\n", "site.yaml:3: names.bar_pv: unknown field; did you mean bar_pvc? allowed here: backup_job, bar_marker,"),
     ("names:\n  bar_pvc: DV_BAR\n", "site.yaml:2: names.bar_pvc: 'DV_BAR' is not allowed; expected a Kubernetes name"),
     ("names:\n  statefulsets: dv-engine\n", "site.yaml:2: names.statefulsets: 'dv-engine' is not allowed; expected DV's StatefulSets"),
