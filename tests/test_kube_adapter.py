@@ -464,6 +464,24 @@ def test_a_lookalike_left_by_an_earlier_run_is_still_a_conflict(api: FakeApi, cl
         cluster.create("leases", {"metadata": {"name": "l"}, "spec": {"holderIdentity": "me"}})
 
 
+def test_a_read_back_allows_for_fields_an_older_server_drops(api: FakeApi, cluster: KubeCluster) -> None:
+    """Kubernetes 1.18-1.20 drop a Job's ttlSecondsAfterFinished (alpha): the landed Job is still ours."""
+    def drop_ttl(plural: str, ns: str | None, obj: dict) -> None:
+        obj["spec"].pop("ttlSecondsAfterFinished", None)
+        api.put(plural, obj, ns, event="MODIFIED")
+
+    api.on_create = drop_ttl
+    api.fail("POST", "/jobs$", 500, land=True)
+    body = {"metadata": {"name": "dvdoctor-inspect-1a2b3c", "labels": {"app.kubernetes.io/managed-by": "dvdoctor"}},
+            "spec": {"backoffLimit": 0, "ttlSecondsAfterFinished": 600}}
+    assert cluster.create("jobs", body)["metadata"]["name"] == "dvdoctor-inspect-1a2b3c"
+    api.remove("jobs", "dvdoctor-inspect-1a2b3c")
+    api.fail("POST", "/jobs$", 500, land=True)  # a label the server kept otherwise: not ours
+    api.on_create = lambda plural, ns, obj: api.put(plural, {**obj, "metadata": {**obj["metadata"], "labels": {}}}, ns)
+    with pytest.raises(Conflict):
+        cluster.create("jobs", body)
+
+
 def test_a_read_back_that_fails_leaves_the_conflict_standing(api: FakeApi, cluster: KubeCluster) -> None:
     api.fail("POST", "/jobs$", 500, land=True)
     api.fail("GET", "/jobs/dvdoctor-fix-1a2b3c$", 403, 'jobs "dvdoctor-fix-1a2b3c" is forbidden')

@@ -260,9 +260,12 @@ class KubeCluster:
     def patch(self, kind: str, name: str, patch: dict) -> dict:
         """A merge patch is the same however often it is applied; one that names the resourceVersion it
         was made at gets a 409 when tried again after it landed, so the object is read back to see."""
+        effect = {k: ({mk: mv for mk, mv in v.items() if mk != "resourceVersion"} if k == "metadata" and isinstance(v, dict)
+                      else v) for k, v in patch.items()}  # the change itself, without its precondition
+
         def landed(_exc: ClusterError) -> dict | None:
             stored = self.get(kind, name)
-            return stored if stored is not None and _patch_applied(patch, stored) else None
+            return stored if stored is not None and _patch_applied(effect, stored) else None
 
         return self._json(
             "PATCH", self._path(kind, name), body=patch, content_type="application/merge-patch+json",
@@ -612,9 +615,10 @@ class _Tries:
 
 
 def _contains(sent: Any, stored: Any) -> bool:
-    """Every value we sent is in the stored object as sent (the server only adds defaults)."""
+    """Every value we sent that the server kept is in the stored object as sent: the server adds
+    defaults, and drops fields it does not serve (a Job's ttlSecondsAfterFinished before 1.21)."""
     if isinstance(sent, dict):
-        return isinstance(stored, dict) and all(k in stored and _contains(v, stored[k]) for k, v in sent.items())
+        return isinstance(stored, dict) and all(k not in stored or _contains(v, stored[k]) for k, v in sent.items())
     if isinstance(sent, list):
         return isinstance(stored, list) and len(sent) == len(stored) and all(map(_contains, sent, stored))
     return sent == stored
@@ -628,8 +632,9 @@ def _is_our_create(body: dict, stored: dict, since: float) -> bool:
     someone else's, and the 409 stands.
     """
     meta, kept = body.get("metadata") or {}, stored.get("metadata") or {}
-    for key in ("labels", "annotations"):
-        if not _contains(meta.get(key) or {}, kept.get(key) or {}):
+    for key in ("labels", "annotations"):  # never dropped by a server: all must be there
+        ours, theirs = meta.get(key) or {}, kept.get(key) or {}
+        if any(theirs.get(k) != v for k, v in ours.items()):
             return False
     if not all(_contains(v, stored.get(k)) for k, v in body.items() if k not in ("metadata", "status", "apiVersion", "kind")):
         return False
@@ -638,14 +643,12 @@ def _is_our_create(body: dict, stored: dict, since: float) -> bool:
 
 
 def _patch_applied(patch: Any, stored: Any) -> bool:
-    """Applying this merge patch to `stored` would change nothing (a resourceVersion precondition aside)."""
+    """Applying this merge patch to `stored` would change nothing."""
     if not isinstance(patch, dict):
         return patch == stored
     if not isinstance(stored, dict):
         return False
     for key, value in patch.items():
-        if key == "resourceVersion":
-            continue
         if value is None:
             if key in stored:
                 return False
