@@ -169,7 +169,10 @@ def verdict(capsys) -> tuple[int, dict[str, str]]:
 
 def test_check_gives_the_calm_verdict_three_times_out_of_three(world: World, capsys):
     calm = verdict(capsys)
-    assert calm[0] == 0 and set(calm[1].values()) == {"pass"}, calm  # every check ran and passed
+    # every check of the namespace ran and passed (a check for something not set up here may skip)
+    assert calm[0] == 0 and "fail" not in calm[1].values(), calm
+    assert {c for c, status in calm[1].items() if status == "pass"} >= {"bar-low-space", "bar-permissions", "stale-bar-marker",
+                                                                      "bar-pvc-missing", "dvdoctor-permissions"}, calm
     injected = []
     for seed in SEEDS:
         chaos = world.api.flaky(RATE, seed)
