@@ -9,7 +9,9 @@ backup still on it, but Kubernetes never binds a Released volume to a new claim 
 dv-bar-pvc gets a new, empty volume and the backups vanish from `list` and `restore`. dvcli.sh
 takes any PVC whose name contains "dv-bar" for it, so a look-alike can hide its absence. A Pending
 claim means its storage class could not provision or bind a volume (see the claim's events).
-Repair: `dvdoctor fix --issue bar-pvc-missing`. When a Released volume that dv-bar-pvc of this
+Before a backup, a missing claim is only a finding when such a kept volume exists: a backup would
+otherwise create a new, empty claim over it (with none, the backup creates the claim itself).
+Repair: `dvdoctor fix --issue bar-pvc-missing` (or `dvdoctor backup --fix`). When a Released volume that dv-bar-pvc of this
 namespace used is kept, the newest such volume is bound again: its claimRef loses the old claim's
 uid (`oc patch pv NAME --type merge -p '{"spec":{"claimRef":{"uid":null,"resourceVersion":null}}}'`)
 and dv-bar-pvc is created with `volumeName: NAME`, the volume's size, class and access modes; the
@@ -20,7 +22,7 @@ bind, fix the storage class or its provisioner (`oc describe pvc dv-bar-pvc`).
 
 from dvdoctor import k8s
 from dvdoctor.facts import Facts
-from dvdoctor.registry import RESTORE, Problem, check
+from dvdoctor.registry import BACKUP, RESTORE, Problem, check
 
 
 def kept_volumes(facts: Facts) -> list[dict]:
@@ -48,7 +50,7 @@ def describe_volume(pv: dict) -> str:
 @check(
     "bar-pvc-missing",
     "The claim dv-bar-pvc exists and is bound",
-    applies=[RESTORE],
+    applies=[BACKUP, RESTORE],
     fix="bar-pvc-missing",
     tags=["runbook", "backup-volume"],
 )
@@ -63,6 +65,8 @@ def run(facts: Facts):
             evidence.append(f"dvcli.sh would take {', '.join(alike)} for it (its lookup matches any name containing 'dv-bar')")
         kept = kept_volumes(facts)
         unread = facts.unread("persistentvolumes")
+        if facts.phase == BACKUP and not kept:
+            return  # the backup creates it (the first backup of a namespace)
         if kept:
             evidence += [f"{describe_volume(pv)}: kept from the deleted {name}, with its backups" for pv in kept]
             yield Problem(f"claim {name} does not exist, but its volume {k8s.name(kept[0])} was kept with the backups "

@@ -79,3 +79,29 @@ def test_without_a_kept_volume_a_new_empty_claim_is_made(flow):
     claim = admin.get("persistentvolumeclaims", "dv-bar-pvc")
     assert claim["status"]["phase"] == "Bound" and claim["spec"]["volumeName"] != volume
     assert list_timestamps(flow) == []
+
+
+def test_a_backup_never_makes_an_empty_claim_over_a_kept_volume(flow):
+    """Before a backup, a deleted claim whose volume was kept stops the gate (a backup would create an
+    empty claim and the backups would stay unbound); `backup --fix` binds the volume again first."""
+    before = list_timestamps(flow)
+    files = digests(flow.bar)
+    admin = flow.cluster()
+    volume = admin.get("persistentvolumeclaims", "dv-bar-pvc")["spec"]["volumeName"]
+    assert admin.delete("persistentvolumeclaims", "dv-bar-pvc")
+    snapshot = flow.snapshot()
+
+    code, out, err = flow.backup("--yes")
+
+    assert code != 0, out + err
+    assert "bar-pvc-missing" in out and "Preflight failed: nothing was changed" in " ".join(out.split())
+    assert flow.snapshot() == snapshot and admin.get("persistentvolumeclaims", "dv-bar-pvc") is None
+
+    code, out, err = flow.backup("--yes", "--fix")
+
+    assert code == 0, out + err
+    assert admin.get("persistentvolumeclaims", "dv-bar-pvc")["spec"]["volumeName"] == volume
+    after = list_timestamps(flow)
+    assert after[:-1] == before and len(after) == len(before) + 1
+    kept = digests(flow.bar)
+    assert all(kept[path] == digest for path, digest in files.items())  # the old backups, byte for byte
