@@ -90,6 +90,8 @@ class Flaky:
     cut_watches: float = 0.15
     seen: dict[tuple[str, str], int] = field(default_factory=dict)
     injected: int = 0
+    #: Watches cut after their headers.
+    cuts: int = 0
     #: (method, path, status, carried out first) of each injected failure, watches cut aside.
     log: list[tuple[str, str, int, bool]] = field(default_factory=list)
 
@@ -99,10 +101,14 @@ class Flaky:
 
     def pick(self, method: str, path: str, watch: bool) -> Failure | None:
         path = re.sub(r"(dvdoctor-[a-z]+)-[0-9a-f]{6}", r"\1", path)  # names dvdoctor draws at random
-        n = self.seen.get((method, path), 0)
-        self.seen[(method, path)] = n + 1
+        key = ("WATCH" if watch else method, path)  # watches counted apart from lists of the same path
+        n = self.seen.get(key, 0)
+        self.seen[key] = n + 1
         if watch:
-            return Failure(method, path, -1, "cut", 1) if self.draw("cut", path, n) < self.cut_watches else None
+            if self.draw("cut", path, n) >= self.cut_watches:
+                return None
+            self.cuts += 1
+            return Failure(method, path, -1, "cut", 1)
         if self.draw(method, path, n) >= self.rate:
             return None
         status = self.statuses[int(self.draw("status", method, path, n) * len(self.statuses))]
