@@ -16,12 +16,13 @@ import yaml
 
 from . import __version__, k8s, oneshot, probe
 from .cluster.port import KINDS, Cluster
-from .errors import ClusterError, DvdoctorError, Forbidden, UsageError
+from .errors import ClusterError, DvdoctorError, Forbidden, Unavailable, UsageError
 from .facts import SCHEMA_ID, SECTION_ACCESS, SECTION_BAR, SECTION_COPIES, SECTION_ENGINE, Facts
 from .lock import LEASE_NAME, Holder
 from .names import DEFAULT, DvNames, Settings
 
-#: Kinds whose list may be refused without stopping the run (cluster-scoped, or nice to have).
+#: Kinds whose list may be refused (or keep failing with 429/5xx past its retries) without stopping
+#: the run (cluster-scoped, or nice to have): the checks that need them skip, naming why.
 OPTIONAL_KINDS = ("persistentvolumes", "storageclasses", "events", "leases")
 #: Kinds that are only evidence: no check's verdict rests on them, so a list that still fails after
 #: its retries (a busy server) becomes a line in the findings' evidence, never a dead run.
@@ -204,7 +205,7 @@ def collect(
                 objs = recent_events(objs, settings.thresholds.event_window_minutes)
             data["objects"][kind] = [_trim(o) for o in objs]
         except ClusterError as exc:
-            if not (kind in EVIDENCE_KINDS or (kind in OPTIONAL_KINDS and isinstance(exc, Forbidden))):
+            if not (kind in EVIDENCE_KINDS or (kind in OPTIONAL_KINDS and isinstance(exc, (Forbidden, Unavailable)))):
                 raise
             data["errors"].append({"what": f"list {kind}", "error": str(exc)})
     _note_lock_holder(data)

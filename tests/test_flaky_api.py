@@ -228,3 +228,15 @@ def test_events_that_keep_failing_become_a_skipped_evidence_line(world: World, c
     text = json.dumps(result)
     assert result["status"] == "fail"
     assert "events of dv-bar-pvc: skipped (the API server" in text and "HTTP 503 after 6 tries" in text
+
+
+def test_volumes_that_keep_failing_skip_the_checks_that_need_them(world: World, capsys):
+    """PersistentVolumes are optional facts: a list that still fails is no dead run, but the checks that
+    need it skip with the reason (no dead run: never exit 2)."""
+    world.api.fail("GET", "/persistentvolumes$", 500, "etcdserver: request timed out", times=100)
+    capsys.readouterr()
+    code = run(["check", "-o", "json", "--no-pod", "--only", "bar-pv-reclaim-delete"])
+    out = capsys.readouterr().out
+    [result] = json.loads(out)["results"]
+    assert code != 2 and result["status"] == "skip"
+    assert "HTTP 500 after 6 tries" in json.dumps(result)
