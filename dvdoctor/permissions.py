@@ -55,6 +55,7 @@ PERMISSIONS: tuple[Permission, ...] = (
     Permission("apps", "statefulsets", ("list",), ALL, "recognise DV's namespace and its pods"),
     Permission("", "persistentvolumeclaims", ("get", "list"), ALL, "read dv-bar-pvc and dv-pvc"),
     Permission("", "persistentvolumeclaims", ("create",), (FIX, BACKUP), "create dv-bar-pvc before the first backup"),
+    Permission("", "persistentvolumeclaims", ("watch",), (FIX,), "wait for dv-bar-pvc to be bound to its kept volume"),
     Permission("", "persistentvolumeclaims", ("patch",), (FIX,), "grow dv-bar-pvc when it is too small"),
     Permission("", "serviceaccounts", ("list",), ALL, "see that dv-bar-sa exists"),
     Permission("", "events", ("list",), (CHECK, FIX), "explain pods and claims that are stuck"),

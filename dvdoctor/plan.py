@@ -147,6 +147,33 @@ class Create:
 
 
 @dataclass(frozen=True)
+class AwaitBound:
+    """Wait until a claim is Bound (the volume binder's work after a create), so the next action and
+    the fix's verification see it bound; a claim still Pending at the bound is a failed action."""
+
+    claim: str
+    volume: str
+    timeout: float = 60.0
+
+    def describe(self) -> str:
+        return f"wait for claim {self.claim} to be bound to persistentvolume/{self.volume}"
+
+    def apply(self, run: Runner) -> list[Change]:
+        def bound(obj: dict | None) -> bool:
+            return obj is not None and (obj.get("status") or {}).get("phase") == "Bound"
+
+        obj = run.cluster.wait("persistentvolumeclaims", self.claim, bound, self.timeout)
+        if not bound(obj):
+            phase = ((obj or {}).get("status") or {}).get("phase", "gone")
+            raise ActionFailed(f"claim {self.claim} is {phase}, not Bound, after {self.timeout:.0f} s "
+                               f"(`oc describe pvc {self.claim}` says why)")
+        got = (obj.get("spec") or {}).get("volumeName")  # type: ignore[union-attr]
+        if got != self.volume:
+            raise ActionFailed(f"claim {self.claim} was bound to {got}, not to {self.volume}")
+        return []
+
+
+@dataclass(frozen=True)
 class Delete:
     kind: str
     name: str

@@ -12,7 +12,8 @@ runbook's cluster (component tarballs plus the combined one), so a second backup
 the new claim gets --size, else 30Gi; its storage class is --storage-class, else the class of DV's
 data claim dv-pvc.
 Changes: with a kept volume, patches that PersistentVolume's claimRef (the old one is in the audit
-log) and creates one PersistentVolumeClaim bound to it; else one new PersistentVolumeClaim.
+log), creates one PersistentVolumeClaim naming it and waits (up to a minute) for the binder to bind
+them; else one new PersistentVolumeClaim.
 """
 
 import json
@@ -22,7 +23,7 @@ from dvdoctor.checks.bar_pvc_missing import describe_volume, kept_volumes
 from dvdoctor.facts import Facts
 from dvdoctor.fixer import FixOptions, fix
 from dvdoctor.flows.jobs import claim_from_template, pvc_from_template
-from dvdoctor.plan import Create, Patch, Plan
+from dvdoctor.plan import AwaitBound, Create, Patch, Plan
 
 
 def rebind_plan(facts: Facts, pv: dict, options: FixOptions) -> Plan:
@@ -53,6 +54,7 @@ def rebind_plan(facts: Facts, pv: dict, options: FixOptions) -> Plan:
     out.actions.append(Create("persistentvolumeclaims", claim,
                               f"create claim {names.bar_pvc} bound to persistentvolume/{pv_name} "
                               f"({claim_spec['storageClassName'] or 'no class'}, {size}): the kept backups come back"))
+    out.actions.append(AwaitBound(names.bar_pvc, pv_name))
     out.notes.append(f"kept volume chosen: {describe_volume(pv)}")
     for other in kept_volumes(facts)[1:]:
         out.notes.append(f"left alone (older): {describe_volume(other)}")

@@ -194,6 +194,8 @@ class FakeApi:
         self.chaos: Flaky | None = None
         #: Play the PersistentVolume controller's static binding (a claim naming its volumeName).
         self.bind_volumes = False
+        #: Seconds before the binder binds a new claim (0: at once).
+        self.bind_after = 0.0
         self.thread: threading.Thread | None = None
 
     # -- state ----------------------------------------------------------------------------------
@@ -486,7 +488,11 @@ class _Handler(BaseHTTPRequestHandler):
         body["metadata"]["creationTimestamp"] = now_stamp()  # the server's, whatever the client sent
         obj = self.fake.put(plural, body, ns)
         if plural == "persistentvolumeclaims" and self.fake.bind_volumes:
-            obj = self.fake.bind_claim(obj, ns)
+            if self.fake.bind_after:  # the binder's work arrives a moment later, as on a real cluster
+                name = obj["metadata"]["name"]
+                threading.Timer(self.fake.bind_after, lambda: self.fake.bind_claim(self.fake.stored(plural, name, ns), ns)).start()
+            else:
+                obj = self.fake.bind_claim(obj, ns)
         self._send_json(201, obj)
         if self.fake.on_create is not None:
             self.fake.on_create(plural, ns, copy.deepcopy(obj))

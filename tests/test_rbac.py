@@ -155,6 +155,12 @@ def broken_for_every_fix() -> list[tuple[str, dict, dict]]:
         d["bar_volume"]["df"] = {"total": 8 * b.GIB, "used": 7 * b.GIB, "avail": b.GIB}
         b.find(d, "persistentvolumeclaims", "dv-bar-pvc")["status"]["capacity"]["storage"] = "8Gi"
 
+    def kept_volume(d):  # dv-bar-pvc deleted, its Retain volume Released: the repair binds it again
+        b.remove(d, "persistentvolumeclaims", "dv-bar-pvc")
+        pv = b.find(d, "persistentvolumes", "pvc-bar-0472")
+        pv["spec"]["claimRef"]["uid"] = "old-claim-uid"
+        pv["status"] = {"phase": "Released"}
+
     def broken_link(d):
         b.add_backup(d["bar_volume"], "2021-01-23-02-00-00", {"dv_backup.tar.gz": 100})
         d["bar_volume"]["link"]["target_exists"] = False
@@ -176,6 +182,7 @@ def broken_for_every_fix() -> list[tuple[str, dict, dict]]:
         ("bar-job-failed", case(failed_job), {}),
         ("leftover-bar-pods", case(lambda d: d["objects"]["jobs"].append(b.job("dv-list-backups-job", state="active"))), {}),
         ("bar-pvc-missing", case(lambda d: b.remove(d, "persistentvolumeclaims", "dv-bar-pvc")), {}),
+        ("bar-pvc-missing", case(kept_volume), {}),
         ("bar-pv-reclaim-delete", case(lambda d: b.find(d, "persistentvolumes", "pvc-bar-0472")["spec"].update(
             persistentVolumeReclaimPolicy="Delete")), {}),
         ("stale-dvdoctor-lock", case(lambda d: d["objects"]["leases"].append(b.stale_lease())), {}),
@@ -193,6 +200,8 @@ def test_every_repair_needs_only_what_fix_is_granted(api, cluster, tmp_path):
     for fix_id, data, options in broken_for_every_fix():
         if fix_id == "bar-pvc-missing":
             api.remove("persistentvolumeclaims", "dv-bar-pvc")
+            api.put("persistentvolumes", b.find(data, "persistentvolumes", "pvc-bar-0472"), None)
+            api.bind_volumes, api.bind_after = True, 0.3  # bound a moment later: the repair watches the claim
         plan = fixes[fix_id].plan(Facts(copy.deepcopy(data)), FixOptions(**options))
         assert plan.actions, fix_id
         try:

@@ -6,6 +6,7 @@ tests/fakeapi.py playing the volume binder, and only without a kept volume is an
 from __future__ import annotations
 
 import copy
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -16,7 +17,7 @@ from dvdoctor.cluster.kube import connect
 from dvdoctor.collect import collect
 from dvdoctor.facts import Facts
 from dvdoctor.fixer import FixOptions, load_all as load_fixes
-from dvdoctor.plan import Runner, execute
+from dvdoctor.plan import ActionFailed, Runner, execute
 from dvdoctor.registry import run_checks
 from fakeapi import KINDS, FakeApi
 
@@ -82,6 +83,7 @@ def test_rebind_through_the_kubernetes_client(api: FakeApi, tmp_path: Path):
     data = deleted_with_kept_volume()
     older_kept(data)
     load(api, data)
+    api.bind_after = 0.5  # the claim is Pending when created; the plan waits for the binder
     cluster = connect(str(api.kubeconfig(tmp_path / "config", namespace=b.NS)), None, None)
     cluster.retry_backoff = 0.01
     facts = Facts(copy.deepcopy(data))
@@ -118,8 +120,10 @@ def test_a_released_volume_still_holding_the_old_uid_is_not_bound(api: FakeApi, 
     cluster = connect(str(api.kubeconfig(tmp_path / "config", namespace=b.NS)), None, None)
     facts = Facts(copy.deepcopy(data))
     plan = load_fixes()["bar-pvc-missing"].plan(facts, FixOptions())
-    plan.actions = plan.actions[1:]  # the claim alone
-    execute(plan, Runner(cluster, facts, AuditLog(tmp_path / "audit.jsonl")))
+    claim_only, wait = plan.actions[1], plan.actions[2]
+    plan.actions = [claim_only, replace(wait, timeout=1.0)]  # the claim alone
+    with pytest.raises(ActionFailed, match="claim dv-bar-pvc is Pending, not Bound, after 1 s"):
+        execute(plan, Runner(cluster, facts, AuditLog(tmp_path / "audit.jsonl")))
     assert api.stored("persistentvolumeclaims", "dv-bar-pvc")["status"]["phase"] == "Pending"
 
 
