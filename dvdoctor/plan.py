@@ -162,7 +162,13 @@ class AwaitBound:
         def bound(obj: dict | None) -> bool:
             return obj is not None and (obj.get("status") or {}).get("phase") == "Bound"
 
-        obj = run.cluster.wait("persistentvolumeclaims", self.claim, bound, self.timeout)
+        first: list[str] = []
+
+        def seen(obj: dict | None) -> None:
+            if not first:
+                first.append(((obj or {}).get("status") or {}).get("phase", "absent"))
+
+        obj = run.cluster.wait("persistentvolumeclaims", self.claim, bound, self.timeout, on_change=seen)
         if not bound(obj):
             phase = ((obj or {}).get("status") or {}).get("phase", "gone")
             raise ActionFailed(f"claim {self.claim} is {phase}, not Bound, after {self.timeout:.0f} s "
@@ -170,7 +176,52 @@ class AwaitBound:
         got = (obj.get("spec") or {}).get("volumeName")  # type: ignore[union-attr]
         if got != self.volume:
             raise ActionFailed(f"claim {self.claim} was bound to {got}, not to {self.volume}")
-        return []
+        return [Change(f"persistentvolumeclaims/{self.claim} phase", first[0] if first else "", f"Bound to {got}")]
+
+
+@dataclass(frozen=True)
+class AwaitGrown:
+    """Wait until a claim's growth took effect, so what a plan does after it (freeing space) only runs
+    when the room it counts on is there. Done when status.capacity reached the size, or when the
+    volume is grown and only its file system waits for the next pod to mount it (FileSystemResizePending)."""
+
+    claim: str
+    size: str
+    timeout: float = 300.0
+
+    def describe(self) -> str:
+        return f"wait for claim {self.claim} to reach {self.size}"
+
+    def apply(self, run: Runner) -> list[Change]:
+        from .backups import parse_quantity
+
+        want = parse_quantity(self.size)
+
+        def grown(obj: dict | None) -> bool:
+            st = (obj or {}).get("status") or {}
+            capacity = (st.get("capacity") or {}).get("storage")
+            pending = any(c.get("type") == "FileSystemResizePending" and c.get("status") == "True"
+                          for c in st.get("conditions") or [])
+            return pending or (capacity is not None and parse_quantity(capacity) >= want)
+
+        first: list[str] = []
+
+        def capacity_of(obj: dict | None) -> str:
+            return (((obj or {}).get("status") or {}).get("capacity") or {}).get("storage", "unknown")
+
+        def seen(obj: dict | None) -> None:
+            if not first:
+                first.append(capacity_of(obj))
+
+        obj = run.cluster.wait("persistentvolumeclaims", self.claim, grown, self.timeout, on_change=seen)
+        capacity = capacity_of(obj)
+        if not grown(obj):
+            raise ActionFailed(f"claim {self.claim} still has {capacity} after {self.timeout:.0f} s: its storage "
+                               f"driver has not grown it to {self.size} (`oc describe pvc {self.claim}` says why); "
+                               "nothing after the growth was done")
+        grown_to = capacity if parse_quantity(capacity if capacity != "unknown" else "0") >= want else \
+            f"{self.size} (its file system grows when a pod next mounts it)"
+        return [Change(f"persistentvolumeclaims/{self.claim} capacity", first[0] if first else "", grown_to)]
 
 
 @dataclass(frozen=True)

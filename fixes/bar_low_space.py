@@ -12,7 +12,7 @@ nothing is changed and the exact command to run once it does (with --size) is pr
 --size, dv-bar-pvc is grown to that size instead, when its class allows expansion and the size
 gives the next backup its room.
 Changes: removes files and folders on dv-bar-pvc; when growing, patches the claim's requested size
-(first, so a refused growth changes nothing).
+first and waits for the storage driver to grow it, so a refused or stalled growth removes nothing.
 """
 
 import math
@@ -23,7 +23,7 @@ from dvdoctor.errors import UsageError
 from dvdoctor.facts import SECTION_BAR, Facts
 from dvdoctor.fixer import FixOptions, fix
 from dvdoctor.flows.jobs import THREE_BACKUPS
-from dvdoctor.plan import BarScript, Patch, Plan
+from dvdoctor.plan import AwaitGrown, BarScript, Patch, Plan
 from dvdoctor.retention import Removal, folder_being_written, prunable, redundant_components
 
 
@@ -136,6 +136,7 @@ def plan(facts: Facts, options: FixOptions) -> Plan:
     ok, sc_name = expandable(facts)
     if ok:
         out.actions.append(_expand(facts, size, f": {human_bytes(short)} short after freeing what is safe"))
+        out.actions.append(AwaitGrown(facts.names.bar_pvc, size))  # the removals count on that room
         out.actions += removals
         out.notes += notes + [summary, f"growing to {size}: the size dvdoctor gives a new {facts.names.bar_pvc}"
                                        f" ({'bar.size of the site' if facts.settings.bar_size else THREE_BACKUPS + ', three backups'})"

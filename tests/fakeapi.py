@@ -196,6 +196,8 @@ class FakeApi:
         self.bind_volumes = False
         #: Seconds before the binder binds a new claim (0: at once).
         self.bind_after = 0.0
+        #: Play the volume resizer: a bound claim's larger request shows in its capacity at once.
+        self.resize_volumes = True
         self.thread: threading.Thread | None = None
 
     # -- state ----------------------------------------------------------------------------------
@@ -509,6 +511,10 @@ class _Handler(BaseHTTPRequestHandler):
             return self._error(409, f'Operation cannot be fulfilled on {plural} "{name}": the object has been modified; '
                                     "please apply your changes to the latest version and try again", "Conflict")
         merged = merge_patch(obj, patch)
+        if plural == "persistentvolumeclaims" and self.fake.resize_volumes and (merged.get("status") or {}).get("phase") == "Bound":
+            request = (((merged.get("spec") or {}).get("resources") or {}).get("requests") or {}).get("storage")
+            if request and request != (((obj.get("spec") or {}).get("resources") or {}).get("requests") or {}).get("storage"):
+                merged["status"]["capacity"] = {"storage": request}  # the resizer's part, at once
         if plural == "persistentvolumes" and self.fake.bind_volumes:
             ref = merged["spec"].get("claimRef")
             if (merged.get("status") or {}).get("phase") == "Released" and not (ref or {}).get("uid"):

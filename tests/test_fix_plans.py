@@ -10,7 +10,7 @@ from dvdoctor.errors import UsageError
 from dvdoctor.facts import Facts
 from dvdoctor.fixer import FixOptions, load_all
 from dvdoctor.names import REPLICAS_ANNOTATION
-from dvdoctor.plan import BarScript, Delete, EngineScript, Patch, Scale
+from dvdoctor.plan import AwaitGrown, BarScript, Delete, EngineScript, Patch, Scale
 from dvdoctor.registry import load_all as load_checks
 
 FIXES = load_all()
@@ -145,9 +145,10 @@ def test_low_space_plan_that_freeing_cannot_complete_grows_the_claim_first():
     """Freeing what is safe (keep 2: the incomplete folder) leaves it 2.4 GiB short: the plan is whole
     only with the claim grown, first, to the site's size for a new dv-bar-pvc (30Gi, three backups)."""
     p = plan("bar-low-space", full_volume())
-    grow, *removals = p.actions
+    grow, wait, *removals = p.actions
     assert isinstance(grow, Patch) and grow.patch == {"spec": {"resources": {"requests": {"storage": "30Gi"}}}}
     assert grow.before == "capacity 16Gi"
+    assert wait == AwaitGrown("dv-bar-pvc", "30Gi")  # nothing is removed before the room is there
     assert [a.args for a in removals] == [("remove", "2021-01-21-19-27-31")]
     assert not p.manual
 

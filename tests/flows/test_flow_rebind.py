@@ -59,7 +59,8 @@ def test_deleted_claim_on_a_retained_volume_is_bound_again_with_its_backups(flow
     assert digests(flow.bar) == files and flow.current() == link
     entries = [e for e in flow.audit_entries() if e["fix"] == "bar-pvc-missing"]
     assert [c["what"] for e in entries for c in e["changes"]] == [f"persistentvolumes/{volume}",
-                                                                  "persistentvolumeclaims/dv-bar-pvc"]
+                                                                  "persistentvolumeclaims/dv-bar-pvc",
+                                                                  "persistentvolumeclaims/dv-bar-pvc phase"]
     assert old_uid in entries[0]["changes"][0]["before"]
     assert check_json(flow, "bar-pvc-missing")["status"] == "pass"
     assert flow.dv("fix", "--issue", "bar-pvc-missing", "--yes")[0] == 0  # nothing left to do

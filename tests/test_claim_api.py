@@ -1,6 +1,8 @@
-"""dv-bar-pvc deleted while its volume was kept (reclaim Retain, now Released, every backup on it):
-the check names the volume, the repair binds it again through the real client against
-tests/fakeapi.py playing the volume binder, and only without a kept volume is an empty claim made.
+"""dv-bar-pvc through the real client against tests/fakeapi.py playing the volume binder and resizer.
+
+Deleted while its volume was kept (reclaim Retain, now Released, every backup on it): the check names
+the volume, the repair binds it again, and only without a kept volume is an empty claim made. Grown
+by the low-space repair: nothing after the growth runs until the room is there.
 """
 
 from __future__ import annotations
@@ -144,3 +146,30 @@ def test_without_rights_to_list_volumes_the_plan_says_so():
     assert "a kept volume holding the backups cannot be ruled out" in b.evidence(result)
     plan = load_fixes()["bar-pvc-missing"].plan(Facts(data), FixOptions())
     assert any("persistentvolumes could not be read" in n for n in plan.notes)
+
+
+# -- growing the claim (bar-low-space): nothing after the growth runs until the room is there ----------
+
+
+def test_a_growth_the_driver_never_makes_stops_the_plan_before_it_frees_anything(api: FakeApi, tmp_path: Path):
+    from dvdoctor.plan import AwaitGrown, Delete, Patch, Plan
+
+    api.resize_volumes = False
+    api.put("persistentvolumeclaims", b.pvc("dv-bar-pvc", "16Gi", "pvc-bar-0472"))
+    api.put("jobs", {"metadata": {"name": "stands-for-a-removal"}})
+    cluster = connect(str(api.kubeconfig(tmp_path / "config", namespace=b.NS)), None, None)
+    plan = Plan("bar-low-space", [
+        Patch("persistentvolumeclaims", "dv-bar-pvc", {"spec": {"resources": {"requests": {"storage": "30Gi"}}}}, "grow"),
+        AwaitGrown("dv-bar-pvc", "30Gi", timeout=1.0),
+        Delete("jobs", "stands-for-a-removal", "what the growth made room for"),
+    ])
+    facts = Facts(b.healthy())
+    with pytest.raises(ActionFailed, match="still has 16Gi after 1 s: its storage driver has not grown it to 30Gi"):
+        execute(plan, Runner(cluster, facts, AuditLog(tmp_path / "audit.jsonl")))
+    assert api.stored("jobs", "stands-for-a-removal") is not None  # nothing after the growth ran
+
+    claim = api.stored("persistentvolumeclaims", "dv-bar-pvc")  # grown, its file system waiting for a pod
+    claim["status"]["conditions"] = [{"type": "FileSystemResizePending", "status": "True"}]
+    api.put("persistentvolumeclaims", claim, event="MODIFIED")
+    execute(Plan("bar-low-space", plan.actions[1:]), Runner(cluster, facts, AuditLog(tmp_path / "audit.jsonl")))
+    assert api.stored("jobs", "stands-for-a-removal") is None
