@@ -65,6 +65,13 @@ def overview(path: Path | str) -> dict:
         pvc = store.read("persistentvolumeclaims", folder.name)
         volumes.append({"claim": folder.name, "path": str(folder), "bytes": du(folder),
                         "capacity": ((pvc or {}).get("status") or {}).get("capacity", {}).get("storage")})
+    released = store.root / "released"
+    for folder in sorted(released.iterdir()) if released.is_dir() else []:  # data of kept (Released) volumes
+        pv = store.read("persistentvolumes", folder.name)
+        ref = ((pv or {}).get("spec") or {}).get("claimRef") or {}
+        volumes.append({"claim": f"({ref.get('name', '?')}, deleted)", "path": str(folder), "bytes": du(folder),
+                        "capacity": ((pv or {}).get("spec") or {}).get("capacity", {}).get("storage"),
+                        "volume": folder.name, "phase": ((pv or {}).get("status") or {}).get("phase", "gone")})
     backups, link = _backups(store.volume_dir(NAMES.bar_pvc) / "1.5.0")
     markers_dir = store.volume_dir(NAMES.data_pvc) / "marker_files"
     markers = sorted(p.name for p in markers_dir.iterdir()) if markers_dir.is_dir() else []
@@ -91,6 +98,7 @@ def render(view: dict) -> str:
         lines += [f"  {o['name']:44} {o['state']}" for o in items] or ["  (none)"]
     lines += ["", "volumes:"]
     lines += [f"  {v['claim']:20} {human_bytes(v['bytes']):>10} of {v['capacity'] or '?'}   {v['path']}"
+              + (f"   (volume {v['volume']}, {v['phase']})" if v.get("volume") else "")
               for v in view["volumes"]]
     lines += ["", f"backups on {NAMES.bar_mount} (restore point -> {view['restore_point'] or 'none'}):"]
     lines += [f"  {b['timestamp']}  {human_bytes(b['bytes']):>10}  {'complete' if b['complete'] else 'INCOMPLETE'}  "

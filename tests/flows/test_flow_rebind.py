@@ -8,6 +8,8 @@ import hashlib
 import json
 from pathlib import Path
 
+from dvdoctor.lab.overview import overview
+
 
 def digests(folder: Path) -> dict[str, str]:
     return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
@@ -40,6 +42,8 @@ def test_deleted_claim_on_a_retained_volume_is_bound_again_with_its_backups(flow
     pv = admin.get("persistentvolumes", volume)
     assert pv["status"]["phase"] == "Released" and pv["spec"]["claimRef"]["uid"] == old_uid
     assert not flow.bar.exists()
+    [kept] = [v for v in overview(flow.lab)["volumes"] if v.get("volume") == volume]  # `lab status` shows it
+    assert kept["phase"] == "Released" and kept["bytes"] > 0
 
     result = check_json(flow, "bar-pvc-missing")
     assert result["status"] == "fail"
