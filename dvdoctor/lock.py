@@ -132,19 +132,26 @@ class Lock:
         self.lost: str | None = None
 
     # ---- taking and giving back -----------------------------------------------------------
-    def acquire(self, break_lock: bool = False) -> "Lock":
-        """Take the lock, or raise LockHeld naming who has it; an expired or dead holder's lock is taken over."""
+    def acquire(self, break_lock: bool = False, guard: Callable[[], None] | None = None) -> "Lock":
+        """Take the lock, or raise LockHeld naming who has it; an expired or dead holder's lock is taken over.
+
+        `guard` is asked before a lock another run holds is taken (over or broken) and may refuse by
+        raising: a dead holder's lock is never taken while the DV job it started still runs.
+        """
         now = datetime.now(timezone.utc)
         try:
             self.cluster.create("leases", self._body(now))
         except Conflict:
             lease = self.cluster.get("leases", LEASE_NAME)
             if lease is None:  # released between our create and get: try once more
-                return self.acquire(break_lock)
+                return self.acquire(break_lock, guard)
             holder = Holder.of(lease)
             if holder.identity == self.me:
                 return self  # held by this process already: nested use, released by the outer one
-            if holder.expired(now) or holder.gone_here(socket.gethostname()):
+            gone = holder.expired(now) or holder.gone_here(socket.gethostname())
+            if guard is not None and (gone or break_lock):
+                guard()
+            if gone:
                 self.warn(f"taking over the lock {LEASE_NAME} left by {holder.describe(now)}: its holder is gone")
             elif break_lock:
                 self.warn(f"--break-lock: taking the lock from {holder.describe(now)}; {BREAK_RISK}")

@@ -124,3 +124,13 @@ OWNED_LABEL = "app.kubernetes.io/managed-by"
 OWNED_VALUE = "dvdoctor"
 #: Annotation recording a deployment's replicas before dvdoctor scaled it to 0.
 REPLICAS_ANNOTATION = "dvdoctor.io/original-replicas"
+#: Annotations on DV's BAR jobs that dvdoctor starts: which command, and which run (user@host:pid,
+#: the identity its lock holds), so a job whose run is gone can be told from one that is watched.
+STARTED_BY_ANNOTATION = "dvdoctor.io/started-by"
+RUN_ANNOTATION = "dvdoctor.io/run"
+#: On a backup job dvdoctor starts: the newest backup folder before it ("" for none), so the folders
+#: it writes are known exactly when it has to be stopped.
+NEWEST_BEFORE_ANNOTATION = "dvdoctor.io/newest-before"
+#: Annotation on the dv-engine StatefulSet while a restore that failed part-way is not yet redone:
+#: JSON {"when", "backup", "why"}; the next successful restore removes it.
+RESTORE_INCOMPLETE_ANNOTATION = "dvdoctor.io/restore-incomplete"

@@ -7,6 +7,7 @@ changed, where, before and after. In-pod work runs the shipped scripts with valu
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Protocol
@@ -236,6 +237,36 @@ class Delete:
     def apply(self, run: Runner) -> list[Change]:
         existed = run.cluster.delete(self.kind, self.name)
         return [Change(f"{self.kind}/{self.name}", "present" if existed else "absent", "deleted")]
+
+
+@dataclass(frozen=True)
+class StopJob:
+    """Delete a running job with its pods (background propagation), then wait until its pods are gone.
+
+    What follows a stop (removing the folder and the marker the job wrote, scaling DV's deployments
+    back up) must never run while one of its pods may still be writing: the wait is what makes those
+    steps safe, and a pod that outlives the timeout stops the plan there.
+    """
+
+    name: str
+    summary: str
+    timeout: float = 180.0
+    interval: float = 1.0
+
+    def describe(self) -> str:
+        return self.summary
+
+    def apply(self, run: Runner) -> list[Change]:
+        existed = run.cluster.delete("jobs", self.name)
+        deadline = time.monotonic() + self.timeout
+        while True:
+            pods = run.cluster.list("pods", label_selector=f"job-name={self.name}")
+            if not pods:
+                return [Change(f"jobs/{self.name}", "running" if existed else "absent", "deleted, its pods ended")]
+            if time.monotonic() >= deadline:
+                raise ActionFailed(f"job {self.name} is deleted but its pods {', '.join(k8s.name(p) for p in pods)} "
+                                   f"are still there after {self.timeout:.0f} s")
+            time.sleep(min(self.interval, max(0.0, deadline - time.monotonic())))
 
 
 @dataclass(frozen=True)

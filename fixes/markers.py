@@ -8,16 +8,15 @@ instead of within 30 minutes. `restore-marker-left`: the runbook's two post-rest
 """
 
 from dvdoctor import k8s
-from dvdoctor.errors import UsageError
 from dvdoctor.facts import SECTION_ENGINE, Facts
 from dvdoctor.fixer import FixOptions, fix
+from dvdoctor.owner import refuse_while_active
 from dvdoctor.plan import Delete, EngineScript, Plan, recorded_replicas, remove_marker
 
 
-def _refuse_if_bar_job_active(facts: Facts) -> None:
-    active = facts.active_bar_jobs()
-    if active:
-        raise UsageError(f"job {active[0]} is running and owns the marker; wait for it or delete it first")
+def _refuse_if_bar_job_active(facts: Facts, fix_id: str) -> None:
+    """A marker belongs to DV's job while one runs: one line naming it, its age and what to do."""
+    refuse_while_active(facts, f"dvdoctor fix --issue {fix_id}")
 
 
 def caching_enabled(facts: Facts) -> bool:
@@ -34,7 +33,7 @@ def stale(facts: Facts, options: FixOptions) -> Plan:
     facts.require(SECTION_ENGINE)
     if not facts.marker(facts.names.bar_marker):
         return out
-    _refuse_if_bar_job_active(facts)
+    _refuse_if_bar_job_active(facts, "stale-bar-marker")
     out.actions.append(remove_marker(facts, facts.names.bar_marker, f"in {facts.names.engine_pod}"))
     stuck = [p for p in facts.objects("pods") if _is_dv_statefulset_pod(facts, p) and not k8s.pod_ready(p)]
     if options.restart:
@@ -56,7 +55,7 @@ def restored(facts: Facts, options: FixOptions) -> Plan:
     facts.require(SECTION_ENGINE)
     if not facts.marker(facts.names.restore_marker):
         return out
-    _refuse_if_bar_job_active(facts)
+    _refuse_if_bar_job_active(facts, "restore-marker-left")
     if caching_enabled(facts) and facts.engine.get("caching_script"):
         out.actions.append(EngineScript(("caching-off", facts.names.caching_script),
                                         f"run {facts.names.caching_script} false in {facts.names.engine_pod} (DV caching is enabled)"))

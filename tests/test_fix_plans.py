@@ -10,6 +10,7 @@ from dvdoctor.errors import UsageError
 from dvdoctor.facts import Facts
 from dvdoctor.fixer import FixOptions, load_all
 from dvdoctor.names import REPLICAS_ANNOTATION
+from dvdoctor.owner import BarJobActive
 from dvdoctor.plan import AwaitGrown, BarScript, Delete, EngineScript, Patch, Scale
 from dvdoctor.registry import load_all as load_checks
 
@@ -54,7 +55,8 @@ def test_stale_marker_is_removed_only_when_no_bar_job_runs():
     assert [type(a) for a in p.actions] == [EngineScript]
     assert p.actions[0].args == ("remove-marker", "/mnt/marker_files", ".bar")
     data["objects"]["jobs"].append(b.job("dv-backup-job", state="active"))
-    with pytest.raises(UsageError, match="dv-backup-job is running"):
+    with pytest.raises(BarJobActive, match="dv-backup-job has been running .*so `dvdoctor fix --issue stale-bar-marker` "
+                                           "changed nothing"):
         plan("stale-bar-marker", data)
 
 

@@ -108,6 +108,14 @@ def fix(
     raise typer.Exit(0 if ok else 1)
 
 
+#: Repairs that may act while a DV BAR job runs: the one that stops an unattended backup job, the
+#: one that deletes leftover jobs (dvcli.sh's list job; never an active backup or restore job), and
+#: the runbook's first backup step, scaling the side deployments down (it only stops writers beside
+#: the job's tar). Every other repair touches the volume, the markers or the deployments' way back
+#: up, and refuses under a job.
+UNDER_BAR_JOB = ("bar-job-unattended", "leftover-bar-pods", "side-deployments-running")
+
+
 def repair(opts: Options, cluster, facts, ids: list[str], options, console: Console, *, yes: bool,
            dry_run: bool = False, audit_file: Optional[Path] = None, break_lock: bool = False) -> bool:
     """Plan, show, ask, apply, audit and verify the given fixes; True when all is done and verified.
@@ -116,6 +124,7 @@ def repair(opts: Options, cluster, facts, ids: list[str], options, console: Cons
     or restore whose gate runs the fixes).
     """
     from ..fixer import load_all, manual_plan
+    from ..owner import refuse_while_active, refuse_while_active_live
     from ..registry import run_checks
 
     fixes = load_all()
@@ -131,10 +140,25 @@ def repair(opts: Options, cluster, facts, ids: list[str], options, console: Cons
     if dry_run:
         console.print("[dim]--dry-run: nothing was changed.[/]")
         return True
+    command = f"dvdoctor fix --issue {','.join(p.fix for p in todo)}"
+    ending = jobs_ended_by(todo)
+    if any(p.fix not in UNDER_BAR_JOB for p in todo):
+        refuse_while_active(facts, command, ending)
+    todo.sort(key=lambda p: p.fix not in UNDER_BAR_JOB)  # what stops a job goes first; the rest acts after it
     if not confirm(console, f"Apply {sum(len(p.actions) for p in todo)} change(s) in namespace {facts.namespace}?", yes):
         return False
-    with take_lock(cluster, f"dvdoctor fix --issue {','.join(p.fix for p in todo)}", break_lock, console):
+    with take_lock(cluster, command, break_lock, console, facts.names, ending):
+        if any(p.fix not in UNDER_BAR_JOB for p in todo):  # a job started while we asked
+            refuse_while_active_live(cluster, facts.names, command, ending)
         return _apply(opts, cluster, facts, fixes, todo, options, console, audit_file)
+
+
+def jobs_ended_by(plans: list) -> frozenset[str]:
+    """The jobs these plans delete or stop: while only those run, the other fixes may act after them."""
+    from ..plan import Delete, StopJob
+
+    return frozenset(a.name for p in plans for a in p.actions
+                     if isinstance(a, StopJob) or (isinstance(a, Delete) and a.kind == "jobs"))
 
 
 def _apply(opts: Options, cluster, facts, fixes: dict, todo: list, options, console: Console,

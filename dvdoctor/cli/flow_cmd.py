@@ -24,19 +24,25 @@ def _flow_setup(ctx: typer.Context, ignore: List[str], audit_file: Optional[Path
     """Open the cluster, take the namespace's lock (unless nothing will change), then gather the facts.
 
     The lock is taken before the facts, so the gate judges a namespace no other run is changing; it
-    is released when the command ends, however it ends.
+    is released when the command ends, however it ends. A DV BAR job that is active (dvcli.sh's, a
+    schedule's, or one a killed dvdoctor run left) stops the command before anything changes.
     """
     from ..audit import AuditLog
     from ..plan import Runner
     from ..registry import resolve_ids
 
+    from ..owner import refuse_while_active
+
     opts: Options = ctx.obj
     resolve_ids(ignore, "--ignore-check")
     cluster = opts.open_cluster()
     console = Console()
+    command = command or ctx.command_path
     if lock:
-        ctx.call_on_close(take_lock(cluster, command or ctx.command_path, break_lock, console).release)
+        ctx.call_on_close(take_lock(cluster, command, break_lock, console, opts.settings.names).release)
     facts = gather(opts, no_pod=False, verify=verify, quiet=False)
+    if lock:  # DV's own job owns the namespace while it runs, whatever the lock says
+        refuse_while_active(facts, command)
     runner = Runner(cluster, facts, AuditLog(audit_file, where=cluster.describe()),
                     progress=lambda msg: console.print(f"  → {escape(msg)}"))
     return opts, cluster, facts, console, runner
@@ -265,6 +271,8 @@ def prune(
     from ..errors import UsageError
     from ..retention import protected, prunable
 
+    from ..owner import folders_being_written, refuse_while_active
+
     opts: Options = ctx.obj
     if copies:
         from .copy_cmd import prune_copies
@@ -280,14 +288,18 @@ def prune(
         raise UsageError("prune: give --keep N (backups on dv-bar-pvc) or --copies with --keep-daily/weekly/monthly")
     cluster = opts.open_cluster()
     console = Console()
+    command = f"{ctx.command_path} --keep {keep}"
     if not dry_run:
-        ctx.call_on_close(take_lock(cluster, f"{ctx.command_path} --keep {keep}", break_lock, console).release)
+        ctx.call_on_close(take_lock(cluster, command, break_lock, console, opts.settings.names).release)
     facts = gather(opts, no_pod=False, verify=False, quiet=False)
+    if not dry_run:
+        refuse_while_active(facts, command)
     facts.require(SECTION_BAR)
     names = facts.names
     items = backups(facts.bar, names)
     link_ts = link_timestamp(facts.bar, names)
-    removals = prunable(items, link_ts, keep, names)
+    writing = folders_being_written(facts, items)
+    removals = [r for r in prunable(items, link_ts, keep, names) if r.path not in writing]
     plan = Plan("prune")
     if removals:
         total = sum(r.bytes for r in removals)

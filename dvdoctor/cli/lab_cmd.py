@@ -37,7 +37,7 @@ def create(
     namespace: Optional[str] = typer.Option(None, "--namespace", "-n", help="The lab's namespace (default cpd30)."),
     force: bool = typer.Option(False, "--force", help="Replace a lab already in DIR."),
     bar_hold: float = typer.Option(0, "--bar-hold", min=0, metavar="SECONDS",
-                                   help="Make each backup job wait this long after writing its marker (to try Ctrl-C mid-backup)."),
+                                   help="Make each backup job wait this long half-way, marker and partial folder written (to try Ctrl-C mid-backup)."),
     data_size: Optional[str] = typer.Option(None, "--data-size", metavar="SIZE",
                                             help="Add this much database-shaped data to DV's volume (8 KiB pages that "
                                                  "compress about 3:1, e.g. 128Mi): backups of a realistic shape."),

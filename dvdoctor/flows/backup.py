@@ -1,8 +1,10 @@
 """`dvdoctor backup`: the runbook's backup, with the manual steps done and DV never left down silently.
 
 Gate -> consent -> scale the side deployments to 0 (recording their counts) -> DV's backup job from
-DV's template -> watch -> save its log -> postflight -> scale back, in every case, Ctrl-C and
-errors included. Every change goes through the plan executor, so it is audited and can be undone.
+DV's template -> watch -> save its log -> postflight -> scale back, in every case, errors included.
+Ctrl-C, SIGTERM or SIGHUP while DV's job runs abort the backup: the job is stopped and waited for,
+its partial folder and marker removed, and only then do the deployments come back. Every change
+goes through the plan executor, so it is audited and can be undone.
 """
 
 from __future__ import annotations
@@ -22,11 +24,14 @@ from rich.markup import escape
 
 from .. import k8s, origin, redact
 from ..backups import Backup, backups, human_bytes, link_timestamp
+from ..errors import DvdoctorError
 from ..facts import Facts
 from ..files import write_atomic
+from ..names import NEWEST_BEFORE_ANNOTATION
+from ..owner import BarJob, cleanup_after_stop, refuse_while_active, refuse_while_active_live
 from ..registry import run_checks
-from ..plan import (ActionFailed, BarScript, Create, Delete, Plan, Runner, Scale, execute, recorded_replicas,
-                    remove_marker)
+from ..plan import (ActionFailed, BarScript, Create, Delete, Plan, Runner, Scale, StopJob, execute,
+                    recorded_replicas, remove_marker)
 from . import jobs
 
 
@@ -115,7 +120,12 @@ def start_plan(facts: Facts, job: dict, opts: FlowOptions) -> Plan:
                                    f"{pvc['spec']['resources']['requests']['storage']}) from DV's template"))
     old = facts.get("jobs", job["metadata"]["name"])
     if old is not None:
+        if k8s.job_state(old) == "active":  # never deleted as "finished": it is DV's job at work
+            refuse_while_active(facts, "dvdoctor backup")
         plan.actions.append(Delete("jobs", k8s.name(old), f"delete the finished job {k8s.name(old)} and its pods"))
+    if facts.bar is not None:  # which folders are this job's, should it have to be stopped
+        items = backups(facts.bar, names)
+        job["metadata"].setdefault("annotations", {})[NEWEST_BEFORE_ANNOTATION] = items[-1].timestamp if items else ""
     plan.actions.append(Create("jobs", job, f"create job {job['metadata']['name']} from DV's template "
                                             f"(image {k8s.pod_image(k8s.job_pod_spec(job))})"))
     return plan
@@ -132,9 +142,13 @@ def save_log(opts: FlowOptions, job: str, pod: str | None, log: str) -> Path | N
 
 
 def after_failure_plan(facts: Facts, job: str) -> Plan:
-    """The runbook's workaround after a failed job: delete it, and remove the marker it left."""
+    """The runbook's workaround after a failed job: delete it, and remove the marker it left.
+
+    Its pods are waited for: a job given up on (timeout, stuck) may still have one writing, and
+    the side deployments come back only after this plan.
+    """
     return Plan("backup", [
-        Delete("jobs", job, f"delete the failed job {job} (its pods go with it)"),
+        StopJob(job, f"delete the failed job {job} with its pods and wait until they have ended"),
         remove_marker(facts, facts.names.bar_marker, "so DV can start again"),
     ])
 
@@ -245,6 +259,7 @@ def run_backup(facts: Facts, options: FlowOptions, console: Console, runner: Run
         return 0
     before = {n: original_replicas(d) for n in names.side_deployments if (d := facts.get("deployments", n))}
     started = datetime.now(timezone.utc)
+    refuse_while_active_live(runner.cluster, names, "dvdoctor backup")  # a job started since the gate looked
     with interrupted_by_signals():
         code = 1
         try:
@@ -269,14 +284,69 @@ def run_backup(facts: Facts, options: FlowOptions, console: Console, runner: Run
             write_manifest(runner, facts, newest, console)
             code = 0 if dv_ready(options.ready_timeout, collect_again, console) else 1
         except (KeyboardInterrupt, Interrupted):
-            console.print("[yellow]interrupted: putting DV's deployments back; the backup job, if started, is left to finish[/]")
             code = 130
+            if not stop_interrupted_job(runner, facts, job_name, collect_again, console):
+                before = {}  # DV's job may still be tarring: the side deployments must not come back under it
         except ActionFailed as exc:
             console.print(f"[red]✗[/] {escape(str(exc))}")
             code = 1
         finally:
             restore_side_deployments(runner, facts, before, console)
         return code
+
+
+def stop_interrupted_job(runner: Runner, facts: Facts, job_name: str, collect_again, console: Console) -> bool:
+    """Ctrl-C, SIGTERM or SIGHUP during a backup: abort it cleanly; True when no pod of DV's job can
+    still write, so the side deployments may come back.
+
+    The job is deleted with its pods and they are waited for; only then are its partial folder and
+    the `.bar` marker removed (the restore point never moves) and the deployments scaled back, so
+    no writer runs beside a tar and no backup taken with writers running becomes the restore point.
+    A second interrupt stops the cleanup where it is and says what is left.
+    """
+    names = facts.names
+    try:
+        job = runner.cluster.get("jobs", job_name)
+        if job is None or k8s.job_state(job) != "active":
+            console.print("[yellow]interrupted: no backup job is running; putting DV's deployments back[/]")
+            return True
+        console.print(f"[yellow]interrupted: stopping DV's backup job {job_name}: it is deleted with its pods and "
+                      f"they are waited for; then its partial folder and the {names.bar_marker} marker are removed, "
+                      "the restore point stays where it was, and DV's deployments come back. Interrupt again to "
+                      "stop this cleanup (`dvdoctor fix --all` finishes it).[/]", soft_wrap=True)
+        stopped = BarJob.of(job)
+        execute(Plan("backup", [StopJob(job_name, f"delete job {job_name} with its pods and wait until they have ended")]),
+                runner)
+        after = collect_again()
+        cleanup = Plan("backup")
+        cleanup_after_stop(after, stopped, cleanup)
+        execute(cleanup, Runner(runner.cluster, after, runner.audit, runner.progress))
+        for note in cleanup.notes:
+            console.print(f"  {escape(note)}", soft_wrap=True)
+        return True
+    except (KeyboardInterrupt, Interrupted):
+        console.print("[red]interrupted again: the cleanup stops here.[/]")
+    except DvdoctorError as exc:
+        console.print(f"[red]✗ the cleanup could not finish: {escape(str(exc))}[/]", soft_wrap=True)
+    say_what_is_left(runner, facts, job_name, console)
+    return False
+
+
+def say_what_is_left(runner: Runner, facts: Facts, job_name: str, console: Console) -> None:
+    """After a cleanup cut short: what may still be there, and the one command that finishes it."""
+    names = facts.names
+    try:
+        job = runner.cluster.get("jobs", job_name)
+        pods = [k8s.name(p) for p in runner.cluster.list("pods", label_selector=f"job-name={job_name}")]
+        state = (f"job {job_name} is still running" if job is not None and k8s.job_state(job) == "active" else
+                 f"job {job_name} is deleted but its pods {', '.join(pods)} may still be ending" if pods else
+                 f"job {job_name} is gone")
+    except (DvdoctorError, KeyboardInterrupt, Interrupted):
+        state = f"job {job_name} may still be running"
+    console.print(f"  left: {state}; its partial backup folder and {names.marker_dir}/{names.bar_marker} may be there; "
+                  f"{', '.join(names.side_deployments)} stay at 0 (their replicas are recorded) so that nothing "
+                  "writes beside a running tar", soft_wrap=True)
+    console.print("  finish with: dvdoctor fix --all", soft_wrap=True)
 
 
 def run_dv_job(runner: Runner, facts: Facts, job_name: str, options: FlowOptions, console: Console) -> jobs.JobOutcome:

@@ -14,14 +14,15 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from .. import collect, k8s, oneshot
+from ..lock import identity
 from ..cluster.port import Cluster
 from ..errors import UsageError
 from ..facts import SECTION_ENGINE, Facts
+from ..names import RUN_ANNOTATION, STARTED_BY_ANNOTATION
 from ..signatures import Match, match_log
 
 #: Cluster-assigned metadata a template copied from a live object may carry; never sent back.
 SERVER_FIELDS = ("namespace", "uid", "resourceVersion", "creationTimestamp", "selfLink", "generation", "managedFields")
-STARTED_BY = "dvdoctor.io/started-by"
 
 
 def job_from_template(facts: Facts, template: str, started_by: str) -> dict:
@@ -38,7 +39,8 @@ def job_from_template(facts: Facts, template: str, started_by: str) -> dict:
     meta = job.setdefault("metadata", {})
     for key in SERVER_FIELDS:
         meta.pop(key, None)
-    meta.setdefault("annotations", {})[STARTED_BY] = started_by
+    # who started it: a job whose run is gone (killed) is then told from one a live run watches
+    meta.setdefault("annotations", {}).update({STARTED_BY_ANNOTATION: started_by, RUN_ANNOTATION: identity()})
     spec = k8s.job_pod_spec(job)
     for container in (spec.get("containers") or []) + (spec.get("initContainers") or []):
         container["image"] = image

@@ -10,7 +10,8 @@ from __future__ import annotations
 from rich.console import Console
 from rich.markup import escape
 
-from .. import origin
+from .. import k8s, origin
+from ..owner import refuse_while_active, refuse_while_active_live
 from ..backups import Backup, backups, human_bytes, link_timestamp
 from ..errors import UsageError
 from ..facts import SECTION_BAR, Facts
@@ -72,7 +73,10 @@ def describe(facts: Facts, chosen: Backup) -> str:
 def start_plan(facts: Facts, job: dict) -> Plan:
     plan = Plan("restore")
     name = job["metadata"]["name"]
-    if facts.get("jobs", name) is not None:
+    old = facts.get("jobs", name)
+    if old is not None:
+        if k8s.job_state(old) == "active":  # never deleted as "finished": it is DV's job at work
+            refuse_while_active(facts, "dvdoctor restore")
         plan.actions.append(Delete("jobs", name, f"delete the finished job {name} and its pods"))
     plan.actions.append(Create("jobs", job, f"create job {name} from DV's template"))
     return plan
@@ -89,6 +93,7 @@ def run_restore(facts: Facts, chosen: Backup, options: FlowOptions, console: Con
                      f"caching is on, remove {names.restore_marker}) and wait for DV's pods")
         return 0
     job_name = job["metadata"]["name"]
+    refuse_while_active_live(runner.cluster, names, "dvdoctor restore")  # a job started since the gate looked
     with interrupted_by_signals():
         try:
             execute(plan, runner)

@@ -204,8 +204,9 @@ def create_lab(path: Path | str, breaks: Iterable[str] = (), namespace: str = "c
                bar_hold: float = 0, data_size: int = 0) -> LabCluster:
     """A healthy DV namespace on disk, with `breaks` (fault ids, see faults.py) applied in order.
 
-    `bar_hold` (settings.bar_hold in lab.json) makes every later backup job wait that many seconds after
-    writing its marker, as DV's 38-minute backup would: long enough to interrupt dvdoctor mid-watch.
+    `bar_hold` (settings.bar_hold in lab.json) makes every later backup job wait that many seconds half-way
+    (its marker written, its folder holding one tarball), as DV's 38-minute backup would: long enough to
+    interrupt dvdoctor mid-watch, with a partial folder on the volume.
     `data_size` adds that many bytes of database-shaped data to DV's volume (see dbdata.py): backups
     then have the size and the day-to-day changes that copies are measured on.
     Returns the port as dvdoctor sees it (bound by the lab's RBAC rules); setup itself acts as admin."""

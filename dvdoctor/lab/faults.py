@@ -176,6 +176,21 @@ def _side_running(lab: LabCluster) -> None:
     lab.wait("jobs", NAMES.backup_job, lambda j: marker.exists(), 10)
 
 
+@fault("bar-job-unattended", "dvdoctor was killed mid-backup on another machine; DV's dv-backup-job runs on alone")
+def _unattended(lab: LabCluster) -> None:
+    from ..names import RUN_ANNOTATION, STARTED_BY_ANNOTATION  # the annotations land with their own check
+
+    _side_down(lab)  # the killed run had scaled them down, recording their counts
+    body = bar_job(lab, "dv-backup-job.yaml", contents.init_volume_image(lab.namespace))
+    body["metadata"]["annotations"] = {STARTED_BY_ANNOTATION: "dvdoctor backup",
+                                       RUN_ANNOTATION: "admin@bastion-1.example.com:48213"}
+    k8s.job_pod_spec(body)["containers"][0]["env"].append({"name": "DV_LAB_HOLD", "value": "86400"})
+    lab.create("jobs", body)
+    _wait_running(lab, NAMES.backup_job)
+    marker = marker_dir(lab) / NAMES.bar_marker
+    lab.wait("jobs", NAMES.backup_job, lambda j: marker.exists(), 10)
+
+
 @fault("side-deployments-left-down", "dvdoctor scaled the side deployments to 0 and an interrupted run left them there")
 def _side_down(lab: LabCluster) -> None:
     for name in NAMES.side_deployments:

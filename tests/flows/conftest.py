@@ -123,5 +123,11 @@ def flow(capsys, monkeypatch):
 
 @pytest.fixture
 def slow_flow(capsys, monkeypatch):
-    """As `flow`, but each backup job holds 3 s after writing its marker: a backup long enough to interrupt."""
+    """As `flow`, but each backup job holds 3 s half-way (marker and partial folder written): long enough to interrupt."""
     yield from _flow(capsys, monkeypatch, bar_hold=3)
+
+
+@pytest.fixture
+def held_flow(capsys, monkeypatch):
+    """As `flow`, but each backup job holds 120 s half-way: a job that runs on while the test acts around it."""
+    yield from _flow(capsys, monkeypatch, bar_hold=120)

@@ -1,8 +1,10 @@
-"""An interrupted backup leaves DV recoverable: killed outright, the next `check` finds the deployments
-left down and its fix puts back the recorded counts; SIGTERM or Ctrl-C, dvdoctor scales them back itself.
+"""An interrupted backup leaves DV recoverable: killed outright, the next `check` finds what is left
+and `fix` puts it back; SIGTERM, SIGHUP or Ctrl-C, dvdoctor aborts the backup itself: DV's job is
+stopped and waited for, its partial folder and marker removed, and only then do the side
+deployments come back. A second Ctrl-C stops the cleanup and says how to finish it.
 
 dvdoctor runs as its own process here (as the user runs it) against a lab whose backup job holds a few
-seconds after writing its marker (`create_lab(bar_hold=...)`), so the signal lands mid-watch.
+seconds half-way (`create_lab(bar_hold=...)`), so the signal lands mid-watch.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ import pytest
 
 from dvdoctor import k8s
 from dvdoctor.names import REPLICAS_ANNOTATION
+
+from test_flow_faults import backup_files
 
 SCALED_BACK = {"dv-api": 2, "dv-caching": 1, "dv-unified-console": 1}
 
@@ -67,19 +71,101 @@ def test_a_killed_backup_is_found_by_check_and_undone_by_its_fix(slow_flow):
     assert flow.replicas() == SCALED_BACK
 
 
-@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "Ctrl-C"])
-def test_a_signalled_backup_scales_the_deployments_back_itself(slow_flow, sig):
+def scale_ups_after_stop(flow) -> list[str]:
+    """The audited steps from the job's stop on: the side deployments may come back only after it."""
+    actions = [e["action"] for e in flow.audit_entries()]
+    stop = next(i for i, a in enumerate(actions) if a.startswith("delete job dv-backup-job with its pods and wait"))
+    ups = [i for i, a in enumerate(actions) if a.startswith("scale deployment/") and not a.endswith(" to 0 replicas")]
+    assert ups and all(i > stop for i in ups), actions  # never scaled up before DV's job had ended
+    return actions[stop:]
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT, signal.SIGHUP], ids=["SIGTERM", "Ctrl-C", "SIGHUP"])
+def test_a_signalled_backup_is_aborted_cleanly(slow_flow, sig):
+    """Ctrl-C, SIGTERM or SIGHUP while DV's job tars: the job is deleted with its pods and waited for,
+    its partial folder and the .bar marker removed, the restore point left alone, then DV comes back."""
     flow = slow_flow
     flow.cluster().patch("deployments", "dv-api", {"spec": {"replicas": 2}})
+    (previous,) = flow.timestamps()
+    link, before = os.readlink(flow.bar / "dv_backup.tar.gz"), backup_files(flow)
     proc = start_backup(flow)
+    deadline = time.monotonic() + 20
+    while len(flow.timestamps()) < 2:  # the job's partial folder is there
+        assert time.monotonic() < deadline and proc.poll() is None
+        time.sleep(0.05)
 
     started = time.monotonic()
     proc.send_signal(sig)
-    out, _ = proc.communicate(timeout=15)
+    out, _ = proc.communicate(timeout=30)
 
     assert proc.returncode == 130, out
-    assert time.monotonic() - started < 10
-    assert "interrupted: putting DV's deployments back" in out
+    assert time.monotonic() - started < 20
+    assert "interrupted: stopping DV's backup job dv-backup-job" in out
+    assert flow.cluster().get("jobs", "dv-backup-job") is None
+    assert not [p for p in flow.object_names("pods") if p.startswith("dv-backup-job")]
+    assert flow.timestamps() == [previous] and backup_files(flow) == before  # the partial folder is gone
+    assert os.readlink(flow.bar / "dv_backup.tar.gz") == link  # the restore point did not move
+    assert ".bar" not in flow.markers
     assert flow.replicas() == SCALED_BACK
     for name in SCALED_BACK:
         assert REPLICAS_ANNOTATION not in flow.cluster().get("deployments", name)["metadata"].get("annotations", {})
+    steps = scale_ups_after_stop(flow)
+    assert any(a.startswith("delete the partial backup folder ") for a in steps)
+    code, out, _ = flow.dv("check")
+    assert code == 0 and "✗" not in out, out
+
+
+#: The child interrupts itself (SIGINT) while DV's job is half-way, and again as the cleanup starts
+#: to stop the job: the second interrupt must leave the side deployments down and say what is left.
+TWICE = r"""
+import os, signal, sys, time
+from dvdoctor import plan
+from dvdoctor.flows import jobs
+from dvdoctor.cli import run
+
+real_watch = jobs.watch_job
+def watch_job(cluster, name, timeout, show, interval=2.0):
+    while not [p for p in cluster.list("pods", label_selector=f"job-name={name}") if p["status"].get("phase") == "Running"]:
+        time.sleep(0.05)
+    time.sleep(0.5)
+    os.kill(os.getpid(), signal.SIGINT)
+    return real_watch(cluster, name, timeout, show, interval)
+jobs.watch_job = watch_job
+
+real_apply = plan.StopJob.apply
+def apply(self, runner):
+    os.kill(os.getpid(), signal.SIGINT)
+    time.sleep(5)
+    return real_apply(self, runner)
+plan.StopJob.apply = apply
+sys.exit(run(sys.argv[1:]))
+"""
+
+
+def test_a_second_ctrl_c_says_what_is_left_and_fix_all_finishes_it(held_flow):
+    flow = held_flow
+    (previous,) = flow.timestamps()
+    link, before = os.readlink(flow.bar / "dv_backup.tar.gz"), backup_files(flow)
+    proc = subprocess.run([sys.executable, "-c", TWICE, "--lab", str(flow.lab), "backup", "--yes",
+                           "--log-dir", str(flow.logs)], capture_output=True, text=True, timeout=60,
+                          env=dict(os.environ, COLUMNS="200"))
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 130, out
+    assert "Traceback" not in out
+    assert "interrupted again: the cleanup stops here." in out
+    assert "left: job dv-backup-job is still running; its partial backup folder and /mnt/marker_files/.bar may be " \
+           "there; dv-caching, dv-api, dv-unified-console stay at 0" in out
+    assert "finish with: dvdoctor fix --all" in out
+    assert set(flow.replicas().values()) == {0}  # never scaled up under a running tar
+    assert flow.cluster().get("leases", "dvdoctor-lock") is None
+
+    code, out, _ = flow.dv("check")
+    assert code == 1 and "✗ bar-job-unattended" in out, out
+    code, out, err = flow.dv("fix", "--all", "--yes")
+    assert code == 0, out + err
+    assert flow.replicas() == {"dv-api": 1, "dv-caching": 1, "dv-unified-console": 1}
+    assert ".bar" not in flow.markers and flow.cluster().get("jobs", "dv-backup-job") is None
+    assert os.readlink(flow.bar / "dv_backup.tar.gz") == link
+    assert {k: v for k, v in backup_files(flow).items() if k.startswith(previous)} == before
+    code, out, _ = flow.dv("check")
+    assert code == 0 and "✗" not in out, out

@@ -21,6 +21,7 @@ ALLOWED_SKIPS = {
     "init-volume-job-missing": BAR_VOLUME_CHECKS,
     # DV is down on purpose while a backup runs, so pod readiness is not judged then.
     "side-deployments-running": {"dv-pods-not-ready"},
+    "bar-job-unattended": {"dv-pods-not-ready"},
 }
 
 

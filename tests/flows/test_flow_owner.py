@@ -1,0 +1,186 @@
+"""DV's own job owns the namespace: after dvdoctor is killed mid-backup, DV's dv-backup-job runs on
+(the lab's `--bar-hold` keeps it half-way, its marker and partial folder written). While it runs,
+no dvdoctor command changes anything, whatever the lock says: restore, a second backup, prune and
+the marker repair each refuse with one line naming the job, its age and what to do, and the dead
+run's lock is not taken over. `check` names the unattended job; `fix --all` stops it as an
+interrupted backup does. A job dvcli.sh started is left to dvcli.sh for its 60 minutes of waiting.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from dvdoctor import k8s
+from dvdoctor.lock import LEASE_NAME
+from dvdoctor.names import RUN_ANNOTATION
+
+from test_flow_faults import backup_files
+
+REFUSED = "DV's own job owns namespace cpd30 while it runs"
+
+
+def wait_for(what: str, condition, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.05)
+
+
+def kill_backup_mid_job(flow) -> str:
+    """`dvdoctor backup` in a child, SIGKILLed once DV's job is half-way; returns the job's partial folder."""
+    (previous,) = flow.timestamps()
+    proc = subprocess.Popen([sys.executable, "-m", "dvdoctor", "--lab", str(flow.lab), "backup", "--yes",
+                             "--log-dir", str(flow.logs)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        wait_for("the job's partial folder", lambda: len(flow.timestamps()) == 2 and ".bar" in flow.markers)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.communicate(timeout=10)
+    job = flow.cluster().get("jobs", "dv-backup-job")
+    assert job is not None and k8s.job_state(job) == "active"  # DV's job runs on without dvdoctor
+    (partial,) = [t for t in flow.timestamps() if t != previous]
+    return partial
+
+
+def job_uid(flow, name: str = "dv-backup-job") -> str | None:
+    job = flow.cluster().get("jobs", name)
+    return job["metadata"]["uid"] if job and k8s.job_state(job) == "active" else None
+
+
+def one_line_refusal(err: str, command: str) -> str:
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1, err
+    assert lines[0].startswith("dvdoctor: error: job dv-backup-job has been running for under a minute "
+                               "(started by `dvdoctor backup` of "), lines[0]
+    assert f"nobody is watching it): {REFUSED}, so `{command}` changed nothing" in lines[0]
+    assert "`dvdoctor fix --issue bar-job-unattended`" in lines[0]
+    return lines[0]
+
+
+def test_restore_refuses_while_a_killed_backup_s_job_runs(held_flow) -> None:
+    flow = held_flow
+    kill_backup_mid_job(flow)
+    uid, lease, data = job_uid(flow), flow.cluster().get("leases", LEASE_NAME), flow.data_digest()
+    code, out, err = flow.restore("--yes", "--accept-unverified-origin")
+    assert code == 2, out + err
+    one_line_refusal(err, "dvdoctor restore")
+    assert flow.data_digest() == data  # DV's data untouched
+    assert ".bar" in flow.markers  # the job's marker is still its own
+    assert job_uid(flow) == uid and "dv-restore-job" not in flow.object_names("jobs")
+    # the dead run's lock was not taken over: it still names the killed run
+    assert flow.cluster().get("leases", LEASE_NAME)["spec"]["holderIdentity"] == lease["spec"]["holderIdentity"]
+
+
+def test_a_second_backup_never_deletes_the_running_job(held_flow) -> None:
+    flow = held_flow
+    partial = kill_backup_mid_job(flow)
+    uid, replicas = job_uid(flow), flow.replicas()
+    code, out, err = flow.backup("--yes")
+    assert code == 2, out + err
+    one_line_refusal(err, "dvdoctor backup")
+    assert job_uid(flow) == uid  # the same job, still running: not deleted as "finished"
+    assert partial in flow.timestamps() and flow.replicas() == replicas
+
+
+def test_prune_never_deletes_the_folder_the_job_writes(held_flow) -> None:
+    flow = held_flow
+    partial = kill_backup_mid_job(flow)
+    before = backup_files(flow)
+    code, out, err = flow.dv("prune", "--keep", "1", "--yes")
+    assert code == 2, out + err
+    one_line_refusal(err, "dvdoctor prune --keep 1")
+    assert partial in flow.timestamps()
+    assert {k: v for k, v in backup_files(flow).items() if k in before} == before
+
+
+def test_the_marker_repair_refuses_too(held_flow) -> None:
+    flow = held_flow
+    kill_backup_mid_job(flow)
+    code, out, err = flow.dv("fix", "--issue", "stale-bar-marker", "--yes")
+    assert code == 2, out + err
+    one_line_refusal(err, "dvdoctor fix --issue stale-bar-marker")
+    assert ".bar" in flow.markers
+
+
+def test_check_names_the_unattended_job_and_fix_all_stops_it_cleanly(held_flow) -> None:
+    flow = held_flow
+    (previous,) = flow.timestamps()
+    link, before = os.readlink(flow.bar / "dv_backup.tar.gz"), backup_files(flow)
+    partial = kill_backup_mid_job(flow)
+
+    code, out, _ = flow.dv("check")
+    assert code == 1
+    assert "✗ bar-job-unattended" in out
+    assert ("job dv-backup-job has been running for under a minute with nobody attached: "
+            "the dvdoctor run that started it is gone") in out
+    assert "job/dv-backup-job: active since " in out and ", a run that is gone" in out
+    assert "fix: dvdoctor fix --issue bar-job-unattended" in out
+
+    code, out, err = flow.dv("fix", "--all", "--yes")
+    assert code == 0, out + err
+    assert "bar-job-unattended: ✓ verified" in out
+    assert f"delete the partial backup folder {partial} " in out
+    assert flow.object_names("jobs") == ["dv-init-volume"] and not [
+        p for p in flow.object_names("pods") if p.startswith("dv-backup-job")]
+    assert flow.timestamps() == [previous]  # the partial folder is gone, the good backup stays
+    assert backup_files(flow) == before
+    assert os.readlink(flow.bar / "dv_backup.tar.gz") == link  # the restore point did not move
+    assert ".bar" not in flow.markers
+    assert set(flow.replicas().values()) == {1}
+    assert flow.cluster().get("leases", LEASE_NAME) is None
+    code, out, _ = flow.dv("check")
+    assert code == 0 and "✗" not in out and "!" not in out.split("\n", 1)[1], out
+    code, out, err = flow.dv("list", "--verify")
+    assert code == 0 and "verified" in out, out + err
+
+
+def test_a_dvcli_job_is_left_to_dvcli_for_its_hour_and_reported_after(held_flow) -> None:
+    """A job without dvdoctor's annotations (dvcli.sh's): every change refuses while it runs; `check`
+    reports it only once it has run longer than dvcli.sh waits for it."""
+    flow = held_flow
+    lab = flow.cluster()
+    from dvdoctor.lab.faults import bar_job
+    from dvdoctor.lab import contents
+
+    body = bar_job(lab, "dv-backup-job.yaml", contents.init_volume_image(lab.namespace))
+    lab.create("jobs", body)
+    wait_for("the dvcli.sh job's marker", lambda: ".bar" in flow.markers)
+    code, out, err = flow.backup("--yes")
+    assert code == 2
+    assert "started by dvcli.sh, a schedule or by hand; watched by dvcli.sh, if it started it" in err
+    assert f"{REFUSED}, so `dvdoctor backup` changed nothing; wait for it to end" in err
+    code, out, _ = flow.dv("check", "--only", "bar-job-unattended")
+    assert code == 0, out
+
+    job = lab.store.read("jobs", "dv-backup-job")
+    started = datetime.now(timezone.utc) - timedelta(minutes=75)
+    job["status"]["startTime"] = started.strftime("%Y-%m-%dT%H:%M:%SZ")
+    lab.store.write("jobs", job)
+    code, out, _ = flow.dv("check", "--only", "bar-job-unattended")
+    assert code == 1
+    assert "job dv-backup-job has been running for 75 min with nobody attached: it has run longer than dvcli.sh waits" in out
+    assert RUN_ANNOTATION not in k8s.annotations(job)
+
+
+def test_dvcli_s_list_job_blocks_changes_until_leftover_bar_pods_removes_it(flow) -> None:
+    lab = flow.cluster()
+    from dvdoctor.lab.faults import bar_job
+    from dvdoctor.lab import contents
+
+    lab.create("jobs", bar_job(lab, "dv-list-backups-job.yaml", contents.init_volume_image(lab.namespace)))
+    code, out, err = flow.backup("--yes")
+    assert code == 2
+    assert "job dv-list-backups-job has been running for under a minute" in err
+    assert "it is dvcli.sh's list job, which dvcli.sh never removes: delete it with " \
+           "`dvdoctor fix --issue leftover-bar-pods`" in err
+    code, out, err = flow.dv("fix", "--issue", "leftover-bar-pods", "--yes")
+    assert code == 0, out + err
+    code, out, err = flow.backup("--yes")
+    assert code == 0, out + err

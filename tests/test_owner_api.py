@@ -1,0 +1,127 @@
+"""DV's own job is the owner, through the real Kubernetes client against tests/fakeapi.py: a dead
+holder's lock is not taken over (nor broken) while a DV BAR job runs, and stopping a job waits
+until the garbage collector has removed its pods before anything else happens.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+from dvdoctor.audit import AuditLog
+from dvdoctor.cluster.kube import KubeCluster, connect
+from dvdoctor.facts import Facts
+from dvdoctor.lock import LEASE_NAME, Lock, micro_time
+from dvdoctor.names import DEFAULT
+from dvdoctor.owner import BarJobActive, refuse_while_active_live
+from dvdoctor.plan import ActionFailed, Plan, Runner, StopJob, execute
+
+from fakeapi import FakeApi
+
+NS = "cpd30"
+JOB = "dv-backup-job"
+
+
+@pytest.fixture
+def api():
+    fake = FakeApi(namespaces=(NS,)).start()
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture
+def cluster(api: FakeApi, tmp_path: Path) -> KubeCluster:
+    c = connect(str(api.kubeconfig(tmp_path / "config", namespace=NS)), None, None)
+    c.retry_backoff = 0.01
+    return c
+
+
+def running_job(api: FakeApi, minutes: int = 5, annotations: dict | None = None) -> None:
+    started = datetime.now(timezone.utc) - timedelta(minutes=minutes)
+    api.put("jobs", {"metadata": {"name": JOB, "annotations": annotations or {}},
+                     "status": {"active": 1, "startTime": started.strftime("%Y-%m-%dT%H:%M:%SZ")}})
+    api.put("pods", {"metadata": {"name": f"{JOB}-x7k2p", "labels": {"job-name": JOB}}, "status": {"phase": "Running"}})
+
+
+def dead_lease(api: FakeApi, renewed_minutes_ago: int) -> dict:
+    old = datetime.now(timezone.utc) - timedelta(minutes=renewed_minutes_ago)
+    return api.put("leases", {"metadata": {"name": LEASE_NAME},
+                              "spec": {"holderIdentity": "ops@bastion:4242", "leaseDurationSeconds": 60,
+                                       "acquireTime": micro_time(old), "renewTime": micro_time(old)}})
+
+
+def guard(cluster: KubeCluster, command: str):
+    return lambda: refuse_while_active_live(cluster, DEFAULT.names, command)
+
+
+def test_a_dead_holder_s_lock_is_not_taken_over_while_its_job_runs(api: FakeApi, cluster: KubeCluster) -> None:
+    dead_lease(api, renewed_minutes_ago=10)
+    running_job(api, annotations={"dvdoctor.io/started-by": "dvdoctor backup", "dvdoctor.io/run": "ops@bastion:4242"})
+    with pytest.raises(BarJobActive) as err:
+        Lock(cluster, "dvdoctor restore").acquire(guard=guard(cluster, "dvdoctor restore"))
+    assert str(err.value).startswith("job dv-backup-job has been running for 5 min (started by `dvdoctor backup` of "
+                                     "ops@bastion:4242; nobody is watching it): DV's own job owns namespace cpd30")
+    assert api.stored("leases", LEASE_NAME)["spec"]["holderIdentity"] == "ops@bastion:4242"
+    assert not api.requests_to("PATCH", "/leases/")  # not even tried
+
+    api.remove("jobs", JOB)  # once the job has ended, the dead lock is taken over as before
+    lock = Lock(cluster, "dvdoctor restore").acquire(guard=guard(cluster, "dvdoctor restore"))
+    try:
+        assert api.stored("leases", LEASE_NAME)["spec"]["holderIdentity"] == lock.me
+    finally:
+        lock.release()
+
+
+def test_break_lock_does_not_break_it_under_a_running_job_either(api: FakeApi, cluster: KubeCluster) -> None:
+    dead_lease(api, renewed_minutes_ago=0)  # a live holder
+    running_job(api, minutes=90)  # dvcli.sh's, past its hour
+    with pytest.raises(BarJobActive, match="started by dvcli.sh, a schedule or by hand; nobody is watching it"):
+        Lock(cluster, "dvdoctor backup").acquire(break_lock=True, guard=guard(cluster, "dvdoctor backup"))
+    assert api.stored("leases", LEASE_NAME)["spec"]["holderIdentity"] == "ops@bastion:4242"
+
+
+def test_stop_job_waits_until_the_job_s_pods_are_gone(api: FakeApi, cluster: KubeCluster, tmp_path: Path) -> None:
+    """The API deletes the Job at once; its pod terminates for a while (grace period): the stop waits for it."""
+    running_job(api)
+    pod = api.stored("pods", f"{JOB}-x7k2p")
+
+    def terminating() -> None:  # the pod is still there after the delete, then goes
+        while api.stored("jobs", JOB) is not None:
+            time.sleep(0.01)
+        api.put("pods", pod, event="MODIFIED")
+        time.sleep(0.6)
+        api.remove("pods", f"{JOB}-x7k2p")
+
+    thread = threading.Thread(target=terminating)
+    thread.start()
+    facts = Facts({"namespace": NS, "collected_at": "2024-01-01T00:00:00Z", "source": {"kind": "cluster"}, "objects": {}})
+    run = Runner(cluster, facts, AuditLog(tmp_path / "audit.jsonl"))
+    started = time.monotonic()
+    changes = execute(Plan("backup", [StopJob(JOB, "stop it", interval=0.05)]), run)
+    thread.join()
+    assert time.monotonic() - started >= 0.5
+    assert [(c.what, c.after) for c in changes] == [(f"jobs/{JOB}", "deleted, its pods ended")]
+    delete = api.requests_to("DELETE", f"/jobs/{JOB}$")[0]
+    assert delete.query["propagationPolicy"] == ["Background"]
+
+
+def test_stop_job_gives_up_at_its_timeout_and_says_which_pods_remain(api: FakeApi, cluster: KubeCluster,
+                                                                    tmp_path: Path) -> None:
+    running_job(api)
+    pod = api.stored("pods", f"{JOB}-x7k2p")
+    pod["metadata"]["labels"] = {"job-name": JOB}
+    facts = Facts({"namespace": NS, "collected_at": "2024-01-01T00:00:00Z", "source": {"kind": "cluster"}, "objects": {}})
+    run = Runner(cluster, facts, AuditLog(tmp_path / "audit.jsonl"))
+
+    class Stuck(StopJob):
+        def apply(self, run):  # a finalizer keeps the pod: put it back right after the delete
+            run.cluster.delete("jobs", self.name)
+            api.put("pods", pod)
+            return super().apply(run)
+
+    with pytest.raises(ActionFailed, match=f"pods {JOB}-x7k2p are still there after 0 s"):
+        execute(Plan("backup", [Stuck(JOB, "stop it", timeout=0.3, interval=0.05)]), run)
