@@ -165,6 +165,14 @@ def broken_for_every_fix() -> list[tuple[str, dict, dict]]:
         b.add_backup(d["bar_volume"], "2021-01-23-02-00-00", {"dv_backup.tar.gz": 100})
         d["bar_volume"]["link"]["target_exists"] = False
 
+    def unattended_backup(d):  # a killed dvdoctor backup's job, half-way
+        d.update(b.quiesced(d))
+        job = b.job("dv-backup-job", state="active")
+        job["metadata"]["annotations"] = {"dvdoctor.io/started-by": "dvdoctor backup", "dvdoctor.io/run": "ops@gone:1"}
+        d["objects"]["jobs"].append(job)
+        b.add_backup(d["bar_volume"], "2021-01-22-19-30-00", {"dv_backup_dv_metastore.tar.gz": 31_780_526})
+        d["engine"]["markers"] = [marker(".bar")]
+
     def not_ready_worker(d):
         d["engine"]["markers"] = [marker(".bar")]
         b.find(d, "pods", "dv-worker-0")["status"]["conditions"][1]["status"] = "False"
@@ -186,6 +194,7 @@ def broken_for_every_fix() -> list[tuple[str, dict, dict]]:
         ("bar-pv-reclaim-delete", case(lambda d: b.find(d, "persistentvolumes", "pvc-bar-0472")["spec"].update(
             persistentVolumeReclaimPolicy="Delete")), {}),
         ("stale-dvdoctor-lock", case(lambda d: d["objects"]["leases"].append(b.stale_lease())), {}),
+        ("bar-job-unattended", case(unattended_backup), {}),
     ]
 
 
