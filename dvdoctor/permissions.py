@@ -53,6 +53,8 @@ PERMISSIONS: tuple[Permission, ...] = (
     Permission("apps", "deployments", ("get", "list"), ALL, "read the replicas of dv-caching, dv-api, dv-unified-console"),
     Permission("apps", "deployments", ("patch",), (FIX, BACKUP), "scale the side deployments down before a backup and back up after"),
     Permission("apps", "statefulsets", ("list",), ALL, "recognise DV's namespace and its pods"),
+    Permission("apps", "statefulsets", ("patch",), (FIX, RESTORE),
+               "record a restore that failed part-way on dv-engine (an annotation), and clear it after one that succeeds"),
     Permission("", "persistentvolumeclaims", ("get", "list"), ALL, "read dv-bar-pvc and dv-pvc"),
     Permission("", "persistentvolumeclaims", ("create",), (FIX, BACKUP), "create dv-bar-pvc before the first backup"),
     Permission("", "persistentvolumeclaims", ("watch",), (FIX,), "wait for dv-bar-pvc to be bound to its kept volume"),

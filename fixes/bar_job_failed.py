@@ -4,7 +4,10 @@ Deletes exactly the jobs `bar-job-failed` reports, with their pods (background p
 pod is orphaned), removes the `.bar` marker they left so DV can start again, and points at the
 check their log matched (for example `bar-permissions` for `[Errno 13] Permission denied`): that
 repair is what makes the next run work.
-Changes: deletes the job and its pods; removes /mnt/marker_files/.bar if present.
+A failed dv-restore-job is first recorded on the dv-engine StatefulSet (`restore-incomplete`):
+DV's data may be partly replaced, and deleting the job must not delete that evidence.
+Changes: deletes the job and its pods; removes /mnt/marker_files/.bar if present; for a restore
+job, the annotation dvdoctor.io/restore-incomplete on the dv-engine StatefulSet.
 """
 
 from dvdoctor import k8s
@@ -12,6 +15,7 @@ from dvdoctor.facts import Facts
 from dvdoctor.fixer import FixOptions, fix
 from dvdoctor.plan import Delete, Plan, remove_marker
 from dvdoctor.registry import load_all
+from dvdoctor.restore_record import Incomplete, backup_of_job, record_action, recorded, stamp
 from dvdoctor.signatures import match_log
 
 
@@ -23,6 +27,12 @@ def plan(facts: Facts, options: FixOptions) -> Plan:
         kind, _, name = (problem.object or "").partition("/")
         if kind != "job":
             continue
+        job = facts.get("jobs", name)
+        if name == names.restore_job and job is not None and recorded(facts) is None:
+            # the failed job is the only evidence that DV's data is partly replaced: keep it as a record
+            why = k8s.job_failure(job) or "its pods keep failing"
+            out.actions.append(record_action(facts, Incomplete(k8s.job_finished_at(job) or stamp(facts.now),
+                                                               backup_of_job(job, names), why, name)))
         out.actions.append(Delete("jobs", name, f"delete the failing job {name} and its pods"))
         for pod in facts.pods_of_job(name):
             for m in match_log(facts.log(k8s.name(pod)) or ""):

@@ -13,7 +13,7 @@ import json
 import os
 import signal
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -349,15 +349,19 @@ def say_what_is_left(runner: Runner, facts: Facts, job_name: str, console: Conso
     console.print("  finish with: dvdoctor fix --all", soft_wrap=True)
 
 
-def run_dv_job(runner: Runner, facts: Facts, job_name: str, options: FlowOptions, console: Console) -> jobs.JobOutcome:
-    """Watch DV's job to its end and save its log; after a failure, explain it and clean up as the
-    runbook's workaround does (delete the job, remove the marker it left)."""
+def run_dv_job(runner: Runner, facts: Facts, job_name: str, options: FlowOptions, console: Console,
+               on_failure: Callable[[jobs.JobOutcome], None] | None = None) -> jobs.JobOutcome:
+    """Watch DV's job to its end and save its log; after a failure, explain it, let `on_failure`
+    record what it left (before anything is cleaned up, so the record survives a failed cleanup),
+    and clean up as the runbook's workaround does (delete the job, remove the marker it left)."""
     outcome = watch(runner, job_name, options, console)
     path = save_log(options, job_name, outcome.pod, outcome.log)
     if path:
         console.print(f"job log saved to {path}")
     if not outcome.ok:
         explain_failure(console, outcome)
+        if on_failure is not None:
+            on_failure(outcome)
         try:
             execute(after_failure_plan(facts, job_name), runner)
         except ActionFailed as exc:

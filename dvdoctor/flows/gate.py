@@ -14,8 +14,9 @@ from ..facts import Facts
 from ..registry import Result, run_checks
 from ..report import render
 
-#: Checks a flow takes care of itself, so they never block it: the backup scales the side deployments down.
-HANDLED_BY_FLOW = {"backup": ("side-deployments-running",), "restore": ()}
+#: Checks a flow takes care of itself, so they never block it: the backup scales the side deployments
+#: down; a restore that succeeds is what ends a restore that failed part-way.
+HANDLED_BY_FLOW = {"backup": ("side-deployments-running",), "restore": ("restore-incomplete",)}
 
 
 def blocking(results: list[Result]) -> list[Result]:

@@ -3,9 +3,14 @@
 The job is pointed at the chosen backup explicitly (TIMESTAMP/dv_backup.tar.gz), so it restores
 exactly what was checked even if the symlink moves meanwhile. Afterwards `dv-caching-bar.sh false`
 runs when DV caching is enabled and `.bar_restored.txt` is removed, as the runbook asks by hand.
+A restore job that fails after it began has replaced part of DV's data: that is recorded on the
+dv-engine StatefulSet (see restore_record.py), said in plain words with the command that recovers,
+and cleared by the next restore that succeeds.
 """
 
 from __future__ import annotations
+
+from datetime import datetime, timezone
 
 from rich.console import Console
 from rich.markup import escape
@@ -16,7 +21,10 @@ from ..backups import Backup, backups, human_bytes, link_timestamp
 from ..errors import UsageError
 from ..facts import SECTION_BAR, Facts
 from ..fixer import FixOptions, load_all as load_fixes
+from ..names import RESTORE_INCOMPLETE_ANNOTATION
+from ..origin import engine_statefulset
 from ..plan import ActionFailed, Create, Delete, Plan, Runner, execute
+from ..restore_record import Incomplete, clear_action, previous_good, record_action, stamp
 from . import jobs
 from .backup import FlowOptions, Interrupted, dv_ready, interrupted_by_signals, run_dv_job, show_dry_run
 
@@ -82,6 +90,49 @@ def start_plan(facts: Facts, job: dict) -> Plan:
     return plan
 
 
+def record_failure(runner: Runner, facts: Facts, chosen: Backup, job_name: str, outcome: jobs.JobOutcome,
+                   console: Console) -> bool | None:
+    """Record on the dv-engine StatefulSet that the restore failed part-way; True when recorded,
+    False when the record could not be written, None when DV's data was never touched (its pod
+    never ran: an image that cannot be pulled, a pod no node takes)."""
+    if outcome.outcome == "Stuck" and not outcome.log.strip():
+        console.print(f"  DV's data was not touched: the pod of job {job_name} never ran")
+        return None
+    why = outcome.reason or outcome.outcome
+    if outcome.matches:
+        why += f" ({outcome.matches[0].line.strip()[:200]})"
+    elif outcome.log.strip():
+        why += f" (last log line: {outcome.log.strip().splitlines()[-1].strip()[:200]})"
+    record = Incomplete(stamp(datetime.now(timezone.utc)), chosen.timestamp, why, job_name)
+    try:
+        execute(Plan("restore", [record_action(facts, record)]), runner)
+        return True
+    except ActionFailed as exc:
+        console.print(f"[red]✗ could not record the failed restore in the cluster: {escape(str(exc))}[/]", soft_wrap=True)
+        return False
+
+
+def say_partly_replaced(console: Console, facts: Facts, chosen: Backup, job_name: str, outcome: jobs.JobOutcome,
+                        recorded: bool) -> None:
+    """In plain words: what a restore that failed part-way left, and the one command that recovers."""
+    names = facts.names
+    sts = engine_statefulset(facts)
+    console.print(f"[red]✗ DV's data was partly replaced:[/] job {job_name} failed after it had begun replacing "
+                  f"DV's data with backup {chosen.timestamp}. DV now holds neither its data from before nor that "
+                  "backup's; do not use it until a restore succeeds.", soft_wrap=True)
+    if recorded:
+        console.print(f"  recorded on statefulset/{sts} (annotation {RESTORE_INCOMPLETE_ANNOTATION}); `dvdoctor check` "
+                      "reports restore-incomplete until a restore succeeds", soft_wrap=True)
+    cause = next((m for m in outcome.matches if m.fix), None)
+    if cause is not None:
+        console.print(f"  first repair the cause: dvdoctor fix --issue {cause.fix}", soft_wrap=True)
+    console.print(f"  recover with: dvdoctor restore --from {chosen.timestamp}", soft_wrap=True)
+    previous = previous_good(backups(facts.bar, names), chosen.timestamp, names) if facts.bar else None
+    if previous is not None:
+        console.print(f"  (if it fails the same way again, restore the previous good backup: "
+                      f"dvdoctor restore --from {previous.timestamp})", soft_wrap=True)
+
+
 def run_restore(facts: Facts, chosen: Backup, options: FlowOptions, console: Console, runner: Runner,
                 collect_again) -> int:
     names = facts.names
@@ -98,10 +149,18 @@ def run_restore(facts: Facts, chosen: Backup, options: FlowOptions, console: Con
         try:
             execute(plan, runner)
             console.print(f"DV is offline: job {job_name} is restoring {chosen.timestamp}")
-            outcome = run_dv_job(runner, facts, job_name, options, console)
+            recorded: list[bool] = []
+            outcome = run_dv_job(runner, facts, job_name, options, console,
+                                 lambda failed: recorded.append(record_failure(runner, facts, chosen, job_name, failed,
+                                                                               console)))
             if not outcome.ok:
+                if recorded and recorded[0] is not None:
+                    say_partly_replaced(console, facts, chosen, job_name, outcome, recorded[0])
                 return 1
             after = collect_again()
+            clear = clear_action(after)
+            if clear is not None:  # DV's data is whole again: the record of an earlier failed restore goes
+                execute(Plan("restore", [clear]), Runner(runner.cluster, after, runner.audit, runner.progress))
             console.print("post-restore steps (the runbook's manual ones):")
             post = load_fixes()["restore-marker-left"].plan(after, FixOptions())
             execute(post, Runner(runner.cluster, after, runner.audit, runner.progress))

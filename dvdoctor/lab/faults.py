@@ -7,6 +7,7 @@ passes or skips. Faults act as a cluster administrator would: RBAC does not stop
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -189,6 +190,19 @@ def _unattended(lab: LabCluster) -> None:
     _wait_running(lab, NAMES.backup_job)
     marker = marker_dir(lab) / NAMES.bar_marker
     lab.wait("jobs", NAMES.backup_job, lambda j: marker.exists(), 10)
+
+
+@fault("restore-incomplete", "a restore failed part-way yesterday (No space left on device); none succeeded since")
+def _restore_incomplete(lab: LabCluster) -> None:
+    from ..names import RESTORE_INCOMPLETE_ANNOTATION  # the record lands with its own check
+
+    when = (datetime.now(timezone.utc) - timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    record = {"when": when, "backup": newest_backup_dir(lab.store).name, "job": NAMES.restore_job,
+              "why": "BackoffLimitExceeded: Job has reached the specified backoff limit "
+                     "(tar: versioned/engine/bigsql: Cannot write: No space left on device)"}
+    sts = lab.store.read("statefulsets", "dv-engine")
+    sts["metadata"].setdefault("annotations", {})[RESTORE_INCOMPLETE_ANNOTATION] = json.dumps(record, sort_keys=True)
+    lab.store.write("statefulsets", sts)
 
 
 @fault("side-deployments-left-down", "dvdoctor scaled the side deployments to 0 and an interrupted run left them there")

@@ -1,0 +1,92 @@
+"""The record of a restore that failed part-way, kept in the cluster where every run sees it.
+
+DV's restore job empties DV's volumes and untars the backup over them, so a job that fails after
+it began leaves DV's data partly replaced: neither what DV held before nor what the backup holds,
+and nothing on DV's side says so. dvdoctor writes it on the dv-engine StatefulSet (annotation
+`dvdoctor.io/restore-incomplete`: when, which backup, why), so `check` reports it from any machine
+(`restore-incomplete`) until a restore succeeds, and the next successful restore removes it.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+
+from . import k8s
+from .backups import TIMESTAMP_RE, Backup
+from .facts import Facts
+from .names import RESTORE_INCOMPLETE_ANNOTATION, DvNames
+from .origin import engine_statefulset
+from .plan import Patch
+
+
+@dataclass(frozen=True)
+class Incomplete:
+    """What the annotation says: when the restore failed, from which backup, and why."""
+
+    when: str
+    backup: str
+    why: str
+    job: str = ""
+
+    @classmethod
+    def parse(cls, value: str) -> "Incomplete":
+        """The annotation's JSON; one a person edited into something else is still a record, said as is."""
+        try:
+            doc = json.loads(value)
+            if not isinstance(doc, dict):
+                raise ValueError("not an object")
+            return cls(str(doc.get("when", "?")), str(doc.get("backup", "?")), str(doc.get("why", "?")),
+                       str(doc.get("job", "")))
+        except ValueError:
+            return cls("?", "?", f"the record is not dvdoctor's JSON: {value[:200]!r}")
+
+    def to_json(self) -> str:
+        return json.dumps({"when": self.when, "backup": self.backup, "why": self.why, "job": self.job}, sort_keys=True)
+
+
+def recorded(facts: Facts) -> Incomplete | None:
+    """The record on the dv-engine StatefulSet, or None."""
+    sts = facts.get("statefulsets", engine_statefulset(facts))
+    value = k8s.annotations(sts).get(RESTORE_INCOMPLETE_ANNOTATION) if sts else None
+    return Incomplete.parse(value) if value is not None else None
+
+
+def record_action(facts: Facts, record: Incomplete) -> Patch:
+    sts = engine_statefulset(facts)
+    return Patch("statefulsets", sts, {"metadata": {"annotations": {RESTORE_INCOMPLETE_ANNOTATION: record.to_json()}}},
+                 f"record on statefulset/{sts} (annotation {RESTORE_INCOMPLETE_ANNOTATION}) that the restore of "
+                 f"{record.backup} failed part-way")
+
+
+def clear_action(facts: Facts) -> Patch | None:
+    """Remove the record after a successful restore; None when there is none."""
+    found = recorded(facts)
+    if found is None:
+        return None
+    sts = engine_statefulset(facts)
+    return Patch("statefulsets", sts, {"metadata": {"annotations": {RESTORE_INCOMPLETE_ANNOTATION: None}}},
+                 f"remove the record of the failed restore of {found.backup} from statefulset/{sts}: "
+                 "this restore succeeded")
+
+
+def backup_of_job(job: dict, names: DvNames) -> str:
+    """The backup a restore job was pointed at: `TS/dv_backup.tar.gz` in its env, else the symlink's."""
+    for container in k8s.job_pod_spec(job).get("containers") or []:
+        for env in container.get("env") or []:
+            value = str(env.get("value") or "")
+            head, _, tail = value.partition("/")
+            if tail == names.combined_tarball and TIMESTAMP_RE.match(head):
+                return head
+    return f"the one {names.symlink} marked"
+
+
+def previous_good(items: list[Backup], chosen: str, names: DvNames) -> Backup | None:
+    """The newest complete backup older than `chosen` (one that did not read back never counts)."""
+    older = [b for b in items if b.timestamp < chosen and b.complete(names)]
+    return older[-1] if older else None
+
+
+def stamp(when: datetime) -> str:
+    return when.strftime("%Y-%m-%dT%H:%M:%SZ")
