@@ -6,11 +6,13 @@ mounts the volume shows /mnt/PV/bar nearly full, as in the runbook:
 Cause: a backup keeps its data twice, the component tarballs (`dv_backup_dv_metastore.tar.gz`,
 `dv_backup_dv_engine.tar.gz`) and the combined `dv_backup.tar.gz`: 6.2 GB in the runbook's
 listing, "about 10 Gi" on its ROKS cluster, against dv-bar-pvc's default 20Gi.
-How the next backup's size is estimated: the size of the newest complete backup (components plus
-combined; when its components were pruned, the combined tarball counts twice, since the next
-backup writes both again). With no complete backup there is nothing to learn from and the facts
-hold no data size, so the runbook's own figure for one backup, 10 GiB, is assumed: conservative
-for a fresh instance (3-4 GB per tarball) and the size that fills the default claim. Free space is
+How the next backup's size is estimated: the size of the newest good backup, one proven to read
+back (components plus combined; when its components were pruned, the combined tarball counts
+twice, since the next backup writes both again). A damaged backup (cut short by a full volume)
+or an unverified one never sets the estimate: it may be a fraction of a real one. With no good
+backup there is nothing to learn from and the facts hold no data size, so the runbook's own
+figure for one backup, 10 GiB, is assumed (or the largest unverified backup, when bigger):
+conservative for a fresh instance (3-4 GB per tarball) and the size that fills the default claim. Free space is
 the smaller of what `df` reports and the claim's size minus what is on the volume, because not
 every storage class (NFS, for one) enforces the claim's size. The margin is
 thresholds.space_margin.
@@ -21,9 +23,11 @@ complete one), or grow dv-bar-pvc when its storage class allows expansion:
 
 from dataclasses import dataclass
 
-from dvdoctor.backups import backups, human_bytes, newest_complete, parse_quantity
+from dvdoctor.backups import Backup, human_bytes, parse_quantity
 from dvdoctor.facts import SECTION_BAR, Facts
+from dvdoctor.names import DvNames
 from dvdoctor.registry import BACKUP, Problem, Skip, check
+from dvdoctor.trust import UNVERIFIED, survey
 
 GIB = 1024**3
 #: The runbook's size of one backup, for a volume without a complete backup to learn from.
@@ -56,23 +60,39 @@ class Space:
     evidence: tuple[str, ...]
 
 
+def backup_footprint(b: Backup, names: DvNames) -> int:
+    """What taking this backup again writes: its components and its combined tarball (the combined
+    one counted twice when its components were pruned)."""
+    combined = b.combined_size(names)
+    whole = all(b.files.get(n, 0) > 0 for n in names.component_tarballs)
+    return combined + (b.component_size(names) if whole else combined)
+
+
+def footprint_basis(b: Backup, names: DvNames) -> str:
+    whole = all(b.files.get(n, 0) > 0 for n in names.component_tarballs)
+    return (f"components {human_bytes(b.component_size(names))} + combined {human_bytes(b.combined_size(names))}"
+            + ("" if whole else " (components pruned: combined counted twice)"))
+
+
 def space(facts: Facts) -> Space | None:
     """The volume's room for the next backup; None when neither df nor claim size and usage are known.
 
     Shared with the low-space repair, which frees until `free` reaches `need`.
     """
     bar, names = facts.bar, facts.names
-    newest = newest_complete(backups(bar, names), names)
+    s = survey(facts)
+    newest = s.newest_good()
     if newest is not None:
-        combined = newest.combined_size(names)
-        components = newest.component_size(names)
-        complete_components = all(newest.files.get(n, 0) > 0 for n in names.component_tarballs)
-        expected = combined + (components if complete_components else combined)
-        basis = (f"size of the newest complete backup {newest.timestamp}: components {human_bytes(components)}"
-                 f" + combined {human_bytes(combined)}" + ("" if complete_components else " (components pruned: combined counted twice)"))
+        expected = backup_footprint(newest, names)
+        basis = f"size of the newest good backup {newest.timestamp}: {footprint_basis(newest, names)}"
     else:
         expected = FIRST_BACKUP_ESTIMATE
-        basis = "no complete backup to learn from: the runbook's ~10 GiB per backup is assumed"
+        basis = "no good backup to learn from: the runbook's ~10 GiB per backup is assumed"
+        biggest = max(s.with_state(UNVERIFIED), key=lambda b: backup_footprint(b, names), default=None)
+        if biggest is not None and backup_footprint(biggest, names) > expected:
+            expected = backup_footprint(biggest, names)
+            basis = (f"no good backup to learn from: the largest unverified one, {biggest.timestamp}, "
+                     f"{footprint_basis(biggest, names)}")
 
     limits: list[int] = []
     evidence: list[str] = []

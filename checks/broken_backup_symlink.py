@@ -12,14 +12,16 @@ Repair: point the link at the newest complete backup, or at a chosen one:
 old one, so a restore point exists at every moment.
 """
 
-from dvdoctor.backups import backups, human_bytes, link_timestamp, newest_complete
+from dvdoctor.backups import human_bytes
+from dvdoctor.backups import shown as printable
 from dvdoctor.facts import SECTION_BAR, Facts
 from dvdoctor.registry import RESTORE, Problem, check
+from dvdoctor.trust import DAMAGED, survey
 
 
 @check(
     "broken-backup-symlink",
-    "The dv_backup.tar.gz restore point names a complete backup",
+    "The dv_backup.tar.gz restore point names a good backup",
     applies=[RESTORE],
     fix="broken-backup-symlink",
     needs=[SECTION_BAR],
@@ -29,11 +31,12 @@ def run(facts: Facts):
     bar, names = facts.bar, facts.names
     if not bar.get("exists", True):
         return
-    items = backups(bar, names)
-    newest = newest_complete(items, names)
+    s = survey(facts)
+    items = s.backups
+    newest = s.newest_good()
     at = f"{names.bar_mount}/{names.symlink}"
     obj = f"persistentvolumeclaim/{names.bar_pvc}"
-    hint = f"newest complete backup: {newest.timestamp}" if newest else "no complete backup exists"
+    hint = f"newest good backup: {newest.timestamp}" if newest else "no backup is proven good"
     link = bar.get("link")
     if link is None:
         if not items:
@@ -43,21 +46,24 @@ def run(facts: Facts):
         yield Problem(f"there is no restore-point symlink {at}, though {len(items)} backup folder(s) exist",
                       (found, f"backup folders: {', '.join(b.timestamp for b in items)}", hint), obj)
         return
-    shown = f"{at} -> {link['target']}"
+    shown = f"{at} -> {printable(link['target'])}"
     if not link["target_exists"]:
-        yield Problem(f"the restore-point symlink is dangling: {link['target']} does not exist",
+        yield Problem(f"the restore-point symlink is dangling: {printable(link['target'])} does not exist",
                       (shown, "target: no such file", hint), obj)
         return
-    ts = link_timestamp(bar, names)
+    ts = s.link_ts
     if ts is None:
         yield Problem(f"the restore-point symlink does not point at a backup folder's {names.combined_tarball}",
                       (shown, f"expected a target like {names.bar_mount}/YYYY-MM-DD-HH-MM-SS/{names.combined_tarball}", hint),
                       obj)
         return
-    chosen = next((b for b in items if b.timestamp == ts), None)
-    if chosen is not None and not chosen.complete(names):
-        state = (f"it does not read back: {chosen.verify_message or 'unreadable'}" if chosen.verified is False
-                 else f"{names.combined_tarball} is {human_bytes(chosen.combined_size(names))}")
-        files = ", ".join(f"{n} {human_bytes(s)} ({s} B)" for n, s in sorted(chosen.files.items())) or "no files"
-        yield Problem(f"the restore point {ts} is an incomplete backup ({state})",
+    chosen = s.get(ts)
+    if chosen is None:
+        odd = next((o for o in s.odd if o.name == ts), None)
+        if odd is not None:
+            yield Problem(f"the restore point {ts} is no backup: {odd.why}", (shown, hint), obj)
+        return
+    if s.state(ts) == DAMAGED:
+        files = ", ".join(f"{n} {human_bytes(size)} ({size} B)" for n, size in sorted(chosen.files.items())) or "no files"
+        yield Problem(f"the restore point {ts} is a damaged backup: {s.verdicts[ts].why}",
                       (shown, f"{ts}: {files}", hint), obj)

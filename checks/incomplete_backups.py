@@ -1,48 +1,44 @@
-"""Backup folders on dv-bar-pvc hold no restorable backup.
+"""Backup folders on dv-bar-pvc hold a damaged backup: one that would not restore.
 
 Symptom: `ls -ltr /mnt/PV/bar/*` shows timestamp folders without the combined `dv_backup.tar.gz`
-(compare the runbook's complete one: `dv_backup_dv_metastore.tar.gz`, `dv_backup_dv_engine.tar.gz`,
-`tmp/`, `dv_backup.tar.gz`), or with an empty one, or one that `gzip -t` cannot read (with
-`dvdoctor collect --verify`). They take space and are no restore point.
-Cause: a backup job that failed or was deleted midway (no space, permissions, files changed
-during tar) leaves its folder behind. DV writes the component tarballs first and the combined one
-last, so a folder with its combined tarball is complete even when its components were pruned (the
-combined tarball contains them); a folder an active dv-backup-job is writing is not reported.
-Repair: `dvdoctor fix --issue incomplete-backups` deletes such folders, never the restore point's
-and never the newest complete backup.
+(compare the runbook's whole one: `dv_backup_dv_metastore.tar.gz`, `dv_backup_dv_engine.tar.gz`,
+`tmp/`, `dv_backup.tar.gz`), or with one that is empty, is not gzip, or does not read back to its
+end, or whose inner component tarball (`dv_backup_dv_engine.tar.gz` inside it) is cut short.
+They take space and are no restore point: DV's restore job would empty DV's volumes and then fail
+in the untar.
+Cause: a backup job that failed or was deleted midway (no space left, permissions, files changed
+during tar) leaves its folder behind. A full volume may cut the engine's tarball while the combined
+one around it still gunzips: only reading the inner tarballs back shows it. Which backups are good
+is decided by one rule (docs/architecture.md: a backup is trusted only when proven); a folder an
+active dv-backup-job is writing is in progress, not damaged.
+Repair: `dvdoctor fix --issue incomplete-backups` deletes damaged folders, never the restore
+point's, never the newest good backup, and not at all when no good backup would remain.
 """
 
 from datetime import datetime, timezone
 
-from dvdoctor.backups import backups, human_bytes
+from dvdoctor.backups import human_bytes
 from dvdoctor.facts import SECTION_BAR, Facts
 from dvdoctor.registry import WARNING, Problem, check
+from dvdoctor.trust import DAMAGED, survey
 
 
 @check(
     "incomplete-backups",
-    "Every backup folder holds a complete backup",
+    "No backup folder holds a damaged backup",
     severity=WARNING,
     fix="incomplete-backups",
     needs=[SECTION_BAR],
     tags=["backup-volume"],
 )
 def run(facts: Facts):
-    bar, names = facts.bar, facts.names
-    items = backups(bar, names)
-    writing = items[-1].timestamp if items and names.backup_job in facts.active_bar_jobs() else None
-    for b in items:
-        if b.complete(names) or b.timestamp == writing:
-            continue
-        files = ", ".join(f"{n} {human_bytes(s)} ({s} B)" for n, s in sorted(b.files.items())) or "no files"
+    names = facts.names
+    s = survey(facts)
+    for b in s.with_state(DAMAGED):
+        files = ", ".join(f"{n} {human_bytes(size)} ({size} B)" for n, size in sorted(b.files.items())) or "no files"
         evidence = [f"{names.bar_mount}/{b.timestamp}: {files}"]
-        if b.verified is False:
-            evidence.append(f"{b.timestamp}/{names.combined_tarball} does not read back: {b.verify_message or 'unreadable'}")
-            what = "its combined tarball is unreadable"
-        else:
-            what = f"missing {', '.join(b.missing(names))}"
         modified = datetime.fromtimestamp(b.mtime, timezone.utc) if b.mtime else None
         if modified:
             evidence.append(f"last written {(facts.now - modified).total_seconds() / 3600:.1f} h ago")
-        yield Problem(f"backup {b.timestamp} is incomplete: {what}", tuple(evidence),
+        yield Problem(f"backup {b.timestamp} is damaged: {s.verdicts[b.timestamp].why}", tuple(evidence),
                       f"persistentvolumeclaim/{names.bar_pvc}")

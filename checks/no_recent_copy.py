@@ -10,9 +10,10 @@ Repair: run `dvdoctor copy`, which copies the restore point's backup (with `--al
 good backup not copied yet); it reads the backup volume only, and DV stays up.
 """
 
-from dvdoctor.backups import backups, link_timestamp, timestamp_time
+from dvdoctor.backups import link_timestamp, timestamp_time
 from dvdoctor.facts import SECTION_BAR, SECTION_COPIES, Facts
 from dvdoctor.registry import WARNING, Problem, check
+from dvdoctor.trust import survey
 
 
 @check(
@@ -27,7 +28,7 @@ def run(facts: Facts):
     names = facts.names
     copies = [s for s in facts.section(SECTION_COPIES)["snapshots"] if s.get("complete")]
     copied = {s.get("backup") for s in copies}
-    good = [b for b in backups(facts.bar, names) if b.complete(names) and b.verified is not False]
+    good = survey(facts).good()
     obj = f"persistentvolumeclaim/{names.bar_pvc}"
     if good and good[-1].timestamp not in copied:
         newest = good[-1]

@@ -13,11 +13,29 @@ from datetime import datetime, timezone
 
 from .names import DvNames
 
-TIMESTAMP_RE = re.compile(r"^\d{4}-\d{2}-\d{2}-\d{2}-\d{2}-\d{2}$")
+#: DV's folder name: its UTC start time, ASCII digits only (`\\d` would also take other scripts' digits).
+TIMESTAMP_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}-[0-9]{2}-[0-9]{2}-[0-9]{2}", re.ASCII)
+TIMESTAMP_FORMAT = "%Y-%m-%d-%H-%M-%S"
 
 
 def timestamp_time(ts: str) -> datetime:
-    return datetime.strptime(ts, "%Y-%m-%d-%H-%M-%S").replace(tzinfo=timezone.utc)
+    return datetime.strptime(ts, TIMESTAMP_FORMAT).replace(tzinfo=timezone.utc)
+
+
+def is_timestamp(name: str) -> bool:
+    """A backup folder's name: the whole name is a timestamp of a date that exists (no month 13)."""
+    if not TIMESTAMP_RE.fullmatch(name):
+        return False
+    try:
+        timestamp_time(name)
+    except ValueError:
+        return False
+    return True
+
+
+def shown(name: str) -> str:
+    """A name from the volume as it can be printed on one line: control and non-ASCII characters escaped."""
+    return name.encode("unicode_escape").decode("ascii")
 
 
 @dataclass
@@ -25,11 +43,10 @@ class Backup:
     timestamp: str
     files: dict[str, int] = field(default_factory=dict)
     mtime: float = 0.0
-    #: Whether the combined tarball read back (gzip -t, and a tar listing holding every component
-    #: tarball), when the probe was asked to verify; None when it was not.
-    verified: bool | None = None
-    #: Why it did not read back, in the probe's words.
-    verify_message: str = ""
+    #: `SIZE:MTIME` of the combined tarball (stat %s:%Y), when there is one: what a recorded read-back is for.
+    stamp: str = ""
+    #: What this run's read-back found: {"state": good|damaged|unread|recorded, "sha256", "message"}.
+    read_back: dict | None = None
     #: Its dvdoctor-manifest.json (which DV instance took it), when there is a readable one.
     manifest: dict | None = None
     #: Why a manifest that is there cannot be read; empty when it reads or is absent.
@@ -49,43 +66,74 @@ class Backup:
         return sum(self.files.values())
 
     def missing(self, names: DvNames) -> list[str]:
-        """The tarballs a complete backup has and this one lacks (or holds empty)."""
+        """The tarballs a whole backup folder has and this one lacks (or holds empty)."""
         wanted = (*names.component_tarballs, names.combined_tarball)
         return [n for n in wanted if self.files.get(n, 0) <= 0]
 
-    def complete(self, names: DvNames) -> bool:
-        """Restorable: the combined tarball is there (and read back, when verified).
-
-        Component tarballs are not required: the combined one contains them, and the low-space
-        repair may remove them. A combined tarball cut short by a dying job is only caught by
-        `--verify` (gzip -t and a tar listing), since its size alone can't tell.
-        """
-        return self.files.get(names.combined_tarball, 0) > 0 and self.verified is not False
-
 
 def backups(bar: dict, names: DvNames) -> list[Backup]:
-    """Every timestamp folder on the volume, oldest first."""
+    """Every folder on the volume named by a valid timestamp, oldest first (`odd_entries` has the rest).
+
+    Whether each one is trusted is not decided here: dvdoctor/trust.py does, by one rule.
+    """
     found: dict[str, Backup] = {}
     for entry in bar.get("entries", []):
         parts = entry["path"].split("/")
-        if not TIMESTAMP_RE.match(parts[0]):
+        if not is_timestamp(parts[0]):
             continue
-        b = found.setdefault(parts[0], Backup(parts[0]))
-        if len(parts) == 1 and entry["type"] == "dir":
-            b.mtime = entry["mtime"]
+        if len(parts) == 1:
+            if entry["type"] != "dir":
+                continue
+            b = found.setdefault(parts[0], Backup(parts[0]))
+            b.mtime = max(b.mtime, entry["mtime"])
         elif len(parts) == 2 and entry["type"] == "file":
+            b = found.setdefault(parts[0], Backup(parts[0]))
             b.files[parts[1]] = entry["size"]
             b.mtime = max(b.mtime, entry["mtime"])
-    for path, result in (bar.get("verified") or {}).items():
-        ts = path.split("/")[0]
+    for ts, stamp in (bar.get("stamps") or {}).items():
         if ts in found:
-            found[ts].verified = bool(result.get("ok"))
-            found[ts].verify_message = str(result.get("message") or "")
+            found[ts].stamp = str(stamp)
+    for ts, result in (bar.get("read_back") or {}).items():
+        if ts in found and isinstance(result, dict):
+            found[ts].read_back = result
     for ts, result in (bar.get("manifests") or {}).items():
         if ts in found:
             found[ts].manifest = result.get("content")
             found[ts].manifest_error = str(result.get("error") or "")
     return sorted(found.values(), key=lambda b: b.timestamp)
+
+
+@dataclass(frozen=True)
+class OddEntry:
+    """Something at the top of the backup volume that is not a backup folder, and why."""
+
+    name: str
+    kind: str
+    why: str
+
+
+#: Top-level names that belong on a volume and are no backup: a filesystem's own folder.
+EXPECTED_NAMES = ("lost+found",)
+
+
+def odd_entries(bar: dict, names: DvNames) -> list[OddEntry]:
+    """Top-level entries that are neither a backup folder nor the restore-point link (dvdoctor's hidden
+    temporary files aside): odd names, impossible timestamps, files or links where a folder should be."""
+    out = []
+    for entry in bar.get("entries", []):
+        name = entry["path"]
+        if "/" in name or name == names.symlink or name in EXPECTED_NAMES or name.startswith(".dvdoctor-"):
+            continue
+        if is_timestamp(name):
+            if entry["type"] != "dir":
+                out.append(OddEntry(name, entry["type"], f"a {entry['type']} where a backup folder should be"))
+            continue
+        if TIMESTAMP_RE.fullmatch(name):
+            why = "named like a backup, but no such date or time exists"
+        else:
+            why = "not a backup folder's name (DV names them by UTC time, like 2021-01-22-19-27-31)"
+        out.append(OddEntry(name, entry["type"], why))
+    return out
 
 
 def link_timestamp(bar: dict, names: DvNames) -> str | None:
@@ -98,12 +146,7 @@ def link_timestamp(bar: dict, names: DvNames) -> str | None:
     if target.startswith(prefix):
         target = target[len(prefix):]
     parts = [p for p in target.split("/") if p and p != "."]
-    return parts[0] if len(parts) == 2 and TIMESTAMP_RE.match(parts[0]) else None
-
-
-def newest_complete(items: list[Backup], names: DvNames) -> Backup | None:
-    done = [b for b in items if b.complete(names)]
-    return done[-1] if done else None
+    return parts[0] if len(parts) == 2 and parts[1] == names.combined_tarball and is_timestamp(parts[0]) else None
 
 
 def human_bytes(n: float) -> str:

@@ -9,15 +9,16 @@ from __future__ import annotations
 
 import copy
 import socket
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Callable
 
 import yaml
 
 from . import __version__, k8s, oneshot, probe
+from .backups import TIMESTAMP_FORMAT, parse_quantity
 from .cluster.port import KINDS, Cluster
 from .errors import ClusterError, DvdoctorError, Forbidden, Unavailable, UsageError
-from .facts import SCHEMA_ID, SECTION_ACCESS, SECTION_BAR, SECTION_COPIES, SECTION_ENGINE, Facts
+from .facts import SCHEMA_ID, SECTION_ACCESS, SECTION_BAR, SECTION_COPIES, SECTION_ENGINE, Facts, parse_time
 from .lock import LEASE_NAME, Holder
 from .names import DEFAULT, DvNames, Settings
 
@@ -155,7 +156,8 @@ def bar_uid(data: dict, names: DvNames) -> int:
     return names.bar_uid
 
 
-def bar_job(data: dict, names: DvNames, purpose: str, script_name: str, args: list[str], env: dict[str, str]) -> dict:
+def bar_job(data: dict, names: DvNames, purpose: str, script_name: str, args: list[str], env: dict[str, str],
+            deadline_seconds: int = 300) -> dict:
     """A one-shot Job that sees the backup volume as DV's BAR job does: its image, account, uid and mounts.
 
     The caller has checked that the image is known (the dv-init-volume Job exists).
@@ -172,6 +174,7 @@ def bar_job(data: dict, names: DvNames, purpose: str, script_name: str, args: li
         env={"BAR_DIR": names.bar_mount, "SYMLINK": names.symlink, **env},
         volumes=volumes,
         mounts=mounts,
+        deadline_seconds=deadline_seconds,
     )
 
 
@@ -180,7 +183,7 @@ def collect(
     settings: Settings = DEFAULT,
     *,
     use_pod: bool = True,
-    verify: bool = False,
+    verify: bool | probe.ReadBack = False,
     source: str = "cluster",
     progress: Callable[[str], None] | None = None,
 ) -> Facts:
@@ -280,7 +283,49 @@ def _collect_engine(cluster: Cluster, data: dict, names: DvNames) -> None:
     data[SECTION_ENGINE] = parsed
 
 
-def _collect_bar(cluster: Cluster, data: dict, names: DvNames, verify: bool, say: Callable[[str], None]) -> None:
+#: Bytes a second the inspection pod is assumed to read back at the least (gunzip of the combined
+#: tarball and of the inner ones, on NFS, at the pod's CPU limit): what its deadline is sized by.
+READ_BACK_RATE = 20 * 1024**2
+
+
+def read_back_seconds(policy: probe.ReadBack, objects: dict, names: DvNames) -> int:
+    """How long the inspection may take: a base, plus its read-back bound (the budget, else the whole
+    claim, since a volume holds at most that) at READ_BACK_RATE."""
+    if policy.mode == "recorded" and not policy.also:
+        return 180
+    bound = policy.budget
+    if not bound or policy.also:
+        pvc = next((p for p in objects.get("persistentvolumeclaims", []) if k8s.name(p) == names.bar_pvc), None)
+        size = (((pvc or {}).get("status") or {}).get("capacity") or {}).get("storage") or \
+            (((pvc or {}).get("spec") or {}).get("resources") or {}).get("requests", {}).get("storage")
+        try:
+            bound = max(bound, parse_quantity(size)) if size else max(bound, 100 * 1024**3)
+        except ValueError:
+            bound = max(bound, 100 * 1024**3)
+    return 180 + int(bound / READ_BACK_RATE)
+
+
+def _being_written(objects: dict, names: DvNames) -> str:
+    """What the probe must not read back: folders DV's active backup job may be writing (named at or
+    after its start, a minute of clock skew allowed). A tarball still being written would look cut short."""
+    job = next((j for j in objects.get("jobs", []) if k8s.name(j) == names.backup_job), None)
+    if job is None or k8s.job_state(job) != "active":
+        return ""
+    started = parse_time((job.get("status") or {}).get("startTime") or (job.get("metadata") or {}).get("creationTimestamp"))
+    if started is None:
+        return "@since:0000-00-00-00-00-00"
+    return "@since:" + (started - timedelta(minutes=1)).strftime(TIMESTAMP_FORMAT)
+
+
+def read_back_policy(verify: bool | probe.ReadBack) -> probe.ReadBack:
+    """`--verify` reads back every backup nothing proves; without it, reporting stays within a budget."""
+    if isinstance(verify, probe.ReadBack):
+        return verify
+    return probe.EVERY_UNPROVEN if verify else probe.REPORT
+
+
+def _collect_bar(cluster: Cluster, data: dict, names: DvNames, verify: bool | probe.ReadBack,
+                 say: Callable[[str], None]) -> None:
     objects = data["objects"]
     image = bar_image(data, names)
     why = None
@@ -293,10 +338,12 @@ def _collect_bar(cluster: Cluster, data: dict, names: DvNames, verify: bool, say
     if why:
         data["skipped"][SECTION_BAR] = why
         return
-    manifest = bar_job(data, names, "inspect", "bar-probe.sh", [],
-                       {"VERIFY": "1" if verify else "0", "COMPONENTS": " ".join(names.component_tarballs)})
+    env = {**read_back_policy(verify).env(skip=_being_written(objects, names)),
+           "COMPONENTS": " ".join(names.component_tarballs)}
+    seconds = read_back_seconds(read_back_policy(verify), objects, names)
+    manifest = bar_job(data, names, "inspect", "bar-probe.sh", [], env, deadline_seconds=seconds + 120)
     try:
-        result = oneshot.run_job(cluster, manifest, progress=say)
+        result = oneshot.run_job(cluster, manifest, timeout=seconds + 60, progress=say)
     except ClusterError as exc:
         data["skipped"][SECTION_BAR] = f"the inspection pod could not be created: {exc}"
         return

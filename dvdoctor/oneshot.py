@@ -81,7 +81,8 @@ def script_job(
                             "volumeMounts": mounts,
                             "resources": {
                                 "requests": {"cpu": "50m", "memory": "64Mi"},
-                                "limits": {"cpu": "500m", "memory": "256Mi"},
+                                # a whole core: reading a backup back is two gunzips in a row
+                                "limits": {"cpu": "1", "memory": "256Mi"},
                             },
                         }
                     ],

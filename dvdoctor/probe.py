@@ -9,12 +9,42 @@ from __future__ import annotations
 
 import base64
 import binascii
+import math
+from dataclasses import dataclass
 from importlib import resources
 
 from .bounded import json_loads
 
 #: bar-probe.sh sends a manifest's content only up to this size (a larger one is not dvdoctor's).
 MANIFEST_MAX_BYTES = 65536
+
+#: Bytes a reporting run (check, list, collect) reads back at most: about one real backup (3-4 GB).
+REPORT_BUDGET = 4 * 1024**3
+
+
+@dataclass(frozen=True)
+class ReadBack:
+    """Which backups bar-probe.sh reads back to the end, inner tarballs included (its VERIFY* inputs).
+
+    `unrecorded` reads those whose manifest records no good read-back at the combined tarball's
+    current size and mtime; `all` reads every one; `recorded` none. `budget` bounds the bytes read
+    (0: no bound; at least one backup, the restore point's first, is always read); `also` names
+    backups read whatever was recorded and whatever the budget (timestamps, `@link`, `@newest`).
+    """
+
+    mode: str = "unrecorded"
+    budget: int = REPORT_BUDGET
+    also: tuple[str, ...] = ()
+
+    def env(self, skip: str = "") -> dict[str, str]:
+        return {"VERIFY": self.mode, "VERIFY_BUDGET": str(self.budget), "VERIFY_ALSO": " ".join(self.also),
+                "VERIFY_SKIP": skip}
+
+
+#: Reporting: trust what was recorded, read the rest back within the budget.
+REPORT = ReadBack()
+#: Before removing or pointing at backups, and `--verify`: read back every one nothing proves.
+EVERY_UNPROVEN = ReadBack(budget=0)
 
 
 def script(name: str) -> str:
@@ -23,50 +53,89 @@ def script(name: str) -> str:
 
 
 def _records(text: str) -> tuple[list[list[str]], bool]:
-    rows = [line.split("\t") for line in text.splitlines() if line.strip()]
+    """One record a line, tab-separated fields. Only `\\n` ends a record: str.splitlines() would also
+    split on characters (\\r, \\x1c, \\u2028...) that a field may hold."""
+    rows = [line.split("\t") for line in text.split("\n") if line.strip()]
     complete = bool(rows) and rows[-1] == ["end"]
     return rows, complete
 
 
+def field(value: str) -> str:
+    """A field as the scripts print it: as is when plain, else `=` and base64 of its bytes.
+
+    Bytes that are not UTF-8 come back as `\\xNN`: such a name is shown and reported, never acted on.
+    """
+    if not value.startswith("="):
+        return value
+    return base64.b64decode(value[1:], validate=True).decode("utf-8", "backslashreplace")
+
+
+def _int(value: str) -> int:
+    if not value.isascii() or not value.isdigit():
+        raise ValueError(f"not a count: {value!r}")
+    return int(value)
+
+
+def _time(value: str) -> float:
+    """A file's mtime as find prints it (`1611345900.1234567890`): finite, or ValueError."""
+    t = float(value)
+    if not math.isfinite(t):
+        raise ValueError(f"not a time: {value!r}")
+    return t
+
+
+def _bar_record(out: dict, tag: str, rest: list[str]) -> None:
+    """Read one bar-probe record into `out`; ValueError/IndexError/binascii.Error when it is malformed."""
+    if tag == "id":
+        out["uid"] = _int(rest[0])
+        out["gids"] = [_int(g) for g in rest[1].split()] if len(rest) > 1 and rest[1] else []
+    elif tag == "missing":
+        out["exists"] = False
+    elif tag == "dir":
+        out["dir"] = {"mode": rest[0], "uid": _int(rest[1]), "gid": _int(rest[2])}
+    elif tag == "writable":
+        out["writable"] = rest[0] == "1"
+        out["write_error"] = field(rest[1]) if len(rest) > 1 else ""
+    elif tag == "df" and len(rest) >= 3 and all(r.isascii() and r.isdigit() for r in rest[:3]):
+        out["df"] = {"total": int(rest[0]), "avail": int(rest[1]), "used": int(rest[2])}
+    elif tag == "du" and rest and rest[0].isascii() and rest[0].isdigit():
+        out["used_bytes"] = int(rest[0])
+    elif tag == "entry":
+        kind = {"f": "file", "d": "dir", "l": "link"}.get(rest[0], "other")
+        out["entries"].append({
+            "path": field(rest[5]),
+            "type": kind,
+            "size": _int(rest[1]),
+            "mtime": _time(rest[2]),
+            "mode": rest[3],
+            "uid": int(rest[4]) if rest[4].isascii() and rest[4].isdigit() else -1,
+            "target": field(rest[6]) if kind == "link" else None,
+        })
+    elif tag == "link":
+        out["link"] = {"name": field(rest[0]), "target": field(rest[1]), "target_exists": rest[2] == "1"}
+    elif tag == "manifest" and rest[1].isascii() and rest[1].isdigit():
+        out["manifests"][rest[0]] = _manifest(int(rest[1]), rest[2] if len(rest) > 2 else "")
+    elif tag == "stamp":
+        out["stamps"][rest[0]] = rest[1]
+    elif tag == "readback":
+        out["read_back"][rest[0]] = {"state": rest[1], "sha256": rest[2] if len(rest) > 2 else "",
+                                     "message": field(rest[3]) if len(rest) > 3 else ""}
+
+
 def parse_bar_probe(text: str) -> dict:
-    """Turn bar-probe.sh output into the `bar_volume` facts (see facts.schema.json)."""
+    """Turn bar-probe.sh output into the `bar_volume` facts (see facts.schema.json).
+
+    A record that does not parse (a script of another version, a cut line) is counted in
+    `unparsed`, never fatal: the inspection's other records still count.
+    """
     rows, complete = _records(text)
-    out: dict = {"complete": complete, "exists": True, "entries": [], "link": None, "verified": {}, "manifests": {}}
+    out: dict = {"complete": complete, "exists": True, "entries": [], "link": None, "manifests": {},
+                 "stamps": {}, "read_back": {}, "unparsed": 0}
     for row in rows:
-        tag, rest = row[0], row[1:]
-        if tag == "id" and rest:
-            out["uid"] = int(rest[0])
-            out["gids"] = [int(g) for g in rest[1].split()] if len(rest) > 1 and rest[1] else []
-        elif tag == "missing":
-            out["exists"] = False
-        elif tag == "dir" and len(rest) >= 3:
-            out["dir"] = {"mode": rest[0], "uid": int(rest[1]), "gid": int(rest[2])}
-        elif tag == "writable" and rest:
-            out["writable"] = rest[0] == "1"
-            out["write_error"] = rest[1] if len(rest) > 1 else ""
-        elif tag == "df" and len(rest) >= 3 and all(r.isdigit() for r in rest[:3]):
-            out["df"] = {"total": int(rest[0]), "avail": int(rest[1]), "used": int(rest[2])}
-        elif tag == "du" and rest and rest[0].isdigit():
-            out["used_bytes"] = int(rest[0])
-        elif tag == "entry" and len(rest) >= 7:
-            kind = {"f": "file", "d": "dir", "l": "link"}.get(rest[0], "other")
-            out["entries"].append(
-                {
-                    "path": rest[5],
-                    "type": kind,
-                    "size": int(rest[1]),
-                    "mtime": float(rest[2]),
-                    "mode": rest[3],
-                    "uid": int(rest[4]) if rest[4].isdigit() else -1,
-                    "target": rest[6] if kind == "link" else None,
-                }
-            )
-        elif tag == "link" and len(rest) >= 3:
-            out["link"] = {"name": rest[0], "target": rest[1], "target_exists": rest[2] == "1"}
-        elif tag == "verify" and len(rest) >= 2:
-            out["verified"][rest[0]] = {"ok": rest[1] == "1", "message": rest[2] if len(rest) > 2 else ""}
-        elif tag == "manifest" and len(rest) >= 2 and rest[1].isdigit():
-            out["manifests"][rest[0]] = _manifest(int(rest[1]), rest[2] if len(rest) > 2 else "")
+        try:
+            _bar_record(out, row[0], row[1:])
+        except (ValueError, IndexError, binascii.Error):
+            out["unparsed"] += 1
     return out
 
 
@@ -96,7 +165,10 @@ def parse_engine_probe(text: str) -> dict:
     for row in rows:
         tag, rest = row[0], row[1:]
         if tag == "marker" and len(rest) >= 3:
-            out["markers"].append({"name": rest[0], "size": int(rest[1]), "mtime": float(rest[2])})
+            try:
+                out["markers"].append({"name": field(rest[0]), "size": _int(rest[1]), "mtime": _time(rest[2])})
+            except (ValueError, binascii.Error):
+                continue
         elif tag == "nomarkerdir":
             out["marker_dir_exists"] = False
         elif tag == "template" and len(rest) >= 2:

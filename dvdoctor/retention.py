@@ -1,18 +1,27 @@
 """Which backups may be deleted: the one rule that prune and the low-space repair share.
 
-Never the symlink's target, never the newest complete backup, whatever --keep says; beyond that,
-incomplete folders (except one an active backup job is writing) and complete backups older than
-the newest `keep`.
+It stands on the trust rule (dvdoctor/trust.py): only a backup proven good counts as one to keep.
+Never removed, whatever --keep says: the symlink's target, the newest good backup, the folder DV's
+backup job is writing. Beyond that go damaged folders, unverified backups (never kept in place of a
+good one) and good backups older than the newest `keep` good ones. A plan after which no good backup
+would remain is refused, whatever it frees.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from . import k8s
-from .backups import Backup, newest_complete
-from .facts import Facts
+from .errors import DvdoctorError
 from .names import DvNames
+from .trust import DAMAGED, GOOD, UNVERIFIED, Survey
+
+#: `why` of each kind of removal, also how the low-space repair groups them.
+WHY_DAMAGED = "damaged"
+WHY_UNVERIFIED = "unverified"
+
+
+class NoGoodBackupLeft(DvdoctorError):
+    """A removal that would leave no backup proven good: refused before anything is changed."""
 
 
 @dataclass(frozen=True)
@@ -22,40 +31,55 @@ class Removal:
     why: str
 
 
-def protected(items: list[Backup], link_ts: str | None, names: DvNames) -> set[str]:
-    newest = newest_complete(items, names)
-    return {t for t in (link_ts, newest.timestamp if newest else None) if t}
+def protected(s: Survey) -> set[str]:
+    """The restore point, the newest good backup and the folder being written: never removed."""
+    newest = s.newest_good()
+    return {t for t in (s.link_ts, newest.timestamp if newest else None) if t} | s.writing | s.protect
 
 
-def prunable(items: list[Backup], link_ts: str | None, keep: int, names: DvNames, writing: str | None = None) -> list[Removal]:
+def prunable(s: Survey, keep: int) -> list[Removal]:
     """Whole backup folders that may go, oldest first."""
-    keep_ts = protected(items, link_ts, names)
-    complete = [b for b in items if b.complete(names)]
-    keep_ts |= {b.timestamp for b in complete[len(complete) - keep:]} if keep > 0 else set()
+    good = s.good()
+    keep_ts = protected(s) | ({b.timestamp for b in good[len(good) - keep:]} if keep > 0 else set())
     out = []
-    for b in items:
-        if b.timestamp in keep_ts or b.timestamp == writing:
+    for b in s.backups:
+        if b.timestamp in keep_ts:
             continue
-        why = "incomplete" if not b.complete(names) else f"older than the newest {max(keep, 1)} complete backups"
-        out.append(Removal(b.timestamp, b.size(), why))
+        state = s.verdicts[b.timestamp].state
+        why = {DAMAGED: WHY_DAMAGED, UNVERIFIED: WHY_UNVERIFIED}.get(
+            state, f"older than the newest {max(keep, 1)} good backups")
+        if state in (GOOD, DAMAGED, UNVERIFIED):
+            out.append(Removal(b.timestamp, b.size(), why))
     return out
 
 
-def redundant_components(items: list[Backup], names: DvNames) -> list[Removal]:
-    """Component tarballs of complete backups: the combined tarball holds the same data again."""
+def redundant_components(s: Survey, names: DvNames) -> list[Removal]:
+    """Component tarballs of good backups: the combined tarball holds the same data again, and was
+    proven to read back inner tarballs included. A damaged or unverified backup keeps its components:
+    they may be all that is left of it."""
     out = []
-    for b in items:
-        if not b.complete(names):
-            continue
+    for b in s.good():
         for comp in names.component_tarballs:
             if b.files.get(comp):
                 out.append(Removal(f"{b.timestamp}/{comp}", b.files[comp], "also inside the combined dv_backup.tar.gz"))
     return out
 
 
-def folder_being_written(facts: Facts, items: list[Backup]) -> str | None:
-    """While DV's backup job runs, the newest folder is its work in progress."""
-    job = facts.get("jobs", facts.names.backup_job)
-    if job is not None and k8s.job_state(job) == "active" and items:
-        return items[-1].timestamp
-    return None
+def no_good_left(s: Survey, removals: list[Removal], names: DvNames) -> str | None:
+    """Why a removal plan must be refused: after it no backup proven good would remain; else None."""
+    if not removals:
+        return None
+    whole = {r.path for r in removals if "/" not in r.path}
+    if any(b.timestamp not in whole for b in s.good()):
+        return None
+    states = ", ".join(f"{b.timestamp} {s.verdicts[b.timestamp].state}" for b in s.backups) or "none"
+    return (f"refusing to delete: no backup on {names.bar_pvc} would be left that is proven good (backups: "
+            f"{states}); nothing was changed. Take a backup first (`dvdoctor backup`), or prove one with "
+            "`dvdoctor list --verify`")
+
+
+def refuse_unless_good_remains(s: Survey, removals: list[Removal], names: DvNames) -> None:
+    """Raise NoGoodBackupLeft (one line, exit 2) when the plan would leave no good backup."""
+    why = no_good_left(s, removals, names)
+    if why:
+        raise NoGoodBackupLeft(why)

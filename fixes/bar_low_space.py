@@ -1,9 +1,11 @@
 """Make room on the backup volume for the next backup: free what is safe, largest first, and grow the claim when that is not enough.
 
-In this order, and only as much as the next backup needs: component tarballs of backups whose
-combined tarball is complete and reads back (gzip -t; the combined one holds them again), then
-incomplete backup folders, then complete backups older than the newest --keep (default 2). The
-symlink's target and the newest complete backup are never removed, whatever --keep says.
+In this order, and only as much as the next backup needs: component tarballs of good backups (their
+combined tarball was proven to read back, inner tarballs included, and holds them again), then
+damaged backup folders, then unverified backups (never kept in place of a good one), then good
+backups older than the newest --keep (default 2). The symlink's target and the newest good backup
+are never removed, whatever --keep says, and nothing is removed when no good backup would remain
+(then only growing the claim is planned).
 A plan is whole or it is not applied: when freeing what is safe still leaves less than the next
 backup needs, the plan first grows dv-bar-pvc, when its storage class allows expansion, to the
 size the site gives a new dv-bar-pvc (`bar.size` in dvdoctor.yaml, else 30Gi: three of the
@@ -17,29 +19,28 @@ first and waits for the storage driver to grow it, so a refused or stalled growt
 
 import math
 
-from dvdoctor.backups import backups, human_bytes, link_timestamp, parse_quantity
+from dvdoctor.backups import human_bytes, parse_quantity
 from dvdoctor.checks.bar_low_space import GIB, claim_size, space
 from dvdoctor.errors import UsageError
 from dvdoctor.facts import SECTION_BAR, Facts
 from dvdoctor.fixer import FixOptions, fix
 from dvdoctor.flows.jobs import THREE_BACKUPS
 from dvdoctor.plan import AwaitGrown, BarScript, Patch, Plan
-from dvdoctor.retention import Removal, folder_being_written, prunable, redundant_components
+from dvdoctor.retention import (WHY_DAMAGED, WHY_UNVERIFIED, Removal, no_good_left, prunable,
+                                redundant_components)
+from dvdoctor.trust import survey
 
 
 def candidates(facts: Facts, keep: int) -> list[tuple[str, list[Removal]]]:
     """What may go, by kind, in the order it should go; each kind largest first."""
-    names = facts.names
-    items = backups(facts.bar, names)
-    link_ts = link_timestamp(facts.bar, names)
-    writing = folder_being_written(facts, items)
-    readable = {b.timestamp for b in items if b.verified}
-    comps = [r for r in redundant_components(items, names) if r.path.split("/")[0] in readable]
-    folders = prunable(items, link_ts, keep, names, writing)
+    s = survey(facts)
+    folders = prunable(s, keep)
     kinds = [
-        ("component tarballs already inside a verified combined tarball", comps),
-        ("incomplete backup folders", [r for r in folders if r.why == "incomplete"]),
-        (f"complete backups older than the newest {max(keep, 1)}", [r for r in folders if r.why != "incomplete"]),
+        ("component tarballs already inside a good combined tarball", redundant_components(s, facts.names)),
+        ("damaged backup folders", [r for r in folders if r.why == WHY_DAMAGED]),
+        ("unverified backups", [r for r in folders if r.why == WHY_UNVERIFIED]),
+        (f"good backups older than the newest {max(keep, 1)}",
+         [r for r in folders if r.why not in (WHY_DAMAGED, WHY_UNVERIFIED)]),
     ]
     return [(label, sorted(rs, key=lambda r: -r.bytes)) for label, rs in kinds]
 
@@ -86,11 +87,11 @@ def command(facts: Facts, *args: str) -> str:
     return " ".join(["dvdoctor", target, *args])
 
 
-def _free(facts: Facts, keep: int, free: int, need: int) -> tuple[list[BarScript], list[str], int]:
-    """Removals, largest first per kind, until `need` is reached: (actions, note lines, free after)."""
-    actions, notes, projected = [], [], free
+def _free(facts: Facts, keep: int, free: int, need: int) -> tuple[list[BarScript], list[str], int, list[Removal]]:
+    """Removals, largest first per kind, until `need` is reached: (actions, note lines, free after, removals)."""
+    actions, notes, projected, every = [], [], free, []
     for label, removals in candidates(facts, keep):
-        chosen = []
+        chosen: list[Removal] = []
         for r in removals:
             if projected >= need:
                 break
@@ -100,7 +101,8 @@ def _free(facts: Facts, keep: int, free: int, need: int) -> tuple[list[BarScript
             actions.append(BarScript(("remove", *[r.path for r in chosen]),
                                      f"delete {len(chosen)} {label}, freeing {human_bytes(sum(r.bytes for r in chosen))}"))
             notes += [f"  {r.path}: {human_bytes(r.bytes)}" for r in chosen]
-    return actions, notes, projected
+            every += chosen
+    return actions, notes, projected, every
 
 
 @fix("bar-low-space")
@@ -123,7 +125,10 @@ def plan(facts: Facts, options: FixOptions) -> Plan:
         return out
     if room is None or room.free >= room.need:
         return out
-    removals, notes, projected = _free(facts, options.keep, room.free, room.need)
+    removals, notes, projected, chosen = _free(facts, options.keep, room.free, room.need)
+    refused = no_good_left(survey(facts), chosen, facts.names)
+    if refused:  # nothing may go: only growing the claim can make room
+        removals, notes, projected = [], [f"nothing is removed: {refused}"], room.free
     summary = (f"free now {human_bytes(room.free)}, after freeing what is safe {human_bytes(projected)}, "
                f"the next backup needs {human_bytes(room.need)}")
     if projected >= room.need:
@@ -148,8 +153,9 @@ def plan(facts: Facts, options: FixOptions) -> Plan:
                  "'{\"allowVolumeExpansion\": true}'`, if its provisioner supports it), run: "
                  f"`{command(facts, 'fix', '--issue', 'bar-low-space', '--size', size)}`")
     for fewer in range(options.keep - 1, -1, -1):
-        if _free(facts, fewer, room.free, room.need)[2] >= room.need:
-            steps.append(f"or keep fewer complete backups: `{command(facts, 'fix', '--issue', 'bar-low-space', '--keep', str(fewer))}`")
+        fewer_plan = _free(facts, fewer, room.free, room.need)
+        if fewer_plan[2] >= room.need and not no_good_left(survey(facts), fewer_plan[3], facts.names):
+            steps.append(f"or keep fewer good backups: `{command(facts, 'fix', '--issue', 'bar-low-space', '--keep', str(fewer))}`")
             break
     else:
         steps.append(f"or create a bigger {facts.names.bar_pvc} in a class that allows expansion and move the backups to it")

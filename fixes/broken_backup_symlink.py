@@ -1,14 +1,17 @@
-"""Point the dv_backup.tar.gz restore-point symlink at the newest complete backup, or at --to TIMESTAMP.
+"""Point the dv_backup.tar.gz restore-point symlink at the newest good backup, or at --to TIMESTAMP.
 
-The new link is made beside the old one and renamed over it, so there is never a moment without a
-restore point. Changes: the symlink on dv-bar-pvc; no backup file is touched.
+Only ever at a good backup: one whose combined tarball and the component tarballs inside it were
+proven to read back (dvdoctor/trust.py), never at an unverified or damaged one. The new link is
+made beside the old one and renamed over it, so there is never a moment without a restore point.
+Changes: the symlink on dv-bar-pvc; no backup file is touched.
 """
 
-from dvdoctor.backups import backups, link_timestamp, newest_complete
+from dvdoctor.backups import shown
 from dvdoctor.errors import UsageError
 from dvdoctor.facts import SECTION_BAR, Facts
 from dvdoctor.fixer import FixOptions, fix
 from dvdoctor.plan import BarScript, Plan
+from dvdoctor.trust import GOOD, survey
 
 
 @fix("broken-backup-symlink")
@@ -16,22 +19,24 @@ def plan(facts: Facts, options: FixOptions) -> Plan:
     out = Plan("broken-backup-symlink")
     bar = facts.require(SECTION_BAR)
     names = facts.names
-    items = backups(bar, names)
+    s = survey(facts)
     if options.to:
-        chosen = next((b for b in items if b.timestamp == options.to), None)
-        if chosen is None or not chosen.complete(names):
-            complete = ", ".join(b.timestamp for b in items if b.complete(names)) or "none"
-            raise UsageError(f"--to {options.to}: no complete backup of that name; complete backups: {complete}")
+        chosen = s.get(options.to)
+        if chosen is None or s.state(options.to) != GOOD:
+            good = ", ".join(b.timestamp for b in s.good()) or "none"
+            what = f"it is {s.state(options.to)}: {s.verdicts[options.to].why}" if chosen else "no backup of that name"
+            raise UsageError(f"--to {options.to}: {what}; the restore point only moves to a good backup "
+                             f"(good backups: {good})")
     else:
-        chosen = newest_complete(items, names)
+        chosen = s.newest_good()
         if chosen is None:
-            out.manual.append("No complete backup exists to point at: take one with `dvdoctor backup`.")
+            out.manual.append("No backup proven good exists to point at: take one with `dvdoctor backup`, or prove "
+                              "an unverified one with `dvdoctor list --verify`.")
             return out
-    current = link_timestamp(bar, names)
     link = bar.get("link")
-    if link and link["target_exists"] and current == chosen.timestamp:
+    if link and link["target_exists"] and s.link_ts == chosen.timestamp:
         return out
     out.actions.append(BarScript(("relink", chosen.timestamp),
                                  f"point {names.bar_mount}/{names.symlink} at {chosen.timestamp}/{names.combined_tarball}"
-                                 f" (now: {link['target'] if link else 'no link'})"))
+                                 f" (now: {shown(link['target']) if link else 'no link'})"))
     return out

@@ -1,26 +1,31 @@
-"""Delete backup folders that hold no restorable combined tarball.
+"""Delete backup folders that hold a damaged backup (one that would not restore).
 
 Never the folder an active backup job is writing, never the symlink's target, never the newest
-complete backup (the shared retention rule). Changes: removes those folders from dv-bar-pvc.
+good backup, and nothing at all when no backup proven good would remain (the shared retention
+rule). Changes: removes those folders from dv-bar-pvc.
 """
 
-from dvdoctor.backups import backups, human_bytes, link_timestamp
+from dvdoctor.backups import human_bytes
 from dvdoctor.facts import SECTION_BAR, Facts
 from dvdoctor.fixer import FixOptions, fix
 from dvdoctor.plan import BarScript, Plan
-from dvdoctor.retention import folder_being_written, protected
+from dvdoctor.retention import WHY_DAMAGED, no_good_left, prunable
+from dvdoctor.trust import survey
 
 
 @fix("incomplete-backups")
 def plan(facts: Facts, options: FixOptions) -> Plan:
     out = Plan("incomplete-backups")
-    bar = facts.require(SECTION_BAR)
-    names = facts.names
-    items = backups(bar, names)
-    keep = protected(items, link_timestamp(bar, names), names) | {folder_being_written(facts, items)}
-    doomed = [b for b in items if not b.complete(names) and b.timestamp not in keep]
+    facts.require(SECTION_BAR)
+    s = survey(facts)
+    doomed = [r for r in prunable(s, keep=len(s.backups)) if r.why == WHY_DAMAGED]
+    refused = no_good_left(s, doomed, facts.names)
+    if refused:
+        out.manual.append(f"{refused}. To free the space anyway, remove the damaged folders by hand "
+                          "once you are sure nothing in them is needed.")
+        return out
     if doomed:
-        out.actions.append(BarScript(("remove", *[b.timestamp for b in doomed]),
-                                     f"delete {len(doomed)} incomplete backup folders, freeing {human_bytes(sum(b.size() for b in doomed))}"))
-        out.notes += [f"{b.timestamp}: {human_bytes(b.size())}, missing {', '.join(b.missing(names))}" for b in doomed]
+        out.actions.append(BarScript(("remove", *[r.path for r in doomed]),
+                                     f"delete {len(doomed)} damaged backup folders, freeing {human_bytes(sum(r.bytes for r in doomed))}"))
+        out.notes += [f"{r.path}: {human_bytes(r.bytes)}, {s.verdicts[r.path].why}" for r in doomed]
     return out

@@ -182,16 +182,28 @@ def runbook_bar_volume(df: dict | None = None) -> dict:
         "df": df or {"total": 60 * GIB, "used": used, "avail": 60 * GIB - used},
         "used_bytes": used, "entries": entries,
         "link": {"name": "dv_backup.tar.gz", "target": RUNBOOK_LINK_TARGET, "target_exists": True},
-        "verified": {},
+        # the inspection read the runbook's backup back: combined and inner tarballs whole
+        "stamps": {TS: f"3184300891:{int(jan22('20:05'))}"},
+        "read_back": {TS: {"state": "good", "sha256": "ab" * 32, "message": ""}},
+        "manifests": {},
     }
 
 
-def add_backup(bar: dict, ts: str, files: dict[str, int]) -> None:
-    """Another timestamp folder with these files (name -> bytes), written at the folder's time."""
+def add_backup(bar: dict, ts: str, files: dict[str, int], read_back: str | None = "good", message: str = "") -> None:
+    """Another timestamp folder with these files (name -> bytes), written at the folder's time.
+
+    With a combined tarball, the inspection read it back with this result (`good`, `damaged`), or
+    did not read it (`None`: unverified unless a manifest records it).
+    """
     when = datetime.strptime(ts, "%Y-%m-%d-%H-%M-%S").replace(tzinfo=timezone.utc).timestamp()
     bar["entries"].append(entry(ts, "dir", 4096, when, "755"))
     for name, size in files.items():
         bar["entries"].append(entry(f"{ts}/{name}", "file", size, when + 60))
+    if "dv_backup.tar.gz" in files:
+        bar.setdefault("stamps", {})[ts] = f"{files['dv_backup.tar.gz']}:{int(when + 60)}"
+        if read_back:
+            bar.setdefault("read_back", {})[ts] = {"state": read_back, "sha256": "cd" * 32 if read_back == "good" else "",
+                                                   "message": message}
 
 
 def engine_section(markers: tuple[dict, ...] = ()) -> dict:
@@ -295,19 +307,27 @@ def pod_root() -> Path:
 
 
 def write_backup(bar: Path, ts: str, sizes: dict[str, int]) -> None:
-    """A backup folder of sparse files with the given apparent sizes (the runbook's are gigabytes)."""
+    """A backup folder of sparse files with the given apparent sizes (the runbook's are gigabytes);
+    a tarball starts with gzip's magic bytes, so only reading it back to the end can tell it is no
+    real one."""
     (bar / ts).mkdir(mode=0o755)
     for name, size in sizes.items():
         with open(bar / ts / name, "wb") as fh:
+            if name.endswith(".gz") and size >= 2:
+                fh.write(b"\x1f\x8b")
             fh.truncate(size)
 
 
-def run_bar_probe(root: Path, uid: int | None = None, verify: bool = False) -> dict:
-    """bar-probe.sh for real, with the pod's view of /mnt/PV/bar under `root`; as `uid` via setpriv."""
+def run_bar_probe(root: Path, uid: int | None = None, verify: bool | probe.ReadBack = False, skip: str = "") -> dict:
+    """bar-probe.sh for real, with the pod's view of /mnt/PV/bar under `root`; as `uid` via setpriv.
+
+    verify: True reads back every backup nothing proves (as `--verify`), False none, or a policy."""
+    policy = verify if isinstance(verify, probe.ReadBack) else (
+        probe.EVERY_UNPROVEN if verify else probe.ReadBack(mode="recorded"))
     env = {"PATH": "/usr/bin:/bin", "DV_ROOT": str(root), "BAR_DIR": "/mnt/PV/bar",
-           "SYMLINK": "dv_backup.tar.gz", "VERIFY": "1" if verify else "0"}
+           "SYMLINK": "dv_backup.tar.gz", **policy.env(skip)}
     argv = ["bash", "-c", probe.script("bar-probe.sh"), "bar-probe"]
     if uid is not None:
         argv = ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "--"] + argv
-    proc = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=60, check=True)
-    return probe.parse_bar_probe(proc.stdout)
+    proc = subprocess.run(argv, env=env, capture_output=True, timeout=60, check=True)
+    return probe.parse_bar_probe(proc.stdout.decode("utf-8", "replace"))

@@ -15,7 +15,7 @@ def test_the_runbooks_own_volume_has_no_room_for_a_second_backup():
     assert f"(avail {int(5.3 * b.GIB)} B)" in text
     expected = 31780526 + 3152485198 + 3184300891
     assert f"next backup expected: 5.9 GiB ({expected} B)" in text
-    assert f"newest complete backup {b.TS}" in text
+    assert f"newest good backup {b.TS}" in text
     assert f"needed with the 10% margin: 6.5 GiB ({int(expected * 1.1)} B)" in text
     assert r.problems[0].object == "persistentvolumeclaim/dv-bar-pvc"
 
@@ -103,7 +103,7 @@ def test_no_link_and_no_backups_is_not_a_broken_link():
 def test_a_link_at_an_older_complete_backup_is_a_choice_not_a_fault():
     """The runbook restores an older backup by repointing the link: that is allowed."""
     data = b.healthy()
-    b.add_backup(data["bar_volume"], "2021-01-29-19-27-31", {"dv_backup_dv_metastore.tar.gz": 31780526,
+    b.add_backup(data["bar_volume"], "2021-01-23-02-00-00", {"dv_backup_dv_metastore.tar.gz": 31780526,
                                                               "dv_backup_dv_engine.tar.gz": 3152485198,
                                                               "dv_backup.tar.gz": 3184300891})
     assert b.run_one("broken-backup-symlink", data).status == "pass"
@@ -116,8 +116,8 @@ def test_incomplete_backup_folders_are_reported_with_their_files():
     r = b.run_one("incomplete-backups", data)
     assert r.status == "warn"
     assert [p.message for p in r.problems] == [
-        "backup 2021-01-14-19-20-07 is incomplete: missing dv_backup_dv_metastore.tar.gz, dv_backup_dv_engine.tar.gz, dv_backup.tar.gz",
-        "backup 2021-01-21-19-27-31 is incomplete: missing dv_backup_dv_engine.tar.gz, dv_backup.tar.gz",
+        "backup 2021-01-14-19-20-07 is damaged: it has no dv_backup.tar.gz (its job did not finish)",
+        "backup 2021-01-21-19-27-31 is damaged: it has no dv_backup.tar.gz (its job did not finish)",
     ]
     text = b.evidence(r)
     assert "/mnt/PV/bar/2021-01-14-19-20-07: no files" in text
@@ -139,8 +139,8 @@ def test_no_complete_backup_at_all():
     data["bar_volume"]["entries"] = [e for e in data["bar_volume"]["entries"] if not e["path"].endswith(f"{b.TS}/dv_backup.tar.gz")]
     r = b.run_one("no-recent-backup", data)
     assert r.status == "warn"
-    assert r.problems[0].message == "there is no complete backup on dv-bar-pvc"
-    assert f"backup folders: {b.TS}; none holds a restorable dv_backup.tar.gz" in b.evidence(r)
+    assert r.problems[0].message == "there is no backup proven good on dv-bar-pvc"
+    assert f"backup folders: {b.TS} (damaged); none is proven to hold a restorable dv_backup.tar.gz" in b.evidence(r)
 
 
 def test_the_newest_backup_is_too_old():
@@ -148,7 +148,7 @@ def test_the_newest_backup_is_too_old():
     data["collected_at"] = "2021-02-05T19:27:31Z"
     r = b.run_one("no-recent-backup", data)
     assert r.status == "warn"
-    assert r.problems[0].message == f"the newest complete backup, {b.TS}, is 14.0 days old"
+    assert r.problems[0].message == f"the newest good backup, {b.TS}, is 14.0 days old"
     assert "limit: 168 h (7 days)" in b.evidence(r)
     assert "started 336 h before 2021-02-05T19:27:31+00:00" in b.evidence(r)
 

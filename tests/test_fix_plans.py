@@ -85,8 +85,20 @@ def test_symlink_is_pointed_at_the_newest_complete_backup_or_at_to():
     p = plan("broken-backup-symlink", data)
     assert p.actions[0].args == ("relink", "2021-01-23-02-00-00")
     assert plan("broken-backup-symlink", data, to=TS).actions[0].args == ("relink", TS)
-    with pytest.raises(UsageError, match="no complete backup of that name"):
+    with pytest.raises(UsageError, match="no backup of that name"):
         plan("broken-backup-symlink", data, to="2020-01-01-00-00-00")
+
+
+def test_symlink_moves_only_to_a_good_backup():
+    data = b.healthy()
+    b.add_backup(data["bar_volume"], "2021-01-23-02-00-00", {"dv_backup.tar.gz": 100}, read_back="damaged",
+                 message="its dv_backup_dv_engine.tar.gz does not read back: gzip: stdin: unexpected end of file")
+    b.add_backup(data["bar_volume"], "2021-01-23-03-00-00", {"dv_backup.tar.gz": 100}, read_back=None)
+    data["bar_volume"]["link"]["target_exists"] = False
+    assert plan("broken-backup-symlink", data).actions[0].args == ("relink", TS)  # the newest *good* one
+    for ts, state in (("2021-01-23-02-00-00", "damaged"), ("2021-01-23-03-00-00", "unverified")):
+        with pytest.raises(UsageError, match=f"--to {ts}: it is {state}"):
+            plan("broken-backup-symlink", data, to=ts)
 
 
 def test_permissions_repair_is_narrow_unless_asked():
@@ -114,19 +126,18 @@ def full_volume() -> dict:
 @pytest.mark.parametrize("keep", [0, 1, 2])
 def test_low_space_never_removes_the_link_target_or_newest_complete(keep):
     data = full_volume()
-    data["bar_volume"]["verified"] = {f"{ts}/dv_backup.tar.gz": {"ok": True, "message": ""}
-                                      for ts in ("2021-01-20-19-27-31", TS)}
     p = plan("bar-low-space", data, keep=keep)
     removed = [path for a in p.actions for path in a.args[1:]]
     assert TS not in removed and f"{TS}/dv_backup.tar.gz" not in removed
     assert removed, "a full volume must get a plan"
 
 
-def test_low_space_removes_components_only_of_verified_backups_largest_first():
+def test_low_space_removes_components_only_of_good_backups_largest_first():
     data = full_volume()
-    unverified = plan("bar-low-space", data)
-    assert not any("component" in a.describe() for a in unverified.actions)
-    data["bar_volume"]["verified"] = {f"{TS}/dv_backup.tar.gz": {"ok": True, "message": ""}}
+    data["bar_volume"]["read_back"] = {}  # nothing proven good: nothing is removed at all
+    refused = plan("bar-low-space", data)
+    assert not refused.actions and "refusing to delete: no backup on dv-bar-pvc would be left" in refused.manual[0]
+    data["bar_volume"]["read_back"] = {TS: {"state": "good", "sha256": "ab" * 32, "message": ""}}
     first = plan("bar-low-space", data).actions[0]
     assert "component tarballs" in first.describe()
     assert first.args[1] == f"{TS}/dv_backup_dv_engine.tar.gz"  # 3 GB before the 31 MB metastore

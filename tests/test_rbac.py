@@ -226,7 +226,7 @@ def test_a_backup_needs_only_what_backup_is_granted(api, cluster, tmp_path):
     data = b.healthy()
     options = FlowOptions(timeout=10, log_dir=tmp_path, poll_seconds=0.05)
     run_backup(Facts(copy.deepcopy(data)), options, Console(file=io.StringIO()), runner(cluster, data, tmp_path),
-               lambda: collect(cluster))
+               lambda verify=False: collect(cluster, verify=verify))
     assert any(r.method == "POST" and "/jobs" in r.path and r.json()["metadata"]["name"] == "dv-backup-job"
                for r in api.requests if r.method == "POST")
     assert any(r.method == "PATCH" and "/deployments/" in r.path for r in api.requests)
@@ -239,7 +239,8 @@ def test_a_failed_backup_cleans_up_with_what_backup_is_granted(api, cluster, tmp
     run_jobs(api, fail=True)
     data = b.healthy()
     code = run_backup(Facts(copy.deepcopy(data)), FlowOptions(timeout=10, log_dir=tmp_path, poll_seconds=0.05),
-                      Console(file=io.StringIO()), runner(cluster, data, tmp_path), lambda: collect(cluster))
+                      Console(file=io.StringIO()), runner(cluster, data, tmp_path),
+                      lambda verify=False: collect(cluster, verify=verify))
     assert code == 1
     assert api.requests_to("DELETE", r"/jobs/dv-backup-job$")
     assert uncovered(api, BACKUP) == []

@@ -1,53 +1,76 @@
-"""The one deletion rule: never the symlink's target, never the newest complete backup."""
+"""The one deletion rule, on the one trust rule: only a backup proven good is kept in place of others;
+never the symlink's target, never the newest good backup, never the folder being written, and
+nothing when no good backup would remain."""
 
 import pytest
 
-from dvdoctor.backups import Backup
+import builders as b
+from dvdoctor.facts import Facts
 from dvdoctor.names import DvNames
-from dvdoctor.retention import protected, prunable, redundant_components
+from dvdoctor.retention import (WHY_DAMAGED, WHY_UNVERIFIED, NoGoodBackupLeft, no_good_left, protected, prunable,
+                                redundant_components, refuse_unless_good_remains)
+from dvdoctor.trust import survey
 
 NAMES = DvNames()
 FULL = {"dv_backup_dv_metastore.tar.gz": 31_780_526, "dv_backup_dv_engine.tar.gz": 3_152_485_198, "dv_backup.tar.gz": 3_184_300_891}
+OLD, CUT, CURRENT, NEWEST = "2021-01-20-19-27-31", "2021-01-21-19-27-31", b.TS, "2021-01-23-02-00-00"
 
 
-def backup(ts: str, files=FULL) -> Backup:
-    return Backup(ts, dict(files))
-
-
-ITEMS = [
-    backup("2021-01-20-19-27-31"),
-    backup("2021-01-21-19-27-31", {"dv_backup_dv_metastore.tar.gz": 31_780_526}),
-    backup("2021-01-22-19-27-31"),
-    backup("2021-01-23-19-27-31"),
-]
+def volume(newest_state: str | None = "good", link: str = CURRENT):
+    """Four backups: an old good one, one cut short by a full volume, the runbook's (good), a newer one."""
+    data = b.healthy()
+    bar = data["bar_volume"]
+    b.add_backup(bar, OLD, FULL)
+    b.add_backup(bar, CUT, {"dv_backup_dv_metastore.tar.gz": 31_780_526, "dv_backup.tar.gz": 1_000_000},
+                 read_back="damaged", message="its dv_backup_dv_engine.tar.gz does not read back: gzip: unexpected end of file")
+    b.add_backup(bar, NEWEST, FULL, read_back=newest_state)
+    bar["link"]["target"] = f"/mnt/PV/bar/{link}/dv_backup.tar.gz"
+    return survey(Facts(data))
 
 
 @pytest.mark.parametrize("keep", [0, 1, 2, 5])
-def test_current_and_newest_complete_survive_any_keep(keep):
-    gone = {r.path for r in prunable(ITEMS, "2021-01-20-19-27-31", keep, NAMES)}
-    assert "2021-01-20-19-27-31" not in gone  # the symlink's target
-    assert "2021-01-23-19-27-31" not in gone  # the newest complete
+def test_current_and_newest_good_survive_any_keep(keep):
+    gone = {r.path for r in prunable(volume(), keep)}
+    assert CURRENT not in gone and NEWEST not in gone
 
 
-def test_keep_two_removes_incomplete_and_older_complete():
-    removals = prunable(ITEMS, "2021-01-23-19-27-31", 2, NAMES)
-    assert [(r.path, r.why) for r in removals] == [
-        ("2021-01-20-19-27-31", "older than the newest 2 complete backups"),
-        ("2021-01-21-19-27-31", "incomplete"),
-    ]
+def test_keep_two_removes_damaged_and_older_good():
+    removals = prunable(volume(), 2)
+    assert [(r.path, r.why) for r in removals] == [(OLD, "older than the newest 2 good backups"), (CUT, WHY_DAMAGED)]
     assert removals[0].bytes == sum(FULL.values())
 
 
-def test_folder_being_written_is_left_alone():
-    gone = {r.path for r in prunable(ITEMS, "2021-01-23-19-27-31", 5, NAMES, writing="2021-01-21-19-27-31")}
-    assert "2021-01-21-19-27-31" not in gone
+def test_an_unverified_backup_is_never_kept_in_place_of_a_good_one():
+    """The newest backup is unverified: --keep 1 keeps the newest *good* one (and the restore point)."""
+    s = volume(newest_state=None, link=OLD)
+    assert protected(s) == {OLD, CURRENT}
+    assert {(r.path, r.why) for r in prunable(s, 1)} == {(CUT, WHY_DAMAGED), (NEWEST, WHY_UNVERIFIED)}
 
 
-def test_protected_without_link():
-    assert protected(ITEMS, None, NAMES) == {"2021-01-23-19-27-31"}
+def test_the_folder_being_written_is_left_alone():
+    data = b.healthy()
+    b.add_backup(data["bar_volume"], NEWEST, {"dv_backup_dv_metastore.tar.gz": 1})
+    data["objects"]["jobs"].append(b.job("dv-backup-job", state="active"))
+    s = survey(Facts(data))
+    assert s.writing == {NEWEST} and NEWEST in protected(s)
+    assert NEWEST not in {r.path for r in prunable(s, 1)}
 
 
-def test_components_of_complete_backups_are_redundant():
-    paths = [r.path for r in redundant_components(ITEMS, NAMES)]
-    assert "2021-01-22-19-27-31/dv_backup_dv_engine.tar.gz" in paths
-    assert not any(p.startswith("2021-01-21") for p in paths)  # incomplete: its components are all it has
+def test_no_removal_may_leave_no_good_backup():
+    data = b.healthy()
+    data["bar_volume"]["read_back"][CURRENT] = {"state": "damaged", "message": "reading it: gzip: unexpected end of file"}
+    b.add_backup(data["bar_volume"], NEWEST, FULL, read_back=None)
+    data["bar_volume"]["link"]["target"] = f"/mnt/PV/bar/{NEWEST}/dv_backup.tar.gz"
+    s = survey(Facts(data))
+    removals = prunable(s, 1)
+    assert [r.path for r in removals] == [CURRENT]  # damaged; the unverified one is the restore point
+    assert "no backup on dv-bar-pvc would be left that is proven good" in no_good_left(s, removals, NAMES)
+    with pytest.raises(NoGoodBackupLeft, match="nothing was changed"):
+        refuse_unless_good_remains(s, removals, NAMES)
+    refuse_unless_good_remains(s, [], NAMES)  # nothing to remove: nothing to refuse
+
+
+def test_components_only_of_good_backups_are_redundant():
+    paths = [r.path for r in redundant_components(volume(newest_state=None), NAMES)]
+    assert f"{OLD}/dv_backup_dv_engine.tar.gz" in paths
+    assert not any(p.startswith((CUT, NEWEST)) for p in paths)  # damaged / unverified: they may be all that is left

@@ -66,13 +66,13 @@ def copy(
 
     Examples: dvdoctor copy --yes;  dvdoctor copy --all-new --yes
     """
-    from ..backups import TIMESTAMP_RE, human_bytes
+    from ..backups import human_bytes, is_timestamp
     from ..errors import UsageError
     from ..copies.where import runner
     from ..flows.copies import choose
 
     opts: Options = ctx.obj
-    if from_ts is not None and not TIMESTAMP_RE.fullmatch(from_ts):
+    if from_ts is not None and not is_timestamp(from_ts):
         raise UsageError(f"--from {from_ts!r}: give a backup's timestamp, YYYY-MM-DD-HH-MM-SS (dvdoctor list shows them)")
     if from_ts and all_new:
         raise UsageError("--from and --all-new: give one of them")

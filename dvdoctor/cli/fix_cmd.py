@@ -56,7 +56,7 @@ def fix(
     yes: bool = typer.Option(False, "--yes", "-y", help="Apply without asking (for scripts)."),
     restart: bool = typer.Option(False, "--restart", help="stale-bar-marker: also delete DV pods that are not ready."),
     to: Optional[str] = typer.Option(None, "--to", help="broken-backup-symlink: the backup (timestamp folder) to point at."),
-    keep: int = typer.Option(2, "--keep", min=0, help="bar-low-space: complete backups to keep (the newest is always kept)."),
+    keep: int = typer.Option(2, "--keep", min=0, help="bar-low-space: good backups to keep (the newest good one is always kept)."),
     size: Optional[str] = typer.Option(None, "--size", help="bar-low-space / bar-pvc-missing: new size of dv-bar-pvc, e.g. 60Gi."),
     storage_class: Optional[str] = typer.Option(None, "--storage-class", help="bar-pvc-missing: storage class of a new dv-bar-pvc."),
     dvcli: Optional[Path] = typer.Option(None, "--dvcli", help="init-volume-pod-missing: a dvcli.sh to write a repaired copy of."),
@@ -74,7 +74,7 @@ def fix(
     Exit code 0: every fix applied and verified (or nothing to do); 1: a fix was declined, failed or not
     verified; 2: could not run.
     """
-    from ..backups import TIMESTAMP_RE, parse_quantity
+    from ..backups import is_timestamp, parse_quantity
     from ..errors import UsageError
     from ..fixer import FixOptions, load_all, resolve
     from ..registry import run_checks
@@ -83,7 +83,7 @@ def fix(
     opts: Options = ctx.obj
     if not issue and not all_:
         raise UsageError("say what to repair: --issue ID (see `dvdoctor checks`) or --all")
-    if to is not None and not TIMESTAMP_RE.fullmatch(to):
+    if to is not None and not is_timestamp(to):
         raise UsageError(f"--to {to!r}: a backup is named by its timestamp folder, like 2021-01-22-19-27-31")
     if storage_class is not None:
         valid_name(storage_class, "--storage-class")
@@ -97,8 +97,9 @@ def fix(
                          storage_class=storage_class or opts.settings.storage_class,
                          dvcli=dvcli, allow_world_writable=allow_world_writable)
     cluster = opts.open_cluster()
-    # the low-space repair removes component tarballs only of backups whose combined tarball reads back
-    facts = gather(opts, no_pod=False, verify=all_ or "bar-low-space" in ids, quiet=False)
+    # repairs that remove or point at backups decide on proof: every backup nothing proves is read back
+    on_backups = all_ or bool(set(ids) & {"bar-low-space", "incomplete-backups", "broken-backup-symlink"})
+    facts = gather(opts, no_pod=False, verify=on_backups, quiet=False)
     if all_:
         fixes = load_all()
         failing = [r.check.id for r in run_checks(facts) if r.status in ("fail", "warn")]

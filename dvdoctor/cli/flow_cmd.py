@@ -19,7 +19,7 @@ from .fix_cmd import confirm, render_plan, repair
 from .locking import break_lock_option, take_lock
 
 
-def _flow_setup(ctx: typer.Context, ignore: List[str], audit_file: Optional[Path], verify: bool = False,
+def _flow_setup(ctx: typer.Context, ignore: List[str], audit_file: Optional[Path], verify=False,
                 lock: bool = False, break_lock: bool = False, command: str = ""):
     """Open the cluster, take the namespace's lock (unless nothing will change), then gather the facts.
 
@@ -46,6 +46,13 @@ def _flow_setup(ctx: typer.Context, ignore: List[str], audit_file: Optional[Path
     runner = Runner(cluster, facts, AuditLog(audit_file, where=cluster.describe()),
                     progress=lambda msg: console.print(f"  → {escape(msg)}"))
     return opts, cluster, facts, console, runner
+
+
+def _collect_again(opts: Options):
+    """Facts again during a flow: no backup is read back unless asked (DV's pods are what is awaited)."""
+    from ..probe import ReadBack
+
+    return lambda verify=ReadBack(mode="recorded"): gather(opts, no_pod=False, verify=verify, quiet=True)
 
 
 def _gate(opts: Options, cluster, facts, phase: str, ignore: List[str], fix: bool, yes: bool, console: Console):
@@ -117,7 +124,7 @@ def backup(
                           bar_size=bar_size or opts.settings.bar_size, ready_timeout=ready_timeout)
     if not dry_run and not confirm(console, f"Back up DV in namespace {facts.namespace}? DV is offline until the job ends.", yes):
         raise typer.Exit(1)
-    code = run_backup(facts, options, console, runner, lambda: gather(opts, no_pod=False, verify=False, quiet=True))
+    code = run_backup(facts, options, console, runner, _collect_again(opts))
     raise typer.Exit(code)
 
 
@@ -142,12 +149,13 @@ def restore(
 
     DV is offline while the job runs and its data is replaced.
     """
-    from ..backups import TIMESTAMP_RE
+    from ..backups import is_timestamp
     from ..errors import UsageError
     from ..flows.backup import FlowOptions
     from ..flows.restore import choose, describe, judge_origin, run_restore
+    from ..probe import ReadBack
 
-    if from_ is not None and not TIMESTAMP_RE.fullmatch(from_):
+    if from_ is not None and not is_timestamp(from_):
         raise UsageError(f"--from {from_!r}: a backup is named by its timestamp folder, like 2021-01-22-19-27-31")
     _validate_log_dir(log_dir)
     if from_copy is not None:
@@ -157,14 +165,15 @@ def restore(
 
         if from_ is not None:
             raise UsageError("--from and --from-copy: give one of them")
-        if not (TIMESTAMP_RE.fullmatch(from_copy) or re.fullmatch(r"[0-9a-f]{8,64}", from_copy)):
+        if not (is_timestamp(from_copy) or re.fullmatch(r"[0-9a-f]{8,64}", from_copy)):
             raise UsageError(f"--from-copy {from_copy!r}: give a backup timestamp or a snapshot id (dvdoctor list --copies)")
         if dry_run:
             raise UsageError("--from-copy writes the copy back onto dv-bar-pvc; it has no --dry-run")
         from_ = rehydrate_for_restore(ctx, from_copy, yes, break_lock)
-    # verify: the chosen backup's combined tarball must read back before DV's data is replaced
+    # the chosen backup is read back now, inner tarballs included, whatever was recorded, before DV is touched
     opts, cluster, facts, console, runner = _flow_setup(
-        ctx, ignore, audit_file, verify=True, lock=not dry_run, break_lock=break_lock,
+        ctx, ignore, audit_file, verify=ReadBack(budget=0, also=(from_ or "@link",)), lock=not dry_run,
+        break_lock=break_lock,
         command=f"{ctx.command_path} --from {from_}" if from_ else "")
     chosen = choose(facts, from_)
     about_origin = judge_origin(facts, chosen, yes=yes, accept_other=accept_other_instance,
@@ -181,8 +190,7 @@ def restore(
         console.print(f"[yellow]![/] {escape(about_origin)}")
     if not dry_run and not confirm(console, question, yes):
         raise typer.Exit(1)
-    code = run_restore(facts, chosen, options, console, runner,
-                       lambda: gather(opts, no_pod=False, verify=False, quiet=True))
+    code = run_restore(facts, chosen, options, console, runner, _collect_again(opts))
     raise typer.Exit(code)
 
 
@@ -190,24 +198,25 @@ def restore(
 def list_backups(
     ctx: typer.Context,
     output: Output = typer.Option(Output.table, "-o", "--output", help="table or json."),
-    verify: bool = typer.Option(False, "--verify", help="Also read every combined tarball back (gzip -t and a tar listing)."),
+    verify: bool = typer.Option(False, "--verify", help="Read back every backup nothing proves yet (combined and inner tarballs), however long it takes."),
     copies: bool = typer.Option(False, "--copies", help="List the copies in the restic repository instead (see `dvdoctor copy`)."),
 ) -> None:
-    """List the backups on dv-bar-pvc: timestamp, age, sizes, complete or not, origin, and the current one."""
+    """List the backups on dv-bar-pvc: timestamp, age, sizes, state (good / unverified / damaged / in progress), origin, and the current one."""
     if copies:
         from .copy_cmd import show_copies
 
         return show_copies(ctx.obj, output)
-    from ..backups import backups, human_bytes, link_timestamp
+    from ..backups import human_bytes, shown
     from ..origin import live_identity, origin
     from ..checks.bar_low_space import space
     from ..facts import SECTION_BAR
+    from ..trust import survey
 
     opts: Options = ctx.obj
     facts = gather(opts, no_pod=False, verify=verify, quiet=output == Output.json)
     facts.require(SECTION_BAR)
     names = facts.names
-    current = link_timestamp(facts.bar, names)
+    s = survey(facts)
     live = live_identity(facts)
     rows = [
         {
@@ -215,30 +224,34 @@ def list_backups(
             "age_hours": round((facts.now - b.time).total_seconds() / 3600, 1),
             "combined_bytes": b.combined_size(names),
             "component_bytes": b.component_size(names),
-            "complete": b.complete(names),
-            "verified": b.verified,
-            "current": b.timestamp == current,
+            # by the one rule (dvdoctor/trust.py): good / unverified / damaged / in progress, and why
+            "state": s.verdicts[b.timestamp].state,
+            "why": s.verdicts[b.timestamp].why,
+            "sha256": s.verdicts[b.timestamp].sha256,
+            "current": b.timestamp == s.link_ts,
             "missing": b.missing(names),
             # which DV instance took it, from its dvdoctor-manifest.json: this instance / other instance / unknown
             "origin": origin(b, live).kind,
             "manifest": b.manifest,
         }
-        for b in backups(facts.bar, names)
+        for b in s.backups
     ]
+    odd = [{"name": o.name, "kind": o.kind, "why": o.why} for o in s.odd]
     if output == Output.json:
-        sys.stdout.write(json.dumps({"namespace": facts.namespace, "backups": rows}, indent=2) + "\n")
+        sys.stdout.write(json.dumps({"namespace": facts.namespace, "backups": rows, "not_backups": odd}, indent=2) + "\n")
         return
     from rich.table import Table
 
     table = Table("", "backup", "age", "combined", "components", "state", "origin")
+    colour = {"good": "green", "damaged": "red", "unverified": "yellow", "in progress": "cyan"}
     for r in rows:
-        state = "complete" if r["complete"] else f"incomplete (no {', '.join(r['missing'])})"
-        if r["verified"] is not None:
-            state += ", verified" if r["verified"] else ", does not read back"
+        state = f"[{colour[r['state']]}]{r['state']}[/]" + ("" if r["state"] == "good" else f": {escape(r['why'])}")
         table.add_row("→" if r["current"] else "", r["timestamp"], f"{r['age_hours']:.1f} h",
                       human_bytes(r["combined_bytes"]), human_bytes(r["component_bytes"]), state, r["origin"])
     console = Console()
     console.print(table)
+    for o in s.odd:
+        console.print(f"[yellow]![/] not a backup: {escape(shown(o.name))} ({o.kind}): {escape(o.why)}", soft_wrap=True)
     room = space(facts)
     summary = f"{len(rows)} backups; → marks the restore point ({names.symlink})"
     if room is not None:
@@ -250,7 +263,7 @@ def list_backups(
 @app.command()
 def prune(
     ctx: typer.Context,
-    keep: Optional[int] = typer.Option(None, "--keep", min=1, help="Complete backups to keep (the current and newest are always kept)."),
+    keep: Optional[int] = typer.Option(None, "--keep", min=1, help="Good backups to keep (the current and the newest good one are always kept)."),
     copies: bool = typer.Option(False, "--copies", help="Prune the copies in the restic repository instead, by --keep-daily/weekly/monthly."),
     keep_daily: int = typer.Option(0, "--keep-daily", min=0, metavar="N", help="With --copies: keep the newest copy of each of the last N days."),
     keep_weekly: int = typer.Option(0, "--keep-weekly", min=0, metavar="N", help="With --copies: ... of each of the last N weeks."),
@@ -260,18 +273,20 @@ def prune(
     audit_file: Optional[Path] = typer.Option(None, "--audit-file", help="Where changes are logged."),
     break_lock: bool = break_lock_option(),
 ) -> None:
-    """Delete incomplete backups and complete ones beyond the newest --keep.
+    """Delete damaged and unverified backups, and good ones beyond the newest --keep good ones.
 
-    Never the current (symlinked) or the newest complete backup.
+    Never the current (symlinked) or the newest good backup; nothing when no good backup would remain.
     """
     from ..audit import AuditLog
-    from ..backups import backups, human_bytes, link_timestamp
+    from ..backups import human_bytes
     from ..facts import SECTION_BAR
     from ..plan import ActionFailed, BarScript, Plan, Runner, execute
     from ..errors import UsageError
-    from ..retention import protected, prunable
+    from ..probe import EVERY_UNPROVEN, ReadBack
+    from ..retention import protected, prunable, refuse_unless_good_remains
+    from ..trust import GOOD, survey
 
-    from ..owner import folders_being_written, refuse_while_active
+    from ..owner import refuse_while_active
 
     opts: Options = ctx.obj
     if copies:
@@ -291,22 +306,24 @@ def prune(
     command = f"{ctx.command_path} --keep {keep}"
     if not dry_run:
         ctx.call_on_close(take_lock(cluster, command, break_lock, console, opts.settings.names).release)
-    facts = gather(opts, no_pod=False, verify=False, quiet=False)
+    # what is deleted and what is kept is decided on proof: every backup nothing proves is read back
+    facts = gather(opts, no_pod=False, verify=EVERY_UNPROVEN, quiet=False)
     if not dry_run:
         refuse_while_active(facts, command)
     facts.require(SECTION_BAR)
     names = facts.names
-    items = backups(facts.bar, names)
-    link_ts = link_timestamp(facts.bar, names)
-    writing = folders_being_written(facts, items)
-    removals = [r for r in prunable(items, link_ts, keep, names) if r.path not in writing]
+    s = survey(facts)
+    removals = prunable(s, keep)
+    refuse_unless_good_remains(s, removals, names)
+    kept = sorted(protected(s) | {b.timestamp for b in s.backups} - {r.path for r in removals})
     plan = Plan("prune")
     if removals:
         total = sum(r.bytes for r in removals)
         plan.actions.append(BarScript(("remove", *[r.path for r in removals]),
                                       f"delete {len(removals)} backup folders, freeing {human_bytes(total)}"))
-        plan.notes += [f"{r.path}: {human_bytes(r.bytes)} ({r.why})" for r in removals]
-        plan.notes.append(f"kept: {', '.join(sorted(protected(items, link_ts, names)))} (current / newest complete)")
+        plan.notes += [f"{r.path}: {human_bytes(r.bytes)} ({r.why}" + (f": {s.verdicts[r.path].why})" if r.why in ("damaged", "unverified") else ")")
+                       for r in removals]
+        plan.notes.append(f"kept: {', '.join(f'{t} ({s.state(t)})' for t in kept)}")
     render_plan(console, plan)
     if plan.empty or dry_run:
         if dry_run and not plan.empty:
@@ -321,10 +338,12 @@ def prune(
     except ActionFailed as exc:
         console.print(f"[red]✗[/] {escape(str(exc))}")
         raise typer.Exit(1)
-    after = gather(opts, no_pod=False, verify=False, quiet=True)
-    left = {b.timestamp for b in backups(after.bar, names)} if after.bar else set()
+    # proof that the kept ones are untouched: each still there, its combined tarball at the same size:mtime
+    after = survey(gather(opts, no_pod=False, verify=ReadBack(mode="recorded"), quiet=True))
+    left = {b.timestamp for b in after.backups}
     gone = [r.path for r in removals if r.path not in left]
-    kept_ok = protected(items, link_ts, names) <= left
+    kept_ok = all((a := after.get(t)) is not None and a.stamp == s.get(t).stamp for t in kept) \
+        and any(s.state(t) == GOOD for t in kept)
     console.print(("[green]✓ verified[/]" if len(gone) == len(removals) and kept_ok else "[red]✗ not verified[/]")
-                  + f": {len(gone)} of {len(removals)} removed; current and newest complete backups still there: {kept_ok}")
+                  + f": {len(gone)} of {len(removals)} removed; the kept backups are unchanged and a good one is among them: {kept_ok}")
     raise typer.Exit(0 if len(gone) == len(removals) and kept_ok else 1)

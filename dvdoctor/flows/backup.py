@@ -22,9 +22,10 @@ from pathlib import Path
 from rich.console import Console
 from rich.markup import escape
 
-from .. import k8s, origin, redact
+from .. import k8s, origin, redact, trust
 from ..backups import Backup, backups, human_bytes, link_timestamp
 from ..errors import DvdoctorError
+from ..probe import ReadBack
 from ..facts import Facts
 from ..files import write_atomic
 from ..names import NEWEST_BEFORE_ANNOTATION
@@ -202,27 +203,40 @@ def report_partial(console: Console, after: Facts, started: datetime) -> None:
                   + (f" (backup {current})" if current else ""), soft_wrap=True)
 
 
+#: Job outcomes after which DV's job no longer runs (a failed one was deleted by run_dv_job).
+JOB_ENDED = ("Complete", "Failed")
+#: After DV's job: read the new backup back whatever was recorded (the restore point and newest folder).
+NEW_BACKUP_READ_BACK = ReadBack(mode="recorded", also=("@link", "@newest"))
+
+
 def postflight(facts: Facts, started: datetime) -> list[str]:
-    """What must hold after a backup; returns the problems found (empty when trusted)."""
+    """What must hold after a backup; returns the problems found (empty when trusted).
+
+    The new backup must be good by the one rule (dvdoctor/trust.py): read back now, its combined
+    tarball and the component tarballs inside it, and the restore point must name it.
+    """
     names = facts.names
     problems = []
     bar = facts.bar
     if bar is None:
         return [f"the backup volume could not be inspected: {facts.skipped('bar_volume')}"]
-    new = [b for b in backups(bar, names) if b.time >= started.replace(microsecond=0)]
+    s = trust.survey(facts)
+    new = [b for b in s.backups if b.time >= started.replace(microsecond=0)]
     if not new:
         problems.append("no new backup folder on the volume")
-    elif not new[-1].complete(names):
-        problems.append(f"backup {new[-1].timestamp} is incomplete: missing {', '.join(new[-1].missing(names))}")
-    elif link_timestamp(bar, names) != new[-1].timestamp:
+    elif (verdict := s.verdicts[new[-1].timestamp]).state != trust.GOOD or not verdict.fresh:
+        problems.append(f"backup {new[-1].timestamp} is {verdict.state}: {verdict.why}")
+    elif s.link_ts != new[-1].timestamp:
         problems.append(f"{names.symlink} does not point at the new backup {new[-1].timestamp}")
     if facts.marker(names.bar_marker):
         problems.append(f"{names.marker_dir}/{names.bar_marker} is still there")
     return problems
 
 
-def write_manifest(runner: Runner, facts: Facts, newest: Backup, console: Console) -> None:
-    """Record beside the new backup which DV instance took it, so `restore` can refuse it elsewhere.
+def write_manifest(runner: Runner, facts: Facts, newest: Backup, verdict: trust.Verdict, console: Console) -> None:
+    """Record beside the new backup which DV instance took it, so `restore` can refuse it elsewhere,
+    and that it read back (with its sha256 and the tarball's size:mtime), so later runs trust it
+    without reading 3 GB again while the file is unchanged.
 
     A failure here does not undo a good backup: it is said, with what it costs (restore will ask).
     """
@@ -232,8 +246,10 @@ def write_manifest(runner: Runner, facts: Facts, newest: Backup, console: Consol
         console.print(f"[yellow]! no {origin.engine_statefulset(facts)} StatefulSet: the backup's origin is not "
                       "recorded; restoring it will ask to accept an unverified origin[/]")
         return
-    body = origin.manifest(identity, newest, (*names.component_tarballs, names.combined_tarball),
-                           datetime.now(timezone.utc))
+    now = datetime.now(timezone.utc)
+    body = origin.manifest(identity, newest, (*names.component_tarballs, names.combined_tarball), now)
+    if verdict.state == trust.GOOD and verdict.fresh and newest.stamp:
+        body[trust.RECORD_KEY] = trust.record(newest, verdict, names, now)
     action = BarScript(("manifest", newest.timestamp),
                        f"record in {newest.timestamp}/{origin.MANIFEST_NAME} that DV instance {identity.statefulset} "
                        f"uid {identity.uid} took it",
@@ -267,21 +283,25 @@ def run_backup(facts: Facts, options: FlowOptions, console: Console, runner: Run
             execute(start, runner)
             console.print(f"DV is offline: job {job_name} is backing it up")
             outcome = run_dv_job(runner, facts, job_name, options, console)
+            if outcome.outcome in JOB_ENDED:
+                # DV's job is over: its tar no longer runs, so DV's side deployments come back now,
+                # before the new backup is read back (which takes as long as a gunzip of it, twice)
+                restore_side_deployments(runner, facts, before, console)
+                before = {}
             if not outcome.ok:
                 report_partial(console, collect_again(), started)
                 return 1
-            after = collect_again()
+            after = collect_again(NEW_BACKUP_READ_BACK)
             problems = postflight(after, started)
             if problems:
                 for p in problems:
                     console.print(f"[red]✗[/] postflight: {escape(p)}")
                 return 1
-            newest = backups(after.bar, names)[-1]
-            console.print(f"[green]✓[/] backup {newest.timestamp} complete: {human_bytes(newest.size())} "
-                          f"in {outcome.seconds:.0f} s; {names.symlink} points at it")
-            restore_side_deployments(runner, facts, before, console)
-            before = {}
-            write_manifest(runner, facts, newest, console)
+            s = trust.survey(after)
+            newest = s.backups[-1]
+            console.print(f"[green]✓[/] backup {newest.timestamp} complete and read back (inner tarballs included): "
+                          f"{human_bytes(newest.size())} in {outcome.seconds:.0f} s; {names.symlink} points at it")
+            write_manifest(runner, facts, newest, s.verdicts[newest.timestamp], console)
             code = 0 if dv_ready(options.ready_timeout, collect_again, console) else 1
         except (KeyboardInterrupt, Interrupted):
             code = 130

@@ -7,17 +7,19 @@ copy program runs is `dvdoctor.copies.where`; what it writes is `dvdoctor.copies
 
 from __future__ import annotations
 
+from .. import trust
 from ..backups import Backup, backups, link_timestamp
 from ..errors import UsageError
 from ..facts import SECTION_BAR, Facts
 
 
 def good_backups(facts: Facts) -> list[Backup]:
-    """Backups that may be copied: complete, read back, and taken of this DV instance (or unknown).
+    """Backups that may be copied: good by the one trust rule (dvdoctor/trust.py: read back, inner
+    tarballs included, now or when dvdoctor took it).
 
     A copy must be as trustworthy as the backup it is made from, so only good ones go."""
     facts.require(SECTION_BAR)
-    return [b for b in backups(facts.bar, facts.names) if b.complete(facts.names) and b.verified is not False]
+    return trust.survey(facts).good()
 
 
 def choose(facts: Facts, wanted: str | None, all_new: bool, copied: set[str]) -> tuple[list[str], list[str]]:

@@ -15,7 +15,7 @@ from datetime import datetime, timezone
 from rich.console import Console
 from rich.markup import escape
 
-from .. import k8s, origin
+from .. import k8s, origin, trust
 from ..owner import refuse_while_active, refuse_while_active_live
 from ..backups import Backup, backups, human_bytes, link_timestamp
 from ..errors import UsageError
@@ -30,20 +30,27 @@ from .backup import FlowOptions, Interrupted, dv_ready, interrupted_by_signals, 
 
 
 def choose(facts: Facts, timestamp: str | None) -> Backup:
-    """The backup to restore: --from TIMESTAMP, else the one the symlink marks; it must be complete."""
+    """The backup to restore: --from TIMESTAMP, else the one the symlink marks; it must be good.
+
+    Good by the one rule (dvdoctor/trust.py): the restore's inspection reads the chosen backup back,
+    its combined tarball and the component tarballs inside it, before DV is touched. A cut inner
+    tarball would otherwise empty DV's volumes and fail in the untar, leaving DV half-restored.
+    """
     names = facts.names
-    items = backups(facts.require(SECTION_BAR), names)
-    wanted = timestamp or link_timestamp(facts.bar, names)
+    facts.require(SECTION_BAR)
+    s = trust.survey(facts)
+    wanted = timestamp or s.link_ts
     if wanted is None:
         raise UsageError(f"{names.symlink} marks no backup; name one with --from (see `dvdoctor list`)")
-    chosen = next((b for b in items if b.timestamp == wanted), None)
+    chosen = s.get(wanted)
     if chosen is None:
-        raise UsageError(f"no backup {wanted} on {names.bar_pvc}; backups: {', '.join(b.timestamp for b in items) or 'none'}")
-    if not chosen.complete(names):
-        why = (f"its {names.combined_tarball} does not read back ({chosen.verify_message or 'unreadable'})"
-               if chosen.verified is False else f"it lacks {', '.join(chosen.missing(names))}")
-        raise UsageError(f"backup {wanted} cannot be restored: {why}; nothing was changed. Choose another with "
-                         "--from (see `dvdoctor list --verify`)")
+        odd = next((o for o in s.odd if o.name == wanted), None)
+        raise UsageError(f"no backup {wanted} on {names.bar_pvc}" + (f" ({odd.why})" if odd else "")
+                         + f"; backups: {', '.join(b.timestamp for b in s.backups) or 'none'}")
+    verdict = s.verdicts[wanted]
+    if verdict.state != trust.GOOD:
+        raise UsageError(f"backup {wanted} cannot be restored: it is {verdict.state}: {verdict.why}; nothing was "
+                         "changed. Choose a good one with --from (see `dvdoctor list`)")
     return chosen
 
 

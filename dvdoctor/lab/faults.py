@@ -282,6 +282,15 @@ def _incomplete(lab: LabCluster) -> None:
     _age_tree(folder, when + timedelta(minutes=2))
 
 
+@fault("odd-backup-folders", "folders on the backup volume named with a newline and a tab, and one dated next year")
+def _odd_folders(lab: LabCluster) -> None:
+    future = (datetime.now(timezone.utc) + timedelta(days=365)).strftime(TS_FORMAT)
+    for name in ("copy of\nbackup", "2021-13-01-00-00-00\tkeep", future):
+        folder = bar_dir(lab) / name
+        folder.mkdir()
+        _owned(folder)
+
+
 @fault("no-recent-backup", "the only backup is 30 days old")
 def _old_backup(lab: LabCluster) -> None:
     newest = newest_backup_dir(lab.store)

@@ -9,7 +9,7 @@ import os
 from pathlib import Path
 
 from .. import k8s
-from ..backups import TIMESTAMP_RE, human_bytes
+from ..backups import human_bytes, is_timestamp
 from . import runtime
 from .cluster import LabCluster
 from .contents import NAMES
@@ -44,7 +44,7 @@ def _backups(bar: Path) -> tuple[list[dict], str | None]:
     if not bar.is_dir() or not os.access(bar, os.R_OK | os.X_OK):
         return [], None
     items = []
-    for folder in sorted(p for p in bar.iterdir() if p.is_dir() and TIMESTAMP_RE.match(p.name)):
+    for folder in sorted(p for p in bar.iterdir() if p.is_dir() and is_timestamp(p.name)):
         files = {f.name: f.stat().st_size for f in folder.iterdir() if f.is_file()}
         items.append({"timestamp": folder.name, "bytes": du(folder), "files": files,
                       "complete": files.get(NAMES.combined_tarball, 0) > 0})

@@ -1,18 +1,46 @@
 #!/usr/bin/env bash
 # Inspect DV's backup volume the way the runbook does with `df -h` and `ls -ltr`, from a pod that
-# mounts it as the BAR job's uid. Prints one tab-separated record a line; `end` closes a whole run.
+# mounts it as the BAR job's uid, and read backups back. One record a line, tab-separated fields;
+# `end` closes a whole run. A field that may hold any byte (a file name, a link's target, a message)
+# is printed as is when it is plain (letters, digits, `._:/@+,-`), else as `=` and its bytes in
+# base64, so a name with a newline, a tab or any other byte can never split or forge a record.
 # Inputs (environment only): BAR_DIR (the mount path), SYMLINK (the restore-point link's name),
-# VERIFY (1: also read every combined tarball back: gzip -t and a tar listing holding every one of
-# COMPONENTS, the component tarballs' names, space-separated), DV_ROOT (the lab's pod root; empty in a pod).
-# Each backup's dvdoctor-manifest.json (the instance that took it) is sent base64-encoded on one
-# line when at most 64 KiB; a bigger one (not dvdoctor's) is reported by its size only.
+# COMPONENTS (the component tarballs' names, space-separated), DV_ROOT (the lab's pod root; empty in a pod),
+# VERIFY       which backups to read back: `recorded` (none: trust what dvdoctor recorded),
+#              `unrecorded` (those whose dvdoctor-manifest.json records no good read-back of the
+#              combined tarball at its current size and mtime), `all` (every one);
+# VERIFY_BUDGET bytes read back at most in one run (0: no bound); at least one backup is always read;
+# VERIFY_ALSO  backups read back whatever was recorded and whatever the budget: timestamps, `@link`
+#              (the restore point's), `@newest`;
+# VERIFY_SKIP  a timestamp not to read, or `@since:TIMESTAMP`: none named at or after it but the
+#              restore point's (the folder an active backup job is writing; the job moves the link last).
+# Each backup's dvdoctor-manifest.json (the instance that took it, its recorded read-back) is sent
+# base64-encoded when at most 64 KiB; a bigger one (not dvdoctor's) is reported by its size only.
 set -u
+export LC_ALL=C
 bar="${DV_ROOT:-}${BAR_DIR:?BAR_DIR is required}"
 link="${SYMLINK:-dv_backup.tar.gz}"
-printf 'probe\tbar\t1\n'
+COMPONENTS="${COMPONENTS:-dv_backup_dv_metastore.tar.gz dv_backup_dv_engine.tar.gz}"
+
+enc() { # VALUE -> the field as printed: as is when plain, else "=" and base64 of its bytes
+  case "$1" in
+    *[!A-Za-z0-9._:/@+,-]*) printf '=%s' "$(printf '%s' "$1" | base64 -w0)" ;;
+    *) printf '%s' "$1" ;;
+  esac
+}
+flat() { tr '\t\n' '  ' | tail -c 400 | sed 's/^ *//; s/ *$//'; }  # a tool's message on one line, its end kept
+# A backup folder is named by DV's UTC start time, e.g. 2021-01-22-19-27-31 (ASCII digits only).
+is_ts() {
+  case "$1" in
+    [0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]-[0-9][0-9]-[0-9][0-9]-[0-9][0-9]) return 0 ;;
+    *) return 1 ;;
+  esac
+}
+
+printf 'probe\tbar\t2\n'
 printf 'id\t%s\t%s\n' "$(id -u)" "$(id -G)"
 if [ ! -d "$bar" ]; then
-  printf 'missing\t%s\n' "$BAR_DIR"
+  printf 'missing\t%s\n' "$(enc "$BAR_DIR")"
   printf 'end\n'
   exit 0
 fi
@@ -23,43 +51,136 @@ if err=$(mkdir "$probe_dir" 2>&1); then
   printf 'writable\t1\t\n'
 else
   err="${err//"$bar"/"$BAR_DIR"}"  # the pod's path, also where the lab maps it elsewhere
-  printf 'writable\t0\t%s\n' "$(printf '%s' "$err" | tr '\t\n' '  ')"
+  printf 'writable\t0\t%s\n' "$(enc "$(printf '%s' "$err" | flat)")"
 fi
 printf 'df\t%s\n' "$(df -P -B1 "$bar" | awk 'NR==2 {print $2 "\t" $4 "\t" $3}')"
 printf 'du\t%s\n' "$(du -sbD "$bar" 2>/dev/null | cut -f1)"
-find -H "$bar" -mindepth 1 -maxdepth 2 -printf 'entry\t%y\t%s\t%T@\t%m\t%U\t%P\t%l\n' 2>/dev/null
+# Names and link targets come NUL-terminated from find, so no byte in them can split a record.
+while IFS= read -r -d '' meta && IFS= read -r -d '' path && IFS= read -r -d '' target; do
+  read -r type size mtime mode uid <<< "$meta"
+  printf 'entry\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$type" "$size" "$mtime" "$mode" "$uid" "$(enc "$path")" "$(enc "$target")"
+done < <(find -H "$bar" -mindepth 1 -maxdepth 2 -printf '%y %s %T@ %m %U\0%P\0%l\0' 2>/dev/null)
+link_ts=""
 if [ -L "$bar/$link" ]; then
-  target=$(readlink "$bar/$link")
+  target=$(readlink "$bar/$link"; printf x); target="${target%?x}"
   case "$target" in
     /*) resolved="${DV_ROOT:-}$target" ;;
     *) resolved="$bar/$target" ;;
   esac
   if [ -f "$resolved" ]; then exists=1; else exists=0; fi
-  printf 'link\t%s\t%s\t%s\n' "$link" "$target" "$exists"
+  printf 'link\t%s\t%s\t%s\n' "$(enc "$link")" "$(enc "$target")" "$exists"
+  rel="${target#"$BAR_DIR"/}"; rel="${rel#./}"
+  [ "$rel" = "${rel%%/*}/dv_backup.tar.gz" ] && is_ts "${rel%%/*}" && link_ts="${rel%%/*}"
 fi
-for manifest in "$bar"/*/dvdoctor-manifest.json; do
+
+# Backup folders (timestamp names only, none dated in the future), newest first; the restore
+# point's goes first of all.
+horizon=$(date -u -d '+10 minutes' +%Y-%m-%d-%H-%M-%S 2>/dev/null || date -u +%Y-%m-%d-%H-%M-%S)
+all_ts=()
+for d in "$bar"/*/; do
+  d="${d%/}"; d="${d##*/}"
+  is_ts "$d" && [ ! -L "$bar/$d" ] && [[ ! "$d" > "$horizon" ]] && all_ts=("$d" ${all_ts[@]+"${all_ts[@]}"})
+done
+order=()
+[ -n "$link_ts" ] && [ -d "$bar/$link_ts" ] && order=("$link_ts")
+for ts in ${all_ts[@]+"${all_ts[@]}"}; do [ "$ts" = "$link_ts" ] || order+=("$ts"); done
+
+for ts in ${order[@]+"${order[@]}"}; do
+  manifest="$bar/$ts/dvdoctor-manifest.json"
   [ -f "$manifest" ] || continue
-  rel="${manifest#"$bar"/}"
   size=$(stat -c '%s' "$manifest")
   if [ "$size" -le 65536 ]; then content=$(base64 -w0 < "$manifest"); else content=""; fi
-  printf 'manifest\t%s\t%s\t%s\n' "${rel%%/*}" "$size" "$content"
+  printf 'manifest\t%s\t%s\t%s\n' "$ts" "$size" "$content"
 done
-# A combined tarball is good only when it reads back to the end (gzip -t) and its tar listing holds
-# every component tarball: a job killed while writing it leaves a file that may even gunzip cleanly.
-read_back() { # TARBALL -> message on stdout, exit 1 when it does not read back
-  local msg listing part
-  msg=$(gzip -t "$1" 2>&1) || { printf 'gzip -t: %s' "$msg"; return 1; }
-  listing=$(tar -tzf "$1" 2>&1) || { printf 'tar listing: %s' "$(printf '%s' "$listing" | tail -n 2)"; return 1; }
+
+# One streamed pass over a combined tarball, in constant memory, nothing written to disk: its bytes
+# go to sha256sum and to `tar -xz`, which hands each member to MEMBER_CHECK on stdin; a component
+# tarball inside is gunzipped and listed there (gzip's CRC and tar's structure, to their very end).
+export DVDOCTOR_COMPONENTS="$COMPONENTS"
+export DVDOCTOR_MEMBER_CHECK='set -o pipefail
+n="${TAR_FILENAME#./}"
+for c in $DVDOCTOR_COMPONENTS; do
+  [ "$n" = "$c" ] || continue
+  if out=$( { gzip -dc | tar -tf - > /dev/null; } 2>&1 ); then printf "%s\t1\t\n" "$n"
+  else printf "%s\t0\t%s\n" "$n" "$(printf "%s" "$out" | tr "\t\n" "  " | tail -c 300)"; fi
+done
+cat > /dev/null'
+
+read_back() { # TARBALL -> "good|damaged|unread<TAB>sha256<TAB>why" on stdout
+  local tmp rc sum name ok msg part found
+  tmp=$(mktemp -d "${TMPDIR:-/tmp}/dvdoctor-readback.XXXXXX" 2>&1) || { printf 'unread\t\t%s' "$(printf 'no temporary folder: %s' "$tmp" | flat)"; return; }
+  [ -r "$1" ] || { rm -rf "$tmp"; printf 'unread\t\tnot readable by uid %s' "$(id -u)"; return; }
+  mkfifo "$tmp/fifo"
+  ( { tar -xzf - --to-command='bash -c "$DVDOCTOR_MEMBER_CHECK"' > "$tmp/members" 2> "$tmp/err"
+      printf '%s' "$?" > "$tmp/rc"; cat > /dev/null; } < "$tmp/fifo" ) &
+  sum=$(tee "$tmp/fifo" < "$1" | sha256sum | cut -d' ' -f1)
+  wait $!
+  rc=$(cat "$tmp/rc" 2>/dev/null || printf '?')
+  if [ "$rc" != 0 ]; then
+    printf 'damaged\t%s\treading it: %s' "$sum" "$(flat < "$tmp/err")"
+    rm -rf "$tmp"; return
+  fi
   for part in $COMPONENTS; do
-    printf '%s\n' "$listing" | grep -qxF -e "$part" -e "./$part" || { printf 'tar listing has no %s' "$part"; return 1; }
+    found=""
+    while IFS=$'\t' read -r name ok msg; do
+      [ "$name" = "$part" ] || continue
+      found=1
+      [ "$ok" = 1 ] || { printf 'damaged\t%s\tits %s does not read back: %s' "$sum" "$part" "$msg"; rm -rf "$tmp"; return; }
+    done < "$tmp/members"
+    [ -n "$found" ] || { printf 'damaged\t%s\tit holds no %s' "$sum" "$part"; rm -rf "$tmp"; return; }
   done
+  rm -rf "$tmp"
+  printf 'good\t%s\t' "$sum"
 }
-if [ "${VERIFY:-0}" = 1 ]; then
-  COMPONENTS="${COMPONENTS:-dv_backup_dv_metastore.tar.gz dv_backup_dv_engine.tar.gz}"
-  for tarball in "$bar"/*/dv_backup.tar.gz; do
-    [ -f "$tarball" ] || continue
-    if msg=$(read_back "$tarball"); then ok=1; else ok=0; fi
-    printf 'verify\t%s\t%s\t%s\n' "${tarball#"$bar"/}" "$ok" "$(printf '%s' "$msg" | tr '\t\n' '  ')"
+
+spent=0
+read_any=""
+for ts in ${order[@]+"${order[@]}"}; do
+  tarball="$bar/$ts/dv_backup.tar.gz"
+  [ -f "$tarball" ] && [ ! -L "$tarball" ] || continue
+  stamp=$(stat -c '%s:%Y' "$tarball")
+  size="${stamp%%:*}"
+  printf 'stamp\t%s\t%s\n' "$ts" "$stamp"
+  skip="${VERIFY_SKIP:-}"
+  if [ "$ts" = "$skip" ] || { [ "${skip#@since:}" != "$skip" ] && [[ ! "$ts" < "${skip#@since:}" ]] && [ "$ts" != "$link_ts" ]; }; then
+    printf 'readback\t%s\tunread\t\t%s\n' "$ts" "$(enc "a backup job is writing it")"; continue
+  fi
+  # Cheap for every one: an empty file or one that is not gzip data is damaged, whatever was recorded.
+  if [ "$size" = 0 ]; then
+    printf 'readback\t%s\tdamaged\t\t%s\n' "$ts" "$(enc "it is empty (0 bytes)")"; continue
+  fi
+  magic=$(head -c 2 "$tarball" 2>/dev/null | od -An -tx1 | tr -d ' \n')
+  if [ "$magic" != 1f8b ]; then
+    printf 'readback\t%s\tdamaged\t\t%s\n' "$ts" "$(enc "it is not gzip data (it starts with ${magic:-nothing})")"; continue
+  fi
+  also=""
+  for a in ${VERIFY_ALSO:-}; do
+    case "$a" in
+      "$ts") also=1 ;;
+      @link) [ "$ts" = "$link_ts" ] && also=1 ;;
+      @newest) [ "$ts" = "${all_ts[0]:-}" ] && also=1 ;;
+    esac
   done
-fi
+  recorded=""
+  manifest="$bar/$ts/dvdoctor-manifest.json"
+  [ -f "$manifest" ] && grep -qF "\"stamp\": \"$stamp\"" "$manifest" 2>/dev/null && recorded=1
+  if [ -z "$also" ]; then
+    case "${VERIFY:-recorded}" in
+      all) ;;
+      unrecorded) if [ -n "$recorded" ]; then
+                    printf 'readback\t%s\trecorded\t\t\n' "$ts"; continue
+                  fi ;;
+      *) printf 'readback\t%s\t%s\t\t\n' "$ts" "$([ -n "$recorded" ] && echo recorded || echo unread)"; continue ;;
+    esac
+    budget="${VERIFY_BUDGET:-0}"
+    if [ -n "$read_any" ] && [ "$budget" -gt 0 ] && [ $((spent + size)) -gt "$budget" ]; then
+      printf 'readback\t%s\tunread\t\t%s\n' "$ts" "$(enc "not read back: over this run's read-back budget of $budget bytes")"
+      continue
+    fi
+  fi
+  result=$(read_back "$tarball")
+  spent=$((spent + size)); read_any=1
+  state="${result%%$'\t'*}"; rest="${result#*$'\t'}"; sum="${rest%%$'\t'*}"; why="${rest#*$'\t'}"
+  printf 'readback\t%s\t%s\t%s\t%s\n' "$ts" "$state" "$sum" "$(enc "$why")"
+done
 printf 'end\n'

@@ -1,15 +1,25 @@
 #!/usr/bin/env bash
 # Look inside dv-engine-0 for what the runbook checks with `oc rsh`: marker files and DV's BAR job
 # templates. Inputs as argv: MARKER_DIR TEMPLATE_DIR CACHING_SCRIPT TEMPLATE... ; DV_ROOT is the
-# lab's pod root (empty in a real pod). Templates are sent base64-encoded, one line each.
+# lab's pod root (empty in a real pod). Templates are sent base64-encoded, one line each; a marker's
+# name is printed as is when plain, else as `=` and base64 of its bytes (any byte survives).
 set -u
+export LC_ALL=C
+enc() {
+  case "$1" in
+    *[!A-Za-z0-9._:/@+,-]*) printf '=%s' "$(printf '%s' "$1" | base64 -w0)" ;;
+    *) printf '%s' "$1" ;;
+  esac
+}
 marker_dir="${DV_ROOT:-}$1"
 template_dir="${DV_ROOT:-}$2"
 caching_script="${DV_ROOT:-}$3"
 shift 3
 printf 'probe\tengine\t1\n'
 if [ -d "$marker_dir" ]; then
-  find -H "$marker_dir" -mindepth 1 -maxdepth 1 -printf 'marker\t%P\t%s\t%T@\n' 2>/dev/null
+  while IFS= read -r -d '' meta && IFS= read -r -d '' name; do
+    printf 'marker\t%s\t%s\n' "$(enc "$name")" "$meta"
+  done < <(find -H "$marker_dir" -mindepth 1 -maxdepth 1 -printf '%s\t%T@\0%P\0' 2>/dev/null)
 else
   printf 'nomarkerdir\n'
 fi

@@ -54,7 +54,7 @@ def test_list_matches_the_volume_as_table_and_json(flow):
         files = {p.name: p.stat().st_size for p in (flow.bar / ts).iterdir() if p.is_file()}
         expected.append({"timestamp": ts, "combined_bytes": files.get(COMBINED, 0),
                          "component_bytes": sum(files.get(n, 0) for n in COMPONENTS),
-                         "complete": COMBINED in files, "current": ts == flow.current()})
+                         "state": "good" if COMBINED in files else "damaged", "current": ts == flow.current()})
 
     code, out, _ = flow.dv("list", "-o", "json")
 
@@ -72,7 +72,8 @@ def test_list_matches_the_volume_as_table_and_json(flow):
     lines = {r["timestamp"]: next(line for line in out.splitlines() if r["timestamp"] in line) for r in rows}
     for r in rows:
         assert ("→" in lines[r["timestamp"]]) == r["current"]
-        assert ("incomplete" in lines[r["timestamp"]]) == (not r["complete"])
+        assert ("damaged: it has no dv_backup.tar.gz" in lines[r["timestamp"]]) == (r["state"] == "damaged")
+        assert ("good" in lines[r["timestamp"]]) == (r["state"] == "good")
     assert f"{len(rows)} backups; → marks the restore point" in out
     assert_no_dvdoctor_leftovers(flow)
 
