@@ -30,10 +30,13 @@ def _write_atomic(path: Path, text: str) -> None:
 
 def main(pod_dir: Path) -> int:
     launch = json.loads((pod_dir / "launch.json").read_text(encoding="utf-8"))
-    if os.fork() > 0:
-        return 0  # the lab waits for this parent only; the child below runs on, reparented
+    child = os.fork()
+    if child > 0:
+        # the lab waits for this parent only: the pid is on disk before it returns, or a busy machine
+        # lets the lab look for the pod's process first, find none, and call the pod killed (137)
+        _write_atomic(pod_dir / "pid", f"{child}\n")
+        return 0  # the child below runs on, reparented
     os.setsid()
-    _write_atomic(pod_dir / "pid", f"{os.getpid()}\n")
     with open(pod_dir / "log", "ab", buffering=0) as log, open(os.devnull, "rb") as stdin:
         try:
             rc = subprocess.call(launch["argv"], env=launch["env"], cwd=launch["cwd"],
