@@ -1,0 +1,178 @@
+"""A backup is trusted only when proven, end to end in the lab, on real tarballs cut the way a full
+volume or a dying job cuts them: a whole outer tarball around a cut inner one, a tarball cut short,
+a zero-byte one, one that is not gzip. What is asserted is what an administrator would lose: which
+backups remain and still read back, where the restore point is, what `list` says, and that a
+refused restore or prune changed nothing (DV's replicas, markers, data, the backup volume)."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import os
+import tarfile
+from datetime import timedelta
+
+from dvdoctor.backups import timestamp_time
+
+COMBINED = "dv_backup.tar.gz"
+ENGINE = "dv_backup_dv_engine.tar.gz"
+METASTORE = "dv_backup_dv_metastore.tar.gz"
+
+
+def copy_of(flow, days: float) -> str:
+    """A copy of the lab's newest backup, taken `days` before it, with its owners."""
+    first = flow.timestamps()[-1]
+    ts = (timestamp_time(first) - timedelta(days=days)).strftime("%Y-%m-%d-%H-%M-%S")
+    os.system(f"cp -a '{flow.bar / first}' '{flow.bar / ts}'")
+    assert (flow.bar / ts / COMBINED).is_file()
+    return ts
+
+
+def rebuild_combined(flow, ts: str) -> None:
+    """Make TS's combined tarball again from its component files, as DV's job does, keeping its owner."""
+    path = flow.bar / ts / COMBINED
+    st = path.stat()
+    with tarfile.open(path, "w:gz") as tar:
+        for name in (METASTORE, ENGINE):
+            tar.add(flow.bar / ts / name, arcname=name)
+    os.chown(path, st.st_uid, st.st_gid)
+
+
+def cut_inner(flow, ts: str) -> None:
+    """The volume filled while the engine's tarball was written, and the combined one was made anyway."""
+    engine = flow.bar / ts / ENGINE
+    data = engine.read_bytes()
+    engine.write_bytes(data[: len(data) // 2])
+    rebuild_combined(flow, ts)
+    assert gzip.decompress((flow.bar / ts / COMBINED).read_bytes())  # the outer tarball is whole
+
+
+def point_at(flow, ts: str) -> None:
+    tmp = flow.bar / ".link.tmp"
+    tmp.symlink_to(f"/mnt/PV/bar/{ts}/{COMBINED}")
+    os.replace(tmp, flow.bar / COMBINED)
+
+
+def states(flow) -> dict[str, tuple[str, str]]:
+    code, out, err = flow.dv("list", "-o", "json")
+    assert code == 0, out + err
+    return {r["timestamp"]: (r["state"], r["why"]) for r in json.loads(out)["backups"]}
+
+
+def volume(flow) -> dict[str, str]:
+    """Every file and link on the backup volume with its content hash: any change shows."""
+    out = {}
+    for p in sorted(flow.bar.rglob("*")):
+        key = str(p.relative_to(flow.bar))
+        out[key] = "-> " + os.readlink(p) if p.is_symlink() else (
+            hashlib.sha256(p.read_bytes()).hexdigest() if p.is_file() else "dir")
+    return out
+
+
+def dv_untouched(flow):
+    """What a refused command must leave as it was: DV's data, replicas, markers, its jobs."""
+    return flow.data_digest(), flow.replicas(), flow.markers, flow.object_names("jobs")
+
+
+def test_a_cut_inner_tarball_is_damaged_refused_by_restore_and_never_the_restore_point(flow):
+    (cut,) = flow.timestamps()
+    good = copy_of(flow, 1)
+    cut_inner(flow, cut)  # the newest backup, and the restore point: DV's job saw nothing wrong
+
+    got = states(flow)
+    assert got[good] == ("good", "read back now, inner tarballs included")
+    assert got[cut][0] == "damaged" and got[cut][1].startswith(f"its {ENGINE} does not read back: ")
+    code, out, _ = flow.dv("list")
+    line = next(x for x in out.splitlines() if cut in x)
+    assert "→" in line and "damaged" in line
+
+    before, files = dv_untouched(flow), volume(flow)
+    code, out, err = flow.restore("--yes", "--accept-unverified-origin")
+    assert code == 2 and len(err.strip().splitlines()) == 1, out + err
+    assert f"backup {cut} cannot be restored: it is damaged: its {ENGINE} does not read back" in err
+    assert dv_untouched(flow) == before and volume(flow) == files  # refused before DV was touched
+
+    code, out, _ = flow.dv("check")
+    assert "the restore point" in out and "is a damaged backup" in out and "incomplete-backups" in out
+
+    code, out, err = flow.dv("fix", "--issue", "broken-backup-symlink", "--yes")
+    assert code == 0, out + err
+    assert flow.current() == good  # only ever to a good backup
+
+    code, out, err = flow.dv("prune", "--keep", "1", "--yes")
+    assert code == 0, out + err
+    assert flow.timestamps() == [good] and flow.current() == good
+    assert states(flow) == {good: ("good", "read back now, inner tarballs included")}
+
+
+def test_a_newer_backup_cut_short_never_makes_prune_delete_the_good_ones(flow):
+    """The old rule trusted a combined tarball by its presence: a cut one was "the newest complete"."""
+    (cut,) = flow.timestamps()
+    good, older = copy_of(flow, 1), copy_of(flow, 2)
+    point_at(flow, good)
+    tarball = flow.bar / cut / COMBINED
+    tarball.write_bytes(tarball.read_bytes()[:-4096])  # the volume filled while it was written
+
+    code, out, err = flow.dv("prune", "--keep", "1", "--yes")
+
+    assert code == 0, out + err
+    assert flow.timestamps() == [good] and flow.current() == good
+    assert states(flow)[good][0] == "good"
+    assert f"{cut}: " in out and "damaged" in out and f"{older}: " in out
+
+
+def test_zero_byte_and_not_gzip_tarballs_are_damaged_with_the_reason(flow):
+    (good,) = flow.timestamps()
+    empty, zipped = copy_of(flow, 2), copy_of(flow, 1)
+    (flow.bar / empty / COMBINED).write_bytes(b"")
+    (flow.bar / zipped / COMBINED).write_bytes(b"PK\x03\x04" + os.urandom(2000))
+
+    got = states(flow)
+
+    assert got[empty] == ("damaged", f"its {COMBINED} is empty (0 bytes)")
+    assert got[zipped] == ("damaged", "it is not gzip data (it starts with 504b)")
+    assert got[good][0] == "good"
+    for ts in (empty, zipped):
+        before = dv_untouched(flow)
+        code, _, err = flow.restore("--yes", "--from", ts, "--accept-unverified-origin")
+        assert code == 2 and f"backup {ts} cannot be restored: it is damaged" in err
+        assert dv_untouched(flow) == before
+
+
+def test_prune_and_the_repairs_refuse_when_no_good_backup_would_remain(flow):
+    (first,) = flow.timestamps()
+    cut_inner(flow, first)  # the restore point itself is damaged
+    empty = copy_of(flow, 1)
+    (flow.bar / empty / COMBINED).write_bytes(b"")
+    files = volume(flow)
+
+    code, out, err = flow.dv("prune", "--keep", "1", "--yes")
+    assert code == 2 and "refusing to delete: no backup on dv-bar-pvc would be left that is proven good" in err
+    assert volume(flow) == files
+
+    code, out, err = flow.dv("fix", "--issue", "incomplete-backups", "--yes")
+    assert code == 1 and "refusing to delete" in out
+    assert volume(flow) == files
+
+    code, out, err = flow.dv("fix", "--issue", "broken-backup-symlink", "--yes")
+    assert code == 1 and "No backup proven good exists to point at" in out
+    assert volume(flow) == files
+
+
+def test_a_backup_dvdoctor_took_is_trusted_by_its_record_until_its_tarball_changes(flow):
+    code, out, err = flow.backup("--yes")
+    assert code == 0, out + err
+    assert "read back (inner tarballs included)" in out
+    new = flow.timestamps()[-1]
+    record = json.loads((flow.bar / new / "dvdoctor-manifest.json").read_text())["read_back"]
+    tarball = flow.bar / new / COMBINED
+    assert record["result"] == "good"
+    assert record["sha256"] == hashlib.sha256(tarball.read_bytes()).hexdigest()
+    assert record["stamp"] == f"{tarball.stat().st_size}:{int(tarball.stat().st_mtime)}"
+
+    got = states(flow)
+    assert got[new][0] == "good" and got[new][1].startswith("read back when dvdoctor took it")
+
+    cut_inner(flow, new)  # changed after it was recorded: the record no longer counts, it is read again
+    assert states(flow)[new][0] == "damaged"
