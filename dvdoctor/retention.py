@@ -2,9 +2,10 @@
 
 It stands on the trust rule (dvdoctor/trust.py): only a backup proven good counts as one to keep.
 Never removed, whatever --keep says: the symlink's target, the newest good backup, the folder DV's
-backup job is writing. Beyond that go damaged folders, unverified backups (never kept in place of a
-good one) and good backups older than the newest `keep` good ones. A plan after which no good backup
-would remain is refused, whatever it frees.
+backup job is writing. --keep N keeps the newest N good backups; unverified ones only fill the slots
+good ones cannot (never kept in place of a good one). Beyond that go damaged folders, unverified
+backups and good backups older than the newest N. A plan after which no good backup would remain is
+refused, whatever it frees.
 """
 
 from __future__ import annotations
@@ -37,10 +38,20 @@ def protected(s: Survey) -> set[str]:
     return {t for t in (s.link_ts, newest.timestamp if newest else None) if t} | s.writing | s.protect
 
 
+def kept(s: Survey, keep: int) -> set[str]:
+    """What --keep N keeps besides the protected ones: the newest N good backups; only when fewer than
+    N are good, the newest unverified ones fill the rest (an unverified backup never takes a good
+    one's place, and is not thrown away while it is all there is besides)."""
+    if keep <= 0:
+        return set()
+    good = [b.timestamp for b in s.good()][-keep:]
+    unverified = [b.timestamp for b in s.with_state(UNVERIFIED)]
+    return set(good) | set(unverified[len(unverified) - (keep - len(good)):] if keep > len(good) else [])
+
+
 def prunable(s: Survey, keep: int) -> list[Removal]:
     """Whole backup folders that may go, oldest first."""
-    good = s.good()
-    keep_ts = protected(s) | ({b.timestamp for b in good[len(good) - keep:]} if keep > 0 else set())
+    keep_ts = protected(s) | kept(s, keep)
     out = []
     for b in s.backups:
         if b.timestamp in keep_ts:
