@@ -151,9 +151,9 @@ def test_low_space_removes_components_only_of_good_backups_largest_first():
     # the unverified backup's: they may be all that is left of it
     bar["read_back"] = {}  # nothing proven good: --keep 2 keeps both unverified backups whole, the claim grows
     grown = plan("bar-low-space", data)
-    assert [type(a).__name__ for a in grown.actions] == ["Patch"]
+    assert [type(a).__name__ for a in grown.actions] == ["Patch", "AwaitGrown"]
     one = plan("bar-low-space", data, keep=1)  # the older unverified one would go, leaving no good backup: refused
-    assert [type(a).__name__ for a in one.actions] == ["Patch"]
+    assert [type(a).__name__ for a in one.actions] == ["Patch", "AwaitGrown"]
     assert any(n.startswith("nothing is removed: refusing to delete: no backup on dv-bar-pvc") for n in one.notes)
 
 
