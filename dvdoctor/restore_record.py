@@ -14,11 +14,12 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from . import k8s
-from .backups import TIMESTAMP_RE, Backup
+from .backups import Backup, is_timestamp
 from .facts import Facts
 from .names import RESTORE_INCOMPLETE_ANNOTATION, DvNames
 from .origin import engine_statefulset
 from .plan import Patch
+from .trust import Survey
 
 
 @dataclass(frozen=True)
@@ -77,14 +78,14 @@ def backup_of_job(job: dict, names: DvNames) -> str:
         for env in container.get("env") or []:
             value = str(env.get("value") or "")
             head, _, tail = value.partition("/")
-            if tail == names.combined_tarball and TIMESTAMP_RE.match(head):
+            if tail == names.combined_tarball and is_timestamp(head):
                 return head
     return f"the one {names.symlink} marked"
 
 
-def previous_good(items: list[Backup], chosen: str, names: DvNames) -> Backup | None:
-    """The newest complete backup older than `chosen` (one that did not read back never counts)."""
-    older = [b for b in items if b.timestamp < chosen and b.complete(names)]
+def previous_good(s: Survey, chosen: str) -> Backup | None:
+    """The newest good backup (dvdoctor/trust.py) older than `chosen`."""
+    older = [b for b in s.good() if b.timestamp < chosen]
     return older[-1] if older else None
 
 

@@ -23,7 +23,7 @@ from datetime import datetime, timedelta
 
 from . import k8s, owner
 from .backups import Backup, OddEntry, backups, link_timestamp, odd_entries
-from .facts import Facts, parse_time
+from .facts import Facts
 from .names import DvNames
 
 GOOD = "good"

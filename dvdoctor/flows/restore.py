@@ -17,7 +17,7 @@ from rich.markup import escape
 
 from .. import k8s, origin, trust
 from ..owner import refuse_while_active, refuse_while_active_live
-from ..backups import Backup, backups, human_bytes, link_timestamp
+from ..backups import Backup, human_bytes
 from ..errors import UsageError
 from ..facts import SECTION_BAR, Facts
 from ..fixer import FixOptions, load_all as load_fixes
@@ -122,7 +122,6 @@ def record_failure(runner: Runner, facts: Facts, chosen: Backup, job_name: str, 
 def say_partly_replaced(console: Console, facts: Facts, chosen: Backup, job_name: str, outcome: jobs.JobOutcome,
                         recorded: bool) -> None:
     """In plain words: what a restore that failed part-way left, and the one command that recovers."""
-    names = facts.names
     sts = engine_statefulset(facts)
     console.print(f"[red]✗ DV's data was partly replaced:[/] job {job_name} failed after it had begun replacing "
                   f"DV's data with backup {chosen.timestamp}. DV now holds neither its data from before nor that "
@@ -134,7 +133,7 @@ def say_partly_replaced(console: Console, facts: Facts, chosen: Backup, job_name
     if cause is not None:
         console.print(f"  first repair the cause: dvdoctor fix --issue {cause.fix}", soft_wrap=True)
     console.print(f"  recover with: dvdoctor restore --from {chosen.timestamp}", soft_wrap=True)
-    previous = previous_good(backups(facts.bar, names), chosen.timestamp, names) if facts.bar else None
+    previous = previous_good(trust.survey(facts), chosen.timestamp) if facts.bar else None
     if previous is not None:
         console.print(f"  (if it fails the same way again, restore the previous good backup: "
                       f"dvdoctor restore --from {previous.timestamp})", soft_wrap=True)
