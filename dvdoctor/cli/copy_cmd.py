@@ -80,7 +80,7 @@ def copy(
     console = Console(stderr=output == Output.json)
     settings = opts.settings
     # taken before the facts: no prune removes a backup while it is read
-    ctx.call_on_close(take_lock(cluster, f"{ctx.command_path}", break_lock, console).release)
+    ctx.call_on_close(take_lock(cluster, f"{ctx.command_path}", break_lock, console, settings.names).release)
     facts = gather(opts, no_pod=False, verify=True, quiet=output == Output.json)
     run = runner(cluster, facts, settings.copies, progress=lambda m: console.print(f"  → {escape(m)}"))
     if init:
@@ -178,13 +178,16 @@ def rehydrate_for_restore(ctx: typer.Context, wanted: str, yes: bool, break_lock
     from ..errors import UsageError
     from ..facts import SECTION_BAR
     from ..copies.where import runner
+    from ..owner import refuse_while_active
 
     opts: Options = ctx.obj
     console = Console()
     cluster = opts.open_cluster()
     # held until the restore that follows ends (its own take is nested in this one)
-    ctx.call_on_close(take_lock(cluster, f"{ctx.command_path} --from-copy {wanted}", break_lock, console).release)
+    command = f"{ctx.command_path} --from-copy {wanted}"
+    ctx.call_on_close(take_lock(cluster, command, break_lock, console, opts.settings.names).release)
     facts = gather(opts, no_pod=False, verify=False, quiet=False)
+    refuse_while_active(facts, command)  # it writes onto the backup volume, then restores
     if facts.get("persistentvolumeclaims", facts.names.bar_pvc) is None:
         from ..fixer import FixOptions
         from .fix_cmd import repair

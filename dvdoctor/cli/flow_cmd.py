@@ -297,7 +297,7 @@ def prune(
         policy = {"daily": keep_daily, "weekly": keep_weekly, "monthly": keep_monthly}
         if not dry_run:
             ctx.call_on_close(take_lock(opts.open_cluster(), f"{ctx.command_path} --copies", break_lock,
-                                        Console()).release)
+                                        Console(), opts.settings.names).release)
         raise typer.Exit(prune_copies(opts, policy, yes, dry_run))
     if keep is None:
         raise UsageError("prune: give --keep N (backups on dv-bar-pvc) or --copies with --keep-daily/weekly/monthly")

@@ -312,7 +312,28 @@ def run_backup(facts: Facts, options: FlowOptions, console: Console, runner: Run
             code = 1
         finally:
             restore_side_deployments(runner, facts, before, console)
+        if code == 130 and before:
+            see_dv_back(options, collect_again, console)
         return code
+
+
+#: How long an aborted backup waits to see DV's pods ready again before it says where they stand.
+ABORT_READY_SECONDS = 60.0
+
+
+def see_dv_back(options: FlowOptions, collect_again, console: Console) -> None:
+    """After an abort: DV's pods start again once the marker is gone; say whether they are ready.
+
+    Bounded (the user asked to stop), and another interrupt ends the wait at once: the state is
+    then for `dvdoctor check` (dv-pods-not-ready) to tell.
+    """
+    try:
+        if not dv_ready(min(options.ready_timeout, ABORT_READY_SECONDS), collect_again, console):
+            console.print("  they start on their own now that the marker is gone (DV may take up to 30 minutes); "
+                          "`dvdoctor check` says when they are ready", soft_wrap=True)
+    except (KeyboardInterrupt, Interrupted, DvdoctorError):
+        console.print("  DV's pods start on their own now that the marker is gone; `dvdoctor check` says when they are ready",
+                      soft_wrap=True)
 
 
 def stop_interrupted_job(runner: Runner, facts: Facts, job_name: str, collect_again, console: Console) -> bool:

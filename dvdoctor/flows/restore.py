@@ -173,7 +173,9 @@ def run_restore(facts: Facts, chosen: Backup, options: FlowOptions, console: Con
             console.print(f"[green]✓[/] restored {chosen.timestamp} in {outcome.seconds:.0f} s")
             return 0 if dv_ready(options.ready_timeout, collect_again, console) else 1
         except (KeyboardInterrupt, Interrupted):
-            console.print(f"[yellow]interrupted: job {job_name} may still be running; `dvdoctor check` shows what is left[/]")
+            console.print(f"[yellow]interrupted: DV's restore job {job_name}, if it runs, is left to finish (stopped "
+                          "half-way it would leave DV's data half-replaced); until it ends every dvdoctor change "
+                          "refuses, and `dvdoctor check` says when it has ended and what is left[/]", soft_wrap=True)
             return 130
         except ActionFailed as exc:
             console.print(f"[red]✗[/] {escape(str(exc))}")

@@ -49,7 +49,7 @@ if tty:
     drainer.start()
 
 def fire():
-    if tty:
+    if tty and not closing.is_set():  # the terminal goes once; a second signal finds it gone already
         closing.set()
         drainer.join()
         os.close(master)

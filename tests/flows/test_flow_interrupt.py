@@ -109,6 +109,7 @@ def test_a_signalled_backup_is_aborted_cleanly(slow_flow, sig):
     assert flow.replicas() == SCALED_BACK
     for name in SCALED_BACK:
         assert REPLICAS_ANNOTATION not in flow.cluster().get("deployments", name)["metadata"].get("annotations", {})
+    assert "✓ DV's pods are ready" in out.split("interrupted: stopping", 1)[1]  # DV is back, and said so
     steps = scale_ups_after_stop(flow)
     assert any(a.startswith("delete the partial backup folder ") for a in steps)
     code, out, _ = flow.dv("check")

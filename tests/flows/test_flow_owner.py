@@ -184,3 +184,14 @@ def test_dvcli_s_list_job_blocks_changes_until_leftover_bar_pods_removes_it(flow
     assert code == 0, out + err
     code, out, err = flow.backup("--yes")
     assert code == 0, out + err
+
+
+def test_restore_from_a_copy_refuses_before_it_writes_onto_the_volume(held_flow) -> None:
+    flow = held_flow
+    partial = kill_backup_mid_job(flow)
+    before = backup_files(flow)
+    code, out, err = flow.restore("--yes", "--from-copy", "2021-01-22-19-27-31")
+    assert code == 2, out + err
+    line = [ln for ln in err.splitlines() if ln.strip()]
+    assert len(line) == 1 and f"{REFUSED}, so `dvdoctor restore --from-copy 2021-01-22-19-27-31` changed nothing" in line[0]
+    assert backup_files(flow) == before and partial in flow.timestamps()
