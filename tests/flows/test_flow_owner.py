@@ -195,3 +195,60 @@ def test_restore_from_a_copy_refuses_before_it_writes_onto_the_volume(held_flow)
     line = [ln for ln in err.splitlines() if ln.strip()]
     assert len(line) == 1 and f"{REFUSED}, so `dvdoctor restore --from-copy 2021-01-22-19-27-31` changed nothing" in line[0]
     assert backup_files(flow) == before and partial in flow.timestamps()
+
+
+def end_hold(flow, job: str) -> None:
+    """Let DV's job go on, as time would: end the stand-in's half-way `sleep`."""
+    from dvdoctor.lab import runtime
+
+    (pod,) = flow.cluster().list("pods", label_selector=f"job-name={job}")
+    for pid in runtime.running_pids(flow.lab / "pods" / k8s.name(pod)):
+        try:
+            argv = open(f"/proc/{pid}/cmdline", "rb").read().split(b"\0")
+        except OSError:
+            continue
+        if argv[0].endswith(b"sleep"):
+            os.kill(pid, signal.SIGTERM)
+
+
+def test_a_killed_restore_s_job_is_named_left_to_finish_and_finished_after(held_flow) -> None:
+    """dvdoctor killed while DV's restore job has untarred half of the backup: the job is never stopped
+    half-way; `check` names it, every change refuses; once it has ended, `fix --all` finishes the rest."""
+    flow = held_flow
+    data = flow.data_digest()
+    proc = subprocess.Popen([sys.executable, "-m", "dvdoctor", "--lab", str(flow.lab), "restore", "--yes",
+                             "--accept-unverified-origin", "--log-dir", str(flow.logs)],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+    def half_restored() -> bool:
+        pods = flow.cluster().list("pods", label_selector="job-name=dv-restore-job")
+        return bool(pods) and "holding" in flow.cluster().logs(k8s.name(pods[-1]))
+
+    try:
+        wait_for("the restore job half-way", half_restored)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.communicate(timeout=10)
+    uid = job_uid(flow, "dv-restore-job")
+    assert uid is not None
+
+    code, out, _ = flow.dv("check")
+    assert code == 1 and "✗ bar-job-unattended" in out
+    assert ("job dv-restore-job has been running for under a minute with nobody attached: "
+            "the dvdoctor run that started it is gone") in out
+    code, out, err = flow.dv("fix", "--all", "--yes")
+    assert code == 2, out + err
+    assert "a restore is never stopped half-way" in out
+    assert "wait for it to end (stopping a restore half-way leaves DV's data half-replaced)" in err
+    assert job_uid(flow, "dv-restore-job") == uid  # still running, never stopped half-way
+    code, out, err = flow.backup("--yes")
+    assert code == 2 and "job dv-restore-job has been running" in err
+
+    end_hold(flow, "dv-restore-job")
+    done = flow.cluster().wait("jobs", "dv-restore-job", lambda j: j is None or k8s.job_state(j) != "active", 30)
+    assert k8s.job_state(done) == "complete"
+    code, out, err = flow.dv("fix", "--all", "--yes")
+    assert code == 0, out + err
+    code, out, _ = flow.dv("check")
+    assert code == 0 and "✗" not in out, out
+    assert flow.data_digest() == data  # restored whole, from the same backup
