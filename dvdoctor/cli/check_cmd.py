@@ -71,7 +71,7 @@ def check(
     ignore: List[str] = typer.Option([], "--ignore-check", help="Report these checks' failures as warnings."),
     fail_on: FailOn = typer.Option(FailOn.error, "--fail-on", help="warn: warnings also make the exit code 1."),
     no_pod: bool = typer.Option(False, "--no-pod", help="Don't start the short-lived pod that inspects the backup volume."),
-    verify: bool = typer.Option(False, "--verify", help="Also read every backup's combined tarball back (gzip -t); slow on big backups."),
+    verify: bool = typer.Option(False, "--verify", help="Read back every backup nothing proves yet (combined and inner tarballs), beyond the 4 GiB a run reads by default; slow on big backups."),
     from_bundle: Optional[Path] = typer.Option(None, "--from", help="Analyse a bundle saved by `dvdoctor collect -o FILE` instead of a cluster."),
 ) -> None:
     """Find every known DV backup/restore failure, with evidence and the command that fixes it.
@@ -106,7 +106,7 @@ def collect(
         "tokens and secret values redacted."),
     audit_file: Optional[Path] = typer.Option(None, "--audit-file", help="The audit log to put in the bundle (default: dvdoctor's own)."),
     no_pod: bool = typer.Option(False, "--no-pod", help="Don't inspect the backup volume from a short-lived pod."),
-    verify: bool = typer.Option(False, "--verify", help="Also gzip -t every combined tarball."),
+    verify: bool = typer.Option(False, "--verify", help="Read back every backup nothing proves yet (combined and inner tarballs), beyond the 4 GiB a run reads by default."),
 ) -> None:
     """Save the facts of DV's namespace for `dvdoctor check --from`, or a support bundle with logs.
 

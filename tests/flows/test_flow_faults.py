@@ -11,6 +11,7 @@ that existed is lost or changed, and DV ends up recoverable (the checks pass, a 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import signal
 import subprocess
@@ -220,6 +221,14 @@ def test_a_backup_that_runs_out_of_space_never_becomes_current(flow) -> None:
     assert os.readlink(flow.bar / "dv_backup.tar.gz") == link
     assert {k: v for k, v in backup_files(flow).items() if k.startswith(previous)} == before
     assert flow.replicas() == replicas and ".bar" not in flow.markers
+    # what is left is damaged, the previous backup good; prune removes the partial ones only
+    code, out, _ = flow.dv("list", "-o", "json")
+    states = {r["timestamp"]: r["state"] for r in json.loads(out)["backups"]}
+    assert states == {previous: "good", **{t: "damaged" for t in partial}}
+    code, out, err = flow.dv("prune", "--keep", "1", "--yes")
+    assert code == 0, out + err
+    assert flow.timestamps() == [previous] and os.readlink(flow.bar / "dv_backup.tar.gz") == link
+    assert {k: v for k, v in backup_files(flow).items() if k.startswith(previous)} == before
 
 
 def test_restore_refuses_a_backup_that_does_not_read_back(flow) -> None:
