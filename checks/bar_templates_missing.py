@@ -31,5 +31,5 @@ def run(facts: Facts):
     evidence += [f"{names.engine_pod}:{names.template_dir}/{n}: empty" for n in empty]
     found = sorted(n for n in engine["templates"] if n not in empty)
     evidence.append(f"present: {', '.join(found) or 'none'}")
-    yield Problem(f"{len(absent) + len(empty)} of DV's BAR templates are missing or empty in {names.template_dir}",
+    yield Problem(f"{len(absent) + len(empty)} of DV's BAR templates {'is' if len(absent) + len(empty) == 1 else 'are'} missing or empty in {names.template_dir}",
                   tuple(evidence), f"pod/{names.engine_pod}")

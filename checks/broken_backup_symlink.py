@@ -17,6 +17,7 @@ from dvdoctor.backups import shown as printable
 from dvdoctor.facts import SECTION_BAR, Facts
 from dvdoctor.registry import RESTORE, Problem, check
 from dvdoctor.trust import DAMAGED, survey
+from dvdoctor.words import plural
 
 
 @check(
@@ -43,7 +44,7 @@ def run(facts: Facts):
             return  # nothing to point at yet; no-recent-backup says so
         plain = next((e for e in bar.get("entries", []) if e["path"] == names.symlink), None)
         found = f"{at} is a {plain['type']}, not a symlink" if plain else f"{at}: no such link"
-        yield Problem(f"there is no restore-point symlink {at}, though {len(items)} backup folder(s) exist",
+        yield Problem(f"there is no restore-point symlink {at}, though {plural(len(items), 'backup folder')} {'exists' if len(items) == 1 else 'exist'}",
                       (found, f"backup folders: {', '.join(b.timestamp for b in items)}", hint), obj)
         return
     shown = f"{at} -> {printable(link['target'])}"

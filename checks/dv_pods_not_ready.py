@@ -21,7 +21,8 @@ import re
 from dvdoctor import k8s
 from dvdoctor.facts import Facts
 from dvdoctor.names import DvNames
-from dvdoctor.registry import RESTORE, Problem, Skip, check
+from dvdoctor.registry import RESTORE, NotApplicable, Problem, check
+from dvdoctor.words import plural
 
 #: A ReplicaSet's pod-template-hash, and the random suffix a ReplicaSet gives its pods.
 HASH, POD_SUFFIX = r"[a-z0-9]{5,10}", r"[a-z0-9]{5}"
@@ -64,7 +65,7 @@ def run(facts: Facts):
     names = facts.names
     active = facts.active_bar_jobs()
     if facts.phase != RESTORE and active:
-        raise Skip(f"job {', '.join(active)} is running and stops DV on purpose")
+        raise NotApplicable(f"job {', '.join(active)} is running and stops DV on purpose")
     seen: dict[str, list[str]] = {}
     for pod in facts.objects("pods"):
         owner = workload(pod, names)
@@ -86,6 +87,6 @@ def run(facts: Facts):
     for d in names.side_deployments:
         dep = facts.get("deployments", d)
         if dep is not None and k8s.spec_replicas(dep) > 0 and f"deployment/{d}" not in seen:
-            yield Problem(f"deployment {d} wants {k8s.spec_replicas(dep)} pod(s) and has none",
+            yield Problem(f"deployment {d} wants {plural(k8s.spec_replicas(dep), 'pod')} and has none",
                           (f"deployment/{d}: spec.replicas {k8s.spec_replicas(dep)}, ready {k8s.ready_replicas(dep)}, pods: none",),
                           f"deployment/{d}")

@@ -18,6 +18,7 @@ dvdoctor as a user who has them. `kubectl auth can-i VERB RESOURCE -n NS` confir
 from dvdoctor import permissions
 from dvdoctor.facts import SECTION_ACCESS, Facts
 from dvdoctor.registry import WARNING, Problem, Skip, check
+from dvdoctor.words import plural
 
 
 @check(
@@ -41,5 +42,5 @@ def run(facts: Facts):
         for p, verb in gaps
     )
     affected = sorted({c for p, _ in gaps for c in p.commands if c in commands})
-    yield Problem(f"{len(gaps)} permission(s) missing in {facts.namespace}; affects: {', '.join(affected)}",
+    yield Problem(f"{plural(len(gaps), 'permission')} missing in {facts.namespace}; affects: {', '.join(affected)}",
                   evidence, f"namespace/{facts.namespace}")

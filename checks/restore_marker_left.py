@@ -14,6 +14,7 @@ from dvdoctor import k8s
 from dvdoctor.backups import human_bytes
 from dvdoctor.facts import SECTION_ENGINE, Facts
 from dvdoctor.registry import WARNING, Problem, check
+from dvdoctor.words import plural
 
 
 @check(
@@ -37,7 +38,7 @@ def run(facts: Facts):
     ]
     caching = facts.get("deployments", names.caching_deployment)
     if caching is not None and k8s.spec_replicas(caching) > 0:
-        evidence.append(f"deployment/{names.caching_deployment} has {k8s.spec_replicas(caching)} replica(s): "
+        evidence.append(f"deployment/{names.caching_deployment} has {plural(k8s.spec_replicas(caching), 'replica')}: "
                         f"DV caching is enabled, so `{names.caching_script} false` is due too")
     yield Problem(f"{path} is still there: the runbook's post-restore steps were not done",
                   tuple(evidence), f"pod/{names.engine_pod}")

@@ -5,23 +5,24 @@ back.
 Cause: the runbook scales the three to 0 before a backup and asks for
 `oc scale --replicas=1 deployment dv-caching dv-api dv-unified-console` afterwards; a backup that
 failed or was interrupted skips that last step. When dvdoctor scaled one down it recorded the
-original count in the annotation `dvdoctor.io/original-replicas`, which tells for sure that it was
-running before. Without that annotation a deployment at 0 may be a site's choice (dv-caching, when
-DV caching is not used), hence a warning.
+original count in the annotation `dvdoctor.io/original-replicas`. Whoever scaled them down,
+dvdoctor or a person following the runbook, DV's API and console are down while they stay at 0:
+an error. A site that runs without one of them on purpose (dv-caching, when DV caching is not
+used) says so with a suppression in dvdoctor.yaml.
 Repair: `dvdoctor fix --issue side-deployments-left-down` scales each back to its recorded count
-(1, the runbook's value, when none is recorded).
+(1, the runbook's value, when none is recorded). A backup does the same on its way out, so it
+never ends with them down; the gate before a restore stops on it.
 """
 
 from dvdoctor import k8s
 from dvdoctor.facts import Facts
 from dvdoctor.names import REPLICAS_ANNOTATION
-from dvdoctor.registry import RESTORE, WARNING, Problem, check
+from dvdoctor.registry import RESTORE, Problem, check
 
 
 @check(
     "side-deployments-left-down",
     "dv-caching, dv-api and dv-unified-console run when no backup does",
-    severity=WARNING,
     applies=[RESTORE],
     fix="side-deployments-left-down",
     tags=["runbook", "deployments"],

@@ -26,8 +26,9 @@ if TYPE_CHECKING:
 def default_path() -> Path:
     if os.environ.get("DVDOCTOR_AUDIT"):
         return Path(os.environ["DVDOCTOR_AUDIT"])
-    state = Path(os.environ.get("XDG_STATE_HOME") or Path.home() / ".local" / "state")
-    return state / "dvdoctor" / "audit.jsonl"
+    from .state import state_dir
+
+    return state_dir() / "audit.jsonl"
 
 
 class AuditLog:

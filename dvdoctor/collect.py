@@ -230,6 +230,7 @@ def collect(
         _collect_bar(cluster, data, names, verify, say)
     else:
         data["skipped"][SECTION_BAR] = "--no-pod: the backup volume was not inspected"
+        data["left_out"] = [SECTION_BAR]
     _collect_copies(cluster, data, settings, say)
     try:
         data[SECTION_ACCESS] = {"rules": cluster.allowed_rules()}
@@ -247,9 +248,13 @@ def _collect_copies(cluster: Cluster, data: dict, settings: Settings, say: Calla
 
     if settings.copies is None:
         data["skipped"][SECTION_COPIES] = "copies are not configured (copies: in dvdoctor.yaml)"
+        data.setdefault("not_applicable", []).append(SECTION_COPIES)
         return
     if SECTION_BAR not in data:
         data["skipped"][SECTION_COPIES] = f"the copies were not listed: {data['skipped'].get(SECTION_BAR, '')}"
+        for chosen in ("left_out", "not_applicable"):  # as known, or as unknown, as the volume is
+            if SECTION_BAR in data.get(chosen, []):
+                data[chosen].append(SECTION_COPIES)
         return
     say("listing the copies in the restic repository")
     try:
@@ -336,7 +341,9 @@ def _collect_bar(cluster: Cluster, data: dict, names: DvNames, verify: bool | pr
     elif not any(k8s.name(p) == names.bar_pvc for p in objects.get("persistentvolumeclaims", [])):
         why = f"claim {names.bar_pvc} is missing"
     if why:
+        # a known state, which its own check reports (or a first backup creates the claim): not an unknown
         data["skipped"][SECTION_BAR] = why
+        data.setdefault("not_applicable", []).append(SECTION_BAR)
         return
     env = {**read_back_policy(verify).env(skip=_being_written(objects, names)),
            "COMPONENTS": " ".join(names.component_tarballs)}

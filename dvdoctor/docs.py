@@ -166,7 +166,7 @@ def main(argv: list[str] | None = None) -> int:
             print("regenerate with: python -m dvdoctor.docs", file=sys.stderr)
         return 1 if behind else 0
     changed = write(args.out)
-    print(f"{args.out}: {len(changed)} page(s) written or removed" + (f": {', '.join(changed)}" if changed else ""))
+    print(f"{args.out}: {len(changed)} {'page' if len(changed) == 1 else 'pages'} written or removed" + (f": {', '.join(changed)}" if changed else ""))
     return 0
 
 

@@ -1,7 +1,9 @@
 """Errors that end a command with one clear line.
 
 Every failure a user can cause or meet (bad input, no cluster, no permission) is one of these,
-so the CLI can print one line and exit 2 without a traceback; `-v` shows the traceback.
+so the CLI can print one line and exit without a traceback; `-v` shows the traceback. The exit
+code follows the contract in `dvdoctor --help`: 2 when dvdoctor could not run or the input was
+wrong; 3 when the cluster refused (rights) or did not answer, so what was asked is unknown.
 """
 
 from __future__ import annotations
@@ -17,12 +19,22 @@ class UsageError(DvdoctorError):
     """Bad input: a value that is not allowed. The message names the value and what is allowed."""
 
 
+class Incomplete(DvdoctorError):
+    """What the command needs could not be learnt (no rights, an inspection pod that failed): exit 3."""
+
+    exit_code = 3
+
+
 class ClusterError(DvdoctorError):
-    """The cluster (or the lab) answered with an error, or could not be reached."""
+    """The cluster (or the lab) answered with an error, or could not be reached: the verdict is incomplete."""
+
+    exit_code = 3
 
 
 class NotFound(ClusterError):
-    pass
+    """What the user named is not there (a namespace, an object): wrong input, not an unknown."""
+
+    exit_code = 2
 
 
 class Forbidden(ClusterError):
@@ -30,11 +42,11 @@ class Forbidden(ClusterError):
 
 
 class Conflict(ClusterError):
-    pass
+    exit_code = 2
 
 
 class Invalid(ClusterError):
-    pass
+    exit_code = 2
 
 
 class Unreachable(ClusterError):

@@ -14,7 +14,7 @@ from importlib import resources
 from pathlib import Path
 
 from . import k8s
-from .errors import UsageError
+from .errors import Incomplete, UsageError
 from .names import DEFAULT, DvNames, Settings, Thresholds
 
 SCHEMA_ID = "dvdoctor/facts/v1"
@@ -120,13 +120,25 @@ class Facts:
         """Why an in-pod section is missing, or None when it is there."""
         return (self.data.get("skipped") or {}).get(name)
 
+    def unknown(self, name: str) -> bool:
+        """Whether a skipped in-pod section leaves what it holds unknown (no rights, a pod that failed).
+
+        Not so when the user left it out (--no-pod) or when there was nothing to look at (no backup
+        claim yet, no service account: states their own checks report).
+        """
+        chosen = (self.data.get("left_out") or []) + (self.data.get("not_applicable") or [])
+        if name == SECTION_COPIES and getattr(self.settings, "copies", None) is None:
+            return False  # no copies configured: nothing to know (facts saved before copies existed too)
+        return self.section(name) is None and name not in chosen
+
     def require(self, name: str) -> dict:
         """An in-pod section a repair or flow cannot do without: one clear error when it was skipped."""
         got = self.section(name)
         if got is None:
             what = {SECTION_BAR: f"the backup volume {self.names.bar_mount} could not be inspected",
                     SECTION_ENGINE: f"cannot look inside {self.names.engine_pod}"}.get(name, f"{name} was not collected")
-            raise UsageError(f"{what}: {self.skipped(name) or 'not collected'}")
+            error = Incomplete if self.unknown(name) else UsageError
+            raise error(f"{what}: {self.skipped(name) or 'not collected'}")
         return got
 
     def marker(self, name: str) -> dict | None:

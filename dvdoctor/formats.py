@@ -16,12 +16,11 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Callable, TextIO
 
-from rich.console import Console
-
 from . import __version__
 from .errors import UsageError
 from .facts import Facts
 from .files import check_target, write_atomic
+from .output import console
 from .registry import ERROR, WARNING, Check, Result
 from .report import redacted, render, to_json
 
@@ -178,17 +177,21 @@ def to_sarif(facts: Facts, results: list[Result]) -> str:
 # ---- choosing and writing -------------------------------------------------------------------
 
 TEXT_WRITERS: dict[str, Callable[[Facts, list[Result], str], str]] = {
-    "json": lambda facts, results, _fail_on: to_json(facts, results),
+    "json": lambda facts, results, fail_on: to_json(facts, results, fail_on=fail_on),
     "junit": to_junit,
     "sarif": lambda facts, results, _fail_on: to_sarif(facts, results),  # levels come from severities
 }
 
 
-def write(fmt: str, facts: Facts, results: list[Result], out: TextIO, fail_on: str = ERROR) -> None:
-    """Write the findings in one format; the table goes through rich, colored only on a terminal."""
+def write(fmt: str, facts: Facts, results: list[Result], out: TextIO, fail_on: str = ERROR,
+          left_out: list[str] | None = None) -> None:
+    """Write the findings in one format; the table goes through rich, colored only on a terminal and
+    never wrapped elsewhere (dvdoctor.output)."""
     results = redacted(results)
     if fmt == "table":
-        render(Console(file=out), facts, results)
+        render(console(file=out), facts, results, left_out=left_out, fail_on=fail_on)
+    elif fmt == "json":
+        out.write(to_json(facts, results, left_out=left_out, fail_on=fail_on) + "\n")
     else:
         out.write(TEXT_WRITERS[fmt](facts, results, fail_on) + "\n")
 
@@ -206,9 +209,10 @@ def parse_output_files(values: list[str]) -> list[tuple[str, Path]]:
     return out
 
 
-def write_files(targets: list[tuple[str, Path]], facts: Facts, results: list[Result], fail_on: str = ERROR) -> None:
+def write_files(targets: list[tuple[str, Path]], facts: Facts, results: list[Result], fail_on: str = ERROR,
+                left_out: list[str] | None = None) -> None:
     """Each `--output-file FMT=PATH`, whole or not at all (a temp file renamed over PATH)."""
     for fmt, path in targets:
         buffer = io.StringIO()
-        write(fmt, facts, results, buffer, fail_on)
+        write(fmt, facts, results, buffer, fail_on, left_out)
         write_atomic(path, buffer.getvalue(), 0o644, what=f"--output-file {fmt}")

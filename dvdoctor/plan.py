@@ -83,7 +83,9 @@ class Scale:
     replicas: int
 
     def describe(self) -> str:
-        return f"scale deployment/{self.deployment} to {self.replicas} replicas"
+        from .words import plural
+
+        return f"scale deployment/{self.deployment} to {plural(self.replicas, 'replica')}"
 
     def apply(self, run: Runner) -> list[Change]:
         """Patch against the version read, so a count someone changed meanwhile is never recorded wrong.
@@ -129,8 +131,14 @@ class Patch:
         return self.summary
 
     def apply(self, run: Runner) -> list[Change]:
+        from .words import leaves, value
+
         run.cluster.patch(self.kind, self.name, self.patch)
-        return [Change(f"{self.kind}/{self.name}", self.before, f"patched {self.patch}")]
+        fields = leaves(self.patch)
+        if len(fields) == 1:
+            path, new = fields[0]
+            return [Change(f"{self.kind}/{self.name} {path}", self.before, value(new))]
+        return [Change(f"{self.kind}/{self.name}", self.before, "; ".join(f"{path} {value(v)}" for path, v in fields))]
 
 
 @dataclass(frozen=True)

@@ -27,8 +27,20 @@ PHASES = ("now", BACKUP, RESTORE)
 class Skip(Exception):
     """Raised by a check that cannot tell from these facts (e.g. a kind it reads could not be listed).
 
-    The runner reports it as status "skip" with this reason: neither a pass nor a problem.
+    The runner reports it as status "skip" with this reason: neither a pass nor a problem. It
+    leaves the verdict incomplete (exit 3): what the check would have said is unknown.
     """
+
+    incomplete = True
+
+
+class NotApplicable(Skip):
+    """Raised by a check whose question does not arise now (DV is down on purpose while a BAR job runs).
+
+    Reported as skipped, but the verdict stays complete: nothing is unknown.
+    """
+
+    incomplete = False
 
 
 @dataclass(frozen=True)
@@ -157,6 +169,9 @@ class Result:
     #: Downgraded from fail to warn by --ignore-check.
     ignored: bool = False
     seconds: float = 0.0
+    #: A skip that leaves the verdict incomplete (the check could not run), as opposed to one the
+    #: user chose (--no-pod) or one whose question does not arise (NotApplicable).
+    incomplete: bool = False
 
     def to_dict(self) -> dict:
         return {
@@ -166,6 +181,7 @@ class Result:
             "status": self.status,
             "ignored": self.ignored,
             "reason": self.reason,
+            "incomplete": self.incomplete,
             "problems": [p.to_dict() for p in self.problems],
             "fix": self.check.fix_command,
         }
@@ -198,13 +214,14 @@ def run_checks(
         missing = [s for s in sorted(chk.needs) if facts.section(s) is None]
         if missing:
             why = "; ".join(f"{s}: {facts.skipped(s) or 'not collected'}" for s in missing)
-            results.append(Result(chk, "skip", reason=why))
+            results.append(Result(chk, "skip", reason=why, incomplete=any(facts.unknown(s) for s in missing)))
             continue
         started = time.perf_counter()
         try:
             problems = list(chk.run(facts))
         except Skip as exc:
-            results.append(Result(chk, "skip", reason=str(exc), seconds=time.perf_counter() - started))
+            results.append(Result(chk, "skip", reason=str(exc), seconds=time.perf_counter() - started,
+                                  incomplete=exc.incomplete))
             continue
         except Exception as exc:  # a crashing check is reported, never counted as passed
             results.append(Result(chk, "crash", reason=f"{type(exc).__name__}: {exc}",
@@ -230,7 +247,30 @@ def _suppress(check_id: str, problem: Problem, suppressions: Iterable[Suppressio
     return replace(problem, suppressed=rule.reason) if rule else problem
 
 
+def left_out(phase: str = "now", only: Iterable[str] = (), skip: Iterable[str] = ()) -> list[str]:
+    """The ids of checks that apply in this phase but the user left out with --only or --skip.
+
+    They do not make a verdict incomplete (the user asked for less), but the summary says so.
+    """
+    only_ids = set(resolve_ids(only, "--only"))
+    skip_ids = set(resolve_ids(skip, "--skip"))
+    return [c.id for c in load_all().values()
+            if applies_in(c, phase) and ((only_ids and c.id not in only_ids) or c.id in skip_ids)]
+
+
+#: The exit codes every command shares (docs/commands.md, `dvdoctor --help`).
+CLEAN, FAILED, COULD_NOT_RUN, INCOMPLETE = 0, 1, 2, 3
+
+
 def exit_code(results: list[Result], fail_on: str = ERROR) -> int:
-    """0 when nothing failed; 1 when something failed or crashed (or warned, with fail_on=warning)."""
+    """The verdict as an exit code: 1 when a check failed or crashed (or warned, with fail_on=warning);
+    else 3 when a check could not run (the verdict is incomplete); else 0.
+
+    A failure outranks the unknown: what is known to be broken is what the reader must act on.
+    """
     bad = {"fail", "crash"} | ({"warn"} if fail_on == WARNING else set())
-    return 1 if any(r.status in bad for r in results) else 0
+    if any(r.status in bad for r in results):
+        return FAILED
+    if any(r.status == "skip" and r.incomplete for r in results):
+        return INCOMPLETE
+    return CLEAN

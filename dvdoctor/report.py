@@ -16,10 +16,11 @@ from rich.markup import escape
 
 from . import redact
 from .facts import Facts
-from .registry import Problem, Result
+from .registry import ERROR, FAILED, INCOMPLETE, WARNING, Problem, Result, exit_code
+from .words import plural
 
 SYMBOL = {"pass": "[green]✓[/]", "warn": "[yellow]![/]", "fail": "[red]✗[/]", "skip": "[dim]-[/]", "crash": "[magenta]✗[/]",
-          "suppressed": "[dim]~[/]"}
+          "suppressed": "[dim]~[/]", "unknown": "[yellow]?[/]"}
 REPORT_SCHEMA = "dvdoctor/report/v1"
 
 
@@ -28,20 +29,22 @@ def summary(results: list[Result]) -> dict[str, int]:
     return {k: counts.get(k, 0) for k in ("pass", "warn", "fail", "skip", "crash", "suppressed")}
 
 
-def to_dict(facts: Facts, results: list[Result]) -> dict:
+def to_dict(facts: Facts, results: list[Result], *, left_out: list[str] | None = None, fail_on: str = ERROR) -> dict:
     return {
         "schema": REPORT_SCHEMA,
         "namespace": facts.namespace,
         "source": facts.data["source"],
         "phase": facts.phase,
         "collected_at": facts.data["collected_at"],
+        "left_out": list(left_out or []),
+        "exit_code": exit_code(results, fail_on),
         "summary": summary(results),
         "results": [r.to_dict() for r in results],
     }
 
 
-def to_json(facts: Facts, results: list[Result]) -> str:
-    return json.dumps(to_dict(facts, results), indent=2)
+def to_json(facts: Facts, results: list[Result], *, left_out: list[str] | None = None, fail_on: str = ERROR) -> str:
+    return json.dumps(to_dict(facts, results, left_out=left_out, fail_on=fail_on), indent=2)
 
 
 def report_schema() -> dict:
@@ -59,8 +62,51 @@ def redacted(results: list[Result]) -> list[Result]:
                                 reason=redact.text(r.reason) if r.reason else r.reason) for r in results]
 
 
-def render(console: Console, facts: Facts, results: list[Result]) -> None:
-    """The report for people, on `check` and before a backup or restore (the gates): redacted here too."""
+def summary_line(results: list[Result], left_out: list[str] | None = None) -> str:
+    """The counts in words: "19 passed, 1 warning, 0 failed, 2 could not run (…), 3 left out (…)"."""
+    s = summary(results)
+    could_not = [r for r in results if r.status == "skip" and r.incomplete]
+    by_choice = [r for r in results if r.status == "skip" and not r.incomplete]
+    parts = [f"{s['pass']} passed", plural(s["warn"], "warning"), f"{s['fail']} failed"]
+    if could_not:
+        parts.append(f"{len(could_not)} could not run")
+    if by_choice:
+        parts.append(f"{len(by_choice)} skipped by choice or not applicable")
+    if s["crash"]:
+        parts.append(f"{s['crash']} crashed")
+    if s["suppressed"]:
+        parts.append(f"{s['suppressed']} suppressed")
+    if left_out:
+        parts.append(f"{len(left_out)} left out by --only/--skip")
+    return ", ".join(parts)
+
+
+def verdict_line(results: list[Result], fail_on: str = ERROR, left_out: list[str] | None = None) -> str:
+    """The verdict in one line, with its exit code, so a log says what a pipeline's status means."""
+    code = exit_code(results, fail_on)
+    if code == FAILED:
+        bad = [r.check.id for r in results if r.status in ("fail", "crash") or (fail_on == WARNING and r.status == "warn")]
+        return f"verdict: failed (exit 1): {', '.join(bad)}"
+    if code == INCOMPLETE:
+        unknown = [r.check.id for r in results if r.status == "skip" and r.incomplete]
+        return (f"verdict: incomplete (exit 3): {plural(len(unknown), 'check')} could not run "
+                f"({', '.join(unknown)}); their answer is unknown")
+    chosen = [r.check.id for r in results if r.status == "skip" and not r.incomplete]
+    extra = []
+    if chosen:
+        extra.append(f"skipped by choice or not applicable: {', '.join(chosen)}")
+    if left_out:
+        extra.append(f"left out: {', '.join(left_out)}")
+    return "verdict: clean (exit 0)" + (f"; {'; '.join(extra)} (these do not make it incomplete)" if extra else "")
+
+
+def render(console: Console, facts: Facts, results: list[Result], *, hint: str | None = "check",
+           left_out: list[str] | None = None, fail_on: str = ERROR) -> None:
+    """The report for people: one line per check, each finding and its evidence one per line.
+
+    `hint` names the command whose options the closing hint may suggest (`check`), or None when
+    the caller gives its own (a gate names `backup --ignore-check`, never an option it lacks).
+    """
     results = redacted(results)
     where = facts.data["source"].get("where", facts.namespace)
     phase = "" if facts.phase == "now" else f", gate before a {facts.phase}"
@@ -70,12 +116,14 @@ def render(console: Console, facts: Facts, results: list[Result]) -> None:
         label = escape(r.check.title)
         tail = ""
         if r.status == "skip":
-            tail = f" [dim](skipped: {escape(r.reason or '')})[/]"
+            why = "could not run" if r.incomplete else "skipped"
+            tail = f" [{'yellow' if r.incomplete else 'dim'}]({why}: {escape(r.reason or '')})[/]"
         elif r.status == "crash":
             tail = f" [magenta](check crashed: {escape(r.reason or '')}; this is a dvdoctor bug)[/]"
         elif r.ignored:
             tail = " [yellow](ignored by --ignore-check)[/]"
-        console.print(f" {SYMBOL[r.status]} {r.check.id:<{width}} {label}{tail}")
+        symbol = SYMBOL["unknown"] if r.status == "skip" and r.incomplete else SYMBOL[r.status]
+        console.print(f" {symbol} {r.check.id:<{width}} {label}{tail}")
         for p in r.problems:
             mark = f"[dim](suppressed: {escape(p.suppressed)})[/] " if p.suppressed else ""
             console.print(f"     {mark}{escape(p.message)}")
@@ -86,17 +134,11 @@ def render(console: Console, facts: Facts, results: list[Result]) -> None:
                 console.print(f"     [bold]fix:[/] {r.check.fix_command}")
             else:
                 console.print(f"     [bold]manual repair:[/] dvdoctor explain {r.check.id}")
-    s = summary(results)
-    parts = [f"{s['pass']} passed", f"{s['warn']} warnings", f"{s['fail']} failed"]
-    if s["skip"]:
-        parts.append(f"{s['skip']} skipped")
-    if s["crash"]:
-        parts.append(f"{s['crash']} crashed")
-    if s["suppressed"]:
-        parts.append(f"{s['suppressed']} suppressed")
-    console.print(", ".join(parts))
+    console.print(summary_line(results, left_out))
+    console.print(verdict_line(results, fail_on, left_out))
     failing = [r.check.id for r in results if r.status in ("fail", "crash")]
-    if failing:
+    if failing and hint == "check":
         console.print(
-            f"[dim]To leave a check out: --skip {failing[0]}; to see its runbook text: dvdoctor explain {failing[0]}[/]"
+            f"[dim]To leave a check out: dvdoctor check --skip {failing[0]}; "
+            f"to see its runbook text: dvdoctor explain {failing[0]}[/]"
         )

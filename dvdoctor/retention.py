@@ -58,7 +58,8 @@ def prunable(s: Survey, keep: int) -> list[Removal]:
             continue
         state = s.verdicts[b.timestamp].state
         why = {DAMAGED: WHY_DAMAGED, UNVERIFIED: WHY_UNVERIFIED}.get(
-            state, f"older than the newest {max(keep, 1)} good backups")
+            state, "older than the newest good backup" if max(keep, 1) == 1
+            else f"older than the newest {keep} good backups")
         if state in (GOOD, DAMAGED, UNVERIFIED):
             out.append(Removal(b.timestamp, b.size(), why))
     return out

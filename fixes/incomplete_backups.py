@@ -11,6 +11,7 @@ from dvdoctor.fixer import FixOptions, fix
 from dvdoctor.plan import BarScript, Plan
 from dvdoctor.retention import WHY_DAMAGED, no_good_left, prunable
 from dvdoctor.trust import survey
+from dvdoctor.words import plural
 
 
 @fix("incomplete-backups")
@@ -26,6 +27,6 @@ def plan(facts: Facts, options: FixOptions) -> Plan:
         return out
     if doomed:
         out.actions.append(BarScript(("remove", *[r.path for r in doomed]),
-                                     f"delete {len(doomed)} damaged backup folders, freeing {human_bytes(sum(r.bytes for r in doomed))}"))
+                                     f"delete {plural(len(doomed), 'damaged backup folder')}, freeing {human_bytes(sum(r.bytes for r in doomed))}"))
         out.notes += [f"{r.path}: {human_bytes(r.bytes)}, {s.verdicts[r.path].why}" for r in doomed]
     return out

@@ -64,7 +64,7 @@ def test_side_deployments_running_outside_a_backup_are_fine_until_a_backup_job_r
 def test_side_deployments_left_down_after_an_interrupted_dvdoctor_backup():
     data = b.quiesced(b.healthy())
     r = b.run_one("side-deployments-left-down", data)
-    assert r.status == "warn" and len(r.problems) == 3
+    assert r.status == "fail" and len(r.problems) == 3  # an error: DV's API and console are down
     assert r.problems[0].message == "deployment dv-caching was scaled down by dvdoctor from 1 and never scaled back"
     assert f"annotation {REPLICAS_ANNOTATION}=1" in b.evidence(r)
     data["objects"]["jobs"].append(b.job("dv-backup-job", state="active"))
@@ -102,7 +102,7 @@ def test_missing_statefulset_and_deployment_pods_are_reported():
     b.remove(data, "pods", "dv-worker-0")
     b.remove(data, "pods", "dv-api-7c9f8d6b5-x2k4p")
     messages = [p.message for p in b.run_one("dv-pods-not-ready", data, RESTORE).problems]
-    assert messages == ["DV pod dv-worker-0 does not exist", "deployment dv-api wants 1 pod(s) and has none"]
+    assert messages == ["DV pod dv-worker-0 does not exist", "deployment dv-api wants 1 pod and has none"]
 
 
 def test_pods_are_matched_by_exact_owner_never_by_substring():

@@ -9,7 +9,7 @@ import pytest
 import builders as b
 from dvdoctor import registry
 from dvdoctor.errors import UsageError
-from dvdoctor.registry import REGISTRY, Check, Skip, run_checks
+from dvdoctor.registry import REGISTRY, Check, NotApplicable, Skip, run_checks
 
 
 def test_every_check_module_registers_exactly_one_check_named_after_it():
@@ -61,7 +61,31 @@ def test_a_check_that_cannot_tell_is_skipped_with_its_reason(monkeypatch):
     monkeypatch.setitem(REGISTRY, "zz-unsure", Check("zz-unsure", "unsure", "error", frozenset({"always"}), unsure))
     [r] = run_checks(b.Facts(b.healthy()), only=["zz-unsure"])
     assert (r.status, r.reason, r.problems) == ("skip", "PersistentVolumes could not be listed", [])
+    assert r.incomplete and registry.exit_code([r]) == 3  # its answer is unknown: the verdict is incomplete
+
+
+def test_a_question_that_does_not_arise_is_skipped_and_the_verdict_stays_complete(monkeypatch):
+    def not_now(facts):
+        raise NotApplicable("job dv-backup-job is running and stops DV on purpose")
+        yield
+
+    monkeypatch.setitem(REGISTRY, "zz-not-now", Check("zz-not-now", "not now", "error", frozenset({"always"}), not_now))
+    [r] = run_checks(b.Facts(b.healthy()), only=["zz-not-now"])
+    assert (r.status, r.incomplete) == ("skip", False)
     assert registry.exit_code([r]) == 0
+
+
+def test_a_failure_outranks_an_unknown(monkeypatch):
+    def unsure(facts):
+        raise Skip("unknown")
+        yield
+
+    monkeypatch.setitem(REGISTRY, "zz-unsure", Check("zz-unsure", "unsure", "error", frozenset({"always"}), unsure))
+    data = b.healthy()
+    data["engine"]["markers"].append({"name": ".bar", "size": 0, "mtime": 0})
+    results = run_checks(b.Facts(data), only=["zz-unsure", "stale-bar-marker"])
+    assert {r.check.id: r.status for r in results} == {"zz-unsure": "skip", "stale-bar-marker": "fail"}
+    assert registry.exit_code(results) == 1
 
 
 def test_a_check_whose_section_was_not_collected_is_skipped_with_why():

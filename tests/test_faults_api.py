@@ -246,12 +246,13 @@ def test_renewal_notices_a_broken_lock(api: FakeApi, cluster: KubeCluster) -> No
 
 
 @pytest.mark.parametrize("status", [0, 500, 401, 403])
-def test_cli_ends_with_one_line_and_exit_2(api: FakeApi, kubeconfig: Path, capsys, status: int, monkeypatch) -> None:
+def test_cli_ends_with_one_line_and_exit_3(api: FakeApi, kubeconfig: Path, capsys, status: int, monkeypatch) -> None:
+    """An API that refuses (401, 403) or does not answer (dropped, 500) leaves the verdict incomplete: exit 3."""
     monkeypatch.setattr(kube, "DEFAULT_RETRY", kube.DEFAULT_RETRY.fast())
     api.fail("GET", "/pods$", status, 'pods is forbidden: User "u" cannot list resource "pods"', times=100)
     code = run(["--kubeconfig", str(kubeconfig), "check"])
     err = capsys.readouterr().err
-    assert code == 2
+    assert code == 3
     lines = [line for line in err.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("dvdoctor: error: ")
     assert "Traceback" not in err and api.token not in err

@@ -18,45 +18,68 @@ from .. import redact
 from ..errors import DvdoctorError
 from .context import Options
 
+#: The exit-code contract every command keeps (docs/commands.md says the same, tested per command).
+EXIT_CODES = (
+    "Exit codes: 0 the verdict is clean (warnings allowed unless --fail-on warn); 1 a check failed or "
+    "crashed, or a fix or job left a failure; 2 dvdoctor could not run (bad input, no cluster, no DV); "
+    "3 the verdict is incomplete: a check could not run for want of rights, an inspection pod failed, "
+    "or the API did not answer."
+)
+
 app = typer.Typer(
     name="dvdoctor",
-    no_args_is_help=True,
+    no_args_is_help=False,
     pretty_exceptions_enable=False,
-    rich_markup_mode="rich",
+    # click's plain help: it wraps at the terminal's width and never cuts an option's name
+    rich_markup_mode=None,
     context_settings={"help_option_names": ["-h", "--help"]},
     help=(
         "Diagnose, repair and run backup and restore of IBM Cloud Pak for Data's Data Virtualization "
         "1.5.0 (dvcli.sh's BAR) on OpenShift.\n\n"
-        "Without a cluster, try it on a simulated DV namespace: [bold]dvdoctor demo[/]."
+        "Without a cluster, try it on a simulated DV namespace: dvdoctor demo.\n\n"
+        + EXIT_CODES
     ),
+    epilog="\b\nExamples:\n  dvdoctor -n cpd30 check\n  dvdoctor demo",
 )
 
 #: Options that belong to the whole program; main() hoists them from after the command name.
-GLOBAL_FLAGS = {"-v", "--verbose"}
+GLOBAL_FLAGS = {"-v", "--verbose", "--no-color"}
 GLOBAL_VALUED = {"-n", "--namespace", "--context", "--kubeconfig", "--lab", "--config"}
 
 
-@app.callback()
+@app.callback(invoke_without_command=True)
 def root(
     ctx: typer.Context,
     namespace: Optional[str] = typer.Option(
-        None, "-n", "--namespace", help="DV's namespace (default: the kubeconfig context's, as `oc project` sets it)."
+        None, "-n", "--namespace", metavar="NAMESPACE", help="DV's namespace (default: the kubeconfig context's, as `oc project` sets it)."
     ),
-    context: Optional[str] = typer.Option(None, "--context", help="kubeconfig context to use."),
+    context: Optional[str] = typer.Option(None, "--context", metavar="CONTEXT", help="kubeconfig context to use."),
     kubeconfig: Optional[str] = typer.Option(
-        None, "--kubeconfig", help="kubeconfig file (default: $KUBECONFIG, then ~/.kube/config; in a pod, its service account)."
+        None, "--kubeconfig", metavar="PATH", help="kubeconfig file (default: $KUBECONFIG, then ~/.kube/config; in a pod, its service account)."
     ),
     lab: Optional[str] = typer.Option(
-        None, "--lab", envvar="DVDOCTOR_LAB", help="Run against a lab folder (see `dvdoctor lab create`) instead of a cluster."
+        None, "--lab", metavar="DIR", envvar="DVDOCTOR_LAB", help="Run against a lab folder (see `dvdoctor lab create`) instead of a cluster."
     ),
     config: Optional[str] = typer.Option(
-        None, "--config", envvar="DVDOCTOR_CONFIG",
+        None, "--config", metavar="PATH", envvar="DVDOCTOR_CONFIG",
         help="Site settings file: DV's names, thresholds, BAR defaults, suppressions (default: ./dvdoctor.yaml if present).",
     ),
     verbose: bool = typer.Option(False, "-v", "--verbose", help="Show tracebacks and more detail."),
+    no_color: bool = typer.Option(False, "--no-color", help="No colors, even in a terminal (as NO_COLOR=1 does)."),
 ) -> None:
+    from .. import output
+
+    output.NO_COLOR = no_color
+    if ctx.invoked_subcommand is None:  # bare `dvdoctor` (or only global options): the help, exit 0
+        typer.echo(ctx.get_help())
+        raise typer.Exit(0)
     ctx.obj = Options(verbose=verbose, kubeconfig=kubeconfig, context=context, namespace=namespace, lab=lab,
                       config=config)
+
+
+def examples(*lines: str) -> str:
+    """A command's help epilog: one or two real command lines, kept as written (click's \\b)."""
+    return "\b\nExamples:\n" + "\n".join(f"  {line}" for line in lines)
 
 
 def hoist_global_options(argv: list[str]) -> list[str]:
@@ -91,10 +114,22 @@ def _register() -> None:
 
 
 def run(argv: list[str]) -> int:
-    """Parse and run one command line; returns the exit code instead of leaving the process."""
+    """Parse and run one command line; returns the exit code instead of leaving the process.
+
+    A reader that closes the pipe early (`| head -1`) ends nothing: the rest of the output goes
+    to /dev/null and the command ends with its verdict's code.
+    """
+    from .. import output
+
     args = hoist_global_options(list(argv))
-    verbose = any(a in GLOBAL_FLAGS for a in args)
+    verbose = any(a in ("-v", "--verbose") for a in args)
+    output.NO_COLOR = False
     _register()
+    with output.pipe_safe_streams():
+        return _run(args, verbose)
+
+
+def _run(args: list[str], verbose: bool) -> int:
     try:
         result = app(args=args, prog_name="dvdoctor", standalone_mode=False)
         return result if isinstance(result, int) else 0

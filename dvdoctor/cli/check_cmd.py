@@ -9,9 +9,9 @@ from pathlib import Path
 from typing import List, Optional
 
 import typer
-from rich.console import Console
 
-from . import app
+from . import app, examples
+from ..output import console
 from .context import Options
 
 
@@ -45,7 +45,7 @@ def gather(opts: Options, *, no_pod: bool, verify: bool, quiet: bool):
     from ..collect import collect
 
     cluster = opts.open_cluster()
-    err = Console(stderr=True)
+    err = console(stderr=True)
     if quiet or not err.is_terminal:
         return collect(cluster, opts.settings, use_pod=not no_pod, verify=verify, source=opts.source)
     with err.status("collecting facts") as status:
@@ -53,34 +53,41 @@ def gather(opts: Options, *, no_pod: bool, verify: bool, quiet: bool):
                        progress=lambda msg: status.update(msg))
 
 
-@app.command()
+@app.command(epilog=examples("dvdoctor -n cpd30 check", "dvdoctor check --for backup -o junit > preflight.xml"))
 def check(
     ctx: typer.Context,
     output: ReportFormat = typer.Option(
-        ReportFormat.table, "-o", "--output", help="table for people, json for scripts, junit or sarif for CI."
+        ReportFormat.table, "-o", "--output", metavar="FORMAT", help="table for people, json for scripts, junit or sarif for CI."
     ),
     output_file: List[str] = typer.Option(
         [], "--output-file", metavar="FMT=PATH",
         help="Also write the report in format FMT (table, json, junit, sarif) to PATH; repeatable.",
     ),
     phase: Phase = typer.Option(
-        Phase.now, "--for", help="now: the namespace as it is; backup/restore: the gate dvdoctor runs before one."
+        Phase.now, "--for", metavar="PHASE", help="now: the namespace as it is; backup/restore: the gate dvdoctor runs before one."
     ),
-    only: List[str] = typer.Option([], "--only", help="Run only these check ids (comma-separated or repeated)."),
-    skip: List[str] = typer.Option([], "--skip", help="Leave these check ids out."),
-    ignore: List[str] = typer.Option([], "--ignore-check", help="Report these checks' failures as warnings."),
-    fail_on: FailOn = typer.Option(FailOn.error, "--fail-on", help="warn: warnings also make the exit code 1."),
+    only: List[str] = typer.Option([], "--only", metavar="ID[,ID…]", help="Run only these check ids (comma-separated or repeated)."),
+    skip: List[str] = typer.Option([], "--skip", metavar="ID[,ID…]", help="Leave these check ids out."),
+    ignore: List[str] = typer.Option([], "--ignore-check", metavar="ID[,ID…]", help="Report these checks' failures as warnings."),
+    fail_on: FailOn = typer.Option(FailOn.error, "--fail-on", metavar="LEVEL", help="warn: warnings also make the exit code 1."),
     no_pod: bool = typer.Option(False, "--no-pod", help="Don't start the short-lived pod that inspects the backup volume."),
     verify: bool = typer.Option(False, "--verify", help="Read back every backup nothing proves yet (combined and inner tarballs), beyond the 4 GiB a run reads by default; slow on big backups."),
-    from_bundle: Optional[Path] = typer.Option(None, "--from", help="Analyse a bundle saved by `dvdoctor collect -o FILE` instead of a cluster."),
+    from_bundle: Optional[Path] = typer.Option(None, "--from", metavar="PATH", help="Analyse a bundle saved by `dvdoctor collect -o FILE` instead of a cluster."),
 ) -> None:
     """Find every known DV backup/restore failure, with evidence and the command that fixes it.
 
-    Exit code 0: nothing failed; 1: at least one check failed (or crashed); 2: could not run.
+    --for backup or --for restore runs exactly the gate `backup` or `restore` runs before it changes
+    anything, with the same verdict.
+
+    Exit codes: 0 nothing failed (warnings allowed unless --fail-on warn); 1 a check failed or
+    crashed; 2 could not run (bad input, no cluster, no DV); 3 the verdict is incomplete: a check
+    could not run (no rights, an inspection pod that failed, an API that did not answer). Checks you
+    leave out (--only, --skip, --no-pod) do not make it incomplete.
     """
     from ..facts import Facts
+    from ..flows.gate import handled_by_flow
     from ..formats import parse_output_files, write, write_files
-    from ..registry import ERROR, WARNING, exit_code, resolve_ids, run_checks
+    from ..registry import ERROR, WARNING, exit_code, left_out, resolve_ids, run_checks
 
     opts: Options = ctx.obj
     targets = parse_output_files(output_file)
@@ -89,22 +96,30 @@ def check(
     if from_bundle is not None:
         facts = Facts.load(from_bundle, opts.settings)
     else:
-        facts = gather(opts, no_pod=no_pod, verify=verify, quiet=output != ReportFormat.table)
+        # a restore's gate reads the backups back: the same facts the restore judges by
+        facts = gather(opts, no_pod=no_pod, verify=verify or phase == Phase.restore,
+                       quiet=output != ReportFormat.table)
+    # as the gate does, leave out what the flow takes care of itself, unless asked for by name
+    named = set(resolve_ids(only, "--only"))
+    skip = list(skip) + [c for c in handled_by_flow(phase.value) if c not in skip and c not in named]
     results = run_checks(facts, phase=phase.value, only=only, skip=skip, ignore=ignore)
+    # checks a gate takes care of itself are not the user's choice: they are not "left out"
+    chosen = [c for c in left_out(phase.value, only, skip) if c not in handled_by_flow(phase.value)]
     level = WARNING if fail_on == FailOn.warn else ERROR
-    write_files(targets, facts, results, level)
-    write(output.value, facts, results, sys.stdout, level)
+    write_files(targets, facts, results, level, chosen)
+    write(output.value, facts, results, sys.stdout, level, chosen)
     raise typer.Exit(exit_code(results, level))
 
 
-@app.command()
+@app.command(epilog=examples("dvdoctor -n cpd30 collect -o facts.json && dvdoctor check --from facts.json",
+                             "dvdoctor -n cpd30 collect --bundle dv-support.tar.gz"))
 def collect(
     ctx: typer.Context,
-    output: Optional[Path] = typer.Option(None, "-o", "--output", help="Where to write the facts (JSON), for `check --from`."),
+    output: Optional[Path] = typer.Option(None, "-o", "--output", metavar="PATH", help="Where to write the facts (JSON), for `check --from`."),
     bundle: Optional[Path] = typer.Option(
-        None, "--bundle", help="Also write a support bundle (tar.gz): the facts, DV's BAR job pod logs, dvdoctor's audit log; "
+        None, "--bundle", metavar="PATH", help="Also write a support bundle (tar.gz): the facts, DV's BAR job pod logs, dvdoctor's audit log; "
         "tokens and secret values redacted."),
-    audit_file: Optional[Path] = typer.Option(None, "--audit-file", help="The audit log to put in the bundle (default: dvdoctor's own)."),
+    audit_file: Optional[Path] = typer.Option(None, "--audit-file", metavar="PATH", help="The audit log to put in the bundle (default: dvdoctor's own)."),
     no_pod: bool = typer.Option(False, "--no-pod", help="Don't inspect the backup volume from a short-lived pod."),
     verify: bool = typer.Option(False, "--verify", help="Read back every backup nothing proves yet (combined and inner tarballs), beyond the 4 GiB a run reads by default."),
 ) -> None:
@@ -122,7 +137,7 @@ def collect(
         if path is not None:
             check_target(path, what)
     facts = gather(opts, no_pod=no_pod, verify=verify, quiet=False)
-    err = Console(stderr=True)
+    err = console(stderr=True)
     skipped = facts.data["skipped"]
     if output is not None:
         from ..bundle import facts_json
@@ -139,33 +154,36 @@ def collect(
         err.print(f"wrote {bundle}: {', '.join(members)}")
 
 
-@app.command("checks")
+@app.command("checks", epilog=examples("dvdoctor checks", "dvdoctor checks -o json"))
 def list_checks(
-    output: Output = typer.Option(Output.table, "-o", "--output", help="table or json."),
+    output: Output = typer.Option(Output.table, "-o", "--output", metavar="FORMAT", help="table or json."),
 ) -> None:
-    """List every check: id, severity, when it applies, and the fix it pairs with."""
-    from rich.table import Table
-
+    """List every check: id, severity, when it applies, whether a fix repairs it, and its title."""
+    from ..output import Column, print_table
     from ..registry import load_all
 
     checks = load_all()
     if output == Output.json:
         sys.stdout.write(json.dumps([c.to_dict() for c in checks.values()], indent=2) + "\n")
         return
-    table = Table("id", "severity", "applies", "fix", "title")
-    for c in checks.values():
-        table.add_row(c.id, c.severity, ",".join(sorted(c.applies)), c.fix or "manual", c.title)
-    Console().print(table)
+    columns = [Column("id", whole=True), Column("severity"), Column("applies"), Column("fix", whole=True),
+               Column("title")]
+    rows = [(c.id, c.severity, ",".join(sorted(c.applies)), "auto" if c.fix else "manual", c.title)
+            for c in checks.values()]
+    print_table(console(), columns, rows)
 
 
-@app.command()
-def explain(check_id: str = typer.Argument(..., help="A check id, as `dvdoctor checks` lists them.")) -> None:
-    """Print one check's runbook text: symptom, cause, repair."""
+@app.command(epilog=examples("dvdoctor explain stale-bar-marker"))
+def explain(check_id: str = typer.Argument(..., metavar="ID", hidden=True)) -> None:
+    """Print one check's runbook text: symptom, cause, repair.
+
+    ID is a check id, as `dvdoctor checks` lists them.
+    """
     from ..registry import load_all, resolve_ids
 
     chk = load_all()[resolve_ids([check_id], "explain")[0]]
-    console = Console()
-    console.print(f"[bold]{chk.id}[/]: {chk.title}  [dim]({chk.severity}; applies: {', '.join(sorted(chk.applies))})[/]\n")
-    console.print(chk.doc, markup=False, highlight=False, soft_wrap=True)
-    console.print()
-    console.print(f"fix: {chk.fix_command}" if chk.fix_command else "fix: manual (see Repair above)")
+    out = console()
+    out.print(f"[bold]{chk.id}[/]: {chk.title}  [dim]({chk.severity}; applies: {', '.join(sorted(chk.applies))})[/]\n")
+    out.print(chk.doc, markup=False, highlight=False, soft_wrap=True)
+    out.print()
+    out.print(f"fix: {chk.fix_command}" if chk.fix_command else "fix: manual (see Repair above)")

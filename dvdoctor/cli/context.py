@@ -53,7 +53,11 @@ class Options:
             path = Path(self.lab)
             if not (path / "lab.json").is_file():
                 raise UsageError(f"{path} is not a dvdoctor lab (create one with: dvdoctor lab create {path})")
-            return LabCluster(path)
+            lab = LabCluster(path)
+            if self.namespace is not None and self.namespace != lab.namespace:
+                raise UsageError(f"-n {self.namespace}: the lab {path} simulates namespace {lab.namespace}; "
+                                 f"drop -n or give -n {lab.namespace}")
+            return lab
         from ..cluster.kube import connect
 
         return connect(self.kubeconfig, self.context, self.namespace)

@@ -12,9 +12,11 @@ from typing import Optional
 
 import typer
 from rich.console import Console
+
+from ..output import console as make_console
 from rich.markup import escape
 
-from . import app
+from . import app, examples
 from .check_cmd import Output, gather
 from .context import Options
 from .fix_cmd import confirm
@@ -33,21 +35,14 @@ def _fail(console: Console, outcome, what: str) -> None:
     raise typer.Exit(1)
 
 
-def _print_rows(header: list[str], rows: list[list[str]]) -> None:
-    """Whitespace-aligned columns at full width, one record a line, as `kubectl get` prints."""
-    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
-    for r in [header, *rows]:
-        print("   ".join(str(c).ljust(w) for c, w in zip(r, widths)).rstrip())
-
-
 def _snapshots(run) -> list[dict]:
     outcome = run(["snapshots"], False)
     if outcome.rc != 0:
-        _fail(Console(stderr=True), outcome, "listing the copies")
+        _fail(make_console(stderr=True), outcome, "listing the copies")
     return [r["snapshot"] for r in outcome.records if "snapshot" in r]
 
 
-@app.command()
+@app.command(epilog=examples("dvdoctor -n cpd30 copy --yes", "dvdoctor -n cpd30 copy --all-new --yes"))
 def copy(
     ctx: typer.Context,
     from_ts: Optional[str] = typer.Option(None, "--from", metavar="TIMESTAMP",
@@ -55,7 +50,7 @@ def copy(
     all_new: bool = typer.Option(False, "--all-new", help="Copy every good backup not copied yet."),
     init: bool = typer.Option(False, "--init", help="Create the repository first (restic init, compressed format)."),
     yes: bool = typer.Option(False, "--yes", "-y", help="Copy without asking."),
-    output: Output = typer.Option(Output.table, "-o", "--output", help="table or json."),
+    output: Output = typer.Option(Output.table, "-o", "--output", metavar="FORMAT", help="table or json."),
     break_lock: bool = break_lock_option(),
 ) -> None:
     """Copy good backups into the restic repository of `copies:` in dvdoctor.yaml.
@@ -63,8 +58,6 @@ def copy(
     Only backups that read back whole are copied; a backup already copied is skipped. Each copy
     keeps the component tarballs decompressed, so restic stores only what changed since the last
     one, compressed and encrypted.
-
-    Examples: dvdoctor copy --yes;  dvdoctor copy --all-new --yes
     """
     from ..backups import human_bytes, is_timestamp
     from ..errors import UsageError
@@ -77,7 +70,7 @@ def copy(
     if from_ts and all_new:
         raise UsageError("--from and --all-new: give one of them")
     cluster = opts.open_cluster()
-    console = Console(stderr=output == Output.json)
+    console = make_console(stderr=output == Output.json)
     settings = opts.settings
     # taken before the facts: no prune removes a backup while it is read
     ctx.call_on_close(take_lock(cluster, f"{ctx.command_path}", break_lock, console, settings.names).release)
@@ -133,7 +126,12 @@ def show_copies(opts: Options, output: Output) -> None:
     rows = [[s["backup"], s["snapshot"], s["time"][:19].replace("T", " "), human_bytes(s["tarball"]),
              human_bytes(s["added"]), "complete" if s["complete"] else "incomplete (a killed copy)",
              s["instance"]] for s in snaps]
-    _print_rows(["BACKUP", "SNAPSHOT", "TAKEN", "TARBALL", "NEW DATA", "STATE", "INSTANCE"], rows)
+    from ..output import Column, print_table
+
+    columns = [Column("backup", whole=True), Column("snapshot", whole=True), Column("taken", whole=True),
+               Column("tarball", justify="right"), Column("new data", justify="right"), Column("state"),
+               Column("instance", whole=True)]
+    print_table(make_console(), columns, rows)
     print(f"{len(snaps)} cop{'y' if len(snaps) == 1 else 'ies'} of this DV instance in the repository")
 
 
@@ -141,7 +139,7 @@ def prune_copies(opts: Options, policy: dict[str, int], yes: bool, dry_run: bool
     """`prune --copies`: restic forget + prune of this instance's copies by the policy given."""
     from ..copies.where import runner
 
-    console = Console()
+    console = make_console()
     if not any(policy.values()):
         from ..errors import UsageError
 
@@ -181,7 +179,7 @@ def rehydrate_for_restore(ctx: typer.Context, wanted: str, yes: bool, break_lock
     from ..owner import refuse_while_active
 
     opts: Options = ctx.obj
-    console = Console()
+    console = make_console()
     cluster = opts.open_cluster()
     # held until the restore that follows ends (its own take is nested in this one)
     command = f"{ctx.command_path} --from-copy {wanted}"

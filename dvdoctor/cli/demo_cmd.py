@@ -14,10 +14,9 @@ from pathlib import Path
 from typing import Optional
 
 import typer
-from rich.console import Console
 from rich.rule import Rule
 
-from . import app
+from . import app, examples
 
 #: Faults from the runbook the demo breaks the lab with; each has a verified automatic repair.
 DEMO_FAULTS = ("bar-permissions", "stale-bar-marker", "side-deployments-left-down")
@@ -33,16 +32,18 @@ def _data_digest(lab: Path) -> dict[str, str]:
     }
 
 
-@app.command()
+@app.command(epilog=examples("dvdoctor demo", "dvdoctor demo --keep --dir /tmp/dvlab"))
 def demo(
     keep: bool = typer.Option(False, "--keep", help="Keep the lab folder afterwards to explore it with --lab."),
-    lab_dir: Optional[Path] = typer.Option(None, "--dir", help="Where to create the lab (default: a temporary folder)."),
+    lab_dir: Optional[Path] = typer.Option(None, "--dir", metavar="PATH", help="Where to create the lab (default: a temporary folder)."),
 ) -> None:
     """Walk through check, fix, backup, list and restore on a temporary simulated DV namespace."""
     from ..lab import create_lab, destroy_lab
     from . import main_in_process
 
-    console = Console()
+    from ..output import console as make_console
+
+    console = make_console()
     started = time.monotonic()
     base = lab_dir or Path(tempfile.mkdtemp(prefix="dvdoctor-demo-"))
     lab = base / "lab" if lab_dir is None else base

@@ -11,7 +11,9 @@ from rich.console import Console
 from rich.markup import escape
 
 from ..names import valid_name
-from . import app
+from ..output import console as make_console
+from ..words import plural
+from . import app, examples
 from .context import Options
 from .locking import break_lock_option, take_lock
 
@@ -47,23 +49,30 @@ def render_plan(console: Console, plan, still_failing: bool = False) -> None:
         console.print(f"     [dim]{escape(note)}[/]")
 
 
-@app.command()
+def describe_change(change) -> str:
+    """One change in words: "deployment/dv-api replicas: 0 → 1", or "set X to Y" when nothing was before."""
+    if not change.before:
+        return f"set {change.what} to {change.after}"
+    return f"{change.what}: {change.before} → {change.after}"
+
+
+@app.command(epilog=examples("dvdoctor -n cpd30 fix --issue stale-bar-marker", "dvdoctor -n cpd30 fix --all --yes"))
 def fix(
     ctx: typer.Context,
-    issue: List[str] = typer.Option([], "--issue", "-i", help="Check id to repair (repeat or comma-separate)."),
+    issue: List[str] = typer.Option([], "--issue", "-i", metavar="ID[,ID…]", help="Check id to repair (repeat or comma-separate)."),
     all_: bool = typer.Option(False, "--all", help="Repair every failing check that has an automatic fix."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the plan and change nothing."),
     yes: bool = typer.Option(False, "--yes", "-y", help="Apply without asking (for scripts)."),
     restart: bool = typer.Option(False, "--restart", help="stale-bar-marker: also delete DV pods that are not ready."),
-    to: Optional[str] = typer.Option(None, "--to", help="broken-backup-symlink: the backup (timestamp folder) to point at."),
-    keep: int = typer.Option(2, "--keep", min=0, help="bar-low-space: good backups to keep (the newest good one is always kept)."),
-    size: Optional[str] = typer.Option(None, "--size", help="bar-low-space / bar-pvc-missing: new size of dv-bar-pvc, e.g. 60Gi."),
-    storage_class: Optional[str] = typer.Option(None, "--storage-class", help="bar-pvc-missing: storage class of a new dv-bar-pvc."),
-    dvcli: Optional[Path] = typer.Option(None, "--dvcli", help="init-volume-pod-missing: a dvcli.sh to write a repaired copy of."),
+    to: Optional[str] = typer.Option(None, "--to", metavar="TIMESTAMP", help="broken-backup-symlink: the backup (timestamp folder) to point at."),
+    keep: int = typer.Option(2, "--keep", metavar="N", min=0, help="bar-low-space: good backups to keep (the newest good one is always kept)."),
+    size: Optional[str] = typer.Option(None, "--size", metavar="SIZE", help="bar-low-space / bar-pvc-missing: new size of dv-bar-pvc, e.g. 60Gi."),
+    storage_class: Optional[str] = typer.Option(None, "--storage-class", metavar="CLASS", help="bar-pvc-missing: storage class of a new dv-bar-pvc."),
+    dvcli: Optional[Path] = typer.Option(None, "--dvcli", metavar="PATH", help="init-volume-pod-missing: a dvcli.sh to write a repaired copy of."),
     allow_world_writable: bool = typer.Option(
         False, "--allow-world-writable", help="bar-permissions: allow 0777 when neither owner nor group write works."
     ),
-    audit_file: Optional[Path] = typer.Option(None, "--audit-file", help="Where to log changes (default: ~/.local/state/dvdoctor/audit.jsonl)."),
+    audit_file: Optional[Path] = typer.Option(None, "--audit-file", metavar="PATH", help="Where to log changes (default: ~/.local/state/dvdoctor/audit.jsonl)."),
     break_lock: bool = break_lock_option(),
 ) -> None:
     """Repair what `dvdoctor check` found: plan first, applied on consent, logged, verified.
@@ -71,8 +80,8 @@ def fix(
     Each fix is printed as a plan, applied only when you agree (or --yes), logged to the audit
     file, and reported as verified only when its check passes again.
 
-    Exit code 0: every fix applied and verified (or nothing to do); 1: a fix was declined, failed or not
-    verified; 2: could not run.
+    Exit codes: 0 every fix applied and verified, or nothing to do (the check passes); 1 a fix was
+    declined, failed or not verified, or a failure needs manual steps (printed); 2 could not run.
     """
     from ..backups import is_timestamp, parse_quantity
     from ..errors import UsageError
@@ -101,11 +110,11 @@ def fix(
     on_backups = all_ or bool(set(ids) & {"bar-low-space", "incomplete-backups", "broken-backup-symlink"})
     facts = gather(opts, no_pod=False, verify=on_backups, quiet=False)
     if all_:
-        fixes = load_all()
-        failing = [r.check.id for r in run_checks(facts) if r.status in ("fail", "warn")]
-        ids += [i for i in failing if i in fixes and i not in ids]
-    ok = repair(opts, cluster, facts, ids, options, Console(), yes=yes, dry_run=dry_run, audit_file=audit_file,
-                break_lock=break_lock)
+        # every failing or warning check: the fixable ones repaired, the others' manual steps printed
+        failing = [r.check.id for r in run_checks(facts) if r.status in ("fail", "warn", "crash")]
+        ids += [i for i in failing if i not in ids]
+    ok = repair(opts, cluster, facts, ids, options, make_console(), yes=yes, dry_run=dry_run, audit_file=audit_file,
+                break_lock=break_lock, all_ids=all_)
     raise typer.Exit(0 if ok else 1)
 
 
@@ -118,7 +127,8 @@ UNDER_BAR_JOB = ("bar-job-unattended", "leftover-bar-pods", "side-deployments-ru
 
 
 def repair(opts: Options, cluster, facts, ids: list[str], options, console: Console, *, yes: bool,
-           dry_run: bool = False, audit_file: Optional[Path] = None, break_lock: bool = False) -> bool:
+           dry_run: bool = False, audit_file: Optional[Path] = None, break_lock: bool = False,
+           all_ids: bool = False) -> bool:
     """Plan, show, ask, apply, audit and verify the given fixes; True when all is done and verified.
 
     The namespace's lock is held from the first change to the verification (shared with a backup
@@ -129,15 +139,36 @@ def repair(opts: Options, cluster, facts, ids: list[str], options, console: Cons
     from ..registry import run_checks
 
     fixes = load_all()
-    plans = [fixes[i].plan(facts, options) if i in fixes else manual_plan(facts, i) for i in ids]
-    failing = {r.check.id for r in run_checks(facts) if r.status in ("fail", "warn")}
+    results = {r.check.id: r for r in run_checks(facts)}
+    asked = set(ids)
+
+    def status(fix_id: str) -> str | None:
+        """Its check's status, judged as its verification judges it (a pre-backup state as a gate)."""
+        if fix_id in fixes and fixes[fix_id].verify_phase != "now":
+            fx = fixes[fix_id]
+            found = run_checks(facts, phase=fx.verify_phase, only=[fx.check])
+            return found[0].status if found else None
+        result = results.get(fixes[fix_id].check if fix_id in fixes else fix_id)
+        return result.status if result else None
+
+    passing = [i for i in ids if status(i) in ("pass", "suppressed")]
+    for i in passing:
+        console.print(f"[green]✓[/] {i}: nothing to do (its check passes)")
+    plans = [fixes[i].plan(facts, options) if i in fixes else manual_plan(facts, i) for i in ids if i not in passing]
+    failing = {i for i, r in results.items() if r.status in ("fail", "warn")}
     stuck = [p for p in plans if p.empty and not p.manual and fixes[p.fix].check in failing]
     for p in plans:
         render_plan(console, p, still_failing=p in stuck)
+    # a failure only a person can repair is a failure this run leaves: it makes the exit code 1
+    by_hand = [p.fix for p in plans if p.manual and status(p.fix) in ("fail", "crash", "warn")
+               and (status(p.fix) != "warn" or (p.fix in asked and not all_ids))]
     todo = [p for p in plans if not p.empty]
     if not todo:
-        console.print("Nothing to change." + (" (manual steps above)" if any(p.manual for p in plans) else ""))
-        return not any(p.manual for p in plans) and not stuck
+        if plans:
+            console.print("Nothing to change automatically." + (" Do the manual steps above." if any(p.manual for p in plans) else ""))
+        if by_hand:
+            console.print(f"[red]✗[/] still failing until repaired by hand: {', '.join(by_hand)}")
+        return not by_hand and not stuck
     if dry_run:
         console.print("[dim]--dry-run: nothing was changed.[/]")
         return True
@@ -146,12 +177,15 @@ def repair(opts: Options, cluster, facts, ids: list[str], options, console: Cons
     if any(p.fix not in UNDER_BAR_JOB for p in todo):
         refuse_while_active(facts, command, ending)
     todo.sort(key=lambda p: p.fix not in UNDER_BAR_JOB)  # what stops a job goes first; the rest acts after it
-    if not confirm(console, f"Apply {sum(len(p.actions) for p in todo)} change(s) in namespace {facts.namespace}?", yes):
+    if not confirm(console, f"Apply {plural(sum(len(p.actions) for p in todo), 'change')} in namespace {facts.namespace}?", yes):
         return False
     with take_lock(cluster, command, break_lock, console, facts.names, ending):
         if any(p.fix not in UNDER_BAR_JOB for p in todo):  # a job started while we asked
             refuse_while_active_live(cluster, facts.names, command, ending)
-        return _apply(opts, cluster, facts, fixes, todo, options, console, audit_file)
+        ok = _apply(opts, cluster, facts, fixes, todo, options, console, audit_file)
+    if by_hand:
+        console.print(f"[red]✗[/] still failing until repaired by hand (steps above): {', '.join(by_hand)}")
+    return ok and not by_hand
 
 
 def jobs_ended_by(plans: list) -> frozenset[str]:
@@ -183,7 +217,7 @@ def _apply(opts: Options, cluster, facts, fixes: dict, todo: list, options, cons
             continue
         applied.append(p.fix)
         for c in changes:
-            console.print(f"  changed {escape(c.what)}: {escape(c.before)} → {escape(c.after)}")
+            console.print(f"  {escape(describe_change(c))}")
     on_cluster = [f for f in applied if fixes[f].verify is None]
     after = gather(opts, no_pod=False, verify=False, quiet=True) if on_cluster else None
     for fix_id in applied:

@@ -12,7 +12,8 @@ from rich.console import Console
 from rich.markup import escape
 
 from ..names import valid_name
-from . import app
+from ..output import console as make_console
+from . import app, examples
 from .check_cmd import Output, gather
 from .context import Options
 from .fix_cmd import confirm, render_plan, repair
@@ -36,7 +37,7 @@ def _flow_setup(ctx: typer.Context, ignore: List[str], audit_file: Optional[Path
     opts: Options = ctx.obj
     resolve_ids(ignore, "--ignore-check")
     cluster = opts.open_cluster()
-    console = Console()
+    console = make_console()
     command = command or ctx.command_path
     if lock:
         ctx.call_on_close(take_lock(cluster, command, break_lock, console, opts.settings.names).release)
@@ -56,24 +57,38 @@ def _collect_again(opts: Options):
 
 
 def _gate(opts: Options, cluster, facts, phase: str, ignore: List[str], fix: bool, yes: bool, console: Console):
+    """The flow's preflight; returns the facts to go on with and its verdict (0: go on)."""
     from ..fixer import FixOptions
     from ..flows.gate import preflight
 
     def apply_fixes(f, ids):
         return repair(opts, cluster, f, ids, FixOptions(), console, yes=yes)
 
-    return preflight(facts, phase, ignore, console, lambda: gather(opts, no_pod=False, verify=False, quiet=True),
+    # after a fix the facts are gathered as the gate first did: a restore's backups read back again
+    return preflight(facts, phase, ignore, console,
+                     lambda: gather(opts, no_pod=False, verify=phase == "restore", quiet=True),
                      apply_fixes if fix else None)
 
 
-def _validate_log_dir(log_dir: Path) -> None:
-    """The job's log is saved after the job ends: a bad folder must fail now, not after an hour offline."""
+def _validate_log_dir(log_dir: Optional[Path]) -> Path:
+    """The job's log is saved after the job ends: a bad folder must fail now, not after an hour offline.
+
+    Without --log-dir it is dvdoctor's state folder (dvdoctor.state), created for this user only.
+    """
     import os
 
     from ..errors import UsageError
+    from ..state import default_log_dir
 
+    if log_dir is None:
+        log_dir = default_log_dir()
+        try:
+            log_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        except OSError as exc:
+            raise UsageError(f"cannot create the log folder {log_dir}: {exc.strerror}; give one with --log-dir") from None
     if not log_dir.is_dir() or not os.access(log_dir, os.W_OK | os.X_OK):
         raise UsageError(f"--log-dir {str(log_dir)!r}: not a folder this user can write to; give an existing, writable folder")
+    return log_dir.resolve()
 
 
 def _validate_size(size: Optional[str]) -> None:
@@ -87,19 +102,19 @@ def _validate_size(size: Optional[str]) -> None:
             raise UsageError(f"--bar-size: {exc}") from None
 
 
-@app.command()
+@app.command(epilog=examples("dvdoctor -n cpd30 backup", "dvdoctor -n cpd30 backup --fix --yes"))
 def backup(
     ctx: typer.Context,
     yes: bool = typer.Option(False, "--yes", "-y", help="Start without asking (for scripts and schedules)."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print every step and the job it would create; change nothing."),
     fix: bool = typer.Option(False, "--fix", help="Apply the paired fixes of failing preflight checks first."),
-    ignore: List[str] = typer.Option([], "--ignore-check", help="Let this failing check pass as a warning."),
-    storage_class: Optional[str] = typer.Option(None, "--storage-class", help="Storage class for dv-bar-pvc if it must be created (default: that of DV's data claim dv-pvc)."),
-    bar_size: Optional[str] = typer.Option(None, "--bar-size", help="Size of dv-bar-pvc if it must be created (default 30Gi, three backups of ~10Gi; DV's template asks for 20Gi)."),
-    timeout: float = typer.Option(3600, "--timeout", min=1, help="Give up watching the job after this many seconds."),
-    ready_timeout: float = typer.Option(600, "--ready-timeout", min=0, help="How long to wait for DV's pods afterwards."),
-    log_dir: Path = typer.Option(Path("."), "--log-dir", help="Where the job's log is saved."),
-    audit_file: Optional[Path] = typer.Option(None, "--audit-file", help="Where changes are logged."),
+    ignore: List[str] = typer.Option([], "--ignore-check", metavar="ID[,ID…]", help="Let this failing check pass as a warning."),
+    storage_class: Optional[str] = typer.Option(None, "--storage-class", metavar="CLASS", help="Storage class for dv-bar-pvc if it must be created (default: that of DV's data claim dv-pvc)."),
+    bar_size: Optional[str] = typer.Option(None, "--bar-size", metavar="SIZE", help="Size of dv-bar-pvc if it must be created (default 30Gi, three backups of ~10Gi; DV's template asks for 20Gi)."),
+    timeout: float = typer.Option(3600, "--timeout", metavar="SECONDS", min=1, help="Give up watching the job after this many seconds."),
+    ready_timeout: float = typer.Option(600, "--ready-timeout", metavar="SECONDS", min=0, help="How long to wait for DV's pods afterwards."),
+    log_dir: Optional[Path] = typer.Option(None, "--log-dir", metavar="PATH", help="Where the job's log is saved (default: ~/.local/state/dvdoctor/logs, under $XDG_STATE_HOME if set)."),
+    audit_file: Optional[Path] = typer.Option(None, "--audit-file", metavar="PATH", help="Where changes are logged."),
     break_lock: bool = break_lock_option(),
 ) -> None:
     """Back up DV with its own backup job, gated by the checks; DV is offline while it runs.
@@ -112,12 +127,12 @@ def backup(
     if storage_class:
         valid_name(storage_class, "--storage-class")
     _validate_size(bar_size)
-    _validate_log_dir(log_dir)
+    log_dir = _validate_log_dir(log_dir)
     opts, cluster, facts, console, runner = _flow_setup(ctx, ignore, audit_file, lock=not dry_run,
                                                         break_lock=break_lock)
-    facts, ok = _gate(opts, cluster, facts, "backup", ignore, fix, yes, console)
-    if not ok:
-        raise typer.Exit(1)
+    facts, code = _gate(opts, cluster, facts, "backup", ignore, fix, yes, console)
+    if code:
+        raise typer.Exit(code)
     runner.facts = facts
     options = FlowOptions(dry_run=dry_run, timeout=timeout, log_dir=log_dir,
                           storage_class=storage_class or opts.settings.storage_class,
@@ -128,19 +143,19 @@ def backup(
     raise typer.Exit(code)
 
 
-@app.command()
+@app.command(epilog=examples("dvdoctor -n cpd30 restore", "dvdoctor -n cpd30 restore --from 2021-01-22-19-27-31"))
 def restore(
     ctx: typer.Context,
-    from_: Optional[str] = typer.Option(None, "--from", help="The backup to restore (timestamp folder, see `dvdoctor list`); default: the one dv_backup.tar.gz marks."),
+    from_: Optional[str] = typer.Option(None, "--from", metavar="TIMESTAMP", help="The backup to restore (timestamp folder, see `dvdoctor list`); default: the one dv_backup.tar.gz marks."),
     from_copy: Optional[str] = typer.Option(None, "--from-copy", metavar="TIMESTAMP|SNAPSHOT", help="Bring this copy back onto dv-bar-pvc from the restic repository first (see `dvdoctor list --copies`), then restore it."),
     yes: bool = typer.Option(False, "--yes", "-y", help="Start without asking."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print every step and the job it would create; change nothing."),
     fix: bool = typer.Option(False, "--fix", help="Apply the paired fixes of failing preflight checks first."),
-    ignore: List[str] = typer.Option([], "--ignore-check", help="Let this failing check pass as a warning."),
-    timeout: float = typer.Option(3600, "--timeout", min=1, help="Give up watching the job after this many seconds."),
-    ready_timeout: float = typer.Option(600, "--ready-timeout", min=0, help="How long to wait for DV's pods afterwards."),
-    log_dir: Path = typer.Option(Path("."), "--log-dir", help="Where the job's log is saved."),
-    audit_file: Optional[Path] = typer.Option(None, "--audit-file", help="Where changes are logged."),
+    ignore: List[str] = typer.Option([], "--ignore-check", metavar="ID[,ID…]", help="Let this failing check pass as a warning."),
+    timeout: float = typer.Option(3600, "--timeout", metavar="SECONDS", min=1, help="Give up watching the job after this many seconds."),
+    ready_timeout: float = typer.Option(600, "--ready-timeout", metavar="SECONDS", min=0, help="How long to wait for DV's pods afterwards."),
+    log_dir: Optional[Path] = typer.Option(None, "--log-dir", metavar="PATH", help="Where the job's log is saved (default: ~/.local/state/dvdoctor/logs, under $XDG_STATE_HOME if set)."),
+    audit_file: Optional[Path] = typer.Option(None, "--audit-file", metavar="PATH", help="Where changes are logged."),
     break_lock: bool = break_lock_option(),
     accept_other_instance: bool = typer.Option(False, "--accept-other-instance", help="Restore a backup whose manifest names another DV instance (DV 1.5.0 BAR is same-instance only)."),
     accept_unverified_origin: bool = typer.Option(False, "--accept-unverified-origin", help="With --yes, restore a backup without a dvdoctor manifest (taken by dvcli.sh or before dvdoctor)."),
@@ -157,7 +172,7 @@ def restore(
 
     if from_ is not None and not is_timestamp(from_):
         raise UsageError(f"--from {from_!r}: a backup is named by its timestamp folder, like 2021-01-22-19-27-31")
-    _validate_log_dir(log_dir)
+    log_dir = _validate_log_dir(log_dir)
     if from_copy is not None:
         import re
 
@@ -178,9 +193,9 @@ def restore(
     chosen = choose(facts, from_)
     about_origin = judge_origin(facts, chosen, yes=yes, accept_other=accept_other_instance,
                                 accept_unverified=accept_unverified_origin)
-    facts, ok = _gate(opts, cluster, facts, "restore", ignore, fix, yes, console)
-    if not ok:
-        raise typer.Exit(1)
+    facts, code = _gate(opts, cluster, facts, "restore", ignore, fix, yes, console)
+    if code:
+        raise typer.Exit(code)
     runner.facts = facts
     options = FlowOptions(dry_run=dry_run, timeout=timeout, log_dir=log_dir, ready_timeout=ready_timeout)
     question = (f"Restore {describe(facts, chosen)} in namespace {facts.namespace}? "
@@ -194,10 +209,10 @@ def restore(
     raise typer.Exit(code)
 
 
-@app.command("list")
+@app.command("list", epilog=examples("dvdoctor -n cpd30 list", "dvdoctor -n cpd30 list --verify -o json"))
 def list_backups(
     ctx: typer.Context,
-    output: Output = typer.Option(Output.table, "-o", "--output", help="table or json."),
+    output: Output = typer.Option(Output.table, "-o", "--output", metavar="FORMAT", help="table or json."),
     verify: bool = typer.Option(False, "--verify", help="Read back every backup nothing proves yet (combined and inner tarballs), however long it takes."),
     copies: bool = typer.Option(False, "--copies", help="List the copies in the restic repository instead (see `dvdoctor copy`)."),
 ) -> None:
@@ -240,37 +255,44 @@ def list_backups(
     if output == Output.json:
         sys.stdout.write(json.dumps({"namespace": facts.namespace, "backups": rows, "not_backups": odd}, indent=2) + "\n")
         return
-    from rich.table import Table
+    from ..output import Column, print_table
+    from ..words import plural
 
-    table = Table("", "backup", "age", "combined", "components", "state", "origin")
+    from ..output import Column, print_table
+    from ..words import plural
+
+    columns = [Column("current", whole=True), Column("backup", whole=True), Column("age", justify="right"),
+               Column("combined", justify="right"), Column("components", justify="right"), Column("state"),
+               Column("origin")]
     colour = {"good": "green", "damaged": "red", "unverified": "yellow", "in progress": "cyan"}
+    table = []
     for r in rows:
         state = f"[{colour[r['state']]}]{r['state']}[/]" + ("" if r["state"] == "good" else f": {escape(r['why'])}")
-        table.add_row("→" if r["current"] else "", r["timestamp"], f"{r['age_hours']:.1f} h",
-                      human_bytes(r["combined_bytes"]), human_bytes(r["component_bytes"]), state, r["origin"])
-    console = Console()
-    console.print(table)
+        table.append(("→" if r["current"] else "", r["timestamp"], f"{r['age_hours']:.1f} h",
+                      human_bytes(r["combined_bytes"]), human_bytes(r["component_bytes"]), state, r["origin"]))
+    console = make_console()
+    print_table(console, columns, table)
     for o in s.odd:
         console.print(f"[yellow]![/] not a backup: {escape(shown(o.name))} ({o.kind}): {escape(o.why)}", soft_wrap=True)
     room = space(facts)
-    summary = f"{len(rows)} backups; → marks the restore point ({names.symlink})"
+    summary = f"{plural(len(rows), 'backup')}; → marks the restore point ({names.symlink})"
     if room is not None:
         summary += (f"; {human_bytes(facts.bar.get('used_bytes', 0))} used, {human_bytes(room.free)} free, "
                     f"the next backup needs about {human_bytes(room.need)}")
     console.print(summary)
 
 
-@app.command()
+@app.command(epilog=examples("dvdoctor -n cpd30 prune --keep 2 --dry-run", "dvdoctor -n cpd30 prune --keep 2 --yes"))
 def prune(
     ctx: typer.Context,
-    keep: Optional[int] = typer.Option(None, "--keep", min=1, help="Good backups to keep (the current and the newest good one are always kept)."),
+    keep: Optional[int] = typer.Option(None, "--keep", metavar="N", min=1, help="Good backups to keep (the current and the newest good one are always kept)."),
     copies: bool = typer.Option(False, "--copies", help="Prune the copies in the restic repository instead, by --keep-daily/weekly/monthly."),
     keep_daily: int = typer.Option(0, "--keep-daily", min=0, metavar="N", help="With --copies: keep the newest copy of each of the last N days."),
     keep_weekly: int = typer.Option(0, "--keep-weekly", min=0, metavar="N", help="With --copies: ... of each of the last N weeks."),
     keep_monthly: int = typer.Option(0, "--keep-monthly", min=0, metavar="N", help="With --copies: ... of each of the last N months."),
     yes: bool = typer.Option(False, "--yes", "-y", help="Delete without asking."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print what would be deleted; change nothing."),
-    audit_file: Optional[Path] = typer.Option(None, "--audit-file", help="Where changes are logged."),
+    audit_file: Optional[Path] = typer.Option(None, "--audit-file", metavar="PATH", help="Where changes are logged."),
     break_lock: bool = break_lock_option(),
 ) -> None:
     """Delete damaged and unverified backups, and good ones beyond the newest --keep good ones.
@@ -287,6 +309,7 @@ def prune(
     from ..trust import GOOD, survey
 
     from ..owner import refuse_while_active
+    from ..words import plural
 
     opts: Options = ctx.obj
     if copies:
@@ -297,12 +320,12 @@ def prune(
         policy = {"daily": keep_daily, "weekly": keep_weekly, "monthly": keep_monthly}
         if not dry_run:
             ctx.call_on_close(take_lock(opts.open_cluster(), f"{ctx.command_path} --copies", break_lock,
-                                        Console(), opts.settings.names).release)
+                                        make_console(), opts.settings.names).release)
         raise typer.Exit(prune_copies(opts, policy, yes, dry_run))
     if keep is None:
         raise UsageError("prune: give --keep N (backups on dv-bar-pvc) or --copies with --keep-daily/weekly/monthly")
     cluster = opts.open_cluster()
-    console = Console()
+    console = make_console()
     command = f"{ctx.command_path} --keep {keep}"
     if not dry_run:
         ctx.call_on_close(take_lock(cluster, command, break_lock, console, opts.settings.names).release)
@@ -320,7 +343,7 @@ def prune(
     if removals:
         total = sum(r.bytes for r in removals)
         plan.actions.append(BarScript(("remove", *[r.path for r in removals]),
-                                      f"delete {len(removals)} backup folders, freeing {human_bytes(total)}"))
+                                      f"delete {plural(len(removals), 'backup folder')}, freeing {human_bytes(total)}"))
         plan.notes += [f"{r.path}: {human_bytes(r.bytes)} ({r.why}" + (f": {s.verdicts[r.path].why})" if r.why in ("damaged", "unverified") else ")")
                        for r in removals]
         plan.notes.append(f"kept: {', '.join(f'{t} ({s.state(t)})' for t in kept)}")
@@ -329,7 +352,7 @@ def prune(
         if dry_run and not plan.empty:
             console.print("[dim]--dry-run: nothing was changed.[/]")
         raise typer.Exit(0)
-    if not confirm(console, f"Delete {len(removals)} backups in namespace {facts.namespace}?", yes):
+    if not confirm(console, f"Delete {plural(len(removals), 'backup')} in namespace {facts.namespace}?", yes):
         raise typer.Exit(1)
     runner = Runner(cluster, facts, AuditLog(audit_file, where=cluster.describe()),
                     progress=lambda msg: console.print(f"  → {escape(msg)}"))
@@ -345,5 +368,7 @@ def prune(
     kept_ok = all((a := after.get(t)) is not None and a.stamp == s.get(t).stamp for t in kept) \
         and any(s.state(t) == GOOD for t in kept)
     console.print(("[green]✓ verified[/]" if len(gone) == len(removals) and kept_ok else "[red]✗ not verified[/]")
-                  + f": {len(gone)} of {len(removals)} removed; the kept backups are unchanged and a good one is among them: {kept_ok}")
+                  + f": {len(gone)} of {plural(len(removals), 'backup')} removed; "
+                  + ("the kept backups are unchanged and a good one is among them" if kept_ok
+                     else "the kept backups are NOT all unchanged, or no good one is among them"))
     raise typer.Exit(0 if len(gone) == len(removals) and kept_ok else 1)

@@ -14,12 +14,21 @@ from typing import List, Optional
 import typer
 
 from ..errors import UsageError
+from . import examples
 
 lab_app = typer.Typer(
-    no_args_is_help=True,
+    rich_markup_mode=None,
     help=("A simulated DV 1.5.0 namespace on local disk: DV's objects, real folders as volumes, pods that "
           "really run, one real backup, and the runbook's faults on demand. Use it with --lab DIR."),
 )
+
+
+@lab_app.callback(invoke_without_command=True)
+def lab_help(ctx: typer.Context) -> None:
+    """Bare `dvdoctor lab`: its help, exit 0."""
+    if ctx.invoked_subcommand is None:
+        typer.echo(ctx.get_help())
+        raise typer.Exit(0)
 
 
 def _folder(ctx: typer.Context, folder: Optional[Path]) -> Path:
@@ -29,12 +38,12 @@ def _folder(ctx: typer.Context, folder: Optional[Path]) -> Path:
     return chosen
 
 
-@lab_app.command("create")
+@lab_app.command("create", epilog=examples("dvdoctor lab create /tmp/dvlab --break stale-bar-marker,bar-permissions", "dvdoctor --lab /tmp/dvlab check"))
 def create(
     ctx: typer.Context,
-    folder: Optional[Path] = typer.Argument(None, metavar="DIR", help="Folder to create the lab in (empty or absent)."),
-    breaks: List[str] = typer.Option([], "--break", metavar="ID[,ID...]", help="Faults to switch on (see `dvdoctor lab faults`)."),
-    namespace: Optional[str] = typer.Option(None, "--namespace", "-n", help="The lab's namespace (default cpd30)."),
+    folder: Optional[Path] = typer.Argument(None, metavar="DIR", hidden=True),
+    breaks: List[str] = typer.Option([], "--break", metavar="ID[,ID…]", help="Faults to switch on (see `dvdoctor lab faults`)."),
+    namespace: Optional[str] = typer.Option(None, "--namespace", "-n", metavar="NAMESPACE", help="The lab's namespace (default cpd30)."),
     force: bool = typer.Option(False, "--force", help="Replace a lab already in DIR."),
     bar_hold: float = typer.Option(0, "--bar-hold", min=0, metavar="SECONDS",
                                    help="Make each backup job wait this long half-way, marker and partial folder written (to try Ctrl-C mid-backup)."),
@@ -42,7 +51,10 @@ def create(
                                             help="Add this much database-shaped data to DV's volume (8 KiB pages that "
                                                  "compress about 3:1, e.g. 128Mi): backups of a realistic shape."),
 ) -> None:
-    """Create a healthy DV namespace (with one real backup), then switch on the faults named by --break."""
+    """Create a healthy DV namespace (with one real backup) in DIR, then switch on the faults named by --break.
+
+    DIR must be empty or absent (default: --lab DIR / DVDOCTOR_LAB).
+    """
     from ..lab import create_lab
     from ..lab.faults import resolve
     from ..names import valid_name
@@ -78,10 +90,10 @@ def _data_size(text: Optional[str]) -> int:
     return size
 
 
-@lab_app.command("churn")
+@lab_app.command("churn", epilog=examples("dvdoctor lab churn /tmp/dvlab --percent 2"))
 def churn(
     ctx: typer.Context,
-    folder: Optional[Path] = typer.Argument(None, metavar="DIR", help="The lab folder."),
+    folder: Optional[Path] = typer.Argument(None, metavar="DIR", hidden=True),
     percent: float = typer.Option(..., "--percent", metavar="P", help="Percent of DV's data a day of use changes (0-100)."),
     scattered: float = typer.Option(0.1, "--scattered", metavar="FRACTION",
                                     help="Of the rewritten data, the fraction changed as single scattered 8 KiB pages."),
@@ -89,9 +101,7 @@ def churn(
     seed: Optional[int] = typer.Option(None, "--seed", metavar="N", help="Make the day's changes repeatable."),
 ) -> None:
     """Change DV's data as a day of use does: a few tables and indexes rewritten in 1-4 MiB runs,
-    logs appended and rotated, a little scattered (needs a lab made with --data-size).
-
-    Example: dvdoctor lab churn /tmp/dvlab --percent 2
+    logs appended and rotated, a little scattered, in the lab in DIR (made with --data-size).
     """
     import math
 
@@ -112,13 +122,16 @@ def churn(
                f"{done['appended']} appended to the logs")
 
 
-@lab_app.command("break")
+@lab_app.command("break", epilog=examples("dvdoctor lab break /tmp/dvlab side-deployments-left-down"))
 def break_(
     ctx: typer.Context,
-    folder: Path = typer.Argument(..., metavar="DIR", help="The lab folder."),
-    fault_id: str = typer.Argument(..., metavar="ID", help="A fault id (comma-separated for several)."),
+    folder: Path = typer.Argument(..., metavar="DIR", hidden=True),
+    fault_id: str = typer.Argument(..., metavar="ID", hidden=True),
 ) -> None:
-    """Switch on one of the runbook's failure modes in an existing lab."""
+    """Switch on one of the runbook's failure modes in the lab in DIR.
+
+    ID is a fault id, as `dvdoctor lab faults` lists them (comma-separated for several).
+    """
     from ..lab import break_lab
 
     for one in [f for f in fault_id.split(",") if f.strip()]:
@@ -126,7 +139,7 @@ def break_(
         typer.echo(f"broke {folder}: {one.strip()}")
 
 
-@lab_app.command("faults")
+@lab_app.command("faults", epilog=examples("dvdoctor lab faults"))
 def faults() -> None:
     """List the faults a lab can be broken with (each is named by the check it trips)."""
     from ..lab import FAULTS
@@ -135,13 +148,13 @@ def faults() -> None:
         typer.echo(f"{fault.id:28} {fault.summary}")
 
 
-@lab_app.command("status")
+@lab_app.command("status", epilog=examples("dvdoctor lab status /tmp/dvlab", "dvdoctor lab status /tmp/dvlab -o json"))
 def status(
     ctx: typer.Context,
-    folder: Optional[Path] = typer.Argument(None, metavar="DIR", help="The lab folder."),
-    output: str = typer.Option("text", "-o", "--output", help="text or json."),
+    folder: Optional[Path] = typer.Argument(None, metavar="DIR", hidden=True),
+    output: str = typer.Option("text", "-o", "--output", metavar="FORMAT", help="text or json."),
 ) -> None:
-    """Objects with their state, volumes with sizes, backups, markers and running pod processes."""
+    """The lab in DIR: objects with their state, volumes with sizes, backups, markers, running pod processes."""
     from ..lab.overview import overview, render
 
     if output not in ("text", "json"):
@@ -150,12 +163,12 @@ def status(
     typer.echo(json.dumps(view, indent=2) if output == "json" else render(view))
 
 
-@lab_app.command("destroy")
+@lab_app.command("destroy", epilog=examples("dvdoctor lab destroy /tmp/dvlab"))
 def destroy(
     ctx: typer.Context,
-    folder: Optional[Path] = typer.Argument(None, metavar="DIR", help="The lab folder."),
+    folder: Optional[Path] = typer.Argument(None, metavar="DIR", hidden=True),
 ) -> None:
-    """Kill the lab's pod processes and remove its folder."""
+    """Kill the pod processes of the lab in DIR and remove its folder."""
     from ..lab import destroy_lab
 
     path = _folder(ctx, folder)

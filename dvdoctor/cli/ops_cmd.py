@@ -12,7 +12,7 @@ from typing import Optional
 import typer
 
 from ..names import valid_name
-from . import app
+from . import app, examples
 from .context import Options
 from .locking import break_lock_option
 
@@ -33,21 +33,21 @@ class ManifestFormat(str, Enum):
     json = "json"
 
 
-@app.command()
+@app.command(epilog=examples("dvdoctor -n cpd30 rbac --for backup --user alice | oc apply -f -"))
 def rbac(
     ctx: typer.Context,
-    target: RbacTarget = typer.Option(RbacTarget.all, "--for", help="The command to grant rights for, or all of them."),
-    user: Optional[str] = typer.Option(None, "--user", help="Bind the Role to this user."),
-    group: Optional[str] = typer.Option(None, "--group", help="Bind the Role to this group."),
+    target: RbacTarget = typer.Option(RbacTarget.all, "--for", metavar="COMMAND", help="The command to grant rights for, or all of them."),
+    user: Optional[str] = typer.Option(None, "--user", metavar="USER", help="Bind the Role to this user."),
+    group: Optional[str] = typer.Option(None, "--group", metavar="GROUP", help="Bind the Role to this group."),
     service_account: Optional[str] = typer.Option(
-        None, "--service-account", help="Bind the Role to this service account in DV's namespace (default: dvdoctor, created too)."
+        None, "--service-account", metavar="NAME", help="Bind the Role to this service account in DV's namespace (default: dvdoctor, created too)."
     ),
     cluster_reads: bool = typer.Option(
         True, "--cluster/--no-cluster",
         help="Also grant the cluster-scoped part (persistentvolumes, storageclasses) with a ClusterRole; "
         "without it the checks that need it are skipped.",
     ),
-    output: ManifestFormat = typer.Option(ManifestFormat.yaml, "-o", "--output", help="yaml documents or a json List."),
+    output: ManifestFormat = typer.Option(ManifestFormat.yaml, "-o", "--output", metavar="FORMAT", help="yaml documents or a json List."),
 ) -> None:
     """Print the Role and RoleBinding (and ClusterRole) with the least rights a dvdoctor command needs.
 
@@ -80,21 +80,22 @@ def _print(objects: list[dict], output: ManifestFormat) -> None:
     sys.stdout.write(yaml.dump_all(objects, Dumper=Plain, sort_keys=False))
 
 
-@app.command()
+@app.command(epilog=examples('dvdoctor -n cpd30 schedule --cron "0 2 * * *" --image quay.io/me/dvdoctor',
+                             'dvdoctor -n cpd30 schedule --cron "0 2 * * *" --image IMAGE --apply'))
 def schedule(
     ctx: typer.Context,
-    cron: str = typer.Option(..., "--cron", help='When to run, as a CronJob schedule, e.g. "0 2 * * *" (02:00 daily, cluster time).'),
-    image: str = typer.Option(..., "--image", help="A dvdoctor container image (see Containerfile)."),
-    keep: int = typer.Option(2, "--keep", help="Complete backups the prune after each backup keeps (at least 1)."),
+    cron: str = typer.Option(..., "--cron", metavar="SCHEDULE", help='When to run, as a CronJob schedule, e.g. "0 2 * * *" (02:00 daily, cluster time).'),
+    image: str = typer.Option(..., "--image", metavar="IMAGE", help="A dvdoctor container image (see Containerfile)."),
+    keep: int = typer.Option(2, "--keep", metavar="N", help="Complete backups the prune after each backup keeps (at least 1)."),
     check_only: bool = typer.Option(False, "--check-only", help="Schedule only `dvdoctor check -o json` (read-only; the report is the job log)."),
-    service_account: str = typer.Option("dvdoctor", "--service-account", help="The service account the job runs as (created too)."),
+    service_account: str = typer.Option("dvdoctor", "--service-account", metavar="NAME", help="The service account the job runs as (created too)."),
     cluster_reads: bool = typer.Option(True, "--cluster/--no-cluster", help="Also grant the cluster-scoped reads (PVs, storage classes)."),
-    output: ManifestFormat = typer.Option(ManifestFormat.yaml, "-o", "--output", help="yaml documents or a json List."),
+    output: ManifestFormat = typer.Option(ManifestFormat.yaml, "-o", "--output", metavar="FORMAT", help="yaml documents or a json List."),
     apply: bool = typer.Option(
         False, "--apply", help="Create what is missing and update what differs in the namespace instead of printing "
         "(audited, under dvdoctor's lock; needs `dvdoctor rbac --for schedule`)."),
     dry_run: bool = typer.Option(False, "--dry-run", help="With --apply: print what would be created or updated; change nothing."),
-    audit_file: Optional[Path] = typer.Option(None, "--audit-file", help="With --apply: where changes are logged."),
+    audit_file: Optional[Path] = typer.Option(None, "--audit-file", metavar="PATH", help="With --apply: where changes are logged."),
     break_lock: bool = break_lock_option(),
     copy: bool = typer.Option(False, "--copy", help="Also copy each backup off dv-bar-pvc (dvdoctor copy), then prune both tiers; "
                               "the repository is the Secret of copies.secret in dvdoctor.yaml, or --copy-secret."),
@@ -143,7 +144,6 @@ def _apply(opts: Options, namespace: str, objects: list[dict], dry_run: bool, au
     The plan is made after the lock is taken, so what it creates or patches is what is there when
     it runs; --dry-run takes no lock, as it changes nothing.
     """
-    from rich.console import Console
     from rich.markup import escape
 
     from ..audit import AuditLog
@@ -154,7 +154,9 @@ def _apply(opts: Options, namespace: str, objects: list[dict], dry_run: bool, au
     from .fix_cmd import render_plan
     from .locking import take_lock
 
-    console = Console()
+    from ..output import console as make_console
+
+    console = make_console()
     cluster = opts.open_cluster()
     if cluster.namespace != namespace:
         raise UsageError(f"-n {namespace}: {cluster.describe()} is namespace {cluster.namespace}")

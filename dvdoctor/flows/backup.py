@@ -46,6 +46,8 @@ class FlowOptions:
     poll_seconds: float = 2.0
     #: How long to wait for DV's pods to be ready again after the job.
     ready_timeout: float = 600
+    #: Without a terminal (a CronJob's log), a timestamped progress line at least this often.
+    heartbeat_seconds: float = 60
 
 
 class Interrupted(Exception):
@@ -87,14 +89,33 @@ def interrupted_by_signals() -> Iterator[None]:
             signal.signal(sig, handler)
 
 
-def original_replicas(dep: dict) -> int:
-    """The count to scale back to: the one dvdoctor recorded if an earlier run left the deployment at 0.
+def original_replicas(dep: dict, facts: Facts | None = None) -> int:
+    """The count to scale back to after the backup: what runs now, else what was recorded, else 1.
 
-    Without this, a backup run after an interrupted one would see 0 and leave DV's console down.
+    A deployment found at 0 with no backup running was left down: by an earlier run (dvdoctor
+    recorded its count: that count) or by a person following the runbook (1, the runbook's value),
+    unless the site accepted it at 0 with a suppression of side-deployments-left-down. So a backup
+    never ends with DV's API or console down, whoever left them so.
     """
     replicas = k8s.spec_replicas(dep)
+    if replicas > 0:
+        return replicas
     recorded = recorded_replicas(dep)
-    return recorded if replicas == 0 and recorded is not None else replicas
+    if recorded is not None:
+        return recorded
+    return 0 if facts is not None and _accepted_at_zero(facts, k8s.name(dep)) else 1
+
+
+def _accepted_at_zero(facts: Facts, name: str) -> bool:
+    """Whether the site's dvdoctor.yaml suppresses side-deployments-left-down for this deployment."""
+    from ..registry import Problem
+
+    probe = Problem("", object=f"deployment/{name}")
+    return any(s.matches(LEFT_DOWN, probe) for s in getattr(facts.settings, "suppressions", ()))
+
+
+#: The check whose finding the backup repairs on its way out (see original_replicas).
+LEFT_DOWN = "side-deployments-left-down"
 
 
 def quiesce_plan(facts: Facts) -> Plan:
@@ -273,7 +294,7 @@ def run_backup(facts: Facts, options: FlowOptions, console: Console, runner: Run
                      "watch the job, save its log, check the new backup, scale the deployments back, and "
                      f"record which DV instance took it in {origin.MANIFEST_NAME}")
         return 0
-    before = {n: original_replicas(d) for n in names.side_deployments if (d := facts.get("deployments", n))}
+    before = {n: original_replicas(d, facts) for n in names.side_deployments if (d := facts.get("deployments", n))}
     started = datetime.now(timezone.utc)
     refuse_while_active_live(runner.cluster, names, "dvdoctor backup")  # a job started since the gate looked
     with interrupted_by_signals():
@@ -427,7 +448,12 @@ def dv_ready(timeout: float, collect_again, console: Console) -> bool:
 
 
 def watch(runner: Runner, job_name: str, options: FlowOptions, console: Console) -> jobs.JobOutcome:
-    """Watch a job with a live line: phase, elapsed time, what it is writing."""
+    """Watch a job: a live line in a terminal; without one, a timestamped line at least every
+    heartbeat_seconds (and at each change of phase), so an hour-long backup is visibly alive in a log."""
+    if not console.is_terminal:
+        return jobs.watch_job(runner.cluster, job_name, options.timeout,
+                              Heartbeat(runner, job_name, options.heartbeat_seconds, console),
+                              options.poll_seconds)
     from rich.live import Live
     from rich.text import Text
 
@@ -436,6 +462,51 @@ def watch(runner: Runner, job_name: str, options: FlowOptions, console: Console)
             live.update(Text(f"{job_name} [{phase}] {int(elapsed) // 60:02d}:{int(elapsed) % 60:02d} {pod}: {last[-100:]}"))
 
         return jobs.watch_job(runner.cluster, job_name, options.timeout, show, options.poll_seconds)
+
+
+#: Prints the newest backup folder under the BAR volume and its size in KiB; the mount comes as $1.
+_FOLDER_SIZE = (
+    'd=$(find "$1" -mindepth 1 -maxdepth 2 -type d -name "[0-9][0-9][0-9][0-9]-[0-9][0-9]-*" 2>/dev/null | sort | tail -n 1); '
+    '[ -n "$d" ] && printf "%s\\t%s\\n" "${d##*/}" "$(du -sk "$d" 2>/dev/null | cut -f1)"'
+)
+
+
+class Heartbeat:
+    """The progress line for logs: UTC time, elapsed, the job's phase, the backup folder's size when known.
+
+    The size is read from inside the job's own pod (which mounts the backup volume), at most once
+    per line; when that cannot be done (no du, no exec right, the pod gone) the line says less,
+    and the watch goes on: a progress line never stops a backup.
+    """
+
+    def __init__(self, runner: Runner, job_name: str, every: float, console: Console) -> None:
+        self.runner, self.job_name, self.every, self.console = runner, job_name, every, console
+        self.said_at: float | None = None
+        self.phase = ""
+
+    def __call__(self, phase: str, pod: str, elapsed: float, last: str) -> None:
+        if self.said_at is not None and phase == self.phase and elapsed - self.said_at < self.every:
+            return
+        self.said_at, self.phase = elapsed, phase
+        stamp = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        line = f"{stamp} {self.job_name}: {phase}, {int(elapsed) // 60:02d}:{int(elapsed) % 60:02d} elapsed"
+        # the size from the second line on: a job's first seconds are left to the job alone
+        backing_up = self.job_name == self.runner.facts.names.backup_job and elapsed >= self.every
+        size = self.folder_size(pod) if backing_up and pod and phase == "Running" else None
+        if size:
+            line += f", backup folder {size}"
+        if last:
+            line += f"; log: {last[-200:]}"
+        self.console.print(line, markup=False, highlight=False, soft_wrap=True)
+
+    def folder_size(self, pod: str) -> str | None:
+        mount = self.runner.facts.names.bar_mount
+        try:
+            result = self.runner.cluster.exec(pod, ["sh", "-c", _FOLDER_SIZE, "dvdoctor-size", mount])
+        except Exception:  # noqa: BLE001 - any failure only means the size is not known now
+            return None
+        name, _, kib = result.stdout.strip().partition("\t")
+        return f"{name} {human_bytes(int(kib) * 1024)}" if kib.isdigit() else None
 
 
 def restore_side_deployments(runner: Runner, facts: Facts, before: dict[str, int], console: Console) -> None:

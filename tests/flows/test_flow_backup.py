@@ -95,7 +95,7 @@ def test_a_failed_job_is_reported_at_once_with_its_signature(flow):
 
     assert code == 1
     assert took < 20, f"took {took:.0f} s: the failure was not seen at once"
-    assert "1 warnings (bar-permissions)" in out
+    assert "1 warning (bar-permissions)" in out
     assert "Operation failed: [Errno 13] Permission denied: '/mnt/PV/bar/" in out
     assert "dvdoctor fix --issue bar-permissions" in out
     assert "dv-backup-job" not in flow.object_names("jobs")

@@ -61,7 +61,7 @@ def test_a_killed_backup_is_found_by_check_and_undone_by_its_fix(slow_flow):
     assert previous in flow.timestamps() and (flow.bar / previous / "dv_backup.tar.gz").is_file()
 
     code, out, _ = flow.dv("check")
-    assert code == 0  # a warning: the deployments may be a site's choice
+    assert code == 1  # an error: DV's API and console are down
     assert "deployment dv-api was scaled down by dvdoctor from 2 and never scaled back" in out
     assert "fix: dvdoctor fix --issue side-deployments-left-down" in out
 

@@ -95,7 +95,7 @@ def test_prune_keeps_the_newest_complete_and_removes_old_and_incomplete(flow):
 
     code, out, _ = flow.dv("prune", "--keep", "1", "--yes")
     assert code == 0, out
-    assert "verified: 3 of 3 removed" in out
+    assert "verified: 3 of 3 backups removed" in out
     assert flow.timestamps() == [newest] and flow.current() == newest
     assert [e["fix"] for e in flow.audit_entries()] == ["prune"]
     assert_no_dvdoctor_leftovers(flow)

@@ -45,7 +45,7 @@ def test_the_table_shows_evidence_and_the_fix_command(lab, capsys):
     out = capsys.readouterr().out
     assert "✗ stale-bar-marker" in out and "dv-engine-0:/mnt/marker_files/.bar" in out
     assert "fix: dvdoctor fix --issue stale-bar-marker" in out
-    assert "To leave a check out: --skip stale-bar-marker" in out
+    assert "To leave a check out: dvdoctor check --skip stale-bar-marker" in out
 
 
 def test_ignore_check_and_fail_on_warn_set_the_exit_code(lab, capsys):

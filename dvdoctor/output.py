@@ -1,0 +1,183 @@
+"""How dvdoctor writes for people, in a terminal and in a pipe or a log, from one place.
+
+A CronJob's log, `| grep` and `| less` are where dvdoctor's verdicts are read as often as in a
+terminal, and there a cut cell (`2026-12-02-0…`) or a command split mid-token is worse than useless.
+So: every console comes from `console()`, which never wraps when its stream is not a terminal;
+every table goes through `print_table()`, which prints plain whitespace-aligned columns at full
+width in a pipe (one record a line, as `kubectl get` does) and, in a terminal narrower than the
+table, folds only the columns whose cells are prose, never ids, timestamps, names or commands.
+A reader that closes the pipe early (`| head -1`) is not an error: `pipe_safe_streams()` sends the
+rest to /dev/null, so the command ends normally with its verdict's exit code.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import sys
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from rich.console import Console
+
+#: Set by the global --no-color option for this run (run() resets it); NO_COLOR is read by rich itself.
+NO_COLOR = False
+
+
+def color_off() -> bool:
+    return NO_COLOR or os.environ.get("NO_COLOR", "") != ""
+
+
+def console(*, stderr: bool = False, file=None) -> Console:
+    """A rich Console for people: wrapped at the terminal's width in a terminal, never wrapped elsewhere.
+
+    Without a terminal the lines are as long as what they say (soft_wrap), without color or
+    highlighting, so a log holds exactly the words and a pipe can grep any whole line.
+    """
+    stream = file if file is not None else (sys.stderr if stderr else sys.stdout)
+    terminal = _isatty(stream)
+    kwargs: dict = {"no_color": True} if color_off() else {}
+    if file is not None:
+        kwargs["file"] = file
+    if not terminal:
+        kwargs.update(soft_wrap=True, highlight=False)
+    return Console(stderr=stderr, **kwargs)
+
+
+def _isatty(stream) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError, OSError):
+        return False
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column of a table. `whole`: ids, timestamps, names and commands, which are never cut."""
+
+    header: str
+    whole: bool = False
+    justify: str = "left"
+
+
+#: What an empty cell shows in plain columns, so a whitespace split still finds every field.
+EMPTY = "-"
+
+
+def plain(cell: object) -> str:
+    """A cell's words without its rich markup (a state in color in a terminal is just its word in a log)."""
+    from rich.text import Text
+
+    return Text.from_markup(str(cell)).plain
+
+
+def plain_table(columns: Sequence[Column], rows: Sequence[Sequence[str]]) -> list[str]:
+    """The table as plain lines: upper-case headers, columns aligned by spaces, nothing cut or wrapped.
+
+    Cells may hold rich markup (colors for a terminal); here only their words are printed."""
+    header = [c.header.upper() for c in columns]
+    cells = [[plain(v) or EMPTY for v in row] for row in rows]
+    widths = [max([len(header[i])] + [len(r[i]) for r in cells]) for i in range(len(columns))]
+    lines = []
+    for row in [header, *cells]:
+        parts = []
+        for i, (col, value) in enumerate(zip(columns, row)):
+            last = i == len(columns) - 1
+            if col.justify == "right":
+                parts.append(value.rjust(widths[i]))
+            else:
+                parts.append(value if last else value.ljust(widths[i]))
+        lines.append("   ".join(parts).rstrip())
+    return lines
+
+
+def print_table(out: Console, columns: Sequence[Column], rows: Sequence[Sequence[str]]) -> None:
+    """Print a table: plain columns when `out` is not a terminal, else a rich table that folds only prose."""
+    if not out.is_terminal:
+        for line in plain_table(columns, rows):
+            out.print(line, markup=False, highlight=False, soft_wrap=True)
+        return
+    from rich import box
+    from rich.table import Table
+
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False)
+    for i, col in enumerate(columns):
+        if col.whole:
+            longest = max([len(col.header)] + [len(plain(r[i])) for r in rows])
+            table.add_column(col.header, justify=col.justify, no_wrap=True, min_width=longest)
+        else:
+            table.add_column(col.header, justify=col.justify, overflow="fold")
+    for row in rows:
+        table.add_row(*[str(v) for v in row])
+    out.print(table)
+
+
+# ---- a reader that stops reading ------------------------------------------------------------
+
+
+class _PipeSafe(io.TextIOBase):
+    """A text stream that, once its reader has gone (EPIPE), quietly discards what follows.
+
+    The descriptor is pointed at /dev/null as well, so the interpreter's last flush at exit finds
+    nothing to complain about; the command goes on to its end and its exit code.
+    """
+
+    def __init__(self, stream) -> None:
+        self._stream = stream
+        self.reader_gone = False
+
+    def write(self, text: str) -> int:
+        if not self.reader_gone:
+            try:
+                self._stream.write(text)
+            except BrokenPipeError:
+                self._silence()
+        return len(text)
+
+    def flush(self) -> None:
+        if not self.reader_gone:
+            try:
+                self._stream.flush()
+            except BrokenPipeError:
+                self._silence()
+
+    def _silence(self) -> None:
+        self.reader_gone = True
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            try:
+                os.dup2(devnull, self._stream.fileno())
+            finally:
+                os.close(devnull)
+        except (OSError, ValueError, io.UnsupportedOperation):
+            pass
+
+    def isatty(self) -> bool:
+        return _isatty(self._stream)
+
+    def fileno(self) -> int:
+        return self._stream.fileno()
+
+    @property
+    def encoding(self) -> str:  # type: ignore[override]
+        return getattr(self._stream, "encoding", "utf-8") or "utf-8"
+
+    def __getattr__(self, name: str):
+        return getattr(self._stream, name)
+
+
+@contextmanager
+def pipe_safe_streams() -> Iterator[None]:
+    """While inside, stdout and stderr survive a reader that closes the pipe early."""
+    saved = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = _PipeSafe(sys.stdout), _PipeSafe(sys.stderr)
+    try:
+        yield
+    finally:
+        for wrapped in (sys.stdout, sys.stderr):
+            try:
+                wrapped.flush()
+            except Exception:  # noqa: BLE001 - flushing on the way out must never hide the real outcome
+                pass
+        sys.stdout, sys.stderr = saved
