@@ -356,6 +356,8 @@ def _collect_bar(cluster: Cluster, data: dict, names: DvNames, verify: bool | pr
         return
     parsed = probe.parse_bar_probe(result.log)
     if not parsed["complete"]:
-        data["skipped"][SECTION_BAR] = f"the inspection pod {result.pod or result.job} {result.outcome.lower()}: {result.reason or result.log.strip()[-200:]}"
+        last = next((line for line in reversed(result.log.strip().splitlines()) if line.strip()), "")
+        why = "; ".join(x for x in (result.reason, f"its log ends: {last[-200:]}" if last else "its log is empty") if x)
+        data["skipped"][SECTION_BAR] = f"the inspection pod {result.pod or result.job} {result.outcome.lower()}: {why}"
         return
     data[SECTION_BAR] = parsed
