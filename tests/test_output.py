@@ -258,3 +258,21 @@ def test_no_python_reprs_in_a_report():
     data["engine"]["markers"].append({"name": ".bar", "size": 0, "mtime": 0})
     text = report(data)
     assert not re.search(r"\b(True|False|None)\b|\{'|\['", text), text
+
+
+def test_the_folder_size_script_names_the_newest_backup_folder_and_its_size(tmp_path):
+    """The script the heartbeat runs inside the job's pod, run here with sh on a tree shaped like dv-bar-pvc."""
+    from dvdoctor.flows.backup import _FOLDER_SIZE
+
+    bar = tmp_path / "bar"
+    for ts, size in (("2021-01-14-19-20-07", 10), ("2026-12-02-05-49-02", 3 * 1024 * 1024)):
+        (bar / ts).mkdir(parents=True)
+        (bar / ts / "dv_backup_dv_engine.tar.gz").write_bytes(b"x" * size)
+    (bar / "tmp").mkdir()
+    proc = subprocess.run(["sh", "-c", _FOLDER_SIZE, "dvdoctor-size", str(bar)], capture_output=True, text=True)
+    name, kib = proc.stdout.strip().split("\t")
+    assert name == "2026-12-02-05-49-02" and 3 * 1024 <= int(kib) <= 3 * 1024 + 16
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert subprocess.run(["sh", "-c", _FOLDER_SIZE, "dvdoctor-size", str(empty)], capture_output=True,
+                          text=True).stdout == ""
