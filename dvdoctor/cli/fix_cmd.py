@@ -81,7 +81,8 @@ def fix(
     file, and reported as verified only when its check passes again.
 
     Exit codes: 0 every fix applied and verified, or nothing to do (the check passes); 1 a fix was
-    declined, failed or not verified, or a failure needs manual steps (printed); 2 could not run.
+    declined, failed or not verified, or a failure needs manual steps (printed); 2 could not run;
+    3 (--all) a check could not run, so what it would have found was not repaired.
     """
     from ..backups import is_timestamp, parse_quantity
     from ..errors import UsageError
@@ -109,12 +110,21 @@ def fix(
     # repairs that remove or point at backups decide on proof: every backup nothing proves is read back
     on_backups = all_ or bool(set(ids) & {"bar-low-space", "incomplete-backups", "broken-backup-symlink"})
     facts = gather(opts, no_pod=False, verify=on_backups, quiet=False)
+    unknown: list = []
     if all_:
         # every failing or warning check: the fixable ones repaired, the others' manual steps printed
-        failing = [r.check.id for r in run_checks(facts) if r.status in ("fail", "warn", "crash")]
+        results = run_checks(facts)
+        failing = [r.check.id for r in results if r.status in ("fail", "warn", "crash")]
         ids += [i for i in failing if i not in ids]
-    ok = repair(opts, cluster, facts, ids, options, make_console(), yes=yes, dry_run=dry_run, audit_file=audit_file,
+        unknown = [r for r in results if r.status == "skip" and r.incomplete]
+    console = make_console()
+    ok = repair(opts, cluster, facts, ids, options, console, yes=yes, dry_run=dry_run, audit_file=audit_file,
                 break_lock=break_lock, all_ids=all_)
+    if ok and unknown:
+        # --all repaired what it saw; what it could not see may still need repair: incomplete
+        console.print(f"[yellow]?[/] could not run, so not repaired if broken: "
+                      + "; ".join(f"{r.check.id} ({r.reason})" for r in unknown))
+        raise typer.Exit(3)
     raise typer.Exit(0 if ok else 1)
 
 

@@ -169,6 +169,13 @@ def test_fix_all_leaves_exit_1_and_prints_the_steps_when_a_failure_needs_a_perso
     assert "still failing until repaired by hand (steps above): bar-sa-missing" in out
 
 
+def test_fix_all_is_incomplete_when_a_check_could_not_run(flow):
+    take_right(flow, "pods/exec")
+    code, out, _ = flow.dv("fix", "--all", "--yes")
+    assert code == 3, out
+    assert "could not run, so not repaired if broken: bar-templates-missing" in out
+
+
 def test_fix_bad_input_is_2(flow):
     code, _, err = flow.dv("fix", "--issue", "nope")
     assert code == 2 and err.startswith("dvdoctor: error: --issue: unknown id 'nope'")
