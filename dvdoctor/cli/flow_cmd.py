@@ -121,6 +121,10 @@ def backup(
 
     Preflight checks, side deployments scaled to 0 and back, the job watched live, the new backup
     verified.
+
+    Exit codes: 0 done and verified; 1 the gate found a failure (nothing changed), the job failed,
+    or DV is not ready after it; 2 bad input or the namespace is taken; 3 the gate could not run an
+    error-severity check (nothing changed); 130 interrupted.
     """
     from ..flows.backup import FlowOptions, run_backup
 
@@ -163,6 +167,10 @@ def restore(
     """Restore DV from a backup with its own restore job, then the runbook's manual post-steps.
 
     DV is offline while the job runs and its data is replaced.
+
+    Exit codes: 0 done and verified; 1 the gate found a failure (nothing changed), the job failed,
+    or DV is not ready after it; 2 bad input or the namespace is taken; 3 the gate could not run an
+    error-severity check (nothing changed); 130 interrupted.
     """
     from ..backups import is_timestamp
     from ..errors import UsageError
