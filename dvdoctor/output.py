@@ -92,9 +92,19 @@ def plain_table(columns: Sequence[Column], rows: Sequence[Sequence[str]]) -> lis
     return lines
 
 
+#: The least width a prose column gets in a terminal table before the table gives way to plain lines.
+PROSE_MIN = 12
+
+
 def print_table(out: Console, columns: Sequence[Column], rows: Sequence[Sequence[str]]) -> None:
-    """Print a table: plain columns when `out` is not a terminal, else a rich table that folds only prose."""
-    if not out.is_terminal:
+    """Print a table: plain columns when `out` is not a terminal, else a rich table that folds only prose.
+
+    A terminal too narrow for the whole columns and a readable width of prose gets the plain lines
+    too: the terminal wraps them, and no cell is cut or folded a letter at a time.
+    """
+    whole = sum(max([len(c.header)] + [len(plain(r[i])) for r in rows]) for i, c in enumerate(columns) if c.whole)
+    prose = sum(1 for c in columns if not c.whole)
+    if not out.is_terminal or whole + PROSE_MIN * prose + 2 * (len(columns) - 1) > out.width:
         for line in plain_table(columns, rows):
             out.print(line, markup=False, highlight=False, soft_wrap=True)
         return

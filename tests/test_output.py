@@ -76,6 +76,10 @@ def test_in_a_narrow_terminal_ids_and_timestamps_stay_whole_and_prose_folds(widt
     for stamp in ("2026-12-02-05-49-02", "2021-01-14-19-20-07"):
         assert stamp in text
     assert "…" not in text
+    if width < 60:  # too narrow for the whole columns and readable prose: the plain lines, for the terminal to wrap
+        assert text.splitlines() == plain_table(COLUMNS, ROWS)
+    else:  # a table whose prose folds by words
+        assert "incomplete (no" in text and "complete, verified" in text
 
 
 # -- consoles: no wrapping without a terminal, colors on request ----------------------------------

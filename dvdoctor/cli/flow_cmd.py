@@ -269,9 +269,9 @@ def list_backups(
     from ..output import Column, print_table
     from ..words import plural
 
-    columns = [Column("current", whole=True), Column("backup", whole=True), Column("age", justify="right"),
-               Column("combined", justify="right"), Column("components", justify="right"), Column("state"),
-               Column("origin")]
+    columns = [Column("current", whole=True), Column("backup", whole=True), Column("age", whole=True, justify="right"),
+               Column("combined", whole=True, justify="right"), Column("components", whole=True, justify="right"),
+               Column("state"), Column("origin")]
     colour = {"good": "green", "damaged": "red", "unverified": "yellow", "in progress": "cyan"}
     table = []
     for r in rows:
