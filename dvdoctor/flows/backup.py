@@ -304,7 +304,9 @@ def run_backup(facts: Facts, options: FlowOptions, console: Console, runner: Run
             execute(start, runner)
             console.print(f"DV is offline: job {job_name} is backing it up")
             outcome = run_dv_job(runner, facts, job_name, options, console)
-            if outcome.outcome in JOB_ENDED:
+            if not outcome.ok and still_writing(runner, job_name, console):
+                before = {}  # a pod of DV's job outlived its stop: nothing may come back up beside it
+            if outcome.outcome in JOB_ENDED and before:
                 # DV's job is over: its tar no longer runs, so DV's side deployments come back now,
                 # before the new backup is read back (which takes as long as a gunzip of it, twice)
                 restore_side_deployments(runner, facts, before, console)
@@ -336,6 +338,21 @@ def run_backup(facts: Facts, options: FlowOptions, console: Console, runner: Run
         if code == 130 and before:
             see_dv_back(options, collect_again, console)
         return code
+
+
+def still_writing(runner: Runner, job_name: str, console: Console) -> bool:
+    """After a failed job's cleanup: is a pod of it still there (its stop timed out or failed)?
+
+    Then the side deployments stay at 0, and the output says so and how to finish.
+    """
+    try:
+        pods = [k8s.name(p) for p in runner.cluster.list("pods", label_selector=f"job-name={job_name}")]
+    except DvdoctorError as exc:
+        pods = [f"(unknown: {exc})"]
+    if pods:
+        console.print(f"[red]✗ pods of job {job_name} are still there ({', '.join(pods)}): the side deployments stay "
+                      "at 0 so that nothing writes beside them; finish with: dvdoctor fix --all[/]", soft_wrap=True)
+    return bool(pods)
 
 
 #: How long an aborted backup waits to see DV's pods ready again before it says where they stand.

@@ -170,3 +170,25 @@ def test_a_second_ctrl_c_says_what_is_left_and_fix_all_finishes_it(held_flow):
     assert {k: v for k, v in backup_files(flow).items() if k.startswith(previous)} == before
     code, out, _ = flow.dv("check")
     assert code == 0 and "✗" not in out, out
+
+
+def test_a_failed_job_whose_pods_outlive_its_stop_keeps_the_side_deployments_down(flow, monkeypatch):
+    """DV's job fails (the runbook's Errno 13) and its pods do not go away within the stop's timeout
+    (a stuck node, a finalizer): the side deployments are not scaled up beside them."""
+    from dvdoctor import plan
+    from dvdoctor.lab import break_lab
+
+    break_lab(flow.lab, "bar-permissions")
+
+    def pods_outlive(self, run):
+        raise plan.ActionFailed(f"job {self.name} is deleted but its pods are still there after 180 s")
+
+    monkeypatch.setattr(plan.StopJob, "apply", pods_outlive)
+    code, out, err = flow.backup("--yes", "--ignore-check", "bar-permissions")
+    assert code == 1, out + err
+    assert "[Errno 13] Permission denied" in out
+    assert "pods of job dv-backup-job are still there (dv-backup-job-" in out
+    assert "the side deployments stay at 0 so that nothing writes beside them; finish with: dvdoctor fix --all" in out
+    assert set(flow.replicas().values()) == {0}
+    assert not [e for e in flow.audit_entries() if e["action"].startswith("scale deployment/")
+                and not e["action"].endswith(" to 0 replicas")]
