@@ -156,11 +156,16 @@ def refuse_while_active_live(cluster: Cluster, names: DvNames, command: str,
 
 
 def unattended(facts: Facts) -> list[BarJob]:
-    """Backup and restore jobs that run with nobody attached (the list job is leftover-bar-pods' business)."""
+    """Backup and restore jobs that run with nobody attached (the list job is leftover-bar-pods' business).
+
+    When dvdoctor's lock could not be read (no right to list Leases), a job dvdoctor started counts
+    as attended: nobody may stop a job whose run may still be watching it.
+    """
     lease = facts.get("leases", LEASE_NAME)
     gone = facts.data["source"].get("lock_holder_gone") is True
     return [j for j in active_jobs(facts.objects("jobs"), facts.names)
-            if j.name != facts.names.list_job and watcher(j, lease, gone, facts.now) is None]
+            if j.name != facts.names.list_job and not (j.by_dvdoctor and not facts.has_kind("leases"))
+            and watcher(j, lease, gone, facts.now) is None]
 
 
 def folders_of_job(items: list[Backup], job: BarJob | None, link_ts: str | None,

@@ -111,6 +111,18 @@ def test_a_dvdoctor_job_whose_run_holds_the_lock_is_attended_and_one_whose_run_i
     assert b.run_one("bar-job-unattended", data).status == "fail"  # the lock is another run's
 
 
+def test_without_the_right_to_read_the_lock_a_dvdoctor_job_is_never_called_unattended():
+    data = b.healthy()
+    data["collected_at"] = "2021-01-22T23:00:00Z"
+    data["objects"]["jobs"].append(active_backup({"dvdoctor.io/run": "ops@bastion:4242"}))
+    del data["objects"]["leases"]
+    result = b.run_one("bar-job-unattended", data)
+    assert result.status == "skip" and "Leases could not be listed" in result.reason
+    from dvdoctor.fixer import FixOptions, load_all
+
+    assert load_all()["bar-job-unattended"].plan(Facts(data), FixOptions()).empty  # nothing is stopped
+
+
 def test_a_dvcli_job_is_attended_for_its_hour_and_a_list_job_never_reported_here():
     data = b.healthy()
     data["collected_at"] = "2021-01-22T20:59:00Z"
