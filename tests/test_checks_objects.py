@@ -362,6 +362,7 @@ def test_a_gate_checks_only_its_commands_permissions():
     data = b.quiesced(b.healthy())
     data["access"]["rules"] = VIEW_AND_EXEC + [
         {"verbs": ["create"], "apiGroups": [""], "resources": ["persistentvolumeclaims"]},
+        {"verbs": ["patch"], "apiGroups": ["apps"], "resources": ["statefulsets"]},  # a failed restore's record
         {"verbs": ["get", "list", "create", "patch", "delete"], "apiGroups": ["coordination.k8s.io"], "resources": ["leases"]}]
     r = b.run_one("dvdoctor-permissions", data, BACKUP)
     assert [line.split(":")[0] for line in r.problems[0].evidence] == ["cannot patch apps/deployments"]
