@@ -6,9 +6,12 @@ jobs; they hold the backup volume mounted, use quota, and confuse the next `grep
 Cause: dvcli.sh's list action starts dv-list-backups-job and never removes it; the runbook's
 permission workaround starts dv-test-job by hand (its last step, deleting it, is easy to forget);
 dvcli.sh deletes an old dv-backup-job only when the next backup starts; a killed dvdoctor leaves
-its short-lived job to its TTL.
+its short-lived job behind, and before Kubernetes 1.21 (OpenShift 4.5/4.6) no TTL controller
+removes it (the next dvdoctor run that starts a short-lived job does).
 When it warns: the list and test jobs always; a finished dv-backup-job or dv-restore-job once it
-ended more than an hour ago; a finished object labelled app.kubernetes.io/managed-by=dvdoctor.
+ended more than an hour ago; a finished object labelled app.kubernetes.io/managed-by=dvdoctor; a
+running dvdoctor job whose run is gone (its creator's pid no longer exists on this host) or that is
+past its deadline.
 Repair: `dvdoctor fix --issue leftover-bar-pods` deletes them with their pods (never an active
 backup or restore job).
 """
@@ -62,6 +65,8 @@ def run(facts: Facts):
             why = f"{state} {_show(age)}"
         elif _owned(job) and state != "active":
             why = f"dvdoctor's own job, {state} {_show(age)}"
+        elif name in facts.data["source"].get("abandoned_jobs", {}):
+            why = f"dvdoctor's own job, {facts.data['source']['abandoned_jobs'][name]}"
         else:
             continue
         reported.add(name)

@@ -52,6 +52,10 @@ def _note_lock_holder(data: dict) -> None:
     lease = next((o for o in data["objects"].get("leases", []) if k8s.name(o) == LEASE_NAME), None)
     if lease is not None:
         data["source"]["lock_holder_gone"] = Holder.of(lease).gone_here(host)
+    # dvdoctor's own one-shot Jobs that a finished or killed run left (no TTL controller before 1.21)
+    now = datetime.now(timezone.utc)
+    data["source"]["abandoned_jobs"] = {k8s.name(j): why for j in data["objects"].get("jobs", [])
+                                        if (why := oneshot.abandoned(j, now, host))}
 
 
 def recent_events(events: list[dict], minutes: int) -> list[dict]:

@@ -55,3 +55,7 @@ class Unreachable(ClusterError):
 
 class Unavailable(ClusterError):
     """The API server kept answering 429 or 5xx after every retry (busy, or etcd in trouble)."""
+
+
+class NotServed(ClusterError):
+    """The server serves no version of a kind that dvdoctor knows: it is older than dvdoctor supports for this."""

@@ -50,6 +50,28 @@ def pod_unschedulable(pod: dict) -> str | None:
     return None
 
 
+#: Waiting reasons after which a container will not start without someone changing something.
+STUCK_REASONS = ("ErrImagePull", "ImagePullBackOff", "InvalidImageName", "CreateContainerConfigError",
+                 "CreateContainerError", "CrashLoopBackOff")
+
+
+def pending_reason(pod: dict) -> str | None:
+    """Why a pod is not running yet, in the scheduler's or kubelet's words, once there is a reason.
+
+    Not scheduled (no node fits, an unbound claim: the scheduler's FailedScheduling message is in
+    the PodScheduled condition), or a container that cannot start (image pull, bad config).
+    """
+    unscheduled = pod_unschedulable(pod)
+    if unscheduled:
+        return f"not scheduled: {unscheduled}"
+    for cs in container_statuses(pod):
+        waiting = (cs.get("state") or {}).get("waiting") or {}
+        if waiting.get("reason") in STUCK_REASONS:
+            message = " ".join(str(waiting.get("message") or "").split())[:200]
+            return f"{waiting['reason']}" + (f": {message}" if message else "")
+    return None
+
+
 def job_state(job: dict) -> str:
     """complete | failed | active: read from conditions, which is where a Job says how it ended."""
     for c in (job.get("status") or {}).get("conditions") or []:

@@ -21,7 +21,8 @@ ALL = (CHECK, FIX, BACKUP, RESTORE, LIST, COPY)
 SCHEDULE = "schedule"
 #: Commands whose rows a command needs too. Kubernetes lets a user create a Role, or bind one,
 #: only with rights the user already holds (RBAC escalation prevention), so `schedule --apply`
-#: needs those of the Roles it creates: backup's, or check's with --check-only.
+#: needs those of the Roles it creates: backup's, or check's with --check-only. It may delete what
+#: it creates, so that an apply refused half-way is undone (all or nothing).
 IMPLIES: dict[str, tuple[str, ...]] = {SCHEDULE: (BACKUP, CHECK)}
 
 
@@ -72,18 +73,18 @@ PERMISSIONS: tuple[Permission, ...] = (
                cluster_scoped=True),
     Permission("storage.k8s.io", "storageclasses", ("list",), (CHECK, FIX),
                "check the storage class before creating or growing dv-bar-pvc", cluster_scoped=True),
-    Permission("", "serviceaccounts", ("get", "create", "patch"), (SCHEDULE,),
+    Permission("", "serviceaccounts", ("get", "create", "patch", "delete"), (SCHEDULE,),
                "create or update the service account the scheduled job runs as (schedule --apply)"),
-    Permission("batch", "cronjobs", ("get", "create", "patch"), (SCHEDULE,),
+    Permission("batch", "cronjobs", ("get", "create", "patch", "delete"), (SCHEDULE,),
                "create or update the CronJob that runs dvdoctor (schedule --apply)"),
-    Permission("rbac.authorization.k8s.io", "roles", ("get", "create", "patch"), (SCHEDULE,),
+    Permission("rbac.authorization.k8s.io", "roles", ("get", "create", "patch", "delete"), (SCHEDULE,),
                "create or update the Role the scheduled job runs with (schedule --apply)"),
-    Permission("rbac.authorization.k8s.io", "rolebindings", ("get", "create", "patch"), (SCHEDULE,),
+    Permission("rbac.authorization.k8s.io", "rolebindings", ("get", "create", "patch", "delete"), (SCHEDULE,),
                "bind that Role to the job's service account (schedule --apply)"),
-    Permission("rbac.authorization.k8s.io", "clusterroles", ("get", "create", "patch"), (SCHEDULE,),
+    Permission("rbac.authorization.k8s.io", "clusterroles", ("get", "create", "patch", "delete"), (SCHEDULE,),
                "create or update the job's cluster-scoped reads (schedule --apply --check-only; else --no-cluster)",
                cluster_scoped=True),
-    Permission("rbac.authorization.k8s.io", "clusterrolebindings", ("get", "create", "patch"), (SCHEDULE,),
+    Permission("rbac.authorization.k8s.io", "clusterrolebindings", ("get", "create", "patch", "delete"), (SCHEDULE,),
                "bind them to the job's service account (schedule --apply --check-only; else --no-cluster)",
                cluster_scoped=True),
 )

@@ -140,6 +140,15 @@ class Patch:
             return [Change(f"{self.kind}/{self.name} {path}", self.before, value(new))]
         return [Change(f"{self.kind}/{self.name}", self.before, "; ".join(f"{path} {value(v)}" for path, v in fields))]
 
+    def dry_run(self, run: Runner) -> None:
+        run.cluster.patch(self.kind, self.name, self.patch, dry_run=True)
+
+    def undo(self, run: Runner) -> "Action":
+        """The patch that puts back what this one changes, read before it is applied."""
+        before = run.cluster.get(self.kind, self.name) or {}
+        back = inverse_patch(before, self.patch)
+        return Patch(self.kind, self.name, back, f"put {self.kind}/{self.name} back as it was")
+
 
 @dataclass(frozen=True)
 class Create:
@@ -153,6 +162,13 @@ class Create:
     def apply(self, run: Runner) -> list[Change]:
         run.cluster.create(self.kind, self.body)
         return [Change(f"{self.kind}/{self.body['metadata']['name']}", "absent", "created")]
+
+    def dry_run(self, run: Runner) -> None:
+        run.cluster.create(self.kind, self.body, dry_run=True)
+
+    def undo(self, run: Runner) -> "Action":
+        name = self.body["metadata"]["name"]
+        return Delete(self.kind, name, f"delete {self.kind}/{name} again")
 
 
 @dataclass(frozen=True)
@@ -369,6 +385,81 @@ def _script_changes(text: str, failure: str) -> list[Change]:
     if not complete:
         raise ActionFailed(f"the repair script did not finish ({failure})")
     return changes
+
+
+def inverse_patch(before: dict, patch: dict) -> dict:
+    """The merge patch that undoes `patch` on `before`: old values back, added keys removed (null)."""
+    out: dict = {}
+    for key, value in patch.items():
+        old = before.get(key)
+        if isinstance(value, dict) and isinstance(old, dict):
+            out[key] = inverse_patch(old, value)
+        else:
+            out[key] = old
+    return out
+
+
+def _not_yet_there(message: str, plan: Plan) -> bool:
+    """A dry run refused only because another object of the same plan is not created yet (a
+    RoleBinding's Role): the real create comes after it, and is undone with the rest if refused."""
+    created = {a.body["metadata"]["name"] for a in plan.actions if isinstance(a, Create)}
+    return "not found" in message and any(f'"{name}" not found' in message for name in created)
+
+
+def execute_all_or_nothing(plan: Plan, run: Runner) -> list[Change]:
+    """Apply a plan of API objects as one: every object is first sent with dryRun=All, and none is
+    created when the server refuses any; a failure half-way undoes what was done, and says so.
+
+    Used where a partial result is worse than none (`schedule --apply`: a Role and RoleBinding
+    without the CronJob they were for). Each undo is audited like any change.
+    """
+    refused = []
+    for action in plan.actions:
+        dry = getattr(action, "dry_run", None)
+        if dry is None:
+            continue
+        try:
+            dry(run)
+        except DvdoctorError as exc:
+            if not _not_yet_there(str(exc), plan):
+                refused.append(f"{action.describe()}: {exc}")
+    if refused:
+        raise ActionFailed(f"the server refused {len(refused)} of {len(plan.actions)} object(s) in a dry run, "
+                           f"so nothing was changed: {'; '.join(refused)}")
+    undos: list[Action] = []
+    done: list[Change] = []
+    for action in plan.actions:
+        run.progress(action.describe())
+        try:
+            undo = action.undo(run) if hasattr(action, "undo") else None
+            changes = action.apply(run)
+        except DvdoctorError as exc:
+            run.audit.record(plan.fix, action.describe(), run.facts.namespace, [], error=str(exc))
+            raise ActionFailed(f"{action.describe()}: {exc}; {_roll_back(plan, run, undos)}") from exc
+        run.audit.record(plan.fix, action.describe(), run.facts.namespace, changes)
+        done.extend(changes)
+        if undo is not None:
+            undos.append(undo)
+    return done
+
+
+def _roll_back(plan: Plan, run: Runner, undos: list[Action]) -> str:
+    """Undo what an all-or-nothing plan did, newest first; the sentence that says what was undone."""
+    if not undos:
+        return "nothing had been changed"
+    undone, left = [], []
+    for undo in reversed(undos):
+        run.progress(f"undo: {undo.describe()}")
+        try:
+            changes = undo.apply(run)
+        except DvdoctorError as exc:
+            run.audit.record(plan.fix, f"undo: {undo.describe()}", run.facts.namespace, [], error=str(exc))
+            left.append(f"{undo.describe()} ({exc})")
+            continue
+        run.audit.record(plan.fix, f"undo: {undo.describe()}", run.facts.namespace, changes)
+        undone.append(undo.describe())
+    said = f"undone: {', '.join(undone)}" if undone else "nothing could be undone"
+    return said + (f"; NOT undone, do it by hand: {', '.join(left)}" if left else "")
 
 
 def execute(plan: Plan, run: Runner) -> list[Change]:

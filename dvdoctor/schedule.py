@@ -215,6 +215,11 @@ def apply_plan(cluster: Cluster, objects: list[dict]) -> Plan:
     plan = Plan("schedule")
     for want in objects:
         kind, name = PLURALS[want["kind"]], want["metadata"]["name"]
+        served = cluster.served(kind)
+        if served is None:
+            raise UsageError(f"this API server serves no {want['kind']} API dvdoctor knows (it is older than "
+                             "Kubernetes 1.18 / OpenShift 4.5): schedule the job by hand, or print the manifests and adapt them")
+        want = {**want, "apiVersion": served}  # CronJob: batch/v1 from Kubernetes 1.21, batch/v1beta1 before
         what = f"{want['kind'].lower()}/{name}"
         have = cluster.get(kind, name)
         if have is None:

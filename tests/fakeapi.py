@@ -433,6 +433,14 @@ class _Handler(BaseHTTPRequestHandler):
             review = rec.json()
             review["status"] = {"resourceRules": self.fake.rules, "nonResourceRules": [], "incomplete": False}
             return self._send_json(201, review)
+        if rec.method == "GET" and (path == "/api/v1" or re.fullmatch(r"/apis/[^/]+/[^/]+", path)):
+            # discovery: the resources each group/version serves, as the table below has them
+            served = [{"name": plural, "kind": kind, "namespaced": namespaced}
+                      for plural, (prefix, kind, namespaced) in KINDS.items() if prefix == path]
+            if not served:
+                return self._error(404, "the server could not find the requested resource", "NotFound")
+            return self._send_json(200, {"kind": "APIResourceList", "groupVersion": path.split("/", 2)[-1],
+                                         "resources": served})
         m = re.fullmatch(r"/api/v1/namespaces/([^/]+)", path)
         if m and rec.method == "GET":
             if m.group(1) in self.fake.namespaces:
@@ -487,6 +495,8 @@ class _Handler(BaseHTTPRequestHandler):
             return self._error(422, f"{KINDS[plural][1]} is invalid: metadata.name: Required value", "Invalid")
         if self.fake.stored(plural, name, ns) is not None:
             return self._error(409, f'{plural} "{name}" already exists', "AlreadyExists")
+        if rec.query.get("dryRun") == ["All"]:
+            return self._send_json(201, body)
         body["metadata"]["creationTimestamp"] = now_stamp()  # the server's, whatever the client sent
         obj = self.fake.put(plural, body, ns)
         if plural == "persistentvolumeclaims" and self.fake.bind_volumes:
@@ -511,6 +521,8 @@ class _Handler(BaseHTTPRequestHandler):
             return self._error(409, f'Operation cannot be fulfilled on {plural} "{name}": the object has been modified; '
                                     "please apply your changes to the latest version and try again", "Conflict")
         merged = merge_patch(obj, patch)
+        if rec.query.get("dryRun") == ["All"]:
+            return self._send_json(200, merged)
         if plural == "persistentvolumeclaims" and self.fake.resize_volumes and (merged.get("status") or {}).get("phase") == "Bound":
             request = (((merged.get("spec") or {}).get("resources") or {}).get("requests") or {}).get("storage")
             if request and request != (((obj.get("spec") or {}).get("resources") or {}).get("requests") or {}).get("storage"):

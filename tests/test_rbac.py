@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import io
+import re
 import threading
 from pathlib import Path
 
@@ -44,6 +45,9 @@ TOLERATED = {("list", KINDS[kind][0].split("/")[2] if KINDS[kind][0].startswith(
              for kind in OPTIONAL_KINDS}
 
 
+DISCOVERY = re.compile(r"/api/v1|/apis/[^/]+/[^/]+")
+
+
 def authz(method: str, path: str, query: dict[str, list[str]]) -> tuple[str, str, str]:
     """(verb, group, resource) of one request, as Kubernetes' RequestInfo resolver derives them."""
     parts = path.strip("/").split("/")
@@ -67,7 +71,8 @@ def uncovered(api: FakeApi, command: str) -> list[tuple[str, str, str]]:
     """The calls made so far that the generated manifests for `command` do not allow."""
     objects = rbac.manifests(b.NS, command, rbac.subject("alice", None, None, b.NS))
     rules = [r for o in objects if o["kind"] in ("Role", "ClusterRole") for r in o["rules"]]
-    calls = {authz(r.method, r.path, r.query) for r in api.requests}
+    # discovery (GET /apis/GROUP/VERSION) is a non-resource URL every user may read (system:discovery)
+    calls = {authz(r.method, r.path, r.query) for r in api.requests if not DISCOVERY.fullmatch(r.path)}
     return sorted(c for c in calls - GRANTED_TO_EVERYONE - TOLERATED if not allows(rules, c[1], c[2], c[0]))
 
 

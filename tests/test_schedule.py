@@ -139,8 +139,12 @@ def test_apply_sends_each_object_to_its_path_as_printed(fake, capsys):
 
     code, out = run_cli(APPLY, capsys)
     assert code == 0, out
-    posts = fake.requests_to("POST", WRITES)
+    writes = fake.requests_to("POST", WRITES)
+    dry = [r for r in writes if r.query.get("dryRun") == ["All"]]
+    posts = [r for r in writes if "dryRun" not in r.query]
     printed = schedule.manifests(NS, "0 2 * * *", IMAGE, check_only=True)
+    assert [r.json() for r in dry] == printed  # every object is first sent as a server-side dry run
+    assert writes[:len(dry)] == dry  # ... before any is created
     assert [r.json() for r in posts] == printed  # in order: the job's account and rights before the job
     for request, obj in zip(posts, printed):
         plural = schedule.PLURALS[obj["kind"]]
@@ -173,7 +177,8 @@ def test_a_changed_cron_is_one_merge_patch_of_the_cronjob(fake, capsys):
     fake.requests.clear()
     code, out = run_cli([a if a != "0 2 * * *" else "30 3 * * 6" for a in APPLY], capsys)
     assert code == 0, out
-    [patch] = fake.requests_to("PATCH", WRITES)
+    [dry, patch] = fake.requests_to("PATCH", WRITES)
+    assert dry.query == {"dryRun": ["All"]} and dry.json() == patch.json() and not patch.query
     assert patch.path == f"/apis/batch/v1/namespaces/{NS}/cronjobs/dvdoctor-check"
     assert patch.headers["content-type"] == "application/merge-patch+json"
     assert patch.json() == {"spec": {"schedule": "30 3 * * 6"}}
@@ -184,6 +189,8 @@ def test_a_forbidden_create_stops_the_apply_in_one_line(fake, capsys):
     fake.fail("POST", r"/clusterroles$", 403, 'clusterroles.rbac.authorization.k8s.io is forbidden: User "alice" cannot create')
     code, out = run_cli(APPLY, capsys)
     assert code == 1 and "create clusterrole/dvdoctor-cpd30-check" in out and "forbidden" in out, out
+    assert "nothing was changed" in out, out
+    assert not [r for r in fake.requests_to("POST", WRITES) if "dryRun" not in r.query]  # all or nothing
     assert fake.stored("cronjobs", "dvdoctor-check", NS) is None  # the job never runs without its rights
     assert fake.stored("leases", "dvdoctor-lock", NS) is None  # the lock is given back
 

@@ -149,7 +149,7 @@ def _apply(opts: Options, namespace: str, objects: list[dict], dry_run: bool, au
     from ..audit import AuditLog
     from ..errors import UsageError
     from ..facts import Facts
-    from ..plan import ActionFailed, Runner, execute
+    from ..plan import ActionFailed, Runner, execute_all_or_nothing
     from ..schedule import apply_plan
     from .fix_cmd import render_plan
     from .locking import take_lock
@@ -174,7 +174,7 @@ def _apply(opts: Options, namespace: str, objects: list[dict], dry_run: bool, au
         runner = Runner(cluster, Facts({"namespace": namespace}), audit,
                         progress=lambda msg: console.print(f"  → {escape(msg)}"))
         try:
-            execute(plan, runner)
+            execute_all_or_nothing(plan, runner)
         except ActionFailed as exc:
             console.print(f"[red]✗[/] {escape(str(exc))}")
             return 1

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 from urllib.parse import urlsplit, urlunsplit
 
-from ..errors import ClusterError, Conflict, Forbidden, Invalid, NotFound, Unavailable, Unreachable, UsageError
+from ..errors import ClusterError, Conflict, Forbidden, Invalid, NotFound, NotServed, Unavailable, Unreachable, UsageError
 from ..names import valid_name
 from .port import ExecResult
 from .retry import RetryPolicy
@@ -85,6 +85,12 @@ _KINDS: dict[str, _Kind] = {
     "clusterroles": _Kind("rbac.authorization.k8s.io", "v1", "ClusterRole", False),
     "clusterrolebindings": _Kind("rbac.authorization.k8s.io", "v1", "ClusterRoleBinding", False),
 }
+
+
+#: Kinds whose version depends on the server: plural -> versions to look for, newest first.
+#: CronJob is `batch/v1` only from Kubernetes 1.21 (OpenShift 4.5/4.6 serve `batch/v1beta1`);
+#: Lease is `coordination.k8s.io/v1` from 1.14, `v1beta1` from 1.12 (OpenShift 3.11 has neither).
+ALTERNATIVE_VERSIONS: dict[str, tuple[str, ...]] = {"cronjobs": ("v1", "v1beta1"), "leases": ("v1", "v1beta1")}
 
 
 def _one_line(text: str, limit: int = 300) -> str:
@@ -223,6 +229,8 @@ class KubeCluster:
     @retry_backoff.setter
     def retry_backoff(self, seconds: float) -> None:
         self.retry = self.retry.with_base(seconds)
+        #: group/version -> the resources it serves (None: not served), each asked once per run.
+        self._discovered: dict[str, frozenset[str] | None] = {}
 
     # -- the port ---------------------------------------------------------------------------------
 
@@ -230,7 +238,7 @@ class KubeCluster:
         return f"context {self._context} at {self._server}"
 
     def list(self, kind: str, label_selector: str | None = None) -> list[dict]:
-        info = _kind(kind)
+        info = self._info(kind)
         query = [("labelSelector", label_selector)] if label_selector else []
         doc = self._json("GET", self._path(kind), query, what=("list", kind, None))
         items = doc.get("items") or []
@@ -245,19 +253,28 @@ class KubeCluster:
         except NotFound:
             return None
 
-    def create(self, kind: str, body: dict) -> dict:
+    def create(self, kind: str, body: dict, dry_run: bool = False) -> dict:
         """POST; retried after a 5xx or a dropped connection, since a create that may have landed is
-        read back on the 409 that follows: an object carrying everything we sent, made just now, is ours."""
+        read back on the 409 that follows: an object carrying everything we sent, made just now, is ours.
+
+        dry_run: sent with dryRun=All (validated and admitted in full, stored nowhere). The body's
+        apiVersion becomes the one this server serves the kind under (CronJob, Lease: same fields).
+        """
         name = (body.get("metadata") or {}).get("name")
+        info = self._info(kind)
+        if body.get("apiVersion") and body["apiVersion"] != info.api_version:
+            body = {**body, "apiVersion": info.api_version}
         since = time.time()
 
         def landed(_exc: ClusterError) -> dict | None:
             stored = self.get(kind, name) if name else None
             return stored if stored is not None and _is_our_create(body, stored, since) else None
 
-        return self._json("POST", self._path(kind), body=body, what=("create", kind, name), recover=landed)
+        return self._json("POST", self._path(kind), _dry(dry_run), body=body,
+                          what=("dry-run create" if dry_run else "create", kind, name),
+                          recover=None if dry_run else landed)
 
-    def patch(self, kind: str, name: str, patch: dict) -> dict:
+    def patch(self, kind: str, name: str, patch: dict, dry_run: bool = False) -> dict:
         """A merge patch is the same however often it is applied; one that names the resourceVersion it
         was made at gets a 409 when tried again after it landed, so the object is read back to see."""
         effect = {k: ({mk: mv for mk, mv in v.items() if mk != "resourceVersion"} if k == "metadata" and isinstance(v, dict)
@@ -268,9 +285,19 @@ class KubeCluster:
             return stored if stored is not None and _patch_applied(effect, stored) else None
 
         return self._json(
-            "PATCH", self._path(kind, name), body=patch, content_type="application/merge-patch+json",
-            what=("patch", kind, name), recover=landed,
+            "PATCH", self._path(kind, name), _dry(dry_run), body=patch, content_type="application/merge-patch+json",
+            what=("dry-run patch" if dry_run else "patch", kind, name), recover=None if dry_run else landed,
         )
+
+    def served(self, kind: str) -> str | None:
+        """The apiVersion this server serves `kind` under, or None when it serves none dvdoctor knows.
+
+        Asked once per run (a discovery GET of each group/version looked at), then cached.
+        """
+        try:
+            return self._info(kind).api_version
+        except NotServed:
+            return None
 
     def delete(self, kind: str, name: str) -> bool:
         # Background propagation: without it a Job deleted through the API orphans its pods.
@@ -395,8 +422,33 @@ class KubeCluster:
 
     # -- requests ----------------------------------------------------------------------------------
 
-    def _path(self, kind: str, name: str | None = None) -> str:
+    def _info(self, kind: str) -> _Kind:
+        """Where `kind` is served here: the fixed entry, or the first served of its alternatives."""
         info = _kind(kind)
+        versions = ALTERNATIVE_VERSIONS.get(kind)
+        if not versions:
+            return info
+        for version in versions:
+            candidate = _Kind(info.group, version, info.kind, info.namespaced)
+            if kind in self._resources(candidate.api_version, candidate.prefix):
+                return candidate
+        raise NotServed(
+            f"the API server {self._server} serves no {info.kind} API that dvdoctor knows "
+            f"({', '.join(f'{info.group}/{v}' for v in versions)}): it is older than dvdoctor supports for this"
+        )
+
+    def _resources(self, group_version: str, prefix: str) -> frozenset[str]:
+        if group_version not in self._discovered:
+            try:
+                doc = self._json("GET", prefix, what=("discover", group_version, None))
+                self._discovered[group_version] = frozenset(
+                    str(r.get("name")) for r in doc.get("resources") or [] if "/" not in str(r.get("name")))
+            except NotFound:
+                self._discovered[group_version] = None
+        return self._discovered[group_version] or frozenset()
+
+    def _path(self, kind: str, name: str | None = None) -> str:
+        info = self._info(kind)
         path = info.prefix + (f"/namespaces/{self.namespace}" if info.namespaced else "") + f"/{kind}"
         return f"{path}/{name}" if name else path
 
@@ -499,7 +551,7 @@ class KubeCluster:
         items = doc.get("items") or []
         obj = items[0] if items else None
         if obj is not None:
-            info = _kind(kind)
+            info = self._info(kind)
             obj.setdefault("apiVersion", info.api_version)
             obj.setdefault("kind", info.kind)
         return obj, (doc.get("metadata") or {}).get("resourceVersion")
@@ -667,6 +719,11 @@ def _epoch(stamp: Any) -> float | None:
         return datetime.fromisoformat(str(stamp).replace("Z", "+00:00")).timestamp()
     except ValueError:
         return None
+
+
+def _dry(dry_run: bool) -> list[tuple[str, Any]]:
+    """Server-side dry run (GA in Kubernetes 1.18): validated and admitted in full, stored nowhere."""
+    return [("dryRun", "All")] if dry_run else []
 
 
 class _Gone(Exception):

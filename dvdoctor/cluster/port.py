@@ -55,11 +55,17 @@ class Cluster(Protocol):
     def get(self, kind: str, name: str) -> dict | None:
         """One object, or None when it does not exist."""
 
-    def create(self, kind: str, body: dict) -> dict:
-        """Create an object; raises Conflict if it exists, Forbidden/Invalid as the API does."""
+    def create(self, kind: str, body: dict, dry_run: bool = False) -> dict:
+        """Create an object; raises Conflict if it exists, Forbidden/Invalid as the API does.
 
-    def patch(self, kind: str, name: str, patch: dict) -> dict:
-        """A JSON merge patch (RFC 7386) of one object."""
+        dry_run: validate and admit it as a create would, store nothing (all-or-nothing applies).
+        """
+
+    def patch(self, kind: str, name: str, patch: dict, dry_run: bool = False) -> dict:
+        """A JSON merge patch (RFC 7386) of one object; dry_run as for create."""
+
+    def served(self, kind: str) -> str | None:
+        """The apiVersion the server serves `kind` under (asked once per run), or None when none dvdoctor knows."""
 
     def delete(self, kind: str, name: str) -> bool:
         """Delete with background propagation (a Job takes its pods along); False if absent."""

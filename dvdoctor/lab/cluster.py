@@ -60,7 +60,7 @@ class LabCluster:
         return self.store.read(kind, name)
 
     # ---- writes -----------------------------------------------------------------------------
-    def create(self, kind: str, body: dict) -> dict:
+    def create(self, kind: str, body: dict, dry_run: bool = False) -> dict:
         self._allow("create", kind)
         name = api.check_name(kind, body)
         _, version, kind_name = api.kind_info(kind)
@@ -77,6 +77,8 @@ class LabCluster:
                 raise Conflict(f'{kind} "{name}" already exists')
             if kind in ("jobs", "pods"):
                 self._require_service_account(kind, obj)
+            if dry_run:  # validated as a create is, stored nowhere
+                return obj
             if kind == "jobs":
                 return self._create_job(obj)
             if kind == "pods":
@@ -117,7 +119,7 @@ class LabCluster:
         job["status"]["active"] = 1
         return self.store.write("jobs", job)
 
-    def patch(self, kind: str, name: str, patch: dict) -> dict:
+    def patch(self, kind: str, name: str, patch: dict, dry_run: bool = False) -> dict:
         self._allow("patch", kind)
         with self.store.locked():
             obj = self.store.read(kind, name)
@@ -128,11 +130,15 @@ class LabCluster:
             merged["metadata"]["name"] = name
             if kind == "jobs":
                 api.check_job_patch(obj, merged)
+            resize = False
             if kind == "persistentvolumeclaims":
                 cls_name = (obj.get("spec") or {}).get("storageClassName")
                 cls = self.store.read("storageclasses", cls_name) if cls_name else None
-                if api.check_claim_patch(obj, merged, cls):
-                    self.controllers.resize_claim(merged)
+                resize = api.check_claim_patch(obj, merged, cls)
+            if dry_run:
+                return merged
+            if resize:
+                self.controllers.resize_claim(merged)
             if kind == "persistentvolumes":
                 self.controllers.sync_volume(merged)
             if kind in ("deployments", "statefulsets") and merged.get("spec") != obj.get("spec"):
@@ -204,6 +210,10 @@ class LabCluster:
         return runtime.run_sync(who.wrap(list(argv)), runtime.environment(chosen, rootfs, pod, info), rootfs)
 
     # ---- access and waiting -----------------------------------------------------------------
+    def served(self, kind: str) -> str | None:
+        """The lab serves every kind at the version dvdoctor writes."""
+        return api.kind_info(kind)[1]
+
     def allowed_rules(self) -> list[dict]:
         self.request_count += 1
         return copy.deepcopy(self.store.meta()["rules"])
