@@ -1,12 +1,14 @@
-"""dvdoctor's own Kubernetes user lacks permissions some of its commands need.
+"""dvdoctor's own Kubernetes user lacks permissions the command it runs needs.
 
 Symptom: a repair, backup or restore stops half-way with `Forbidden`; or some checks are skipped.
 Cause: the user or service account dvdoctor runs as is bound to a Role that does not grant every
 verb on every resource dvdoctor uses. The table of what each command needs lives in one place,
 dvdoctor/permissions.py; this check compares it with the caller's rules as the API's
 SelfSubjectRulesReview reports them in DV's namespace. Rules limited to named objects
-(resourceNames) don't count, since dvdoctor lists and creates. Before a backup or restore only that
-command's permissions are checked; otherwise all of them. An empty rule list means the cluster's
+(resourceNames) don't count, since dvdoctor lists and creates. It judges the command at hand:
+`check` on what check needs, `fix` on what fix needs, a backup's or restore's gate on that
+command's rights; rights only other commands need are listed as a note, not flagged, so an account
+granted `dvdoctor rbac --for check` passes. An empty rule list means the cluster's
 authorizer cannot enumerate rules (the review is then incomplete), so the check is skipped. The
 review can't tell a namespaced `*` from a cluster-wide grant, so rights on persistentvolumes may
 look present and still be refused: bar-pv-reclaim-delete then says so by skipping.
@@ -17,13 +19,18 @@ dvdoctor as a user who has them. `kubectl auth can-i VERB RESOURCE -n NS` confir
 
 from dvdoctor import permissions
 from dvdoctor.facts import SECTION_ACCESS, Facts
-from dvdoctor.registry import WARNING, Problem, Skip, check
+from dvdoctor.registry import WARNING, Note, Problem, Skip, check
 from dvdoctor.words import plural
+
+
+def _line(p: permissions.Permission, verb: str) -> str:
+    scope = " (cluster-wide)" if p.cluster_scoped else ""
+    return f"cannot {verb} {p.api}{scope}: needed by {', '.join(p.commands)} to {p.why}"
 
 
 @check(
     "dvdoctor-permissions",
-    "dvdoctor may do what its commands need",
+    "dvdoctor may do what the running command needs",
     severity=WARNING,
     needs=[SECTION_ACCESS],
     tags=["rbac"],
@@ -32,15 +39,13 @@ def run(facts: Facts):
     rules = facts.section(SECTION_ACCESS)["rules"]
     if not rules:
         raise Skip("SelfSubjectRulesReview returned no rules: this cluster's authorizer cannot list them")
-    commands = (facts.phase,) if facts.phase in (permissions.BACKUP, permissions.RESTORE) else permissions.ALL
-    gaps = permissions.missing(rules, commands)
-    if not gaps:
-        return
-    evidence = tuple(
-        f"cannot {verb} {p.api}{' (cluster-wide)' if p.cluster_scoped else ''}: needed by {', '.join(p.commands)} "
-        f"to {p.why}"
-        for p, verb in gaps
-    )
-    affected = sorted({c for p, _ in gaps for c in p.commands if c in commands})
-    yield Problem(f"{plural(len(gaps), 'permission')} missing in {facts.namespace}; affects: {', '.join(affected)}",
-                  evidence, f"namespace/{facts.namespace}")
+    command = facts.command if facts.command in permissions.ALL else permissions.CHECK
+    gaps = permissions.missing(rules, (command,))
+    if gaps:
+        yield Problem(f"{plural(len(gaps), 'permission')} `dvdoctor {command}` needs missing in {facts.namespace}",
+                      tuple(_line(p, verb) for p, verb in gaps), f"namespace/{facts.namespace}")
+    others = [(p, verb) for p, verb in permissions.missing(rules, permissions.ALL) if (p, verb) not in gaps]
+    if others:
+        commands = sorted({c for p, _ in others for c in p.commands if c != command})
+        yield Note(f"not needed by `dvdoctor {command}`; missing for {', '.join(commands)}: "
+                   + "; ".join(f"{verb} {p.api}" for p, verb in others))

@@ -59,6 +59,14 @@ class Problem:
 
 
 @dataclass(frozen=True)
+class Note:
+    """A line a check adds to its result without finding a problem (the rights other commands would
+    need): shown as the result's reason, it never changes the verdict."""
+
+    text: str
+
+
+@dataclass(frozen=True)
 class Suppression:
     """A finding a site has accepted (from dvdoctor.yaml): a check id, optionally one "kind/name"."""
 
@@ -199,14 +207,23 @@ def run_checks(
     only: Iterable[str] = (),
     skip: Iterable[str] = (),
     ignore: Iterable[str] = (),
+    command: str | None = None,
 ) -> list[Result]:
-    """Run the checks that apply; the site's suppressions come with the facts' settings (config.py)."""
+    """Run the checks that apply; the site's suppressions come with the facts' settings (config.py).
+
+    `command`: the dvdoctor command they run for; by default a gate's phase (backup, restore), else
+    whatever the facts already say (`check` unless a caller set it).
+    """
     checks = load_all()
     suppressions: tuple[Suppression, ...] = getattr(facts.settings, "suppressions", ())
     only_ids = set(resolve_ids(only, "--only"))
     skip_ids = set(resolve_ids(skip, "--skip"))
     ignore_ids = set(resolve_ids(ignore, "--ignore-check"))
     facts.phase = phase
+    if command is not None:
+        facts.command = command
+    elif phase in (BACKUP, RESTORE):
+        facts.command = phase
     results: list[Result] = []
     for chk in checks.values():
         if (only_ids and chk.id not in only_ids) or chk.id in skip_ids or not applies_in(chk, phase):
@@ -218,7 +235,7 @@ def run_checks(
             continue
         started = time.perf_counter()
         try:
-            problems = list(chk.run(facts))
+            found = list(chk.run(facts))
         except Skip as exc:
             results.append(Result(chk, "skip", reason=str(exc), seconds=time.perf_counter() - started,
                                   incomplete=exc.incomplete))
@@ -227,7 +244,8 @@ def run_checks(
             results.append(Result(chk, "crash", reason=f"{type(exc).__name__}: {exc}",
                                   seconds=time.perf_counter() - started))
             continue
-        problems = [_suppress(chk.id, p, suppressions) for p in problems]
+        notes = [f.text for f in found if isinstance(f, Note)]
+        problems = [_suppress(chk.id, p, suppressions) for p in found if not isinstance(p, Note)]
         if not problems:
             status = "pass"
         elif all(p.suppressed for p in problems):
@@ -237,8 +255,8 @@ def run_checks(
         else:
             status = "fail"
         ignored = status == "fail" and chk.id in ignore_ids
-        results.append(Result(chk, "warn" if ignored else status, problems, ignored=ignored,
-                              seconds=time.perf_counter() - started))
+        results.append(Result(chk, "warn" if ignored else status, problems, reason="; ".join(notes) or None,
+                              ignored=ignored, seconds=time.perf_counter() - started))
     return results
 
 

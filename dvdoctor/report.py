@@ -122,6 +122,8 @@ def render(console: Console, facts: Facts, results: list[Result], *, hint: str |
             tail = f" [magenta](check crashed: {escape(r.reason or '')}; this is a dvdoctor bug)[/]"
         elif r.ignored:
             tail = " [yellow](ignored by --ignore-check)[/]"
+        elif r.reason:
+            tail = f" [dim](note: {escape(r.reason)})[/]"
         symbol = SYMBOL["unknown"] if r.status == "skip" and r.incomplete else SYMBOL[r.status]
         console.print(f" {symbol} {r.check.id:<{width}} {label}{tail}")
         for p in r.problems:

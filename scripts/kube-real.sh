@@ -54,7 +54,6 @@ private_apt() {
 }
 
 build() {
-    if built; then say "binaries already built in $BIN"; return 0; fi
     local why
     why=$(can_build) || die "cannot build here: $why"
     mkdir -p "$CACHE" "$BIN"
@@ -69,6 +68,7 @@ build() {
         apt-get update -qq
         DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
     fi
+    if built; then say "binaries already built in $BIN"; return 0; fi
     local src
     src=$(find "$CACHE/src" -maxdepth 1 -type d -name "$SRC_PKG-*" 2>/dev/null | head -1 || true)
     if [[ -z $src ]]; then
@@ -93,9 +93,9 @@ build() {
     ) >"$log" 2>&1 &
     local pid=$!
     while kill -0 "$pid" 2>/dev/null; do
-        sleep 20
+        sleep 30
         kill -0 "$pid" 2>/dev/null || break
-        say "still building ($((SECONDS - t0)) s): $(tail -n 1 "$log" | cut -c1-120)"
+        say "still building: $((SECONDS - t0)) s of about 300 ($(grep -c . "$log") log lines in $log)"
     done
     wait "$pid" || { tail -n 40 "$log" >&2; die "build failed (log: $log)"; }
     for b in "${BINARIES[@]}"; do

@@ -277,12 +277,12 @@ def remove(data: dict, kind: str, name: str) -> None:
     data["objects"][kind] = [o for o in data["objects"][kind] if o["metadata"]["name"] != name]
 
 
-def results(data: dict, phase: str = "now", only: tuple[str, ...] = ()) -> list[Result]:
-    return run_checks(Facts(copy.deepcopy(data)), phase=phase, only=only)
+def results(data: dict, phase: str = "now", only: tuple[str, ...] = (), command: str | None = None) -> list[Result]:
+    return run_checks(Facts(copy.deepcopy(data)), phase=phase, only=only, command=command)
 
 
-def run_one(check_id: str, data: dict, phase: str = "now") -> Result:
-    [result] = results(data, phase, (check_id,))
+def run_one(check_id: str, data: dict, phase: str = "now", command: str | None = None) -> Result:
+    [result] = results(data, phase, (check_id,), command)
     return result
 
 

@@ -347,8 +347,8 @@ VIEW_AND_EXEC = [
 def test_missing_verbs_are_named_exactly():
     data = b.healthy()
     data["access"]["rules"] = VIEW_AND_EXEC
-    r = b.run_one("dvdoctor-permissions", data)
-    assert r.status == "warn"
+    r = b.run_one("dvdoctor-permissions", data, command="fix")
+    assert r.status == "warn" and "`dvdoctor fix` needs" in r.problems[0].message
     lines = r.problems[0].evidence
     assert ("cannot patch apps/deployments: needed by fix, backup to scale the side deployments down before a "
             "backup and back up after") in lines
@@ -356,6 +356,22 @@ def test_missing_verbs_are_named_exactly():
     assert any(line.startswith("cannot patch persistentvolumes (cluster-wide): needed by fix") for line in lines)
     assert any(line.startswith("cannot list storage.k8s.io/storageclasses (cluster-wide)") for line in lines)
     assert not any("pods/exec" in line or "batch/jobs" in line for line in lines)
+
+
+def test_check_is_judged_on_what_check_needs_and_lists_the_rest():
+    data = b.healthy()
+    data["access"]["rules"] = VIEW_AND_EXEC
+    r = b.run_one("dvdoctor-permissions", data)  # the command at hand is check
+    assert r.status == "warn"
+    lines = r.problems[0].evidence
+    assert any(line.startswith("cannot list storage.k8s.io/storageclasses (cluster-wide)") for line in lines)
+    assert not any("deployments" in line or "cannot delete pods" in line for line in lines)  # fix's and backup's
+    assert "patch apps/deployments" in r.reason and "delete pods" in r.reason and "not needed by `dvdoctor check`" in r.reason
+    data["access"]["rules"] = VIEW_AND_EXEC + [
+        {"verbs": ["list"], "apiGroups": ["storage.k8s.io"], "resources": ["storageclasses"]},
+        {"verbs": ["list"], "apiGroups": ["coordination.k8s.io"], "resources": ["leases"]}]
+    r = b.run_one("dvdoctor-permissions", data)
+    assert r.status == "pass" and "patch apps/deployments" in r.reason, r.reason
 
 
 def test_a_gate_checks_only_its_commands_permissions():
@@ -374,7 +390,7 @@ def test_subresource_wildcards_follow_rbac():
     data["access"]["rules"] = [{"verbs": ["*"], "apiGroups": ["*"], "resources": ["pods", "jobs", "deployments", "statefulsets",
                                                                                   "persistentvolumeclaims", "serviceaccounts", "events",
                                                                                   "persistentvolumes", "storageclasses", "leases"]}]
-    lines = b.run_one("dvdoctor-permissions", data).problems[0].evidence
+    lines = b.run_one("dvdoctor-permissions", data, command="fix").problems[0].evidence
     assert [line.split(":")[0] for line in lines] == ["cannot get pods/log", "cannot get pods/exec", "cannot create pods/exec"]
     data["access"]["rules"].append({"verbs": ["get", "create"], "apiGroups": [""], "resources": ["*/log", "*/exec"]})
     assert b.run_one("dvdoctor-permissions", data).status == "pass"

@@ -113,7 +113,7 @@ def fix(
     unknown: list = []
     if all_:
         # every failing or warning check: the fixable ones repaired, the others' manual steps printed
-        results = run_checks(facts)
+        results = run_checks(facts, command="fix")
         failing = [r.check.id for r in results if r.status in ("fail", "warn", "crash")]
         ids += [i for i in failing if i not in ids]
         unknown = [r for r in results if r.status == "skip" and r.incomplete]
@@ -149,14 +149,14 @@ def repair(opts: Options, cluster, facts, ids: list[str], options, console: Cons
     from ..registry import run_checks
 
     fixes = load_all()
-    results = {r.check.id: r for r in run_checks(facts)}
+    results = {r.check.id: r for r in run_checks(facts, command="fix")}
     asked = set(ids)
 
     def status(fix_id: str) -> str | None:
         """Its check's status, judged as its verification judges it (a pre-backup state as a gate)."""
         if fix_id in fixes and fixes[fix_id].verify_phase != "now":
             fx = fixes[fix_id]
-            found = run_checks(facts, phase=fx.verify_phase, only=[fx.check])
+            found = run_checks(facts, phase=fx.verify_phase, only=[fx.check], command="fix")
             return found[0].status if found else None
         result = results.get(fixes[fix_id].check if fix_id in fixes else fix_id)
         return result.status if result else None
@@ -238,7 +238,7 @@ def _apply(opts: Options, cluster, facts, fixes: dict, todo: list, options, cons
         if chk.verify is not None:
             ok, seen = chk.verify(options)
         else:
-            result = run_checks(after, phase=chk.verify_phase, only=[chk.check])
+            result = run_checks(after, phase=chk.verify_phase, only=[chk.check], command="fix")
             ok = bool(result) and result[0].status == "pass"
             seen = f"check {chk.check} {'passes' if ok else 'still fails'}"
         failed |= not ok

@@ -184,3 +184,7 @@ def dv(control_plane, tmp_path, request) -> DvNamespace:
         api.delete("Namespace", None, name)
         for pv in ns.pvs:
             api.delete("PersistentVolume", None, pv)
+        for kind in ("ClusterRoleBinding", "ClusterRole"):  # what `dvdoctor rbac` grants cluster-wide for it
+            for obj in api.list(kind, None, "app.kubernetes.io/managed-by=dvdoctor"):
+                if obj["metadata"]["name"].startswith(f"dvdoctor-{name}-"):
+                    api.delete(kind, None, obj["metadata"]["name"])
