@@ -220,6 +220,8 @@ class KubeCluster:
         self.request_count = 0
         #: How 429/5xx answers and dropped connections are retried; tests shorten it.
         self.retry = DEFAULT_RETRY
+        #: group/version -> the resources it serves (None: not served), each asked once per run.
+        self._discovered: dict[str, frozenset[str] | None] = {}
 
     @property
     def retry_backoff(self) -> float:
@@ -229,8 +231,6 @@ class KubeCluster:
     @retry_backoff.setter
     def retry_backoff(self, seconds: float) -> None:
         self.retry = self.retry.with_base(seconds)
-        #: group/version -> the resources it serves (None: not served), each asked once per run.
-        self._discovered: dict[str, frozenset[str] | None] = {}
 
     # -- the port ---------------------------------------------------------------------------------
 
