@@ -77,8 +77,8 @@ def run(facts: Facts):
     for pod in facts.objects("pods"):
         pod_name = k8s.name(pod)
         job = (pod["metadata"].get("labels") or {}).get("job-name") or k8s.owner(pod, "Job")
-        if job in reported or (job and facts.get("jobs", job) is not None):
-            continue
+        if job in reported or (job and facts.get("jobs", job) is not None) or pod["metadata"].get("deletionTimestamp"):
+            continue  # reported with its job, or still has one, or is being deleted
         orphan_of_bar = job in (names.list_job, names.test_job, names.backup_job, names.restore_job)
         if orphan_of_bar or (_owned(pod) and k8s.pod_phase(pod) in ("Succeeded", "Failed")):
             started = _age(facts, (pod.get("status") or {}).get("startTime"))

@@ -3,12 +3,14 @@
 Exactly the objects the check reports, nothing else: dvcli.sh's dv-list-backups-job, the runbook's
 dv-test-job, backup/restore jobs that ended over an hour ago, dvdoctor's own finished jobs, and
 pods whose job is gone. Never an active backup or restore job (the check never names one).
-Changes: deletes those jobs (background propagation: their pods go too) and pods.
+Changes: deletes those jobs (background propagation: their pods go too), waiting (up to a minute
+each) until the garbage collector has removed a job's pods, which it does a moment after the job;
+and the pods.
 """
 
 from dvdoctor.facts import Facts
 from dvdoctor.fixer import FixOptions, fix
-from dvdoctor.plan import Delete, Plan
+from dvdoctor.plan import Delete, Plan, StopJob
 from dvdoctor.registry import load_all
 
 KINDS = {"job": "jobs", "pod": "pods"}
@@ -19,6 +21,9 @@ def plan(facts: Facts, options: FixOptions) -> Plan:
     out = Plan("leftover-bar-pods")
     for problem in load_all()["leftover-bar-pods"].run(facts):
         kind, _, name = (problem.object or "").partition("/")
-        if kind in KINDS:
-            out.actions.append(Delete(KINDS[kind], name, f"delete {kind} {name}: {problem.message.split(': ', 1)[-1]}"))
+        summary = f"delete {kind} {name}: {problem.message.split(': ', 1)[-1]}"
+        if kind == "job":  # its pods go too (the garbage collector, a moment after): waited for
+            out.actions.append(StopJob(name, summary, timeout=60.0))
+        elif kind in KINDS:
+            out.actions.append(Delete(KINDS[kind], name, summary))
     return out

@@ -327,17 +327,20 @@ def _stale_lock(lab: LabCluster) -> None:
     })
 
 
-@fault("dvdoctor-permissions", "dvdoctor's role lacks patch on deployments (it cannot scale the side deployments)")
+@fault("dvdoctor-permissions", "dvdoctor's role lacks watch on jobs (no command can follow a BAR job) and patch on "
+       "deployments (fix and backup cannot scale the side deployments)")
 def _permissions(lab: LabCluster) -> None:
     meta = lab.store.meta()
     rules = []
+    taken = {("apps", "deployments"): ["get", "list", "watch", "create", "update", "delete"],
+             ("batch", "jobs"): ["get", "list", "create", "update", "patch", "delete"]}
     for rule in meta["rules"]:
-        if "apps" in rule["apiGroups"] and "deployments" in rule["resources"]:
-            others = [r for r in rule["resources"] if r != "deployments"]
+        hit = [(g, r) for (g, r) in taken if g in rule["apiGroups"] and r in rule["resources"]]
+        if hit:
+            others = [r for r in rule["resources"] if r not in {r for _, r in hit}]
             if others:
                 rules.append({**rule, "resources": others})
-            rules.append({"apiGroups": ["apps"], "resources": ["deployments"],
-                          "verbs": ["get", "list", "watch", "create", "update", "delete"]})
+            rules += [{"apiGroups": [g], "resources": [r], "verbs": taken[(g, r)]} for g, r in hit]
         else:
             rules.append(rule)
     meta["rules"] = rules
