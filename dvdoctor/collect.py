@@ -17,7 +17,7 @@ import yaml
 from . import __version__, k8s, oneshot, probe
 from .backups import TIMESTAMP_FORMAT, parse_quantity
 from .cluster.port import KINDS, Cluster
-from .errors import ClusterError, DvdoctorError, Forbidden, Unavailable, UsageError
+from .errors import ClusterError, DvdoctorError, Forbidden, NotServed, Unavailable, UsageError
 from .facts import SCHEMA_ID, SECTION_ACCESS, SECTION_BAR, SECTION_COPIES, SECTION_ENGINE, Facts, parse_time
 from .lock import LEASE_NAME, Holder
 from .names import DEFAULT, DvNames, Settings
@@ -212,7 +212,8 @@ def collect(
                 objs = recent_events(objs, settings.thresholds.event_window_minutes)
             data["objects"][kind] = [_trim(o) for o in objs]
         except ClusterError as exc:
-            if not (kind in EVIDENCE_KINDS or (kind in OPTIONAL_KINDS and isinstance(exc, (Forbidden, Unavailable)))):
+            # NotServed: OpenShift 3.11 has no Lease API (server-too-old says what that costs)
+            if not (kind in EVIDENCE_KINDS or (kind in OPTIONAL_KINDS and isinstance(exc, (Forbidden, Unavailable, NotServed)))):
                 raise
             data["errors"].append({"what": f"list {kind}", "error": str(exc)})
     _note_lock_holder(data)
@@ -236,6 +237,9 @@ def collect(
         data["skipped"][SECTION_BAR] = "--no-pod: the backup volume was not inspected"
         data["left_out"] = [SECTION_BAR]
     _collect_copies(cluster, data, settings, say)
+    version = cluster.server_version()
+    data["server"] = {"version": f"{version[0]}.{version[1]}" if version else None,
+                      "lease": cluster.served("leases")}
     try:
         data[SECTION_ACCESS] = {"rules": cluster.allowed_rules()}
     except ClusterError as exc:

@@ -387,6 +387,11 @@ def _script_changes(text: str, failure: str) -> list[Change]:
     return changes
 
 
+#: Server-side dry run (dryRun=All) is on by default from Kubernetes 1.13 (GA in 1.18); an older
+#: server ignores the parameter and would really create what it was only asked to check.
+DRY_RUN_SINCE = (1, 13)
+
+
 def inverse_patch(before: dict, patch: dict) -> dict:
     """The merge patch that undoes `patch` on `before`: old values back, added keys removed (null)."""
     out: dict = {}
@@ -413,6 +418,11 @@ def execute_all_or_nothing(plan: Plan, run: Runner) -> list[Change]:
     Used where a partial result is worse than none (`schedule --apply`: a Role and RoleBinding
     without the CronJob they were for). Each undo is audited like any change.
     """
+    version = run.cluster.server_version()
+    if version is not None and version < DRY_RUN_SINCE:
+        raise ActionFailed(f"the API server is Kubernetes {version[0]}.{version[1]}, which has no server-side dry run "
+                           f"(from {DRY_RUN_SINCE[0]}.{DRY_RUN_SINCE[1]}): nothing was changed; apply the printed "
+                           "manifests by hand (`oc apply -f -`)")
     refused = []
     for action in plan.actions:
         dry = getattr(action, "dry_run", None)

@@ -433,6 +433,8 @@ class _Handler(BaseHTTPRequestHandler):
             review = rec.json()
             review["status"] = {"resourceRules": self.fake.rules, "nonResourceRules": [], "incomplete": False}
             return self._send_json(201, review)
+        if rec.method == "GET" and path == "/version":  # OpenShift 4.6's Kubernetes
+            return self._send_json(200, {"major": "1", "minor": "19", "gitVersion": "v1.19.0+fake"})
         if rec.method == "GET" and (path == "/api/v1" or re.fullmatch(r"/apis/[^/]+/[^/]+", path)):
             # discovery: the resources each group/version serves, as the table below has them
             served = [{"name": plural, "kind": kind, "namespaced": namespaced}

@@ -401,3 +401,22 @@ def test_an_empty_rules_review_is_skipped_not_read_as_no_rights():
     data["access"]["rules"] = []
     r = b.run_one("dvdoctor-permissions", data)
     assert r.status == "skip" and "authorizer" in r.reason
+
+
+# ---- the API server's version -------------------------------------------------------------------
+
+def test_openshift_3_11_is_told_what_dvdoctor_cannot_do_there():
+    data = b.healthy()
+    data["server"] = {"version": "1.11", "lease": None}
+    r = b.run_one("server-too-old", data)
+    assert r.status == "warn"
+    text = b.evidence(r)
+    assert "cannot take its lock" in text and "fix, backup, restore" in text and "dry-run" in text
+
+
+def test_a_1_18_server_with_its_lease_passes_and_an_unknown_version_skips():
+    data = b.healthy()
+    data["server"] = {"version": "1.18", "lease": "coordination.k8s.io/v1"}
+    assert b.run_one("server-too-old", data).status == "pass"
+    data["server"] = {"version": None, "lease": None}
+    assert b.run_one("server-too-old", data).status == "skip"

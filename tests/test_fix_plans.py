@@ -11,7 +11,7 @@ from dvdoctor.facts import Facts
 from dvdoctor.fixer import FixOptions, load_all
 from dvdoctor.names import REPLICAS_ANNOTATION
 from dvdoctor.owner import BarJobActive
-from dvdoctor.plan import AwaitGrown, BarScript, Delete, EngineScript, Patch, Scale
+from dvdoctor.plan import AwaitGrown, BarScript, StopJob, Delete, EngineScript, Patch, Scale
 from dvdoctor.registry import load_all as load_checks
 
 FIXES = load_all()
@@ -231,7 +231,7 @@ def test_leftovers_are_exactly_what_the_check_names():
     data["objects"]["jobs"].append(b.job("dv-list-backups-job", state="active"))
     data["objects"]["jobs"].append(b.job("dv-backup-job", state="active"))
     p = plan("leftover-bar-pods", data)
-    assert [(a.kind, a.name) for a in p.actions] == [("jobs", "dv-list-backups-job")]
+    assert [(type(a), a.name) for a in p.actions] == [(StopJob, "dv-list-backups-job")]  # deleted, its pods waited for
 
 
 def test_missing_bar_pvc_is_created_with_dv_pvcs_class_and_room_for_three():

@@ -45,7 +45,7 @@ TOLERATED = {("list", KINDS[kind][0].split("/")[2] if KINDS[kind][0].startswith(
              for kind in OPTIONAL_KINDS}
 
 
-DISCOVERY = re.compile(r"/api/v1|/apis/[^/]+/[^/]+")
+DISCOVERY = re.compile(r"/version|/api/v1|/apis/[^/]+/[^/]+")
 
 
 def authz(method: str, path: str, query: dict[str, list[str]]) -> tuple[str, str, str]:
@@ -71,7 +71,7 @@ def uncovered(api: FakeApi, command: str) -> list[tuple[str, str, str]]:
     """The calls made so far that the generated manifests for `command` do not allow."""
     objects = rbac.manifests(b.NS, command, rbac.subject("alice", None, None, b.NS))
     rules = [r for o in objects if o["kind"] in ("Role", "ClusterRole") for r in o["rules"]]
-    # discovery (GET /apis/GROUP/VERSION) is a non-resource URL every user may read (system:discovery)
+    # discovery (GET /version, /apis/GROUP/VERSION): non-resource URLs every user may read (system:discovery)
     calls = {authz(r.method, r.path, r.query) for r in api.requests if not DISCOVERY.fullmatch(r.path)}
     return sorted(c for c in calls - GRANTED_TO_EVERYONE - TOLERATED if not allows(rules, c[1], c[2], c[0]))
 

@@ -289,6 +289,20 @@ class KubeCluster:
             what=("dry-run patch" if dry_run else "patch", kind, name), recover=None if dry_run else landed,
         )
 
+    def server_version(self) -> tuple[int, int] | None:
+        """(major, minor) of the API server (GET /version, asked once per run); None when it does not say.
+
+        OpenShift 3.11 answers minor "11+": the number is what counts.
+        """
+        if not hasattr(self, "_version"):
+            try:
+                doc = self._json("GET", "/version", what=("get", "version", None))
+                major, minor = (re.match(r"\d+", str(doc.get(k) or "")) for k in ("major", "minor"))
+                self._version = (int(major.group()), int(minor.group())) if major and minor else None
+            except (NotFound, Forbidden):
+                self._version = None
+        return self._version
+
     def served(self, kind: str) -> str | None:
         """The apiVersion this server serves `kind` under, or None when it serves none dvdoctor knows.
 

@@ -64,6 +64,9 @@ class Cluster(Protocol):
     def patch(self, kind: str, name: str, patch: dict, dry_run: bool = False) -> dict:
         """A JSON merge patch (RFC 7386) of one object; dry_run as for create."""
 
+    def server_version(self) -> tuple[int, int] | None:
+        """(major, minor) of the Kubernetes API server, or None when it does not say."""
+
     def served(self, kind: str) -> str | None:
         """The apiVersion the server serves `kind` under (asked once per run), or None when none dvdoctor knows."""
 

@@ -345,3 +345,10 @@ def _permissions(lab: LabCluster) -> None:
             rules.append(rule)
     meta["rules"] = rules
     lab.store.save_meta(meta)
+
+
+@fault("server-too-old", "the lab models OpenShift 3.11's Kubernetes 1.11: no Lease API, no server-side dry run")
+def _server_too_old(lab: LabCluster) -> None:
+    meta = lab.store.meta()
+    meta["kubernetes"] = "1.11"
+    lab.store.save_meta(meta)

@@ -92,3 +92,14 @@ def test_the_schedule_account_applies_the_schedule_through_the_real_authorizer(d
     assert result.rc == 0, result.output
     assert dv.api.get("CronJob", dv.name, "dvdoctor-backup") is not None
     assert "forbidden" not in result.output.lower()
+
+
+def test_the_facts_say_what_the_server_is_and_serves(dv):
+    import json
+
+    out = dv.home / "facts.json"
+    assert dv.dvdoctor("collect", "--no-pod", "-o", str(out)).rc == 0
+    facts = json.loads(out.read_text())
+    assert facts["server"] == {"version": "1.20", "lease": "coordination.k8s.io/v1"}
+    report = dv.dvdoctor("check", "--no-pod", "--only", "server-too-old", "-o", "json").json
+    assert report["results"][0]["status"] == "pass"
