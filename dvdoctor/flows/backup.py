@@ -475,7 +475,12 @@ def watch(runner: Runner, job_name: str, options: FlowOptions, console: Console)
     from rich.text import Text
 
     with Live(Text(f"{job_name}: starting"), console=console, transient=True, refresh_per_second=4) as live:
+        said: set[str] = set()
+
         def show(phase: str, pod: str, elapsed: float, last: str) -> None:
+            if ": " in phase and phase not in said:  # why the pod is not running yet: kept on screen, once
+                said.add(phase)
+                live.console.print(f"[yellow]![/] {escape(job_name)}: pod {escape(pod or '(none yet)')} {escape(phase)}")
             live.update(Text(f"{job_name} [{phase}] {int(elapsed) // 60:02d}:{int(elapsed) % 60:02d} {pod}: {last[-100:]}"))
 
         return jobs.watch_job(runner.cluster, job_name, options.timeout, show, options.poll_seconds)

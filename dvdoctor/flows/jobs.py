@@ -130,7 +130,10 @@ def watch_job(
 
     Stops at once on a Failed condition, on a pod that cannot start, and on a failed or restarted
     pod whose log matches a known failure signature (the job would only retry into the same wall).
-    `show(phase, pod, elapsed, last_line)` is called on every look.
+    `show(phase, pod, elapsed, last_line)` is called on every look; a pod that is not running yet has
+    its reason in `phase` ("Pending: not scheduled: 0/3 nodes are available: ...") as soon as the
+    scheduler or kubelet gives one. It is DV's own job: it is waited for until `timeout`, since a
+    node may yet come.
     """
     started = time.monotonic()
     pod_name: str | None = None
@@ -147,7 +150,14 @@ def watch_job(
         if job is None:
             return JobOutcome("Failed", pod_name, f"job {name} was deleted while running", log, match_log(log), elapsed)
         state = k8s.job_state(job)
-        show(state if state != "active" else (k8s.pod_phase(pod) if pod else "Pending"), pod_name or "", elapsed, last)
+        if state != "active":
+            phase = state
+        elif pod is None:
+            phase = "Pending: waiting for the job controller to create its pod"
+        else:
+            why = k8s.pending_reason(pod)  # not scheduled, image pull...: said at once, the bound stays
+            phase = f"{k8s.pod_phase(pod)}: {why}" if why else k8s.pod_phase(pod)
+        show(phase, pod_name or "", elapsed, last)
         if state == "complete":
             return JobOutcome("Complete", pod_name, "", log, [], elapsed)
         if state == "failed":

@@ -125,14 +125,15 @@ class DvNamespace:
         env = {**os.environ, "HOME": str(self.home), "XDG_STATE_HOME": str(self.home / "state"),
                "KUBECONFIG": str(kubeconfig or self.kubeconfig), "COLUMNS": "200"}
         env.pop("DVDOCTOR_AUDIT", None)
-        proc = subprocess.run([sys.executable, "-m", "dvdoctor", "-n", self.name, *args], env=env,
+        # cwd: the installed dvdoctor runs, not a package that happens to sit in the current folder
+        proc = subprocess.run([sys.executable, "-m", "dvdoctor", "-n", self.name, *args], env=env, cwd=self.home,
                               capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL, **popen)
         return Result(proc.returncode, proc.stdout, proc.stderr)
 
     def spawn(self, *args: str, kubeconfig: Path | None = None) -> subprocess.Popen:
         env = {**os.environ, "HOME": str(self.home), "XDG_STATE_HOME": str(self.home / "state"),
                "KUBECONFIG": str(kubeconfig or self.kubeconfig), "COLUMNS": "200"}
-        return subprocess.Popen([sys.executable, "-m", "dvdoctor", "-n", self.name, *args], env=env,
+        return subprocess.Popen([sys.executable, "-m", "dvdoctor", "-n", self.name, *args], env=env, cwd=self.home,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL)
 
     def service_account_kubeconfig(self, account: str) -> Path:

@@ -56,3 +56,18 @@ def test_the_server_drops_the_ttl_so_the_next_run_removes_a_killed_runs_job(dv):
     dv.dvdoctor("check", "-o", "json", timeout=170)
     dv.api.wait(f"job {name} and its pod to be removed", lambda: dv.api.get("Job", dv.name, name) is None
                 and not [p for p in dv.api.list("Pod", dv.name) if p["metadata"]["labels"].get("job-name") == name], timeout=30)
+
+
+def test_a_pending_bar_pod_is_shown_with_its_reason_and_waited_for_until_the_bound(dv):
+    from dvdoctor.cluster.kube import connect
+    from dvdoctor.flows.jobs import watch_job
+
+    template = dv.api.get("Job", dv.name, "dv-init-volume")["spec"]["template"]
+    dv.api.create({"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "dv-backup-job"},
+                   "spec": {"backoffLimit": 0, "template": {"spec": template["spec"]}}}, dv.name)
+    cluster = connect(str(dv.kubeconfig), None, dv.name)
+    seen: list[tuple[str, float]] = []
+    outcome = watch_job(cluster, "dv-backup-job", 8, lambda phase, pod, elapsed, last: seen.append((phase, elapsed)), 1.0)
+    reasons = [(p, t) for p, t in seen if "not scheduled: no nodes available" in p]
+    assert reasons and reasons[0][1] < 5, seen  # said on one of the first looks
+    assert outcome.outcome == "Timeout" and outcome.seconds >= 8, outcome  # DV's own job: the bound stays
