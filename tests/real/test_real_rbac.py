@@ -29,14 +29,19 @@ def test_a_check_account_gets_the_verdict_of_an_admin_without_a_refused_call(dv)
     facts = json.loads(facts_file.read_text())
     assert facts["errors"] == [], facts["errors"]  # no list was refused, PVs and storage classes included
     assert facts["access"]["rules"]
-    admin = dv.dvdoctor("check", "-o", "json")
-    mine = dv.dvdoctor("check", "-o", "json", kubeconfig=config)
+    admin = dv.dvdoctor("check", "--no-pod", "-o", "json")
+    mine = dv.dvdoctor("check", "--no-pod", "-o", "json", kubeconfig=config)
     assert (mine.rc, verdicts(mine.json)) == (admin.rc, verdicts(admin.json)), mine.output
     assert verdicts(mine.json)["bar-pv-reclaim-delete"] != "skip"  # the cluster-wide read works
     permissions = next(r for r in mine.json["results"] if r["id"] == "dvdoctor-permissions")
     # the rights only fix, backup or restore need are listed, not flagged
     assert permissions["status"] == "pass" and "not needed by `dvdoctor check`" in permissions["reason"], permissions
     assert "forbidden" not in mine.stderr.lower()
+    # with the inspection pod: the account creates, watches and deletes its Job (no node takes the pod)
+    inspected = dv.dvdoctor("check", "-o", "json", kubeconfig=config, timeout=170)
+    reason = next(r["reason"] for r in inspected.json["results"] if r["id"] == "bar-low-space")
+    assert "not scheduled" in reason and "forbidden" not in inspected.output.lower(), reason
+    assert not dv.api.list("Job", dv.name, "app.kubernetes.io/managed-by=dvdoctor")
 
 
 @pytest.mark.reclaim("Delete")
