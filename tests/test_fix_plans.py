@@ -11,7 +11,7 @@ from dvdoctor.facts import Facts
 from dvdoctor.fixer import FixOptions, load_all
 from dvdoctor.names import REPLICAS_ANNOTATION
 from dvdoctor.owner import BarJobActive
-from dvdoctor.plan import AwaitGrown, BarScript, StopJob, Delete, EngineScript, Patch, Scale
+from dvdoctor.plan import AwaitGrown, BarScript, Delete, EngineScript, Patch, Scale, StopJob
 from dvdoctor.registry import load_all as load_checks
 
 FIXES = load_all()
