@@ -63,6 +63,7 @@ build() {
     command -v openssl >/dev/null || missing+=(openssl)
     command -v dpkg-source >/dev/null || missing+=(dpkg-dev)
     command -v rsync >/dev/null || missing+=(rsync)
+    command -v curl >/dev/null || missing+=(curl)
     if ((${#missing[@]})); then
         say "installing ${missing[*]} (apt-get)"
         apt-get update -qq
