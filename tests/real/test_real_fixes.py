@@ -81,3 +81,15 @@ def test_leftover_bar_jobs_are_deleted_with_their_pods(dv):
         # background propagation: the garbage collector removes the pods, none is orphaned
         dv.api.wait(f"the pods of {job} to be removed", lambda: not pods_of(job), timeout=30)
     assert dv.api.get("Job", dv.name, "dv-init-volume") is not None  # DV's own job stays
+
+
+def test_a_pod_left_by_a_bar_job_that_is_gone_is_deleted(dv):
+    template = dv.api.get("Job", dv.name, "dv-init-volume")["spec"]["template"]["spec"]
+    dv.api.create({"apiVersion": "v1", "kind": "Pod",
+                   "metadata": {"name": "dv-test-job-x7k2p", "labels": {"job-name": "dv-test-job"}},
+                   "spec": {**template, "restartPolicy": "Never"}}, dv.name)
+    report = dv.dvdoctor("check", "--no-pod", "--only", "leftover-bar-pods", "-o", "json").json
+    assert [p["object"] for p in report["results"][0]["problems"]] == ["pod/dv-test-job-x7k2p"], report
+    result = dv.dvdoctor("fix", "--issue", "leftover-bar-pods", "--yes", timeout=300)
+    assert result.rc == 0, result.output
+    dv.api.wait("the pod to be gone", lambda: dv.api.get("Pod", dv.name, "dv-test-job-x7k2p") is None, timeout=30)
