@@ -109,3 +109,16 @@ def test_a_wait_follows_watch_events(dv, cluster):
     seen = cluster.wait("deployments", "dv-api", lambda d: d is not None and d["spec"]["replicas"] == 3, timeout=20)
     assert seen["spec"]["replicas"] == 3, f"after {time.monotonic() - started:.1f} s"
     assert cluster.request_count - before <= 3  # one list and one watch, not a poll
+
+
+def test_two_takeovers_of_the_same_dead_lock_one_wins_by_the_resource_version(dv, cluster):
+    from dvdoctor.lock import LockHeld
+
+    lease(dv, "alice@elsewhere:4242", datetime.now(timezone.utc) - timedelta(minutes=5))
+    judged = dv.api.get("Lease", dv.name, LEASE_NAME)  # both runs judged this version dead
+    now = datetime.now(timezone.utc)
+    Lock(cluster, "dvdoctor backup (first)")._take_over(judged, now)
+    with pytest.raises(LockHeld, match="at the same moment"):
+        Lock(cluster, "dvdoctor restore (second)")._take_over(judged, now)  # the server answers 409
+    stored = dv.api.get("Lease", dv.name, LEASE_NAME)
+    assert stored["metadata"]["annotations"]["dvdoctor.io/command"] == "dvdoctor backup (first)"
