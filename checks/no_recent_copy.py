@@ -6,13 +6,15 @@ backup on it is gone with it (the runbook's own warning), and only copies remain
 Cause: copies are configured (`copies:` in dvdoctor.yaml) but `dvdoctor copy` was not run after
 the last backups, or its scheduled run failed (a wrong password, a repository out of reach).
 The limit is copies.max_age_hours (36 hours by default: a daily copy may be late by half a day).
+A warning, as no-recent-backup is: when to copy is the site's decision; only `dvdoctor check`
+runs it, so a missing copy never holds up a backup (which makes a new backup to copy).
 Repair: run `dvdoctor copy`, which copies the restore point's backup (with `--all-new`, every
 good backup not copied yet); it reads the backup volume only, and DV stays up.
 """
 
 from dvdoctor.backups import link_timestamp, timestamp_time
 from dvdoctor.facts import SECTION_BAR, SECTION_COPIES, Facts
-from dvdoctor.registry import WARNING, Problem, check
+from dvdoctor.registry import NOW, WARNING, Problem, Skip, check
 from dvdoctor.trust import survey
 
 
@@ -20,12 +22,15 @@ from dvdoctor.trust import survey
     "no-recent-copy",
     "The newest good backup is copied off the backup volume, recently",
     severity=WARNING,
+    applies=[NOW],
     fix="no-recent-copy",
     needs=[SECTION_BAR, SECTION_COPIES],
     tags=["copies", "schedule"],
 )
 def run(facts: Facts):
     names = facts.names
+    if facts.section(SECTION_COPIES).get("error"):
+        raise Skip(f"the copies could not be listed: {facts.section(SECTION_COPIES)['error']} (see copies-unusable)")
     copies = [s for s in facts.section(SECTION_COPIES)["snapshots"] if s.get("complete")]
     copied = {s.get("backup") for s in copies}
     good = survey(facts).good()

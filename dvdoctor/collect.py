@@ -269,10 +269,12 @@ def _collect_copies(cluster: Cluster, data: dict, settings: Settings, say: Calla
         run = runner(cluster, Facts(data, settings), settings.copies)
         outcome = run(["snapshots"], False)
     except (DvdoctorError, OSError) as exc:
-        data["skipped"][SECTION_COPIES] = f"the copies could not be listed: {exc}"
+        # configured but unusable is a finding (copies-unusable), not a gap in the facts
+        data[SECTION_COPIES] = {"snapshots": [], "error": str(exc)}
         return
     if outcome.rc != 0:
-        data["skipped"][SECTION_COPIES] = f"the copies could not be listed: {'; '.join(outcome.errors()) or outcome.reason}"
+        data[SECTION_COPIES] = {"snapshots": [], "error": "; ".join(outcome.errors()) or outcome.reason
+                                or "the copy program failed"}
         return
     data[SECTION_COPIES] = {"snapshots": [r["snapshot"] for r in outcome.records if "snapshot" in r]}
 

@@ -26,6 +26,7 @@ APPLIES = {
     "always": "every run of `dvdoctor check`, and the gates before a backup and a restore",
     "backup": "`dvdoctor check` and the gate before a backup (`dvdoctor check --for backup`)",
     "restore": "`dvdoctor check` and the gate before a restore (`dvdoctor check --for restore`)",
+    "now": "`dvdoctor check` only: no gate waits for it",
 }
 NEEDS = {
     SECTION_BAR: "the look inside the backup volume from a short-lived pod (skipped with `--no-pod`)",

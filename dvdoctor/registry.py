@@ -21,6 +21,8 @@ ERROR = "error"
 WARNING = "warning"
 #: When a check applies: always, or only as a gate before a backup or a restore.
 ALWAYS, BACKUP, RESTORE = "always", "backup", "restore"
+#: A check only `dvdoctor check` runs: no gate waits for it (a missing copy never stops a backup).
+NOW = "now"
 PHASES = ("now", BACKUP, RESTORE)
 
 

@@ -183,3 +183,51 @@ def test_database_pages_compress_about_three_to_one_and_churn_changes_what_it_sa
             changed += sum(old[i:i + dbdata.PAGE] != new[i:i + dbdata.PAGE] for i in range(0, len(old), dbdata.PAGE))
     assert changed * dbdata.PAGE <= done["runs"] + done["pages"]
     assert changed * dbdata.PAGE >= 0.9 * (done["runs"] + done["pages"])
+
+
+@pytest.mark.parametrize("how", ["plain", "pax", "gnu-long"])
+def test_an_inner_entry_named_like_the_streams_own_is_refused_however_it_is_named(how):
+    """pack and unpack read an entry's name the same way: a pax path or a GNU long name counts too."""
+    raw = io.BytesIO()
+    fmt = tarfile.GNU_FORMAT if how == "gnu-long" else tarfile.PAX_FORMAT
+    with tarfile.open(fileobj=raw, mode="w", format=fmt) as tar:
+        info = tarfile.TarInfo({"plain": ".dvdoctor/evil", "pax": "versioned/innocent",
+                                "gnu-long": ".dvdoctor/file/" + "x" * 120}[how])
+        if how == "pax":
+            info.pax_headers = {"path": ".dvdoctor/file/dvdoctor-manifest.json"}
+        info.size = 1
+        tar.addfile(info, io.BytesIO(b"x"))
+    combined = _combined({"dv_backup_dv_engine.tar.gz": gzip.compress(raw.getvalue())})
+    with pytest.raises(StreamError, match="reserves"):
+        pack(io.BytesIO(combined), io.BytesIO(), {})
+
+
+def test_a_reader_that_stops_is_not_blamed_on_the_backup():
+    from dvdoctor.copies.stream import SinkError
+
+    class Gone:
+        def write(self, data):
+            raise BrokenPipeError(32, "Broken pipe")
+
+    combined = _combined({"dv_backup_dv_engine.tar.gz": _component({"versioned/f": b"x" * 5000})})
+    with pytest.raises(SinkError):
+        pack(io.BytesIO(combined), Gone(), {})
+
+
+@pytest.mark.parametrize("stderr, words, usage", [
+    ("Fatal: unable to open config file: ... Is there a repository at the following location?", "no restic repository", True),
+    ("Fatal: unable to open config file: unexpected HTTP response (401): 401 Unauthorized\n"
+     "Is there a repository at the following location?", "refused the credentials", True),
+    ("Fatal: unable to open config file: Head \"http://127.0.0.1:18999/dv/config\": dial tcp 127.0.0.1:18999: connect: "
+     "connection refused\nIs there a repository at the following location?", "cannot be reached", True),
+    ("Fatal: wrong password or no key found", "password is wrong", True),
+    ("Fatal: an empty password is not a password", "password file is empty", True),
+    ("unable to create lock in backend: repository is already locked by PID 12 on host", "locked", False),
+    ("Load(<data/1234>, 0, 0) returned error, retrying after 1s: ciphertext verification failed", "damaged", False),
+    ("Fatal: something new", "something new", False),
+])
+def test_restics_errors_become_one_line_that_says_what_to_do(stderr, words, usage):
+    from dvdoctor.copies.restic import explain
+
+    err = explain(stderr, "snapshots")
+    assert words in str(err) and err.usage is usage and "\n" not in str(err)

@@ -6,6 +6,8 @@ so `dvdoctor --help` and lab runs never pay for it.
 
 from __future__ import annotations
 
+import os
+
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -53,6 +55,9 @@ class Options:
             path = Path(self.lab)
             if not (path / "lab.json").is_file():
                 raise UsageError(f"{path} is not a dvdoctor lab (create one with: dvdoctor lab create {path})")
+            if not os.access(path, os.R_OK | os.W_OK | os.X_OK):
+                raise UsageError(f"the lab {path} belongs to uid {path.stat().st_uid} and this user cannot change it: "
+                                 "run dvdoctor as that user, or create a lab of your own")
             lab = LabCluster(path)
             if self.namespace is not None and self.namespace != lab.namespace:
                 raise UsageError(f"-n {self.namespace}: the lab {path} simulates namespace {lab.namespace}; "

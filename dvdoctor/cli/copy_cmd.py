@@ -83,12 +83,13 @@ def copy(
         console.print("[green]✓[/] created the restic repository")
     copied = {s["backup"] for s in _snapshots(run) if s.get("complete")}
     todo, notes = choose(facts, from_ts, all_new, copied)
+    skipped = [n.split(":", 1)[0] for n in notes if n.endswith("already copied")]
     for n in notes:
         console.print(f"[dim]{escape(n)}[/]")
     if not todo:
         console.print("[green]✓[/] nothing to copy")
         if output == Output.json:
-            sys.stdout.write(json.dumps({"copied": [], "skipped": sorted(copied & set(notes))}, indent=2) + "\n")
+            sys.stdout.write(json.dumps({"copied": [], "skipped": sorted(skipped)}, indent=2) + "\n")
         raise typer.Exit(0)
     if not confirm(console, f"Copy {len(todo)} backup{'s' if len(todo) != 1 else ''} "
                             f"({', '.join(todo)}) into the repository?", yes):
@@ -97,7 +98,7 @@ def copy(
     done = [r for r in outcome.records if "copied" in r]
     for r in done:
         console.print(f"[green]✓[/] copied {r['copied']}: read {human_bytes(r['read'])}, "
-                      f"{human_bytes(r['added'])} new in the repository")
+                      f"{human_bytes(r['added'])} of new data before compression")
     for r in outcome.records:
         if "skipped" in r:
             console.print(f"[dim]{r['skipped']}: {escape(r['why'])}[/]")
@@ -129,10 +130,13 @@ def show_copies(opts: Options, output: Output) -> None:
     from ..output import Column, print_table
 
     columns = [Column("backup", whole=True), Column("snapshot", whole=True), Column("taken", whole=True),
-               Column("tarball", justify="right"), Column("new data", justify="right"), Column("state"),
+               Column("tarball", justify="right"), Column("new data (uncompressed)", justify="right"), Column("state"),
                Column("instance", whole=True)]
     print_table(make_console(), columns, rows)
-    print(f"{len(snaps)} cop{'y' if len(snaps) == 1 else 'ies'} of this DV instance in the repository")
+    whole = sum(1 for s in snaps if s["complete"])
+    broken = len(snaps) - whole
+    print(f"{whole} cop{'y' if whole == 1 else 'ies'} of this DV instance in the repository"
+          + (f"; {broken} incomplete (a copy that was stopped; dvdoctor prune --copies removes it)" if broken else ""))
 
 
 def prune_copies(opts: Options, policy: dict[str, int], yes: bool, dry_run: bool) -> int:
@@ -165,17 +169,22 @@ def prune_copies(opts: Options, policy: dict[str, int], yes: bool, dry_run: bool
     return 0
 
 
-def rehydrate_for_restore(ctx: typer.Context, wanted: str, yes: bool, break_lock: bool) -> str:
+def rehydrate_for_restore(ctx: typer.Context, wanted: str, yes: bool, break_lock: bool, *,
+                          accept_other: bool = False, accept_unverified: bool = False) -> str:
     """`restore --from-copy TS|SNAPSHOT`: bring the copy back onto dv-bar-pvc as a backup folder,
     checked against the checksums recorded when it was copied; returns its timestamp.
 
-    When dv-bar-pvc is gone it is made again first, by the rules of `bar-pvc-missing` (a kept
-    volume is bound again before an empty claim is made)."""
-    from ..backups import backups, human_bytes, link_timestamp
+    Everything that can refuse does so before anything is written: the copy must exist and be
+    complete, its origin (the instance its backup's manifest named, kept as a tag) must pass the
+    rules of a restore, and the volume must have room. When dv-bar-pvc is gone it is made again
+    first, by the rules of `bar-pvc-missing` (a kept volume is bound again before an empty claim)."""
+    from ..backups import Backup, backups, human_bytes, link_timestamp
     from ..checks.bar_low_space import space
+    from ..copies.where import runner
     from ..errors import UsageError
     from ..facts import SECTION_BAR
-    from ..copies.where import runner
+    from ..flows.restore import judge_origin
+    from ..origin import live_identity
     from ..owner import refuse_while_active
 
     opts: Options = ctx.obj
@@ -186,6 +195,28 @@ def rehydrate_for_restore(ctx: typer.Context, wanted: str, yes: bool, break_lock
     ctx.call_on_close(take_lock(cluster, command, break_lock, console, opts.settings.names).release)
     facts = gather(opts, no_pod=False, verify=False, quiet=False)
     refuse_while_active(facts, command)  # it writes onto the backup volume, then restores
+    run = runner(cluster, facts, opts.settings.copies)
+    snaps = [s for s in _snapshots(run) if s["complete"]]
+    match = [s for s in snaps if wanted in (s["backup"], s["snapshot"])]
+    if not match:
+        raise UsageError(f"--from-copy {wanted}: no complete copy of this DV instance by that timestamp or snapshot "
+                         f"(dvdoctor list --copies shows them)")
+    snap = match[-1]
+    on_volume = {b.timestamp for b in backups(facts.bar, facts.names)} if facts.bar else set()
+    if snap["backup"] in on_volume:
+        raise UsageError(f"--from-copy: {snap['backup']} is still on {facts.names.bar_pvc}; "
+                         f"restore it with: dvdoctor restore --from {snap['backup']}")
+    live = live_identity(facts)
+    recorded = snap.get("origin", "unknown")
+    if live is not None and recorded not in (live.uid, "none", "unknown"):
+        if not accept_other:
+            raise UsageError(f"backup {snap['backup']} was taken by another DV instance (dv-engine StatefulSet uid "
+                             f"{recorded}), not this one ({live.describe()}); DV 1.5.0 restores only onto the instance "
+                             "that took the backup, so nothing was changed. Rerun with --accept-other-instance to "
+                             "restore it anyway")
+    elif recorded in ("none", "unknown"):
+        judge_origin(facts, Backup(snap["backup"]), yes=yes, accept_other=accept_other,
+                     accept_unverified=accept_unverified)
     if facts.get("persistentvolumeclaims", facts.names.bar_pvc) is None:
         from ..fixer import FixOptions
         from .fix_cmd import repair
@@ -194,13 +225,7 @@ def rehydrate_for_restore(ctx: typer.Context, wanted: str, yes: bool, break_lock
         if not repair(opts, cluster, facts, ["bar-pvc-missing"], FixOptions(), console, yes=yes):
             raise typer.Exit(1)
         facts = gather(opts, no_pod=False, verify=False, quiet=True)
-    run = runner(cluster, facts, opts.settings.copies)
-    snaps = [s for s in _snapshots(run) if s["complete"]]
-    match = [s for s in snaps if wanted in (s["backup"], s["snapshot"])]
-    if not match:
-        raise UsageError(f"--from-copy {wanted}: no complete copy of this DV instance by that timestamp or snapshot "
-                         f"(dvdoctor list --copies shows them)")
-    snap = match[-1]
+        run = runner(cluster, facts, opts.settings.copies)
     facts.require(SECTION_BAR)
     if snap["backup"] in {b.timestamp for b in backups(facts.bar, facts.names)}:
         raise UsageError(f"--from-copy: {snap['backup']} is still on {facts.names.bar_pvc}; "

@@ -192,7 +192,8 @@ def restore(
             raise UsageError(f"--from-copy {from_copy!r}: give a backup timestamp or a snapshot id (dvdoctor list --copies)")
         if dry_run:
             raise UsageError("--from-copy writes the copy back onto dv-bar-pvc; it has no --dry-run")
-        from_ = rehydrate_for_restore(ctx, from_copy, yes, break_lock)
+        from_ = rehydrate_for_restore(ctx, from_copy, yes, break_lock, accept_other=accept_other_instance,
+                                      accept_unverified=accept_unverified_origin)
     # the chosen backup is read back now, inner tarballs included, whatever was recorded, before DV is touched
     opts, cluster, facts, console, runner = _flow_setup(
         ctx, ignore, audit_file, verify=ReadBack(budget=0, also=(from_ or "@link",)), lock=not dry_run,
@@ -295,9 +296,9 @@ def prune(
     ctx: typer.Context,
     keep: Optional[int] = typer.Option(None, "--keep", metavar="N", min=1, help="Good backups to keep (the current and the newest good one are always kept)."),
     copies: bool = typer.Option(False, "--copies", help="Prune the copies in the restic repository instead, by --keep-daily/weekly/monthly."),
-    keep_daily: int = typer.Option(0, "--keep-daily", min=0, metavar="N", help="With --copies: keep the newest copy of each of the last N days."),
-    keep_weekly: int = typer.Option(0, "--keep-weekly", min=0, metavar="N", help="With --copies: ... of each of the last N weeks."),
-    keep_monthly: int = typer.Option(0, "--keep-monthly", min=0, metavar="N", help="With --copies: ... of each of the last N months."),
+    keep_daily: int = typer.Option(0, "--keep-daily", min=0, max=100000, metavar="N", help="With --copies: keep the newest copy of each of the last N days."),
+    keep_weekly: int = typer.Option(0, "--keep-weekly", min=0, max=100000, metavar="N", help="With --copies: ... of each of the last N weeks."),
+    keep_monthly: int = typer.Option(0, "--keep-monthly", min=0, max=100000, metavar="N", help="With --copies: ... of each of the last N months."),
     yes: bool = typer.Option(False, "--yes", "-y", help="Delete without asking."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print what would be deleted; change nothing."),
     audit_file: Optional[Path] = typer.Option(None, "--audit-file", metavar="PATH", help="Where changes are logged."),

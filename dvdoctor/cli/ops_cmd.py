@@ -100,9 +100,9 @@ def schedule(
     copy: bool = typer.Option(False, "--copy", help="Also copy each backup off dv-bar-pvc (dvdoctor copy), then prune both tiers; "
                               "the repository is the Secret of copies.secret in dvdoctor.yaml, or --copy-secret."),
     copy_secret: Optional[str] = typer.Option(None, "--copy-secret", metavar="NAME", help="With --copy: the Secret holding RESTIC_REPOSITORY and RESTIC_PASSWORD."),
-    copy_keep_daily: int = typer.Option(7, "--copy-keep-daily", min=0, metavar="N", help="With --copy: daily copies to keep."),
-    copy_keep_weekly: int = typer.Option(4, "--copy-keep-weekly", min=0, metavar="N", help="With --copy: weekly copies to keep."),
-    copy_keep_monthly: int = typer.Option(6, "--copy-keep-monthly", min=0, metavar="N", help="With --copy: monthly copies to keep."),
+    copy_keep_daily: int = typer.Option(7, "--copy-keep-daily", min=0, max=100000, metavar="N", help="With --copy: daily copies to keep."),
+    copy_keep_weekly: int = typer.Option(4, "--copy-keep-weekly", min=0, max=100000, metavar="N", help="With --copy: weekly copies to keep."),
+    copy_keep_monthly: int = typer.Option(6, "--copy-keep-monthly", min=0, max=100000, metavar="N", help="With --copy: monthly copies to keep."),
 ) -> None:
     """Print a CronJob that runs a gated backup and a prune (or only the checks) on a schedule.
 
@@ -125,10 +125,11 @@ def schedule(
 
         secret = copy_secret or (opts.settings.copies.secret if opts.settings.copies else None)
         if not secret:
-            raise UsageError("--copy: name the Secret with the repository: --copy-secret NAME, or copies.secret in dvdoctor.yaml")
+            raise UsageError("--copy: name the Secret that holds the repository (copies.secret in dvdoctor.yaml, or the "
+                             "option --copy-secret)")
         policy = CopyPolicy(valid_name(secret, "--copy-secret"), copy_keep_daily, copy_keep_weekly, copy_keep_monthly)
     elif copy_secret:
-        raise UsageError("--copy-secret goes with --copy")
+        raise UsageError("the Secret option (--copy-secret) goes with --copy")
     objects = manifests(namespace, cron, image, keep, check_only, service_account, cluster_reads, policy)
     if not apply:
         _print(objects, output)

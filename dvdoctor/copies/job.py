@@ -31,7 +31,7 @@ from pathlib import Path
 
 from .. import redact
 from .restic import COMPLETE_TAG, TAG, Restic, ResticError
-from .stream import COMBINED, StreamError, pack, unpack
+from .stream import COMBINED, EXTRA_LIMIT, StreamError, pack, unpack
 
 PARTIAL = ".dvdoctor-rehydrate-"
 MANIFEST = "dvdoctor-manifest.json"
@@ -64,13 +64,17 @@ def copy(restic: Restic, bar: Path, instance: str, namespace: str, stamps: list[
             continue
         tarball = bar / ts / COMBINED
         manifest = bar / ts / MANIFEST
-        tags = [TAG, f"instance={instance}", f"namespace={namespace}", f"backup={ts}"]
+        recorded = _manifest(manifest)
+        # origin: the DV instance the backup's own manifest names (none: taken by dvcli.sh), so a
+        # restore from the copy can judge it before anything is written back
+        tags = [TAG, f"instance={instance}", f"namespace={namespace}", f"backup={ts}",
+                f"origin={_origin(recorded)}"]
         try:
             with open(tarball, "rb") as src:
                 result = {}
 
                 def feed(sink) -> None:
-                    extras = {MANIFEST: manifest.read_bytes()} if manifest.is_file() else {}
+                    extras = {MANIFEST: recorded} if recorded is not None else {}
                     result["packed"] = pack(src, sink, {"backup": ts, "namespace": namespace, "instance": instance},
                                             extras)
 
@@ -84,6 +88,27 @@ def copy(restic: Restic, bar: Path, instance: str, namespace: str, stamps: list[
             failed += 1
             say(failed=ts, why=str(exc))
     return 1 if failed else 0
+
+
+def _manifest(path: Path) -> bytes | None:
+    """The backup's dvdoctor-manifest.json as it is (small), or None when there is none."""
+    try:
+        if path.is_file() and not path.is_symlink() and path.stat().st_size <= EXTRA_LIMIT:
+            return path.read_bytes()
+    except OSError:
+        pass
+    return None
+
+
+def _origin(manifest: bytes | None) -> str:
+    """The instance uid a manifest names, `none` without one, `unknown` when it cannot be read."""
+    if manifest is None:
+        return "none"
+    try:
+        uid = json.loads(manifest)["instance"]["uid"]
+    except (ValueError, KeyError, TypeError):
+        return "unknown"
+    return uid if isinstance(uid, str) and re.fullmatch(r"[0-9A-Za-z-]{1,64}", uid) else "unknown"
 
 
 def rehydrate(restic: Restic, bar: Path, snapshot: str, ts: str) -> int:

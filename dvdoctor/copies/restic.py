@@ -14,16 +14,20 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import signal
 import subprocess
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import BinaryIO, Callable, Mapping
+
+from .stream import SinkError
 
 #: The one file name every copy has inside its snapshot, so restic groups copies of one
 #: namespace (host + path) for its retention policies.
 STREAM_NAME = "dv-backup.tar"
 #: Added after a copy is whole and its checksums are known: a snapshot without it is not a copy.
 COMPLETE_TAG = "dvdoctor-copy=complete"
+LOCKED = re.compile(r"unable to create lock|repository is already locked", re.I)
 TAG = "dvdoctor"
 
 
@@ -37,16 +41,26 @@ class ResticError(Exception):
 
 
 _KNOWN = (
+    # reaching the repository fails first: restic then also asks "Is there a repository at ...",
+    # which must not turn a closed port or a refused login into "no repository"
+    (re.compile(r"\b401\b|\b403\b|unauthori[sz]ed|forbidden|access denied|invalidaccesskeyid|"
+                r"signaturedoesnotmatch", re.I), True,
+     "the repository refused the credentials (unauthorized): check the user and password or keys it is given"),
+    (re.compile(r"connection refused|no such host|i/o timeout|network is unreachable|dial tcp|"
+                r"context deadline exceeded|connection reset|tls:|x509:", re.I), True,
+     "the repository cannot be reached (connection refused, unknown host or timeout)"),
     (re.compile(r"wrong password|no key found", re.I), True,
      "the repository's password is wrong (no key in the repository opens with it)"),
+    (re.compile(r"empty password", re.I), True, "the password file is empty"),
+    (re.compile(r"config file already exists", re.I), True, "a restic repository is already there"),
     (re.compile(r"Is there a repository at|unable to open config file|repository does not exist|"
                 r"config file does not exist", re.I), True,
      "there is no restic repository at that location (dvdoctor copy --init creates one)"),
-    (re.compile(r"connection refused|no such host|i/o timeout|network is unreachable|dial tcp", re.I), True,
-     "the repository cannot be reached"),
-    (re.compile(r"config file already exists", re.I), True, "a restic repository is already there"),
     (re.compile(r"unable to create lock|repository is already locked", re.I), False,
-     "the repository is locked by another restic run (restic unlock removes a stale lock)"),
+     "the repository is locked by another restic run that is still going"),
+    (re.compile(r"ciphertext verification failed|invalid data returned|checksum mismatch|"
+                r"pack file cannot be listed|unexpected EOF", re.I), False,
+     "the repository's data is damaged (restic check tells which packs)"),
 )
 
 
@@ -85,7 +99,7 @@ class Snapshot:
         return {"snapshot": self.id, "time": self.time, "backup": self.backup,
                 "instance": self.tags.get("instance", ""), "namespace": self.tags.get("namespace", ""),
                 "added": _int(self.tags.get("added")), "tarball": _int(self.tags.get("tarball")),
-                "complete": self.complete,
+                "complete": self.complete, "origin": self.tags.get("origin", "unknown"),
                 "checksums": {k[len("sha256:"):]: v for k, v in self.tags.items() if k.startswith("sha256:")}}
 
 
@@ -110,10 +124,19 @@ class Restic:
         self._run = run
 
     def call(self, what: str, *args: str, stdin: bytes | None = None) -> str:
+        """One restic command; a lock left by a restic run that is gone is removed once, then retried."""
         done = self._run([self.exe, *args], input=stdin, capture_output=True, env=self.env)
+        if done.returncode != 0 and LOCKED.search(done.stderr.decode("utf-8", "replace")):
+            self.unlock()
+            done = self._run([self.exe, *args], input=stdin, capture_output=True, env=self.env)
         if done.returncode != 0:
             raise explain(done.stderr.decode("utf-8", "replace"), what)
         return done.stdout.decode("utf-8", "replace")
+
+    def unlock(self) -> None:
+        """`restic unlock`: removes only stale locks (a dead process on this host, or 30 minutes without
+        renewal); a live run's lock stays, so its copy is never disturbed."""
+        self._run([self.exe, "unlock"], capture_output=True, env=self.env)
 
     def init(self) -> None:
         self.call("init", "init", "--repository-version", "2")
@@ -150,9 +173,20 @@ class Restic:
             r.start()
         try:
             feed(proc.stdin)
-        except BaseException:
-            proc.kill()
+        except SinkError:
+            # restic stopped reading: its own error is the one to report, not the backup's
             proc.wait()
+            for r in readers:
+                r.join()
+            raise explain(b"".join(err).decode("utf-8", "replace"), "backup") from None
+        except BaseException:
+            # SIGINT, not SIGKILL: restic removes its lock and saves no snapshot of a stream it never finished
+            proc.send_signal(signal.SIGINT)
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
             raise
         finally:
             if proc.returncode is None:

@@ -42,6 +42,10 @@ class StreamError(Exception):
     """The backup or the stream is not what it must be; the message says what and where."""
 
 
+class SinkError(OSError):
+    """What the stream was written to stopped taking it (restic ended)."""
+
+
 @dataclass
 class Part:
     """One member of the combined tarball as the stream keeps it."""
@@ -76,7 +80,10 @@ class _Out:
         self.written = 0
 
     def raw(self, data: bytes) -> None:
-        self.sink.write(data)
+        try:
+            self.sink.write(data)
+        except OSError as exc:  # the reader went away: its failure, not the backup's
+            raise SinkError(str(exc)) from exc
         self.written += len(data)
 
     def entry(self, name: str, data: bytes) -> None:
@@ -127,28 +134,58 @@ def _data_blocks(header: bytes) -> int:
     return -(-size // BLOCK)
 
 
+def _long_name(kind: bytes, data: bytes) -> str | None:
+    """The name a pax (`x`) or GNU long-name (`L`) header gives the entry that follows it."""
+    if kind == b"L":
+        return data.split(b"\0", 1)[0].decode("utf-8", "surrogateescape")
+    for record in data.split(b"\n"):
+        key, _, value = record.partition(b"=")
+        if key.endswith(b" path"):
+            return value.decode("utf-8", "surrogateescape")
+    return None
+
+
+def _reserved(name: str) -> bool:
+    return name.startswith(PREFIX) or name.startswith("./" + PREFIX)
+
+
 def _copy_component(src: BinaryIO, out: _Out, part: Part) -> None:
-    """Copy a decompressed component tarball's entries verbatim; count and hash all of it."""
+    """Copy a decompressed component tarball's entries verbatim; count and hash all of it.
+
+    An entry named `.dvdoctor/...` (by its header, a pax path or a GNU long name: the same names
+    unpack reads) is refused: the stream's own entries must be the only ones so named."""
     reader = _Reader(src)
+    long_name: str | None = None
     while True:
         header = reader.read(BLOCK)
         if len(header) < BLOCK:
             raise StreamError(f"{part.member}: cut short inside its tar data")
         if header == b"\0" * BLOCK:
             break
-        if header.startswith(PREFIX.encode()):
-            raise StreamError(f"{part.member}: holds an entry named {PREFIX}..., a name the stream reserves")
         blocks = _data_blocks(header)
-        if header[156:157] == b"S" and header[482]:  # old GNU sparse: extension headers follow
+        kind = header[156:157]
+        if kind == b"S" and header[482]:  # old GNU sparse: extension headers follow
             raise StreamError(f"{part.member}: holds a GNU sparse file, which copies do not take")
+        name = long_name if long_name is not None else header[:100].split(b"\0", 1)[0].decode("utf-8", "surrogateescape")
+        if kind not in (b"x", b"L", b"g", b"K") and _reserved(name):
+            raise StreamError(f"{part.member}: holds an entry named {PREFIX}..., a name the stream reserves")
         out.raw(header)
         todo = blocks * BLOCK
+        ext = bytearray()
         while todo:
             data = reader.read(min(todo, READ))
             if not data:
                 raise StreamError(f"{part.member}: cut short inside an entry")
             out.raw(data)
+            if kind in (b"x", b"L") and len(ext) < 1 << 20:
+                ext += data
             todo -= len(data)
+        if kind in (b"x", b"L"):
+            size = tarfile.nti(header[124:136])
+            found = _long_name(kind, bytes(ext[:size]))
+            long_name = found if found is not None else long_name
+        elif kind not in (b"g", b"K"):
+            long_name = None
     tail = BLOCK
     while True:
         data = reader.read(READ)
@@ -209,6 +246,8 @@ def pack(combined: BinaryIO, sink: BinaryIO, about: dict, extras: dict[str, byte
                 part.sha256 = data_hash.hexdigest()
             result.parts.append(part)
         outer.close()
+    except SinkError:
+        raise
     except (tarfile.TarError, OSError, EOFError, zlib.error) as exc:
         raise StreamError(f"the combined tarball does not read back: {exc}") from None
     if not any(p.kind == "component" for p in result.parts):
@@ -252,13 +291,17 @@ def _entry(reader: _Reader) -> tuple[tarfile.TarInfo | None, bytes]:
 
 
 def _pax_name(raw: bytes, info: tarfile.TarInfo) -> str:
-    """The entry's full name: a pax `path` record overrides the ustar name field."""
-    if raw[156:157] == b"x":
-        for record in raw[BLOCK:].split(b"\n"):
-            key, _, value = record.partition(b"=")
-            if key.endswith(b" path"):
-                return value.decode("utf-8", "surrogateescape")
-    return info.name
+    """The entry's full name as pack judged it: a pax `path` or GNU long name overrides the header's."""
+    name = None
+    at = 0
+    while at < len(raw) - BLOCK:
+        header = raw[at:at + BLOCK]
+        size = tarfile.nti(header[124:136])
+        data = raw[at + BLOCK:at + BLOCK + size]
+        if header[156:157] in (b"x", b"L"):
+            name = _long_name(header[156:157], data) or name
+        at += BLOCK + -(-size // BLOCK) * BLOCK
+    return name if name is not None else info.name
 
 
 def unpack(src: BinaryIO, folder: Path, make: Callable[[Path, dict], None] | None = None) -> Packed:

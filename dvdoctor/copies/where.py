@@ -78,7 +78,8 @@ def settings_for(copies: CopySettings | None, *, lab: bool) -> CopySettings:
     if copies.local:
         pw = Path(copies.password_file or "")
         if not pw.is_file() or not os.access(pw, os.R_OK):
-            raise UsageError(f"copies.password_file {str(pw)!r}: not a readable file")
+            raise UsageError(f"the file that copies: names for the repository's password ({str(pw)!r}) is not a "
+                             "readable file")
     return copies
 
 
@@ -120,7 +121,10 @@ def copy_job(facts: Facts, copies: CopySettings, args: list[str], *, write: bool
 
     names = facts.names
     volumes, mounts = bar_volume_spec(facts.data, names)
-    bar_mounts = [dict(m, readOnly=not write) for m in mounts if m.get("mountPath") == names.bar_mount]
+    # only copy and rehydrate read the volume: listing and pruning copies work with the claim gone
+    needs_volume = bool(args) and args[0] in ("copy", "rehydrate")
+    bar_mounts = [dict(m, readOnly=not write) for m in mounts if m.get("mountPath") == names.bar_mount
+                  and needs_volume]
     used = {m["name"] for m in bar_mounts}
     identity = live_identity(facts)
     manifest = oneshot.script_job(

@@ -257,3 +257,57 @@ def test_no_recent_copy_names_the_uncopied_backup_and_its_fix_copies_it(copies):
 def test_no_recent_copy_is_skipped_with_its_reason_when_copies_are_not_configured(flow):
     code, out, err = flow.dv("check", "--only", "no-recent-copy")
     assert "skipped: " in out and "copies are not configured" in " ".join(out.split()), out
+
+
+def test_copies_unusable_is_a_finding_and_no_recent_copy_says_it_cannot_tell(copies):
+    assert copies.dv("copy", "--init", "--yes")[0] == 0
+    (copies.base / "restic-password").write_text("not the password\n")
+    code, out, err = copies.dv("check", "--only", "copies-unusable,no-recent-copy")
+    text = " ".join(out.split())
+    assert code == 1, out + err
+    assert "copies are configured, but their repository cannot be used" in text and "password is wrong" in text
+    assert "could not be listed" in text
+
+
+def test_a_killed_copy_leaves_no_lock_that_stops_the_next(copies):
+    """restic is interrupted, not killed, when a copy stops half-way: the next copy and prune go through."""
+    from datetime import datetime, timezone
+
+    from dvdoctor.copies import restic as restic_mod
+    from dvdoctor.copies.stream import StreamError
+
+    assert copies.dv("copy", "--init", "--yes")[0] == 0
+    assert copies.backup("--yes")[0] == 0
+    r = restic_mod.Restic({"RESTIC_REPOSITORY": str(copies.repo), "RESTIC_PASSWORD": PASSWORD,
+                           "HOME": str(copies.base), "PATH": "/usr/bin:/bin"})
+
+    def feed(sink):
+        sink.write(b"x" * 4 * 1024 * 1024)
+        raise StreamError("cut")
+
+    with pytest.raises(StreamError):
+        r.backup_stream(feed, host="dvdoctor-cpd30", tags=["dvdoctor"], when=datetime.now(timezone.utc))
+    assert not any((copies.repo / "locks").iterdir())
+    code, out, err = copies.dv("copy", "--yes")
+    assert code == 0, out + err
+    assert copies.dv("prune", "--copies", "--keep-daily", "1", "--yes")[0] == 0
+
+
+def test_restore_from_copy_judges_the_origin_before_writing(copies):
+    """The lab's first backup has no manifest (DV's own job took it): with --yes alone nothing is written."""
+    assert copies.dv("copy", "--init", "--yes")[0] == 0
+    ts = copies.current()
+    shutil.rmtree(copies.bar / ts)
+    before = copies.snapshot()
+    code, out, err = copies.restore("--from-copy", ts, "--yes")
+    assert code == 2 and "--accept-unverified-origin" in err
+    assert copies.snapshot() == before
+    code, out, err = copies.restore("--from-copy", ts, "--yes", "--accept-unverified-origin")
+    assert code == 0, out + err
+    assert copies.current() == ts
+
+
+def test_copy_json_names_what_was_skipped(copies):
+    assert copies.dv("copy", "--init", "--yes")[0] == 0
+    code, out, err = copies.dv("copy", "--yes", "-o", "json")
+    assert code == 0 and json.loads(out)["skipped"] == [copies.current()]
