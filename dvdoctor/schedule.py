@@ -158,6 +158,8 @@ def manifests(namespace: str, cron: str, image: str, keep: int = 2, check_only: 
         raise UsageError(f"--keep {keep}: keep at least 1 complete backup")
     if copies is not None and check_only:
         raise UsageError("--copy and --check-only: a check-only schedule takes no backup to copy")
+    if copies is not None and max(copies.daily, copies.weekly, copies.monthly) > 100_000:
+        raise UsageError("--copy-keep-daily/weekly/monthly: keep at most 100000 copies of each")
     if copies is not None and not any((copies.daily, copies.weekly, copies.monthly)):
         raise UsageError("--copy: keep at least one copy a day, week or month (--copy-keep-daily N ≥ 1)")
     target = CHECK if check_only else BACKUP

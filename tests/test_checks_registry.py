@@ -27,8 +27,8 @@ def test_each_check_has_runbook_text_and_a_valid_declaration(check_id):
     assert summary.strip() and summary.strip().endswith(".")
     assert re.search(r"^Symptom: ", rest, re.M) and re.search(r"^Cause: ", rest, re.M) and re.search(r"^Repair: ", rest, re.M)
     assert chk.severity in (registry.ERROR, registry.WARNING)
-    assert chk.applies <= {registry.ALWAYS, registry.BACKUP, registry.RESTORE}
-    assert chk.needs <= {"bar_volume", "engine", "access"}
+    assert chk.applies <= {registry.ALWAYS, registry.BACKUP, registry.RESTORE, registry.NOW}
+    assert chk.needs <= {"bar_volume", "engine", "access", "copies"}
     assert chk.fix is None or re.fullmatch(r"[a-z0-9]+(-[a-z0-9]+)*", chk.fix)
 
 

@@ -23,6 +23,10 @@ from .fix_cmd import confirm
 from .locking import break_lock_option, take_lock
 
 
+#: restic counts kept copies in a 32-bit field; more than this is a typo, not a policy.
+MAX_KEEP = 100_000
+
+
 def _fail(console: Console, outcome, what: str) -> None:
     """A failed run of the copy program: one line per error; exit 2 for the user's settings, else 1."""
     from ..errors import UsageError
@@ -144,6 +148,10 @@ def prune_copies(opts: Options, policy: dict[str, int], yes: bool, dry_run: bool
     from ..copies.where import runner
 
     console = make_console()
+    if any(n > MAX_KEEP for n in policy.values()):
+        from ..errors import UsageError
+
+        raise UsageError(f"prune --copies: keep at most {MAX_KEEP} copies a day, week or month")
     if not any(policy.values()):
         from ..errors import UsageError
 

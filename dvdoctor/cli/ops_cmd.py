@@ -100,9 +100,9 @@ def schedule(
     copy: bool = typer.Option(False, "--copy", help="Also copy each backup off dv-bar-pvc (dvdoctor copy), then prune both tiers; "
                               "the repository is the Secret of copies.secret in dvdoctor.yaml, or --copy-secret."),
     copy_secret: Optional[str] = typer.Option(None, "--copy-secret", metavar="NAME", help="With --copy: the Secret holding RESTIC_REPOSITORY and RESTIC_PASSWORD."),
-    copy_keep_daily: int = typer.Option(7, "--copy-keep-daily", min=0, max=100000, metavar="N", help="With --copy: daily copies to keep."),
-    copy_keep_weekly: int = typer.Option(4, "--copy-keep-weekly", min=0, max=100000, metavar="N", help="With --copy: weekly copies to keep."),
-    copy_keep_monthly: int = typer.Option(6, "--copy-keep-monthly", min=0, max=100000, metavar="N", help="With --copy: monthly copies to keep."),
+    copy_keep_daily: int = typer.Option(7, "--copy-keep-daily", min=0, metavar="N", help="With --copy: daily copies to keep."),
+    copy_keep_weekly: int = typer.Option(4, "--copy-keep-weekly", min=0, metavar="N", help="With --copy: weekly copies to keep."),
+    copy_keep_monthly: int = typer.Option(6, "--copy-keep-monthly", min=0, metavar="N", help="With --copy: monthly copies to keep."),
 ) -> None:
     """Print a CronJob that runs a gated backup and a prune (or only the checks) on a schedule.
 
