@@ -12,10 +12,12 @@ claim means its storage class could not provision or bind a volume (see the clai
 Before a backup, a missing claim is only a finding when such a kept volume exists: a backup would
 otherwise create a new, empty claim over it (with none, the backup creates the claim itself).
 Repair: `dvdoctor fix --issue bar-pvc-missing` (or `dvdoctor backup --fix`). When a Released volume that dv-bar-pvc of this
-namespace used is kept, the newest such volume is bound again: its claimRef loses the old claim's
+namespace used is kept, it is bound again: its claimRef loses the old claim's
 uid (`oc patch pv NAME --type merge -p '{"spec":{"claimRef":{"uid":null,"resourceVersion":null}}}'`)
 and dv-bar-pvc is created with `volumeName: NAME`, the volume's size, class and access modes; the
-backups are back. Only when no such volume exists is a new, empty claim created, bigger than the
+backups it held are back. When more than one such volume was kept (the claim was made again and
+deleted again), which one holds the backups cannot be seen from here (a newer one may be empty):
+nothing is bound until you choose, with `--volume PV`. Only when no such volume exists is a new, empty claim created, bigger than the
 template's 20Gi (`[--size 60Gi] [--storage-class ibmc-file-gold-gid]`). For a claim that does not
 bind, fix the storage class or its provisioner (`oc describe pvc dv-bar-pvc`).
 """
@@ -68,9 +70,17 @@ def run(facts: Facts):
         if facts.phase == BACKUP and not kept:
             return  # the backup creates it (the first backup of a namespace)
         if kept:
-            evidence += [f"{describe_volume(pv)}: kept from the deleted {name}, with its backups" for pv in kept]
-            yield Problem(f"claim {name} does not exist, but its volume {k8s.name(kept[0])} was kept with the backups "
-                          "(fix binds it again)", tuple(evidence), f"persistentvolumeclaim/{name}")
+            # what a kept volume holds cannot be seen until a claim binds it: never said, only named
+            evidence += [f"{describe_volume(pv)}: kept from a deleted {name} (what it holds shows once it is bound)"
+                         for pv in kept]
+            if len(kept) == 1:
+                yield Problem(f"claim {name} does not exist, but its volume {k8s.name(kept[0])} was kept, with the "
+                              "backups it held (fix binds it again)", tuple(evidence), f"persistentvolumeclaim/{name}")
+            else:
+                yield Problem(f"claim {name} does not exist, and {len(kept)} volumes of deleted {name} claims were kept "
+                              f"({', '.join(k8s.name(pv) for pv in kept)}): which one holds the backups is yours to "
+                              f"choose (fix --issue bar-pvc-missing --volume PV binds it)", tuple(evidence),
+                              f"persistentvolumeclaim/{name}")
             return
         evidence.append(f"persistentvolumes: skipped ({unread}); a kept volume holding the backups cannot be ruled out"
                         if unread else f"no Released volume was bound to {facts.namespace}/{name}")

@@ -29,6 +29,8 @@ class FixOptions:
     storage_class: str | None = None
     dvcli: Path | None = None
     allow_world_writable: bool = False
+    #: bar-pvc-missing: the kept volume to bind when more than one was kept.
+    volume: str | None = None
 
 
 @dataclass(frozen=True)

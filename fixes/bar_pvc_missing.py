@@ -1,11 +1,12 @@
 """Bind dv-bar-pvc again to the volume that kept the backups, or create it, big enough for three backups.
 
-When a Released volume of the deleted dv-bar-pvc of this namespace is kept (reclaim Retain), the
-newest one is bound again: first its claimRef loses the old claim's uid and resourceVersion, which
+When a Released volume of the deleted dv-bar-pvc of this namespace is kept (reclaim Retain), it is
+bound again (with more than one kept, only the one named with --volume: the newest may be an empty
+one of a claim made again and deleted again, so the choice is the admin's): first its claimRef loses the old claim's uid and resourceVersion, which
 leaves it pre-bound to dv-bar-pvc of this namespace (no other claim can take it meanwhile, and the
 volume controller makes it Available), then dv-bar-pvc is created with `volumeName` set to it and
 the volume's own size, storage class and access modes, so the binder accepts it. Every backup on it
-is back in `list` and `restore`; --size and --storage-class do not apply to a kept volume (grow it
+it held is back in `list` and `restore`; --size and --storage-class do not apply to a kept volume (grow it
 afterwards with `fix --issue bar-low-space --size`). Only with no kept volume is a new claim created
 from DV's own template: DV's template asks for 20Gi, and one backup takes about 10Gi on the
 runbook's cluster (component tarballs plus the combined one), so a second backup already fails;
@@ -53,11 +54,12 @@ def rebind_plan(facts: Facts, pv: dict, options: FixOptions) -> Plan:
     claim_spec.pop("selector", None)
     out.actions.append(Create("persistentvolumeclaims", claim,
                               f"create claim {names.bar_pvc} bound to persistentvolume/{pv_name} "
-                              f"({claim_spec['storageClassName'] or 'no class'}, {size}): the kept backups come back"))
+                              f"({claim_spec['storageClassName'] or 'no class'}, {size}): the backups it kept, if any, come back"))
     out.actions.append(AwaitBound(names.bar_pvc, pv_name))
     out.notes.append(f"kept volume chosen: {describe_volume(pv)}")
-    for other in kept_volumes(facts)[1:]:
-        out.notes.append(f"left alone (older): {describe_volume(other)}")
+    for other in kept_volumes(facts):
+        if k8s.name(other) != pv_name:
+            out.notes.append(f"left alone: {describe_volume(other)}")
     if options.size or options.storage_class:
         out.notes.append("--size/--storage-class do not apply: the kept volume keeps its size and class "
                          "(grow it afterwards with `dvdoctor fix --issue bar-low-space --size SIZE`)")
@@ -71,8 +73,24 @@ def plan(facts: Facts, options: FixOptions) -> Plan:
     if facts.get("persistentvolumeclaims", names.bar_pvc) is not None:
         return out
     kept = kept_volumes(facts)
-    if kept:
+    if options.volume is not None:
+        chosen = [pv for pv in kept if k8s.name(pv) == options.volume]
+        if chosen:
+            return rebind_plan(facts, chosen[0], options)
+        out.manual.append(f"--volume {options.volume}: not a Released volume of a deleted "
+                          f"{facts.namespace}/{names.bar_pvc}; kept: "
+                          + (", ".join(k8s.name(pv) for pv in kept) or "none"))
+        return out
+    if len(kept) == 1:
         return rebind_plan(facts, kept[0], options)
+    if kept:
+        # a newer kept volume may be an empty one of a claim made again: which holds the backups is a choice
+        out.manual.append(f"{len(kept)} volumes of deleted {names.bar_pvc} claims were kept; which one holds the "
+                          "backups cannot be seen before it is bound, so none was chosen:")
+        out.manual += [describe_volume(pv) for pv in kept]
+        out.manual.append("bind the one that holds the backups with `dvdoctor fix --issue bar-pvc-missing --volume PV` "
+                          "(look inside one with `oc describe pv PV` and its storage backend)")
+        return out
     pvc = pvc_from_template(facts, options.storage_class, options.size)
     spec = pvc["spec"]
     out.actions.append(Create("persistentvolumeclaims", pvc,

@@ -60,13 +60,14 @@ def load(api: FakeApi, data: dict) -> None:
             api.put(plural, obj, b.NS if KINDS[plural][2] else None)
 
 
-def test_check_names_the_kept_volume_and_the_newest_first():
+def test_check_names_every_kept_volume_newest_first_and_chooses_none():
     data = deleted_with_kept_volume()
     older_kept(data)
     result = b.run_one("bar-pvc-missing", data)
     assert result.status == "fail"
     text = b.evidence(result)
-    assert "its volume pvc-bar-0472 was kept with the backups" in text
+    assert "2 volumes of deleted dv-bar-pvc claims were kept (pvc-bar-0472, pvc-bar-0001)" in text
+    assert "with its backups" not in text
     assert "persistentvolume/pvc-bar-0472: Released, reclaim Retain, 60Gi" in text
     assert "persistentvolume/pvc-bar-0001: Released" in text
 
@@ -89,7 +90,9 @@ def test_rebind_through_the_kubernetes_client(api: FakeApi, tmp_path: Path):
     cluster = connect(str(api.kubeconfig(tmp_path / "config", namespace=b.NS)), None, None)
     cluster.retry_backoff = 0.01
     facts = Facts(copy.deepcopy(data))
-    plan = load_fixes()["bar-pvc-missing"].plan(facts, FixOptions(size="90Gi"))
+    unchosen = load_fixes()["bar-pvc-missing"].plan(facts, FixOptions(size="90Gi"))
+    assert not unchosen.actions and any("pvc-bar-0001" in step for step in unchosen.manual)
+    plan = load_fixes()["bar-pvc-missing"].plan(facts, FixOptions(size="90Gi", volume="pvc-bar-0472"))
 
     changes = execute(plan, Runner(cluster, facts, AuditLog(tmp_path / "audit.jsonl")))
 
@@ -106,7 +109,7 @@ def test_rebind_through_the_kubernetes_client(api: FakeApi, tmp_path: Path):
     pv = api.stored("persistentvolumes", "pvc-bar-0472", None)
     assert claim["status"]["phase"] == "Bound"
     assert pv["status"]["phase"] == "Bound" and pv["spec"]["claimRef"]["uid"] == claim["metadata"]["uid"]
-    assert api.stored("persistentvolumes", "pvc-bar-0001", None)["status"]["phase"] == "Released"  # older: untouched
+    assert api.stored("persistentvolumes", "pvc-bar-0001", None)["status"]["phase"] == "Released"  # not chosen: untouched
     assert OLD_UID in changes[0].before  # the audit log holds the old claimRef: it can be undone
     assert any("do not apply" in n for n in plan.notes)
 

@@ -68,6 +68,7 @@ def fix(
     keep: int = typer.Option(2, "--keep", metavar="N", min=0, help="bar-low-space: good backups to keep (the newest good one is always kept)."),
     size: Optional[str] = typer.Option(None, "--size", metavar="SIZE", help="bar-low-space / bar-pvc-missing: new size of dv-bar-pvc, e.g. 60Gi."),
     storage_class: Optional[str] = typer.Option(None, "--storage-class", metavar="CLASS", help="bar-pvc-missing: storage class of a new dv-bar-pvc."),
+    volume: Optional[str] = typer.Option(None, "--volume", metavar="PV", help="bar-pvc-missing: the kept (Released) volume to bind when more than one was kept."),
     dvcli: Optional[Path] = typer.Option(None, "--dvcli", metavar="PATH", help="init-volume-pod-missing: a dvcli.sh to write a repaired copy of."),
     allow_world_writable: bool = typer.Option(
         False, "--allow-world-writable", help="bar-permissions: allow 0777 when neither owner nor group write works."
@@ -105,7 +106,7 @@ def fix(
     ids = resolve(issue)
     options = FixOptions(restart=restart, to=to, keep=keep, size=size,
                          storage_class=storage_class or opts.settings.storage_class,
-                         dvcli=dvcli, allow_world_writable=allow_world_writable)
+                         dvcli=dvcli, allow_world_writable=allow_world_writable, volume=volume)
     cluster = opts.open_cluster()
     # repairs that remove or point at backups decide on proof: every backup nothing proves is read back
     on_backups = all_ or bool(set(ids) & {"bar-low-space", "incomplete-backups", "broken-backup-symlink"})

@@ -48,7 +48,7 @@ def test_deleted_claim_on_a_retained_volume_is_bound_again_with_its_backups(flow
     result = check_json(flow, "bar-pvc-missing")
     assert result["status"] == "fail"
     text = json.dumps(result)
-    assert f"its volume {volume} was kept with the backups" in text
+    assert f"its volume {volume} was kept, with the backups it held" in text
     assert f"persistentvolume/{volume}: Released, reclaim Retain" in text
 
     code, out, err = flow.dv("fix", "--issue", "bar-pvc-missing", "--yes")
@@ -110,3 +110,49 @@ def test_a_backup_never_makes_an_empty_claim_over_a_kept_volume(flow):
     assert after[:-1] == before and len(after) == len(before) + 1
     kept = digests(flow.bar)
     assert all(kept[path] == digest for path, digest in files.items())  # the old backups, byte for byte
+
+
+def test_two_kept_volumes_are_never_chosen_for_the_admin(flow):
+    """The claim was deleted, made again (a new, empty volume) and deleted again: two Released volumes
+    of dv-bar-pvc, the newer one empty. Nothing is bound (the newest is not taken for the one with the
+    backups); the check names both; `--volume` binds the chosen one and its backups come back."""
+    before = list_timestamps(flow)
+    assert before
+    admin = flow.cluster()
+    claim = admin.get("persistentvolumeclaims", "dv-bar-pvc")
+    old = claim["spec"]["volumeName"]
+    assert admin.delete("persistentvolumeclaims", "dv-bar-pvc")
+    # made again from the first one's spec, without its volume: the provisioner gives it a new, empty one
+    again = {"metadata": {"name": "dv-bar-pvc", "labels": claim["metadata"].get("labels") or {}},
+             "spec": {k: v for k, v in claim["spec"].items() if k != "volumeName"}}
+    admin.create("persistentvolumeclaims", again)
+    code, out, err = flow.dv("fix", "--issue", "bar-pvc-missing", "--yes")  # nothing to do: it is bound
+    new = admin.get("persistentvolumeclaims", "dv-bar-pvc")["spec"].get("volumeName")
+    assert new and new != old, out + err
+    admin.patch("persistentvolumes", new, {"spec": {"persistentVolumeReclaimPolicy": "Retain"}})
+    assert admin.delete("persistentvolumeclaims", "dv-bar-pvc")
+    assert {admin.get("persistentvolumes", v)["status"]["phase"] for v in (old, new)} == {"Released"}
+    snapshot = flow.snapshot()
+
+    result = check_json(flow, "bar-pvc-missing")
+    assert result["status"] == "fail"
+    text = json.dumps(result)
+    assert "with its backups" not in text
+    [problem] = result["problems"]
+    assert old in problem["message"] and new in problem["message"]
+    assert f"persistentvolume/{old}: Released" in text and f"persistentvolume/{new}: Released" in text
+
+    code, out, err = flow.dv("fix", "--issue", "bar-pvc-missing", "--yes")
+    assert code == 1, out + err
+    flat = " ".join(out.split())
+    assert old in flat and new in flat and "--volume PV" in flat
+    assert admin.get("persistentvolumeclaims", "dv-bar-pvc") is None and flow.snapshot() == snapshot
+
+    code, out, err = flow.dv("fix", "--issue", "bar-pvc-missing", "--yes", "--volume", "no-such-pv")
+    assert code == 1 and admin.get("persistentvolumeclaims", "dv-bar-pvc") is None, out + err
+
+    code, out, err = flow.dv("fix", "--issue", "bar-pvc-missing", "--yes", "--volume", old)
+    assert code == 0, out + err
+    assert admin.get("persistentvolumeclaims", "dv-bar-pvc")["spec"]["volumeName"] == old
+    assert list_timestamps(flow) == before
+    assert admin.get("persistentvolumes", new)["status"]["phase"] == "Released"  # left alone
