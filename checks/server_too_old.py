@@ -14,7 +14,7 @@ check` before and after; apply `dvdoctor schedule` and `dvdoctor rbac` output wi
 """
 
 from dvdoctor.facts import Facts
-from dvdoctor.registry import WARNING, Problem, Skip, check
+from dvdoctor.registry import ERROR, Note, Problem, Skip, check
 
 #: Oldest Kubernetes release on which every dvdoctor command works (OpenShift 4.5).
 SUPPORTED = (1, 18)
@@ -23,7 +23,7 @@ SUPPORTED = (1, 18)
 @check(
     "server-too-old",
     "The API server serves what every dvdoctor command needs",
-    severity=WARNING,
+    severity=ERROR,
     tags=["platform"],
 )
 def run(facts: Facts):
@@ -37,12 +37,15 @@ def run(facts: Facts):
                       "prune and schedule --apply refuse to run")
     if (major, minor) < (1, 13):
         cannot.append("dry-run what schedule --apply would create (no server-side dry run before 1.13): it refuses")
-    if not cannot and (major, minor) >= SUPPORTED:
+    if not cannot:
+        if (major, minor) < SUPPORTED:
+            # Every command works; an untested release is worth a line, not a failed verdict.
+            yield Note(f"Kubernetes {major}.{minor} is older than {SUPPORTED[0]}.{SUPPORTED[1]}, "
+                       "the oldest release dvdoctor is tested on")
         return
+    # An error by the severity rule: backup, restore and fix through dvdoctor refuse on this server.
     evidence = [f"Kubernetes {major}.{minor}; Lease API: {server.get('lease') or 'none'}"]
     evidence += [f"dvdoctor cannot {what}" for what in cannot]
-    if not cannot:
-        evidence.append(f"older than {SUPPORTED[0]}.{SUPPORTED[1]}, the oldest release dvdoctor is tested on")
     yield Problem(f"the API server is Kubernetes {major}.{minor}: "
-                  + ("; ".join(f"dvdoctor cannot {what.split(' (')[0]}" for what in cannot) or "not tested with dvdoctor"),
+                  + "; ".join(f"dvdoctor cannot {what.split(' (')[0]}" for what in cannot),
                   tuple(evidence), None)

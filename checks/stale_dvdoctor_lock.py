@@ -16,7 +16,7 @@ or failed BAR job and a `.bar` marker, each with its own fix.
 
 from dvdoctor.facts import Facts
 from dvdoctor.lock import LEASE_NAME, Holder
-from dvdoctor.registry import WARNING, Problem, Skip, check
+from dvdoctor.registry import WARNING, NotApplicable, Problem, Skip, check
 
 
 @check(
@@ -27,6 +27,10 @@ from dvdoctor.registry import WARNING, Problem, Skip, check
     tags=["dvdoctor", "lock"],
 )
 def run(facts: Facts):
+    server = facts.data.get("server") or {}
+    if server.get("version") and server.get("lease") is None:
+        # Known, not unknown: a server with no Lease API (Kubernetes 1.11) can hold no dvdoctor lock.
+        raise NotApplicable(f"the API server (Kubernetes {server['version']}) serves no Lease API, so there is no lock")
     if not facts.has_kind("leases"):
         raise Skip("Leases could not be listed, so dvdoctor's lock is unknown")
     lease = facts.get("leases", LEASE_NAME)

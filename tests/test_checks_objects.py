@@ -409,7 +409,7 @@ def test_openshift_3_11_is_told_what_dvdoctor_cannot_do_there():
     data = b.healthy()
     data["server"] = {"version": "1.11", "lease": None}
     r = b.run_one("server-too-old", data)
-    assert r.status == "warn"
+    assert r.status == "fail"  # an error: backup, restore and fix refuse there
     text = b.evidence(r)
     assert "cannot take its lock" in text and "fix, backup, restore" in text and "dry-run" in text
 
@@ -420,3 +420,21 @@ def test_a_1_18_server_with_its_lease_passes_and_an_unknown_version_skips():
     assert b.run_one("server-too-old", data).status == "pass"
     data["server"] = {"version": None, "lease": None}
     assert b.run_one("server-too-old", data).status == "skip"
+
+
+def test_a_1_14_server_with_its_lease_passes_with_a_note():
+    data = b.healthy()
+    data["server"] = {"version": "1.14", "lease": "coordination.k8s.io/v1"}
+    r = b.run_one("server-too-old", data)
+    assert r.status == "pass" and "older than 1.18" in r.reason
+
+
+def test_no_lease_api_means_no_lock_a_known_answer_not_an_unknown():
+    data = b.healthy()
+    data["server"] = {"version": "1.11", "lease": None}
+    data["objects"].pop("leases", None)
+    r = b.run_one("stale-dvdoctor-lock", data)
+    assert r.status == "skip" and not r.incomplete and "serves no Lease API" in r.reason
+    data["server"] = {"version": None, "lease": None}  # the server was not asked: still unknown
+    r = b.run_one("stale-dvdoctor-lock", data)
+    assert r.status == "skip" and r.incomplete

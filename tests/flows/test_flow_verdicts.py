@@ -95,6 +95,14 @@ def test_checks_the_user_leaves_out_do_not_make_it_incomplete_and_the_summary_sa
     assert code == 0 and "1 left out by --only/--skip" in out
 
 
+def test_openshift_3_11_fails_the_check_and_is_not_incomplete(flow):
+    break_lab(flow.lab, "server-too-old")
+    code, out, _ = flow.dv("check")
+    assert code == 1, out
+    assert "verdict: failed (exit 1): server-too-old" in out and "could not run" not in out
+    assert "- stale-dvdoctor-lock" in out and "serves no Lease API, so there is no lock" in out
+
+
 def test_warnings_pass_unless_fail_on_warn(flow):
     break_lab(flow.lab, "leftover-bar-pods")
     assert flow.dv("check")[0] == 0

@@ -72,6 +72,13 @@ def test_each_fault_trips_exactly_its_check(lab, fault_id):
     assert {k: v for k, v in others.items() if v != "skip"} == {}
 
 
+def test_openshift_3_11_is_an_error_and_its_missing_lock_is_not_an_unknown(lab):
+    break_lab(lab.store.root, "server-too-old")
+    got = {r.check.id: r for r in run_checks(collect(LabCluster(lab.store.root), source="lab"))}
+    assert got["server-too-old"].status == "fail"
+    assert got["stale-dvdoctor-lock"].status == "skip" and not got["stale-dvdoctor-lock"].incomplete
+
+
 def test_several_breaks_at_once(lab_dir):
     create_lab(lab_dir, breaks=["bar-permissions,stale-bar-marker"])
     got = results(lab_dir)
