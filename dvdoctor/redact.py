@@ -38,23 +38,37 @@ _SECRET_FLAG = re.compile(rf"(?i)--?[\w.-]*(?:{_WORD})[\w.-]*")
 _SCHEMES = r"(?:basic|bearer|token|digest|negotiate|ntlm)"
 
 _PEM = re.compile(r"-----BEGIN ([A-Z0-9 ]{1,64})-----.*?(?:-----END \1-----|\Z)", re.DOTALL)
-_PATTERNS = (
+#: An opening quote (also JSON-escaped, `\"`) or an ODBC brace: the value then runs to its closing one.
+_OPEN = r"(?P<q>\\?[\"']|(?<==)\{)?"
+#: What ends a bare value: whitespace, `;` and `&` (connection strings, URL queries), a backslash
+#: escaping a quote; `,` `"` `'` `}` `]` end it only when another delimiter or the end follows, so
+#: `Sp,lit` and `pa'ss` are taken whole while a JSON text around the value is kept.
+_BARE = re.compile(r"""(?:[^\s;&"',}\]\\]|\\(?!["'])|["',}\]](?![\s;&"',}\]\\]|$))+""")
+_SIMPLE = (
     # Authorization / Proxy-Authorization headers: everything after the scheme, to the line's end
     re.compile(rf"(?i)(\b(?:proxy-)?authorization\b[\"']?[ \t]*[:=][ \t]*[\"']?(?:{_SCHEMES}[ \t]+)?)([^\r\n\"']+)"),
     re.compile(r"(?i)(\bbearer[ \t]+)([A-Za-z0-9._~+/=-]+)"),
-    # scheme://user:password@host (jdbc:db2://, postgres://, https://)
-    re.compile(r"(?i)(\b[a-z][a-z0-9+.:-]*://[^/\s:@\"']+:)([^@\s/\"']+)(?=@)"),
+)
+#: scheme://user:password@host (jdbc:db2://, postgres://, https://); the password may hold `/` or a space
+_URL = re.compile(r"(?i)(\b[a-z][a-z0-9+.:-]*://(?P<user>[^/\s:@\"']+):)(?P<pw>[^@\r\n\"']{1,256}?)(?=@)")
+#: host:port/path@... is no password: a port after a host name
+_PORT = re.compile(r"\d{1,5}(?:[/?#\s]|$)")
+#: Each matches what comes before a secret value; the value itself is read by `_values`.
+_BEFORE_VALUE = (
     # an env entry written out as text: JSON {"name": "DB_PASS", "value": "..."}, YAML `- name: DB_PASS` / `value: ...`
-    re.compile(rf"(?i)([\"']?name[\"']?[ \t]*:[ \t]*[\"']?[\w.-]*(?:{_WORD})[\w.-]*[\"']?[ \t]*[,\n][ \t]*"
-               rf"[\"']?value[\"']?[ \t]*:[ \t]*[\"']?)([^\s\"',;&]+)"),
+    re.compile(rf"(?i)[\"']?name[\"']?[ \t]*:[ \t]*[\"']?[\w.-]*(?:{_WORD})[\w.-]*[\"']?[ \t]*[,\n][ \t]*"
+               rf"[\"']?value[\"']?[ \t]*:[ \t]*{_OPEN}"),
     # a flag and its value as two items of a list written out: JSON ["--admin-password", "..."], YAML `- --x` / `- ...`
-    re.compile(rf"(?i)([\"']--?[\w.-]*(?:{_WORD})[\w.-]*[\"'][ \t]*,[ \t]*[\"'])((?!-)[^\"']+)"),
-    re.compile(rf"(?i)(-[ \t]+[\"']?--?[\w.-]*(?:{_WORD})[\w.-]*[\"']?[ \t]*\n[ \t]*-[ \t]+[\"']?)((?!-)[^\s\"']+)"),
-    # --secret-flag VALUE and --secret-flag=VALUE in one string
-    re.compile(rf"(?i)((?<![\w-])--?[\w.-]*(?:{_WORD})[\w.-]*(?:=|[ \t]+))((?!-)[^\s\"',;&]+)"),
+    re.compile(rf"(?i)(?P<q>\\?[\"'])--?[\w.-]*(?:{_WORD})[\w.-]*(?P=q)[ \t]*,[ \t]*(?P=q)"),
+    re.compile(rf"(?i)-[ \t]+[\"']?--?[\w.-]*(?:{_WORD})[\w.-]*[\"']?[ \t]*\n[ \t]*-[ \t]+{_OPEN}"),
+    # --secret-flag VALUE and --secret-flag=VALUE in one string (a value may start with `-`, or be quoted)
+    re.compile(rf"(?i)(?<![\w-])--?[\w.-]*(?:{_WORD})[\w.-]*(?:=|[ \t]+){_OPEN}"),
     # key=value, key: value, "key": "value" (on one line: `secretKeyRef:` then a nested block is no value);
-    # password= and pwd= inside connection strings are this too
-    re.compile(rf"(?i)(\b[\w.-]*(?:{_WORD})[\w.-]*[\"']?[ \t]*[:=][ \t]*[\"']?)(?!{_SCHEMES}[ \t])([^\s\"',;&]+)"),
+    # password= and pwd= inside connection strings are this too; `Authorization: Basic` keeps its scheme
+    # (a JSON key's bare value, `"pwd": 5`, becomes "<redacted>": the text stays JSON)
+    re.compile(rf"(?i)\b[\w.-]*(?:{_WORD})[\w.-]*(?P<key_quote>[\"'])?[ \t]*[:=][ \t]*{_OPEN}(?:{_SCHEMES}[ \t]+)?"),
+)
+_SHAPES = (
     re.compile(r"()(sha256~[A-Za-z0-9_-]+)"),
     re.compile(r"()(\beyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*)"),
 )
@@ -70,12 +84,77 @@ def _pem(match: re.Match) -> str:
     return f"-----BEGIN {kind}-----{REDACTED}-----END {kind}-----"
 
 
+def _quoted_end(value: str, start: int, quote: str) -> int:
+    """Where a value opened by `quote` ends: its closing quote (an escaped one is inside it), else the line's end."""
+    close = "}" if quote == "{" else quote
+    line_end = value.find("\n", start)
+    line_end = len(value) if line_end < 0 else line_end
+    i = start
+    while True:
+        i = value.find(close, i, line_end)
+        if i < 0:
+            return line_end
+        if len(close) == 1 and close != "}" and i > start and value[i - 1] == "\\":
+            i += 1  # \" inside "...": part of the value
+            continue
+        if close == "}" and value.startswith("}}", i):
+            i += 2  # ODBC's }} is a } inside {...}
+            continue
+        return i
+
+
+def _values(pattern: re.Pattern, value: str) -> str:
+    """Every value that follows a match of `pattern` replaced, quoted or bare, its quotes kept."""
+    out, pos = [], 0
+    while (match := pattern.search(value, pos)) is not None:
+        start = match.end()
+        quote = match.group("q") or ""
+        if quote:
+            end = _quoted_end(value, start, quote)
+        else:
+            bare = _BARE.match(value, start)
+            end = bare.end() if bare else start
+        if end == start and not quote:
+            out.append(value[pos:start])  # no value here (`secretKeyRef:` then a block)
+        else:
+            bare_json = not quote and match.groupdict().get("key_quote")
+            out.append(value[pos:start] + (f'"{REDACTED}"' if bare_json else REDACTED))
+        pos = end
+        if match.end() == match.start():
+            pos += 1  # never: every pattern matches a name
+    out.append(value[pos:])
+    return "".join(out)
+
+
+def _url(match: re.Match) -> str:
+    if _PORT.match(match.group("pw")) and ("." in match.group("user") or match.group("user") == "localhost"):
+        return match.group(0)  # host:port/path@v2: no user, no password
+    return match.group(1) + REDACTED
+
+
 def text(value: str) -> str:
     """The text with every secret-looking value replaced by <redacted>, the name kept for the reader."""
     value = _PEM.sub(_pem, value)
-    for pattern in _PATTERNS:
+    for pattern in _SIMPLE:
+        value = pattern.sub(lambda m: m.group(1) + REDACTED, value)
+    value = _URL.sub(_url, value)
+    for pattern in _BEFORE_VALUE:
+        value = _values(pattern, value)
+    for pattern in _SHAPES:
         value = pattern.sub(lambda m: m.group(1) + REDACTED, value)
     return value
+
+
+def _secret_value(item: Any) -> Any:
+    """A value under a secret name: a string or a number goes, and so does each one in a list (`passwords: [...]`);
+    a true/false or nothing says no secret, and a mapping is read by name (`secretKeyRef: {name, key}`)."""
+    if isinstance(item, bool) or item is None:
+        return item
+    if isinstance(item, (str, int, float)):
+        return REDACTED
+    if isinstance(item, list):
+        return [_secret_value(v) for v in item]
+    return data(item)
 
 
 def data(value: Any) -> Any:
@@ -85,20 +164,20 @@ def data(value: Any) -> Any:
     if isinstance(value, list):
         out = [data(v) for v in value]
         for i in range(len(value) - 1):
-            flag, following = value[i], value[i + 1]
-            if (isinstance(flag, str) and isinstance(following, str) and _SECRET_FLAG.fullmatch(flag)
-                    and not following.startswith("-")):
-                out[i + 1] = REDACTED
+            flag = value[i]
+            if isinstance(flag, str) and _SECRET_FLAG.fullmatch(flag):
+                # the next item is its value, whatever it looks like (`-DashLEAK`, `--x`): over-redaction is accepted
+                out[i + 1] = _secret_value(value[i + 1])
         return out
     if isinstance(value, dict):
         out_dict = {}
         for key, item in value.items():
-            if isinstance(item, str) and isinstance(key, str) and secret_name(key):
-                out_dict[key] = REDACTED
+            if isinstance(key, str) and secret_name(key):
+                out_dict[key] = _secret_value(item)
             else:
                 out_dict[key] = data(item)
         name = value.get("name")
-        if isinstance(name, str) and isinstance(value.get("value"), str) and secret_name(name):
-            out_dict["value"] = REDACTED  # an env var: {name: DB_PASS, value: ...}
+        if isinstance(name, str) and "value" in value and secret_name(name):
+            out_dict["value"] = _secret_value(value["value"])  # an env var: {name: DB_PASS, value: ...}
         return out_dict
     return value

@@ -212,7 +212,8 @@ def test_structures_are_redacted_by_name_by_flag_and_by_shape():
     out = redact.data(pod)
     assert out["env"][0]["value"] == "<redacted>" and out["env"][1]["value"] == "h"
     assert out["env"][2]["valueFrom"] == {"secretKeyRef": {"name": "dv-secret", "key": "password"}}  # a reference, kept
-    assert out["args"] == ["--token", "<redacted>", "--verbose", "--password", "--next"]  # a flag is not a value
+    # what follows a secret flag is its value, whatever it looks like: `--next` goes too (over-redaction is accepted)
+    assert out["args"] == ["--token", "<redacted>", "--verbose", "--password", "<redacted>"]
     assert out["data"] == {"tls.key": "<redacted>", "apiKey": "<redacted>", "replicas": 3}
     assert pod["env"][0]["value"] == "x1"  # a copy: the facts in memory are untouched
 
@@ -262,3 +263,84 @@ def test_the_error_line_and_a_failed_jobs_log_lines_on_the_terminal_hold_no_secr
     shown = console.export_text()
     assert "BackoffLimitExceeded" in shown and "start-dv --admin-password <redacted>" in shown
     assert_clean(shown, "a failed job's log lines")
+
+
+# ---- forms found by a break-it review: each leaked whole or in part before ----------------------
+
+@pytest.mark.parametrize("line, secrets", [
+    ("""dvstart --password "QuotedLEAK4" --token 'QuotedLEAK5'""", ["QuotedLEAK4", "QuotedLEAK5"]),
+    ("dvstart --admin-password -DashLEAK6 --port 1", ["DashLEAK6"]),
+    ('"args": ["--admin-password", "-DashLEAK7"]', ["DashLEAK7"]),
+    ("jdbc:db2://h:50000/BIGSQL:user=admin;password=Sp,litLEAK1;", ["litLEAK1"]),
+    ("BACKEND_URL=https://admin:pa/ssLEAK2@db.example/x", ["ssLEAK2", "pa/ss"]),
+    ("BACKEND_URL=https://admin:pa ssLEAK3@db.example/x", ["ssLEAK3"]),
+    ('PASSWORD="quoted 2LEAK8"', ["2LEAK8", "quoted"]),
+    ('PASSWORD="<redacted> 2LEAK9"', ["2LEAK9"]),
+    ("Driver={DB2};Pwd={hun;ter2LEAK};UID=admin", ["ter2LEAK", "hun"]),
+    ('{"before": "env PASSWORD=\\"spaced LEAK10\\" next"}', ["LEAK10", "spaced"]),
+    ("DB_TOKEN=basic LEAK11", ["LEAK11"]),
+    ('{"password": 12345678, "port": 1}', ["12345678"]),
+])
+def test_break_it_forms_leave_nothing(line: str, secrets: list[str]):
+    out = redact.text(line)
+    assert not [s for s in secrets if s in out], out
+    assert "<redacted>" in out and redact.text(out) == out
+
+
+def test_a_json_text_stays_json_after_redaction():
+    """The bundle's audit.jsonl is redacted as text: its lines must still parse."""
+    entry = {"before": 'env PASSWORD="a b" DB_PASS=x,y', "after": ["--admin-password", "-x"], "n": {"pwd": 5}}
+    out = json.loads(redact.text(json.dumps(entry)))
+    assert out["before"] == 'env PASSWORD="<redacted>" DB_PASS=<redacted>' and out["after"][1] == "<redacted>"
+
+
+def test_structures_drop_values_of_any_type_under_a_secret_name():
+    pod = {"password": 12345678, "ratio": {"apiKey": 1.5}, "passwords": ["LEAKa", 7, {"name": "kept"}],
+           "env": [{"name": "DB_PASS", "value": 4242}], "automountServiceAccountToken": False,
+           "args": ["--admin-password", "-DashLEAK6", "--port", "1"]}
+    out = redact.data(pod)
+    assert out["password"] == out["ratio"]["apiKey"] == out["env"][0]["value"] == "<redacted>"
+    assert out["passwords"] == ["<redacted>", "<redacted>", {"name": "kept"}]
+    assert out["automountServiceAccountToken"] is False  # a yes/no is no secret, and is evidence
+    assert out["args"] == ["--admin-password", "<redacted>", "--port", "1"]
+
+
+BREAK_IT_LEAKS = ("QuotedLEAK4", "QuotedLEAK5", "DashLEAK6", "litLEAK1", "ssLEAK2", "ssLEAK3", "2LEAK8", "ter2LEAK",
+                  "12345678", "DashLEAK9")
+
+
+def test_the_break_it_forms_leave_no_output(tmp_path: Path):
+    """End to end: the forms planted in dv-engine-0's first container, then `collect -o`, `--bundle` and `check -o json`."""
+    data = b.healthy()
+    pod = next(p for p in data["objects"]["pods"] if p["metadata"]["name"] == "dv-engine-0")
+    container = pod["spec"]["containers"][0]
+    container["command"] = ["sh", "-c", """dvstart --password "QuotedLEAK4" --token 'QuotedLEAK5'"""]
+    container["args"] = ["--admin-password", "-DashLEAK6", "--engine-key=-DashLEAK9"]
+    container["env"] = [
+        {"name": "DSN", "value": "jdbc:db2://h:50000/BIGSQL:user=admin;password=Sp,litLEAK1;"},
+        {"name": "BACKEND_URL", "value": "https://admin:pa/ssLEAK2@db.example/x"},
+        {"name": "OTHER_URL", "value": "https://admin:pa ssLEAK3@db.example/x"},
+        {"name": "START", "value": 'PASSWORD="quoted 2LEAK8" dvstart'},
+        {"name": "ODBC", "value": "Driver={DB2};Pwd={hun;ter2LEAK};"},
+    ]
+    pod["metadata"].setdefault("annotations", {})["dv.example/password"] = 12345678
+    fake = FakeApi(namespaces=(b.NS,)).start()
+    try:
+        load(fake, data)
+        run_jobs(fake)
+        facts, bundle = tmp_path / "facts.json", tmp_path / "case.tar.gz"
+        assert invoke(fake, tmp_path, "collect", "--no-pod", "-o", str(facts)).exit_code == 0
+        assert invoke(fake, tmp_path, "collect", "--no-pod", "--bundle", str(bundle)).exit_code == 0
+        report = invoke(fake, tmp_path, "check", "--no-pod", "-o", "json")
+    finally:
+        fake.stop()
+    with tarfile.open(bundle) as tar:
+        members = {m.name: tar.extractfile(m).read().decode() for m in tar.getmembers() if m.isfile()}
+    outputs = {"collect -o": facts.read_text(), "check -o json": report.output,
+               **{f"bundle {name}": text for name, text in members.items()}}
+    for where, text in outputs.items():
+        leaked = [s for s in BREAK_IT_LEAKS if s in text]
+        assert not leaked, f"{where} leaks {leaked}"
+    written = json.loads(facts.read_text())
+    engine = next(p for p in written["objects"]["pods"] if p["metadata"]["name"] == "dv-engine-0")
+    assert engine["spec"]["containers"][0]["args"] == ["--admin-password", "<redacted>", "--engine-key=<redacted>"]
