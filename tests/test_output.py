@@ -164,11 +164,30 @@ def test_help_at_80_columns_keeps_option_names_whole_says_metavars_in_words_and_
         for opt in getattr(param, "opts", []):
             if opt.startswith("--"):
                 assert re.search(rf"(^|[\s,/]){re.escape(opt)}(\s|,|$|/)", text, re.M), (opt, text)
-    if argv != ["lab"]:
-        examples = text.split("Examples:\n", 1)
-        assert len(examples) == 2, text
-        lines = [line.strip() for line in examples[1].splitlines() if line.strip()]
-        assert 1 <= len(lines) <= 2 and all(line.startswith("dvdoctor ") for line in lines)
+    examples = text.split("Examples:\n", 1)
+    assert len(examples) == 2, text
+    lines = [line.strip() for line in examples[1].splitlines() if line.strip()]
+    assert 1 <= len(lines) <= 2 and all(line.startswith("dvdoctor ") for line in lines)
+
+
+@pytest.mark.parametrize("argv", [[], ["lab", "--help"]], ids=["dvdoctor", "dvdoctor lab --help"])
+def test_command_lists_give_each_command_a_whole_line_never_cut(argv):
+    """click cuts a long first sentence with "..." in a command list; every command has its own short help."""
+    import typer.main
+    from dvdoctor.cli import _register
+
+    _register()
+    group = typer.main.get_command(app)
+    if argv:
+        group = group.commands["lab"]
+    proc = subprocess.run([DVDOCTOR, *argv], capture_output=True, text=True, timeout=60, env={**os.environ, "COLUMNS": "80"})
+    assert proc.returncode == 0, proc.stderr
+    listed = proc.stdout.split("\nCommands:\n", 1)[1].split("\n\n", 1)[0].splitlines()
+    assert [line.split()[0] for line in listed] == list(group.commands)  # one line each, no continuation
+    for line, (name, cmd) in zip(listed, group.commands.items()):
+        assert cmd.short_help, name
+        assert line.split(None, 1)[1] == cmd.short_help, line
+        assert "..." not in line and "…" not in line and len(line) <= 80, line
 
 
 def test_bare_dvdoctor_prints_the_help_and_exits_0():

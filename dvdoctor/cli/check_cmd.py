@@ -53,7 +53,7 @@ def gather(opts: Options, *, no_pod: bool, verify: bool, quiet: bool):
                        progress=lambda msg: status.update(msg))
 
 
-@app.command(epilog=examples("dvdoctor -n cpd30 check", "dvdoctor check --for backup -o junit > preflight.xml"))
+@app.command(short_help="Find every known backup/restore failure, with evidence and fix.", epilog=examples("dvdoctor -n cpd30 check", "dvdoctor check --for backup -o junit > preflight.xml"))
 def check(
     ctx: typer.Context,
     output: ReportFormat = typer.Option(
@@ -111,7 +111,7 @@ def check(
     raise typer.Exit(exit_code(results, level))
 
 
-@app.command(epilog=examples("dvdoctor -n cpd30 collect -o facts.json && dvdoctor check --from facts.json",
+@app.command(short_help="Save DV's namespace facts for check --from, or a support bundle.", epilog=examples("dvdoctor -n cpd30 collect -o facts.json && dvdoctor check --from facts.json",
                              "dvdoctor -n cpd30 collect --bundle dv-support.tar.gz"))
 def collect(
     ctx: typer.Context,
@@ -154,7 +154,7 @@ def collect(
         err.print(f"wrote {bundle}: {', '.join(members)}")
 
 
-@app.command("checks", epilog=examples("dvdoctor checks", "dvdoctor checks -o json"))
+@app.command("checks", short_help="List every check: id, severity, when it applies, its fix.", epilog=examples("dvdoctor checks", "dvdoctor checks -o json"))
 def list_checks(
     output: Output = typer.Option(Output.table, "-o", "--output", metavar="FORMAT", help="table or json."),
 ) -> None:
@@ -173,7 +173,7 @@ def list_checks(
     print_table(console(), columns, rows)
 
 
-@app.command(epilog=examples("dvdoctor explain stale-bar-marker"))
+@app.command(short_help="Print one check's runbook text: symptom, cause, repair.", epilog=examples("dvdoctor explain stale-bar-marker"))
 def explain(check_id: str = typer.Argument(..., metavar="ID", hidden=True)) -> None:
     """Print one check's runbook text: symptom, cause, repair.
 

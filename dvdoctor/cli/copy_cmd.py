@@ -46,7 +46,7 @@ def _snapshots(run) -> list[dict]:
     return [r["snapshot"] for r in outcome.records if "snapshot" in r]
 
 
-@app.command(epilog=examples("dvdoctor -n cpd30 copy --yes", "dvdoctor -n cpd30 copy --all-new --yes"))
+@app.command(short_help="Copy good backups off the volume, into the restic repository.", epilog=examples("dvdoctor -n cpd30 copy --yes", "dvdoctor -n cpd30 copy --all-new --yes"))
 def copy(
     ctx: typer.Context,
     from_ts: Optional[str] = typer.Option(None, "--from", metavar="TIMESTAMP",

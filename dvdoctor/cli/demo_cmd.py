@@ -32,7 +32,7 @@ def _data_digest(lab: Path) -> dict[str, str]:
     }
 
 
-@app.command(epilog=examples("dvdoctor demo", "dvdoctor demo --keep --dir /tmp/dvlab"))
+@app.command(short_help="Walk through check, fix, backup, list and restore on a lab.", epilog=examples("dvdoctor demo", "dvdoctor demo --keep --dir /tmp/dvlab"))
 def demo(
     keep: bool = typer.Option(False, "--keep", help="Keep the lab folder afterwards to explore it with --lab."),
     lab_dir: Optional[Path] = typer.Option(None, "--dir", metavar="PATH", help="Where to create the lab (default: a temporary folder)."),

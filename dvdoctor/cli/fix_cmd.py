@@ -56,7 +56,7 @@ def describe_change(change) -> str:
     return f"{change.what}: {change.before} → {change.after}"
 
 
-@app.command(epilog=examples("dvdoctor -n cpd30 fix --issue stale-bar-marker", "dvdoctor -n cpd30 fix --all --yes"))
+@app.command(short_help="Repair what check found: plan, consent, apply, verify.", epilog=examples("dvdoctor -n cpd30 fix --issue stale-bar-marker", "dvdoctor -n cpd30 fix --all --yes"))
 def fix(
     ctx: typer.Context,
     issue: List[str] = typer.Option([], "--issue", "-i", metavar="ID[,ID…]", help="Check id to repair (repeat or comma-separate)."),

@@ -102,7 +102,7 @@ def _validate_size(size: Optional[str]) -> None:
             raise UsageError(f"--bar-size: {exc}") from None
 
 
-@app.command(epilog=examples("dvdoctor -n cpd30 backup", "dvdoctor -n cpd30 backup --fix --yes"))
+@app.command(short_help="Back up DV with its own backup job, gated by the checks.", epilog=examples("dvdoctor -n cpd30 backup", "dvdoctor -n cpd30 backup --fix --yes"))
 def backup(
     ctx: typer.Context,
     yes: bool = typer.Option(False, "--yes", "-y", help="Start without asking (for scripts and schedules)."),
@@ -147,7 +147,7 @@ def backup(
     raise typer.Exit(code)
 
 
-@app.command(epilog=examples("dvdoctor -n cpd30 restore", "dvdoctor -n cpd30 restore --from 2021-01-22-19-27-31"))
+@app.command(short_help="Restore DV from a backup with its own job and the post-steps.", epilog=examples("dvdoctor -n cpd30 restore", "dvdoctor -n cpd30 restore --from 2021-01-22-19-27-31"))
 def restore(
     ctx: typer.Context,
     from_: Optional[str] = typer.Option(None, "--from", metavar="TIMESTAMP", help="The backup to restore (timestamp folder, see `dvdoctor list`); default: the one dv_backup.tar.gz marks."),
@@ -218,7 +218,7 @@ def restore(
     raise typer.Exit(code)
 
 
-@app.command("list", epilog=examples("dvdoctor -n cpd30 list", "dvdoctor -n cpd30 list --verify -o json"))
+@app.command("list", short_help="List the backups on dv-bar-pvc: age, sizes, state.", epilog=examples("dvdoctor -n cpd30 list", "dvdoctor -n cpd30 list --verify -o json"))
 def list_backups(
     ctx: typer.Context,
     output: Output = typer.Option(Output.table, "-o", "--output", metavar="FORMAT", help="table or json."),
@@ -291,7 +291,7 @@ def list_backups(
     console.print(summary)
 
 
-@app.command(epilog=examples("dvdoctor -n cpd30 prune --keep 2 --dry-run", "dvdoctor -n cpd30 prune --keep 2 --yes"))
+@app.command(short_help="Delete damaged or unverified backups, and good ones beyond --keep.", epilog=examples("dvdoctor -n cpd30 prune --keep 2 --dry-run", "dvdoctor -n cpd30 prune --keep 2 --yes"))
 def prune(
     ctx: typer.Context,
     keep: Optional[int] = typer.Option(None, "--keep", metavar="N", min=1, help="Good backups to keep (the current and the newest good one are always kept)."),

@@ -20,6 +20,8 @@ lab_app = typer.Typer(
     rich_markup_mode=None,
     help=("A simulated DV 1.5.0 namespace on local disk: DV's objects, real folders as volumes, pods that "
           "really run, one real backup, and the runbook's faults on demand. Use it with --lab DIR."),
+    short_help="A simulated DV namespace on local disk, to try dvdoctor on.",
+    epilog=examples("dvdoctor lab create /tmp/dvlab --break stale-bar-marker", "dvdoctor --lab /tmp/dvlab check"),
 )
 
 
@@ -38,7 +40,7 @@ def _folder(ctx: typer.Context, folder: Optional[Path]) -> Path:
     return chosen
 
 
-@lab_app.command("create", epilog=examples("dvdoctor lab create /tmp/dvlab --break stale-bar-marker,bar-permissions", "dvdoctor --lab /tmp/dvlab check"))
+@lab_app.command("create", short_help="Create a healthy DV namespace, with one real backup, in DIR.", epilog=examples("dvdoctor lab create /tmp/dvlab --break stale-bar-marker,bar-permissions", "dvdoctor --lab /tmp/dvlab check"))
 def create(
     ctx: typer.Context,
     folder: Optional[Path] = typer.Argument(None, metavar="DIR", hidden=True),
@@ -90,7 +92,7 @@ def _data_size(text: Optional[str]) -> int:
     return size
 
 
-@lab_app.command("churn", epilog=examples("dvdoctor lab churn /tmp/dvlab --percent 2"))
+@lab_app.command("churn", short_help="Change a lab's DV data as a day of use does.", epilog=examples("dvdoctor lab churn /tmp/dvlab --percent 2"))
 def churn(
     ctx: typer.Context,
     folder: Optional[Path] = typer.Argument(None, metavar="DIR", hidden=True),
@@ -122,7 +124,7 @@ def churn(
                f"{done['appended']} appended to the logs")
 
 
-@lab_app.command("break", epilog=examples("dvdoctor lab break /tmp/dvlab side-deployments-left-down"))
+@lab_app.command("break", short_help="Switch on one of the runbook's failure modes in a lab.", epilog=examples("dvdoctor lab break /tmp/dvlab side-deployments-left-down"))
 def break_(
     ctx: typer.Context,
     folder: Path = typer.Argument(..., metavar="DIR", hidden=True),
@@ -139,7 +141,7 @@ def break_(
         typer.echo(f"broke {folder}: {one.strip()}")
 
 
-@lab_app.command("faults", epilog=examples("dvdoctor lab faults"))
+@lab_app.command("faults", short_help="List the faults a lab can be broken with.", epilog=examples("dvdoctor lab faults"))
 def faults() -> None:
     """List the faults a lab can be broken with (each is named by the check it trips)."""
     from ..lab import FAULTS
@@ -148,7 +150,7 @@ def faults() -> None:
         typer.echo(f"{fault.id:28} {fault.summary}")
 
 
-@lab_app.command("status", epilog=examples("dvdoctor lab status /tmp/dvlab", "dvdoctor lab status /tmp/dvlab -o json"))
+@lab_app.command("status", short_help="Show a lab's objects, volumes, backups and pod processes.", epilog=examples("dvdoctor lab status /tmp/dvlab", "dvdoctor lab status /tmp/dvlab -o json"))
 def status(
     ctx: typer.Context,
     folder: Optional[Path] = typer.Argument(None, metavar="DIR", hidden=True),
@@ -163,7 +165,7 @@ def status(
     typer.echo(json.dumps(view, indent=2) if output == "json" else render(view))
 
 
-@lab_app.command("destroy", epilog=examples("dvdoctor lab destroy /tmp/dvlab"))
+@lab_app.command("destroy", short_help="Kill a lab's pod processes and remove its folder.", epilog=examples("dvdoctor lab destroy /tmp/dvlab"))
 def destroy(
     ctx: typer.Context,
     folder: Optional[Path] = typer.Argument(None, metavar="DIR", hidden=True),

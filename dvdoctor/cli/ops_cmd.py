@@ -33,7 +33,7 @@ class ManifestFormat(str, Enum):
     json = "json"
 
 
-@app.command(epilog=examples("dvdoctor -n cpd30 rbac --for backup --user alice | oc apply -f -"))
+@app.command(short_help="Print the least Role and bindings a dvdoctor command needs.", epilog=examples("dvdoctor -n cpd30 rbac --for backup --user alice | oc apply -f -"))
 def rbac(
     ctx: typer.Context,
     target: RbacTarget = typer.Option(RbacTarget.all, "--for", metavar="COMMAND", help="The command to grant rights for, or all of them."),
@@ -80,7 +80,7 @@ def _print(objects: list[dict], output: ManifestFormat) -> None:
     sys.stdout.write(yaml.dump_all(objects, Dumper=Plain, sort_keys=False))
 
 
-@app.command(epilog=examples('dvdoctor -n cpd30 schedule --cron "0 2 * * *" --image quay.io/me/dvdoctor',
+@app.command(short_help="Print (or --apply) a CronJob of gated backups and prunes.", epilog=examples('dvdoctor -n cpd30 schedule --cron "0 2 * * *" --image quay.io/me/dvdoctor',
                              'dvdoctor -n cpd30 schedule --cron "0 2 * * *" --image IMAGE --apply'))
 def schedule(
     ctx: typer.Context,
