@@ -25,8 +25,13 @@ REPORT_SCHEMA = "dvdoctor/report/v1"
 
 
 def summary(results: list[Result]) -> dict[str, int]:
-    counts = Counter(r.status for r in results)
-    return {k: counts.get(k, 0) for k in ("pass", "warn", "fail", "skip", "crash", "suppressed")}
+    """How many checks ended each way; the counts add up to the results.
+
+    A skip is split in two, as the summary line says it: `skip` is skipped by choice or not
+    applicable (the verdict stays complete), `could_not_run` is what makes it incomplete (exit 3).
+    """
+    counts = Counter("could_not_run" if r.status == "skip" and r.incomplete else r.status for r in results)
+    return {k: counts.get(k, 0) for k in ("pass", "warn", "fail", "skip", "could_not_run", "crash", "suppressed")}
 
 
 def to_dict(facts: Facts, results: list[Result], *, left_out: list[str] | None = None, fail_on: str = ERROR) -> dict:
@@ -65,13 +70,11 @@ def redacted(results: list[Result]) -> list[Result]:
 def summary_line(results: list[Result], left_out: list[str] | None = None) -> str:
     """The counts in words: "19 passed, 1 warning, 0 failed, 2 could not run (…), 3 left out (…)"."""
     s = summary(results)
-    could_not = [r for r in results if r.status == "skip" and r.incomplete]
-    by_choice = [r for r in results if r.status == "skip" and not r.incomplete]
     parts = [f"{s['pass']} passed", plural(s["warn"], "warning"), f"{s['fail']} failed"]
-    if could_not:
-        parts.append(f"{len(could_not)} could not run")
-    if by_choice:
-        parts.append(f"{len(by_choice)} skipped by choice or not applicable")
+    if s["could_not_run"]:
+        parts.append(f"{s['could_not_run']} could not run")
+    if s["skip"]:
+        parts.append(f"{s['skip']} skipped by choice or not applicable")
     if s["crash"]:
         parts.append(f"{s['crash']} crashed")
     if s["suppressed"]:

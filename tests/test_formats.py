@@ -148,6 +148,16 @@ def test_json_report_with_suppressions_matches_its_schema():
     assert report["summary"]["suppressed"] == 1
 
 
+def test_json_summary_counts_could_not_run_beside_skip():
+    results = every_status() + [Result(make_check("bar-low-space-2"), "skip", reason="bar_volume: the inspection pod "
+                                       "could not be created", incomplete=True)]
+    report = to_dict(FACTS, results)
+    jsonschema.Draft202012Validator(report_schema()).validate(report)
+    skipped_by_choice = sum(r.status == "skip" and not r.incomplete for r in results)
+    assert report["summary"]["could_not_run"] == 1 and report["summary"]["skip"] == skipped_by_choice
+    assert sum(report["summary"].values()) == len(results)
+
+
 @pytest.mark.parametrize("value, message", [
     ("junit", "expected FMT=PATH"),
     ("xml=out.xml", "unknown format 'xml'"),

@@ -77,7 +77,12 @@ def test_an_inspection_pod_that_cannot_start_makes_the_verdict_incomplete(flow):
     assert "could not run: bar_volume: the inspection pod could not be created" in out
     report = json.loads(flow.dv("check", "-o", "json")[1])
     assert report["exit_code"] == 3
-    assert {r["id"] for r in report["results"] if r["incomplete"]} >= {"bar-permissions", "bar-low-space"}
+    unknown = {r["id"] for r in report["results"] if r["incomplete"]}
+    assert unknown >= {"bar-permissions", "bar-low-space"}
+    summary = report["summary"]  # could not run is its own count, beside skip (by choice or not applicable)
+    assert summary["could_not_run"] == len(unknown)
+    assert summary["skip"] == sum(r["status"] == "skip" and not r["incomplete"] for r in report["results"])
+    assert sum(summary.values()) == len(report["results"])
 
 
 def test_checks_the_user_leaves_out_do_not_make_it_incomplete_and_the_summary_says_so(flow):
