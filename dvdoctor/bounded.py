@@ -77,6 +77,37 @@ def json_loads(text: str | bytes, max_bytes: int, max_depth: int = MAX_DEPTH) ->
     return value
 
 
+def yaml_load(text: str) -> Any:
+    """YAML as data, dates and times left as the text they are written as.
+
+    PyYAML's safe loader builds a date from anything shaped like one, and an impossible one
+    (`2026-13-01`, `2026-02-30`, `9999-12-31T99:00:00`) ends in its ValueError; no file dvdoctor reads
+    has a date field, so a date-shaped value is a string here, for the schema to judge."""
+    import yaml
+
+    return yaml.load(text, Loader=_plain_dates_loader())  # noqa: S506 (a SafeLoader subclass)
+
+
+_LOADER: Any = None
+
+
+def _plain_dates_loader() -> Any:
+    global _LOADER
+    if _LOADER is None:
+        import yaml
+
+        class PlainDates(yaml.SafeLoader):
+            """The safe loader, timestamps resolved as strings."""
+
+        PlainDates.yaml_implicit_resolvers = {
+            first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+            for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+        }
+        PlainDates.add_constructor("tag:yaml.org,2002:timestamp", yaml.SafeLoader.construct_yaml_str)  # !!timestamp too
+        _LOADER = PlainDates
+    return _LOADER
+
+
 def _no_constant(name: str) -> Any:
     raise ValueError(f"not JSON: {name} is not a number JSON allows")
 

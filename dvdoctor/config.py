@@ -20,7 +20,7 @@ from typing import Any
 
 import yaml
 
-from .bounded import TooBig, check_depth, check_size, non_finite, read_text
+from .bounded import TooBig, check_depth, check_size, non_finite, read_text, yaml_load
 from .errors import UsageError
 from .names import DEFAULT, CopySettings, DvNames, Settings, Thresholds
 from .registry import Suppression
@@ -74,7 +74,7 @@ def parse(text: str, where: str = FILE_NAME) -> SiteSettings:
     try:
         check_size(text, MAX_BYTES)
         root = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
+        data = yaml_load(text)
         check_depth(data, MAX_DEPTH, max_nodes=MAX_NODES)
     except (RecursionError, TooBig) as exc:
         raise UsageError(f"{where}: not a dvdoctor config file: "

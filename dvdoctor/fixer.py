@@ -80,13 +80,15 @@ def load_all() -> dict[str, Fix]:
 def resolve(ids: Iterable[str]) -> list[str]:
     """Fix ids a user asked for; a check id without an automatic fix is accepted (manual steps)."""
     from .registry import load_all as load_checks
+    from .registry import no_id_given
 
     fixes, checks = load_all(), load_checks()
     out: list[str] = []
     for raw in ids:
-        for part in (p.strip() for p in str(raw).split(",")):
-            if not part:
-                continue
+        parts = [p.strip() for p in str(raw).split(",") if p.strip()]
+        if not parts:
+            raise UsageError(no_id_given("--issue", raw))
+        for part in parts:
             if part not in fixes and part not in checks:
                 raise UsageError(f"--issue: unknown id {part!r}; fixable ids: {', '.join(fixes)}")
             out.append(part)

@@ -155,18 +155,24 @@ def load_all() -> dict[str, Check]:
 
 
 def resolve_ids(ids: Iterable[str], what: str) -> list[str]:
-    """Validate check ids given by a user; an unknown id is an error, never ignored."""
+    """Validate check ids given by a user; an unknown id is an error, never ignored, and so is a value
+    that names none (`--only ''`, `','`): taken as nothing it would run every check, or repair none."""
     known = load_all()
     out = []
     for raw in ids:
-        for part in str(raw).split(","):
-            part = part.strip()
-            if not part:
-                continue
+        parts = [p.strip() for p in str(raw).split(",") if p.strip()]
+        if not parts:
+            raise UsageError(no_id_given(what, raw))
+        for part in parts:
             if part not in known:
                 raise UsageError(f"{what}: unknown check id {part!r}; known ids: {', '.join(known)}")
             out.append(part)
     return out
+
+
+def no_id_given(what: str, raw: object) -> str:
+    """The one line for an option value that holds no id at all."""
+    return f"{what} {str(raw)!r} names no check id: give one or more ids, comma-separated (see `dvdoctor checks`)"
 
 
 @dataclass

@@ -65,6 +65,13 @@ ROWS = [
     (["-n", "cpd30", "schedule", "--cron", "0 2 * * *\n", "--image", "quay.io/x/dvdoctor:1"], "'0 2 * * *\\n'"),
     (["-n", "cpd30", "schedule", "--cron", "0 2 * * *", "--image", "quay.io/x/dvdoctor:1\n"], "'quay.io/x/dvdoctor:1\\n'"),
     (["lab", "create", "/nonexistent/lab", "-n", "cpd30\n"], "'cpd30\\n'"),
+    # a value that names no check id would run every check, or repair none and exit 0
+    (["explain", ""], "explain '' names no check id"),
+    (["explain", " "], "explain ' ' names no check id"),
+    (["fix", "--issue", "", "--yes"], "--issue '' names no check id"),
+    (["fix", "--issue", ",", "--yes"], "--issue ',' names no check id"),
+    (["check", "--only", ""], "--only '' names no check id"),
+    (["check", "--skip", " , "], "--skip ' , ' names no check id"),
     # NaN is no number of seconds
     (["backup", "--timeout", "nan"], "--timeout"),
     (["restore", "--ready-timeout", "nan"], "--ready-timeout"),
@@ -104,6 +111,25 @@ DEEP_YAML = "a: " + "[" * 5000 + "]" * 5000 + "\n"
 ALIAS_BOMB = "l0: &l0 [" + ", ".join(["x"] * 10) + "]\n" + "".join(
     f"l{i}: &l{i} [" + ", ".join([f"*l{i - 1}"] * 10) + "]\n" for i in range(1, 10))
 
+KUBECONFIG = """apiVersion: v1
+kind: Config
+current-context: x
+clusters: [{name: c, cluster: {server: "http://127.0.0.1:1"}}]
+contexts: [{name: x, context: {cluster: c, user: u}}]
+users: [{name: u, user: {token: t}}]
+"""
+#: (what to replace in KUBECONFIG, with what, what the line says)
+KUBECONFIG_SHAPES = [
+    ('clusters: [{name: c, cluster: {server: "http://127.0.0.1:1"}}]', "clusters: 5", "clusters is a number, a list is expected"),
+    ("context: {cluster: c, user: u}", "context: 5", "contexts[0].context is a number, a mapping is expected"),
+    ('server: "http://127.0.0.1:1"', "server: 5", "clusters[0].cluster.server is a number, text is expected"),
+    ("token: t", "token: [1]", "users[0].user.token is a list, text is expected"),
+    ("current-context: x", "current-context: 5", "current-context is a number, a context name is expected"),
+    ("users: [{name: u, user: {token: t}}]", "users: [u]", "users[0] is text, a mapping with name and user is expected"),
+    ("{name: x, context:", "{name: [x], context:", "contexts[0].name is a list, a name is expected"),
+    ("user: {token: t}", "user: {exec: 5}", "users[0].user.exec is a number, a mapping is expected"),
+]
+
 #: (files to write under the test's folder, argv with {tmp} for that folder, what the one line must name)
 FILE_ROWS = [
     ({"kubeconfig": "apiVersion: v1\nclusters: [unclosed\n"}, ["--kubeconfig", "{tmp}/kubeconfig", "check"],
@@ -132,6 +158,16 @@ FILE_ROWS = [
      "thresholds.max_backup_age_hours: '-.Inf' is not allowed"),
     ({"c.yaml": "names:\n  bar_pvc: \"dv-bar-pvc\\n\"\n"}, ["--config", "{tmp}/c.yaml", "check", "--from", "{tmp}/none"],
      "names.bar_pvc"),
+    # PyYAML builds a date from what looks like one, and an impossible one is its ValueError: dates stay text
+    *[({"c.yaml": f"suppressions: [{{check: incomplete-backups, until: {date}}}]\n"},
+       ["--config", "{tmp}/c.yaml", "check", "--from", "{tmp}/none"], "c.yaml:1: suppressions[0].until: unknown field")
+      for date in ("2026-13-01", "2026-02-30", "9999-12-31T99:00:00", "!!timestamp 2026-13-01")],
+    # a kubeconfig of the wrong shape: the kubernetes client would trip over it with a traceback
+    *[({"kubeconfig": KUBECONFIG.replace(good, bad)}, ["--kubeconfig", "{tmp}/kubeconfig", "check"],
+       f"kubeconfig {{tmp}}/kubeconfig is not a kubeconfig: {named}")
+      for good, bad, named in KUBECONFIG_SHAPES],
+    ({"kubeconfig": KUBECONFIG.replace("\"http://127.0.0.1:1\"", "2026-13-01")}, ["--kubeconfig", "{tmp}/kubeconfig", "check"],
+     "cannot read kubeconfig {tmp}/kubeconfig: month must be in 1..12"),
     ({"c.yaml": DEEP_YAML}, ["--config", "{tmp}/c.yaml", "check", "--from", "{tmp}/none"], "nested deeper than 16 levels"),
     ({"c.yaml": ALIAS_BOMB},
      ["--config", "{tmp}/c.yaml", "check", "--from", "{tmp}/none"], "more than 100000 values"),

@@ -114,10 +114,10 @@ def _check_kubeconfig(path: str) -> None:
     The kubernetes client would otherwise fail inside its own parser with a traceback."""
     import yaml
 
-    from ..bounded import MAX_DEPTH, check_depth, read_text
+    from ..bounded import MAX_DEPTH, check_depth, read_text, yaml_load
 
     try:
-        doc = yaml.safe_load(read_text(path, KUBECONFIG_MAX_BYTES))
+        doc = yaml_load(read_text(path, KUBECONFIG_MAX_BYTES))
         check_depth(doc, MAX_DEPTH, max_nodes=1_000_000)
     except OSError as exc:
         raise UsageError(f"cannot read kubeconfig {path}: {exc.strerror or exc}") from None
@@ -129,6 +129,62 @@ def _check_kubeconfig(path: str) -> None:
         raise UsageError(f"kubeconfig {path} cannot be used: {exc}") from None
     if doc is not None and not isinstance(doc, dict):
         raise UsageError(f"kubeconfig {path} is not a kubeconfig: a mapping with clusters, users and contexts is expected")
+    problem = _kubeconfig_shape(doc or {})
+    if problem:
+        raise UsageError(f"kubeconfig {path} is not a kubeconfig: {problem}")
+
+
+#: kubeconfig list -> (the mapping each entry holds, its fields that must be text when given)
+_KUBECONFIG_LISTS = {
+    "clusters": ("cluster", ("server", "certificate-authority", "certificate-authority-data", "proxy-url",
+                             "tls-server-name")),
+    "contexts": ("context", ("cluster", "user", "namespace")),
+    "users": ("user", ("token", "tokenFile", "username", "password", "client-certificate",
+                       "client-certificate-data", "client-key", "client-key-data", "as")),
+}
+#: fields that must be a mapping when given (the client calls .get on them)
+_KUBECONFIG_MAPPINGS = {"user": ("exec", "auth-provider")}
+
+
+def _kubeconfig_shape(doc: dict) -> str | None:
+    """The first field whose type the kubernetes client would trip over (a traceback), said as a field path.
+
+    The client trusts a kubeconfig's shape (`clusters: 5`, `context: 5`, `server: 5`); it is checked here first."""
+    current = doc.get("current-context")
+    if current is not None and not isinstance(current, str):
+        return f"current-context is {_yaml_kind(current)}, a context name is expected"
+    for list_name, (entry_name, text_fields) in _KUBECONFIG_LISTS.items():
+        entries = doc.get(list_name)
+        if entries is None:
+            continue
+        if not isinstance(entries, list):
+            return f"{list_name} is {_yaml_kind(entries)}, a list is expected"
+        for i, entry in enumerate(entries):
+            where = f"{list_name}[{i}]"
+            if not isinstance(entry, dict):
+                return f"{where} is {_yaml_kind(entry)}, a mapping with name and {entry_name} is expected"
+            if not isinstance(entry.get("name"), str):
+                return f"{where}.name is {_yaml_kind(entry.get('name'))}, a name is expected"
+            body = entry.get(entry_name)
+            if body is None:
+                continue
+            if not isinstance(body, dict):
+                return f"{where}.{entry_name} is {_yaml_kind(body)}, a mapping is expected"
+            for field in text_fields:
+                if field in body and body[field] is not None and not isinstance(body[field], str):
+                    return f"{where}.{entry_name}.{field} is {_yaml_kind(body[field])}, text is expected"
+            for field in _KUBECONFIG_MAPPINGS.get(entry_name, ()):
+                if field in body and body[field] is not None and not isinstance(body[field], dict):
+                    return f"{where}.{entry_name}.{field} is {_yaml_kind(body[field])}, a mapping is expected"
+    return None
+
+
+def _yaml_kind(value: object) -> str:
+    """What a YAML value is, for the one line (never the value itself: it may be a token)."""
+    if value is None:
+        return "missing"
+    return {bool: "true/false", int: "a number", float: "a number", str: "text", list: "a list",
+            dict: "a mapping"}.get(type(value), type(value).__name__)
 
 
 def _kubeconfig_paths(kubeconfig: str | None) -> tuple[list[str], list[str], bool]:
