@@ -12,6 +12,8 @@ it is optional: without it dvdoctor still runs and skips what needs it.
 
 from __future__ import annotations
 
+import hashlib
+import re
 from collections import defaultdict
 
 from .errors import UsageError
@@ -60,13 +62,43 @@ def subject(user: str | None, group: str | None, service_account: str | None, na
     return {"kind": kind, "name": name, "apiGroup": "rbac.authorization.k8s.io"}
 
 
-def manifests(namespace: str, target: str, who: dict, cluster_reads: bool = True) -> list[dict]:
-    """The objects to apply: [ServiceAccount,] Role, RoleBinding [, ClusterRole, ClusterRoleBinding]."""
+#: Kubernetes' limit for a DNS-1123 subdomain, the strictest name a binding may need to be.
+_NAME_MAX = 253
+_KIND_TAGS = {"ServiceAccount": "sa", "User": "user", "Group": "group"}
+
+
+def binding_name(base: str, who: dict) -> str:
+    """`base` followed by who the binding is for (`dvdoctor-check-sa-dvchk`, `dvdoctor-check-user-alice`).
+
+    A binding's subjects are replaced whole by `kubectl apply`, so one name shared by every subject
+    would take the rights of whoever was bound before (the schedule's own account included). The
+    subject's name is lower-cased and anything but letters, digits and `-` becomes `-` (a user may be
+    `kube:admin` or an e-mail address); when that changed the name, or the result would pass 253
+    characters, a short hash of the exact subject keeps two subjects from sharing a binding.
+    """
+    raw = who["name"]
+    safe = re.sub(r"-+", "-", re.sub(r"[^a-z0-9-]", "-", raw.lower())).strip("-")
+    name = f"{base}-{_KIND_TAGS[who['kind']]}-{safe}".rstrip("-")
+    if safe != raw or len(name) > _NAME_MAX:
+        digest = hashlib.sha256(f"{who['kind']}:{raw}".encode()).hexdigest()[:10]
+        name = f"{name[:_NAME_MAX - len(digest) - 1].rstrip('-')}-{digest}"
+    return name
+
+
+def manifests(namespace: str, target: str, who: dict, cluster_reads: bool = True,
+              per_subject: bool = True) -> list[dict]:
+    """The objects to apply: [ServiceAccount,] Role, RoleBinding [, ClusterRole, ClusterRoleBinding].
+
+    The Roles are the same for everyone and shared; each binding is named after its subject
+    (`binding_name`), so applying the output for one subject never replaces another's binding.
+    `per_subject=False` keeps the plain names `schedule` has always used for its own account.
+    """
     commands = commands_for(target)
     name = f"dvdoctor-{target}"
     labels = {OWNED_LABEL: OWNED_VALUE}
     about = {"dvdoctor.io/grants": f"what `dvdoctor {target}` needs" if target != "all" else "what every dvdoctor command needs"}
     meta = {"name": name, "namespace": namespace, "labels": labels, "annotations": about}
+    bound = {**meta, "name": binding_name(name, who) if per_subject else name}
     out: list[dict] = []
     if who["kind"] == "ServiceAccount":
         out.append({"apiVersion": "v1", "kind": "ServiceAccount",
@@ -74,7 +106,7 @@ def manifests(namespace: str, target: str, who: dict, cluster_reads: bool = True
     role_ref = {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": name}
     out += [
         {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role", "metadata": meta, "rules": rules(commands, False)},
-        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding", "metadata": meta,
+        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding", "metadata": bound,
          "roleRef": role_ref, "subjects": [who]},
     ]
     cluster_rules = rules(commands, True)
@@ -86,7 +118,9 @@ def manifests(namespace: str, target: str, who: dict, cluster_reads: bool = True
         out += [
             {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole", "metadata": cluster_meta,
              "rules": cluster_rules},
-            {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding", "metadata": cluster_meta,
+            {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
+             "metadata": {**cluster_meta, "name": binding_name(cluster_meta["name"], who) if per_subject
+                          else cluster_meta["name"]},
              "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": cluster_meta["name"]},
              "subjects": [who]},
         ]

@@ -163,7 +163,9 @@ def manifests(namespace: str, cron: str, image: str, keep: int = 2, check_only: 
     if copies is not None and not any((copies.daily, copies.weekly, copies.monthly)):
         raise UsageError("--copy: keep at least one copy a day, week or month (--copy-keep-daily N ≥ 1)")
     target = CHECK if check_only else BACKUP
-    objects = rbac_manifests(namespace, target, subject(None, None, account, namespace), cluster_reads)
+    # the schedule's own binding keeps its plain name: re-applying a schedule updates it in place
+    objects = rbac_manifests(namespace, target, subject(None, None, account, namespace), cluster_reads,
+                             per_subject=False)
     return objects + [cronjob(namespace, valid_cron(cron), valid_image(image), keep, check_only, account, copies)]
 
 

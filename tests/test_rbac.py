@@ -378,3 +378,41 @@ def test_the_command_needs_a_namespace():
 
 def test_all_covers_every_command():
     assert set(rbac.commands_for("all")) == set(ALL)
+
+
+# ---- one binding per subject: applying one never replaces another's -------------------------------
+
+DNS_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
+
+
+def _bindings(objects: list[dict]) -> dict[str, str]:
+    return {o["kind"]: o["metadata"]["name"] for o in objects if o["kind"].endswith("Binding")}
+
+
+def test_each_binding_is_named_after_its_subject():
+    sa = _bindings(rbac.manifests("cpd30", CHECK, rbac.subject(None, None, "dvchk", "cpd30")))
+    assert sa == {"RoleBinding": "dvdoctor-check-sa-dvchk", "ClusterRoleBinding": "dvdoctor-cpd30-check-sa-dvchk"}
+    assert _bindings(rbac.manifests("cpd30", CHECK, rbac.subject("alice", None, None, "cpd30")))["RoleBinding"] \
+        == "dvdoctor-check-user-alice"
+    assert _bindings(rbac.manifests("cpd30", BACKUP, rbac.subject(None, "dv-admins", None, "cpd30")))["RoleBinding"] \
+        == "dvdoctor-backup-group-dv-admins"
+
+
+def test_the_schedules_own_binding_keeps_its_name_and_no_other_subject_takes_it():
+    """The break-it repro: `schedule --check-only --apply`, then `rbac --for check --service-account dvchk`."""
+    own = _bindings(schedule.manifests("cpd30", "0 2 * * *", "reg/d:1", check_only=True))
+    assert own == {"RoleBinding": "dvdoctor-check", "ClusterRoleBinding": "dvdoctor-cpd30-check"}
+    for who in [(None, None, "dvchk"), ("alice", None, None), (None, "g", None), (None, None, None)]:
+        names = set(_bindings(rbac.manifests("cpd30", CHECK, rbac.subject(*who, "cpd30"))).values())
+        assert not names & set(own.values()), who
+
+
+@pytest.mark.parametrize("user", ["kube:admin", "Alice", "alice@example.com", "system:serviceaccount:x:y", "-", "a" * 300])
+def test_odd_subject_names_give_safe_distinct_binding_names(user):
+    name = rbac.binding_name("dvdoctor-check", {"kind": "User", "name": user})
+    assert len(name) <= 253 and DNS_SUBDOMAIN.fullmatch(name), name
+    assert name != rbac.binding_name("dvdoctor-check", {"kind": "User", "name": "alice"})
+    assert name != rbac.binding_name("dvdoctor-check", {"kind": "Group", "name": user})
+    assert name == rbac.binding_name("dvdoctor-check", {"kind": "User", "name": user})  # stable: re-apply updates it
+    obj = _bindings(rbac.manifests("cpd30", "all", rbac.subject(user, None, None, "cpd30")))
+    assert all(len(n) <= 253 and DNS_SUBDOMAIN.fullmatch(n) for n in obj.values()), obj

@@ -79,12 +79,32 @@ def test_dry_run_prints_the_plan_and_changes_nothing(lab, lab_dir, tmp_path, cap
 
 
 def test_a_binding_keeps_the_subjects_someone_else_bound(lab, lab_dir, tmp_path, capsys):
+    # an earlier dvdoctor's `rbac --for backup --user alice` named its binding like the schedule's
     alice = rbac.subject("alice", None, None, "cpd30")
-    [binding] = [o for o in rbac.manifests("cpd30", "backup", alice) if o["kind"] == "RoleBinding"]
+    [binding] = [o for o in rbac.manifests("cpd30", "backup", alice, per_subject=False) if o["kind"] == "RoleBinding"]
     LabCluster(lab_dir, admin=True).create("rolebindings", binding)
     assert run(argv(lab_dir, tmp_path / "audit.jsonl", "0 2 * * *", "--apply")) == 0, capsys.readouterr()
     account = {"kind": "ServiceAccount", "name": "dvdoctor", "namespace": "cpd30"}
     assert lab.store.read("rolebindings", "dvdoctor-backup")["subjects"] == [alice, account]
+
+
+def test_granting_someone_else_leaves_the_schedules_binding_alone(lab, lab_dir, tmp_path, capsys):
+    """`rbac --for check --service-account dvchk | kubectl apply` after `schedule --check-only --apply`:
+    the new binding is dvchk's own, the schedule's account keeps its rights."""
+    assert run(argv(lab_dir, tmp_path / "audit.jsonl", "0 2 * * *", "--check-only", "--apply")) == 0, capsys.readouterr()
+    account = {"kind": "ServiceAccount", "name": "dvdoctor", "namespace": "cpd30"}
+    assert lab.store.read("rolebindings", "dvdoctor-check")["subjects"] == [account]
+    admin = LabCluster(lab_dir, admin=True)
+    for who in (rbac.subject(None, None, "dvchk", "cpd30"), rbac.subject("alice", None, None, "cpd30")):
+        for obj in rbac.manifests("cpd30", "check", who, cluster_reads=False):
+            plural = {"ServiceAccount": "serviceaccounts", "Role": "roles", "RoleBinding": "rolebindings"}[obj["kind"]]
+            if admin.get(plural, obj["metadata"]["name"]) is None:  # what `kubectl apply` would create
+                admin.create(plural, obj)
+            else:  # ... and what it would replace: the binding's subjects whole
+                admin.patch(plural, obj["metadata"]["name"], {"subjects": obj.get("subjects")} if "subjects" in obj else {})
+    assert lab.store.read("rolebindings", "dvdoctor-check")["subjects"] == [account]
+    assert lab.store.read("rolebindings", "dvdoctor-check-sa-dvchk")["subjects"][0]["name"] == "dvchk"
+    assert lab.store.read("rolebindings", "dvdoctor-check-user-alice")["subjects"][0]["name"] == "alice"
 
 
 def test_a_held_lock_stops_the_apply_before_anything_changes(lab, lab_dir, tmp_path, capsys):
