@@ -40,6 +40,10 @@ _CRON_FIELD = re.compile(r"[0-9A-Za-z*/,?-]+")
 #: Fields separated by spaces only, nothing before or after: a newline or a tab is no schedule.
 _CRON_LINE = re.compile(r"[^ \s]+(?: +[^ \s]+)*")
 _CRON_MACROS = ("@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly")
+#: The CronJob API versions `schedule` prints: batch/v1beta1 is what DV 1.5.0's platforms serve
+#: (Kubernetes 1.18 to 1.20: OpenShift 4.5 to 4.7), batch/v1 what Kubernetes 1.21 and later serve
+#: (1.25 and later serve only that). `--apply` asks the server instead.
+CRONJOB_APIS = ("batch/v1beta1", "batch/v1")
 #: A backup of DV took 38 minutes in the runbook; the job is stopped well after dvdoctor's own timeout.
 DEADLINE_SECONDS = 3 * 3600
 
@@ -93,7 +97,7 @@ class CopyPolicy:
 
 
 def cronjob(namespace: str, cron: str, image: str, keep: int, check_only: bool, account: str,
-            copies: CopyPolicy | None = None) -> dict:
+            copies: CopyPolicy | None = None, api_version: str = CRONJOB_APIS[0]) -> dict:
     name = "dvdoctor-check" if check_only else "dvdoctor-backup"
     labels = {OWNED_LABEL: OWNED_VALUE, "app.kubernetes.io/component": "schedule"}
     env = [
@@ -122,7 +126,7 @@ def cronjob(namespace: str, cron: str, image: str, keep: int, check_only: bool, 
         "resources": {"requests": {"cpu": "50m", "memory": "128Mi"}, "limits": {"cpu": "500m", "memory": "512Mi"}},
     }
     return {
-        "apiVersion": "batch/v1",
+        "apiVersion": api_version,
         "kind": "CronJob",
         "metadata": {"name": name, "namespace": namespace, "labels": labels},
         "spec": {
@@ -152,8 +156,15 @@ def cronjob(namespace: str, cron: str, image: str, keep: int, check_only: bool, 
 
 
 def manifests(namespace: str, cron: str, image: str, keep: int = 2, check_only: bool = False,
-              account: str = "dvdoctor", cluster_reads: bool = True, copies: CopyPolicy | None = None) -> list[dict]:
-    """ServiceAccount, Role, RoleBinding [, ClusterRole, ClusterRoleBinding], CronJob."""
+              account: str = "dvdoctor", cluster_reads: bool = True, copies: CopyPolicy | None = None,
+              cronjob_api: str = CRONJOB_APIS[0]) -> list[dict]:
+    """ServiceAccount, Role, RoleBinding [, ClusterRole, ClusterRoleBinding], CronJob.
+
+    The CronJob is in `cronjob_api` (default batch/v1beta1, what DV's platforms serve); the account
+    and its rights come first because the job needs them, so a server that serves another version
+    refuses only the CronJob (see `printed_header`)."""
+    if cronjob_api not in CRONJOB_APIS:
+        raise UsageError(f"--cronjob-api {cronjob_api!r}: allowed: {', '.join(CRONJOB_APIS)}")
     if keep < 1:
         raise UsageError(f"--keep {keep}: keep at least 1 complete backup")
     if copies is not None and check_only:
@@ -166,7 +177,23 @@ def manifests(namespace: str, cron: str, image: str, keep: int = 2, check_only: 
     # the schedule's own binding keeps its plain name: re-applying a schedule updates it in place
     objects = rbac_manifests(namespace, target, subject(None, None, account, namespace), cluster_reads,
                              per_subject=False)
-    return objects + [cronjob(namespace, valid_cron(cron), valid_image(image), keep, check_only, account, copies)]
+    return objects + [cronjob(namespace, valid_cron(cron), valid_image(image), keep, check_only, account, copies,
+                              cronjob_api)]
+
+
+def printed_header(cronjob_api: str) -> str:
+    """The YAML comment the printed manifests start with: which CronJob version, why, and what a
+    mismatch does (`kubectl apply` still creates the other objects, so the order cannot prevent it)."""
+    if cronjob_api == "batch/v1beta1":
+        why = ("what DV 1.5.0's platforms serve (Kubernetes 1.18 to 1.20: OpenShift 4.5 to 4.7); "
+               "for Kubernetes 1.21 and later print with --cronjob-api batch/v1")
+    else:
+        why = ("what Kubernetes 1.21 and later serve (chosen with --cronjob-api); "
+               "Kubernetes 1.18 to 1.20 (OpenShift 4.5 to 4.7) need the default, batch/v1beta1")
+    return (f"# CronJob as {cronjob_api}: {why}.\n"
+            "# If `oc apply` says \"no matches for kind CronJob\", the other objects were created anyway: print "
+            "again with the other --cronjob-api and apply again (applying twice changes nothing), or use --apply, "
+            "which asks the server.\n")
 
 
 #: Kind -> the port's plural name, for every object `manifests` returns.

@@ -28,6 +28,13 @@ class RbacTarget(str, Enum):
     all = "all"
 
 
+class CronJobApi(str, Enum):
+    """The CronJob API versions `schedule` can print (dvdoctor.schedule.CRONJOB_APIS)."""
+
+    v1beta1 = "batch/v1beta1"
+    v1 = "batch/v1"
+
+
 class ManifestFormat(str, Enum):
     yaml = "yaml"
     json = "json"
@@ -65,7 +72,8 @@ def rbac(
     _print(manifests(namespace, target.value, subject(user, group, service_account, namespace), cluster_reads), output)
 
 
-def _print(objects: list[dict], output: ManifestFormat) -> None:
+def _print(objects: list[dict], output: ManifestFormat, header: str = "") -> None:
+    """yaml documents (after `header`, comment lines) or a json List (which has no place for one)."""
     if output == ManifestFormat.json:
         sys.stdout.write(json.dumps({"apiVersion": "v1", "kind": "List", "items": objects}, indent=2) + "\n")
         return
@@ -77,7 +85,7 @@ def _print(objects: list[dict], output: ManifestFormat) -> None:
         def ignore_aliases(self, data: object) -> bool:
             return True
 
-    sys.stdout.write(yaml.dump_all(objects, Dumper=Plain, sort_keys=False))
+    sys.stdout.write(header + yaml.dump_all(objects, Dumper=Plain, sort_keys=False))
 
 
 @app.command(short_help="Print (or --apply) a CronJob of gated backups and prunes.", epilog=examples('dvdoctor -n cpd30 schedule --cron "0 2 * * *" --image quay.io/me/dvdoctor',
@@ -94,6 +102,10 @@ def schedule(
     apply: bool = typer.Option(
         False, "--apply", help="Create what is missing and update what differs in the namespace instead of printing "
         "(audited, under dvdoctor's lock; needs `dvdoctor rbac --for schedule`)."),
+    cronjob_api: Optional[CronJobApi] = typer.Option(
+        None, "--cronjob-api", metavar="VERSION", help="The CronJob version to print: batch/v1beta1 (default; "
+        "Kubernetes 1.18-1.20, OpenShift 4.5-4.7, DV 1.5.0's platforms) or batch/v1 (Kubernetes 1.21 and later). "
+        "--apply asks the server instead."),
     dry_run: bool = typer.Option(False, "--dry-run", help="With --apply: print what would be created or updated; change nothing."),
     audit_file: Optional[Path] = typer.Option(None, "--audit-file", metavar="PATH", help="With --apply: where changes are logged."),
     break_lock: bool = break_lock_option(),
@@ -130,9 +142,14 @@ def schedule(
         policy = CopyPolicy(valid_name(secret, "--copy-secret"), copy_keep_daily, copy_keep_weekly, copy_keep_monthly)
     elif copy_secret:
         raise UsageError("the Secret option (--copy-secret) goes with --copy")
-    objects = manifests(namespace, cron, image, keep, check_only, service_account, cluster_reads, policy)
+    if apply and cronjob_api is not None:
+        raise UsageError("--cronjob-api goes with printing: --apply uses the CronJob version the server serves")
+    version = (cronjob_api or CronJobApi.v1beta1).value
+    objects = manifests(namespace, cron, image, keep, check_only, service_account, cluster_reads, policy, version)
     if not apply:
-        _print(objects, output)
+        from ..schedule import printed_header
+
+        _print(objects, output, printed_header(version))
         return
     code = _apply(opts, namespace, objects, dry_run, audit_file, f"{ctx.command_path} --apply --cron {cron!r}", break_lock)
     raise typer.Exit(code)

@@ -39,7 +39,8 @@ def audited(audit: Path) -> list[dict]:
 @pytest.mark.parametrize("extra", [(), ("--check-only",)], ids=["backup", "check-only"])
 def test_apply_creates_what_it_prints_audited_and_again_is_a_no_op(lab, lab_dir, tmp_path, capsys, extra):
     audit = tmp_path / "audit.jsonl"
-    assert run(argv(lab_dir, audit, "0 2 * * *", *extra, "-o", "json")) == 0
+    # the lab serves CronJob as batch/v1; --apply asks it, printing is told
+    assert run(argv(lab_dir, audit, "0 2 * * *", *extra, "-o", "json", "--cronjob-api", "batch/v1")) == 0
     printed = json.loads(capsys.readouterr().out)["items"]
     assert run(argv(lab_dir, audit, "0 2 * * *", *extra, "--apply")) == 0, capsys.readouterr()
     assert [without_bookkeeping(stored(lab, o)) for o in printed] == printed
@@ -66,7 +67,7 @@ def test_a_changed_cron_patches_only_the_cronjob(lab, lab_dir, tmp_path, capsys)
     changed = {o["kind"] for o in objects if stored(lab, o)["metadata"]["resourceVersion"] != versions[o["kind"]]}
     assert changed == {"CronJob"}
     job = lab.store.read("cronjobs", "dvdoctor-backup")
-    assert without_bookkeeping(job) == schedule.manifests("cpd30", "30 3 * * 6", IMAGE)[-1]
+    assert without_bookkeeping(job) == schedule.manifests("cpd30", "30 3 * * 6", IMAGE, cronjob_api="batch/v1")[-1]
 
 
 def test_dry_run_prints_the_plan_and_changes_nothing(lab, lab_dir, tmp_path, capsys):

@@ -26,8 +26,6 @@ NAMESPACED = {kind for kind, (_, _, namespaced) in PATHS.items() if namespaced}
 
 def dry_run(dv, obj: dict) -> dict:
     prefix, plural, namespaced = PATHS[obj["kind"]]
-    if obj["kind"] == "CronJob":
-        obj = {**obj, "apiVersion": "batch/v1beta1"}  # what this 1.20 server serves
     path = prefix + (f"/namespaces/{dv.name}" if namespaced else "") + f"/{plural}?dryRun=All"
     return dv.api.request("POST", path, obj)
 
