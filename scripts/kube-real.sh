@@ -6,7 +6,10 @@
 #                                vendored) into $KUBE_REAL_CACHE/bin (default .cache/kube)
 #   scripts/kube-real.sh up      start etcd + the three on 127.0.0.1 (free ports, TLS, a token file,
 #                                RBAC, the PV binder); write $KUBE_REAL_RUN/kubeconfig and env
-#   scripts/kube-real.sh down    stop exactly the processes `up` started (by their pid files)
+#                                (default .cache/kube-run: its own folder, apart from the build)
+#   scripts/kube-real.sh down    stop exactly the processes `up` started (by their pid files) and
+#                                remove the run's secrets (tokens, keys, kubeconfigs) and etcd data;
+#                                exit 1 when there is no run where it looks
 #   scripts/kube-real.sh can-build   exit 0 when `build` can work here (root, Debian, apt); else print why
 #
 # Why from source: no prebuilt binary may be downloaded here; Debian's source package and Go
@@ -17,7 +20,9 @@ set -euo pipefail
 
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 CACHE="${KUBE_REAL_CACHE:-$ROOT/.cache/kube}"
-RUN="${KUBE_REAL_RUN:-$CACHE/run}"
+# The run (tokens, keys, etcd data) lives apart from the build cache, which is kept between runs.
+DEFAULT_RUN="$ROOT/.cache/kube-run"
+RUN="${KUBE_REAL_RUN:-$DEFAULT_RUN}"
 BIN="$CACHE/bin"
 BINARIES=(kube-apiserver kube-controller-manager kube-scheduler)
 SRC_PKG=kubernetes
@@ -158,10 +163,18 @@ KUBECONFIG
 
 token() { head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n'; }
 
+# The exact command that stops this run, pasteable as it is (the run folder named when not the default).
+stop_command() {
+    local cmd
+    cmd="$(printf '%q ' bash "$ROOT/scripts/kube-real.sh")down"
+    if [[ $RUN != "$DEFAULT_RUN" ]]; then cmd="KUBE_REAL_RUN=$(printf '%q' "$RUN") $cmd"; fi
+    printf '%s\n' "$cmd"
+}
+
 up() {
     built || die "not built: run $0 build first"
     command -v etcd >/dev/null || die "etcd is missing (apt-get install etcd-server)"
-    [[ ! -e $RUN/pids ]] || die "already up in $RUN (run $0 down first)"
+    [[ ! -e $RUN/pids ]] || die "already up in $RUN (stop it first: $(stop_command))"
     mkdir -p "$RUN/pids" "$RUN/logs" && chmod 0700 "$RUN"
     certs
     ETCD_PORT=$(free_port); PEER_PORT=$(free_port); API_PORT=$(free_port)
@@ -207,12 +220,16 @@ up() {
     start kube-scheduler "$BIN/kube-scheduler" \
         --kubeconfig "$RUN/scheduler.kubeconfig" --leader-elect=false --port 0 --secure-port 0
     printf 'KUBECONFIG=%s\nKUBE_REAL_SERVER=https://127.0.0.1:%s\n' "$RUN/kubeconfig" "$API_PORT" >"$RUN/env"
-    say "up: KUBECONFIG=$RUN/kubeconfig (stop with: $0 down)"
+    say "up: KUBECONFIG=$RUN/kubeconfig"
+    say "stop with: $(stop_command)"
 }
 
 # Stop exactly what `up` started: the pids in RUN/pids, each only if it still runs the binary we started.
 down() {
-    [[ -d $RUN/pids ]] || { say "nothing to stop in $RUN"; return 0; }
+    if [[ ! -d $RUN/pids ]]; then
+        say "nothing to stop: no run in $RUN (looked for $RUN/pids; KUBE_REAL_RUN=DIR names the run \`up\` printed)"
+        return 1
+    fi
     local f pid name
     for name in kube-scheduler kube-controller-manager kube-apiserver etcd; do
         f=$RUN/pids/$name.pid
@@ -226,14 +243,17 @@ down() {
         rm -f "$f"
     done
     rmdir "$RUN/pids" 2>/dev/null || true
-    rm -rf "$RUN/etcd"
-    say "down: stopped what $RUN/pids named"
+    # the run's secrets go with it: the token file, the private keys, the kubeconfigs holding tokens,
+    # and etcd's data (which holds the service account tokens); the logs stay for a post-mortem
+    rm -rf "$RUN/etcd" "$RUN/pki"
+    rm -f "$RUN/tokens.csv" "$RUN/kubeconfig" "$RUN/controller-manager.kubeconfig" "$RUN/scheduler.kubeconfig" "$RUN/env"
+    say "down: stopped what $RUN/pids named; removed its tokens, keys, kubeconfigs and etcd data (logs kept in $RUN/logs)"
 }
 
 case "${1:-}" in
     build) build ;;
     up) up ;;
-    down) down ;;
+    down) down || exit 1 ;;
     can-build) can_build ;;
     *) echo "usage: $0 build|up|down|can-build" >&2; exit 2 ;;
 esac
