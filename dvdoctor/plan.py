@@ -126,6 +126,9 @@ class Patch:
     summary: str
     #: What the patched fields held, as the plan read them, for the audit log (so it can be undone).
     before: str = ""
+    #: The change in words, when the patch's fields do not say it (a field cleared, a precondition):
+    #: (what changed, what it is now), e.g. ("claimRef", "cpd30/dv-bar-pvc, uid cleared").
+    words: tuple[str, str] | None = None
 
     def describe(self) -> str:
         return self.summary
@@ -134,6 +137,8 @@ class Patch:
         from .words import leaves, value
 
         run.cluster.patch(self.kind, self.name, self.patch)
+        if self.words:
+            return [Change(f"{self.kind}/{self.name} {self.words[0]}", self.before, self.words[1])]
         fields = leaves(self.patch)
         if len(fields) == 1:
             path, new = fields[0]
@@ -213,6 +218,8 @@ class AwaitGrown:
     claim: str
     size: str
     timeout: float = 300.0
+    #: The claim's size when the plan was made: the growth's before (by the first look the grow is done).
+    before: str = ""
 
     def describe(self) -> str:
         return f"wait for claim {self.claim} to reach {self.size}"
@@ -246,7 +253,7 @@ class AwaitGrown:
                                "nothing after the growth was done")
         grown_to = capacity if parse_quantity(capacity if capacity != "unknown" else "0") >= want else \
             f"{self.size} (its file system grows when a pod next mounts it)"
-        return [Change(f"persistentvolumeclaims/{self.claim} capacity", first[0] if first else "", grown_to)]
+        return [Change(f"persistentvolumeclaims/{self.claim} capacity", self.before or (first[0] if first else ""), grown_to)]
 
 
 @dataclass(frozen=True)

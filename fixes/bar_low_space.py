@@ -29,17 +29,18 @@ from dvdoctor.plan import AwaitGrown, BarScript, Patch, Plan
 from dvdoctor.retention import (WHY_DAMAGED, WHY_UNVERIFIED, Removal, no_good_left, prunable,
                                 redundant_components)
 from dvdoctor.trust import survey
+from dvdoctor.words import plural
 
 
-def candidates(facts: Facts, keep: int) -> list[tuple[str, list[Removal]]]:
-    """What may go, by kind, in the order it should go; each kind largest first."""
+def candidates(facts: Facts, keep: int) -> list[tuple[tuple[str, str], list[Removal]]]:
+    """What may go, by kind (its noun, and words after it), in the order it should go; each kind largest first."""
     s = survey(facts)
     folders = prunable(s, keep)
     kinds = [
-        ("component tarballs already inside a good combined tarball", redundant_components(s, facts.names)),
-        ("damaged backup folders", [r for r in folders if r.why == WHY_DAMAGED]),
-        ("unverified backups", [r for r in folders if r.why == WHY_UNVERIFIED]),
-        (f"good backups older than the newest {max(keep, 1)}",
+        (("component tarball", " already inside a good combined tarball"), redundant_components(s, facts.names)),
+        (("damaged backup folder", ""), [r for r in folders if r.why == WHY_DAMAGED]),
+        (("unverified backup", ""), [r for r in folders if r.why == WHY_UNVERIFIED]),
+        (("good backup", f" older than the newest {max(keep, 1)}"),
          [r for r in folders if r.why not in (WHY_DAMAGED, WHY_UNVERIFIED)]),
     ]
     return [(label, sorted(rs, key=lambda r: -r.bytes)) for label, rs in kinds]
@@ -70,6 +71,12 @@ def _expand(facts: Facts, size: str, why: str = "") -> Patch:
                  before=current[1])
 
 
+def _size_now(facts: Facts) -> str:
+    """The claim's size as the plan read it (capacity when bound), for the growth's before → after."""
+    current = claim_size(facts.get("persistentvolumeclaims", facts.names.bar_pvc))
+    return current[1].split(" ", 1)[1] if current else ""
+
+
 def growth_size(facts: Facts, short: int) -> str:
     """The size to grow dv-bar-pvc to when `short` bytes are missing: the site's size for a new
     dv-bar-pvc, or the claim's size plus the shortfall when that is more, in whole GiB."""
@@ -90,7 +97,7 @@ def command(facts: Facts, *args: str) -> str:
 def _free(facts: Facts, keep: int, free: int, need: int) -> tuple[list[BarScript], list[str], int, list[Removal]]:
     """Removals, largest first per kind, until `need` is reached: (actions, note lines, free after, removals)."""
     actions, notes, projected, every = [], [], free, []
-    for label, removals in candidates(facts, keep):
+    for (noun, rest), removals in candidates(facts, keep):
         chosen: list[Removal] = []
         for r in removals:
             if projected >= need:
@@ -99,7 +106,7 @@ def _free(facts: Facts, keep: int, free: int, need: int) -> tuple[list[BarScript
             projected += r.bytes
         if chosen:
             actions.append(BarScript(("remove", *[r.path for r in chosen]),
-                                     f"delete {len(chosen)} {label}, freeing {human_bytes(sum(r.bytes for r in chosen))}"))
+                                     f"delete {plural(len(chosen), noun)}{rest}, freeing {human_bytes(sum(r.bytes for r in chosen))}"))
             notes += [f"  {r.path}: {human_bytes(r.bytes)}" for r in chosen]
             every += chosen
     return actions, notes, projected, every
@@ -141,7 +148,7 @@ def plan(facts: Facts, options: FixOptions) -> Plan:
     ok, sc_name = expandable(facts)
     if ok:
         out.actions.append(_expand(facts, size, f": {human_bytes(short)} short after freeing what is safe"))
-        out.actions.append(AwaitGrown(facts.names.bar_pvc, size))  # the removals count on that room
+        out.actions.append(AwaitGrown(facts.names.bar_pvc, size, before=_size_now(facts)))  # the removals count on that room
         out.actions += removals
         out.notes += notes + [summary, f"growing to {size}: the size dvdoctor gives a new {facts.names.bar_pvc}"
                                        f" ({'bar.size of the site' if facts.settings.bar_size else THREE_BACKUPS + ', three backups'})"

@@ -17,7 +17,6 @@ log), creates one PersistentVolumeClaim naming it and waits (up to a minute) for
 them; else one new PersistentVolumeClaim.
 """
 
-import json
 
 from dvdoctor import k8s
 from dvdoctor.checks.bar_pvc_missing import describe_volume, kept_volumes
@@ -38,10 +37,13 @@ def rebind_plan(facts: Facts, pv: dict, options: FixOptions) -> Plan:
     patch: dict = {"spec": {"claimRef": {"uid": None, "resourceVersion": None}}}
     if pv["metadata"].get("resourceVersion"):
         patch["metadata"] = {"resourceVersion": pv["metadata"]["resourceVersion"]}  # the volume as judged
-    before = json.dumps({k: ref[k] for k in sorted(ref)}, sort_keys=True)
+    held = f"{ref.get('namespace', '?')}/{ref.get('name', '?')}"
+    ids = ", ".join(f"{k} {ref[k]}" for k in ("uid", "resourceVersion") if ref.get(k))
     out.actions.append(Patch("persistentvolumes", pv_name, patch,
                              f"clear the old claim's uid from persistentvolume/{pv_name} so it can be bound to "
-                             f"{facts.namespace}/{names.bar_pvc} again", before=f"claimRef {before}"))
+                             f"{facts.namespace}/{names.bar_pvc} again",
+                             before=held + (f" ({ids})" if ids else ""),  # the audit keeps the old uid: it can be undone
+                             words=("claimRef", f"{held}, uid and resourceVersion cleared")))
     claim = claim_from_template(facts)
     claim_spec = claim["spec"]
     claim_spec["resources"] = {"requests": {"storage": size}}

@@ -20,17 +20,17 @@ ROWS = [
     (["backup", "--storage-class", "Gold Class"], "'Gold Class'"),
     (["backup", "--bar-size", "30GB"], "'30GB'"),
     (["backup", "--bar-size", "-5Gi"], "'-5Gi'"),
-    (["backup", "--timeout", "0"], "--timeout"),
-    (["backup", "--timeout", "soon"], "'--timeout': Input should be a valid number"),
+    (["backup", "--timeout", "0"], "--timeout '0': give a number of seconds ≥ 1 (see: dvdoctor backup --help)"),
+    (["backup", "--timeout", "soon"], "--timeout 'soon': give a number of seconds ≥ 1"),
     (["backup", "--log-dir", "/nonexistent/logs"], "/nonexistent/logs"),
     (["backup", "--ignore-check", "no-such-check"], "no-such-check"),
     (["restore", "--from", "yesterday"], "'yesterday'"),
     (["restore", "--from", "2021-01-22-19-27"], "'2021-01-22-19-27'"),
     (["restore", "--from", "../../etc"], "'../../etc'"),
-    (["restore", "--ready-timeout", "-1"], "--ready-timeout"),
+    (["restore", "--ready-timeout", "-1"], "--ready-timeout '-1': give a number of seconds ≥ 0"),
     (["restore", "--log-dir", "/nonexistent/logs"], "/nonexistent/logs"),
-    (["prune", "--keep", "0"], "--keep"),
-    (["prune", "--keep", "many"], "'--keep': Input should be a valid integer"),
+    (["prune", "--keep", "0"], "--keep '0': give a whole number ≥ 1"),
+    (["prune", "--keep", "many"], "--keep 'many': give a whole number ≥ 1"),
     (["prune"], "--keep"),
     (["fix"], "--issue"),
     (["fix", "--issue", "no-such-check"], "no-such-check"),
@@ -39,7 +39,8 @@ ROWS = [
     (["fix", "--issue", "broken-backup-symlink", "--to", "latest"], "'latest'"),
     (["fix", "--issue", "bar-pvc-missing", "--storage-class", "UPPER"], "'UPPER'"),
     (["check", "--only", "nope"], "nope"),
-    (["check", "-o", "xml"], "'xml'"),
+    (["check", "-o", "xml"], "--output 'xml': give one of table, json, junit, sarif (see: dvdoctor check --help)"),
+    (["check", "--fail-on=nope"], "--fail-on 'nope': give one of error, warn"),
     (["check", "--from", "/nonexistent/facts.json"], "/nonexistent/facts.json"),
     (["explain", "no-such-check"], "no-such-check"),
     (["-n", "cpd30", "schedule", "--cron", "every night", "--image", "quay.io/x/dvdoctor:1"], "'every night'"),
@@ -53,7 +54,7 @@ ROWS = [
     (["schedule", "--cron", "0 2 * * *", "--image", "quay.io/x/dvdoctor:1", "--apply"], "-n NAMESPACE"),
     (["-n", "cpd30", "schedule", "--cron", "0 2 * * *", "--image", "quay.io/x/dvdoctor:1", "--dry-run"], "--apply"),
     (["-n", "cpd30", "rbac", "--service-account", "Bad_SA"], "'Bad_SA'"),
-    (["-n", "cpd30", "rbac", "--for", "everything"], "'everything'"),
+    (["-n", "cpd30", "rbac", "--for", "everything"], "--for 'everything': give one of check, fix, backup,"),
     # every value is matched whole: a trailing newline is not part of a valid value
     (["-n", "cpd30\n", "check"], "'cpd30\\n'"),
     (["-n", "cpd30", "rbac", "--service-account", "dvdoctor\n"], "'dvdoctor\\n'"),
@@ -73,8 +74,8 @@ ROWS = [
     (["check", "--only", ""], "--only '' names no check id"),
     (["check", "--skip", " , "], "--skip ' , ' names no check id"),
     # NaN is no number of seconds
-    (["backup", "--timeout", "nan"], "--timeout"),
-    (["restore", "--ready-timeout", "nan"], "--ready-timeout"),
+    (["backup", "--timeout", "nan"], "dvdoctor: error: --timeout 'nan': give a number of seconds ≥ 1 (see: dvdoctor backup --help)"),
+    (["restore", "--ready-timeout", "nan"], "--ready-timeout 'nan': give a number of seconds ≥ 0"),
     (["lab", "create", "/nonexistent/lab", "--bar-hold", "nan"], "--bar-hold"),
 ]
 
@@ -101,6 +102,7 @@ def test_bad_value_is_refused_in_one_line_before_anything_is_sent(nowhere: Path,
     assert len(lines) == 1 and lines[0].startswith("dvdoctor: error: "), err
     assert named in lines[0], lines[0]
     assert "cannot reach" not in lines[0] and "Traceback" not in err
+    assert "Input should" not in lines[0] and "Value error" not in lines[0]  # words, not the validator's
 
 
 # ---- odd data in files: one line naming the file and what was wrong, never a traceback ----------

@@ -111,6 +111,9 @@ def test_rebind_through_the_kubernetes_client(api: FakeApi, tmp_path: Path):
     assert pv["status"]["phase"] == "Bound" and pv["spec"]["claimRef"]["uid"] == claim["metadata"]["uid"]
     assert api.stored("persistentvolumes", "pvc-bar-0001", None)["status"]["phase"] == "Released"  # not chosen: untouched
     assert OLD_UID in changes[0].before  # the audit log holds the old claimRef: it can be undone
+    assert (changes[0].what, changes[0].before, changes[0].after) == (  # in words, not a dict
+        "persistentvolumes/pvc-bar-0472 claimRef", f"{b.NS}/dv-bar-pvc (uid {OLD_UID}, resourceVersion 4711)",
+        f"{b.NS}/dv-bar-pvc, uid and resourceVersion cleared")
     assert any("do not apply" in n for n in plan.notes)
 
     after = collect(cluster, use_pod=False)

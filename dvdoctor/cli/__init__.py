@@ -137,7 +137,7 @@ def _run(args: list[str], verbose: bool) -> int:
         return exc.exit_code
     except typer.TyperException as exc:  # typer's own click: usage errors, bad parameters
         where = exc.ctx.command_path if getattr(exc, "ctx", None) else "dvdoctor"
-        print(f"dvdoctor: error: {exc.format_message()} (see: {where} --help)", file=sys.stderr)
+        print(f"dvdoctor: error: {bad_value(exc, args) or exc.format_message()} (see: {where} --help)", file=sys.stderr)
         return exc.exit_code
     except typer.Abort:
         print("dvdoctor: aborted", file=sys.stderr)
@@ -150,6 +150,41 @@ def _run(args: list[str], verbose: bool) -> int:
     except KeyboardInterrupt:
         print("dvdoctor: interrupted", file=sys.stderr)
         return 130
+
+
+def bad_value(exc: Exception, args: list[str]) -> str | None:
+    """A value typer refused, said as dvdoctor says its own: "--timeout 'nan': give a number of seconds ≥ 1".
+
+    typer's message is its validator's ("Input should be greater than or equal to 1", "Value error,
+    'x' is not one of ..."); what is allowed is known from the option itself: its choices, its type
+    and bounds. None when the error is not about an option's value (then typer's message stands).
+    """
+    import enum
+
+    param = getattr(exc, "param", None)
+    opts = [o for o in getattr(param, "opts", None) or [] if o.startswith("-")]
+    if not isinstance(exc, typer.BadParameter) or not opts or type(exc).__name__ == "MissingParameter":
+        return None
+    name = max(opts, key=len)
+    given = None
+    for i, arg in enumerate(args):  # the last one given wins, as the parser takes it
+        if arg in opts and i + 1 < len(args):
+            given = args[i + 1]
+        elif "=" in arg and arg.split("=", 1)[0] in opts:
+            given = arg.split("=", 1)[1]
+    kind = getattr(getattr(param, "type_descriptor", None), "annotation", None)
+    low, high = getattr(param, "min", None), getattr(param, "max", None)
+    if isinstance(kind, type) and issubclass(kind, enum.Enum):
+        allowed = "give one of " + ", ".join(str(m.value) for m in kind)
+    elif kind in (int, float):
+        noun = "a whole number" if kind is int else "a number"
+        if getattr(param, "metavar", None) == "SECONDS":
+            noun += " of seconds"
+        bounds = [f"≥ {low}" if low is not None else "", f"≤ {high}" if high is not None else ""]
+        allowed = " ".join(["give", noun, *[b for b in bounds if b]])
+    else:
+        allowed = str(getattr(exc, "message", "")).removeprefix("Value error, ").rstrip(".")
+    return f"{name} {given!r}: {allowed}" if given is not None else f"{name}: {allowed}"
 
 
 def main_in_process(argv: list[str], env: dict[str, str] | None = None) -> int:

@@ -55,3 +55,13 @@ def test_without_expansion_nothing_changes_and_the_exact_command_is_printed(flow
     assert flow.snapshot() == before
     assert not [e for e in flow.audit_entries() if e["fix"] == "bar-low-space"]
     assert check_status(flow, "bar-low-space") == "fail"
+
+
+def test_the_plan_and_the_changes_say_counts_and_sizes_as_they_are(flow):
+    """One damaged folder is "1 damaged backup folder"; the claim's capacity goes from its size before to after."""
+    break_lab(flow.lab, "bar-low-space,incomplete-backups")
+    before = flow.cluster().get("persistentvolumeclaims", "dv-bar-pvc")["status"]["capacity"]["storage"]
+    code, out, err = flow.dv("fix", "--issue", "bar-low-space", "--yes")
+    assert code == 0, out + err
+    assert "delete 1 damaged backup folder, freeing" in out and "1 damaged backup folders" not in out
+    assert f"persistentvolumeclaims/dv-bar-pvc capacity: {before} → 30Gi" in out

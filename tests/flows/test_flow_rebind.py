@@ -54,6 +54,8 @@ def test_deleted_claim_on_a_retained_volume_is_bound_again_with_its_backups(flow
     code, out, err = flow.dv("fix", "--issue", "bar-pvc-missing", "--yes")
     assert code == 0, out + err
     assert "verified" in out
+    assert f"persistentvolumes/{volume} claimRef: cpd30/dv-bar-pvc (uid {old_uid}" in out  # in words, no dict
+    assert "cpd30/dv-bar-pvc, uid and resourceVersion cleared" in out and "{" not in out
 
     claim = admin.get("persistentvolumeclaims", "dv-bar-pvc")
     pv = admin.get("persistentvolumes", volume)
@@ -62,7 +64,7 @@ def test_deleted_claim_on_a_retained_volume_is_bound_again_with_its_backups(flow
     assert list_timestamps(flow) == before
     assert digests(flow.bar) == files and flow.current() == link
     entries = [e for e in flow.audit_entries() if e["fix"] == "bar-pvc-missing"]
-    assert [c["what"] for e in entries for c in e["changes"]] == [f"persistentvolumes/{volume}",
+    assert [c["what"] for e in entries for c in e["changes"]] == [f"persistentvolumes/{volume} claimRef",
                                                                   "persistentvolumeclaims/dv-bar-pvc",
                                                                   "persistentvolumeclaims/dv-bar-pvc phase"]
     assert old_uid in entries[0]["changes"][0]["before"]
