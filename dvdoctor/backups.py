@@ -45,7 +45,7 @@ class Backup:
     mtime: float = 0.0
     #: `SIZE:MTIME` of the combined tarball (stat %s:%Y), when there is one: what a recorded read-back is for.
     stamp: str = ""
-    #: What this run's read-back found: {"state": good|damaged|unread|recorded, "sha256", "message"}.
+    #: What this run's read-back found: {"state": good|damaged|unreadable|unread|recorded, "sha256", "message"}.
     read_back: dict | None = None
     #: Its dvdoctor-manifest.json (which DV instance took it), when there is a readable one.
     manifest: dict | None = None

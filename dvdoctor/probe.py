@@ -43,8 +43,11 @@ class ReadBack:
 
 #: Reporting: trust what was recorded, read the rest back within the budget.
 REPORT = ReadBack()
-#: Before removing or pointing at backups, and `--verify`: read back every one nothing proves.
+#: Read back every one nothing proves (a record at the current size:mtime counts as proof).
 EVERY_UNPROVEN = ReadBack(budget=0)
+#: `--verify`, and before removing backups: read back every one, records ignored. A record proves the
+#: file as it was when read; bit rot keeps its size and mtime, so only this run's read-back shows it.
+EVERY_ONE = ReadBack(mode="all", budget=0)
 
 
 def script(name: str) -> str:

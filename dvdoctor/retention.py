@@ -4,8 +4,10 @@ It stands on the trust rule (dvdoctor/trust.py): only a backup proven good count
 Never removed, whatever --keep says: the symlink's target, the newest good backup, the folder DV's
 backup job is writing. --keep N keeps the newest N good backups; unverified ones only fill the slots
 good ones cannot (never kept in place of a good one). Beyond that go damaged folders, unverified
-backups and good backups older than the newest N. A plan after which no good backup would remain is
-refused, whatever it frees.
+backups and good backups older than the newest N. Never removed either: a backup this run could not
+read (no read permission for the BAR job's uid): that says nothing of its bytes. A plan is refused,
+whatever it frees, unless a backup read back IN THIS RUN remains: a record in a manifest proves the
+file as it was, and bit rot keeps its size and mtime (callers gather with probe.EVERY_ONE).
 """
 
 from __future__ import annotations
@@ -56,6 +58,8 @@ def prunable(s: Survey, keep: int) -> list[Removal]:
     for b in s.backups:
         if b.timestamp in keep_ts:
             continue
+        if s.verdicts[b.timestamp].unreadable:
+            continue  # never removed only because it could not be read
         state = s.verdicts[b.timestamp].state
         why = {DAMAGED: WHY_DAMAGED, UNVERIFIED: WHY_UNVERIFIED}.get(
             state, "older than the newest good backup" if max(keep, 1) == 1
@@ -78,16 +82,19 @@ def redundant_components(s: Survey, names: DvNames) -> list[Removal]:
 
 
 def no_good_left(s: Survey, removals: list[Removal], names: DvNames) -> str | None:
-    """Why a removal plan must be refused: after it no backup proven good would remain; else None."""
+    """Why a removal plan must be refused: after it no backup proven good IN THIS RUN (read back now, not
+    only on a record) would remain; else None."""
     if not removals:
         return None
     whole = {r.path for r in removals if "/" not in r.path}
-    if any(b.timestamp not in whole for b in s.good()):
+    if any(b.timestamp not in whole for b in s.read_back_good()):
         return None
-    states = ", ".join(f"{b.timestamp} {s.verdicts[b.timestamp].state}" for b in s.backups) or "none"
-    return (f"refusing to delete: no backup on {names.bar_pvc} would be left that is proven good (backups: "
-            f"{states}); nothing was changed. Take a backup first (`dvdoctor backup`), or prove one with "
-            "`dvdoctor list --verify`")
+    states = ", ".join(f"{b.timestamp} {s.verdicts[b.timestamp].state}"
+                       + ("" if s.verdicts[b.timestamp].fresh or s.verdicts[b.timestamp].state != GOOD
+                          else " (on a record only)") for b in s.backups) or "none"
+    return (f"refusing to delete: no backup on {names.bar_pvc} would be left that is proven good, read back "
+            f"in this run (backups: {states}); nothing was changed. Take a backup first (`dvdoctor backup`), "
+            "or prove one with `dvdoctor list --verify`")
 
 
 def refuse_unless_good_remains(s: Survey, removals: list[Removal], names: DvNames) -> None:

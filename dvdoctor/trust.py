@@ -10,7 +10,14 @@ in this run, or when dvdoctor took it: the read-back then recorded in its dvdoct
 (result, sha256 and the tarball's `SIZE:MTIME`) counts while the file's size and mtime still match.
 It is **damaged** when the combined tarball is missing, empty, not gzip, or a read-back failed; **in
 progress** while DV's backup job writes it; **unverified** otherwise (not read back in this run, and
-nothing recorded for the file as it is now: a dvcli.sh backup beyond the read-back budget).
+nothing recorded for the file as it is now: a dvcli.sh backup beyond the read-back budget), and always
+when the BAR job's uid may not read it (root-owned, the runbook's Errno 13): a permission problem says
+nothing of its bytes, so it is neither damaged nor good on a record (DV's restore job could not read
+it either), and nothing removes it for that (dvdoctor/retention.py).
+
+A record proves the file as it was: bit rot keeps size and mtime. So `--verify` and every command
+that removes backups read all of them back (probe.EVERY_ONE), and a removal counts only backups read
+back in that run (`Verdict.fresh`) as the good ones that remain.
 
 A backup's size and its name alone prove nothing: a job killed by a full volume leaves a combined
 tarball of some size whose inner engine tarball is cut.
@@ -32,6 +39,9 @@ DAMAGED = "damaged"
 IN_PROGRESS = "in progress"
 STATES = (GOOD, UNVERIFIED, DAMAGED, IN_PROGRESS)
 
+#: The probe's readback state for a file it may not read (a permission problem, not damage).
+UNREADABLE = "unreadable"
+
 #: How far ahead of dvdoctor's clock a folder's name may be (the pod's clock, not the admin's
 #: laptop's, named it); beyond this a folder is future-dated: a finding, never "the newest".
 CLOCK_SKEW = timedelta(minutes=10)
@@ -49,6 +59,8 @@ class Verdict:
     sha256: str = ""
     #: True when this run read it back (not only trusted a record).
     fresh: bool = False
+    #: True when this run could not read it (no read permission for the BAR job's uid).
+    unreadable: bool = False
 
 
 def recorded(b: Backup) -> dict | None:
@@ -73,6 +85,8 @@ def judge(b: Backup, names: DvNames, writing: bool = False) -> Verdict:
         return Verdict(DAMAGED, str(got.get("message") or "it does not read back"), str(got.get("sha256") or ""), True)
     if state == GOOD:
         return Verdict(GOOD, "read back now, inner tarballs included", str(got.get("sha256") or ""), True)
+    if state == UNREADABLE:
+        return Verdict(UNVERIFIED, str(got.get("message") or "not readable"), unreadable=True)
     record = recorded(b)
     if record is not None and b.stamp and record["stamp"] == b.stamp:
         return Verdict(GOOD, f"read back when dvdoctor took it ({record.get('at') or 'time not recorded'}), "
@@ -113,6 +127,10 @@ class Survey:
 
     def good(self) -> list[Backup]:
         return [b for b in self.backups if self.verdicts[b.timestamp].state == GOOD]
+
+    def read_back_good(self) -> list[Backup]:
+        """Good backups this run read back (not only on a record): what a removal may rely on to remain."""
+        return [b for b in self.good() if self.verdicts[b.timestamp].fresh]
 
     def newest_good(self) -> Backup | None:
         good = self.good()

@@ -9,7 +9,7 @@ from dvdoctor.facts import Facts
 from dvdoctor.names import DvNames
 from dvdoctor.retention import (WHY_DAMAGED, WHY_UNVERIFIED, NoGoodBackupLeft, no_good_left, protected, prunable,
                                 redundant_components, refuse_unless_good_remains)
-from dvdoctor.trust import survey
+from dvdoctor.trust import UNVERIFIED, survey
 
 NAMES = DvNames()
 FULL = {"dv_backup_dv_metastore.tar.gz": 31_780_526, "dv_backup_dv_engine.tar.gz": 3_152_485_198, "dv_backup.tar.gz": 3_184_300_891}
@@ -74,3 +74,32 @@ def test_components_only_of_good_backups_are_redundant():
     paths = [r.path for r in redundant_components(volume(newest_state=None), NAMES)]
     assert f"{OLD}/dv_backup_dv_engine.tar.gz" in paths
     assert not any(p.startswith((CUT, NEWEST)) for p in paths)  # damaged / unverified: they may be all that is left
+
+
+def test_a_backup_that_could_not_be_read_is_never_removed_for_it():
+    """Not readable by the BAR job's uid is a permission problem: it says nothing of the bytes."""
+    s = volume(newest_state="unreadable", link=OLD)
+    assert s.verdicts[NEWEST].state == UNVERIFIED and s.verdicts[NEWEST].unreadable
+    for keep in (0, 1, 5):
+        assert NEWEST not in {r.path for r in prunable(s, keep)}
+    assert (CUT, WHY_DAMAGED) in {(r.path, r.why) for r in prunable(s, 1)}
+
+
+def test_a_removal_relies_only_on_a_backup_read_back_in_this_run():
+    """A record proves the file as it was (bit rot keeps size and mtime): good on a record only is not
+    enough to remain for a removal; the same volume read back now is."""
+    data = b.healthy()
+    bar = data["bar_volume"]
+    bar["read_back"][CURRENT] = {"state": "recorded", "sha256": "", "message": ""}
+    bar["manifests"][CURRENT] = {"size": 200, "content": {"read_back": {
+        "result": "good", "stamp": bar["stamps"][CURRENT], "sha256": "ab" * 32}}}
+    b.add_backup(bar, OLD, FULL, read_back="damaged", message="reading it: gzip: invalid compressed data--crc error")
+    s = survey(Facts(data))
+    assert s.verdicts[CURRENT].state == "good" and not s.verdicts[CURRENT].fresh
+    removals = prunable(s, 1)
+    assert [r.path for r in removals] == [OLD]
+    assert "read back in this run" in no_good_left(s, removals, NAMES)
+
+    bar["read_back"][CURRENT] = {"state": "good", "sha256": "ab" * 32, "message": ""}
+    s = survey(Facts(data))
+    assert no_good_left(s, prunable(s, 1), NAMES) is None

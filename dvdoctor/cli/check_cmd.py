@@ -12,6 +12,7 @@ import typer
 
 from . import app, examples
 from ..output import console
+from ..probe import EVERY_UNPROVEN
 from .context import Options
 
 
@@ -71,7 +72,7 @@ def check(
     ignore: List[str] = typer.Option([], "--ignore-check", metavar="ID[,ID…]", help="Report these checks' failures as warnings."),
     fail_on: FailOn = typer.Option(FailOn.error, "--fail-on", metavar="LEVEL", help="warn: warnings also make the exit code 1."),
     no_pod: bool = typer.Option(False, "--no-pod", help="Don't start the short-lived pod that inspects the backup volume."),
-    verify: bool = typer.Option(False, "--verify", help="Read back every backup nothing proves yet (combined and inner tarballs), beyond the 4 GiB a run reads by default; slow on big backups."),
+    verify: bool = typer.Option(False, "--verify", help="Read back every backup (combined and inner tarballs), a recorded read-back too, beyond the 4 GiB a run reads by default; slow on big backups."),
     from_bundle: Optional[Path] = typer.Option(None, "--from", metavar="PATH", help="Analyse a bundle saved by `dvdoctor collect -o FILE` instead of a cluster."),
 ) -> None:
     """Find every known DV backup/restore failure, with evidence and the command that fixes it.
@@ -97,7 +98,7 @@ def check(
         facts = Facts.load(from_bundle, opts.settings)
     else:
         # a restore's gate reads the backups back: the same facts the restore judges by
-        facts = gather(opts, no_pod=no_pod, verify=verify or phase == Phase.restore,
+        facts = gather(opts, no_pod=no_pod, verify=True if verify else (EVERY_UNPROVEN if phase == Phase.restore else False),
                        quiet=output != ReportFormat.table)
     # as the gate does, leave out what the flow takes care of itself, unless asked for by name
     named = set(resolve_ids(only, "--only"))
@@ -121,7 +122,7 @@ def collect(
         "tokens and secret values redacted."),
     audit_file: Optional[Path] = typer.Option(None, "--audit-file", metavar="PATH", help="The audit log to put in the bundle (default: dvdoctor's own)."),
     no_pod: bool = typer.Option(False, "--no-pod", help="Don't inspect the backup volume from a short-lived pod."),
-    verify: bool = typer.Option(False, "--verify", help="Read back every backup nothing proves yet (combined and inner tarballs), beyond the 4 GiB a run reads by default."),
+    verify: bool = typer.Option(False, "--verify", help="Read back every backup (combined and inner tarballs), a recorded read-back too, beyond the 4 GiB a run reads by default."),
 ) -> None:
     """Save the facts of DV's namespace for `dvdoctor check --from`, or a support bundle with logs.
 

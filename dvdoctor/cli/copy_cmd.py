@@ -21,6 +21,7 @@ from .check_cmd import Output, gather
 from .context import Options
 from .fix_cmd import confirm
 from .locking import break_lock_option, take_lock
+from ..probe import EVERY_UNPROVEN
 
 
 #: restic counts kept copies in a 32-bit field; more than this is a typo, not a policy.
@@ -78,7 +79,7 @@ def copy(
     settings = opts.settings
     # taken before the facts: no prune removes a backup while it is read
     ctx.call_on_close(take_lock(cluster, f"{ctx.command_path}", break_lock, console, settings.names).release)
-    facts = gather(opts, no_pod=False, verify=True, quiet=output == Output.json)
+    facts = gather(opts, no_pod=False, verify=EVERY_UNPROVEN, quiet=output == Output.json)
     run = runner(cluster, facts, settings.copies, progress=lambda m: console.print(f"  → {escape(m)}"))
     if init:
         outcome = run(["init"], False)
@@ -260,7 +261,7 @@ def rehydrate_for_restore(ctx: typer.Context, wanted: str, yes: bool, break_lock
         from ..fixer import FixOptions
         from .fix_cmd import repair
 
-        after = gather(opts, no_pod=False, verify=True, quiet=True)
+        after = gather(opts, no_pod=False, verify=EVERY_UNPROVEN, quiet=True)
         if not repair(opts, cluster, after, ["broken-backup-symlink"], FixOptions(), console, yes=True):
             raise typer.Exit(1)
     return snap["backup"]

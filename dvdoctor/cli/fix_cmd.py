@@ -108,7 +108,7 @@ def fix(
                          storage_class=storage_class or opts.settings.storage_class,
                          dvcli=dvcli, allow_world_writable=allow_world_writable, volume=volume)
     cluster = opts.open_cluster()
-    # repairs that remove or point at backups decide on proof: every backup nothing proves is read back
+    # repairs that remove or point at backups decide on proof from this run: every backup is read back
     on_backups = all_ or bool(set(ids) & {"bar-low-space", "incomplete-backups", "broken-backup-symlink"})
     facts = gather(opts, no_pod=False, verify=on_backups, quiet=False)
     unknown: list = []

@@ -60,13 +60,15 @@ def _gate(opts: Options, cluster, facts, phase: str, ignore: List[str], fix: boo
     """The flow's preflight; returns the facts to go on with and its verdict (0: go on)."""
     from ..fixer import FixOptions
     from ..flows.gate import preflight
+    from ..probe import EVERY_UNPROVEN
 
     def apply_fixes(f, ids):
         return repair(opts, cluster, f, ids, FixOptions(), console, yes=yes)
 
     # after a fix the facts are gathered as the gate first did: a restore's backups read back again
     return preflight(facts, phase, ignore, console,
-                     lambda: gather(opts, no_pod=False, verify=phase == "restore", quiet=True),
+                     lambda: gather(opts, no_pod=False, verify=EVERY_UNPROVEN if phase == "restore" else False,
+                                    quiet=True),
                      apply_fixes if fix else None)
 
 
@@ -222,7 +224,7 @@ def restore(
 def list_backups(
     ctx: typer.Context,
     output: Output = typer.Option(Output.table, "-o", "--output", metavar="FORMAT", help="table or json."),
-    verify: bool = typer.Option(False, "--verify", help="Read back every backup nothing proves yet (combined and inner tarballs), however long it takes."),
+    verify: bool = typer.Option(False, "--verify", help="Read back every backup (combined and inner tarballs), a recorded read-back too (bit rot keeps size and mtime), however long it takes."),
     copies: bool = typer.Option(False, "--copies", help="List the copies in the restic repository instead (see `dvdoctor copy`)."),
 ) -> None:
     """List the backups on dv-bar-pvc: timestamp, age, sizes, state (good / unverified / damaged / in progress), origin, and the current one."""
@@ -313,7 +315,7 @@ def prune(
     from ..facts import SECTION_BAR
     from ..plan import ActionFailed, BarScript, Plan, Runner, execute
     from ..errors import UsageError
-    from ..probe import EVERY_UNPROVEN, ReadBack
+    from ..probe import EVERY_ONE, ReadBack
     from ..retention import protected, prunable, refuse_unless_good_remains
     from ..trust import GOOD, survey
 
@@ -338,8 +340,9 @@ def prune(
     command = f"{ctx.command_path} --keep {keep}"
     if not dry_run:
         ctx.call_on_close(take_lock(cluster, command, break_lock, console, opts.settings.names).release)
-    # what is deleted and what is kept is decided on proof: every backup nothing proves is read back
-    facts = gather(opts, no_pod=False, verify=EVERY_UNPROVEN, quiet=False)
+    # what is deleted and what is kept is decided on proof from this run: every backup is read back,
+    # whatever was recorded (a record cannot show bit rot), so the ones kept as good read back now
+    facts = gather(opts, no_pod=False, verify=EVERY_ONE, quiet=False)
     if not dry_run:
         refuse_while_active(facts, command)
     facts.require(SECTION_BAR)

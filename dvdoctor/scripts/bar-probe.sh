@@ -14,6 +14,8 @@
 #              (the restore point's), `@newest`;
 # VERIFY_SKIP  a timestamp not to read, or `@since:TIMESTAMP`: none named at or after it but the
 #              restore point's (the folder an active backup job is writing; the job moves the link last).
+# A readback's state is good, damaged (empty, not gzip, or it does not read back), unreadable (this uid
+# may not read it: a permission problem, never damage), unread or recorded.
 # Each backup's dvdoctor-manifest.json (the instance that took it, its recorded read-back) is sent
 # base64-encoded when at most 64 KiB; a bigger one (not dvdoctor's) is reported by its size only.
 set -u
@@ -106,10 +108,10 @@ for c in $DVDOCTOR_COMPONENTS; do
 done
 cat > /dev/null'
 
-read_back() { # TARBALL -> "good|damaged|unread<TAB>sha256<TAB>why" on stdout
+read_back() { # TARBALL -> "good|damaged|unreadable<TAB>sha256<TAB>why" on stdout
   local tmp rc sum name ok msg part found
-  tmp=$(mktemp -d "${TMPDIR:-/tmp}/dvdoctor-readback.XXXXXX" 2>&1) || { printf 'unread\t\t%s' "$(printf 'no temporary folder: %s' "$tmp" | flat)"; return; }
-  [ -r "$1" ] || { rm -rf "$tmp"; printf 'unread\t\tnot readable by uid %s' "$(id -u)"; return; }
+  tmp=$(mktemp -d "${TMPDIR:-/tmp}/dvdoctor-readback.XXXXXX" 2>&1) || { printf 'unreadable\t\t%s' "$(printf 'no temporary folder: %s' "$tmp" | flat)"; return; }
+  [ -r "$1" ] || { rm -rf "$tmp"; printf 'unreadable\t\tnot readable by uid %s' "$(id -u)"; return; }
   mkfifo "$tmp/fifo"
   ( { tar -xzf - --to-command='bash -c "$DVDOCTOR_MEMBER_CHECK"' > "$tmp/members" 2> "$tmp/err"
       printf '%s' "$?" > "$tmp/rc"; cat > /dev/null; } < "$tmp/fifo" ) &
@@ -148,6 +150,11 @@ for ts in ${order[@]+"${order[@]}"}; do
   # Cheap for every one: an empty file or one that is not gzip data is damaged, whatever was recorded.
   if [ "$size" = 0 ]; then
     printf 'readback\t%s\tdamaged\t\t%s\n' "$ts" "$(enc "it is empty (0 bytes)")"; continue
+  fi
+  # Readable before anything is read from it: a file this uid may not read (root-owned, the runbook's
+  # Errno 13) is a permission problem, never damage; its bytes are unknown, so no record counts either.
+  if [ ! -r "$tarball" ]; then
+    printf 'readback\t%s\tunreadable\t\t%s\n' "$ts" "$(enc "not readable by uid $(id -u)")"; continue
   fi
   magic=$(head -c 2 "$tarball" 2>/dev/null | od -An -tx1 | tr -d ' \n')
   if [ "$magic" != 1f8b ]; then

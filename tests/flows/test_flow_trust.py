@@ -176,3 +176,63 @@ def test_a_backup_dvdoctor_took_is_trusted_by_its_record_until_its_tarball_chang
 
     cut_inner(flow, new)  # changed after it was recorded: the record no longer counts, it is read again
     assert states(flow)[new][0] == "damaged"
+
+
+def unreadable_by_the_bar_uid(path) -> None:
+    """The runbook's Errno 13: a root-owned file the BAR job's uid may not read (the lab's pods run as
+    that uid when the tests run as root; otherwise as this user, who then loses read permission)."""
+    if os.geteuid() == 0:
+        os.chown(path, 0, 0)
+        path.chmod(0o600)
+    else:
+        path.chmod(0o000)
+
+
+def test_a_backup_the_bar_uid_cannot_read_is_unverified_and_never_pruned_for_it(flow):
+    """A permission problem says nothing of a backup's bytes: it was called damaged (its two first bytes
+    could not be read) and `prune --keep 5` deleted an intact backup."""
+    code, out, err = flow.backup("--yes")
+    assert code == 0, out + err
+    old, new = flow.timestamps()
+    tarball = flow.bar / old / COMBINED
+    digest = hashlib.sha256(tarball.read_bytes()).hexdigest()
+    unreadable_by_the_bar_uid(tarball)
+    assert gzip.decompress(tarball.read_bytes())  # intact
+
+    got = states(flow)
+    assert got[old][0] == "unverified" and got[old][1].startswith("not readable by uid "), got[old]
+    assert got[new][0] == "good"
+
+    for keep in ("5", "1"):
+        code, out, err = flow.dv("prune", "--keep", keep, "--yes")
+        assert code == 0, out + err
+        assert flow.timestamps() == [old, new]
+        assert hashlib.sha256(tarball.read_bytes()).hexdigest() == digest
+
+
+def test_bit_rot_that_keeps_size_and_mtime_is_read_back_by_prune_and_verify(flow):
+    """A recorded read-back proves the file as it was: bit rot keeps its size and mtime. `prune --keep 1`
+    kept the rotten recorded backup as "the newest good" and deleted the only one that reads back."""
+    code, out, err = flow.backup("--yes")
+    assert code == 0, out + err
+    older, new = flow.timestamps()
+    assert flow.current() == new
+    tarball = flow.bar / new / COMBINED
+    st = tarball.stat()
+    with open(tarball, "r+b") as f:  # in place: same size
+        f.seek(st.st_size // 2)
+        f.write(os.urandom(4096))
+    os.utime(tarball, ns=(st.st_atime_ns, st.st_mtime_ns))  # same mtime
+    older_digest = hashlib.sha256((flow.bar / older / COMBINED).read_bytes()).hexdigest()
+
+    code, out, err = flow.dv("prune", "--keep", "1", "--yes")
+
+    assert code == 0, out + err
+    assert flow.timestamps() == [older, new]  # the rotten one is the restore point: kept, never relied on
+    assert hashlib.sha256((flow.bar / older / COMBINED).read_bytes()).hexdigest() == older_digest
+
+    code, out, err = flow.dv("list", "--verify", "-o", "json")
+    assert code in (0, 1), out + err
+    got = {r["timestamp"]: (r["state"], r["why"]) for r in json.loads(out)["backups"]}
+    assert got[new][0] == "damaged" and got[new][1].startswith("reading it:"), got[new]
+    assert got[older] == ("good", "read back now, inner tarballs included")
