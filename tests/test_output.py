@@ -263,6 +263,23 @@ def test_the_heartbeat_says_something_at_least_every_period_and_at_each_phase_ch
     assert len(runner.cluster.execs) == 1 and runner.cluster.execs[0][-1] == "/mnt/PV/bar"
 
 
+def test_waiting_for_dv_to_be_ready_says_so_with_a_timestamp_at_least_every_period():
+    from dvdoctor.flows.backup import dv_ready
+
+    data = b.healthy()
+    pod = b.find(data, "pods", "dv-engine-0")
+    pod["status"]["conditions"][1]["status"] = "False"
+    pod["status"]["containerStatuses"][0]["ready"] = False
+    out = io.StringIO()
+    assert dv_ready(0.35, lambda: b.Facts(data), output.console(file=out), every=0.1) is False
+    lines = out.getvalue().splitlines()
+    waiting = [line for line in lines if "waiting for DV's pods to be ready" in line]
+    assert len(waiting) >= 2, lines  # nothing silent for longer than the period
+    assert all(re.match(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ waiting for DV's pods to be ready, 00:00 elapsed "
+                        r"\(up to 0 s\): DV pod dv-engine-0 is not ready$", line) for line in waiting), waiting
+    assert "DV's pods are not all ready after" in lines[-2]
+
+
 # -- words ---------------------------------------------------------------------------------------------
 
 

@@ -448,20 +448,34 @@ def run_dv_job(runner: Runner, facts: Facts, job_name: str, options: FlowOptions
     return outcome
 
 
-def dv_ready(timeout: float, collect_again, console: Console) -> bool:
-    """Give DV's pods time to come back after a job stopped DV; say which are not ready when time is up."""
-    deadline = time.monotonic() + timeout
+def dv_ready(timeout: float, collect_again, console: Console, every: float = 60.0) -> bool:
+    """Give DV's pods time to come back after a job stopped DV; say which are not ready when time is up.
+
+    Up to --ready-timeout (600 s) may pass here: a timestamped line at least every `every` seconds
+    says what is still not ready, so a log shows the run is alive and what it waits for.
+    """
+    started = time.monotonic()
+    deadline = started + timeout
+    said_at = started
     while True:
         [result] = run_checks(collect_again(), phase="restore", only=["dv-pods-not-ready"])
         if result.status == "pass":
             console.print("[green]✓[/] DV's pods are ready")
             return True
-        if time.monotonic() >= deadline:
+        now = time.monotonic()
+        if now >= deadline:
             console.print(f"[yellow]! DV's pods are not all ready after {timeout:.0f} s:[/]")
             for p in result.problems:
                 console.print(f"  {escape(p.message)}")
             return False
-        time.sleep(min(5.0, max(0.0, deadline - time.monotonic())))
+        if now - said_at >= every:
+            said_at = now
+            elapsed = int(now - started)
+            waiting = "; ".join(p.message for p in result.problems) or result.reason or "not ready yet"
+            stamp = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+            console.print(f"{stamp} waiting for DV's pods to be ready, {elapsed // 60:02d}:{elapsed % 60:02d} elapsed "
+                          f"(up to {timeout:.0f} s): {waiting}", markup=False, highlight=False, soft_wrap=True)
+        time.sleep(max(0.0, min(5.0, every, deadline - time.monotonic())))
 
 
 def watch(runner: Runner, job_name: str, options: FlowOptions, console: Console) -> jobs.JobOutcome:
@@ -487,8 +501,10 @@ def watch(runner: Runner, job_name: str, options: FlowOptions, console: Console)
 
 
 #: Prints the newest backup folder under the BAR volume and its size in KiB; the mount comes as $1.
+#: "$1/": find follows a mount that is a symlink (the lab's pods); ${DV_ROOT:-} is empty in a real pod
+#: and the pod's root folder in the lab, as in every in-pod script.
 _FOLDER_SIZE = (
-    'd=$(find "$1" -mindepth 1 -maxdepth 2 -type d -name "[0-9][0-9][0-9][0-9]-[0-9][0-9]-*" 2>/dev/null | sort | tail -n 1); '
+    'd=$(find "${DV_ROOT:-}$1/" -mindepth 1 -maxdepth 2 -type d -name "[0-9][0-9][0-9][0-9]-[0-9][0-9]-*" 2>/dev/null | sort | tail -n 1); '
     '[ -n "$d" ] && printf "%s\\t%s\\n" "${d##*/}" "$(du -sk "$d" 2>/dev/null | cut -f1)"'
 )
 

@@ -299,3 +299,21 @@ def test_without_a_terminal_a_running_backup_prints_timestamped_progress(slow_fl
     assert lines, out
     stamp, rest = lines[0].split(" ", 1)
     assert len(stamp) == 20 and stamp.endswith("Z") and "elapsed" in rest
+
+
+def test_without_a_terminal_progress_shows_the_new_backup_folder_and_its_size(slow_flow, monkeypatch):
+    """The size is read in the job's own pod, where the backup volume is mounted (in the lab a link)."""
+    from dvdoctor.flows import backup as backup_flow
+
+    class EverySecond(backup_flow.Heartbeat):  # the period is 60 s; one second lets the 3 s hold show it
+        def __init__(self, runner, job_name, every, console):
+            super().__init__(runner, job_name, 1.0, console)
+
+    monkeypatch.setattr(backup_flow, "Heartbeat", EverySecond)
+    before = set(slow_flow.bar.iterdir())
+    code, out, _ = slow_flow.backup("--yes")
+    assert code == 0, out
+    [new] = [p.name for p in set(slow_flow.bar.iterdir()) - before if p.name[:4].isdigit()]
+    sized = [line for line in out.splitlines() if "dv-backup-job: Running" in line and f"backup folder {new} " in line]
+    assert sized, out
+    assert re.search(rf"backup folder {new} \d+(\.\d+)? (B|KiB|MiB)", sized[0]), sized[0]
