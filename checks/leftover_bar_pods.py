@@ -8,6 +8,10 @@ permission workaround starts dv-test-job by hand (its last step, deleting it, is
 dvcli.sh deletes an old dv-backup-job only when the next backup starts; a killed dvdoctor leaves
 its short-lived job behind, and before Kubernetes 1.21 (OpenShift 4.5/4.6) no TTL controller
 removes it (the next dvdoctor run that starts a short-lived job does).
+Before a backup or restore (its gate, `check --for backup|restore`), a running list job is an
+error, not a warning: DV's own job owns the namespace while it runs, so the backup would refuse
+(dvcli.sh always leaves it, so a scheduled backup would fail every night); `dvdoctor backup --fix`
+deletes it first.
 When it warns: the list and test jobs always; a finished dv-backup-job or dv-restore-job once it
 ended more than an hour ago; a finished object labelled app.kubernetes.io/managed-by=dvdoctor; a
 running dvdoctor job whose run is gone (its creator's pid no longer exists on this host) or that is
@@ -21,7 +25,7 @@ from datetime import timedelta
 from dvdoctor import k8s
 from dvdoctor.facts import Facts, parse_time
 from dvdoctor.names import OWNED_LABEL, OWNED_VALUE
-from dvdoctor.registry import WARNING, Problem, check
+from dvdoctor.registry import BACKUP, RESTORE, WARNING, Problem, check
 
 #: A finished backup or restore job younger than this is still someone's evidence to read.
 KEEP_FINISHED = timedelta(hours=1)
@@ -70,10 +74,15 @@ def run(facts: Facts):
         else:
             continue
         reported.add(name)
+        # a running list job is a BAR job at work: the backup or restore this gate guards would refuse
+        blocks = name == names.list_job and state == "active" and facts.phase in (BACKUP, RESTORE)
+        if blocks:
+            why += (f"; it is running, and DV's own job owns the namespace while it runs, so a {facts.phase} "
+                    f"refuses: `dvdoctor {facts.phase} --fix` deletes it first")
         yield Problem(f"job {name} is left over: {why}",
                       (f"job/{name}: {state}, ended {_show(age)}" if state != "active" else f"job/{name}: active",
                        f"its pods: {_pods(facts, name)}"),
-                      f"job/{name}")
+                      f"job/{name}", blocks=blocks)
     for pod in facts.objects("pods"):
         pod_name = k8s.name(pod)
         job = (pod["metadata"].get("labels") or {}).get("job-name") or k8s.owner(pod, "Job")

@@ -24,7 +24,7 @@ from .errors import DvdoctorError
 from .facts import Facts, parse_time
 from .lock import LEASE_NAME, Holder
 from .names import NEWEST_BEFORE_ANNOTATION, RUN_ANNOTATION, STARTED_BY_ANNOTATION, DvNames
-from .plan import Action, BarScript, Plan, Scale, StopJob, recorded_replicas, remove_marker
+from .plan import Action, BarScript, Plan, Scale, StopJob, recorded_replicas, remove_marker, scale_back_count
 
 #: dvcli.sh polls its job every 30 s for at most 60 minutes, then gives up and leaves it running.
 DVCLI_WAIT = timedelta(minutes=60)
@@ -222,13 +222,13 @@ def cleanup_after_stop(facts: Facts, job: BarJob, plan: Plan) -> None:
 
 
 def scale_back_actions(facts: Facts) -> list[Action]:
-    """The side deployments dvdoctor scaled to 0, back to the counts it recorded."""
+    """The side deployments dvdoctor scaled to 0, back to the counts it recorded (a recorded 0: 1, as
+    side-deployments-left-down does; those a person scaled down are that check's, judged once no job runs)."""
     out: list[Action] = []
     for name in facts.names.side_deployments:
         dep = facts.get("deployments", name)
-        recorded = recorded_replicas(dep) if dep is not None else None
-        if dep is not None and k8s.spec_replicas(dep) == 0 and recorded:
-            out.append(Scale(name, recorded))
+        if dep is not None and k8s.spec_replicas(dep) == 0 and recorded_replicas(dep) is not None:
+            out.append(Scale(name, scale_back_count(dep)))
     return out
 
 

@@ -54,6 +54,9 @@ class Problem:
     object: str | None = None
     #: The reason a configured suppression gave; a suppressed problem shows but never fails a run.
     suppressed: str | None = None
+    #: A finding of a warning check that is an error where it is found (it stops the backup or
+    #: restore at hand): it makes the result fail, not warn.
+    blocks: bool = False
 
     def to_dict(self) -> dict:
         return {"message": self.message, "evidence": list(self.evidence), "object": self.object,
@@ -258,7 +261,7 @@ def run_checks(
             status = "pass"
         elif all(p.suppressed for p in problems):
             status = "suppressed"
-        elif chk.severity == WARNING:
+        elif chk.severity == WARNING and not any(p.blocks and not p.suppressed for p in problems):
             status = "warn"
         else:
             status = "fail"

@@ -1,13 +1,13 @@
 """Scale dv-caching, dv-api and dv-unified-console back up after an interrupted backup.
 
 Each goes back to the count dvdoctor recorded in its annotation when it scaled it down (1 when
-there is none, the runbook's value); the annotation is removed. Changes: spec.replicas.
+there is none or it is 0, the runbook's value, as `bar-job-unattended` does); the annotation is removed. Changes: spec.replicas.
 """
 
 from dvdoctor import k8s
 from dvdoctor.facts import Facts
 from dvdoctor.fixer import FixOptions, fix
-from dvdoctor.plan import Plan, Scale, recorded_replicas
+from dvdoctor.plan import Plan, Scale, scale_back_count
 
 
 @fix("side-deployments-left-down")
@@ -16,5 +16,5 @@ def plan(facts: Facts, options: FixOptions) -> Plan:
     for name in facts.names.side_deployments:
         dep = facts.get("deployments", name)
         if dep is not None and k8s.spec_replicas(dep) == 0:
-            out.actions.append(Scale(name, recorded_replicas(dep) or 1))
+            out.actions.append(Scale(name, scale_back_count(dep)))
     return out

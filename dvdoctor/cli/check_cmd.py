@@ -109,6 +109,12 @@ def check(
     level = WARNING if fail_on == FailOn.warn else ERROR
     write_files(targets, facts, results, level, chosen)
     write(output.value, facts, results, sys.stdout, level, chosen)
+    if phase != Phase.now:
+        # the gate's command refuses under DV's own running job before its checks (exit 2, one line):
+        # so does its gate here; dvcli.sh's list job is the gate's leftover-bar-pods, as in the command
+        from ..owner import refuse_while_active
+
+        refuse_while_active(facts, f"dvdoctor {phase.value}", frozenset({facts.names.list_job}))
     raise typer.Exit(exit_code(results, level))
 
 

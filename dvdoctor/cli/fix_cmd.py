@@ -60,7 +60,7 @@ def describe_change(change) -> str:
 def fix(
     ctx: typer.Context,
     issue: List[str] = typer.Option([], "--issue", "-i", metavar="ID[,ID…]", help="Check id to repair (repeat or comma-separate)."),
-    all_: bool = typer.Option(False, "--all", help="Repair every failing check that has an automatic fix."),
+    all_: bool = typer.Option(False, "--all", help="Repair every failing check that has an automatic fix, then look again (at most 2 more rounds) for what the repairs uncovered."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the plan and change nothing."),
     yes: bool = typer.Option(False, "--yes", "-y", help="Apply without asking (for scripts)."),
     restart: bool = typer.Option(False, "--restart", help="stale-bar-marker: also delete DV pods that are not ready."),
@@ -121,6 +121,29 @@ def fix(
     console = make_console()
     ok = repair(opts, cluster, facts, ids, options, console, yes=yes, dry_run=dry_run, audit_file=audit_file,
                 break_lock=break_lock, all_ids=all_)
+    if all_ and not dry_run:
+        # a repair can uncover what its check could not judge before (DV's side deployments are not
+        # judged while a backup job runs; bar-job-unattended stops it): look again, a bounded number of times
+        tried = set(ids)
+        for _ in range(MORE_ROUNDS):
+            facts = gather(opts, no_pod=False, verify=on_backups, quiet=True)
+            results = run_checks(facts, command="fix")
+            unknown = [r for r in results if r.status == "skip" and r.incomplete]
+            new = [r.check.id for r in results if r.status in ("fail", "warn", "crash") and r.check.id not in tried]
+            if not new:
+                break
+            console.print(f"[bold]Now failing, after the repairs above:[/] {', '.join(new)}")
+            tried |= set(new)
+            ok = repair(opts, cluster, facts, new, options, console, yes=yes, audit_file=audit_file,
+                        break_lock=break_lock, all_ids=True) and ok
+        else:
+            facts = gather(opts, no_pod=False, verify=False, quiet=True)
+            left = [r.check.id for r in run_checks(facts, command="fix")
+                    if r.status in ("fail", "crash") and r.check.id not in tried]
+            if left:
+                console.print(f"[red]✗[/] still failing after {MORE_ROUNDS + 1} rounds of repairs: {', '.join(left)} "
+                              "(rerun `dvdoctor fix --all`)")
+                ok = False
     if ok and unknown:
         # --all repaired what it saw; what it could not see may still need repair: incomplete
         console.print(f"[yellow]?[/] could not run, so not repaired if broken: "
@@ -128,6 +151,9 @@ def fix(
         raise typer.Exit(3)
     raise typer.Exit(0 if ok else 1)
 
+
+#: How many more times `fix --all` looks again after its repairs, for what they uncovered.
+MORE_ROUNDS = 2
 
 #: Repairs that may act while a DV BAR job runs: the one that stops an unattended backup job, the
 #: one that deletes leftover jobs (dvcli.sh's list job; never an active backup or restore job), and

@@ -101,7 +101,7 @@ def original_replicas(dep: dict, facts: Facts | None = None) -> int:
     if replicas > 0:
         return replicas
     recorded = recorded_replicas(dep)
-    if recorded is not None:
+    if recorded:  # a recorded 0 is no count to go back to (the fixes scale it to 1 too)
         return recorded
     return 0 if facts is not None and _accepted_at_zero(facts, k8s.name(dep)) else 1
 

@@ -9,6 +9,7 @@ interrupted backup does. A job dvcli.sh started is left to dvcli.sh for its 60 m
 from __future__ import annotations
 
 import os
+import json
 import signal
 import subprocess
 import sys
@@ -19,7 +20,7 @@ import pytest
 
 from dvdoctor import k8s
 from dvdoctor.lock import LEASE_NAME
-from dvdoctor.names import RUN_ANNOTATION
+from dvdoctor.names import REPLICAS_ANNOTATION, RUN_ANNOTATION
 
 from test_flow_faults import backup_files
 
@@ -141,6 +142,41 @@ def test_check_names_the_unattended_job_and_fix_all_stops_it_cleanly(held_flow) 
     assert code == 0 and any(previous in line and " good " in line for line in out.splitlines()), out + err
 
 
+def test_fix_all_looks_again_for_what_stopping_the_job_uncovered(held_flow) -> None:
+    """dv-api was scaled down by hand (no recorded count) while a killed run's job runs on: its check
+    is not judged while the job runs, so the first plan has only bar-job-unattended. `fix --all`
+    looks again after stopping the job, repairs side-deployments-left-down, and ends with DV up."""
+    flow = held_flow
+    kill_backup_mid_job(flow)
+    flow.cluster().patch("deployments", "dv-api", {"metadata": {"annotations": {REPLICAS_ANNOTATION: None}}})
+    assert flow.replicas()["dv-api"] == 0
+
+    code, out, err = flow.dv("fix", "--all", "--yes")
+
+    assert code == 0, out + err
+    flat = " ".join(out.split())
+    assert "bar-job-unattended: ✓ verified" in flat
+    assert "Now failing, after the repairs above: side-deployments-left-down" in flat
+    assert "side-deployments-left-down: ✓ verified" in flat
+    assert set(flow.replicas().values()) == {1}
+    assert flow.dv("check")[0] == 0
+
+
+def test_stopping_the_job_and_the_left_down_repair_agree_on_a_recorded_zero(held_flow) -> None:
+    """A recorded original count of 0 is no count to go back to: stopping the job scales the side
+    deployments to 1, as side-deployments-left-down does (the runbook's value), never leaves them at 0."""
+    flow = held_flow
+    kill_backup_mid_job(flow)
+    for name in ("dv-caching", "dv-api", "dv-unified-console"):
+        flow.cluster().patch("deployments", name, {"metadata": {"annotations": {REPLICAS_ANNOTATION: "0"}}})
+
+    code, out, err = flow.dv("fix", "--issue", "bar-job-unattended", "--yes")
+
+    assert code == 0, out + err
+    assert set(flow.replicas().values()) == {1}
+    assert flow.dv("check")[0] == 0
+
+
 def test_a_dvcli_job_is_left_to_dvcli_for_its_hour_and_reported_after(held_flow) -> None:
     """A job without dvdoctor's annotations (dvcli.sh's): every change refuses while it runs; `check`
     reports it only once it has run longer than dvcli.sh waits for it."""
@@ -169,21 +205,46 @@ def test_a_dvcli_job_is_left_to_dvcli_for_its_hour_and_reported_after(held_flow)
     assert RUN_ANNOTATION not in k8s.annotations(job)
 
 
-def test_dvcli_s_list_job_blocks_changes_until_leftover_bar_pods_removes_it(flow) -> None:
+def test_dvcli_s_list_job_fails_the_gate_and_check_for_backup_alike_until_backup_fix_removes_it(flow) -> None:
+    """dvcli.sh always leaves its list job running: `check --for backup` and `backup` give the same
+    verdict (leftover-bar-pods, an error in the gate, exit 1, nothing changed), and `backup --fix`
+    deletes the job first and backs up (a scheduled `backup --fix` does not fail every night)."""
     lab = flow.cluster()
     from dvdoctor.lab.faults import bar_job
     from dvdoctor.lab import contents
 
     lab.create("jobs", bar_job(lab, "dv-list-backups-job.yaml", contents.init_volume_image(lab.namespace)))
+    def state() -> dict:  # all but the list job's own objects, which its controller keeps updating
+        return {k: v for k, v in flow.snapshot().items() if "dv-list-backups-job" not in k}
+
+    before = state()
+    code, out, err = flow.dv("check", "--for", "backup", "-o", "json")
+    assert code == 1, out + err
+    [result] = [r for r in json.loads(out)["results"] if r["id"] == "leftover-bar-pods"]
+    assert result["status"] == "fail" and "`dvdoctor backup --fix` deletes it first" in json.dumps(result)
+    assert flow.dv("check")[0] == 0  # in the namespace as it is, a leftover job only warns
+    code, out, err = flow.backup("--yes")
+    assert code == 1, out + err
+    assert "leftover-bar-pods" in out and "Preflight failed: nothing was changed" in " ".join(out.split())
+    assert state() == before
+    code, out, err = flow.backup("--yes", "--fix")
+    assert code == 0, out + err
+    assert "dv-list-backups-job" not in flow.object_names("jobs")
+    assert len(flow.timestamps()) == 2
+
+
+def test_check_for_backup_refuses_as_backup_does_under_a_running_backup_job(held_flow) -> None:
+    """A dv-backup-job runs (a killed run's): `check --for backup` and `check --for restore` give the
+    command's own verdict, the one-line refusal and exit 2, not a clean gate."""
+    flow = held_flow
+    kill_backup_mid_job(flow)
+    for phase in ("backup", "restore"):
+        code, out, err = flow.dv("check", "--for", phase)
+        assert code == 2, out + err
+        assert f"{REFUSED}, so `dvdoctor {phase}` changed nothing" in " ".join(err.split())
     code, out, err = flow.backup("--yes")
     assert code == 2
-    assert "job dv-list-backups-job has been running for under a minute" in err
-    assert "it is dvcli.sh's list job, which dvcli.sh never removes: delete it with " \
-           "`dvdoctor fix --issue leftover-bar-pods`" in err
-    code, out, err = flow.dv("fix", "--issue", "leftover-bar-pods", "--yes")
-    assert code == 0, out + err
-    code, out, err = flow.backup("--yes")
-    assert code == 0, out + err
+    one_line_refusal(err, "dvdoctor backup")
 
 
 def test_restore_from_a_copy_refuses_before_it_writes_onto_the_volume(held_flow) -> None:
