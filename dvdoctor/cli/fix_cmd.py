@@ -109,7 +109,7 @@ def fix(
                          dvcli=dvcli, allow_world_writable=allow_world_writable, volume=volume)
     cluster = opts.open_cluster()
     # repairs that remove or point at backups decide on proof from this run: every backup is read back
-    on_backups = all_ or bool(set(ids) & {"bar-low-space", "incomplete-backups", "broken-backup-symlink"})
+    on_backups = all_ or bool(set(ids) & ON_BACKUPS)
     facts = gather(opts, no_pod=False, verify=on_backups, quiet=False)
     unknown: list = []
     if all_:
@@ -126,10 +126,14 @@ def fix(
         # judged while a backup job runs; bar-job-unattended stops it): look again, a bounded number of times
         tried = set(ids)
         for _ in range(MORE_ROUNDS):
-            facts = gather(opts, no_pod=False, verify=on_backups, quiet=True)
+            facts = gather(opts, no_pod=False, verify=False, quiet=True)
             results = run_checks(facts, command="fix")
-            unknown = [r for r in results if r.status == "skip" and r.incomplete]
             new = [r.check.id for r in results if r.status in ("fail", "warn", "crash") and r.check.id not in tried]
+            if set(new) & ON_BACKUPS:  # a repair that removes or points at backups decides on proof read now
+                facts = gather(opts, no_pod=False, verify=True, quiet=True)
+                results = run_checks(facts, command="fix")
+                new = [r.check.id for r in results if r.status in ("fail", "warn", "crash") and r.check.id not in tried]
+            unknown = [r for r in results if r.status == "skip" and r.incomplete]
             if not new:
                 break
             console.print(f"[bold]Now failing, after the repairs above:[/] {', '.join(new)}")
@@ -151,6 +155,9 @@ def fix(
         raise typer.Exit(3)
     raise typer.Exit(0 if ok else 1)
 
+
+#: Repairs that remove or point at backups: they decide on backups read back in this run.
+ON_BACKUPS = frozenset({"bar-low-space", "incomplete-backups", "broken-backup-symlink"})
 
 #: How many more times `fix --all` looks again after its repairs, for what they uncovered.
 MORE_ROUNDS = 2
