@@ -157,3 +157,18 @@ def test_age_is_judged_against_the_facts_time_not_the_wall_clock():
     data = b.healthy()
     data["collected_at"] = "2021-01-29T19:27:30Z"  # one second inside the 7-day limit
     assert b.run_one("no-recent-backup", data).status == "pass"
+
+
+def test_a_backup_the_bar_uid_cannot_read_is_a_permission_finding_not_damage():
+    """The runbook's Errno 13 on a backup's file: said as a permission problem, with owner and mode."""
+    data = b.healthy()
+    bar = data["bar_volume"]
+    assert b.run_one("backup-unreadable", data, "now").status == "pass"
+    bar["read_back"][b.TS] = {"state": "unreadable", "sha256": "", "message": f"not readable by uid {bar['uid']}"}
+    entry = next(e for e in bar["entries"] if e["path"] == f"{b.TS}/dv_backup.tar.gz")
+    entry.update(mode="600", uid=0)
+    r = b.run_one("backup-unreadable", data, "now")
+    assert r.status == "warn"
+    assert r.problems[0].message == f"backup {b.TS} cannot be read by uid {bar['uid']}: not readable by uid {bar['uid']}"
+    assert f"/mnt/PV/bar/{b.TS}/dv_backup.tar.gz: mode 600, owner uid 0" in b.evidence(r)
+    assert b.run_one("incomplete-backups", data).status == "pass"

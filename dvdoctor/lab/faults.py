@@ -282,6 +282,25 @@ def _incomplete(lab: LabCluster) -> None:
     _age_tree(folder, when + timedelta(minutes=2))
 
 
+@fault("backup-unreadable", "an older backup's dv_backup.tar.gz, intact, is root-owned with mode 600 (the runbook's Errno 13)")
+def _unreadable(lab: LabCluster) -> None:
+    newest = newest_backup_dir(lab.store)
+    if newest is None:
+        raise ClusterError("the lab has no backup to put an unreadable one before")
+    when = datetime.strptime(newest.name, TS_FORMAT).replace(tzinfo=timezone.utc) - timedelta(days=1)
+    folder = newest.parent / when.strftime(TS_FORMAT)
+    folder.mkdir()
+    _owned(folder)
+    tarball = folder / NAMES.combined_tarball
+    tarball.write_bytes((newest / NAMES.combined_tarball).read_bytes())
+    if os.geteuid() == 0:
+        os.chown(tarball, 0, 0)
+        tarball.chmod(0o600)
+    else:  # the lab's pods run as this user: only taking its read permission away stands for root's file
+        tarball.chmod(0o000)
+    _age_tree(folder, when + timedelta(minutes=2))
+
+
 @fault("odd-backup-folders", "folders on the backup volume named with a newline and a tab, and one dated next year")
 def _odd_folders(lab: LabCluster) -> None:
     future = (datetime.now(timezone.utc) + timedelta(days=365)).strftime(TS_FORMAT)

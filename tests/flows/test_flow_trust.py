@@ -202,6 +202,11 @@ def test_a_backup_the_bar_uid_cannot_read_is_unverified_and_never_pruned_for_it(
     got = states(flow)
     assert got[old][0] == "unverified" and got[old][1].startswith("not readable by uid "), got[old]
     assert got[new][0] == "good"
+    code, out, err = flow.dv("check", "--only", "backup-unreadable,incomplete-backups", "-o", "json")
+    results = {r["id"]: r for r in json.loads(out)["results"]}
+    assert results["incomplete-backups"]["status"] == "pass"  # not damaged
+    assert results["backup-unreadable"]["status"] == "warn", results["backup-unreadable"]
+    assert f"backup {old} cannot be read by uid" in json.dumps(results["backup-unreadable"])
 
     for keep in ("5", "1"):
         code, out, err = flow.dv("prune", "--keep", keep, "--yes")

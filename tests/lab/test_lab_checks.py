@@ -14,7 +14,7 @@ from dvdoctor.registry import load_all, run_checks
 
 #: Checks that read the backup volume are skipped when the inspection pod cannot run at all:
 #: without its claim, its service account, or the job that names its image.
-BAR_VOLUME_CHECKS = {"bar-low-space", "bar-permissions", "broken-backup-symlink", "incomplete-backups", "no-recent-backup",
+BAR_VOLUME_CHECKS = {"backup-unreadable", "bar-low-space", "bar-permissions", "broken-backup-symlink", "incomplete-backups", "no-recent-backup",
                      "odd-backup-folders"}
 ALLOWED_SKIPS = {
     "bar-pvc-missing": BAR_VOLUME_CHECKS,
