@@ -58,5 +58,8 @@ def test_each_shell_gets_a_script_that_calls_dvdoctor_back():
 
 
 def test_show_completion_prints_the_script_for_the_current_shell():
-    result = CliRunner().invoke(app, ["--show-completion"], prog_name="dvdoctor", env={"SHELL": "/bin/bash"})
+    # typer asks the process tree (shellingham) first: under make or sh that finds sh; its own test hook
+    # makes it take $SHELL, the shell the user named
+    result = CliRunner().invoke(app, ["--show-completion"], prog_name="dvdoctor",
+                                env={"SHELL": "/bin/bash", "_TYPER_COMPLETE_TEST_DISABLE_SHELL_DETECTION": "1"})
     assert result.exit_code == 0 and "complete -o default -F _dvdoctor_completion dvdoctor" in result.output
