@@ -74,8 +74,8 @@ def run(facts: Facts):
             evidence += [f"{describe_volume(pv)}: kept from a deleted {name} (what it holds shows once it is bound)"
                          for pv in kept]
             if len(kept) == 1:
-                yield Problem(f"claim {name} does not exist, but its volume {k8s.name(kept[0])} was kept, with the "
-                              "backups it held (fix binds it again)", tuple(evidence), f"persistentvolumeclaim/{name}")
+                yield Problem(f"claim {name} does not exist, but its volume {k8s.name(kept[0])} was kept (fix binds "
+                              "it again; the backups it holds, if any, show in `list` once it is bound)", tuple(evidence), f"persistentvolumeclaim/{name}")
             else:
                 yield Problem(f"claim {name} does not exist, and {len(kept)} volumes of deleted {name} claims were kept "
                               f"({', '.join(k8s.name(pv) for pv in kept)}): which one holds the backups is yours to "

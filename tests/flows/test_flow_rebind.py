@@ -48,7 +48,7 @@ def test_deleted_claim_on_a_retained_volume_is_bound_again_with_its_backups(flow
     result = check_json(flow, "bar-pvc-missing")
     assert result["status"] == "fail"
     text = json.dumps(result)
-    assert f"its volume {volume} was kept, with the backups it held" in text
+    assert f"its volume {volume} was kept (fix binds it again" in text
     assert f"persistentvolume/{volume}: Released, reclaim Retain" in text
 
     code, out, err = flow.dv("fix", "--issue", "bar-pvc-missing", "--yes")
