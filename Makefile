@@ -6,10 +6,12 @@ STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
 .PHONY: demo test test-real kube-real bench bench-copies clean
 
+# setuptools warns on every editable install that a folder named like the package (dvdoctor/, here the
+# source itself) wins imports run from this folder: known and intended, so make demo shows only the demo.
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --upgrade pip
-	$(VENV)/bin/pip install --quiet -e '.[test]'
+	PYTHONWARNINGS="ignore:Editable installation" $(VENV)/bin/pip install --quiet -e '.[test]'
 	rm -f $(VENV)/.installed-*
 	touch $@
 
