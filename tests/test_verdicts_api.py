@@ -11,19 +11,9 @@ import pytest
 import builders as b
 from dvdoctor.cli import run
 from fakeapi import FakeApi
-from test_rbac import load, run_jobs
+from test_rbac import api  # noqa: F401  (the fixture: a healthy namespace whose Jobs end)
 
 ENGINE_CHECKS = ["bar-templates-missing", "restore-marker-left", "stale-bar-marker"]
-
-
-@pytest.fixture
-def api():
-    fake = FakeApi(namespaces=(b.NS,)).start()
-    load(fake, b.healthy())
-    fake.exec_handler = lambda pod, container, argv: (0, "end\n", "")
-    run_jobs(fake)
-    yield fake
-    fake.stop()
 
 
 @pytest.fixture
