@@ -455,15 +455,11 @@ def execute_all_or_nothing(plan: Plan, run: Runner) -> list[Change]:
     undos: list[Action] = []
     done: list[Change] = []
     for action in plan.actions:
-        run.progress(action.describe())
         try:
             undo = action.undo(run) if hasattr(action, "undo") else None
-            changes = action.apply(run)
+            done.extend(_apply_one(plan, run, action))
         except DvdoctorError as exc:
-            run.audit.record(plan.fix, action.describe(), run.facts.namespace, [], error=str(exc))
             raise ActionFailed(f"{action.describe()}: {exc}; {_roll_back(plan, run, undos)}") from exc
-        run.audit.record(plan.fix, action.describe(), run.facts.namespace, changes)
-        done.extend(changes)
         if undo is not None:
             undos.append(undo)
     return done
@@ -492,12 +488,20 @@ def execute(plan: Plan, run: Runner) -> list[Change]:
     """Apply every action in order, auditing each change as it happens; stop at the first failure."""
     done: list[Change] = []
     for action in plan.actions:
-        run.progress(action.describe())
         try:
-            changes = action.apply(run)
+            done.extend(_apply_one(plan, run, action))
         except DvdoctorError as exc:
-            run.audit.record(plan.fix, action.describe(), run.facts.namespace, [], error=str(exc))
             raise ActionFailed(f"{action.describe()}: {exc}") from exc
-        run.audit.record(plan.fix, action.describe(), run.facts.namespace, changes)
-        done.extend(changes)
     return done
+
+
+def _apply_one(plan: Plan, run: Runner, action: Action) -> list[Change]:
+    """Apply one action and audit what it changed, or the error that stopped it (re-raised)."""
+    run.progress(action.describe())
+    try:
+        changes = action.apply(run)
+    except DvdoctorError as exc:
+        run.audit.record(plan.fix, action.describe(), run.facts.namespace, [], error=str(exc))
+        raise
+    run.audit.record(plan.fix, action.describe(), run.facts.namespace, changes)
+    return changes
