@@ -8,6 +8,7 @@ import gzip
 import hashlib
 import io
 import json
+import shutil
 import subprocess
 import tarfile
 import zlib
@@ -16,7 +17,7 @@ from pathlib import Path
 import kubernetes_validate
 import pytest
 
-from dvdoctor.copies.stream import StreamError, pack, unpack
+from dvdoctor.copies.stream import FRAME, StreamError, chunk_marker, meta_from_tail, pack, unpack
 from dvdoctor.lab import dbdata
 
 from test_manifests import VERSIONS, _facts_data
@@ -46,8 +47,13 @@ def _roundtrip(combined: bytes, tmp_path: Path, extras=None):
     stream = io.BytesIO()
     packed = pack(io.BytesIO(combined), stream, {"backup": "2026-01-01-00-00-00"}, extras)
     folder = tmp_path / "out"
-    unpacked = unpack(io.BytesIO(stream.getvalue()), folder)
+    unpacked = unpack(io.BytesIO(stream.getvalue()), folder, meta_from_tail(stream.getvalue()))
     return packed, unpacked, folder, stream.getvalue()
+
+
+def _unpack(raw: bytes, folder: Path):
+    """Unpack as rehydrate does: the metadata from the stream's own end first, then the stream."""
+    return unpack(io.BytesIO(raw), folder, meta_from_tail(raw))
 
 
 def test_components_come_back_byte_for_byte_and_the_combined_tarball_lists_them(tmp_path):
@@ -68,7 +74,7 @@ def test_components_come_back_byte_for_byte_and_the_combined_tarball_lists_them(
 
 
 def test_the_stream_holds_the_components_decompressed_so_unchanged_files_are_unchanged_bytes(tmp_path):
-    data = bytes(range(256)) * 4000
+    data = bytes(range(256)) * 1000  # under a frame: one piece in the stream
     a = _combined({"dv_backup_dv_engine.tar.gz": _component({"versioned/t1": data, "versioned/t2": b"day 1"})})
     b = _combined({"dv_backup_dv_engine.tar.gz": _component({"versioned/t1": data, "versioned/t2": b"day 2"})})
     out_a, out_b = io.BytesIO(), io.BytesIO()
@@ -83,8 +89,6 @@ def test_the_stream_holds_the_components_decompressed_so_unchanged_files_are_unc
     (lambda c: b"not gzip at all", "does not read back"),
     (lambda c: _combined({"dv_backup_dv_engine.tar.gz": _component({"f": b"x" * 5000})[:-30]}), "does not read back"),
     (lambda c: _combined({"notes.txt": b"no component"}), "no component tarball"),
-    (lambda c: _combined({".dvdoctor/index.json": b"{}"}), "reserves"),
-    (lambda c: _combined({"dv_backup_dv_engine.tar.gz": _component({".dvdoctor/x": b"1"})}), "reserves"),
 ])
 def test_a_damaged_or_hostile_backup_is_refused_with_the_reason(damage, words, tmp_path):
     good = _combined({"dv_backup_dv_engine.tar.gz": _component({"versioned/f": b"x" * 5000})})
@@ -104,26 +108,74 @@ def test_a_cut_or_altered_copy_never_unpacks_into_a_backup(tmp_path):
     stream = io.BytesIO()
     pack(io.BytesIO(combined), stream, {})
     raw = stream.getvalue()
-    with pytest.raises(StreamError):
-        unpack(io.BytesIO(raw[: len(raw) // 2]), tmp_path / "cut")
+    with pytest.raises(StreamError, match="no tail"):
+        _unpack(raw[: len(raw) // 2], tmp_path / "cut")
+    with pytest.raises(StreamError, match="cut short"):  # the end read alone, the stream cut
+        unpack(io.BytesIO(raw[: len(raw) // 2]), tmp_path / "cut2", meta_from_tail(raw))
     at = raw.index(bytes(range(256)))
     altered = raw[:at] + b"\xff" + raw[at + 1:]
     with pytest.raises(StreamError, match="checksum"):
-        unpack(io.BytesIO(altered), tmp_path / "altered")
+        _unpack(altered, tmp_path / "altered")
 
 
 def test_member_names_cannot_leave_the_folder(tmp_path):
-    meta = {"member": "../../etc/evil.tar.gz", "mode": 0o644, "mtime": 0, "uid": 0, "gid": 0, "uname": "",
-            "gname": "", "type": "0"}
-    raw = io.BytesIO()
-    with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tar:
-        body = json.dumps(meta).encode()
-        info = tarfile.TarInfo(".dvdoctor/component/0.json")
-        info.size = len(body)
-        tar.addfile(info, io.BytesIO(body))
+    combined = _combined({"dv_backup_dv_engine.tar.gz": _component({"versioned/f": b"x"})})
+    stream = io.BytesIO()
+    pack(io.BytesIO(combined), stream, {})
+    meta = meta_from_tail(stream.getvalue())
+    meta["parts"][0]["meta"]["member"] = "../../etc/evil.tar.gz"
     with pytest.raises(StreamError, match="outside the backup folder"):
-        unpack(io.BytesIO(raw.getvalue()), tmp_path / "f")
+        unpack(io.BytesIO(stream.getvalue()), tmp_path / "f", meta)
     assert not (tmp_path.parent / "etc").exists()
+
+
+def test_a_tail_from_another_copy_never_passes(tmp_path):
+    """The metadata read from the end and the stream read from the start must be one copy's."""
+    one, two = io.BytesIO(), io.BytesIO()
+    pack(io.BytesIO(_combined({"dv_backup_dv_engine.tar.gz": _component({"versioned/f": b"day 1"})})), one, {})
+    pack(io.BytesIO(_combined({"dv_backup_dv_engine.tar.gz": _component({"versioned/f": b"day 2"})})), two, {})
+    with pytest.raises(StreamError, match="checksum|mixed copies"):
+        unpack(io.BytesIO(one.getvalue()), tmp_path / "mixed", meta_from_tail(two.getvalue()))
+
+
+def test_a_stream_of_another_format_says_so(tmp_path):
+    stream = io.BytesIO()
+    pack(io.BytesIO(_combined({"dv_backup_dv_engine.tar.gz": _component({"versioned/f": b"x"})})), stream, {})
+    raw = stream.getvalue().replace(b'{"format": 2,', b'{"format": 9,')
+    with pytest.raises(StreamError, match="stream format 9"):
+        meta_from_tail(raw)
+
+
+def test_large_files_are_framed_every_512_kib_and_come_back_whole(tmp_path):
+    """A file of several frames: each frame is its own entry ending with the marker; a large file's
+    last frame is padded to a whole one; all of it comes back byte for byte."""
+    big = bytes(range(256)) * (FRAME * 3 // 256 + 77)
+    small = b"s" * 1000
+    combined = _combined({"dv_backup_dv_engine.tar.gz": _component({"versioned/big": big, "versioned/small": small})})
+    marker = chunk_marker(0x3DA3358B4DC173)
+    stream = io.BytesIO()
+    pack(io.BytesIO(combined), stream, {}, marker=marker)
+    raw = stream.getvalue()
+    names = tarfile.open(fileobj=io.BytesIO(raw)).getnames()
+    frames = [n for n in names if n.startswith(".dvdoctor/d/")]
+    assert len(frames) == 4 + 1  # big: 3 whole frames and a padded last one; small: one entry
+    assert raw.count(marker) == 4
+    _unpack(raw, tmp_path / "out")
+    assert gzip.decompress((tmp_path / "out" / "dv_backup_dv_engine.tar.gz").read_bytes()) == gzip.decompress(
+        _component({"versioned/big": big, "versioned/small": small}))
+
+
+def test_the_marker_is_one_restics_chunker_cuts_at():
+    """The chunker cuts where the Rabin fingerprint of its 64-byte window, modulo the repository's
+    polynomial, has its low 20 bits zero: computed here from the definition, bit by bit."""
+    poly = 0x3DA3358B4DC173  # a degree-53 polynomial, as restic draws them
+    marker = chunk_marker(poly)
+    value = int.from_bytes(marker, "big")
+    for bit in range(value.bit_length() - 1, 52, -1):  # long division over GF(2), one bit at a time
+        if value >> bit & 1:
+            value ^= poly << (bit - 53)
+    assert len(marker) == 64 and value & ((1 << 20) - 1) == 0
+    assert chunk_marker(None) != marker and len(chunk_marker(None)) == 64
 
 
 @pytest.mark.parametrize("version", VERSIONS)
@@ -185,21 +237,24 @@ def test_database_pages_compress_about_three_to_one_and_churn_changes_what_it_sa
     assert changed * dbdata.PAGE >= 0.9 * (done["runs"] + done["pages"])
 
 
-@pytest.mark.parametrize("how", ["plain", "pax", "gnu-long"])
-def test_an_inner_entry_named_like_the_streams_own_is_refused_however_it_is_named(how):
-    """pack and unpack read an entry's name the same way: a pax path or a GNU long name counts too."""
+@pytest.mark.parametrize("how", ["plain", "pax", "gnu-long", "outer"])
+def test_names_like_the_streams_own_are_plain_names_inside_a_backup(how, tmp_path):
+    """The stream names its entries by hashes; a backup's own files may be called anything, even
+    `.dvdoctor/...` by a pax path or a GNU long name, and come back as they were."""
     raw = io.BytesIO()
     fmt = tarfile.GNU_FORMAT if how == "gnu-long" else tarfile.PAX_FORMAT
     with tarfile.open(fileobj=raw, mode="w", format=fmt) as tar:
-        info = tarfile.TarInfo({"plain": ".dvdoctor/evil", "pax": "versioned/innocent",
-                                "gnu-long": ".dvdoctor/file/" + "x" * 120}[how])
+        info = tarfile.TarInfo({"plain": ".dvdoctor/meta.json.gz", "pax": "versioned/innocent",
+                                "gnu-long": ".dvdoctor/tail.json/" + "x" * 120, "outer": "versioned/f"}[how])
         if how == "pax":
-            info.pax_headers = {"path": ".dvdoctor/file/dvdoctor-manifest.json"}
+            info.pax_headers = {"path": ".dvdoctor/tail.json"}
         info.size = 1
         tar.addfile(info, io.BytesIO(b"x"))
-    combined = _combined({"dv_backup_dv_engine.tar.gz": gzip.compress(raw.getvalue())})
-    with pytest.raises(StreamError, match="reserves"):
-        pack(io.BytesIO(combined), io.BytesIO(), {})
+    members = {"dv_backup_dv_engine.tar.gz": gzip.compress(raw.getvalue())}
+    if how == "outer":
+        members[".dvdoctor/meta.json.gz"] = b"an outer member named like the stream's metadata"
+    _, _, folder, _ = _roundtrip(_combined(members), tmp_path)
+    assert gzip.decompress((folder / "dv_backup_dv_engine.tar.gz").read_bytes()) == raw.getvalue()
 
 
 def test_a_reader_that_stops_is_not_blamed_on_the_backup():
@@ -231,3 +286,38 @@ def test_restics_errors_become_one_line_that_says_what_to_do(stderr, words, usag
 
     err = explain(stderr, "snapshots")
     assert words in str(err) and err.usage is usage and "\n" not in str(err)
+
+
+@pytest.mark.skipif(shutil.which("restic") is None,
+                    reason="restic is not installed (make test installs it as root on Debian)")
+def test_restic_cuts_at_the_frames_so_a_changed_page_costs_one_frame(tmp_path):
+    """Against restic itself: two backups of an 8 MiB file differing in one 8 KiB page. With the
+    repository's marker the second adds one 512 KiB frame (and the small last entries); without
+    a working marker it adds a chunk of restic's own choosing, about twice that or more."""
+    import os
+    import random
+
+    rng = random.Random(5)
+    pages = [rng.randbytes(8192) for _ in range(1024)]
+    day2 = list(pages)
+    day2[700] = rng.randbytes(8192)
+
+    def backup(env, marker, data):
+        stream = io.BytesIO()
+        pack(io.BytesIO(_combined({"dv_backup_dv_engine.tar.gz": _component({"versioned/t": b"".join(data)})})),
+             stream, {}, marker=marker)
+        out = subprocess.run(["restic", "backup", "--stdin", "--stdin-filename", "s", "--json"], input=stream.getvalue(),
+                             env=env, capture_output=True, check=True).stdout
+        return [json.loads(line) for line in out.splitlines() if b'"summary"' in line][0]["data_added"]
+
+    added = {}
+    for name in ("marker", "none"):
+        env = {**os.environ, "RESTIC_REPOSITORY": str(tmp_path / name), "RESTIC_PASSWORD": "test",
+               "RESTIC_CACHE_DIR": str(tmp_path / "cache")}
+        subprocess.run(["restic", "init", "--repository-version", "2"], env=env, capture_output=True, check=True)
+        config = json.loads(subprocess.run(["restic", "cat", "config"], env=env, capture_output=True, check=True).stdout)
+        marker = chunk_marker(int(config["chunker_polynomial"], 16) if name == "marker" else None)
+        backup(env, marker, pages)
+        added[name] = backup(env, marker, day2)
+    assert added["marker"] < 600 * 1024, added  # one frame of 512 KiB and the metadata at the end
+    assert added["none"] > added["marker"] * 1.5, added

@@ -31,7 +31,7 @@ from pathlib import Path
 
 from .. import redact
 from .restic import COMPLETE_TAG, TAG, Restic, ResticError
-from .stream import COMBINED, EXTRA_LIMIT, StreamError, pack, unpack
+from .stream import COMBINED, EXTRA_LIMIT, StreamError, chunk_marker, meta_from_tail, meta_need, pack, unpack
 
 PARTIAL = ".dvdoctor-rehydrate-"
 MANIFEST = "dvdoctor-manifest.json"
@@ -53,7 +53,10 @@ def _when(ts: str) -> datetime:
 
 def copy(restic: Restic, bar: Path, instance: str, namespace: str, stamps: list[str]) -> int:
     failed = 0
-    have = {s.backup for s in restic.snapshots(f"{TAG},instance={instance}") if s.complete}
+    mine = restic.snapshots(f"{TAG},instance={instance}")
+    have = {s.backup for s in mine if s.complete}
+    if not all(ts in have for ts in stamps):
+        marker = _marker(restic, mine)
     for ts in stamps:
         if ts in have:
             say(skipped=ts, why="already copied")
@@ -68,7 +71,7 @@ def copy(restic: Restic, bar: Path, instance: str, namespace: str, stamps: list[
         # origin: the DV instance the backup's own manifest names (none: taken by dvcli.sh), so a
         # restore from the copy can judge it before anything is written back
         tags = [TAG, f"instance={instance}", f"namespace={namespace}", f"backup={ts}",
-                f"origin={_origin(recorded)}"]
+                f"origin={_origin(recorded)}", f"{CHUNKER}={marker.hex()}"]
         try:
             with open(tarball, "rb") as src:
                 result = {}
@@ -76,7 +79,7 @@ def copy(restic: Restic, bar: Path, instance: str, namespace: str, stamps: list[
                 def feed(sink) -> None:
                     extras = {MANIFEST: recorded} if recorded is not None else {}
                     result["packed"] = pack(src, sink, {"backup": ts, "namespace": namespace, "instance": instance},
-                                            extras)
+                                            extras, marker=marker)
 
                 snap, added = restic.backup_stream(feed, host=host(namespace), tags=tags, when=_when(ts))
             packed = result["packed"]
@@ -88,6 +91,25 @@ def copy(restic: Restic, bar: Path, instance: str, namespace: str, stamps: list[
             failed += 1
             say(failed=ts, why=str(exc))
     return 1 if failed else 0
+
+
+#: The tag that carries the frame marker a copy was made with: the next copy into the repository
+#: reuses it instead of asking restic for the chunker polynomial again (one repository open fewer).
+CHUNKER = "chunker-marker"
+
+
+def _marker(restic: Restic, snapshots: list) -> bytes:
+    """The stream's frame marker for this repository: made from its chunker polynomial (restic is
+    asked once per repository), then taken from the tag an earlier copy carries. A tag can be
+    wrong: a wrong marker costs space, never data (unpack removes the recorded one)."""
+    for snap in reversed(snapshots):
+        try:
+            marker = bytes.fromhex(snap.tags.get(CHUNKER, ""))
+        except ValueError:
+            continue
+        if len(marker) == 64:
+            return marker
+    return chunk_marker(restic.polynomial())
 
 
 def _manifest(path: Path) -> bytes | None:
@@ -121,10 +143,15 @@ def rehydrate(restic: Restic, bar: Path, snapshot: str, ts: str) -> int:
         return 1
     work = bar / f"{PARTIAL}{ts}"
     shutil.rmtree(work, ignore_errors=True)
+    try:
+        meta = meta_from_tail(restic.tail(snapshot, meta_need))
+    except (ResticError, StreamError, ValueError) as exc:
+        say(failed=ts, why=f"the copy's metadata does not read back: {exc}")
+        return 1
     proc = restic.dump(snapshot)
     assert proc.stdout is not None
     try:
-        result = unpack(proc.stdout, work)
+        result = unpack(proc.stdout, work, meta)
         proc.stdout.read()
         proc.wait()
         if proc.returncode != 0:

@@ -125,13 +125,41 @@ class Restic:
 
     def call(self, what: str, *args: str, stdin: bytes | None = None) -> str:
         """One restic command; a lock left by a restic run that is gone is removed once, then retried."""
+        return self.call_bytes(what, *args, stdin=stdin).decode("utf-8", "replace")
+
+    def call_bytes(self, what: str, *args: str, stdin: bytes | None = None) -> bytes:
+        """`call`, its output as the bytes restic wrote (a blob's data)."""
         done = self._run([self.exe, *args], input=stdin, capture_output=True, env=self.env)
         if done.returncode != 0 and LOCKED.search(done.stderr.decode("utf-8", "replace")):
             self.unlock()
             done = self._run([self.exe, *args], input=stdin, capture_output=True, env=self.env)
         if done.returncode != 0:
             raise explain(done.stderr.decode("utf-8", "replace"), what)
-        return done.stdout.decode("utf-8", "replace")
+        return done.stdout
+
+    def polynomial(self) -> int | None:
+        """The repository's chunker polynomial (`restic cat config`), which the stream's frame
+        markers are made for; None when restic does not say."""
+        raw = json.loads(self.call("cat config", "cat", "config", "--no-lock") or "{}")
+        try:
+            return int(raw["chunker_polynomial"], 16)
+        except (KeyError, TypeError, ValueError):
+            return None
+
+    def tail(self, snapshot: str, need: Callable[[bytes], int]) -> bytes:
+        """The last bytes of a copy's stream, read chunk by chunk from its end without the rest
+        (`restic cat` of the snapshot, its tree, then its last blobs), until `need(bytes so far)`
+        is no more than what was read."""
+        snap = json.loads(self.call("cat snapshot", "cat", "--no-lock", "snapshot", snapshot))
+        tree = json.loads(self.call("cat blob", "cat", "--no-lock", "blob", str(snap["tree"])))
+        nodes = [n for n in tree.get("nodes") or [] if n.get("name") == STREAM_NAME]
+        if not nodes:
+            raise ResticError(f"snapshot {snapshot} holds no {STREAM_NAME}: not a copy dvdoctor made")
+        blobs = list(nodes[0].get("content") or [])
+        data = b""
+        while blobs and len(data) < need(data):
+            data = self.call_bytes("cat blob", "cat", "--no-lock", "blob", blobs.pop()) + data
+        return data
 
     def unlock(self) -> None:
         """`restic unlock`: removes only stale locks (a dead process on this host, or 30 minutes without

@@ -2,23 +2,38 @@
 
 DV's combined `dv_backup.tar.gz` holds gzip'd component tarballs. Compressed bytes change
 everywhere after the first changed byte, so a deduplicating engine would store each day's backup
-whole. The stream fixes that: it is a tar whose entries are
+whole. The stream undoes that, and lays the rest out so that a day's changes cost restic as few
+chunks as they can:
 
-    .dvdoctor/copy.json                 what the stream holds (backup, namespace, instance)
-    .dvdoctor/component/0.json          the outer member's name and metadata
-    <the component's own entries>       its decompressed tar, block for block, verbatim
-    .dvdoctor/component/0.end.json      its length, trailing zeros and sha256
-    .dvdoctor/member/1.json, member/1   any other member (not a tarball), as it is
-    ...
+    .dvdoctor/d/<key>/0      the data of one file of a component (its tar blocks, verbatim):
+    .dvdoctor/d/<key>/1      one entry per 512 KiB frame (see below), the files in the
+    ...                      component's own order; <key> is a hash of the file's path
+    .dvdoctor/m/<key>/0 ...  any other member of the combined tarball (not a tarball), framed
+    .dvdoctor/meta.json.gz   everything else: the components' tar headers (verbatim), the members'
+                             metadata, the backup, checksums and lengths
+    .dvdoctor/tail.json      how long the entry before it is, so it can be found from the end
 
-so a day's unchanged files are the same bytes as yesterday's, and the engine stores only what
-changed. The component's blocks are copied, not re-encoded: its uncompressed stream comes back
-byte for byte, proved by its sha256. Both directions read once, in order, in constant memory:
-nothing is written to the (often full) backup volume while packing.
+Why this shape (restic 0.14 cuts a stream into chunks of 512 KiB to 8 MiB, about 1 MiB on average,
+where a rolling hash of the last 64 bytes matches; a changed byte costs its whole chunk):
+- **What changes daily sits at the end.** A tar header holds the file's mtime, and a day's backup
+  has new ones for every changed file and folder. Inline, each would cost a chunk; gathered in one
+  compressed entry at the end, together they cost about one. The data entries' own headers are
+  constant (a hash of the path and the frame's number for a name, mtime 0, a frame's fixed size),
+  so a file that grows (a transaction log) changes only its last frame, not its first.
+- **Chunks are cut every 512 KiB of a file.** Each frame entry of a file's data ends with a 64-byte
+  marker whose rolling hash, under this repository's chunker polynomial, is one that restic cuts at. Chunks then line up with the file's own 512 KiB frames, so one rewritten
+  8 KiB page costs one 512 KiB chunk, not a chunk of about 1.5 MiB wherever it falls; and an
+  extent or a log append costs its frames. The marker is recorded; unpack removes every one and
+  checks it.
+The component's blocks are copied, not re-encoded: its uncompressed stream comes back byte for
+byte, proved by its sha256. Packing reads the backup once, in order, writing nothing to the (often
+full) backup volume; memory holds only the headers. Unpacking needs the last entries first
+(`meta_from_tail`: restic reads a snapshot's last chunks alone), then reads the stream once.
 """
 
 from __future__ import annotations
 
+import base64
 import gzip
 import hashlib
 import io
@@ -33,9 +48,36 @@ from typing import BinaryIO, Callable
 BLOCK = 512
 PREFIX = ".dvdoctor/"
 READ = 1024 * 1024
-FORMAT = 1
+FORMAT = 2
+#: restic's chunker (github.com/restic/chunker, fixed since restic's first release): no cut before
+#: `MIN_CHUNK` bytes, a rolling Rabin hash over a `WINDOW`-byte window, a cut where its low 20 bits are 0.
+MIN_CHUNK = 512 * 1024
+WINDOW = 64
+SPLIT_MASK = (1 << 20) - 1
+#: A file's data bytes in one frame: with its entry's header before and the marker after, a frame is
+#: `MIN_CHUNK` long, so its marker ends exactly where the chunker may cut again.
+FRAME = MIN_CHUNK - BLOCK - WINDOW
+#: A file at least this large has its last frame padded with zeros to a whole one: a file that grows
+#: (a transaction log) or changes near its end then changes its own last chunk only, not also the
+#: next file's first. Zeros cost restic next to nothing to store, only to read. Smaller files are
+#: not padded (thousands of small files would be gigabytes of zeros to read); they ride in chunks
+#: with their neighbours. Padding is at most three times a file's own size.
+PAD_FROM = FRAME // 4
+
+
+def _padded(length: int) -> bool:
+    return length >= PAD_FROM
+
+
+#: Headers of one backup kept in memory while packing (a tar header is 512 bytes: about 130,000 files).
+HEADER_LIMIT = 64 * 1024 * 1024
+META = PREFIX + "meta.json.gz"
+TAIL = PREFIX + "tail.json"
+#: The stream's last bytes that hold the tail entry: its header, its one data block, the end-of-archive.
+TAIL_BYTES = 4 * BLOCK
 #: Tar type flags whose size field does not count data blocks that follow.
 _NO_DATA = set(b"1234567")
+_EXTENDED = (b"x", b"g", b"L", b"K")
 
 
 class StreamError(Exception):
@@ -44,6 +86,29 @@ class StreamError(Exception):
 
 class SinkError(OSError):
     """What the stream was written to stopped taking it (restic ended)."""
+
+
+def _poly_mod(value: int, poly: int) -> int:
+    """`value` modulo `poly`, both polynomials over GF(2) held as integers."""
+    degree = poly.bit_length() - 1
+    while value.bit_length() - 1 >= degree:
+        value ^= poly << (value.bit_length() - 1 - degree)
+    return value
+
+
+def chunk_marker(polynomial: int | None) -> bytes:
+    """64 bytes after which restic's chunker cuts (once a chunk is `MIN_CHUNK` long).
+
+    The chunker's hash of its window is the Rabin fingerprint of those 64 bytes modulo the
+    repository's polynomial (degree 53), and fingerprints add by XOR. The last 3 bytes of the
+    marker only add themselves (they are below degree 53), so setting them to the low bits of the
+    prefix's fingerprint zeroes the 20 bits the chunker tests. Without a polynomial (unknown) the
+    marker cuts nothing, and the stream is as correct, only less compact."""
+    prefix = b"dvdoctor copy stream: a chunk boundary after 512 KiB of data.."[: WINDOW - 3]
+    if polynomial is None or not (1 << 53) <= polynomial < (1 << 54):
+        return prefix + b"\0\0\0"
+    fingerprint = _poly_mod(int.from_bytes(prefix + b"\0\0\0", "big"), polynomial)
+    return prefix + (fingerprint & SPLIT_MASK).to_bytes(3, "big")
 
 
 @dataclass
@@ -72,11 +137,18 @@ def _meta(info: tarfile.TarInfo) -> dict:
             "uname": info.uname, "gname": info.gname, "type": info.type.decode("latin-1")}
 
 
-class _Out:
-    """A tar stream written entry by entry: small JSON entries and verbatim blocks."""
+def _key(*names: str) -> str:
+    """A data entry's name: constant for a path (so its header dedups), short, any bytes welcome."""
+    digest = hashlib.sha256("\0".join(names).encode("utf-8", "surrogateescape")).hexdigest()[:32]
+    return digest
 
-    def __init__(self, sink: BinaryIO) -> None:
+
+class _Out:
+    """The stream written entry by entry; data entries framed with the marker."""
+
+    def __init__(self, sink: BinaryIO, marker: bytes) -> None:
         self.sink = sink
+        self.marker = marker
         self.written = 0
 
     def raw(self, data: bytes) -> None:
@@ -86,15 +158,36 @@ class _Out:
             raise SinkError(str(exc)) from exc
         self.written += len(data)
 
-    def entry(self, name: str, data: bytes) -> None:
+    def header(self, name: str, size: int) -> None:
+        """A header that depends on the name and size only (mtime 0, no owner)."""
         info = tarfile.TarInfo(name)
-        info.size = len(data)
-        info.mode = 0o644
-        self.raw(info.tobuf(format=tarfile.PAX_FORMAT))
+        info.size, info.mode, info.mtime = size, 0o644, 0
+        self.raw(info.tobuf(format=tarfile.GNU_FORMAT))
+
+    def entry(self, name: str, data: bytes) -> None:
+        self.header(name, len(data))
         self.raw(data + b"\0" * (-len(data) % BLOCK))
 
-    def json(self, name: str, value: dict) -> None:
-        self.entry(name, json.dumps(value, sort_keys=True).encode())
+    def framed(self, key: str, length: int, read: Callable[[int], bytes], what: str) -> None:
+        """`length` bytes taken from `read`, as entries `key/0`, `key/1`, ... of `FRAME` bytes and a
+        marker each (a whole 512 KiB with its header); the rest in a last entry, padded to a whole
+        frame when the file is large (`_padded`), else as it is."""
+        index, todo = 0, length
+        while todo:
+            part = min(todo, FRAME)
+            pad = FRAME - part if _padded(length) else 0
+            marked = part + pad == FRAME
+            self.header(f"{key}/{index}", part + pad + (WINDOW if marked else 0))
+            left = part
+            while left:
+                data = read(min(left, READ))
+                if not data:
+                    raise StreamError(f"{what}: cut short inside an entry")
+                self.raw(data)
+                left -= len(data)
+            self.raw(b"\0" * pad + self.marker if marked else b"\0" * (-part % BLOCK))
+            todo -= part
+            index += 1
 
     def close(self) -> None:
         self.raw(b"\0" * (2 * BLOCK))
@@ -116,7 +209,7 @@ class _Reader:
                 break
             chunks.append(got)
             want -= len(got)
-        data = b"".join(chunks)
+        data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
         self.hash.update(data)
         self.count += len(data)
         return data
@@ -128,10 +221,9 @@ def _data_blocks(header: bytes) -> int:
         tarfile.TarInfo.frombuf(header, "utf-8", "surrogateescape")
     except tarfile.HeaderError as exc:
         raise StreamError(f"not a tar header ({exc})") from None
-    size = tarfile.nti(header[124:136])
     if header[156] in _NO_DATA:
         return 0
-    return -(-size // BLOCK)
+    return -(-tarfile.nti(header[124:136]) // BLOCK)
 
 
 def _long_name(kind: bytes, data: bytes) -> str | None:
@@ -145,16 +237,20 @@ def _long_name(kind: bytes, data: bytes) -> str | None:
     return None
 
 
-def _reserved(name: str) -> bool:
-    return name.startswith(PREFIX) or name.startswith("./" + PREFIX)
+@dataclass
+class _Component:
+    """A component's tar headers, in order, and for each entry how many data blocks follow it."""
+
+    headers: bytearray = field(default_factory=bytearray)
+    #: [header bytes, data blocks] per entry; the data, when blocks > 0, is the next data entry.
+    entries: list[list[int]] = field(default_factory=list)
 
 
-def _copy_component(src: BinaryIO, out: _Out, part: Part) -> None:
-    """Copy a decompressed component tarball's entries verbatim; count and hash all of it.
-
-    An entry named `.dvdoctor/...` (by its header, a pax path or a GNU long name: the same names
-    unpack reads) is refused: the stream's own entries must be the only ones so named."""
+def _copy_component(src: BinaryIO, out: _Out, part: Part, kept: _Component, budget: list[int]) -> None:
+    """A decompressed component tarball: headers kept for the end, each file's data blocks framed
+    into the stream; every byte counted and hashed."""
     reader = _Reader(src)
+    pending = b""  # extended headers (pax, GNU long names) and their data, for the entry they precede
     long_name: str | None = None
     while True:
         header = reader.read(BLOCK)
@@ -166,26 +262,26 @@ def _copy_component(src: BinaryIO, out: _Out, part: Part) -> None:
         kind = header[156:157]
         if kind == b"S" and header[482]:  # old GNU sparse: extension headers follow
             raise StreamError(f"{part.member}: holds a GNU sparse file, which copies do not take")
-        name = long_name if long_name is not None else header[:100].split(b"\0", 1)[0].decode("utf-8", "surrogateescape")
-        if kind not in (b"x", b"L", b"g", b"K") and _reserved(name):
-            raise StreamError(f"{part.member}: holds an entry named {PREFIX}..., a name the stream reserves")
-        out.raw(header)
-        todo = blocks * BLOCK
-        ext = bytearray()
-        while todo:
-            data = reader.read(min(todo, READ))
-            if not data:
+        if kind in _EXTENDED:
+            data = reader.read(blocks * BLOCK)
+            if len(data) < blocks * BLOCK:
                 raise StreamError(f"{part.member}: cut short inside an entry")
-            out.raw(data)
-            if kind in (b"x", b"L") and len(ext) < 1 << 20:
-                ext += data
-            todo -= len(data)
-        if kind in (b"x", b"L"):
-            size = tarfile.nti(header[124:136])
-            found = _long_name(kind, bytes(ext[:size]))
-            long_name = found if found is not None else long_name
-        elif kind not in (b"g", b"K"):
-            long_name = None
+            if kind in (b"x", b"L"):
+                found = _long_name(kind, data[: tarfile.nti(header[124:136])])
+                long_name = found if found is not None else long_name
+            pending += header + data
+            continue
+        name = long_name if long_name is not None else header[:100].split(b"\0", 1)[0].decode("utf-8", "surrogateescape")
+        kept.headers += pending + header
+        kept.entries.append([len(pending) + BLOCK, blocks])
+        budget[0] -= len(pending) + BLOCK
+        if budget[0] < 0:
+            raise StreamError(f"{part.member}: more files than a copy takes ({HEADER_LIMIT // BLOCK} or so)")
+        pending, long_name = b"", None
+        if blocks:
+            out.framed(PREFIX + "d/" + _key(part.member, name), blocks * BLOCK, reader.read, part.member)
+    if pending:
+        raise StreamError(f"{part.member}: ends inside an entry's extended header")
     tail = BLOCK
     while True:
         data = reader.read(READ)
@@ -201,49 +297,45 @@ def _copy_component(src: BinaryIO, out: _Out, part: Part) -> None:
 EXTRA_LIMIT = 1024 * 1024
 
 
-def pack(combined: BinaryIO, sink: BinaryIO, about: dict, extras: dict[str, bytes] | None = None) -> Packed:
+def pack(combined: BinaryIO, sink: BinaryIO, about: dict, extras: dict[str, bytes] | None = None, *,
+         marker: bytes = chunk_marker(None)) -> Packed:
     """Write the stream of one combined tarball (an open `dv_backup.tar.gz`) to `sink`, with the
-    folder's small `extras` (name -> bytes, such as dvdoctor-manifest.json)."""
-    out = _Out(sink)
+    folder's small `extras` (name -> bytes, such as dvdoctor-manifest.json); `marker` from
+    `chunk_marker` with the repository's polynomial."""
+    if len(marker) != WINDOW:
+        raise ValueError("a marker is 64 bytes")
+    out = _Out(sink, marker)
     result = Packed()
-    out.json(PREFIX + "copy.json", {"format": FORMAT, **about})
-    for name, data in sorted((extras or {}).items()):
+    for name, data in (extras or {}).items():
         if "/" in name or name.startswith(".") or len(data) > EXTRA_LIMIT:
             raise StreamError(f"{name}: not a small file of the backup folder")
-        out.entry(f"{PREFIX}file/{name}", data)
+    parts: list[dict] = []
+    budget = [HEADER_LIMIT]
     counted = _Counting(combined)
     try:
         outer = tarfile.open(fileobj=counted, mode="r|gz")
-        for i, info in enumerate(outer):
-            if info.name.startswith(PREFIX) or "/" + PREFIX in info.name:
-                raise StreamError(f"{info.name}: a member name the stream reserves")
+        for info in outer:
             meta = _meta(info)
             if info.isfile() and info.name.endswith((".tar.gz", ".tgz")):
                 part = Part(info.name, "component")
-                out.json(f"{PREFIX}component/{i}.json", meta)
+                kept = _Component()
                 inner = outer.extractfile(info)
                 assert inner is not None
                 with gzip.GzipFile(fileobj=inner, mode="rb") as plain:
-                    _copy_component(plain, out, part)
-                out.json(f"{PREFIX}component/{i}.end.json",
-                         {"length": part.length, "tail": part.tail, "sha256": part.sha256})
+                    _copy_component(plain, out, part, kept, budget)
+                parts.append({"kind": "component", "meta": meta, "length": part.length, "tail": part.tail,
+                              "sha256": part.sha256, "headers": base64.b64encode(bytes(kept.headers)).decode(),
+                              "entries": kept.entries})
             else:
                 part = Part(info.name, "member")
-                data_hash = hashlib.sha256()
-                out.json(f"{PREFIX}member/{i}.json", meta)
+                body = _Reader(io.BytesIO())
                 if info.isfile():
                     src = outer.extractfile(info)
                     assert src is not None
                     body = _Reader(src)
-                    head = tarfile.TarInfo(f"{PREFIX}member/{i}")
-                    head.size, head.mode = info.size, 0o644
-                    out.raw(head.tobuf(format=tarfile.PAX_FORMAT))
-                    while chunk := body.read(READ):
-                        out.raw(chunk)
-                    out.raw(b"\0" * (-info.size % BLOCK))
-                    data_hash = body.hash
-                    part.length = body.count
-                part.sha256 = data_hash.hexdigest()
+                    out.framed(PREFIX + "m/" + _key(info.name), info.size, body.read, info.name)
+                part.length, part.sha256 = body.count, body.hash.hexdigest()
+                parts.append({"kind": "member", "meta": meta, "length": part.length, "sha256": part.sha256})
             result.parts.append(part)
         outer.close()
     except SinkError:
@@ -252,7 +344,12 @@ def pack(combined: BinaryIO, sink: BinaryIO, about: dict, extras: dict[str, byte
         raise StreamError(f"the combined tarball does not read back: {exc}") from None
     if not any(p.kind == "component" for p in result.parts):
         raise StreamError("the combined tarball holds no component tarball")
-    out.json(PREFIX + "index.json", {"parts": [p.__dict__ for p in result.parts]})
+    about_all = {"format": FORMAT, "frame": FRAME, "marker": marker.hex(), **about,
+                 "extras": {n: base64.b64encode(d).decode() for n, d in sorted((extras or {}).items())},
+                 "parts": parts}
+    blob = gzip.compress(json.dumps(about_all, sort_keys=True).encode(), compresslevel=6, mtime=0)
+    out.entry(META, blob)
+    out.entry(TAIL, json.dumps({"format": FORMAT, "meta": BLOCK + len(blob) + (-len(blob) % BLOCK)}).encode())
     out.close()
     result.bytes_in, result.bytes_out = counted.count, out.written
     return result
@@ -272,102 +369,185 @@ class _Counting(io.RawIOBase):
         return len(data)
 
 
-def _entry(reader: _Reader) -> tuple[tarfile.TarInfo | None, bytes]:
-    """The next entry's header (None at the end) and the raw header blocks read, pax headers included."""
-    raw = b""
-    while True:
-        header = reader.read(BLOCK)
+#: The metadata a stream may carry (gzip'd JSON of headers): more is not a copy this writes.
+META_LIMIT = 4 * HEADER_LIMIT
+
+
+def meta_need(tail: bytes) -> int:
+    """How many of the stream's last bytes hold its metadata, from at least its last `TAIL_BYTES`."""
+    if len(tail) < TAIL_BYTES:
+        return TAIL_BYTES
+    block = tail[-TAIL_BYTES:]
+    header, data = block[:BLOCK], block[BLOCK:2 * BLOCK]
+    try:
+        info = tarfile.TarInfo.frombuf(header, "utf-8", "surrogateescape")
+        if info.name != TAIL or block[2 * BLOCK:] != b"\0" * (2 * BLOCK):
+            raise ValueError
+        record = json.loads(data[: info.size])
+        size = int(record["meta"])
+    except (tarfile.TarError, ValueError, KeyError, TypeError):
+        raise StreamError("the copy has no tail: it was cut short when it was written, or is not a copy") from None
+    if record.get("format") != FORMAT:
+        raise StreamError(f"the copy is in stream format {record.get('format')}, this dvdoctor reads {FORMAT}")
+    if not 0 < size <= META_LIMIT or size % BLOCK:
+        raise StreamError("the copy's tail does not hold a usable length")
+    return TAIL_BYTES + size
+
+
+def meta_from_tail(tail: bytes) -> dict:
+    """The stream's metadata from its last bytes (at least `meta_need(tail)` of them)."""
+    need = meta_need(tail)
+    if len(tail) < need:
+        raise StreamError("the copy's last bytes were not all read")
+    entry = tail[len(tail) - need: len(tail) - TAIL_BYTES]
+    try:
+        info = tarfile.TarInfo.frombuf(entry[:BLOCK], "utf-8", "surrogateescape")
+        if info.name != META:
+            raise ValueError
+        meta = json.loads(gzip.decompress(entry[BLOCK: BLOCK + info.size]))
+        if meta.get("format") != FORMAT or not isinstance(meta.get("parts"), list):
+            raise ValueError
+    except (tarfile.TarError, ValueError, OSError, EOFError, zlib.error, TypeError):
+        raise StreamError("the copy's metadata does not read back") from None
+    return meta
+
+
+class _Entries:
+    """The stream read entry by entry, as unpack expects them in order."""
+
+    def __init__(self, src: BinaryIO, marker: bytes) -> None:
+        self.reader = _Reader(src)
+        self.marker = marker
+
+    def expect(self, name: str) -> int:
+        """The next entry, which must be `name`; its size."""
+        header = self.reader.read(BLOCK)
         if len(header) < BLOCK:
             raise StreamError("the copy is cut short")
-        if header == b"\0" * BLOCK:
-            return None, raw
-        raw += header
-        if header[156:157] in (b"x", b"g", b"L", b"K"):  # extended headers: their data, then the real header
-            raw += reader.read(_data_blocks(header) * BLOCK)
-            continue
-        break
-    info = tarfile.TarInfo.frombuf(header, "utf-8", "surrogateescape")
-    return info, raw
+        try:
+            info = tarfile.TarInfo.frombuf(header, "utf-8", "surrogateescape")
+        except tarfile.HeaderError:
+            raise StreamError("the copy does not read as a tar stream here: it is damaged") from None
+        if info.name != name:
+            raise StreamError(f"the copy holds {info.name!r} where {name!r} belongs: it is damaged")
+        return info.size
+
+    def data(self, key: str, length: int, write: Callable[[bytes], None]) -> None:
+        """`length` bytes of data framed as `_Out.framed` writes them; padding and markers checked
+        and dropped."""
+        index, todo = 0, length
+        while todo:
+            part = min(todo, FRAME)
+            pad = FRAME - part if _padded(length) else 0
+            marked = part + pad == FRAME
+            if self.expect(f"{key}/{index}") != part + pad + (WINDOW if marked else 0):
+                raise StreamError("the copy's frames are out of place: it is damaged")
+            left = part
+            while left:
+                data = self.reader.read(min(left, READ))
+                if not data:
+                    raise StreamError("the copy is cut short")
+                write(data)
+                left -= len(data)
+            rest = self.reader.read(pad + WINDOW if marked else -part % BLOCK)
+            if marked and rest != b"\0" * pad + self.marker:
+                raise StreamError("the copy's frames are out of place: it is damaged")
+            todo -= part
+            index += 1
+
+    def whole(self, name: str, limit: int) -> bytes:
+        size = self.expect(name)
+        if size > limit:
+            raise StreamError(f"the copy's {name} is larger than a copy writes")
+        body = self.reader.read(size + (-size % BLOCK))
+        if len(body) < size + (-size % BLOCK):
+            raise StreamError("the copy is cut short")
+        return body[:size]
 
 
-def _pax_name(raw: bytes, info: tarfile.TarInfo) -> str:
-    """The entry's full name as pack judged it: a pax `path` or GNU long name overrides the header's."""
+def unpack(src: BinaryIO, folder: Path, meta: dict) -> Packed:
+    """Write a stream's components (gzip'd again) and members into `folder`, and the combined
+    `dv_backup.tar.gz` from them, each checked against the checksums the stream recorded.
+
+    `meta` comes from the stream's own end (`meta_from_tail`); the stream read here must end with
+    the very same, so a tail from another copy never passes."""
+    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        marker = bytes.fromhex(meta["marker"])
+        if len(marker) != WINDOW or meta.get("frame") != FRAME:
+            raise ValueError
+    except (KeyError, ValueError, TypeError):
+        raise StreamError("the copy's metadata names no usable frame marker") from None
+    entries = _Entries(src, marker)
+    result = Packed()
+    metas: list[dict] = []
+    try:
+        for part in meta["parts"]:
+            member = part["meta"]["member"]
+            metas.append(part["meta"])
+            if part["kind"] == "component":
+                _unpack_component(entries, part, _inside(folder, member), member)
+            else:
+                target = _inside(folder, member)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                with open(target, "wb") as f:
+                    h = hashlib.sha256()
+                    if part["meta"]["type"] in ("0", "\0", "7"):  # what TarInfo.isfile() calls a file
+                        def write(data: bytes) -> None:
+                            f.write(data)
+                            h.update(data)
+
+                        entries.data(PREFIX + "m/" + _key(member), part["length"], write)
+                if h.hexdigest() != part["sha256"]:
+                    raise StreamError(f"{member}: its data does not match the checksum recorded at copy time")
+            result.parts.append(Part(member, part["kind"], part["length"], part["sha256"], part.get("tail", 0)))
+        for name, data in meta.get("extras", {}).items():
+            if "/" in name or name.startswith("."):
+                raise StreamError(f"{name!r}: not a file name of the backup folder")
+            _inside(folder, name).write_bytes(base64.b64decode(data))
+        end = entries.whole(META, META_LIMIT)
+        if json.loads(gzip.decompress(end)) != meta:
+            raise StreamError("the copy's metadata is not the one read from its end: mixed copies")
+    except (KeyError, TypeError, ValueError, zlib.error, EOFError) as exc:
+        if isinstance(exc, StreamError):
+            raise
+        raise StreamError(f"the copy's metadata does not describe it ({type(exc).__name__})") from None
+    _combine(folder, metas)
+    return result
+
+
+def _unpack_component(entries: _Entries, part: dict, path: Path, member: str) -> None:
+    headers = base64.b64decode(part["headers"])
+    sink = _GzipSink(path)
+    at = 0
+    for hlen, blocks in part["entries"]:
+        header = headers[at: at + hlen]
+        if len(header) != hlen or hlen < BLOCK or hlen % BLOCK:
+            raise StreamError(f"{member}: its recorded headers are damaged")
+        at += hlen
+        sink.write(header)
+        if blocks:
+            main = header[-BLOCK:]
+            pax = header[:-BLOCK]
+            name = _entry_name(pax, main)
+            entries.data(PREFIX + "d/" + _key(member, name), blocks * BLOCK, sink.write)
+    sink.write(b"\0" * part["tail"])
+    if sink.finish() != (part["length"], part["sha256"]):
+        raise StreamError(f"{member}: its data does not match the checksum recorded at copy time")
+
+
+def _entry_name(extended: bytes, main: bytes) -> str:
+    """An entry's name as pack read it: a pax `path` or GNU long name overrides the header's."""
     name = None
     at = 0
-    while at < len(raw) - BLOCK:
-        header = raw[at:at + BLOCK]
+    while at < len(extended):
+        header = extended[at: at + BLOCK]
         size = tarfile.nti(header[124:136])
-        data = raw[at + BLOCK:at + BLOCK + size]
+        data = extended[at + BLOCK: at + BLOCK + size]
         if header[156:157] in (b"x", b"L"):
             name = _long_name(header[156:157], data) or name
         at += BLOCK + -(-size // BLOCK) * BLOCK
-    return name if name is not None else info.name
-
-
-def unpack(src: BinaryIO, folder: Path, make: Callable[[Path, dict], None] | None = None) -> Packed:
-    """Write a stream's components (gzip'd again) and members into `folder`, and the combined
-    `dv_backup.tar.gz` from them, each checked against the checksums the stream recorded."""
-    reader = _Reader(src)
-    folder.mkdir(parents=True, exist_ok=True)
-    result = Packed()
-    metas: list[dict] = []
-    current: tuple[dict, "_GzipSink"] | None = None
-    index: dict | None = None
-    while True:
-        info, raw = _entry(reader)
-        if info is None:
-            break
-        name = _pax_name(raw, info)
-        size = tarfile.nti(raw[-BLOCK:][124:136])
-        blocks = 0 if raw[-BLOCK:][156] in _NO_DATA else -(-size // BLOCK)
-        if name.startswith(PREFIX):
-            body = reader.read(blocks * BLOCK)[:size]
-            rest = name[len(PREFIX):]
-            if rest.startswith("component/") and rest.endswith(".end.json"):
-                if current is None:
-                    raise StreamError(f"{name} without its component")
-                meta, sink = current
-                end = json.loads(body)
-                sink.write(b"\0" * end["tail"])
-                got = sink.finish()
-                if got != (end["length"], end["sha256"]):
-                    raise StreamError(f"{meta['member']}: its data does not match the checksum recorded at copy time")
-                result.parts.append(Part(meta["member"], "component", end["length"], end["sha256"], end["tail"]))
-                current = None
-            elif rest.startswith("component/"):
-                meta = json.loads(body)
-                metas.append(meta)
-                current = (meta, _GzipSink(_inside(folder, meta["member"])))
-            elif rest.startswith("member/") and rest.endswith(".json"):
-                metas.append(json.loads(body))
-            elif rest.startswith("member/"):
-                meta = metas[-1]
-                target = _inside(folder, meta["member"])
-                target.parent.mkdir(parents=True, exist_ok=True)
-                target.write_bytes(body)
-                result.parts.append(Part(meta["member"], "member", len(body), hashlib.sha256(body).hexdigest()))
-            elif rest.startswith("file/") and "/" not in rest[5:] and not rest[5:].startswith("."):
-                _inside(folder, rest[5:]).write_bytes(body)
-            elif rest == "index.json":
-                index = json.loads(body)
-            continue
-        if current is None:
-            raise StreamError(f"{name}: an entry outside any component")
-        current[1].write(raw)
-        todo = blocks * BLOCK
-        while todo:
-            data = reader.read(min(todo, READ))
-            if not data:
-                raise StreamError("the copy is cut short")
-            current[1].write(data)
-            todo -= len(data)
-    if index is None:
-        raise StreamError("the copy has no index: it was cut short when it was written")
-    recorded = {p["member"]: p["sha256"] for p in index["parts"]}
-    if recorded != result.checksums():
-        raise StreamError("the copy's parts do not match its index")
-    _combine(folder, metas)
-    return result
+    return name if name is not None else main[:100].split(b"\0", 1)[0].decode("utf-8", "surrogateescape")
 
 
 class _GzipSink:
