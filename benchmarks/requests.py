@@ -25,11 +25,11 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from fakeapi import FakeApi  # noqa: E402
 
-from dvdoctor import collect as collect_mod  # noqa: E402
-from dvdoctor import probe  # noqa: E402
+from dvdoctor.facts import collect as collect_mod  # noqa: E402
+from dvdoctor.facts import probe  # noqa: E402
 from dvdoctor.cluster.kube import connect  # noqa: E402
 from dvdoctor.lab.create import template_text  # noqa: E402
-from dvdoctor.names import DEFAULT  # noqa: E402
+from dvdoctor.core.names import DEFAULT  # noqa: E402
 
 NS = "cpd30"
 UID = 1000322824

@@ -14,9 +14,9 @@ dv-test-job), give the BAR job's uid read access to the file, e.g.
 uid is in); then `dvdoctor list --verify` reads it back.
 """
 
-from dvdoctor.facts import SECTION_BAR, Facts
-from dvdoctor.registry import NOW, WARNING, Problem, check
-from dvdoctor.trust import survey
+from dvdoctor.facts.model import SECTION_BAR, Facts
+from dvdoctor.verdicts.registry import NOW, WARNING, Problem, check
+from dvdoctor.facts.trust import survey
 
 
 @check(

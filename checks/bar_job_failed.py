@@ -5,7 +5,7 @@ Symptom: `oc get jobs` shows dv-backup-job or dv-restore-job with condition `Fai
 and waits its whole hour. The pod's log names the cause, e.g. the runbook's
 `Operation failed: [Errno 13] Permission denied: '/mnt/PV/bar/2021-01-14-19-20-07'`.
 Cause: whatever the log says. Known lines point at the check for the real cause (one table,
-dvdoctor/signatures.py): `[Errno 13] Permission denied` -> bar-permissions, `No space left on
+dvdoctor/facts/signatures.py): `[Errno 13] Permission denied` -> bar-permissions, `No space left on
 device` -> bar-low-space, tar's `file changed as we read it` -> side-deployments-running, an empty
 image or `extra characters at the end of d command` -> init-volume-pod-missing.
 Repair: as the runbook's workaround starts: delete the failed job with its pods and remove the
@@ -13,10 +13,10 @@ Repair: as the runbook's workaround starts: delete the failed job with its pods 
 cause named here before running the backup or restore again.
 """
 
-from dvdoctor import k8s
-from dvdoctor.facts import Facts
-from dvdoctor.registry import Problem, check
-from dvdoctor.signatures import match_log
+from dvdoctor.cluster import k8s
+from dvdoctor.facts.model import Facts
+from dvdoctor.verdicts.registry import Problem, check
+from dvdoctor.facts.signatures import match_log
 
 
 def failing_pods(facts: Facts, job: str) -> list[dict]:

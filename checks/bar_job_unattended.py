@@ -16,11 +16,11 @@ side deployments go back to the replicas dvdoctor recorded. A restore job is not
 it leaves DV's data half-replaced): wait for it to end, then run `dvdoctor check` again.
 """
 
-from dvdoctor import k8s
-from dvdoctor.facts import Facts
-from dvdoctor.lock import LEASE_NAME, Holder
-from dvdoctor.owner import active_jobs, unattended
-from dvdoctor.registry import Problem, Skip, check
+from dvdoctor.cluster import k8s
+from dvdoctor.facts.model import Facts
+from dvdoctor.cluster.lock import LEASE_NAME, Holder
+from dvdoctor.repair.owner import active_jobs, unattended
+from dvdoctor.verdicts.registry import Problem, Skip, check
 
 
 @check(

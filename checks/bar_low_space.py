@@ -23,11 +23,11 @@ complete one), or grow dv-bar-pvc when its storage class allows expansion:
 
 from dataclasses import dataclass
 
-from dvdoctor.backups import Backup, human_bytes, parse_quantity
-from dvdoctor.facts import SECTION_BAR, Facts
-from dvdoctor.names import DvNames
-from dvdoctor.registry import BACKUP, Problem, Skip, check
-from dvdoctor.trust import UNVERIFIED, survey
+from dvdoctor.facts.backups import Backup, human_bytes, parse_quantity
+from dvdoctor.facts.model import SECTION_BAR, Facts
+from dvdoctor.core.names import DvNames
+from dvdoctor.verdicts.registry import BACKUP, Problem, Skip, check
+from dvdoctor.facts.trust import UNVERIFIED, survey
 
 GIB = 1024**3
 #: The runbook's size of one backup, for a volume without a complete backup to learn from.

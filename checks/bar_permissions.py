@@ -9,8 +9,8 @@ write), from a short-lived pod like the runbook's dv-test-job; then rerun the ba
 `chmod 777` is used only when nothing narrower works.
 """
 
-from dvdoctor.facts import SECTION_BAR, Facts
-from dvdoctor.registry import Problem, check
+from dvdoctor.facts.model import SECTION_BAR, Facts
+from dvdoctor.verdicts.registry import Problem, check
 
 
 @check(

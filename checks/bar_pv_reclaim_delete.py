@@ -11,8 +11,8 @@ list PersistentVolumes, the check is skipped, with the reason; a cluster admin c
 `oc get pv $(oc get pvc dv-bar-pvc -o jsonpath='{.spec.volumeName}') -o jsonpath='{.spec.persistentVolumeReclaimPolicy}'`.
 """
 
-from dvdoctor.facts import Facts
-from dvdoctor.registry import WARNING, Problem, Skip, check
+from dvdoctor.facts.model import Facts
+from dvdoctor.verdicts.registry import WARNING, Problem, Skip, check
 
 
 @check(

@@ -22,9 +22,9 @@ template's 20Gi (`[--size 60Gi] [--storage-class ibmc-file-gold-gid]`). For a cl
 bind, fix the storage class or its provisioner (`oc describe pvc dv-bar-pvc`).
 """
 
-from dvdoctor import k8s
-from dvdoctor.facts import Facts
-from dvdoctor.registry import BACKUP, RESTORE, Problem, check
+from dvdoctor.cluster import k8s
+from dvdoctor.facts.model import Facts
+from dvdoctor.verdicts.registry import BACKUP, RESTORE, Problem, check
 
 
 def kept_volumes(facts: Facts) -> list[dict]:

@@ -10,9 +10,9 @@ security setup of DV 1.5.0's documentation (svc-dv/dv-bar.html, linked from the 
 creates dv-bar-sa and lets it run pods as the bigsql uid; then check again.
 """
 
-from dvdoctor import k8s
-from dvdoctor.facts import Facts
-from dvdoctor.registry import Problem, check
+from dvdoctor.cluster import k8s
+from dvdoctor.facts.model import Facts
+from dvdoctor.verdicts.registry import Problem, check
 
 
 @check(

@@ -11,8 +11,8 @@ Repair: manual: check which image dv-engine-0 runs (`oc get pod dv-engine-0
 again; if they are still missing, this DV is not 1.5.0 and its BAR needs that release's procedure.
 """
 
-from dvdoctor.facts import SECTION_ENGINE, Facts
-from dvdoctor.registry import Problem, check
+from dvdoctor.facts.model import SECTION_ENGINE, Facts
+from dvdoctor.verdicts.registry import Problem, check
 
 
 @check(

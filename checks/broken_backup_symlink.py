@@ -12,12 +12,12 @@ Repair: point the link at the newest complete backup, or at a chosen one:
 old one, so a restore point exists at every moment.
 """
 
-from dvdoctor.backups import human_bytes
-from dvdoctor.backups import shown as printable
-from dvdoctor.facts import SECTION_BAR, Facts
-from dvdoctor.registry import RESTORE, Problem, check
-from dvdoctor.trust import DAMAGED, survey
-from dvdoctor.words import plural
+from dvdoctor.facts.backups import human_bytes
+from dvdoctor.facts.backups import shown as printable
+from dvdoctor.facts.model import SECTION_BAR, Facts
+from dvdoctor.verdicts.registry import RESTORE, Problem, check
+from dvdoctor.facts.trust import DAMAGED, survey
+from dvdoctor.core.words import plural
 
 
 @check(

@@ -12,8 +12,8 @@ backend's keys) or copies.repository and copies.password_file in dvdoctor.yaml, 
 repository with `dvdoctor copy --init` if it was never made, then `dvdoctor list --copies`.
 """
 
-from dvdoctor.facts import SECTION_COPIES, Facts
-from dvdoctor.registry import NOW, Problem, check
+from dvdoctor.facts.model import SECTION_COPIES, Facts
+from dvdoctor.verdicts.registry import NOW, Problem, check
 
 
 @check(

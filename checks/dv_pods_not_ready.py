@@ -18,11 +18,11 @@ back by itself. Start the restore only when every DV pod is Ready.
 
 import re
 
-from dvdoctor import k8s
-from dvdoctor.facts import Facts
-from dvdoctor.names import DvNames
-from dvdoctor.registry import RESTORE, NotApplicable, Problem, check
-from dvdoctor.words import plural
+from dvdoctor.cluster import k8s
+from dvdoctor.facts.model import Facts
+from dvdoctor.core.names import DvNames
+from dvdoctor.verdicts.registry import RESTORE, NotApplicable, Problem, check
+from dvdoctor.core.words import plural
 
 #: A ReplicaSet's pod-template-hash, and the random suffix a ReplicaSet gives its pods.
 HASH, POD_SUFFIX = r"[a-z0-9]{5,10}", r"[a-z0-9]{5}"

@@ -3,7 +3,7 @@
 Symptom: a repair, backup or restore stops half-way with `Forbidden`; or some checks are skipped.
 Cause: the user or service account dvdoctor runs as is bound to a Role that does not grant every
 verb on every resource dvdoctor uses. The table of what each command needs lives in one place,
-dvdoctor/permissions.py; this check compares it with the caller's rules as the API's
+dvdoctor/cluster/permissions.py; this check compares it with the caller's rules as the API's
 SelfSubjectRulesReview reports them in DV's namespace. Rules limited to named objects
 (resourceNames) don't count, since dvdoctor lists and creates. It judges the command at hand:
 `check` on what check needs, `fix` on what fix needs, a backup's or restore's gate on that
@@ -17,10 +17,10 @@ RoleBinding in DV's namespace; a ClusterRole for persistentvolumes and storagecl
 dvdoctor as a user who has them. `kubectl auth can-i VERB RESOURCE -n NS` confirms each one.
 """
 
-from dvdoctor import permissions
-from dvdoctor.facts import SECTION_ACCESS, Facts
-from dvdoctor.registry import WARNING, Note, Problem, Skip, check
-from dvdoctor.words import plural
+from dvdoctor.cluster import permissions
+from dvdoctor.facts.model import SECTION_ACCESS, Facts
+from dvdoctor.verdicts.registry import WARNING, Note, Problem, Skip, check
+from dvdoctor.core.words import plural
 
 
 def _line(p: permissions.Permission, verb: str) -> str:

@@ -17,10 +17,10 @@ point's, never the newest good backup, and not at all when no good backup would 
 
 from datetime import datetime, timezone
 
-from dvdoctor.backups import human_bytes
-from dvdoctor.facts import SECTION_BAR, Facts
-from dvdoctor.registry import WARNING, Problem, check
-from dvdoctor.trust import DAMAGED, survey
+from dvdoctor.facts.backups import human_bytes
+from dvdoctor.facts.model import SECTION_BAR, Facts
+from dvdoctor.verdicts.registry import WARNING, Problem, check
+from dvdoctor.facts.trust import DAMAGED, survey
 
 
 @check(

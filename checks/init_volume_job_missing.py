@@ -13,9 +13,9 @@ the namespace's registry: the runbook's is
 the dv-init-volume job from DV's installation, or ask IBM support. Never reprovision DV 1.5.0.
 """
 
-from dvdoctor import k8s
-from dvdoctor.facts import Facts
-from dvdoctor.registry import Problem, check
+from dvdoctor.cluster import k8s
+from dvdoctor.facts.model import Facts
+from dvdoctor.verdicts.registry import Problem, check
 
 
 @check(

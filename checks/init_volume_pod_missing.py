@@ -13,10 +13,10 @@ editing dvcli.sh; `dvdoctor fix --issue init-volume-pod-missing --dvcli PATH` wr
 beside the original (which stays untouched), or run backups with `dvdoctor backup`.
 """
 
-from dvdoctor import k8s
-from dvdoctor.facts import Facts
-from dvdoctor.registry import WARNING, Problem, check
-from dvdoctor.signatures import match_log
+from dvdoctor.cluster import k8s
+from dvdoctor.facts.model import Facts
+from dvdoctor.verdicts.registry import WARNING, Problem, check
+from dvdoctor.facts.signatures import match_log
 
 CHECK_ID = "init-volume-pod-missing"
 

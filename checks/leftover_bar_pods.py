@@ -22,10 +22,10 @@ backup or restore job).
 
 from datetime import timedelta
 
-from dvdoctor import k8s
-from dvdoctor.facts import Facts, parse_time
-from dvdoctor.names import OWNED_LABEL, OWNED_VALUE
-from dvdoctor.registry import BACKUP, RESTORE, WARNING, Problem, check
+from dvdoctor.cluster import k8s
+from dvdoctor.facts.model import Facts, parse_time
+from dvdoctor.core.names import OWNED_LABEL, OWNED_VALUE
+from dvdoctor.verdicts.registry import BACKUP, RESTORE, WARNING, Problem, check
 
 #: A finished backup or restore job younger than this is still someone's evidence to read.
 KEEP_FINISHED = timedelta(hours=1)

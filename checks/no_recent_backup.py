@@ -14,10 +14,10 @@ listing): at a quiet time, run `dvdoctor backup` (it scales the side deployments
 up itself), then check again; `dvdoctor list --verify` reads back every unverified backup.
 """
 
-from dvdoctor.backups import human_bytes
-from dvdoctor.facts import SECTION_BAR, Facts
-from dvdoctor.registry import WARNING, Problem, check
-from dvdoctor.trust import UNVERIFIED, survey
+from dvdoctor.facts.backups import human_bytes
+from dvdoctor.facts.model import SECTION_BAR, Facts
+from dvdoctor.verdicts.registry import WARNING, Problem, check
+from dvdoctor.facts.trust import UNVERIFIED, survey
 
 
 @check(

@@ -13,10 +13,10 @@ mounts the volume (as the runbook's dv-test-job does) and rename it to its real 
 remove it.
 """
 
-from dvdoctor.backups import shown
-from dvdoctor.facts import SECTION_BAR, Facts
-from dvdoctor.registry import WARNING, Problem, check
-from dvdoctor.trust import survey
+from dvdoctor.facts.backups import shown
+from dvdoctor.facts.model import SECTION_BAR, Facts
+from dvdoctor.verdicts.registry import WARNING, Problem, check
+from dvdoctor.facts.trust import survey
 
 
 @check(

@@ -14,12 +14,12 @@ with the same backup, or, if that one fails the same way again, the previous goo
 repair: which backup DV should hold is the administrator's choice.
 """
 
-from dvdoctor import k8s
-from dvdoctor.facts import Facts, parse_time
-from dvdoctor.names import RESTORE_INCOMPLETE_ANNOTATION
-from dvdoctor.origin import engine_statefulset
-from dvdoctor.registry import Problem, check
-from dvdoctor.restore_record import backup_of_job, recorded
+from dvdoctor.cluster import k8s
+from dvdoctor.facts.model import Facts, parse_time
+from dvdoctor.core.names import RESTORE_INCOMPLETE_ANNOTATION
+from dvdoctor.facts.origin import engine_statefulset
+from dvdoctor.verdicts.registry import Problem, check
+from dvdoctor.facts.restore_record import backup_of_job, recorded
 
 
 @check(

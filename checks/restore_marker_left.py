@@ -10,11 +10,11 @@ Repair: those two steps, only while no backup or restore job runs:
 `dvdoctor fix --issue restore-marker-left`.
 """
 
-from dvdoctor import k8s
-from dvdoctor.backups import human_bytes
-from dvdoctor.facts import SECTION_ENGINE, Facts
-from dvdoctor.registry import WARNING, Problem, check
-from dvdoctor.words import plural
+from dvdoctor.cluster import k8s
+from dvdoctor.facts.backups import human_bytes
+from dvdoctor.facts.model import SECTION_ENGINE, Facts
+from dvdoctor.verdicts.registry import WARNING, Problem, check
+from dvdoctor.core.words import plural
 
 
 @check(

@@ -13,8 +13,8 @@ Repair: manual: run DV's own `dvcli.sh` for backup and restore as the runbook do
 check` before and after; apply `dvdoctor schedule` and `dvdoctor rbac` output with `oc apply -f -`.
 """
 
-from dvdoctor.facts import Facts
-from dvdoctor.registry import ERROR, Note, Problem, Skip, check
+from dvdoctor.facts.model import Facts
+from dvdoctor.verdicts.registry import ERROR, Note, Problem, Skip, check
 
 #: Oldest Kubernetes release on which every dvdoctor command works (OpenShift 4.5).
 SUPPORTED = (1, 18)

@@ -14,10 +14,10 @@ Repair: `dvdoctor fix --issue side-deployments-left-down` scales each back to it
 never ends with them down; the gate before a restore stops on it.
 """
 
-from dvdoctor import k8s
-from dvdoctor.facts import Facts
-from dvdoctor.names import REPLICAS_ANNOTATION
-from dvdoctor.registry import RESTORE, Problem, check
+from dvdoctor.cluster import k8s
+from dvdoctor.facts.model import Facts
+from dvdoctor.core.names import REPLICAS_ANNOTATION
+from dvdoctor.verdicts.registry import RESTORE, Problem, check
 
 
 @check(

@@ -12,9 +12,9 @@ replica count in an annotation, so `side-deployments-left-down` can put back exa
 there after the backup. `dvdoctor backup` does both itself.
 """
 
-from dvdoctor import k8s
-from dvdoctor.facts import Facts
-from dvdoctor.registry import BACKUP, Problem, check
+from dvdoctor.cluster import k8s
+from dvdoctor.facts.model import Facts
+from dvdoctor.verdicts.registry import BACKUP, Problem, check
 
 
 @check(

@@ -7,9 +7,9 @@ Repair: remove the marker (only when no BAR job is active); DV pods may then tak
 to recover on their own, or can be restarted.
 """
 
-from dvdoctor.backups import human_bytes
-from dvdoctor.facts import SECTION_ENGINE, Facts
-from dvdoctor.registry import Problem, check
+from dvdoctor.facts.backups import human_bytes
+from dvdoctor.facts.model import SECTION_ENGINE, Facts
+from dvdoctor.verdicts.registry import Problem, check
 
 
 @check(

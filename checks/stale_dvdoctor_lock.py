@@ -14,9 +14,9 @@ Then look at what the killed run left: `dvdoctor check` reports deployments left
 or failed BAR job and a `.bar` marker, each with its own fix.
 """
 
-from dvdoctor.facts import Facts
-from dvdoctor.lock import LEASE_NAME, Holder
-from dvdoctor.registry import WARNING, NotApplicable, Problem, Skip, check
+from dvdoctor.facts.model import Facts
+from dvdoctor.cluster.lock import LEASE_NAME, Holder
+from dvdoctor.verdicts.registry import WARNING, NotApplicable, Problem, Skip, check
 
 
 @check(

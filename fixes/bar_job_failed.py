@@ -10,13 +10,13 @@ Changes: deletes the job and its pods; removes /mnt/marker_files/.bar if present
 job, the annotation dvdoctor.io/restore-incomplete on the dv-engine StatefulSet.
 """
 
-from dvdoctor import k8s
-from dvdoctor.facts import Facts
-from dvdoctor.fixer import FixOptions, fix
-from dvdoctor.plan import Delete, Plan, remove_marker
-from dvdoctor.registry import load_all
-from dvdoctor.restore_record import Incomplete, backup_of_job, record_action, recorded, stamp
-from dvdoctor.signatures import match_log
+from dvdoctor.cluster import k8s
+from dvdoctor.facts.model import Facts
+from dvdoctor.repair.fixer import FixOptions, fix
+from dvdoctor.repair.plan import Delete, Plan, remove_marker
+from dvdoctor.verdicts.registry import load_all
+from dvdoctor.facts.restore_record import Incomplete, backup_of_job, record_action, recorded, stamp
+from dvdoctor.facts.signatures import match_log
 
 
 @fix("bar-job-failed")

@@ -9,10 +9,10 @@ Changes: deletes the job and its pods; removes the job's partial folder from dv-
 /mnt/marker_files/.bar; spec.replicas of the side deployments.
 """
 
-from dvdoctor.facts import Facts
-from dvdoctor.fixer import FixOptions, fix
-from dvdoctor.owner import STOP_FIX, stop_backup_plan, unattended
-from dvdoctor.plan import Plan
+from dvdoctor.facts.model import Facts
+from dvdoctor.repair.fixer import FixOptions, fix
+from dvdoctor.repair.owner import STOP_FIX, stop_backup_plan, unattended
+from dvdoctor.repair.plan import Plan
 
 
 @fix(STOP_FIX)

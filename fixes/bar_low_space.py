@@ -19,17 +19,23 @@ first and waits for the storage driver to grow it, so a refused or stalled growt
 
 import math
 
-from dvdoctor.backups import human_bytes, parse_quantity
+from dvdoctor.facts.backups import human_bytes, parse_quantity
 from dvdoctor.checks.bar_low_space import GIB, claim_size, space
-from dvdoctor.errors import UsageError
-from dvdoctor.facts import SECTION_BAR, Facts
-from dvdoctor.fixer import FixOptions, fix
+from dvdoctor.core.errors import UsageError
+from dvdoctor.facts.model import SECTION_BAR, Facts
+from dvdoctor.repair.fixer import FixOptions, fix
 from dvdoctor.flows.jobs import THREE_BACKUPS
-from dvdoctor.plan import AwaitGrown, BarScript, Patch, Plan
-from dvdoctor.retention import (WHY_DAMAGED, WHY_UNVERIFIED, Removal, no_good_left, prunable,
-                                redundant_components)
-from dvdoctor.trust import survey
-from dvdoctor.words import plural
+from dvdoctor.repair.plan import AwaitGrown, BarScript, Patch, Plan
+from dvdoctor.repair.retention import (
+    WHY_DAMAGED,
+    WHY_UNVERIFIED,
+    Removal,
+    no_good_left,
+    prunable,
+    redundant_components,
+)
+from dvdoctor.facts.trust import survey
+from dvdoctor.core.words import plural
 
 
 def candidates(facts: Facts, keep: int) -> list[tuple[tuple[str, str], list[Removal]]]:

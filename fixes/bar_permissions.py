@@ -7,9 +7,9 @@ the runbook's own repair, only as a last resort and only with --allow-world-writ
 Changes: the mode and owner of the backup volume's root folder.
 """
 
-from dvdoctor.facts import SECTION_BAR, Facts
-from dvdoctor.fixer import FixOptions, fix
-from dvdoctor.plan import BarScript, Plan
+from dvdoctor.facts.model import SECTION_BAR, Facts
+from dvdoctor.repair.fixer import FixOptions, fix
+from dvdoctor.repair.plan import BarScript, Plan
 
 
 @fix("bar-permissions")

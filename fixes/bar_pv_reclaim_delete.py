@@ -4,10 +4,10 @@ Changes: spec.persistentVolumeReclaimPolicy of the PersistentVolume bound to dv-
 Kubernetes allows to change on a bound volume). Needs rights to patch cluster-scoped PVs.
 """
 
-from dvdoctor.errors import UsageError
-from dvdoctor.facts import Facts
-from dvdoctor.fixer import FixOptions, fix
-from dvdoctor.plan import Patch, Plan
+from dvdoctor.core.errors import UsageError
+from dvdoctor.facts.model import Facts
+from dvdoctor.repair.fixer import FixOptions, fix
+from dvdoctor.repair.plan import Patch, Plan
 
 
 @fix("bar-pv-reclaim-delete")

@@ -18,12 +18,12 @@ them; else one new PersistentVolumeClaim.
 """
 
 
-from dvdoctor import k8s
+from dvdoctor.cluster import k8s
 from dvdoctor.checks.bar_pvc_missing import describe_volume, kept_volumes
-from dvdoctor.facts import Facts
-from dvdoctor.fixer import FixOptions, fix
+from dvdoctor.facts.model import Facts
+from dvdoctor.repair.fixer import FixOptions, fix
 from dvdoctor.flows.jobs import claim_from_template, pvc_from_template
-from dvdoctor.plan import AwaitBound, Create, Patch, Plan
+from dvdoctor.repair.plan import AwaitBound, Create, Patch, Plan
 
 
 def rebind_plan(facts: Facts, pv: dict, options: FixOptions) -> Plan:

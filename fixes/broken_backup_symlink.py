@@ -1,17 +1,17 @@
 """Point the dv_backup.tar.gz restore-point symlink at the newest good backup, or at --to TIMESTAMP.
 
 Only ever at a good backup: one whose combined tarball and the component tarballs inside it were
-proven to read back (dvdoctor/trust.py), never at an unverified or damaged one. The new link is
+proven to read back (dvdoctor/facts/trust.py), never at an unverified or damaged one. The new link is
 made beside the old one and renamed over it, so there is never a moment without a restore point.
 Changes: the symlink on dv-bar-pvc; no backup file is touched.
 """
 
-from dvdoctor.backups import shown
-from dvdoctor.errors import UsageError
-from dvdoctor.facts import SECTION_BAR, Facts
-from dvdoctor.fixer import FixOptions, fix
-from dvdoctor.plan import BarScript, Plan
-from dvdoctor.trust import GOOD, survey
+from dvdoctor.facts.backups import shown
+from dvdoctor.core.errors import UsageError
+from dvdoctor.facts.model import SECTION_BAR, Facts
+from dvdoctor.repair.fixer import FixOptions, fix
+from dvdoctor.repair.plan import BarScript, Plan
+from dvdoctor.facts.trust import GOOD, survey
 
 
 @fix("broken-backup-symlink")

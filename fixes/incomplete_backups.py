@@ -5,13 +5,13 @@ good backup, and nothing at all when no backup proven good would remain (the sha
 rule). Changes: removes those folders from dv-bar-pvc.
 """
 
-from dvdoctor.backups import human_bytes
-from dvdoctor.facts import SECTION_BAR, Facts
-from dvdoctor.fixer import FixOptions, fix
-from dvdoctor.plan import BarScript, Plan
-from dvdoctor.retention import WHY_DAMAGED, no_good_left, prunable
-from dvdoctor.trust import survey
-from dvdoctor.words import plural
+from dvdoctor.facts.backups import human_bytes
+from dvdoctor.facts.model import SECTION_BAR, Facts
+from dvdoctor.repair.fixer import FixOptions, fix
+from dvdoctor.repair.plan import BarScript, Plan
+from dvdoctor.repair.retention import WHY_DAMAGED, no_good_left, prunable
+from dvdoctor.facts.trust import survey
+from dvdoctor.core.words import plural
 
 
 @fix("incomplete-backups")

@@ -14,10 +14,10 @@ import re
 import subprocess
 from pathlib import Path
 
-from dvdoctor.errors import UsageError
-from dvdoctor.facts import Facts
-from dvdoctor.fixer import FixOptions, fix
-from dvdoctor.plan import Plan, WriteLocalFile
+from dvdoctor.core.errors import UsageError
+from dvdoctor.facts.model import Facts
+from dvdoctor.repair.fixer import FixOptions, fix
+from dvdoctor.repair.plan import Plan, WriteLocalFile
 
 IMAGE_LINE = re.compile(r"^(\s*)dv_init_volume_image=\$\(.*\bget\s+pod\b.*$", re.MULTILINE)
 SED_IN_PLACE = re.compile(r"\bsed\s+-i(?:\s+''|\s+\"\")?(?=\s)")

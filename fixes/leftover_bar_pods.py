@@ -8,10 +8,10 @@ each) until the garbage collector has removed a job's pods, which it does a mome
 and the pods.
 """
 
-from dvdoctor.facts import Facts
-from dvdoctor.fixer import FixOptions, fix
-from dvdoctor.plan import Delete, Plan, StopJob
-from dvdoctor.registry import load_all
+from dvdoctor.facts.model import Facts
+from dvdoctor.repair.fixer import FixOptions, fix
+from dvdoctor.repair.plan import Delete, Plan, StopJob
+from dvdoctor.verdicts.registry import load_all
 
 KINDS = {"job": "jobs", "pod": "pods"}
 

@@ -7,11 +7,11 @@ instead of within 30 minutes. `restore-marker-left`: the runbook's two post-rest
 /mnt/marker_files/.bar_restored.txt.
 """
 
-from dvdoctor import k8s
-from dvdoctor.facts import SECTION_ENGINE, Facts
-from dvdoctor.fixer import FixOptions, fix
-from dvdoctor.owner import refuse_while_active
-from dvdoctor.plan import Delete, EngineScript, Plan, recorded_replicas, remove_marker
+from dvdoctor.cluster import k8s
+from dvdoctor.facts.model import SECTION_ENGINE, Facts
+from dvdoctor.repair.fixer import FixOptions, fix
+from dvdoctor.repair.owner import refuse_while_active
+from dvdoctor.repair.plan import Delete, EngineScript, Plan, recorded_replicas, remove_marker
 
 
 def _refuse_if_bar_job_active(facts: Facts, fix_id: str) -> None:

@@ -8,10 +8,10 @@ the problem, there is nothing a copy can do: a new backup must be taken first.
 
 from dataclasses import dataclass
 
-from dvdoctor.facts import SECTION_COPIES, Facts
-from dvdoctor.fixer import FixOptions, fix
+from dvdoctor.facts.model import SECTION_COPIES, Facts
+from dvdoctor.repair.fixer import FixOptions, fix
 from dvdoctor.flows.copies import good_backups
-from dvdoctor.plan import ActionFailed, Change, Plan, Runner
+from dvdoctor.repair.plan import ActionFailed, Change, Plan, Runner
 
 
 @dataclass(frozen=True)
@@ -24,7 +24,7 @@ class CopyBackup:
         return f"copy backup {self.timestamp} into the restic repository (copies: in dvdoctor.yaml)"
 
     def apply(self, run: Runner) -> list[Change]:
-        from dvdoctor.backups import human_bytes
+        from dvdoctor.facts.backups import human_bytes
         from dvdoctor.copies.where import runner
 
         outcome = runner(run.cluster, run.facts, run.facts.settings.copies)(["copy", self.timestamp], False)

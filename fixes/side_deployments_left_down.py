@@ -4,10 +4,10 @@ Each goes back to the count dvdoctor recorded in its annotation when it scaled i
 there is none or it is 0, the runbook's value, as `bar-job-unattended` does); the annotation is removed. Changes: spec.replicas.
 """
 
-from dvdoctor import k8s
-from dvdoctor.facts import Facts
-from dvdoctor.fixer import FixOptions, fix
-from dvdoctor.plan import Plan, Scale, scale_back_count
+from dvdoctor.cluster import k8s
+from dvdoctor.facts.model import Facts
+from dvdoctor.repair.fixer import FixOptions, fix
+from dvdoctor.repair.plan import Plan, Scale, scale_back_count
 
 
 @fix("side-deployments-left-down")

@@ -4,10 +4,10 @@ Each deployment's replica count is recorded in an annotation first, so `side-dep
 can put back exactly what was there. Changes: spec.replicas and one annotation per deployment.
 """
 
-from dvdoctor.facts import Facts
-from dvdoctor.fixer import FixOptions, fix
+from dvdoctor.facts.model import Facts
+from dvdoctor.repair.fixer import FixOptions, fix
 from dvdoctor.flows.backup import quiesce_plan
-from dvdoctor.plan import Plan
+from dvdoctor.repair.plan import Plan
 
 
 @fix("side-deployments-running", verify_phase="backup")

@@ -8,11 +8,11 @@ Lease is then deleted when the fix ends.)
 
 from dataclasses import dataclass
 
-from dvdoctor.facts import Facts
-from dvdoctor.fixer import FixOptions, fix
-from dvdoctor.lock import LEASE_NAME, Holder, identity
-from dvdoctor.plan import ActionFailed, Change, Plan, Runner
-from dvdoctor.registry import run_checks
+from dvdoctor.facts.model import Facts
+from dvdoctor.repair.fixer import FixOptions, fix
+from dvdoctor.cluster.lock import LEASE_NAME, Holder, identity
+from dvdoctor.repair.plan import ActionFailed, Change, Plan, Runner
+from dvdoctor.verdicts.registry import run_checks
 
 
 @dataclass(frozen=True)

@@ -21,10 +21,10 @@ import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
 
-from dvdoctor import probe
-from dvdoctor.facts import Facts
+from dvdoctor.facts import probe
+from dvdoctor.facts.model import Facts
 from dvdoctor.lab.create import template_text
-from dvdoctor.registry import Result, run_checks
+from dvdoctor.verdicts.registry import Result, run_checks
 
 NS = "cpd30"
 BAR_UID = 1000322824
@@ -265,7 +265,7 @@ def copy_of(ts: str, snapshot: str = "4f3c2a1b", complete: bool = True) -> dict:
 
 def quiesced(data: dict) -> dict:
     """The namespace as dvdoctor leaves it just before a backup: side deployments at 0, counts recorded."""
-    from dvdoctor.names import REPLICAS_ANNOTATION
+    from dvdoctor.core.names import REPLICAS_ANNOTATION
 
     for name in ("dv-caching", "dv-api", "dv-unified-console"):
         dep = find(data, "deployments", name)

@@ -1,6 +1,6 @@
 """Small facts for plan tests that need no cluster."""
 
-from dvdoctor.facts import Facts
+from dvdoctor.facts.model import Facts
 
 
 def minimal_facts(**sections) -> Facts:

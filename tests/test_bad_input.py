@@ -202,7 +202,7 @@ def test_odd_data_in_a_file_is_one_line_never_a_traceback(nowhere: Path, tmp_pat
 
 
 def test_a_facts_file_larger_than_the_bound_is_refused_unread(nowhere: Path, tmp_path: Path, capsys, monkeypatch):
-    from dvdoctor import facts
+    from dvdoctor.facts import model as facts
 
     monkeypatch.setattr(facts, "MAX_BYTES", 4096)
     big = tmp_path / "facts.json"
@@ -224,7 +224,7 @@ def test_a_manifest_nested_too_deep_on_the_volume_is_unreadable_not_a_crash():
     """Anyone with the claim can write a manifest: a hostile one is a reported reason, never trusted."""
     import base64
 
-    from dvdoctor.probe import parse_bar_probe
+    from dvdoctor.facts.probe import parse_bar_probe
 
     deep = base64.b64encode(("[" * 30_000 + "]" * 30_000).encode()).decode()
     flat = base64.b64encode(b'{"instance": {"uid": "u1"}}').decode()

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from dvdoctor import probe
-from dvdoctor.plan import parse_changes
+from dvdoctor.facts import probe
+from dvdoctor.repair.plan import parse_changes
 
 SUDO_DIR = Path(__file__).resolve().parents[1] / "dvdoctor" / "lab" / "image" / "bin"
 BAR_UID = 1000322824
@@ -177,8 +177,8 @@ def test_manifest_takes_names_and_content_as_data_not_code(pod_root, tmp_path):
 
 def test_the_probe_reads_back_what_manifest_wrote_and_reports_a_bad_one(pod_root):
     from builders import run_bar_probe
-    from dvdoctor.backups import backups
-    from dvdoctor.names import DEFAULT
+    from dvdoctor.facts.backups import backups
+    from dvdoctor.core.names import DEFAULT
 
     bar = pod_root / "mnt/PV/bar"
     make_backup(bar, TS)

@@ -11,7 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 import builders as b
-from dvdoctor.redact import text as redact
+from dvdoctor.core.redact import text as redact
 from fakeapi import FakeApi
 from test_rbac import load, run_jobs
 
@@ -80,7 +80,7 @@ def test_the_bundle_has_facts_logs_and_audit_and_no_planted_secret(api, tmp_path
 def test_collect_needs_somewhere_to_write():
     from dvdoctor.cli import app
     from dvdoctor.cli import check_cmd  # noqa: F401
-    from dvdoctor.errors import UsageError
+    from dvdoctor.core.errors import UsageError
 
     result = CliRunner().invoke(app, ["collect"])
     assert isinstance(result.exception, UsageError) and "--bundle FILE.tar.gz" in str(result.exception)

@@ -1,7 +1,7 @@
 """Checks on the backup volume's contents, against the runbook's listing and its df line."""
 
 import builders as b
-from dvdoctor.registry import BACKUP
+from dvdoctor.verdicts.registry import BACKUP
 
 
 def test_the_runbooks_own_volume_has_no_room_for_a_second_backup():

@@ -1,8 +1,8 @@
 """Checks on the namespace's objects: jobs, pods, deployments, claims, service accounts, volumes."""
 
 import builders as b
-from dvdoctor.names import OWNED_LABEL, OWNED_VALUE, REPLICAS_ANNOTATION
-from dvdoctor.registry import BACKUP, RESTORE
+from dvdoctor.core.names import OWNED_LABEL, OWNED_VALUE, REPLICAS_ANNOTATION
+from dvdoctor.verdicts.registry import BACKUP, RESTORE
 
 
 # ---- the init-volume job and its pod ------------------------------------------------------------------

@@ -7,9 +7,9 @@ import re
 import pytest
 
 import builders as b
-from dvdoctor import registry
-from dvdoctor.errors import UsageError
-from dvdoctor.registry import REGISTRY, Check, NotApplicable, Skip, run_checks
+from dvdoctor.verdicts import registry
+from dvdoctor.core.errors import UsageError
+from dvdoctor.verdicts.registry import REGISTRY, Check, NotApplicable, Skip, run_checks
 
 
 def test_every_check_module_registers_exactly_one_check_named_after_it():
@@ -114,14 +114,14 @@ def test_warning_checks_warn_and_error_checks_fail():
 
 
 def test_the_healthy_builder_is_a_valid_facts_bundle_as_collect_writes_them():
-    from dvdoctor.facts import validate
+    from dvdoctor.facts.model import validate
 
     validate(b.healthy())
     validate(b.quiesced(b.healthy()))
 
 
 def test_every_log_signature_names_a_registered_check():
-    from dvdoctor.signatures import SIGNATURES
+    from dvdoctor.facts.signatures import SIGNATURES
 
     checks = registry.load_all()
     assert {s.check for s in SIGNATURES} <= set(checks)

@@ -14,13 +14,13 @@ from pathlib import Path
 import pytest
 
 import builders as b
-from dvdoctor.audit import AuditLog
+from dvdoctor.repair.audit import AuditLog
 from dvdoctor.cluster.kube import connect
-from dvdoctor.collect import collect
-from dvdoctor.facts import Facts
-from dvdoctor.fixer import FixOptions, load_all as load_fixes
-from dvdoctor.plan import ActionFailed, Runner, execute
-from dvdoctor.registry import run_checks
+from dvdoctor.facts.collect import collect
+from dvdoctor.facts.model import Facts
+from dvdoctor.repair.fixer import FixOptions, load_all as load_fixes
+from dvdoctor.repair.plan import ActionFailed, Runner, execute
+from dvdoctor.verdicts.registry import run_checks
 from fakeapi import KINDS, FakeApi
 
 OLD_UID = "5d0c9b5e-old-claim"
@@ -158,7 +158,7 @@ def test_without_rights_to_list_volumes_the_plan_says_so():
 
 
 def test_a_growth_the_driver_never_makes_stops_the_plan_before_it_frees_anything(api: FakeApi, tmp_path: Path):
-    from dvdoctor.plan import AwaitGrown, Delete, Patch, Plan
+    from dvdoctor.repair.plan import AwaitGrown, Delete, Patch, Plan
 
     api.resize_volumes = False
     api.put("persistentvolumeclaims", b.pvc("dv-bar-pvc", "16Gi", "pvc-bar-0472"))

@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from dvdoctor.config import SiteSettings, find, load, parse, schema
-from dvdoctor.errors import UsageError
-from dvdoctor.names import DEFAULT, DvNames, Thresholds
-from dvdoctor.registry import Suppression
+from dvdoctor.core.config import SiteSettings, find, load, parse, schema
+from dvdoctor.core.errors import UsageError
+from dvdoctor.core.names import DEFAULT, DvNames, Thresholds
+from dvdoctor.verdicts.registry import Suppression
 
 from test_formats import stale_marker_bundle
 

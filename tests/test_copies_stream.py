@@ -181,8 +181,8 @@ def test_the_marker_is_one_restics_chunker_cuts_at():
 @pytest.mark.parametrize("version", VERSIONS)
 def test_the_copy_job_is_valid_and_takes_the_repository_only_from_the_secret(version):
     from dvdoctor.copies.where import copy_job
-    from dvdoctor.facts import Facts
-    from dvdoctor.names import CopySettings, DEFAULT
+    from dvdoctor.facts.model import Facts
+    from dvdoctor.core.names import CopySettings, DEFAULT
 
     data = _facts_data(True)
     data["objects"]["statefulsets"] = [{"metadata": {"name": "dv-engine", "uid": "u-1"},
@@ -203,8 +203,8 @@ def test_the_copy_job_is_valid_and_takes_the_repository_only_from_the_secret(ver
 
 
 def test_copies_settings_are_one_or_the_other(tmp_path):
-    from dvdoctor.config import parse
-    from dvdoctor.errors import UsageError
+    from dvdoctor.core.config import parse
+    from dvdoctor.core.errors import UsageError
 
     assert parse("copies: {secret: dv-copies, image: r/dvdoctor:1}\n").copies.secret == "dv-copies"
     for text, words in (("copies: {secret: s, repository: r}\n", "not both"),

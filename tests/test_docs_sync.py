@@ -4,16 +4,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from dvdoctor import docs
-from dvdoctor.fixer import load_all as load_fixes
-from dvdoctor.registry import load_all as load_checks
+from dvdoctor.render import docs
+from dvdoctor.repair.fixer import load_all as load_fixes
+from dvdoctor.verdicts.registry import load_all as load_checks
 
 PAGES = Path(__file__).resolve().parents[1] / "docs" / "checks"
 
 
 def test_committed_check_pages_match_the_registry():
     behind = docs.stale(PAGES)
-    assert behind == [], f"docs/checks is out of date ({', '.join(behind)}): run python -m dvdoctor.docs"
+    assert behind == [], f"docs/checks is out of date ({', '.join(behind)}): run python -m dvdoctor.render.docs"
 
 
 def test_every_check_has_a_page_and_an_index_row():

@@ -12,15 +12,15 @@ from pathlib import Path
 
 import pytest
 
-from dvdoctor.audit import AuditLog
+from dvdoctor.repair.audit import AuditLog
 from dvdoctor.cli import run
 from dvdoctor.cluster import kube
 from dvdoctor.cluster.kube import MAX_TRIES, KubeCluster, connect
-from dvdoctor.errors import Forbidden, Unreachable
-from dvdoctor.facts import Facts
-from dvdoctor.lock import COMMAND_ANNOTATION, LEASE_NAME, Lock, LockHeld, micro_time
-from dvdoctor.names import REPLICAS_ANNOTATION
-from dvdoctor.plan import ActionFailed, Runner, Scale, SCALE_TRIES
+from dvdoctor.core.errors import Forbidden, Unreachable
+from dvdoctor.facts.model import Facts
+from dvdoctor.cluster.lock import COMMAND_ANNOTATION, LEASE_NAME, Lock, LockHeld, micro_time
+from dvdoctor.core.names import REPLICAS_ANNOTATION
+from dvdoctor.repair.plan import ActionFailed, Runner, Scale, SCALE_TRIES
 
 from fakeapi import FakeApi
 

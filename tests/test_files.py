@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from dvdoctor.errors import UsageError
-from dvdoctor.files import append_line, write_atomic
-from dvdoctor.fixer import FixOptions, load_all
+from dvdoctor.core.errors import UsageError
+from dvdoctor.core.files import append_line, write_atomic
+from dvdoctor.repair.fixer import FixOptions, load_all
 from fixes_support import minimal_facts
 from test_fix_dvcli import SCRIPT
 

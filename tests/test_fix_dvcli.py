@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from dvdoctor.errors import UsageError
-from dvdoctor.fixer import FixOptions, load_all
+from dvdoctor.core.errors import UsageError
+from dvdoctor.repair.fixer import FixOptions, load_all
 from fixes_support import minimal_facts
 
 IMAGE = "image-registry.openshift-image-registry.svc:5000/cpd30/dv-init-volume:v1.5.0.0-217"

@@ -6,13 +6,13 @@ import copy
 import pytest
 
 import builders as b
-from dvdoctor.errors import UsageError
-from dvdoctor.facts import Facts
-from dvdoctor.fixer import FixOptions, load_all
-from dvdoctor.names import REPLICAS_ANNOTATION
-from dvdoctor.owner import BarJobActive
-from dvdoctor.plan import AwaitGrown, BarScript, Delete, EngineScript, Patch, Scale, StopJob
-from dvdoctor.registry import load_all as load_checks
+from dvdoctor.core.errors import UsageError
+from dvdoctor.facts.model import Facts
+from dvdoctor.repair.fixer import FixOptions, load_all
+from dvdoctor.core.names import REPLICAS_ANNOTATION
+from dvdoctor.repair.owner import BarJobActive
+from dvdoctor.repair.plan import AwaitGrown, BarScript, Delete, EngineScript, Patch, Scale, StopJob
+from dvdoctor.verdicts.registry import load_all as load_checks
 
 FIXES = load_all()
 TS = b.TS
@@ -181,7 +181,7 @@ def test_low_space_plan_that_freeing_cannot_complete_grows_the_claim_first():
 
 
 def test_low_space_growth_follows_the_site_size_or_the_shortfall():
-    from dvdoctor.names import Settings
+    from dvdoctor.core.names import Settings
 
     def grown_to(data: dict, settings: Settings) -> str:
         facts = Facts(copy.deepcopy(data), settings)

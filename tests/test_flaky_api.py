@@ -28,7 +28,7 @@ import pytest
 import builders as b
 from dvdoctor.cli import run
 from dvdoctor.cluster import kube
-from dvdoctor.names import DEFAULT
+from dvdoctor.core.names import DEFAULT
 from fakeapi import KINDS, FakeApi
 
 NAMES = DEFAULT.names

@@ -3,7 +3,7 @@
 import kubernetes_validate
 import pytest
 
-from dvdoctor.errors import UsageError
+from dvdoctor.core.errors import UsageError
 from dvdoctor.flows.jobs import job_from_template, pvc_from_template, select_backup
 from fixes_support import minimal_facts
 

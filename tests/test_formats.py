@@ -16,10 +16,10 @@ import pytest
 import xmlschema
 from typer.testing import CliRunner
 
-from dvdoctor.facts import Facts
-from dvdoctor.formats import FORMATS, parse_output_files, to_junit, to_sarif
-from dvdoctor.registry import ERROR, WARNING, Check, Problem, Result
-from dvdoctor.report import report_schema, to_dict
+from dvdoctor.facts.model import Facts
+from dvdoctor.render.formats import FORMATS, parse_output_files, to_junit, to_sarif
+from dvdoctor.verdicts.registry import ERROR, WARNING, Check, Problem, Result
+from dvdoctor.render.report import report_schema, to_dict
 
 JUNIT_XSD = Path(__file__).parent / "schemas" / "junit.xsd"
 
@@ -164,7 +164,7 @@ def test_json_summary_counts_could_not_run_beside_skip():
     ("sarif=", "expected FMT=PATH"),
 ])
 def test_bad_output_file_values_name_the_value_and_the_formats(value, message):
-    from dvdoctor.errors import UsageError
+    from dvdoctor.core.errors import UsageError
 
     with pytest.raises(UsageError) as err:
         parse_output_files([value])

@@ -15,7 +15,17 @@ import pytest
 
 from dvdoctor.cluster.kube import MAX_TRIES, KubeCluster, connect
 from dvdoctor.cluster.port import Cluster, ExecResult
-from dvdoctor.errors import ClusterError, Conflict, DvdoctorError, Forbidden, Invalid, NotFound, Unavailable, Unreachable, UsageError
+from dvdoctor.core.errors import (
+    ClusterError,
+    Conflict,
+    DvdoctorError,
+    Forbidden,
+    Invalid,
+    NotFound,
+    Unavailable,
+    Unreachable,
+    UsageError,
+)
 
 from fakeapi import FakeApi, closed_port, now_stamp as _now
 

@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 
 import builders as b
-from dvdoctor import probe
-from dvdoctor.facts import Facts, validate
-from dvdoctor.registry import load_all
-from dvdoctor.trust import survey
+from dvdoctor.facts import probe
+from dvdoctor.facts.model import Facts, validate
+from dvdoctor.verdicts.registry import load_all
+from dvdoctor.facts.trust import survey
 
 ODD_NAMES = [
     "odd\nname", "tab\there", "with spaces", "quote'd \"both\"", "$(touch dvdoctor-pwned)", "-rf",

@@ -17,14 +17,14 @@ import pytest
 from rich.console import Console
 
 import builders as b
-from dvdoctor import output
+from dvdoctor.render import output
 from dvdoctor.cli import app, run
 from dvdoctor.flows.backup import Heartbeat
-from dvdoctor.output import Column, plain_table, print_table
-from dvdoctor.plan import Change
-from dvdoctor.registry import run_checks
-from dvdoctor.report import render
-from dvdoctor.words import plural
+from dvdoctor.render.output import Column, plain_table, print_table
+from dvdoctor.repair.plan import Change
+from dvdoctor.verdicts.registry import run_checks
+from dvdoctor.render.report import render
+from dvdoctor.core.words import plural
 
 GOLDEN = Path(__file__).parent / "golden"
 DVDOCTOR = os.path.join(os.path.dirname(sys.executable), "dvdoctor")

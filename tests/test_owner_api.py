@@ -12,13 +12,13 @@ from pathlib import Path
 
 import pytest
 
-from dvdoctor.audit import AuditLog
+from dvdoctor.repair.audit import AuditLog
 from dvdoctor.cluster.kube import KubeCluster, connect
-from dvdoctor.facts import Facts
-from dvdoctor.lock import LEASE_NAME, Lock, micro_time
-from dvdoctor.names import DEFAULT
-from dvdoctor.owner import BarJobActive, refuse_while_active_live
-from dvdoctor.plan import ActionFailed, Plan, Runner, StopJob, execute
+from dvdoctor.facts.model import Facts
+from dvdoctor.cluster.lock import LEASE_NAME, Lock, micro_time
+from dvdoctor.core.names import DEFAULT
+from dvdoctor.repair.owner import BarJobActive, refuse_while_active_live
+from dvdoctor.repair.plan import ActionFailed, Plan, Runner, StopJob, execute
 
 from fakeapi import FakeApi
 

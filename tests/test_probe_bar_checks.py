@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 import builders as b
-from dvdoctor.facts import validate
+from dvdoctor.facts.model import validate
 
 RUNBOOK_SIZES = {"dv_backup_dv_metastore.tar.gz": 31780526, "dv_backup_dv_engine.tar.gz": 3152485198,
                  "dv_backup.tar.gz": 3184300891}

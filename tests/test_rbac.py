@@ -20,16 +20,17 @@ from rich.console import Console
 from typer.testing import CliRunner
 
 import builders as b
-from dvdoctor import rbac, schedule
-from dvdoctor.audit import AuditLog
-from dvdoctor.backups import backups
+from dvdoctor.cluster import rbac
+from dvdoctor.flows import schedule
+from dvdoctor.repair.audit import AuditLog
+from dvdoctor.facts.backups import backups
 from dvdoctor.cluster.kube import connect
-from dvdoctor.collect import OPTIONAL_KINDS, collect
-from dvdoctor.errors import UsageError
-from dvdoctor.facts import Facts
-from dvdoctor.fixer import FixOptions, load_all as load_fixes
-from dvdoctor.permissions import ALL, BACKUP, CHECK, FIX, LIST, RESTORE, SCHEDULE, allows
-from dvdoctor.plan import ActionFailed, Runner, execute
+from dvdoctor.facts.collect import OPTIONAL_KINDS, collect
+from dvdoctor.core.errors import UsageError
+from dvdoctor.facts.model import Facts
+from dvdoctor.repair.fixer import FixOptions, load_all as load_fixes
+from dvdoctor.cluster.permissions import ALL, BACKUP, CHECK, FIX, LIST, RESTORE, SCHEDULE, allows
+from dvdoctor.repair.plan import ActionFailed, Runner, execute
 from fakeapi import KINDS, FakeApi
 
 #: Requests every authenticated user may make, so no Role grants them: the review of one's own

@@ -13,12 +13,12 @@ from pathlib import Path
 from rich.console import Console
 
 import builders as b
-from dvdoctor.audit import AuditLog
-from dvdoctor.facts import Facts
-from dvdoctor.fixer import FixOptions, load_all as load_fixes
-from dvdoctor.names import DEFAULT, CopySettings
-from dvdoctor.permissions import COPY
-from dvdoctor.plan import Runner, execute
+from dvdoctor.repair.audit import AuditLog
+from dvdoctor.facts.model import Facts
+from dvdoctor.repair.fixer import FixOptions, load_all as load_fixes
+from dvdoctor.core.names import DEFAULT, CopySettings
+from dvdoctor.cluster.permissions import COPY
+from dvdoctor.repair.plan import Runner, execute
 
 from test_rbac import api, cluster, uncovered  # noqa: F401  (fixtures)
 

@@ -10,14 +10,14 @@ from pathlib import Path
 import pytest
 
 import builders as b
-from dvdoctor.audit import AuditLog
+from dvdoctor.repair.audit import AuditLog
 from dvdoctor.cluster.kube import connect
-from dvdoctor.facts import Facts
-from dvdoctor.names import RESTORE_INCOMPLETE_ANNOTATION
-from dvdoctor.owner import BarJob, folders_being_written, folders_of_job
-from dvdoctor.backups import backups
-from dvdoctor.plan import Plan, Runner, execute
-from dvdoctor.restore_record import Incomplete, backup_of_job, clear_action, record_action, recorded
+from dvdoctor.facts.model import Facts
+from dvdoctor.core.names import RESTORE_INCOMPLETE_ANNOTATION
+from dvdoctor.repair.owner import BarJob, folders_being_written, folders_of_job
+from dvdoctor.facts.backups import backups
+from dvdoctor.repair.plan import Plan, Runner, execute
+from dvdoctor.facts.restore_record import Incomplete, backup_of_job, clear_action, record_action, recorded
 
 from fakeapi import FakeApi
 
@@ -118,7 +118,7 @@ def test_without_the_right_to_read_the_lock_a_dvdoctor_job_is_never_called_unatt
     del data["objects"]["leases"]
     result = b.run_one("bar-job-unattended", data)
     assert result.status == "skip" and "Leases could not be listed" in result.reason
-    from dvdoctor.fixer import FixOptions, load_all
+    from dvdoctor.repair.fixer import FixOptions, load_all
 
     assert load_all()["bar-job-unattended"].plan(Facts(data), FixOptions()).empty  # nothing is stopped
 
@@ -189,7 +189,7 @@ def test_a_restore_job_whose_pod_never_ran_leaves_no_record():
 
     from rich.console import Console
 
-    from dvdoctor.backups import Backup
+    from dvdoctor.facts.backups import Backup
     from dvdoctor.flows.jobs import JobOutcome
     from dvdoctor.flows.restore import record_failure
 

@@ -5,11 +5,19 @@ nothing when no good backup would remain."""
 import pytest
 
 import builders as b
-from dvdoctor.facts import Facts
-from dvdoctor.names import DvNames
-from dvdoctor.retention import (WHY_DAMAGED, WHY_UNVERIFIED, NoGoodBackupLeft, no_good_left, protected, prunable,
-                                redundant_components, refuse_unless_good_remains)
-from dvdoctor.trust import UNVERIFIED, survey
+from dvdoctor.facts.model import Facts
+from dvdoctor.core.names import DvNames
+from dvdoctor.repair.retention import (
+    WHY_DAMAGED,
+    WHY_UNVERIFIED,
+    NoGoodBackupLeft,
+    no_good_left,
+    protected,
+    prunable,
+    redundant_components,
+    refuse_unless_good_remains,
+)
+from dvdoctor.facts.trust import UNVERIFIED, survey
 
 NAMES = DvNames()
 FULL = {"dv_backup_dv_metastore.tar.gz": 31_780_526, "dv_backup_dv_engine.tar.gz": 3_152_485_198, "dv_backup.tar.gz": 3_184_300_891}

@@ -13,8 +13,9 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from dvdoctor import rbac, schedule
-from dvdoctor.errors import UsageError
+from dvdoctor.cluster import rbac
+from dvdoctor.flows import schedule
+from dvdoctor.core.errors import UsageError
 
 NS = "cpd30"
 IMAGE = "image-registry.openshift-image-registry.svc:5000/cpd30/dvdoctor:0.1.0"

@@ -8,9 +8,9 @@ import subprocess
 import kubernetes_validate
 import pytest
 
-from dvdoctor.config import parse
-from dvdoctor.errors import UsageError
-from dvdoctor.schedule import COPY_SCRIPT, CopyPolicy, manifests
+from dvdoctor.core.config import parse
+from dvdoctor.core.errors import UsageError
+from dvdoctor.flows.schedule import COPY_SCRIPT, CopyPolicy, manifests
 
 from test_manifests import VERSIONS
 

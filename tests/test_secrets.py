@@ -15,10 +15,10 @@ import pytest
 from typer.testing import CliRunner
 
 import builders as b
-from dvdoctor import redact
-from dvdoctor.audit import AuditLog
+from dvdoctor.core import redact
+from dvdoctor.repair.audit import AuditLog
 from dvdoctor.flows.backup import FlowOptions, save_log
-from dvdoctor.plan import Change
+from dvdoctor.repair.plan import Change
 from fakeapi import FakeApi
 from test_rbac import load, run_jobs
 
@@ -145,7 +145,7 @@ def test_check_reports_hold_no_planted_secret(api, tmp_path: Path, fmt: str):
 def test_check_from_a_facts_file_with_secrets_reports_none(api, tmp_path: Path):
     """A facts file written by an older dvdoctor (or by hand) still has its secrets: the report drops them."""
     from dvdoctor.cluster.kube import connect
-    from dvdoctor.collect import collect
+    from dvdoctor.facts.collect import collect
 
     cluster = connect(str(api.kubeconfig(tmp_path / "config", namespace=b.NS)), None, None)
     raw = tmp_path / "raw.json"

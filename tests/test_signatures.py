@@ -1,6 +1,6 @@
 """Log signatures, against the runbook's own error lines."""
 
-from dvdoctor.signatures import match_log
+from dvdoctor.facts.signatures import match_log
 
 RUNBOOK_ERRNO13 = "Operation failed: [Errno 13] Permission denied: '/mnt/PV/bar/2021-01-14-19-20-07'"
 RUNBOOK_SED = 'sed: 1: "dv-backup-job.yaml": extra characters at the end of d command'

@@ -1,5 +1,5 @@
 """A backup is trusted only when proven: bar-probe.sh reads real tarballs back with bash (the
-combined one and each component tarball inside it, in one streamed pass), and dvdoctor/trust.py
+combined one and each component tarball inside it, in one streamed pass), and dvdoctor/facts/trust.py
 judges what it printed. Every case here is real files on disk, cut and corrupted the way a full
 volume or a killed job leaves them."""
 
@@ -17,11 +17,11 @@ from pathlib import Path
 import pytest
 
 import builders as b
-from dvdoctor import probe
-from dvdoctor.backups import backups
-from dvdoctor.facts import Facts, validate
-from dvdoctor.names import DEFAULT
-from dvdoctor.trust import DAMAGED, GOOD, IN_PROGRESS, UNVERIFIED, judge, record, survey
+from dvdoctor.facts import probe
+from dvdoctor.facts.backups import backups
+from dvdoctor.facts.model import Facts, validate
+from dvdoctor.core.names import DEFAULT
+from dvdoctor.facts.trust import DAMAGED, GOOD, IN_PROGRESS, UNVERIFIED, judge, record, survey
 
 COMPONENTS = ("dv_backup_dv_metastore.tar.gz", "dv_backup_dv_engine.tar.gz")
 OLDER = "2021-01-21-19-27-31"
@@ -193,7 +193,7 @@ def test_future_and_impossible_timestamps_are_never_backups(root):
 
 
 def test_judge_without_a_combined_tarball_is_damaged():
-    from dvdoctor.backups import Backup
+    from dvdoctor.facts.backups import Backup
 
     v = judge(Backup(b.TS, {"dv_backup_dv_metastore.tar.gz": 10}), DEFAULT.names)
     assert v.state == DAMAGED and "has no dv_backup.tar.gz" in v.why

@@ -14,8 +14,8 @@ from typing import Optional
 
 import typer
 
-from .. import redact
-from ..errors import DvdoctorError
+from ..core import redact
+from ..core.errors import DvdoctorError
 from .context import Options
 
 #: The exit-code contract every command keeps (docs/commands.md says the same, tested per command).
@@ -67,7 +67,7 @@ def root(
     verbose: bool = typer.Option(False, "-v", "--verbose", help="Show tracebacks and more detail."),
     no_color: bool = typer.Option(False, "--no-color", help="No colors, even in a terminal (as NO_COLOR=1 does)."),
 ) -> None:
-    from .. import output
+    from ..render import output
 
     output.NO_COLOR = no_color
     if ctx.invoked_subcommand is None:  # bare `dvdoctor` (or only global options): the help, exit 0
@@ -119,7 +119,7 @@ def run(argv: list[str]) -> int:
     A reader that closes the pipe early (`| head -1`) ends nothing: the rest of the output goes
     to /dev/null and the command ends with its verdict's code.
     """
-    from .. import output
+    from ..render import output
 
     args = hoist_global_options(list(argv))
     verbose = any(a in ("-v", "--verbose") for a in args)

@@ -11,8 +11,8 @@ from typing import List, Optional
 import typer
 
 from . import app, examples
-from ..output import console
-from ..probe import EVERY_UNPROVEN
+from ..render.output import console
+from ..facts.probe import EVERY_UNPROVEN
 from .context import Options
 
 
@@ -43,7 +43,7 @@ class FailOn(str, Enum):
 
 def gather(opts: Options, *, no_pod: bool, verify: bool, quiet: bool):
     """Collect facts from the cluster or lab the options name, with a status line on a terminal."""
-    from ..collect import collect
+    from ..facts.collect import collect
 
     cluster = opts.open_cluster()
     err = console(stderr=True)
@@ -85,10 +85,10 @@ def check(
     could not run (no rights, an inspection pod that failed, an API that did not answer). Checks you
     leave out (--only, --skip, --no-pod) do not make it incomplete.
     """
-    from ..facts import Facts
+    from ..facts.model import Facts
     from ..flows.gate import handled_by_flow
-    from ..formats import parse_output_files, write, write_files
-    from ..registry import ERROR, WARNING, exit_code, left_out, resolve_ids, run_checks
+    from ..render.formats import parse_output_files, write, write_files
+    from ..verdicts.registry import ERROR, WARNING, exit_code, left_out, resolve_ids, run_checks
 
     opts: Options = ctx.obj
     targets = parse_output_files(output_file)
@@ -112,7 +112,7 @@ def check(
     if phase != Phase.now:
         # the gate's command refuses under DV's own running job before its checks (exit 2, one line):
         # so does its gate here; dvcli.sh's list job is the gate's leftover-bar-pods, as in the command
-        from ..owner import refuse_while_active
+        from ..repair.owner import refuse_while_active
 
         refuse_while_active(facts, f"dvdoctor {phase.value}", frozenset({facts.names.list_job}))
     raise typer.Exit(exit_code(results, level))
@@ -134,8 +134,8 @@ def collect(
 
     Secrets and tokens are never saved.
     """
-    from ..errors import UsageError
-    from ..files import check_target
+    from ..core.errors import UsageError
+    from ..core.files import check_target
 
     opts: Options = ctx.obj
     if output is None and bundle is None:
@@ -147,15 +147,15 @@ def collect(
     err = console(stderr=True)
     skipped = facts.data["skipped"]
     if output is not None:
-        from ..bundle import facts_json
-        from ..files import write_atomic
+        from ..facts.bundle import facts_json
+        from ..core.files import write_atomic
 
         text = facts_json(facts)
         write_atomic(output, text, 0o600, what="-o")
         err.print(f"wrote {output} ({len(text)} bytes)" + (f"; not collected: {', '.join(skipped)}" if skipped else ""))
     if bundle is not None:
-        from ..audit import default_path
-        from ..bundle import write as write_bundle
+        from ..repair.audit import default_path
+        from ..facts.bundle import write as write_bundle
 
         members = write_bundle(bundle, facts, opts.open_cluster(), audit_file or default_path())
         err.print(f"wrote {bundle}: {', '.join(members)}")
@@ -166,8 +166,8 @@ def list_checks(
     output: Output = typer.Option(Output.table, "-o", "--output", metavar="FORMAT", help="table or json."),
 ) -> None:
     """List every check: id, severity, when it applies, whether a fix repairs it, and its title."""
-    from ..output import Column, print_table
-    from ..registry import load_all
+    from ..render.output import Column, print_table
+    from ..verdicts.registry import load_all
 
     checks = load_all()
     if output == Output.json:
@@ -186,7 +186,7 @@ def explain(check_id: str = typer.Argument(..., metavar="ID", hidden=True)) -> N
 
     ID is a check id, as `dvdoctor checks` lists them.
     """
-    from ..registry import load_all, resolve_ids
+    from ..verdicts.registry import load_all, resolve_ids
 
     chk = load_all()[resolve_ids([check_id], "explain")[0]]
     out = console()

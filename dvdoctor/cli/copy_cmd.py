@@ -13,7 +13,7 @@ from typing import Optional
 import typer
 from rich.console import Console
 
-from ..output import console as make_console
+from ..render.output import console as make_console
 from rich.markup import escape
 
 from . import app, examples
@@ -21,7 +21,7 @@ from .check_cmd import Output, gather
 from .context import Options
 from .fix_cmd import confirm
 from .locking import break_lock_option, take_lock
-from ..probe import EVERY_UNPROVEN
+from ..facts.probe import EVERY_UNPROVEN
 
 
 #: restic counts kept copies in a 32-bit field; more than this is a typo, not a policy.
@@ -30,7 +30,7 @@ MAX_KEEP = 100_000
 
 def _fail(console: Console, outcome, what: str) -> None:
     """A failed run of the copy program: one line per error; exit 2 for the user's settings, else 1."""
-    from ..errors import UsageError
+    from ..core.errors import UsageError
 
     errors = outcome.errors() or [outcome.reason or f"{what} failed"]
     if outcome.usage:
@@ -64,8 +64,8 @@ def copy(
     keeps the component tarballs decompressed, so restic stores only what changed since the last
     one, compressed and encrypted.
     """
-    from ..backups import human_bytes, is_timestamp
-    from ..errors import UsageError
+    from ..facts.backups import human_bytes, is_timestamp
+    from ..core.errors import UsageError
     from ..copies.where import runner
     from ..flows.copies import choose
 
@@ -120,7 +120,7 @@ def copy(
 
 def show_copies(opts: Options, output: Output) -> None:
     """`list --copies`: this DV instance's copies in the repository, oldest first."""
-    from ..backups import human_bytes
+    from ..facts.backups import human_bytes
     from ..copies.where import runner
 
     facts = gather(opts, no_pod=False, verify=False, quiet=True)
@@ -132,7 +132,7 @@ def show_copies(opts: Options, output: Output) -> None:
     rows = [[s["backup"], s["snapshot"], s["time"][:19].replace("T", " "), human_bytes(s["tarball"]),
              human_bytes(s["added"]), "complete" if s["complete"] else "incomplete (a killed copy)",
              s["instance"]] for s in snaps]
-    from ..output import Column, print_table
+    from ..render.output import Column, print_table
 
     columns = [Column("backup", whole=True), Column("snapshot", whole=True), Column("taken", whole=True),
                Column("tarball", justify="right"), Column("new data (uncompressed)", justify="right"), Column("state"),
@@ -150,11 +150,11 @@ def prune_copies(opts: Options, policy: dict[str, int], yes: bool, dry_run: bool
 
     console = make_console()
     if any(n > MAX_KEEP for n in policy.values()):
-        from ..errors import UsageError
+        from ..core.errors import UsageError
 
         raise UsageError(f"prune --copies: keep at most {MAX_KEEP} copies a day, week or month")
     if not any(policy.values()):
-        from ..errors import UsageError
+        from ..core.errors import UsageError
 
         raise UsageError("prune --copies: give at least one of --keep-daily, --keep-weekly, --keep-monthly (N ≥ 1)")
     facts = gather(opts, no_pod=False, verify=False, quiet=False)
@@ -187,14 +187,14 @@ def rehydrate_for_restore(ctx: typer.Context, wanted: str, yes: bool, break_lock
     complete, its origin (the instance its backup's manifest named, kept as a tag) must pass the
     rules of a restore, and the volume must have room. When dv-bar-pvc is gone it is made again
     first, by the rules of `bar-pvc-missing` (a kept volume is bound again before an empty claim)."""
-    from ..backups import Backup, backups, human_bytes, link_timestamp
+    from ..facts.backups import Backup, backups, human_bytes, link_timestamp
     from ..checks.bar_low_space import space
     from ..copies.where import runner
-    from ..errors import UsageError
-    from ..facts import SECTION_BAR
+    from ..core.errors import UsageError
+    from ..facts.model import SECTION_BAR
     from ..flows.restore import judge_origin
-    from ..origin import live_identity
-    from ..owner import refuse_while_active
+    from ..facts.origin import live_identity
+    from ..repair.owner import refuse_while_active
 
     opts: Options = ctx.obj
     console = make_console()
@@ -227,7 +227,7 @@ def rehydrate_for_restore(ctx: typer.Context, wanted: str, yes: bool, break_lock
         judge_origin(facts, Backup(snap["backup"]), yes=yes, accept_other=accept_other,
                      accept_unverified=accept_unverified)
     if facts.get("persistentvolumeclaims", facts.names.bar_pvc) is None:
-        from ..fixer import FixOptions
+        from ..repair.fixer import FixOptions
         from .fix_cmd import repair
 
         console.print(f"{facts.names.bar_pvc} is missing: it is made again first (fix bar-pvc-missing)")
@@ -258,7 +258,7 @@ def rehydrate_for_restore(ctx: typer.Context, wanted: str, yes: bool, break_lock
                   f"to the ones copied (sha256)")
     if link_timestamp(facts.bar, facts.names) is None:
         # a volume made anew has no restore point: it goes to a good backup, which this one now is
-        from ..fixer import FixOptions
+        from ..repair.fixer import FixOptions
         from .fix_cmd import repair
 
         after = gather(opts, no_pod=False, verify=EVERY_UNPROVEN, quiet=True)

@@ -41,7 +41,7 @@ def demo(
     from ..lab import create_lab, destroy_lab
     from . import main_in_process
 
-    from ..output import console as make_console
+    from ..render.output import console as make_console
 
     console = make_console()
     started = time.monotonic()

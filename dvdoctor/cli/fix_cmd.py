@@ -10,9 +10,9 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from ..names import valid_name
-from ..output import console as make_console
-from ..words import plural
+from ..core.names import valid_name
+from ..render.output import console as make_console
+from ..core.words import plural
 from . import app, examples
 from .context import Options
 from .locking import break_lock_option, take_lock
@@ -85,10 +85,10 @@ def fix(
     declined, failed or not verified, or a failure needs manual steps (printed); 2 could not run;
     3 (--all) a check could not run, so what it would have found was not repaired.
     """
-    from ..backups import is_timestamp, parse_quantity
-    from ..errors import UsageError
-    from ..fixer import FixOptions, load_all, resolve
-    from ..registry import run_checks
+    from ..facts.backups import is_timestamp, parse_quantity
+    from ..core.errors import UsageError
+    from ..repair.fixer import FixOptions, load_all, resolve
+    from ..verdicts.registry import run_checks
     from .check_cmd import gather
 
     opts: Options = ctx.obj
@@ -178,9 +178,9 @@ def repair(opts: Options, cluster, facts, ids: list[str], options, console: Cons
     The namespace's lock is held from the first change to the verification (shared with a backup
     or restore whose gate runs the fixes).
     """
-    from ..fixer import load_all, manual_plan
-    from ..owner import refuse_while_active, refuse_while_active_live
-    from ..registry import run_checks
+    from ..repair.fixer import load_all, manual_plan
+    from ..repair.owner import refuse_while_active, refuse_while_active_live
+    from ..verdicts.registry import run_checks
 
     fixes = load_all()
     results = {r.check.id: r for r in run_checks(facts, command="fix")}
@@ -237,7 +237,7 @@ def repair(opts: Options, cluster, facts, ids: list[str], options, console: Cons
 
 def jobs_ended_by(plans: list) -> frozenset[str]:
     """The jobs these plans delete or stop: while only those run, the other fixes may act after them."""
-    from ..plan import Delete, StopJob
+    from ..repair.plan import Delete, StopJob
 
     return frozenset(a.name for p in plans for a in p.actions
                      if isinstance(a, StopJob) or (isinstance(a, Delete) and a.kind == "jobs"))
@@ -246,9 +246,9 @@ def jobs_ended_by(plans: list) -> frozenset[str]:
 def _apply(opts: Options, cluster, facts, fixes: dict, todo: list, options, console: Console,
            audit_file: Optional[Path]) -> bool:
     """Apply the plans (the caller holds the lock), then verify each by its check on fresh facts."""
-    from ..audit import AuditLog
-    from ..plan import ActionFailed, Runner, execute
-    from ..registry import run_checks
+    from ..repair.audit import AuditLog
+    from ..repair.plan import ActionFailed, Runner, execute
+    from ..verdicts.registry import run_checks
     from .check_cmd import gather
 
     audit = AuditLog(audit_file, where=cluster.describe())

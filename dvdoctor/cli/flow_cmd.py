@@ -11,8 +11,8 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from ..names import valid_name
-from ..output import console as make_console
+from ..core.names import valid_name
+from ..render.output import console as make_console
 from . import app, examples
 from .check_cmd import Output, gather
 from .context import Options
@@ -28,11 +28,11 @@ def _flow_setup(ctx: typer.Context, ignore: List[str], audit_file: Optional[Path
     is released when the command ends, however it ends. A DV BAR job that is active (dvcli.sh's, a
     schedule's, or one a killed dvdoctor run left) stops the command before anything changes.
     """
-    from ..audit import AuditLog
-    from ..plan import Runner
-    from ..registry import resolve_ids
+    from ..repair.audit import AuditLog
+    from ..repair.plan import Runner
+    from ..verdicts.registry import resolve_ids
 
-    from ..owner import refuse_while_active
+    from ..repair.owner import refuse_while_active
 
     opts: Options = ctx.obj
     resolve_ids(ignore, "--ignore-check")
@@ -55,16 +55,16 @@ def _flow_setup(ctx: typer.Context, ignore: List[str], audit_file: Optional[Path
 
 def _collect_again(opts: Options):
     """Facts again during a flow: no backup is read back unless asked (DV's pods are what is awaited)."""
-    from ..probe import ReadBack
+    from ..facts.probe import ReadBack
 
     return lambda verify=ReadBack(mode="recorded"): gather(opts, no_pod=False, verify=verify, quiet=True)
 
 
 def _gate(opts: Options, cluster, facts, phase: str, ignore: List[str], fix: bool, yes: bool, console: Console):
     """The flow's preflight; returns the facts to go on with and its verdict (0: go on)."""
-    from ..fixer import FixOptions
+    from ..repair.fixer import FixOptions
     from ..flows.gate import preflight
-    from ..probe import EVERY_UNPROVEN
+    from ..facts.probe import EVERY_UNPROVEN
 
     def apply_fixes(f, ids):
         return repair(opts, cluster, f, ids, FixOptions(), console, yes=yes)
@@ -79,12 +79,12 @@ def _gate(opts: Options, cluster, facts, phase: str, ignore: List[str], fix: boo
 def _validate_log_dir(log_dir: Optional[Path]) -> Path:
     """The job's log is saved after the job ends: a bad folder must fail now, not after an hour offline.
 
-    Without --log-dir it is dvdoctor's state folder (dvdoctor.state), created for this user only.
+    Without --log-dir it is dvdoctor's state folder (dvdoctor.core.state), created for this user only.
     """
     import os
 
-    from ..errors import UsageError
-    from ..state import default_log_dir
+    from ..core.errors import UsageError
+    from ..core.state import default_log_dir
 
     if log_dir is None:
         log_dir = default_log_dir()
@@ -98,8 +98,8 @@ def _validate_log_dir(log_dir: Optional[Path]) -> Path:
 
 
 def _validate_size(size: Optional[str]) -> None:
-    from ..backups import parse_quantity
-    from ..errors import UsageError
+    from ..facts.backups import parse_quantity
+    from ..core.errors import UsageError
 
     if size is not None:
         try:
@@ -178,11 +178,11 @@ def restore(
     or DV is not ready after it; 2 bad input or the namespace is taken; 3 the gate could not run an
     error-severity check (nothing changed); 130 interrupted.
     """
-    from ..backups import is_timestamp
-    from ..errors import UsageError
+    from ..facts.backups import is_timestamp
+    from ..core.errors import UsageError
     from ..flows.backup import FlowOptions
     from ..flows.restore import choose, describe, judge_origin, run_restore
-    from ..probe import ReadBack
+    from ..facts.probe import ReadBack
 
     if from_ is not None and not is_timestamp(from_):
         raise UsageError(f"--from {from_!r}: a backup is named by its timestamp folder, like 2021-01-22-19-27-31")
@@ -236,11 +236,11 @@ def list_backups(
         from .copy_cmd import show_copies
 
         return show_copies(ctx.obj, output)
-    from ..backups import human_bytes, shown
-    from ..origin import live_identity, origin
+    from ..facts.backups import human_bytes, shown
+    from ..facts.origin import live_identity, origin
     from ..checks.bar_low_space import space
-    from ..facts import SECTION_BAR
-    from ..trust import survey
+    from ..facts.model import SECTION_BAR
+    from ..facts.trust import survey
 
     opts: Options = ctx.obj
     facts = gather(opts, no_pod=False, verify=verify, quiet=output == Output.json)
@@ -254,7 +254,7 @@ def list_backups(
             "age_hours": round((facts.now - b.time).total_seconds() / 3600, 1),
             "combined_bytes": b.combined_size(names),
             "component_bytes": b.component_size(names),
-            # by the one rule (dvdoctor/trust.py): good / unverified / damaged / in progress, and why
+            # by the one rule (dvdoctor/facts/trust.py): good / unverified / damaged / in progress, and why
             "state": s.verdicts[b.timestamp].state,
             "why": s.verdicts[b.timestamp].why,
             "sha256": s.verdicts[b.timestamp].sha256,
@@ -270,11 +270,11 @@ def list_backups(
     if output == Output.json:
         sys.stdout.write(json.dumps({"namespace": facts.namespace, "backups": rows, "not_backups": odd}, indent=2) + "\n")
         return
-    from ..output import Column, print_table
-    from ..words import plural
+    from ..render.output import Column, print_table
+    from ..core.words import plural
 
-    from ..output import Column, print_table
-    from ..words import plural
+    from ..render.output import Column, print_table
+    from ..core.words import plural
 
     columns = [Column("current", whole=True), Column("backup", whole=True), Column("age", whole=True, justify="right"),
                Column("combined", whole=True, justify="right"), Column("components", whole=True, justify="right"),
@@ -314,17 +314,17 @@ def prune(
 
     Never the current (symlinked) or the newest good backup; nothing when no good backup would remain.
     """
-    from ..audit import AuditLog
-    from ..backups import human_bytes
-    from ..facts import SECTION_BAR
-    from ..plan import ActionFailed, BarScript, Plan, Runner, execute
-    from ..errors import UsageError
-    from ..probe import EVERY_ONE, ReadBack
-    from ..retention import protected, prunable, refuse_unless_good_remains
-    from ..trust import GOOD, survey
+    from ..repair.audit import AuditLog
+    from ..facts.backups import human_bytes
+    from ..facts.model import SECTION_BAR
+    from ..repair.plan import ActionFailed, BarScript, Plan, Runner, execute
+    from ..core.errors import UsageError
+    from ..facts.probe import EVERY_ONE, ReadBack
+    from ..repair.retention import protected, prunable, refuse_unless_good_remains
+    from ..facts.trust import GOOD, survey
 
-    from ..owner import refuse_while_active
-    from ..words import plural
+    from ..repair.owner import refuse_while_active
+    from ..core.words import plural
 
     opts: Options = ctx.obj
     if copies:

@@ -13,7 +13,7 @@ from typing import List, Optional
 
 import typer
 
-from ..errors import UsageError
+from ..core.errors import UsageError
 from . import examples
 
 lab_app = typer.Typer(
@@ -59,7 +59,7 @@ def create(
     """
     from ..lab import create_lab
     from ..lab.faults import resolve
-    from ..names import valid_name
+    from ..core.names import valid_name
 
     path = _folder(ctx, folder)
     ns = valid_name(namespace or getattr(ctx.obj, "namespace", None) or "cpd30", "namespace")
@@ -79,7 +79,7 @@ MAX_DATA = 64 * 1024**3
 
 
 def _data_size(text: Optional[str]) -> int:
-    from ..backups import parse_quantity
+    from ..facts.backups import parse_quantity
 
     if text is None:
         return 0

@@ -7,8 +7,8 @@ from rich.console import Console
 from rich.markup import escape
 
 from ..cluster.port import Cluster
-from ..lock import BREAK_RISK, Lock
-from ..names import DvNames
+from ..cluster.lock import BREAK_RISK, Lock
+from ..core.names import DvNames
 
 
 def break_lock_option() -> bool:
@@ -24,7 +24,7 @@ def take_lock(cluster: Cluster, command: str, break_lock: bool, console: Console
     With `names`, a lock another run holds is never taken (over, or with --break-lock) while one of
     DV's BAR jobs is active, other than those in `ending` (the jobs this command stops): BarJobActive.
     """
-    from ..owner import refuse_while_active_live
+    from ..repair.owner import refuse_while_active_live
 
     lock = Lock(cluster, command, warn=lambda msg: console.print(f"[yellow]! {escape(msg)}[/]"))
     guard = (lambda: refuse_while_active_live(cluster, names, command, ending)) if names is not None else None

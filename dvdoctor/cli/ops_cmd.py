@@ -11,7 +11,7 @@ from typing import Optional
 
 import typer
 
-from ..names import valid_name
+from ..core.names import valid_name
 from . import app, examples
 from .context import Options
 from .locking import break_lock_option
@@ -29,7 +29,7 @@ class RbacTarget(str, Enum):
 
 
 class CronJobApi(str, Enum):
-    """The CronJob API versions `schedule` can print (dvdoctor.schedule.CRONJOB_APIS)."""
+    """The CronJob API versions `schedule` can print (dvdoctor.flows.schedule.CRONJOB_APIS)."""
 
     v1beta1 = "batch/v1beta1"
     v1 = "batch/v1"
@@ -60,8 +60,8 @@ def rbac(
 
     Apply them with `oc apply -f -`; nothing is sent to the cluster by this command.
     """
-    from ..errors import UsageError
-    from ..rbac import manifests, subject
+    from ..core.errors import UsageError
+    from ..cluster.rbac import manifests, subject
 
     opts: Options = ctx.obj
     if not opts.namespace:
@@ -121,8 +121,8 @@ def schedule(
     With its ServiceAccount, Role and RoleBinding; apply it with `oc apply -f -`, or let --apply
     create them.
     """
-    from ..errors import UsageError
-    from ..schedule import manifests
+    from ..core.errors import UsageError
+    from ..flows.schedule import manifests
 
     opts: Options = ctx.obj
     if not opts.namespace:
@@ -133,7 +133,7 @@ def schedule(
         raise UsageError("--dry-run goes with --apply: without --apply nothing is sent anyway")
     policy = None
     if copy:
-        from ..schedule import CopyPolicy
+        from ..flows.schedule import CopyPolicy
 
         secret = copy_secret or (opts.settings.copies.secret if opts.settings.copies else None)
         if not secret:
@@ -147,7 +147,7 @@ def schedule(
     version = (cronjob_api or CronJobApi.v1beta1).value
     objects = manifests(namespace, cron, image, keep, check_only, service_account, cluster_reads, policy, version)
     if not apply:
-        from ..schedule import printed_header
+        from ..flows.schedule import printed_header
 
         _print(objects, output, printed_header(version))
         return
@@ -164,15 +164,15 @@ def _apply(opts: Options, namespace: str, objects: list[dict], dry_run: bool, au
     """
     from rich.markup import escape
 
-    from ..audit import AuditLog
-    from ..errors import UsageError
-    from ..facts import Facts
-    from ..plan import ActionFailed, Runner, execute_all_or_nothing
-    from ..schedule import apply_plan
+    from ..repair.audit import AuditLog
+    from ..core.errors import UsageError
+    from ..facts.model import Facts
+    from ..repair.plan import ActionFailed, Runner, execute_all_or_nothing
+    from ..flows.schedule import apply_plan
     from .fix_cmd import render_plan
     from .locking import take_lock
 
-    from ..output import console as make_console
+    from ..render.output import console as make_console
 
     console = make_console()
     cluster = opts.open_cluster()

@@ -23,8 +23,18 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 from urllib.parse import urlsplit, urlunsplit
 
-from ..errors import ClusterError, Conflict, Forbidden, Invalid, NotFound, NotServed, Unavailable, Unreachable, UsageError
-from ..names import valid_name
+from ..core.errors import (
+    ClusterError,
+    Conflict,
+    Forbidden,
+    Invalid,
+    NotFound,
+    NotServed,
+    Unavailable,
+    Unreachable,
+    UsageError,
+)
+from ..core.names import valid_name
 from .port import ExecResult
 from .retry import RetryPolicy
 
@@ -114,7 +124,7 @@ def _check_kubeconfig(path: str) -> None:
     The kubernetes client would otherwise fail inside its own parser with a traceback."""
     import yaml
 
-    from ..bounded import MAX_DEPTH, check_depth, read_text, yaml_load
+    from ..core.bounded import MAX_DEPTH, check_depth, read_text, yaml_load
 
     try:
         doc = yaml_load(read_text(path, KUBECONFIG_MAX_BYTES))

@@ -29,7 +29,7 @@ import sys
 from datetime import datetime, timezone
 from pathlib import Path
 
-from .. import redact
+from ..core import redact
 from .restic import COMPLETE_TAG, TAG, Restic, ResticError
 from .stream import COMBINED, EXTRA_LIMIT, StreamError, chunk_marker, meta_from_tail, meta_need, pack, unpack
 

@@ -19,12 +19,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from .. import k8s, oneshot
+from ..cluster import k8s, oneshot
 from ..cluster.port import Cluster
-from ..errors import UsageError
-from ..facts import Facts
-from ..names import CopySettings
-from ..origin import live_identity
+from ..core.errors import UsageError
+from ..facts.model import Facts
+from ..core.names import CopySettings
+from ..facts.origin import live_identity
 
 #: A copy of a 3 GB backup reads and compresses it once; the Job is stopped well after that.
 COPY_DEADLINE = 4 * 3600
@@ -117,7 +117,7 @@ def _give(bar_dir: Path, uid: int) -> None:
 def copy_job(facts: Facts, copies: CopySettings, args: list[str], *, write: bool) -> dict:
     """The Job that runs the copy program in the cluster: dvdoctor's image, the BAR volume as DV's
     backup template mounts it (read-only unless the action writes), the Secret by envFrom."""
-    from ..collect import bar_uid, bar_volume_spec
+    from ..facts.collect import bar_uid, bar_volume_spec
 
     names = facts.names
     volumes, mounts = bar_volume_spec(facts.data, names)
@@ -172,7 +172,7 @@ def runner(cluster: Cluster, facts: Facts, copies: CopySettings | None,
 
 def bar_sub_path(facts: Facts) -> str:
     """The subPath DV's backup template mounts dv-bar-pvc with (1.5.0 in DV 1.5.0)."""
-    from ..collect import bar_volume_spec
+    from ..facts.collect import bar_volume_spec
 
     _, mounts = bar_volume_spec(facts.data, facts.names)
     for m in mounts:

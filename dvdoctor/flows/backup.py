@@ -22,17 +22,30 @@ from pathlib import Path
 from rich.console import Console
 from rich.markup import escape
 
-from .. import k8s, origin, redact, trust
-from ..backups import Backup, backups, human_bytes, link_timestamp
-from ..errors import DvdoctorError
-from ..probe import ReadBack
-from ..facts import Facts
-from ..files import write_atomic
-from ..names import NEWEST_BEFORE_ANNOTATION
-from ..owner import BarJob, cleanup_after_stop, refuse_while_active, refuse_while_active_live
-from ..registry import run_checks
-from ..plan import (ActionFailed, BarScript, Create, Delete, Plan, Runner, Scale, StopJob, execute,
-                    recorded_replicas, remove_marker)
+from ..cluster import k8s
+from ..facts import origin, trust
+from ..core import redact
+from ..facts.backups import Backup, backups, human_bytes, link_timestamp
+from ..core.errors import DvdoctorError
+from ..facts.probe import ReadBack
+from ..facts.model import Facts
+from ..core.files import write_atomic
+from ..core.names import NEWEST_BEFORE_ANNOTATION
+from ..repair.owner import BarJob, cleanup_after_stop, refuse_while_active, refuse_while_active_live
+from ..verdicts.registry import run_checks
+from ..repair.plan import (
+    ActionFailed,
+    BarScript,
+    Create,
+    Delete,
+    Plan,
+    Runner,
+    Scale,
+    StopJob,
+    execute,
+    recorded_replicas,
+    remove_marker,
+)
 from . import jobs
 
 
@@ -108,7 +121,7 @@ def original_replicas(dep: dict, facts: Facts | None = None) -> int:
 
 def _accepted_at_zero(facts: Facts, name: str) -> bool:
     """Whether the site's dvdoctor.yaml suppresses side-deployments-left-down for this deployment."""
-    from ..registry import Problem
+    from ..verdicts.registry import Problem
 
     probe = Problem("", object=f"deployment/{name}")
     return any(s.matches(LEFT_DOWN, probe) for s in getattr(facts.settings, "suppressions", ()))
@@ -233,7 +246,7 @@ NEW_BACKUP_READ_BACK = ReadBack(mode="recorded", also=("@link", "@newest"))
 def postflight(facts: Facts, started: datetime) -> list[str]:
     """What must hold after a backup; returns the problems found (empty when trusted).
 
-    The new backup must be good by the one rule (dvdoctor/trust.py): read back now, its combined
+    The new backup must be good by the one rule (dvdoctor/facts/trust.py): read back now, its combined
     tarball and the component tarballs inside it, and the restore point must name it.
     """
     names = facts.names

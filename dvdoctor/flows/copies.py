@@ -7,14 +7,14 @@ copy program runs is `dvdoctor.copies.where`; what it writes is `dvdoctor.copies
 
 from __future__ import annotations
 
-from .. import trust
-from ..backups import Backup, backups, link_timestamp
-from ..errors import UsageError
-from ..facts import SECTION_BAR, Facts
+from ..facts import trust
+from ..facts.backups import Backup, backups, link_timestamp
+from ..core.errors import UsageError
+from ..facts.model import SECTION_BAR, Facts
 
 
 def good_backups(facts: Facts) -> list[Backup]:
-    """Backups that may be copied: good by the one trust rule (dvdoctor/trust.py: read back, inner
+    """Backups that may be copied: good by the one trust rule (dvdoctor/facts/trust.py: read back, inner
     tarballs included, now or when dvdoctor took it).
 
     A copy must be as trustworthy as the backup it is made from, so only good ones go."""

@@ -17,10 +17,10 @@ from typing import Callable, Iterable
 
 from rich.console import Console
 
-from ..facts import Facts
-from ..registry import CLEAN, ERROR, FAILED, INCOMPLETE, Result, run_checks
-from ..report import render
-from ..words import plural
+from ..facts.model import Facts
+from ..verdicts.registry import CLEAN, ERROR, FAILED, INCOMPLETE, Result, run_checks
+from ..render.report import render
+from ..core.words import plural
 
 #: Checks a flow takes care of itself, so they never block it: the backup scales the side deployments
 #: down, and back up at its end (to their recorded count, else 1, when they were left down before:

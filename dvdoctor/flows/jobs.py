@@ -13,13 +13,14 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable
 
-from .. import collect, k8s, oneshot
-from ..lock import identity
+from ..facts import collect
+from ..cluster import k8s, oneshot
+from ..cluster.lock import identity
 from ..cluster.port import Cluster
-from ..errors import UsageError
-from ..facts import SECTION_ENGINE, Facts
-from ..names import RUN_ANNOTATION, STARTED_BY_ANNOTATION
-from ..signatures import Match, match_log
+from ..core.errors import UsageError
+from ..facts.model import SECTION_ENGINE, Facts
+from ..core.names import RUN_ANNOTATION, STARTED_BY_ANNOTATION
+from ..facts.signatures import Match, match_log
 
 #: Cluster-assigned metadata a template copied from a live object may carry; never sent back.
 SERVER_FIELDS = ("namespace", "uid", "resourceVersion", "creationTimestamp", "selfLink", "generation", "managedFields")

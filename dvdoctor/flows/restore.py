@@ -15,16 +15,17 @@ from datetime import datetime, timezone
 from rich.console import Console
 from rich.markup import escape
 
-from .. import k8s, origin, trust
-from ..owner import refuse_while_active, refuse_while_active_live
-from ..backups import Backup, human_bytes
-from ..errors import UsageError
-from ..facts import SECTION_BAR, Facts
-from ..fixer import FixOptions, load_all as load_fixes
-from ..names import RESTORE_INCOMPLETE_ANNOTATION
-from ..origin import engine_statefulset
-from ..plan import ActionFailed, Create, Delete, Plan, Runner, execute
-from ..restore_record import Incomplete, clear_action, previous_good, record_action, stamp
+from ..cluster import k8s
+from ..facts import origin, trust
+from ..repair.owner import refuse_while_active, refuse_while_active_live
+from ..facts.backups import Backup, human_bytes
+from ..core.errors import UsageError
+from ..facts.model import SECTION_BAR, Facts
+from ..repair.fixer import FixOptions, load_all as load_fixes
+from ..core.names import RESTORE_INCOMPLETE_ANNOTATION
+from ..facts.origin import engine_statefulset
+from ..repair.plan import ActionFailed, Create, Delete, Plan, Runner, execute
+from ..facts.restore_record import Incomplete, clear_action, previous_good, record_action, stamp
 from . import jobs
 from .backup import FlowOptions, Interrupted, dv_ready, interrupted_by_signals, run_dv_job, show_dry_run
 
@@ -32,7 +33,7 @@ from .backup import FlowOptions, Interrupted, dv_ready, interrupted_by_signals, 
 def choose(facts: Facts, timestamp: str | None) -> Backup:
     """The backup to restore: --from TIMESTAMP, else the one the symlink marks; it must be good.
 
-    Good by the one rule (dvdoctor/trust.py): the restore's inspection reads the chosen backup back,
+    Good by the one rule (dvdoctor/facts/trust.py): the restore's inspection reads the chosen backup back,
     its combined tarball and the component tarballs inside it, before DV is touched. A cut inner
     tarball would otherwise empty DV's volumes and fail in the untar, leaving DV half-restored.
     """

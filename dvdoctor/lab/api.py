@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import copy
 
-from .. import permissions
-from ..backups import parse_quantity
-from ..errors import Conflict, Forbidden, Invalid, UsageError
-from ..names import is_subdomain
+from ..cluster import permissions
+from ..facts.backups import parse_quantity
+from ..core.errors import Conflict, Forbidden, Invalid, UsageError
+from ..core.names import is_subdomain
 
 #: plural -> (API group, apiVersion, Kind)
 KIND_INFO: dict[str, tuple[str, str, str]] = {

@@ -11,9 +11,9 @@ import copy
 from pathlib import Path
 from typing import Callable
 
-from .. import k8s
+from ..cluster import k8s
 from ..cluster.port import ExecResult, poll
-from ..errors import ClusterError, Conflict, Forbidden, NotFound, NotServed, UsageError
+from ..core.errors import ClusterError, Conflict, Forbidden, NotFound, NotServed, UsageError
 from . import api, runtime
 from .controllers import Controllers
 from .store import Store, now_iso

@@ -10,7 +10,7 @@ import random
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from ..names import DEFAULT
+from ..core.names import DEFAULT
 
 NAMES = DEFAULT.names
 BAR_UID = NAMES.bar_uid

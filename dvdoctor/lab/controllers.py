@@ -17,9 +17,9 @@ import secrets
 import shutil
 from datetime import datetime, timezone
 
-from .. import k8s
-from ..backups import parse_quantity
-from ..facts import parse_time
+from ..cluster import k8s
+from ..facts.backups import parse_quantity
+from ..facts.model import parse_time
 from . import runtime, status
 from .store import Store, mkdirs, now_iso
 

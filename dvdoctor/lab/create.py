@@ -20,8 +20,9 @@ from typing import Iterable
 
 import yaml
 
-from .. import bounded, k8s
-from ..errors import ClusterError, UsageError
+from ..core import bounded
+from ..cluster import k8s
+from ..core.errors import ClusterError, UsageError
 from . import api, contents, dbdata, runtime, status
 from .cluster import LabCluster
 from .controllers import suffix

@@ -14,9 +14,9 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Callable, Iterable
 
-from .. import k8s
-from ..errors import ClusterError, UsageError
-from ..names import REPLICAS_ANNOTATION
+from ..cluster import k8s
+from ..core.errors import ClusterError, UsageError
+from ..core.names import REPLICAS_ANNOTATION
 from . import contents, runtime, status
 from .cluster import LabCluster
 from .create import finished_job_pod, bar_job, du, engine_root, newest_backup_dir, set_bar_capacity
@@ -179,7 +179,7 @@ def _side_running(lab: LabCluster) -> None:
 
 @fault("bar-job-unattended", "dvdoctor was killed mid-backup on another machine; DV's dv-backup-job runs on alone")
 def _unattended(lab: LabCluster) -> None:
-    from ..names import RUN_ANNOTATION, STARTED_BY_ANNOTATION  # the annotations land with their own check
+    from ..core.names import RUN_ANNOTATION, STARTED_BY_ANNOTATION  # the annotations land with their own check
 
     _side_down(lab)  # the killed run had scaled them down, recording their counts
     body = bar_job(lab, "dv-backup-job.yaml", contents.init_volume_image(lab.namespace))
@@ -194,7 +194,7 @@ def _unattended(lab: LabCluster) -> None:
 
 @fault("restore-incomplete", "a restore failed part-way yesterday (No space left on device); none succeeded since")
 def _restore_incomplete(lab: LabCluster) -> None:
-    from ..names import RESTORE_INCOMPLETE_ANNOTATION  # the record lands with its own check
+    from ..core.names import RESTORE_INCOMPLETE_ANNOTATION  # the record lands with its own check
 
     when = (datetime.now(timezone.utc) - timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
     record = {"when": when, "backup": newest_backup_dir(lab.store).name, "job": NAMES.restore_job,
@@ -336,7 +336,7 @@ def _worker_not_ready(lab: LabCluster) -> None:
 
 @fault("stale-dvdoctor-lock", "dvdoctor's lock left by a backup run killed two hours ago on another machine")
 def _stale_lock(lab: LabCluster) -> None:
-    from ..lock import COMMAND_ANNOTATION, LEASE_NAME, micro_time  # the lock lands with its own check
+    from ..cluster.lock import COMMAND_ANNOTATION, LEASE_NAME, micro_time  # the lock lands with its own check
 
     killed = datetime.now(timezone.utc) - timedelta(hours=2)
     lab.create("leases", {

@@ -8,8 +8,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from .. import k8s
-from ..backups import human_bytes, is_timestamp
+from ..cluster import k8s
+from ..facts.backups import human_bytes, is_timestamp
 from . import runtime
 from .cluster import LabCluster
 from .contents import NAMES

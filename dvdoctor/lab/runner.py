@@ -19,7 +19,7 @@ from pathlib import Path
 
 
 def _write_atomic(path: Path, text: str) -> None:
-    """dvdoctor.files.write_atomic's way (mkstemp in the folder, then rename), in the stdlib only:
+    """dvdoctor.core.files.write_atomic's way (mkstemp in the folder, then rename), in the stdlib only:
     this file runs by its path, before (and without) importing the package."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     with os.fdopen(fd, "w", encoding="utf-8") as fh:

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..cluster.port import ExecResult
-from ..errors import ClusterError
+from ..core.errors import ClusterError
 from .store import DIR_MODE, mkdirs, write_atomic
 
 RUNNER = Path(__file__).with_name("runner.py")

@@ -23,8 +23,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterator
 
-from .. import bounded, files
-from ..errors import UsageError
+from ..core import bounded, files
+from ..core.errors import UsageError
 
 #: Folders a pod's non-root uid must traverse: never more open than this.
 DIR_MODE = 0o755
@@ -38,7 +38,7 @@ def now_iso() -> str:
 
 
 def write_atomic(path: Path, data: bytes | str, mode: int = 0o644) -> None:
-    """dvdoctor.files.write_atomic, with the folder made first: readers see old or new, never half."""
+    """dvdoctor.core.files.write_atomic, with the folder made first: readers see old or new, never half."""
     mkdirs(path.parent)
     files.write_atomic(path, data, mode)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 from dvdoctor.lab import break_lab
-from dvdoctor.names import REPLICAS_ANNOTATION
+from dvdoctor.core.names import REPLICAS_ANNOTATION
 
 SIDE = ("dv-api", "dv-caching", "dv-unified-console")
 

@@ -20,13 +20,13 @@ import time
 
 import pytest
 
-from dvdoctor import k8s
-from dvdoctor.lock import LEASE_NAME
+from dvdoctor.cluster import k8s
+from dvdoctor.cluster.lock import LEASE_NAME
 
 #: Code the child runs: patch the flow so that reaching STEP sends SIG to itself, then run the CLI.
 CHILD = r"""
 import os, signal, sys, time
-from dvdoctor import plan
+from dvdoctor.repair import plan
 from dvdoctor.flows import backup, jobs, restore
 from dvdoctor.cli import run
 

@@ -17,8 +17,8 @@ import time
 
 import pytest
 
-from dvdoctor import k8s
-from dvdoctor.names import REPLICAS_ANNOTATION
+from dvdoctor.cluster import k8s
+from dvdoctor.core.names import REPLICAS_ANNOTATION
 
 from test_flow_faults import backup_files
 
@@ -120,7 +120,7 @@ def test_a_signalled_backup_is_aborted_cleanly(slow_flow, sig):
 #: to stop the job: the second interrupt must leave the side deployments down and say what is left.
 TWICE = r"""
 import os, signal, sys, time
-from dvdoctor import plan
+from dvdoctor.repair import plan
 from dvdoctor.flows import jobs
 from dvdoctor.cli import run
 
@@ -175,7 +175,7 @@ def test_a_second_ctrl_c_says_what_is_left_and_fix_all_finishes_it(held_flow):
 def test_a_failed_job_whose_pods_outlive_its_stop_keeps_the_side_deployments_down(flow, monkeypatch):
     """DV's job fails (the runbook's Errno 13) and its pods do not go away within the stop's timeout
     (a stuck node, a finalizer): the side deployments are not scaled up beside them."""
-    from dvdoctor import plan
+    from dvdoctor.repair import plan
     from dvdoctor.lab import break_lab
 
     break_lab(flow.lab, "bar-permissions")

@@ -18,9 +18,9 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from dvdoctor import k8s
-from dvdoctor.lock import LEASE_NAME
-from dvdoctor.names import REPLICAS_ANNOTATION, RUN_ANNOTATION
+from dvdoctor.cluster import k8s
+from dvdoctor.cluster.lock import LEASE_NAME
+from dvdoctor.core.names import REPLICAS_ANNOTATION, RUN_ANNOTATION
 
 from test_flow_faults import backup_files
 

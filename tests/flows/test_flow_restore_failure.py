@@ -12,7 +12,7 @@ import os
 
 import pytest
 
-from dvdoctor.names import RESTORE_INCOMPLETE_ANNOTATION
+from dvdoctor.core.names import RESTORE_INCOMPLETE_ANNOTATION
 
 from test_flow_faults import backup_files
 
@@ -85,7 +85,7 @@ def test_a_failed_restore_job_of_dvcli_is_reported_and_kept_as_a_record_when_its
         if env["name"] == "DV_BACKUP_TARBALL":
             env["value"] = "1999-01-01-00-00-00/dv_backup.tar.gz"  # no such backup: the job fails
     lab.create("jobs", body)
-    from dvdoctor import k8s
+    from dvdoctor.cluster import k8s
 
     done = lab.wait("jobs", "dv-restore-job", lambda j: j is not None and k8s.job_state(j) != "active", 30)
     assert k8s.job_state(done) == "failed"

@@ -15,7 +15,7 @@ import sys
 import pytest
 
 from dvdoctor.lab import break_lab
-from dvdoctor.registry import load_all
+from dvdoctor.verdicts.registry import load_all
 
 
 def take_right(flow, resource: str) -> None:

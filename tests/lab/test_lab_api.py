@@ -6,9 +6,9 @@ import re
 
 import pytest
 
-from dvdoctor import k8s
+from dvdoctor.cluster import k8s
 from dvdoctor.cluster.port import Cluster
-from dvdoctor.errors import ClusterError, Conflict, Forbidden, Invalid, NotFound
+from dvdoctor.core.errors import ClusterError, Conflict, Forbidden, Invalid, NotFound
 from dvdoctor.lab import break_lab
 from dvdoctor.lab.contents import init_volume_image
 from dvdoctor.lab.create import bar_job

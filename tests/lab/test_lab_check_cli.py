@@ -12,7 +12,7 @@ import pytest
 
 from dvdoctor.cli import run
 from dvdoctor.lab import break_lab
-from dvdoctor.report import report_schema
+from dvdoctor.render.report import report_schema
 
 
 def check_json(capsys, *args: str) -> tuple[int, dict]:

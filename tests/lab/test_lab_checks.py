@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import pytest
 
-from dvdoctor.collect import collect
-from dvdoctor.errors import UsageError
+from dvdoctor.facts.collect import collect
+from dvdoctor.core.errors import UsageError
 from dvdoctor.lab import FAULTS, LabCluster, break_lab, create_lab
-from dvdoctor.registry import load_all, run_checks
+from dvdoctor.verdicts.registry import load_all, run_checks
 
 #: Checks that read the backup volume are skipped when the inspection pod cannot run at all:
 #: without its claim, its service account, or the job that names its image.

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 from dvdoctor.cli import run
-from dvdoctor.fixer import load_all as load_fixes
+from dvdoctor.repair.fixer import load_all as load_fixes
 from dvdoctor.lab import FAULTS, break_lab
-from dvdoctor.registry import load_all as load_checks
+from dvdoctor.verdicts.registry import load_all as load_checks
 
 #: Options a repair needs in the lab: the low-space fault leaves nothing safe to free, so the claim grows.
 OPTIONS = {"bar-low-space": ["--size", "200Mi"]}

@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from dvdoctor import k8s
+from dvdoctor.cluster import k8s
 from dvdoctor.lab import break_lab, controllers
 from dvdoctor.lab.contents import BAR_UID, PLACEHOLDER_IMAGE, init_volume_image
 from dvdoctor.lab.create import bar_job, run_job

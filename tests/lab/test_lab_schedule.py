@@ -9,10 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from dvdoctor import rbac, schedule
+from dvdoctor.cluster import rbac
+from dvdoctor.flows import schedule
 from dvdoctor.cli import run
 from dvdoctor.lab import LabCluster
-from dvdoctor.lock import COMMAND_ANNOTATION, LEASE_NAME, micro_time
+from dvdoctor.cluster.lock import COMMAND_ANNOTATION, LEASE_NAME, micro_time
 
 IMAGE = "quay.io/example/dvdoctor:0.1.0"
 #: What the API server adds to a stored object; everything else must be what was printed.

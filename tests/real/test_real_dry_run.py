@@ -11,13 +11,14 @@ from datetime import datetime, timezone
 
 import pytest
 
-from dvdoctor import collect as collecting
-from dvdoctor import rbac, schedule
+from dvdoctor.facts import collect as collecting
+from dvdoctor.cluster import rbac
+from dvdoctor.flows import schedule
 from dvdoctor.cluster.kube import connect
 from dvdoctor.flows.jobs import pvc_from_template
-from dvdoctor.lock import Lock
-from dvdoctor.names import DEFAULT
-from dvdoctor.rbac import subject
+from dvdoctor.cluster.lock import Lock
+from dvdoctor.core.names import DEFAULT
+from dvdoctor.cluster.rbac import subject
 
 from .api import PATHS
 

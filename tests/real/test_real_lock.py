@@ -13,7 +13,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from dvdoctor.cluster.kube import connect
-from dvdoctor.lock import LEASE_NAME, Lock, micro_time
+from dvdoctor.cluster.lock import LEASE_NAME, Lock, micro_time
 
 SIDE = ("dv-caching", "dv-api", "dv-unified-console")
 
@@ -112,7 +112,7 @@ def test_a_wait_follows_watch_events(dv, cluster):
 
 
 def test_two_takeovers_of_the_same_dead_lock_one_wins_by_the_resource_version(dv, cluster):
-    from dvdoctor.lock import LockHeld
+    from dvdoctor.cluster.lock import LockHeld
 
     lease(dv, "alice@elsewhere:4242", datetime.now(timezone.utc) - timedelta(minutes=5))
     judged = dv.api.get("Lease", dv.name, LEASE_NAME)  # both runs judged this version dead

@@ -19,10 +19,10 @@ from datetime import datetime, timedelta, timezone
 from typing import Callable
 
 from . import k8s
-from .cluster.port import Cluster
-from .errors import ClusterError
+from .port import Cluster
+from ..core.errors import ClusterError
 from .lock import Holder, identity
-from .names import OWNED_LABEL, OWNED_VALUE
+from ..core.names import OWNED_LABEL, OWNED_VALUE
 
 #: Waiting reasons after which a pod will not start without someone changing something.
 STUCK_REASONS = k8s.STUCK_REASONS

@@ -13,7 +13,7 @@ import math
 from dataclasses import dataclass
 from importlib import resources
 
-from .bounded import json_loads
+from ..core.bounded import json_loads
 
 #: bar-probe.sh sends a manifest's content only up to this size (a larger one is not dvdoctor's).
 MANIFEST_MAX_BYTES = 65536

@@ -1,7 +1,7 @@
 """A support bundle: the facts, the logs of DV's BAR job pods and dvdoctor's audit log, in one tar.gz.
 
 It is meant to be attached to a support case, so nothing in it may let a reader into the cluster:
-every text that goes in (facts, logs, audit entries) passes through dvdoctor.redact, the one pass
+every text that goes in (facts, logs, audit entries) passes through dvdoctor.core.redact, the one pass
 every output of dvdoctor uses (secrets by their name, by their flag and by their shape).
 """
 
@@ -13,11 +13,13 @@ import tarfile
 import time
 from pathlib import Path
 
-from . import __version__, k8s, redact
-from .cluster.port import Cluster
-from .errors import ClusterError
-from .facts import Facts
-from .files import write_atomic
+from .. import __version__
+from ..cluster import k8s
+from ..core import redact
+from ..cluster.port import Cluster
+from ..core.errors import ClusterError
+from .model import Facts
+from ..core.files import write_atomic
 
 #: Lines of each BAR job pod's log kept: the end, where a failure shows.
 LOG_LINES = 5000

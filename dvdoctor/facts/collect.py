@@ -14,13 +14,15 @@ from typing import Callable
 
 import yaml
 
-from . import __version__, k8s, oneshot, probe
+from .. import __version__
+from ..cluster import k8s, oneshot
+from . import probe
 from .backups import TIMESTAMP_FORMAT, parse_quantity
-from .cluster.port import KINDS, Cluster
-from .errors import ClusterError, DvdoctorError, Forbidden, NotServed, Unavailable, UsageError
-from .facts import SCHEMA_ID, SECTION_ACCESS, SECTION_BAR, SECTION_COPIES, SECTION_ENGINE, Facts, parse_time
-from .lock import LEASE_NAME, Holder
-from .names import DEFAULT, DvNames, Settings
+from ..cluster.port import KINDS, Cluster
+from ..core.errors import ClusterError, DvdoctorError, Forbidden, NotServed, Unavailable, UsageError
+from .model import SCHEMA_ID, SECTION_ACCESS, SECTION_BAR, SECTION_COPIES, SECTION_ENGINE, Facts, parse_time
+from ..cluster.lock import LEASE_NAME, Holder
+from ..core.names import DEFAULT, DvNames, Settings
 
 #: Kinds whose list may be refused (or keep failing with 429/5xx past its retries) without stopping
 #: the run (cluster-scoped, or nice to have): the checks that need them skip, naming why.
@@ -32,7 +34,7 @@ LOG_TAIL_LINES = 200
 
 
 def _trim(obj: dict) -> dict:
-    """Drop bulk nobody reads (managedFields, last-applied); secrets are dropped on the way out (dvdoctor.redact)."""
+    """Drop bulk nobody reads (managedFields, last-applied); secrets are dropped on the way out (dvdoctor.core.redact)."""
     obj = copy.deepcopy(obj)
     meta = obj.get("metadata") or {}
     meta.pop("managedFields", None)
@@ -252,7 +254,7 @@ def collect(
 
 def _collect_copies(cluster: Cluster, data: dict, settings: Settings, say: Callable[[str], None]) -> None:
     """This instance's copies in the repository, when the site configured copies (one program run)."""
-    from .copies.where import runner
+    from ..copies.where import runner
 
     if settings.copies is None:
         data["skipped"][SECTION_COPIES] = "copies are not configured (copies: in dvdoctor.yaml)"

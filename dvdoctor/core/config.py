@@ -23,7 +23,7 @@ import yaml
 from .bounded import TooBig, check_depth, check_size, non_finite, read_text, yaml_load
 from .errors import UsageError
 from .names import DEFAULT, CopySettings, DvNames, Settings, Thresholds
-from .registry import Suppression
+from ..verdicts.registry import Suppression
 
 FILE_NAME = "dvdoctor.yaml"
 #: A site's settings are a few KiB; nothing near these bounds is a config file.
@@ -202,7 +202,7 @@ def _line(root: yaml.Node, path: list) -> int:
 
 
 def _settings(data: dict, root: yaml.Node, where: str) -> SiteSettings:
-    from .registry import load_all
+    from ..verdicts.registry import load_all
 
     known = load_all()
     suppressions = []

@@ -12,13 +12,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Protocol
 
-from . import collect, k8s, oneshot, probe
+from ..facts import collect, probe
+from ..cluster import k8s, oneshot
 from .audit import AuditLog
-from .cluster.port import Cluster
-from .errors import Conflict, DvdoctorError
-from .facts import Facts
-from .files import write_atomic
-from .names import REPLICAS_ANNOTATION
+from ..cluster.port import Cluster
+from ..core.errors import Conflict, DvdoctorError
+from ..facts.model import Facts
+from ..core.files import write_atomic
+from ..core.names import REPLICAS_ANNOTATION
 
 
 #: Read-patch rounds a Scale tries when the deployment keeps changing between them (409).
@@ -92,7 +93,7 @@ class Scale:
     replicas: int
 
     def describe(self) -> str:
-        from .words import plural
+        from ..core.words import plural
 
         return f"scale deployment/{self.deployment} to {plural(self.replicas, 'replica')}"
 
@@ -143,7 +144,7 @@ class Patch:
         return self.summary
 
     def apply(self, run: Runner) -> list[Change]:
-        from .words import leaves, value
+        from ..core.words import leaves, value
 
         run.cluster.patch(self.kind, self.name, self.patch)
         if self.words:
@@ -234,7 +235,7 @@ class AwaitGrown:
         return f"wait for claim {self.claim} to reach {self.size}"
 
     def apply(self, run: Runner) -> list[Change]:
-        from .backups import parse_quantity
+        from ..facts.backups import parse_quantity
 
         want = parse_quantity(self.size)
 

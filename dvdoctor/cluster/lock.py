@@ -22,8 +22,8 @@ from datetime import datetime, timedelta, timezone
 from types import TracebackType
 from typing import Callable
 
-from .cluster.port import Cluster
-from .errors import Conflict, DvdoctorError, NotFound
+from .port import Cluster
+from ..core.errors import Conflict, DvdoctorError, NotFound
 
 LEASE_NAME = "dvdoctor-lock"
 COMMAND_ANNOTATION = "dvdoctor.io/command"

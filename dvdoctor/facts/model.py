@@ -13,9 +13,9 @@ from datetime import datetime, timezone
 from importlib import resources
 from pathlib import Path
 
-from . import k8s
-from .errors import Incomplete, UsageError
-from .names import DEFAULT, DvNames, Settings, Thresholds
+from ..cluster import k8s
+from ..core.errors import Incomplete, UsageError
+from ..core.names import DEFAULT, DvNames, Settings, Thresholds
 
 SCHEMA_ID = "dvdoctor/facts/v1"
 
@@ -163,7 +163,7 @@ class Facts:
     @classmethod
     def load(cls, path: Path, settings: Settings = DEFAULT) -> "Facts":
         """Read a saved bundle; anything malformed (or too big, or too deep) is one clear UsageError."""
-        from .bounded import json_loads, read_text
+        from ..core.bounded import json_loads, read_text
 
         try:
             data = json_loads(read_text(path, MAX_BYTES), MAX_BYTES)

@@ -14,8 +14,8 @@ import time
 from dataclasses import dataclass, field, replace
 from typing import Callable, Iterable
 
-from .errors import UsageError
-from .facts import Facts
+from ..core.errors import UsageError
+from ..facts.model import Facts
 
 ERROR = "error"
 WARNING = "warning"
@@ -150,7 +150,7 @@ def check(
 
 def load_all() -> dict[str, Check]:
     """Import every module of dvdoctor.checks once, so each registers its check."""
-    from . import checks as package  # type: ignore[attr-defined]
+    from .. import checks as package  # type: ignore[attr-defined]
 
     for info in pkgutil.iter_modules(package.__path__):
         importlib.import_module(f"{package.__name__}.{info.name}")

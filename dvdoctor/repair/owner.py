@@ -17,13 +17,13 @@ import socket
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
-from . import k8s
-from .backups import Backup, backups, human_bytes, link_timestamp
-from .cluster.port import Cluster
-from .errors import DvdoctorError
-from .facts import Facts, parse_time
-from .lock import LEASE_NAME, Holder
-from .names import NEWEST_BEFORE_ANNOTATION, RUN_ANNOTATION, STARTED_BY_ANNOTATION, DvNames
+from ..cluster import k8s
+from ..facts.backups import Backup, backups, human_bytes, link_timestamp
+from ..cluster.port import Cluster
+from ..core.errors import DvdoctorError
+from ..facts.model import Facts, parse_time
+from ..cluster.lock import LEASE_NAME, Holder
+from ..core.names import NEWEST_BEFORE_ANNOTATION, RUN_ANNOTATION, STARTED_BY_ANNOTATION, DvNames
 from .plan import Action, BarScript, Plan, Scale, StopJob, recorded_replicas, remove_marker, scale_back_count
 
 #: dvcli.sh polls its job every 30 s for at most 60 minutes, then gives up and leaves it running.

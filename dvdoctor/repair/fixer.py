@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable
 
-from .errors import UsageError
-from .facts import Facts
+from ..core.errors import UsageError
+from ..facts.model import Facts
 from .plan import Plan
 
 
@@ -70,7 +70,7 @@ def fix(
 
 
 def load_all() -> dict[str, Fix]:
-    from . import fixes as package  # type: ignore[attr-defined]
+    from .. import fixes as package  # type: ignore[attr-defined]
 
     for info in pkgutil.iter_modules(package.__path__):
         importlib.import_module(f"{package.__name__}.{info.name}")
@@ -79,8 +79,8 @@ def load_all() -> dict[str, Fix]:
 
 def resolve(ids: Iterable[str]) -> list[str]:
     """Fix ids a user asked for; a check id without an automatic fix is accepted (manual steps)."""
-    from .registry import load_all as load_checks
-    from .registry import no_id_given
+    from ..verdicts.registry import load_all as load_checks
+    from ..verdicts.registry import no_id_given
 
     fixes, checks = load_all(), load_checks()
     out: list[str] = []
@@ -97,7 +97,7 @@ def resolve(ids: Iterable[str]) -> list[str]:
 
 def manual_plan(facts: Facts, check_id: str) -> Plan:
     """For a check with no safe automatic repair: its Repair text, as steps; nothing is changed."""
-    from .registry import load_all as load_checks
+    from ..verdicts.registry import load_all as load_checks
 
     doc = load_checks()[check_id].doc
     repair = doc.split("Repair:", 1)[1].strip() if "Repair:" in doc else doc

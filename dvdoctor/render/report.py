@@ -14,10 +14,10 @@ from importlib import resources
 from rich.console import Console
 from rich.markup import escape
 
-from . import redact
-from .facts import Facts
-from .registry import ERROR, FAILED, INCOMPLETE, WARNING, Problem, Result, exit_code
-from .words import plural
+from ..core import redact
+from ..facts.model import Facts
+from ..verdicts.registry import ERROR, FAILED, INCOMPLETE, WARNING, Problem, Result, exit_code
+from ..core.words import plural
 
 SYMBOL = {"pass": "[green]✓[/]", "warn": "[yellow]![/]", "fail": "[red]✗[/]", "skip": "[dim]-[/]", "crash": "[magenta]✗[/]",
           "suppressed": "[dim]~[/]", "unknown": "[yellow]?[/]"}
@@ -57,7 +57,7 @@ def report_schema() -> dict:
 
 
 def redacted(results: list[Result]) -> list[Result]:
-    """The results as every format writes them: messages, evidence and reasons through dvdoctor.redact.
+    """The results as every format writes them: messages, evidence and reasons through dvdoctor.core.redact.
 
     Evidence quotes logs, env and events, so a report may otherwise carry what collect saw."""
     def problem(p: Problem) -> Problem:

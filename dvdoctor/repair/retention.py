@@ -1,6 +1,6 @@
 """Which backups may be deleted: the one rule that prune and the low-space repair share.
 
-It stands on the trust rule (dvdoctor/trust.py): only a backup proven good counts as one to keep.
+It stands on the trust rule (dvdoctor/facts/trust.py): only a backup proven good counts as one to keep.
 Never removed, whatever --keep says: the symlink's target, the newest good backup, the folder DV's
 backup job is writing. --keep N keeps the newest N good backups; unverified ones only fill the slots
 good ones cannot (never kept in place of a good one). Beyond that go damaged folders, unverified
@@ -14,9 +14,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .errors import DvdoctorError
-from .names import DvNames
-from .trust import DAMAGED, GOOD, UNVERIFIED, Survey
+from ..core.errors import DvdoctorError
+from ..core.names import DvNames
+from ..facts.trust import DAMAGED, GOOD, UNVERIFIED, Survey
 
 #: `why` of each kind of removal, also how the low-space repair groups them.
 WHY_DAMAGED = "damaged"

@@ -2,7 +2,7 @@
 
 Pipelines read check results in the formats their tools already show: JUnit XML (test reports in
 Jenkins, GitLab, Azure DevOps) and SARIF 2.1.0 (code-scanning views). The table and JSON report
-stay in dvdoctor.report; this module picks a writer by name, so `-o` and `--output-file FMT=PATH`
+stay in dvdoctor.render.report; this module picks a writer by name, so `-o` and `--output-file FMT=PATH`
 share one list of formats and one way to write each.
 """
 
@@ -16,18 +16,18 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Callable, TextIO
 
-from . import __version__
-from .errors import UsageError
-from .facts import Facts
-from .files import check_target, write_atomic
+from .. import __version__
+from ..core.errors import UsageError
+from ..facts.model import Facts
+from ..core.files import check_target, write_atomic
 from .output import console
-from .registry import ERROR, WARNING, Check, Result
+from ..verdicts.registry import ERROR, WARNING, Check, Result
 from .report import redacted, render, to_json
 
 FORMATS = ("table", "json", "junit", "sarif")
 SARIF_VERSION = "2.1.0"
 SARIF_SCHEMA_URI = "https://json.schemastore.org/sarif-2.1.0.json"
-#: Where a rule's help page lives in the repository (docs/checks/<id>.md, made by dvdoctor.docs).
+#: Where a rule's help page lives in the repository (docs/checks/<id>.md, made by dvdoctor.render.docs).
 DOCS_BASE = "docs/checks"
 
 
@@ -186,7 +186,7 @@ TEXT_WRITERS: dict[str, Callable[[Facts, list[Result], str], str]] = {
 def write(fmt: str, facts: Facts, results: list[Result], out: TextIO, fail_on: str = ERROR,
           left_out: list[str] | None = None) -> None:
     """Write the findings in one format; the table goes through rich, colored only on a terminal and
-    never wrapped elsewhere (dvdoctor.output)."""
+    never wrapped elsewhere (dvdoctor.render.output)."""
     results = redacted(results)
     if fmt == "table":
         render(console(file=out), facts, results, left_out=left_out, fail_on=fail_on)

@@ -1,6 +1,6 @@
 """Least-privilege RBAC for dvdoctor: the Role, RoleBinding and optional ClusterRole each command needs.
 
-The rows come from dvdoctor/permissions.py, the one table of what each command calls (the
+The rows come from dvdoctor/cluster/permissions.py, the one table of what each command calls (the
 `dvdoctor-permissions` check reads it too); tests/test_rbac.py runs the code paths of check, fix,
 backup, restore and schedule --apply against a recording port and fails when a call is not granted here. Pods
 exec'd through a websocket are authorised as `get pods/exec` on clusters before Kubernetes 1.30
@@ -16,8 +16,8 @@ import hashlib
 import re
 from collections import defaultdict
 
-from .errors import UsageError
-from .names import OWNED_LABEL, OWNED_VALUE
+from ..core.errors import UsageError
+from ..core.names import OWNED_LABEL, OWNED_VALUE
 from .permissions import ALL, IMPLIES, PERMISSIONS, SCHEDULE, Permission
 
 #: `dvdoctor rbac --for` choices: one command's needs, or those of every command that acts on DV.

@@ -4,7 +4,7 @@ The runbook text lives once, in each check's and fix's module docstring; `dvdoct
 SARIF rules and these pages all read it from the registries, so the docs cannot drift from the
 code. tests/test_docs_sync.py regenerates the pages and fails when the committed ones differ.
 
-    python -m dvdoctor.docs [--out docs/checks] [--check]
+    python -m dvdoctor.render.docs [--out docs/checks] [--check]
 """
 
 from __future__ import annotations
@@ -14,10 +14,10 @@ import re
 import sys
 from pathlib import Path
 
-from .facts import SECTION_ACCESS, SECTION_BAR, SECTION_ENGINE
-from .files import write_atomic
-from .fixer import Fix
-from .registry import Check
+from ..facts.model import SECTION_ACCESS, SECTION_BAR, SECTION_ENGINE
+from ..core.files import write_atomic
+from ..repair.fixer import Fix
+from ..verdicts.registry import Check
 
 DEFAULT_OUT = Path("docs/checks")
 SECTIONS = ("Symptom", "Cause", "Repair", "Changes")
@@ -112,7 +112,7 @@ def index_page(checks: dict[str, Check]) -> str:
     lines = [
         "# Checks", "",
         "Every failure mode dvdoctor knows, one page each, generated from the registry by "
-        "`python -m dvdoctor.docs`: do not edit these pages by hand, edit the check's or fix's module docstring.", "",
+        "`python -m dvdoctor.render.docs`: do not edit these pages by hand, edit the check's or fix's module docstring.", "",
         "| check | severity | runs in | repair | what it finds |", "|---|---|---|---|---|",
     ]
     for chk in checks.values():
@@ -124,8 +124,8 @@ def index_page(checks: dict[str, Check]) -> str:
 
 def pages() -> dict[str, str]:
     """Every generated file, by name, from the registries as they are now."""
-    from .fixer import load_all as load_fixes
-    from .registry import load_all as load_checks
+    from ..repair.fixer import load_all as load_fixes
+    from ..verdicts.registry import load_all as load_checks
 
     checks, fixes = load_checks(), load_fixes()
     out = {f"{chk.id}.md": check_page(chk, fixes.get(chk.fix) if chk.fix else None) for chk in checks.values()}
@@ -155,7 +155,7 @@ def write(out: Path) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m dvdoctor.docs", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m dvdoctor.render.docs", description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="folder of the pages (default: docs/checks)")
     parser.add_argument("--check", action="store_true", help="change nothing; exit 1 when the pages are out of date")
     args = parser.parse_args(argv)
@@ -164,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
         for name in behind:
             print(f"{args.out / name} is out of date", file=sys.stderr)
         if behind:
-            print("regenerate with: python -m dvdoctor.docs", file=sys.stderr)
+            print("regenerate with: python -m dvdoctor.render.docs", file=sys.stderr)
         return 1 if behind else 0
     changed = write(args.out)
     print(f"{args.out}: {len(changed)} {'page' if len(changed) == 1 else 'pages'} written or removed" + (f": {', '.join(changed)}" if changed else ""))

@@ -12,9 +12,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from . import __version__, k8s
+from .. import __version__
+from ..cluster import k8s
 from .backups import Backup
-from .facts import Facts
+from .model import Facts
 
 MANIFEST_NAME = "dvdoctor-manifest.json"
 MANIFEST_SCHEMA = "dvdoctor/backup-manifest/v1"

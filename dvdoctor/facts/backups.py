@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
-from .names import DvNames
+from ..core.names import DvNames
 
 #: DV's folder name: its UTC start time, ASCII digits only (`\\d` would also take other scripts' digits).
 TIMESTAMP_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}-[0-9]{2}-[0-9]{2}-[0-9]{2}", re.ASCII)
@@ -74,7 +74,7 @@ class Backup:
 def backups(bar: dict, names: DvNames) -> list[Backup]:
     """Every folder on the volume named by a valid timestamp, oldest first (`odd_entries` has the rest).
 
-    Whether each one is trusted is not decided here: dvdoctor/trust.py does, by one rule.
+    Whether each one is trusted is not decided here: dvdoctor/facts/trust.py does, by one rule.
     """
     found: dict[str, Backup] = {}
     for entry in bar.get("entries", []):

@@ -13,12 +13,12 @@ import json
 from dataclasses import dataclass
 from datetime import datetime
 
-from . import k8s
+from ..cluster import k8s
 from .backups import Backup, is_timestamp
-from .facts import Facts
-from .names import RESTORE_INCOMPLETE_ANNOTATION, DvNames
+from .model import Facts
+from ..core.names import RESTORE_INCOMPLETE_ANNOTATION, DvNames
 from .origin import engine_statefulset
-from .plan import Patch
+from ..repair.plan import Patch
 from .trust import Survey
 
 
@@ -84,7 +84,7 @@ def backup_of_job(job: dict, names: DvNames) -> str:
 
 
 def previous_good(s: Survey, chosen: str) -> Backup | None:
-    """The newest good backup (dvdoctor/trust.py) older than `chosen`."""
+    """The newest good backup (dvdoctor/facts/trust.py) older than `chosen`."""
     older = [b for b in s.good() if b.timestamp < chosen]
     return older[-1] if older else None
 

@@ -17,13 +17,13 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from .cluster.port import Cluster
-from .errors import UsageError
-from .names import OWNED_LABEL, OWNED_VALUE
-from .plan import Create, Patch, Plan
-from .permissions import BACKUP, CHECK
-from .rbac import manifests as rbac_manifests
-from .rbac import subject
+from ..cluster.port import Cluster
+from ..core.errors import UsageError
+from ..core.names import OWNED_LABEL, OWNED_VALUE
+from ..repair.plan import Create, Patch, Plan
+from ..cluster.permissions import BACKUP, CHECK
+from ..cluster.rbac import manifests as rbac_manifests
+from ..cluster.rbac import subject
 
 #: What the container runs: the gated backup, and a prune only after a good backup.
 BACKUP_SCRIPT = 'dvdoctor backup --yes --log-dir /tmp && dvdoctor prune --keep "$DVDOCTOR_KEEP" --yes'

@@ -1,8 +1,8 @@
 """The local audit log: every change dvdoctor makes, what, where, before and after, one JSON line each.
 
 It is what lets a person (or the next run) see and undo what dvdoctor did. Each entry goes through
-dvdoctor.redact before it is kept or written (a patch may carry an env value), and is appended
-without following a symlink planted at the log's name (dvdoctor.files.append_line). The file is
+dvdoctor.core.redact before it is kept or written (a patch may carry an env value), and is appended
+without following a symlink planted at the log's name (dvdoctor.core.files.append_line). The file is
 $DVDOCTOR_AUDIT, else $XDG_STATE_HOME/dvdoctor/audit.jsonl, else ~/.local/state/dvdoctor/audit.jsonl.
 """
 
@@ -16,8 +16,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from . import redact
-from .files import append_line
+from ..core import redact
+from ..core.files import append_line
 
 if TYPE_CHECKING:
     from .plan import Change
@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 def default_path() -> Path:
     if os.environ.get("DVDOCTOR_AUDIT"):
         return Path(os.environ["DVDOCTOR_AUDIT"])
-    from .state import state_dir
+    from ..core.state import state_dir
 
     return state_dir() / "audit.jsonl"
 

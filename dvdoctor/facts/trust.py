@@ -1,7 +1,7 @@
 """The one rule that decides whether a backup is trusted: good, unverified, damaged or in progress.
 
 Every command that keeps, removes, points at, restores or counts a backup asks this module: prune
-and the low-space repair (via dvdoctor/retention.py), the restore-point repair, the space estimate,
+and the low-space repair (via dvdoctor/repair/retention.py), the restore-point repair, the space estimate,
 `list`'s state column, the restore gate and the backup's postflight.
 
 A backup is **good** when its combined `dv_backup.tar.gz` reads back to its end AND every component
@@ -13,7 +13,7 @@ progress** while DV's backup job writes it; **unverified** otherwise (not read b
 nothing recorded for the file as it is now: a dvcli.sh backup beyond the read-back budget), and always
 when the BAR job's uid may not read it (root-owned, the runbook's Errno 13): a permission problem says
 nothing of its bytes, so it is neither damaged nor good on a record (DV's restore job could not read
-it either), and nothing removes it for that (dvdoctor/retention.py).
+it either), and nothing removes it for that (dvdoctor/repair/retention.py).
 
 A record proves the file as it was: bit rot keeps size and mtime. So `--verify` and every command
 that removes backups read all of them back (probe.EVERY_ONE), and a removal counts only backups read
@@ -28,10 +28,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from . import k8s, owner
+from ..cluster import k8s
+from ..repair import owner
 from .backups import Backup, OddEntry, backups, link_timestamp, odd_entries
-from .facts import Facts
-from .names import DvNames
+from .model import Facts
+from ..core.names import DvNames
 
 GOOD = "good"
 UNVERIFIED = "unverified"
@@ -141,7 +142,7 @@ class Survey:
 
 
 def in_progress(facts: Facts, items: list[Backup], link_ts: str | None) -> set[str]:
-    """While DV's backup job runs, the folders it wrote (dvdoctor/owner.py: newer than the newest one
+    """While DV's backup job runs, the folders it wrote (dvdoctor/repair/owner.py: newer than the newest one
     when it started, or named at or after its start); never the restore point's, which the job moves
     the link to last, when the backup is whole."""
     job = facts.get("jobs", facts.names.backup_job)

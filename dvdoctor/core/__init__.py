@@ -1,0 +1,1 @@
+"""Helpers every layer may use: errors, names and settings, words, bounded reading, files, redaction."""

@@ -1,0 +1,1 @@
+"""What people and machines read: the report, its formats, tables and consoles, the generated check pages."""
