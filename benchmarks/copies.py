@@ -6,7 +6,13 @@ daily cycles of `lab churn --percent 2` + DV's backup job + `dvdoctor copy` (the
 pruned to the newest backup, as the schedule with copies keeps it). Printed side by side:
 - the repository's stored bytes over the size of one combined `dv_backup.tar.gz`, against DV's own
   way of keeping DAYS backups on the volume (components + combined: twice each backup);
-- `copy` throughput over `gzip -dc` of the same combined tarball (the floor: read and decompress once);
+- `copy` throughput: the time of `gzip -dc` of the same combined tarball over the copy's time, for the
+  first copy (everything new to the repository) and for the daily copies (the median); and the
+  same over "decompress once", gzip -dc of the combined tarball AND of the component tarballs in
+  it. DV's combined tarball holds gzip'd tarballs, so `gzip -dc` of it alone leaves the data
+  compressed: a copy must inflate both layers, which is the floor the goal names (read and
+  decompress once). Both are printed; each restic call also opens the repository (its key
+  derivation, about 0.2-0.5 s), three per copy.
 - the oldest copy rehydrated: its uncompressed component streams byte-identical to the original's.
 
 Models (dvdoctor/lab/dbdata.py): contiguous (runs and log appends only), mixed (a tenth of the
@@ -70,6 +76,20 @@ def component_digests(folder: Path) -> dict[str, str]:
     return out
 
 
+def timed(argv: list[str], **kw) -> float:
+    started = time.perf_counter()
+    subprocess.run(argv, check=True, **kw)
+    return time.perf_counter() - started
+
+
+def references(tarball: Path) -> tuple[float, float]:
+    """Seconds for `gzip -dc` of the combined tarball, and for decompressing once, both layers."""
+    outer = timed(["gzip", "-dc", str(tarball)], stdout=subprocess.DEVNULL)
+    both = timed(["sh", "-c", 'gzip -dc "$1" | tar -xO -f - --wildcards "*.tar.gz" | gzip -dc >/dev/null', "sh",
+                  str(tarball)])
+    return outer, both
+
+
 def stored(repo: Path, pw: Path) -> int:
     out = subprocess.run(["restic", "-r", str(repo), "--password-file", str(pw), "stats", "--json", "--no-lock",
                           "--mode", "raw-data"], capture_output=True, text=True, check=True).stdout
@@ -87,10 +107,7 @@ def model_run(name: str, size: int, days: int, base: Path) -> dict:
     first = sorted(p for p in bar.iterdir() if p.is_dir() and not p.name.startswith("."))[-1]
     first_digests = component_digests(first)
     one = (first / "dv_backup.tar.gz").stat().st_size
-    started = time.perf_counter()
-    gz = subprocess.run(["gzip", "-dc", str(first / "dv_backup.tar.gz")], stdout=subprocess.DEVNULL, check=True)
-    gzip_s = time.perf_counter() - started
-    assert gz.returncode == 0
+    gzip_s, once_s = references(first / "dv_backup.tar.gz")
     # the first copy: the copy program itself, timed alone (what gzip -dc is compared with)
     env = {**os.environ, "DV_BAR": str(bar), "RESTIC_REPOSITORY": str(repo), "RESTIC_PASSWORD_FILE": str(pw),
            "DVDOCTOR_INSTANCE": LabCluster(lab).get("statefulsets", "dv-engine")["metadata"]["uid"],
@@ -102,12 +119,16 @@ def model_run(name: str, size: int, days: int, base: Path) -> dict:
     copy_s = time.perf_counter() - started
     on_volume = 0
     sizes = [one]
+    daily: list[tuple[float, float, float]] = []  # (gzip -dc, decompress once, the copy job) per day
     for day in range(1, days):
         churn_lab(lab, 2, seed=day, **MODELS[name])
         dv_backup(lab)
         newest = sorted(p for p in bar.iterdir() if p.is_dir() and not p.name.startswith("."))[-1]
         sizes.append((newest / "dv_backup.tar.gz").stat().st_size)
-        if quiet("--lab", str(lab), "copy", "--yes") != 0:
+        if day % 2:  # the copy program alone, timed against this day's tarball
+            outer, both = references(newest / "dv_backup.tar.gz")
+            daily.append((outer, both, timed([*job, "copy", newest.name], env=env, capture_output=True)))
+        elif quiet("--lab", str(lab), "copy", "--yes") != 0:  # the whole command, as a site runs it
             sys.exit(f"{name}: the copy of day {day} failed")
         for old in sorted(p for p in bar.iterdir() if p.is_dir() and not p.name.startswith("."))[:-1]:
             shutil.rmtree(old)
@@ -126,9 +147,10 @@ def model_run(name: str, size: int, days: int, base: Path) -> dict:
                           capture_output=True, text=True)
     identical = done.returncode == 0 and component_digests(scratch / ts) == first_digests
     destroy_lab(lab)
+    mid = sorted(daily, key=lambda d: d[2])[len(daily) // 2] if daily else (0.0, 0.0, 1.0)
     return {"model": name, "days": days, "one_backup": mean_one, "repo": repo_bytes, "ratio": repo_bytes / mean_one,
-            "dv_ratio": on_volume / mean_one, "throughput": gzip_s / copy_s if copy_s else 0.0, "gzip_s": gzip_s,
-            "copy_s": copy_s, "identical": identical}
+            "dv_ratio": on_volume / mean_one, "first": (gzip_s / copy_s, once_s / copy_s, copy_s),
+            "daily": (mid[0] / mid[2], mid[1] / mid[2], mid[2]), "identical": identical}
 
 
 def main() -> None:
@@ -152,16 +174,26 @@ def main() -> None:
     finally:
         shutil.rmtree(base, ignore_errors=True)
     print(f"data {args.data_size}, {args.days} daily backups, churn 2% a day; sizes over one combined tarball")
-    print(f"{'model':<11} {'one backup':>11} {'repository':>11} {'copies':>7} {'DV on volume':>13} {'goal':>6} "
-          f"{'copy/gzip -dc':>14} {'oldest back':>12}")
+    print(f"{'model':<11} {'one backup':>11} {'repository':>11} {'copies':>7} {'DV on volume':>13} {'goal':>10} "
+          f"{'oldest back':>12}")
     for r in results:
         goal = GOALS.get(r["model"])
         verdict = "" if goal is None else ("met" if r["ratio"] <= goal else "MISSED")
-        print(f"{r['model']:<11} {r['one_backup'] / 2**20:>8.1f} MiB {r['repo'] / 2**20:>7.1f} MiB {r['ratio']:>7.2f} "
-              f"{r['dv_ratio']:>13.1f} {('≤' + format(goal, 'g') + ' ' + verdict) if goal else 'none':>6} "
-              f"{r['throughput']:>13.2f}x {'identical' if r['identical'] else 'DIFFERENT':>12}")
-    print("copy/gzip -dc: gzip -dc time of the first combined tarball over the first copy's time (goal ≥ 0.5); "
-          "DV on volume: what DV's own way keeps for the same backups")
+        print(f"{r['model']:<11} {r['one_backup'] / 2**20:>7.1f} MiB {r['repo'] / 2**20:>7.1f} MiB {r['ratio']:>7.2f} "
+              f"{r['dv_ratio']:>13.1f} {('≤' + format(goal, 'g') + ' ' + verdict) if goal else 'none':>10} "
+              f"{'identical' if r['identical'] else 'DIFFERENT':>12}")
+    print("copies: the repository over one combined tarball; DV on volume: what DV's own way keeps for the same "
+          "backups")
+    print()
+    print(f"{'model':<11} {'copy':<6} {'seconds':>8} {'gzip -dc / copy':>16} {'decompress once / copy':>23} "
+          f"{'goal ≥ 0.5':>11}")
+    for r in results:
+        for label in ("first", "daily"):
+            outer, once, seconds = r[label]
+            print(f"{r['model']:<11} {label:<6} {seconds:>8.2f} {outer:>16.2f} {once:>23.2f} "
+                  f"{'met' if once >= 0.5 else 'MISSED':>11}")
+    print("first: the first copy (all of it new to the repository); daily: the median of the daily copies timed; "
+          "the goal is judged on decompress once (both gzip layers), the floor of any copy")
 
 
 if __name__ == "__main__":
