@@ -2,6 +2,7 @@
 
 Run on demand: `.venv/bin/python benchmarks/startup.py [--runs N] [--command "dvdoctor --help"]`.
 The command defaults to the console script next to this interpreter, else `python -m dvdoctor`.
+It prints the ratio of the two, round by round, beside the goal (GOAL, from issue 13).
 """
 
 from __future__ import annotations
@@ -16,6 +17,9 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+#: dvdoctor --help may take at most this many times the minimal app's --help (issue 13).
+GOAL = 1.15
 
 MINIMAL_APP = '''\
 import typer
@@ -47,17 +51,40 @@ def default_command() -> list[str] | None:
     return None
 
 
-def median_seconds(argv: list[str], runs: int) -> float | None:
-    """Median wall time of `runs` runs, or None when the command fails."""
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        done = subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        times.append(time.perf_counter() - start)
-        if done.returncode != 0:
-            print(f"  {shlex.join(argv)} failed (rc {done.returncode}): {done.stderr.decode()[-300:].strip()}")
+def seconds(argv: list[str]) -> float | None:
+    """Wall time of one run, or None when the command fails (its error is printed)."""
+    start = time.perf_counter()
+    done = subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    took = time.perf_counter() - start
+    if done.returncode != 0:
+        print(f"  {shlex.join(argv)} failed (rc {done.returncode}): {done.stderr.decode()[-300:].strip()}")
+        return None
+    return took
+
+
+def paired_runs(baseline: list[str], ours: list[str], runs: int) -> list[tuple[float, float]] | None:
+    """`runs` rounds of one run of each, alternating which goes first, or None when one fails.
+
+    Why paired: on a shared machine the load changes from second to second; two commands timed in
+    two blocks measure the load as much as the commands. Timed side by side in each round, both
+    meet the same load, and the ratio of each round cancels most of it.
+    """
+    rounds = []
+    for i in range(runs):
+        order = (baseline, ours) if i % 2 == 0 else (ours, baseline)
+        first, second = seconds(order[0]), seconds(order[1])
+        if first is None or second is None:
             return None
-    return statistics.median(times)
+        rounds.append((first, second) if i % 2 == 0 else (second, first))
+    return rounds
+
+
+def spread(values: list[float]) -> tuple[float, float, float]:
+    """Median and the interquartile range (25th, 75th percentile) of `values`."""
+    if len(values) < 2:
+        return values[0], values[0], values[0]
+    q1, _, q3 = statistics.quantiles(values, n=4, method="inclusive")
+    return statistics.median(values), q1, q3
 
 
 def imports_kubernetes(argv: list[str]) -> bool | None:
@@ -72,7 +99,7 @@ def imports_kubernetes(argv: list[str]) -> bool | None:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--runs", type=int, default=15)
+    parser.add_argument("--runs", type=int, default=31, help="rounds; each runs both commands once (default 31)")
     parser.add_argument("--command", help="the command to time, e.g. 'dvdoctor --help'")
     opts = parser.parse_args()
     argv = shlex.split(opts.command) if opts.command else default_command()
@@ -83,16 +110,20 @@ def main() -> int:
         app = Path(tmp) / "minimal_app.py"
         app.write_text(MINIMAL_APP, encoding="utf-8")
         baseline_argv = [sys.executable, str(app), "--help"]
-        median_seconds(baseline_argv, 1)  # warm the disk cache for both
-        median_seconds(argv, 1)
-        baseline = median_seconds(baseline_argv, opts.runs)
-        ours = median_seconds(argv, opts.runs)
-    if baseline is None or ours is None:
+        paired_runs(baseline_argv, argv, 1)  # warm the disk cache for both
+        rounds = paired_runs(baseline_argv, argv, opts.runs)
+    if rounds is None:
         return 1
-    print(f"runs each:                 {opts.runs}")
-    print(f"minimal typer app --help:  {baseline * 1000:.0f} ms (median)")
-    print(f"{shlex.join(argv)[-40:]:<26} {ours * 1000:.0f} ms (median)")
-    print(f"ratio:                     {ours / baseline:.2f}x")
+    base_ms = spread([b * 1000 for b, _ in rounds])
+    ours_ms = spread([o * 1000 for _, o in rounds])
+    ratio = spread([o / b for b, o in rounds])
+    print(f"command timed:             {shlex.join(argv)}")
+    print(f"rounds:                    {opts.runs} (one run of each, alternating which goes first)")
+    print("                           median [25th-75th percentile]")
+    print(f"minimal typer app --help:  {base_ms[0]:4.0f} ms [{base_ms[1]:.0f}-{base_ms[2]:.0f}]")
+    print(f"dvdoctor --help:           {ours_ms[0]:4.0f} ms [{ours_ms[1]:.0f}-{ours_ms[2]:.0f}]")
+    print(f"ratio, round by round:     {ratio[0]:.2f}x [{ratio[1]:.2f}-{ratio[2]:.2f}]"
+          f"   goal: <= {GOAL:.2f}x, {'met' if ratio[0] <= GOAL else 'NOT met'}")
     found = imports_kubernetes(argv)
     print(f"imports kubernetes:        {'unknown (command failed)' if found is None else ('YES' if found else 'no')}")
     return 0

@@ -1,5 +1,9 @@
 """The `dvdoctor` command line: one typer app, commands registered from small modules.
 
+A command's module is imported only when that command is parsed or run: the root group lists the
+commands from a table (dvdoctor.cli.commands), so `dvdoctor --help` and shell completion of command
+names import none of them (dvdoctor.cli.lazy says how).
+
 Connection options (-n, --context, --kubeconfig, --lab, --config, -v) may stand before or after the
 command, as with oc and kubectl; main() moves them in front before typer parses. Errors a user
 can cause end with one line on stderr and exit code 2; -v shows the traceback.
@@ -13,10 +17,11 @@ import traceback
 from typing import Optional
 
 import typer
+import typer.main
 
-from ..core import redact
 from ..core.errors import DvdoctorError
-from .context import Options
+from .commands import COMMANDS
+from .lazy import LazyGroup
 
 #: The exit-code contract every command keeps (docs/commands.md says the same, tested per command).
 EXIT_CODES = (
@@ -26,8 +31,20 @@ EXIT_CODES = (
     "or the API did not answer."
 )
 
+
+class RootGroup(LazyGroup):
+    """dvdoctor's root group: the commands of the table, each built once its module registered it on `app`."""
+
+    table = COMMANDS
+
+    def build(self, name: str) -> typer.core.TyperGroup | typer.core.TyperCommand | None:
+        # typer builds every command registered so far; the other ones are cheap and dropped
+        return typer.main.get_group(app).commands.built.get(name)
+
+
 app = typer.Typer(
     name="dvdoctor",
+    cls=RootGroup,
     no_args_is_help=False,
     pretty_exceptions_enable=False,
     # click's plain help: it wraps at the terminal's width and never cuts an option's name
@@ -68,6 +85,7 @@ def root(
     no_color: bool = typer.Option(False, "--no-color", help="No colors, even in a terminal (as NO_COLOR=1 does)."),
 ) -> None:
     from ..render import output
+    from .context import Options
 
     output.NO_COLOR = no_color
     if ctx.invoked_subcommand is None:  # bare `dvdoctor` (or only global options): the help, exit 0
@@ -107,10 +125,11 @@ def hoist_global_options(argv: list[str]) -> list[str]:
 
 
 def _register() -> None:
-    from . import check_cmd, copy_cmd, demo_cmd, fix_cmd, flow_cmd, lab_cmd, ops_cmd  # noqa: F401  (each adds its commands to `app`)
+    """Import every command's module, so `app` holds them all (for tests and docs that walk the commands)."""
+    import importlib
 
-    if not any(group.name == "lab" for group in app.registered_groups):
-        app.add_typer(lab_cmd.lab_app, name="lab")
+    for entry in COMMANDS.values():
+        importlib.import_module(entry.module, __package__)
 
 
 def run(argv: list[str]) -> int:
@@ -124,7 +143,6 @@ def run(argv: list[str]) -> int:
     args = hoist_global_options(list(argv))
     verbose = any(a in ("-v", "--verbose") for a in args)
     output.NO_COLOR = False
-    _register()
     with output.pipe_safe_streams():
         return _run(args, verbose)
 
@@ -143,6 +161,8 @@ def _run(args: list[str], verbose: bool) -> int:
         print("dvdoctor: aborted", file=sys.stderr)
         return 1
     except DvdoctorError as exc:
+        from ..core import redact
+
         if verbose:
             traceback.print_exc()
         print(f"dvdoctor: error: {redact.text(str(exc))}", file=sys.stderr)  # it may quote a log or a value

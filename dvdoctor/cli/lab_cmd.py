@@ -14,7 +14,7 @@ from typing import List, Optional
 import typer
 
 from ..core.errors import UsageError
-from . import examples
+from . import app, examples
 
 lab_app = typer.Typer(
     rich_markup_mode=None,
@@ -176,3 +176,6 @@ def destroy(
     path = _folder(ctx, folder)
     destroy_lab(path)
     typer.echo(f"removed {path}")
+
+
+app.add_typer(lab_app, name="lab")
