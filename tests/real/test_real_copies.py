@@ -30,7 +30,7 @@ def test_the_server_admits_the_copy_programs_jobs(dv):
         assert container["envFrom"] == [{"secretRef": {"name": "dv-copies"}}]
         assert not any("RESTIC_PASSWORD" in str(e) for e in container.get("env", []))  # only from the Secret
         mounts = [m for m in container.get("volumeMounts", []) if m["mountPath"] == facts.names.bar_mount]
-        assert [m.get("readOnly") for m in mounts] == ([not write] if args[0] in ("copy", "rehydrate") else [])
+        assert [bool(m.get("readOnly")) for m in mounts] == ([not write] if args[0] in ("copy", "rehydrate") else [])
     assert dv.api.list("Job", dv.name, "app.kubernetes.io/managed-by=dvdoctor") == []
 
 
