@@ -20,7 +20,6 @@ from dvdoctor.facts.trust import survey
 
 
 @check(
-    "backup-unreadable",
     "The BAR job's uid can read every backup",
     severity=WARNING,
     applies=[NOW],

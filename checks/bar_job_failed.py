@@ -26,9 +26,7 @@ def failing_pods(facts: Facts, job: str) -> list[dict]:
 
 
 @check(
-    "bar-job-failed",
     "DV's backup and restore jobs are not failing",
-    fix="bar-job-failed",
     tags=["runbook", "jobs", "logs"],
 )
 def run(facts: Facts):

@@ -24,9 +24,7 @@ from dvdoctor.verdicts.registry import Problem, Skip, check
 
 
 @check(
-    "bar-job-unattended",
     "No DV backup or restore job runs without a dvdoctor run or dvcli.sh attached",
-    fix="bar-job-unattended",
     tags=["jobs", "interrupted"],
 )
 def run(facts: Facts):

@@ -117,10 +117,8 @@ def space(facts: Facts) -> Space | None:
 
 
 @check(
-    "bar-low-space",
     "The backup volume has room for the next backup",
     applies=[BACKUP],
-    fix="bar-low-space",
     needs=[SECTION_BAR],
     tags=["runbook", "backup-volume", "space"],
 )

@@ -14,9 +14,7 @@ from dvdoctor.verdicts.registry import Problem, check
 
 
 @check(
-    "bar-permissions",
     "BAR job's uid can write to the backup volume",
-    fix="bar-permissions",
     needs=[SECTION_BAR],
     tags=["runbook", "backup-volume"],
 )

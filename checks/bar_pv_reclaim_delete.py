@@ -16,10 +16,8 @@ from dvdoctor.verdicts.registry import WARNING, Problem, Skip, check
 
 
 @check(
-    "bar-pv-reclaim-delete",
     "Deleting dv-bar-pvc would not delete the backups",
     severity=WARNING,
-    fix="bar-pv-reclaim-delete",
     tags=["backup-volume", "data-loss"],
 )
 def run(facts: Facts):

@@ -50,10 +50,8 @@ def describe_volume(pv: dict) -> str:
 
 
 @check(
-    "bar-pvc-missing",
     "The claim dv-bar-pvc exists and is bound",
     applies=[BACKUP, RESTORE],
-    fix="bar-pvc-missing",
     tags=["runbook", "backup-volume"],
 )
 def run(facts: Facts):

@@ -16,7 +16,6 @@ from dvdoctor.verdicts.registry import Problem, check
 
 
 @check(
-    "bar-sa-missing",
     "The service account dv-bar-sa exists",
     tags=["runbook", "security"],
 )

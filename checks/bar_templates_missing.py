@@ -16,7 +16,6 @@ from dvdoctor.verdicts.registry import Problem, check
 
 
 @check(
-    "bar-templates-missing",
     "DV's BAR job templates are in dv-engine-0",
     needs=[SECTION_ENGINE],
     tags=["engine", "templates"],

@@ -21,10 +21,8 @@ from dvdoctor.core.words import plural
 
 
 @check(
-    "broken-backup-symlink",
     "The dv_backup.tar.gz restore point names a good backup",
     applies=[RESTORE],
-    fix="broken-backup-symlink",
     needs=[SECTION_BAR],
     tags=["runbook", "backup-volume", "restore"],
 )

@@ -17,7 +17,6 @@ from dvdoctor.verdicts.registry import NOW, Problem, check
 
 
 @check(
-    "copies-unusable",
     "The restic repository of copies can be used",
     applies=[NOW],
     needs=[SECTION_COPIES],

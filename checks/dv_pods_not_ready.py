@@ -56,7 +56,6 @@ def why_not_ready(pod: dict) -> str:
 
 
 @check(
-    "dv-pods-not-ready",
     "Every DV pod is Running and Ready",
     applies=[RESTORE],
     tags=["runbook", "restore", "pods"],

@@ -29,7 +29,6 @@ def _line(p: permissions.Permission, verb: str) -> str:
 
 
 @check(
-    "dvdoctor-permissions",
     "dvdoctor may do what the running command needs",
     severity=WARNING,
     needs=[SECTION_ACCESS],

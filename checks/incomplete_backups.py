@@ -24,10 +24,8 @@ from dvdoctor.facts.trust import DAMAGED, survey
 
 
 @check(
-    "incomplete-backups",
     "No backup folder holds a damaged backup",
     severity=WARNING,
-    fix="incomplete-backups",
     needs=[SECTION_BAR],
     tags=["backup-volume"],
 )

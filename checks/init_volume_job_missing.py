@@ -19,7 +19,6 @@ from dvdoctor.verdicts.registry import Problem, check
 
 
 @check(
-    "init-volume-job-missing",
     "The dv-init-volume job exists (it names DV's BAR image)",
     tags=["runbook", "image"],
 )

@@ -22,10 +22,8 @@ CHECK_ID = "init-volume-pod-missing"
 
 
 @check(
-    CHECK_ID,
     "The dv-init-volume job still has its pod (dvcli.sh reads DV's BAR image from it)",
     severity=WARNING,
-    fix=CHECK_ID,
     tags=["runbook", "dvcli", "image"],
 )
 def run(facts: Facts):

@@ -50,10 +50,8 @@ def _owned(obj: dict) -> bool:
 
 
 @check(
-    "leftover-bar-pods",
     "No BAR jobs or pods left over from earlier runs",
     severity=WARNING,
-    fix="leftover-bar-pods",
     tags=["cleanup", "jobs"],
 )
 def run(facts: Facts):

@@ -21,7 +21,6 @@ from dvdoctor.facts.trust import UNVERIFIED, survey
 
 
 @check(
-    "no-recent-backup",
     "A backup proven good exists and is recent",
     severity=WARNING,
     needs=[SECTION_BAR],

@@ -19,11 +19,9 @@ from dvdoctor.facts.trust import survey
 
 
 @check(
-    "no-recent-copy",
     "The newest good backup is copied off the backup volume, recently",
     severity=WARNING,
     applies=[NOW],
-    fix="no-recent-copy",
     needs=[SECTION_BAR, SECTION_COPIES],
     tags=["copies", "schedule"],
 )

@@ -20,7 +20,6 @@ from dvdoctor.facts.trust import survey
 
 
 @check(
-    "odd-backup-folders",
     "Everything on the backup volume is a backup folder DV could have made",
     severity=WARNING,
     needs=[SECTION_BAR],

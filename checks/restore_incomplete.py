@@ -23,7 +23,6 @@ from dvdoctor.facts.restore_record import backup_of_job, recorded
 
 
 @check(
-    "restore-incomplete",
     "No restore of DV has failed part-way since the last one that succeeded",
     tags=["restore", "data"],
 )

@@ -18,10 +18,8 @@ from dvdoctor.core.words import plural
 
 
 @check(
-    "restore-marker-left",
     "No .bar_restored.txt marker left after a restore",
     severity=WARNING,
-    fix="restore-marker-left",
     needs=[SECTION_ENGINE],
     tags=["runbook", "marker", "restore"],
 )

@@ -21,7 +21,6 @@ SUPPORTED = (1, 18)
 
 
 @check(
-    "server-too-old",
     "The API server serves what every dvdoctor command needs",
     severity=ERROR,
     tags=["platform"],

@@ -21,10 +21,8 @@ from dvdoctor.verdicts.registry import RESTORE, Problem, check
 
 
 @check(
-    "side-deployments-left-down",
     "dv-caching, dv-api and dv-unified-console run when no backup does",
     applies=[RESTORE],
-    fix="side-deployments-left-down",
     tags=["runbook", "deployments"],
 )
 def run(facts: Facts):

@@ -18,10 +18,8 @@ from dvdoctor.verdicts.registry import BACKUP, Problem, check
 
 
 @check(
-    "side-deployments-running",
     "dv-caching, dv-api and dv-unified-console are at 0 replicas during a backup",
     applies=[BACKUP],
-    fix="side-deployments-running",
     tags=["runbook", "backup", "deployments"],
 )
 def run(facts: Facts):

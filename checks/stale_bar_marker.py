@@ -13,9 +13,7 @@ from dvdoctor.verdicts.registry import Problem, check
 
 
 @check(
-    "stale-bar-marker",
     "No .bar marker left behind without a running BAR job",
-    fix="stale-bar-marker",
     needs=[SECTION_ENGINE],
     tags=["runbook", "marker"],
 )

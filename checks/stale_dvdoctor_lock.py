@@ -20,10 +20,8 @@ from dvdoctor.verdicts.registry import WARNING, NotApplicable, Problem, Skip, ch
 
 
 @check(
-    "stale-dvdoctor-lock",
     "No dvdoctor lock left by a run that is gone",
     severity=WARNING,
-    fix="stale-dvdoctor-lock",
     tags=["dvdoctor", "lock"],
 )
 def run(facts: Facts):

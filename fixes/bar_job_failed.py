@@ -10,20 +10,22 @@ Changes: deletes the job and its pods; removes /mnt/marker_files/.bar if present
 job, the annotation dvdoctor.io/restore-incomplete on the dv-engine StatefulSet.
 """
 
+from typing import Sequence
+
 from dvdoctor.cluster import k8s
 from dvdoctor.facts.model import Facts
 from dvdoctor.repair.fixer import FixOptions, fix
 from dvdoctor.repair.plan import Delete, Plan, remove_marker
-from dvdoctor.verdicts.registry import load_all
+from dvdoctor.verdicts.registry import Problem
 from dvdoctor.facts.restore_record import Incomplete, backup_of_job, record_action, recorded, stamp
 from dvdoctor.facts.signatures import match_log
 
 
-@fix("bar-job-failed")
-def plan(facts: Facts, options: FixOptions) -> Plan:
-    out = Plan("bar-job-failed")
+@fix
+def plan(facts: Facts, problems: Sequence[Problem], options: FixOptions) -> Plan:
+    out = Plan()
     names = facts.names
-    for problem in load_all()["bar-job-failed"].run(facts):
+    for problem in problems:
         kind, _, name = (problem.object or "").partition("/")
         if kind != "job":
             continue

@@ -9,15 +9,18 @@ Changes: deletes the job and its pods; removes the job's partial folder from dv-
 /mnt/marker_files/.bar; spec.replicas of the side deployments.
 """
 
+from typing import Sequence
+
 from dvdoctor.facts.model import Facts
 from dvdoctor.repair.fixer import FixOptions, fix
 from dvdoctor.repair.owner import STOP_FIX, stop_backup_plan, unattended
 from dvdoctor.repair.plan import Plan
+from dvdoctor.verdicts.registry import Problem
 
 
-@fix(STOP_FIX)
-def plan(facts: Facts, options: FixOptions) -> Plan:
-    out = Plan(STOP_FIX)
+@fix
+def plan(facts: Facts, problems: Sequence[Problem], options: FixOptions) -> Plan:
+    out = Plan()
     for job in unattended(facts):
         if job.name == facts.names.backup_job:
             stop = stop_backup_plan(facts, job, STOP_FIX)

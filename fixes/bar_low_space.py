@@ -18,6 +18,7 @@ first and waits for the storage driver to grow it, so a refused or stalled growt
 """
 
 import math
+from typing import Sequence
 
 from dvdoctor.facts.backups import human_bytes, parse_quantity
 from dvdoctor.checks.bar_low_space import GIB, claim_size, space
@@ -26,6 +27,7 @@ from dvdoctor.facts.model import SECTION_BAR, Facts
 from dvdoctor.repair.fixer import FixOptions, fix
 from dvdoctor.flows.jobs import THREE_BACKUPS
 from dvdoctor.repair.plan import AwaitGrown, BarScript, Patch, Plan
+from dvdoctor.verdicts.registry import Problem
 from dvdoctor.repair.retention import (
     WHY_DAMAGED,
     WHY_UNVERIFIED,
@@ -118,9 +120,9 @@ def _free(facts: Facts, keep: int, free: int, need: int) -> tuple[list[BarScript
     return actions, notes, projected, every
 
 
-@fix("bar-low-space")
-def plan(facts: Facts, options: FixOptions) -> Plan:
-    out = Plan("bar-low-space")
+@fix
+def plan(facts: Facts, problems: Sequence[Problem], options: FixOptions) -> Plan:
+    out = Plan()
     facts.require(SECTION_BAR)
     room = space(facts)
     if options.size:

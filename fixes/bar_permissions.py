@@ -7,14 +7,17 @@ the runbook's own repair, only as a last resort and only with --allow-world-writ
 Changes: the mode and owner of the backup volume's root folder.
 """
 
+from typing import Sequence
+
 from dvdoctor.facts.model import SECTION_BAR, Facts
 from dvdoctor.repair.fixer import FixOptions, fix
 from dvdoctor.repair.plan import BarScript, Plan
+from dvdoctor.verdicts.registry import Problem
 
 
-@fix("bar-permissions")
-def plan(facts: Facts, options: FixOptions) -> Plan:
-    out = Plan("bar-permissions")
+@fix
+def plan(facts: Facts, problems: Sequence[Problem], options: FixOptions) -> Plan:
+    out = Plan()
     bar = facts.require(SECTION_BAR)
     if bar.get("writable", True):
         return out

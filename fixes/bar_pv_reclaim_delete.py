@@ -4,15 +4,18 @@ Changes: spec.persistentVolumeReclaimPolicy of the PersistentVolume bound to dv-
 Kubernetes allows to change on a bound volume). Needs rights to patch cluster-scoped PVs.
 """
 
+from typing import Sequence
+
 from dvdoctor.core.errors import UsageError
 from dvdoctor.facts.model import Facts
 from dvdoctor.repair.fixer import FixOptions, fix
 from dvdoctor.repair.plan import Patch, Plan
+from dvdoctor.verdicts.registry import Problem
 
 
-@fix("bar-pv-reclaim-delete")
-def plan(facts: Facts, options: FixOptions) -> Plan:
-    out = Plan("bar-pv-reclaim-delete")
+@fix
+def plan(facts: Facts, problems: Sequence[Problem], options: FixOptions) -> Plan:
+    out = Plan()
     pvc = facts.get("persistentvolumeclaims", facts.names.bar_pvc)
     if pvc is None:
         return out

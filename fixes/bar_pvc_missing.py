@@ -17,6 +17,7 @@ log), creates one PersistentVolumeClaim naming it and waits (up to a minute) for
 them; else one new PersistentVolumeClaim.
 """
 
+from typing import Sequence
 
 from dvdoctor.cluster import k8s
 from dvdoctor.checks.bar_pvc_missing import describe_volume, kept_volumes
@@ -24,11 +25,12 @@ from dvdoctor.facts.model import Facts
 from dvdoctor.repair.fixer import FixOptions, fix
 from dvdoctor.flows.jobs import claim_from_template, pvc_from_template
 from dvdoctor.repair.plan import AwaitBound, Create, Patch, Plan
+from dvdoctor.verdicts.registry import Problem
 
 
 def rebind_plan(facts: Facts, pv: dict, options: FixOptions) -> Plan:
     """Pre-bind the kept volume to dv-bar-pvc, then create the claim that names it."""
-    out = Plan("bar-pvc-missing")
+    out = Plan()
     names = facts.names
     spec = pv.get("spec") or {}
     ref = spec.get("claimRef") or {}
@@ -68,9 +70,9 @@ def rebind_plan(facts: Facts, pv: dict, options: FixOptions) -> Plan:
     return out
 
 
-@fix("bar-pvc-missing")
-def plan(facts: Facts, options: FixOptions) -> Plan:
-    out = Plan("bar-pvc-missing")
+@fix
+def plan(facts: Facts, problems: Sequence[Problem], options: FixOptions) -> Plan:
+    out = Plan()
     names = facts.names
     if facts.get("persistentvolumeclaims", names.bar_pvc) is not None:
         return out

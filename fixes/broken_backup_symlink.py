@@ -6,17 +6,20 @@ made beside the old one and renamed over it, so there is never a moment without 
 Changes: the symlink on dv-bar-pvc; no backup file is touched.
 """
 
+from typing import Sequence
+
 from dvdoctor.facts.backups import shown
 from dvdoctor.core.errors import UsageError
 from dvdoctor.facts.model import SECTION_BAR, Facts
 from dvdoctor.repair.fixer import FixOptions, fix
 from dvdoctor.repair.plan import BarScript, Plan
+from dvdoctor.verdicts.registry import Problem
 from dvdoctor.facts.trust import GOOD, survey
 
 
-@fix("broken-backup-symlink")
-def plan(facts: Facts, options: FixOptions) -> Plan:
-    out = Plan("broken-backup-symlink")
+@fix
+def plan(facts: Facts, problems: Sequence[Problem], options: FixOptions) -> Plan:
+    out = Plan()
     bar = facts.require(SECTION_BAR)
     names = facts.names
     s = survey(facts)

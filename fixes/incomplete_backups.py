@@ -5,18 +5,21 @@ good backup, and nothing at all when no backup proven good would remain (the sha
 rule). Changes: removes those folders from dv-bar-pvc.
 """
 
+from typing import Sequence
+
 from dvdoctor.facts.backups import human_bytes
 from dvdoctor.facts.model import SECTION_BAR, Facts
 from dvdoctor.repair.fixer import FixOptions, fix
 from dvdoctor.repair.plan import BarScript, Plan
+from dvdoctor.verdicts.registry import Problem
 from dvdoctor.repair.retention import WHY_DAMAGED, no_good_left, prunable
 from dvdoctor.facts.trust import survey
 from dvdoctor.core.words import plural
 
 
-@fix("incomplete-backups")
-def plan(facts: Facts, options: FixOptions) -> Plan:
-    out = Plan("incomplete-backups")
+@fix
+def plan(facts: Facts, problems: Sequence[Problem], options: FixOptions) -> Plan:
+    out = Plan()
     facts.require(SECTION_BAR)
     s = survey(facts)
     doomed = [r for r in prunable(s, keep=len(s.backups)) if r.why == WHY_DAMAGED]

@@ -13,11 +13,13 @@ from __future__ import annotations
 import re
 import subprocess
 from pathlib import Path
+from typing import Sequence
 
 from dvdoctor.core.errors import UsageError
 from dvdoctor.facts.model import Facts
 from dvdoctor.repair.fixer import FixOptions, fix
 from dvdoctor.repair.plan import Plan, WriteLocalFile
+from dvdoctor.verdicts.registry import Problem
 
 IMAGE_LINE = re.compile(r"^(\s*)dv_init_volume_image=\$\(.*\bget\s+pod\b.*$", re.MULTILINE)
 SED_IN_PLACE = re.compile(r"\bsed\s+-i(?:\s+''|\s+\"\")?(?=\s)")
@@ -62,9 +64,9 @@ def verify(options: FixOptions) -> tuple[bool, str]:
     return ok, f"{target}: bash -n passes, image read from the job" if ok else f"{target} still reads the pod"
 
 
-@fix("init-volume-pod-missing", verify=verify)
-def plan(facts: Facts, options: FixOptions) -> Plan:
-    out = Plan("init-volume-pod-missing")
+@fix(verify=verify)
+def plan(facts: Facts, problems: Sequence[Problem], options: FixOptions) -> Plan:
+    out = Plan()
     if options.dvcli is None:
         out.manual.append(
             "dvdoctor backup and dvdoctor restore take the image from the dv-init-volume job and are not affected. "

@@ -8,18 +8,20 @@ each) until the garbage collector has removed a job's pods, which it does a mome
 and the pods.
 """
 
+from typing import Sequence
+
 from dvdoctor.facts.model import Facts
 from dvdoctor.repair.fixer import FixOptions, fix
 from dvdoctor.repair.plan import Delete, Plan, StopJob
-from dvdoctor.verdicts.registry import load_all
+from dvdoctor.verdicts.registry import Problem
 
 KINDS = {"job": "jobs", "pod": "pods"}
 
 
-@fix("leftover-bar-pods")
-def plan(facts: Facts, options: FixOptions) -> Plan:
-    out = Plan("leftover-bar-pods")
-    for problem in load_all()["leftover-bar-pods"].run(facts):
+@fix
+def plan(facts: Facts, problems: Sequence[Problem], options: FixOptions) -> Plan:
+    out = Plan()
+    for problem in problems:
         kind, _, name = (problem.object or "").partition("/")
         summary = f"delete {kind} {name}: {problem.message.split(': ', 1)[-1]}"
         if kind == "job":  # its pods go too (the garbage collector, a moment after): waited for

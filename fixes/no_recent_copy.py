@@ -7,11 +7,13 @@ the problem, there is nothing a copy can do: a new backup must be taken first.
 """
 
 from dataclasses import dataclass
+from typing import Sequence
 
 from dvdoctor.facts.model import SECTION_COPIES, Facts
 from dvdoctor.repair.fixer import FixOptions, fix
 from dvdoctor.flows.copies import good_backups
 from dvdoctor.repair.plan import ActionFailed, Change, Plan, Runner
+from dvdoctor.verdicts.registry import Problem
 
 
 @dataclass(frozen=True)
@@ -36,9 +38,9 @@ class CopyBackup:
                        f"copied ({human_bytes(done[0]['added'])} of new data)")]
 
 
-@fix("no-recent-copy")
-def plan(facts: Facts, options: FixOptions) -> Plan:
-    out = Plan("no-recent-copy")
+@fix
+def plan(facts: Facts, problems: Sequence[Problem], options: FixOptions) -> Plan:
+    out = Plan()
     section = facts.section(SECTION_COPIES)
     if section is None:
         return out

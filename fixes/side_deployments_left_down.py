@@ -4,15 +4,18 @@ Each goes back to the count dvdoctor recorded in its annotation when it scaled i
 there is none or it is 0, the runbook's value, as `bar-job-unattended` does); the annotation is removed. Changes: spec.replicas.
 """
 
+from typing import Sequence
+
 from dvdoctor.cluster import k8s
 from dvdoctor.facts.model import Facts
 from dvdoctor.repair.fixer import FixOptions, fix
 from dvdoctor.repair.plan import Plan, Scale, scale_back_count
+from dvdoctor.verdicts.registry import Problem
 
 
-@fix("side-deployments-left-down")
-def plan(facts: Facts, options: FixOptions) -> Plan:
-    out = Plan("side-deployments-left-down")
+@fix
+def plan(facts: Facts, problems: Sequence[Problem], options: FixOptions) -> Plan:
+    out = Plan()
     for name in facts.names.side_deployments:
         dep = facts.get("deployments", name)
         if dep is not None and k8s.spec_replicas(dep) == 0:

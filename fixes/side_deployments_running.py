@@ -4,15 +4,18 @@ Each deployment's replica count is recorded in an annotation first, so `side-dep
 can put back exactly what was there. Changes: spec.replicas and one annotation per deployment.
 """
 
+from typing import Sequence
+
 from dvdoctor.facts.model import Facts
 from dvdoctor.repair.fixer import FixOptions, fix
 from dvdoctor.flows.backup import quiesce_plan
 from dvdoctor.repair.plan import Plan
+from dvdoctor.verdicts.registry import Problem
 
 
-@fix("side-deployments-running", verify_phase="backup")
-def plan(facts: Facts, options: FixOptions) -> Plan:
-    out = Plan("side-deployments-running", quiesce_plan(facts).actions)  # the backup flow's own first step
+@fix(verify_phase="backup")
+def plan(facts: Facts, problems: Sequence[Problem], options: FixOptions) -> Plan:
+    out = Plan(actions=quiesce_plan(facts).actions)  # the backup flow's own first step
     if out.actions:
         out.notes.append("DV's web console, REST API and caching stay down until `dvdoctor fix --issue side-deployments-left-down`.")
     return out

@@ -7,12 +7,13 @@ Lease is then deleted when the fix ends.)
 """
 
 from dataclasses import dataclass
+from typing import Sequence
 
 from dvdoctor.facts.model import Facts
 from dvdoctor.repair.fixer import FixOptions, fix
 from dvdoctor.cluster.lock import LEASE_NAME, Holder, identity
 from dvdoctor.repair.plan import ActionFailed, Change, Plan, Runner
-from dvdoctor.verdicts.registry import run_checks
+from dvdoctor.verdicts.registry import Problem
 
 
 @dataclass(frozen=True)
@@ -39,12 +40,11 @@ class RemoveStaleLock:
         return [Change(what, f"held by {self.holder}", "deleted")]
 
 
-@fix("stale-dvdoctor-lock")
-def plan(facts: Facts, options: FixOptions) -> Plan:
-    out = Plan("stale-dvdoctor-lock")
-    found = run_checks(facts, only=["stale-dvdoctor-lock"])
+@fix
+def plan(facts: Facts, problems: Sequence[Problem], options: FixOptions) -> Plan:
+    out = Plan()
     lease = facts.get("leases", LEASE_NAME)
-    if found and found[0].problems and lease is not None:
+    if problems and lease is not None:
         out.actions.append(RemoveStaleLock(Holder.of(lease).identity,
-                                           f"delete lease {LEASE_NAME} ({found[0].problems[0].message})"))
+                                           f"delete lease {LEASE_NAME} ({problems[0].message})"))
     return out

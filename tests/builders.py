@@ -296,6 +296,13 @@ def run_one(check_id: str, data: dict, phase: str = "now", command: str | None =
     return result
 
 
+def fix_plan(fix_id: str, facts: Facts, options=None):
+    """A fix's plan as `dvdoctor fix` makes it: handed the problems its check finds in these facts."""
+    from dvdoctor.repair.fixer import plan_of
+
+    return plan_of(fix_id, facts, options)
+
+
 def evidence(result: Result) -> str:
     """All messages and evidence lines of a result, one string, for `in` assertions."""
     return "\n".join(line for p in result.problems for line in (p.message, *p.evidence))

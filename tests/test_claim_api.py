@@ -18,7 +18,7 @@ from dvdoctor.repair.audit import AuditLog
 from dvdoctor.cluster.kube import connect
 from dvdoctor.facts.collect import collect
 from dvdoctor.facts.model import Facts
-from dvdoctor.repair.fixer import FixOptions, load_all as load_fixes
+from dvdoctor.repair.fixer import FixOptions
 from dvdoctor.repair.plan import ActionFailed, Runner, execute
 from dvdoctor.verdicts.registry import run_checks
 from fakeapi import KINDS, FakeApi
@@ -77,7 +77,7 @@ def test_a_released_volume_of_another_namespace_or_claim_is_not_taken():
     b.find(data, "persistentvolumes", "pvc-bar-0472")["spec"]["claimRef"]["namespace"] = "other"
     result = b.run_one("bar-pvc-missing", data)
     assert "was kept" not in b.evidence(result)
-    plan = load_fixes()["bar-pvc-missing"].plan(Facts(data), FixOptions())
+    plan = b.fix_plan("bar-pvc-missing", Facts(data), FixOptions())
     [create] = plan.actions
     assert "volumeName" not in create.body["spec"]
 
@@ -90,9 +90,9 @@ def test_rebind_through_the_kubernetes_client(api: FakeApi, tmp_path: Path):
     cluster = connect(str(api.kubeconfig(tmp_path / "config", namespace=b.NS)), None, None)
     cluster.retry_backoff = 0.01
     facts = Facts(copy.deepcopy(data))
-    unchosen = load_fixes()["bar-pvc-missing"].plan(facts, FixOptions(size="90Gi"))
+    unchosen = b.fix_plan("bar-pvc-missing", facts, FixOptions(size="90Gi"))
     assert not unchosen.actions and any("pvc-bar-0001" in step for step in unchosen.manual)
-    plan = load_fixes()["bar-pvc-missing"].plan(facts, FixOptions(size="90Gi", volume="pvc-bar-0472"))
+    plan = b.fix_plan("bar-pvc-missing", facts, FixOptions(size="90Gi", volume="pvc-bar-0472"))
 
     changes = execute(plan, Runner(cluster, facts, AuditLog(tmp_path / "audit.jsonl")))
 
@@ -127,7 +127,7 @@ def test_a_released_volume_still_holding_the_old_uid_is_not_bound(api: FakeApi, 
     load(api, data)
     cluster = connect(str(api.kubeconfig(tmp_path / "config", namespace=b.NS)), None, None)
     facts = Facts(copy.deepcopy(data))
-    plan = load_fixes()["bar-pvc-missing"].plan(facts, FixOptions())
+    plan = b.fix_plan("bar-pvc-missing", facts, FixOptions())
     claim_only, wait = plan.actions[1], plan.actions[2]
     plan.actions = [claim_only, replace(wait, timeout=1.0)]  # the claim alone
     with pytest.raises(ActionFailed, match="claim dv-bar-pvc is Pending, not Bound, after 1 s"):
@@ -138,7 +138,7 @@ def test_a_released_volume_still_holding_the_old_uid_is_not_bound(api: FakeApi, 
 def test_without_a_kept_volume_an_empty_claim_is_created():
     data = deleted_with_kept_volume()
     b.find(data, "persistentvolumes", "pvc-bar-0472")["status"]["phase"] = "Failed"  # reclaim Delete failed
-    plan = load_fixes()["bar-pvc-missing"].plan(Facts(data), FixOptions(size="60Gi"))
+    plan = b.fix_plan("bar-pvc-missing", Facts(data), FixOptions(size="60Gi"))
     [create] = plan.actions
     assert create.body["spec"]["resources"]["requests"]["storage"] == "60Gi"
     assert "volumeName" not in create.body["spec"]
@@ -150,7 +150,7 @@ def test_without_rights_to_list_volumes_the_plan_says_so():
     data["errors"] = [{"what": "list persistentvolumes", "error": "forbidden: cannot list persistentvolumes"}]
     result = b.run_one("bar-pvc-missing", data)
     assert "a kept volume holding the backups cannot be ruled out" in b.evidence(result)
-    plan = load_fixes()["bar-pvc-missing"].plan(Facts(data), FixOptions())
+    plan = b.fix_plan("bar-pvc-missing", Facts(data), FixOptions())
     assert any("persistentvolumes could not be read" in n for n in plan.notes)
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+import builders as b
 from dvdoctor.core.errors import UsageError
 from dvdoctor.core.files import append_line, write_atomic
 from dvdoctor.repair.fixer import FixOptions, load_all
@@ -49,7 +50,7 @@ def test_the_repaired_dvcli_copy_never_writes_through_a_planted_symlink(tmp_path
     (tmp_path / "dvcli.dvdoctor.sh").symlink_to(other)
     fx = load_all()["init-volume-pod-missing"]
     options = FixOptions(dvcli=tmp_path / "dvcli.sh")
-    plan = fx.plan(minimal_facts(), options)
+    plan = b.fix_plan("init-volume-pod-missing", minimal_facts(), options)
     assert len(plan.actions) == 1
     plan.actions[0].apply(None)
     assert victim.read_text() == VICTIM_TEXT and other.read_text() == VICTIM_TEXT

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+import builders as b
 from dvdoctor.core.errors import UsageError
 from dvdoctor.repair.fixer import FixOptions, load_all
 from fixes_support import minimal_facts
@@ -47,7 +48,7 @@ def workdir(tmp_path: Path) -> Path:
 def test_repaired_copy_reads_the_job_and_runs_with_gnu_sed(workdir):
     fx = load_all()["init-volume-pod-missing"]
     options = FixOptions(dvcli=workdir / "dvcli.sh")
-    plan = fx.plan(minimal_facts(), options)
+    plan = b.fix_plan("init-volume-pod-missing", minimal_facts(), options)
     assert len(plan.actions) == 1
     plan.actions[0].apply(None)
     fixed = workdir / "dvcli.dvdoctor.sh"
@@ -58,11 +59,11 @@ def test_repaired_copy_reads_the_job_and_runs_with_gnu_sed(workdir):
     assert proc.returncode == 0, proc.stderr
     assert (workdir / "dv-backup-job.yaml").read_text() == f"image: {IMAGE}\n"
     # a second run finds nothing to do
-    assert fx.plan(minimal_facts(), options).empty
+    assert b.fix_plan("init-volume-pod-missing", minimal_facts(), options).empty
 
 
 def test_without_dvcli_it_only_explains(workdir):
-    plan = load_all()["init-volume-pod-missing"].plan(minimal_facts(), FixOptions())
+    plan = b.fix_plan("init-volume-pod-missing", minimal_facts())
     assert plan.empty and "dvdoctor backup" in plan.manual[0]
 
 
@@ -70,4 +71,4 @@ def test_a_script_without_the_pod_lookup_is_refused(workdir):
     other = workdir / "other.sh"
     other.write_text("#!/bin/bash\necho hello\n")
     with pytest.raises(UsageError, match="dv_init_volume_image"):
-        load_all()["init-volume-pod-missing"].plan(minimal_facts(), FixOptions(dvcli=other))
+        b.fix_plan("init-volume-pod-missing", minimal_facts(), FixOptions(dvcli=other))

@@ -19,7 +19,7 @@ TS = b.TS
 
 
 def plan(fix_id: str, data: dict, **options):
-    return FIXES[fix_id].plan(Facts(copy.deepcopy(data)), FixOptions(**options))
+    return b.fix_plan(fix_id, Facts(copy.deepcopy(data)), FixOptions(**options))
 
 
 def marker(name: str) -> dict:
@@ -185,7 +185,7 @@ def test_low_space_growth_follows_the_site_size_or_the_shortfall():
 
     def grown_to(data: dict, settings: Settings) -> str:
         facts = Facts(copy.deepcopy(data), settings)
-        grow = FIXES["bar-low-space"].plan(facts, FixOptions()).actions[0]
+        grow = b.fix_plan("bar-low-space", facts).actions[0]
         return grow.patch["spec"]["resources"]["requests"]["storage"]
 
     assert grown_to(full_volume(), Settings(bar_size="100Gi")) == "100Gi"

@@ -211,13 +211,12 @@ def test_every_cluster_repair_is_exercised():
 
 
 def test_every_repair_needs_only_what_fix_is_granted(api, cluster, tmp_path):
-    fixes = load_fixes()
     for fix_id, data, options in broken_for_every_fix():
         if fix_id == "bar-pvc-missing":
             api.remove("persistentvolumeclaims", "dv-bar-pvc")
             api.put("persistentvolumes", b.find(data, "persistentvolumes", "pvc-bar-0472"), None)
             api.bind_volumes, api.bind_after = True, 0.3  # bound a moment later: the repair watches the claim
-        plan = fixes[fix_id].plan(Facts(copy.deepcopy(data)), FixOptions(**options))
+        plan = b.fix_plan(fix_id, Facts(copy.deepcopy(data)), FixOptions(**options))
         assert plan.actions, fix_id
         try:
             execute(plan, runner(cluster, data, tmp_path))

@@ -15,7 +15,6 @@ from rich.console import Console
 import builders as b
 from dvdoctor.repair.audit import AuditLog
 from dvdoctor.facts.model import Facts
-from dvdoctor.repair.fixer import FixOptions, load_all as load_fixes
 from dvdoctor.core.names import DEFAULT, CopySettings
 from dvdoctor.cluster.permissions import COPY
 from dvdoctor.repair.plan import Runner, execute
@@ -61,7 +60,7 @@ def test_the_copy_repair_needs_only_what_copy_is_granted(api, cluster, tmp_path:
     data = b.healthy()
     data["copies"] = {"snapshots": []}
     facts = Facts(copy.deepcopy(data), SETTINGS)
-    plan = load_fixes()["no-recent-copy"].plan(facts, FixOptions())
+    plan = b.fix_plan("no-recent-copy", facts)
     assert plan.actions, "the newest good backup has no copy: the plan copies it"
     changes = execute(plan, Runner(cluster, facts, AuditLog(tmp_path / "audit.jsonl")))
     assert changes and "copied" in changes[0].after

@@ -118,9 +118,7 @@ def test_without_the_right_to_read_the_lock_a_dvdoctor_job_is_never_called_unatt
     del data["objects"]["leases"]
     result = b.run_one("bar-job-unattended", data)
     assert result.status == "skip" and "Leases could not be listed" in result.reason
-    from dvdoctor.repair.fixer import FixOptions, load_all
-
-    assert load_all()["bar-job-unattended"].plan(Facts(data), FixOptions()).empty  # nothing is stopped
+    assert b.fix_plan("bar-job-unattended", Facts(data)).empty  # nothing is stopped
 
 
 def test_a_dvcli_job_is_attended_for_its_hour_and_a_list_job_never_reported_here():

@@ -178,7 +178,7 @@ def repair(opts: Options, cluster, facts, ids: list[str], options, console: Cons
     The namespace's lock is held from the first change to the verification (shared with a backup
     or restore whose gate runs the fixes).
     """
-    from ..repair.fixer import load_all, manual_plan
+    from ..repair.fixer import judged, load_all, manual_plan
     from ..repair.owner import refuse_while_active, refuse_while_active_live
     from ..verdicts.registry import run_checks
 
@@ -186,13 +186,17 @@ def repair(opts: Options, cluster, facts, ids: list[str], options, console: Cons
     results = {r.check.id: r for r in run_checks(facts, command="fix")}
     asked = set(ids)
 
+    seen: dict[str, object] = {}
+
+    def judged_by(fix_id: str):
+        """Its check's result, judged as its verification judges it (a pre-backup state as a gate)."""
+        if fix_id not in seen:
+            fx = fixes.get(fix_id)
+            seen[fix_id] = judged(fx, facts) if fx is not None and fx.verify_phase != "now" else results.get(fix_id)
+        return seen[fix_id]
+
     def status(fix_id: str) -> str | None:
-        """Its check's status, judged as its verification judges it (a pre-backup state as a gate)."""
-        if fix_id in fixes and fixes[fix_id].verify_phase != "now":
-            fx = fixes[fix_id]
-            found = run_checks(facts, phase=fx.verify_phase, only=[fx.check], command="fix")
-            return found[0].status if found else None
-        result = results.get(fixes[fix_id].check if fix_id in fixes else fix_id)
+        result = judged_by(fix_id)
         return result.status if result else None
 
     if not dry_run and not all_ids and not any(i in UNDER_BAR_JOB for i in ids):
@@ -201,7 +205,9 @@ def repair(opts: Options, cluster, facts, ids: list[str], options, console: Cons
     passing = [i for i in ids if status(i) in ("pass", "suppressed")]
     for i in passing:
         console.print(f"[green]✓[/] {i}: nothing to do (its check passes)")
-    plans = [fixes[i].plan(facts, options) if i in fixes else manual_plan(facts, i) for i in ids if i not in passing]
+    # each fix is handed the problems its check found: it never runs the check again
+    plans = [fixes[i].plan(facts, judged_by(i).problems if judged_by(i) else [], options) if i in fixes
+             else manual_plan(facts, i) for i in ids if i not in passing]
     failing = {i for i, r in results.items() if r.status in ("fail", "warn")}
     stuck = [p for p in plans if p.empty and not p.manual and fixes[p.fix].check in failing]
     for p in plans:

@@ -21,7 +21,7 @@ from ..repair.owner import refuse_while_active, refuse_while_active_live
 from ..facts.backups import Backup, human_bytes
 from ..core.errors import UsageError
 from ..facts.model import SECTION_BAR, Facts
-from ..repair.fixer import FixOptions, load_all as load_fixes
+from ..repair.fixer import plan_of
 from ..core.names import RESTORE_INCOMPLETE_ANNOTATION
 from ..facts.origin import engine_statefulset
 from ..repair.plan import ActionFailed, Create, Delete, Plan, Runner, execute
@@ -169,7 +169,7 @@ def run_restore(facts: Facts, chosen: Backup, options: FlowOptions, console: Con
             if clear is not None:  # DV's data is whole again: the record of an earlier failed restore goes
                 execute(Plan("restore", [clear]), Runner(runner.cluster, after, runner.audit, runner.progress))
             console.print("post-restore steps (the runbook's manual ones):")
-            post = load_fixes()["restore-marker-left"].plan(after, FixOptions())
+            post = plan_of("restore-marker-left", after)
             execute(post, Runner(runner.cluster, after, runner.audit, runner.progress))
             console.print(f"[green]✓[/] restored {chosen.timestamp} in {outcome.seconds:.0f} s")
             return 0 if dv_ready(options.ready_timeout, collect_again, console) else 1

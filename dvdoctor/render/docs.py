@@ -84,7 +84,7 @@ def check_page(chk: Check, fix: Fix | None) -> str:
                   fix_summary]
         if "Changes" in fix_sections:
             lines += ["", f"What it changes: {fix_sections['Changes']}"]
-        lines.append(f"\nSource: [`{_source(fix.plan.__module__, 'fixes')}`](../../{_source(fix.plan.__module__, 'fixes')})")
+        lines.append(f"\nSource: [`{_source(fix.make.__module__, 'fixes')}`](../../{_source(fix.make.__module__, 'fixes')})")
     lines += [
         "", "## What dvdoctor shows", "",
         "Each finding is a message, the evidence that proves it (log lines, sizes, names, as read from the "

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Sequence
 
 from ..core.errors import UsageError
 from ..facts.model import Facts
 from .plan import Plan
+from ..verdicts.registry import Problem, Result, module_id, run_checks
 
 
 @dataclass(frozen=True)
@@ -33,12 +34,15 @@ class FixOptions:
     volume: str | None = None
 
 
+#: What a fix is handed: the facts, the problems its check found in them, and the user's options.
+PlanFn = Callable[[Facts, Sequence[Problem], FixOptions], Plan]
+
+
 @dataclass(frozen=True)
 class Fix:
+    #: Its module's name, which is also its check's: a fix repairs the check named like it.
     id: str
-    #: The check that proves the repair worked.
-    check: str
-    plan: Callable[[Facts, FixOptions], Plan]
+    make: PlanFn
     doc: str
     #: The phase the paired check is judged in when verifying (a pre-backup state is judged as a gate).
     verify_phase: str = "now"
@@ -46,27 +50,55 @@ class Fix:
     #: proves the repair itself, returning (ok, what was seen).
     verify: Callable[[FixOptions], tuple[bool, str]] | None = None
 
+    @property
+    def check(self) -> str:
+        """The check that proves the repair worked: the one of the same name."""
+        return self.id
+
+    def plan(self, facts: Facts, problems: Sequence[Problem], options: FixOptions) -> Plan:
+        """The repair of these problems (its check's, found in these facts), named after the fix.
+
+        The problems come from the caller's run of the check, so a fix never runs its check again.
+        """
+        return replace(self.make(facts, problems, options), fix=self.id)
+
 
 FIXES: dict[str, Fix] = {}
 
 
 def fix(
-    id: str,
+    fn: PlanFn | None = None,
     *,
-    check: str | None = None,
     verify_phase: str = "now",
     verify: Callable[[FixOptions], tuple[bool, str]] | None = None,
-) -> Callable[[Callable[[Facts, FixOptions], Plan]], Callable[[Facts, FixOptions], Plan]]:
-    """Register a planning function; its module docstring says what the repair changes."""
+) -> PlanFn | Callable[[PlanFn], PlanFn]:
+    """Register a planning function (`@fix`, or `@fix(verify_phase=...)`); its module's name is the
+    id of the check it repairs, and its module docstring says what the repair changes."""
 
-    def register(fn: Callable[[Facts, FixOptions], Plan]) -> Callable[[Facts, FixOptions], Plan]:
+    def register(fn: PlanFn) -> PlanFn:
+        id = module_id(fn.__module__)
         if id in FIXES:
             raise RuntimeError(f"fix id {id} registered twice")
         module = importlib.import_module(fn.__module__)
-        FIXES[id] = Fix(id, check or id, fn, (module.__doc__ or "").strip(), verify_phase, verify)
+        FIXES[id] = Fix(id, fn, (module.__doc__ or "").strip(), verify_phase, verify)
         return fn
 
-    return register
+    return register(fn) if fn is not None else register
+
+
+def judged(fx: Fix, facts: Facts) -> Result | None:
+    """Its check's result on these facts, judged as the fix's verification judges it (a pre-backup
+    state as the backup's gate); None when the check does not run in that phase."""
+    found = run_checks(facts, phase=fx.verify_phase, only=[fx.check], command="fix")
+    return found[0] if found else None
+
+
+def plan_of(fix_id: str, facts: Facts, options: FixOptions | None = None) -> Plan:
+    """A fix's plan for facts no check has judged yet (a flow's own repair step): its check runs
+    here, once, and hands over its problems, as `dvdoctor fix` does with the results it has."""
+    fx = load_all()[fix_id]
+    result = judged(fx, facts)
+    return fx.plan(facts, result.problems if result else [], options or FixOptions())
 
 
 def load_all() -> dict[str, Fix]:

@@ -45,7 +45,9 @@ class Action(Protocol):
 
 @dataclass
 class Plan:
-    fix: str
+    #: Whose plan it is, the name the audit log files its changes under: a fix's id (the fixer sets
+    #: it from the fix's module), or the flow's ("backup", "prune").
+    fix: str = ""
     actions: list[Action] = field(default_factory=list)
     #: Lines printed with the plan: why these actions, what each frees, what is left alone.
     notes: list[str] = field(default_factory=list)

@@ -9,9 +9,11 @@ others still run.
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import pkgutil
 import time
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Callable, Iterable
 
 from ..core.errors import UsageError
@@ -117,18 +119,21 @@ REGISTRY: dict[str, Check] = {}
 
 
 def check(
-    id: str,
     title: str,
     *,
     severity: str = ERROR,
     applies: Iterable[str] = (ALWAYS,),
-    fix: str | None = None,
     needs: Iterable[str] = (),
     tags: Iterable[str] = (),
 ) -> Callable[[Callable[[Facts], Iterable[Problem]]], Callable[[Facts], Iterable[Problem]]]:
-    """Register a check function; its module's docstring becomes its runbook text."""
+    """Register a check function; its module's docstring becomes its runbook text.
+
+    The module's name is the check's id (checks/stale_bar_marker.py is `stale-bar-marker`), and a
+    fixes/ module of the same name is its repair: an id is never typed, so it cannot be mistyped.
+    """
 
     def register(fn: Callable[[Facts], Iterable[Problem]]) -> Callable[[Facts], Iterable[Problem]]:
+        id = module_id(fn.__module__)
         if id in REGISTRY:
             raise RuntimeError(f"check id {id} registered twice")
         module = importlib.import_module(fn.__module__)
@@ -138,7 +143,7 @@ def check(
             severity=severity,
             applies=frozenset(applies),
             run=fn,
-            fix=fix,
+            fix=id if has_fix_module(id) else None,
             needs=frozenset(needs),
             tags=tuple(tags),
             doc=(module.__doc__ or "").strip(),
@@ -146,6 +151,20 @@ def check(
         return fn
 
     return register
+
+
+def module_id(module: str) -> str:
+    """The id a check or fix module stands for: its name, with dashes (`dvdoctor.checks.stale_bar_marker`
+    is `stale-bar-marker`). One rule for both, so a check and its repair pair by file name."""
+    return module.rsplit(".", 1)[-1].replace("_", "-")
+
+
+def has_fix_module(check_id: str) -> bool:
+    """Whether fixes/ holds a module named after this check, found by its file: the fixes themselves
+    (a layer above the checks) are never imported for it, so `dvdoctor checks` stays light."""
+    spec = importlib.util.find_spec("dvdoctor.fixes")
+    folders = spec.submodule_search_locations if spec is not None else None
+    return any((Path(folder) / f"{check_id.replace('-', '_')}.py").is_file() for folder in folders or ())
 
 
 def load_all() -> dict[str, Check]:
