@@ -24,7 +24,7 @@ bind, fix the storage class or its provisioner (`oc describe pvc dv-bar-pvc`).
 
 from dvdoctor.cluster import k8s
 from dvdoctor.facts.model import Facts
-from dvdoctor.verdicts.registry import BACKUP, RESTORE, Problem, check
+from dvdoctor.verdicts.registry import BACKUP, RESTORE, Problem, Run, check
 
 
 def kept_volumes(facts: Facts) -> list[dict]:
@@ -54,7 +54,7 @@ def describe_volume(pv: dict) -> str:
     applies=[BACKUP, RESTORE],
     tags=["runbook", "backup-volume"],
 )
-def run(facts: Facts):
+def run(facts: Facts, run: Run):
     name = facts.names.bar_pvc
     pvc = facts.get("persistentvolumeclaims", name)
     if pvc is None:
@@ -65,7 +65,7 @@ def run(facts: Facts):
             evidence.append(f"dvcli.sh would take {', '.join(alike)} for it (its lookup matches any name containing 'dv-bar')")
         kept = kept_volumes(facts)
         unread = facts.unread("persistentvolumes")
-        if facts.phase == BACKUP and not kept:
+        if run.phase == BACKUP and not kept:
             return  # the backup creates it (the first backup of a namespace)
         if kept:
             # what a kept volume holds cannot be seen until a claim binds it: never said, only named

@@ -21,7 +21,7 @@ import re
 from dvdoctor.cluster import k8s
 from dvdoctor.facts.model import Facts
 from dvdoctor.core.names import DvNames
-from dvdoctor.verdicts.registry import RESTORE, NotApplicable, Problem, check
+from dvdoctor.verdicts.registry import RESTORE, NotApplicable, Problem, Run, check
 from dvdoctor.core.words import plural
 
 #: A ReplicaSet's pod-template-hash, and the random suffix a ReplicaSet gives its pods.
@@ -60,10 +60,10 @@ def why_not_ready(pod: dict) -> str:
     applies=[RESTORE],
     tags=["runbook", "restore", "pods"],
 )
-def run(facts: Facts):
+def run(facts: Facts, run: Run):
     names = facts.names
     active = facts.active_bar_jobs()
-    if facts.phase != RESTORE and active:
+    if run.phase != RESTORE and active:
         raise NotApplicable(f"job {', '.join(active)} is running and stops DV on purpose")
     seen: dict[str, list[str]] = {}
     for pod in facts.objects("pods"):

@@ -19,7 +19,7 @@ dvdoctor as a user who has them. `kubectl auth can-i VERB RESOURCE -n NS` confir
 
 from dvdoctor.cluster import permissions
 from dvdoctor.facts.model import SECTION_ACCESS, Facts
-from dvdoctor.verdicts.registry import WARNING, Note, Problem, Skip, check
+from dvdoctor.verdicts.registry import WARNING, Note, Problem, Run, Skip, check
 from dvdoctor.core.words import plural
 
 
@@ -34,11 +34,11 @@ def _line(p: permissions.Permission, verb: str) -> str:
     needs=[SECTION_ACCESS],
     tags=["rbac"],
 )
-def run(facts: Facts):
+def run(facts: Facts, run: Run):
     rules = facts.section(SECTION_ACCESS)["rules"]
     if not rules:
         raise Skip("SelfSubjectRulesReview returned no rules: this cluster's authorizer cannot list them")
-    command = facts.command if facts.command in permissions.ALL else permissions.CHECK
+    command = run.command if run.command in permissions.ALL else permissions.CHECK
     gaps = permissions.missing(rules, (command,))
     if gaps:
         yield Problem(f"{plural(len(gaps), 'permission')} `dvdoctor {command}` needs missing in {facts.namespace}",

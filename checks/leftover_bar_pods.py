@@ -25,7 +25,7 @@ from datetime import timedelta
 from dvdoctor.cluster import k8s
 from dvdoctor.facts.model import Facts, parse_time
 from dvdoctor.core.names import OWNED_LABEL, OWNED_VALUE
-from dvdoctor.verdicts.registry import BACKUP, RESTORE, WARNING, Problem, check
+from dvdoctor.verdicts.registry import BACKUP, RESTORE, WARNING, Problem, Run, check
 
 #: A finished backup or restore job younger than this is still someone's evidence to read.
 KEEP_FINISHED = timedelta(hours=1)
@@ -54,7 +54,7 @@ def _owned(obj: dict) -> bool:
     severity=WARNING,
     tags=["cleanup", "jobs"],
 )
-def run(facts: Facts):
+def run(facts: Facts, run: Run):
     names = facts.names
     reported: set[str] = set()
     for job in facts.objects("jobs"):
@@ -73,10 +73,10 @@ def run(facts: Facts):
             continue
         reported.add(name)
         # a running list job is a BAR job at work: the backup or restore this gate guards would refuse
-        blocks = name == names.list_job and state == "active" and facts.phase in (BACKUP, RESTORE)
+        blocks = name == names.list_job and state == "active" and run.phase in (BACKUP, RESTORE)
         if blocks:
-            why += (f"; it is running, and DV's own job owns the namespace while it runs, so a {facts.phase} "
-                    f"refuses: `dvdoctor {facts.phase} --fix` deletes it first")
+            why += (f"; it is running, and DV's own job owns the namespace while it runs, so a {run.phase} "
+                    f"refuses: `dvdoctor {run.phase} --fix` deletes it first")
         yield Problem(f"job {name} is left over: {why}",
                       (f"job/{name}: {state}, ended {_show(age)}" if state != "active" else f"job/{name}: active",
                        f"its pods: {_pods(facts, name)}"),

@@ -14,7 +14,7 @@ there after the backup. `dvdoctor backup` does both itself.
 
 from dvdoctor.cluster import k8s
 from dvdoctor.facts.model import Facts
-from dvdoctor.verdicts.registry import BACKUP, Problem, check
+from dvdoctor.verdicts.registry import BACKUP, Problem, Run, check
 
 
 @check(
@@ -22,11 +22,11 @@ from dvdoctor.verdicts.registry import BACKUP, Problem, check
     applies=[BACKUP],
     tags=["runbook", "backup", "deployments"],
 )
-def run(facts: Facts):
+def run(facts: Facts, run: Run):
     names = facts.names
     backup = facts.get("jobs", names.backup_job)
     backup_active = backup is not None and k8s.job_state(backup) == "active"
-    if facts.phase != BACKUP and not backup_active:
+    if run.phase != BACKUP and not backup_active:
         return
     running = [d for n in names.side_deployments if (d := facts.get("deployments", n)) and k8s.spec_replicas(d) > 0]
     if not running:

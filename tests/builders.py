@@ -24,7 +24,7 @@ from pathlib import Path
 from dvdoctor.facts import probe
 from dvdoctor.facts.model import Facts
 from dvdoctor.lab.create import template_text
-from dvdoctor.verdicts.registry import Result, run_checks
+from dvdoctor.verdicts.registry import Result, Run, run_checks
 
 NS = "cpd30"
 BAR_UID = 1000322824
@@ -288,7 +288,7 @@ def remove(data: dict, kind: str, name: str) -> None:
 
 
 def results(data: dict, phase: str = "now", only: tuple[str, ...] = (), command: str | None = None) -> list[Result]:
-    return run_checks(Facts(copy.deepcopy(data)), phase=phase, only=only, command=command)
+    return run_checks(Facts(copy.deepcopy(data)), Run(phase=phase, command=command or ""), only=only)
 
 
 def run_one(check_id: str, data: dict, phase: str = "now", command: str | None = None) -> Result:

@@ -88,7 +88,7 @@ def check(
     from ..facts.model import Facts
     from ..flows.gate import handled_by_flow
     from ..render.formats import parse_output_files, write, write_files
-    from ..verdicts.registry import ERROR, WARNING, exit_code, left_out, resolve_ids, run_checks
+    from ..verdicts.registry import ERROR, WARNING, Run, exit_code, left_out, resolve_ids, run_checks
 
     opts: Options = ctx.obj
     targets = parse_output_files(output_file)
@@ -103,12 +103,13 @@ def check(
     # as the gate does, leave out what the flow takes care of itself, unless asked for by name
     named = set(resolve_ids(only, "--only"))
     skip = list(skip) + [c for c in handled_by_flow(phase.value) if c not in skip and c not in named]
-    results = run_checks(facts, phase=phase.value, only=only, skip=skip, ignore=ignore)
+    run = Run(phase=phase.value, suppressions=opts.suppressions)
+    results = run_checks(facts, run, only=only, skip=skip, ignore=ignore)
     # checks a gate takes care of itself are not the user's choice: they are not "left out"
     chosen = [c for c in left_out(phase.value, only, skip) if c not in handled_by_flow(phase.value)]
     level = WARNING if fail_on == FailOn.warn else ERROR
-    write_files(targets, facts, results, level, chosen)
-    write(output.value, facts, results, sys.stdout, level, chosen)
+    write_files(targets, facts, results, level, chosen, run)
+    write(output.value, facts, results, sys.stdout, level, chosen, run)
     if phase != Phase.now:
         # the gate's command refuses under DV's own running job before its checks (exit 2, one line):
         # so does its gate here; dvcli.sh's list job is the gate's leftover-bar-pods, as in the command

@@ -37,6 +37,12 @@ class Options:
         return self._settings
 
     @property
+    def suppressions(self) -> tuple:
+        """The findings the site accepted (dvdoctor.yaml), which every run of the checks is handed;
+        none without a config file."""
+        return getattr(self.settings, "suppressions", ())
+
+    @property
     def source(self) -> str:
         return "lab" if self.lab else "cluster"
 

@@ -88,10 +88,11 @@ def fix(
     from ..facts.backups import is_timestamp, parse_quantity
     from ..core.errors import UsageError
     from ..repair.fixer import FixOptions, load_all, resolve
-    from ..verdicts.registry import run_checks
+    from ..verdicts.registry import Run, run_checks
     from .check_cmd import gather
 
     opts: Options = ctx.obj
+    now = Run(command="fix", suppressions=opts.suppressions)
     if not issue and not all_:
         raise UsageError("say what to repair: --issue ID (see `dvdoctor checks`) or --all")
     if to is not None and not is_timestamp(to):
@@ -114,7 +115,7 @@ def fix(
     unknown: list = []
     if all_:
         # every failing or warning check: the fixable ones repaired, the others' manual steps printed
-        results = run_checks(facts, command="fix")
+        results = run_checks(facts, now)
         failing = [r.check.id for r in results if r.status in ("fail", "warn", "crash")]
         ids += [i for i in failing if i not in ids]
         unknown = [r for r in results if r.status == "skip" and r.incomplete]
@@ -127,11 +128,11 @@ def fix(
         tried = set(ids)
         for _ in range(MORE_ROUNDS):
             facts = gather(opts, no_pod=False, verify=False, quiet=True)
-            results = run_checks(facts, command="fix")
+            results = run_checks(facts, now)
             new = [r.check.id for r in results if r.status in ("fail", "warn", "crash") and r.check.id not in tried]
             if set(new) & ON_BACKUPS:  # a repair that removes or points at backups decides on proof read now
                 facts = gather(opts, no_pod=False, verify=True, quiet=True)
-                results = run_checks(facts, command="fix")
+                results = run_checks(facts, now)
                 new = [r.check.id for r in results if r.status in ("fail", "warn", "crash") and r.check.id not in tried]
             unknown = [r for r in results if r.status == "skip" and r.incomplete]
             if not new:
@@ -142,7 +143,7 @@ def fix(
                         break_lock=break_lock, all_ids=True) and ok
         else:
             facts = gather(opts, no_pod=False, verify=False, quiet=True)
-            left = [r.check.id for r in run_checks(facts, command="fix")
+            left = [r.check.id for r in run_checks(facts, now)
                     if r.status in ("fail", "crash") and r.check.id not in tried]
             if left:
                 console.print(f"[red]✗[/] still failing after {MORE_ROUNDS + 1} rounds of repairs: {', '.join(left)} "
@@ -180,10 +181,10 @@ def repair(opts: Options, cluster, facts, ids: list[str], options, console: Cons
     """
     from ..repair.fixer import judged, load_all, manual_plan
     from ..repair.owner import refuse_while_active, refuse_while_active_live
-    from ..verdicts.registry import run_checks
+    from ..verdicts.registry import Run, run_checks
 
     fixes = load_all()
-    results = {r.check.id: r for r in run_checks(facts, command="fix")}
+    results = {r.check.id: r for r in run_checks(facts, Run(command="fix", suppressions=opts.suppressions))}
     asked = set(ids)
 
     seen: dict[str, object] = {}
@@ -192,7 +193,7 @@ def repair(opts: Options, cluster, facts, ids: list[str], options, console: Cons
         """Its check's result, judged as its verification judges it (a pre-backup state as a gate)."""
         if fix_id not in seen:
             fx = fixes.get(fix_id)
-            seen[fix_id] = judged(fx, facts) if fx is not None and fx.verify_phase != "now" else results.get(fix_id)
+            seen[fix_id] = judged(fx, facts, opts.suppressions) if fx is not None and fx.verify_phase != "now" else results.get(fix_id)
         return seen[fix_id]
 
     def status(fix_id: str) -> str | None:
@@ -254,7 +255,7 @@ def _apply(opts: Options, cluster, facts, fixes: dict, todo: list, options, cons
     """Apply the plans (the caller holds the lock), then verify each by its check on fresh facts."""
     from ..repair.audit import AuditLog
     from ..repair.plan import ActionFailed, Runner, execute
-    from ..verdicts.registry import run_checks
+    from ..verdicts.registry import Run, run_checks
     from .check_cmd import gather
 
     audit = AuditLog(audit_file, where=cluster.describe())
@@ -278,7 +279,8 @@ def _apply(opts: Options, cluster, facts, fixes: dict, todo: list, options, cons
         if chk.verify is not None:
             ok, seen = chk.verify(options)
         else:
-            result = run_checks(after, phase=chk.verify_phase, only=[chk.check], command="fix")
+            result = run_checks(after, Run(phase=chk.verify_phase, command="fix", suppressions=opts.suppressions),
+                                only=[chk.check])
             ok = bool(result) and result[0].status == "pass"
             seen = f"check {chk.check} {'passes' if ok else 'still fails'}"
         failed |= not ok

@@ -65,12 +65,13 @@ def _gate(opts: Options, cluster, facts, phase: str, ignore: List[str], fix: boo
     from ..repair.fixer import FixOptions
     from ..flows.gate import preflight
     from ..facts.probe import EVERY_UNPROVEN
+    from ..verdicts.registry import Run
 
     def apply_fixes(f, ids):
         return repair(opts, cluster, f, ids, FixOptions(), console, yes=yes)
 
     # after a fix the facts are gathered as the gate first did: a restore's backups read back again
-    return preflight(facts, phase, ignore, console,
+    return preflight(facts, Run(phase=phase, suppressions=opts.suppressions), ignore, console,
                      lambda: gather(opts, no_pod=False, verify=EVERY_UNPROVEN if phase == "restore" else False,
                                     quiet=True),
                      apply_fixes if fix else None)

@@ -32,7 +32,7 @@ from ..facts.model import Facts
 from ..core.files import write_atomic
 from ..core.names import NEWEST_BEFORE_ANNOTATION
 from ..repair.owner import BarJob, cleanup_after_stop, refuse_while_active, refuse_while_active_live
-from ..verdicts.registry import run_checks
+from ..verdicts.registry import Run, run_checks
 from ..repair.plan import (
     ActionFailed,
     BarScript,
@@ -471,7 +471,7 @@ def dv_ready(timeout: float, collect_again, console: Console, every: float = 60.
     deadline = started + timeout
     said_at = started
     while True:
-        [result] = run_checks(collect_again(), phase="restore", only=["dv-pods-not-ready"])
+        [result] = run_checks(collect_again(), Run(phase="restore"), only=["dv-pods-not-ready"])
         if result.status == "pass":
             console.print("[green]✓[/] DV's pods are ready")
             return True

@@ -18,7 +18,7 @@ from typing import Callable, Iterable
 from rich.console import Console
 
 from ..facts.model import Facts
-from ..verdicts.registry import CLEAN, ERROR, FAILED, INCOMPLETE, Result, run_checks
+from ..verdicts.registry import CLEAN, ERROR, FAILED, INCOMPLETE, Result, Run, run_checks
 from ..render.report import render
 from ..core.words import plural
 
@@ -51,25 +51,27 @@ def verdict(bad: list[Result]) -> int:
 
 def preflight(
     facts: Facts,
-    phase: str,
+    run: Run,
     ignore: Iterable[str],
     console: Console,
     collect_again: Callable[[], Facts],
     fix: Callable[[Facts, list[str]], bool] | None = None,
 ) -> tuple[Facts, int]:
-    """Run the gate; returns the facts the flow should go on with and the verdict (0: go on)."""
+    """Run the gate (`run`: its phase and the site's suppressions); returns the facts the flow should go
+    on with and the verdict (0: go on)."""
+    phase = run.phase
     ignore = list(ignore)
     skip = list(handled_by_flow(phase))
-    results = run_checks(facts, phase=phase, skip=skip, ignore=ignore)
+    results = run_checks(facts, run, skip=skip, ignore=ignore)
     bad = blocking(results, ignore)
     if bad and fix is not None:
         fixable = [r.check.fix for r in bad if r.check.fix and r.status != "skip"]
         if fixable and fix(facts, fixable):
             facts = collect_again()
-            results = run_checks(facts, phase=phase, skip=skip, ignore=ignore)
+            results = run_checks(facts, run, skip=skip, ignore=ignore)
             bad = blocking(results, ignore)
     if bad:
-        render(console, facts, results, hint=None)
+        render(console, facts, results, hint=None, run=run)
         ids = ",".join(r.check.id for r in bad)
         fixable = any(r.check.fix for r in bad if r.status != "skip")
         how = [f"repair with the commands above"] + ([f"rerun with: dvdoctor {phase} --fix"] if fixable else [])

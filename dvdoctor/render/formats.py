@@ -21,7 +21,7 @@ from ..core.errors import UsageError
 from ..facts.model import Facts
 from ..core.files import check_target, write_atomic
 from .output import console
-from ..verdicts.registry import ERROR, WARNING, Check, Result
+from ..verdicts.registry import ERROR, WARNING, Check, Result, Run
 from .report import redacted, render, to_json
 
 FORMATS = ("table", "json", "junit", "sarif")
@@ -60,7 +60,7 @@ def _xml(text: str) -> str:
 
 
 
-def to_junit(facts: Facts, results: list[Result], fail_on: str = ERROR) -> str:
+def to_junit(facts: Facts, results: list[Result], fail_on: str = ERROR, run: Run = Run()) -> str:
     """One <testcase> per check: failures carry the evidence, crashes are <error>, skips give the reason.
 
     A warning fails its test case only when it fails the run (--fail-on warn); otherwise, like a
@@ -74,19 +74,19 @@ def to_junit(facts: Facts, results: list[Result], fail_on: str = ERROR) -> str:
               "time": seconds}
     suites = ET.Element("testsuites", {"name": "dvdoctor", **counts})
     suite = ET.SubElement(suites, "testsuite", {
-        "name": f"dvdoctor check {facts.namespace}" + ("" if facts.phase == "now" else f" (before {facts.phase})"),
+        "name": f"dvdoctor check {facts.namespace}" + ("" if run.phase == "now" else f" (before {run.phase})"),
         **counts,
         "timestamp": facts.data["collected_at"].replace("Z", ""),
         "hostname": socket.gethostname(),
     })
     props = ET.SubElement(suite, "properties")
-    for name, value in (("namespace", facts.namespace), ("phase", facts.phase),
+    for name, value in (("namespace", facts.namespace), ("phase", run.phase),
                         ("source", facts.data["source"].get("where", "")), ("dvdoctor", __version__)):
         ET.SubElement(props, "property", {"name": name, "value": _xml(value)})
     for r in results:
         case = ET.SubElement(suite, "testcase", {
             "name": f"{r.check.id}: {r.check.title}",
-            "classname": f"dvdoctor.{facts.phase}.{r.check.id}",
+            "classname": f"dvdoctor.{run.phase}.{r.check.id}",
             "time": f"{r.seconds:.3f}",
         })
         if r.status == "skip":
@@ -121,7 +121,7 @@ def _rule(chk: Check) -> dict:
     }
 
 
-def to_sarif(facts: Facts, results: list[Result]) -> str:
+def to_sarif(facts: Facts, results: list[Result], run: Run = Run()) -> str:
     """One run; a rule per check that ran; a result per problem, its object as a logical location.
 
     Suppressed problems stay in the log with a SARIF suppression carrying the reason, which is how
@@ -158,7 +158,7 @@ def to_sarif(facts: Facts, results: list[Result]) -> str:
             if p.suppressed:
                 item["suppressions"] = [{"kind": "external", "status": "accepted", "justification": p.suppressed}]
             sarif_results.append(item)
-    run: dict = {
+    sarif_run: dict = {
         "tool": {"driver": {
             "name": "dvdoctor",
             "version": __version__,
@@ -169,31 +169,31 @@ def to_sarif(facts: Facts, results: list[Result]) -> str:
             "toolExecutionNotifications": notifications,
         }],
         "results": sarif_results,
-        "properties": {"namespace": facts.namespace, "phase": facts.phase, "collectedAt": facts.data["collected_at"]},
+        "properties": {"namespace": facts.namespace, "phase": run.phase, "collectedAt": facts.data["collected_at"]},
     }
-    return json.dumps({"$schema": SARIF_SCHEMA_URI, "version": SARIF_VERSION, "runs": [run]}, indent=2)
+    return json.dumps({"$schema": SARIF_SCHEMA_URI, "version": SARIF_VERSION, "runs": [sarif_run]}, indent=2)
 
 
 # ---- choosing and writing -------------------------------------------------------------------
 
-TEXT_WRITERS: dict[str, Callable[[Facts, list[Result], str], str]] = {
-    "json": lambda facts, results, fail_on: to_json(facts, results, fail_on=fail_on),
+TEXT_WRITERS: dict[str, Callable[[Facts, list[Result], str, Run], str]] = {
+    "json": lambda facts, results, fail_on, run: to_json(facts, results, fail_on=fail_on, run=run),
     "junit": to_junit,
-    "sarif": lambda facts, results, _fail_on: to_sarif(facts, results),  # levels come from severities
+    "sarif": lambda facts, results, _fail_on, run: to_sarif(facts, results, run),  # levels come from severities
 }
 
 
 def write(fmt: str, facts: Facts, results: list[Result], out: TextIO, fail_on: str = ERROR,
-          left_out: list[str] | None = None) -> None:
-    """Write the findings in one format; the table goes through rich, colored only on a terminal and
-    never wrapped elsewhere (dvdoctor.render.output)."""
+          left_out: list[str] | None = None, run: Run = Run()) -> None:
+    """Write the findings of `run` in one format; the table goes through rich, colored only on a
+    terminal and never wrapped elsewhere (dvdoctor.render.output)."""
     results = redacted(results)
     if fmt == "table":
-        render(console(file=out), facts, results, left_out=left_out, fail_on=fail_on)
+        render(console(file=out), facts, results, left_out=left_out, fail_on=fail_on, run=run)
     elif fmt == "json":
-        out.write(to_json(facts, results, left_out=left_out, fail_on=fail_on) + "\n")
+        out.write(to_json(facts, results, left_out=left_out, fail_on=fail_on, run=run) + "\n")
     else:
-        out.write(TEXT_WRITERS[fmt](facts, results, fail_on) + "\n")
+        out.write(TEXT_WRITERS[fmt](facts, results, fail_on, run) + "\n")
 
 
 def parse_output_files(values: list[str]) -> list[tuple[str, Path]]:
@@ -210,9 +210,9 @@ def parse_output_files(values: list[str]) -> list[tuple[str, Path]]:
 
 
 def write_files(targets: list[tuple[str, Path]], facts: Facts, results: list[Result], fail_on: str = ERROR,
-                left_out: list[str] | None = None) -> None:
+                left_out: list[str] | None = None, run: Run = Run()) -> None:
     """Each `--output-file FMT=PATH`, whole or not at all (a temp file renamed over PATH)."""
     for fmt, path in targets:
         buffer = io.StringIO()
-        write(fmt, facts, results, buffer, fail_on, left_out)
+        write(fmt, facts, results, buffer, fail_on, left_out, run)
         write_atomic(path, buffer.getvalue(), 0o644, what=f"--output-file {fmt}")

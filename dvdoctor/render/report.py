@@ -16,7 +16,7 @@ from rich.markup import escape
 
 from ..core import redact
 from ..facts.model import Facts
-from ..verdicts.registry import ERROR, FAILED, INCOMPLETE, WARNING, Problem, Result, exit_code
+from ..verdicts.registry import ERROR, FAILED, INCOMPLETE, WARNING, Problem, Result, Run, exit_code
 from ..core.words import plural
 
 SYMBOL = {"pass": "[green]✓[/]", "warn": "[yellow]![/]", "fail": "[red]✗[/]", "skip": "[dim]-[/]", "crash": "[magenta]✗[/]",
@@ -34,12 +34,13 @@ def summary(results: list[Result]) -> dict[str, int]:
     return {k: counts.get(k, 0) for k in ("pass", "warn", "fail", "skip", "could_not_run", "crash", "suppressed")}
 
 
-def to_dict(facts: Facts, results: list[Result], *, left_out: list[str] | None = None, fail_on: str = ERROR) -> dict:
+def to_dict(facts: Facts, results: list[Result], *, left_out: list[str] | None = None, fail_on: str = ERROR,
+            run: Run = Run()) -> dict:
     return {
         "schema": REPORT_SCHEMA,
         "namespace": facts.namespace,
         "source": facts.data["source"],
-        "phase": facts.phase,
+        "phase": run.phase,
         "collected_at": facts.data["collected_at"],
         "left_out": list(left_out or []),
         "exit_code": exit_code(results, fail_on),
@@ -48,8 +49,9 @@ def to_dict(facts: Facts, results: list[Result], *, left_out: list[str] | None =
     }
 
 
-def to_json(facts: Facts, results: list[Result], *, left_out: list[str] | None = None, fail_on: str = ERROR) -> str:
-    return json.dumps(to_dict(facts, results, left_out=left_out, fail_on=fail_on), indent=2)
+def to_json(facts: Facts, results: list[Result], *, left_out: list[str] | None = None, fail_on: str = ERROR,
+            run: Run = Run()) -> str:
+    return json.dumps(to_dict(facts, results, left_out=left_out, fail_on=fail_on, run=run), indent=2)
 
 
 def report_schema() -> dict:
@@ -104,7 +106,7 @@ def verdict_line(results: list[Result], fail_on: str = ERROR, left_out: list[str
 
 
 def render(console: Console, facts: Facts, results: list[Result], *, hint: str | None = "check",
-           left_out: list[str] | None = None, fail_on: str = ERROR) -> None:
+           left_out: list[str] | None = None, fail_on: str = ERROR, run: Run = Run()) -> None:
     """The report for people: one line per check, each finding and its evidence one per line.
 
     `hint` names the command whose options the closing hint may suggest (`check`), or None when
@@ -112,7 +114,7 @@ def render(console: Console, facts: Facts, results: list[Result], *, hint: str |
     """
     results = redacted(results)
     where = facts.data["source"].get("where", facts.namespace)
-    phase = "" if facts.phase == "now" else f", gate before a {facts.phase}"
+    phase = "" if run.phase == "now" else f", gate before a {run.phase}"
     console.print(f"[bold]dvdoctor[/] checks of DV in namespace [bold]{escape(facts.namespace)}[/] ({escape(where)}{phase})")
     width = max((len(r.check.id) for r in results), default=0)
     for r in results:

@@ -16,7 +16,7 @@ from typing import Callable, Iterable, Sequence
 from ..core.errors import UsageError
 from ..facts.model import Facts
 from .plan import Plan
-from ..verdicts.registry import Problem, Result, module_id, run_checks
+from ..verdicts.registry import Problem, Result, Run, Suppression, module_id, run_checks
 
 
 @dataclass(frozen=True)
@@ -86,10 +86,10 @@ def fix(
     return register(fn) if fn is not None else register
 
 
-def judged(fx: Fix, facts: Facts) -> Result | None:
+def judged(fx: Fix, facts: Facts, suppressions: tuple[Suppression, ...] = ()) -> Result | None:
     """Its check's result on these facts, judged as the fix's verification judges it (a pre-backup
     state as the backup's gate); None when the check does not run in that phase."""
-    found = run_checks(facts, phase=fx.verify_phase, only=[fx.check], command="fix")
+    found = run_checks(facts, Run(phase=fx.verify_phase, command="fix", suppressions=suppressions), only=[fx.check])
     return found[0] if found else None
 
 

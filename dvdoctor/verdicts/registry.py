@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import inspect
 import pkgutil
 import time
 from dataclasses import dataclass, field, replace
@@ -86,6 +87,27 @@ class Suppression:
 
 
 @dataclass(frozen=True)
+class Run:
+    """What one run of the checks is for, handed to `run_checks` and read by the report and formats.
+
+    The same facts are judged in several runs (`fix` judges them now and as a gate; a gate runs
+    again after its repairs), so what a run is for travels with the run, never on the facts.
+    """
+
+    #: What the checks judge for: "now", or the gate before a "backup" or a "restore".
+    phase: str = "now"
+    #: The dvdoctor command they run for (check, fix, backup, restore, list): the rights
+    #: `dvdoctor-permissions` requires are that command's. By default a gate's phase names it.
+    command: str = ""
+    #: The findings the site accepted (dvdoctor.yaml); a suppressed problem shows but never fails.
+    suppressions: tuple[Suppression, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not self.command:
+            object.__setattr__(self, "command", self.phase if self.phase in (BACKUP, RESTORE) else "check")
+
+
+@dataclass(frozen=True)
 class Check:
     id: str
     title: str
@@ -97,6 +119,12 @@ class Check:
     needs: frozenset[str] = frozenset()
     tags: tuple[str, ...] = ()
     doc: str = ""
+    #: The check judges differently by run (a gate's phase, the command's rights): `run` takes the
+    #: Run as its second argument. Most checks judge the facts alone and take only them.
+    takes_run: bool = False
+
+    def judge(self, facts: Facts, run: Run) -> Iterable[Problem]:
+        return self.run(facts, run) if self.takes_run else self.run(facts)
 
     @property
     def fix_command(self) -> str | None:
@@ -147,6 +175,7 @@ def check(
             needs=frozenset(needs),
             tags=tuple(tags),
             doc=(module.__doc__ or "").strip(),
+            takes_run=len(inspect.signature(fn).parameters) > 1,
         )
         return fn
 
@@ -232,28 +261,19 @@ def applies_in(chk: Check, phase: str) -> bool:
 
 def run_checks(
     facts: Facts,
+    run: Run = Run(),
     *,
-    phase: str = "now",
     only: Iterable[str] = (),
     skip: Iterable[str] = (),
     ignore: Iterable[str] = (),
-    command: str | None = None,
 ) -> list[Result]:
-    """Run the checks that apply; the site's suppressions come with the facts' settings (config.py).
-
-    `command`: the dvdoctor command they run for; by default a gate's phase (backup, restore), else
-    whatever the facts already say (`check` unless a caller set it).
-    """
+    """Run the checks that apply in `run`'s phase; `run` also carries the site's suppressions, which
+    the caller reads from its settings: the facts are only looked at, never written to."""
     checks = load_all()
-    suppressions: tuple[Suppression, ...] = getattr(facts.settings, "suppressions", ())
+    phase = run.phase
     only_ids = set(resolve_ids(only, "--only"))
     skip_ids = set(resolve_ids(skip, "--skip"))
     ignore_ids = set(resolve_ids(ignore, "--ignore-check"))
-    facts.phase = phase
-    if command is not None:
-        facts.command = command
-    elif phase in (BACKUP, RESTORE):
-        facts.command = phase
     results: list[Result] = []
     for chk in checks.values():
         if (only_ids and chk.id not in only_ids) or chk.id in skip_ids or not applies_in(chk, phase):
@@ -265,7 +285,7 @@ def run_checks(
             continue
         started = time.perf_counter()
         try:
-            found = list(chk.run(facts))
+            found = list(chk.judge(facts, run))
         except Skip as exc:
             results.append(Result(chk, "skip", reason=str(exc), seconds=time.perf_counter() - started,
                                   incomplete=exc.incomplete))
@@ -275,7 +295,7 @@ def run_checks(
                                   seconds=time.perf_counter() - started))
             continue
         notes = [f.text for f in found if isinstance(f, Note)]
-        problems = [_suppress(chk.id, p, suppressions) for p in found if not isinstance(p, Note)]
+        problems = [_suppress(chk.id, p, run.suppressions) for p in found if not isinstance(p, Note)]
         if not problems:
             status = "pass"
         elif all(p.suppressed for p in problems):
