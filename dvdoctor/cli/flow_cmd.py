@@ -16,7 +16,7 @@ from ..render.output import console as make_console
 from . import app, examples
 from .check_cmd import Output, gather
 from .context import Options
-from .fix_cmd import confirm, render_plan, repair
+from .fix_cmd import confirm, render_plan, repair, say_steps
 from .locking import break_lock_option, take_lock
 
 
@@ -28,9 +28,8 @@ def _flow_setup(ctx: typer.Context, ignore: List[str], audit_file: Optional[Path
     is released when the command ends, however it ends. A DV BAR job that is active (dvcli.sh's, a
     schedule's, or one a killed dvdoctor run left) stops the command before anything changes.
     """
-    from ..repair.audit import AuditLog
-    from ..repair.plan import Runner
     from ..verdicts.registry import resolve_ids
+    from ..repair.runner import open_runner
 
     from ..repair.owner import refuse_while_active
 
@@ -48,9 +47,7 @@ def _flow_setup(ctx: typer.Context, ignore: List[str], audit_file: Optional[Path
     facts = gather(opts, no_pod=False, verify=verify, quiet=False)
     if lock:  # DV's own job owns the namespace while it runs, whatever the lock says
         refuse_while_active(facts, command, gate_judges)
-    runner = Runner(cluster, facts, AuditLog(audit_file, where=cluster.describe()),
-                    progress=lambda msg: console.print(f"  → {escape(msg)}"))
-    return opts, cluster, facts, console, runner
+    return opts, cluster, facts, console, open_runner(cluster, facts, audit_file, say_steps(console))
 
 
 def _collect_again(opts: Options):
@@ -144,7 +141,7 @@ def backup(
     facts, code = _gate(opts, cluster, facts, "backup", ignore, fix, yes, console)
     if code:
         raise typer.Exit(code)
-    runner.facts = facts
+    runner = runner.on(facts)
     options = FlowOptions(dry_run=dry_run, timeout=timeout, log_dir=log_dir,
                           storage_class=storage_class or opts.settings.storage_class,
                           bar_size=bar_size or opts.settings.bar_size, ready_timeout=ready_timeout)
@@ -212,7 +209,7 @@ def restore(
     facts, code = _gate(opts, cluster, facts, "restore", ignore, fix, yes, console)
     if code:
         raise typer.Exit(code)
-    runner.facts = facts
+    runner = runner.on(facts)
     options = FlowOptions(dry_run=dry_run, timeout=timeout, log_dir=log_dir, ready_timeout=ready_timeout)
     question = (f"Restore {describe(facts, chosen)} in namespace {facts.namespace}? "
                 + (f"{about_origin} " if about_origin else "")
@@ -315,10 +312,10 @@ def prune(
 
     Never the current (symlinked) or the newest good backup; nothing when no good backup would remain.
     """
-    from ..repair.audit import AuditLog
     from ..facts.backups import human_bytes
     from ..facts.model import SECTION_BAR
-    from ..repair.plan import ActionFailed, BarScript, Plan, Runner, execute
+    from ..repair.plan import ActionFailed, BarScript, Plan, execute
+    from ..repair.runner import open_runner
     from ..core.errors import UsageError
     from ..facts.probe import EVERY_ONE, ReadBack
     from ..repair.retention import protected, prunable, refuse_unless_good_remains
@@ -371,8 +368,7 @@ def prune(
         raise typer.Exit(0)
     if not confirm(console, f"Delete {plural(len(removals), 'backup')} in namespace {facts.namespace}?", yes):
         raise typer.Exit(1)
-    runner = Runner(cluster, facts, AuditLog(audit_file, where=cluster.describe()),
-                    progress=lambda msg: console.print(f"  → {escape(msg)}"))
+    runner = open_runner(cluster, facts, audit_file, say_steps(console))
     try:
         execute(plan, runner)
     except ActionFailed as exc:

@@ -164,12 +164,12 @@ def _apply(opts: Options, namespace: str, objects: list[dict], dry_run: bool, au
     """
     from rich.markup import escape
 
-    from ..repair.audit import AuditLog
     from ..core.errors import UsageError
     from ..facts.model import Facts
-    from ..repair.plan import ActionFailed, Runner, execute_all_or_nothing
+    from ..repair.plan import ActionFailed, execute_all_or_nothing
+    from ..repair.runner import open_runner
     from ..flows.schedule import apply_plan
-    from .fix_cmd import render_plan
+    from .fix_cmd import render_plan, say_steps
     from .locking import take_lock
 
     from ..render.output import console as make_console
@@ -187,14 +187,12 @@ def _apply(opts: Options, namespace: str, objects: list[dict], dry_run: bool, au
         render_plan(console, plan)
         if plan.empty:
             return 0
-        audit = AuditLog(audit_file, where=cluster.describe())
         # the actions need only the port; the facts carry the namespace the audit log names
-        runner = Runner(cluster, Facts({"namespace": namespace}), audit,
-                        progress=lambda msg: console.print(f"  → {escape(msg)}"))
+        runner = open_runner(cluster, Facts({"namespace": namespace}), audit_file, say_steps(console))
         try:
             execute_all_or_nothing(plan, runner)
         except ActionFailed as exc:
             console.print(f"[red]✗[/] {escape(str(exc))}")
             return 1
-    console.print(f"[green]✓[/] schedule applied in namespace {namespace}; [dim]changes logged to {audit.path}[/]")
+    console.print(f"[green]✓[/] schedule applied in namespace {namespace}; [dim]changes logged to {runner.audit.path}[/]")
     return 0

@@ -39,11 +39,6 @@ def parse_time(value: str | None) -> datetime | None:
 class Facts:
     data: dict
     settings: Settings = field(default_factory=lambda: DEFAULT)
-    #: What the checks judge for: "now", or the gate before a "backup" or a "restore".
-    phase: str = "now"
-    #: The dvdoctor command the checks run for (check, fix, backup, restore, list): the rights
-    #: `dvdoctor-permissions` requires are that command's; a gate's phase names its command.
-    command: str = "check"
 
     # ---- identity and time -------------------------------------------------------------
     @property

@@ -412,7 +412,7 @@ def stop_interrupted_job(runner: Runner, facts: Facts, job_name: str, collect_ag
         after = collect_again()
         cleanup = Plan("backup")
         cleanup_after_stop(after, stopped, cleanup)
-        execute(cleanup, Runner(runner.cluster, after, runner.audit, runner.progress))
+        execute(cleanup, runner.on(after))
         for note in cleanup.notes:
             console.print(f"  {escape(note)}", soft_wrap=True)
         return True

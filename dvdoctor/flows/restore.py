@@ -167,10 +167,10 @@ def run_restore(facts: Facts, chosen: Backup, options: FlowOptions, console: Con
             after = collect_again()
             clear = clear_action(after)
             if clear is not None:  # DV's data is whole again: the record of an earlier failed restore goes
-                execute(Plan("restore", [clear]), Runner(runner.cluster, after, runner.audit, runner.progress))
+                execute(Plan("restore", [clear]), runner.on(after))
             console.print("post-restore steps (the runbook's manual ones):")
             post = plan_of("restore-marker-left", after)
-            execute(post, Runner(runner.cluster, after, runner.audit, runner.progress))
+            execute(post, runner.on(after))
             console.print(f"[green]✓[/] restored {chosen.timestamp} in {outcome.seconds:.0f} s")
             return 0 if dv_ready(options.ready_timeout, collect_again, console) else 1
         except (KeyboardInterrupt, Interrupted):

@@ -1,8 +1,8 @@
-"""The fix registry and the one way a repair runs: plan, show, ask, apply, audit, verify.
+"""The fix registry: one fix per module of `fixes/`, each the repair of the check named like it.
 
-A fix is a function from facts (and the user's options) to a Plan; it never acts by itself. The
-runner prints the plan, asks (or takes --yes), applies it with the one executor, collects the facts
-again and runs the paired check: only a passing check makes a fix "verified".
+A fix is a function from facts, the problems its check found in them and the user's options to a
+Plan; it never acts by itself. The one way a repair runs (plan, show, ask, apply, audit, verify)
+is dvdoctor/repair/runner.py: only a passing check on facts collected after it makes a fix "verified".
 """
 
 from __future__ import annotations

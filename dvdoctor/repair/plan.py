@@ -8,7 +8,7 @@ changed, where, before and after. In-pod work runs the shipped scripts with valu
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Protocol
 
@@ -67,6 +67,10 @@ class Runner:
     facts: Facts
     audit: AuditLog
     progress: Callable[[str], None] = lambda _msg: None
+
+    def on(self, facts: Facts) -> "Runner":
+        """The same executor (port, audit log, progress) acting on facts collected since."""
+        return replace(self, facts=facts)
 
 
 # ---- actions on API objects ----------------------------------------------------------------

@@ -1,0 +1,254 @@
+"""The one way a repair runs: plan, show, ask, apply, audit, verify; for `fix`, the gates' `--fix`
+and the flows that repair on their way (a restore from a copy makes dv-bar-pvc again first).
+
+A repair changes a namespace DV depends on, so every caller goes through the same steps in the
+same order: the fixes' checks judge the facts once and hand each fix its problems; a fix whose
+check passes is left alone; each plan is shown; nothing changes without consent; the namespace's
+lock is held from the first change to the verification; every change is audited; and a fix is
+"verified" only when its check passes on facts collected after it. What is said and how the
+person is asked is the caller's (the CLI's `Screen`): this module decides, never prints.
+"""
+
+from __future__ import annotations
+
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Protocol
+
+from ..cluster.port import Cluster
+from ..core.words import plural
+from ..facts.model import Facts
+from ..verdicts.registry import Result, Run, Suppression, run_checks
+from .audit import AuditLog
+from .fixer import Fix, FixOptions, judged, load_all, manual_plan
+from .owner import refuse_while_active, refuse_while_active_live
+from .plan import ActionFailed, Change, Delete, Plan, Runner, StopJob, execute
+
+#: Repairs that remove or point at backups: they decide on backups read back in this run.
+ON_BACKUPS = frozenset({"bar-low-space", "incomplete-backups", "broken-backup-symlink"})
+
+#: How many more times `fix --all` looks again after its repairs, for what they uncovered.
+MORE_ROUNDS = 2
+
+#: Repairs that may act while a DV BAR job runs: the one that stops an unattended backup job, the
+#: one that deletes leftover jobs (dvcli.sh's list job; never an active backup or restore job), and
+#: the runbook's first backup step, scaling the side deployments down (it only stops writers beside
+#: the job's tar). Every other repair touches the volume, the markers or the deployments' way back
+#: up, and refuses under a job.
+UNDER_BAR_JOB = ("bar-job-unattended", "leftover-bar-pods", "side-deployments-running")
+
+
+class Screen(Protocol):
+    """What a repair tells the person who runs it, and what it asks them: the CLI words and draws it."""
+
+    def passing(self, fix_id: str) -> None:
+        """The fix's check passes: nothing to do."""
+
+    def plan(self, plan: Plan, still_failing: bool) -> None:
+        """A plan, before anything is applied; `still_failing`: its check fails, yet nothing is safe to change."""
+
+    def nothing_automatic(self, manual: bool) -> None:
+        """No plan changes anything (`manual`: some give steps to do by hand)."""
+
+    def by_hand(self, ids: list[str], steps_shown: bool) -> None:
+        """These still fail until a person repairs them (the steps were shown with the plans)."""
+
+    def dry_run(self) -> None:
+        """--dry-run: the plans were shown, nothing changed."""
+
+    def ask(self, question: str) -> bool:
+        """Consent to apply; False changes nothing."""
+
+    def progress(self, step: str) -> None:
+        """An action is about to be applied."""
+
+    def failed(self, fix_id: str, why: str) -> None:
+        """An action of this fix failed; its other actions were not applied."""
+
+    def changed(self, change: Change) -> None:
+        """One change made, as the audit log has it."""
+
+    def verified(self, fix_id: str, ok: bool, seen: str) -> None:
+        """Whether the fix's check passes again (or its own proof holds), and what was seen."""
+
+    def logged(self, path: Path) -> None:
+        """Where the changes were written down."""
+
+    def now_failing(self, ids: list[str]) -> None:
+        """`fix --all`: what fails now, uncovered by the repairs before."""
+
+    def still_failing_after(self, rounds: int, ids: list[str]) -> None:
+        """`fix --all`: what still fails after every round of repairs."""
+
+
+def open_runner(cluster: Cluster, facts: Facts, audit_file: Path | None, progress: Callable[[str], None]) -> Runner:
+    """The executor every change goes through: the port, the facts, the audit log (where it says
+    which cluster), and what is said before each action."""
+    return Runner(cluster, facts, AuditLog(audit_file, where=cluster.describe()), progress)
+
+
+def jobs_ended_by(plans: list[Plan]) -> frozenset[str]:
+    """The jobs these plans delete or stop: while only those run, the other fixes may act after them."""
+    return frozenset(a.name for p in plans for a in p.actions
+                     if isinstance(a, StopJob) or (isinstance(a, Delete) and a.kind == "jobs"))
+
+
+@dataclass
+class Repairs:
+    """Everything a repair needs besides the facts and the fixes asked for; built once per command."""
+
+    cluster: Cluster
+    screen: Screen
+    #: Facts again, quietly, after changes (True: every backup read back in this run).
+    collect_again: Callable[[bool], Facts]
+    #: Takes the namespace's lock for a command, allowing DV jobs the plans end: a context manager.
+    lock: Callable[[str, frozenset[str]], AbstractContextManager]
+    #: The findings the site accepted: a fix whose check finds only those has nothing to do.
+    suppressions: tuple[Suppression, ...] = ()
+    audit_file: Path | None = None
+
+    @property
+    def run(self) -> Run:
+        """How the fixes' checks are judged: now, for the `fix` command's rights."""
+        return Run(command="fix", suppressions=self.suppressions)
+
+    def repair(self, facts: Facts, ids: list[str], options: FixOptions, *, dry_run: bool = False,
+               all_ids: bool = False) -> bool:
+        """Plan, show, ask, apply, audit and verify the given fixes; True when all is done and verified.
+
+        `all_ids`: the ids are what `fix --all` found failing, not named by the person. The lock is
+        held from the first change to the verification (shared with a backup or restore whose gate
+        runs the fixes).
+        """
+        fixes = load_all()
+        results = {r.check.id: r for r in run_checks(facts, self.run)}
+        seen: dict[str, Result | None] = {}
+
+        def judged_by(fix_id: str) -> Result | None:
+            """Its check's result, judged as its verification judges it (a pre-backup state as a gate)."""
+            if fix_id not in seen:
+                fx = fixes.get(fix_id)
+                seen[fix_id] = (judged(fx, facts, self.suppressions) if fx is not None and fx.verify_phase != "now"
+                                else results.get(fix_id))
+            return seen[fix_id]
+
+        def status(fix_id: str) -> str | None:
+            result = judged_by(fix_id)
+            return result.status if result else None
+
+        if not dry_run and not all_ids and not any(i in UNDER_BAR_JOB for i in ids):
+            # asked by name while DV's job runs: its check may pass only because the job owns what it looks at
+            refuse_while_active(facts, f"dvdoctor fix --issue {','.join(ids)}")
+        passing = [i for i in ids if status(i) in ("pass", "suppressed")]
+        for i in passing:
+            self.screen.passing(i)
+        # each fix is handed the problems its check found: it never runs the check again
+        plans = [fixes[i].plan(facts, (judged_by(i).problems if judged_by(i) else []), options) if i in fixes
+                 else manual_plan(facts, i) for i in ids if i not in passing]
+        failing = {i for i, r in results.items() if r.status in ("fail", "warn")}
+        stuck = [p for p in plans if p.empty and not p.manual and fixes[p.fix].check in failing]
+        for p in plans:
+            self.screen.plan(p, p in stuck)
+        # a failure only a person can repair is a failure this run leaves: it makes the answer False
+        by_hand = [p.fix for p in plans if p.manual and status(p.fix) in ("fail", "crash", "warn")
+                   and (status(p.fix) != "warn" or (p.fix in ids and not all_ids))]
+        todo = [p for p in plans if not p.empty]
+        if not todo:
+            if plans:
+                self.screen.nothing_automatic(any(p.manual for p in plans))
+            if by_hand:
+                self.screen.by_hand(by_hand, steps_shown=False)
+            return not by_hand and not stuck
+        if dry_run:
+            self.screen.dry_run()
+            return True
+        command = f"dvdoctor fix --issue {','.join(p.fix for p in todo)}"
+        ending = jobs_ended_by(todo)
+        if any(p.fix not in UNDER_BAR_JOB for p in todo):
+            refuse_while_active(facts, command, ending)
+        todo.sort(key=lambda p: p.fix not in UNDER_BAR_JOB)  # what stops a job goes first; the rest acts after it
+        if not self.screen.ask(f"Apply {plural(sum(len(p.actions) for p in todo), 'change')} in namespace {facts.namespace}?"):
+            return False
+        with self.lock(command, ending):
+            if any(p.fix not in UNDER_BAR_JOB for p in todo):  # a job started while we asked
+                refuse_while_active_live(self.cluster, facts.names, command, ending)
+            ok = self._apply(facts, fixes, todo, options)
+        if by_hand:
+            self.screen.by_hand(by_hand, steps_shown=True)
+        return ok and not by_hand
+
+    def _apply(self, facts: Facts, fixes: dict[str, Fix], todo: list[Plan], options: FixOptions) -> bool:
+        """Apply the plans (the caller holds the lock), then verify each by its check on fresh facts."""
+        runner = open_runner(self.cluster, facts, self.audit_file, self.screen.progress)
+        failed = False
+        applied = []
+        for p in todo:
+            try:
+                changes = execute(p, runner)
+            except ActionFailed as exc:
+                self.screen.failed(p.fix, str(exc))
+                failed = True
+                continue
+            applied.append(p.fix)
+            for c in changes:
+                self.screen.changed(c)
+        on_cluster = [f for f in applied if fixes[f].verify is None]
+        after = self.collect_again(False) if on_cluster else None
+        for fix_id in applied:
+            fx = fixes[fix_id]
+            if fx.verify is not None:
+                ok, seen = fx.verify(options)
+            else:
+                result = run_checks(after, Run(phase=fx.verify_phase, command="fix", suppressions=self.suppressions),
+                                    only=[fx.check])
+                ok = bool(result) and result[0].status == "pass"
+                seen = f"check {fx.check} {'passes' if ok else 'still fails'}"
+            failed |= not ok
+            self.screen.verified(fix_id, ok, seen)
+        self.screen.logged(runner.audit.path)
+        return not failed
+
+    def repair_all(self, facts: Facts, ids: list[str], options: FixOptions, *,
+                   dry_run: bool = False) -> tuple[bool, list[Result]]:
+        """`fix --all`: every failing or warning check, the fixable ones repaired and the others' manual
+        steps shown; then, since a repair can uncover what its check could not judge before (DV's side
+        deployments are not judged while a backup job runs; bar-job-unattended stops it), look again,
+        a bounded number of times. Returns whether all is repaired, and the checks that could not run
+        (what they would have found was not repaired)."""
+        results = run_checks(facts, self.run)
+        ids = ids + [i for i in _failing(results) if i not in ids]
+        unknown = _unknown(results)
+        ok = self.repair(facts, ids, options, dry_run=dry_run, all_ids=True)
+        if dry_run:
+            return ok, unknown
+        tried = set(ids)
+        for _ in range(MORE_ROUNDS):
+            facts = self.collect_again(False)
+            results = run_checks(facts, self.run)
+            new = [i for i in _failing(results) if i not in tried]
+            if set(new) & ON_BACKUPS:  # a repair that removes or points at backups decides on proof read now
+                facts = self.collect_again(True)
+                results = run_checks(facts, self.run)
+                new = [i for i in _failing(results) if i not in tried]
+            unknown = _unknown(results)
+            if not new:
+                break
+            self.screen.now_failing(new)
+            tried |= set(new)
+            ok = self.repair(facts, new, options, all_ids=True) and ok
+        else:
+            left = [r.check.id for r in run_checks(self.collect_again(False), self.run)
+                    if r.status in ("fail", "crash") and r.check.id not in tried]
+            if left:
+                self.screen.still_failing_after(MORE_ROUNDS + 1, left)
+                ok = False
+        return ok, unknown
+
+
+def _failing(results: list[Result]) -> list[str]:
+    return [r.check.id for r in results if r.status in ("fail", "warn", "crash")]
+
+
+def _unknown(results: list[Result]) -> list[Result]:
+    return [r for r in results if r.status == "skip" and r.incomplete]
