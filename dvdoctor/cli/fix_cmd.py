@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Callable, List, Optional
+from typing import TYPE_CHECKING, Callable, List, Optional
 
 import typer
 from rich.console import Console
@@ -15,6 +15,13 @@ from ..render.output import console as make_console
 from . import app, examples
 from .context import Options
 from .locking import break_lock_option, take_lock
+
+if TYPE_CHECKING:
+    from ..cluster.port import Cluster
+    from ..facts.model import Facts
+    from ..repair.fixer import FixOptions
+    from ..repair.plan import Change, Plan
+    from ..repair.runner import Repairs
 
 
 def confirm(console: Console, question: str, assume_yes: bool) -> bool:
@@ -32,7 +39,7 @@ def say_steps(console: Console) -> Callable[[str], None]:
     return lambda step: console.print(f"  → {escape(step)}")
 
 
-def render_plan(console: Console, plan, still_failing: bool = False) -> None:
+def render_plan(console: Console, plan: Plan, still_failing: bool = False) -> None:
     if plan.manual:
         console.print(f"[bold]{plan.fix}[/]: no safe automatic repair; do this by hand:")
         for step in plan.manual:
@@ -53,7 +60,7 @@ def render_plan(console: Console, plan, still_failing: bool = False) -> None:
         console.print(f"     [dim]{escape(note)}[/]")
 
 
-def describe_change(change) -> str:
+def describe_change(change: Change) -> str:
     """One change in words: "deployment/dv-api replicas: 0 → 1", or "set X to Y" when nothing was before."""
     if not change.before:
         return f"set {change.what} to {change.after}"
@@ -70,7 +77,7 @@ class ConsoleScreen:
     def passing(self, fix_id: str) -> None:
         self.console.print(f"[green]✓[/] {fix_id}: nothing to do (its check passes)")
 
-    def plan(self, plan, still_failing: bool) -> None:
+    def plan(self, plan: Plan, still_failing: bool) -> None:
         render_plan(self.console, plan, still_failing)
 
     def nothing_automatic(self, manual: bool) -> None:
@@ -92,7 +99,7 @@ class ConsoleScreen:
     def failed(self, fix_id: str, why: str) -> None:
         self.console.print(f"[red]✗[/] {fix_id}: {escape(why)}")
 
-    def changed(self, change) -> None:
+    def changed(self, change: Change) -> None:
         self.console.print(f"  {escape(describe_change(change))}")
 
     def verified(self, fix_id: str, ok: bool, seen: str) -> None:
@@ -109,8 +116,8 @@ class ConsoleScreen:
                            "(rerun `dvdoctor fix --all`)")
 
 
-def repairs(opts: Options, cluster, console: Console, *, yes: bool, audit_file: Optional[Path] = None,
-            break_lock: bool = False):
+def repairs(opts: Options, cluster: Cluster, console: Console, *, yes: bool, audit_file: Optional[Path] = None,
+            break_lock: bool = False) -> Repairs:
     """The repair runner for this command: it decides and acts, this console says it and asks."""
     from ..repair.runner import Repairs
     from .check_cmd import gather
@@ -122,7 +129,7 @@ def repairs(opts: Options, cluster, console: Console, *, yes: bool, audit_file: 
         suppressions=opts.suppressions, audit_file=audit_file)
 
 
-def repair(opts: Options, cluster, facts, ids: list[str], options, console: Console, *, yes: bool,
+def repair(opts: Options, cluster: Cluster, facts: Facts, ids: list[str], options: FixOptions, console: Console, *, yes: bool,
            dry_run: bool = False, audit_file: Optional[Path] = None, break_lock: bool = False) -> bool:
     """Plan, show, ask, apply, audit and verify the given fixes (a gate's --fix, a flow's own repair);
     True when all is done and verified."""
