@@ -257,6 +257,31 @@ def test_names_like_the_streams_own_are_plain_names_inside_a_backup(how, tmp_pat
     assert gzip.decompress((folder / "dv_backup_dv_engine.tar.gz").read_bytes()) == raw.getvalue()
 
 
+def test_members_that_are_not_tarballs_come_back_inside_the_combined_tarball_only(tmp_path):
+    """A combined tarball may hold more than component tarballs: a link keeps its target, a folder
+    stays a folder, a file comes back inside it and not loose in the backup folder, which then
+    holds what DV's own folder holds: the components and the combined tarball (mode 0644)."""
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w:gz") as tar:
+        engine = _component({"versioned/f": b"x" * 5000})
+        for name, kind, data in (("dv_backup_dv_engine.tar.gz", tarfile.REGTYPE, engine),
+                                 ("notes/readme.txt", tarfile.REGTYPE, b"notes"), ("notes", tarfile.DIRTYPE, b""),
+                                 ("latest", tarfile.SYMTYPE, b"")):
+            info = tarfile.TarInfo(name)
+            info.type, info.size, info.mode = kind, len(data), 0o755 if kind == tarfile.DIRTYPE else 0o644
+            if kind == tarfile.SYMTYPE:
+                info.linkname = "dv_backup_dv_engine.tar.gz"
+            tar.addfile(info, io.BytesIO(data))
+    _, _, folder, _ = _roundtrip(raw.getvalue(), tmp_path)
+    assert sorted(p.name for p in folder.iterdir()) == ["dv_backup.tar.gz", "dv_backup_dv_engine.tar.gz"]
+    assert (folder / "dv_backup.tar.gz").stat().st_mode & 0o777 == 0o644
+    with tarfile.open(folder / "dv_backup.tar.gz") as back:
+        members = {m.name: m for m in back.getmembers()}
+        assert members["latest"].issym() and members["latest"].linkname == "dv_backup_dv_engine.tar.gz"
+        assert members["notes"].isdir()
+        assert back.extractfile("notes/readme.txt").read() == b"notes"
+
+
 def test_a_reader_that_stops_is_not_blamed_on_the_backup():
     from dvdoctor.copies.stream import SinkError
 
@@ -280,12 +305,40 @@ def test_a_reader_that_stops_is_not_blamed_on_the_backup():
     ("unable to create lock in backend: repository is already locked by PID 12 on host", "locked", False),
     ("Load(<data/1234>, 0, 0) returned error, retrying after 1s: ciphertext verification failed", "damaged", False),
     ("Fatal: something new", "something new", False),
+    ('Fatal: invalid repository location: parse "http://alice:Zw0rd": invalid port ":Zw0rd" after host',
+     "not a valid URL", True),
+    ("Fatal: unable to open config file: unexpected HTTP response (500): 500 Internal Server Error\n"
+     "Is there a repository at the following location?", "server failed", False),
+    ("Fatal: unable to open config file: open /etc/passwd/config: not a directory\n"
+     "Is there a repository at the following location?", "a file, not a folder", True),
+    ("\x1b[2Ksignal interrupt received, cleaning up", "signal interrupt received", False),
 ])
 def test_restics_errors_become_one_line_that_says_what_to_do(stderr, words, usage):
     from dvdoctor.copies.restic import explain
 
     err = explain(stderr, "snapshots")
-    assert words in str(err) and err.usage is usage and "\n" not in str(err)
+    assert words in str(err) and err.usage is usage and "\n" not in str(err) and "\x1b" not in str(err)
+
+
+@pytest.mark.parametrize("repository, shown", [
+    ("rest:http://alice:Zw0rd#x@127.0.0.1:9/", ["Zw0rd#x", "Zw0rd"]),
+    ("rest:http://alice:Zw0/rd@127.0.0.1:9/", ["Zw0/rd", "Zw0"]),
+    ("rest:http://alice:p@ss%zzZw0rd@127.0.0.1:9/", ["zzZw0rd", "p@ss%zzZw0rd"]),
+    ("rest:http://:p%zzZw0rdonly@127.0.0.1:9/", ["zzZw0rdonly"]),
+])
+def test_no_piece_of_a_repository_password_is_ever_shown(repository, shown):
+    """restic (Go's URL parser) may quote a location cut anywhere inside its password: neither the
+    words for a known cause nor the last line of an unknown one carries any piece of it."""
+    from dvdoctor.copies.restic import explain, location_secrets
+    from dvdoctor.core import redact
+
+    secrets = location_secrets(repository)
+    cut = repository.split("#")[0]
+    for stderr in (f'Fatal: parse "{cut}": invalid port', f"Fatal: something new about {cut} and {repository}",
+                   f"Fatal: {repository.replace('@', ' at ')} did not answer"):
+        message = str(explain(stderr, "snapshots", secrets))
+        assert not any(piece in message for piece in shown), message
+    assert not any(piece in redact.text(f"copies.repository: {repository!r} is not allowed") for piece in shown)
 
 
 @pytest.mark.skipif(shutil.which("restic") is None,
@@ -321,3 +374,46 @@ def test_restic_cuts_at_the_frames_so_a_changed_page_costs_one_frame(tmp_path):
         added[name] = backup(env, marker, day2)
     assert added["marker"] < 600 * 1024, added  # one frame of 512 KiB and the metadata at the end
     assert added["none"] > added["marker"] * 1.5, added
+
+
+@pytest.mark.skipif(shutil.which("restic") is None,
+                    reason="restic is not installed (make test installs it as root on Debian)")
+def test_a_copy_comes_back_only_under_the_backup_it_holds(tmp_path, capsys):
+    """The name a copy is restored under comes from its tag, which anyone with the password may
+    change; the stream's own record decides: a copy of one backup is never written back as another."""
+    import os
+
+    from dvdoctor.copies import job
+    from dvdoctor.copies.restic import Restic
+
+    bar = tmp_path / "bar"
+    (bar / "2026-01-01-00-00-00").mkdir(parents=True)
+    (bar / "2026-01-01-00-00-00" / "dv_backup.tar.gz").write_bytes(
+        _combined({"dv_backup_dv_engine.tar.gz": _component({"versioned/f": b"x" * 5000})}))
+    restic = Restic({**os.environ, "RESTIC_REPOSITORY": str(tmp_path / "repo"), "RESTIC_PASSWORD": "test",
+                     "RESTIC_CACHE_DIR": str(tmp_path / "cache")})
+    restic.init()
+    assert job.copy(restic, bar, "uid-1", "ns", ["2026-01-01-00-00-00"]) == 0
+    snapshot = restic.snapshots()[0].id
+    capsys.readouterr()
+    assert job.rehydrate(restic, tmp_path / "back", snapshot, "2026-02-02-00-00-00") == 1
+    assert "holds a copy of backup '2026-01-01-00-00-00', not of 2026-02-02-00-00-00" in capsys.readouterr().out
+    assert not (tmp_path / "back" / "2026-02-02-00-00-00").exists()
+    assert job.rehydrate(restic, tmp_path / "back", snapshot, "2026-01-01-00-00-00") == 0
+
+
+@pytest.mark.parametrize("where", ["bar/copies", "bar", ".", "local:bar/copies"])
+def test_a_repository_on_the_backup_volume_is_refused(where, tmp_path, monkeypatch, capsys):
+    """Copies are for when the backup volume is lost: a repository on it (or holding it) would go too."""
+    from dvdoctor.copies import job
+
+    bar = tmp_path / "bar"
+    bar.mkdir()
+    prefix = "local:" if where.startswith("local:") else ""
+    monkeypatch.setenv("DV_BAR", str(bar))
+    monkeypatch.setenv("RESTIC_REPOSITORY", prefix + str(tmp_path / where.removeprefix("local:")))
+    monkeypatch.setenv("DVDOCTOR_INSTANCE", "uid-1")
+    assert job.main(["snapshots"]) == 2
+    assert "on the backup volume itself" in capsys.readouterr().out
+    monkeypatch.setenv("RESTIC_REPOSITORY", str(tmp_path / "elsewhere"))
+    assert job._repository_on(bar, str(tmp_path / "elsewhere")) is None

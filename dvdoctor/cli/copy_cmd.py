@@ -84,7 +84,7 @@ def copy(
     if init:
         outcome = run(["init"], False)
         if outcome.rc != 0:
-            _fail(console, outcome, "restic init")
+            _fail(console, outcome, "creating the repository")
         console.print("[green]✓[/] created the restic repository")
     copied = {s["backup"] for s in _snapshots(run) if s.get("complete")}
     todo, notes = choose(facts, from_ts, all_new, copied)

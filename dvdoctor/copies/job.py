@@ -30,7 +30,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from ..core import redact
-from .restic import COMPLETE_TAG, TAG, Restic, ResticError
+from .restic import COMPLETE_TAG, TAG, Restic, ResticError, explain
 from .stream import COMBINED, EXTRA_LIMIT, StreamError, chunk_marker, meta_from_tail, meta_need, pack, unpack
 
 PARTIAL = ".dvdoctor-rehydrate-"
@@ -148,6 +148,9 @@ def rehydrate(restic: Restic, bar: Path, snapshot: str, ts: str) -> int:
     except (ResticError, StreamError, ValueError) as exc:
         say(failed=ts, why=f"the copy's metadata does not read back: {exc}")
         return 1
+    if meta.get("backup") != ts:  # a tag can be changed by anyone with the password; the stream cannot
+        say(failed=ts, why=f"snapshot {snapshot} holds a copy of backup {meta.get('backup')!r}, not of {ts}")
+        return 1
     proc = restic.dump(snapshot)
     assert proc.stdout is not None
     try:
@@ -155,7 +158,8 @@ def rehydrate(restic: Restic, bar: Path, snapshot: str, ts: str) -> int:
         proc.stdout.read()
         proc.wait()
         if proc.returncode != 0:
-            raise StreamError(proc.stderr.read().decode("utf-8", "replace").strip()[-300:] if proc.stderr else "restic dump failed")
+            stderr = proc.stderr.read().decode("utf-8", "replace") if proc.stderr else ""
+            raise StreamError(str(explain(stderr, "dump", restic.secrets)))
         os.rename(work, final)
     except (OSError, StreamError, ValueError) as exc:
         proc.kill()
@@ -185,6 +189,21 @@ def forget(restic: Restic, instance: str, namespace: str, policy: dict[str, int]
     return 0
 
 
+def _repository_on(bar: Path, repository: str) -> str | None:
+    """Why a repository on this machine's disk cannot hold copies: it is on the backup volume (or
+    holds it), and would be lost with it, which is what copies are for."""
+    if re.match(r"^[a-z0-9]+:", repository) and not repository.startswith("local:"):
+        return None  # rest:, sftp:, s3:, ...: elsewhere by construction
+    path = repository[len("local:"):] if repository.startswith("local:") else repository
+    if not path:
+        return None
+    repo, volume = Path(path).resolve(), bar.resolve()
+    if repo == volume or volume in repo.parents or repo in volume.parents:
+        return ("the repository is on the backup volume itself (or holds it): copies there are lost with it; "
+                "put the repository on another volume or host")
+    return None
+
+
 ACTIONS = ("init", "copy", "snapshots", "rehydrate", "forget", "stats")
 
 
@@ -195,6 +214,10 @@ def main(argv: list[str]) -> int:
     bar = Path(os.environ.get("DV_ROOT", "") + os.environ.get("DV_BAR", "/mnt/PV/bar"))
     instance = os.environ.get("DVDOCTOR_INSTANCE", "")
     namespace = os.environ.get("DVDOCTOR_NAMESPACE", "")
+    inside = _repository_on(bar, os.environ.get("RESTIC_REPOSITORY", ""))
+    if inside:
+        say(error=inside, usage=True)
+        return 2
     try:
         restic = Restic(os.environ)
         action, args = argv[0], argv[1:]

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import BinaryIO, Callable, Mapping
 
+from ..core import redact
 from .stream import SinkError
 
 #: The one file name every copy has inside its snapshot, so restic groups copies of one
@@ -41,18 +42,27 @@ class ResticError(Exception):
 
 
 _KNOWN = (
+    # a location restic cannot parse: Go's own message quotes the URL cut where it stopped making
+    # sense, so a password holding `#`, `/` or `%` would show in it: never quoted, only named
+    (re.compile(r'parse "|invalid port|invalid URL escape|first path segment in URL|missing protocol scheme', re.I),
+     True, "the repository's location is not a valid URL (a user or password holding # / % @ : must be %-encoded)"),
     # reaching the repository fails first: restic then also asks "Is there a repository at ...",
-    # which must not turn a closed port or a refused login into "no repository"
+    # which must not turn a closed port, a refused login or a failing server into "no repository"
     (re.compile(r"\b401\b|\b403\b|unauthori[sz]ed|forbidden|access denied|invalidaccesskeyid|"
                 r"signaturedoesnotmatch", re.I), True,
      "the repository refused the credentials (unauthorized): check the user and password or keys it is given"),
     (re.compile(r"connection refused|no such host|i/o timeout|network is unreachable|dial tcp|"
                 r"context deadline exceeded|connection reset|tls:|x509:", re.I), True,
      "the repository cannot be reached (connection refused, unknown host or timeout)"),
+    (re.compile(r"unexpected HTTP response \(5\d\d\)|\b50[0234] (?:Internal Server Error|Bad Gateway|Service Unavailable|"
+                r"Gateway Timeout)", re.I), False,
+     "the repository's server failed (HTTP 5xx): try again later, or look at the server's own log"),
     (re.compile(r"wrong password|no key found", re.I), True,
      "the repository's password is wrong (no key in the repository opens with it)"),
     (re.compile(r"empty password", re.I), True, "the password file is empty"),
     (re.compile(r"config file already exists", re.I), True, "a restic repository is already there"),
+    (re.compile(r"not a directory", re.I), True,
+     "the repository's location is a file, not a folder (give a folder, or a rest:, sftp: or s3: location)"),
     (re.compile(r"Is there a repository at|unable to open config file|repository does not exist|"
                 r"config file does not exist", re.I), True,
      "there is no restic repository at that location (dvdoctor copy --init creates one)"),
@@ -62,15 +72,34 @@ _KNOWN = (
                 r"pack file cannot be listed|unexpected EOF", re.I), False,
      "the repository's data is damaged (restic check tells which packs)"),
 )
+#: Terminal control sequences restic writes (progress lines, `\x1b[2K`): not text for a report.
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 
 
-def explain(stderr: str, what: str) -> ResticError:
-    """restic's stderr as one line: the known causes in words, else its last meaningful line."""
+def location_secrets(repository: str) -> list[str]:
+    """What of a repository location must never be shown: the user-info's password and each piece
+    of it (an error may quote a URL cut at `#`, `/`, `%`, `@` or `:` inside the password)."""
+    scheme, sep, rest = repository.partition("://")
+    if not sep or "@" not in rest:
+        return []
+    userinfo = rest.rpartition("@")[0]
+    password = userinfo.partition(":")[2]
+    pieces = {password, *re.split(r"[#/?%@:]", password)}
+    return sorted((p for p in pieces if len(p) >= 3), key=len, reverse=True)
+
+
+def explain(stderr: str, what: str, secrets: list[str] = ()) -> ResticError:
+    """restic's stderr as one line: the known causes in words, else its last meaningful line, with
+    what of the repository's location is secret taken out (and the one redaction pass after)."""
+    stderr = _ANSI.sub("", stderr)
     for pattern, usage, words in _KNOWN:
         if pattern.search(stderr):
             return ResticError(f"restic {what}: {words}", usage=usage)
     lines = [ln.strip() for ln in stderr.splitlines() if ln.strip()]
-    return ResticError(f"restic {what} failed: {lines[-1] if lines else 'no message'}")
+    last = lines[-1] if lines else "no message"
+    for secret in secrets:
+        last = last.replace(secret, "<redacted>")
+    return ResticError(f"restic {what} failed: {redact.text(last)}")
 
 
 def binary() -> str:
@@ -121,6 +150,7 @@ class Restic:
     def __init__(self, env: Mapping[str, str], run: Callable[..., subprocess.CompletedProcess] = subprocess.run):
         self.env = dict(env)
         self.exe = binary()
+        self.secrets = location_secrets(self.env.get("RESTIC_REPOSITORY", ""))
         self._run = run
 
     def call(self, what: str, *args: str, stdin: bytes | None = None) -> str:
@@ -134,7 +164,7 @@ class Restic:
             self.unlock()
             done = self._run([self.exe, *args], input=stdin, capture_output=True, env=self.env)
         if done.returncode != 0:
-            raise explain(done.stderr.decode("utf-8", "replace"), what)
+            raise explain(done.stderr.decode("utf-8", "replace"), what, self.secrets)
         return done.stdout
 
     def polynomial(self) -> int | None:
@@ -206,7 +236,7 @@ class Restic:
             proc.wait()
             for r in readers:
                 r.join()
-            raise explain(b"".join(err).decode("utf-8", "replace"), "backup") from None
+            raise explain(b"".join(err).decode("utf-8", "replace"), "backup", self.secrets) from None
         except BaseException:
             # SIGINT, not SIGKILL: restic removes its lock and saves no snapshot of a stream it never finished
             proc.send_signal(signal.SIGINT)
@@ -226,7 +256,7 @@ class Restic:
         for r in readers:
             r.join()
         if proc.returncode != 0:
-            raise explain(b"".join(err).decode("utf-8", "replace"), "backup")
+            raise explain(b"".join(err).decode("utf-8", "replace"), "backup", self.secrets)
         summary = {}
         for line in b"".join(out).decode("utf-8", "replace").splitlines():
             try:

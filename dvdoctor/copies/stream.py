@@ -39,6 +39,7 @@ import hashlib
 import io
 import json
 import os
+import shutil
 import tarfile
 import zlib
 from dataclasses import dataclass, field
@@ -134,7 +135,7 @@ class Packed:
 
 def _meta(info: tarfile.TarInfo) -> dict:
     return {"member": info.name, "mode": info.mode, "mtime": info.mtime, "uid": info.uid, "gid": info.gid,
-            "uname": info.uname, "gname": info.gname, "type": info.type.decode("latin-1")}
+            "uname": info.uname, "gname": info.gname, "type": info.type.decode("latin-1"), "link": info.linkname}
 
 
 def _key(*names: str) -> str:
@@ -488,11 +489,12 @@ def unpack(src: BinaryIO, folder: Path, meta: dict) -> Packed:
             if part["kind"] == "component":
                 _unpack_component(entries, part, _inside(folder, member), member)
             else:
-                target = _inside(folder, member)
-                target.parent.mkdir(parents=True, exist_ok=True)
-                with open(target, "wb") as f:
-                    h = hashlib.sha256()
-                    if part["meta"]["type"] in ("0", "\0", "7"):  # what TarInfo.isfile() calls a file
+                h = hashlib.sha256()
+                if part["meta"]["type"] in ("0", "\0", "7"):  # what TarInfo.isfile() calls a file
+                    # kept out of the folder's own files: only the combined tarball holds it
+                    target = _inside(folder / _MEMBERS, member)
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    with open(target, "wb") as f:
                         def write(data: bytes) -> None:
                             f.write(data)
                             h.update(data)
@@ -513,7 +515,13 @@ def unpack(src: BinaryIO, folder: Path, meta: dict) -> Packed:
             raise
         raise StreamError(f"the copy's metadata does not describe it ({type(exc).__name__})") from None
     _combine(folder, metas)
+    shutil.rmtree(folder / _MEMBERS, ignore_errors=True)
     return result
+
+
+#: Where unpack keeps a combined tarball's members that are not component tarballs until the
+#: combined tarball is made again (a backup folder holds only the components loose).
+_MEMBERS = ".dvdoctor-members"
 
 
 def _unpack_component(entries: _Entries, part: dict, path: Path, member: str) -> None:
@@ -597,13 +605,16 @@ def _combine(folder: Path, metas: list[dict]) -> None:
                 info.mode, info.mtime = meta["mode"], meta["mtime"]
                 info.uid, info.gid, info.uname, info.gname = meta["uid"], meta["gid"], meta["uname"], meta["gname"]
                 info.type = meta["type"].encode("latin-1")
+                info.linkname = meta.get("link", "")
                 if info.isfile():
-                    path = _inside(folder, meta["member"])
+                    component = meta["member"].endswith((".tar.gz", ".tgz"))
+                    path = _inside(folder if component else folder / _MEMBERS, meta["member"])
                     info.size = path.stat().st_size
                     with open(path, "rb") as body:
                         tar.addfile(info, body)
                 else:
                     tar.addfile(info)
+        os.chmod(tmp, 0o644)  # as DV writes it (mkstemp made it 0600)
         os.replace(tmp, folder / COMBINED)
     except BaseException:
         if os.path.exists(tmp):

@@ -49,8 +49,11 @@ _SIMPLE = (
     re.compile(rf"(?i)(\b(?:proxy-)?authorization\b[\"']?[ \t]*[:=][ \t]*[\"']?(?:{_SCHEMES}[ \t]+)?)([^\r\n\"']+)"),
     re.compile(r"(?i)(\bbearer[ \t]+)([A-Za-z0-9._~+/=-]+)"),
 )
-#: scheme://user:password@host (jdbc:db2://, postgres://, https://); the password may hold `/` or a space
-_URL = re.compile(r"(?i)(\b[a-z][a-z0-9+.:-]*://(?P<user>[^/\s:@\"']+):)(?P<pw>[^@\r\n\"']{1,256}?)(?=@)")
+#: scheme://user:password@host (jdbc:db2://, postgres://, https://, rest:https://); the user may be
+#: empty; the password may hold `/`, `#`, `%`, `@`, `:` or a space: it runs to the line's last `@`
+#: (within 256 characters), so a password with an `@` in it goes whole (a later `@` on the line
+#: takes more with it: over-redaction is accepted)
+_URL = re.compile(r"(?i)(\b[a-z][a-z0-9+.:-]*://(?P<user>[^/\s:@\"']*):)(?P<pw>[^\r\n\"']{1,256})(?=@)")
 #: host:port/path@... is no password: a port after a host name
 _PORT = re.compile(r"\d{1,5}(?:[/?#\s]|$)")
 #: Each matches what comes before a secret value; the value itself is read by `_values`.
