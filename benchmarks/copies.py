@@ -187,7 +187,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-size", default="128Mi", help="lab data size (default 128Mi)")
     parser.add_argument("--days", type=int, default=30, help="daily cycles (default 30)")
-    parser.add_argument("--models", default="contiguous,mixed,uniform", help="comma-separated churn models")
+    parser.add_argument("--models", default="contiguous,mixed,uniform", help="comma-separated churn models (none: only the throughput run)")
     parser.add_argument("--speed-size", default="1Gi", help="lab data size for the throughput run (0: none)")
     parser.add_argument("--speed-days", type=int, default=3, help="daily copies timed in the throughput run")
     args = parser.parse_args()
@@ -201,7 +201,7 @@ def main() -> None:
     results = []
     load_before = os.getloadavg()[0]
     try:
-        for name in args.models.split(","):
+        for name in [m for m in args.models.split(",") if m and m != "none"]:
             print(f"{name}: {args.days} days of 2% churn on {args.data_size} ...", file=sys.stderr, flush=True)
             results.append(model_run(name, size, args.days, base))
         speed = None
@@ -210,17 +210,18 @@ def main() -> None:
             speed = speed_run(parse_quantity(args.speed_size), args.speed_days, base)
     finally:
         shutil.rmtree(base, ignore_errors=True)
-    print(f"data {args.data_size}, {args.days} daily backups, churn 2% a day; sizes over one combined tarball")
-    print(f"{'model':<11} {'one backup':>11} {'repository':>11} {'copies':>7} {'DV on volume':>13} {'goal':>10} "
-          f"{'oldest back':>12}")
-    for r in results:
-        goal = GOALS.get(r["model"])
-        verdict = "" if goal is None else ("met" if r["ratio"] <= goal else "MISSED")
-        print(f"{r['model']:<11} {r['one_backup'] / 2**20:>7.1f} MiB {r['repo'] / 2**20:>7.1f} MiB {r['ratio']:>7.2f} "
-              f"{r['dv_ratio']:>13.1f} {('≤' + format(goal, 'g') + ' ' + verdict) if goal else 'none':>10} "
-              f"{'identical' if r['identical'] else 'DIFFERENT':>12}")
-    print("copies: the repository over one combined tarball; DV on volume: what DV's own way keeps for the same "
-          "backups")
+    if results:
+        print(f"data {args.data_size}, {args.days} daily backups, churn 2% a day; sizes over one combined tarball")
+        print(f"{'model':<11} {'one backup':>11} {'repository':>11} {'copies':>7} {'DV on volume':>13} {'goal':>10} "
+              f"{'oldest back':>12}")
+        for r in results:
+            goal = GOALS.get(r["model"])
+            verdict = "" if goal is None else ("met" if r["ratio"] <= goal else "MISSED")
+            print(f"{r['model']:<11} {r['one_backup'] / 2**20:>7.1f} MiB {r['repo'] / 2**20:>7.1f} MiB {r['ratio']:>7.2f} "
+                  f"{r['dv_ratio']:>13.1f} {('≤' + format(goal, 'g') + ' ' + verdict) if goal else 'none':>10} "
+                  f"{'identical' if r['identical'] else 'DIFFERENT':>12}")
+        print("copies: the repository over one combined tarball; DV on volume: what DV's own way keeps for the same "
+              "backups")
     print()
     print(f"{'lab':<16} {'copy':<6} {'seconds':>8} {'gzip -dc / copy':>16} {'decompress once / copy':>23} "
           f"{'goal ≥ 0.5':>11}")
