@@ -35,7 +35,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from dvdoctor.facts.backups import parse_quantity
+from dvdoctor.core.units import parse_quantity
 from dvdoctor.cli import run
 from dvdoctor.lab import churn_lab, create_lab, destroy_lab
 from dvdoctor.lab.create import bar_job, run_job

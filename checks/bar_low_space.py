@@ -23,7 +23,8 @@ complete one), or grow dv-bar-pvc when its storage class allows expansion:
 
 from dataclasses import dataclass
 
-from dvdoctor.facts.backups import Backup, human_bytes, parse_quantity
+from dvdoctor.facts.backups import Backup
+from dvdoctor.core.units import human_bytes, parse_quantity
 from dvdoctor.facts.model import SECTION_BAR, Facts
 from dvdoctor.core.names import DvNames
 from dvdoctor.verdicts.registry import BACKUP, Problem, Skip, check

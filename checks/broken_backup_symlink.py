@@ -12,7 +12,7 @@ Repair: point the link at the newest complete backup, or at a chosen one:
 old one, so a restore point exists at every moment.
 """
 
-from dvdoctor.facts.backups import human_bytes
+from dvdoctor.core.units import human_bytes
 from dvdoctor.facts.backups import shown as printable
 from dvdoctor.facts.model import SECTION_BAR, Facts
 from dvdoctor.verdicts.registry import RESTORE, Problem, check

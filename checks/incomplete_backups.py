@@ -17,7 +17,7 @@ point's, never the newest good backup, and not at all when no good backup would 
 
 from datetime import datetime, timezone
 
-from dvdoctor.facts.backups import human_bytes
+from dvdoctor.core.units import human_bytes
 from dvdoctor.facts.model import SECTION_BAR, Facts
 from dvdoctor.verdicts.registry import WARNING, Problem, check
 from dvdoctor.facts.trust import DAMAGED, survey

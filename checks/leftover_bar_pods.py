@@ -23,7 +23,8 @@ backup or restore job).
 from datetime import timedelta
 
 from dvdoctor.cluster import k8s
-from dvdoctor.facts.model import Facts, parse_time
+from dvdoctor.facts.model import Facts
+from dvdoctor.core.units import parse_time
 from dvdoctor.core.names import OWNED_LABEL, OWNED_VALUE
 from dvdoctor.verdicts.registry import BACKUP, RESTORE, WARNING, Problem, Run, check
 

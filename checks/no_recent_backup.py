@@ -14,7 +14,7 @@ listing): at a quiet time, run `dvdoctor backup` (it scales the side deployments
 up itself), then check again; `dvdoctor list --verify` reads back every unverified backup.
 """
 
-from dvdoctor.facts.backups import human_bytes
+from dvdoctor.core.units import human_bytes
 from dvdoctor.facts.model import SECTION_BAR, Facts
 from dvdoctor.verdicts.registry import WARNING, Problem, check
 from dvdoctor.facts.trust import UNVERIFIED, survey

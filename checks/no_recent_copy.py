@@ -12,7 +12,8 @@ Repair: run `dvdoctor copy`, which copies the restore point's backup (with `--al
 good backup not copied yet); it reads the backup volume only, and DV stays up.
 """
 
-from dvdoctor.facts.backups import link_timestamp, timestamp_time
+from dvdoctor.facts.backups import link_timestamp
+from dvdoctor.core.units import timestamp_time
 from dvdoctor.facts.model import SECTION_BAR, SECTION_COPIES, Facts
 from dvdoctor.verdicts.registry import NOW, WARNING, Problem, Skip, check
 from dvdoctor.facts.trust import survey

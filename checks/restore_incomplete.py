@@ -15,7 +15,8 @@ repair: which backup DV should hold is the administrator's choice.
 """
 
 from dvdoctor.cluster import k8s
-from dvdoctor.facts.model import Facts, parse_time
+from dvdoctor.facts.model import Facts
+from dvdoctor.core.units import parse_time
 from dvdoctor.core.names import RESTORE_INCOMPLETE_ANNOTATION
 from dvdoctor.facts.origin import engine_statefulset
 from dvdoctor.verdicts.registry import Problem, check

@@ -11,7 +11,7 @@ Repair: those two steps, only while no backup or restore job runs:
 """
 
 from dvdoctor.cluster import k8s
-from dvdoctor.facts.backups import human_bytes
+from dvdoctor.core.units import human_bytes
 from dvdoctor.facts.model import SECTION_ENGINE, Facts
 from dvdoctor.verdicts.registry import WARNING, Problem, check
 from dvdoctor.core.words import plural

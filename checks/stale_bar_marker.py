@@ -7,7 +7,7 @@ Repair: remove the marker (only when no BAR job is active); DV pods may then tak
 to recover on their own, or can be restarted.
 """
 
-from dvdoctor.facts.backups import human_bytes
+from dvdoctor.core.units import human_bytes
 from dvdoctor.facts.model import SECTION_ENGINE, Facts
 from dvdoctor.verdicts.registry import Problem, check
 

@@ -20,7 +20,7 @@ first and waits for the storage driver to grow it, so a refused or stalled growt
 import math
 from typing import Sequence
 
-from dvdoctor.facts.backups import human_bytes, parse_quantity
+from dvdoctor.core.units import human_bytes, parse_quantity
 from dvdoctor.checks.bar_low_space import GIB, claim_size, space
 from dvdoctor.core.errors import UsageError
 from dvdoctor.facts.model import SECTION_BAR, Facts

@@ -7,7 +7,7 @@ rule). Changes: removes those folders from dv-bar-pvc.
 
 from typing import Sequence
 
-from dvdoctor.facts.backups import human_bytes
+from dvdoctor.core.units import human_bytes
 from dvdoctor.facts.model import SECTION_BAR, Facts
 from dvdoctor.repair.fixer import FixOptions, fix
 from dvdoctor.repair.plan import BarScript, Plan

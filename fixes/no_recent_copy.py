@@ -26,7 +26,7 @@ class CopyBackup:
         return f"copy backup {self.timestamp} into the restic repository (copies: in dvdoctor.yaml)"
 
     def apply(self, run: Runner) -> list[Change]:
-        from dvdoctor.facts.backups import human_bytes
+        from dvdoctor.core.units import human_bytes
         from dvdoctor.copies.where import runner
 
         outcome = runner(run.cluster, run.facts, run.facts.settings.copies)(["copy", self.timestamp], False)

@@ -64,7 +64,7 @@ def copy(
     keeps the component tarballs decompressed, so restic stores only what changed since the last
     one, compressed and encrypted.
     """
-    from ..facts.backups import human_bytes, is_timestamp
+    from ..core.units import human_bytes, is_timestamp
     from ..core.errors import UsageError
     from ..copies.where import runner
     from ..flows.copies import choose
@@ -120,7 +120,7 @@ def copy(
 
 def show_copies(opts: Options, output: Output) -> None:
     """`list --copies`: this DV instance's copies in the repository, oldest first."""
-    from ..facts.backups import human_bytes
+    from ..core.units import human_bytes
     from ..copies.where import runner
 
     facts = gather(opts, no_pod=False, verify=False, quiet=True)
@@ -187,7 +187,8 @@ def rehydrate_for_restore(ctx: typer.Context, wanted: str, yes: bool, break_lock
     complete, its origin (the instance its backup's manifest named, kept as a tag) must pass the
     rules of a restore, and the volume must have room. When dv-bar-pvc is gone it is made again
     first, by the rules of `bar-pvc-missing` (a kept volume is bound again before an empty claim)."""
-    from ..facts.backups import Backup, backups, human_bytes, link_timestamp
+    from ..facts.backups import Backup, backups, link_timestamp
+    from ..core.units import human_bytes
     from ..checks.bar_low_space import space
     from ..copies.where import runner
     from ..core.errors import UsageError

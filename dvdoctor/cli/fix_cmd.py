@@ -166,7 +166,7 @@ def fix(
     declined, failed or not verified, or a failure needs manual steps (printed); 2 could not run;
     3 (--all) a check could not run, so what it would have found was not repaired.
     """
-    from ..facts.backups import is_timestamp, parse_quantity
+    from ..core.units import is_timestamp, parse_quantity
     from ..core.errors import UsageError
     from ..repair.fixer import FixOptions, resolve
     from ..repair.runner import ON_BACKUPS

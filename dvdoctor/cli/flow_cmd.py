@@ -96,7 +96,7 @@ def _validate_log_dir(log_dir: Optional[Path]) -> Path:
 
 
 def _validate_size(size: Optional[str]) -> None:
-    from ..facts.backups import parse_quantity
+    from ..core.units import parse_quantity
     from ..core.errors import UsageError
 
     if size is not None:
@@ -176,7 +176,7 @@ def restore(
     or DV is not ready after it; 2 bad input or the namespace is taken; 3 the gate could not run an
     error-severity check (nothing changed); 130 interrupted.
     """
-    from ..facts.backups import is_timestamp
+    from ..core.units import is_timestamp
     from ..core.errors import UsageError
     from ..flows.backup import FlowOptions
     from ..flows.restore import choose, describe, judge_origin, run_restore
@@ -234,7 +234,8 @@ def list_backups(
         from .copy_cmd import show_copies
 
         return show_copies(ctx.obj, output)
-    from ..facts.backups import human_bytes, shown
+    from ..core.units import human_bytes
+    from ..facts.backups import shown
     from ..facts.origin import live_identity, origin
     from ..checks.bar_low_space import space
     from ..facts.model import SECTION_BAR
@@ -312,7 +313,7 @@ def prune(
 
     Never the current (symlinked) or the newest good backup; nothing when no good backup would remain.
     """
-    from ..facts.backups import human_bytes
+    from ..core.units import human_bytes
     from ..facts.model import SECTION_BAR
     from ..repair.plan import ActionFailed, BarScript, Plan, execute
     from ..repair.runner import open_runner

@@ -79,7 +79,7 @@ MAX_DATA = 64 * 1024**3
 
 
 def _data_size(text: Optional[str]) -> int:
-    from ..facts.backups import parse_quantity
+    from ..core.units import parse_quantity
 
     if text is None:
         return 0

@@ -7,30 +7,11 @@ symlink at the root of the volume to the combined tarball of the restore point.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime
 
 from ..core.names import DvNames
-
-#: DV's folder name: its UTC start time, ASCII digits only (`\\d` would also take other scripts' digits).
-TIMESTAMP_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}-[0-9]{2}-[0-9]{2}-[0-9]{2}", re.ASCII)
-TIMESTAMP_FORMAT = "%Y-%m-%d-%H-%M-%S"
-
-
-def timestamp_time(ts: str) -> datetime:
-    return datetime.strptime(ts, TIMESTAMP_FORMAT).replace(tzinfo=timezone.utc)
-
-
-def is_timestamp(name: str) -> bool:
-    """A backup folder's name: the whole name is a timestamp of a date that exists (no month 13)."""
-    if not TIMESTAMP_RE.fullmatch(name):
-        return False
-    try:
-        timestamp_time(name)
-    except ValueError:
-        return False
-    return True
+from ..core.units import TIMESTAMP_RE, is_timestamp, timestamp_time
 
 
 def shown(name: str) -> str:
@@ -147,24 +128,3 @@ def link_timestamp(bar: dict, names: DvNames) -> str | None:
         target = target[len(prefix):]
     parts = [p for p in target.split("/") if p and p != "."]
     return parts[0] if len(parts) == 2 and parts[1] == names.combined_tarball and is_timestamp(parts[0]) else None
-
-
-def human_bytes(n: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if abs(n) < 1024 or unit == "TiB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n:.1f} TiB"
-
-
-_SUFFIX = {"Ki": 1024, "Mi": 1024**2, "Gi": 1024**3, "Ti": 1024**4, "Pi": 1024**5,
-           "k": 1000, "K": 1000, "M": 1000**2, "G": 1000**3, "T": 1000**4, "P": 1000**5, "": 1}
-QUANTITY_RE = re.compile(r"^([0-9]+(?:\.[0-9]+)?)(Ki|Mi|Gi|Ti|Pi|k|K|M|G|T|P|)$")
-
-
-def parse_quantity(q: str) -> int:
-    """A Kubernetes storage quantity (`20Gi`, `500M`, `1073741824`) in bytes; ValueError otherwise."""
-    m = QUANTITY_RE.fullmatch(str(q))  # whole: "30Gi\n" is not a size
-    if not m:
-        raise ValueError(f"{q!r} is not a storage size (use a number with Ki, Mi, Gi, Ti, or k, M, G, T)")
-    return int(float(m.group(1)) * _SUFFIX[m.group(2)])

@@ -17,10 +17,10 @@ import yaml
 from .. import __version__
 from ..cluster import k8s, oneshot
 from . import probe
-from .backups import TIMESTAMP_FORMAT, parse_quantity
+from ..core.units import TIMESTAMP_FORMAT, parse_quantity, parse_time
 from ..cluster.port import KINDS, Cluster
 from ..core.errors import ClusterError, DvdoctorError, Forbidden, NotServed, Unavailable, UsageError
-from .model import SCHEMA_ID, SECTION_ACCESS, SECTION_BAR, SECTION_COPIES, SECTION_ENGINE, Facts, parse_time
+from .model import SCHEMA_ID, SECTION_ACCESS, SECTION_BAR, SECTION_COPIES, SECTION_ENGINE, Facts
 from ..cluster.lock import LEASE_NAME, Holder
 from ..core.names import DEFAULT, DvNames, Settings
 

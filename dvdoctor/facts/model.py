@@ -16,6 +16,7 @@ from pathlib import Path
 from ..cluster import k8s
 from ..core.errors import Incomplete, UsageError
 from ..core.names import DEFAULT, DvNames, Settings, Thresholds
+from ..core.units import parse_time
 
 SCHEMA_ID = "dvdoctor/facts/v1"
 
@@ -26,13 +27,6 @@ SECTION_ACCESS = "access"
 SECTION_COPIES = "copies"
 #: The largest facts file `check --from` reads: a namespace with thousands of objects is tens of MiB.
 MAX_BYTES = 256 * 1024 * 1024
-
-
-def parse_time(value: str | None) -> datetime | None:
-    """Kubernetes timestamps (RFC 3339, `Z` suffix) as aware datetimes."""
-    if not value:
-        return None
-    return datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
 @dataclass

@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from ..cluster import k8s
-from .backups import Backup, is_timestamp
+from .backups import Backup
+from ..core.units import is_timestamp
 from .model import Facts
 from ..core.names import RESTORE_INCOMPLETE_ANNOTATION, DvNames
 from .origin import engine_statefulset

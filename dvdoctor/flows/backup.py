@@ -25,7 +25,8 @@ from rich.markup import escape
 from ..cluster import k8s
 from ..facts import origin, trust
 from ..core import redact
-from ..facts.backups import Backup, backups, human_bytes, link_timestamp
+from ..facts.backups import Backup, backups, link_timestamp
+from ..core.units import human_bytes
 from ..core.errors import DvdoctorError
 from ..facts.probe import ReadBack
 from ..facts.model import Facts

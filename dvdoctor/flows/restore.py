@@ -18,7 +18,8 @@ from rich.markup import escape
 from ..cluster import k8s
 from ..facts import origin, trust
 from ..repair.owner import refuse_while_active, refuse_while_active_live
-from ..facts.backups import Backup, human_bytes
+from ..facts.backups import Backup
+from ..core.units import human_bytes
 from ..core.errors import UsageError
 from ..facts.model import SECTION_BAR, Facts
 from ..repair.fixer import plan_of

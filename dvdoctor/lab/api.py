@@ -8,7 +8,7 @@ from __future__ import annotations
 import copy
 
 from ..cluster import permissions
-from ..facts.backups import parse_quantity
+from ..core.units import parse_quantity
 from ..core.errors import Conflict, Forbidden, Invalid, UsageError
 from ..core.names import is_subdomain
 

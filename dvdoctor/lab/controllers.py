@@ -18,8 +18,7 @@ import shutil
 from datetime import datetime, timezone
 
 from ..cluster import k8s
-from ..facts.backups import parse_quantity
-from ..facts.model import parse_time
+from ..core.units import parse_quantity, parse_time
 from . import runtime, status
 from .store import Store, mkdirs, now_iso
 

@@ -9,7 +9,7 @@ import os
 from pathlib import Path
 
 from ..cluster import k8s
-from ..facts.backups import human_bytes, is_timestamp
+from ..core.units import human_bytes, is_timestamp
 from . import runtime
 from .cluster import LabCluster
 from .contents import NAMES

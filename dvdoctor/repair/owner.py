@@ -18,10 +18,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
 from ..cluster import k8s
-from ..facts.backups import Backup, backups, human_bytes, link_timestamp
+from ..facts.backups import Backup, backups, link_timestamp
+from ..core.units import human_bytes, parse_time
 from ..cluster.port import Cluster
 from ..core.errors import DvdoctorError
-from ..facts.model import Facts, parse_time
+from ..facts.model import Facts
 from ..cluster.lock import LEASE_NAME, Holder
 from ..core.names import NEWEST_BEFORE_ANNOTATION, RUN_ANNOTATION, STARTED_BY_ANNOTATION, DvNames
 from .plan import Action, BarScript, Plan, Scale, StopJob, recorded_replicas, remove_marker, scale_back_count

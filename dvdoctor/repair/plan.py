@@ -241,7 +241,7 @@ class AwaitGrown:
         return f"wait for claim {self.claim} to reach {self.size}"
 
     def apply(self, run: Runner) -> list[Change]:
-        from ..facts.backups import parse_quantity
+        from ..core.units import parse_quantity
 
         want = parse_quantity(self.size)
 

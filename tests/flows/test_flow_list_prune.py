@@ -9,7 +9,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from dvdoctor.facts.backups import timestamp_time
+from dvdoctor.core.units import timestamp_time
 
 COMBINED = "dv_backup.tar.gz"
 COMPONENTS = ("dv_backup_dv_metastore.tar.gz", "dv_backup_dv_engine.tar.gz")

@@ -13,7 +13,7 @@ import os
 import tarfile
 from datetime import timedelta
 
-from dvdoctor.facts.backups import timestamp_time
+from dvdoctor.core.units import timestamp_time
 
 COMBINED = "dv_backup.tar.gz"
 ENGINE = "dv_backup_dv_engine.tar.gz"
