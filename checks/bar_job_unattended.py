@@ -19,7 +19,7 @@ it leaves DV's data half-replaced): wait for it to end, then run `dvdoctor check
 from dvdoctor.cluster import k8s
 from dvdoctor.facts.model import Facts
 from dvdoctor.cluster.lock import LEASE_NAME, Holder
-from dvdoctor.repair.owner import active_jobs, unattended
+from dvdoctor.facts.bar_jobs import active_jobs, unattended
 from dvdoctor.verdicts.registry import Problem, Skip, check
 
 

@@ -13,7 +13,8 @@ from typing import Sequence
 
 from dvdoctor.facts.model import Facts
 from dvdoctor.repair.fixer import FixOptions, fix
-from dvdoctor.repair.owner import STOP_FIX, stop_backup_plan, unattended
+from dvdoctor.repair.owner import STOP_FIX, stop_backup_plan
+from dvdoctor.facts.bar_jobs import unattended
 from dvdoctor.repair.plan import Plan
 from dvdoctor.verdicts.registry import Problem
 

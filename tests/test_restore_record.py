@@ -14,7 +14,7 @@ from dvdoctor.repair.audit import AuditLog
 from dvdoctor.cluster.kube import connect
 from dvdoctor.facts.model import Facts
 from dvdoctor.core.names import RESTORE_INCOMPLETE_ANNOTATION
-from dvdoctor.repair.owner import BarJob, folders_being_written, folders_of_job
+from dvdoctor.facts.bar_jobs import BarJob, folders_being_written, folders_of_job
 from dvdoctor.facts.backups import backups
 from dvdoctor.repair.plan import Plan, Runner, execute
 from dvdoctor.facts.restore_record import Incomplete, backup_of_job, clear_action, record_action, recorded

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from ..cluster import k8s
-from ..repair import owner
+from . import bar_jobs
 from .backups import Backup, OddEntry, backups, link_timestamp, odd_entries
 from .model import Facts
 from ..core.names import DvNames
@@ -116,7 +116,7 @@ class Survey:
     #: Folders DV's active backup job is writing: in progress.
     writing: set[str]
     odd: list[OddEntry] = field(default_factory=list)
-    #: Folders never to delete while that job runs (owner.folders_being_written: the newest too).
+    #: Folders never to delete while that job runs (bar_jobs.folders_being_written: the newest too).
     protect: set[str] = field(default_factory=set)
 
     def state(self, ts: str | None) -> str | None:
@@ -142,13 +142,13 @@ class Survey:
 
 
 def in_progress(facts: Facts, items: list[Backup], link_ts: str | None) -> set[str]:
-    """While DV's backup job runs, the folders it wrote (dvdoctor/repair/owner.py: newer than the newest one
+    """While DV's backup job runs, the folders it wrote (dvdoctor/facts/bar_jobs.py: newer than the newest one
     when it started, or named at or after its start); never the restore point's, which the job moves
     the link to last, when the backup is whole."""
     job = facts.get("jobs", facts.names.backup_job)
     if job is None or k8s.job_state(job) != "active":
         return set()
-    return set(owner.folders_of_job(items, owner.BarJob.of(job), link_ts, owner.PROTECT_SLACK))
+    return set(bar_jobs.folders_of_job(items, bar_jobs.BarJob.of(job), link_ts, bar_jobs.PROTECT_SLACK))
 
 
 def survey(facts: Facts, bar: dict | None = None) -> Survey:
@@ -166,4 +166,4 @@ def survey(facts: Facts, bar: dict | None = None) -> Survey:
     link_ts = link_timestamp(bar, names)
     writing = in_progress(facts, items, link_ts)
     verdicts = {b.timestamp: judge(b, names, b.timestamp in writing) for b in items}
-    return Survey(items, verdicts, link_ts, writing, odd, owner.folders_being_written(facts, items))
+    return Survey(items, verdicts, link_ts, writing, odd, bar_jobs.folders_being_written(facts, items))

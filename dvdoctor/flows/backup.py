@@ -32,7 +32,8 @@ from ..facts.probe import ReadBack
 from ..facts.model import Facts
 from ..core.files import write_atomic
 from ..core.names import NEWEST_BEFORE_ANNOTATION
-from ..repair.owner import BarJob, cleanup_after_stop, refuse_while_active, refuse_while_active_live
+from ..facts.bar_jobs import BarJob
+from ..repair.owner import cleanup_after_stop, refuse_while_active, refuse_while_active_live
 from ..verdicts.registry import Run, run_checks
 from ..repair.plan import (
     ActionFailed,
