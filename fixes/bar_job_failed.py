@@ -17,7 +17,8 @@ from dvdoctor.facts.model import Facts
 from dvdoctor.repair.fixer import FixOptions, fix
 from dvdoctor.repair.plan import Delete, Plan, remove_marker
 from dvdoctor.verdicts.registry import Problem
-from dvdoctor.facts.restore_record import Incomplete, backup_of_job, record_action, recorded, stamp
+from dvdoctor.facts.restore_record import Incomplete, backup_of_job, recorded, stamp
+from dvdoctor.repair.restore_record import record_action
 from dvdoctor.facts.signatures import match_log
 
 

@@ -17,7 +17,8 @@ from dvdoctor.core.names import RESTORE_INCOMPLETE_ANNOTATION
 from dvdoctor.facts.bar_jobs import BarJob, folders_being_written, folders_of_job
 from dvdoctor.facts.backups import backups
 from dvdoctor.repair.plan import Plan, Runner, execute
-from dvdoctor.facts.restore_record import Incomplete, backup_of_job, clear_action, record_action, recorded
+from dvdoctor.facts.restore_record import Incomplete, backup_of_job, recorded
+from dvdoctor.repair.restore_record import clear_action, record_action
 
 from fakeapi import FakeApi
 

@@ -5,6 +5,7 @@ it began leaves DV's data partly replaced: neither what DV held before nor what 
 and nothing on DV's side says so. dvdoctor writes it on the dv-engine StatefulSet (annotation
 `dvdoctor.io/restore-incomplete`: when, which backup, why), so `check` reports it from any machine
 (`restore-incomplete`) until a restore succeeds, and the next successful restore removes it.
+This module reads the record; the Patches that write and clear it are dvdoctor/repair/restore_record.py.
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ from ..core.units import is_timestamp
 from .model import Facts
 from ..core.names import RESTORE_INCOMPLETE_ANNOTATION, DvNames
 from .origin import engine_statefulset
-from ..repair.plan import Patch
 from .trust import Survey
 
 
@@ -53,24 +53,6 @@ def recorded(facts: Facts) -> Incomplete | None:
     sts = facts.get("statefulsets", engine_statefulset(facts))
     value = k8s.annotations(sts).get(RESTORE_INCOMPLETE_ANNOTATION) if sts else None
     return Incomplete.parse(value) if value is not None else None
-
-
-def record_action(facts: Facts, record: Incomplete) -> Patch:
-    sts = engine_statefulset(facts)
-    return Patch("statefulsets", sts, {"metadata": {"annotations": {RESTORE_INCOMPLETE_ANNOTATION: record.to_json()}}},
-                 f"record on statefulset/{sts} (annotation {RESTORE_INCOMPLETE_ANNOTATION}) that the restore of "
-                 f"{record.backup} failed part-way")
-
-
-def clear_action(facts: Facts) -> Patch | None:
-    """Remove the record after a successful restore; None when there is none."""
-    found = recorded(facts)
-    if found is None:
-        return None
-    sts = engine_statefulset(facts)
-    return Patch("statefulsets", sts, {"metadata": {"annotations": {RESTORE_INCOMPLETE_ANNOTATION: None}}},
-                 f"remove the record of the failed restore of {found.backup} from statefulset/{sts}: "
-                 "this restore succeeded")
 
 
 def backup_of_job(job: dict, names: DvNames) -> str:

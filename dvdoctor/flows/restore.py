@@ -26,7 +26,8 @@ from ..repair.fixer import plan_of
 from ..core.names import RESTORE_INCOMPLETE_ANNOTATION
 from ..facts.origin import engine_statefulset
 from ..repair.plan import ActionFailed, Create, Delete, Plan, Runner, execute
-from ..facts.restore_record import Incomplete, clear_action, previous_good, record_action, stamp
+from ..facts.restore_record import Incomplete, previous_good, stamp
+from ..repair.restore_record import clear_action, record_action
 from . import jobs
 from .backup import FlowOptions, Interrupted, dv_ready, interrupted_by_signals, run_dv_job, show_dry_run
 
