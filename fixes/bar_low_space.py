@@ -25,7 +25,7 @@ from dvdoctor.checks.bar_low_space import GIB, claim_size, space
 from dvdoctor.core.errors import UsageError
 from dvdoctor.facts.model import SECTION_BAR, Facts
 from dvdoctor.repair.fixer import FixOptions, fix
-from dvdoctor.flows.jobs import THREE_BACKUPS
+from dvdoctor.facts.dv_templates import THREE_BACKUPS
 from dvdoctor.repair.plan import AwaitGrown, BarScript, Patch, Plan
 from dvdoctor.verdicts.registry import Problem
 from dvdoctor.repair.retention import (

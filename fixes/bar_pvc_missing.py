@@ -23,7 +23,7 @@ from dvdoctor.cluster import k8s
 from dvdoctor.checks.bar_pvc_missing import describe_volume, kept_volumes
 from dvdoctor.facts.model import Facts
 from dvdoctor.repair.fixer import FixOptions, fix
-from dvdoctor.flows.jobs import claim_from_template, pvc_from_template
+from dvdoctor.facts.dv_templates import claim_from_template, pvc_from_template
 from dvdoctor.repair.plan import AwaitBound, Create, Patch, Plan
 from dvdoctor.verdicts.registry import Problem
 

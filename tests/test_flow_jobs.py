@@ -4,7 +4,8 @@ import kubernetes_validate
 import pytest
 
 from dvdoctor.core.errors import UsageError
-from dvdoctor.flows.jobs import job_from_template, pvc_from_template, select_backup
+from dvdoctor.flows.jobs import job_from_template, select_backup
+from dvdoctor.facts.dv_templates import pvc_from_template
 from fixes_support import minimal_facts
 
 IMAGE = "image-registry.openshift-image-registry.svc:5000/cpd30/dv-init-volume:v1.5.0.0-217"

@@ -13,7 +13,7 @@ from kubernetes_validate.utils import all_versions
 
 from dvdoctor.cluster import oneshot
 from dvdoctor.facts import probe
-from dvdoctor.facts.collect import bar_volume_spec
+from dvdoctor.facts.dv_templates import bar_volume_spec
 from dvdoctor.lab.create import template_text
 from dvdoctor.core.names import DEFAULT
 
@@ -97,7 +97,7 @@ def test_the_validator_rejects_broken_jobs(damage) -> None:
 
 
 def test_exec_goes_to_dv_engine_or_else_the_pods_first_container():
-    from dvdoctor.facts.collect import engine_container
+    from dvdoctor.facts.dv_templates import engine_container
 
     def data(*containers: str) -> dict:
         pod = {"metadata": {"name": "dv-engine-0"}, "spec": {"containers": [{"name": c} for c in containers]}}

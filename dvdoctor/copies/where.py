@@ -117,7 +117,7 @@ def _give(bar_dir: Path, uid: int) -> None:
 def copy_job(facts: Facts, copies: CopySettings, args: list[str], *, write: bool) -> dict:
     """The Job that runs the copy program in the cluster: dvdoctor's image, the BAR volume as DV's
     backup template mounts it (read-only unless the action writes), the Secret by envFrom."""
-    from ..facts.collect import bar_uid, bar_volume_spec
+    from ..facts.dv_templates import bar_uid, bar_volume_spec
 
     names = facts.names
     volumes, mounts = bar_volume_spec(facts.data, names)
@@ -172,7 +172,7 @@ def runner(cluster: Cluster, facts: Facts, copies: CopySettings | None,
 
 def bar_sub_path(facts: Facts) -> str:
     """The subPath DV's backup template mounts dv-bar-pvc with (1.5.0 in DV 1.5.0)."""
-    from ..facts.collect import bar_volume_spec
+    from ..facts.dv_templates import bar_volume_spec
 
     _, mounts = bar_volume_spec(facts.data, facts.names)
     for m in mounts:

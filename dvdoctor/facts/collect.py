@@ -12,11 +12,10 @@ import socket
 from datetime import datetime, timedelta, timezone
 from typing import Callable
 
-import yaml
-
 from .. import __version__
 from ..cluster import k8s, oneshot
 from . import probe
+from .dv_templates import bar_image, bar_job, engine_container
 from ..core.units import TIMESTAMP_FORMAT, parse_quantity, parse_time
 from ..cluster.port import KINDS, Cluster
 from ..core.errors import ClusterError, DvdoctorError, Forbidden, NotServed, Unavailable, UsageError
@@ -88,100 +87,6 @@ def bar_job_pods_to_log(objects: dict, names: DvNames) -> list[str]:
         if k8s.pod_phase(pod) == "Failed" or k8s.restarts(pod) > 0 or "CrashLoopBackOff" in k8s.waiting_reasons(pod):
             out.append(k8s.name(pod))
     return out
-
-
-def template_object(facts_engine: dict | None, template: str) -> dict | None:
-    """One of DV's BAR templates from dv-engine-0, parsed; None when absent or unreadable."""
-    text = (facts_engine or {}).get("templates", {}).get(template)
-    if not text:
-        return None
-    try:
-        obj = yaml.safe_load(text)
-    except yaml.YAMLError:
-        return None
-    return obj if isinstance(obj, dict) else None
-
-
-def bar_volume_spec(data: dict, names: DvNames) -> tuple[list[dict], list[dict]]:
-    """The volumes and mounts that put dv-bar-pvc at /mnt/PV/bar, read from DV's backup job template.
-
-    Without the template, fall back to the claim name and the data version subPath that dv-engine-0
-    uses for /mnt/PV/versioned (the runbook's test job mounts both with subPath 1.5.0).
-    """
-    tmpl = template_object(data.get(SECTION_ENGINE), "dv-backup-job.yaml")
-    if tmpl:
-        spec = k8s.job_pod_spec(tmpl)
-        for c in spec.get("containers") or []:
-            for m in c.get("volumeMounts") or []:
-                if m.get("mountPath") == names.bar_mount:
-                    vols = [v for v in spec.get("volumes") or [] if v.get("name") == m["name"]]
-                    if vols:
-                        return vols, [m]
-    sub_path = "1.5.0"
-    engine = next((p for p in data["objects"].get("pods", []) if k8s.name(p) == names.engine_pod), None)
-    if engine:
-        for c in engine["spec"].get("containers") or []:
-            for m in c.get("volumeMounts") or []:
-                if m.get("mountPath") == "/mnt/PV/versioned" and m.get("subPath"):
-                    sub_path = m["subPath"]
-    return (
-        [{"name": "dv-bar-data", "persistentVolumeClaim": {"claimName": names.bar_pvc}}],
-        [{"name": "dv-bar-data", "mountPath": names.bar_mount, "subPath": sub_path}],
-    )
-
-
-def init_volume_job(data: dict, names: DvNames) -> dict | None:
-    return next((j for j in data["objects"].get("jobs", []) if k8s.name(j) == names.init_volume_job), None)
-
-
-def engine_container(data: dict, names: DvNames) -> str:
-    """The container of dv-engine-0 to exec into: DV's `dv-engine` when the pod has it, else its first.
-
-    A site whose pod names the container otherwise still gets a working exec without configuring it.
-    """
-    pod = next((p for p in data["objects"].get("pods", []) if k8s.name(p) == names.engine_pod), None)
-    containers = [c.get("name") for c in ((pod or {}).get("spec") or {}).get("containers") or []]
-    return names.engine_container if names.engine_container in containers or not containers else containers[0]
-
-
-def bar_image(data: dict, names: DvNames) -> str | None:
-    """The image that runs DV's BAR logic, read from the dv-init-volume Job (not its pod, which may be gone)."""
-    job = init_volume_job(data, names)
-    return k8s.pod_image(k8s.job_pod_spec(job)) if job else None
-
-
-def bar_uid(data: dict, names: DvNames) -> int:
-    """The uid DV's BAR jobs run as: the backup template's, else the init-volume job's, else the default."""
-    tmpl = template_object(data.get(SECTION_ENGINE), "dv-backup-job.yaml")
-    for spec in ([k8s.job_pod_spec(tmpl)] if tmpl else []) + (
-        [k8s.job_pod_spec(j)] if (j := init_volume_job(data, names)) else []
-    ):
-        uid = k8s.run_as_user(spec)
-        if uid is not None:
-            return uid
-    return names.bar_uid
-
-
-def bar_job(data: dict, names: DvNames, purpose: str, script_name: str, args: list[str], env: dict[str, str],
-            deadline_seconds: int = 300) -> dict:
-    """A one-shot Job that sees the backup volume as DV's BAR job does: its image, account, uid and mounts.
-
-    The caller has checked that the image is known (the dv-init-volume Job exists).
-    """
-    volumes, mounts = bar_volume_spec(data, names)
-    return oneshot.script_job(
-        name=oneshot.job_name(purpose),
-        purpose=purpose,
-        image=bar_image(data, names) or "",
-        service_account=names.bar_sa,
-        uid=bar_uid(data, names),
-        script_text=probe.script(script_name),
-        args=args,
-        env={"BAR_DIR": names.bar_mount, "SYMLINK": names.symlink, **env},
-        volumes=volumes,
-        mounts=mounts,
-        deadline_seconds=deadline_seconds,
-    )
 
 
 def collect(

@@ -49,6 +49,7 @@ from ..repair.plan import (
     remove_marker,
 )
 from . import jobs
+from ..facts.dv_templates import pvc_from_template
 
 
 @dataclass(frozen=True)
@@ -151,7 +152,7 @@ def start_plan(facts: Facts, job: dict, opts: FlowOptions) -> Plan:
     names = facts.names
     plan = Plan("backup")
     if facts.get("persistentvolumeclaims", names.bar_pvc) is None:
-        pvc = jobs.pvc_from_template(facts, opts.storage_class, opts.bar_size)
+        pvc = pvc_from_template(facts, opts.storage_class, opts.bar_size)
         plan.actions.append(Create("persistentvolumeclaims", pvc,
                                    f"create claim {names.bar_pvc} ({pvc['spec']['storageClassName']}, "
                                    f"{pvc['spec']['resources']['requests']['storage']}) from DV's template"))

@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable
 
-from ..facts import collect
+from ..facts.dv_templates import SERVER_FIELDS, bar_image, template_object
 from ..cluster import k8s, oneshot
 from ..cluster.lock import identity
 from ..cluster.port import Cluster
@@ -22,18 +22,14 @@ from ..facts.model import SECTION_ENGINE, Facts
 from ..core.names import RUN_ANNOTATION, STARTED_BY_ANNOTATION
 from ..facts.signatures import Match, match_log
 
-#: Cluster-assigned metadata a template copied from a live object may carry; never sent back.
-SERVER_FIELDS = ("namespace", "uid", "resourceVersion", "creationTimestamp", "selfLink", "generation", "managedFields")
-
-
 def job_from_template(facts: Facts, template: str, started_by: str) -> dict:
     """DV's job template with the BAR image set; UsageError naming what is missing otherwise."""
     names = facts.names
     facts.require(SECTION_ENGINE)
-    body = collect.template_object(facts.engine, template)
+    body = template_object(facts.engine, template)
     if body is None:
         raise UsageError(f"{names.engine_pod}:{names.template_dir}/{template} is missing or not YAML (check bar-templates-missing)")
-    image = collect.bar_image(facts.data, names)
+    image = bar_image(facts.data, names)
     if image is None:
         raise UsageError(f"job {names.init_volume_job} is missing, so the image that runs DV's BAR is unknown")
     job = copy.deepcopy(body)
@@ -60,49 +56,6 @@ def select_backup(job: dict, timestamp: str, symlink: str, combined: str) -> int
     if not changed:
         raise UsageError(f"DV's restore template has no env value {symlink!r} to point at backup {timestamp}")
     return changed
-
-
-#: dv-bar-pvc's size when none is given: three of the runbook's ~10Gi backups. DV's template asks for
-#: 20Gi, which a second backup already fills.
-THREE_BACKUPS = "30Gi"
-
-
-def pvc_from_template(facts: Facts, storage_class: str | None, size: str | None) -> dict:
-    """dv-bar-pvc from DV's template, sized for three backups, in the storage class DV's data uses.
-
-    The class is `storage_class`, else dv-pvc's (the template names "managed-nfs-storage", which a
-    CP4D cluster rarely has); a class the cluster does not have is one clear error.
-    """
-    names = facts.names
-    if storage_class is None:
-        data = facts.get("persistentvolumeclaims", names.data_pvc)
-        storage_class = ((data or {}).get("spec") or {}).get("storageClassName")
-    if storage_class is None:
-        raise UsageError(f"no storage class for a new {names.bar_pvc}: give --storage-class (e.g. ibmc-file-gold-gid)")
-    known = {k8s.name(sc) for sc in facts.objects("storageclasses")}
-    if facts.has_kind("storageclasses") and storage_class not in known:
-        raise UsageError(f"storage class {storage_class!r} does not exist; known: {', '.join(sorted(known)) or 'none'}")
-    pvc = claim_from_template(facts)
-    spec = pvc["spec"]
-    spec["storageClassName"] = storage_class
-    spec.setdefault("resources", {}).setdefault("requests", {})["storage"] = size or THREE_BACKUPS
-    return pvc
-
-
-def claim_from_template(facts: Facts) -> dict:
-    """dv-bar-pvc as DV's template shapes it (labels, access modes), without server fields; the caller sizes it."""
-    names = facts.names
-    body = collect.template_object(facts.engine, "dv-bar-pvc.yaml")
-    if body is None:
-        body = {"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": names.bar_pvc}}
-    pvc = copy.deepcopy(body)
-    for key in SERVER_FIELDS:
-        pvc.setdefault("metadata", {}).pop(key, None)
-    pvc["metadata"]["name"] = names.bar_pvc
-    pvc.pop("status", None)
-    spec = pvc.setdefault("spec", {})
-    spec.setdefault("accessModes", ["ReadWriteMany"])
-    return pvc
 
 
 @dataclass

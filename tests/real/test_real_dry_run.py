@@ -15,7 +15,7 @@ from dvdoctor.facts import collect as collecting
 from dvdoctor.cluster import rbac
 from dvdoctor.flows import schedule
 from dvdoctor.cluster.kube import connect
-from dvdoctor.flows.jobs import pvc_from_template
+from dvdoctor.facts.dv_templates import pvc_from_template
 from dvdoctor.cluster.lock import Lock
 from dvdoctor.core.names import DEFAULT
 from dvdoctor.cluster.rbac import subject

@@ -1,0 +1,161 @@
+"""Objects dvdoctor builds from DV's own templates and objects: the pod that sees the backup volume
+as DV's BAR job does, the exec target in dv-engine-0, and dv-bar-pvc as DV's template shapes it.
+
+They read what `collect` gathered (the templates from dv-engine-0, the init-volume Job, the engine
+pod), so they sit with the facts: collect's inspection Job, the repairs' bar-fix Job, the copy Job
+and the flows' claim are all built here, from one reading of DV's templates. They take the raw
+facts dict (and DV's names) because collect builds its inspection Job before the Facts exist.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import yaml
+
+from ..cluster import k8s, oneshot
+from ..core.errors import UsageError
+from ..core.names import DvNames
+from . import probe
+from .model import SECTION_ENGINE, Facts
+
+#: Cluster-assigned metadata a template copied from a live object may carry; never sent back.
+SERVER_FIELDS = ("namespace", "uid", "resourceVersion", "creationTimestamp", "selfLink", "generation", "managedFields")
+
+
+
+def template_object(facts_engine: dict | None, template: str) -> dict | None:
+    """One of DV's BAR templates from dv-engine-0, parsed; None when absent or unreadable."""
+    text = (facts_engine or {}).get("templates", {}).get(template)
+    if not text:
+        return None
+    try:
+        obj = yaml.safe_load(text)
+    except yaml.YAMLError:
+        return None
+    return obj if isinstance(obj, dict) else None
+
+
+def bar_volume_spec(data: dict, names: DvNames) -> tuple[list[dict], list[dict]]:
+    """The volumes and mounts that put dv-bar-pvc at /mnt/PV/bar, read from DV's backup job template.
+
+    Without the template, fall back to the claim name and the data version subPath that dv-engine-0
+    uses for /mnt/PV/versioned (the runbook's test job mounts both with subPath 1.5.0).
+    """
+    tmpl = template_object(data.get(SECTION_ENGINE), "dv-backup-job.yaml")
+    if tmpl:
+        spec = k8s.job_pod_spec(tmpl)
+        for c in spec.get("containers") or []:
+            for m in c.get("volumeMounts") or []:
+                if m.get("mountPath") == names.bar_mount:
+                    vols = [v for v in spec.get("volumes") or [] if v.get("name") == m["name"]]
+                    if vols:
+                        return vols, [m]
+    sub_path = "1.5.0"
+    engine = next((p for p in data["objects"].get("pods", []) if k8s.name(p) == names.engine_pod), None)
+    if engine:
+        for c in engine["spec"].get("containers") or []:
+            for m in c.get("volumeMounts") or []:
+                if m.get("mountPath") == "/mnt/PV/versioned" and m.get("subPath"):
+                    sub_path = m["subPath"]
+    return (
+        [{"name": "dv-bar-data", "persistentVolumeClaim": {"claimName": names.bar_pvc}}],
+        [{"name": "dv-bar-data", "mountPath": names.bar_mount, "subPath": sub_path}],
+    )
+
+
+def init_volume_job(data: dict, names: DvNames) -> dict | None:
+    return next((j for j in data["objects"].get("jobs", []) if k8s.name(j) == names.init_volume_job), None)
+
+
+def engine_container(data: dict, names: DvNames) -> str:
+    """The container of dv-engine-0 to exec into: DV's `dv-engine` when the pod has it, else its first.
+
+    A site whose pod names the container otherwise still gets a working exec without configuring it.
+    """
+    pod = next((p for p in data["objects"].get("pods", []) if k8s.name(p) == names.engine_pod), None)
+    containers = [c.get("name") for c in ((pod or {}).get("spec") or {}).get("containers") or []]
+    return names.engine_container if names.engine_container in containers or not containers else containers[0]
+
+
+def bar_image(data: dict, names: DvNames) -> str | None:
+    """The image that runs DV's BAR logic, read from the dv-init-volume Job (not its pod, which may be gone)."""
+    job = init_volume_job(data, names)
+    return k8s.pod_image(k8s.job_pod_spec(job)) if job else None
+
+
+def bar_uid(data: dict, names: DvNames) -> int:
+    """The uid DV's BAR jobs run as: the backup template's, else the init-volume job's, else the default."""
+    tmpl = template_object(data.get(SECTION_ENGINE), "dv-backup-job.yaml")
+    for spec in ([k8s.job_pod_spec(tmpl)] if tmpl else []) + (
+        [k8s.job_pod_spec(j)] if (j := init_volume_job(data, names)) else []
+    ):
+        uid = k8s.run_as_user(spec)
+        if uid is not None:
+            return uid
+    return names.bar_uid
+
+
+def bar_job(data: dict, names: DvNames, purpose: str, script_name: str, args: list[str], env: dict[str, str],
+            deadline_seconds: int = 300) -> dict:
+    """A one-shot Job that sees the backup volume as DV's BAR job does: its image, account, uid and mounts.
+
+    The caller has checked that the image is known (the dv-init-volume Job exists).
+    """
+    volumes, mounts = bar_volume_spec(data, names)
+    return oneshot.script_job(
+        name=oneshot.job_name(purpose),
+        purpose=purpose,
+        image=bar_image(data, names) or "",
+        service_account=names.bar_sa,
+        uid=bar_uid(data, names),
+        script_text=probe.script(script_name),
+        args=args,
+        env={"BAR_DIR": names.bar_mount, "SYMLINK": names.symlink, **env},
+        volumes=volumes,
+        mounts=mounts,
+        deadline_seconds=deadline_seconds,
+    )
+
+
+#: dv-bar-pvc's size when none is given: three of the runbook's ~10Gi backups. DV's template asks for
+#: 20Gi, which a second backup already fills.
+THREE_BACKUPS = "30Gi"
+
+
+def pvc_from_template(facts: Facts, storage_class: str | None, size: str | None) -> dict:
+    """dv-bar-pvc from DV's template, sized for three backups, in the storage class DV's data uses.
+
+    The class is `storage_class`, else dv-pvc's (the template names "managed-nfs-storage", which a
+    CP4D cluster rarely has); a class the cluster does not have is one clear error.
+    """
+    names = facts.names
+    if storage_class is None:
+        data = facts.get("persistentvolumeclaims", names.data_pvc)
+        storage_class = ((data or {}).get("spec") or {}).get("storageClassName")
+    if storage_class is None:
+        raise UsageError(f"no storage class for a new {names.bar_pvc}: give --storage-class (e.g. ibmc-file-gold-gid)")
+    known = {k8s.name(sc) for sc in facts.objects("storageclasses")}
+    if facts.has_kind("storageclasses") and storage_class not in known:
+        raise UsageError(f"storage class {storage_class!r} does not exist; known: {', '.join(sorted(known)) or 'none'}")
+    pvc = claim_from_template(facts)
+    spec = pvc["spec"]
+    spec["storageClassName"] = storage_class
+    spec.setdefault("resources", {}).setdefault("requests", {})["storage"] = size or THREE_BACKUPS
+    return pvc
+
+
+def claim_from_template(facts: Facts) -> dict:
+    """dv-bar-pvc as DV's template shapes it (labels, access modes), without server fields; the caller sizes it."""
+    names = facts.names
+    body = template_object(facts.engine, "dv-bar-pvc.yaml")
+    if body is None:
+        body = {"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": names.bar_pvc}}
+    pvc = copy.deepcopy(body)
+    for key in SERVER_FIELDS:
+        pvc.setdefault("metadata", {}).pop(key, None)
+    pvc["metadata"]["name"] = names.bar_pvc
+    pvc.pop("status", None)
+    spec = pvc.setdefault("spec", {})
+    spec.setdefault("accessModes", ["ReadWriteMany"])
+    return pvc
