@@ -8,7 +8,7 @@ from typing import Sequence
 
 from dvdoctor.facts.model import Facts
 from dvdoctor.repair.fixer import FixOptions, fix
-from dvdoctor.flows.backup import quiesce_plan
+from dvdoctor.repair.quiesce import quiesce_plan
 from dvdoctor.repair.plan import Plan
 from dvdoctor.verdicts.registry import Problem
 

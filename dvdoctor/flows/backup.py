@@ -42,13 +42,13 @@ from ..repair.plan import (
     Delete,
     Plan,
     Runner,
-    Scale,
     StopJob,
     execute,
     recorded_replicas,
     remove_marker,
 )
 from . import jobs
+from ..repair.quiesce import quiesce_plan, unquiesce_plan
 from ..facts.dv_templates import pvc_from_template
 
 
@@ -132,19 +132,6 @@ def _accepted_at_zero(facts: Facts, name: str) -> bool:
 
 #: The check whose finding the backup repairs on its way out (see original_replicas).
 LEFT_DOWN = "side-deployments-left-down"
-
-
-def quiesce_plan(facts: Facts) -> Plan:
-    plan = Plan("backup")
-    for name in facts.names.side_deployments:
-        dep = facts.get("deployments", name)
-        if dep is not None and k8s.spec_replicas(dep) > 0:
-            plan.actions.append(Scale(name, 0))
-    return plan
-
-
-def unquiesce_plan(facts: Facts, before: dict[str, int]) -> Plan:
-    return Plan("backup", [Scale(name, n) for name, n in before.items() if n > 0])
 
 
 def start_plan(facts: Facts, job: dict, opts: FlowOptions) -> Plan:
