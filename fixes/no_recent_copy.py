@@ -12,7 +12,8 @@ from typing import Sequence
 from dvdoctor.facts.model import SECTION_COPIES, Facts
 from dvdoctor.repair.fixer import FixOptions, fix
 from dvdoctor.flows.copies import good_backups
-from dvdoctor.repair.plan import ActionFailed, Change, Plan, Runner
+from dvdoctor.repair.plan import ActionFailed, Plan, Runner
+from dvdoctor.repair.audit import Change
 from dvdoctor.verdicts.registry import Problem
 
 

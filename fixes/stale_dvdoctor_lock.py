@@ -12,7 +12,8 @@ from typing import Sequence
 from dvdoctor.facts.model import Facts
 from dvdoctor.repair.fixer import FixOptions, fix
 from dvdoctor.cluster.lock import LEASE_NAME, Holder, identity
-from dvdoctor.repair.plan import ActionFailed, Change, Plan, Runner
+from dvdoctor.repair.plan import ActionFailed, Plan, Runner
+from dvdoctor.repair.audit import Change
 from dvdoctor.verdicts.registry import Problem
 
 

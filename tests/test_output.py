@@ -21,7 +21,7 @@ from dvdoctor.render import output
 from dvdoctor.cli import app, run
 from dvdoctor.flows.backup import Heartbeat
 from dvdoctor.render.output import Column, plain_table, print_table
-from dvdoctor.repair.plan import Change
+from dvdoctor.repair.audit import Change
 from dvdoctor.verdicts.registry import run_checks
 from dvdoctor.render.report import render
 from dvdoctor.core.words import plural

@@ -18,7 +18,7 @@ import builders as b
 from dvdoctor.core import redact
 from dvdoctor.repair.audit import AuditLog
 from dvdoctor.flows.backup import FlowOptions, save_log
-from dvdoctor.repair.plan import Change
+from dvdoctor.repair.audit import Change
 from fakeapi import FakeApi
 from test_rbac import load, run_jobs
 

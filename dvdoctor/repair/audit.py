@@ -11,16 +11,21 @@ from __future__ import annotations
 import getpass
 import json
 import os
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from ..core import redact
 from ..core.files import append_line
 
-if TYPE_CHECKING:
-    from .plan import Change
+
+@dataclass
+class Change:
+    """One change an action made, as the audit log keeps it: what, and its value before and after."""
+
+    what: str
+    before: str
+    after: str
 
 
 def default_path() -> Path:
@@ -37,7 +42,7 @@ class AuditLog:
         self.where = where
         self.entries: list[dict] = []
 
-    def record(self, fix: str, action: str, namespace: str, changes: list["Change"], error: str | None = None) -> None:
+    def record(self, fix: str, action: str, namespace: str, changes: list[Change], error: str | None = None) -> None:
         entry = {
             "time": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "user": getpass.getuser(),

@@ -14,7 +14,7 @@ from typing import Callable, Protocol
 
 from ..facts import dv_templates, probe
 from ..cluster import k8s, oneshot
-from .audit import AuditLog
+from .audit import AuditLog, Change
 from ..cluster.port import Cluster
 from ..core.errors import Conflict, DvdoctorError
 from ..facts.model import Facts
@@ -28,13 +28,6 @@ SCALE_TRIES = 3
 
 class ActionFailed(DvdoctorError):
     """An action could not be applied; earlier actions of the plan stay applied and audited."""
-
-
-@dataclass
-class Change:
-    what: str
-    before: str
-    after: str
 
 
 class Action(Protocol):
