@@ -38,7 +38,7 @@ from pathlib import Path
 from dvdoctor.core.units import parse_quantity
 from dvdoctor.cli import run
 from dvdoctor.lab import churn_lab, create_lab, destroy_lab
-from dvdoctor.lab.create import bar_job, run_job
+from dvdoctor.lab.bar import bar_job, run_job
 from dvdoctor.lab import LabCluster
 from dvdoctor.lab.contents import init_volume_image
 

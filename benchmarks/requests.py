@@ -28,7 +28,7 @@ from fakeapi import FakeApi  # noqa: E402
 from dvdoctor.facts import collect as collect_mod  # noqa: E402
 from dvdoctor.facts import probe  # noqa: E402
 from dvdoctor.cluster.kube import connect  # noqa: E402
-from dvdoctor.lab.create import template_text  # noqa: E402
+from dvdoctor.lab.bar import template_text
 from dvdoctor.core.names import DEFAULT  # noqa: E402
 
 NS = "cpd30"

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from dvdoctor.facts import probe
 from dvdoctor.facts.model import Facts
-from dvdoctor.lab.create import template_text
+from dvdoctor.lab.bar import template_text
 from dvdoctor.verdicts.registry import Result, Run, run_checks
 
 NS = "cpd30"

@@ -14,7 +14,7 @@ from kubernetes_validate.utils import all_versions
 from dvdoctor.cluster import oneshot
 from dvdoctor.facts import probe
 from dvdoctor.facts.dv_templates import bar_volume_spec
-from dvdoctor.lab.create import template_text
+from dvdoctor.lab.bar import template_text
 from dvdoctor.core.names import DEFAULT
 
 VERSIONS = (min(all_versions(), key=lambda v: tuple(int(p) for p in v.split("."))),

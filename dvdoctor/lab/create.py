@@ -7,9 +7,7 @@ the backup claim's capacity, so the healthy lab has room for exactly two more ba
 
 from __future__ import annotations
 
-import copy
 import json
-import math
 import os
 import shutil
 import uuid
@@ -18,20 +16,16 @@ from importlib import resources
 from pathlib import Path
 from typing import Iterable
 
-import yaml
 
 from ..core import bounded
-from ..cluster import k8s
-from ..core.errors import ClusterError, UsageError
-from . import api, contents, dbdata, runtime, status
+from ..core.errors import UsageError
+from . import api, contents, dbdata, runtime
 from .cluster import LabCluster
-from .controllers import suffix
+from .bar import bar_job, du, engine_root, finished_job_pod, newest_backup_dir, run_job, set_bar_capacity, template_text
 from .store import Store, mkdirs, now_iso, write_atomic
 
-MIB = 1024 * 1024
 #: Room left on the backup claim after the first backup, in backups: two more fit, a third does not.
 ROOM_IN_BACKUPS = 2.5
-BACKUP_TIMEOUT = 60
 #: The file `lab create` writes first, with the lab's id: what `lab destroy` requires before removing a folder.
 MARKER = ".dvdoctor-lab"
 LAYOUT_DIRS = ("objects", "volumes", "pods")
@@ -50,14 +44,6 @@ def _chown_tree(path: Path, uid: int) -> None:
             os.chown(os.path.join(dirpath, n), uid, 0)
 
 
-def template_text(name: str) -> str:
-    return resources.files("dvdoctor.lab").joinpath("templates", name).read_text(encoding="utf-8")
-
-
-def engine_root(store: Store) -> Path:
-    return store.pod_dir(contents.NAMES.engine_pod) / "rootfs"
-
-
 def _install_engine_files(store: Store) -> None:
     """DV's BAR templates and caching script inside dv-engine-0, where dvcli.sh and the runbook find them."""
     names = contents.NAMES
@@ -71,78 +57,6 @@ def _install_engine_files(store: Store) -> None:
     log_dir = mkdirs(root / "var" / "log" / "dv")
     if os.geteuid() == 0:
         os.chown(log_dir, contents.BAR_UID, 0)
-
-
-def finished_job_pod(store: Store, job: dict, started: str, finished: str, log: str, rc: int) -> dict:
-    """A pod of a Job that ended before the lab was looked at: its status, and its log on disk."""
-    spec = copy.deepcopy(job["spec"]["template"]["spec"])
-    name = f"{k8s.name(job)}-{suffix()}"
-    pod = {
-        "apiVersion": "v1", "kind": "Pod",
-        "metadata": {"name": name, "namespace": job["metadata"]["namespace"], "creationTimestamp": started,
-                     "labels": {**(job["spec"]["template"].get("metadata") or {}).get("labels", {}),
-                                "controller-uid": job["metadata"]["uid"], "job-name": k8s.name(job)},
-                     "ownerReferences": [{"apiVersion": "batch/v1", "kind": "Job", "name": k8s.name(job),
-                                          "uid": job["metadata"]["uid"], "controller": True, "blockOwnerDeletion": True}]},
-        "spec": spec,
-        "status": status.terminated(spec, started, rc),
-    }
-    for cs in pod["status"]["containerStatuses"]:
-        cs["state"]["terminated"]["finishedAt"] = finished
-    for cond in pod["status"]["conditions"]:
-        cond["lastTransitionTime"] = finished
-    pod_dir = runtime.ensure_pod_dir(store.pod_dir(name))
-    write_atomic(pod_dir / "log", log)
-    write_atomic(pod_dir / "exitcode", f"{rc}\n")
-    return store.write("pods", pod)
-
-
-def bar_job(lab: LabCluster, template: str, image: str) -> dict:
-    """DV's job template from dv-engine-0 with the BAR image set: what dvcli.sh (or dvdoctor) creates."""
-    body = yaml.safe_load((engine_root(lab.store) / contents.NAMES.template_dir.lstrip("/") / template).read_text())
-    for c in k8s.job_pod_spec(body)["containers"]:
-        c["image"] = image
-    return body
-
-
-def run_job(lab: LabCluster, body: dict, timeout: float = BACKUP_TIMEOUT) -> dict:
-    """Create a Job and wait for it to end; the finished Job (ClusterError if it did not end well)."""
-    name = body["metadata"]["name"]
-    lab.create("jobs", body)
-    job = lab.wait("jobs", name, lambda j: j is None or k8s.job_state(j) != "active", timeout)
-    if job is None or k8s.job_state(job) != "complete":
-        pods = lab.list("pods", label_selector=f"job-name={name}")
-        log = lab.logs(k8s.name(pods[-1])) if pods else ""
-        raise ClusterError(f"job {name} did not complete ({k8s.job_failure(job or {}) or 'timeout'}): {log[-400:]}")
-    return job
-
-
-def du(path: Path) -> int:
-    """Apparent bytes under a folder, as `du -sb` counts them (what the bar probe reports)."""
-    total = path.lstat().st_size
-    for dirpath, dirnames, filenames in os.walk(path):
-        for n in dirnames + filenames:
-            total += os.lstat(os.path.join(dirpath, n)).st_size
-    return total
-
-
-def set_bar_capacity(store: Store, size_bytes: int) -> str:
-    """Declare the backup claim's size (claim request, capacity, and its volume), in whole MiB."""
-    size = f"{math.ceil(size_bytes / MIB)}Mi"
-    pvc = store.read("persistentvolumeclaims", contents.NAMES.bar_pvc)
-    pvc["spec"]["resources"]["requests"]["storage"] = size
-    pvc["status"]["capacity"]["storage"] = size
-    store.write("persistentvolumeclaims", pvc)
-    pv = store.read("persistentvolumes", pvc["spec"]["volumeName"])
-    pv["spec"]["capacity"]["storage"] = size
-    store.write("persistentvolumes", pv)
-    return size
-
-
-def newest_backup_dir(store: Store) -> Path | None:
-    bar = store.volume_dir(contents.NAMES.bar_pvc) / "1.5.0"
-    found = sorted(p for p in bar.iterdir() if p.is_dir() and not p.name.startswith(".")) if bar.is_dir() else []
-    return found[-1] if found else None
 
 
 def _prepare_folder(path: Path, force: bool) -> None:
@@ -281,8 +195,6 @@ def destroy_lab(path: Path | str) -> None:
             if not os.path.islink(full):
                 os.chmod(full, 0o755)
     shutil.rmtree(path)
-
-
 
 
 def churn_lab(path: Path | str, percent: float, *, scattered: float = 0.1, uniform: bool = False,

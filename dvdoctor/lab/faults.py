@@ -19,7 +19,7 @@ from ..core.errors import ClusterError, UsageError
 from ..core.names import REPLICAS_ANNOTATION
 from . import contents, runtime, status
 from .cluster import LabCluster
-from .create import finished_job_pod, bar_job, du, engine_root, newest_backup_dir, set_bar_capacity
+from .bar import finished_job_pod, bar_job, du, engine_root, newest_backup_dir, set_bar_capacity
 
 NAMES = contents.NAMES
 #: The runbook's own log line of a backup pod that could not create its folder.

@@ -13,7 +13,7 @@ from ..core.units import human_bytes, is_timestamp
 from . import runtime
 from .cluster import LabCluster
 from .contents import NAMES
-from .create import du
+from .bar import du
 
 
 def _state(kind: str, obj: dict) -> str:

@@ -206,7 +206,7 @@ def test_a_second_run_refuses_while_the_first_holds_the_lock(slow_flow) -> None:
 
 
 def test_a_backup_that_runs_out_of_space_never_becomes_current(flow) -> None:
-    from dvdoctor.lab.create import du, set_bar_capacity
+    from dvdoctor.lab.bar import du, set_bar_capacity
 
     (previous,) = flow.timestamps()
     before, link, replicas = backup_files(flow), os.readlink(flow.bar / "dv_backup.tar.gz"), flow.replicas()

@@ -182,7 +182,7 @@ def test_a_dvcli_job_is_left_to_dvcli_for_its_hour_and_reported_after(held_flow)
     reports it only once it has run longer than dvcli.sh waits for it."""
     flow = held_flow
     lab = flow.cluster()
-    from dvdoctor.lab.faults import bar_job
+    from dvdoctor.lab.bar import bar_job
     from dvdoctor.lab import contents
 
     body = bar_job(lab, "dv-backup-job.yaml", contents.init_volume_image(lab.namespace))
@@ -210,7 +210,7 @@ def test_dvcli_s_list_job_fails_the_gate_and_check_for_backup_alike_until_backup
     verdict (leftover-bar-pods, an error in the gate, exit 1, nothing changed), and `backup --fix`
     deletes the job first and backs up (a scheduled `backup --fix` does not fail every night)."""
     lab = flow.cluster()
-    from dvdoctor.lab.faults import bar_job
+    from dvdoctor.lab.bar import bar_job
     from dvdoctor.lab import contents
 
     lab.create("jobs", bar_job(lab, "dv-list-backups-job.yaml", contents.init_volume_image(lab.namespace)))

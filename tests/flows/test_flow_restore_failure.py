@@ -76,7 +76,7 @@ def test_a_failed_restore_job_of_dvcli_is_reported_and_kept_as_a_record_when_its
     """dvcli.sh's restore failed (no dvdoctor record): `check` still says DV's data may be partly
     replaced, and `fix --issue bar-job-failed` records it before it deletes the job."""
     from dvdoctor.lab import contents
-    from dvdoctor.lab.faults import bar_job
+    from dvdoctor.lab.bar import bar_job
 
     lab = flow.cluster()
     body = bar_job(lab, "dv-restore-job.yaml", contents.init_volume_image(lab.namespace))

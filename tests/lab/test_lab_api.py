@@ -11,7 +11,7 @@ from dvdoctor.cluster.port import Cluster
 from dvdoctor.core.errors import ClusterError, Conflict, Forbidden, Invalid, NotFound
 from dvdoctor.lab import break_lab
 from dvdoctor.lab.contents import init_volume_image
-from dvdoctor.lab.create import bar_job
+from dvdoctor.lab.bar import bar_job
 
 
 def test_lab_is_a_cluster_port(lab):

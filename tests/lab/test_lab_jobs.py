@@ -13,7 +13,7 @@ import pytest
 from dvdoctor.cluster import k8s
 from dvdoctor.lab import break_lab, controllers
 from dvdoctor.lab.contents import BAR_UID, PLACEHOLDER_IMAGE, init_volume_image
-from dvdoctor.lab.create import bar_job, run_job
+from dvdoctor.lab.bar import bar_job, run_job
 
 ROOT = os.geteuid() == 0
 TS = re.compile(r"^\d{4}-\d{2}-\d{2}-\d{2}-\d{2}-\d{2}$")
