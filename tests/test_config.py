@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from dvdoctor.core.config import SiteSettings, find, load, parse, schema
+from dvdoctor.cli.config import SiteSettings, find, load, parse, schema
 from dvdoctor.core.errors import UsageError
 from dvdoctor.core.names import DEFAULT, DvNames, Thresholds
 from dvdoctor.verdicts.registry import Suppression

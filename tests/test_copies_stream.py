@@ -203,7 +203,7 @@ def test_the_copy_job_is_valid_and_takes_the_repository_only_from_the_secret(ver
 
 
 def test_copies_settings_are_one_or_the_other(tmp_path):
-    from dvdoctor.core.config import parse
+    from dvdoctor.cli.config import parse
     from dvdoctor.core.errors import UsageError
 
     assert parse("copies: {secret: dv-copies, image: r/dvdoctor:1}\n").copies.secret == "dv-copies"

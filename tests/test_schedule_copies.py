@@ -8,7 +8,7 @@ import subprocess
 import kubernetes_validate
 import pytest
 
-from dvdoctor.core.config import parse
+from dvdoctor.cli.config import parse
 from dvdoctor.core.errors import UsageError
 from dvdoctor.flows.schedule import COPY_SCRIPT, CopyPolicy, manifests
 

@@ -22,7 +22,7 @@ class Options:
     context: str | None = None
     namespace: str | None = None
     lab: str | None = None
-    #: --config; without it ./dvdoctor.yaml is used when present (see dvdoctor.core.config).
+    #: --config; without it ./dvdoctor.yaml is used when present (see dvdoctor.cli.config).
     config: str | None = None
     _settings: Settings | None = field(default=None, repr=False)
     _cluster: Cluster | None = field(default=None, repr=False)
@@ -31,7 +31,7 @@ class Options:
     def settings(self) -> Settings:
         """The site's settings, read on first use, so `--help` never fails on a broken config file."""
         if self._settings is None:
-            from ..core.config import load
+            from .config import load
 
             self._settings = load(self.config)
         return self._settings

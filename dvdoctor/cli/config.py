@@ -5,6 +5,9 @@ that the storage team snapshots); they say so once, in a file kept with their ru
 repeating flags. The file is validated against the published schema (schemas/config.schema.json)
 and every error names the file, the line and the field, because a typo in a file that silences
 findings must never pass quietly. Unknown check ids in suppressions are errors for the same reason.
+
+It is read with the command line, as the user's other input: knowing the check ids means importing
+the checks' registry, which no module below the checks may do.
 """
 
 from __future__ import annotations
@@ -20,9 +23,9 @@ from typing import Any
 
 import yaml
 
-from .bounded import TooBig, check_depth, check_size, non_finite, read_text, yaml_load
-from .errors import UsageError
-from .names import DEFAULT, CopySettings, DvNames, Settings, Thresholds
+from ..core.bounded import TooBig, check_depth, check_size, non_finite, read_text, yaml_load
+from ..core.errors import UsageError
+from ..core.names import DEFAULT, CopySettings, DvNames, Settings, Thresholds
 from ..verdicts.registry import Suppression
 
 FILE_NAME = "dvdoctor.yaml"
