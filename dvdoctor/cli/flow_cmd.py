@@ -63,15 +63,18 @@ def _gate(opts: Options, cluster, facts, phase: str, ignore: List[str], fix: boo
     from ..flows.gate import preflight
     from ..facts.probe import EVERY_UNPROVEN
     from ..verdicts.registry import Run
+    from ..render.report import render
 
     def apply_fixes(f, ids):
         return repair(opts, cluster, f, ids, FixOptions(), console, yes=yes)
 
     # after a fix the facts are gathered as the gate first did: a restore's backups read back again
-    return preflight(facts, Run(phase=phase, suppressions=opts.suppressions), ignore, console,
+    run = Run(phase=phase, suppressions=opts.suppressions)
+    return preflight(facts, run, ignore, console,
                      lambda: gather(opts, no_pod=False, verify=EVERY_UNPROVEN if phase == "restore" else False,
                                     quiet=True),
-                     apply_fixes if fix else None)
+                     apply_fixes if fix else None,
+                     report=lambda f, results: render(console, f, results, hint=None, run=run))
 
 
 def _validate_log_dir(log_dir: Optional[Path]) -> Path:

@@ -19,7 +19,6 @@ from rich.console import Console
 
 from ..facts.model import Facts
 from ..verdicts.registry import CLEAN, ERROR, FAILED, INCOMPLETE, Result, Run, run_checks
-from ..render.report import render
 from ..core.words import plural
 
 #: Checks a flow takes care of itself, so they never block it: the backup scales the side deployments
@@ -56,9 +55,15 @@ def preflight(
     console: Console,
     collect_again: Callable[[], Facts],
     fix: Callable[[Facts, list[str]], bool] | None = None,
+    *,
+    report: Callable[[Facts, list[Result]], None],
 ) -> tuple[Facts, int]:
     """Run the gate (`run`: its phase and the site's suppressions); returns the facts the flow should go
-    on with and the verdict (0: go on)."""
+    on with and the verdict (0: go on).
+
+    When it stops, `report` shows the results first (the caller's report renderer: the flows sit
+    below the rendering of reports, so the gate is handed it rather than importing it).
+    """
     phase = run.phase
     ignore = list(ignore)
     skip = list(handled_by_flow(phase))
@@ -71,7 +76,7 @@ def preflight(
             results = run_checks(facts, run, skip=skip, ignore=ignore)
             bad = blocking(results, ignore)
     if bad:
-        render(console, facts, results, hint=None, run=run)
+        report(facts, results)
         ids = ",".join(r.check.id for r in bad)
         fixable = any(r.check.fix for r in bad if r.status != "skip")
         how = [f"repair with the commands above"] + ([f"rerun with: dvdoctor {phase} --fix"] if fixable else [])
