@@ -1,0 +1,177 @@
+"""Imports only go down, and never round a cycle.
+
+Every dvdoctor module belongs to one layer (LAYERS, lowest first, said once here and drawn in
+docs/architecture.md). A module may import its own layer and the layers below, never one above;
+and no chain of imports among dvdoctor's modules comes back to where it started. Imports inside
+functions count as much as those at the top: they are lazy so that `dvdoctor --help` stays light,
+not so that a dependency may point up. The few that must are named in EXCEPTIONS, each with why.
+"""
+
+from __future__ import annotations
+
+import ast
+import functools
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+#: The layers, lowest first: (name, the module prefixes that belong to it). A module belongs to
+#: the layer of the longest prefix that names it.
+LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    # errors, names, settings, units, words, bounded reading, files, redaction: every layer's helpers
+    ("core", ("dvdoctor.__init__", "dvdoctor.core")),
+    # the copy program: run in a Job with dvdoctor's image (or here for the lab), it needs only the core
+    ("copy program", ("dvdoctor.copies",)),
+    # the Cluster port, the Kubernetes adapter, retries, the lease lock, one-shot pods, RBAC rules
+    ("cluster", ("dvdoctor.cluster",)),
+    # the simulated namespace: another adapter of the port
+    ("lab", ("dvdoctor.lab",)),
+    # what one run knows: collect, the Facts, what they say about backups, jobs and DV's templates
+    ("facts", ("dvdoctor.facts", "dvdoctor.copies.where")),
+    # pure judgements of the facts, and the frame they register with
+    ("checks", ("dvdoctor.verdicts", "dvdoctor.checks")),
+    # the vocabulary every repair is written in: typed actions, the executor, its audit log, the owner
+    # and deletion rules, the fix frame
+    ("repair", ("dvdoctor.repair",)),
+    # one module per repair: facts -> a plan
+    ("fixes", ("dvdoctor.fixes",)),
+    # backup, restore, list, prune, the gate and the schedule: DV's own jobs driven with the above
+    ("flows", ("dvdoctor.flows",)),
+    # what people and machines read: reports, formats, tables, the check pages
+    ("render", ("dvdoctor.render",)),
+    # parsing, asking and rendering: the command line and the site's settings file
+    ("cli", ("dvdoctor.cli", "dvdoctor.__main__")),
+)
+
+#: Upward imports that stay, each with its reason: (importer, imported) -> why.
+EXCEPTIONS: dict[tuple[str, str], str] = {
+    ("dvdoctor.repair.fixer", "dvdoctor.fixes.__init__"):
+        "plugin discovery: load_all imports the fixes package only to walk its modules by name; each "
+        "fix registers itself with the frame below it (the checks' registry does the same, in one layer)",
+    ("dvdoctor.fixes.no_recent_copy", "dvdoctor.flows.copies"):
+        "good_backups reads the facts only and belongs below the fixes, but flows/copies.py is being "
+        "rewritten by the copies work: it moves down when that lands",
+}
+
+
+def module_files() -> dict[str, Path]:
+    """Every dvdoctor module by its dotted name; checks/ and fixes/ install as dvdoctor.checks/.fixes."""
+    out = {}
+    for folder, package in (("dvdoctor", "dvdoctor"), ("checks", "dvdoctor.checks"), ("fixes", "dvdoctor.fixes")):
+        for path in sorted((ROOT / folder).rglob("*.py")):
+            rel = path.relative_to(ROOT / folder).with_suffix("")
+            if rel.parts[:2] == ("lab", "image") or rel.parts == ("lab", "runner"):
+                continue  # programs the lab runs as a pod's command, not modules of dvdoctor
+            out[".".join((package, *rel.parts))] = path
+    return out
+
+
+def imports(name: str, path: Path, known: set[str]) -> set[str]:
+    """The dvdoctor modules `name` imports anywhere in its file, as module names (a package as its __init__)."""
+    package = name.rsplit(".", 1)[0]  # a module's package; for `x.__init__`, x itself
+    found: set[str] = set()
+
+    def add(target: str) -> None:
+        if target in known:
+            found.add(target)
+        elif f"{target}.__init__" in known:
+            found.add(f"{target}.__init__")
+
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.name.startswith("dvdoctor"):
+                    add(alias.name)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")[: len(package.split(".")) - (node.level - 1)]
+                module = ".".join(base + ([node.module] if node.module else []))
+            else:
+                module = node.module or ""
+            if not module.startswith("dvdoctor"):
+                continue
+            for alias in node.names:
+                sub = f"{module}.{alias.name}"
+                if sub in known or f"{sub}.__init__" in known:
+                    add(sub)  # `from package import module`
+                else:
+                    add(module)
+    found.discard(name)
+    return found
+
+
+def layer_of(name: str) -> int:
+    best, rank = -1, None
+    for i, (_, prefixes) in enumerate(LAYERS):
+        for prefix in prefixes:
+            if (name == prefix or name.startswith(prefix + ".")) and len(prefix) > best:
+                best, rank = len(prefix), i
+    assert rank is not None, f"{name} belongs to no layer: add its package to LAYERS in tests/test_layers.py"
+    return rank
+
+
+@functools.cache
+def graph() -> dict[str, set[str]]:
+    files = module_files()
+    known = set(files)
+    return {name: imports(name, path, known) for name, path in files.items()}
+
+
+def test_every_module_has_a_layer():
+    for name in graph():
+        layer_of(name)
+
+
+def test_no_import_goes_up():
+    upward = []
+    for name, targets in sorted(graph().items()):
+        for target in sorted(targets):
+            if layer_of(target) > layer_of(name) and (name, target) not in EXCEPTIONS:
+                upward.append(f"{name} ({LAYERS[layer_of(name)][0]}) imports {target} ({LAYERS[layer_of(target)][0]})")
+    assert upward == [], "imports that go up a layer:\n" + "\n".join(upward)
+
+
+def test_the_exceptions_are_still_needed():
+    edges = graph()
+    stale = [f"{a} -> {b}" for a, b in EXCEPTIONS if b not in edges.get(a, set())]
+    assert stale == [], "exceptions no import needs any more (remove them): " + ", ".join(stale)
+
+
+def cycles(edges: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected components of more than one module (Tarjan), each sorted."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found: list[list[str]] = []
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        on_stack.add(node)
+        for nxt in sorted(edges.get(node, ())):
+            if nxt not in index:
+                visit(nxt)
+                low[node] = min(low[node], low[nxt])
+            elif nxt in on_stack:
+                low[node] = min(low[node], index[nxt])
+        if low[node] == index[node]:
+            component = []
+            while True:
+                top = stack.pop()
+                on_stack.discard(top)
+                component.append(top)
+                if top == node:
+                    break
+            if len(component) > 1:
+                found.append(sorted(component))
+
+    for node in sorted(edges):
+        if node not in index:
+            visit(node)
+    return found
+
+
+def test_no_import_cycle():
+    found = cycles(graph())
+    assert found == [], "modules that import each other, round a cycle: " + "; ".join(" <-> ".join(c) for c in found)
