@@ -25,6 +25,8 @@ from pathlib import Path
 from typing import Callable
 from urllib.parse import parse_qs, urlsplit
 
+from dvdoctor.cluster.k8s import merge_patch
+
 #: plural -> (API prefix, Kind, namespaced)
 KINDS = {
     "pods": ("/api/v1", "Pod", True),
@@ -127,19 +129,6 @@ def now_stamp() -> str:
 def status_body(code: int, message: str, reason: str = "") -> dict:
     return {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
             "message": message, "reason": reason, "code": code}
-
-
-def merge_patch(target: object, patch: object) -> object:
-    """RFC 7386."""
-    if not isinstance(patch, dict):
-        return copy.deepcopy(patch)
-    result = copy.deepcopy(target) if isinstance(target, dict) else {}
-    for key, value in patch.items():
-        if value is None:
-            result.pop(key, None)
-        else:
-            result[key] = merge_patch(result.get(key), value)
-    return result
 
 
 def _matches_labels(obj: dict, selector: str | None) -> bool:

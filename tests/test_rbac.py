@@ -27,6 +27,7 @@ from dvdoctor.facts.backups import backups
 from dvdoctor.cluster.kube import connect
 from dvdoctor.facts.collect import OPTIONAL_KINDS, collect
 from dvdoctor.core.errors import UsageError
+from dvdoctor.core.names import DNS1123_SUBDOMAIN
 from dvdoctor.facts.model import Facts
 from dvdoctor.repair.fixer import FixOptions, load_all as load_fixes
 from dvdoctor.cluster.permissions import ALL, BACKUP, CHECK, FIX, LIST, RESTORE, SCHEDULE, allows
@@ -382,7 +383,7 @@ def test_all_covers_every_command():
 
 # ---- one binding per subject: applying one never replaces another's -------------------------------
 
-DNS_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
+DNS_SUBDOMAIN = DNS1123_SUBDOMAIN  # the product's one DNS-1123 pattern (dvdoctor/core/names.py)
 
 
 def _bindings(objects: list[dict]) -> dict[str, str]:

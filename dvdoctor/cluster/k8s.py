@@ -1,9 +1,12 @@
-"""Pure readings of Kubernetes objects (as API dicts): is a pod ready, how did a job end.
+"""Pure readings of Kubernetes objects (as API dicts): is a pod ready, how did a job end; and the
+API's JSON merge patch, as the lab and the tests' fake API server apply it.
 
 Shared by checks, fixes and flows, so "ready" and "failed" mean one thing everywhere.
 """
 
 from __future__ import annotations
+
+import copy
 
 
 def name(obj: dict) -> str:
@@ -135,3 +138,16 @@ def owner(obj: dict, kind: str) -> str | None:
     refs = [o for o in obj["metadata"].get("ownerReferences") or [] if o.get("kind") == kind]
     refs.sort(key=lambda o: not o.get("controller"))
     return refs[0].get("name") if refs else None
+
+
+def merge_patch(target: object, patch: object) -> object:
+    """RFC 7386 JSON merge patch: objects merge key by key, null deletes, anything else replaces."""
+    if not isinstance(patch, dict):
+        return copy.deepcopy(patch)
+    out = copy.deepcopy(target) if isinstance(target, dict) else {}
+    for key, value in patch.items():
+        if value is None:
+            out.pop(key, None)
+        else:
+            out[key] = merge_patch(out.get(key), value)
+    return out

@@ -21,7 +21,6 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator
-from urllib.parse import urlsplit, urlunsplit
 
 from ..core.errors import (
     ClusterError,
@@ -34,6 +33,7 @@ from ..core.errors import (
     Unreachable,
     UsageError,
 )
+from ..core import redact
 from ..core.names import valid_name
 from .port import ExecResult
 from .retry import RetryPolicy
@@ -106,16 +106,6 @@ ALTERNATIVE_VERSIONS: dict[str, tuple[str, ...]] = {"cronjobs": ("v1", "v1beta1"
 def _one_line(text: str, limit: int = 300) -> str:
     text = " ".join(str(text).split())
     return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-def _public_url(url: str) -> str:
-    """The server URL without any user:password part, safe to show."""
-    parts = urlsplit(url)
-    if parts.username or parts.password:
-        host = parts.hostname or ""
-        netloc = f"{host}:{parts.port}" if parts.port else host
-        parts = parts._replace(netloc=netloc)
-    return urlunsplit(parts)
 
 
 def _check_kubeconfig(path: str) -> None:
@@ -280,7 +270,7 @@ class KubeCluster:
         # refused or timed-out connection should fail at once, not after urllib3's 3 silent tries.
         configuration.retries = False
         self._api = k8s_client.ApiClient(configuration)
-        self._server = _public_url(configuration.host)
+        self._server = redact.public_url(configuration.host)
         self._context = context
         self.namespace = namespace
         self.request_count = 0

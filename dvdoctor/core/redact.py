@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import re
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 REDACTED = "<redacted>"
 
@@ -184,3 +185,14 @@ def data(value: Any) -> Any:
             out_dict["value"] = _secret_value(value["value"])  # an env var: {name: DB_PASS, value: ...}
         return out_dict
     return value
+
+
+def public_url(url: str) -> str:
+    """A URL without any user:password part, safe to show (the server a kubeconfig names): the user
+    goes too, where text() would keep it, because a server is shown by its host alone."""
+    parts = urlsplit(url)
+    if parts.username or parts.password:
+        host = parts.hostname or ""
+        netloc = f"{host}:{parts.port}" if parts.port else host
+        parts = parts._replace(netloc=netloc)
+    return urlunsplit(parts)

@@ -85,19 +85,6 @@ def selector_matches(labels: dict, selector: str | None) -> bool:
     return True
 
 
-def merge_patch(target: object, patch: object) -> object:
-    """RFC 7386 JSON merge patch: objects merge key by key, null deletes, anything else replaces."""
-    if not isinstance(patch, dict):
-        return copy.deepcopy(patch)
-    out = copy.deepcopy(target) if isinstance(target, dict) else {}
-    for key, value in patch.items():
-        if value is None:
-            out.pop(key, None)
-        else:
-            out[key] = merge_patch(out.get(key), value)
-    return out
-
-
 def check_precondition(kind: str, obj: dict, patch: dict) -> None:
     """A patch naming metadata.resourceVersion applies only to that version (optimistic concurrency): 409."""
     wanted = ((patch.get("metadata") or {}) if isinstance(patch, dict) else {}).get("resourceVersion")

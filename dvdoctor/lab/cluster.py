@@ -129,7 +129,7 @@ class LabCluster:
             if obj is None:
                 raise NotFound(f'{kind} "{name}" not found')
             api.check_precondition(kind, obj, patch)
-            merged = api.merge_patch(obj, patch)
+            merged = k8s.merge_patch(obj, patch)
             merged["metadata"]["name"] = name
             if kind == "jobs":
                 api.check_job_patch(obj, merged)
