@@ -20,10 +20,10 @@ from ..cluster.port import Cluster
 from ..core.words import plural
 from ..facts.model import Facts
 from ..verdicts.registry import Result, Run, Suppression, run_checks
-from .audit import AuditLog
+from .audit import AuditLog, Change
 from .fixer import Fix, FixOptions, judged, load_all, manual_plan
 from .owner import refuse_while_active, refuse_while_active_live
-from .plan import ActionFailed, Change, Delete, Plan, Runner, StopJob, execute
+from .plan import ActionFailed, Delete, Plan, Runner, StopJob, execute
 
 #: Repairs that remove or point at backups: they decide on backups read back in this run.
 ON_BACKUPS = frozenset({"bar-low-space", "incomplete-backups", "broken-backup-symlink"})
