@@ -19,7 +19,7 @@ from rich.console import Console
 import builders as b
 from dvdoctor.render import output
 from dvdoctor.cli import app, run
-from dvdoctor.flows.backup import Heartbeat
+from dvdoctor.flows.common import Heartbeat
 from dvdoctor.render.output import Column, plain_table, print_table
 from dvdoctor.repair.audit import Change
 from dvdoctor.verdicts.registry import run_checks
@@ -264,7 +264,7 @@ def test_the_heartbeat_says_something_at_least_every_period_and_at_each_phase_ch
 
 
 def test_waiting_for_dv_to_be_ready_says_so_with_a_timestamp_at_least_every_period():
-    from dvdoctor.flows.backup import dv_ready
+    from dvdoctor.flows.common import dv_ready
 
     data = b.healthy()
     pod = b.find(data, "pods", "dv-engine-0")
@@ -302,7 +302,7 @@ def test_no_python_reprs_in_a_report():
 
 def test_the_folder_size_script_names_the_newest_backup_folder_and_its_size(tmp_path):
     """The script the heartbeat runs inside the job's pod, run here with sh on a tree shaped like dv-bar-pvc."""
-    from dvdoctor.flows.backup import _FOLDER_SIZE
+    from dvdoctor.flows.common import _FOLDER_SIZE
 
     bar = tmp_path / "bar"
     for ts, size in (("2021-01-14-19-20-07", 10), ("2026-12-02-05-49-02", 3 * 1024 * 1024)):

@@ -227,7 +227,8 @@ def test_every_repair_needs_only_what_fix_is_granted(api, cluster, tmp_path):
 
 
 def test_a_backup_needs_only_what_backup_is_granted(api, cluster, tmp_path):
-    from dvdoctor.flows.backup import FlowOptions, run_backup
+    from dvdoctor.flows.common import FlowOptions
+    from dvdoctor.flows.backup import run_backup
 
     data = b.healthy()
     options = FlowOptions(timeout=10, log_dir=tmp_path, poll_seconds=0.05)
@@ -240,7 +241,8 @@ def test_a_backup_needs_only_what_backup_is_granted(api, cluster, tmp_path):
 
 
 def test_a_failed_backup_cleans_up_with_what_backup_is_granted(api, cluster, tmp_path):
-    from dvdoctor.flows.backup import FlowOptions, run_backup
+    from dvdoctor.flows.common import FlowOptions
+    from dvdoctor.flows.backup import run_backup
 
     run_jobs(api, fail=True)
     data = b.healthy()
@@ -253,7 +255,7 @@ def test_a_failed_backup_cleans_up_with_what_backup_is_granted(api, cluster, tmp
 
 
 def test_a_restore_needs_only_what_restore_is_granted(api, cluster, tmp_path):
-    from dvdoctor.flows.backup import FlowOptions
+    from dvdoctor.flows.common import FlowOptions
     from dvdoctor.flows.restore import run_restore
 
     data = b.healthy()

@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 import builders as b
 from dvdoctor.core import redact
 from dvdoctor.repair.audit import AuditLog
-from dvdoctor.flows.backup import FlowOptions, save_log
+from dvdoctor.flows.common import FlowOptions, save_log
 from dvdoctor.repair.audit import Change
 from fakeapi import FakeApi
 from test_rbac import load, run_jobs
@@ -247,7 +247,7 @@ def test_the_error_line_and_a_failed_jobs_log_lines_on_the_terminal_hold_no_secr
 
     from dvdoctor.cli import run
     from dvdoctor.flows import jobs
-    from dvdoctor.flows.backup import explain_failure
+    from dvdoctor.flows.common import explain_failure
 
     config = tmp_path / "dvdoctor.yaml"
     config.write_text(f"names:\n  bar_pvc: 'x {HEADER}'\n")

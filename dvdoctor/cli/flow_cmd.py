@@ -133,7 +133,8 @@ def backup(
     or DV is not ready after it; 2 bad input or the namespace is taken; 3 the gate could not run an
     error-severity check (nothing changed); 130 interrupted.
     """
-    from ..flows.backup import FlowOptions, run_backup
+    from ..flows.common import FlowOptions
+    from ..flows.backup import run_backup
 
     if storage_class:
         valid_name(storage_class, "--storage-class")
@@ -181,7 +182,7 @@ def restore(
     """
     from ..core.units import is_timestamp
     from ..core.errors import UsageError
-    from ..flows.backup import FlowOptions
+    from ..flows.common import FlowOptions
     from ..flows.restore import choose, describe, judge_origin, run_restore
     from ..facts.probe import ReadBack
 

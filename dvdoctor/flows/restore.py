@@ -29,7 +29,7 @@ from ..repair.plan import ActionFailed, Create, Delete, Plan, Runner, execute
 from ..facts.restore_record import Incomplete, previous_good, stamp
 from ..repair.restore_record import clear_action, record_action
 from . import jobs
-from .backup import FlowOptions, Interrupted, dv_ready, interrupted_by_signals, run_dv_job, show_dry_run
+from .common import FlowOptions, Interrupted, dv_ready, interrupted_by_signals, run_dv_job, show_dry_run
 
 
 def choose(facts: Facts, timestamp: str | None) -> Backup:

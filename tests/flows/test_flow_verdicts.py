@@ -303,7 +303,7 @@ def test_without_a_terminal_a_running_backup_prints_timestamped_progress(slow_fl
 
 def test_without_a_terminal_progress_shows_the_new_backup_folder_and_its_size(slow_flow, monkeypatch):
     """The size is read in the job's own pod, where the backup volume is mounted (in the lab a link)."""
-    from dvdoctor.flows import backup as backup_flow
+    from dvdoctor.flows import common as backup_flow
 
     class EverySecond(backup_flow.Heartbeat):  # the period is 60 s; one second lets the 3 s hold show it
         def __init__(self, runner, job_name, every, console):
