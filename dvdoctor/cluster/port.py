@@ -102,8 +102,13 @@ def poll(
     on_change: Callable[[dict | None], None] | None = None,
     interval: float = 0.2,
     max_interval: float = 2.0,
+    pause: Callable[[float], None] = time.sleep,
 ) -> dict | None:
-    """Waiting by polling `get`, for ports without watches; the interval backs off to a ceiling."""
+    """Waiting by polling `get`, for ports without watches; the interval backs off to a ceiling.
+
+    `pause(seconds)` waits between looks; a port that knows when something changed (the lab: a pod's
+    process ended) may return from it early, so a look follows the change at once.
+    """
     deadline = time.monotonic() + timeout
     obj = cluster.get(kind, name)
     while True:
@@ -111,6 +116,6 @@ def poll(
             on_change(obj)
         if until(obj) or time.monotonic() >= deadline:
             return obj
-        time.sleep(min(interval, max(0.0, deadline - time.monotonic())))
+        pause(min(interval, max(0.0, deadline - time.monotonic())))
         interval = min(interval * 1.5, max_interval)
         obj = cluster.get(kind, name)

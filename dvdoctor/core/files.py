@@ -20,12 +20,16 @@ from pathlib import Path
 from .errors import UsageError
 
 
-def write_atomic(path: Path | str, content: bytes | str, mode: int = 0o644, what: str | None = None) -> None:
+def write_atomic(path: Path | str, content: bytes | str, mode: int = 0o644, what: str | None = None,
+                 durable: bool = True) -> None:
     """Write `content` to `path` through a mkstemp file in its folder and an atomic rename.
 
     With `what` (the option that named the path, e.g. `-o`), every failure is one UsageError line
     saying what was wrong: the path is a folder, its folder is missing, or the write was refused.
     Without it, OSError goes to the caller (dvdoctor's own files, where it is a bug or a full disk).
+    `durable=False` skips the fsync: readers still see the old file or the new one, only a crash of
+    the machine may lose the write. The lab's simulated objects take that (a lab does not outlive
+    its machine, and it writes hundreds of small files a run); everything dvdoctor keeps does not.
     """
     path = Path(path)
     raw = content.encode("utf-8") if isinstance(content, str) else content
@@ -33,7 +37,7 @@ def write_atomic(path: Path | str, content: bytes | str, mode: int = 0o644, what
     if what is not None:
         check_target(path, what)
     try:
-        _replace(path, raw, mode)
+        _replace(path, raw, mode, durable)
     except OSError as exc:
         if what is None:
             raise
@@ -53,14 +57,15 @@ def check_target(path: Path | str, what: str) -> Path:
     return path
 
 
-def _replace(path: Path, raw: bytes, mode: int) -> None:
+def _replace(path: Path, raw: bytes, mode: int, durable: bool = True) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as fh:
             os.fchmod(fh.fileno(), mode)
             fh.write(raw)
             fh.flush()
-            os.fsync(fh.fileno())
+            if durable:
+                os.fsync(fh.fileno())
         os.replace(tmp, path)
     except BaseException:
         try:

@@ -266,6 +266,14 @@ class Controllers:
         """Bring one pod's status up to date with its process (or retry starting it); True if it changed."""
         phase = k8s.pod_phase(pod)
         pod_dir = self.store.pod_dir(k8s.name(pod))
+        if phase == "Pending" and runtime.launched(pod_dir):
+            # started by a run that was killed before it recorded so (between launch and write): the
+            # container is there, as a kubelet would know; starting it again would run the job twice
+            pod["status"] = status.running(pod["spec"])
+            state, rc = runtime.process_state(pod_dir)
+            if state == "exited":
+                pod["status"] = status.terminated(pod["spec"], pod["status"].get("startTime"), rc)
+            return True
         if phase == "Pending":
             before = pod.get("status")
             self.start_pod(pod)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import select
 import shutil
 import signal
 import subprocess
@@ -192,6 +193,41 @@ def kill(pod_dir: Path, timeout: float = 2.0) -> None:
     deadline = time.monotonic() + timeout
     while _group(pid) and time.monotonic() < deadline:
         time.sleep(0.02)
+
+
+def wait_for_an_exit(pods: Path, timeout: float) -> None:
+    """Block until one of the lab's running pod processes ends, or `timeout` seconds pass.
+
+    A lab has no daemon: what a pod's end changes (its phase, its Job's state) shows at the next read.
+    Waiting on the processes themselves (a pidfd each) instead of sleeping a fixed step lets that
+    read come the moment a job's pod ends, so a lab job's wait costs what the job costs. Anything
+    else that may change meanwhile (another process's writes, a deadline) is seen at the timeout.
+    """
+    fds: list[int] = []
+    try:
+        for pod_dir in pods.iterdir() if pods.is_dir() else []:
+            pid = _pid(pod_dir)
+            if pid is None or (pod_dir / "exitcode").exists() or not _alive(pid, pod_dir):
+                continue
+            try:
+                fds.append(os.pidfd_open(pid))
+            except ProcessLookupError:
+                return  # it ended just now
+            except (AttributeError, OSError):  # no pidfd on this kernel: a plain wait
+                break
+            if not _alive(pid, pod_dir):  # ended (or its pid was reused) between the two looks
+                return
+        else:
+            if fds:
+                poller = select.poll()
+                for fd in fds:
+                    poller.register(fd, select.POLLIN)
+                poller.poll(max(0.0, timeout) * 1000)
+                return
+        time.sleep(max(0.0, timeout))
+    finally:
+        for fd in fds:
+            os.close(fd)
 
 
 def run_sync(argv: list[str], env: dict[str, str], cwd: Path, timeout: float = 300) -> ExecResult:

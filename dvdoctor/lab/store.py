@@ -38,9 +38,13 @@ def now_iso() -> str:
 
 
 def write_atomic(path: Path, data: bytes | str, mode: int = 0o644) -> None:
-    """dvdoctor.core.files.write_atomic, with the folder made first: readers see old or new, never half."""
+    """dvdoctor.core.files.write_atomic, with the folder made first: readers see old or new, never half.
+
+    Not flushed to disk (durable=False): the lab is a simulation that lives and dies with this
+    machine, and a flow writes a few hundred of these small files; an fsync each was most of the
+    lab's own time."""
     mkdirs(path.parent)
-    files.write_atomic(path, data, mode)
+    files.write_atomic(path, data, mode, durable=False)
 
 
 def mkdirs(path: Path) -> Path:
@@ -68,6 +72,8 @@ class _FolderLock:
 
 
 _LOCKS: dict[Path, _FolderLock] = {}
+#: The last lab.json text of each lab that passed bounded's size and depth checks (see Store.meta).
+_CHECKED_META: dict[Path, str] = {}
 _LOCKS_GUARD = threading.Lock()
 
 
@@ -120,9 +126,18 @@ class Store:
 
     # ---- meta -----------------------------------------------------------------------
     def meta(self) -> dict:
-        """lab.json; damaged (not JSON, cut short, nested absurdly) it is one UsageError, not a traceback."""
+        """lab.json; damaged (not JSON, cut short, nested absurdly) it is one UsageError, not a traceback.
+
+        Every API call reads it (the RBAC rules) and every write bumps its counter, so the same text is
+        read again and again: text already found within the bounds is parsed without measuring it again.
+        """
         try:
-            meta = bounded.json_loads(bounded.read_text(self.meta_path, META_MAX_BYTES), META_MAX_BYTES)
+            text = bounded.read_text(self.meta_path, META_MAX_BYTES)
+            if _CHECKED_META.get(self.meta_path) == text:
+                meta = json.loads(text)
+            else:
+                meta = bounded.json_loads(text, META_MAX_BYTES)
+                _CHECKED_META[self.meta_path] = text
         except (OSError, ValueError) as exc:
             reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
             raise UsageError(f"{self.meta_path}: the lab's state cannot be read ({reason}); "
@@ -133,7 +148,10 @@ class Store:
         return meta
 
     def save_meta(self, meta: dict) -> None:
-        write_atomic(self.meta_path, json.dumps(meta, indent=2, sort_keys=True) + "\n")
+        text = json.dumps(meta, indent=2, sort_keys=True) + "\n"
+        write_atomic(self.meta_path, text)
+        if len(text) <= META_MAX_BYTES:  # what the lab itself wrote, from state it read within the bounds
+            _CHECKED_META[self.meta_path] = text
 
     # ---- objects --------------------------------------------------------------------
     def read(self, kind: str, name: str) -> dict | None:

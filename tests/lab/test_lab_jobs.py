@@ -205,3 +205,18 @@ def test_pods_and_exec_run_as_the_pods_uid(lab):
     assert (result.rc, result.stdout.strip()) == (0, str(BAR_UID))
     for path in lab.store.volume_dir("dv-bar-pvc").rglob("*"):
         assert path.lstat().st_uid == BAR_UID
+
+
+def test_a_pod_started_by_a_run_killed_before_it_recorded_so_is_never_started_twice(lab):
+    """A dvdoctor process killed between launching a job's pod and writing its status leaves it Pending
+    with its process running: the next look adopts that process (as a kubelet knows its containers),
+    it does not start a second one beside it (two backup jobs writing at once)."""
+    lab.create("jobs", backup_job(lab, "dv-list-backups-job.yaml"))
+    (pod,) = pods_of(lab, "dv-list-backups-job")
+    pod_dir = lab.store.pod_dir(k8s.name(pod))
+    pid = (pod_dir / "pid").read_text()
+    pod["status"] = {"phase": "Pending"}  # what the killed run had recorded
+    lab.store.write("pods", pod)
+    (pod,) = pods_of(lab, "dv-list-backups-job")
+    assert k8s.pod_phase(pod) == "Running"
+    assert (pod_dir / "pid").read_text() == pid and alive(int(pid))
