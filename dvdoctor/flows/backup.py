@@ -36,7 +36,7 @@ from ..repair.plan import (
     execute,
     recorded_replicas,
 )
-from . import jobs
+from . import checkpoints, jobs
 from .common import (
     FlowOptions,
     Interrupted,
@@ -198,7 +198,9 @@ def run_backup(facts: Facts, options: FlowOptions, console: Console, runner: Run
         code = 1
         try:
             execute(quiesce, runner)
+            checkpoints.reached("scaled-down")
             execute(start, runner)
+            checkpoints.reached("job-created")
             console.print(f"DV is offline: job {job_name} is backing it up")
             outcome = run_dv_job(runner, facts, job_name, options, console)
             if not outcome.ok and still_writing(runner, job_name, console):
@@ -212,6 +214,7 @@ def run_backup(facts: Facts, options: FlowOptions, console: Console, runner: Run
                 report_partial(console, collect_again(), started)
                 return 1
             after = collect_again(NEW_BACKUP_READ_BACK)
+            checkpoints.reached("postflight")
             problems = postflight(after, started)
             if problems:
                 for p in problems:
@@ -291,6 +294,7 @@ def stop_interrupted_job(runner: Runner, facts: Facts, job_name: str, collect_ag
                       "the restore point stays where it was, and DV's deployments come back. Interrupt again to "
                       "stop this cleanup (`dvdoctor fix --all` finishes it).[/]", soft_wrap=True)
         stopped = BarJob.of(job)
+        checkpoints.reached(checkpoints.STOPPING_JOB)
         execute(Plan("backup", [StopJob(job_name, f"delete job {job_name} with its pods and wait until they have ended")]),
                 runner)
         after = collect_again()

@@ -21,6 +21,7 @@ from ..core.errors import UsageError
 from ..facts.model import SECTION_ENGINE, Facts
 from ..core.names import RUN_ANNOTATION, STARTED_BY_ANNOTATION
 from ..facts.signatures import Match, match_log
+from . import checkpoints
 
 def job_from_template(facts: Facts, template: str, started_by: str) -> dict:
     """DV's job template with the BAR image set; UsageError naming what is missing otherwise."""
@@ -89,6 +90,7 @@ def watch_job(
     scheduler or kubelet gives one. It is DV's own job: it is waited for until `timeout`, since a
     node may yet come.
     """
+    checkpoints.reached("job-running")
     started = time.monotonic()
     pod_name: str | None = None
     while True:

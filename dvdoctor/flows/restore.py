@@ -28,7 +28,7 @@ from ..facts.origin import engine_statefulset
 from ..repair.plan import ActionFailed, Create, Delete, Plan, Runner, execute
 from ..facts.restore_record import Incomplete, previous_good, stamp
 from ..repair.restore_record import clear_action, record_action
-from . import jobs
+from . import checkpoints, jobs
 from .common import FlowOptions, Interrupted, dv_ready, interrupted_by_signals, run_dv_job, show_dry_run
 
 
@@ -157,6 +157,7 @@ def run_restore(facts: Facts, chosen: Backup, options: FlowOptions, console: Con
     with interrupted_by_signals():
         try:
             execute(plan, runner)
+            checkpoints.reached("job-created")
             console.print(f"DV is offline: job {job_name} is restoring {chosen.timestamp}")
             recorded: list[bool] = []
             outcome = run_dv_job(runner, facts, job_name, options, console,
@@ -174,6 +175,7 @@ def run_restore(facts: Facts, chosen: Backup, options: FlowOptions, console: Con
             post = plan_of("restore-marker-left", after)
             execute(post, runner.on(after))
             console.print(f"[green]✓[/] restored {chosen.timestamp} in {outcome.seconds:.0f} s")
+            checkpoints.reached("postflight")
             return 0 if dv_ready(options.ready_timeout, collect_again, console) else 1
         except (KeyboardInterrupt, Interrupted):
             console.print(f"[yellow]interrupted: DV's restore job {job_name}, if it runs, is left to finish (stopped "

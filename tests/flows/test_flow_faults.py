@@ -1,7 +1,7 @@
 """Interruption at every step of a lab backup and restore, and two runs at once.
 
 dvdoctor runs in a child process (as a user runs it) whose flow sends itself a real signal at one
-exact step: after the side deployments are scaled to 0, after DV's job is created, while the job
+exact step (the flows' own checkpoints): after the side deployments are scaled to 0, after DV's job is created, while the job
 is watched, and during postflight. SIGTERM and SIGINT must leave DV's deployments put back and
 the lock released by the process itself; SIGKILL leaves the lock, the replica annotations, a job
 running on, which the next `check` must name and `fix --all` must repair. After each: no backup
@@ -10,6 +10,7 @@ that existed is lost or changed, and DV ends up recoverable (the checks pass, a 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -17,85 +18,23 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
 from dvdoctor.cluster import k8s
 from dvdoctor.cluster.lock import LEASE_NAME
+from dvdoctor.flows import checkpoints
 
-#: Code the child runs: patch the flow so that reaching STEP sends SIG to itself, then run the CLI.
-CHILD = r"""
-import os, signal, sys, time
-from dvdoctor.repair import plan
-from dvdoctor.flows import backup, jobs, restore
-from dvdoctor.cli import run
-
-step, sig, argv = sys.argv[1], getattr(signal, sys.argv[2]), sys.argv[3:]
-
-# CHILD_TTY=1: stdout and stderr on a terminal that goes away at the step, as when its window is
-# closed: the pty's master is closed (every later write fails with EIO), then SIGHUP arrives.
-tty = os.environ.get("CHILD_TTY") == "1"
-if tty:
-    import pty, select, threading
-    master, slave = pty.openpty()
-    os.dup2(slave, 1)
-    os.dup2(slave, 2)
-    os.close(slave)
-    closing = threading.Event()
-    def drain():  # the terminal's window, reading until it closes
-        while not closing.is_set():
-            if select.select([master], [], [], 0.05)[0]:
-                os.read(master, 65536)
-    drainer = threading.Thread(target=drain, daemon=True)
-    drainer.start()
-
-def fire():
-    if tty and not closing.is_set():  # the terminal goes once; a second signal finds it gone already
-        closing.set()
-        drainer.join()
-        os.close(master)
-    os.kill(os.getpid(), sig)
-    time.sleep(5)  # SIGKILL never returns; a handled signal raises in here
-
-real_execute = plan.execute
-def execute(p, runner):
-    done = real_execute(p, runner)
-    kinds = {type(a).__name__ + ":" + str(getattr(a, "replicas", getattr(a, "kind", ""))) for a in p.actions}
-    if step == "scaled-down" and "Scale:0" in kinds or step == "job-created" and "Create:jobs" in kinds:
-        fire()
-    return done
-plan.execute = execute
-backup.execute = restore.execute = execute
-
-real_watch = jobs.watch_job
-def watch_job(cluster, name, timeout, show, interval=2.0):
-    if step == "job-running":
-        time.sleep(0.5)  # the job's pod is up and writing
-        fire()
-    return real_watch(cluster, name, timeout, show, interval)
-jobs.watch_job = watch_job
-
-real_post, real_ready = backup.postflight, backup.dv_ready
-def postflight(facts, started):
-    if step == "postflight":
-        fire()
-    return real_post(facts, started)
-def dv_ready(timeout, collect_again, console):
-    if step == "postflight":
-        fire()
-    return real_ready(timeout, collect_again, console)
-backup.postflight = postflight
-backup.dv_ready = restore.dv_ready = dv_ready
-
-sys.exit(run(argv))
-"""
+#: The child: dvdoctor sending itself a signal when its flow reaches one step (dvdoctor.flows.checkpoints).
+CHILD = Path(__file__).with_name("child_signalled_at_step.py")
 
 STEPS = ("scaled-down", "job-created", "job-running", "postflight")
 
 
 def child(flow, step: str, sig: str, *argv: str, tty: bool = False) -> subprocess.CompletedProcess:
     env = dict(os.environ, COLUMNS="200", CHILD_TTY="1" if tty else "0")
-    return subprocess.run([sys.executable, "-c", CHILD, step, sig, "--lab", str(flow.lab), *argv,
+    return subprocess.run([sys.executable, str(CHILD), step, sig, "--lab", str(flow.lab), *argv,
                            "--log-dir", str(flow.logs), "--yes"],
                           capture_output=True, text=True, env=env, timeout=120)
 
@@ -179,8 +118,10 @@ def test_restore_interrupted_leaves_dv_recoverable(flow, step: str, sig: str) ->
     assert_recoverable(flow, before, replicas)
 
 
-def test_a_second_run_refuses_while_the_first_holds_the_lock(slow_flow) -> None:
-    flow = slow_flow
+def test_a_second_run_refuses_while_the_first_holds_the_lock(held_flow) -> None:
+    """The first run's DV job holds half-way until the test has tried the others: the lock is held all
+    along, however slow the machine (no race with a job that ends on its own)."""
+    flow = held_flow
     first = subprocess.Popen([sys.executable, "-m", "dvdoctor", "--lab", str(flow.lab), "backup", "--yes",
                               "--log-dir", str(flow.logs)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
@@ -195,6 +136,10 @@ def test_a_second_run_refuses_while_the_first_holds_the_lock(slow_flow) -> None:
             assert code == 2 and len(lines) == 1, (argv, out, err)
             assert f"@{os.uname().nodename}:{first.pid} running `dvdoctor backup` since " in lines[0]
             assert "--break-lock" in lines[0]
+        while not flow.holding("dv-backup-job"):
+            assert first.poll() is None and time.monotonic() < deadline + 60, "the first backup's job never got half-way"
+            time.sleep(0.05)
+        flow.end_hold("dv-backup-job")
         out, _ = first.communicate(timeout=60)
         assert first.returncode == 0, out
     finally:
@@ -243,3 +188,21 @@ def test_restore_refuses_a_backup_that_does_not_read_back(flow) -> None:
     assert err.strip().endswith("nothing was changed. Choose a good one with --from (see `dvdoctor list`)")
     assert flow.data_digest() == data and flow.replicas() == replicas
     assert flow.object_names("jobs") == ["dv-init-volume"]
+
+
+def test_a_backup_passes_every_step_in_order_and_a_restore_the_last_three(flow) -> None:
+    """The child above interrupts a run at the flows' own checkpoints: were a step no longer reached
+    (moved, renamed, dropped), its tests would interrupt nothing; here that fails."""
+    seen: list[str] = []
+    with contextlib.ExitStack() as stack:
+        for step in checkpoints.STEPS:
+            stack.enter_context(checkpoints.at(step, lambda step=step: seen.append(step)))
+        code, out, err = flow.backup("--yes")
+        assert code == 0, out + err
+        assert seen == list(STEPS)
+        seen.clear()
+        code, out, err = flow.restore("--yes", "--accept-unverified-origin")
+        assert code == 0, out + err
+        assert seen == ["job-created", "job-running", "postflight"]
+    with pytest.raises(ValueError, match="unknown flow step 'job-startd'"):
+        checkpoints.on("job-startd", lambda: None)

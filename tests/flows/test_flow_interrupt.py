@@ -14,6 +14,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -118,36 +119,14 @@ def test_a_signalled_backup_is_aborted_cleanly(slow_flow, sig):
 
 #: The child interrupts itself (SIGINT) while DV's job is half-way, and again as the cleanup starts
 #: to stop the job: the second interrupt must leave the side deployments down and say what is left.
-TWICE = r"""
-import os, signal, sys, time
-from dvdoctor.repair import plan
-from dvdoctor.flows import jobs
-from dvdoctor.cli import run
-
-real_watch = jobs.watch_job
-def watch_job(cluster, name, timeout, show, interval=2.0):
-    while not [p for p in cluster.list("pods", label_selector=f"job-name={name}") if p["status"].get("phase") == "Running"]:
-        time.sleep(0.05)
-    time.sleep(0.5)
-    os.kill(os.getpid(), signal.SIGINT)
-    return real_watch(cluster, name, timeout, show, interval)
-jobs.watch_job = watch_job
-
-real_apply = plan.StopJob.apply
-def apply(self, runner):
-    os.kill(os.getpid(), signal.SIGINT)
-    time.sleep(5)
-    return real_apply(self, runner)
-plan.StopJob.apply = apply
-sys.exit(run(sys.argv[1:]))
-"""
+TWICE = Path(__file__).with_name("child_interrupted_twice.py")
 
 
 def test_a_second_ctrl_c_says_what_is_left_and_fix_all_finishes_it(held_flow):
     flow = held_flow
     (previous,) = flow.timestamps()
     link, before = os.readlink(flow.bar / "dv_backup.tar.gz"), backup_files(flow)
-    proc = subprocess.run([sys.executable, "-c", TWICE, "--lab", str(flow.lab), "backup", "--yes",
+    proc = subprocess.run([sys.executable, str(TWICE), "--lab", str(flow.lab), "backup", "--yes",
                            "--log-dir", str(flow.logs)], capture_output=True, text=True, timeout=60,
                           env=dict(os.environ, COLUMNS="200"))
     out = proc.stdout + proc.stderr
