@@ -26,8 +26,8 @@ sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != HERE]
 sys.path.insert(0, str(ROOT / "tests"))
 
 import builders as b  # noqa: E402
-from fakeapi import KINDS, FakeApi  # noqa: E402
-from test_flaky_api import World  # noqa: E402
+from fakeapi import FakeApi  # noqa: E402
+from test_flaky_api import start_world  # noqa: E402
 
 from dvdoctor.cli import run  # noqa: E402
 
@@ -47,15 +47,8 @@ def check(api: FakeApi) -> tuple[int, dict[str, str], int, float]:
 
 
 def main(seeds: list[int]) -> None:
-    api = FakeApi(namespaces=(b.NS,)).start()
-    data = b.healthy()
-    data["objects"]["jobs"][0]["spec"]["template"]["spec"]["containers"][0]["image"] = b.IMAGE
-    for plural, items in data["objects"].items():
-        for obj in items:
-            api.put(plural, obj, b.NS if KINDS[plural][2] else None)
-    api.rules = b.ALL_ACCESS
-    world = World(api)
-    api.exec_handler, api.on_create = world.exec, world.on_create
+    world = start_world()
+    api = world.api
     with tempfile.TemporaryDirectory() as tmp:
         os.environ.update(KUBECONFIG=str(api.kubeconfig(Path(tmp) / "config", namespace=b.NS)),
                           DVDOCTOR_AUDIT=str(Path(tmp) / "audit.jsonl"))

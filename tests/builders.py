@@ -323,6 +323,11 @@ def pod_root() -> Path:
     return base
 
 
+def bar_of(root: Path) -> Path:
+    """The backup volume's mount point under a pod root."""
+    return root / "mnt" / "PV" / "bar"
+
+
 def write_backup(bar: Path, ts: str, sizes: dict[str, int]) -> None:
     """A backup folder of sparse files with the given apparent sizes (the runbook's are gigabytes);
     a tarball starts with gzip's magic bytes, so only reading it back to the end can tell it is no

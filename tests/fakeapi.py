@@ -214,6 +214,12 @@ class FakeApi:
             self.lock.notify_all()
         return obj
 
+    def load(self, data: dict, namespace: str = "cpd30") -> None:
+        """Put every object of a facts-shaped dict (its `objects` by plural), namespaced kinds in `namespace`."""
+        for plural, items in data["objects"].items():
+            for obj in items:
+                self.put(plural, obj, namespace)
+
     def remove(self, plural: str, name: str, namespace: str | None = "cpd30") -> dict | None:
         ns = namespace if KINDS[plural][2] else None
         with self.lock:

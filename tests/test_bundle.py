@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 import builders as b
 from dvdoctor.core.redact import text as redact
 from fakeapi import FakeApi
-from test_rbac import load, run_jobs
+from test_rbac import run_jobs
 
 ENV_TOKEN = "sha256~PlantedEnvToken0123456789"
 SHAPED_TOKEN = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJib3QifQ.c2lnbmF0dXJl"
@@ -37,7 +37,7 @@ def api():
     data["objects"]["jobs"].append(b.job("dv-backup-job", state="failed"))
     data["objects"]["pods"].append(b.job_pod("dv-backup-job", phase="Failed"))
     fake = FakeApi(namespaces=(b.NS,)).start()
-    load(fake, data)
+    fake.load(data)
     fake.logs[BACKUP_POD] = (
         "2021-01-14_19.20.07.123_UTC INFO starting backup\n"
         f"2021-01-14_19.20.08.001_UTC DEBUG connecting with token={LOG_TOKEN} password: {LOG_PASSWORD}\n"

@@ -21,7 +21,7 @@ from dvdoctor.facts.model import Facts
 from dvdoctor.repair.fixer import FixOptions
 from dvdoctor.repair.plan import ActionFailed, Runner, execute
 from dvdoctor.verdicts.registry import run_checks
-from fakeapi import KINDS, FakeApi
+from fakeapi import FakeApi
 
 OLD_UID = "5d0c9b5e-old-claim"
 
@@ -54,12 +54,6 @@ def api():
     fake.stop()
 
 
-def load(api: FakeApi, data: dict) -> None:
-    for plural, items in data["objects"].items():
-        for obj in items:
-            api.put(plural, obj, b.NS if KINDS[plural][2] else None)
-
-
 def test_check_names_every_kept_volume_newest_first_and_chooses_none():
     data = deleted_with_kept_volume()
     older_kept(data)
@@ -85,7 +79,7 @@ def test_a_released_volume_of_another_namespace_or_claim_is_not_taken():
 def test_rebind_through_the_kubernetes_client(api: FakeApi, tmp_path: Path):
     data = deleted_with_kept_volume()
     older_kept(data)
-    load(api, data)
+    api.load(data)
     api.bind_after = 0.5  # the claim is Pending when created; the plan waits for the binder
     cluster = connect(str(api.kubeconfig(tmp_path / "config", namespace=b.NS)), None, None)
     cluster.retry_backoff = 0.01
@@ -124,7 +118,7 @@ def test_rebind_through_the_kubernetes_client(api: FakeApi, tmp_path: Path):
 def test_a_released_volume_still_holding_the_old_uid_is_not_bound(api: FakeApi, tmp_path: Path):
     """The binder refuses a volume whose claimRef still names the deleted claim: that is why the uid goes first."""
     data = deleted_with_kept_volume()
-    load(api, data)
+    api.load(data)
     cluster = connect(str(api.kubeconfig(tmp_path / "config", namespace=b.NS)), None, None)
     facts = Facts(copy.deepcopy(data))
     plan = b.fix_plan("bar-pvc-missing", facts, FixOptions())

@@ -28,25 +28,6 @@ NS = "cpd30"
 LEASES = f"/apis/coordination.k8s.io/v1/namespaces/{NS}/leases"
 
 
-@pytest.fixture
-def api():
-    fake = FakeApi(namespaces=(NS,)).start()
-    yield fake
-    fake.stop()
-
-
-@pytest.fixture
-def kubeconfig(api: FakeApi, tmp_path: Path) -> Path:
-    return api.kubeconfig(tmp_path / "config", namespace=NS)
-
-
-@pytest.fixture
-def cluster(api: FakeApi, kubeconfig: Path) -> KubeCluster:
-    c = connect(str(kubeconfig), None, None)
-    c.retry_backoff = 0.01
-    return c
-
-
 def runner(cluster: KubeCluster, tmp_path: Path) -> Runner:
     facts = Facts({"namespace": NS, "collected_at": "2024-01-01T00:00:00Z", "source": {"kind": "cluster"},
                    "objects": {}})

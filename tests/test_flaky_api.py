@@ -29,7 +29,7 @@ import builders as b
 from dvdoctor.cli import run
 from dvdoctor.cluster import kube
 from dvdoctor.core.names import DEFAULT
-from fakeapi import KINDS, FakeApi
+from fakeapi import FakeApi
 
 NAMES = DEFAULT.names
 TEMPLATES = Path(__file__).resolve().parents[1] / "dvdoctor" / "lab" / "templates"
@@ -136,18 +136,24 @@ class World:
         shutil.rmtree(self.root, ignore_errors=True)
 
 
-@pytest.fixture
-def world(tmp_path: Path, monkeypatch):
+def start_world() -> World:
+    """The fake API serving a healthy namespace to a user with every right, its pods and jobs played by
+    a World (also what benchmarks/flaky.py measures)."""
     api = FakeApi(namespaces=(b.NS,)).start()
     data = b.healthy()
     data["objects"]["jobs"][0]["spec"]["template"]["spec"]["containers"][0]["image"] = b.IMAGE
-    for plural, items in data["objects"].items():
-        for obj in items:
-            api.put(plural, obj, b.NS if KINDS[plural][2] else None)
+    api.load(data)
     api.rules = copy.deepcopy(b.ALL_ACCESS)
     w = World(api)
     api.exec_handler = w.exec
     api.on_create = w.on_create
+    return w
+
+
+@pytest.fixture
+def world(tmp_path: Path, monkeypatch):
+    w = start_world()
+    api = w.api
     monkeypatch.setattr(kube, "DEFAULT_RETRY", kube.DEFAULT_RETRY.fast(0.005))
     monkeypatch.setenv("KUBECONFIG", str(api.kubeconfig(tmp_path / "config", namespace=b.NS)))
     monkeypatch.setenv("DVDOCTOR_AUDIT", str(tmp_path / "audit.jsonl"))

@@ -45,13 +45,6 @@ def kubeconfig(api: FakeApi, tmp_path: Path) -> Path:
     return api.kubeconfig(tmp_path / "config", namespace=NS, contexts=("dv-admin", "other-admin"))
 
 
-@pytest.fixture
-def cluster(api: FakeApi, kubeconfig: Path) -> KubeCluster:
-    c = connect(str(kubeconfig), None, None)
-    c.retry_backoff = 0.01
-    return c
-
-
 def assert_one_clean_line(exc: DvdoctorError, token: str) -> None:
     text = str(exc)
     assert text and "\n" not in text

@@ -6,7 +6,6 @@ never parsed as fields, never a traceback, never taken for a backup."""
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -23,13 +22,6 @@ ODD_NAMES = [
     "semi;colon", "cr\rreturn", "line\u2028separator", "=b64-looking", "2021-01-22-19-27-31\n",
 ]
 BAD_UTF8 = b"latin1-\xe9t\xe9"
-
-
-@pytest.fixture
-def root():
-    base = b.pod_root()
-    yield base
-    shutil.rmtree(base, ignore_errors=True)
 
 
 def test_odd_folder_names_come_back_exactly_and_are_findings(root):

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from dvdoctor.repair.audit import AuditLog
-from dvdoctor.cluster.kube import KubeCluster, connect
+from dvdoctor.cluster.kube import KubeCluster
 from dvdoctor.facts.model import Facts
 from dvdoctor.cluster.lock import LEASE_NAME, Lock, micro_time
 from dvdoctor.core.names import DEFAULT
@@ -24,20 +24,6 @@ from fakeapi import FakeApi
 
 NS = "cpd30"
 JOB = "dv-backup-job"
-
-
-@pytest.fixture
-def api():
-    fake = FakeApi(namespaces=(NS,)).start()
-    yield fake
-    fake.stop()
-
-
-@pytest.fixture
-def cluster(api: FakeApi, tmp_path: Path) -> KubeCluster:
-    c = connect(str(api.kubeconfig(tmp_path / "config", namespace=NS)), None, None)
-    c.retry_backoff = 0.01
-    return c
 
 
 def running_job(api: FakeApi, minutes: int = 5, annotations: dict | None = None) -> None:

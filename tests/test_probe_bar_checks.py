@@ -5,7 +5,6 @@ runbook's byte counts), and a real permission error as the bigsql uid through se
 """
 
 import os
-import shutil
 from pathlib import Path
 
 import pytest
@@ -19,17 +18,6 @@ needs_root = pytest.mark.skipif(not (b.IS_ROOT and b.HAS_SETPRIV),
                                 reason="dropping to the bigsql uid 1000322824 needs root and setpriv")
 
 
-@pytest.fixture
-def root():
-    base = b.pod_root()
-    yield base
-    shutil.rmtree(base, ignore_errors=True)
-
-
-def bar_of(root: Path) -> Path:
-    return root / "mnt" / "PV" / "bar"
-
-
 def with_probe(bar_volume: dict) -> dict:
     data = b.healthy()
     data["bar_volume"] = bar_volume
@@ -37,7 +25,7 @@ def with_probe(bar_volume: dict) -> dict:
 
 
 def test_the_runbook_listing_probed_for_real(root):
-    bar = bar_of(root)
+    bar = b.bar_of(root)
     b.write_backup(bar, b.TS, RUNBOOK_SIZES)
     (bar / b.TS / "tmp").mkdir()
     os.symlink(b.RUNBOOK_LINK_TARGET, bar / "dv_backup.tar.gz")
@@ -57,7 +45,7 @@ def test_the_runbook_listing_probed_for_real(root):
 
 
 def test_a_relative_link_is_a_valid_restore_point(root):
-    bar = bar_of(root)
+    bar = b.bar_of(root)
     b.write_backup(bar, b.TS, RUNBOOK_SIZES)
     os.symlink(f"{b.TS}/dv_backup.tar.gz", bar / "dv_backup.tar.gz")
     facts = b.run_bar_probe(root)
@@ -66,7 +54,7 @@ def test_a_relative_link_is_a_valid_restore_point(root):
 
 
 def test_a_dangling_link_is_found(root):
-    bar = bar_of(root)
+    bar = b.bar_of(root)
     b.write_backup(bar, b.TS, RUNBOOK_SIZES)
     os.symlink("/mnt/PV/bar/2021-01-14-19-20-07/dv_backup.tar.gz", bar / "dv_backup.tar.gz")
     facts = b.run_bar_probe(root)
@@ -80,7 +68,7 @@ def test_a_dangling_link_is_found(root):
 
 def test_an_absolute_link_is_resolved_inside_the_pod_not_on_the_host(root):
     """The target exists under DV_ROOT only: the probe must resolve /mnt/PV/bar/... in the pod's view."""
-    bar = bar_of(root)
+    bar = b.bar_of(root)
     b.write_backup(bar, b.TS, RUNBOOK_SIZES)
     os.symlink(b.RUNBOOK_LINK_TARGET, bar / "dv_backup.tar.gz")
     assert not Path(b.RUNBOOK_LINK_TARGET).exists()  # on the host it would dangle
@@ -88,7 +76,7 @@ def test_an_absolute_link_is_resolved_inside_the_pod_not_on_the_host(root):
 
 
 def test_a_link_at_an_incomplete_backup_is_found(root):
-    bar = bar_of(root)
+    bar = b.bar_of(root)
     b.write_backup(bar, b.TS, RUNBOOK_SIZES)
     b.write_backup(bar, "2021-01-23-02-00-00", {"dv_backup_dv_metastore.tar.gz": 31780526,
                                                  "dv_backup.tar.gz": 0})
@@ -104,7 +92,7 @@ def test_a_link_at_an_incomplete_backup_is_found(root):
 
 
 def test_a_link_outside_any_backup_folder_is_found(root):
-    bar = bar_of(root)
+    bar = b.bar_of(root)
     b.write_backup(bar, b.TS, RUNBOOK_SIZES)
     (root / "mnt" / "PV" / "versioned").mkdir()
     (root / "mnt" / "PV" / "versioned" / "dv_backup.tar.gz").write_bytes(b"x")
@@ -114,7 +102,7 @@ def test_a_link_outside_any_backup_folder_is_found(root):
 
 
 def test_a_corrupt_combined_tarball_is_caught_when_read_back(root):
-    bar = bar_of(root)
+    bar = b.bar_of(root)
     b.write_backup(bar, b.TS, {"dv_backup_dv_metastore.tar.gz": 10, "dv_backup_dv_engine.tar.gz": 10})
     (bar / b.TS / "dv_backup.tar.gz").write_bytes(b"\x1f\x8b\x08\x00cut short")
     os.symlink(b.RUNBOOK_LINK_TARGET, bar / "dv_backup.tar.gz")
@@ -128,7 +116,7 @@ def test_a_corrupt_combined_tarball_is_caught_when_read_back(root):
 
 @needs_root
 def test_a_root_owned_volume_is_not_writable_for_bigsql(root):
-    bar = bar_of(root)
+    bar = b.bar_of(root)
     bar.chmod(0o755)  # root-owned, as the runbook's storage class creates it
     facts = b.run_bar_probe(root, uid=b.BAR_UID)
     assert facts["uid"] == b.BAR_UID and facts["writable"] is False
@@ -142,7 +130,7 @@ def test_a_root_owned_volume_is_not_writable_for_bigsql(root):
 
 @needs_root
 def test_after_the_runbooks_chmod_777_bigsql_can_write(root):
-    bar_of(root).chmod(0o777)
+    b.bar_of(root).chmod(0o777)
     facts = b.run_bar_probe(root, uid=b.BAR_UID)
     assert facts["writable"] is True
     assert b.run_one("bar-permissions", with_probe(facts)).status == "pass"

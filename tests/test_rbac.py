@@ -105,27 +105,14 @@ def run_jobs(api: FakeApi, fail: bool = False) -> None:
     api.on_create = on_create
 
 
-def load(api: FakeApi, data: dict) -> None:
-    for plural, items in data["objects"].items():
-        for obj in items:
-            api.put(plural, obj, b.NS if KINDS[plural][2] else None)
-
-
 @pytest.fixture
 def api():
     fake = FakeApi(namespaces=(b.NS,)).start()
-    load(fake, b.healthy())
+    fake.load(b.healthy())
     fake.exec_handler = lambda pod, container, argv: (0, "end\n", "")
     run_jobs(fake)
     yield fake
     fake.stop()
-
-
-@pytest.fixture
-def cluster(api: FakeApi, tmp_path: Path):
-    c = connect(str(api.kubeconfig(tmp_path / "config", namespace=b.NS)), None, None)
-    c.retry_backoff = 0.01
-    return c
 
 
 def runner(cluster, data: dict, tmp_path: Path) -> Runner:

@@ -19,7 +19,7 @@ from dvdoctor.core.names import DEFAULT, CopySettings
 from dvdoctor.cluster.permissions import COPY
 from dvdoctor.repair.plan import Runner, execute
 
-from test_rbac import api, cluster, uncovered  # noqa: F401  (fixtures)
+from test_rbac import api, uncovered  # noqa: F401  (fixtures; `cluster` is conftest's, on this api)
 
 SETTINGS = DEFAULT.__class__(copies=CopySettings(secret="dv-copies", image="reg.example/dvdoctor:0.2"))
 

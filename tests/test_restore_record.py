@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pytest
 
 import builders as b
 from dvdoctor.repair.audit import AuditLog
@@ -150,13 +149,6 @@ def test_the_folders_of_a_job_are_after_its_recorded_newest_before_and_never_the
 
 
 # -- the record through the Kubernetes adapter -------------------------------------------------
-
-
-@pytest.fixture
-def api():
-    fake = FakeApi(namespaces=(b.NS,)).start()
-    yield fake
-    fake.stop()
 
 
 def test_the_record_is_a_merge_patch_of_one_annotation_and_its_removal_too(api: FakeApi, tmp_path: Path) -> None:

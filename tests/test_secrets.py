@@ -20,7 +20,7 @@ from dvdoctor.repair.audit import AuditLog
 from dvdoctor.flows.common import FlowOptions, save_log
 from dvdoctor.repair.audit import Change
 from fakeapi import FakeApi
-from test_rbac import load, run_jobs
+from test_rbac import run_jobs
 
 #: name -> value: each value is a secret that must never be written out.
 PLANTED_ENV = {
@@ -81,7 +81,7 @@ def api():
     data["objects"]["jobs"].append(b.job("dv-backup-job", state="failed"))
     data["objects"]["pods"].append(b.job_pod("dv-backup-job", phase="Failed"))
     fake = FakeApi(namespaces=(b.NS,)).start()
-    load(fake, data)
+    fake.load(data)
     fake.logs[BACKUP_POD] = LOG
     run_jobs(fake)
     yield fake
@@ -326,7 +326,7 @@ def test_the_break_it_forms_leave_no_output(tmp_path: Path):
     pod["metadata"].setdefault("annotations", {})["dv.example/password"] = 12345678
     fake = FakeApi(namespaces=(b.NS,)).start()
     try:
-        load(fake, data)
+        fake.load(data)
         run_jobs(fake)
         facts, bundle = tmp_path / "facts.json", tmp_path / "case.tar.gz"
         assert invoke(fake, tmp_path, "collect", "--no-pod", "-o", str(facts)).exit_code == 0

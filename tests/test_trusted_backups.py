@@ -10,7 +10,6 @@ import hashlib
 import io
 import json
 import os
-import shutil
 import tarfile
 from pathlib import Path
 
@@ -25,17 +24,6 @@ from dvdoctor.facts.trust import DAMAGED, GOOD, IN_PROGRESS, UNVERIFIED, judge, 
 
 COMPONENTS = ("dv_backup_dv_metastore.tar.gz", "dv_backup_dv_engine.tar.gz")
 OLDER = "2021-01-21-19-27-31"
-
-
-@pytest.fixture
-def root():
-    base = b.pod_root()
-    yield base
-    shutil.rmtree(base, ignore_errors=True)
-
-
-def bar_of(root: Path) -> Path:
-    return root / "mnt" / "PV" / "bar"
 
 
 def component(path: Path, kib: int = 256) -> None:
@@ -85,14 +73,14 @@ def verdict(root: Path, ts: str = b.TS, verify=True):
 
 
 def test_a_whole_backup_reads_back_with_its_sha256(root):
-    tarball = backup(bar_of(root))
+    tarball = backup(b.bar_of(root))
     v = verdict(root)
     assert (v.state, v.fresh) == (GOOD, True)
     assert v.sha256 == hashlib.sha256(tarball.read_bytes()).hexdigest()
 
 
 def test_a_combined_tarball_cut_short_is_damaged(root):
-    tarball = backup(bar_of(root))
+    tarball = backup(b.bar_of(root))
     data = tarball.read_bytes()
     tarball.write_bytes(data[: len(data) // 2])  # a job killed while writing it
     v = verdict(root)
@@ -101,7 +89,7 @@ def test_a_combined_tarball_cut_short_is_damaged(root):
 
 def test_a_whole_outer_tarball_with_a_cut_inner_one_is_damaged(root):
     """gzip -t and a tar listing of the outer tarball both pass here: only the inner read-back shows it."""
-    tarball = backup(bar_of(root), cut_inner="dv_backup_dv_engine.tar.gz")
+    tarball = backup(b.bar_of(root), cut_inner="dv_backup_dv_engine.tar.gz")
     assert gzip.decompress(tarball.read_bytes())  # the outer one is whole
     v = verdict(root)
     assert v.state == DAMAGED
@@ -109,7 +97,7 @@ def test_a_whole_outer_tarball_with_a_cut_inner_one_is_damaged(root):
 
 
 def test_an_outer_tarball_without_a_component_is_damaged(root):
-    backup(bar_of(root), members=COMPONENTS[:1])
+    backup(b.bar_of(root), members=COMPONENTS[:1])
     assert verdict(root).why == "it holds no dv_backup_dv_engine.tar.gz"
 
 
@@ -118,14 +106,14 @@ def test_an_outer_tarball_without_a_component_is_damaged(root):
     (b"PK\x03\x04 a zip, not gzip", "it is not gzip data (it starts with 504b)"),
 ])
 def test_empty_or_not_gzip_is_damaged_even_without_a_read_back(root, content, why):
-    tarball = backup(bar_of(root))
+    tarball = backup(b.bar_of(root))
     tarball.write_bytes(content)
     for verify in (True, False):  # cheap enough to tell on every inspection
         assert (verdict(root, verify=verify).state, verdict(root, verify=verify).why) == (DAMAGED, why), verify
 
 
 def test_a_gzip_of_something_that_is_not_tar_is_damaged(root):
-    folder = bar_of(root) / b.TS
+    folder = b.bar_of(root) / b.TS
     folder.mkdir(mode=0o755)
     (folder / "dv_backup.tar.gz").write_bytes(gzip.compress(b"not a tar archive\n" * 100))
     v = verdict(root)
@@ -134,7 +122,7 @@ def test_a_gzip_of_something_that_is_not_tar_is_damaged(root):
 
 def test_a_recorded_read_back_is_trusted_until_the_file_changes(root):
     """dvdoctor records the read-back of a backup it took; later runs trust it while size and mtime match."""
-    bar = bar_of(root)
+    bar = b.bar_of(root)
     tarball = backup(bar)
     first = b.run_bar_probe(root, verify=probe.ReadBack(also=("@newest",)))
     s = survey(facts_of(first))
@@ -157,7 +145,7 @@ def test_a_recorded_read_back_is_trusted_until_the_file_changes(root):
 
 
 def test_the_budget_reads_the_restore_point_first_and_leaves_the_rest_unverified(root):
-    bar = bar_of(root)
+    bar = b.bar_of(root)
     backup(bar, OLDER)
     backup(bar, b.TS)
     point_at(bar, OLDER)
@@ -169,7 +157,7 @@ def test_the_budget_reads_the_restore_point_first_and_leaves_the_rest_unverified
 
 
 def test_the_folder_a_backup_job_writes_is_in_progress_and_not_read(root):
-    bar = bar_of(root)
+    bar = b.bar_of(root)
     backup(bar, OLDER)
     tarball = backup(bar, b.TS)
     tarball.write_bytes(tarball.read_bytes()[:1000])  # still being written
@@ -182,7 +170,7 @@ def test_the_folder_a_backup_job_writes_is_in_progress_and_not_read(root):
 
 
 def test_future_and_impossible_timestamps_are_never_backups(root):
-    bar = bar_of(root)
+    bar = b.bar_of(root)
     backup(bar, OLDER)
     for ts in ("2099-01-01-00-00-00", "2021-13-01-00-00-00", "2021-02-30-00-00-00"):
         backup(bar, ts)
@@ -200,7 +188,7 @@ def test_judge_without_a_combined_tarball_is_damaged():
 
 
 def test_backups_keeps_only_valid_timestamp_folders(root):
-    bar = bar_of(root)
+    bar = b.bar_of(root)
     backup(bar, OLDER)
     (bar / "２０２１-01-22-19-27-31").mkdir()  # full-width digits: \d would take them
     items = backups(b.run_bar_probe(root), DEFAULT.names)

@@ -6,19 +6,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pytest
 
 import builders as b
 from dvdoctor.cli import run
-from fakeapi import FakeApi
 from test_rbac import api  # noqa: F401  (the fixture: a healthy namespace whose Jobs end)
 
 ENGINE_CHECKS = ["bar-templates-missing", "restore-marker-left", "stale-bar-marker"]
-
-
-@pytest.fixture
-def kubeconfig(api: FakeApi, tmp_path: Path) -> Path:
-    return api.kubeconfig(tmp_path / "config", namespace=b.NS)
 
 
 def report(kubeconfig: Path, capsys, *argv: str) -> tuple[int, dict]:

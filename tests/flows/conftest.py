@@ -1,20 +1,23 @@
-"""End-to-end flow tests: each test gets its own lab in a 0755 temp folder (the lab's pods run as the
-BAR uid when tests run as root), the audit log inside it, and dvdoctor driven through its CLI."""
+"""End-to-end flow tests: each test gets its own lab (a copy of the session's, tests/labs.py) in a 0755
+temp folder (the lab's pods run as the BAR uid when tests run as root), the audit log inside it, and
+dvdoctor driven through its CLI."""
 
 from __future__ import annotations
 
 import hashlib
 import json
 import os
-import shutil
-import tempfile
+import signal
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
+from dvdoctor.cluster import k8s
 from dvdoctor.cli import run
-from dvdoctor.lab import LabCluster, create_lab, destroy_lab
+from dvdoctor.lab import LabCluster, runtime
+
+from labs import copy_lab, remove_lab, traversable_dir
 
 BAR_SUBPATH = "1.5.0"
 
@@ -97,37 +100,51 @@ class Flow:
                     out[key] = f"{p.stat().st_mode:o} dir"
         return out
 
+    def holding(self, job: str) -> bool:
+        """DV's job is half-way (the lab's bar_hold): its stand-in wrote what comes first and says it holds."""
+        pods = self.cluster().list("pods", label_selector=f"job-name={job}")
+        return bool(pods) and "holding" in self.cluster().logs(k8s.name(pods[-1]))
+
+    def end_hold(self, job: str) -> None:
+        """Let DV's job go on, as time would: end the stand-in's half-way `sleep`."""
+        (pod,) = self.cluster().list("pods", label_selector=f"job-name={job}")
+        for pid in runtime.running_pids(self.lab / "pods" / k8s.name(pod)):
+            try:
+                argv = open(f"/proc/{pid}/cmdline", "rb").read().split(b"\0")
+            except OSError:
+                continue
+            if argv[0].endswith(b"sleep"):
+                os.kill(pid, signal.SIGTERM)
+
     def audit_entries(self) -> list[dict]:
         return [json.loads(line) for line in self.audit.read_text().splitlines()] if self.audit.exists() else []
 
 
-def _flow(capsys, monkeypatch, bar_hold: float = 0):
-    base = Path(tempfile.mkdtemp(prefix="dvdoctor-flowtest-"))
-    base.chmod(0o755)
+def _flow(golden: Path, capsys, monkeypatch, bar_hold: float = 0):
+    base = traversable_dir("dvdoctor-flowtest-")
     monkeypatch.setenv("DVDOCTOR_AUDIT", str(base / "audit.jsonl"))
     monkeypatch.setenv("COLUMNS", "200")  # rich wraps at 80 columns without a terminal
     monkeypatch.delenv("DVDOCTOR_LAB", raising=False)
     (base / "logs").mkdir()
-    create_lab(base / "lab", bar_hold=bar_hold)
+    copy_lab(golden, base / "lab", bar_hold=bar_hold)
     yield Flow(base, base / "lab", capsys)
-    if (base / "lab" / "lab.json").exists():
-        destroy_lab(base / "lab")
-    shutil.rmtree(base, ignore_errors=True)
+    remove_lab(base)
 
 
 @pytest.fixture
-def flow(capsys, monkeypatch):
-    """A fresh healthy lab (one complete backup) with the audit log and job logs in its temp folder."""
-    yield from _flow(capsys, monkeypatch)
+def flow(golden_lab, capsys, monkeypatch):
+    """A fresh healthy lab (one complete backup: a copy of the session's) with the audit log and job
+    logs in its temp folder."""
+    yield from _flow(golden_lab, capsys, monkeypatch)
 
 
 @pytest.fixture
-def slow_flow(capsys, monkeypatch):
+def slow_flow(golden_lab, capsys, monkeypatch):
     """As `flow`, but each backup job holds 3 s half-way (marker and partial folder written): long enough to interrupt."""
-    yield from _flow(capsys, monkeypatch, bar_hold=3)
+    yield from _flow(golden_lab, capsys, monkeypatch, bar_hold=3)
 
 
 @pytest.fixture
-def held_flow(capsys, monkeypatch):
+def held_flow(golden_lab, capsys, monkeypatch):
     """As `flow`, but each backup job holds 120 s half-way: a job that runs on while the test acts around it."""
-    yield from _flow(capsys, monkeypatch, bar_hold=120)
+    yield from _flow(golden_lab, capsys, monkeypatch, bar_hold=120)

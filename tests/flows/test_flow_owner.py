@@ -35,12 +35,14 @@ def wait_for(what: str, condition, timeout: float = 30) -> None:
 
 
 def kill_backup_mid_job(flow) -> str:
-    """`dvdoctor backup` in a child, SIGKILLed once DV's job is half-way; returns the job's partial folder."""
+    """`dvdoctor backup` in a child, SIGKILLed once DV's job is half-way (its marker and its partial
+    folder with the metastore tarball written, and holding there); returns the job's partial folder."""
     (previous,) = flow.timestamps()
     proc = subprocess.Popen([sys.executable, "-m", "dvdoctor", "--lab", str(flow.lab), "backup", "--yes",
                              "--log-dir", str(flow.logs)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
-        wait_for("the job's partial folder", lambda: len(flow.timestamps()) == 2 and ".bar" in flow.markers)
+        wait_for("the job half-way", lambda: len(flow.timestamps()) == 2 and ".bar" in flow.markers
+                 and flow.holding("dv-backup-job"))
     finally:
         proc.send_signal(signal.SIGKILL)
         proc.communicate(timeout=10)
@@ -258,20 +260,6 @@ def test_restore_from_a_copy_refuses_before_it_writes_onto_the_volume(held_flow)
     assert backup_files(flow) == before and partial in flow.timestamps()
 
 
-def end_hold(flow, job: str) -> None:
-    """Let DV's job go on, as time would: end the stand-in's half-way `sleep`."""
-    from dvdoctor.lab import runtime
-
-    (pod,) = flow.cluster().list("pods", label_selector=f"job-name={job}")
-    for pid in runtime.running_pids(flow.lab / "pods" / k8s.name(pod)):
-        try:
-            argv = open(f"/proc/{pid}/cmdline", "rb").read().split(b"\0")
-        except OSError:
-            continue
-        if argv[0].endswith(b"sleep"):
-            os.kill(pid, signal.SIGTERM)
-
-
 def test_a_killed_restore_s_job_is_named_left_to_finish_and_finished_after(held_flow) -> None:
     """dvdoctor killed while DV's restore job has untarred half of the backup: the job is never stopped
     half-way; `check` names it, every change refuses; once it has ended, `fix --all` finishes the rest."""
@@ -281,12 +269,8 @@ def test_a_killed_restore_s_job_is_named_left_to_finish_and_finished_after(held_
                              "--accept-unverified-origin", "--log-dir", str(flow.logs)],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
-    def half_restored() -> bool:
-        pods = flow.cluster().list("pods", label_selector="job-name=dv-restore-job")
-        return bool(pods) and "holding" in flow.cluster().logs(k8s.name(pods[-1]))
-
     try:
-        wait_for("the restore job half-way", half_restored)
+        wait_for("the restore job half-way", lambda: flow.holding("dv-restore-job"))
     finally:
         proc.send_signal(signal.SIGKILL)
         proc.communicate(timeout=10)
@@ -305,7 +289,7 @@ def test_a_killed_restore_s_job_is_named_left_to_finish_and_finished_after(held_
     code, out, err = flow.backup("--yes")
     assert code == 2 and "job dv-restore-job has been running" in err
 
-    end_hold(flow, "dv-restore-job")
+    flow.end_hold("dv-restore-job")
     done = flow.cluster().wait("jobs", "dv-restore-job", lambda j: j is None or k8s.job_state(j) != "active", 30)
     assert k8s.job_state(done) == "complete"
     code, out, err = flow.dv("fix", "--all", "--yes")
