@@ -321,11 +321,17 @@ class FakeApi:
         return path
 
 
+#: Sockets bound and never listened on, kept for the life of this process (see closed_port).
+_HELD: list[socket.socket] = []
+
+
 def closed_port() -> int:
-    """A port on 127.0.0.1 nobody listens on (bound, then released)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A port on 127.0.0.1 nobody listens on: bound here and never listened on, and kept bound, so a
+    connection is refused and no other test (another xdist worker's fake server) can take the port."""
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    _HELD.append(s)
+    return s.getsockname()[1]
 
 
 class _Handler(BaseHTTPRequestHandler):
