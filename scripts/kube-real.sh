@@ -206,7 +206,7 @@ up() {
                 "https://127.0.0.1:$API_PORT/readyz" >/dev/null 2>&1; then
             break
         fi
-        if ! kill -0 "$(cat "$RUN/pids/kube-apiserver.pid")" 2>/dev/null; then
+        if ! running "$(cat "$RUN/pids/kube-apiserver.pid")"; then
             tail -n 20 "$RUN/logs/kube-apiserver.log" >&2; down; die "kube-apiserver exited"
         fi
         sleep 0.5
@@ -224,6 +224,14 @@ up() {
     say "stop with: $(stop_command)"
 }
 
+# Still running: an exited process nobody has reaped yet (a zombie: its parent is gone, and in some
+# containers pid 1 reaps late) has stopped, though `kill -0` still finds it.
+running() {
+    local st
+    st=$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null) || return 1
+    [[ -n $st && ${st%% *} != Z ]]
+}
+
 # Stop exactly what `up` started: the pids in RUN/pids, each only if it still runs the binary we started.
 down() {
     if [[ ! -d $RUN/pids ]]; then
@@ -237,8 +245,8 @@ down() {
         pid=$(cat "$f")
         if [[ $pid =~ ^[0-9]+$ ]] && tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q "$name"; then
             kill "$pid" 2>/dev/null || true
-            for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-            kill -0 "$pid" 2>/dev/null && kill -9 "$pid" 2>/dev/null || true
+            for _ in $(seq 1 50); do running "$pid" || break; sleep 0.1; done
+            running "$pid" && kill -9 "$pid" 2>/dev/null || true
         fi
         rm -f "$f"
     done
