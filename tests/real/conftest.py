@@ -1,6 +1,6 @@
 """The real tier: dvdoctor against a real Kubernetes API server of DV's era (1.20, RBAC, no nodes).
 
-One control plane per pytest session (scripts/kube-real.sh up/down), one namespace per test,
+One control plane per pytest run (scripts/kube-real.sh up/down; shared by xdist's workers), one namespace per test,
 loaded from tests/real/manifests. Skipped, with the reason, where the control plane cannot be
 built (not root, not Debian 12) or has not been built; `make test` builds it first where it can,
 and sets DVDOCTOR_REAL_REQUIRED=1 so that a missing build fails instead of skipping.
@@ -8,14 +8,17 @@ and sets DVDOCTOR_REAL_REQUIRED=1 so that a missing build fails instead of skipp
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import secrets
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 
@@ -71,24 +74,81 @@ class ControlPlane:
         return path
 
 
+def _script(run: Path, command: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "KUBE_REAL_RUN": str(run), "KUBE_REAL_CACHE": str(CACHE)}
+    return subprocess.run(["bash", str(SCRIPT), command], env=env, capture_output=True, text=True)
+
+
+def _up(run: Path) -> str | None:
+    """Start a control plane in `run`; None when it is up, else why not (what was started is stopped)."""
+    up = _script(run, "up")
+    if up.returncode == 0:
+        return None
+    _script(run, "down")
+    return f"kube-real.sh up failed:\n{up.stderr}"
+
+
+def _plane(run: Path) -> ControlPlane:
+    values = dict(line.split("=", 1) for line in (run / "env").read_text().split())
+    token = next(line.split(",")[0] for line in (run / "tokens.csv").read_text().splitlines() if ",admin," in line)
+    return ControlPlane(run, values["KUBE_REAL_SERVER"], token)
+
+
+@contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    with open(path, "a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def _users(path: Path, change: int) -> int:
+    """The count of workers using the shared control plane, changed by `change` (under the lock)."""
+    count = int(path.read_text() or 0) + change if path.exists() else change
+    path.write_text(str(count))
+    return count
+
+
 @pytest.fixture(scope="session")
-def control_plane(tmp_path_factory) -> ControlPlane:
+def control_plane(tmp_path_factory) -> Iterator[ControlPlane]:
+    """One control plane for the whole run. Under pytest-xdist the workers share it: the first to need
+    it starts it in the run's common temp folder (the others wait on a lock, then use it), and the last
+    to finish stops it; every test has its own namespace, so they can run side by side on it."""
     why = _unavailable()
     if why:
         pytest.skip(why)
-    run = tmp_path_factory.mktemp("kube-real")
-    env = {**os.environ, "KUBE_REAL_RUN": str(run), "KUBE_REAL_CACHE": str(CACHE)}
-    up = subprocess.run(["bash", str(SCRIPT), "up"], env=env, capture_output=True, text=True)
-    if up.returncode != 0:
-        subprocess.run(["bash", str(SCRIPT), "down"], env=env, capture_output=True)
-        pytest.fail(f"kube-real.sh up failed:\n{up.stderr}", pytrace=False)
-    values = dict(line.split("=", 1) for line in (run / "env").read_text().split())
-    token = next(line.split(",")[0] for line in (run / "tokens.csv").read_text().splitlines() if ",admin," in line)
-    plane = ControlPlane(run, values["KUBE_REAL_SERVER"], token)
+    if not os.environ.get("PYTEST_XDIST_WORKER"):
+        run = tmp_path_factory.mktemp("kube-real")
+        failed = _up(run)
+        if failed:
+            pytest.fail(failed, pytrace=False)
+        try:
+            yield _plane(run)
+        finally:
+            _script(run, "down")
+        return
+    shared = tmp_path_factory.getbasetemp().parent  # the run's folder; each worker's basetemp is inside it
+    run, lock, users, failure = (shared / "kube-real", shared / "kube-real.lock", shared / "kube-real.users",
+                                 shared / "kube-real.failed")
+    with _locked(lock):
+        if failure.exists():
+            pytest.fail(failure.read_text(), pytrace=False)
+        if not (run / "env").exists():
+            run.mkdir(exist_ok=True)
+            failed = _up(run)
+            if failed:
+                failure.write_text(failed)
+                pytest.fail(failed, pytrace=False)
+        _users(users, +1)
     try:
-        yield plane
+        yield _plane(run)
     finally:
-        subprocess.run(["bash", str(SCRIPT), "down"], env=env, capture_output=True)
+        with _locked(lock):
+            if _users(users, -1) == 0:
+                _script(run, "down")
+                (run / "env").unlink(missing_ok=True)
 
 
 @dataclass
