@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 from typing import Optional
 
 import typer
@@ -56,6 +57,7 @@ def copy(
     init: bool = typer.Option(False, "--init", help="Create the repository first (restic init, compressed format)."),
     yes: bool = typer.Option(False, "--yes", "-y", help="Copy without asking."),
     output: Output = typer.Option(Output.table, "-o", "--output", metavar="FORMAT", help="table or json."),
+    audit_file: Optional[Path] = typer.Option(None, "--audit-file", metavar="PATH", help="Where changes are logged."),
     break_lock: bool = break_lock_option(),
 ) -> None:
     """Copy good backups into the restic repository of `copies:` in dvdoctor.yaml.
@@ -99,7 +101,8 @@ def copy(
     if not confirm(console, f"Copy {len(todo)} backup{'s' if len(todo) != 1 else ''} "
                             f"({', '.join(todo)}) into the repository?", yes):
         raise typer.Exit(1)
-    outcome = run(["copy", *todo], False)
+    outcome = _audited(cluster, facts, audit_file, "copy", run, ("copy", *todo),
+                       f"copy {', '.join(todo)} into the restic repository")
     done = [r for r in outcome.records if "copied" in r]
     for r in done:
         console.print(f"[green]✓[/] copied {r['copied']}: read {human_bytes(r['read'])}, "
@@ -116,6 +119,25 @@ def copy(
                 console.print(f"[red]✗[/] {r['failed']}: {escape(r['why'])}")
         _fail(console, outcome, "copy") if not any("failed" in r for r in outcome.records) else None
         raise typer.Exit(1)
+
+
+def _audited(cluster, facts, audit_file: Optional[Path], flow: str, run, args: tuple[str, ...], summary: str, *,
+             write: bool = False, known: Optional[dict[str, str]] = None):
+    """Run the copy program for a change through the executor, so the audit log records what it did
+    (the repository redacted); returns its outcome for the command to render, failed or not."""
+    from ..repair.copying import CopyProgramRun, repository_shown
+    from ..repair.plan import ActionFailed, Plan, execute
+    from ..repair.runner import open_runner
+
+    step = CopyProgramRun(run, args, summary, repository_shown(facts.settings.copies), write=write,
+                          known=dict(known or {}))
+    try:
+        execute(Plan(flow, [step]), open_runner(cluster, facts, audit_file, lambda _step: None))
+    except ActionFailed as exc:
+        if step.outcome is None:  # the program did not run: its own error, as before (a usage error stays one)
+            raise (exc.__cause__ or exc)
+    assert step.outcome is not None
+    return step.outcome
 
 
 def show_copies(opts: Options, output: Output) -> None:
@@ -144,7 +166,8 @@ def show_copies(opts: Options, output: Output) -> None:
           + (f"; {broken} incomplete (a copy that was stopped; dvdoctor prune --copies removes it)" if broken else ""))
 
 
-def prune_copies(opts: Options, policy: dict[str, int], yes: bool, dry_run: bool) -> int:
+def prune_copies(opts: Options, policy: dict[str, int], yes: bool, dry_run: bool,
+                 audit_file: Optional[Path] = None) -> int:
     """`prune --copies`: restic forget + prune of this instance's copies by the policy given."""
     from ..copies.where import runner
 
@@ -158,7 +181,8 @@ def prune_copies(opts: Options, policy: dict[str, int], yes: bool, dry_run: bool
 
         raise UsageError("prune --copies: give at least one of --keep-daily, --keep-weekly, --keep-monthly (N ≥ 1)")
     facts = gather(opts, no_pod=False, verify=False, quiet=False)
-    run = runner(opts.open_cluster(), facts, opts.settings.copies)
+    cluster = opts.open_cluster()
+    run = runner(cluster, facts, opts.settings.copies)
     snaps = _snapshots(run)
     said = ", ".join(f"{n} {k}" for k, n in policy.items() if n)
     console.print(f"copies: {len(snaps)}; keep {said} and always the newest")
@@ -167,7 +191,9 @@ def prune_copies(opts: Options, policy: dict[str, int], yes: bool, dry_run: bool
         return 0
     if not confirm(console, "Forget the copies outside that policy and free their space in the repository?", yes):
         return 1
-    outcome = run(["forget", *(f"{k}={n}" for k, n in policy.items())], True)
+    outcome = _audited(cluster, facts, audit_file, "prune", run, ("forget", *(f"{k}={n}" for k, n in policy.items())),
+                       f"forget the copies outside the policy ({said}) and prune the repository", write=True,
+                       known={s["snapshot"]: s["backup"] for s in snaps})
     if outcome.rc != 0:
         _fail(console, outcome, "prune --copies")
     for r in outcome.records:
@@ -179,7 +205,8 @@ def prune_copies(opts: Options, policy: dict[str, int], yes: bool, dry_run: bool
 
 
 def rehydrate_for_restore(ctx: typer.Context, wanted: str, yes: bool, break_lock: bool, *,
-                          accept_other: bool = False, accept_unverified: bool = False) -> str:
+                          accept_other: bool = False, accept_unverified: bool = False,
+                          audit_file: Optional[Path] = None) -> str:
     """`restore --from-copy TS|SNAPSHOT`: bring the copy back onto dv-bar-pvc as a backup folder,
     checked against the checksums recorded when it was copied; returns its timestamp.
 
@@ -232,7 +259,8 @@ def rehydrate_for_restore(ctx: typer.Context, wanted: str, yes: bool, break_lock
         from .fix_cmd import repair
 
         console.print(f"{facts.names.bar_pvc} is missing: it is made again first (fix bar-pvc-missing)")
-        if not repair(opts, cluster, facts, ["bar-pvc-missing"], FixOptions(), console, yes=yes):
+        if not repair(opts, cluster, facts, ["bar-pvc-missing"], FixOptions(), console, yes=yes,
+                      audit_file=audit_file):
             raise typer.Exit(1)
         facts = gather(opts, no_pod=False, verify=False, quiet=True)
         run = runner(cluster, facts, opts.settings.copies)
@@ -249,7 +277,9 @@ def rehydrate_for_restore(ctx: typer.Context, wanted: str, yes: bool, break_lock
     if not confirm(console, f"Write copy {snap['snapshot']} back onto {facts.names.bar_pvc} as backup "
                             f"{snap['backup']} (about {human_bytes(need)})?", yes):
         raise typer.Exit(1)
-    outcome = run(["rehydrate", snap["snapshot"], snap["backup"]], True)
+    outcome = _audited(cluster, facts, audit_file, "restore", run, ("rehydrate", snap["snapshot"], snap["backup"]),
+                       f"write copy {snap['snapshot']} back onto {facts.names.bar_pvc} as backup {snap['backup']}",
+                       write=True)
     if outcome.rc != 0:
         for r in outcome.records:
             if "failed" in r:
@@ -263,6 +293,7 @@ def rehydrate_for_restore(ctx: typer.Context, wanted: str, yes: bool, break_lock
         from .fix_cmd import repair
 
         after = gather(opts, no_pod=False, verify=EVERY_UNPROVEN, quiet=True)
-        if not repair(opts, cluster, after, ["broken-backup-symlink"], FixOptions(), console, yes=True):
+        if not repair(opts, cluster, after, ["broken-backup-symlink"], FixOptions(), console, yes=True,
+                      audit_file=audit_file):
             raise typer.Exit(1)
     return snap["backup"]

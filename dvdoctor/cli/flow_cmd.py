@@ -201,7 +201,7 @@ def restore(
         if dry_run:
             raise UsageError("--from-copy writes the copy back onto dv-bar-pvc; it has no --dry-run")
         from_ = rehydrate_for_restore(ctx, from_copy, yes, break_lock, accept_other=accept_other_instance,
-                                      accept_unverified=accept_unverified_origin)
+                                      accept_unverified=accept_unverified_origin, audit_file=audit_file)
     # the chosen backup is read back now, inner tarballs included, whatever was recorded, before DV is touched
     opts, cluster, facts, console, runner = _flow_setup(
         ctx, ignore, audit_file, verify=ReadBack(budget=0, also=(from_ or "@link",)), lock=not dry_run,
@@ -339,7 +339,7 @@ def prune(
         if not dry_run:
             ctx.call_on_close(take_lock(opts.open_cluster(), f"{ctx.command_path} --copies", break_lock,
                                         make_console(), opts.settings.names).release)
-        raise typer.Exit(prune_copies(opts, policy, yes, dry_run))
+        raise typer.Exit(prune_copies(opts, policy, yes, dry_run, audit_file))
     if keep is None:
         raise UsageError("prune: give --keep N (backups on dv-bar-pvc) or --copies with --keep-daily/weekly/monthly")
     cluster = opts.open_cluster()

@@ -313,3 +313,46 @@ def test_copy_json_names_what_was_skipped(copies):
     assert copies.dv("copy", "--init", "--yes")[0] == 0
     code, out, err = copies.dv("copy", "--yes", "-o", "json")
     assert code == 0 and json.loads(out)["skipped"] == [copies.current()]
+
+
+def test_copies_made_removed_and_written_back_are_audited_without_the_password(copies):
+    """copy, prune --copies and restore --from-copy each record what they changed (the snapshot, the
+    backup, the repository shown redacted) in the audit log, and the password is nowhere in it."""
+    assert copies.dv("copy", "--init", "--yes")[0] == 0
+    first = copies.current()
+    made = [e for e in copies.audit_entries() if e["fix"] == "copy"]
+    assert len(made) == 1 and not made[0].get("error"), made
+    [change] = made[0]["changes"]
+    ids = {s["short_id"]: s["tags"] for s in snapshots(copies)}
+    snap = next(i for i, tags in ids.items() if f"backup={first}" in tags)
+    assert change["what"] == f"restic repository {copies.repo}: copy of backup {first}"
+    assert change["before"] == "no copy" and change["after"].startswith(f"snapshot {snap} ")
+    assert made[0]["namespace"] == "cpd30"
+    # a second backup and its copy, then a policy that keeps only the newest copy
+    assert copies.backup("--yes")[0] == 0
+    assert copies.dv("copy", "--yes")[0] == 0
+    code, out, err = copies.dv("prune", "--copies", "--keep-daily", "1", "--yes")
+    assert code == 0, out + err
+    [removed] = [e for e in copies.audit_entries() if e["fix"] == "prune"]
+    assert [c["before"] for c in removed["changes"]] == [f"copy of backup {first}"]
+    assert removed["changes"][0]["what"] == f"restic repository {copies.repo}: snapshot {snap}"
+    assert removed["changes"][0]["after"].startswith("removed")
+    # the newest backup is lost from the volume and written back from its copy
+    newest = copies.current()
+    shutil.rmtree(copies.bar / newest)
+    code, out, err = copies.restore("--from-copy", newest, "--yes")
+    assert code == 0, out + err
+    [back] = [e for e in copies.audit_entries() if e["fix"] == "restore" and "write copy" in e["action"]]
+    [change] = back["changes"]
+    assert change["what"] == f"persistentvolumeclaims/dv-bar-pvc:/mnt/PV/bar/{newest}"
+    assert change["before"] == "absent" and f"restic repository {copies.repo}" in change["after"]
+    assert PASSWORD not in copies.audit.read_text()
+
+
+def test_a_repository_url_is_audited_without_its_credentials(copies):
+    from dvdoctor.core.names import CopySettings
+    from dvdoctor.repair.copying import repository_shown
+
+    shown = repository_shown(CopySettings(repository=f"rest:https://dv:{PASSWORD}@backup.example:8000/dv"))
+    assert PASSWORD not in shown and "backup.example:8000/dv" in shown
+    assert repository_shown(CopySettings(secret="dv-copies")) == "the repository of secret/dv-copies"
