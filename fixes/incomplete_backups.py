@@ -2,13 +2,16 @@
 
 Never the folder an active backup job is writing, never the symlink's target, never the newest
 good backup, and nothing at all when no backup proven good would remain (the shared retention
-rule). Changes: removes those folders from dv-bar-pvc.
+rule). Folders a restore from a copy left half-written (`.dvdoctor-rehydrate-TS`) are removed
+whatever the backups hold, since they are no backup; never one a running `restore --from-copy`
+still writes. Changes: removes those folders from dv-bar-pvc.
 """
 
 from typing import Sequence
 
 from dvdoctor.core.units import human_bytes
 from dvdoctor.facts.model import SECTION_BAR, Facts
+from dvdoctor.facts.partials import partial_folders
 from dvdoctor.repair.fixer import FixOptions, fix
 from dvdoctor.repair.plan import BarScript, Plan
 from dvdoctor.verdicts.registry import Problem
@@ -22,6 +25,14 @@ def plan(facts: Facts, problems: Sequence[Problem], options: FixOptions) -> Plan
     out = Plan()
     facts.require(SECTION_BAR)
     s = survey(facts)
+    partial = [p for p in partial_folders(facts) if not p.in_progress]
+    if partial:
+        # no backup, whatever the retention rule says of the backups: removed first, on their own
+        out.actions.append(BarScript(("remove", *[p.name for p in partial]),
+                                     f"delete {plural(len(partial), 'half-written folder')} of a restore from a copy, "
+                                     f"freeing {human_bytes(sum(p.bytes for p in partial))}"))
+        out.notes += [f"{p.name}: {human_bytes(p.bytes)}, backup {p.timestamp} half-written back from a copy"
+                      for p in partial]
     doomed = [r for r in prunable(s, keep=len(s.backups)) if r.why == WHY_DAMAGED]
     refused = no_good_left(s, doomed, facts.names)
     if refused:

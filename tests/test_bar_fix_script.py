@@ -71,6 +71,23 @@ def test_remove_never_touches_the_link_target(root):
     assert rc == 0 and changes[0].before == "20 bytes"
 
 
+def test_remove_takes_a_half_written_rehydrate_folder_and_no_other_hidden_name(root):
+    """The one hidden name remove accepts is the folder a killed restore from a copy leaves; every
+    other dot name (the volume's own, a planted `..` path) is refused as before."""
+    bar = root / "mnt/PV/bar"
+    partial = bar / ".dvdoctor-rehydrate-2021-01-21-10-00-00"
+    partial.mkdir()
+    (partial / "dv_backup_dv_engine.tar.gz").write_bytes(b"e" * 30)
+    (bar / ".hidden").mkdir()
+    for rel in (".hidden", ".dvdoctor-rehydrate-x", ".dvdoctor-rehydrate-2021-01-21-10-00-00/../.hidden"):
+        rc, (_, _, errors, _), _ = run(root, "remove", rel)
+        assert rc == 1 and "not a backup folder or file" in errors[0], rel
+    assert (bar / ".hidden").is_dir()
+    rc, (changes, _, errors, _), out = run(root, "remove", partial.name)
+    assert rc == 0 and not errors and not partial.exists(), out
+    assert changes[0].what == f"/mnt/PV/bar/{partial.name}" and changes[0].after == "removed"
+
+
 def test_remove_takes_names_as_data_not_code(root, tmp_path):
     canary = tmp_path / "pwned"
     rc, (_, notes, errors, complete), out = run(root, "remove", f"x; touch {canary}", f"$(touch {canary})")

@@ -4,7 +4,8 @@
 # Usage (argv only, never pasted into this text):
 #   grant              make BAR_DIR writable for this uid with the least rights that work
 #   relink TS          point SYMLINK at BAR_DIR/TS/dv_backup.tar.gz, atomically
-#   remove REL...      delete backup folders or files (TS or TS/NAME); never the symlink's target
+#   remove REL...      delete backup folders or files (TS or TS/NAME), or a folder a restore from a
+#                      copy left half-written (.dvdoctor-rehydrate-TS); never the symlink's target
 #   manifest TS        write MANIFEST (JSON) to BAR_DIR/TS/dvdoctor-manifest.json, atomically
 # Env: BAR_DIR (mount path), SYMLINK (link name), DV_ROOT (the lab's pod root; empty in a pod),
 #      ALLOW_WORLD (1: 0777 allowed as a last resort), MANIFEST (the manifest's text, for `manifest`).
@@ -61,7 +62,10 @@ relink() {
 remove() {
   local keep; keep=$(link_target_ts)
   for rel in "$@"; do
-    case "$rel" in ""|/*|*..*|.*) fail "refusing to remove $rel: not a backup folder or file" ;; esac
+    case "$rel" in
+      .dvdoctor-rehydrate-[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]-[0-9][0-9]-[0-9][0-9]-[0-9][0-9]) ;;
+      ""|/*|*..*|.*) fail "refusing to remove $rel: not a backup folder or file" ;;
+    esac
     local top="${rel%%/*}"
     [ -n "$keep" ] && [ "$top" = "$keep" ] && [ "$rel" = "$top" -o "$rel" = "$top/dv_backup.tar.gz" ] && fail "refusing to remove $rel: the $link symlink points into it"
     [ -e "$bar/$rel" ] || { printf 'note\t%s is already gone\n' "$rel"; continue; }

@@ -356,3 +356,46 @@ def test_a_repository_url_is_audited_without_its_credentials(copies):
     shown = repository_shown(CopySettings(repository=f"rest:https://dv:{PASSWORD}@backup.example:8000/dv"))
     assert PASSWORD not in shown and "backup.example:8000/dv" in shown
     assert repository_shown(CopySettings(secret="dv-copies")) == "the repository of secret/dv-copies"
+
+
+def _left_by_a_killed_rehydrate(flow, ts: str, size: int) -> Path:
+    """The hidden folder a `copies.job rehydrate` killed with -9 leaves: a component tarball cut short,
+    owned as the copy program's files are (the BAR uid, the volume's owner)."""
+    import os
+
+    work = flow.bar / f".dvdoctor-rehydrate-{ts}"
+    work.mkdir()
+    (work / "dv_backup_dv_engine.tar.gz").write_bytes(b"\x1f\x8b" + b"x" * (size - 2))
+    owner = flow.bar.stat()
+    for p in (work, *work.iterdir()):
+        os.chown(p, owner.st_uid, owner.st_gid)
+    return work
+
+
+def test_a_killed_restore_from_copy_leaves_a_folder_check_names_and_its_fix_removes(copies):
+    work = _left_by_a_killed_rehydrate(copies, "2020-01-02-03-04-05", 3 * 1024 * 1024)
+    code, out, err = copies.dv("check", "--only", "incomplete-backups")
+    text = " ".join(out.split())
+    assert code == 0, out + err  # a warning: the verdict stays clean unless --fail-on warn
+    assert f"/mnt/PV/bar/{work.name} is backup 2020-01-02-03-04-05 half-written back" in text, text
+    assert "3.0 MiB" in text and "dvdoctor fix --issue incomplete-backups removes it" in text
+    assert copies.dv("check", "--only", "incomplete-backups", "--fail-on", "warn")[0] == 1
+    # the backups themselves are untouched; only the half-written folder goes, and the removal is audited
+    before = copies.timestamps()
+    code, out, err = copies.dv("fix", "--issue", "incomplete-backups", "--yes")
+    assert code == 0 and "verified" in out, out + err
+    assert not work.exists() and copies.timestamps() == before
+    [entry] = [e for e in copies.audit_entries() if e["fix"] == "incomplete-backups"]
+    assert entry["changes"][0]["what"] == f"/mnt/PV/bar/{work.name}" and entry["changes"][0]["after"] == "removed"
+    assert copies.dv("check", "--only", "incomplete-backups", "--fail-on", "warn")[0] == 0
+
+
+def test_a_folder_a_running_restore_from_copy_writes_is_left_alone(copies):
+    """While `restore --from-copy` holds dvdoctor's lock its folder is in progress: not reported, and a
+    fix (which would wait for the lock anyway) plans nothing for it."""
+    from dvdoctor.cluster.lock import Lock
+
+    _left_by_a_killed_rehydrate(copies, "2020-01-02-03-04-05", 1024)
+    with Lock(copies.cluster(), "dvdoctor restore --from-copy 2020-01-02-03-04-05").acquire():
+        code, out, err = copies.dv("check", "--only", "incomplete-backups", "--fail-on", "warn")
+    assert code == 0 and ".dvdoctor-rehydrate-" not in out, out + err
