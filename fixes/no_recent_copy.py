@@ -27,16 +27,23 @@ class CopyBackup:
         return f"copy backup {self.timestamp} into the restic repository (copies: in dvdoctor.yaml)"
 
     def apply(self, run: Runner) -> list[Change]:
-        from dvdoctor.core.units import human_bytes
+        """The change as `dvdoctor copy` audits it: the backup, its snapshot, the repository redacted."""
         from dvdoctor.copies.where import runner
+        from dvdoctor.repair.copying import CopyProgramRun, repository_shown
 
-        outcome = runner(run.cluster, run.facts, run.facts.settings.copies)(["copy", self.timestamp], False)
-        done = [r for r in outcome.records if r.get("copied") == self.timestamp]
-        if outcome.rc != 0 or not done:
-            why = [str(r.get("why") or r.get("error")) for r in outcome.records if "failed" in r or "error" in r]
-            raise ActionFailed(f"copy of {self.timestamp} failed: {'; '.join(why) or outcome.reason}")
-        return [Change(f"restic repository: backup {self.timestamp}", "no copy",
-                       f"copied ({human_bytes(done[0]['added'])} of new data)")]
+        copies = run.facts.settings.copies
+        step = CopyProgramRun(runner(run.cluster, run.facts, copies), ("copy", self.timestamp), self.describe(),
+                              repository_shown(copies))
+        try:
+            changes = step.apply(run)
+        except ActionFailed as exc:
+            raise ActionFailed(f"copy of {self.timestamp} failed: {exc}") from exc
+        outcome = step.outcome
+        if outcome is None or outcome.rc != 0 or not changes:
+            why = [str(r.get("why") or r.get("error")) for r in (outcome.records if outcome else [])
+                   if "failed" in r or "error" in r]
+            raise ActionFailed(f"copy of {self.timestamp} failed: {'; '.join(why) or (outcome.reason if outcome else '')}")
+        return changes
 
 
 @fix

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 import typer
 from rich.console import Console
@@ -23,6 +23,11 @@ from .context import Options
 from .fix_cmd import confirm
 from .locking import break_lock_option, take_lock
 from ..facts.probe import EVERY_UNPROVEN
+
+if TYPE_CHECKING:
+    from ..cluster.port import Cluster
+    from ..copies.where import JobOutcome, Run
+    from ..facts.model import Facts
 
 
 #: restic counts kept copies in a 32-bit field; more than this is a typo, not a policy.
@@ -121,8 +126,9 @@ def copy(
         raise typer.Exit(1)
 
 
-def _audited(cluster, facts, audit_file: Optional[Path], flow: str, run, args: tuple[str, ...], summary: str, *,
-             write: bool = False, known: Optional[dict[str, str]] = None):
+def _audited(cluster: "Cluster", facts: "Facts", audit_file: Optional[Path], flow: str, run: "Run",
+             args: tuple[str, ...], summary: str, *, write: bool = False,
+             known: Optional[dict[str, str]] = None) -> "JobOutcome":
     """Run the copy program for a change through the executor, so the audit log records what it did
     (the repository redacted); returns its outcome for the command to render, failed or not."""
     from ..repair.copying import CopyProgramRun, repository_shown

@@ -252,6 +252,9 @@ def test_no_recent_copy_names_the_uncopied_backup_and_its_fix_copies_it(copies):
     code, out, err = copies.dv("fix", "--issue", "no-recent-copy", "--yes")
     assert code == 0 and "verified" in out, out + err
     assert f"backup={newest}" in {t for s in snapshots(copies) for t in s["tags"]}
+    [made] = [c for e in copies.audit_entries() if e["fix"] == "no-recent-copy" for c in e["changes"]]
+    assert made["what"] == f"restic repository {copies.repo}: copy of backup {newest}"  # as `copy` audits it
+    assert made["after"].startswith("snapshot ") and "unknown" not in made["after"]
     code, out, err = copies.dv("check", "--only", "no-recent-copy")
     assert code == 0 and "✓ no-recent-copy" in out
 
