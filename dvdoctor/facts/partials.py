@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from ..cluster import k8s
 from ..cluster.lock import LEASE_NAME, Holder
 from ..core.names import OWNED_LABEL, OWNED_VALUE
-from .backups import is_timestamp
+from ..core.units import is_timestamp
 from .model import Facts
 
 #: The hidden folder's prefix; the copy program (dvdoctor/copies/job.py, PARTIAL) writes it.

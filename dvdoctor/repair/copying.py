@@ -14,8 +14,9 @@ from dataclasses import dataclass, field
 from ..copies.where import JobOutcome, Run
 from ..core import redact
 from ..core.names import CopySettings
-from ..facts.backups import human_bytes
-from .plan import ActionFailed, Change, Runner
+from ..core.units import human_bytes
+from .audit import Change
+from .plan import ActionFailed, Runner
 
 
 def repository_shown(copies: CopySettings | None) -> str:
