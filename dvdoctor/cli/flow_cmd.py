@@ -240,36 +240,13 @@ def list_backups(
         return show_copies(ctx.obj, output)
     from ..core.units import human_bytes
     from ..facts.backups import shown
-    from ..facts.origin import live_identity, origin
     from ..checks.bar_low_space import space
-    from ..facts.model import SECTION_BAR
-    from ..facts.trust import survey
+    from ..flows.list import listing
 
     opts: Options = ctx.obj
     facts = gather(opts, no_pod=False, verify=verify, quiet=output == Output.json)
-    facts.require(SECTION_BAR)
+    s, rows, odd = listing(facts)
     names = facts.names
-    s = survey(facts)
-    live = live_identity(facts)
-    rows = [
-        {
-            "timestamp": b.timestamp,
-            "age_hours": round((facts.now - b.time).total_seconds() / 3600, 1),
-            "combined_bytes": b.combined_size(names),
-            "component_bytes": b.component_size(names),
-            # by the one rule (dvdoctor/facts/trust.py): good / unverified / damaged / in progress, and why
-            "state": s.verdicts[b.timestamp].state,
-            "why": s.verdicts[b.timestamp].why,
-            "sha256": s.verdicts[b.timestamp].sha256,
-            "current": b.timestamp == s.link_ts,
-            "missing": b.missing(names),
-            # which DV instance took it, from its dvdoctor-manifest.json: this instance / other instance / unknown
-            "origin": origin(b, live).kind,
-            "manifest": b.manifest,
-        }
-        for b in s.backups
-    ]
-    odd = [{"name": o.name, "kind": o.kind, "why": o.why} for o in s.odd]
     if output == Output.json:
         sys.stdout.write(json.dumps({"namespace": facts.namespace, "backups": rows, "not_backups": odd}, indent=2) + "\n")
         return
@@ -317,14 +294,11 @@ def prune(
 
     Never the current (symlinked) or the newest good backup; nothing when no good backup would remain.
     """
-    from ..core.units import human_bytes
-    from ..facts.model import SECTION_BAR
-    from ..repair.plan import ActionFailed, BarScript, Plan, execute
+    from ..repair.plan import ActionFailed, execute
     from ..repair.runner import open_runner
     from ..core.errors import UsageError
     from ..facts.probe import EVERY_ONE, ReadBack
-    from ..repair.retention import protected, prunable, refuse_unless_good_remains
-    from ..facts.trust import GOOD, survey
+    from ..flows.prune import prune_plan, verify_prune
 
     from ..repair.owner import refuse_while_active
     from ..core.words import plural
@@ -352,20 +326,7 @@ def prune(
     facts = gather(opts, no_pod=False, verify=EVERY_ONE, quiet=False)
     if not dry_run:
         refuse_while_active(facts, command)
-    facts.require(SECTION_BAR)
-    names = facts.names
-    s = survey(facts)
-    removals = prunable(s, keep)
-    refuse_unless_good_remains(s, removals, names)
-    kept = sorted(protected(s) | {b.timestamp for b in s.backups} - {r.path for r in removals})
-    plan = Plan("prune")
-    if removals:
-        total = sum(r.bytes for r in removals)
-        plan.actions.append(BarScript(("remove", *[r.path for r in removals]),
-                                      f"delete {plural(len(removals), 'backup folder')}, freeing {human_bytes(total)}"))
-        plan.notes += [f"{r.path}: {human_bytes(r.bytes)} ({r.why}" + (f": {s.verdicts[r.path].why})" if r.why in ("damaged", "unverified") else ")")
-                       for r in removals]
-        plan.notes.append(f"kept: {', '.join(f'{t} ({s.state(t)})' for t in kept)}")
+    removals, kept, plan = prune_plan(facts, keep)
     render_plan(console, plan)
     if plan.empty or dry_run:
         if dry_run and not plan.empty:
@@ -379,12 +340,8 @@ def prune(
     except ActionFailed as exc:
         console.print(f"[red]✗[/] {escape(str(exc))}")
         raise typer.Exit(1)
-    # proof that the kept ones are untouched: each still there, its combined tarball at the same size:mtime
-    after = survey(gather(opts, no_pod=False, verify=ReadBack(mode="recorded"), quiet=True))
-    left = {b.timestamp for b in after.backups}
-    gone = [r.path for r in removals if r.path not in left]
-    kept_ok = all((a := after.get(t)) is not None and a.stamp == s.get(t).stamp for t in kept) \
-        and any(s.state(t) == GOOD for t in kept)
+    gone, kept_ok = verify_prune(facts, gather(opts, no_pod=False, verify=ReadBack(mode="recorded"), quiet=True),
+                                 removals, kept)
     console.print(("[green]✓ verified[/]" if len(gone) == len(removals) and kept_ok else "[red]✗ not verified[/]")
                   + f": {len(gone)} of {plural(len(removals), 'backup')} removed; "
                   + ("the kept backups are unchanged and a good one is among them" if kept_ok

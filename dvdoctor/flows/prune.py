@@ -1,0 +1,46 @@
+"""`prune`: which backups go, by the one deletion rule, as a plan; and the proof afterwards that
+exactly those went and the kept ones are untouched.
+
+The CLI gathers the facts (every backup read back in this run), shows the plan, asks, and applies it
+with the repair runner; what to remove and how to tell it worked are decided here.
+"""
+
+from __future__ import annotations
+
+from ..core.units import human_bytes
+from ..core.words import plural
+from ..facts.model import SECTION_BAR, Facts
+from ..facts.trust import GOOD, survey
+from ..repair.plan import BarScript, Plan
+from ..repair.retention import Removal, protected, prunable, refuse_unless_good_remains
+
+
+def prune_plan(facts: Facts, keep: int) -> tuple[list[Removal], list[str], Plan]:
+    """What to remove (refused, as a UsageError-like error, when no good backup would remain), what is
+    kept, and the plan that removes it (empty when nothing goes)."""
+    facts.require(SECTION_BAR)
+    names = facts.names
+    s = survey(facts)
+    removals = prunable(s, keep)
+    refuse_unless_good_remains(s, removals, names)
+    kept = sorted(protected(s) | {b.timestamp for b in s.backups} - {r.path for r in removals})
+    plan = Plan("prune")
+    if removals:
+        total = sum(r.bytes for r in removals)
+        plan.actions.append(BarScript(("remove", *[r.path for r in removals]),
+                                      f"delete {plural(len(removals), 'backup folder')}, freeing {human_bytes(total)}"))
+        plan.notes += [f"{r.path}: {human_bytes(r.bytes)} ({r.why}" + (f": {s.verdicts[r.path].why})" if r.why in ("damaged", "unverified") else ")")
+                       for r in removals]
+        plan.notes.append(f"kept: {', '.join(f'{t} ({s.state(t)})' for t in kept)}")
+    return removals, kept, plan
+
+
+def verify_prune(before: Facts, after: Facts, removals: list[Removal], kept: list[str]) -> tuple[list[str], bool]:
+    """The folders that are gone, and whether the kept ones are untouched: each still there, its combined
+    tarball at the same size:mtime, and a good one among them."""
+    s, later = survey(before), survey(after)
+    left = {b.timestamp for b in later.backups}
+    gone = [r.path for r in removals if r.path not in left]
+    kept_ok = all((a := later.get(t)) is not None and a.stamp == s.get(t).stamp for t in kept) \
+        and any(s.state(t) == GOOD for t in kept)
+    return gone, kept_ok
