@@ -11,7 +11,7 @@ from typing import Sequence
 
 from dvdoctor.facts.model import SECTION_COPIES, Facts
 from dvdoctor.repair.fixer import FixOptions, fix
-from dvdoctor.flows.copies import good_backups
+from dvdoctor.facts.trust import good_backups
 from dvdoctor.repair.plan import ActionFailed, Plan, Runner
 from dvdoctor.repair.audit import Change
 from dvdoctor.verdicts.registry import Problem

@@ -48,9 +48,6 @@ EXCEPTIONS: dict[tuple[str, str], str] = {
     ("dvdoctor.repair.fixer", "dvdoctor.fixes.__init__"):
         "plugin discovery: load_all imports the fixes package only to walk its modules by name; each "
         "fix registers itself with the frame below it (the checks' registry does the same, in one layer)",
-    ("dvdoctor.fixes.no_recent_copy", "dvdoctor.flows.copies"):
-        "good_backups reads the facts only and belongs below the fixes, but flows/copies.py is being "
-        "rewritten by the copies work: it moves down when that lands",
 }
 
 

@@ -31,7 +31,7 @@ from datetime import datetime, timedelta
 from ..cluster import k8s
 from . import bar_jobs
 from .backups import Backup, OddEntry, backups, link_timestamp, odd_entries
-from .model import Facts
+from .model import SECTION_BAR, Facts
 from ..core.names import DvNames
 
 GOOD = "good"
@@ -167,3 +167,11 @@ def survey(facts: Facts, bar: dict | None = None) -> Survey:
     writing = in_progress(facts, items, link_ts)
     verdicts = {b.timestamp: judge(b, names, b.timestamp in writing) for b in items}
     return Survey(items, verdicts, link_ts, writing, odd, bar_jobs.folders_being_written(facts, items))
+
+
+def good_backups(facts: Facts) -> list[Backup]:
+    """Backups that may be copied off the volume: good by this rule (read back, inner tarballs
+    included, now or when dvdoctor took it). A copy must be as trustworthy as the backup it is
+    made from, so only good ones go; `copy` and `no-recent-copy`'s repair both ask here."""
+    facts.require(SECTION_BAR)
+    return survey(facts).good()

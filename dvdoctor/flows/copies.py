@@ -7,19 +7,10 @@ copy program runs is `dvdoctor.copies.where`; what it writes is `dvdoctor.copies
 
 from __future__ import annotations
 
-from ..facts import trust
+from ..facts.trust import good_backups
 from ..facts.backups import Backup, backups, link_timestamp
 from ..core.errors import UsageError
-from ..facts.model import SECTION_BAR, Facts
-
-
-def good_backups(facts: Facts) -> list[Backup]:
-    """Backups that may be copied: good by the one trust rule (dvdoctor/facts/trust.py: read back, inner
-    tarballs included, now or when dvdoctor took it).
-
-    A copy must be as trustworthy as the backup it is made from, so only good ones go."""
-    facts.require(SECTION_BAR)
-    return trust.survey(facts).good()
+from ..facts.model import Facts
 
 
 def choose(facts: Facts, wanted: str | None, all_new: bool, copied: set[str]) -> tuple[list[str], list[str]]:
