@@ -79,6 +79,11 @@ def imports(name: str, path: Path, known: set[str]) -> set[str]:
             for alias in node.names:
                 if alias.name.startswith("dvdoctor"):
                     add(alias.name)
+        elif (isinstance(node, ast.Call) and node.args and isinstance(node.args[0], ast.Constant)
+              and isinstance(node.args[0].value, str) and node.args[0].value.startswith("dvdoctor")
+              and (getattr(node.func, "attr", None) == "import_module" or getattr(node.func, "id", None) in
+                   ("import_module", "__import__"))):
+            add(node.args[0].value)  # importlib.import_module("dvdoctor.x") and __import__ count too
         elif isinstance(node, ast.ImportFrom):
             if node.level:
                 base = package.split(".")[: len(package.split(".")) - (node.level - 1)]
