@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import shutil
+import signal
 from pathlib import Path
 from typing import Iterator
 
@@ -23,6 +24,13 @@ from dvdoctor.lab import create_lab
 
 from fakeapi import FakeApi
 from labs import remove_lab, traversable_dir
+
+
+# A suite started in the background by a non-interactive shell (`pytest &`) inherits SIGINT
+# ignored, and an ignored signal stays ignored in every program it starts: the Ctrl-C tests would
+# then interrupt nothing. With a handler here instead, the programs the tests start get the default.
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture(scope="session")

@@ -83,6 +83,8 @@ def copy(restic: Restic, bar: Path, instance: str, namespace: str, stamps: list[
 
                 snap, added = restic.backup_stream(feed, host=host(namespace), tags=tags, when=_when(ts))
             packed = result["packed"]
+            # tagging writes the snapshot anew under another id: the record names no id (one listing
+            # finds the final one when a caller needs it)
             restic.add_tags(snap, [COMPLETE_TAG, f"added={added}", f"tarball={packed.bytes_in}",
                                    *(f"sha256:{m}={h}" for m, h in packed.checksums().items())])
             say(copied=ts, added=added, read=packed.bytes_in, stream=packed.bytes_out,
