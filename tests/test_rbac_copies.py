@@ -63,8 +63,8 @@ def test_the_copy_repair_needs_only_what_copy_is_granted(api, cluster, tmp_path:
     plan = b.fix_plan("no-recent-copy", facts)
     assert plan.actions, "the newest good backup has no copy: the plan copies it"
     changes = execute(plan, Runner(cluster, facts, AuditLog(tmp_path / "audit.jsonl")))
-    assert changes and "copied" in changes[0].after
-    (job,) = created
+    assert changes and "copy of backup" in changes[0].what and "new data" in changes[0].after
+    (job,) = [j for j in created if j["spec"]["template"]["spec"]["containers"][0]["command"][3] == "copy"]
     spec = job["spec"]["template"]["spec"]
     assert spec["containers"][0]["envFrom"] == [{"secretRef": {"name": "dv-copies"}}]
     assert spec["serviceAccountName"] == "dv-bar-sa"
