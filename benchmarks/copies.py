@@ -90,6 +90,16 @@ def references(tarball: Path) -> tuple[float, float]:
     return outer, both
 
 
+def copy_program(lab: Path, bar: Path, repo: Path, pw: Path) -> tuple[dict, list[str]]:
+    """The copy program's environment and command for this lab, its repository created."""
+    env = {**os.environ, "DV_BAR": str(bar), "RESTIC_REPOSITORY": str(repo), "RESTIC_PASSWORD_FILE": str(pw),
+           "DVDOCTOR_INSTANCE": LabCluster(lab).get("statefulsets", "dv-engine")["metadata"]["uid"],
+           "DVDOCTOR_NAMESPACE": "cpd30"}
+    job = [sys.executable, "-m", "dvdoctor.copies.job"]
+    subprocess.run([*job, "init"], env=env, check=True, capture_output=True)
+    return env, job
+
+
 def stored(repo: Path, pw: Path) -> int:
     out = subprocess.run(["restic", "-r", str(repo), "--password-file", str(pw), "stats", "--json", "--no-lock",
                           "--mode", "raw-data"], capture_output=True, text=True, check=True).stdout
@@ -109,11 +119,7 @@ def model_run(name: str, size: int, days: int, base: Path) -> dict:
     one = (first / "dv_backup.tar.gz").stat().st_size
     gzip_s, once_s = references(first / "dv_backup.tar.gz")
     # the first copy: the copy program itself, timed alone (what gzip -dc is compared with)
-    env = {**os.environ, "DV_BAR": str(bar), "RESTIC_REPOSITORY": str(repo), "RESTIC_PASSWORD_FILE": str(pw),
-           "DVDOCTOR_INSTANCE": LabCluster(lab).get("statefulsets", "dv-engine")["metadata"]["uid"],
-           "DVDOCTOR_NAMESPACE": "cpd30"}
-    job = [sys.executable, "-m", "dvdoctor.copies.job"]
-    subprocess.run([*job, "init"], env=env, check=True, capture_output=True)
+    env, job = copy_program(lab, bar, repo, pw)
     started = time.perf_counter()
     subprocess.run([*job, "copy", first.name], env=env, check=True, capture_output=True)
     copy_s = time.perf_counter() - started
@@ -160,11 +166,7 @@ def speed_run(size: int, days: int, base: Path) -> dict:
     pw.write_text("benchmark\n")
     create_lab(lab, data_size=size)
     bar = lab / "volumes" / "dv-bar-pvc" / "1.5.0"
-    env = {**os.environ, "DV_BAR": str(bar), "RESTIC_REPOSITORY": str(repo), "RESTIC_PASSWORD_FILE": str(pw),
-           "DVDOCTOR_INSTANCE": LabCluster(lab).get("statefulsets", "dv-engine")["metadata"]["uid"],
-           "DVDOCTOR_NAMESPACE": "cpd30"}
-    job = [sys.executable, "-m", "dvdoctor.copies.job"]
-    subprocess.run([*job, "init"], env=env, check=True, capture_output=True)
+    env, job = copy_program(lab, bar, repo, pw)
     runs: list[tuple[float, float, float]] = []
     for day in range(days + 1):
         if day:

@@ -195,11 +195,12 @@ class _Out:
 
 
 class _Reader:
-    """Exact reads from a stream, with every byte read also hashed."""
+    """Exact reads from a stream, with every byte read also hashed (unless `hashed` is False: the
+    whole copy stream read back needs no digest of its own, its parts are checked one by one)."""
 
-    def __init__(self, src: BinaryIO) -> None:
+    def __init__(self, src: BinaryIO, hashed: bool = True) -> None:
         self.src = src
-        self.hash = hashlib.sha256()
+        self.hash = hashlib.sha256() if hashed else None
         self.count = 0
 
     def read(self, n: int) -> bytes:
@@ -211,7 +212,8 @@ class _Reader:
             chunks.append(got)
             want -= len(got)
         data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
-        self.hash.update(data)
+        if self.hash is not None:
+            self.hash.update(data)
         self.count += len(data)
         return data
 
@@ -417,7 +419,7 @@ class _Entries:
     """The stream read entry by entry, as unpack expects them in order."""
 
     def __init__(self, src: BinaryIO, marker: bytes) -> None:
-        self.reader = _Reader(src)
+        self.reader = _Reader(src, hashed=False)
         self.marker = marker
 
     def expect(self, name: str) -> int:
