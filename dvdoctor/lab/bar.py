@@ -26,6 +26,14 @@ MIB = 1024 * 1024
 
 
 BACKUP_TIMEOUT = 60
+#: The slowest rate a lab's backup job is given for its data (gzip on a busy 2-core machine writes
+#: about 10 MiB/s): `lab create --data-size 1Gi` waits for its first backup as long as that takes.
+SLOWEST_BACKUP_RATE = 2 * MIB
+
+
+def backup_timeout(data_size: int) -> float:
+    """How long a lab's backup job may take for `data_size` bytes of database data."""
+    return BACKUP_TIMEOUT + data_size / SLOWEST_BACKUP_RATE
 
 
 def template_text(name: str) -> str:

@@ -21,7 +21,8 @@ from ..core import bounded
 from ..core.errors import UsageError
 from . import api, contents, dbdata, runtime
 from .cluster import LabCluster
-from .bar import bar_job, du, engine_root, finished_job_pod, newest_backup_dir, run_job, set_bar_capacity, template_text
+from .bar import (backup_timeout, bar_job, du, engine_root, finished_job_pod, newest_backup_dir, run_job,
+                  set_bar_capacity, template_text)
 from .store import Store, mkdirs, now_iso, write_atomic
 
 #: Room left on the backup claim after the first backup, in backups: two more fit, a third does not.
@@ -162,7 +163,7 @@ def create_lab(path: Path | str, breaks: Iterable[str] = (), namespace: str = "c
         finished_job_pod(store, job, job["status"]["startTime"], job["status"]["completionTime"],
                           "DV volumes initialized\n", 0)
     backup = bar_job(lab, "dv-backup-job.yaml", contents.init_volume_image(namespace))
-    run_job(lab, backup)
+    run_job(lab, backup, backup_timeout(data_size))
     lab.delete("jobs", backup["metadata"]["name"])
     size = du(newest_backup_dir(store))
     used = du(store.volume_dir(contents.NAMES.bar_pvc) / "1.5.0")
