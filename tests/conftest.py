@@ -2,10 +2,13 @@
 
 - `golden_lab`: the session's healthy lab, made once per session (per xdist worker) and only ever
   copied (tests/labs.py), since creating one runs a real backup job.
-- `api`, `kubeconfig`, `cluster`: an empty fake API server for namespace cpd30 (tests/fakeapi.py),
-  a kubeconfig naming it, and dvdoctor's real Kubernetes adapter connected through it with a short
-  retry backoff. Modules that want a loaded namespace override `api` (tests/test_rbac.py's holds a
-  healthy one whose Jobs end); `kubeconfig` and `cluster` follow.
+- `api`, `kubeconfig`, `cluster`: a fake API server (tests/fakeapi.py), a kubeconfig naming it, and
+  dvdoctor's real Kubernetes adapter connected through it with a short retry backoff. The server is
+  empty, for namespace cpd30, unless the test or its module is marked `fake_api`:
+  `@pytest.mark.fake_api(holds=prepare, namespaces=(...), contexts=(...))` starts it serving those
+  namespaces, calls `prepare(api)` (tests/namespaces.py holds the shared ones, such as
+  `healthy_whose_jobs_end`), and names those contexts in the kubeconfig. It is the one fixture that
+  starts a fake server, so every one is stopped after its test.
 - `root`: a pod's root folder every uid can traverse, for the in-pod scripts run for real.
 """
 
@@ -13,8 +16,9 @@ from __future__ import annotations
 
 import shutil
 import signal
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 import pytest
 
@@ -42,18 +46,41 @@ def golden_lab() -> Iterator[Path]:
     remove_lab(base)
 
 
-@pytest.fixture
-def api() -> Iterator[FakeApi]:
-    """An empty fake API server for namespace cpd30, stopped after the test."""
-    fake = FakeApi(namespaces=(b.NS,)).start()
-    yield fake
-    fake.stop()
+@dataclass(frozen=True)
+class FakeApiSetup:
+    """What the `fake_api` marker asks of the `api` fixture (nothing: an empty cpd30)."""
+
+    holds: Callable[[FakeApi], None] | None = None
+    namespaces: tuple[str, ...] = (b.NS,)
+    contexts: tuple[str, ...] = ("dv-admin",)
+
+
+def fake_api_setup(request: pytest.FixtureRequest) -> FakeApiSetup:
+    """The closest `fake_api` marker (the test's, else its class's or module's) as a setup.
+
+    Keywords only: a marker called with one function would decorate that function instead."""
+    mark = request.node.get_closest_marker("fake_api")
+    return FakeApiSetup(**mark.kwargs) if mark else FakeApiSetup()
 
 
 @pytest.fixture
-def kubeconfig(api: FakeApi, tmp_path: Path) -> Path:
-    """A kubeconfig whose one context is `api`, in namespace cpd30."""
-    return api.kubeconfig(tmp_path / "config", namespace=b.NS)
+def api(request: pytest.FixtureRequest) -> Iterator[FakeApi]:
+    """A fake API server, prepared as the test's `fake_api` marker says (empty cpd30 without one),
+    stopped after the test even when a preparation fails."""
+    setup = fake_api_setup(request)
+    fake = FakeApi(namespaces=setup.namespaces).start()
+    try:
+        if setup.holds is not None:
+            setup.holds(fake)
+        yield fake
+    finally:
+        fake.stop()
+
+
+@pytest.fixture
+def kubeconfig(api: FakeApi, tmp_path: Path, request: pytest.FixtureRequest) -> Path:
+    """A kubeconfig on `api` in namespace cpd30, with the marker's contexts (one, `dv-admin`, else)."""
+    return api.kubeconfig(tmp_path / "config", namespace=b.NS, contexts=fake_api_setup(request).contexts)
 
 
 @pytest.fixture

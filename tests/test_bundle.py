@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 import builders as b
 from dvdoctor.core.redact import text as redact
 from fakeapi import FakeApi
-from test_rbac import run_jobs
+from namespaces import run_jobs
 
 ENV_TOKEN = "sha256~PlantedEnvToken0123456789"
 SHAPED_TOKEN = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJib3QifQ.c2lnbmF0dXJl"
@@ -24,8 +24,8 @@ PLANTED = (ENV_TOKEN, SHAPED_TOKEN, LOG_TOKEN, LOG_PASSWORD, AUDIT_TOKEN)
 BACKUP_POD = "dv-backup-job-5pfw2"
 
 
-@pytest.fixture
-def api():
+def planted_in_env_and_log(fake: FakeApi) -> None:
+    """A healthy namespace whose dv-api env and failed backup job's log carry planted tokens, whose Jobs end."""
     data = b.healthy()
     api_pod = b.find(data, "pods", next(p["metadata"]["name"] for p in data["objects"]["pods"]
                                         if p["metadata"]["name"].startswith("dv-api-")))
@@ -36,7 +36,6 @@ def api():
     ]
     data["objects"]["jobs"].append(b.job("dv-backup-job", state="failed"))
     data["objects"]["pods"].append(b.job_pod("dv-backup-job", phase="Failed"))
-    fake = FakeApi(namespaces=(b.NS,)).start()
     fake.load(data)
     fake.logs[BACKUP_POD] = (
         "2021-01-14_19.20.07.123_UTC INFO starting backup\n"
@@ -44,10 +43,9 @@ def api():
         f"{b.RUNBOOK_ERRNO13}\n"
     )
     run_jobs(fake)
-    yield fake
-    fake.stop()
 
 
+@pytest.mark.fake_api(holds=planted_in_env_and_log)
 def test_the_bundle_has_facts_logs_and_audit_and_no_planted_secret(api, tmp_path: Path):
     from dvdoctor.cli import app
     from dvdoctor.cli import check_cmd  # noqa: F401  (registers `collect`)

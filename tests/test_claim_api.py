@@ -22,6 +22,7 @@ from dvdoctor.repair.fixer import FixOptions
 from dvdoctor.repair.plan import ActionFailed, Runner, execute
 from dvdoctor.verdicts.registry import run_checks
 from fakeapi import FakeApi
+from namespaces import binds_volumes
 
 OLD_UID = "5d0c9b5e-old-claim"
 
@@ -46,12 +47,7 @@ def older_kept(data: dict) -> None:
     data["objects"]["persistentvolumes"].append(old)
 
 
-@pytest.fixture
-def api():
-    fake = FakeApi(namespaces=(b.NS,)).start()
-    fake.bind_volumes = True
-    yield fake
-    fake.stop()
+pytestmark = pytest.mark.fake_api(holds=binds_volumes)
 
 
 def test_check_names_every_kept_volume_newest_first_and_chooses_none():

@@ -137,9 +137,13 @@ class World:
 
 
 def start_world() -> World:
-    """The fake API serving a healthy namespace to a user with every right, its pods and jobs played by
-    a World (also what benchmarks/flaky.py measures)."""
-    api = FakeApi(namespaces=(b.NS,)).start()
+    """A fake API server of its own made a World (what benchmarks/flaky.py measures, outside pytest)."""
+    return world_on(FakeApi(namespaces=(b.NS,)).start())
+
+
+def world_on(api: FakeApi) -> World:
+    """`api` made to serve a healthy namespace to a user with every right, its pods and jobs played by
+    a World."""
     data = b.healthy()
     data["objects"]["jobs"][0]["spec"]["template"]["spec"]["containers"][0]["image"] = b.IMAGE
     api.load(data)
@@ -151,16 +155,15 @@ def start_world() -> World:
 
 
 @pytest.fixture
-def world(tmp_path: Path, monkeypatch):
-    w = start_world()
-    api = w.api
+def world(api: FakeApi, kubeconfig: Path, tmp_path: Path, monkeypatch):
+    """The shared fake API server (conftest's `api`, which stops it) made a World, named by KUBECONFIG."""
+    w = world_on(api)
     monkeypatch.setattr(kube, "DEFAULT_RETRY", kube.DEFAULT_RETRY.fast(0.005))
-    monkeypatch.setenv("KUBECONFIG", str(api.kubeconfig(tmp_path / "config", namespace=b.NS)))
+    monkeypatch.setenv("KUBECONFIG", str(kubeconfig))
     monkeypatch.setenv("DVDOCTOR_AUDIT", str(tmp_path / "audit.jsonl"))
     monkeypatch.setenv("COLUMNS", "200")
     monkeypatch.delenv("DVDOCTOR_LAB", raising=False)
     yield w
-    api.stop()
     w.close()
 
 

@@ -33,16 +33,9 @@ NS = "cpd30"
 SA_USER = "system:serviceaccount:cpd30:dvdoctor"
 
 
-@pytest.fixture
-def api():
-    fake = FakeApi(namespaces=(NS, "other")).start()
-    yield fake
-    fake.stop()
-
-
-@pytest.fixture
-def kubeconfig(api: FakeApi, tmp_path: Path) -> Path:
-    return api.kubeconfig(tmp_path / "config", namespace=NS, contexts=("dv-admin", "other-admin"))
+#: The shared `api` serves a second namespace and the kubeconfig names a second context, for the
+#: tests that pick a namespace or a context other than the current one.
+pytestmark = pytest.mark.fake_api(namespaces=(NS, "other"), contexts=("dv-admin", "other-admin"))
 
 
 def assert_one_clean_line(exc: DvdoctorError, token: str) -> None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import copy
 import io
 import re
-import threading
 from pathlib import Path
 
 import kubernetes_validate
@@ -33,6 +32,7 @@ from dvdoctor.repair.fixer import FixOptions, load_all as load_fixes
 from dvdoctor.cluster.permissions import ALL, BACKUP, CHECK, FIX, LIST, RESTORE, SCHEDULE, allows
 from dvdoctor.repair.plan import ActionFailed, Runner, execute
 from fakeapi import KINDS, FakeApi
+from namespaces import healthy_whose_jobs_end, run_jobs
 
 #: Requests every authenticated user may make, so no Role grants them: the review of one's own
 #: rights (ClusterRole system:basic-user) and connect()'s look at the namespace, which goes on
@@ -78,41 +78,7 @@ def uncovered(api: FakeApi, command: str) -> list[tuple[str, str, str]]:
     return sorted(c for c in calls - GRANTED_TO_EVERYONE - TOLERATED if not allows(rules, c[1], c[2], c[0]))
 
 
-def run_jobs(api: FakeApi, fail: bool = False) -> None:
-    """Play the Job controller: a created Job gets a pod whose script ends, then finishes."""
-
-    def on_create(plural: str, ns: str | None, obj: dict) -> None:
-        if plural != "jobs":
-            return
-        name = obj["metadata"]["name"]
-        pod = f"{name}-x7k2p"
-        api.logs[pod] = "end\n"
-        api.put("pods", {"metadata": {"name": pod, "labels": {"job-name": name}},
-                         "spec": {"containers": [{"name": "bar", "image": b.IMAGE}]},
-                         "status": {"phase": "Failed" if fail else "Succeeded"}}, ns)
-        done = {"type": "Failed", "status": "True", "reason": "BackoffLimitExceeded"} if fail else \
-            {"type": "Complete", "status": "True"}
-
-        def finish() -> None:  # a moment later, so waiting goes through the watch
-            job = api.stored("jobs", name, ns)
-            if job is not None:
-                job = copy.deepcopy(job)
-                job["status"] = {"conditions": [done], "completionTime": "2021-01-23T08:01:00Z"}
-                api.put("jobs", job, ns, event="MODIFIED")
-
-        threading.Timer(0.2, finish).start()
-
-    api.on_create = on_create
-
-
-@pytest.fixture
-def api():
-    fake = FakeApi(namespaces=(b.NS,)).start()
-    fake.load(b.healthy())
-    fake.exec_handler = lambda pod, container, argv: (0, "end\n", "")
-    run_jobs(fake)
-    yield fake
-    fake.stop()
+pytestmark = pytest.mark.fake_api(holds=healthy_whose_jobs_end)
 
 
 def runner(cluster, data: dict, tmp_path: Path) -> Runner:

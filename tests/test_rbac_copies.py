@@ -1,5 +1,5 @@
 """`dvdoctor rbac --for copy` grants what a copy calls: the facts, the copy Job run through the real
-Kubernetes client against the fake API server (its Job controller played as in test_rbac.py, the
+Kubernetes client against the fake API server (its Job controller played as in tests/namespaces.py, the
 Job's pod printing the copy program's records), and the no-recent-copy repair."""
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ import json
 import threading
 from pathlib import Path
 
+import pytest
 from rich.console import Console
 
 import builders as b
@@ -19,7 +20,10 @@ from dvdoctor.core.names import DEFAULT, CopySettings
 from dvdoctor.cluster.permissions import COPY
 from dvdoctor.repair.plan import Runner, execute
 
-from test_rbac import api, uncovered  # noqa: F401  (fixtures; `cluster` is conftest's, on this api)
+from namespaces import healthy_whose_jobs_end
+from test_rbac import uncovered
+
+pytestmark = pytest.mark.fake_api(holds=healthy_whose_jobs_end)
 
 SETTINGS = DEFAULT.__class__(copies=CopySettings(secret="dv-copies", image="reg.example/dvdoctor:0.2"))
 

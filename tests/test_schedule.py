@@ -142,15 +142,12 @@ def test_the_containerfile_builds_the_image_the_job_runs():
 
 
 @pytest.fixture
-def fake(tmp_path, monkeypatch):
-    from fakeapi import FakeApi
-
-    api = FakeApi(namespaces=(NS,)).start()
-    monkeypatch.setenv("KUBECONFIG", str(api.kubeconfig(tmp_path / "config", namespace=NS)))
+def fake(api, kubeconfig, tmp_path, monkeypatch):
+    """The shared empty fake API server (conftest's `api`), named by KUBECONFIG for the command line."""
+    monkeypatch.setenv("KUBECONFIG", str(kubeconfig))
     monkeypatch.setenv("DVDOCTOR_AUDIT", str(tmp_path / "audit.jsonl"))
     monkeypatch.delenv("DVDOCTOR_LAB", raising=False)
-    yield api
-    api.stop()
+    return api
 
 
 def run_cli(argv: list[str], capsys) -> tuple[int, str]:

@@ -20,7 +20,7 @@ from dvdoctor.repair.audit import AuditLog
 from dvdoctor.flows.common import FlowOptions, save_log
 from dvdoctor.repair.audit import Change
 from fakeapi import FakeApi
-from test_rbac import run_jobs
+from namespaces import run_jobs
 
 #: name -> value: each value is a secret that must never be written out.
 PLANTED_ENV = {
@@ -61,8 +61,7 @@ def assert_clean(text: str, where: str) -> None:
     assert not leaked, f"{where} leaks {leaked}"
 
 
-@pytest.fixture
-def api():
+def planted_everywhere(fake: FakeApi) -> None:
     """A namespace whose dv-api pod, env and args carry every planted form, with a failed backup job."""
     data = b.healthy()
     api_pod = next(p for p in data["objects"]["pods"] if p["metadata"]["name"].startswith("dv-api-"))
@@ -80,12 +79,12 @@ def api():
     container["command"] = ["/bin/sh", "-c", SHELL]
     data["objects"]["jobs"].append(b.job("dv-backup-job", state="failed"))
     data["objects"]["pods"].append(b.job_pod("dv-backup-job", phase="Failed"))
-    fake = FakeApi(namespaces=(b.NS,)).start()
     fake.load(data)
     fake.logs[BACKUP_POD] = LOG
     run_jobs(fake)
-    yield fake
-    fake.stop()
+
+
+pytestmark = pytest.mark.fake_api(holds=planted_everywhere)
 
 
 def invoke(api: FakeApi, tmp_path: Path, *argv: str):
@@ -309,8 +308,8 @@ BREAK_IT_LEAKS = ("QuotedLEAK4", "QuotedLEAK5", "DashLEAK6", "litLEAK1", "ssLEAK
                   "12345678", "DashLEAK9")
 
 
-def test_the_break_it_forms_leave_no_output(tmp_path: Path):
-    """End to end: the forms planted in dv-engine-0's first container, then `collect -o`, `--bundle` and `check -o json`."""
+def break_it_forms_in_dv_engine(fake: FakeApi) -> None:
+    """A healthy namespace whose dv-engine-0 first container carries the break-it forms, whose Jobs end."""
     data = b.healthy()
     pod = next(p for p in data["objects"]["pods"] if p["metadata"]["name"] == "dv-engine-0")
     container = pod["spec"]["containers"][0]
@@ -324,16 +323,17 @@ def test_the_break_it_forms_leave_no_output(tmp_path: Path):
         {"name": "ODBC", "value": "Driver={DB2};Pwd={hun;ter2LEAK};"},
     ]
     pod["metadata"].setdefault("annotations", {})["dv.example/password"] = 12345678
-    fake = FakeApi(namespaces=(b.NS,)).start()
-    try:
-        fake.load(data)
-        run_jobs(fake)
-        facts, bundle = tmp_path / "facts.json", tmp_path / "case.tar.gz"
-        assert invoke(fake, tmp_path, "collect", "--no-pod", "-o", str(facts)).exit_code == 0
-        assert invoke(fake, tmp_path, "collect", "--no-pod", "--bundle", str(bundle)).exit_code == 0
-        report = invoke(fake, tmp_path, "check", "--no-pod", "-o", "json")
-    finally:
-        fake.stop()
+    fake.load(data)
+    run_jobs(fake)
+
+
+@pytest.mark.fake_api(holds=break_it_forms_in_dv_engine)
+def test_the_break_it_forms_leave_no_output(api, tmp_path: Path):
+    """End to end: the forms planted in dv-engine-0's first container, then `collect -o`, `--bundle` and `check -o json`."""
+    facts, bundle = tmp_path / "facts.json", tmp_path / "case.tar.gz"
+    assert invoke(api, tmp_path, "collect", "--no-pod", "-o", str(facts)).exit_code == 0
+    assert invoke(api, tmp_path, "collect", "--no-pod", "--bundle", str(bundle)).exit_code == 0
+    report = invoke(api, tmp_path, "check", "--no-pod", "-o", "json")
     with tarfile.open(bundle) as tar:
         members = {m.name: tar.extractfile(m).read().decode() for m in tar.getmembers() if m.isfile()}
     outputs = {"collect -o": facts.read_text(), "check -o json": report.output,

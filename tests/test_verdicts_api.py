@@ -6,10 +6,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 
 import builders as b
 from dvdoctor.cli import run
-from test_rbac import api  # noqa: F401  (the fixture: a healthy namespace whose Jobs end)
+from namespaces import healthy_whose_jobs_end
+
+pytestmark = pytest.mark.fake_api(holds=healthy_whose_jobs_end)
 
 ENGINE_CHECKS = ["bar-templates-missing", "restore-marker-left", "stale-bar-marker"]
 
