@@ -83,12 +83,16 @@ def copy(restic: Restic, bar: Path, instance: str, namespace: str, stamps: list[
 
                 snap, added = restic.backup_stream(feed, host=host(namespace), tags=tags, when=_when(ts))
             packed = result["packed"]
-            # tagging writes the snapshot anew under another id: the record names no id (one listing
-            # finds the final one when a caller needs it)
             restic.add_tags(snap, [COMPLETE_TAG, f"added={added}", f"tarball={packed.bytes_in}",
                                    *(f"sha256:{m}={h}" for m, h in packed.checksums().items())])
+            # tagging wrote the snapshot anew under another id: the record names that one, the id
+            # `list --copies` shows and the audit log records (not the id restic backup printed)
+            try:
+                final: str | None = restic.current_id(snap)
+            except ResticError:
+                final = None  # the copy is whole all the same; whoever needs its id lists the copies
             say(copied=ts, added=added, read=packed.bytes_in, stream=packed.bytes_out,
-                checksums=packed.checksums())
+                checksums=packed.checksums(), **({"snapshot": final} if final else {}))
         except (OSError, StreamError) as exc:
             failed += 1
             say(failed=ts, why=str(exc))

@@ -115,6 +115,9 @@ class Snapshot:
     id: str
     time: str
     tags: dict[str, str] = field(default_factory=dict)
+    #: The full id the snapshot had when restic made it; set once its tags were changed (restic writes
+    #: a retagged snapshot anew, under another id), empty before.
+    original: str = ""
 
     @property
     def backup(self) -> str:
@@ -204,7 +207,8 @@ class Restic:
         for t in tag_filters:
             args += ["--tag", t]
         raw = json.loads(self.call("snapshots", *args) or "[]") or []
-        snaps = [Snapshot(s.get("short_id") or s["id"][:8], s.get("time", ""), _tags(s.get("tags") or []))
+        snaps = [Snapshot(s.get("short_id") or s["id"][:8], s.get("time", ""), _tags(s.get("tags") or []),
+                          s.get("original") or "")
                  for s in raw]
         return sorted(snaps, key=lambda s: (s.backup, s.time))
 
@@ -274,6 +278,19 @@ class Restic:
         for t in tags:
             args += ["--add", t]
         self.call("tag", *args, snapshot)
+
+    def current_id(self, made: str) -> str:
+        """The id a snapshot restic made as `made` (an id or its prefix) has now: a snapshot's id is the
+        hash of its content, tags included, so `tag` writes it anew under another id and keeps the first
+        in `original`. That id is the one `snapshots` (and so `list --copies`) shows."""
+        every = self.snapshots()
+        for snap in every:
+            if snap.original.startswith(made):
+                return snap.id
+        for snap in every:  # never retagged (the tags were already there)
+            if made.startswith(snap.id):
+                return snap.id
+        raise ResticError(f"restic snapshots: snapshot {made[:8]} is not in the repository's list")
 
     def dump(self, snapshot: str) -> subprocess.Popen:
         """`restic dump` of a copy's stream, as a process whose stdout the caller reads."""

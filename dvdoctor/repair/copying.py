@@ -88,8 +88,10 @@ class CopyProgramRun:
         return []
 
     def _snapshot_ids(self, made: list[dict]) -> dict[str, str]:
-        """backup -> snapshot id for the copies just made: from their records when they carry it, else
-        from the repository's list (one more run of the program, only when a copy was made)."""
+        """backup -> snapshot id for the copies just made: from their records, which name the id each
+        copy has after its tags were added (the one `list --copies` shows); else (a copy Job of an older
+        image, or the program could not list after tagging) from the repository's list, one more run of
+        the program, only then."""
         ids = {str(r["copied"]): str(r["snapshot"]) for r in made if r.get("snapshot")}
         if made and len(ids) < len(made):
             listed: dict[str, str] = {}

@@ -402,3 +402,39 @@ def test_a_folder_a_running_restore_from_copy_writes_is_left_alone(copies):
     with Lock(copies.cluster(), "dvdoctor restore --from-copy 2020-01-02-03-04-05").acquire():
         code, out, err = copies.dv("check", "--only", "incomplete-backups", "--fail-on", "warn")
     assert code == 0 and ".dvdoctor-rehydrate-" not in out, out + err
+
+
+def test_a_copy_is_audited_under_the_snapshot_id_list_copies_shows(copies, monkeypatch):
+    """Tagging a copy complete writes its snapshot anew under another id: copy's own record and the
+    audit log name that final id, the one `list --copies -o json` shows (not the id restic backup
+    printed), and the copy program is not run again after the copy to find it."""
+    from dvdoctor.copies import where
+
+    actions: list[str] = []
+    made = where.local_run
+
+    def counted(*args, **kwargs):
+        run = made(*args, **kwargs)
+
+        def wrapper(argv: list[str], write: bool):
+            actions.append(argv[0])
+            return run(argv, write)
+        return wrapper
+
+    monkeypatch.setattr(where, "local_run", counted)
+    code, out, err = copies.dv("copy", "--init", "--yes", "-o", "json")
+    assert code == 0, out + err
+    assert actions[-1] == "copy", actions  # nothing run after the copy: the id came with its record
+    [record] = json.loads(out)["copied"]
+    code, out, err = copies.dv("list", "--copies", "-o", "json")
+    assert code == 0, out + err
+    [listed] = json.loads(out)["copies"]
+    assert record["copied"] == listed["backup"] == copies.current()
+    assert record["snapshot"] == listed["snapshot"]
+    [change] = [c for e in copies.audit_entries() if e["fix"] == "copy" for c in e["changes"]]
+    assert change["after"].startswith(f"snapshot {listed['snapshot']} ("), change
+    # the id restic backup printed is another one: the snapshot was written anew by tagging
+    [snap] = snapshots(copies)
+    assert snap["short_id"] == listed["snapshot"]
+    assert snap["original"] and not snap["original"].startswith(listed["snapshot"])
+    assert snap["original"][:8] not in json.dumps(copies.audit_entries())
