@@ -57,8 +57,10 @@ def _collect_again(opts: Options):
     return lambda verify=ReadBack(mode="recorded"): gather(opts, no_pod=False, verify=verify, quiet=True)
 
 
-def _gate(opts: Options, cluster, facts, phase: str, ignore: List[str], fix: bool, yes: bool, console: Console):
-    """The flow's preflight; returns the facts to go on with and its verdict (0: go on)."""
+def _gate(opts: Options, cluster, facts, phase: str, ignore: List[str], fix: bool, yes: bool, console: Console,
+          audit_file: Optional[Path]):
+    """The flow's preflight; returns the facts to go on with and its verdict (0: go on). Its --fix
+    logs its changes where the flow's own go (--audit-file), so one file holds the whole run."""
     from ..repair.fixer import FixOptions
     from ..flows.gate import preflight
     from ..facts.probe import EVERY_UNPROVEN
@@ -66,7 +68,7 @@ def _gate(opts: Options, cluster, facts, phase: str, ignore: List[str], fix: boo
     from ..render.report import render
 
     def apply_fixes(f, ids):
-        return repair(opts, cluster, f, ids, FixOptions(), console, yes=yes)
+        return repair(opts, cluster, f, ids, FixOptions(), console, yes=yes, audit_file=audit_file)
 
     # after a fix the facts are gathered as the gate first did: a restore's backups read back again
     run = Run(phase=phase, suppressions=opts.suppressions)
@@ -142,7 +144,7 @@ def backup(
     log_dir = _validate_log_dir(log_dir)
     opts, cluster, facts, console, runner = _flow_setup(ctx, ignore, audit_file, lock=not dry_run,
                                                         break_lock=break_lock)
-    facts, code = _gate(opts, cluster, facts, "backup", ignore, fix, yes, console)
+    facts, code = _gate(opts, cluster, facts, "backup", ignore, fix, yes, console, audit_file)
     if code:
         raise typer.Exit(code)
     runner = runner.on(facts)
@@ -210,7 +212,7 @@ def restore(
     chosen = choose(facts, from_)
     about_origin = judge_origin(facts, chosen, yes=yes, accept_other=accept_other_instance,
                                 accept_unverified=accept_unverified_origin)
-    facts, code = _gate(opts, cluster, facts, "restore", ignore, fix, yes, console)
+    facts, code = _gate(opts, cluster, facts, "restore", ignore, fix, yes, console, audit_file)
     if code:
         raise typer.Exit(code)
     runner = runner.on(facts)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 
 from dvdoctor.lab import break_lab
@@ -84,6 +85,20 @@ def test_fix_repairs_the_gate_first_and_the_backup_succeeds(flow):
     (new,) = set(flow.timestamps()) - {first}
     assert flow.current() == new
     assert [e["fix"] for e in flow.audit_entries()][0] == "bar-permissions"
+
+
+def test_the_gates_fix_logs_its_changes_to_the_audit_file_given(flow):
+    """--audit-file holds the whole run: the gate's repair as well as the backup's own changes."""
+    break_lab(flow.lab, "bar-permissions")
+    given = flow.base / "given-audit.jsonl"
+
+    code, out, _ = flow.backup("--yes", "--fix", "--audit-file", str(given))
+
+    assert code == 0, out
+    entries = [json.loads(line) for line in given.read_text().splitlines()]
+    assert entries[0]["fix"] == "bar-permissions"
+    assert "backup" in [e["fix"] for e in entries]
+    assert flow.audit_entries() == []
 
 
 def test_a_failed_job_is_reported_at_once_with_its_signature(flow):
