@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Optional
+from typing import Optional
 
 import typer
 from rich.console import Console
@@ -23,12 +23,6 @@ from .context import Options
 from .fix_cmd import confirm
 from .locking import break_lock_option, take_lock
 from ..facts.probe import EVERY_UNPROVEN
-
-if TYPE_CHECKING:
-    from ..cluster.port import Cluster
-    from ..copies.where import JobOutcome, Run
-    from ..facts.model import Facts
-
 
 #: restic counts kept copies in a 32-bit field; more than this is a typo, not a policy.
 MAX_KEEP = 100_000
@@ -74,7 +68,7 @@ def copy(
     from ..core.units import human_bytes, is_timestamp
     from ..core.errors import UsageError
     from ..copies.where import runner
-    from ..flows.copies import choose
+    from ..flows.copies import audited_run, choose
 
     opts: Options = ctx.obj
     if from_ts is not None and not is_timestamp(from_ts):
@@ -106,7 +100,7 @@ def copy(
     if not confirm(console, f"Copy {len(todo)} backup{'s' if len(todo) != 1 else ''} "
                             f"({', '.join(todo)}) into the repository?", yes):
         raise typer.Exit(1)
-    outcome = _audited(cluster, facts, audit_file, "copy", run, ("copy", *todo),
+    outcome = audited_run(cluster, facts, audit_file, "copy", run, ("copy", *todo),
                        f"copy {', '.join(todo)} into the restic repository")
     done = [r for r in outcome.records if "copied" in r]
     for r in done:
@@ -124,26 +118,6 @@ def copy(
                 console.print(f"[red]✗[/] {r['failed']}: {escape(r['why'])}")
         _fail(console, outcome, "copy") if not any("failed" in r for r in outcome.records) else None
         raise typer.Exit(1)
-
-
-def _audited(cluster: "Cluster", facts: "Facts", audit_file: Optional[Path], flow: str, run: "Run",
-             args: tuple[str, ...], summary: str, *, write: bool = False,
-             known: Optional[dict[str, str]] = None) -> "JobOutcome":
-    """Run the copy program for a change through the executor, so the audit log records what it did
-    (the repository redacted); returns its outcome for the command to render, failed or not."""
-    from ..repair.copying import CopyProgramRun, repository_shown
-    from ..repair.plan import ActionFailed, Plan, execute
-    from ..repair.runner import open_runner
-
-    step = CopyProgramRun(run, args, summary, repository_shown(facts.settings.copies), write=write,
-                          known=dict(known or {}))
-    try:
-        execute(Plan(flow, [step]), open_runner(cluster, facts, audit_file, lambda _step: None))
-    except ActionFailed as exc:
-        if step.outcome is None:  # the program did not run: its own error, as before (a usage error stays one)
-            raise (exc.__cause__ or exc)
-    assert step.outcome is not None
-    return step.outcome
 
 
 def show_copies(opts: Options, output: Output) -> None:
@@ -176,6 +150,7 @@ def prune_copies(opts: Options, policy: dict[str, int], yes: bool, dry_run: bool
                  audit_file: Optional[Path] = None) -> int:
     """`prune --copies`: restic forget + prune of this instance's copies by the policy given."""
     from ..copies.where import runner
+    from ..flows.copies import audited_run
 
     console = make_console()
     if any(n > MAX_KEEP for n in policy.values()):
@@ -197,7 +172,7 @@ def prune_copies(opts: Options, policy: dict[str, int], yes: bool, dry_run: bool
         return 0
     if not confirm(console, "Forget the copies outside that policy and free their space in the repository?", yes):
         return 1
-    outcome = _audited(cluster, facts, audit_file, "prune", run, ("forget", *(f"{k}={n}" for k, n in policy.items())),
+    outcome = audited_run(cluster, facts, audit_file, "prune", run, ("forget", *(f"{k}={n}" for k, n in policy.items())),
                        f"forget the copies outside the policy ({said}) and prune the repository", write=True,
                        known={s["snapshot"]: s["backup"] for s in snaps})
     if outcome.rc != 0:
@@ -224,6 +199,7 @@ def rehydrate_for_restore(ctx: typer.Context, wanted: str, yes: bool, break_lock
     from ..core.units import human_bytes
     from ..checks.bar_low_space import space
     from ..copies.where import runner
+    from ..flows.copies import audited_run
     from ..core.errors import UsageError
     from ..facts.model import SECTION_BAR
     from ..flows.restore import judge_origin
@@ -283,7 +259,7 @@ def rehydrate_for_restore(ctx: typer.Context, wanted: str, yes: bool, break_lock
     if not confirm(console, f"Write copy {snap['snapshot']} back onto {facts.names.bar_pvc} as backup "
                             f"{snap['backup']} (about {human_bytes(need)})?", yes):
         raise typer.Exit(1)
-    outcome = _audited(cluster, facts, audit_file, "restore", run, ("rehydrate", snap["snapshot"], snap["backup"]),
+    outcome = audited_run(cluster, facts, audit_file, "restore", run, ("rehydrate", snap["snapshot"], snap["backup"]),
                        f"write copy {snap['snapshot']} back onto {facts.names.bar_pvc} as backup {snap['backup']}",
                        write=True)
     if outcome.rc != 0:

@@ -296,11 +296,10 @@ def prune(
 
     Never the current (symlinked) or the newest good backup; nothing when no good backup would remain.
     """
-    from ..repair.plan import ActionFailed, execute
-    from ..repair.runner import open_runner
+    from ..repair.plan import ActionFailed
     from ..core.errors import UsageError
     from ..facts.probe import EVERY_ONE, ReadBack
-    from ..flows.prune import prune_plan, verify_prune
+    from ..flows.prune import prune_plan, run_prune
 
     from ..repair.owner import refuse_while_active
     from ..core.words import plural
@@ -336,16 +335,14 @@ def prune(
         raise typer.Exit(0)
     if not confirm(console, f"Delete {plural(len(removals), 'backup')} in namespace {facts.namespace}?", yes):
         raise typer.Exit(1)
-    runner = open_runner(cluster, facts, audit_file, say_steps(console))
     try:
-        execute(plan, runner)
+        done = run_prune(cluster, facts, plan, removals, kept, audit_file, say_steps(console),
+                         lambda: gather(opts, no_pod=False, verify=ReadBack(mode="recorded"), quiet=True))
     except ActionFailed as exc:
         console.print(f"[red]✗[/] {escape(str(exc))}")
         raise typer.Exit(1)
-    gone, kept_ok = verify_prune(facts, gather(opts, no_pod=False, verify=ReadBack(mode="recorded"), quiet=True),
-                                 removals, kept)
-    console.print(("[green]✓ verified[/]" if len(gone) == len(removals) and kept_ok else "[red]✗ not verified[/]")
-                  + f": {len(gone)} of {plural(len(removals), 'backup')} removed; "
-                  + ("the kept backups are unchanged and a good one is among them" if kept_ok
+    console.print(("[green]✓ verified[/]" if done.verified else "[red]✗ not verified[/]")
+                  + f": {len(done.gone)} of {plural(len(removals), 'backup')} removed; "
+                  + ("the kept backups are unchanged and a good one is among them" if done.kept_ok
                      else "the kept backups are NOT all unchanged, or no good one is among them"))
-    raise typer.Exit(0 if len(gone) == len(removals) and kept_ok else 1)
+    raise typer.Exit(0 if done.verified else 1)

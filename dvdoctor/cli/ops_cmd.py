@@ -165,10 +165,8 @@ def _apply(opts: Options, namespace: str, objects: list[dict], dry_run: bool, au
     from rich.markup import escape
 
     from ..core.errors import UsageError
-    from ..facts.model import Facts
-    from ..repair.plan import ActionFailed, execute_all_or_nothing
-    from ..repair.runner import open_runner
-    from ..flows.schedule import apply_plan
+    from ..repair.plan import ActionFailed
+    from ..flows.schedule import apply_plan, apply_schedule
     from .fix_cmd import render_plan, say_steps
     from .locking import take_lock
 
@@ -187,12 +185,10 @@ def _apply(opts: Options, namespace: str, objects: list[dict], dry_run: bool, au
         render_plan(console, plan)
         if plan.empty:
             return 0
-        # the actions need only the port; the facts carry the namespace the audit log names
-        runner = open_runner(cluster, Facts({"namespace": namespace}), audit_file, say_steps(console))
         try:
-            execute_all_or_nothing(plan, runner)
+            logged = apply_schedule(cluster, plan, audit_file, say_steps(console))
         except ActionFailed as exc:
             console.print(f"[red]✗[/] {escape(str(exc))}")
             return 1
-    console.print(f"[green]✓[/] schedule applied in namespace {namespace}; [dim]changes logged to {runner.audit.path}[/]")
+    console.print(f"[green]✓[/] schedule applied in namespace {namespace}; [dim]changes logged to {logged}[/]")
     return 0

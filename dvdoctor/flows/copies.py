@@ -1,4 +1,5 @@
-"""Copies of good backups off dv-bar-pvc: which backups to copy.
+"""Copies of good backups off dv-bar-pvc: which backups to copy, and the copy program run as an
+audited change (copy, prune --copies and restore --from-copy all change the repository or the volume).
 
 The runbook's warning is that deleting the backup volume loses every backup. A copy in a restic
 repository (another claim, object storage) survives that, deduplicated and encrypted. Where the
@@ -7,10 +8,17 @@ copy program runs is `dvdoctor.copies.where`; what it writes is `dvdoctor.copies
 
 from __future__ import annotations
 
+from pathlib import Path
+
+from ..cluster.port import Cluster
+from ..copies.where import JobOutcome, Run
 from ..facts.trust import good_backups
 from ..facts.backups import Backup, backups, link_timestamp
 from ..core.errors import UsageError
 from ..facts.model import Facts
+from ..repair.copying import CopyProgramRun, repository_shown
+from ..repair.plan import ActionFailed, Plan, execute
+from ..repair.runner import open_runner
 
 
 def choose(facts: Facts, wanted: str | None, all_new: bool, copied: set[str]) -> tuple[list[str], list[str]]:
@@ -36,3 +44,19 @@ def choose(facts: Facts, wanted: str | None, all_new: bool, copied: set[str]) ->
     skipped = [t for t in todo if t in copied]
     notes += [f"{t}: already copied" for t in skipped]
     return [t for t in todo if t not in copied], notes
+
+
+def audited_run(cluster: Cluster, facts: Facts, audit_file: Path | None, flow: str, run: Run,
+                args: tuple[str, ...], summary: str, *, write: bool = False,
+                known: dict[str, str] | None = None) -> JobOutcome:
+    """Run the copy program for a change through the executor, so the audit log records what it did
+    (the repository redacted); returns its outcome for the command to render, failed or not."""
+    step = CopyProgramRun(run, args, summary, repository_shown(facts.settings.copies), write=write,
+                          known=dict(known or {}))
+    try:
+        execute(Plan(flow, [step]), open_runner(cluster, facts, audit_file, lambda _step: None))
+    except ActionFailed as exc:
+        if step.outcome is None:  # the program did not run: its own error, as before (a usage error stays one)
+            raise (exc.__cause__ or exc)
+    assert step.outcome is not None
+    return step.outcome

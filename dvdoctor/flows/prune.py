@@ -1,18 +1,25 @@
 """`prune`: which backups go, by the one deletion rule, as a plan; and the proof afterwards that
 exactly those went and the kept ones are untouched.
 
-The CLI gathers the facts (every backup read back in this run), shows the plan, asks, and applies it
-with the repair runner; what to remove and how to tell it worked are decided here.
+The CLI gathers the facts (every backup read back in this run), shows the plan and asks; what to
+remove, applying it through the repair runner's executor (audited), and how to tell it worked are
+decided here.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from ..cluster.port import Cluster
 from ..core.units import human_bytes
 from ..core.words import plural
 from ..facts.model import SECTION_BAR, Facts
 from ..facts.trust import GOOD, survey
-from ..repair.plan import BarScript, Plan
+from ..repair.plan import BarScript, Plan, execute
 from ..repair.retention import Removal, protected, prunable, refuse_unless_good_remains
+from ..repair.runner import open_runner
 
 
 def prune_plan(facts: Facts, keep: int) -> tuple[list[Removal], list[str], Plan]:
@@ -44,3 +51,26 @@ def verify_prune(before: Facts, after: Facts, removals: list[Removal], kept: lis
     kept_ok = all((a := later.get(t)) is not None and a.stamp == s.get(t).stamp for t in kept) \
         and any(s.state(t) == GOOD for t in kept)
     return gone, kept_ok
+
+
+@dataclass(frozen=True)
+class Pruned:
+    """What a prune did, as read back afterwards: the folders gone, and whether the kept ones are untouched."""
+
+    removals: list[Removal]
+    gone: list[str]
+    kept_ok: bool
+
+    @property
+    def verified(self) -> bool:
+        return len(self.gone) == len(self.removals) and self.kept_ok
+
+
+def run_prune(cluster: Cluster, facts: Facts, plan: Plan, removals: list[Removal], kept: list[str],
+              audit_file: Path | None, progress: Callable[[str], None],
+              collect_again: Callable[[], Facts]) -> Pruned:
+    """Apply the consented plan through the executor (each removal audited), then prove it on facts
+    collected again. An action that fails raises ActionFailed, with nothing after it applied."""
+    execute(plan, open_runner(cluster, facts, audit_file, progress))
+    gone, kept_ok = verify_prune(facts, collect_again(), removals, kept)
+    return Pruned(removals, gone, kept_ok)

@@ -16,11 +16,15 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
 
 from ..cluster.port import Cluster
 from ..core.errors import UsageError
 from ..core.names import OWNED_LABEL, OWNED_VALUE
-from ..repair.plan import Create, Patch, Plan
+from ..facts.model import Facts
+from ..repair.plan import Create, Patch, Plan, execute_all_or_nothing
+from ..repair.runner import open_runner
 from ..cluster.permissions import BACKUP, CHECK
 from ..cluster.rbac import manifests as rbac_manifests
 from ..cluster.rbac import subject
@@ -263,3 +267,13 @@ def apply_plan(cluster: Cluster, objects: list[dict]) -> Plan:
         if patch:
             plan.actions.append(Patch(kind, name, patch, f"update {what}: {', '.join(_fields(patch))}"))
     return plan
+
+
+def apply_schedule(cluster: Cluster, plan: Plan, audit_file: Path | None, progress: Callable[[str], None]) -> Path:
+    """Apply the schedule's plan as one (every object tried with dryRun first; a refusal half-way
+    undoes what was made), each change audited; where the audit log is. An action that fails raises
+    ActionFailed. The caller holds the lock it made the plan under."""
+    # the actions need only the port; the facts carry the namespace the audit log names
+    runner = open_runner(cluster, Facts({"namespace": cluster.namespace}), audit_file, progress)
+    execute_all_or_nothing(plan, runner)
+    return runner.audit.path
