@@ -10,6 +10,9 @@
   `healthy_whose_jobs_end`), and names those contexts in the kubeconfig. It is the one fixture that
   starts a fake server, so every one is stopped after its test.
 - `root`: a pod's root folder every uid can traverse, for the in-pod scripts run for real.
+- `restic_repository`: makes a test's own restic repository, a copy of one the session's `restic
+  init` made, re-keyed under a cheap KDF so each restic command does not spend half a second of CPU
+  deriving its key (tests/restic_repo.py).
 """
 
 from __future__ import annotations
@@ -97,3 +100,24 @@ def root() -> Iterator[Path]:
     base = b.pod_root()
     yield base
     shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def restic_template(tmp_path_factory: pytest.TempPathFactory):
+    """The session's empty restic repository (one `restic init`, re-keyed): only ever copied."""
+    restic = shutil.which("restic")
+    if restic is None:
+        pytest.skip("restic is not installed (make test installs it as root on Debian: apt-get install restic)")
+    from restic_repo import make_template, remove
+
+    base = tmp_path_factory.mktemp("restic-template")
+    template = make_template(base / "repo", restic)
+    yield template
+    remove(base)
+
+
+@pytest.fixture
+def restic_repository(restic_template) -> Callable[[Path, str], Path]:
+    """`make(path, password)`: a repository of the test's own at path, opened by that password (a copy
+    of the session's: restic's format, layout and chunker polynomial, a new id, a cheap key file)."""
+    return restic_template.copy_to

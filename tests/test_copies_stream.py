@@ -343,7 +343,7 @@ def test_no_piece_of_a_repository_password_is_ever_shown(repository, shown):
 
 @pytest.mark.skipif(shutil.which("restic") is None,
                     reason="restic is not installed (make test installs it as root on Debian)")
-def test_restic_cuts_at_the_frames_so_a_changed_page_costs_one_frame(tmp_path):
+def test_restic_cuts_at_the_frames_so_a_changed_page_costs_one_frame(tmp_path, restic_repository):
     """Against restic itself: an 8 MiB file backed up, then again with three 8 KiB pages changed
     in three frames. restic cuts after every frame marker made for its repository's polynomial, so
     the file is stored as its frames exactly, and the second backup adds three frames (and the
@@ -372,7 +372,7 @@ def test_restic_cuts_at_the_frames_so_a_changed_page_costs_one_frame(tmp_path):
         tree = json.loads(restic("cat", "blob", json.loads(restic("cat", "snapshot", summary["snapshot_id"]))["tree"]))
         return summary["data_added"], len(tree["nodes"][0]["content"])
 
-    restic("init", "--repository-version", "2")
+    restic_repository(tmp_path / "repo", "test")
     marker = chunk_marker(int(json.loads(restic("cat", "config"))["chunker_polynomial"], 16))
     frames = -(-(8 * 1024 * 1024 + 512) // FRAME)  # the file's data blocks, its last frame padded
     _, chunks = backup(pages)
@@ -383,7 +383,7 @@ def test_restic_cuts_at_the_frames_so_a_changed_page_costs_one_frame(tmp_path):
 
 @pytest.mark.skipif(shutil.which("restic") is None,
                     reason="restic is not installed (make test installs it as root on Debian)")
-def test_a_copy_comes_back_only_under_the_backup_it_holds(tmp_path, capsys):
+def test_a_copy_comes_back_only_under_the_backup_it_holds(tmp_path, capsys, restic_repository):
     """The name a copy is restored under comes from its tag, which anyone with the password may
     change; the stream's own record decides: a copy of one backup is never written back as another."""
     import os
@@ -397,7 +397,7 @@ def test_a_copy_comes_back_only_under_the_backup_it_holds(tmp_path, capsys):
         _combined({"dv_backup_dv_engine.tar.gz": _component({"versioned/f": b"x" * 5000})}))
     restic = Restic({**os.environ, "RESTIC_REPOSITORY": str(tmp_path / "repo"), "RESTIC_PASSWORD": "test",
                      "RESTIC_CACHE_DIR": str(tmp_path / "cache")})
-    restic.init()
+    restic_repository(tmp_path / "repo", "test")
     assert job.copy(restic, bar, "uid-1", "ns", ["2026-01-01-00-00-00"]) == 0
     snapshot = restic.snapshots()[0].id
     capsys.readouterr()

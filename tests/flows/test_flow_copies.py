@@ -37,6 +37,14 @@ def copies(flow, monkeypatch):
     return flow
 
 
+@pytest.fixture
+def repository(copies, restic_repository):
+    """The copies' repository, made: a copy of the session's (tests/restic_repo.py), opened by PASSWORD.
+    `copy --init` makes one with restic for real in the tests of init itself."""
+    restic_repository(copies.repo, PASSWORD)
+    return copies.repo
+
+
 def restic(flow, *args: str) -> str:
     done = subprocess.run([RESTIC, "-r", str(flow.repo), *args], capture_output=True, text=True,
                           env={"RESTIC_PASSWORD": PASSWORD, "PATH": "/usr/bin:/bin", "HOME": str(flow.base)})
@@ -69,8 +77,8 @@ def test_copy_needs_a_repository_and_init_creates_it(copies):
     assert {f"sha256:{name}={digest}" for name, digest in expected.items()} <= tags
 
 
-def test_copy_is_idempotent_and_copies_only_good_backups(copies):
-    assert copies.dv("copy", "--init", "--yes")[0] == 0
+def test_copy_is_idempotent_and_copies_only_good_backups(copies, repository):
+    assert copies.dv("copy", "--yes")[0] == 0
     code, out, err = copies.dv("copy", "--yes")
     assert code == 0 and "already copied" in out and "nothing to copy" in out
     assert len(snapshots(copies)) == 1
@@ -91,14 +99,14 @@ def test_copy_is_idempotent_and_copies_only_good_backups(copies):
     assert code == 2 and "not a good backup" in err
 
 
-def test_a_day_of_churn_adds_a_fraction_of_a_backup(copies):
+def test_a_day_of_churn_adds_a_fraction_of_a_backup(copies, repository):
     """Deduplication works on the stream: after 2% churn of database-shaped data, the second copy adds far
     less than a whole backup to the repository (restic's stored bytes, compressed)."""
     from dvdoctor.lab import create_lab, destroy_lab
 
     destroy_lab(copies.lab)
     create_lab(copies.lab, data_size=24 * 1024 * 1024)
-    assert copies.dv("copy", "--init", "--yes")[0] == 0
+    assert copies.dv("copy", "--yes")[0] == 0
     one = (copies.bar / copies.current() / "dv_backup.tar.gz").stat().st_size
     before = json.loads(restic(copies, "stats", "--json", "--mode", "raw-data"))["total_size"]
     code, out, err = copies.dv("lab", "churn", str(copies.lab), "--percent", "2", "--scattered", "0", "--seed", "3")
@@ -112,9 +120,9 @@ def test_a_day_of_churn_adds_a_fraction_of_a_backup(copies):
     assert after - before < 0.6 * one, (before, after, one)
 
 
-def test_restore_from_a_copy_after_the_backup_volume_is_lost(copies):
+def test_restore_from_a_copy_after_the_backup_volume_is_lost(copies, repository):
     assert copies.backup("--yes")[0] == 0  # dvdoctor's backup: its manifest names this DV instance
-    assert copies.dv("copy", "--init", "--yes")[0] == 0
+    assert copies.dv("copy", "--yes")[0] == 0
     ts = copies.current()
     expected = component_digests(copies.bar / ts)
     data_before = copies.data_digest()
@@ -134,16 +142,16 @@ def test_restore_from_a_copy_after_the_backup_volume_is_lost(copies):
     assert [b["timestamp"] for b in json.loads(out)["backups"]] == [ts]
 
 
-def test_restore_from_copy_refuses_a_backup_still_on_the_volume(copies):
-    assert copies.dv("copy", "--init", "--yes")[0] == 0
+def test_restore_from_copy_refuses_a_backup_still_on_the_volume(copies, repository):
+    assert copies.dv("copy", "--yes")[0] == 0
     before = copies.snapshot()
     code, out, err = copies.restore("--from-copy", copies.current(), "--yes")
     assert code == 2 and f"restore --from {copies.current()}" in err
     assert copies.snapshot() == before
 
 
-def test_prune_of_copies_keeps_the_newest(copies):
-    assert copies.dv("copy", "--init", "--yes")[0] == 0
+def test_prune_of_copies_keeps_the_newest(copies, repository):
+    assert copies.dv("copy", "--yes")[0] == 0
     for _ in range(2):
         assert copies.backup("--yes")[0] == 0
         assert copies.dv("copy", "--yes")[0] == 0
@@ -158,12 +166,12 @@ def test_prune_of_copies_keeps_the_newest(copies):
     assert code == 2 and "--keep-daily" in err
 
 
-def test_a_copy_killed_midway_is_no_copy(copies, monkeypatch):
+def test_a_copy_killed_midway_is_no_copy(copies, repository, monkeypatch):
     """A stream that fails half-way never becomes a snapshot: restic is stopped before its input ends."""
     from dvdoctor.copies import restic as restic_mod
     from dvdoctor.copies.stream import StreamError
 
-    assert copies.dv("copy", "--init", "--yes")[0] == 0
+    assert copies.dv("copy", "--yes")[0] == 0
     assert copies.backup("--yes")[0] == 0
     r = restic_mod.Restic({"RESTIC_REPOSITORY": str(copies.repo), "RESTIC_PASSWORD": PASSWORD,
                            "HOME": str(copies.base), "PATH": "/usr/bin:/bin"})
@@ -179,8 +187,8 @@ def test_a_copy_killed_midway_is_no_copy(copies, monkeypatch):
     assert len(snapshots(copies)) == 1
 
 
-def test_wrong_password_and_unreachable_repository_are_one_line_exit_2(copies):
-    assert copies.dv("copy", "--init", "--yes")[0] == 0
+def test_wrong_password_and_unreachable_repository_are_one_line_exit_2(copies, repository):
+    assert copies.dv("copy", "--yes")[0] == 0
     pw = copies.base / "restic-password"
     pw.write_text("not the password\n")
     code, out, err = copies.dv("list", "--copies")
@@ -210,11 +218,11 @@ def _free_port() -> int:
 
 @pytest.mark.skipif(shutil.which("rclone") is None, reason="rclone is not installed (make test installs it as root "
                                                             "on Debian: apt-get install rclone)")
-def test_copy_and_restore_over_restics_rest_protocol(copies, tmp_path):
+def test_copy_and_restore_over_restics_rest_protocol(copies, restic_repository, tmp_path):
     """A real REST server (rclone serve restic) on 127.0.0.1: copy, list and bring back through it."""
     port = _free_port()
     store = tmp_path / "rest-store"
-    store.mkdir()
+    restic_repository(store / "dv", PASSWORD)  # the repository the server serves as /dv
     server = subprocess.Popen(["rclone", "serve", "restic", "--addr", f"127.0.0.1:{port}", str(store)],
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
@@ -226,7 +234,7 @@ def test_copy_and_restore_over_restics_rest_protocol(copies, tmp_path):
         pw = copies.base / "restic-password"
         copies.config.write_text(f"copies:\n  repository: rest:http://127.0.0.1:{port}/dv\n  password_file: {pw}\n")
         assert copies.backup("--yes")[0] == 0
-        assert copies.dv("copy", "--init", "--yes")[0] == 0
+        assert copies.dv("copy", "--yes")[0] == 0
         ts = copies.current()
         expected = component_digests(copies.bar / ts)
         code, out, err = copies.dv("list", "--copies", "-o", "json")
@@ -241,8 +249,8 @@ def test_copy_and_restore_over_restics_rest_protocol(copies, tmp_path):
         server.wait(10)
 
 
-def test_no_recent_copy_names_the_uncopied_backup_and_its_fix_copies_it(copies):
-    assert copies.dv("copy", "--init", "--yes")[0] == 0
+def test_no_recent_copy_names_the_uncopied_backup_and_its_fix_copies_it(copies, repository):
+    assert copies.dv("copy", "--yes")[0] == 0
     code, out, err = copies.dv("check", "--only", "no-recent-copy")
     assert code == 0 and "✓ no-recent-copy" in out
     assert copies.backup("--yes")[0] == 0
@@ -264,8 +272,8 @@ def test_no_recent_copy_is_skipped_with_its_reason_when_copies_are_not_configure
     assert "skipped: " in out and "copies are not configured" in " ".join(out.split()), out
 
 
-def test_copies_unusable_is_a_finding_and_no_recent_copy_says_it_cannot_tell(copies):
-    assert copies.dv("copy", "--init", "--yes")[0] == 0
+def test_copies_unusable_is_a_finding_and_no_recent_copy_says_it_cannot_tell(copies, repository):
+    assert copies.dv("copy", "--yes")[0] == 0
     (copies.base / "restic-password").write_text("not the password\n")
     code, out, err = copies.dv("check", "--only", "copies-unusable,no-recent-copy")
     text = " ".join(out.split())
@@ -274,14 +282,14 @@ def test_copies_unusable_is_a_finding_and_no_recent_copy_says_it_cannot_tell(cop
     assert "could not be listed" in text
 
 
-def test_a_killed_copy_leaves_no_lock_that_stops_the_next(copies):
+def test_a_killed_copy_leaves_no_lock_that_stops_the_next(copies, repository):
     """restic is interrupted, not killed, when a copy stops half-way: the next copy and prune go through."""
     from datetime import datetime, timezone
 
     from dvdoctor.copies import restic as restic_mod
     from dvdoctor.copies.stream import StreamError
 
-    assert copies.dv("copy", "--init", "--yes")[0] == 0
+    assert copies.dv("copy", "--yes")[0] == 0
     assert copies.backup("--yes")[0] == 0
     r = restic_mod.Restic({"RESTIC_REPOSITORY": str(copies.repo), "RESTIC_PASSWORD": PASSWORD,
                            "HOME": str(copies.base), "PATH": "/usr/bin:/bin"})
@@ -298,9 +306,9 @@ def test_a_killed_copy_leaves_no_lock_that_stops_the_next(copies):
     assert copies.dv("prune", "--copies", "--keep-daily", "1", "--yes")[0] == 0
 
 
-def test_restore_from_copy_judges_the_origin_before_writing(copies):
+def test_restore_from_copy_judges_the_origin_before_writing(copies, repository):
     """The lab's first backup has no manifest (DV's own job took it): with --yes alone nothing is written."""
-    assert copies.dv("copy", "--init", "--yes")[0] == 0
+    assert copies.dv("copy", "--yes")[0] == 0
     ts = copies.current()
     shutil.rmtree(copies.bar / ts)
     before = copies.snapshot()
@@ -312,16 +320,16 @@ def test_restore_from_copy_judges_the_origin_before_writing(copies):
     assert copies.current() == ts
 
 
-def test_copy_json_names_what_was_skipped(copies):
-    assert copies.dv("copy", "--init", "--yes")[0] == 0
+def test_copy_json_names_what_was_skipped(copies, repository):
+    assert copies.dv("copy", "--yes")[0] == 0
     code, out, err = copies.dv("copy", "--yes", "-o", "json")
     assert code == 0 and json.loads(out)["skipped"] == [copies.current()]
 
 
-def test_copies_made_removed_and_written_back_are_audited_without_the_password(copies):
+def test_copies_made_removed_and_written_back_are_audited_without_the_password(copies, repository):
     """copy, prune --copies and restore --from-copy each record what they changed (the snapshot, the
     backup, the repository shown redacted) in the audit log, and the password is nowhere in it."""
-    assert copies.dv("copy", "--init", "--yes")[0] == 0
+    assert copies.dv("copy", "--yes")[0] == 0
     first = copies.current()
     made = [e for e in copies.audit_entries() if e["fix"] == "copy"]
     assert len(made) == 1 and not made[0].get("error"), made

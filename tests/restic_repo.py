@@ -1,0 +1,185 @@
+"""A restic repository for tests: made once by the real `restic init`, then re-keyed under a cheap KDF.
+
+Why: restic derives the key that opens a repository from its password with scrypt, and `restic init`
+calibrates scrypt to cost about half a second of CPU (here N=32768, r=8, p=3). Every restic command
+pays that again, and a copies test runs two dozen of them: most of its time is key derivation,
+not the copies under test. restic's own test suite runs with low-security KDF parameters for the
+same reason. Here the repository is the one `restic init` made (its config, chunker polynomial,
+layout and master key are restic's own); only the key file that wraps the master key is rewritten,
+under scrypt N=1024, r=8, p=1, which costs about a millisecond.
+
+The format, from restic's design document ("Keys, Encryption and MAC"):
+- a key file in `keys/` is JSON with the scrypt parameters (`N`, `r`, `p`, a 64-byte `salt`) and
+  `data`, base64; scrypt(password, salt) gives 64 bytes: 32 for AES-256, then 32 for Poly1305-AES
+  as a 16-byte AES key `k` and a 16-byte Poly1305 key `r` (clamped);
+- an encrypted file is IV (16 bytes) || AES-256-CTR ciphertext || MAC (16 bytes), where the MAC is
+  Poly1305 over the ciphertext with key r || AES-128_k(IV);
+- `data` so opened is the master key, JSON: {"mac": {"k": .., "r": ..}, "encrypt": ..};
+- every file but the key files is named by the sha256 of its bytes (`config` is named `config`).
+
+Each test gets its own `cp -a` copy with a new key file for its password and a new repository id,
+so restic's cache (kept by repository id) never mixes two tests' repositories.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import os
+import secrets
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+from cryptography.hazmat.primitives.poly1305 import Poly1305
+
+#: The key derivation a test repository's key file asks for: about a millisecond, not half a second.
+TEST_KDF = {"N": 1024, "r": 8, "p": 1}
+#: restic refuses a key file whose salt has another length.
+SALT_BYTES = 64
+#: What scrypt may use: N=32768, r=8 (what `restic init` calibrates to here) needs 32 MiB and a bit more.
+_SCRYPT_MAXMEM = 256 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Keys:
+    """One AES-256 key and one Poly1305-AES key pair: what a password derives, and what the master key is."""
+
+    encrypt: bytes
+    mac_k: bytes
+    mac_r: bytes
+
+    @classmethod
+    def derived(cls, password: str, salt: bytes, n: int, r: int, p: int) -> "Keys":
+        raw = hashlib.scrypt(password.encode(), salt=salt, n=n, r=r, p=p, maxmem=_SCRYPT_MAXMEM, dklen=64)
+        return cls(raw[:32], raw[32:48], raw[48:64])
+
+    @classmethod
+    def from_master_json(cls, doc: dict) -> "Keys":
+        b = base64.b64decode
+        return cls(b(doc["encrypt"]), b(doc["mac"]["k"]), b(doc["mac"]["r"]))
+
+    def master_json(self) -> dict:
+        e = lambda raw: base64.b64encode(raw).decode()  # noqa: E731
+        return {"mac": {"k": e(self.mac_k), "r": e(self.mac_r)}, "encrypt": e(self.encrypt)}
+
+    def _tag(self, iv: bytes, ciphertext: bytes) -> bytes:
+        # Poly1305-AES: the one-time part of the Poly1305 key is the nonce (the IV) encrypted with k
+        pad = Cipher(algorithms.AES(self.mac_k), modes.ECB()).encryptor().update(iv)
+        return Poly1305.generate_tag(self.mac_r + pad, ciphertext)
+
+    def seal(self, plaintext: bytes) -> bytes:
+        """IV || AES-256-CTR(plaintext) || Poly1305-AES MAC, with a fresh random IV."""
+        iv = os.urandom(16)
+        ciphertext = Cipher(algorithms.AES(self.encrypt), modes.CTR(iv)).encryptor().update(plaintext)
+        return iv + ciphertext + self._tag(iv, ciphertext)
+
+    def open(self, sealed: bytes) -> bytes:
+        """The plaintext of `seal`'s output; ValueError when the MAC does not match (a wrong key, or damage)."""
+        if len(sealed) < 32:
+            raise ValueError("too short to be an encrypted restic file")
+        iv, ciphertext, tag = sealed[:16], sealed[16:-16], sealed[-16:]
+        if not hmac.compare_digest(self._tag(iv, ciphertext), tag):
+            raise ValueError("the MAC does not match: wrong password or a damaged file")
+        return Cipher(algorithms.AES(self.encrypt), modes.CTR(iv)).decryptor().update(ciphertext)
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    """Write a file as restic leaves its own (read-only to its owner), never half-written."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.chmod(tmp, 0o400)
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+
+
+def key_files(repo: Path) -> list[Path]:
+    return sorted(p for p in (repo / "keys").iterdir() if not p.name.startswith("."))
+
+
+def open_key_file(path: Path, password: str) -> Keys:
+    """The master key a key file wraps, opened with the password and the file's own scrypt parameters."""
+    doc = json.loads(path.read_bytes())
+    if doc.get("kdf") != "scrypt":
+        raise ValueError(f"{path.name}: kdf {doc.get('kdf')!r}, not scrypt")
+    user = Keys.derived(password, base64.b64decode(doc["salt"]), doc["N"], doc["r"], doc["p"])
+    return Keys.from_master_json(json.loads(user.open(base64.b64decode(doc["data"]))))
+
+
+def rekey(repo: Path, master: Keys, password: str, kdf: dict[str, int] = TEST_KDF) -> Path:
+    """Replace the repository's key files by one that wraps `master` under `password` with `kdf`;
+    the new file is named by the sha256 of its bytes, as restic names every file it writes."""
+    old = key_files(repo)
+    template = json.loads(old[0].read_bytes()) if old else {}
+    salt = secrets.token_bytes(SALT_BYTES)
+    user = Keys.derived(password, salt, kdf["N"], kdf["r"], kdf["p"])
+    doc = {"created": template.get("created", ""), "username": template.get("username", ""),
+           "hostname": template.get("hostname", ""), "kdf": "scrypt", **kdf,
+           "salt": base64.b64encode(salt).decode(),
+           "data": base64.b64encode(user.seal(json.dumps(master.master_json()).encode())).decode()}
+    raw = json.dumps(doc).encode()
+    new = repo / "keys" / hashlib.sha256(raw).hexdigest()
+    _write_atomically(new, raw)
+    for p in old:
+        if p != new:
+            p.unlink()
+    return new
+
+
+def new_repository_id(repo: Path, master: Keys) -> str:
+    """Give the repository a new random id (its `config`, re-encrypted): restic keeps its cache by
+    repository id, and two copies of one template are two repositories."""
+    plain = master.open((repo / "config").read_bytes())
+    if not plain.startswith(b"{"):  # restic stores its config as plain JSON, never compressed
+        raise ValueError("the repository's config is not JSON: a format this helper does not know")
+    config = json.loads(plain)
+    config["id"] = secrets.token_hex(32)
+    _write_atomically(repo / "config", master.seal(json.dumps(config, separators=(",", ":")).encode()))
+    return config["id"]
+
+
+@dataclass(frozen=True)
+class Template:
+    """An empty repository `restic init` made, re-keyed: copied, never used itself."""
+
+    path: Path
+    master: Keys
+
+    def copy_to(self, dest: Path, password: str) -> Path:
+        """A repository of the test's own at `dest` (which must not exist), opened by `password`."""
+        if dest.exists():
+            raise FileExistsError(dest)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        subprocess.run(["cp", "-a", "--", str(self.path), str(dest)], check=True)
+        rekey(dest, self.master, password)
+        new_repository_id(dest, self.master)
+        return dest
+
+
+def make_template(where: Path, restic: str) -> Template:
+    """`restic init` (format 2, as dvdoctor creates repositories) at `where`, then re-keyed cheaply."""
+    password = secrets.token_urlsafe(24)
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(where.parent),
+           "RESTIC_REPOSITORY": str(where), "RESTIC_PASSWORD": password}
+    done = subprocess.run([restic, "--no-cache", "init", "--repository-version", "2"], env=env,
+                          capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"restic init failed: {done.stderr.strip()}")
+    [key] = key_files(where)
+    master = open_key_file(key, password)
+    rekey(where, master, secrets.token_urlsafe(24))
+    return Template(where, master)
+
+
+def remove(path: Path) -> None:
+    """A repository's files are read-only to their owner: shutil.rmtree copes (their folders are writable)."""
+    shutil.rmtree(path, ignore_errors=True)
