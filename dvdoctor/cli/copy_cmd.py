@@ -146,13 +146,42 @@ def show_copies(opts: Options, output: Output) -> None:
           + (f"; {broken} incomplete (a copy that was stopped; dvdoctor prune --copies removes it)" if broken else ""))
 
 
+def _forget_plan(run: "Run", policy: dict[str, int]) -> dict:
+    """Which copies prune --copies removes and keeps, and why: the copy program's `plan-forget`, which
+    is restic's own dry run of the forget a real run makes (so this is what a real run does)."""
+    outcome = run(["plan-forget", *(f"{k}={n}" for k, n in policy.items())], False)
+    if outcome.rc != 0:
+        _fail(make_console(stderr=True), outcome, "planning prune --copies")
+    plans = [r["plan"] for r in outcome.records if isinstance(r.get("plan"), dict)]
+    if not plans:
+        make_console(stderr=True).print("[red]✗[/] prune --copies: the copy program printed no plan")
+        raise typer.Exit(1)
+    return plans[-1]
+
+
+def _render_forget_plan(plan: dict) -> None:
+    """One row a copy, oldest first: removed or kept, and why (restic's reasons: newest, daily...)."""
+    from ..render.output import Column, print_table
+
+    rows = sorted([[e["backup"], e["snapshot"], verb, ", ".join(e["why"])]
+                   for verb, key in (("remove", "remove"), ("keep", "keep")) for e in plan[key]])
+    print_table(make_console(), [Column("backup", whole=True), Column("snapshot", whole=True), Column("plan"),
+                                 Column("why")], rows)
+
+
 def prune_copies(opts: Options, policy: dict[str, int], yes: bool, dry_run: bool,
-                 audit_file: Optional[Path] = None) -> int:
-    """`prune --copies`: restic forget + prune of this instance's copies by the policy given."""
+                 audit_file: Optional[Path] = None, output: Output = Output.table) -> int:
+    """`prune --copies`: restic forget + prune of this instance's copies by the policy given.
+
+    The plan shown (and printed by --dry-run) is restic's own dry run of the same forget; after a real
+    run, what was removed is held against it, so a plan that was not what happened cannot pass."""
     from ..copies.where import runner
+    from ..core.words import plural
+
     from ..flows.copies import audited_run
 
-    console = make_console()
+    as_json = output == Output.json
+    console = make_console(stderr=as_json)
     if any(n > MAX_KEEP for n in policy.values()):
         from ..core.errors import UsageError
 
@@ -161,27 +190,44 @@ def prune_copies(opts: Options, policy: dict[str, int], yes: bool, dry_run: bool
         from ..core.errors import UsageError
 
         raise UsageError("prune --copies: give at least one of --keep-daily, --keep-weekly, --keep-monthly (N ≥ 1)")
-    facts = gather(opts, no_pod=False, verify=False, quiet=False)
+    facts = gather(opts, no_pod=False, verify=False, quiet=as_json)
     cluster = opts.open_cluster()
     run = runner(cluster, facts, opts.settings.copies)
-    snaps = _snapshots(run)
+    plan = _forget_plan(run, policy)
+    remove, keep = plan["remove"], plan["keep"]
     said = ", ".join(f"{n} {k}" for k, n in policy.items() if n)
-    console.print(f"copies: {len(snaps)}; keep {said} and always the newest")
+    console.print(f"copies: {len(remove) + len(keep)}; keep {said} and always the newest")
+    if not as_json:
+        _render_forget_plan(plan)
+    shown = {"namespace": facts.namespace, "policy": policy, "dry_run": dry_run, "remove": remove, "keep": keep}
     if dry_run:
-        console.print("[dim]--dry-run: nothing was changed.[/]")
+        console.print(f"[dim]--dry-run: nothing was changed; {plural(len(remove), 'copy', 'copies')} would be "
+                      f"removed, {len(keep)} kept.[/]")
+        if as_json:
+            sys.stdout.write(json.dumps(shown, indent=2) + "\n")
         return 0
-    if not confirm(console, "Forget the copies outside that policy and free their space in the repository?", yes):
+    if not remove:
+        console.print("[green]✓[/] nothing to remove: the policy keeps every copy")
+        if as_json:
+            sys.stdout.write(json.dumps({**shown, "removed": []}, indent=2) + "\n")
+        return 0
+    if not confirm(console, f"Remove {plural(len(remove), 'copy', 'copies')} (above) and free their space in the "
+                            "repository?", yes):
         return 1
     outcome = audited_run(cluster, facts, audit_file, "prune", run, ("forget", *(f"{k}={n}" for k, n in policy.items())),
                        f"forget the copies outside the policy ({said}) and prune the repository", write=True,
-                       known={s["snapshot"]: s["backup"] for s in snaps})
+                       known={e["snapshot"]: e["backup"] for e in remove + keep})
     if outcome.rc != 0:
         _fail(console, outcome, "prune --copies")
-    for r in outcome.records:
-        if "forgot" in r:
-            console.print(f"[green]✓[/] removed {len(r['forgot'])} cop{'y' if len(r['forgot']) == 1 else 'ies'}"
-                          f"{' and ' + str(len(r['incomplete'])) + ' incomplete' if r['incomplete'] else ''}; "
-                          f"{len(r['kept'])} kept")
+    removed = sorted(sid for r in outcome.records if "forgot" in r for sid in [*r["forgot"], *r["incomplete"]])
+    planned = sorted(e["snapshot"] for e in remove)
+    if as_json:
+        sys.stdout.write(json.dumps({**shown, "removed": removed}, indent=2) + "\n")
+    if removed != planned:
+        console.print(f"[red]✗[/] removed {', '.join(removed) or 'nothing'}, not the copies planned "
+                      f"({', '.join(planned)}): list them with dvdoctor list --copies")
+        return 1
+    console.print(f"[green]✓[/] removed {plural(len(removed), 'copy', 'copies')}, as planned; {len(keep)} kept")
     return 0
 
 

@@ -289,6 +289,8 @@ def prune(
     keep_monthly: int = typer.Option(0, "--keep-monthly", min=0, metavar="N", help="With --copies: keep the newest copy of each of the last N months."),
     yes: bool = typer.Option(False, "--yes", "-y", help="Delete without asking."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print what would be deleted; change nothing."),
+    output: Output = typer.Option(Output.table, "-o", "--output", metavar="FORMAT",
+                                  help="With --copies: table or json (each copy removed or kept, and why)."),
     audit_file: Optional[Path] = typer.Option(None, "--audit-file", metavar="PATH", help="Where changes are logged."),
     break_lock: bool = break_lock_option(),
 ) -> None:
@@ -314,7 +316,9 @@ def prune(
         if not dry_run:
             ctx.call_on_close(take_lock(opts.open_cluster(), f"{ctx.command_path} --copies", break_lock,
                                         make_console(), opts.settings.names).release)
-        raise typer.Exit(prune_copies(opts, policy, yes, dry_run, audit_file))
+        raise typer.Exit(prune_copies(opts, policy, yes, dry_run, audit_file, output))
+    if output != Output.table:
+        raise UsageError("prune -o json is for --copies; the backups' prune prints its plan as text")
     if keep is None:
         raise UsageError("prune: give --keep N (backups on dv-bar-pvc) or --copies with --keep-daily/weekly/monthly")
     cluster = opts.open_cluster()

@@ -16,6 +16,9 @@ Actions:
   forget daily=N weekly=N monthly=N
                           restic forget + prune of this instance's copies; the newest is always kept,
                           and copies left incomplete by a killed run are removed
+  plan-forget daily=N weekly=N monthly=N
+                          what forget would remove and keep, and why (restic's own dry run of the
+                          same forget); changes nothing
   stats                   the bytes the repository stores
 """
 
@@ -30,7 +33,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from ..core import redact
-from .restic import COMPLETE_TAG, TAG, Restic, ResticError, explain
+from .restic import COMPLETE_TAG, TAG, Restic, ResticError, Snapshot, explain
 from .stream import COMBINED, EXTRA_LIMIT, StreamError, chunk_marker, meta_from_tail, meta_need, pack, unpack
 
 PARTIAL = ".dvdoctor-rehydrate-"
@@ -183,13 +186,60 @@ def snapshots(restic: Restic, instance: str) -> int:
     return 0
 
 
+def _scope(instance: str) -> str:
+    """The copies a retention policy weighs: this instance's complete ones. Incomplete ones (a killed
+    copy) are removed by id before it, so they never count as the newest, in a plan or a real run."""
+    return f"{TAG},instance={instance},{COMPLETE_TAG}"
+
+
+#: restic's words for why `forget` keeps a snapshot, as prune --copies says them.
+KEPT_FOR = {"last snapshot": "newest", "daily snapshot": "daily", "weekly snapshot": "weekly",
+            "monthly snapshot": "monthly"}
+
+
+def _entry(snap: Snapshot, why: list[str]) -> dict:
+    return {"snapshot": snap.id, "backup": snap.backup, "time": snap.time, "why": why}
+
+
+def _reason_key(raw: dict) -> tuple:
+    """What ties a reason of restic's dry run to its kept snapshot (restic 0.14 prints no id in a reason)."""
+    return raw.get("time"), raw.get("tree"), tuple(raw.get("tags") or ())
+
+
+def _oldest_first(entry: dict) -> tuple:
+    return entry["backup"], entry["time"], entry["snapshot"]
+
+
+def plan_forget(restic: Restic, instance: str, namespace: str, policy: dict[str, int]) -> int:
+    """What `forget` with this policy would remove and keep, and why: restic's own dry run of the very
+    forget that `forget` runs, plus the incomplete copies `forget` removes first. Changes nothing."""
+    mine = restic.snapshots(f"{TAG},instance={instance}")
+    groups = restic.forget_plan(policy=policy, tags=[_scope(instance)], host=host(namespace))
+    remove = [_entry(s, ["incomplete (a killed copy)"]) for s in mine if not s.complete]
+    keep: list[dict] = []
+    for group in groups:
+        reasons: dict[tuple, list[list[str]]] = {}
+        for r in group.get("reasons") or []:
+            reasons.setdefault(_reason_key(r.get("snapshot") or {}), []).append(list(r.get("matches") or []))
+        for raw in group.get("keep") or []:
+            matches = reasons.get(_reason_key(raw)) or [[]]
+            keep.append(_entry(Snapshot.from_json(raw), [KEPT_FOR.get(m, m) for m in matches.pop(0)]))
+        remove += [_entry(Snapshot.from_json(raw), ["outside the policy"]) for raw in group.get("remove") or []]
+    decided = {e["snapshot"] for e in remove + keep}
+    # a complete copy outside the forget's selection (another namespace's host) is left alone
+    keep += [_entry(s, [f"left alone: copied from namespace {s.tags.get('namespace', '?')}"]) for s in mine
+             if s.id not in decided]
+    say(plan={"remove": sorted(remove, key=_oldest_first), "keep": sorted(keep, key=_oldest_first)})
+    return 0
+
+
 def forget(restic: Restic, instance: str, namespace: str, policy: dict[str, int]) -> int:
     mine = restic.snapshots(f"{TAG},instance={instance}")
     broken = [s.id for s in mine if not s.complete]
     if broken:
         restic.forget(broken)
     before = {s.id for s in mine if s.complete}
-    restic.forget(policy=policy, tags=[f"{TAG},instance={instance}"], host=host(namespace))
+    restic.forget(policy=policy, tags=[_scope(instance)], host=host(namespace))
     after = {s.id for s in restic.snapshots(f"{TAG},instance={instance}")}
     say(forgot=sorted(before - after), incomplete=broken, kept=sorted(after))
     return 0
@@ -210,7 +260,7 @@ def _repository_on(bar: Path, repository: str) -> str | None:
     return None
 
 
-ACTIONS = ("init", "copy", "snapshots", "rehydrate", "forget", "stats")
+ACTIONS = ("init", "copy", "snapshots", "rehydrate", "forget", "plan-forget", "stats")
 
 
 def main(argv: list[str]) -> int:
@@ -238,9 +288,9 @@ def main(argv: list[str]) -> int:
             return copy(restic, bar, instance, namespace, args)
         if action == "snapshots":
             return snapshots(restic, instance)
-        if action == "forget":
+        if action in ("forget", "plan-forget"):
             policy = {k: int(v) for k, _, v in (a.partition("=") for a in args)}
-            return forget(restic, instance, namespace, policy)
+            return (forget if action == "forget" else plan_forget)(restic, instance, namespace, policy)
         if action == "stats":
             say(stored=restic.stats())
             return 0

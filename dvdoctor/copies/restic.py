@@ -127,6 +127,12 @@ class Snapshot:
     def complete(self) -> bool:
         return self.tags.get("dvdoctor-copy") == "complete"
 
+    @classmethod
+    def from_json(cls, raw: dict) -> "Snapshot":
+        """A snapshot as restic prints it in JSON (`snapshots`, `forget`), its id the short one."""
+        return cls(raw.get("short_id") or str(raw.get("id", ""))[:8], raw.get("time", ""),
+                   _tags(raw.get("tags") or []), raw.get("original") or "")
+
     def to_json(self) -> dict:
         return {"snapshot": self.id, "time": self.time, "backup": self.backup,
                 "instance": self.tags.get("instance", ""), "namespace": self.tags.get("namespace", ""),
@@ -137,6 +143,21 @@ class Snapshot:
 
 def _int(value: str | None) -> int:
     return int(value) if value and value.isdigit() else 0
+
+
+def _policy_args(policy: dict[str, int], tags: list[str], host: str) -> list[str]:
+    """The selection and policy of a forget: the snapshots carrying all of a `tags` entry's tags, on
+    `host`, grouped by host and path; the newest always kept (`--keep-last 1`), then the policy."""
+    args: list[str] = []
+    for t in tags:
+        args += ["--tag", t]
+    if host:
+        args += ["--host", host]
+    args += ["--group-by", "host,paths", "--keep-last", "1"]
+    for key, n in policy.items():
+        if n:
+            args += [f"--keep-{key}", str(n)]
+    return args
 
 
 def _tags(raw: list[str]) -> dict[str, str]:
@@ -207,9 +228,7 @@ class Restic:
         for t in tag_filters:
             args += ["--tag", t]
         raw = json.loads(self.call("snapshots", *args) or "[]") or []
-        snaps = [Snapshot(s.get("short_id") or s["id"][:8], s.get("time", ""), _tags(s.get("tags") or []),
-                          s.get("original") or "")
-                 for s in raw]
+        snaps = [Snapshot.from_json(s) for s in raw]
         return sorted(snaps, key=lambda s: (s.backup, s.time))
 
     def backup_stream(self, feed: Callable[[BinaryIO], object], *, host: str, tags: list[str],
@@ -302,15 +321,19 @@ class Restic:
         args = ["forget", "--prune"]
         if ids:
             return self.call("forget", *args, *ids)
-        for t in tags:
-            args += ["--tag", t]
-        if host:
-            args += ["--host", host]
-        args += ["--group-by", "host,paths", "--keep-last", "1"]
-        for key, n in (policy or {}).items():
-            if n:
-                args += [f"--keep-{key}", str(n)]
-        return self.call("forget", *args)
+        return self.call("forget", *args, *_policy_args(policy or {}, tags, host))
+
+    def forget_plan(self, *, policy: dict[str, int], tags: list[str], host: str) -> list[dict]:
+        """What `forget` with this policy would remove and keep, as restic decides it: its own dry run
+        (`forget --dry-run --json`) with the very selection and policy arguments the real run is given,
+        so the plan cannot drift from what happens. One group per host and path, each with `keep`,
+        `remove` and `reasons` (why each kept snapshot is kept). It takes no lock and writes nothing."""
+        raw = self.call("forget --dry-run", "forget", "--dry-run", "--json", "--no-lock",
+                        *_policy_args(policy, tags, host))
+        groups = json.loads(raw or "[]") or []
+        if not isinstance(groups, list):
+            raise ResticError("restic forget --dry-run --json: not a list of groups")
+        return groups
 
     def stats(self) -> int:
         """Bytes the repository stores (after deduplication and compression)."""

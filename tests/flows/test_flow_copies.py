@@ -412,7 +412,7 @@ def test_a_folder_a_running_restore_from_copy_writes_is_left_alone(copies):
     assert code == 0 and ".dvdoctor-rehydrate-" not in out, out + err
 
 
-def test_a_copy_is_audited_under_the_snapshot_id_list_copies_shows(copies, monkeypatch):
+def test_a_copy_is_audited_under_the_snapshot_id_list_copies_shows(copies, repository, monkeypatch):
     """Tagging a copy complete writes its snapshot anew under another id: copy's own record and the
     audit log name that final id, the one `list --copies -o json` shows (not the id restic backup
     printed), and the copy program is not run again after the copy to find it."""
@@ -430,7 +430,7 @@ def test_a_copy_is_audited_under_the_snapshot_id_list_copies_shows(copies, monke
         return wrapper
 
     monkeypatch.setattr(where, "local_run", counted)
-    code, out, err = copies.dv("copy", "--init", "--yes", "-o", "json")
+    code, out, err = copies.dv("copy", "--yes", "-o", "json")
     assert code == 0, out + err
     assert actions[-1] == "copy", actions  # nothing run after the copy: the id came with its record
     [record] = json.loads(out)["copied"]
@@ -446,3 +446,81 @@ def test_a_copy_is_audited_under_the_snapshot_id_list_copies_shows(copies, monke
     assert snap["short_id"] == listed["snapshot"]
     assert snap["original"] and not snap["original"].startswith(listed["snapshot"])
     assert snap["original"][:8] not in json.dumps(copies.audit_entries())
+
+
+def _repository_files(repo: Path) -> dict[str, str]:
+    """Every file of a restic repository and its sha256: any write, a lock left behind included, shows."""
+    return {str(p.relative_to(repo)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(repo.rglob("*")) if p.is_file()}
+
+
+def _plan_rows(table: str) -> set[tuple[str, str, str, str]]:
+    """(backup, snapshot, plan, why) of each row of prune --copies' plain table."""
+    rows = set()
+    for line in table.splitlines():
+        cells = line.split(None, 3)
+        if len(cells) == 4 and cells[2] in ("remove", "keep") and cells[0][:2] == "20":
+            rows.add((cells[0], cells[1], cells[2], cells[3].strip()))
+    return rows
+
+
+def test_prune_of_copies_dry_run_lists_what_the_real_prune_then_removes(copies, repository):
+    """`prune --copies --dry-run` names each copy it would remove and each it keeps with restic's
+    reason (newest, daily, weekly, monthly), as a table and as JSON; it changes nothing in the
+    repository; and the real prune then removes exactly the copies it named, keeping the others. A
+    copy left incomplete by a killed run is removed first and never counts as the newest."""
+    current = copies.current()
+    # good backups of other days, months and weeks: the lab's backup, as it would be on those days
+    # (the 5th and the 7th of May 2025 are one ISO week; April 2nd and 28th one month)
+    older = ["2025-03-14-10-00-00", "2025-04-02-10-00-00", "2025-04-28-10-00-00", "2025-05-05-10-00-00",
+             "2025-05-07-10-00-00"]
+    for ts in older:
+        shutil.copytree(copies.bar / current, copies.bar / ts, symlinks=True)
+    code, out, err = copies.dv("copy", "--all-new", "--yes")
+    assert code == 0, out + err
+    code, out, err = copies.dv("list", "--copies", "-o", "json")
+    listed = {c["backup"]: c["snapshot"] for c in json.loads(out)["copies"]}
+    assert sorted(listed) == sorted(older + [current])
+    instance = json.loads(out)["copies"][0]["instance"]
+    # a copy killed after restic saved it but before it was tagged complete: the newest snapshot of all
+    stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime())
+    done = subprocess.run([RESTIC, "-r", str(copies.repo), "backup", "--stdin", "--stdin-filename", "dv-backup.tar",
+                           "--host", "dvdoctor-cpd30", "--time", stamp, "--tag",
+                           f"dvdoctor,instance={instance},namespace=cpd30,backup={current}"],
+                          input=b"cut short", capture_output=True,
+                          env={"RESTIC_PASSWORD": PASSWORD, "PATH": "/usr/bin:/bin", "HOME": str(copies.base)})
+    assert done.returncode == 0, done.stderr
+    [killed] = [s["short_id"] for s in snapshots(copies) if "dvdoctor-copy=complete" not in s["tags"]]
+
+    policy = ("--keep-daily", "2", "--keep-weekly", "2", "--keep-monthly", "3")
+    before = _repository_files(copies.repo)
+    code, out, err = copies.dv("prune", "--copies", *policy, "--dry-run", "-o", "json")
+    assert code == 0, out + err
+    plan = json.loads(out)
+    assert plan["dry_run"] is True and plan["namespace"] == "cpd30"
+    kept = {e["backup"]: e["why"] for e in plan["keep"]}
+    assert kept == {current: ["newest", "daily", "weekly", "monthly"], "2025-05-07-10-00-00": ["daily", "weekly", "monthly"],
+                    "2025-04-28-10-00-00": ["monthly"]}
+    removed = {e["snapshot"]: (e["backup"], e["why"]) for e in plan["remove"]}
+    assert removed == {listed["2025-03-14-10-00-00"]: ("2025-03-14-10-00-00", ["outside the policy"]),
+                       listed["2025-04-02-10-00-00"]: ("2025-04-02-10-00-00", ["outside the policy"]),
+                       listed["2025-05-05-10-00-00"]: ("2025-05-05-10-00-00", ["outside the policy"]),
+                       killed: (current, ["incomplete (a killed copy)"])}
+    assert {e["snapshot"] for e in plan["keep"]} == {listed[t] for t in kept}
+    # the table says the same, row for row
+    code, table, err = copies.dv("prune", "--copies", *policy, "--dry-run")
+    assert code == 0, table + err
+    assert _plan_rows(table) == ({(e["backup"], e["snapshot"], "remove", ", ".join(e["why"])) for e in plan["remove"]}
+                                 | {(e["backup"], e["snapshot"], "keep", ", ".join(e["why"])) for e in plan["keep"]})
+    assert "--dry-run: nothing was changed; 4 copies would be removed, 3 kept." in table
+    assert _repository_files(copies.repo) == before, "a dry run wrote to the repository"
+
+    # the real prune removes exactly what the dry run listed
+    ids_before = {s["short_id"] for s in snapshots(copies)}
+    code, out, err = copies.dv("prune", "--copies", *policy, "--yes", "-o", "json")
+    assert code == 0, out + err
+    ids_after = {s["short_id"] for s in snapshots(copies)}
+    assert ids_before - ids_after == set(removed)
+    assert ids_after == {e["snapshot"] for e in plan["keep"]}
+    assert sorted(json.loads(out)["removed"]) == sorted(removed)
+    assert "as planned" in err
