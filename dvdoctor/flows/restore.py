@@ -22,14 +22,18 @@ from ..facts.backups import Backup
 from ..core.units import human_bytes
 from ..core.errors import UsageError
 from ..facts.model import SECTION_BAR, Facts
-from ..repair.fixer import plan_of
 from ..core.names import RESTORE_INCOMPLETE_ANNOTATION
 from ..facts.origin import engine_statefulset
 from ..repair.plan import ActionFailed, Create, Delete, Plan, Runner, execute
 from ..facts.restore_record import Incomplete, previous_good, stamp
 from ..repair.restore_record import clear_action, record_action
+from ..repair.runner import flow_repair
 from . import checkpoints, jobs
 from .common import FlowOptions, Interrupted, dv_ready, interrupted_by_signals, run_dv_job, show_dry_run
+
+
+#: The runbook's post-restore steps are this repair's (`dv-caching-bar.sh false`, the marker removed).
+POST_STEPS = "restore-marker-left"
 
 
 def choose(facts: Facts, timestamp: str | None) -> Backup:
@@ -172,11 +176,12 @@ def run_restore(facts: Facts, chosen: Backup, options: FlowOptions, console: Con
             if clear is not None:  # DV's data is whole again: the record of an earlier failed restore goes
                 execute(Plan("restore", [clear]), runner.on(after))
             console.print("post-restore steps (the runbook's manual ones):")
-            post = plan_of("restore-marker-left", after)
-            execute(post, runner.on(after))
+            _, post_ok, seen = flow_repair(runner, POST_STEPS, after, collect_again)
+            console.print(f"{POST_STEPS}: {'[green]✓ verified[/]' if post_ok else '[red]✗ not verified[/]'}: "
+                          f"{escape(seen)}")
             console.print(f"[green]✓[/] restored {chosen.timestamp} in {outcome.seconds:.0f} s")
             checkpoints.reached("postflight")
-            return 0 if dv_ready(options.ready_timeout, collect_again, console) else 1
+            return 0 if dv_ready(options.ready_timeout, collect_again, console) and post_ok else 1
         except (KeyboardInterrupt, Interrupted):
             console.print(f"[yellow]interrupted: DV's restore job {job_name}, if it runs, is left to finish (stopped "
                           "half-way it would leave DV's data half-replaced); until it ends every dvdoctor change "

@@ -88,6 +88,39 @@ def open_runner(cluster: Cluster, facts: Facts, audit_file: Path | None, progres
     return Runner(cluster, facts, AuditLog(audit_file, where=cluster.describe()), progress)
 
 
+def verified(fx: Fix, after: Facts | None, options: FixOptions,
+             suppressions: tuple[Suppression, ...] = ()) -> tuple[bool, str]:
+    """Whether an applied fix did its work, and what was seen: its own proof when it has one (a local
+    file read back), else its check passing on `after`, facts collected since it was applied."""
+    if fx.verify is not None:
+        return fx.verify(options)
+    assert after is not None, "a fix verified by its check needs facts collected after it"
+    result = run_checks(after, Run(phase=fx.verify_phase, command="fix", suppressions=suppressions), only=[fx.check])
+    ok = bool(result) and result[0].status == "pass"
+    return ok, f"check {fx.check} {'passes' if ok else 'still fails'}"
+
+
+def flow_repair(runner: Runner, fix_id: str, facts: Facts, collect_again: Callable[[], Facts],
+                options: FixOptions | None = None) -> tuple[list[Change], bool, str]:
+    """A flow's own repair step (a restore's post-steps): the changes made, whether it is verified,
+    and what was seen.
+
+    The person consented to the flow and the flow holds the lock, so neither is asked again; the rest
+    is as `fix`: the fix's check judges `facts` once and hands the fix its problems, the plan is
+    applied through the flow's executor (audited), and it is verified only when its check passes on
+    facts collected after it. An action that fails raises ActionFailed, as the flow's own steps do.
+    """
+    fx = load_all()[fix_id]
+    options = options or FixOptions()
+    result = judged(fx, facts)
+    plan = fx.plan(facts, result.problems if result else [], options)
+    if plan.empty and (result is None or result.status == "pass"):
+        return [], True, f"check {fx.check} passes"  # nothing to do, and nothing to collect again for
+    changes = execute(plan, runner.on(facts))
+    ok, seen = verified(fx, None if fx.verify is not None else collect_again(), options)
+    return changes, ok, seen
+
+
 def jobs_ended_by(plans: list[Plan]) -> frozenset[str]:
     """The jobs these plans delete or stop: while only those run, the other fixes may act after them."""
     return frozenset(a.name for p in plans for a in p.actions
@@ -196,14 +229,7 @@ class Repairs:
         on_cluster = [f for f in applied if fixes[f].verify is None]
         after = self.collect_again(False) if on_cluster else None
         for fix_id in applied:
-            fx = fixes[fix_id]
-            if fx.verify is not None:
-                ok, seen = fx.verify(options)
-            else:
-                result = run_checks(after, Run(phase=fx.verify_phase, command="fix", suppressions=self.suppressions),
-                                    only=[fx.check])
-                ok = bool(result) and result[0].status == "pass"
-                seen = f"check {fx.check} {'passes' if ok else 'still fails'}"
+            ok, seen = verified(fixes[fix_id], after, options, self.suppressions)
             failed |= not ok
             self.screen.verified(fix_id, ok, seen)
         self.screen.logged(runner.audit.path)

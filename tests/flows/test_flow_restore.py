@@ -63,3 +63,14 @@ def test_restore_from_a_backup_that_is_not_there_changes_nothing(flow):
     assert code == 2
     assert "no backup 2001-01-01-00-00-00" in err
     assert flow.snapshot() == before
+
+
+def test_the_post_restore_steps_are_verified_by_their_check(flow):
+    """The runbook's post-steps are a repair the restore makes on its way: verified as `fix` verifies
+    one, by its check passing on facts collected after it, and audited under the repair's id."""
+    code, out, _ = flow.restore("--yes", "--accept-unverified-origin")
+
+    assert code == 0, out
+    assert "restore-marker-left: ✓ verified: check restore-marker-left passes" in out
+    assert "restore-marker-left" in [e["fix"] for e in flow.audit_entries()]
+    assert flow.markers == []
