@@ -47,6 +47,19 @@ def _snapshots(run) -> list[dict]:
     return [r["snapshot"] for r in outcome.records if "snapshot" in r]
 
 
+def _listed(facts, run) -> list[dict]:
+    """This instance's copies as the facts just listed them, with the same program and arguments:
+    listing them again would open the repository once more (in a cluster, one more Job). When the
+    facts could not list them (no repository yet, an error, the volume not inspected) they are
+    listed now, and a failure is reported as before."""
+    from ..facts.model import SECTION_COPIES
+
+    known = facts.section(SECTION_COPIES)
+    if isinstance(known, dict) and "error" not in known and isinstance(known.get("snapshots"), list):
+        return list(known["snapshots"])
+    return _snapshots(run)
+
+
 @app.command(short_help="Copy good backups off the volume, into the restic repository.", epilog=examples("dvdoctor -n cpd30 copy --yes", "dvdoctor -n cpd30 copy --all-new --yes"))
 def copy(
     ctx: typer.Context,
@@ -87,7 +100,8 @@ def copy(
         if outcome.rc != 0:
             _fail(console, outcome, "creating the repository")
         console.print("[green]✓[/] created the restic repository")
-    copied = {s["backup"] for s in _snapshots(run) if s.get("complete")}
+    # after --init the facts listed a repository that was not there yet: list the new one
+    copied = {s["backup"] for s in (_snapshots(run) if init else _listed(facts, run)) if s.get("complete")}
     todo, notes = choose(facts, from_ts, all_new, copied)
     skipped = [n.split(":", 1)[0] for n in notes if n.endswith("already copied")]
     for n in notes:
@@ -127,7 +141,7 @@ def show_copies(opts: Options, output: Output) -> None:
 
     facts = gather(opts, no_pod=False, verify=False, quiet=True)
     run = runner(opts.open_cluster(), facts, opts.settings.copies)
-    snaps = _snapshots(run)
+    snaps = _listed(facts, run)
     if output == Output.json:
         sys.stdout.write(json.dumps({"namespace": facts.namespace, "copies": snaps}, indent=2) + "\n")
         return
@@ -261,7 +275,7 @@ def rehydrate_for_restore(ctx: typer.Context, wanted: str, yes: bool, break_lock
     facts = gather(opts, no_pod=False, verify=False, quiet=False)
     refuse_while_active(facts, command)  # it writes onto the backup volume, then restores
     run = runner(cluster, facts, opts.settings.copies)
-    snaps = [s for s in _snapshots(run) if s["complete"]]
+    snaps = [s for s in _listed(facts, run) if s["complete"]]
     match = [s for s in snaps if wanted in (s["backup"], s["snapshot"])]
     if not match:
         raise UsageError(f"--from-copy {wanted}: no complete copy of this DV instance by that timestamp or snapshot "

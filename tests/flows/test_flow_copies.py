@@ -524,3 +524,29 @@ def test_prune_of_copies_dry_run_lists_what_the_real_prune_then_removes(copies, 
     assert ids_after == {e["snapshot"] for e in plan["keep"]}
     assert sorted(json.loads(out)["removed"]) == sorted(removed)
     assert "as planned" in err
+
+
+def test_copy_and_list_copies_use_the_copies_the_facts_listed(copies, repository, monkeypatch):
+    """The facts already list the copies (one run of the copy program: in a cluster, one Job, and
+    each opens the repository); copy and list --copies use that list, not another."""
+    from dvdoctor.copies import where
+
+    actions: list[str] = []
+    made = where.local_run
+
+    def counted(*args, **kwargs):
+        run = made(*args, **kwargs)
+
+        def wrapper(argv: list[str], write: bool):
+            actions.append(argv[0])
+            return run(argv, write)
+        return wrapper
+
+    monkeypatch.setattr(where, "local_run", counted)
+    for args, expected in ((("copy", "--yes"), ["snapshots", "copy"]),
+                           (("list", "--copies"), ["snapshots"])):
+        actions.clear()
+        code, out, err = copies.dv(*args)
+        assert code == 0, out + err
+        assert actions == expected, (args, actions)
+    assert "1 copy of this DV instance" in copies.dv("list", "--copies")[1]
