@@ -40,4 +40,4 @@ def run(facts: Facts):
             message = f"deployment {name} was scaled down by dvdoctor from {recorded} and never scaled back"
         else:
             message = f"deployment {name} is at 0 replicas while no backup runs"
-        yield Problem(message, tuple(evidence), f"deployment/{name}")
+        yield Problem(message, tuple(evidence), f"deployment/{name}", data={"deployment": name})

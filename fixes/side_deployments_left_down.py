@@ -6,7 +6,6 @@ there is none or it is 0, the runbook's value, as `bar-job-unattended` does); th
 
 from typing import Sequence
 
-from dvdoctor.cluster import k8s
 from dvdoctor.facts.model import Facts
 from dvdoctor.repair.fixer import FixOptions, fix
 from dvdoctor.repair.plan import Plan, Scale, scale_back_count
@@ -16,8 +15,7 @@ from dvdoctor.verdicts.registry import Problem
 @fix
 def plan(facts: Facts, problems: Sequence[Problem], options: FixOptions) -> Plan:
     out = Plan()
-    for name in facts.names.side_deployments:
-        dep = facts.get("deployments", name)
-        if dep is not None and k8s.spec_replicas(dep) == 0:
-            out.actions.append(Scale(name, scale_back_count(dep)))
+    for problem in problems:  # each a side deployment at 0 while no BAR job runs
+        name = problem.data["deployment"]
+        out.actions.append(Scale(name, scale_back_count(facts.get("deployments", name))))
     return out

@@ -15,7 +15,7 @@ import pkgutil
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Any, Callable, Iterable, Mapping
 
 from ..core.errors import UsageError
 from ..facts.model import Facts
@@ -60,6 +60,10 @@ class Problem:
     #: A finding of a warning check that is an error where it is found (it stops the backup or
     #: restore at hand): it makes the result fail, not warn.
     blocks: bool = False
+    #: What the check established, as the values its fix acts on (a deployment's name, a lease's
+    #: holder), so the fix is handed them rather than deriving them again from the facts. Never
+    #: reported: the message and evidence say the same in words.
+    data: Mapping[str, Any] = field(default_factory=dict, compare=False)
 
     def to_dict(self) -> dict:
         return {"message": self.message, "evidence": list(self.evidence), "object": self.object,
