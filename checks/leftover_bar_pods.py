@@ -81,7 +81,7 @@ def run(facts: Facts, run: Run):
         yield Problem(f"job {name} is left over: {why}",
                       (f"job/{name}: {state}, ended {_show(age)}" if state != "active" else f"job/{name}: active",
                        f"its pods: {_pods(facts, name)}"),
-                      f"job/{name}", blocks=blocks)
+                      f"job/{name}", blocks=blocks, data={"kind": "job", "name": name, "why": why})
     for pod in facts.objects("pods"):
         pod_name = k8s.name(pod)
         job = (pod["metadata"].get("labels") or {}).get("job-name") or k8s.owner(pod, "Job")
@@ -90,6 +90,6 @@ def run(facts: Facts, run: Run):
         orphan_of_bar = job in (names.list_job, names.test_job, names.backup_job, names.restore_job)
         if orphan_of_bar or (_owned(pod) and k8s.pod_phase(pod) in ("Succeeded", "Failed")):
             started = _age(facts, (pod.get("status") or {}).get("startTime"))
-            yield Problem(f"pod {pod_name} is left over from job {job or '(none)'}, which no longer exists",
-                          (f"pod/{pod_name}: phase {k8s.pod_phase(pod)}, started {_show(started)}",),
-                          f"pod/{pod_name}")
+            why = f"pod {pod_name} is left over from job {job or '(none)'}, which no longer exists"
+            yield Problem(why, (f"pod/{pod_name}: phase {k8s.pod_phase(pod)}, started {_show(started)}",),
+                          f"pod/{pod_name}", data={"kind": "pod", "name": pod_name, "why": why})

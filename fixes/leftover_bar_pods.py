@@ -21,9 +21,9 @@ KINDS = {"job": "jobs", "pod": "pods"}
 @fix
 def plan(facts: Facts, problems: Sequence[Problem], options: FixOptions) -> Plan:
     out = Plan()
-    for problem in problems:
-        kind, _, name = (problem.object or "").partition("/")
-        summary = f"delete {kind} {name}: {problem.message.split(': ', 1)[-1]}"
+    for problem in problems:  # what is left over and why, as the check found it
+        kind, name = problem.data["kind"], problem.data["name"]
+        summary = f"delete {kind} {name}: {problem.data['why']}"
         if kind == "job":  # its pods go too (the garbage collector, a moment after): waited for
             out.actions.append(StopJob(name, summary, timeout=60.0))
         elif kind in KINDS:
