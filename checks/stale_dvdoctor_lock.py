@@ -47,4 +47,5 @@ def run(facts: Facts):
         (f"lease/{LEASE_NAME}: holderIdentity {holder.identity}, leaseDurationSeconds {holder.seconds}, "
          f"renewTime {(lease.get('spec') or {}).get('renewTime')}",),
         f"lease/{LEASE_NAME}",
+        data={"holder": holder.identity},
     )

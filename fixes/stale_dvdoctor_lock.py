@@ -44,8 +44,6 @@ class RemoveStaleLock:
 @fix
 def plan(facts: Facts, problems: Sequence[Problem], options: FixOptions) -> Plan:
     out = Plan()
-    lease = facts.get("leases", LEASE_NAME)
-    if problems and lease is not None:
-        out.actions.append(RemoveStaleLock(Holder.of(lease).identity,
-                                           f"delete lease {LEASE_NAME} ({problems[0].message})"))
+    for problem in problems[:1]:  # one lease: the holder the check found gone
+        out.actions.append(RemoveStaleLock(problem.data["holder"], f"delete lease {LEASE_NAME} ({problem.message})"))
     return out
