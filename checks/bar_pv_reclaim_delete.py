@@ -44,4 +44,4 @@ def run(facts: Facts):
         evidence.append(f"storageclass/{sc_name}: reclaimPolicy {sc.get('reclaimPolicy', 'Delete')} "
                         "(a claim created anew gets the same)")
     yield Problem(f"deleting {name} deletes volume {volume} and every backup on it", tuple(evidence),
-                  f"persistentvolume/{volume}")
+                  f"persistentvolume/{volume}", data={"volume": pv["metadata"]["name"]})

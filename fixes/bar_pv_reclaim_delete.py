@@ -21,10 +21,8 @@ def plan(facts: Facts, problems: Sequence[Problem], options: FixOptions) -> Plan
         return out
     if not facts.has_kind("persistentvolumes"):
         raise UsageError("cannot read PersistentVolumes (cluster-scoped): ask a cluster admin to run this fix")
-    pv = facts.pv_of(pvc)
-    if pv is None or (pv.get("spec") or {}).get("persistentVolumeReclaimPolicy") != "Delete":
-        return out
-    name = pv["metadata"]["name"]
-    out.actions.append(Patch("persistentvolumes", name, {"spec": {"persistentVolumeReclaimPolicy": "Retain"}},
-                             f"set persistentvolume/{name} reclaim policy Delete → Retain"))
+    for problem in problems:  # the claim's volume, whose reclaim policy the check found to be Delete
+        name = problem.data["volume"]
+        out.actions.append(Patch("persistentvolumes", name, {"spec": {"persistentVolumeReclaimPolicy": "Retain"}},
+                                 f"set persistentvolume/{name} reclaim policy Delete → Retain"))
     return out
