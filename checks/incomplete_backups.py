@@ -58,4 +58,4 @@ def run(facts: Facts):
         yield Problem(f"{names.bar_mount}/{p.name} is backup {p.timestamp} half-written back from a copy by a "
                       f"restore --from-copy that stopped; it holds {human_bytes(p.bytes)} and is no backup: "
                       "dvdoctor fix --issue incomplete-backups removes it", tuple(evidence),
-                      f"persistentvolumeclaim/{names.bar_pvc}")
+                      f"persistentvolumeclaim/{names.bar_pvc}", data={"partial": p})

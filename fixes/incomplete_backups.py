@@ -11,7 +11,6 @@ from typing import Sequence
 
 from dvdoctor.core.units import human_bytes
 from dvdoctor.facts.model import SECTION_BAR, Facts
-from dvdoctor.facts.partials import partial_folders
 from dvdoctor.repair.fixer import FixOptions, fix
 from dvdoctor.repair.plan import BarScript, Plan
 from dvdoctor.verdicts.registry import Problem
@@ -25,7 +24,8 @@ def plan(facts: Facts, problems: Sequence[Problem], options: FixOptions) -> Plan
     out = Plan()
     facts.require(SECTION_BAR)
     s = survey(facts)
-    partial = [p for p in partial_folders(facts) if not p.in_progress]
+    # the half-written folders the check found (none a restore from a copy still writes)
+    partial = [problem.data["partial"] for problem in problems if "partial" in problem.data]
     if partial:
         # no backup, whatever the retention rule says of the backups: removed first, on their own
         out.actions.append(BarScript(("remove", *[p.name for p in partial]),
