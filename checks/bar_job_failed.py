@@ -58,4 +58,5 @@ def run(facts: Facts):
                 last = next((ln.strip() for ln in reversed(log.splitlines()) if ln.strip()), "(empty)")
                 evidence.append(f"log of {pod_name}, last line (no known signature): {last}")
         cause = f"; root cause: {', '.join(causes)} (see `dvdoctor explain {causes[0]}`)" if causes else ""
-        yield Problem(f"job {name} {'failed' if failure else 'keeps failing'}{cause}", tuple(evidence), f"job/{name}")
+        yield Problem(f"job {name} {'failed' if failure else 'keeps failing'}{cause}", tuple(evidence), f"job/{name}",
+                      data={"job": name})

@@ -26,10 +26,8 @@ from dvdoctor.facts.signatures import match_log
 def plan(facts: Facts, problems: Sequence[Problem], options: FixOptions) -> Plan:
     out = Plan()
     names = facts.names
-    for problem in problems:
-        kind, _, name = (problem.object or "").partition("/")
-        if kind != "job":
-            continue
+    for problem in problems:  # each a DV BAR job the check found failing
+        name = problem.data["job"]
         job = facts.get("jobs", name)
         if name == names.restore_job and job is not None and recorded(facts) is None:
             # the failed job is the only evidence that DV's data is partly replaced: keep it as a record
