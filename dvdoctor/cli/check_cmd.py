@@ -41,17 +41,18 @@ class FailOn(str, Enum):
     warn = "warn"
 
 
-def gather(opts: Options, *, no_pod: bool, verify: bool, quiet: bool):
-    """Collect facts from the cluster or lab the options name, with a status line on a terminal."""
+def gather(opts: Options, *, no_pod: bool, verify: bool, quiet: bool, copies: bool = True):
+    """Collect facts from the cluster or lab the options name, with a status line on a terminal
+    (`copies=False`: the copies are not listed; see dvdoctor.facts.collect.collect)."""
     from ..facts.collect import collect
 
     cluster = opts.open_cluster()
     err = console(stderr=True)
     if quiet or not err.is_terminal:
-        return collect(cluster, opts.settings, use_pod=not no_pod, verify=verify, source=opts.source)
+        return collect(cluster, opts.settings, use_pod=not no_pod, verify=verify, source=opts.source, copies=copies)
     with err.status("collecting facts") as status:
         return collect(cluster, opts.settings, use_pod=not no_pod, verify=verify, source=opts.source,
-                       progress=lambda msg: status.update(msg))
+                       progress=lambda msg: status.update(msg), copies=copies)
 
 
 @app.command(short_help="Find every known backup/restore failure, with evidence and fix.", epilog=examples("dvdoctor -n cpd30 check", "dvdoctor check --for backup -o junit > preflight.xml"))

@@ -51,10 +51,12 @@ def _flow_setup(ctx: typer.Context, ignore: List[str], audit_file: Optional[Path
 
 
 def _collect_again(opts: Options):
-    """Facts again during a flow: no backup is read back unless asked (DV's pods are what is awaited)."""
+    """Facts again during a flow: no backup is read back unless asked (DV's pods are what is awaited),
+    and no copy is listed (what a flow reads mid-run is pods, backups and markers, never the copies)."""
     from ..facts.probe import ReadBack
 
-    return lambda verify=ReadBack(mode="recorded"): gather(opts, no_pod=False, verify=verify, quiet=True)
+    return lambda verify=ReadBack(mode="recorded"): gather(opts, no_pod=False, verify=verify, quiet=True,
+                                                           copies=False)
 
 
 def _gate(opts: Options, cluster, facts, phase: str, ignore: List[str], fix: bool, yes: bool, console: Console,
@@ -341,7 +343,8 @@ def prune(
         raise typer.Exit(1)
     try:
         done = run_prune(cluster, facts, plan, removals, kept, audit_file, say_steps(console),
-                         lambda: gather(opts, no_pod=False, verify=ReadBack(mode="recorded"), quiet=True))
+                         lambda: gather(opts, no_pod=False, verify=ReadBack(mode="recorded"), quiet=True,
+                                        copies=False))
     except ActionFailed as exc:
         console.print(f"[red]✗[/] {escape(str(exc))}")
         raise typer.Exit(1)

@@ -97,7 +97,11 @@ def collect(
     verify: bool | probe.ReadBack = False,
     source: str = "cluster",
     progress: Callable[[str], None] | None = None,
+    copies: bool = True,
 ) -> Facts:
+    """The namespace's facts. `copies=False` leaves the copies unlisted (skipped, by choice): a flow
+    that collects again mid-run reads pods and backups only, and each listing opens the repository
+    (a key derivation) and, in a cluster, runs a Job."""
     names = settings.names
     say = progress or (lambda _msg: None)
     data: dict = {
@@ -143,7 +147,11 @@ def collect(
     else:
         data["skipped"][SECTION_BAR] = "--no-pod: the backup volume was not inspected"
         data["left_out"] = [SECTION_BAR]
-    _collect_copies(cluster, data, settings, say)
+    if copies or settings.copies is None:  # not configured: said so, as always
+        _collect_copies(cluster, data, settings, say)
+    else:
+        data["skipped"][SECTION_COPIES] = "the copies were not listed: collected again during a flow, which reads none"
+        data.setdefault("left_out", []).append(SECTION_COPIES)
     version = cluster.server_version()
     data["server"] = {"version": f"{version[0]}.{version[1]}" if version else None,
                       "lease": cluster.served("leases")}

@@ -526,9 +526,10 @@ def test_prune_of_copies_dry_run_lists_what_the_real_prune_then_removes(copies, 
     assert "as planned" in err
 
 
-def test_copy_and_list_copies_use_the_copies_the_facts_listed(copies, repository, monkeypatch):
-    """The facts already list the copies (one run of the copy program: in a cluster, one Job, and
-    each opens the repository); copy and list --copies use that list, not another."""
+@pytest.fixture
+def program_runs(monkeypatch) -> list[str]:
+    """The actions of each run of the copy program on this machine, in order (each run opens the
+    repository; in a cluster each is a Job)."""
     from dvdoctor.copies import where
 
     actions: list[str] = []
@@ -543,10 +544,32 @@ def test_copy_and_list_copies_use_the_copies_the_facts_listed(copies, repository
         return wrapper
 
     monkeypatch.setattr(where, "local_run", counted)
+    return actions
+
+
+def test_copy_and_list_copies_use_the_copies_the_facts_listed(copies, repository, program_runs):
+    """The facts already list the copies (one run of the copy program); copy and list --copies use
+    that list, not another."""
     for args, expected in ((("copy", "--yes"), ["snapshots", "copy"]),
                            (("list", "--copies"), ["snapshots"])):
-        actions.clear()
+        program_runs.clear()
         code, out, err = copies.dv(*args)
         assert code == 0, out + err
-        assert actions == expected, (args, actions)
+        assert program_runs == expected, (args, program_runs)
     assert "1 copy of this DV instance" in copies.dv("list", "--copies")[1]
+
+
+def test_a_flow_lists_the_copies_for_its_gate_only(copies, repository, program_runs):
+    """backup, prune and restore list the copies once, for the gate's checks (no-recent-copy,
+    copies-unusable); what they collect again mid-run (DV's pods, the new backup, the pruned
+    volume) reads no copy, so it lists none."""
+    assert copies.dv("copy", "--yes")[0] == 0
+    for run, expected in ((lambda: copies.backup("--yes"), ["snapshots"]),
+                          (lambda: copies.dv("prune", "--keep", "1", "--yes"), ["snapshots"]),
+                          (lambda: copies.restore("--yes"), ["snapshots"])):
+        program_runs.clear()
+        code, out, err = run()
+        assert code == 0, out + err
+        assert program_runs == expected, program_runs
+    code, out, err = copies.dv("check", "--only", "no-recent-copy")
+    assert "no-recent-copy" in out and "has no copy" in out, out  # the gate still sees the copies
