@@ -17,7 +17,7 @@ from pathlib import Path
 import kubernetes_validate
 import pytest
 
-from dvdoctor.copies.stream import FRAME, StreamError, chunk_marker, meta_from_tail, pack, unpack
+from dvdoctor.copies.stream import FRAME, FRAME_HEADER, StreamError, chunk_marker, meta_from_tail, pack, unpack
 from dvdoctor.lab import dbdata
 
 from test_manifests import VERSIONS, _facts_data
@@ -74,14 +74,24 @@ def test_components_come_back_byte_for_byte_and_the_combined_tarball_lists_them(
 
 
 def test_the_stream_holds_the_components_decompressed_so_unchanged_files_are_unchanged_bytes(tmp_path):
-    data = bytes(range(256)) * 1000  # under a frame: one piece in the stream
-    a = _combined({"dv_backup_dv_engine.tar.gz": _component({"versioned/t1": data, "versioned/t2": b"day 1"})})
-    b = _combined({"dv_backup_dv_engine.tar.gz": _component({"versioned/t1": data, "versioned/t2": b"day 2"})})
+    data = bytes(range(256)) * 400  # a small file: one piece in the stream, as it is
+    big = bytes(range(256)) * (3 * FRAME // 256)  # a large one: whole frames, each compressed on its own
+    a = _combined({"dv_backup_dv_engine.tar.gz": _component({"versioned/t1": data, "versioned/big": big,
+                                                             "versioned/t2": b"day 1"})})
+    b = _combined({"dv_backup_dv_engine.tar.gz": _component({"versioned/t1": data, "versioned/big": big,
+                                                             "versioned/t2": b"day 2"})})
     out_a, out_b = io.BytesIO(), io.BytesIO()
     pack(io.BytesIO(a), out_a, {})
     pack(io.BytesIO(b), out_b, {})
     assert data in out_a.getvalue() and data in out_b.getvalue()  # gzip'd, the two would share nothing
-    tarfile.open(fileobj=io.BytesIO(out_a.getvalue())).getnames()  # a tar any tool reads
+
+    def frames(raw: bytes) -> dict[str, bytes]:
+        with tarfile.open(fileobj=io.BytesIO(raw)) as tar:  # a tar any tool reads
+            return {m.name: tar.extractfile(m).read() for m in tar if m.name.startswith(".dvdoctor/d/")}
+
+    big_a = {n: d for n, d in frames(out_a.getvalue()).items() if len(d) == FRAME + 64}
+    assert len(big_a) == 4 and big_a == {n: d for n, d in frames(out_b.getvalue()).items() if len(d) == FRAME + 64}
+    assert all(len(d.rstrip(b"\0")) < FRAME // 4 for d in (d[:FRAME] for d in big_a.values()))  # compressed
 
 
 @pytest.mark.parametrize("damage, words", [
@@ -141,7 +151,7 @@ def test_a_tail_from_another_copy_never_passes(tmp_path):
 def test_a_stream_of_another_format_says_so(tmp_path):
     stream = io.BytesIO()
     pack(io.BytesIO(_combined({"dv_backup_dv_engine.tar.gz": _component({"versioned/f": b"x"})})), stream, {})
-    raw = stream.getvalue().replace(b'{"format": 2,', b'{"format": 9,')
+    raw = stream.getvalue().replace(b'{"format": 3,', b'{"format": 9,')
     with pytest.raises(StreamError, match="stream format 9"):
         meta_from_tail(raw)
 
@@ -374,7 +384,7 @@ def test_restic_cuts_at_the_frames_so_a_changed_page_costs_one_frame(tmp_path, r
 
     restic_repository(tmp_path / "repo", "test")
     marker = chunk_marker(int(json.loads(restic("cat", "config"))["chunker_polynomial"], 16))
-    frames = -(-(8 * 1024 * 1024 + 512) // FRAME)  # the file's data blocks, its last frame padded
+    frames = -(-(8 * 1024 * 1024 + 512) // (FRAME - FRAME_HEADER))  # the file's data blocks, its last frame padded
     _, chunks = backup(pages)
     assert frames <= chunks <= frames + 2  # a chunk a frame, and the stream's small end
     added, _ = backup(day2)
@@ -422,3 +432,33 @@ def test_a_repository_on_the_backup_volume_is_refused(where, tmp_path, monkeypat
     assert "on the backup volume itself" in capsys.readouterr().out
     monkeypatch.setenv("RESTIC_REPOSITORY", str(tmp_path / "elsewhere"))
     assert job._repository_on(bar, str(tmp_path / "elsewhere")) is None
+
+
+def test_a_copy_made_in_stream_format_2_still_comes_back(tmp_path):
+    """Copies made before frames were compressed here (format 2: restic compressed them) are backups
+    too: this stream was written by format 2's pack (640 KiB file: two frames, the last padded, and a
+    small file) and must unpack to the component it was made from."""
+    raw = gzip.decompress((Path(__file__).parent / "golden" / "copy-stream-format-2.tar.gz").read_bytes())
+    meta = meta_from_tail(raw)
+    assert meta["format"] == 2
+    packed = _unpack(raw, tmp_path / "out")
+    component = gzip.decompress((tmp_path / "out" / "dv_backup_dv_engine.tar.gz").read_bytes())
+    assert hashlib.sha256(component).hexdigest() == packed.checksums()["dv_backup_dv_engine.tar.gz"]
+    assert hashlib.sha256(component).hexdigest() == "c21f311a5df71bbdb41d1d261ddab88c37df1966356ec7f843b72a47afefced7"
+    with tarfile.open(fileobj=io.BytesIO(component)) as tar:
+        assert tar.getnames() == ["versioned/big", "versioned/small"]
+
+
+@pytest.mark.parametrize("where", ["header", "payload", "padding"])
+def test_a_damaged_compressed_frame_is_a_stream_error(tmp_path, where):
+    """A frame compressed here (format 3) that was changed in the repository never unpacks as data."""
+    big = bytes(range(256)) * (2 * FRAME // 256)
+    stream = io.BytesIO()
+    pack(io.BytesIO(_combined({"dv_backup_dv_engine.tar.gz": _component({"versioned/big": big})})), stream, {})
+    raw = bytearray(stream.getvalue())
+    with tarfile.open(fileobj=io.BytesIO(bytes(raw))) as tar:
+        first = next(m for m in tar if m.name.startswith(".dvdoctor/d/"))
+    at = first.offset_data + {"header": 1, "payload": FRAME_HEADER + 40, "padding": FRAME - 10}[where]
+    raw[at] ^= 0x55
+    with pytest.raises(StreamError):
+        _unpack(bytes(raw), tmp_path / "out")
