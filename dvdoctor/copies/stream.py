@@ -5,9 +5,10 @@ everywhere after the first changed byte, so a deduplicating engine would store e
 whole. The stream undoes that, and lays the rest out so that a day's changes cost restic as few
 chunks as they can:
 
-    .dvdoctor/d/<key>/0      the data of one file of a component (its tar blocks, verbatim):
-    .dvdoctor/d/<key>/1      one entry per 512 KiB frame (see below), the files in the
-    ...                      component's own order; <key> is a hash of the file's path
+    .dvdoctor/d/<key>/0      the data of one file of a component (its tar blocks): one entry
+    .dvdoctor/d/<key>/1      per 512 KiB frame (see below), compressed when the file is large
+    ...                      (`_FrameCodec`), the files in the component's own order; <key> is a
+                             hash of the file's path
     .dvdoctor/m/<key>/0 ...  any other member of the combined tarball (not a tarball), framed
     .dvdoctor/meta.json.gz   everything else: the components' tar headers (verbatim), the members'
                              metadata, the backup, checksums and lengths
@@ -25,7 +26,9 @@ where a rolling hash of the last 64 bytes matches; a changed byte costs its whol
   8 KiB page costs one 512 KiB chunk, not a chunk of about 1.5 MiB wherever it falls; and an
   extent or a log append costs its frames. The marker is recorded; unpack removes every one and
   checks it.
-The component's blocks are copied, not re-encoded: its uncompressed stream comes back byte for
+- **Whole frames are compressed here** (format 3), each on its own, so a frame still dedups and
+  restic, finding zstd and zeros, has little left to compress (`_FrameCodec` says why).
+The component's blocks come back as they were: its uncompressed stream comes back byte for
 byte, proved by its sha256. Packing reads the backup once, in order, writing nothing to the (often
 full) backup volume; memory holds only the headers. Unpacking needs the last entries first
 (`meta_from_tail`: restic reads a snapshot's last chunks alone), then reads the stream once.
