@@ -16,6 +16,7 @@ from dvdoctor.facts import probe
 from dvdoctor.facts.dv_templates import bar_volume_spec
 from dvdoctor.lab.bar import template_text
 from dvdoctor.core.names import DEFAULT
+from dvdoctor.facts.model import Facts
 
 VERSIONS = (min(all_versions(), key=lambda v: tuple(int(p) for p in v.split("."))),
             kubernetes_validate.latest_version())
@@ -47,7 +48,7 @@ def _facts_data(with_template: bool) -> dict:
 
 
 def _inspection_job(with_template: bool) -> dict:
-    volumes, mounts = bar_volume_spec(_facts_data(with_template), DEFAULT.names)
+    volumes, mounts = bar_volume_spec(Facts(_facts_data(with_template)))
     return oneshot.script_job(
         name=oneshot.job_name("inspect"),
         purpose="inspect",
@@ -99,10 +100,10 @@ def test_the_validator_rejects_broken_jobs(damage) -> None:
 def test_exec_goes_to_dv_engine_or_else_the_pods_first_container():
     from dvdoctor.facts.dv_templates import engine_container
 
-    def data(*containers: str) -> dict:
+    def data(*containers: str) -> Facts:
         pod = {"metadata": {"name": "dv-engine-0"}, "spec": {"containers": [{"name": c} for c in containers]}}
-        return {"objects": {"pods": [pod]}}
+        return Facts({"objects": {"pods": [pod]}})
 
-    assert engine_container(data("sidecar", "dv-engine"), DEFAULT.names) == "dv-engine"
-    assert engine_container(data("bigsql"), DEFAULT.names) == "bigsql"
-    assert engine_container({"objects": {}}, DEFAULT.names) == "dv-engine"
+    assert engine_container(data("sidecar", "dv-engine")) == "dv-engine"
+    assert engine_container(data("bigsql")) == "bigsql"
+    assert engine_container(Facts({"objects": {}})) == "dv-engine"

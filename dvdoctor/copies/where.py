@@ -120,7 +120,7 @@ def copy_job(facts: Facts, copies: CopySettings, args: list[str], *, write: bool
     from ..facts.dv_templates import bar_uid, bar_volume_spec
 
     names = facts.names
-    volumes, mounts = bar_volume_spec(facts.data, names)
+    volumes, mounts = bar_volume_spec(facts)
     # only copy and rehydrate read the volume: listing and pruning copies work with the claim gone
     needs_volume = bool(args) and args[0] in ("copy", "rehydrate")
     bar_mounts = [dict(m, readOnly=not write) for m in mounts if m.get("mountPath") == names.bar_mount
@@ -129,7 +129,7 @@ def copy_job(facts: Facts, copies: CopySettings, args: list[str], *, write: bool
     identity = live_identity(facts)
     manifest = oneshot.script_job(
         name=oneshot.job_name("copy"), purpose="copy", image=copies.image or "", service_account=names.bar_sa,
-        uid=bar_uid(facts.data, names), script_text="", args=[],
+        uid=bar_uid(facts), script_text="", args=[],
         env={"DV_BAR": names.bar_mount, "DVDOCTOR_INSTANCE": identity.uid if identity else "",
              "DVDOCTOR_NAMESPACE": facts.namespace, "HOME": "/tmp", "RESTIC_CACHE_DIR": "/tmp/restic-cache"},
         volumes=[v for v in volumes if v["name"] in used], mounts=bar_mounts,
@@ -174,7 +174,7 @@ def bar_sub_path(facts: Facts) -> str:
     """The subPath DV's backup template mounts dv-bar-pvc with (1.5.0 in DV 1.5.0)."""
     from ..facts.dv_templates import bar_volume_spec
 
-    _, mounts = bar_volume_spec(facts.data, facts.names)
+    _, mounts = bar_volume_spec(facts)
     for m in mounts:
         if m.get("mountPath") == facts.names.bar_mount:
             return m.get("subPath", "")

@@ -139,11 +139,13 @@ def collect(
         except ClusterError as exc:
             data["errors"].append({"what": f"logs of {pod}", "error": str(exc)})
 
+    # the pod builders read the typed facts; a Facts reads this dict live, so they see what is gathered so far
+    gathering = Facts(data, settings)
     say(f"looking inside {names.engine_pod}")
-    _collect_engine(cluster, data, names)
+    _collect_engine(cluster, gathering)
     if use_pod:
         say(f"inspecting {names.bar_pvc} from a short-lived pod")
-        _collect_bar(cluster, data, names, verify, say)
+        _collect_bar(cluster, gathering, verify, say)
     else:
         data["skipped"][SECTION_BAR] = "--no-pod: the backup volume was not inspected"
         data["left_out"] = [SECTION_BAR]
@@ -194,7 +196,8 @@ def _collect_copies(cluster: Cluster, data: dict, settings: Settings, say: Calla
     data[SECTION_COPIES] = {"snapshots": [r["snapshot"] for r in outcome.records if "snapshot" in r]}
 
 
-def _collect_engine(cluster: Cluster, data: dict, names: DvNames) -> None:
+def _collect_engine(cluster: Cluster, facts: Facts) -> None:
+    data, names = facts.data, facts.names
     engine = next((p for p in data["objects"]["pods"] if k8s.name(p) == names.engine_pod), None)
     if engine is None or k8s.pod_phase(engine) != "Running":
         data["skipped"][SECTION_ENGINE] = f"pod {names.engine_pod} is not running"
@@ -202,7 +205,7 @@ def _collect_engine(cluster: Cluster, data: dict, names: DvNames) -> None:
     argv = ["bash", "-c", probe.script("engine-probe.sh"), "dvdoctor-engine-probe",
             names.marker_dir, names.template_dir, names.caching_script, *names.templates]
     try:
-        result = cluster.exec(names.engine_pod, argv, container=engine_container(data, names))
+        result = cluster.exec(names.engine_pod, argv, container=engine_container(facts))
     except ClusterError as exc:
         data["skipped"][SECTION_ENGINE] = f"exec in {names.engine_pod} failed: {exc}"
         return
@@ -255,10 +258,11 @@ def read_back_policy(verify: bool | probe.ReadBack) -> probe.ReadBack:
     return probe.EVERY_ONE if verify else probe.REPORT
 
 
-def _collect_bar(cluster: Cluster, data: dict, names: DvNames, verify: bool | probe.ReadBack,
+def _collect_bar(cluster: Cluster, facts: Facts, verify: bool | probe.ReadBack,
                  say: Callable[[str], None]) -> None:
+    data, names = facts.data, facts.names
     objects = data["objects"]
-    image = bar_image(data, names)
+    image = bar_image(facts)
     why = None
     if image is None:
         why = f"job {names.init_volume_job} is missing, so DV's BAR image is unknown"
@@ -274,7 +278,7 @@ def _collect_bar(cluster: Cluster, data: dict, names: DvNames, verify: bool | pr
     env = {**read_back_policy(verify).env(skip=_being_written(objects, names)),
            "COMPONENTS": " ".join(names.component_tarballs)}
     seconds = read_back_seconds(read_back_policy(verify), objects, names)
-    manifest = bar_job(data, names, "inspect", "bar-probe.sh", [], env, deadline_seconds=seconds + 120)
+    manifest = bar_job(facts, "inspect", "bar-probe.sh", [], env, deadline_seconds=seconds + 120)
     try:
         result = oneshot.run_job(cluster, manifest, timeout=seconds + 60, progress=say)
     except ClusterError as exc:

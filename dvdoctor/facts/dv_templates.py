@@ -3,8 +3,9 @@ as DV's BAR job does, the exec target in dv-engine-0, and dv-bar-pvc as DV's tem
 
 They read what `collect` gathered (the templates from dv-engine-0, the init-volume Job, the engine
 pod), so they sit with the facts: collect's inspection Job, the repairs' bar-fix Job, the copy Job
-and the flows' claim are all built here, from one reading of DV's templates. They take the raw
-facts dict (and DV's names) because collect builds its inspection Job before the Facts exist.
+and the flows' claim are all built here, from one reading of DV's templates. They take the typed
+facts, as every other reader of them does; collect, which builds its inspection Job while it is
+still gathering, hands them a Facts on the dict it is filling (a Facts reads its dict live).
 """
 
 from __future__ import annotations
@@ -15,18 +16,17 @@ import yaml
 
 from ..cluster import k8s, oneshot
 from ..core.errors import UsageError
-from ..core.names import DvNames
 from . import probe
-from .model import SECTION_ENGINE, Facts
+from .model import Facts
 
 #: Cluster-assigned metadata a template copied from a live object may carry; never sent back.
 SERVER_FIELDS = ("namespace", "uid", "resourceVersion", "creationTimestamp", "selfLink", "generation", "managedFields")
 
 
 
-def template_object(facts_engine: dict | None, template: str) -> dict | None:
+def template_object(facts: Facts, template: str) -> dict | None:
     """One of DV's BAR templates from dv-engine-0, parsed; None when absent or unreadable."""
-    text = (facts_engine or {}).get("templates", {}).get(template)
+    text = (facts.engine or {}).get("templates", {}).get(template)
     if not text:
         return None
     try:
@@ -36,13 +36,14 @@ def template_object(facts_engine: dict | None, template: str) -> dict | None:
     return obj if isinstance(obj, dict) else None
 
 
-def bar_volume_spec(data: dict, names: DvNames) -> tuple[list[dict], list[dict]]:
+def bar_volume_spec(facts: Facts) -> tuple[list[dict], list[dict]]:
     """The volumes and mounts that put dv-bar-pvc at /mnt/PV/bar, read from DV's backup job template.
 
     Without the template, fall back to the claim name and the data version subPath that dv-engine-0
     uses for /mnt/PV/versioned (the runbook's test job mounts both with subPath 1.5.0).
     """
-    tmpl = template_object(data.get(SECTION_ENGINE), "dv-backup-job.yaml")
+    names = facts.names
+    tmpl = template_object(facts, "dv-backup-job.yaml")
     if tmpl:
         spec = k8s.job_pod_spec(tmpl)
         for c in spec.get("containers") or []:
@@ -52,7 +53,7 @@ def bar_volume_spec(data: dict, names: DvNames) -> tuple[list[dict], list[dict]]
                     if vols:
                         return vols, [m]
     sub_path = "1.5.0"
-    engine = next((p for p in data["objects"].get("pods", []) if k8s.name(p) == names.engine_pod), None)
+    engine = facts.get("pods", names.engine_pod)
     if engine:
         for c in engine["spec"].get("containers") or []:
             for m in c.get("volumeMounts") or []:
@@ -64,51 +65,53 @@ def bar_volume_spec(data: dict, names: DvNames) -> tuple[list[dict], list[dict]]
     )
 
 
-def init_volume_job(data: dict, names: DvNames) -> dict | None:
-    return next((j for j in data["objects"].get("jobs", []) if k8s.name(j) == names.init_volume_job), None)
+def init_volume_job(facts: Facts) -> dict | None:
+    return facts.get("jobs", facts.names.init_volume_job)
 
 
-def engine_container(data: dict, names: DvNames) -> str:
+def engine_container(facts: Facts) -> str:
     """The container of dv-engine-0 to exec into: DV's `dv-engine` when the pod has it, else its first.
 
     A site whose pod names the container otherwise still gets a working exec without configuring it.
     """
-    pod = next((p for p in data["objects"].get("pods", []) if k8s.name(p) == names.engine_pod), None)
+    names = facts.names
+    pod = facts.get("pods", names.engine_pod)
     containers = [c.get("name") for c in ((pod or {}).get("spec") or {}).get("containers") or []]
     return names.engine_container if names.engine_container in containers or not containers else containers[0]
 
 
-def bar_image(data: dict, names: DvNames) -> str | None:
+def bar_image(facts: Facts) -> str | None:
     """The image that runs DV's BAR logic, read from the dv-init-volume Job (not its pod, which may be gone)."""
-    job = init_volume_job(data, names)
+    job = init_volume_job(facts)
     return k8s.pod_image(k8s.job_pod_spec(job)) if job else None
 
 
-def bar_uid(data: dict, names: DvNames) -> int:
+def bar_uid(facts: Facts) -> int:
     """The uid DV's BAR jobs run as: the backup template's, else the init-volume job's, else the default."""
-    tmpl = template_object(data.get(SECTION_ENGINE), "dv-backup-job.yaml")
+    tmpl = template_object(facts, "dv-backup-job.yaml")
     for spec in ([k8s.job_pod_spec(tmpl)] if tmpl else []) + (
-        [k8s.job_pod_spec(j)] if (j := init_volume_job(data, names)) else []
+        [k8s.job_pod_spec(j)] if (j := init_volume_job(facts)) else []
     ):
         uid = k8s.run_as_user(spec)
         if uid is not None:
             return uid
-    return names.bar_uid
+    return facts.names.bar_uid
 
 
-def bar_job(data: dict, names: DvNames, purpose: str, script_name: str, args: list[str], env: dict[str, str],
+def bar_job(facts: Facts, purpose: str, script_name: str, args: list[str], env: dict[str, str],
             deadline_seconds: int = 300) -> dict:
     """A one-shot Job that sees the backup volume as DV's BAR job does: its image, account, uid and mounts.
 
     The caller has checked that the image is known (the dv-init-volume Job exists).
     """
-    volumes, mounts = bar_volume_spec(data, names)
+    names = facts.names
+    volumes, mounts = bar_volume_spec(facts)
     return oneshot.script_job(
         name=oneshot.job_name(purpose),
         purpose=purpose,
-        image=bar_image(data, names) or "",
+        image=bar_image(facts) or "",
         service_account=names.bar_sa,
-        uid=bar_uid(data, names),
+        uid=bar_uid(facts),
         script_text=probe.script(script_name),
         args=args,
         env={"BAR_DIR": names.bar_mount, "SYMLINK": names.symlink, **env},
@@ -148,7 +151,7 @@ def pvc_from_template(facts: Facts, storage_class: str | None, size: str | None)
 def claim_from_template(facts: Facts) -> dict:
     """dv-bar-pvc as DV's template shapes it (labels, access modes), without server fields; the caller sizes it."""
     names = facts.names
-    body = template_object(facts.engine, "dv-bar-pvc.yaml")
+    body = template_object(facts, "dv-bar-pvc.yaml")
     if body is None:
         body = {"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": names.bar_pvc}}
     pvc = copy.deepcopy(body)

@@ -27,10 +27,10 @@ def job_from_template(facts: Facts, template: str, started_by: str) -> dict:
     """DV's job template with the BAR image set; UsageError naming what is missing otherwise."""
     names = facts.names
     facts.require(SECTION_ENGINE)
-    body = template_object(facts.engine, template)
+    body = template_object(facts, template)
     if body is None:
         raise UsageError(f"{names.engine_pod}:{names.template_dir}/{template} is missing or not YAML (check bar-templates-missing)")
-    image = bar_image(facts.data, names)
+    image = bar_image(facts)
     if image is None:
         raise UsageError(f"job {names.init_volume_job} is missing, so the image that runs DV's BAR is unknown")
     job = copy.deepcopy(body)

@@ -363,10 +363,10 @@ class BarScript:
 
     def apply(self, run: Runner) -> list[Change]:
         names = run.facts.names
-        if dv_templates.bar_image(run.facts.data, names) is None:
+        if dv_templates.bar_image(run.facts) is None:
             raise ActionFailed(f"cannot start a pod on {names.bar_pvc}: job {names.init_volume_job} is missing")
-        manifest = dv_templates.bar_job(run.facts.data, names, "fix", "bar-fix.sh", list(self.args),
-                                   {**dict(self.env), "ALLOW_WORLD": "1" if self.allow_world_writable else "0"})
+        manifest = dv_templates.bar_job(run.facts, "fix", "bar-fix.sh", list(self.args),
+                                        {**dict(self.env), "ALLOW_WORLD": "1" if self.allow_world_writable else "0"})
         result = oneshot.run_job(run.cluster, manifest, progress=run.progress)
         return _script_changes(result.log, f"pod {result.pod or result.job}: {result.outcome} {result.reason}".strip())
 
@@ -384,7 +384,7 @@ class EngineScript:
     def apply(self, run: Runner) -> list[Change]:
         names = run.facts.names
         argv = ["bash", "-c", probe.script("engine-fix.sh"), "dvdoctor-engine-fix", *self.args]
-        result = run.cluster.exec(names.engine_pod, argv, container=dv_templates.engine_container(run.facts.data, names))
+        result = run.cluster.exec(names.engine_pod, argv, container=dv_templates.engine_container(run.facts))
         return _script_changes(result.stdout, f"exec in {names.engine_pod} exited {result.rc}: {result.stderr.strip()[:200]}")
 
 

@@ -40,8 +40,8 @@ def facts(dv):
 def objects_dvdoctor_creates(dv, facts) -> list[dict]:
     names = facts.names
     out = [
-        collecting.bar_job(facts.data, names, "inspect", "bar-probe.sh", [], {"VERIFY": "0", "COMPONENTS": ""}),
-        collecting.bar_job(facts.data, names, "fix", "bar-fix.sh", ["chmod"], {"ALLOW_WORLD": "0"}),
+        collecting.bar_job(facts, "inspect", "bar-probe.sh", [], {"VERIFY": "0", "COMPONENTS": ""}),
+        collecting.bar_job(facts, "fix", "bar-fix.sh", ["chmod"], {"ALLOW_WORLD": "0"}),
         pvc_from_template(facts, None, None),
         Lock(connect(str(dv.kubeconfig), None, dv.name), "dvdoctor fix")._body(datetime.now(timezone.utc)),
         *schedule.manifests(dv.name, "0 2 * * *", "registry.example/dvdoctor:0.1.0"),
