@@ -21,7 +21,8 @@ def test_the_server_admits_the_copy_programs_jobs(dv):
     facts = collecting.collect(connect(str(dv.kubeconfig), None, dv.name), DEFAULT, use_pod=False)
     copies = settings_for(CopySettings(secret="dv-copies", image="registry.example/dvdoctor:0.1.0"), lab=False)
     for args, write in ((["copy", "2026-01-01-00-00-00"], False), (["snapshots"], False),
-                        (["rehydrate", "0123abcd", "2026-01-01-00-00-00"], True), (["forget", "daily=7"], False)):
+                        (["rehydrate", "0123abcd", "2026-01-01-00-00-00"], True), (["forget", "daily=7"], False),
+                        (["plan-forget", "daily=7"], False)):
         job = copy_job(facts, copies, args, write=write)
         answer = dry_run(dv, job)
         assert answer["metadata"]["name"] == job["metadata"]["name"]
