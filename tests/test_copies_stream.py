@@ -462,3 +462,22 @@ def test_a_damaged_compressed_frame_is_a_stream_error(tmp_path, where):
     raw[at] ^= 0x55
     with pytest.raises(StreamError):
         _unpack(bytes(raw), tmp_path / "out")
+
+
+def test_the_lab_runs_its_own_copy_program_whatever_folder_it_is_started_from(tmp_path, monkeypatch):
+    """`python -m` puts the current folder first on sys.path: started from inside another dvdoctor
+    checkout, the lab ran that checkout's copy program. Here the current folder holds an impostor."""
+    from dvdoctor.copies.where import local_run
+    from dvdoctor.core.names import CopySettings
+
+    impostor = tmp_path / "checkout" / "dvdoctor" / "copies"
+    impostor.mkdir(parents=True)
+    (impostor.parent / "__init__.py").write_text("")
+    (impostor / "__init__.py").write_text("")
+    (impostor / "job.py").write_text('print(\'{"error": "impostor"}\')\nraise SystemExit(7)\n')
+    (tmp_path / "pw").write_text("x\n")
+    monkeypatch.chdir(tmp_path / "checkout")
+    run = local_run(tmp_path / "bar", CopySettings(repository=str(tmp_path / "no-repo"),
+                                                   password_file=str(tmp_path / "pw")), "uid", "ns")
+    outcome = run(["snapshots"], False)
+    assert outcome.rc != 7 and "impostor" not in outcome.errors(), outcome

@@ -91,7 +91,9 @@ def local_run(bar_dir: Path, copies: CopySettings, instance: str, namespace: str
         env = {k: v for k, v in os.environ.items() if not k.startswith("RESTIC_")}
         env.update({"DV_BAR": str(bar_dir), "DVDOCTOR_INSTANCE": instance, "DVDOCTOR_NAMESPACE": namespace,
                     "RESTIC_REPOSITORY": copies.repository or "",
-                    "RESTIC_PASSWORD_FILE": str(Path(copies.password_file or "").resolve())})
+                    "RESTIC_PASSWORD_FILE": str(Path(copies.password_file or "").resolve()),
+                    # never the dvdoctor of the current folder (another checkout): this one's, from sys.path
+                    "PYTHONSAFEPATH": "1"})
         done = subprocess.run([sys.executable, "-m", "dvdoctor.copies.job", *args], env=env,
                               capture_output=True, text=True)
         if write and owner is not None and os.geteuid() == 0:
