@@ -322,6 +322,11 @@ def test_a_reader_that_stops_is_not_blamed_on_the_backup():
     ("Fatal: unable to open config file: open /etc/passwd/config: not a directory\n"
      "Is there a repository at the following location?", "a file, not a folder", True),
     ("\x1b[2Ksignal interrupt received, cleaning up", "signal interrupt received", False),
+    # restic 0.14's own words for an sftp location it cannot reach, and for an rclone remote that is not set up
+    ("subprocess ssh: ssh: Could not resolve hostname user: Name or service not known\nFatal: unable to open "
+     "repository at sftp:user:x@127.0.0.1:/x: unable to start the sftp session, error: EOF", "cannot be reached", True),
+    ('rclone: Failed to create file system for "foo:x": didn\'t find section in config file\nFatal: unable to open '
+     "repository at rclone:foo:x: error talking HTTP to rclone: context canceled", "cannot be reached", True),
 ])
 def test_restics_errors_become_one_line_that_says_what_to_do(stderr, words, usage):
     from dvdoctor.copies.restic import explain
@@ -335,6 +340,8 @@ def test_restics_errors_become_one_line_that_says_what_to_do(stderr, words, usag
     ("rest:http://alice:Zw0/rd@127.0.0.1:9/", ["Zw0/rd", "Zw0"]),
     ("rest:http://alice:p@ss%zzZw0rd@127.0.0.1:9/", ["zzZw0rd", "p@ss%zzZw0rd"]),
     ("rest:http://:p%zzZw0rdonly@127.0.0.1:9/", ["zzZw0rdonly"]),
+    ("sftp:user:SFTPLEAK77@127.0.0.1:/x", ["SFTPLEAK77"]),  # restic's scp-like form, no //
+    ("sftp:user:p@ss/SFTP:LEAK@host:/x", ["p@ss/SFTP:LEAK", "SFTP"]),
 ])
 def test_no_piece_of_a_repository_password_is_ever_shown(repository, shown):
     """restic (Go's URL parser) may quote a location cut anywhere inside its password: neither the
@@ -481,3 +488,54 @@ def test_the_lab_runs_its_own_copy_program_whatever_folder_it_is_started_from(tm
                                                    password_file=str(tmp_path / "pw")), "uid", "ns")
     outcome = run(["snapshots"], False)
     assert outcome.rc != 7 and "impostor" not in outcome.errors(), outcome
+
+
+@pytest.mark.parametrize("where", ["repo", "local:repo", "other/../repo"])
+def test_a_repository_beside_dvs_folder_on_the_same_claim_is_refused(where, tmp_path):
+    """DV's folder is a subPath (1.5.0) of the claim: a repository at the claim's root, beside it, is
+    lost with the claim all the same (the lab runs the copy program where it sees the whole claim)."""
+    from dvdoctor.copies.where import local_run
+    from dvdoctor.core.names import CopySettings
+
+    volume = tmp_path / "volumes" / "dv-bar-pvc"
+    (volume / "1.5.0").mkdir(parents=True)
+    (tmp_path / "pw").write_text("x\n")
+    prefix = "local:" if where.startswith("local:") else ""
+    repository = prefix + str(volume / where.removeprefix("local:"))
+    run = local_run(volume / "1.5.0", CopySettings(repository=repository, password_file=str(tmp_path / "pw")),
+                    "uid", "ns", volume=volume)
+    outcome = run(["init"], True)
+    assert outcome.rc == 2 and any("on the backup volume itself" in e for e in outcome.errors()), outcome
+    assert not (volume / "repo").exists()
+
+
+@pytest.mark.skipif(shutil.which("restic") is None,
+                    reason="restic is not installed (make test installs it as root on Debian)")
+def test_a_copy_whose_checksum_tag_was_changed_is_not_written_back(tmp_path, capsys, restic_repository):
+    """list --copies shows a copy's checksums from its tags; rehydrate verifies against the ones the
+    stream holds. Where the two disagree (a tag changed with `restic tag`, or damage), neither is
+    trusted: nothing is written back."""
+    import os
+
+    from dvdoctor.copies import job
+    from dvdoctor.copies.restic import Restic
+
+    bar = tmp_path / "bar"
+    (bar / "2026-01-01-00-00-00").mkdir(parents=True)
+    (bar / "2026-01-01-00-00-00" / "dv_backup.tar.gz").write_bytes(
+        _combined({"dv_backup_dv_engine.tar.gz": _component({"versioned/f": b"x" * 5000})}))
+    env = {**os.environ, "RESTIC_REPOSITORY": str(tmp_path / "repo"), "RESTIC_PASSWORD": "test",
+           "RESTIC_CACHE_DIR": str(tmp_path / "cache")}
+    restic = Restic(env)
+    restic_repository(tmp_path / "repo", "test")
+    assert job.copy(restic, bar, "uid-1", "ns", ["2026-01-01-00-00-00"]) == 0
+    snap = restic.snapshots()[0]
+    real = "sha256:dv_backup_dv_engine.tar.gz=" + snap.tags["sha256:dv_backup_dv_engine.tar.gz"]
+    subprocess.run(["restic", "tag", "--remove", real, "--add", "sha256:dv_backup_dv_engine.tar.gz=" + "0" * 64,
+                    snap.id], env=env, check=True, capture_output=True)
+    capsys.readouterr()
+    changed = restic.snapshots()[0].id
+    assert job.rehydrate(restic, tmp_path / "back", changed, "2026-01-01-00-00-00") == 1
+    out = capsys.readouterr().out
+    assert "tags name other checksums than the copy holds (dv_backup_dv_engine.tar.gz)" in out, out
+    assert not (tmp_path / "back").exists() or not any((tmp_path / "back").iterdir())

@@ -5,7 +5,8 @@ DV's template mounts (read-only to copy, read-write to rehydrate) and the reposi
 from the site's Secret; in the lab the same program runs on this machine. Either way it prints one
 JSON record a line on stdout, which `dvdoctor.flows.copies` reads, and nothing else.
 
-Env: DV_BAR (the backup volume's folder), DVDOCTOR_INSTANCE (dv-engine's StatefulSet uid),
+Env: DV_BAR (the backup volume's folder), DV_BAR_VOLUME (the whole claim's folder, where this
+program sees it: the lab), DVDOCTOR_INSTANCE (dv-engine's StatefulSet uid),
 DVDOCTOR_NAMESPACE, and restic's own variables (RESTIC_REPOSITORY, RESTIC_PASSWORD_FILE or
 RESTIC_PASSWORD, the backend's credentials).
 Actions:
@@ -142,6 +143,14 @@ def _origin(manifest: bytes | None) -> str:
     return uid if isinstance(uid, str) and re.fullmatch(r"[0-9A-Za-z-]{1,64}", uid) else "unknown"
 
 
+def _tags_differ(tags: list[str], meta: dict) -> str:
+    """The members whose `sha256:<member>=` tag (what list --copies shows) is not the checksum the
+    stream itself recorded (what rehydrate verifies against): a copy must agree with its own listing."""
+    recorded = {p["meta"]["member"]: p["sha256"] for p in meta.get("parts", [])}
+    tagged = Snapshot.from_json({"tags": tags}).to_json()["checksums"]  # as list --copies reads them
+    return ", ".join(sorted(m for m in set(recorded) | set(tagged) if tagged.get(m) != recorded.get(m)))
+
+
 def rehydrate(restic: Restic, bar: Path, snapshot: str, ts: str) -> int:
     if not TIMESTAMP.fullmatch(ts) or not re.fullmatch(r"[0-9a-f]{8,64}", snapshot):
         say(failed=ts, why="give a snapshot id and a backup timestamp (YYYY-MM-DD-HH-MM-SS)")
@@ -153,12 +162,19 @@ def rehydrate(restic: Restic, bar: Path, snapshot: str, ts: str) -> int:
     work = bar / f"{PARTIAL}{ts}"
     shutil.rmtree(work, ignore_errors=True)
     try:
-        meta = meta_from_tail(restic.tail(snapshot, meta_need))
+        last, tags = restic.tail(snapshot, meta_need)
+        meta = meta_from_tail(last)
     except (ResticError, StreamError, ValueError) as exc:
         say(failed=ts, why=f"the copy's metadata does not read back: {exc}")
         return 1
     if meta.get("backup") != ts:  # a tag can be changed by anyone with the password; the stream cannot
         say(failed=ts, why=f"snapshot {snapshot} holds a copy of backup {meta.get('backup')!r}, not of {ts}")
+        return 1
+    differ = _tags_differ(tags, meta)
+    if differ:
+        say(failed=ts, why=f"snapshot {snapshot}'s tags name other checksums than the copy holds ({differ}): "
+                           "its tags were changed or the copy is damaged; list --copies shows the tags, so "
+                           "neither is written back")
         return 1
     proc = restic.dump(snapshot)
     assert proc.stdout is not None
@@ -270,7 +286,9 @@ def main(argv: list[str]) -> int:
     bar = Path(os.environ.get("DV_ROOT", "") + os.environ.get("DV_BAR", "/mnt/PV/bar"))
     instance = os.environ.get("DVDOCTOR_INSTANCE", "")
     namespace = os.environ.get("DVDOCTOR_NAMESPACE", "")
-    inside = _repository_on(bar, os.environ.get("RESTIC_REPOSITORY", ""))
+    # the claim's root where this program sees it (the lab); a Job mounts only DV's subPath of it
+    volume = Path(os.environ.get("DV_ROOT", "") + os.environ["DV_BAR_VOLUME"]) if os.environ.get("DV_BAR_VOLUME") else bar
+    inside = _repository_on(volume, os.environ.get("RESTIC_REPOSITORY", ""))
     if inside:
         say(error=inside, usage=True)
         return 2

@@ -52,7 +52,9 @@ _KNOWN = (
                 r"signaturedoesnotmatch", re.I), True,
      "the repository refused the credentials (unauthorized): check the user and password or keys it is given"),
     (re.compile(r"connection refused|no such host|i/o timeout|network is unreachable|dial tcp|"
-                r"context deadline exceeded|connection reset|tls:|x509:", re.I), True,
+                r"context deadline exceeded|connection reset|tls:|x509:|could not resolve hostname|"
+                r"unable to start the sftp session|error talking HTTP to rclone|didn't find section in config",
+                re.I), True,
      "the repository cannot be reached (connection refused, unknown host or timeout)"),
     (re.compile(r"unexpected HTTP response \(5\d\d\)|\b50[0234] (?:Internal Server Error|Bad Gateway|Service Unavailable|"
                 r"Gateway Timeout)", re.I), False,
@@ -80,7 +82,11 @@ def location_secrets(repository: str) -> list[str]:
     """What of a repository location must never be shown: the user-info's password and each piece
     of it (an error may quote a URL cut at `#`, `/`, `%`, `@` or `:` inside the password)."""
     scheme, sep, rest = repository.partition("://")
-    if not sep or "@" not in rest:
+    if not sep and repository.lower().startswith("sftp:"):
+        rest = repository[len("sftp:"):]  # restic's scp-like form: sftp:user:password@host:/path
+    elif not sep:
+        return []
+    if "@" not in rest:
         return []
     userinfo = rest.rpartition("@")[0]
     password = userinfo.partition(":")[2]
@@ -200,10 +206,10 @@ class Restic:
         except (KeyError, TypeError, ValueError):
             return None
 
-    def tail(self, snapshot: str, need: Callable[[bytes], int]) -> bytes:
+    def tail(self, snapshot: str, need: Callable[[bytes], int]) -> tuple[bytes, list[str]]:
         """The last bytes of a copy's stream, read chunk by chunk from its end without the rest
         (`restic cat` of the snapshot, its tree, then its last blobs), until `need(bytes so far)`
-        is no more than what was read."""
+        is no more than what was read; and the snapshot's tags, read on the way."""
         snap = json.loads(self.call("cat snapshot", "cat", "--no-lock", "snapshot", snapshot))
         tree = json.loads(self.call("cat blob", "cat", "--no-lock", "blob", str(snap["tree"])))
         nodes = [n for n in tree.get("nodes") or [] if n.get("name") == STREAM_NAME]
@@ -213,7 +219,7 @@ class Restic:
         data = b""
         while blobs and len(data) < need(data):
             data = self.call_bytes("cat blob", "cat", "--no-lock", "blob", blobs.pop()) + data
-        return data
+        return data, [str(t) for t in snap.get("tags") or []]
 
     def unlock(self) -> None:
         """`restic unlock`: removes only stale locks (a dead process on this host, or 30 minutes without

@@ -84,12 +84,15 @@ def settings_for(copies: CopySettings | None, *, lab: bool) -> CopySettings:
 
 
 def local_run(bar_dir: Path, copies: CopySettings, instance: str, namespace: str,
-              owner: int | None = None) -> Run:
-    """The copy program on this machine (the lab): the lab's backup volume folder as DV_BAR."""
+              owner: int | None = None, volume: Path | None = None) -> Run:
+    """The copy program on this machine (the lab): the lab's backup volume folder as DV_BAR, and the
+    whole volume's folder (`volume`, the claim's root above DV's subPath) as DV_BAR_VOLUME, so a
+    repository anywhere on the claim is refused, not only under DV's folder."""
 
     def run(args: list[str], write: bool) -> JobOutcome:
         env = {k: v for k, v in os.environ.items() if not k.startswith("RESTIC_")}
-        env.update({"DV_BAR": str(bar_dir), "DVDOCTOR_INSTANCE": instance, "DVDOCTOR_NAMESPACE": namespace,
+        env.update({"DV_BAR": str(bar_dir), "DV_BAR_VOLUME": str(volume or bar_dir),
+                    "DVDOCTOR_INSTANCE": instance, "DVDOCTOR_NAMESPACE": namespace,
                     "RESTIC_REPOSITORY": copies.repository or "",
                     "RESTIC_PASSWORD_FILE": str(Path(copies.password_file or "").resolve()),
                     # never the dvdoctor of the current folder (another checkout): this one's, from sys.path
@@ -166,9 +169,9 @@ def runner(cluster: Cluster, facts: Facts, copies: CopySettings | None,
     checked = settings_for(copies, lab=store is not None)
     if store is not None:
         identity = live_identity(facts)
-        bar_dir = store.volume_dir(facts.names.bar_pvc) / bar_sub_path(facts)
-        return local_run(bar_dir, checked, identity.uid if identity else "", facts.namespace,
-                         owner=store.meta().get("bar_uid"))
+        volume = store.volume_dir(facts.names.bar_pvc)
+        return local_run(volume / bar_sub_path(facts), checked, identity.uid if identity else "", facts.namespace,
+                         owner=store.meta().get("bar_uid"), volume=volume)
     return job_run(cluster, facts, checked, progress)
 
 

@@ -55,6 +55,8 @@ _SIMPLE = (
 #: (within 256 characters), so a password with an `@` in it goes whole (a later `@` on the line
 #: takes more with it: over-redaction is accepted)
 _URL = re.compile(r"(?i)(\b[a-z][a-z0-9+.:-]*://(?P<user>[^/\s:@\"']*):)(?P<pw>[^\r\n\"']{1,256})(?=@)")
+#: restic's scp-like sftp location, sftp:user:password@host:/path (no `//`): the same rule
+_SFTP = re.compile(r"(?i)(\bsftp:(?P<user>[^/\s:@\"']*):)(?P<pw>[^\r\n\"']{1,256})(?=@)")
 #: host:port/path@... is no password: a port after a host name
 _PORT = re.compile(r"\d{1,5}(?:[/?#\s]|$)")
 #: Each matches what comes before a secret value; the value itself is read by `_values`.
@@ -142,6 +144,7 @@ def text(value: str) -> str:
     for pattern in _SIMPLE:
         value = pattern.sub(lambda m: m.group(1) + REDACTED, value)
     value = _URL.sub(_url, value)
+    value = _SFTP.sub(_url, value)
     for pattern in _BEFORE_VALUE:
         value = _values(pattern, value)
     for pattern in _SHAPES:
