@@ -539,3 +539,16 @@ def test_a_copy_whose_checksum_tag_was_changed_is_not_written_back(tmp_path, cap
     out = capsys.readouterr().out
     assert "tags name other checksums than the copy holds (dv_backup_dv_engine.tar.gz)" in out, out
     assert not (tmp_path / "back").exists() or not any((tmp_path / "back").iterdir())
+
+
+def test_the_hint_for_missing_copies_settings_survives_redaction_whole():
+    """Every line dvdoctor prints goes through one redaction pass; the hint that names the settings to
+    add must not read as a password's value and come out as <redacted>."""
+    from dvdoctor.copies.where import settings_for
+    from dvdoctor.core import redact
+    from dvdoctor.core.errors import UsageError
+
+    with pytest.raises(UsageError) as caught:
+        settings_for(None, lab=True)
+    shown = redact.text(str(caught.value))
+    assert "<redacted>" not in shown and "password_file" in shown and "secret" in shown, shown

@@ -65,8 +65,10 @@ Run = Callable[[list[str], bool], JobOutcome]
 def settings_for(copies: CopySettings | None, *, lab: bool) -> CopySettings:
     """The copies settings, checked against where this run is; UsageError says what to add."""
     if copies is None:
-        raise UsageError("no copies are configured: add to dvdoctor.yaml `copies: {repository: REPO, "
-                         "password_file: PATH}` (this machine, the lab) or `copies: {secret: NAME}` (a cluster)")
+        # worded so that the one redaction pass leaves it whole (`password_file: PATH` reads as a value)
+        raise UsageError("no copies are configured: add `copies:` to dvdoctor.yaml, with `repository` (a restic "
+                         "location) and `password_file` (a file holding its password) for this machine (the "
+                         "lab), or with `secret` (a Secret's name) in a cluster")
     if lab and not copies.local:
         raise UsageError("the lab runs copies on this machine: give copies.repository and copies.password_file")
     if not lab and copies.local:
