@@ -414,24 +414,11 @@ def test_a_folder_a_running_restore_from_copy_writes_is_left_alone(copies):
     assert code == 0 and ".dvdoctor-rehydrate-" not in out, out + err
 
 
-def test_a_copy_is_audited_under_the_snapshot_id_list_copies_shows(copies, repository, monkeypatch):
+def test_a_copy_is_audited_under_the_snapshot_id_list_copies_shows(copies, repository, program_runs):
     """Tagging a copy complete writes its snapshot anew under another id: copy's own record and the
     audit log name that final id, the one `list --copies -o json` shows (not the id restic backup
     printed), and the copy program is not run again after the copy to find it."""
-    from dvdoctor.copies import where
-
-    actions: list[str] = []
-    made = where.local_run
-
-    def counted(*args, **kwargs):
-        run = made(*args, **kwargs)
-
-        def wrapper(argv: list[str], write: bool):
-            actions.append(argv[0])
-            return run(argv, write)
-        return wrapper
-
-    monkeypatch.setattr(where, "local_run", counted)
+    actions = program_runs
     code, out, err = copies.dv("copy", "--yes", "-o", "json")
     assert code == 0, out + err
     assert actions[-1] == "copy", actions  # nothing run after the copy: the id came with its record
