@@ -206,11 +206,15 @@ class _Out:
         body = self.codec.encode(data)
         return header + body + bytes(FRAME - len(body)) + self.marker
 
-    def header(self, name: str, size: int) -> None:
+    @staticmethod
+    def _header(name: str, size: int) -> bytes:
         """A header that depends on the name and size only (mtime 0, no owner)."""
         info = tarfile.TarInfo(name)
         info.size, info.mode, info.mtime = size, 0o644, 0
-        self.raw(info.tobuf(format=tarfile.GNU_FORMAT))
+        return info.tobuf(format=tarfile.GNU_FORMAT)
+
+    def header(self, name: str, size: int) -> None:
+        self.raw(self._header(name, size))
 
     def entry(self, name: str, data: bytes) -> None:
         self.header(name, len(data))
@@ -243,11 +247,9 @@ class _Out:
             data = read(part)
             if len(data) < part:
                 raise StreamError(f"{what}: cut short inside an entry")
-            info = tarfile.TarInfo(f"{key}/{index}")
-            info.size, info.mode, info.mtime = FRAME + WINDOW, 0o644, 0
             if self.pool is None:
                 self.pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="dvdoctor-zstd")
-            self.pending.append(self.pool.submit(self._frame, info.tobuf(format=tarfile.GNU_FORMAT), data))
+            self.pending.append(self.pool.submit(self._frame, self._header(f"{key}/{index}", FRAME + WINDOW), data))
             self._drain(AHEAD)
             todo -= part
             index += 1
@@ -550,7 +552,6 @@ class _Entries:
     def __init__(self, src: BinaryIO, marker: bytes, form: int = FORMAT) -> None:
         self.reader = _Reader(src, hashed=False)
         self.marker = marker
-        self.form = form
         self.codec = _FrameCodec() if form >= 3 else None
 
     def expect(self, name: str) -> int:
