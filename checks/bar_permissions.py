@@ -32,4 +32,6 @@ def run(facts: Facts):
                 f"{facts.names.bar_mount}: mode {d.get('mode')} owner uid {d.get('uid')} gid {d.get('gid')}",
             ),
             f"persistentvolumeclaim/{facts.names.bar_pvc}",
+            # what the repair says it changes, as found here: whose write access, and from what
+            data={"uid": bar.get("uid"), "mode": d.get("mode"), "owner": f"{d.get('uid')}:{d.get('gid')}"},
         )

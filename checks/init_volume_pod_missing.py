@@ -15,10 +15,11 @@ beside the original (which stays untouched), or run backups with `dvdoctor backu
 
 from dvdoctor.cluster import k8s
 from dvdoctor.facts.model import Facts
-from dvdoctor.verdicts.registry import WARNING, Problem, check
+from dvdoctor.verdicts.registry import WARNING, Problem, check, module_id
 from dvdoctor.facts.signatures import match_log
 
-CHECK_ID = "init-volume-pod-missing"
+#: This check's id, as the log signatures name it (said once: by this module's name).
+CHECK_ID = module_id(__name__)
 
 
 @check(

@@ -42,6 +42,7 @@ def run(facts: Facts):
              + (f" (restore point: {link_timestamp(facts.bar, names)})" if link_timestamp(facts.bar, names) else ""),
              f"copies in the repository: {', '.join(sorted(c for c in copied if c)) or 'none'}"),
             obj,
+            data={"backup": newest.timestamp},  # what a copy now would copy
         )
         return
     limit = facts.settings.copies.max_age_hours if facts.settings.copies else 36.0

@@ -18,15 +18,14 @@ from dvdoctor.verdicts.registry import Problem
 @fix
 def plan(facts: Facts, problems: Sequence[Problem], options: FixOptions) -> Plan:
     out = Plan()
-    bar = facts.require(SECTION_BAR)
-    if bar.get("writable", True):
-        return out
-    d = bar.get("dir", {})
-    out.actions.append(BarScript(
-        ("grant",),
-        f"give uid {bar.get('uid')} write access to {facts.names.bar_mount} (now mode {d.get('mode')}, "
-        f"owner {d.get('uid')}:{d.get('gid')}): owner first, then group"
-        + (", then 0777" if options.allow_world_writable else ""),
-        allow_world_writable=options.allow_world_writable,
-    ))
+    facts.require(SECTION_BAR)  # a volume that could not be inspected is said so, never "nothing to do"
+    for problem in problems:  # the volume's root folder, which the BAR uid cannot write to
+        found = problem.data
+        out.actions.append(BarScript(
+            ("grant",),
+            f"give uid {found['uid']} write access to {facts.names.bar_mount} (now mode {found['mode']}, "
+            f"owner {found['owner']}): owner first, then group"
+            + (", then 0777" if options.allow_world_writable else ""),
+            allow_world_writable=options.allow_world_writable,
+        ))
     return out

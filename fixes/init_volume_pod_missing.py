@@ -66,6 +66,9 @@ def verify(options: FixOptions) -> tuple[bool, str]:
 
 @fix(verify=verify)
 def plan(facts: Facts, problems: Sequence[Problem], options: FixOptions) -> Plan:
+    # The problems are not read: what is repaired is a local copy of dvcli.sh, the same whatever the
+    # check found (the job it reads the image from is DV's, by name), and it is proven by reading
+    # that copy back (`verify`), not by the check, which the missing pod keeps failing.
     out = Plan()
     if options.dvcli is None:
         out.manual.append(

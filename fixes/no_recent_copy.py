@@ -9,9 +9,8 @@ the problem, there is nothing a copy can do: a new backup must be taken first.
 from dataclasses import dataclass
 from typing import Sequence
 
-from dvdoctor.facts.model import SECTION_COPIES, Facts
+from dvdoctor.facts.model import Facts
 from dvdoctor.repair.fixer import FixOptions, fix
-from dvdoctor.facts.trust import good_backups
 from dvdoctor.repair.plan import ActionFailed, Plan, Runner
 from dvdoctor.repair.audit import Change
 from dvdoctor.verdicts.registry import Problem
@@ -49,11 +48,8 @@ class CopyBackup:
 @fix
 def plan(facts: Facts, problems: Sequence[Problem], options: FixOptions) -> Plan:
     out = Plan()
-    section = facts.section(SECTION_COPIES)
-    if section is None:
-        return out
-    copied = {s.get("backup") for s in section["snapshots"] if s.get("complete")}
-    good = good_backups(facts)
-    if good and good[-1].timestamp not in copied:
-        out.actions.append(CopyBackup(good[-1].timestamp))
+    for problem in problems:
+        # a good backup with no copy yet is copied; a copy that is only old needs a new backup first
+        if "backup" in problem.data:
+            out.actions.append(CopyBackup(problem.data["backup"]))
     return out
