@@ -17,6 +17,14 @@ from dvdoctor.verdicts.registry import WARNING, Problem, check
 from dvdoctor.core.words import plural
 
 
+def caching_enabled(facts: Facts) -> bool:
+    """DV caching counts as enabled when its deployment runs, or ran before dvdoctor scaled it down."""
+    dep = facts.get("deployments", facts.names.caching_deployment)
+    if dep is None:
+        return False
+    return k8s.spec_replicas(dep) > 0 or (k8s.recorded_replicas(dep) or 0) > 0
+
+
 @check(
     "No .bar_restored.txt marker left after a restore",
     severity=WARNING,
@@ -38,5 +46,8 @@ def run(facts: Facts):
     if caching is not None and k8s.spec_replicas(caching) > 0:
         evidence.append(f"deployment/{names.caching_deployment} has {plural(k8s.spec_replicas(caching), 'replica')}: "
                         f"DV caching is enabled, so `{names.caching_script} false` is due too")
+    # the steps due, as the repair does them: the caching step only when caching is on and its script is there
     yield Problem(f"{path} is still there: the runbook's post-restore steps were not done",
-                  tuple(evidence), f"pod/{names.engine_pod}")
+                  tuple(evidence), f"pod/{names.engine_pod}",
+                  data={"marker": names.restore_marker,
+                        "caching_step_due": caching_enabled(facts) and bool(facts.engine.get("caching_script"))})

@@ -7,9 +7,19 @@ Repair: remove the marker (only when no BAR job is active); DV pods may then tak
 to recover on their own, or can be restarted.
 """
 
+from dvdoctor.cluster import k8s
 from dvdoctor.core.units import human_bytes
 from dvdoctor.facts.model import SECTION_ENGINE, Facts
 from dvdoctor.verdicts.registry import Problem, check
+
+
+def not_ready_dv_pods(facts: Facts) -> list[str]:
+    """DV's StatefulSet pods that are not ready: what a marker left behind keeps down (the repair's
+    --restart deletes them, so their StatefulSets recreate them now rather than within 30 minutes)."""
+    return [k8s.name(p) for p in facts.objects("pods")
+            if any(o.get("kind") == "StatefulSet" and o.get("name") in facts.names.statefulsets
+                   for o in p["metadata"].get("ownerReferences") or [])
+            and not k8s.pod_ready(p)]
 
 
 @check(
@@ -30,4 +40,5 @@ def run(facts: Facts):
             f"active BAR jobs: none ({facts.names.backup_job}, {facts.names.restore_job})",
         ),
         f"pod/{facts.names.engine_pod}",
+        data={"marker": facts.names.bar_marker, "not_ready": tuple(not_ready_dv_pods(facts))},
     )

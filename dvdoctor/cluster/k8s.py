@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import copy
 
+from ..core.names import REPLICAS_ANNOTATION
+
 
 def name(obj: dict) -> str:
     return obj["metadata"]["name"]
@@ -15,6 +17,15 @@ def name(obj: dict) -> str:
 
 def annotations(obj: dict) -> dict:
     return obj["metadata"].get("annotations") or {}
+
+
+def recorded_replicas(dep: dict) -> int | None:
+    """The count dvdoctor recorded before it scaled a deployment to 0, or None when it recorded none.
+
+    Read by a check (was DV caching on before the backup?) as much as by the repairs that scale back.
+    """
+    value = annotations(dep).get(REPLICAS_ANNOTATION, "")
+    return int(value) if value.isdigit() else None
 
 
 def pod_phase(pod: dict) -> str:

@@ -34,7 +34,6 @@ from ..repair.plan import (
     Runner,
     StopJob,
     execute,
-    recorded_replicas,
 )
 from . import checkpoints, jobs
 from .common import (
@@ -60,7 +59,7 @@ def original_replicas(dep: dict, facts: Facts | None = None) -> int:
     replicas = k8s.spec_replicas(dep)
     if replicas > 0:
         return replicas
-    recorded = recorded_replicas(dep)
+    recorded = k8s.recorded_replicas(dep)
     if recorded:  # a recorded 0 is no count to go back to (the fixes scale it to 1 too)
         return recorded
     return 0 if facts is not None and _accepted_at_zero(facts, k8s.name(dep)) else 1

@@ -25,7 +25,7 @@ from ..core.units import human_bytes
 from ..facts.backups import backups, link_timestamp
 from ..facts.bar_jobs import BarJob, active_jobs, folders_of_job, watcher
 from ..facts.model import Facts
-from .plan import Action, BarScript, Plan, Scale, StopJob, recorded_replicas, remove_marker, scale_back_count
+from .plan import Action, BarScript, Plan, Scale, StopJob, remove_marker, scale_back_count
 
 #: The repair that stops an unattended backup job; the one fix allowed to act while a job runs.
 STOP_FIX = "bar-job-unattended"
@@ -117,7 +117,7 @@ def scale_back_actions(facts: Facts) -> list[Action]:
     out: list[Action] = []
     for name in facts.names.side_deployments:
         dep = facts.get("deployments", name)
-        if dep is not None and k8s.spec_replicas(dep) == 0 and recorded_replicas(dep) is not None:
+        if dep is not None and k8s.spec_replicas(dep) == 0 and k8s.recorded_replicas(dep) is not None:
             out.append(Scale(name, scale_back_count(dep)))
     return out
 

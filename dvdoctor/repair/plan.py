@@ -69,19 +69,13 @@ class Runner:
 # ---- actions on API objects ----------------------------------------------------------------
 
 
-def recorded_replicas(dep: dict) -> int | None:
-    """The count Scale recorded before it scaled a deployment to 0, or None when it recorded none."""
-    value = k8s.annotations(dep).get(REPLICAS_ANNOTATION, "")
-    return int(value) if value.isdigit() else None
-
-
 def scale_back_count(dep: dict) -> int:
     """The count a deployment left at 0 goes back to: the one recorded, else 1 (the runbook's value).
 
     A recorded 0 is no count to go back to (DV's API or console would stay down): 1, as with none.
     Every repair that scales the side deployments back up asks here, so they agree.
     """
-    return recorded_replicas(dep) or 1
+    return k8s.recorded_replicas(dep) or 1
 
 
 @dataclass(frozen=True)
