@@ -51,5 +51,6 @@ def run(facts: Facts):
         marker = facts.marker(facts.names.bar_marker)
         if marker is not None:
             evidence.append(f"{facts.names.engine_pod}:{facts.names.marker_dir}/{facts.names.bar_marker} is there: DV is offline")
+        # the job as found, for the repair that stops it (a backup job) or says to wait (a restore job)
         yield Problem(f"job {job.name} {job.running_for(facts.now)} with nobody attached: {why}",
-                      tuple(evidence), f"job/{job.name}")
+                      tuple(evidence), f"job/{job.name}", data={"job": job})

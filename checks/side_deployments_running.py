@@ -36,4 +36,5 @@ def run(facts: Facts, run: Run):
                 for d in running]
     evidence.append("tar then fails with 'file changed as we read it'")
     yield Problem(f"{', '.join(k8s.name(d) for d in running)} still run{'s' if len(running) == 1 else ''} while {when}",
-                  tuple(evidence), f"deployment/{k8s.name(running[0])}")
+                  tuple(evidence), f"deployment/{k8s.name(running[0])}",
+                  data={"deployments": tuple(k8s.name(d) for d in running)})  # what the repair scales to 0

@@ -14,7 +14,6 @@ from typing import Sequence
 from dvdoctor.facts.model import Facts
 from dvdoctor.repair.fixer import FixOptions, fix
 from dvdoctor.repair.owner import STOP_FIX, stop_backup_plan
-from dvdoctor.facts.bar_jobs import unattended
 from dvdoctor.repair.plan import Plan
 from dvdoctor.verdicts.registry import Problem
 
@@ -22,7 +21,8 @@ from dvdoctor.verdicts.registry import Problem
 @fix
 def plan(facts: Facts, problems: Sequence[Problem], options: FixOptions) -> Plan:
     out = Plan()
-    for job in unattended(facts):
+    for problem in problems:  # each a DV job the check found running with nobody attached
+        job = problem.data["job"]
         if job.name == facts.names.backup_job:
             stop = stop_backup_plan(facts, job, STOP_FIX)
             out.actions += stop.actions
