@@ -78,7 +78,7 @@ def footprint_basis(b: Backup, names: DvNames) -> str:
 def space(facts: Facts) -> Space | None:
     """The volume's room for the next backup; None when neither df nor claim size and usage are known.
 
-    Shared with the low-space repair, which frees until `free` reaches `need`.
+    Shared with `list` and `copy`, which show it; the repair is handed it in the check's problem.
     """
     bar, names = facts.bar, facts.names
     s = survey(facts)
@@ -138,4 +138,5 @@ def run(facts: Facts):
             f"needed with the {facts.thresholds.space_margin:.0%} margin: {sized(room.need)}; free: {sized(room.free)}",
         ),
         f"persistentvolumeclaim/{facts.names.bar_pvc}",
+        data={"space": room},  # the repair frees (or grows the claim) until free reaches need
     )

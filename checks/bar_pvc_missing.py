@@ -24,7 +24,9 @@ bind, fix the storage class or its provisioner (`oc describe pvc dv-bar-pvc`).
 
 from dvdoctor.cluster import k8s
 from dvdoctor.facts.model import Facts
-from dvdoctor.verdicts.registry import BACKUP, RESTORE, Problem, Run, check
+from dvdoctor.verdicts.registry import BACKUP, RESTORE, Problem, Run, check, module_id
+
+ID = module_id(__name__)
 
 
 def kept_volumes(facts: Facts) -> list[dict]:
@@ -67,23 +69,26 @@ def run(facts: Facts, run: Run):
         unread = facts.unread("persistentvolumes")
         if run.phase == BACKUP and not kept:
             return  # the backup creates it (the first backup of a namespace)
+        # for the repair: the volumes it may bind again (newest first), and why none could be seen
+        missing = {"kept": tuple(kept), "unread": unread}
         if kept:
             # what a kept volume holds cannot be seen until a claim binds it: never said, only named
             evidence += [f"{describe_volume(pv)}: kept from a deleted {name} (what it holds shows once it is bound)"
                          for pv in kept]
             if len(kept) == 1:
                 yield Problem(f"claim {name} does not exist, but its volume {k8s.name(kept[0])} was kept (fix binds "
-                              "it again; the backups it holds, if any, show in `list` once it is bound)", tuple(evidence), f"persistentvolumeclaim/{name}")
+                              "it again; the backups it holds, if any, show in `list` once it is bound)", tuple(evidence),
+                              f"persistentvolumeclaim/{name}", data=missing)
             else:
                 yield Problem(f"claim {name} does not exist, and {len(kept)} volumes of deleted {name} claims were kept "
                               f"({', '.join(k8s.name(pv) for pv in kept)}): which one holds the backups is yours to "
-                              f"choose (fix --issue bar-pvc-missing --volume PV binds it)", tuple(evidence),
-                              f"persistentvolumeclaim/{name}")
+                              f"choose (fix --issue {ID} --volume PV binds it)", tuple(evidence),
+                              f"persistentvolumeclaim/{name}", data=missing)
             return
         evidence.append(f"persistentvolumes: skipped ({unread}); a kept volume holding the backups cannot be ruled out"
                         if unread else f"no Released volume was bound to {facts.namespace}/{name}")
         yield Problem(f"claim {name} does not exist: no backups to restore, nowhere to write one", tuple(evidence),
-                      f"persistentvolumeclaim/{name}")
+                      f"persistentvolumeclaim/{name}", data=missing)
         return
     phase = (pvc.get("status") or {}).get("phase", "Unknown")
     if phase == "Bound":

@@ -37,32 +37,34 @@ def run(facts: Facts):
     obj = f"persistentvolumeclaim/{names.bar_pvc}"
     hint = f"newest good backup: {newest.timestamp}" if newest else "no backup is proven good"
     link = bar.get("link")
+    # for the repair: where the link points now, and the backup it moves to unless told another
+    found = {"target": link["target"] if link else None, "newest_good": newest.timestamp if newest else None}
     if link is None:
         if not items:
             return  # nothing to point at yet; no-recent-backup says so
         plain = next((e for e in bar.get("entries", []) if e["path"] == names.symlink), None)
-        found = f"{at} is a {plain['type']}, not a symlink" if plain else f"{at}: no such link"
+        what = f"{at} is a {plain['type']}, not a symlink" if plain else f"{at}: no such link"
         yield Problem(f"there is no restore-point symlink {at}, though {plural(len(items), 'backup folder')} {'exists' if len(items) == 1 else 'exist'}",
-                      (found, f"backup folders: {', '.join(b.timestamp for b in items)}", hint), obj)
+                      (what, f"backup folders: {', '.join(b.timestamp for b in items)}", hint), obj, data=found)
         return
     shown = f"{at} -> {printable(link['target'])}"
     if not link["target_exists"]:
         yield Problem(f"the restore-point symlink is dangling: {printable(link['target'])} does not exist",
-                      (shown, "target: no such file", hint), obj)
+                      (shown, "target: no such file", hint), obj, data=found)
         return
     ts = s.link_ts
     if ts is None:
         yield Problem(f"the restore-point symlink does not point at a backup folder's {names.combined_tarball}",
                       (shown, f"expected a target like {names.bar_mount}/YYYY-MM-DD-HH-MM-SS/{names.combined_tarball}", hint),
-                      obj)
+                      obj, data=found)
         return
     chosen = s.get(ts)
     if chosen is None:
         odd = next((o for o in s.odd if o.name == ts), None)
         if odd is not None:
-            yield Problem(f"the restore point {ts} is no backup: {odd.why}", (shown, hint), obj)
+            yield Problem(f"the restore point {ts} is no backup: {odd.why}", (shown, hint), obj, data=found)
         return
     if s.state(ts) == DAMAGED:
         files = ", ".join(f"{n} {human_bytes(size)} ({size} B)" for n, size in sorted(chosen.files.items())) or "no files"
         yield Problem(f"the restore point {ts} is a damaged backup: {s.verdicts[ts].why}",
-                      (shown, f"{ts}: {files}", hint), obj)
+                      (shown, f"{ts}: {files}", hint), obj, data=found)

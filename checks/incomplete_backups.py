@@ -27,8 +27,10 @@ from datetime import datetime, timezone
 from dvdoctor.core.units import human_bytes
 from dvdoctor.facts.model import SECTION_BAR, Facts
 from dvdoctor.facts.partials import partial_folders
-from dvdoctor.verdicts.registry import WARNING, Problem, check
+from dvdoctor.verdicts.registry import WARNING, Problem, check, module_id
 from dvdoctor.facts.trust import DAMAGED, survey
+
+ID = module_id(__name__)
 
 
 @check(
@@ -57,5 +59,5 @@ def run(facts: Facts):
             evidence.append(f"last written {max(0.0, (facts.now - written).total_seconds()) / 3600:.1f} h ago")
         yield Problem(f"{names.bar_mount}/{p.name} is backup {p.timestamp} half-written back from a copy by a "
                       f"restore --from-copy that stopped; it holds {human_bytes(p.bytes)} and is no backup: "
-                      "dvdoctor fix --issue incomplete-backups removes it", tuple(evidence),
+                      f"dvdoctor fix --issue {ID} removes it", tuple(evidence),
                       f"persistentvolumeclaim/{names.bar_pvc}", data={"partial": p})

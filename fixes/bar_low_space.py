@@ -21,13 +21,13 @@ import math
 from typing import Sequence
 
 from dvdoctor.core.units import human_bytes, parse_quantity
-from dvdoctor.checks.bar_low_space import GIB, claim_size, space
+from dvdoctor.checks.bar_low_space import GIB, claim_size
 from dvdoctor.core.errors import UsageError
 from dvdoctor.facts.model import SECTION_BAR, Facts
 from dvdoctor.repair.fixer import FixOptions, fix
 from dvdoctor.facts.dv_templates import THREE_BACKUPS
 from dvdoctor.repair.plan import AwaitGrown, BarScript, Patch, Plan
-from dvdoctor.verdicts.registry import Problem
+from dvdoctor.verdicts.registry import Problem, module_id
 from dvdoctor.repair.retention import (
     WHY_DAMAGED,
     WHY_UNVERIFIED,
@@ -38,6 +38,8 @@ from dvdoctor.repair.retention import (
 )
 from dvdoctor.facts.trust import survey
 from dvdoctor.core.words import plural
+
+ID = module_id(__name__)
 
 
 def candidates(facts: Facts, keep: int) -> list[tuple[tuple[str, str], list[Removal]]]:
@@ -124,7 +126,8 @@ def _free(facts: Facts, keep: int, free: int, need: int) -> tuple[list[BarScript
 def plan(facts: Facts, problems: Sequence[Problem], options: FixOptions) -> Plan:
     out = Plan()
     facts.require(SECTION_BAR)
-    room = space(facts)
+    # the room the check found short; none when it found enough (or could not tell: --size still grows)
+    room = next((problem.data["space"] for problem in problems), None)
     if options.size:
         grow = _expand(facts, options.size)
         if room is not None:
@@ -134,7 +137,7 @@ def plan(facts: Facts, problems: Sequence[Problem], options: FixOptions) -> Plan
                 enough = growth_size(facts, room.need - room.free)
                 out.manual.append(
                     f"--size {options.size} leaves {human_bytes(after)} free, the next backup needs {human_bytes(room.need)}: "
-                    f"nothing was changed; run `{command(facts, 'fix', '--issue', 'bar-low-space', '--size', enough)}`")
+                    f"nothing was changed; run `{command(facts, 'fix', '--issue', ID, '--size', enough)}`")
                 return out
         out.actions.append(grow)
         return out
@@ -166,11 +169,11 @@ def plan(facts: Facts, problems: Sequence[Problem], options: FixOptions) -> Plan
              "expansion, so nothing was changed (freeing alone would not make the next backup fit)"]
     steps.append(f"once the class allows expansion (`oc patch storageclass {sc_name} -p "
                  "'{\"allowVolumeExpansion\": true}'`, if its provisioner supports it), run: "
-                 f"`{command(facts, 'fix', '--issue', 'bar-low-space', '--size', size)}`")
+                 f"`{command(facts, 'fix', '--issue', ID, '--size', size)}`")
     for fewer in range(options.keep - 1, -1, -1):
         fewer_plan = _free(facts, fewer, room.free, room.need)
         if fewer_plan[2] >= room.need and not no_good_left(survey(facts), fewer_plan[3], facts.names):
-            steps.append(f"or keep fewer good backups: `{command(facts, 'fix', '--issue', 'bar-low-space', '--keep', str(fewer))}`")
+            steps.append(f"or keep fewer good backups: `{command(facts, 'fix', '--issue', ID, '--keep', str(fewer))}`")
             break
     else:
         steps.append(f"or create a bigger {facts.names.bar_pvc} in a class that allows expansion and move the backups to it")

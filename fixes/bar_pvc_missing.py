@@ -20,15 +20,17 @@ them; else one new PersistentVolumeClaim.
 from typing import Sequence
 
 from dvdoctor.cluster import k8s
-from dvdoctor.checks.bar_pvc_missing import describe_volume, kept_volumes
+from dvdoctor.checks.bar_pvc_missing import describe_volume
 from dvdoctor.facts.model import Facts
 from dvdoctor.repair.fixer import FixOptions, fix
 from dvdoctor.facts.dv_templates import claim_from_template, pvc_from_template
 from dvdoctor.repair.plan import AwaitBound, Create, Patch, Plan
-from dvdoctor.verdicts.registry import Problem
+from dvdoctor.verdicts.registry import Problem, module_id
+
+ID = module_id(__name__)
 
 
-def rebind_plan(facts: Facts, pv: dict, options: FixOptions) -> Plan:
+def rebind_plan(facts: Facts, pv: dict, kept: Sequence[dict], options: FixOptions) -> Plan:
     """Pre-bind the kept volume to dv-bar-pvc, then create the claim that names it."""
     out = Plan()
     names = facts.names
@@ -61,7 +63,7 @@ def rebind_plan(facts: Facts, pv: dict, options: FixOptions) -> Plan:
                               f"({claim_spec['storageClassName'] or 'no class'}, {size}): the backups it kept, if any, come back"))
     out.actions.append(AwaitBound(names.bar_pvc, pv_name))
     out.notes.append(f"kept volume chosen: {describe_volume(pv)}")
-    for other in kept_volumes(facts):
+    for other in kept:
         if k8s.name(other) != pv_name:
             out.notes.append(f"left alone: {describe_volume(other)}")
     if options.size or options.storage_class:
@@ -74,25 +76,27 @@ def rebind_plan(facts: Facts, pv: dict, options: FixOptions) -> Plan:
 def plan(facts: Facts, problems: Sequence[Problem], options: FixOptions) -> Plan:
     out = Plan()
     names = facts.names
-    if facts.get("persistentvolumeclaims", names.bar_pvc) is not None:
+    # the claim the check found missing (a claim that exists but does not bind is its storage class's to fix)
+    missing = next((problem.data for problem in problems if "kept" in problem.data), None)
+    if missing is None:
         return out
-    kept = kept_volumes(facts)
+    kept = missing["kept"]
     if options.volume is not None:
         chosen = [pv for pv in kept if k8s.name(pv) == options.volume]
         if chosen:
-            return rebind_plan(facts, chosen[0], options)
+            return rebind_plan(facts, chosen[0], kept, options)
         out.manual.append(f"--volume {options.volume}: not a Released volume of a deleted "
                           f"{facts.namespace}/{names.bar_pvc}; kept: "
                           + (", ".join(k8s.name(pv) for pv in kept) or "none"))
         return out
     if len(kept) == 1:
-        return rebind_plan(facts, kept[0], options)
+        return rebind_plan(facts, kept[0], kept, options)
     if kept:
         # a newer kept volume may be an empty one of a claim made again: which holds the backups is a choice
         out.manual.append(f"{len(kept)} volumes of deleted {names.bar_pvc} claims were kept; which one holds the "
                           "backups cannot be seen before it is bound, so none was chosen:")
         out.manual += [describe_volume(pv) for pv in kept]
-        out.manual.append("bind the one that holds the backups with `dvdoctor fix --issue bar-pvc-missing --volume PV` "
+        out.manual.append(f"bind the one that holds the backups with `dvdoctor fix --issue {ID} --volume PV` "
                           "(look inside one with `oc describe pv PV` and its storage backend)")
         return out
     pvc = pvc_from_template(facts, options.storage_class, options.size)
@@ -100,7 +104,7 @@ def plan(facts: Facts, problems: Sequence[Problem], options: FixOptions) -> Plan
     out.actions.append(Create("persistentvolumeclaims", pvc,
                               f"create claim {names.bar_pvc} ({spec['storageClassName']}, {spec['resources']['requests']['storage']}) "
                               "from DV's template"))
-    if (why := facts.unread("persistentvolumes")) is not None:
+    if (why := missing["unread"]) is not None:
         out.notes.append(f"persistentvolumes could not be read ({why}): if dv-bar-pvc's old volume was kept "
                          "(Released), stop here and rerun with rights to list persistentvolumes, or its backups stay unbound")
     return out

@@ -17,29 +17,31 @@ from dvdoctor.verdicts.registry import Problem
 from dvdoctor.facts.trust import GOOD, survey
 
 
+def _good_backup(facts: Facts, ts: str) -> str:
+    """--to, checked: the restore point only moves to a backup this run proved good."""
+    s = survey(facts)
+    chosen = s.get(ts)
+    if chosen is None or s.state(ts) != GOOD:
+        good = ", ".join(b.timestamp for b in s.good()) or "none"
+        what = f"it is {s.state(ts)}: {s.verdicts[ts].why}" if chosen else "no backup of that name"
+        raise UsageError(f"--to {ts}: {what}; the restore point only moves to a good backup (good backups: {good})")
+    return ts
+
+
 @fix
 def plan(facts: Facts, problems: Sequence[Problem], options: FixOptions) -> Plan:
     out = Plan()
-    bar = facts.require(SECTION_BAR)
+    facts.require(SECTION_BAR)
     names = facts.names
-    s = survey(facts)
-    if options.to:
-        chosen = s.get(options.to)
-        if chosen is None or s.state(options.to) != GOOD:
-            good = ", ".join(b.timestamp for b in s.good()) or "none"
-            what = f"it is {s.state(options.to)}: {s.verdicts[options.to].why}" if chosen else "no backup of that name"
-            raise UsageError(f"--to {options.to}: {what}; the restore point only moves to a good backup "
-                             f"(good backups: {good})")
-    else:
-        chosen = s.newest_good()
+    for problem in problems:  # the restore point missing, dangling, or not at a good backup
+        # the link is not at a good backup, so wherever it goes (a good one) is a move
+        chosen = _good_backup(facts, options.to) if options.to else problem.data["newest_good"]
         if chosen is None:
             out.manual.append("No backup proven good exists to point at: take one with `dvdoctor backup`, or prove "
                               "an unverified one with `dvdoctor list --verify`.")
             return out
-    link = bar.get("link")
-    if link and link["target_exists"] and s.link_ts == chosen.timestamp:
-        return out
-    out.actions.append(BarScript(("relink", chosen.timestamp),
-                                 f"point {names.bar_mount}/{names.symlink} at {chosen.timestamp}/{names.combined_tarball}"
-                                 f" (now: {shown(link['target']) if link else 'no link'})"))
+        target = problem.data["target"]
+        out.actions.append(BarScript(("relink", chosen),
+                                     f"point {names.bar_mount}/{names.symlink} at {chosen}/{names.combined_tarball}"
+                                     f" (now: {shown(target) if target is not None else 'no link'})"))
     return out

@@ -19,7 +19,9 @@ from dvdoctor.core.errors import UsageError
 from dvdoctor.facts.model import Facts
 from dvdoctor.repair.fixer import FixOptions, fix
 from dvdoctor.repair.plan import Plan, WriteLocalFile
-from dvdoctor.verdicts.registry import Problem
+from dvdoctor.verdicts.registry import Problem, module_id
+
+ID = module_id(__name__)
 
 IMAGE_LINE = re.compile(r"^(\s*)dv_init_volume_image=\$\(.*\bget\s+pod\b.*$", re.MULTILINE)
 SED_IN_PLACE = re.compile(r"\bsed\s+-i(?:\s+''|\s+\"\")?(?=\s)")
@@ -73,7 +75,7 @@ def plan(facts: Facts, problems: Sequence[Problem], options: FixOptions) -> Plan
     if options.dvcli is None:
         out.manual.append(
             "dvdoctor backup and dvdoctor restore take the image from the dv-init-volume job and are not affected. "
-            "If you run dvcli.sh yourself: dvdoctor fix --issue init-volume-pod-missing --dvcli ./dvcli.sh "
+            f"If you run dvcli.sh yourself: dvdoctor fix --issue {ID} --dvcli ./dvcli.sh "
             "writes a repaired copy beside it."
         )
         return out
