@@ -16,12 +16,12 @@ from ..render.output import console as make_console
 from . import app, examples
 from .check_cmd import Output, gather
 from .context import Options
-from .fix_cmd import confirm, render_plan, repair, say_steps
+from .fix_cmd import confirm, render_plan, repairs, say_steps
 from .locking import break_lock_option, take_lock
 
 
-def _flow_setup(ctx: typer.Context, ignore: List[str], audit_file: Optional[Path], verify=False,
-                lock: bool = False, break_lock: bool = False, command: str = ""):
+def _flow_setup(ctx: typer.Context, ignore: List[str], verify=False, lock: bool = False, break_lock: bool = False,
+                command: str = ""):
     """Open the cluster, take the namespace's lock (unless nothing will change), then gather the facts.
 
     The lock is taken before the facts, so the gate judges a namespace no other run is changing; it
@@ -29,8 +29,7 @@ def _flow_setup(ctx: typer.Context, ignore: List[str], audit_file: Optional[Path
     schedule's, or one a killed dvdoctor run left) stops the command before anything changes.
     """
     from ..verdicts.registry import resolve_ids
-    from ..repair.runner import open_runner
-
+    from ..flows.start import judged_by_gate
     from ..repair.owner import refuse_while_active
 
     opts: Options = ctx.obj
@@ -38,47 +37,33 @@ def _flow_setup(ctx: typer.Context, ignore: List[str], audit_file: Optional[Path
     cluster = opts.open_cluster()
     console = make_console()
     command = command or ctx.command_path
-    # dvcli.sh's list job is judged by the gate (leftover-bar-pods, an error there): --fix deletes it
-    # first; without --fix the gate stops the flow before anything changes, and the job is started
-    # only after a last look at the cluster
-    gate_judges = frozenset({opts.settings.names.list_job})
+    gate_judges = judged_by_gate(opts.settings.names)
     if lock:
         ctx.call_on_close(take_lock(cluster, command, break_lock, console, opts.settings.names, gate_judges).release)
     facts = gather(opts, no_pod=False, verify=verify, quiet=False)
     if lock:  # DV's own job owns the namespace while it runs, whatever the lock says
         refuse_while_active(facts, command, gate_judges)
-    return opts, cluster, facts, console, open_runner(cluster, facts, audit_file, say_steps(console))
+    return opts, cluster, facts, console
 
 
-def _collect_again(opts: Options):
-    """Facts again during a flow: no backup is read back unless asked (DV's pods are what is awaited),
-    and no copy is listed (what a flow reads mid-run is pods, backups and markers, never the copies)."""
-    from ..facts.probe import ReadBack
-
-    return lambda verify=ReadBack(mode="recorded"): gather(opts, no_pod=False, verify=verify, quiet=True,
-                                                           copies=False)
+def _collect(opts: Options):
+    """How a flow collects facts again: quietly, from what the options name (the flow says what to read)."""
+    return lambda verify, copies=True: gather(opts, no_pod=False, verify=verify, quiet=True, copies=copies)
 
 
-def _gate(opts: Options, cluster, facts, phase: str, ignore: List[str], fix: bool, yes: bool, console: Console,
-          audit_file: Optional[Path]):
-    """The flow's preflight; returns the facts to go on with and its verdict (0: go on). Its --fix
-    logs its changes where the flow's own go (--audit-file), so one file holds the whole run."""
-    from ..repair.fixer import FixOptions
-    from ..flows.gate import preflight
-    from ..facts.probe import EVERY_UNPROVEN
+def _start(opts: Options, cluster, facts, phase: str, ignore: List[str], fix: bool, yes: bool, console: Console,
+           audit_file: Optional[Path]):
+    """The flow's gate, its --fix and its executor (dvdoctor.flows.start), with this console to say
+    and ask; returns what the flow goes on with, or the gate's verdict to exit with."""
+    from ..flows.start import start
     from ..verdicts.registry import Run
     from ..render.report import render
 
-    def apply_fixes(f, ids):
-        return repair(opts, cluster, f, ids, FixOptions(), console, yes=yes, audit_file=audit_file)
-
-    # after a fix the facts are gathered as the gate first did: a restore's backups read back again
     run = Run(phase=phase, suppressions=opts.suppressions)
-    return preflight(facts, run, ignore, console,
-                     lambda: gather(opts, no_pod=False, verify=EVERY_UNPROVEN if phase == "restore" else False,
-                                    quiet=True),
-                     apply_fixes if fix else None,
-                     report=lambda f, results: render(console, f, results, hint=None, run=run))
+    return start(cluster, facts, run, ignore, console, collect=_collect(opts),
+                 repairs=repairs(opts, cluster, console, yes=yes, audit_file=audit_file) if fix else None,
+                 report=lambda f, results: render(console, f, results, hint=None, run=run),
+                 audit_file=audit_file, progress=say_steps(console))
 
 
 def _validate_log_dir(log_dir: Optional[Path]) -> Path:
@@ -139,23 +124,23 @@ def backup(
     """
     from ..flows.common import FlowOptions
     from ..flows.backup import run_backup
+    from ..flows.start import collect_midway
 
     if storage_class:
         valid_name(storage_class, "--storage-class")
     _validate_size(bar_size)
     log_dir = _validate_log_dir(log_dir)
-    opts, cluster, facts, console, runner = _flow_setup(ctx, ignore, audit_file, lock=not dry_run,
-                                                        break_lock=break_lock)
-    facts, code = _gate(opts, cluster, facts, "backup", ignore, fix, yes, console, audit_file)
-    if code:
-        raise typer.Exit(code)
-    runner = runner.on(facts)
+    opts, cluster, facts, console = _flow_setup(ctx, ignore, lock=not dry_run, break_lock=break_lock)
+    started = _start(opts, cluster, facts, "backup", ignore, fix, yes, console, audit_file)
+    if started.verdict:
+        raise typer.Exit(started.verdict)
+    facts = started.facts
     options = FlowOptions(dry_run=dry_run, timeout=timeout, log_dir=log_dir,
                           storage_class=storage_class or opts.settings.storage_class,
                           bar_size=bar_size or opts.settings.bar_size, ready_timeout=ready_timeout)
     if not dry_run and not confirm(console, f"Back up DV in namespace {facts.namespace}? DV is offline until the job ends.", yes):
         raise typer.Exit(1)
-    code = run_backup(facts, options, console, runner, _collect_again(opts))
+    code = run_backup(facts, options, console, started.runner, collect_midway(_collect(opts)))
     raise typer.Exit(code)
 
 
@@ -188,6 +173,7 @@ def restore(
     from ..core.errors import UsageError
     from ..flows.common import FlowOptions
     from ..flows.restore import choose, describe, judge_origin, run_restore
+    from ..flows.start import collect_midway
     from ..facts.probe import ReadBack
 
     if from_ is not None and not is_timestamp(from_):
@@ -207,17 +193,16 @@ def restore(
         from_ = rehydrate_for_restore(ctx, from_copy, yes, break_lock, accept_other=accept_other_instance,
                                       accept_unverified=accept_unverified_origin, audit_file=audit_file)
     # the chosen backup is read back now, inner tarballs included, whatever was recorded, before DV is touched
-    opts, cluster, facts, console, runner = _flow_setup(
-        ctx, ignore, audit_file, verify=ReadBack(budget=0, also=(from_ or "@link",)), lock=not dry_run,
-        break_lock=break_lock,
+    opts, cluster, facts, console = _flow_setup(
+        ctx, ignore, verify=ReadBack(budget=0, also=(from_ or "@link",)), lock=not dry_run, break_lock=break_lock,
         command=f"{ctx.command_path} --from {from_}" if from_ else "")
     chosen = choose(facts, from_)
     about_origin = judge_origin(facts, chosen, yes=yes, accept_other=accept_other_instance,
                                 accept_unverified=accept_unverified_origin)
-    facts, code = _gate(opts, cluster, facts, "restore", ignore, fix, yes, console, audit_file)
-    if code:
-        raise typer.Exit(code)
-    runner = runner.on(facts)
+    started = _start(opts, cluster, facts, "restore", ignore, fix, yes, console, audit_file)
+    if started.verdict:
+        raise typer.Exit(started.verdict)
+    facts = started.facts
     options = FlowOptions(dry_run=dry_run, timeout=timeout, log_dir=log_dir, ready_timeout=ready_timeout)
     question = (f"Restore {describe(facts, chosen)} in namespace {facts.namespace}? "
                 + (f"{about_origin} " if about_origin else "")
@@ -226,7 +211,7 @@ def restore(
         console.print(f"[yellow]![/] {escape(about_origin)}")
     if not dry_run and not confirm(console, question, yes):
         raise typer.Exit(1)
-    code = run_restore(facts, chosen, options, console, runner, _collect_again(opts))
+    code = run_restore(facts, chosen, options, console, started.runner, collect_midway(_collect(opts)))
     raise typer.Exit(code)
 
 
