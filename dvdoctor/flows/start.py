@@ -69,11 +69,10 @@ def start(cluster: Cluster, facts: Facts, run: Run, ignore: Iterable[str], conso
     After a repair the facts are collected as the gate first judged them: a restore's backups are
     read back again, so it restores one proven in this run.
     """
-    def fix(judged: Facts, ids: list[str]) -> bool:
-        assert repairs is not None
-        return repairs.repair(judged, ids, FixOptions())
-
+    fix: Callable[[Facts, list[str]], bool] | None = None
+    if repairs is not None:
+        fix = lambda judged, ids: repairs.repair(judged, ids, FixOptions())  # noqa: E731
     facts, verdict = preflight(facts, run, ignore, console,
-                               lambda: collect(EVERY_UNPROVEN if run.phase == RESTORE else False),
-                               fix if repairs is not None else None, report=report)
+                               lambda: collect(EVERY_UNPROVEN if run.phase == RESTORE else False), fix,
+                               report=report)
     return Started(facts, verdict, open_runner(cluster, facts, audit_file, progress))
