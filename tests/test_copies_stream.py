@@ -552,3 +552,39 @@ def test_the_hint_for_missing_copies_settings_survives_redaction_whole():
         settings_for(None, lab=True)
     shown = redact.text(str(caught.value))
     assert "<redacted>" not in shown and "password_file" in shown and "secret" in shown, shown
+
+
+def _inflate_all(data: bytes, step: int) -> bytes:
+    from dvdoctor.copies.stream import _Gunzip
+
+    reader, out = _Gunzip(io.BytesIO(data)), []
+    while chunk := reader.read(step):
+        out.append(chunk)
+    return b"".join(out)
+
+
+@pytest.mark.parametrize("step", [1, 4096, 3 * 1024 * 1024])
+def test_component_inflater_reads_what_gzip_reads(step: int) -> None:
+    """The packer inflates component tarballs with zlib itself: members one after another and zeros
+    at the end read as gzip reads them, in reads of any size."""
+    blocks = 40_000 if step > 1 else 1_000  # 32 bytes each, half of them repeated: some compress, some not
+    one = b"".join(hashlib.sha256(str(i // 2).encode()).digest() for i in range(blocks))
+    two = b"second member " * 5000
+    for data, plain in ((gzip.compress(one), one), (gzip.compress(one) + gzip.compress(two), one + two),
+                        (gzip.compress(two) + b"\0" * 700, two), (gzip.compress(b""), b"")):
+        assert _inflate_all(data, step) == plain == gzip.decompress(data)
+
+
+@pytest.mark.parametrize("damage, error", [
+    (lambda z: z[:-9], EOFError),                                  # cut inside the trailer
+    (lambda z: z[: len(z) // 2], EOFError),                        # cut inside the data
+    (lambda z: z + b"garbage!", zlib.error),                       # not a member after the last one
+    (lambda z: z[:-8] + bytes([z[-8] ^ 1]) + z[-7:], zlib.error),  # the CRC does not match
+    (lambda z: b"plain text, not gzip", zlib.error),
+])
+def test_component_inflater_refuses_damage_as_gzip_would(damage, error) -> None:
+    data = damage(gzip.compress(b"component tar bytes " * 4000))
+    with pytest.raises(error):
+        _inflate_all(data, 65536)
+    with pytest.raises((OSError, EOFError, zlib.error)):  # gzip itself refuses the same bytes
+        gzip.decompress(data)
