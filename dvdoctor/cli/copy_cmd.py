@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 import typer
 from rich.console import Console
@@ -23,6 +23,9 @@ from .context import Options
 from .fix_cmd import confirm
 from .locking import break_lock_option, take_lock
 from ..facts.probe import EVERY_UNPROVEN
+
+if TYPE_CHECKING:
+    from ..copies.where import Run
 
 #: restic counts kept copies in a 32-bit field; more than this is a typo, not a policy.
 MAX_KEEP = 100_000
@@ -249,22 +252,13 @@ def rehydrate_for_restore(ctx: typer.Context, wanted: str, yes: bool, break_lock
                           accept_other: bool = False, accept_unverified: bool = False,
                           audit_file: Optional[Path] = None) -> str:
     """`restore --from-copy TS|SNAPSHOT`: bring the copy back onto dv-bar-pvc as a backup folder,
-    checked against the checksums recorded when it was copied; returns its timestamp.
-
-    Everything that can refuse does so before anything is written: the copy must exist and be
-    complete, its origin (the instance its backup's manifest named, kept as a tag) must pass the
-    rules of a restore, and the volume must have room. When dv-bar-pvc is gone it is made again
-    first, by the rules of `bar-pvc-missing` (a kept volume is bound again before an empty claim)."""
-    from ..facts.backups import Backup, backups, link_timestamp
-    from ..core.units import human_bytes
-    from ..checks.bar_low_space import space
+    checked against the checksums recorded when it was copied; returns its timestamp. What is
+    refused and when, and what is repaired first, is `dvdoctor.flows.from_copy`; this asks and renders."""
     from ..copies.where import runner
-    from ..flows.copies import audited_run
-    from ..core.errors import UsageError
-    from ..facts.model import SECTION_BAR
-    from ..flows.restore import judge_origin
-    from ..facts.origin import live_identity
+    from ..flows import from_copy
+    from ..repair.fixer import FixOptions
     from ..repair.owner import refuse_while_active
+    from .fix_cmd import repair
 
     opts: Options = ctx.obj
     console = make_console()
@@ -274,68 +268,29 @@ def rehydrate_for_restore(ctx: typer.Context, wanted: str, yes: bool, break_lock
     ctx.call_on_close(take_lock(cluster, command, break_lock, console, opts.settings.names).release)
     facts = gather(opts, no_pod=False, verify=False, quiet=False)
     refuse_while_active(facts, command)  # it writes onto the backup volume, then restores
-    run = runner(cluster, facts, opts.settings.copies)
-    snaps = [s for s in _listed(facts, run) if s["complete"]]
-    match = [s for s in snaps if wanted in (s["backup"], s["snapshot"])]
-    if not match:
-        raise UsageError(f"--from-copy {wanted}: no complete copy of this DV instance by that timestamp or snapshot "
-                         f"(dvdoctor list --copies shows them)")
-    snap = match[-1]
-    on_volume = {b.timestamp for b in backups(facts.bar, facts.names)} if facts.bar else set()
-    if snap["backup"] in on_volume:
-        raise UsageError(f"--from-copy: {snap['backup']} is still on {facts.names.bar_pvc}; "
-                         f"restore it with: dvdoctor restore --from {snap['backup']}")
-    live = live_identity(facts)
-    recorded = snap.get("origin", "unknown")
-    if live is not None and recorded not in (live.uid, "none", "unknown"):
-        if not accept_other:
-            raise UsageError(f"backup {snap['backup']} was taken by another DV instance (dv-engine StatefulSet uid "
-                             f"{recorded}), not this one ({live.describe()}); DV 1.5.0 restores only onto the instance "
-                             "that took the backup, so nothing was changed. Rerun with --accept-other-instance to "
-                             "restore it anyway")
-    elif recorded in ("none", "unknown"):
-        judge_origin(facts, Backup(snap["backup"]), yes=yes, accept_other=accept_other,
-                     accept_unverified=accept_unverified)
-    if facts.get("persistentvolumeclaims", facts.names.bar_pvc) is None:
-        from ..repair.fixer import FixOptions
-        from .fix_cmd import repair
+    snap = from_copy.choose(facts, _listed(facts, runner(cluster, facts, opts.settings.copies)),
+                            from_copy.Wanted(wanted, yes, accept_other, accept_unverified))
 
-        console.print(f"{facts.names.bar_pvc} is missing: it is made again first (fix bar-pvc-missing)")
-        if not repair(opts, cluster, facts, ["bar-pvc-missing"], FixOptions(), console, yes=yes,
-                      audit_file=audit_file):
-            raise typer.Exit(1)
-        facts = gather(opts, no_pod=False, verify=False, quiet=True)
-        run = runner(cluster, facts, opts.settings.copies)
-    facts.require(SECTION_BAR)
-    if snap["backup"] in {b.timestamp for b in backups(facts.bar, facts.names)}:
-        raise UsageError(f"--from-copy: {snap['backup']} is still on {facts.names.bar_pvc}; "
-                         f"restore it with: dvdoctor restore --from {snap['backup']}")
-    need = int(snap["tarball"] * 2.1)  # the component tarballs and the combined one, as DV keeps them
-    room = space(facts)
-    free = room.free if room is not None else None
-    if free is not None and need > free:
-        raise UsageError(f"--from-copy: {snap['backup']} needs about {human_bytes(need)} on {facts.names.bar_pvc}, "
-                         f"which has {human_bytes(free)} free; free space first (dvdoctor prune) or grow the claim")
-    if not confirm(console, f"Write copy {snap['snapshot']} back onto {facts.names.bar_pvc} as backup "
-                            f"{snap['backup']} (about {human_bytes(need)})?", yes):
+    def collect(every: bool):
+        return gather(opts, no_pod=False, verify=EVERY_UNPROVEN if every else False, quiet=True)
+
+    def fixes(asking: bool):
+        return lambda f, ids: repair(opts, cluster, f, ids, FixOptions(), console, yes=yes or not asking,
+                                     audit_file=audit_file)
+
+    done = from_copy.write_back(cluster, facts, snap, run_on=lambda f: runner(cluster, f, opts.settings.copies),
+                                repair=fixes(asking=True), collect=collect, consent=lambda q: confirm(console, q, yes),
+                                say=console.print, audit_file=audit_file)
+    if done.outcome is None:
         raise typer.Exit(1)
-    outcome = audited_run(cluster, facts, audit_file, "restore", run, ("rehydrate", snap["snapshot"], snap["backup"]),
-                       f"write copy {snap['snapshot']} back onto {facts.names.bar_pvc} as backup {snap['backup']}",
-                       write=True)
-    if outcome.rc != 0:
-        for r in outcome.records:
+    if done.outcome.rc != 0:
+        for r in done.outcome.records:
             if "failed" in r:
                 console.print(f"[red]✗[/] {escape(r['why'])}")
-        _fail(console, outcome, "rehydrate")
-    console.print(f"[green]✓[/] {snap['backup']} is back on {facts.names.bar_pvc}, its component streams identical "
-                  f"to the ones copied (sha256)")
-    if link_timestamp(facts.bar, facts.names) is None:
-        # a volume made anew has no restore point: it goes to a good backup, which this one now is
-        from ..repair.fixer import FixOptions
-        from .fix_cmd import repair
-
-        after = gather(opts, no_pod=False, verify=EVERY_UNPROVEN, quiet=True)
-        if not repair(opts, cluster, after, ["broken-backup-symlink"], FixOptions(), console, yes=True,
-                      audit_file=audit_file):
-            raise typer.Exit(1)
+        _fail(console, done.outcome, "rehydrate")
+    console.print(f"[green]✓[/] {snap['backup']} is back on {done.facts.names.bar_pvc}, its component streams "
+                  f"identical to the ones copied (sha256)")
+    # the restore point of a volume made anew: no question, the person asked for this backup
+    if not from_copy.point_at_it_if_unset(done.facts, fixes(asking=False), collect):
+        raise typer.Exit(1)
     return snap["backup"]
