@@ -199,7 +199,7 @@ def fix(
     ok, unknown = runner.repair_all(facts, ids, options, dry_run=dry_run)
     if ok and unknown:
         # --all repaired what it saw; what it could not see may still need repair: incomplete
-        console.print(f"[yellow]?[/] could not run, so not repaired if broken: "
+        console.print("[yellow]?[/] could not run, so not repaired if broken: "
                       + "; ".join(f"{r.check.id} ({r.reason})" for r in unknown))
         raise typer.Exit(3)
     raise typer.Exit(0 if ok else 1)

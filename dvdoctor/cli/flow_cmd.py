@@ -242,9 +242,6 @@ def list_backups(
     from ..render.output import Column, print_table
     from ..core.words import plural
 
-    from ..render.output import Column, print_table
-    from ..core.words import plural
-
     columns = [Column("current", whole=True), Column("backup", whole=True), Column("age", whole=True, justify="right"),
                Column("combined", whole=True, justify="right"), Column("components", whole=True, justify="right"),
                Column("state"), Column("origin")]

@@ -13,7 +13,7 @@ from pathlib import Path
 from ..cluster.port import Cluster
 from ..copies.where import JobOutcome, Run
 from ..facts.trust import good_backups
-from ..facts.backups import Backup, backups, link_timestamp
+from ..facts.backups import backups, link_timestamp
 from ..core.errors import UsageError
 from ..facts.model import Facts
 from ..repair.copying import CopyProgramRun, repository_shown

@@ -79,7 +79,7 @@ def preflight(
         report(facts, results)
         ids = ",".join(r.check.id for r in bad)
         fixable = any(r.check.fix for r in bad if r.status != "skip")
-        how = [f"repair with the commands above"] + ([f"rerun with: dvdoctor {phase} --fix"] if fixable else [])
+        how = ["repair with the commands above"] + ([f"rerun with: dvdoctor {phase} --fix"] if fixable else [])
         how.append(f"or let {'it' if len(bad) == 1 else 'them'} through with: dvdoctor {phase} --ignore-check {ids}")
         what = "Preflight failed" if verdict(bad) == FAILED else "Preflight incomplete"
         console.print(f"[red]{what}: nothing was changed.[/] " + "; ".join(how))

@@ -44,8 +44,8 @@ def describe(job: BarJob, now: datetime, watched_by: str | None) -> str:
 
 def what_to_do(job: BarJob, names: DvNames, watched_by: str | None) -> str:
     if job.name == names.list_job:
-        return (f"it is dvcli.sh's list job, which dvcli.sh never removes: delete it with "
-                f"`dvdoctor fix --issue leftover-bar-pods`")
+        return ("it is dvcli.sh's list job, which dvcli.sh never removes: delete it with "
+                "`dvdoctor fix --issue leftover-bar-pods`")
     if job.name == names.restore_job:
         return ("wait for it to end (stopping a restore half-way leaves DV's data half-replaced), "
                 "then run `dvdoctor check`")
