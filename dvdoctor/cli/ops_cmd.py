@@ -125,9 +125,11 @@ def schedule(
     from ..flows.schedule import manifests
 
     opts: Options = ctx.obj
-    if not opts.namespace:
+    # a lab knows its namespace (as every command run on it takes it); a cluster is told which
+    namespace_given = opts.namespace or (opts.open_cluster().namespace if opts.lab else None)
+    if not namespace_given:
         raise UsageError("dvdoctor schedule needs DV's namespace: -n NAMESPACE")
-    namespace = valid_name(opts.namespace, "namespace")
+    namespace = valid_name(namespace_given, "namespace")
     valid_name(service_account, "--service-account")
     if dry_run and not apply:
         raise UsageError("--dry-run goes with --apply: without --apply nothing is sent anyway")

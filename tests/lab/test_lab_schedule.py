@@ -126,3 +126,14 @@ def test_the_namespace_must_be_the_labs(lab, lab_dir, tmp_path, capsys):
     assert run(args) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("dvdoctor: error: -n other:") and "namespace cpd30" in err and "\n" not in err
+
+
+def test_a_lab_gives_schedule_its_namespace_as_it_gives_every_command(lab, lab_dir, tmp_path, capsys):
+    """`--lab DIR schedule` needs no -n: the lab simulates one namespace, and the objects printed and
+    applied are in it, as `-n cpd30` would make them."""
+    base = ["--lab", str(lab_dir), "schedule", "--cron", "0 2 * * *", "--image", IMAGE]
+    assert run([*base, "-o", "json"]) == 0, capsys.readouterr()
+    printed = json.loads(capsys.readouterr().out)["items"]
+    assert {o["metadata"]["namespace"] for o in printed if "namespace" in o["metadata"]} == {lab.namespace}
+    assert run([*base, "--audit-file", str(tmp_path / "audit.jsonl"), "--apply"]) == 0, capsys.readouterr()
+    assert all(stored(lab, o) is not None for o in printed)
