@@ -13,6 +13,7 @@ from rich.markup import escape
 from ..core.names import valid_name
 from ..render.output import console as make_console
 from . import app, examples
+from .numbers import number_option
 from .context import Options
 from .locking import break_lock_option, take_lock
 
@@ -146,7 +147,7 @@ def fix(
     yes: bool = typer.Option(False, "--yes", "-y", help="Apply without asking (for scripts)."),
     restart: bool = typer.Option(False, "--restart", help="stale-bar-marker: also delete DV pods that are not ready."),
     to: Optional[str] = typer.Option(None, "--to", metavar="TIMESTAMP", help="broken-backup-symlink: the backup (timestamp folder) to point at."),
-    keep: int = typer.Option(2, "--keep", metavar="N", min=0, help="bar-low-space: good backups to keep (the newest good one is always kept)."),
+    keep: int = number_option(2, "--keep", metavar="N", min=0, help="bar-low-space: good backups to keep (the newest good one is always kept)."),
     size: Optional[str] = typer.Option(None, "--size", metavar="SIZE", help="bar-low-space / bar-pvc-missing: new size of dv-bar-pvc, e.g. 60Gi."),
     storage_class: Optional[str] = typer.Option(None, "--storage-class", metavar="CLASS", help="bar-pvc-missing: storage class of a new dv-bar-pvc."),
     volume: Optional[str] = typer.Option(None, "--volume", metavar="PV", help="bar-pvc-missing: the kept (Released) volume to bind when more than one was kept."),

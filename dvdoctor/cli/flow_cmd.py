@@ -14,6 +14,7 @@ from rich.markup import escape
 from ..core.names import valid_name
 from ..render.output import console as make_console
 from . import app, examples
+from .numbers import number_option
 from .check_cmd import Output, gather
 from .context import Options
 from .fix_cmd import confirm, render_plan, repairs, say_steps
@@ -107,8 +108,8 @@ def backup(
     ignore: List[str] = typer.Option([], "--ignore-check", metavar="ID[,ID…]", help="Let this failing check pass as a warning."),
     storage_class: Optional[str] = typer.Option(None, "--storage-class", metavar="CLASS", help="Storage class for dv-bar-pvc if it must be created (default: that of DV's data claim dv-pvc)."),
     bar_size: Optional[str] = typer.Option(None, "--bar-size", metavar="SIZE", help="Size of dv-bar-pvc if it must be created (default 30Gi, three backups of ~10Gi; DV's template asks for 20Gi)."),
-    timeout: float = typer.Option(3600, "--timeout", metavar="SECONDS", min=1, help="Give up watching the job after this many seconds."),
-    ready_timeout: float = typer.Option(600, "--ready-timeout", metavar="SECONDS", min=0, help="How long to wait for DV's pods afterwards."),
+    timeout: float = number_option(3600, "--timeout", kind=float, metavar="SECONDS", min=1, help="Give up watching the job after this many seconds."),
+    ready_timeout: float = number_option(600, "--ready-timeout", kind=float, metavar="SECONDS", min=0, help="How long to wait for DV's pods afterwards."),
     log_dir: Optional[Path] = typer.Option(None, "--log-dir", metavar="PATH", help="Where the job's log is saved (default: ~/.local/state/dvdoctor/logs, under $XDG_STATE_HOME if set)."),
     audit_file: Optional[Path] = typer.Option(None, "--audit-file", metavar="PATH", help="Where changes are logged."),
     break_lock: bool = break_lock_option(),
@@ -153,8 +154,8 @@ def restore(
     dry_run: bool = typer.Option(False, "--dry-run", help="Print every step and the job it would create; change nothing."),
     fix: bool = typer.Option(False, "--fix", help="Apply the paired fixes of failing preflight checks first."),
     ignore: List[str] = typer.Option([], "--ignore-check", metavar="ID[,ID…]", help="Let this failing check pass as a warning."),
-    timeout: float = typer.Option(3600, "--timeout", metavar="SECONDS", min=1, help="Give up watching the job after this many seconds."),
-    ready_timeout: float = typer.Option(600, "--ready-timeout", metavar="SECONDS", min=0, help="How long to wait for DV's pods afterwards."),
+    timeout: float = number_option(3600, "--timeout", kind=float, metavar="SECONDS", min=1, help="Give up watching the job after this many seconds."),
+    ready_timeout: float = number_option(600, "--ready-timeout", kind=float, metavar="SECONDS", min=0, help="How long to wait for DV's pods afterwards."),
     log_dir: Optional[Path] = typer.Option(None, "--log-dir", metavar="PATH", help="Where the job's log is saved (default: ~/.local/state/dvdoctor/logs, under $XDG_STATE_HOME if set)."),
     audit_file: Optional[Path] = typer.Option(None, "--audit-file", metavar="PATH", help="Where changes are logged."),
     break_lock: bool = break_lock_option(),
@@ -266,11 +267,11 @@ def list_backups(
 @app.command(short_help="Delete damaged or unverified backups, and good ones beyond --keep.", epilog=examples("dvdoctor -n cpd30 prune --keep 2 --dry-run", "dvdoctor -n cpd30 prune --keep 2 --yes"))
 def prune(
     ctx: typer.Context,
-    keep: Optional[int] = typer.Option(None, "--keep", metavar="N", min=1, help="Good backups to keep (the current and the newest good one are always kept)."),
+    keep: Optional[int] = number_option(None, "--keep", metavar="N", min=1, help="Good backups to keep (the current and the newest good one are always kept)."),
     copies: bool = typer.Option(False, "--copies", help="Prune the copies in the restic repository instead, by --keep-daily/weekly/monthly."),
-    keep_daily: int = typer.Option(0, "--keep-daily", min=0, metavar="N", help="With --copies: keep the newest copy of each of the last N days."),
-    keep_weekly: int = typer.Option(0, "--keep-weekly", min=0, metavar="N", help="With --copies: keep the newest copy of each of the last N weeks."),
-    keep_monthly: int = typer.Option(0, "--keep-monthly", min=0, metavar="N", help="With --copies: keep the newest copy of each of the last N months."),
+    keep_daily: int = number_option(0, "--keep-daily", min=0, metavar="N", help="With --copies: keep the newest copy of each of the last N days."),
+    keep_weekly: int = number_option(0, "--keep-weekly", min=0, metavar="N", help="With --copies: keep the newest copy of each of the last N weeks."),
+    keep_monthly: int = number_option(0, "--keep-monthly", min=0, metavar="N", help="With --copies: keep the newest copy of each of the last N months."),
     yes: bool = typer.Option(False, "--yes", "-y", help="Delete without asking."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print what would be deleted; change nothing."),
     output: Output = typer.Option(Output.table, "-o", "--output", metavar="FORMAT",

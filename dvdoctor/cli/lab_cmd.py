@@ -15,6 +15,7 @@ import typer
 
 from ..core.errors import UsageError
 from . import app, examples
+from .numbers import number_option
 
 lab_app = typer.Typer(
     rich_markup_mode=None,
@@ -47,7 +48,7 @@ def create(
     breaks: List[str] = typer.Option([], "--break", metavar="ID[,ID…]", help="Faults to switch on (see `dvdoctor lab faults`)."),
     namespace: Optional[str] = typer.Option(None, "--namespace", "-n", metavar="NAMESPACE", help="The lab's namespace (default cpd30)."),
     force: bool = typer.Option(False, "--force", help="Replace a lab already in DIR."),
-    bar_hold: float = typer.Option(0, "--bar-hold", min=0, metavar="SECONDS",
+    bar_hold: float = number_option(0, "--bar-hold", kind=float, min=0, metavar="SECONDS",
                                    help="Make each backup job wait this long half-way, marker and partial folder written (to try Ctrl-C mid-backup)."),
     data_size: Optional[str] = typer.Option(None, "--data-size", metavar="SIZE",
                                             help="Add this much database-shaped data to DV's volume (8 KiB pages that "
@@ -96,11 +97,11 @@ def _data_size(text: Optional[str]) -> int:
 def churn(
     ctx: typer.Context,
     folder: Optional[Path] = typer.Argument(None, metavar="DIR", hidden=True),
-    percent: float = typer.Option(..., "--percent", metavar="P", help="Percent of DV's data a day of use changes (0-100)."),
-    scattered: float = typer.Option(0.1, "--scattered", metavar="FRACTION",
-                                    help="Of the rewritten data, the fraction changed as single scattered 8 KiB pages."),
+    percent: float = number_option(..., "--percent", kind=float, metavar="P", help="Percent of DV's data a day of use changes (0-100)."),
+    scattered: float = number_option(0.1, "--scattered", kind=float, metavar="FRACTION",
+                                     help="Of the rewritten data, the fraction changed as single scattered 8 KiB pages."),
     uniform: bool = typer.Option(False, "--uniform", help="Worst case: every changed page at a random place."),
-    seed: Optional[int] = typer.Option(None, "--seed", metavar="N", help="Make the day's changes repeatable."),
+    seed: Optional[int] = number_option(None, "--seed", metavar="N", help="Make the day's changes repeatable."),
 ) -> None:
     """Change DV's data as a day of use does: a few tables and indexes rewritten in 1-4 MiB runs,
     logs appended and rotated, a little scattered, in the lab in DIR (made with --data-size).

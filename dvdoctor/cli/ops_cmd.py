@@ -13,6 +13,7 @@ import typer
 
 from ..core.names import valid_name
 from . import app, examples
+from .numbers import number_option
 from .context import Options
 from .locking import break_lock_option
 
@@ -94,7 +95,7 @@ def schedule(
     ctx: typer.Context,
     cron: str = typer.Option(..., "--cron", metavar="SCHEDULE", help='When to run, as a CronJob schedule, e.g. "0 2 * * *" (02:00 daily, cluster time).'),
     image: str = typer.Option(..., "--image", metavar="IMAGE", help="A dvdoctor container image (see Containerfile)."),
-    keep: int = typer.Option(2, "--keep", metavar="N", help="Complete backups the prune after each backup keeps (at least 1)."),
+    keep: int = number_option(2, "--keep", metavar="N", help="Complete backups the prune after each backup keeps (at least 1)."),
     check_only: bool = typer.Option(False, "--check-only", help="Schedule only `dvdoctor check -o json` (read-only; the report is the job log)."),
     service_account: str = typer.Option("dvdoctor", "--service-account", metavar="NAME", help="The service account the job runs as (created too)."),
     cluster_reads: bool = typer.Option(True, "--cluster/--no-cluster", help="Also grant the cluster-scoped reads (PVs, storage classes)."),
@@ -112,9 +113,9 @@ def schedule(
     copy: bool = typer.Option(False, "--copy", help="Also copy each backup off dv-bar-pvc (dvdoctor copy), then prune both tiers; "
                               "the repository is the Secret of copies.secret in dvdoctor.yaml, or --copy-secret."),
     copy_secret: Optional[str] = typer.Option(None, "--copy-secret", metavar="NAME", help="With --copy: the Secret holding RESTIC_REPOSITORY and RESTIC_PASSWORD."),
-    copy_keep_daily: int = typer.Option(7, "--copy-keep-daily", min=0, metavar="N", help="With --copy: daily copies to keep."),
-    copy_keep_weekly: int = typer.Option(4, "--copy-keep-weekly", min=0, metavar="N", help="With --copy: weekly copies to keep."),
-    copy_keep_monthly: int = typer.Option(6, "--copy-keep-monthly", min=0, metavar="N", help="With --copy: monthly copies to keep."),
+    copy_keep_daily: int = number_option(7, "--copy-keep-daily", min=0, metavar="N", help="With --copy: daily copies to keep."),
+    copy_keep_weekly: int = number_option(4, "--copy-keep-weekly", min=0, metavar="N", help="With --copy: weekly copies to keep."),
+    copy_keep_monthly: int = number_option(6, "--copy-keep-monthly", min=0, metavar="N", help="With --copy: monthly copies to keep."),
 ) -> None:
     """Print a CronJob that runs a gated backup and a prune (or only the checks) on a schedule.
 
