@@ -11,6 +11,7 @@ still gathering, hands them a Facts on the dict it is filling (a Facts reads its
 from __future__ import annotations
 
 import copy
+import functools
 
 import yaml
 
@@ -29,6 +30,15 @@ def template_object(facts: Facts, template: str) -> dict | None:
     text = (facts.engine or {}).get("templates", {}).get(template)
     if not text:
         return None
+    obj = _parsed(text)
+    return copy.deepcopy(obj) if obj is not None else None
+
+
+@functools.lru_cache(maxsize=16)
+def _parsed(text: str) -> dict | None:
+    """A template's text parsed once: one run builds several objects from the same few templates,
+    and PyYAML's pure-Python parser costs about 20 ms a template. Callers get a deep copy each
+    (they change what they build from it), so the cache is never seen."""
     try:
         obj = yaml.safe_load(text)
     except yaml.YAMLError:
