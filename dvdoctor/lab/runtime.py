@@ -17,7 +17,6 @@ import select
 import shutil
 import signal
 import subprocess
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,7 +25,7 @@ from ..cluster.port import ExecResult
 from ..core.errors import ClusterError
 from .store import DIR_MODE, mkdirs, write_atomic
 
-RUNNER = Path(__file__).with_name("runner.py")
+RUNNER = Path(__file__).with_name("runner.sh")
 IMAGE_ROOT = Path(__file__).with_name("image")
 BASE_PATH = "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin"
 #: Exit code of a process killed by SIGKILL, as a container runtime reports it.
@@ -118,11 +117,15 @@ def write_file_as(path: Path, text: str, uid: int | None, mode: int = 0o644) -> 
 
 
 def launch(pod_dir: Path, argv: list[str], env: dict[str, str], cwd: Path) -> None:
-    """Start the pod's command detached (see runner.py); returns once its pid is on disk."""
+    """Start the pod's command detached (see runner.sh); returns once its pid is on disk.
+
+    launch.json records what was started (argv, env, cwd), for whoever looks into a lab; the runner
+    gets them as its own argv, env and nothing else."""
     write_atomic(pod_dir / "launch.json", json.dumps({"argv": argv, "env": env, "cwd": str(cwd)}, indent=2))
     (pod_dir / "log").touch()
-    subprocess.run([sys.executable, "-I", str(RUNNER), str(pod_dir)], stdin=subprocess.DEVNULL,
-                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True, check=True)
+    subprocess.run(["/bin/sh", str(RUNNER), "start", str(pod_dir), str(cwd), *argv], env=env,
+                   stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                   start_new_session=True, check=True)
 
 
 def _pid(pod_dir: Path) -> int | None:
