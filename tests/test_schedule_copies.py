@@ -64,3 +64,27 @@ def test_schedule_copy_without_a_secret_is_one_line_exit_2(capsys, monkeypatch, 
     code = run(["-n", "cpd30", "schedule", "--cron", "0 2 * * *", "--image", "reg.example/d:1", "--copy"])
     err = capsys.readouterr().err
     assert code == 2 and "--copy-secret" in err and err.count("\n") == 1
+
+
+def test_the_secrets_name_is_shown_and_nothing_secret_is(tmp_path):
+    """A Secret's name is no secret: the one redaction pass leaves the CronJob whole, as data and as
+    text (the audit log holds a changed container as text); a value under that name that is not a
+    Kubernetes name, and every other secret-named variable, are still dropped."""
+    import json
+
+    from dvdoctor.core import redact
+
+    job = _cronjob()
+    assert redact.data(job) == job
+    container = job["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]
+    for text in (json.dumps(job), str(container), "DVDOCTOR_COPY_SECRET=dv-copies"):
+        assert redact.text(text) == text
+    for odd in ("Hunter2!pw", "dv copies", "DV-COPIES", "x" * 254):
+        entry = {"name": "DVDOCTOR_COPY_SECRET", "value": odd}
+        assert redact.data(entry)["value"] == redact.REDACTED
+        assert odd not in redact.text(json.dumps(entry)) and odd not in redact.text(str(entry))
+        if " " not in odd:  # a bare value ends at a space, under any name
+            assert odd not in redact.text(f"DVDOCTOR_COPY_SECRET={odd}")
+    for name in ("RESTIC_PASSWORD", "DVDOCTOR_COPY_SECRETS", "COPY_SECRET", "dvdoctor_copy_secret"):
+        assert redact.data({"name": name, "value": "dv-copies"})["value"] == redact.REDACTED
+        assert "dv-copies" not in redact.text(json.dumps({"name": name, "value": "dv-copies"}))

@@ -12,6 +12,9 @@ is dropped, and its name kept for the reader, when:
 - it is an Authorization header's credentials, a bearer token, an OpenShift `sha256~` token, a JWT;
 - it is a PEM block (private keys, certificates), from BEGIN to END.
 
+A Secret's *name* is kept where dvdoctor itself puts one in a variable (NAMES_OF_SECRETS: the
+Secret `schedule --copy` hands the copy Job), since only the Secret's contents are secret.
+
 There is one pass so that a new output cannot pick a weaker one: `text` for a string, `data` for a
 JSON-like structure (which also sees a flag and its value as two list items, as in a container's
 `args`). Both are idempotent. Over-redaction (a YAML `key: app` line) is accepted: a secret that
@@ -33,6 +36,13 @@ _SECRET_NAME = re.compile(rf"(?i)(?:{_WORD})")
 #: Kubernetes fields whose names hold a secret word but whose values only name things
 #: (`secretKeyRef: {name: db, key: password}`, `secret: {secretName: dv-tls}`).
 _NAMING_FIELDS = frozenset({"name", "key", "secretName"})
+#: Env vars dvdoctor sets whose value is a Secret's *name* (`schedule --copy`'s DVDOCTOR_COPY_SECRET):
+#: a name is no secret, only the Secret's contents are, and a reader of the CronJob or the audit log
+#: must see which Secret the copies use. Only these exact names, and only a value that has a
+#: Kubernetes name's form (lowercase letters, digits, `-` and `.`, at most 253): any other value
+#: (one put there by hand, with a password's characters) is dropped as under every other such name.
+NAMES_OF_SECRETS = frozenset({"DVDOCTOR_COPY_SECRET"})
+_OBJECT_NAME = re.compile(r"[a-z0-9](?:[-a-z0-9.]{0,251}[a-z0-9])?")
 #: A flag whose value is a secret, alone in its list item (`--admin-password`, then the value).
 _SECRET_FLAG = re.compile(rf"(?i)--?[\w.-]*(?:{_WORD})[\w.-]*")
 #: Authorization schemes kept in the output so the reader still sees what kind of credential it was.
@@ -62,7 +72,7 @@ _PORT = re.compile(r"\d{1,5}(?:[/?#\s]|$)")
 #: Each matches what comes before a secret value; the value itself is read by `_values`.
 _BEFORE_VALUE = (
     # an env entry written out as text: JSON {"name": "DB_PASS", "value": "..."}, YAML `- name: DB_PASS` / `value: ...`
-    re.compile(rf"(?i)[\"']?name[\"']?[ \t]*:[ \t]*[\"']?[\w.-]*(?:{_WORD})[\w.-]*[\"']?[ \t]*[,\n][ \t]*"
+    re.compile(rf"(?i)[\"']?name[\"']?[ \t]*:[ \t]*[\"']?(?P<name>[\w.-]*(?:{_WORD})[\w.-]*)[\"']?[ \t]*[,\n][ \t]*"
                rf"[\"']?value[\"']?[ \t]*:[ \t]*{_OPEN}"),
     # a flag and its value as two items of a list written out: JSON ["--admin-password", "..."], YAML `- --x` / `- ...`
     re.compile(rf"(?i)(?P<q>\\?[\"'])--?[\w.-]*(?:{_WORD})[\w.-]*(?P=q)[ \t]*,[ \t]*(?P=q)"),
@@ -72,7 +82,7 @@ _BEFORE_VALUE = (
     # key=value, key: value, "key": "value" (on one line: `secretKeyRef:` then a nested block is no value);
     # password= and pwd= inside connection strings are this too; `Authorization: Basic` keeps its scheme
     # (a JSON key's bare value, `"pwd": 5`, becomes "<redacted>": the text stays JSON)
-    re.compile(rf"(?i)\b[\w.-]*(?:{_WORD})[\w.-]*(?P<key_quote>[\"'])?[ \t]*[:=][ \t]*{_OPEN}(?:{_SCHEMES}[ \t]+)?"),
+    re.compile(rf"(?i)\b(?P<name>[\w.-]*(?:{_WORD})[\w.-]*)(?P<key_quote>[\"'])?[ \t]*[:=][ \t]*{_OPEN}(?:{_SCHEMES}[ \t]+)?"),
 )
 _SHAPES = (
     re.compile(r"()(sha256~[A-Za-z0-9_-]+)"),
@@ -83,6 +93,11 @@ _SHAPES = (
 def secret_name(name: str) -> bool:
     """Whether a value called `name` (an env var, a mapping key) is a secret by its name."""
     return name not in _NAMING_FIELDS and _SECRET_NAME.search(name) is not None
+
+
+def names_a_secret(name: str, value: object) -> bool:
+    """Whether `value`, under `name`, is only a Secret's name, which is shown (see NAMES_OF_SECRETS)."""
+    return name in NAMES_OF_SECRETS and isinstance(value, str) and _OBJECT_NAME.fullmatch(value) is not None
 
 
 def _pem(match: re.Match) -> str:
@@ -122,6 +137,8 @@ def _values(pattern: re.Pattern, value: str) -> str:
             end = bare.end() if bare else start
         if end == start and not quote:
             out.append(value[pos:start])  # no value here (`secretKeyRef:` then a block)
+        elif names_a_secret(match.groupdict().get("name") or "", value[start:end]):
+            out.append(value[pos:end])  # a Secret's name, not its contents
         else:
             bare_json = not quote and match.groupdict().get("key_quote")
             out.append(value[pos:start] + (f'"{REDACTED}"' if bare_json else REDACTED))
@@ -179,12 +196,13 @@ def data(value: Any) -> Any:
     if isinstance(value, dict):
         out_dict = {}
         for key, item in value.items():
-            if isinstance(key, str) and secret_name(key):
+            if isinstance(key, str) and secret_name(key) and not names_a_secret(key, item):
                 out_dict[key] = _secret_value(item)
             else:
                 out_dict[key] = data(item)
         name = value.get("name")
-        if isinstance(name, str) and "value" in value and secret_name(name):
+        if (isinstance(name, str) and "value" in value and secret_name(name)
+                and not names_a_secret(name, value["value"])):
             out_dict["value"] = _secret_value(value["value"])  # an env var: {name: DB_PASS, value: ...}
         return out_dict
     return value

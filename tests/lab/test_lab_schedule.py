@@ -137,3 +137,22 @@ def test_a_lab_gives_schedule_its_namespace_as_it_gives_every_command(lab, lab_d
     assert {o["metadata"]["namespace"] for o in printed if "namespace" in o["metadata"]} == {lab.namespace}
     assert run([*base, "--audit-file", str(tmp_path / "audit.jsonl"), "--apply"]) == 0, capsys.readouterr()
     assert all(stored(lab, o) is not None for o in printed)
+
+
+def test_the_copy_secrets_name_is_shown_in_the_audit_log(lab, lab_dir, tmp_path, capsys):
+    """`schedule --copy --apply` with another --copy-secret patches the CronJob; the audit log names
+    the Secret (a Secret's name is not its contents) and redacts nothing of the container."""
+    audit = tmp_path / "audit.jsonl"
+    for secret in ("dv-copies", "dv-copies-2"):
+        assert run(argv(lab_dir, audit, "0 2 * * *", "--copy", "--copy-secret", secret, "--apply")) == 0, \
+            capsys.readouterr()
+    [patched] = [e for e in audited(audit) if e["action"].startswith("update cronjob/")]
+    [change] = patched["changes"]
+    assert "{'name': 'DVDOCTOR_COPY_SECRET', 'value': 'dv-copies-2'}" in change["after"], change
+    assert redact_marker() not in json.dumps(patched)
+
+
+def redact_marker() -> str:
+    from dvdoctor.core.redact import REDACTED
+
+    return REDACTED
