@@ -29,6 +29,7 @@ import json
 import os
 import re
 import shutil
+import subprocess
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
@@ -187,13 +188,33 @@ def rehydrate(restic: Restic, bar: Path, snapshot: str, ts: str) -> int:
             raise StreamError(str(explain(stderr, "dump", restic.secrets)))
         os.rename(work, final)
     except (OSError, StreamError, ValueError) as exc:
+        why = _dump_failed(restic, proc) or str(exc)
         proc.kill()
         shutil.rmtree(work, ignore_errors=True)
-        say(failed=ts, why=str(exc))
+        say(failed=ts, why=why)
         return 1
     say(rehydrated=ts, snapshot=snapshot, checksums=result.checksums(),
         bytes=sum(p.stat().st_size for p in final.iterdir() if p.is_file()))
     return 0
+
+
+#: How long a stream that stopped early waits for `restic dump` to say why it ended.
+DUMP_EXIT_SECONDS = 5
+
+
+def _dump_failed(restic: Restic, proc: subprocess.Popen) -> str | None:
+    """restic's own error, when `restic dump` ended on one: a stream cut short because restic could
+    not read the repository (a pack whose bytes changed) is damage in the repository, said as
+    restic says it, not a copy that was written short. None while restic still writes (the stream's
+    own error stands: the caller stops it) or when it ended well."""
+    try:
+        proc.wait(timeout=DUMP_EXIT_SECONDS)
+    except subprocess.TimeoutExpired:
+        return None
+    if proc.returncode == 0:
+        return None
+    stderr = proc.stderr.read().decode("utf-8", "replace") if proc.stderr else ""
+    return str(explain(stderr, "dump", restic.secrets))
 
 
 def snapshots(restic: Restic, instance: str) -> int:

@@ -41,6 +41,9 @@ class ResticError(Exception):
         self.usage = usage
 
 
+#: What a damaged repository is said as; `{line}` is restic's own line that names the blob.
+DAMAGED = "the repository's data is damaged ({line}); restic check --read-data names the damaged packs"
+
 _KNOWN = (
     # a location restic cannot parse: Go's own message quotes the URL cut where it stopped making
     # sense, so a password holding `#`, `/` or `%` would show in it: never quoted, only named
@@ -70,9 +73,11 @@ _KNOWN = (
      "there is no restic repository at that location (dvdoctor copy --init creates one)"),
     (re.compile(r"unable to create lock|repository is already locked", re.I), False,
      "the repository is locked by another restic run that is still going"),
+    # a pack whose bytes changed (bit rot, a bad disk or copy): restic 0.14's dump and restore say
+    # "decrypting blob ID failed: ciphertext verification failed"; `check --read-data` reads every pack
     (re.compile(r"ciphertext verification failed|invalid data returned|checksum mismatch|"
-                r"pack file cannot be listed|unexpected EOF", re.I), False,
-     "the repository's data is damaged (restic check tells which packs)"),
+                r"pack file cannot be listed|unexpected EOF|decrypting blob .* failed", re.I), False,
+     DAMAGED),
 )
 #: Terminal control sequences restic writes (progress lines, `\x1b[2K`): not text for a report.
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
@@ -98,14 +103,21 @@ def explain(stderr: str, what: str, secrets: list[str] = ()) -> ResticError:
     """restic's stderr as one line: the known causes in words, else its last meaningful line, with
     what of the repository's location is secret taken out (and the one redaction pass after)."""
     stderr = _ANSI.sub("", stderr)
+    lines = [ln.strip() for ln in stderr.splitlines() if ln.strip()]
     for pattern, usage, words in _KNOWN:
         if pattern.search(stderr):
+            if "{line}" in words:
+                said = next((ln for ln in lines if pattern.search(ln)), "")
+                words = words.format(line=_shown(said[-200:], secrets) or "restic gave no detail")
             return ResticError(f"restic {what}: {words}", usage=usage)
-    lines = [ln.strip() for ln in stderr.splitlines() if ln.strip()]
-    last = lines[-1] if lines else "no message"
+    return ResticError(f"restic {what} failed: {_shown(lines[-1] if lines else 'no message', secrets)}")
+
+
+def _shown(line: str, secrets: list[str]) -> str:
+    """One of restic's lines as a report may show it: the location's secrets out, then the one pass."""
     for secret in secrets:
-        last = last.replace(secret, "<redacted>")
-    return ResticError(f"restic {what} failed: {redact.text(last)}")
+        line = line.replace(secret, "<redacted>")
+    return redact.text(line)
 
 
 def binary() -> str:

@@ -562,3 +562,25 @@ def test_a_flow_lists_the_copies_for_its_gate_only(copies, repository, program_r
         assert program_runs == expected, program_runs
     code, out, err = copies.dv("check", "--only", "no-recent-copy")
     assert "no-recent-copy" in out and "has no copy" in out, out  # the gate still sees the copies
+
+
+def test_a_damaged_pack_is_said_as_damage_not_as_a_short_copy(copies, repository):
+    """Bytes flipped inside a pack of the repository (bit rot): restic cannot decrypt a blob of the
+    copy, and restore --from-copy says the repository's data is damaged, in restic's own words,
+    with the command that finds every damaged pack; nothing is left on the volume."""
+    assert copies.dv("copy", "--yes")[0] == 0
+    ts = copies.current()
+    shutil.rmtree(copies.bar / ts)
+    before = copies.snapshot()
+    pack = max((p for p in (copies.repo / "data").rglob("*") if p.is_file()), key=lambda p: p.stat().st_size)
+    pack.chmod(0o600)
+    data = bytearray(pack.read_bytes())
+    for i in range(len(data) // 2, len(data) // 2 + 64):
+        data[i] ^= 0xFF
+    pack.write_bytes(bytes(data))
+    code, out, err = copies.restore("--from-copy", ts, "--yes", "--accept-unverified-origin")
+    text = out + err
+    assert code == 1, text
+    assert "the repository's data is damaged" in text and "ciphertext verification failed" in text, text
+    assert "restic check --read-data" in text and "cut short" not in text, text
+    assert copies.snapshot() == before
