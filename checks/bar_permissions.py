@@ -10,7 +10,7 @@ write), from a short-lived pod like the runbook's dv-test-job; then rerun the ba
 """
 
 from dvdoctor.facts.model import SECTION_BAR, Facts
-from dvdoctor.verdicts.registry import Problem, check
+from dvdoctor.verdicts.registry import NotApplicable, Problem, check
 
 
 @check(
@@ -20,6 +20,9 @@ from dvdoctor.verdicts.registry import Problem, check
 )
 def run(facts: Facts):
     bar = facts.bar
+    if bar.get("writes_probed") is False:
+        raise NotApplicable("writes were not tried: the command that collected these facts only reads the backup "
+                            "volume (copy), so it left the volume as it found it")
     if not bar.get("exists", True) or "writable" not in bar:
         return
     if not bar["writable"]:

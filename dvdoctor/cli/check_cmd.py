@@ -41,18 +41,21 @@ class FailOn(str, Enum):
     warn = "warn"
 
 
-def gather(opts: Options, *, no_pod: bool, verify: bool, quiet: bool, copies: bool = True):
+def gather(opts: Options, *, no_pod: bool, verify: bool, quiet: bool, copies: bool = True,
+           probe_writes: bool = True):
     """Collect facts from the cluster or lab the options name, with a status line on a terminal
-    (`copies=False`: the copies are not listed; see dvdoctor.facts.collect.collect)."""
+    (`copies=False`: the copies are not listed; `probe_writes=False`: no write is tried on the
+    backup volume; see dvdoctor.facts.collect.collect)."""
     from ..facts.collect import collect
 
     cluster = opts.open_cluster()
     err = console(stderr=True)
     if quiet or not err.is_terminal:
-        return collect(cluster, opts.settings, use_pod=not no_pod, verify=verify, source=opts.source, copies=copies)
+        return collect(cluster, opts.settings, use_pod=not no_pod, verify=verify, source=opts.source, copies=copies,
+                       probe_writes=probe_writes)
     with err.status("collecting facts") as status:
         return collect(cluster, opts.settings, use_pod=not no_pod, verify=verify, source=opts.source,
-                       progress=lambda msg: status.update(msg), copies=copies)
+                       progress=lambda msg: status.update(msg), copies=copies, probe_writes=probe_writes)
 
 
 @app.command(short_help="Find every known backup/restore failure, with evidence and fix.", epilog=examples("dvdoctor -n cpd30 check", "dvdoctor check --for backup -o junit > preflight.xml"))

@@ -96,7 +96,8 @@ def copy(
     settings = opts.settings
     # taken before the facts: no prune removes a backup while it is read
     ctx.call_on_close(take_lock(cluster, f"{ctx.command_path}", break_lock, console, settings.names).release)
-    facts = gather(opts, no_pod=False, verify=EVERY_UNPROVEN, quiet=output == Output.json)
+    # a copy only reads the volume (its Job mounts it read-only): the inspection tries no write either
+    facts = gather(opts, no_pod=False, verify=EVERY_UNPROVEN, quiet=output == Output.json, probe_writes=False)
     run = runner(cluster, facts, settings.copies, progress=lambda m: console.print(f"  → {escape(m)}"))
     if init:
         outcome = run(["init"], False)

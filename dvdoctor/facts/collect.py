@@ -98,10 +98,13 @@ def collect(
     source: str = "cluster",
     progress: Callable[[str], None] | None = None,
     copies: bool = True,
+    probe_writes: bool = True,
 ) -> Facts:
     """The namespace's facts. `copies=False` leaves the copies unlisted (skipped, by choice): a flow
     that collects again mid-run reads pods and backups only, and each listing opens the repository
-    (a key derivation) and, in a cluster, runs a Job."""
+    (a key derivation) and, in a cluster, runs a Job. `probe_writes=False`: the inspection pod does
+    not try a write on the backup volume (a command that only reads it, `copy`, leaves it as found;
+    bar-permissions then says writes were not tried)."""
     names = settings.names
     say = progress or (lambda _msg: None)
     data: dict = {
@@ -145,7 +148,7 @@ def collect(
     _collect_engine(cluster, gathering)
     if use_pod:
         say(f"inspecting {names.bar_pvc} from a short-lived pod")
-        _collect_bar(cluster, gathering, verify, say)
+        _collect_bar(cluster, gathering, verify, say, probe_writes)
     else:
         data["skipped"][SECTION_BAR] = "--no-pod: the backup volume was not inspected"
         data["left_out"] = [SECTION_BAR]
@@ -259,7 +262,7 @@ def read_back_policy(verify: bool | probe.ReadBack) -> probe.ReadBack:
 
 
 def _collect_bar(cluster: Cluster, facts: Facts, verify: bool | probe.ReadBack,
-                 say: Callable[[str], None]) -> None:
+                 say: Callable[[str], None], probe_writes: bool = True) -> None:
     data, names = facts.data, facts.names
     objects = data["objects"]
     image = bar_image(facts)
@@ -276,7 +279,7 @@ def _collect_bar(cluster: Cluster, facts: Facts, verify: bool | probe.ReadBack,
         data.setdefault("not_applicable", []).append(SECTION_BAR)
         return
     env = {**read_back_policy(verify).env(skip=_being_written(objects, names)),
-           "COMPONENTS": " ".join(names.component_tarballs)}
+           "COMPONENTS": " ".join(names.component_tarballs), "WRITE_PROBE": "1" if probe_writes else "0"}
     seconds = read_back_seconds(read_back_policy(verify), objects, names)
     manifest = bar_job(facts, "inspect", "bar-probe.sh", [], env, deadline_seconds=seconds + 120)
     try:

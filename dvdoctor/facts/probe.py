@@ -96,6 +96,8 @@ def _bar_record(out: dict, tag: str, rest: list[str]) -> None:
         out["exists"] = False
     elif tag == "dir":
         out["dir"] = {"mode": rest[0], "uid": _int(rest[1]), "gid": _int(rest[2])}
+    elif tag == "writes-unprobed":
+        out["writes_probed"] = False
     elif tag == "writable":
         out["writable"] = rest[0] == "1"
         out["write_error"] = field(rest[1]) if len(rest) > 1 else ""

@@ -12,6 +12,8 @@
 # VERIFY_BUDGET bytes read back at most in one run (0: no bound); at least one backup is always read;
 # VERIFY_ALSO  backups read back whatever was recorded and whatever the budget: timestamps, `@link`
 #              (the restore point's), `@newest`;
+# WRITE_PROBE  0: do not try a write (a command that only reads the volume, `copy`); else a folder is
+#              made and removed at once, to learn whether the BAR job's uid can write here;
 # VERIFY_SKIP  a timestamp not to read, or `@since:TIMESTAMP`: none named at or after it but the
 #              restore point's (the folder an active backup job is writing; the job moves the link last).
 # A readback's state is good, damaged (empty, not gzip, or it does not read back), unreadable (this uid
@@ -48,7 +50,9 @@ if [ ! -d "$bar" ]; then
 fi
 printf 'dir\t%s\n' "$(stat -L -c '%a	%u	%g' "$bar")"
 probe_dir="$bar/.dvdoctor-write-test.$$"
-if err=$(mkdir "$probe_dir" 2>&1); then
+if [ "${WRITE_PROBE:-1}" = 0 ]; then
+  printf 'writes-unprobed\n'
+elif err=$(mkdir "$probe_dir" 2>&1); then
   rmdir "$probe_dir"
   printf 'writable\t1\t\n'
 else

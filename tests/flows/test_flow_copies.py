@@ -584,3 +584,28 @@ def test_a_damaged_pack_is_said_as_damage_not_as_a_short_copy(copies, repository
     assert "the repository's data is damaged" in text and "ciphertext verification failed" in text, text
     assert "restic check --read-data" in text and "cut short" not in text, text
     assert copies.snapshot() == before
+
+
+def _volume_state(flow) -> dict[str, tuple[int, int, int]]:
+    """Every entry of the backup volume with its mtime, size and mode: a folder made and removed at
+    once (a write probe) still changes its parent's mtime."""
+    volume = flow.lab / "volumes" / "dv-bar-pvc"
+    return {str(p.relative_to(volume)): (p.lstat().st_mtime_ns, p.lstat().st_size, p.lstat().st_mode)
+            for p in [volume, *sorted(volume.rglob("*"))]}
+
+
+def test_copy_leaves_the_backup_volume_as_it_found_it(copies, repository):
+    """A copy only reads the volume (its Job mounts it read-only): the inspection it starts with tries
+    no write either, so no entry is made, removed or touched; bar-permissions, judged on such facts,
+    says writes were not tried instead of passing."""
+    before = _volume_state(copies)
+    code, out, err = copies.dv("copy", "--yes")
+    assert code == 0 and "copied" in out, out + err
+    assert _volume_state(copies) == before
+    from dvdoctor.facts.collect import collect
+    from dvdoctor.verdicts.registry import Run, run_checks
+
+    facts = collect(copies.cluster(), probe_writes=False)
+    [result] = run_checks(facts, Run(), only=["bar-permissions"])
+    assert result.status == "skip" and not result.incomplete and "writes were not tried" in str(result.reason), result
+    assert _volume_state(copies) == before
