@@ -19,7 +19,10 @@ from typing import Callable, Iterator
 STEPS = ("scaled-down", "job-created", "job-running", "postflight")
 #: Only an interrupted backup passes this one: its cleanup is about to stop DV's job.
 STOPPING_JOB = "stopping-job"
-KNOWN = (*STEPS, STOPPING_JOB)
+#: copy, prune --copies and restore --from-copy pass this one each time the copy program is about to
+#: start (its intent already audited); the program then runs on by itself if dvdoctor is killed.
+COPY_PROGRAM = "copy-program"
+KNOWN = (*STEPS, STOPPING_JOB, COPY_PROGRAM)
 
 _actions: dict[str, list[Callable[[], None]]] = {}
 

@@ -19,6 +19,7 @@ from ..facts.model import Facts
 from ..repair.copying import CopyProgramRun, repository_shown
 from ..repair.plan import ActionFailed, Plan, execute
 from ..repair.runner import open_runner
+from . import checkpoints
 
 
 def choose(facts: Facts, wanted: str | None, all_new: bool, copied: set[str]) -> tuple[list[str], list[str]]:
@@ -49,9 +50,14 @@ def choose(facts: Facts, wanted: str | None, all_new: bool, copied: set[str]) ->
 def audited_run(cluster: Cluster, facts: Facts, audit_file: Path | None, flow: str, run: Run,
                 args: tuple[str, ...], summary: str, *, write: bool = False,
                 known: dict[str, str] | None = None) -> JobOutcome:
-    """Run the copy program for a change through the executor, so the audit log records what it did
-    (the repository redacted); returns its outcome for the command to render, failed or not."""
-    step = CopyProgramRun(run, args, summary, repository_shown(facts.settings.copies), write=write,
+    """Run the copy program for a change through the executor, so the audit log records what it will
+    change before it starts and what it did after (the repository redacted); returns its outcome for
+    the command to render, failed or not."""
+    def program(argv: list[str], writes: bool) -> JobOutcome:
+        checkpoints.reached(checkpoints.COPY_PROGRAM)
+        return run(argv, writes)
+
+    step = CopyProgramRun(program, args, summary, repository_shown(facts.settings.copies), write=write,
                           known=dict(known or {}))
     try:
         execute(Plan(flow, [step]), open_runner(cluster, facts, audit_file, lambda _step: None))

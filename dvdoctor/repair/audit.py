@@ -1,6 +1,9 @@
 """The local audit log: every change dvdoctor makes, what, where, before and after, one JSON line each.
 
-It is what lets a person (or the next run) see and undo what dvdoctor did. Each entry goes through
+It is what lets a person (or the next run) see and undo what dvdoctor did. A change that runs on
+without dvdoctor once started (the copy program, in its own process or Job) is recorded twice: its
+intent before it starts (`state: in progress`, what it will change under `planned`), then what it
+did; so a dvdoctor killed meanwhile (kill -9) still leaves a record of a change it set going. Each entry goes through
 dvdoctor.core.redact before it is kept or written (a patch may carry an env value), and is appended
 without following a symlink planted at the log's name (dvdoctor.core.files.append_line). The file is
 $DVDOCTOR_AUDIT, else $XDG_STATE_HOME/dvdoctor/audit.jsonl, else ~/.local/state/dvdoctor/audit.jsonl.
@@ -43,7 +46,22 @@ class AuditLog:
         self.entries: list[dict] = []
 
     def record(self, fix: str, action: str, namespace: str, changes: list[Change], error: str | None = None) -> None:
-        entry = {
+        entry = self._entry(fix, action, namespace, changes)
+        if error:
+            entry["error"] = error
+        self._write(entry)
+
+    def started(self, fix: str, action: str, namespace: str, planned: list[Change]) -> None:
+        """The intent of a change that goes on by itself once started, written before it starts: what
+        it will change (`planned`) and that it is in progress. Its outcome follows as a `record` with
+        the same fix and action; an intent with none after it is a run that was killed meanwhile."""
+        entry = self._entry(fix, action, namespace, [])
+        entry["state"] = "in progress"
+        entry["planned"] = [asdict(c) for c in planned]
+        self._write(entry)
+
+    def _entry(self, fix: str, action: str, namespace: str, changes: list[Change]) -> dict:
+        return {
             "time": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "user": getpass.getuser(),
             "where": self.where,
@@ -52,8 +70,8 @@ class AuditLog:
             "action": action,
             "changes": [asdict(c) for c in changes],
         }
-        if error:
-            entry["error"] = error
+
+    def _write(self, entry: dict) -> None:
         entry = redact.data(entry)
         self.entries.append(entry)
         self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)

@@ -50,6 +50,25 @@ class CopyProgramRun:
     def describe(self) -> str:
         return self.summary
 
+    def intent(self, run: Runner) -> list[Change]:
+        """What this run will change, audited before the program starts: the program (a process
+        here, a Job in a cluster) runs on to its end when dvdoctor is killed, so its change must be
+        on record before, not only after."""
+        action, repo = self.args[0], self.repository
+        if action == "copy":
+            return [Change(f"restic repository {repo}: copy of backup {ts}", "no copy",
+                           "in progress (the copy program is copying it)") for ts in self.args[1:]]
+        if action == "forget":
+            return [Change(f"restic repository {repo}", f"{len(self.known)} copies of this DV instance listed",
+                           f"in progress: restic forget --prune by the policy {' '.join(self.args[1:])}")]
+        if action == "rehydrate":
+            names = run.facts.names
+            sid, ts = self.args[1], self.args[2]
+            return [Change(f"persistentvolumeclaims/{names.bar_pvc}:{names.bar_mount}/{ts}", "absent",
+                           f"in progress: being written back from snapshot {sid} of restic repository {repo} "
+                           f"(into .dvdoctor-rehydrate-{ts} until whole)")]
+        return [Change(f"restic repository {repo}", "", f"in progress: {action}")]
+
     def apply(self, run: Runner) -> list[Change]:
         self.outcome = out = self.program(list(self.args), self.write)
         changes = self._changes(run, out)

@@ -490,8 +490,15 @@ def execute(plan: Plan, run: Runner) -> list[Change]:
 
 
 def _apply_one(plan: Plan, run: Runner, action: Action) -> list[Change]:
-    """Apply one action and audit what it changed, or the error that stopped it (re-raised)."""
+    """Apply one action and audit what it changed, or the error that stopped it (re-raised).
+
+    An action that sets going something that runs on without dvdoctor (the copy program) says what it
+    will change (`intent`): that is audited before it starts, so killing dvdoctor meanwhile leaves the
+    change recorded, as in progress."""
     run.progress(action.describe())
+    intent = getattr(action, "intent", None)
+    if intent is not None:
+        run.audit.started(plan.fix, action.describe(), run.facts.namespace, intent(run))
     try:
         changes = action.apply(run)
     except DvdoctorError as exc:

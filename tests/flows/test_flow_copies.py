@@ -333,7 +333,11 @@ def test_copies_made_removed_and_written_back_are_audited_without_the_password(c
     backup, the repository shown redacted) in the audit log, and the password is nowhere in it."""
     assert copies.dv("copy", "--yes")[0] == 0
     first = copies.current()
-    made = [e for e in copies.audit_entries() if e["fix"] == "copy"]
+    # each run of the copy program is on record twice: its intent before it starts, then its outcome
+    done = [e for e in copies.audit_entries() if "state" not in e]
+    assert [e["action"] for e in copies.audit_entries() if e.get("state") == "in progress"] == [
+        e["action"] for e in done]
+    made = [e for e in done if e["fix"] == "copy"]
     assert len(made) == 1 and not made[0].get("error"), made
     [change] = made[0]["changes"]
     ids = {s["short_id"]: s["tags"] for s in snapshots(copies)}
@@ -346,7 +350,7 @@ def test_copies_made_removed_and_written_back_are_audited_without_the_password(c
     assert copies.dv("copy", "--yes")[0] == 0
     code, out, err = copies.dv("prune", "--copies", "--keep-daily", "1", "--yes")
     assert code == 0, out + err
-    [removed] = [e for e in copies.audit_entries() if e["fix"] == "prune"]
+    [removed] = [e for e in copies.audit_entries() if e["fix"] == "prune" and "state" not in e]
     assert [c["before"] for c in removed["changes"]] == [f"copy of backup {first}"]
     assert removed["changes"][0]["what"] == f"restic repository {copies.repo}: snapshot {snap}"
     assert removed["changes"][0]["after"].startswith("removed")
@@ -355,7 +359,8 @@ def test_copies_made_removed_and_written_back_are_audited_without_the_password(c
     shutil.rmtree(copies.bar / newest)
     code, out, err = copies.restore("--from-copy", newest, "--yes")
     assert code == 0, out + err
-    [back] = [e for e in copies.audit_entries() if e["fix"] == "restore" and "write copy" in e["action"]]
+    [back] = [e for e in copies.audit_entries() if e["fix"] == "restore" and "write copy" in e["action"]
+              and "state" not in e]
     [change] = back["changes"]
     assert change["what"] == f"persistentvolumeclaims/dv-bar-pvc:/mnt/PV/bar/{newest}"
     assert change["before"] == "absent" and f"restic repository {copies.repo}" in change["after"]
@@ -609,3 +614,49 @@ def test_copy_leaves_the_backup_volume_as_it_found_it(copies, repository):
     [result] = run_checks(facts, Run(), only=["bar-permissions"])
     assert result.status == "skip" and not result.incomplete and "writes were not tried" in str(result.reason), result
     assert _volume_state(copies) == before
+
+
+def _copy_programs(flow) -> list[int]:
+    """The copy programs running on this flow's lab (each has its backup volume folder as DV_BAR)."""
+    import os
+
+    mine = f"DV_BAR={flow.bar}".encode()
+    pids = []
+    for entry in os.listdir("/proc"):
+        try:
+            with open(f"/proc/{entry}/environ", "rb") as f:
+                env = f.read().split(b"\0")
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                argv = f.read()
+        except OSError:
+            continue
+        if mine in env and b"dvdoctor.copies.job" in argv:
+            pids.append(int(entry))
+    return pids
+
+
+def test_dvdoctor_killed_while_the_copy_program_runs_leaves_the_copy_on_record(copies, repository):
+    """kill -9 of dvdoctor once the copy program has started: the program runs on to a complete copy
+    (as a Job would), and the audit log already names it, in progress: the backup, the repository
+    (as redaction shows it), written before the program started."""
+    import os
+    import signal
+    import sys
+
+    child = Path(__file__).with_name("child_signalled_at_step.py")
+    ts = copies.current()
+    proc = subprocess.run([sys.executable, str(child), "copy-program", "SIGKILL", "--lab", str(copies.lab), "copy",
+                           "--yes"], capture_output=True, text=True, env=dict(os.environ, COLUMNS="200"), timeout=120)
+    assert proc.returncode == -signal.SIGKILL, proc.stdout + proc.stderr
+    deadline = time.monotonic() + 90
+    while _copy_programs(copies) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not _copy_programs(copies)
+    assert [s for s in snapshots(copies) if "dvdoctor-copy=complete" in s["tags"] and f"backup={ts}" in s["tags"]]
+    [entry] = [e for e in copies.audit_entries() if e["fix"] == "copy"]
+    assert entry["state"] == "in progress" and entry["changes"] == [], entry
+    assert entry["action"] == f"copy {ts} into the restic repository"
+    [planned] = entry["planned"]
+    assert planned["what"] == f"restic repository {copies.repo}: copy of backup {ts}"
+    assert planned["before"] == "no copy" and planned["after"].startswith("in progress")
+    assert PASSWORD not in copies.audit.read_text()
