@@ -26,12 +26,15 @@ bar="${DV_ROOT:-}${BAR_DIR:?BAR_DIR is required}"
 link="${SYMLINK:-dv_backup.tar.gz}"
 COMPONENTS="${COMPONENTS:-dv_backup_dv_metastore.tar.gz dv_backup_dv_engine.tar.gz}"
 
-enc() { # VALUE -> the field as printed: as is when plain, else "=" and base64 of its bytes
-  case "$1" in
-    *[!A-Za-z0-9._:/@+,-]*) printf '=%s' "$(printf '%s' "$1" | base64 -w0)" ;;
-    *) printf '%s' "$1" ;;
+# A plain value costs no process: enc_to sets a variable (a `$(enc ...)` forks a subshell each time,
+# and this script prints a few fields per backup-volume entry).
+enc_to() { # VAR VALUE -> VAR set to the field as printed: as is when plain, else "=" and base64 of its bytes
+  case "$2" in
+    *[!A-Za-z0-9._:/@+,-]*) printf -v "$1" '=%s' "$(printf '%s' "$2" | base64 -w0)" ;;
+    *) printf -v "$1" '%s' "$2" ;;
   esac
 }
+enc() { local e; enc_to e "$1"; printf '%s' "$e"; }  # VALUE -> the field, printed
 flat() { tr '\t\n' '  ' | tail -c 400 | sed 's/^ *//; s/ *$//'; }  # a tool's message on one line, its end kept
 # A backup folder is named by DV's UTC start time, e.g. 2021-01-22-19-27-31 (ASCII digits only).
 is_ts() {
@@ -64,7 +67,8 @@ printf 'du\t%s\n' "$(du -sbD "$bar" 2>/dev/null | cut -f1)"
 # Names and link targets come NUL-terminated from find, so no byte in them can split a record.
 while IFS= read -r -d '' meta && IFS= read -r -d '' path && IFS= read -r -d '' target; do
   read -r type size mtime mode uid <<< "$meta"
-  printf 'entry\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$type" "$size" "$mtime" "$mode" "$uid" "$(enc "$path")" "$(enc "$target")"
+  enc_to path_f "$path"; enc_to target_f "$target"
+  printf 'entry\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$type" "$size" "$mtime" "$mode" "$uid" "$path_f" "$target_f"
 done < <(find -H "$bar" -mindepth 1 -maxdepth 2 -printf '%y %s %T@ %m %U\0%P\0%l\0' 2>/dev/null)
 link_ts=""
 if [ -L "$bar/$link" ]; then
@@ -181,7 +185,8 @@ for ts in ${order[@]+"${order[@]}"}; do
       unrecorded) if [ -n "$recorded" ]; then
                     printf 'readback\t%s\trecorded\t\t\n' "$ts"; continue
                   fi ;;
-      *) printf 'readback\t%s\t%s\t\t\n' "$ts" "$([ -n "$recorded" ] && echo recorded || echo unread)"; continue ;;
+      *) if [ -n "$recorded" ]; then state=recorded; else state=unread; fi
+         printf 'readback\t%s\t%s\t\t\n' "$ts" "$state"; continue ;;
     esac
     budget="${VERIFY_BUDGET:-0}"
     if [ -n "$read_any" ] && [ "$budget" -gt 0 ] && [ $((spent + size)) -gt "$budget" ]; then
@@ -192,6 +197,7 @@ for ts in ${order[@]+"${order[@]}"}; do
   result=$(read_back "$tarball")
   spent=$((spent + size)); read_any=1
   state="${result%%$'\t'*}"; rest="${result#*$'\t'}"; sum="${rest%%$'\t'*}"; why="${rest#*$'\t'}"
-  printf 'readback\t%s\t%s\t%s\t%s\n' "$ts" "$state" "$sum" "$(enc "$why")"
+  enc_to why_f "$why"
+  printf 'readback\t%s\t%s\t%s\t%s\n' "$ts" "$state" "$sum" "$why_f"
 done
 printf 'end\n'

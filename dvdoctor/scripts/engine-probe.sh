@@ -5,10 +5,10 @@
 # name is printed as is when plain, else as `=` and base64 of its bytes (any byte survives).
 set -u
 export LC_ALL=C
-enc() {
-  case "$1" in
-    *[!A-Za-z0-9._:/@+,-]*) printf '=%s' "$(printf '%s' "$1" | base64 -w0)" ;;
-    *) printf '%s' "$1" ;;
+enc_to() { # VAR VALUE -> VAR set to the field: a plain value costs no subshell
+  case "$2" in
+    *[!A-Za-z0-9._:/@+,-]*) printf -v "$1" '=%s' "$(printf '%s' "$2" | base64 -w0)" ;;
+    *) printf -v "$1" '%s' "$2" ;;
   esac
 }
 marker_dir="${DV_ROOT:-}$1"
@@ -18,7 +18,8 @@ shift 3
 printf 'probe\tengine\t1\n'
 if [ -d "$marker_dir" ]; then
   while IFS= read -r -d '' meta && IFS= read -r -d '' name; do
-    printf 'marker\t%s\t%s\n' "$(enc "$name")" "$meta"
+    enc_to name_f "$name"
+    printf 'marker\t%s\t%s\n' "$name_f" "$meta"
   done < <(find -H "$marker_dir" -mindepth 1 -maxdepth 1 -printf '%s\t%T@\0%P\0' 2>/dev/null)
 else
   printf 'nomarkerdir\n'
