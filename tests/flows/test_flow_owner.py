@@ -27,9 +27,13 @@ from test_flow_faults import backup_files
 REFUSED = "DV's own job owns namespace cpd30 while it runs"
 
 
-def wait_for(what: str, condition, timeout: float = 30) -> None:
+def wait_for(what: str, condition, timeout: float = 120, proc: subprocess.Popen | None = None) -> None:
+    """Wait for `condition`, failing at once when `proc` (the run that should bring it about) ends
+    first. The bound is for a run that hangs, not a measure of speed: on a busy 2-core machine the
+    lab's backup has taken over 30 s to reach half-way."""
     deadline = time.monotonic() + timeout
     while not condition():
+        assert proc is None or proc.poll() is None, f"the run ended before {what}: {proc.communicate()[0]}"
         assert time.monotonic() < deadline, f"timed out waiting for {what}"
         time.sleep(0.05)
 
@@ -42,7 +46,7 @@ def kill_backup_mid_job(flow) -> str:
                              "--log-dir", str(flow.logs)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         wait_for("the job half-way", lambda: len(flow.timestamps()) == 2 and ".bar" in flow.markers
-                 and flow.holding("dv-backup-job"))
+                 and flow.holding("dv-backup-job"), proc=proc)
     finally:
         proc.send_signal(signal.SIGKILL)
         proc.communicate(timeout=10)
