@@ -11,6 +11,7 @@ keep the setuid/setgid capabilities, which is what the image's `sudo` stand-in u
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import select
@@ -28,6 +29,8 @@ from .store import DIR_MODE, mkdirs, write_atomic
 RUNNER = Path(__file__).with_name("runner.sh")
 IMAGE_ROOT = Path(__file__).with_name("image")
 BASE_PATH = "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin"
+#: Seconds a pod's runner may take to write its pid (a busy machine).
+LAUNCH_SECONDS = 30
 #: Exit code of a process killed by SIGKILL, as a container runtime reports it.
 KILLED = 137
 
@@ -120,12 +123,28 @@ def launch(pod_dir: Path, argv: list[str], env: dict[str, str], cwd: Path) -> No
     """Start the pod's command detached (see runner.sh); returns once its pid is on disk.
 
     launch.json records what was started (argv, env, cwd), for whoever looks into a lab; the runner
-    gets them as its own argv, env and nothing else."""
+    gets them as its own argv, env and nothing else. The pid is the runner's own, written by it once
+    it leads its session and runs the script (no exec after that), so the lab never sees a pid whose
+    process is still on its way there: it waits for the file rather than for a parent to write it.
+    """
     write_atomic(pod_dir / "launch.json", json.dumps({"argv": argv, "env": env, "cwd": str(cwd)}, indent=2))
     (pod_dir / "log").touch()
-    subprocess.run(["/bin/sh", str(RUNNER), "start", str(pod_dir), str(cwd), *argv], env=env,
-                   stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                   start_new_session=True, check=True)
+    subprocess.run([_setsid(), "-f", "/bin/sh", str(RUNNER), str(pod_dir), str(cwd), *argv], env=env,
+                   stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
+    deadline = time.monotonic() + LAUNCH_SECONDS
+    while not (pod_dir / "pid").exists():
+        if time.monotonic() > deadline:
+            raise ClusterError(f"lab pod {pod_dir.name}: its process wrote no pid within {LAUNCH_SECONDS} s")
+        time.sleep(0.002)
+
+
+@functools.lru_cache(maxsize=1)
+def _setsid() -> str:
+    """util-linux setsid, found on this process's PATH (a pod's PATH is its image's)."""
+    found = shutil.which("setsid") or shutil.which("setsid", path="/usr/bin:/bin")
+    if not found:
+        raise ClusterError("the lab needs setsid (util-linux) to start a pod")
+    return found
 
 
 def _pid(pod_dir: Path) -> int | None:
