@@ -82,6 +82,42 @@ def test_in_a_narrow_terminal_ids_and_timestamps_stay_whole_and_prose_folds(widt
         assert "incomplete (no" in text and "complete, verified" in text
 
 
+MARKUP_LIKE = ["[/]", "[bold]x", "[red]", "backup=[/]"]
+
+
+@pytest.mark.parametrize("value", MARKUP_LIKE)
+def test_a_cell_that_looks_like_markup_is_shown_literally_in_a_pipe(value):
+    """A restic tag or a folder name such as `[/]` is data: printed as it is, not parsed (nor a crash)."""
+    rows = [("", value, "1 B", value)]
+    out = io.StringIO()
+    print_table(output.console(file=out), COLUMNS, rows)
+    body = out.getvalue().splitlines()[1].split()
+    assert body == ["-", *value.split(), "1", "B", *value.split()]
+    assert plain_table(COLUMNS, rows)[1].endswith(value)
+
+
+@pytest.mark.parametrize("value", MARKUP_LIKE)
+def test_a_cell_that_looks_like_markup_is_shown_literally_in_a_terminal(value):
+    out = Tty()
+    print_table(Console(file=out, width=120, force_terminal=True, color_system="standard"), COLUMNS,
+                [("→", value, "1 B", value)])
+    text = re.sub(r"\x1b\[[0-9;]*m", "", out.getvalue())
+    assert text.count(value) == 2
+
+
+def test_a_styled_cell_keeps_its_color_in_a_terminal_and_is_its_words_in_a_pipe():
+    """dvdoctor's own colors (a Text) still render; the literal rule applies to plain strings only."""
+    from rich.text import Text
+
+    rows = [("", "2026-12-02-05-49-02", "1 B", Text.assemble(("damaged", "red"), ": [bold]x"))]
+    colored = Tty()
+    print_table(Console(file=colored, width=120, force_terminal=True, color_system="standard"), COLUMNS, rows)
+    assert "\x1b[31mdamaged" in colored.getvalue() and ": [bold]x" in colored.getvalue()
+    piped = io.StringIO()
+    print_table(output.console(file=piped), COLUMNS, rows)
+    assert piped.getvalue().splitlines()[1].endswith("damaged: [bold]x")
+
+
 # -- consoles: no wrapping without a terminal, colors on request ----------------------------------
 
 

@@ -122,18 +122,18 @@ def copy(
                        f"copy {', '.join(todo)} into the restic repository")
     done = [r for r in outcome.records if "copied" in r]
     for r in done:
-        console.print(f"[green]✓[/] copied {r['copied']}: read {human_bytes(r['read'])}, "
+        console.print(f"[green]✓[/] copied {escape(r['copied'])}: read {human_bytes(r['read'])}, "
                       f"{human_bytes(r['added'])} of new data before compression")
     for r in outcome.records:
         if "skipped" in r:
-            console.print(f"[dim]{r['skipped']}: {escape(r['why'])}[/]")
+            console.print(f"[dim]{escape(r['skipped'])}: {escape(r['why'])}[/]")
     if output == Output.json:
         sys.stdout.write(json.dumps({"copied": done, "failed": [r for r in outcome.records if "failed" in r]},
                                     indent=2) + "\n")
     if outcome.rc != 0:
         for r in outcome.records:
             if "failed" in r:
-                console.print(f"[red]✗[/] {r['failed']}: {escape(r['why'])}")
+                console.print(f"[red]✗[/] {escape(r['failed'])}: {escape(r['why'])}")
         _fail(console, outcome, "copy") if not any("failed" in r for r in outcome.records) else None
         raise typer.Exit(1)
 
@@ -242,8 +242,8 @@ def prune_copies(opts: Options, policy: dict[str, int], yes: bool, dry_run: bool
     if as_json:
         sys.stdout.write(json.dumps({**shown, "removed": removed}, indent=2) + "\n")
     if removed != planned:
-        console.print(f"[red]✗[/] removed {', '.join(removed) or 'nothing'}, not the copies planned "
-                      f"({', '.join(planned)}): list them with dvdoctor list --copies")
+        console.print(f"[red]✗[/] removed {escape(', '.join(removed)) or 'nothing'}, not the copies planned "
+                      f"({escape(', '.join(planned))}): list them with dvdoctor list --copies")
         return 1
     console.print(f"[green]✓[/] removed {plural(len(removed), 'copy', 'copies')}, as planned; {len(keep)} kept")
     return 0
@@ -289,7 +289,7 @@ def rehydrate_for_restore(ctx: typer.Context, wanted: str, yes: bool, break_lock
             if "failed" in r:
                 console.print(f"[red]✗[/] {escape(r['why'])}")
         _fail(console, done.outcome, "rehydrate")
-    console.print(f"[green]✓[/] {snap['backup']} is back on {done.facts.names.bar_pvc}, its component streams "
+    console.print(f"[green]✓[/] {escape(snap['backup'])} is back on {escape(done.facts.names.bar_pvc)}, its component streams "
                   f"identical to the ones copied (sha256)")
     # the restore point of a volume made anew: no question, the person asked for this backup
     if not from_copy.point_at_it_if_unset(done.facts, fixes(asking=False), collect):

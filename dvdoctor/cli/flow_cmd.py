@@ -240,6 +240,8 @@ def list_backups(
     if output == Output.json:
         sys.stdout.write(json.dumps({"namespace": facts.namespace, "backups": rows, "not_backups": odd}, indent=2) + "\n")
         return
+    from rich.text import Text
+
     from ..render.output import Column, print_table
     from ..core.words import plural
 
@@ -249,7 +251,8 @@ def list_backups(
     colour = {"good": "green", "damaged": "red", "unverified": "yellow", "in progress": "cyan"}
     table = []
     for r in rows:
-        state = f"[{colour[r['state']]}]{r['state']}[/]" + ("" if r["state"] == "good" else f": {escape(r['why'])}")
+        # A Text, so the color is dvdoctor's and the reason (from the volume) is shown as it is.
+        state = Text.assemble((r["state"], colour[r["state"]]), "" if r["state"] == "good" else f": {r['why']}")
         table.append(("→" if r["current"] else "", r["timestamp"], f"{r['age_hours']:.1f} h",
                       human_bytes(r["combined_bytes"]), human_bytes(r["component_bytes"]), state, r["origin"]))
     console = make_console()

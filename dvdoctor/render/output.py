@@ -66,16 +66,28 @@ EMPTY = "-"
 
 
 def plain(cell: object) -> str:
-    """A cell's words without its rich markup (a state in color in a terminal is just its word in a log)."""
+    """A cell's words: a styled cell (rich `Text`, a state in color in a terminal) is just its words in a log.
+
+    Any other cell is shown literally, never parsed as markup: cells carry names, tags and messages
+    from the cluster, the volume and the repository, and a tag such as `[/]` or `[bold]x` is data
+    to show as it is, not an instruction (nor a crash). Color is asked for with a `Text` only.
+    """
     from rich.text import Text
 
-    return Text.from_markup(str(cell)).plain
+    return cell.plain if isinstance(cell, Text) else str(cell)
 
 
-def plain_table(columns: Sequence[Column], rows: Sequence[Sequence[str]]) -> list[str]:
+def cell_text(cell: object):
+    """The rich renderable of a cell for a terminal table: a `Text` as styled, anything else literally."""
+    from rich.text import Text
+
+    return cell if isinstance(cell, Text) else Text(str(cell))
+
+
+def plain_table(columns: Sequence[Column], rows: Sequence[Sequence[object]]) -> list[str]:
     """The table as plain lines: upper-case headers, columns aligned by spaces, nothing cut or wrapped.
 
-    Cells may hold rich markup (colors for a terminal); here only their words are printed."""
+    Cells may be rich `Text` (colors for a terminal); here only their words are printed."""
     header = [c.header.upper() for c in columns]
     cells = [[plain(v) or EMPTY for v in row] for row in rows]
     widths = [max([len(header[i])] + [len(r[i]) for r in cells]) for i in range(len(columns))]
@@ -96,7 +108,7 @@ def plain_table(columns: Sequence[Column], rows: Sequence[Sequence[str]]) -> lis
 PROSE_MIN = 12
 
 
-def print_table(out: Console, columns: Sequence[Column], rows: Sequence[Sequence[str]]) -> None:
+def print_table(out: Console, columns: Sequence[Column], rows: Sequence[Sequence[object]]) -> None:
     """Print a table: plain columns when `out` is not a terminal, else a rich table that folds only prose.
 
     A terminal too narrow for the whole columns and a readable width of prose gets the plain lines
@@ -119,7 +131,7 @@ def print_table(out: Console, columns: Sequence[Column], rows: Sequence[Sequence
         else:
             table.add_column(col.header, justify=col.justify, overflow="fold")
     for row in rows:
-        table.add_row(*[str(v) for v in row])
+        table.add_row(*[cell_text(v) for v in row])
     out.print(table)
 
 

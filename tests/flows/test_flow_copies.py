@@ -660,3 +660,24 @@ def test_dvdoctor_killed_while_the_copy_program_runs_leaves_the_copy_on_record(c
     assert planned["what"] == f"restic repository {copies.repo}: copy of backup {ts}"
     assert planned["before"] == "no copy" and planned["after"].startswith("in progress")
     assert PASSWORD not in copies.audit.read_text()
+
+
+def test_a_tag_that_looks_like_markup_is_listed_literally(copies, repository):
+    """A copy's restic tag is the repository's data: `list --copies` and `prune --copies` show it as it
+    is (table and JSON), never parse it as rich markup."""
+    assert copies.dv("copy", "--yes")[0] == 0
+    (snap,) = snapshots(copies)
+    done = subprocess.run([RESTIC, "-r", str(copies.repo), "tag", "--add", "backup=[/]", "--add", "[bold]x", snap["id"]],
+                          capture_output=True, text=True,
+                          env={"RESTIC_PASSWORD": PASSWORD, "PATH": "/usr/bin:/bin", "HOME": str(copies.base)})
+    assert done.returncode == 0, done.stderr
+    for args in (("list", "--copies"), ("list", "--copies", "-o", "json"),
+                 ("prune", "--copies", "--keep-daily", "1", "--dry-run")):
+        code, out, err = copies.dv(*args)
+        assert code == 0, out + err
+        assert "Traceback" not in err and "MarkupError" not in out + err
+    code, out, err = copies.dv("list", "--copies", "-o", "json")
+    shown = [c["backup"] for c in json.loads(out)["copies"]]
+    code, table, err = copies.dv("list", "--copies")
+    for name in shown:
+        assert name in table
