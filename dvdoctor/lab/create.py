@@ -35,14 +35,20 @@ LAYOUT_TOP = frozenset({MARKER, "lab.json", ".lock", "released", *LAYOUT_DIRS})
 
 
 def _chown_tree(path: Path, uid: int) -> None:
-    """Give a volume's content to the BAR uid, as an fsGroup or NFS volume would (root labs only)."""
-    if os.geteuid() != 0:
+    """Give a volume's content to the BAR uid, as an fsGroup or NFS volume would (root labs only).
+
+    Never through a symbolic link: a link inside the volume (anyone with the volume can make one)
+    may name any file of this machine, and root would hand it to the BAR uid. A link itself is
+    given (lchown); os.walk does not descend into linked folders; a volume that is itself a link
+    is left alone.
+    """
+    if os.geteuid() != 0 or path.is_symlink():
         return
     for dirpath, dirnames, filenames in os.walk(path):
-        os.chown(dirpath, uid, 0)
-        os.chmod(dirpath, 0o755)
-        for n in filenames:
-            os.chown(os.path.join(dirpath, n), uid, 0)
+        os.chown(dirpath, uid, 0, follow_symlinks=False)
+        os.chmod(dirpath, 0o755)  # a real folder: walk yields no linked one
+        for n in [*filenames, *(d for d in dirnames if os.path.islink(os.path.join(dirpath, d)))]:
+            os.chown(os.path.join(dirpath, n), uid, 0, follow_symlinks=False)
 
 
 def _install_engine_files(store: Store) -> None:

@@ -21,7 +21,9 @@ The model, and its parameters:
 
 from __future__ import annotations
 
+import os
 import random
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -78,12 +80,32 @@ class Layout:
         return self.tables + self.indexes
 
     def logs(self) -> list[Path]:
-        return sorted(self.log_dir.glob("S*.LOG")) if self.log_dir.is_dir() else []
+        if not self.log_dir.is_dir() or self.log_dir.is_symlink():
+            return []
+        return sorted(p for p in self.log_dir.glob("S*.LOG") if not p.is_symlink() and p.is_file())
+
+
+def _own(volume: Path, path: Path) -> bool:
+    """Whether `path` is a regular file reached without a symbolic link anywhere below `volume`.
+
+    Churn writes into what it finds; a link in the volume could name a file outside the lab, and
+    churn must never write through one (nor follow a dangling one into a traceback).
+    """
+    try:
+        if not stat.S_ISREG(path.lstat().st_mode):
+            return False
+    except OSError:
+        return False
+    return os.path.realpath(path) == os.path.join(os.path.realpath(volume), os.path.relpath(path, volume))
 
 
 def layout(volume: Path) -> Layout:
     root = volume / ROOT
-    return Layout(tuple(sorted(root.glob("T*/C*.DAT"))), tuple(sorted(root.glob("T*/C*.INX"))), volume / LOG_DIR)
+    log_dir = volume / LOG_DIR
+    return Layout(tuple(p for p in sorted(root.glob("T*/C*.DAT")) if _own(volume, p)),
+                  tuple(p for p in sorted(root.glob("T*/C*.INX")) if _own(volume, p)),
+                  log_dir if os.path.realpath(log_dir) == os.path.join(os.path.realpath(volume), LOG_DIR) else
+                  volume / ".no-logs")
 
 
 def write(volume: Path, size: int, seed: int = 150) -> int:
@@ -115,8 +137,13 @@ def write(volume: Path, size: int, seed: int = 150) -> int:
     return written
 
 
+def _open_nofollow(path: Path, flags: int):
+    """The file itself, never what a link there names (a link put in between layout() and now fails)."""
+    return os.fdopen(os.open(path, flags | os.O_NOFOLLOW), "r+b" if flags & os.O_RDWR else "ab")
+
+
 def _rewrite(path: Path, offset: int, data: bytes) -> None:
-    with open(path, "r+b") as f:
+    with _open_nofollow(path, os.O_RDWR) as f:
         f.seek(offset)
         f.write(data)
 
@@ -130,12 +157,12 @@ def _append_logs(lay: Layout, pages: Pages, nbytes: int) -> None:
         room = LOG_FILE - current.stat().st_size
         if room < PAGE:  # the active log is full: archive it, start the next, drop the oldest
             current = lay.log_dir / f"S{int(current.stem[1:]) + 1:07d}.LOG"
-            current.touch()
+            _open_nofollow(current, os.O_WRONLY | os.O_APPEND | os.O_CREAT).close()
             logs.append(current)
             logs.pop(0).unlink()
             room = LOG_FILE
         part = min(room, nbytes)
-        with open(current, "ab") as f:
+        with _open_nofollow(current, os.O_WRONLY | os.O_APPEND | os.O_CREAT) as f:
             f.write(pages.run(part))
         nbytes -= max(PAGE, part - part % PAGE)
 
