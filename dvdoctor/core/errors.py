@@ -19,6 +19,10 @@ class UsageError(DvdoctorError):
     """Bad input: a value that is not allowed. The message names the value and what is allowed."""
 
 
+class NoRoom(DvdoctorError):
+    """The disk is too full for what was asked: the message says what failed and the room free/needed."""
+
+
 class Incomplete(DvdoctorError):
     """What the command needs could not be learnt (no rights, an inspection pod that failed): exit 3."""
 

@@ -7,6 +7,7 @@ the backup claim's capacity, so the healthy lab has room for exactly two more ba
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import shutil
@@ -18,7 +19,8 @@ from typing import Iterable
 
 
 from ..core import bounded
-from ..core.errors import UsageError
+from ..core.errors import NoRoom, UsageError
+from ..core.units import human_bytes
 from . import api, contents, dbdata, runtime
 from .cluster import LabCluster
 from .bar import (backup_timeout, bar_job, du, engine_root, finished_job_pod, newest_backup_dir, run_job,
@@ -32,6 +34,36 @@ MARKER = ".dvdoctor-lab"
 LAYOUT_DIRS = ("objects", "volumes", "pods")
 #: Everything a lab holds at its top level (released/ once a claim was deleted with its volume kept).
 LAYOUT_TOP = frozenset({MARKER, "lab.json", ".lock", "released", *LAYOUT_DIRS})
+
+
+#: Room kept free beyond the data and its first backup: the lab's objects, pod logs, temp files.
+ROOM_MARGIN = 256 * 1024**2
+#: Errors that mean the disk (or the user's quota) is full.
+FULL = (errno.ENOSPC, errno.EDQUOT)
+
+
+def free_bytes(path: Path) -> int:
+    """Free bytes on the disk that holds `path` (or would: its nearest existing parent)."""
+    here = Path(path)
+    while not here.exists() and here != here.parent:
+        here = here.parent
+    return shutil.disk_usage(here).free
+
+
+def room_needed(data_size: int) -> int:
+    """What `lab create --data-size` writes, about: the data, then its first backup, which DV keeps
+    twice (component tarballs and the combined one) at about 3:1 compression, plus ROOM_MARGIN."""
+    return data_size + 2 * data_size // 3 + ROOM_MARGIN
+
+
+def _remove_half_made(path: Path, keep_folder: bool) -> None:
+    """Undo what a failed `lab create` wrote in `path`: all of it was made by create (the folder was
+    absent, empty or a lab --force replaced), so all of it goes; the folder too, unless it was there
+    empty before. Best effort: the error that stopped create is the one the user must see."""
+    try:
+        _remove_tree(path, keep_folder)
+    except OSError:
+        pass
 
 
 def _chown_tree(path: Path, uid: int) -> None:
@@ -136,6 +168,26 @@ def create_lab(path: Path | str, breaks: Iterable[str] = (), namespace: str = "c
 
     faults = resolve(breaks)
     path = Path(path).resolve()
+    if data_size:
+        free, need = free_bytes(path), room_needed(data_size)
+        if free < need:
+            raise NoRoom(f"lab create --data-size {human_bytes(data_size)}: {human_bytes(free)} free on the disk "
+                         f"under {path}; the data and its first backup need about {human_bytes(need)}")
+    keep_folder = path.is_dir() and not path.is_symlink() and not any(path.iterdir())
+    try:
+        return _create(path, faults, namespace, force, bar_hold, data_size)
+    except OSError as exc:
+        if exc.errno not in FULL:
+            raise
+        _remove_half_made(path, keep_folder)
+        what = f" writing {exc.filename}" if exc.filename else ""
+        need = f"; the data and its first backup need about {human_bytes(room_needed(data_size))}" if data_size else ""
+        raise NoRoom(f"lab create: no room left on the disk under {path}{what} ({human_bytes(free_bytes(path))} free"
+                     f"{need}); the half-made lab was removed") from None
+
+
+def _create(path: Path, faults: list, namespace: str, force: bool, bar_hold: float, data_size: int) -> LabCluster:
+    """create_lab's work, once the folder and the room are known good."""
     _prepare_folder(path, force)
     store = Store(path)
     installed = datetime.now(timezone.utc) - timedelta(days=60)
@@ -193,15 +245,27 @@ def destroy_lab(path: Path | str) -> None:
     """Kill every pod process of the lab, then remove its folder (only a folder `lab create` made, see lab_id)."""
     path = Path(path).resolve()
     lab_id(path)
+    _remove_tree(path, keep_folder=False)
+
+
+def _remove_tree(path: Path, keep_folder: bool) -> None:
+    """Kill the lab's pod processes and remove what is in `path` (and `path` unless keep_folder)."""
     pods = path / "pods"
-    for pod_dir in sorted(pods.iterdir()) if pods.is_dir() else []:
+    for pod_dir in sorted(pods.iterdir()) if pods.is_dir() and not pods.is_symlink() else []:
         runtime.kill(pod_dir)
     for dirpath, dirnames, _ in os.walk(path):
         for d in dirnames:  # folders a fault made read-only must be writable to be removed
             full = os.path.join(dirpath, d)
             if not os.path.islink(full):
                 os.chmod(full, 0o755)
-    shutil.rmtree(path)
+    if not keep_folder:
+        shutil.rmtree(path)
+        return
+    for child in path.iterdir():
+        if child.is_dir() and not child.is_symlink():
+            shutil.rmtree(child)
+        else:
+            child.unlink()
 
 
 def churn_lab(path: Path | str, percent: float, *, scattered: float = 0.1, uniform: bool = False,
@@ -211,7 +275,15 @@ def churn_lab(path: Path | str, percent: float, *, scattered: float = 0.1, unifo
     data = store.volume_dir(contents.NAMES.data_pvc)
     meta = store.meta()
     day = int(meta["settings"].get("churn_days", 0)) + 1
-    done = dbdata.churn(data, percent, scattered=scattered, uniform=uniform, seed=seed if seed is not None else day)
+    try:
+        done = dbdata.churn(data, percent, scattered=scattered, uniform=uniform,
+                            seed=seed if seed is not None else day)
+    except OSError as exc:
+        if exc.errno not in FULL:
+            raise
+        raise NoRoom(f"lab churn: no room left on the disk under {path} ({human_bytes(free_bytes(data))} free); "
+                     f"this day's churn appends about {human_bytes(dbdata.growth(data, percent, uniform=uniform))} "
+                     f"to the logs and stopped part-way") from None
     _chown_tree(data, contents.BAR_UID)
     meta["settings"]["churn_days"] = day
     store.save_meta(meta)

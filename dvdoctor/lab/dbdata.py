@@ -167,6 +167,13 @@ def _append_logs(lay: Layout, pages: Pages, nbytes: int) -> None:
         nbytes -= max(PAGE, part - part % PAGE)
 
 
+def growth(volume: Path, percent: float, *, uniform: bool = False) -> int:
+    """About how many bytes a churn adds to the disk: what it appends to the logs (rewrites take no room)."""
+    lay = layout(volume)
+    total = sum(p.stat().st_size for p in lay.segments) + sum(p.stat().st_size for p in lay.logs())
+    return 0 if uniform else int(int(total * percent / 100) * LOG_SHARE_OF_CHURN)
+
+
 def churn(volume: Path, percent: float, *, scattered: float = 0.1, uniform: bool = False,
           seed: int = 1) -> dict[str, int]:
     """Change `percent`% of the model's bytes as a day of use does; returns bytes changed by kind."""
