@@ -95,3 +95,16 @@ def test_collect_needs_somewhere_to_write():
 ])
 def test_redaction_keeps_the_key_and_drops_the_value(line, expected):
     assert redact(line) == expected
+
+
+@pytest.mark.fake_api(holds=planted_in_env_and_log)
+def test_a_bundle_path_that_looks_like_markup_is_said_as_it_is(api, tmp_path: Path, capsys):
+    """The path given is the user's, not markup: `wrote case-[bold]1[red].tar.gz`, not a crash or a lost word."""
+    from dvdoctor.cli import run
+
+    bundle = tmp_path / "case-[bold]1[red].tar.gz"
+    kubeconfig = api.kubeconfig(tmp_path / "config", namespace=b.NS)
+    assert run(["--kubeconfig", str(kubeconfig), "collect", "--bundle", str(bundle),
+                "--audit-file", str(tmp_path / "audit.jsonl")]) == 0
+    assert f"wrote {bundle}: " in capsys.readouterr().err
+    assert tarfile.is_tarfile(bundle)

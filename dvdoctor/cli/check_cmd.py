@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import List, Optional
 
 import typer
+from rich.markup import escape
 
 from . import app, examples
 from ..render.output import console
@@ -157,13 +158,14 @@ def collect(
 
         text = facts_json(facts)
         write_atomic(output, text, 0o600, what="-o")
-        err.print(f"wrote {output} ({len(text)} bytes)" + (f"; not collected: {', '.join(skipped)}" if skipped else ""))
+        err.print(f"wrote {escape(str(output))} ({len(text)} bytes)"
+                  + (f"; not collected: {escape(', '.join(skipped))}" if skipped else ""))
     if bundle is not None:
         from ..repair.audit import default_path
         from ..facts.bundle import write as write_bundle
 
         members = write_bundle(bundle, facts, opts.open_cluster(), audit_file or default_path())
-        err.print(f"wrote {bundle}: {', '.join(members)}")
+        err.print(f"wrote {escape(str(bundle))}: {escape(', '.join(members))}")
 
 
 @app.command("checks", short_help="List every check: id, severity, when it applies, its fix.", epilog=examples("dvdoctor checks", "dvdoctor checks -o json"))

@@ -107,7 +107,7 @@ class ConsoleScreen:
         self.console.print(f"{fix_id}: {'[green]✓ verified[/]' if ok else '[red]✗ not verified[/]'}: {escape(seen)}")
 
     def logged(self, path: Path) -> None:
-        self.console.print(f"[dim]changes logged to {path}[/]")
+        self.console.print(f"[dim]changes logged to {escape(str(path))}[/]")
 
     def now_failing(self, ids: list[str]) -> None:
         self.console.print(f"[bold]Now failing, after the repairs above:[/] {', '.join(ids)}")

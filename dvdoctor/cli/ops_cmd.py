@@ -193,5 +193,5 @@ def _apply(opts: Options, namespace: str, objects: list[dict], dry_run: bool, au
         except ActionFailed as exc:
             console.print(f"[red]✗[/] {escape(str(exc))}")
             return 1
-    console.print(f"[green]✓[/] schedule applied in namespace {namespace}; [dim]changes logged to {logged}[/]")
+    console.print(f"[green]✓[/] schedule applied in namespace {namespace}; [dim]changes logged to {escape(str(logged))}[/]")
     return 0
