@@ -53,6 +53,13 @@ def run(facts: Facts):
     for p in partial_folders(facts):
         if p.in_progress:
             continue
+        if p.link is not None:
+            yield Problem(f"{names.bar_mount}/{p.name} is a symbolic link to {p.link or '(nothing)'}, not a folder "
+                          f"dvdoctor wrote: a restore --from-copy of backup {p.timestamp} would remove it; "
+                          f"dvdoctor fix --issue {ID} removes the link (never what it points at)",
+                          (f"link {names.bar_mount}/{p.name} -> {p.link}",),
+                          f"persistentvolumeclaim/{names.bar_pvc}", data={"partial": p})
+            continue
         evidence = [f"folder {names.bar_mount}/{p.name}: {human_bytes(p.bytes)} ({p.bytes} B) in its files"]
         if p.mtime:
             written = datetime.fromtimestamp(p.mtime, timezone.utc)

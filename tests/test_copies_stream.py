@@ -588,3 +588,20 @@ def test_component_inflater_refuses_damage_as_gzip_would(damage, error) -> None:
         _inflate_all(data, 65536)
     with pytest.raises((OSError, EOFError, zlib.error)):  # gzip itself refuses the same bytes
         gzip.decompress(data)
+
+
+def test_unpack_never_writes_through_a_link_at_its_folder(tmp_path):
+    """A symbolic link planted at the folder's name (a dangling one too) is refused before any byte
+    is written: the copy is never put where the link points."""
+    combined = _combined({"dv_backup_dv_engine.tar.gz": _component({"versioned/f": b"x"})})
+    stream = io.BytesIO()
+    pack(io.BytesIO(combined), stream, {})
+    raw = stream.getvalue()
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (tmp_path / "planted").symlink_to(outside)
+    (tmp_path / "dangling").symlink_to(tmp_path / "nowhere")
+    for name in ("planted", "dangling"):
+        with pytest.raises(FileExistsError):
+            _unpack(raw, tmp_path / name)
+    assert list(outside.iterdir()) == [] and not (tmp_path / "nowhere").exists()

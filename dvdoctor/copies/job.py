@@ -152,16 +152,47 @@ def _tags_differ(tags: list[str], meta: dict) -> str:
     return ", ".join(sorted(m for m in set(recorded) | set(tagged) if tagged.get(m) != recorded.get(m)))
 
 
+def _clear_partial(work: Path) -> None:
+    """Remove what sits at the partial folder's name without ever following a link there.
+
+    Anyone who can write the backup volume can plant a symlink at `.dvdoctor-rehydrate-TS`; writing
+    through it would put a backup (as root, in a Job) wherever it points. A link is unlinked itself,
+    a real folder removed with its files (rmtree never follows links inside it), and a removal that
+    fails is raised, not ignored: the folder is then made afresh by `unpack`, which refuses any name
+    that exists."""
+    if work.is_symlink():
+        os.unlink(work)
+    elif os.path.lexists(work):
+        if work.is_dir():
+            shutil.rmtree(work)
+        else:
+            os.unlink(work)
+
+
 def rehydrate(restic: Restic, bar: Path, snapshot: str, ts: str) -> int:
     if not TIMESTAMP.fullmatch(ts) or not re.fullmatch(r"[0-9a-f]{8,64}", snapshot):
         say(failed=ts, why="give a snapshot id and a backup timestamp (YYYY-MM-DD-HH-MM-SS)")
         return 1
     final = bar / ts
-    if final.exists():
+    if os.path.lexists(final):  # a link there, even a dangling one, is something a rename would replace
         say(failed=ts, why=f"{ts} is already on the backup volume")
         return 1
     work = bar / f"{PARTIAL}{ts}"
-    shutil.rmtree(work, ignore_errors=True)
+    if work.is_symlink():  # planted (dvdoctor never makes one): removed, never written through
+        target = os.readlink(work)
+        try:
+            os.unlink(work)
+            done = "the link was removed and nothing written through it; run the restore again"
+        except OSError as exc:
+            done = f"nothing was written through it, and the link could not be removed ({exc.strerror})"
+        say(failed=ts, why=f"{work.name} on the backup volume was a symbolic link to {target}, which dvdoctor "
+                           f"never makes: {done}")
+        return 1
+    try:
+        _clear_partial(work)
+    except OSError as exc:
+        say(failed=ts, why=f"cannot remove the half-written {work.name} an earlier restore left: {exc}")
+        return 1
     try:
         last, tags = restic.tail(snapshot, meta_need)
         meta = meta_from_tail(last)
@@ -186,11 +217,16 @@ def rehydrate(restic: Restic, bar: Path, snapshot: str, ts: str) -> int:
         if proc.returncode != 0:
             stderr = proc.stderr.read().decode("utf-8", "replace") if proc.stderr else ""
             raise StreamError(str(explain(stderr, "dump", restic.secrets)))
+        if os.path.lexists(final):  # appeared while the copy was written: never renamed over
+            raise StreamError(f"{ts} appeared on the backup volume while the copy was written back")
         os.rename(work, final)
     except (OSError, StreamError, ValueError) as exc:
         why = _dump_failed(restic, proc) or str(exc)
         proc.kill()
-        shutil.rmtree(work, ignore_errors=True)
+        try:
+            _clear_partial(work)
+        except OSError:
+            pass  # the failure said first is the one that matters; check names what is left
         say(failed=ts, why=why)
         return 1
     say(rehydrated=ts, snapshot=snapshot, checksums=result.checksums(),

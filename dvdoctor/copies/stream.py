@@ -678,8 +678,9 @@ def unpack(src: BinaryIO, folder: Path, meta: dict) -> Packed:
     `dv_backup.tar.gz` from them, each checked against the checksums the stream recorded.
 
     `meta` comes from the stream's own end (`meta_from_tail`); the stream read here must end with
-    the very same, so a tail from another copy never passes."""
-    folder.mkdir(parents=True, exist_ok=True)
+    the very same, so a tail from another copy never passes. `folder` must not exist yet: anything
+    at its name (a link planted there above all) would otherwise be written through."""
+    folder.mkdir(parents=True, exist_ok=False)
     try:
         marker = bytes.fromhex(meta["marker"])
         if len(marker) != WINDOW or meta.get("frame") != FRAME:

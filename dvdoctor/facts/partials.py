@@ -32,27 +32,36 @@ class PartialFolder:
     mtime: float
     #: A restore from a copy still writes it (the lock's holder, or dvdoctor's copy Job, says so).
     in_progress: bool
+    #: Where it points when the name is a symbolic link (planted: dvdoctor never makes one); its
+    #: target is never followed, sized or removed, only the link itself.
+    link: str | None = None
 
 
 def partial_folders(facts: Facts) -> list[PartialFolder]:
     """Every `.dvdoctor-rehydrate-TS` folder at the top of the backup volume, oldest name first.
 
     Its size is the sum of the files the inspection lists (two levels deep: where the copy program
-    writes the tarballs), so it is what removing it frees, give or take a nested folder."""
+    writes the tarballs), so it is what removing it frees, give or take a nested folder. A symbolic
+    link at such a name is listed too (0 bytes, its target named): restore --from-copy removes one
+    rather than write through it, and check must show it was planted."""
     bar = facts.bar or {}
     found: dict[str, list[float]] = {}
+    links: dict[str, str] = {}
     for entry in bar.get("entries", []):
         top, _, rest = entry["path"].partition("/")
         if not top.startswith(PREFIX) or not is_timestamp(top[len(PREFIX):]):
             continue
-        if not rest and entry["type"] != "dir":
+        if not rest and entry["type"] == "link":  # the probe lists a link, never what is behind it
+            links[top] = str(entry.get("target") or "")
+        elif not rest and entry["type"] != "dir":
             continue
         size_mtime = found.setdefault(top, [0, 0.0])
         if rest and entry["type"] == "file":
             size_mtime[0] += int(entry.get("size") or 0)
         size_mtime[1] = max(size_mtime[1], float(entry.get("mtime") or 0))
     writing = _being_written(facts)
-    return [PartialFolder(name, name[len(PREFIX):], int(v[0]), v[1], name[len(PREFIX):] in writing or "*" in writing)
+    return [PartialFolder(name, name[len(PREFIX):], int(v[0]), v[1], name[len(PREFIX):] in writing or "*" in writing,
+                          links.get(name))
             for name, v in sorted(found.items())]
 
 

@@ -68,7 +68,7 @@ remove() {
     esac
     local top="${rel%%/*}"
     [ -n "$keep" ] && [ "$top" = "$keep" ] && [ "$rel" = "$top" -o "$rel" = "$top/dv_backup.tar.gz" ] && fail "refusing to remove $rel: the $link symlink points into it"
-    [ -e "$bar/$rel" ] || { printf 'note\t%s is already gone\n' "$rel"; continue; }
+    [ -e "$bar/$rel" ] || [ -L "$bar/$rel" ] || { printf 'note\t%s is already gone\n' "$rel"; continue; }
     local size; size=$(du -sb "$bar/$rel" | cut -f1)
     rm -rf -- "$bar/$rel" 2>/dev/null || "${sudo_[@]}" rm -rf -- "$bar/$rel" || fail "cannot remove $BAR_DIR/$rel"
     printf 'changed\t%s/%s\t%s bytes\tremoved\n' "$BAR_DIR" "$rel" "$size"

@@ -152,6 +152,36 @@ def test_restore_from_copy_refuses_a_backup_still_on_the_volume(copies, reposito
     assert copies.snapshot() == before
 
 
+def test_restore_from_copy_never_writes_through_a_link_planted_at_its_folder(copies, repository):
+    """A symbolic link at `.dvdoctor-rehydrate-TS` (anyone who writes the volume can plant one) is
+    removed, nothing is written where it points, and the restore stops on one line; check names such
+    a link while it is there, without following it."""
+    assert copies.dv("copy", "--yes")[0] == 0
+    ts = copies.current()
+    shutil.move(str(copies.bar / ts), str(copies.base / "moved-off"))
+    outside = copies.base / "outside"
+    outside.mkdir()
+    link = copies.bar / f".dvdoctor-rehydrate-{ts}"
+    link.symlink_to(outside)
+    code, out, err = copies.dv("check", "--only", "incomplete-backups")
+    text = " ".join(out.split())
+    assert f"/mnt/PV/bar/{link.name} is a symbolic link to {outside}" in text, out + err
+    code, out, err = copies.restore("--from-copy", ts, "--yes", "--accept-unverified-origin")
+    assert code in (1, 2), out + err
+    assert list(outside.iterdir()) == []
+    assert not link.is_symlink(), out + err
+    assert not (copies.bar / ts).exists() and not (copies.bar / ts).is_symlink()
+    failed = [line for line in (out + err).splitlines() if "symbolic link" in line]
+    assert len(failed) == 1 and "nothing written through it" in failed[0], out + err
+    assert "back on" not in out
+    # a dangling link at such a name is named too, and its fix removes the link itself
+    other = copies.bar / ".dvdoctor-rehydrate-2020-01-02-03-04-05"
+    other.symlink_to(copies.base / "nowhere")
+    code, out, err = copies.dv("fix", "--issue", "incomplete-backups", "--yes")
+    assert code == 0 and not other.is_symlink(), out + err
+    assert not (copies.base / "nowhere").exists() and list(outside.iterdir()) == []
+
+
 def test_prune_of_copies_keeps_the_newest(copies, repository):
     assert copies.dv("copy", "--yes")[0] == 0
     for _ in range(2):
