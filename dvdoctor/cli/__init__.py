@@ -14,12 +14,13 @@ from __future__ import annotations
 import os
 import sys
 import traceback
-from typing import Optional
+from contextlib import contextmanager
+from typing import Iterator, Optional
 
 import typer
 import typer.main
 
-from ..core.errors import DvdoctorError
+from ..core.errors import DvdoctorError, Interrupted
 from .commands import COMMANDS
 from .lazy import LazyGroup
 
@@ -143,8 +144,31 @@ def run(argv: list[str]) -> int:
     args = hoist_global_options(list(argv))
     verbose = any(a in ("-v", "--verbose") for a in args)
     output.NO_COLOR = False
-    with output.pipe_safe_streams():
+    with output.pipe_safe_streams(), _terminated_like_ctrl_c():
         return _run(args, verbose)
+
+
+@contextmanager
+def _terminated_like_ctrl_c() -> Iterator[None]:
+    """SIGTERM (kill, a Job's deadline, a service manager) ends a command as Ctrl-C does: its cleanup
+    runs (the namespace's lock released, a copy program stopped so restic saves nothing half-made),
+    one line says so, exit 130; not a silent death mid-change with the lock left behind. backup and
+    restore put their own handler in place for their phases (flows.common.interrupted_by_signals)."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def on_term(signum, frame) -> None:  # noqa: ARG001 - signal handler signature
+        raise Interrupted(f"signal {signum}")
+
+    previous = signal.signal(signal.SIGTERM, on_term)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
 
 
 def _run(args: list[str], verbose: bool) -> int:
@@ -167,7 +191,7 @@ def _run(args: list[str], verbose: bool) -> int:
             traceback.print_exc()
         print(f"dvdoctor: error: {redact.text(str(exc))}", file=sys.stderr)  # it may quote a log or a value
         return exc.exit_code
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, Interrupted):
         print("dvdoctor: interrupted", file=sys.stderr)
         return 130
 

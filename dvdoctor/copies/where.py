@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 from dataclasses import dataclass, field
@@ -99,8 +100,7 @@ def local_run(bar_dir: Path, copies: CopySettings, instance: str, namespace: str
                     "RESTIC_PASSWORD_FILE": str(Path(copies.password_file or "").resolve()),
                     # never the dvdoctor of the current folder (another checkout): this one's, from sys.path
                     "PYTHONSAFEPATH": "1"})
-        done = subprocess.run([sys.executable, "-m", "dvdoctor.copies.job", *args], env=env,
-                              capture_output=True, text=True)
+        done = _run_program([sys.executable, "-m", "dvdoctor.copies.job", *args], env)
         if write and owner is not None and os.geteuid() == 0:
             _give(bar_dir, owner)
         out = JobOutcome(done.returncode, records(done.stdout))
@@ -111,14 +111,36 @@ def local_run(bar_dir: Path, copies: CopySettings, instance: str, namespace: str
     return run
 
 
+def _run_program(argv: list[str], env: dict[str, str]) -> subprocess.CompletedProcess:
+    """The copy program to its end. Interrupted (Ctrl-C, SIGTERM), it gets SIGINT (unless it stops
+    on its own within two seconds, as it does when a terminal's Ctrl-C reached it too) and a moment to
+    stop restic itself, which then saves no snapshot of a stream it never finished, and removes its
+    lock; only a program that does not stop is killed."""
+    with subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as proc:
+        try:
+            out, err = proc.communicate()
+        except BaseException:
+            try:  # a Ctrl-C at a terminal reached the program too: it is stopping already
+                proc.communicate(timeout=2)
+            except subprocess.TimeoutExpired:
+                proc.send_signal(signal.SIGINT)
+                try:
+                    proc.communicate(timeout=30)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.communicate()
+            raise
+    return subprocess.CompletedProcess(argv, proc.returncode, out, err)
+
+
 def _give(bar_dir: Path, uid: int) -> None:
     """Rehydrated folders belong to the BAR uid, as DV's own backups do (root labs only)."""
     for top in bar_dir.iterdir():
         if top.is_dir() and not top.is_symlink() and top.stat().st_uid == 0:
-            for dirpath, _, files in os.walk(top):
-                os.chown(dirpath, uid, 0)
+            for dirpath, _, files in os.walk(top):  # never through a link: it may point off the volume
+                os.chown(dirpath, uid, 0, follow_symlinks=False)
                 for f in files:
-                    os.chown(os.path.join(dirpath, f), uid, 0)
+                    os.chown(os.path.join(dirpath, f), uid, 0, follow_symlinks=False)
 
 
 def copy_job(facts: Facts, copies: CopySettings, args: list[str], *, write: bool) -> dict:

@@ -63,3 +63,9 @@ class Unavailable(ClusterError):
 
 class NotServed(ClusterError):
     """The server serves no version of a kind that dvdoctor knows: it is older than dvdoctor supports for this."""
+
+
+class Interrupted(Exception):
+    """SIGTERM or SIGHUP turned into an exception, so cleanup runs as it does for Ctrl-C (not a
+    DvdoctorError: nothing was wrong with the input; typer leaves it alone, unlike KeyboardInterrupt,
+    which it turns into a silent exit 130)."""

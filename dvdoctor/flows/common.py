@@ -21,6 +21,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from ..core import redact
+from ..core.errors import Interrupted  # noqa: F401 - the flows say `common.Interrupted`, one class for all
 from ..core.units import human_bytes
 from ..facts.model import Facts
 from ..core.files import write_atomic
@@ -51,8 +52,6 @@ class FlowOptions:
     heartbeat_seconds: float = 60
 
 
-class Interrupted(Exception):
-    """SIGTERM or SIGHUP turned into an exception, so cleanup runs as it does for Ctrl-C."""
 
 
 def _detach_from_terminal(fds: list[int]) -> None:

@@ -711,3 +711,27 @@ def test_a_tag_that_looks_like_markup_is_listed_literally(copies, repository):
     code, table, err = copies.dv("list", "--copies")
     for name in shown:
         assert name in table
+
+
+def test_dvdoctor_terminated_while_the_copy_program_runs_stops_it_and_says_so(copies, repository):
+    """SIGTERM to dvdoctor alone once the copy program runs (a Job's deadline, `kill`): as Ctrl-C, the
+    program is stopped (restic saves no snapshot of a stream it never finished), the lock is
+    released, one line says so, exit 130; never a half-made snapshot, never the lock left behind."""
+    import os
+    import sys
+
+    from dvdoctor.cluster.lock import LEASE_NAME
+
+    child = Path(__file__).with_name("child_signalled_at_step.py")
+    ts = copies.current()
+    proc = subprocess.run([sys.executable, str(child), "copy-program", "SIGTERM", "--lab", str(copies.lab), "copy",
+                           "--yes"], capture_output=True, text=True, env=dict(os.environ, COLUMNS="200"), timeout=120)
+    assert proc.returncode == 130, proc.stdout + proc.stderr
+    assert "Traceback" not in proc.stdout + proc.stderr
+    assert proc.stderr.strip().splitlines()[-1:] == ["dvdoctor: interrupted"], proc.stdout + "//" + proc.stderr
+    assert not _copy_programs(copies)  # stopped, not left running
+    assert copies.cluster().get("leases", LEASE_NAME) is None
+    # stopped by SIGINT, restic saves nothing; a program killed outright would leave restic a cut
+    # stream's snapshot, untagged (the copy may also have ended just before the signal: then whole)
+    mine = [s for s in snapshots(copies) if f"backup={ts}" in s["tags"]]
+    assert all("dvdoctor-copy=complete" in s["tags"] for s in mine), mine
