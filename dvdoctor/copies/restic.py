@@ -12,6 +12,7 @@ line is visible to every user of the host in /proc.
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import signal
@@ -30,6 +31,16 @@ STREAM_NAME = "dv-backup.tar"
 COMPLETE_TAG = "dvdoctor-copy=complete"
 LOCKED = re.compile(r"unable to create lock|repository is already locked", re.I)
 TAG = "dvdoctor"
+#: Seconds a short restic command (snapshots, cat, tag, stats, forget's dry run, init, unlock) may
+#: take before it is stopped. Why: a repository server that accepts connections and never answers
+#: would otherwise hang `check`, `list --copies` and `copy` without a word, at 2 a.m. and for good;
+#: these commands move little data, so two minutes is a server that is not answering, not a slow one.
+#: restic's streaming commands (backup --stdin, dump) and forget --prune get no total bound: a big
+#: copy, read-back or prune takes as long as it takes.
+ANSWER_TIMEOUT = 120
+#: The environment variable that shortens ANSWER_TIMEOUT (seconds), read only by answer_timeout():
+#: the tests of a silent server use it so they take seconds; it reaches the copy program too.
+ANSWER_TIMEOUT_ENV = "DVDOCTOR_RESTIC_TIMEOUT"
 
 
 class ResticError(Exception):
@@ -81,6 +92,21 @@ _KNOWN = (
 )
 #: Terminal control sequences restic writes (progress lines, `\x1b[2K`): not text for a report.
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+
+
+def answer_timeout() -> float:
+    """ANSWER_TIMEOUT, or the positive number of seconds ANSWER_TIMEOUT_ENV gives instead."""
+    try:
+        value = float(os.environ.get(ANSWER_TIMEOUT_ENV, ""))
+    except ValueError:
+        return ANSWER_TIMEOUT
+    return value if value > 0 else ANSWER_TIMEOUT
+
+
+def no_answer(what: str, seconds: float) -> ResticError:
+    """A short restic command stopped after `seconds`: said as an unreachable repository (exit 2)."""
+    return ResticError(f"restic {what}: the repository did not answer within {seconds:g} s (it accepts "
+                       "connections but never replies): check the repository's server", usage=True)
 
 
 def location_secrets(repository: str) -> list[str]:
@@ -212,19 +238,29 @@ class Restic:
         self.secrets = location_secrets(self.env.get("RESTIC_REPOSITORY", ""))
         self._run = run
 
-    def call(self, what: str, *args: str, stdin: bytes | None = None) -> str:
-        """One restic command; a lock left by a restic run that is gone is removed once, then retried."""
-        return self.call_bytes(what, *args, stdin=stdin).decode("utf-8", "replace")
+    def call(self, what: str, *args: str, stdin: bytes | None = None, bounded: bool = True) -> str:
+        """One restic command; a lock left by a restic run that is gone is removed once, then retried.
+        A `bounded` command is stopped after answer_timeout() seconds (a repository that never answers)."""
+        return self.call_bytes(what, *args, stdin=stdin, bounded=bounded).decode("utf-8", "replace")
 
-    def call_bytes(self, what: str, *args: str, stdin: bytes | None = None) -> bytes:
+    def call_bytes(self, what: str, *args: str, stdin: bytes | None = None, bounded: bool = True) -> bytes:
         """`call`, its output as the bytes restic wrote (a blob's data)."""
-        done = self._run([self.exe, *args], input=stdin, capture_output=True, env=self.env)
+        done = self._bounded(what, [self.exe, *args], stdin, bounded)
         if done.returncode != 0 and LOCKED.search(done.stderr.decode("utf-8", "replace")):
             self.unlock()
-            done = self._run([self.exe, *args], input=stdin, capture_output=True, env=self.env)
+            done = self._bounded(what, [self.exe, *args], stdin, bounded)
         if done.returncode != 0:
             raise explain(done.stderr.decode("utf-8", "replace"), what, self.secrets)
         return done.stdout
+
+    def _bounded(self, what: str, argv: list[str], stdin: bytes | None,
+                 bounded: bool) -> subprocess.CompletedProcess:
+        """restic run to its end, or, when `bounded`, stopped (killed) after answer_timeout() seconds."""
+        seconds = answer_timeout() if bounded else None
+        try:
+            return self._run(argv, input=stdin, capture_output=True, env=self.env, timeout=seconds)
+        except subprocess.TimeoutExpired:
+            raise no_answer(what, seconds or 0) from None
 
     def polynomial(self) -> int | None:
         """The repository's chunker polynomial (`restic cat config`), which the stream's frame
@@ -253,7 +289,7 @@ class Restic:
     def unlock(self) -> None:
         """`restic unlock`: removes only stale locks (a dead process on this host, or 30 minutes without
         renewal); a live run's lock stays, so its copy is never disturbed."""
-        self._run([self.exe, "unlock"], capture_output=True, env=self.env)
+        self._bounded("unlock", [self.exe, "unlock"], None, True)
 
     def init(self) -> None:
         self.call("init", "init", "--repository-version", "2")
@@ -355,9 +391,10 @@ class Restic:
     def forget(self, ids: list[str] | None = None, *, policy: dict[str, int] | None = None,
                tags: list[str] = (), host: str = "") -> str:
         args = ["forget", "--prune"]
+        # --prune rewrites packs: as long as the repository is big, so no total bound
         if ids:
-            return self.call("forget", *args, *ids)
-        return self.call("forget", *args, *_policy_args(policy or {}, tags, host))
+            return self.call("forget", *args, *ids, bounded=False)
+        return self.call("forget", *args, *_policy_args(policy or {}, tags, host), bounded=False)
 
     def forget_plan(self, *, policy: dict[str, int], tags: list[str], host: str) -> list[dict]:
         """What `forget` with this policy would remove and keep, as restic decides it: its own dry run

@@ -231,6 +231,55 @@ def test_wrong_password_and_unreachable_repository_are_one_line_exit_2(copies, r
     assert "Traceback" not in out + err
 
 
+@pytest.fixture
+def silent_server():
+    """A port on 127.0.0.1 that accepts connections and never answers (a hung repository server)."""
+    import threading
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    held: list[socket.socket] = []
+
+    def accept() -> None:
+        while True:
+            try:
+                held.append(listener.accept()[0])
+            except OSError:  # the listener closed: the test is over
+                return
+
+    threading.Thread(target=accept, daemon=True).start()
+    yield listener.getsockname()[1]
+    listener.close()
+    for conn in held:
+        conn.close()
+
+
+def test_a_repository_that_never_answers_is_unreachable_not_a_hang(copies, silent_server, monkeypatch):
+    """restic's short commands are stopped after a bound (shortened here to 2 s, 120 s by default):
+    `list --copies` and `copy` end with one line, exit 2; `check` finishes and says the copies
+    cannot be used."""
+    from dvdoctor.copies import restic as restic_mod
+
+    monkeypatch.setenv(restic_mod.ANSWER_TIMEOUT_ENV, "2")
+    pw = copies.base / "restic-password"
+    copies.config.write_text(f"copies:\n  repository: rest:http://127.0.0.1:{silent_server}/dv\n"
+                             f"  password_file: {pw}\n")
+    for args in (("list", "--copies"), ("copy", "--yes")):
+        started = time.monotonic()
+        code, out, err = copies.dv(*args)
+        assert code == 2 and err.count("\n") == 1, (args, out, err)
+        assert "did not answer within 2 s" in err, err
+        assert time.monotonic() - started < 60
+    started = time.monotonic()
+    code, out, err = copies.dv("check", "--only", "copies-unusable,no-recent-copy")
+    assert time.monotonic() - started < 60  # bounded, not a hang
+    text = " ".join(out.split())
+    assert code == 1, out + err
+    assert "copies are configured, but their repository cannot be used" in text, text
+    assert "did not answer within 2 s" in text and "could not be listed" in text, text
+
+
 def test_no_secret_in_any_output(copies):
     outputs = []
     for args in (("copy", "--init", "--yes"), ("copy", "--yes"), ("list", "--copies"), ("list", "--copies", "-o", "json"),
