@@ -202,6 +202,17 @@ def _widen_pipe(stream: BinaryIO) -> None:
         pass
 
 
+def stop_with_sigint(proc: subprocess.Popen, finish: Callable[[float | None], object], grace: float = 30) -> None:
+    """Stop a program as Ctrl-C would (restic, or the copy program that runs it): SIGINT, then
+    `finish` (its wait or its communicate) for up to `grace` seconds; killed only when it does not stop."""
+    proc.send_signal(signal.SIGINT)
+    try:
+        finish(grace)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        finish(None)
+
+
 def _int(value: str | None) -> int:
     return int(value) if value and value.isdigit() else 0
 
@@ -334,12 +345,7 @@ class Restic:
             raise explain(b"".join(err).decode("utf-8", "replace"), "backup", self.secrets) from None
         except BaseException:
             # SIGINT, not SIGKILL: restic removes its lock and saves no snapshot of a stream it never finished
-            proc.send_signal(signal.SIGINT)
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            stop_with_sigint(proc, lambda t: proc.wait(timeout=t))
             raise
         finally:
             if proc.returncode is None:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 from dataclasses import dataclass, field
@@ -26,6 +25,7 @@ from ..core.errors import UsageError
 from ..facts.model import Facts
 from ..core.names import CopySettings
 from ..facts.origin import live_identity
+from .restic import stop_with_sigint
 
 #: A copy of a 3 GB backup reads and compresses it once; the Job is stopped well after that.
 COPY_DEADLINE = 4 * 3600
@@ -123,12 +123,7 @@ def _run_program(argv: list[str], env: dict[str, str]) -> subprocess.CompletedPr
             try:  # a Ctrl-C at a terminal reached the program too: it is stopping already
                 proc.communicate(timeout=2)
             except subprocess.TimeoutExpired:
-                proc.send_signal(signal.SIGINT)
-                try:
-                    proc.communicate(timeout=30)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.communicate()
+                stop_with_sigint(proc, lambda t: proc.communicate(timeout=t))
             raise
     return subprocess.CompletedProcess(argv, proc.returncode, out, err)
 
