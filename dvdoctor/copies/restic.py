@@ -90,6 +90,9 @@ _KNOWN = (
                 r"pack file cannot be listed|unexpected EOF|decrypting blob .* failed", re.I), False,
      DAMAGED),
 )
+#: A Go panic's first line (`panic: ...`) and the header of each goroutine's stack in its trace.
+_PANIC = re.compile(r"panic: ")
+_GOROUTINE = re.compile(r"goroutine \d+ \[")
 #: Terminal control sequences restic writes (progress lines, `\x1b[2K`): not text for a report.
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 
@@ -130,6 +133,13 @@ def explain(stderr: str, what: str, secrets: list[str] = ()) -> ResticError:
     what of the repository's location is secret taken out (and the one redaction pass after)."""
     stderr = _ANSI.sub("", stderr)
     lines = [ln.strip() for ln in stderr.splitlines() if ln.strip()]
+    # a Go panic ends in a stack trace whose last line names restic's source, not the cause; its
+    # frames may also hold words the known causes match, so it is looked for first
+    panic = next((ln for ln in lines if _PANIC.match(ln)), "")
+    if panic or any(_GOROUTINE.match(ln) for ln in lines):
+        said = _shown((panic or "no panic message")[:200], secrets)
+        return ResticError(f"restic {what}: restic crashed reading the repository ({said}); "
+                           "restic check tells whether the repository is damaged")
     for pattern, usage, words in _KNOWN:
         if pattern.search(stderr):
             if "{line}" in words:

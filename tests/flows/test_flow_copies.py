@@ -280,6 +280,16 @@ def test_a_repository_that_never_answers_is_unreachable_not_a_hang(copies, silen
     assert "did not answer within 2 s" in text and "could not be listed" in text, text
 
 
+def test_a_repository_whose_config_makes_restic_crash_is_said_as_a_crash(copies, repository):
+    """Garbage in the repository's `config` makes restic 0.14 panic: the one line names the crash and
+    its panic message, not the last line of Go's stack trace, and points at restic check."""
+    (copies.repo / "config").write_bytes(b"garbage")
+    code, out, err = copies.dv("list", "--copies")
+    assert code != 0 and err.count("\n") == 1, out + err
+    assert "restic crashed reading the repository (panic: " in err and "restic check" in err, err
+    assert "main.go" not in err and "Traceback" not in out + err
+
+
 def test_no_secret_in_any_output(copies):
     outputs = []
     for args in (("copy", "--init", "--yes"), ("copy", "--yes"), ("list", "--copies"), ("list", "--copies", "-o", "json"),
