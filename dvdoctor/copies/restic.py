@@ -172,6 +172,8 @@ class Snapshot:
     #: The full id the snapshot had when restic made it; set once its tags were changed (restic writes
     #: a retagged snapshot anew, under another id), empty before.
     original: str = ""
+    #: The full id (64 hex characters): `restore --from-copy` takes it, or a prefix of it, as well.
+    full_id: str = ""
 
     @property
     def backup(self) -> str:
@@ -185,10 +187,10 @@ class Snapshot:
     def from_json(cls, raw: dict) -> "Snapshot":
         """A snapshot as restic prints it in JSON (`snapshots`, `forget`), its id the short one."""
         return cls(raw.get("short_id") or str(raw.get("id", ""))[:8], raw.get("time", ""),
-                   _tags(raw.get("tags") or []), raw.get("original") or "")
+                   _tags(raw.get("tags") or []), raw.get("original") or "", str(raw.get("id") or ""))
 
     def to_json(self) -> dict:
-        return {"snapshot": self.id, "time": self.time, "backup": self.backup,
+        return {"snapshot": self.id, "id": self.full_id or self.id, "time": self.time, "backup": self.backup,
                 "instance": self.tags.get("instance", ""), "namespace": self.tags.get("namespace", ""),
                 "added": _int(self.tags.get("added")), "tarball": _int(self.tags.get("tarball")),
                 "complete": self.complete, "origin": self.tags.get("origin", "unknown"),

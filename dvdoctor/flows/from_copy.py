@@ -42,9 +42,26 @@ class Wanted:
     accept_unverified: bool = False
 
 
+#: The shortest snapshot id prefix taken: restic's own short id is 8 hex characters.
+SHORT_ID = 8
+
+
+def _is_named(snap: dict, wanted: str) -> bool:
+    """Whether `wanted` names this copy: its backup's timestamp, its short id, or its full id or any
+    prefix of it of 8 hex characters or more (restic prints the full id; people paste either)."""
+    if wanted in (snap["backup"], snap["snapshot"]):
+        return True
+    full = str(snap.get("id") or "")
+    return len(wanted) >= SHORT_ID and all(c in "0123456789abcdef" for c in wanted) and full.startswith(wanted)
+
+
 def choose(facts: Facts, copies: list[dict], wanted: Wanted) -> dict:
     """The complete copy asked for (the newest of that name), after the refusals that need nothing written."""
-    match = [s for s in copies if s.get("complete") and wanted.copy in (s["backup"], s["snapshot"])]
+    match = [s for s in copies if s.get("complete") and _is_named(s, wanted.copy)]
+    ids = {s.get("id") or s["snapshot"] for s in match}
+    if len(ids) > 1 and wanted.copy not in {s["backup"] for s in match}:
+        raise UsageError(f"--from-copy {wanted.copy}: names {len(ids)} copies ({', '.join(sorted(ids))}); "
+                         f"give more of the snapshot id")
     if not match:
         raise UsageError(f"--from-copy {wanted.copy}: no complete copy of this DV instance by that timestamp or "
                          f"snapshot (dvdoctor list --copies shows them)")

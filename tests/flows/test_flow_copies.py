@@ -152,6 +152,22 @@ def test_restore_from_copy_refuses_a_backup_still_on_the_volume(copies, reposito
     assert copies.snapshot() == before
 
 
+def test_restore_from_copy_takes_restics_full_snapshot_id(copies, repository):
+    """The full id restic prints (and list --copies -o json shows as "id") names the copy, as its
+    short id does."""
+    assert copies.dv("copy", "--yes")[0] == 0
+    ts = copies.current()
+    expected = component_digests(copies.bar / ts)
+    [full] = [s["id"] for s in snapshots(copies) if f"backup={ts}" in s["tags"]
+              and "dvdoctor-copy=complete" in s["tags"]]
+    listed = json.loads(copies.dv("list", "--copies", "-o", "json")[1])
+    assert full in json.dumps(listed) and len(full) == 64
+    shutil.move(str(copies.bar / ts), str(copies.base / "moved-off"))
+    code, out, err = copies.restore("--from-copy", full, "--yes", "--accept-unverified-origin")
+    assert code == 0, out + err
+    assert component_digests(copies.bar / ts) == expected
+
+
 def test_restore_from_copy_never_writes_through_a_link_planted_at_its_folder(copies, repository):
     """A symbolic link at `.dvdoctor-rehydrate-TS` (anyone who writes the volume can plant one) is
     removed, nothing is written where it points, and the restore stops on one line; check names such
