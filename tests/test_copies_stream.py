@@ -212,6 +212,48 @@ def test_the_copy_job_is_valid_and_takes_the_repository_only_from_the_secret(ver
         assert container["command"][:3] == ["python3", "-m", "dvdoctor.copies.job"]
 
 
+@pytest.mark.parametrize("version", VERSIONS)
+def test_a_repository_on_another_claim_is_mounted_for_every_action(version):
+    """`copies: {secret, claim}`: the repository is a path on another claim of DV's namespace; the
+    copy Job mounts that claim (read-write: restic locks even to list) for copy, listing and pruning
+    alike, and never takes the backup claim for it."""
+    from dvdoctor.copies.where import REPOSITORY_MOUNT, copy_job
+    from dvdoctor.core.errors import UsageError
+    from dvdoctor.facts.model import Facts
+    from dvdoctor.core.names import CopySettings, DEFAULT
+
+    data = _facts_data(True)
+    data["objects"]["statefulsets"] = [{"metadata": {"name": "dv-engine", "uid": "u-1"},
+                                        "spec": {"template": {"spec": {"containers": [{"image": "dv:1"}]}}}}]
+    data["namespace"] = "cpd30"
+    facts = Facts(data, DEFAULT)
+    copies = CopySettings(secret="dv-copies", claim="dv-copies-pvc", image="registry.example/dvdoctor:0.2")
+    for args, write in ((["copy", "2026-01-01-00-00-00"], False), (["snapshots"], False),
+                        (["forget", "daily=7"], False), (["rehydrate", "abcdef12", "2026-01-01-00-00-00"], True)):
+        job = copy_job(facts, copies, args, write=write)
+        kubernetes_validate.validate(job, version, strict=True)
+        pod = job["spec"]["template"]["spec"]
+        claims = {v["name"]: v["persistentVolumeClaim"]["claimName"] for v in pod["volumes"]
+                  if "persistentVolumeClaim" in v}
+        mounts = {m["mountPath"]: m for m in pod["containers"][0]["volumeMounts"]}
+        assert claims[mounts[REPOSITORY_MOUNT]["name"]] == "dv-copies-pvc", args
+        assert not mounts[REPOSITORY_MOUNT].get("readOnly"), args
+        assert ("/mnt/PV/bar" in mounts) is (args[0] in ("copy", "rehydrate")), args
+    with pytest.raises(UsageError, match="backup volume itself"):
+        copy_job(facts, CopySettings(secret="s", claim="dv-bar-pvc"), ["snapshots"], write=False)
+
+
+def test_a_claim_for_copies_goes_with_a_secret():
+    from dvdoctor.cli.config import parse
+    from dvdoctor.core.errors import UsageError
+
+    assert parse("copies: {secret: dv-copies, claim: dv-copies-pvc}\n").copies.claim == "dv-copies-pvc"
+    with pytest.raises(UsageError, match="claim is for a cluster"):
+        parse("copies: {repository: /r, password_file: /p, claim: c}\n")
+    with pytest.raises(UsageError, match="copies.claim"):
+        parse("copies: {secret: s, claim: Not_A_Name}\n")
+
+
 def test_copies_settings_are_one_or_the_other(tmp_path):
     from dvdoctor.cli.config import parse
     from dvdoctor.core.errors import UsageError

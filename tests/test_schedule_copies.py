@@ -49,6 +49,20 @@ def test_the_settings_file_the_script_writes_is_the_sites_config(tmp_path):
     assert settings.copies.secret == "dv-copies" and settings.copies.image == "reg.example/dvdoctor:0.2"
 
 
+def test_the_settings_file_names_the_repositorys_claim_when_there_is_one(tmp_path):
+    """copies.claim reaches the copy Jobs the scheduled run starts: through env, into its settings file."""
+    container = _cronjob(claim="dv-copies-pvc")["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]
+    env = {e["name"]: e["value"] for e in container["env"]}
+    assert env["DVDOCTOR_COPY_CLAIM"] == "dv-copies-pvc" and "dv-copies-pvc" not in container["command"][-1]
+    written = " && ".join(COPY_SCRIPT.split(" && ")[:2]).replace("/tmp/dvdoctor.yaml", str(tmp_path / "dvdoctor.yaml"))
+    base = {"DVDOCTOR_COPY_SECRET": "dv-copies", "DVDOCTOR_IMAGE": "reg.example/dvdoctor:0.2"}
+    for claim in ("dv-copies-pvc", None):
+        subprocess.run(["sh", "-c", written], check=True, env={**base, **({"DVDOCTOR_COPY_CLAIM": claim} if claim else {})})
+        assert parse((tmp_path / "dvdoctor.yaml").read_text()).copies.claim == claim
+    assert "DVDOCTOR_COPY_CLAIM" not in {e["name"] for e in _cronjob()["spec"]["jobTemplate"]["spec"]["template"]
+                                         ["spec"]["containers"][0]["env"]}
+
+
 def test_copy_needs_something_to_keep_and_no_check_only():
     with pytest.raises(UsageError, match="keep at least one"):
         _cronjob(daily=0, weekly=0, monthly=0)

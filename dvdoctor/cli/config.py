@@ -242,4 +242,7 @@ def _copies(section: dict | None, root: yaml.Node, where: str) -> CopySettings |
     if "secret" not in section and len(local) != 2:
         raise UsageError(f"{where}:{line}: copies: give repository and password_file together "
                          f"(this machine), or secret (a Secret in DV's namespace, for a cluster)")
+    if "claim" in section and "secret" not in section:
+        raise UsageError(f"{where}:{line}: copies: claim is for a cluster (with secret); on this machine "
+                         f"repository names the path itself")
     return CopySettings(**section)

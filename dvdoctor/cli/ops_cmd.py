@@ -142,7 +142,8 @@ def schedule(
         if not secret:
             raise UsageError("--copy: name the Secret that holds the repository (copies.secret in dvdoctor.yaml, or the "
                              "option --copy-secret)")
-        policy = CopyPolicy(valid_name(secret, "--copy-secret"), copy_keep_daily, copy_keep_weekly, copy_keep_monthly)
+        policy = CopyPolicy(valid_name(secret, "--copy-secret"), copy_keep_daily, copy_keep_weekly, copy_keep_monthly,
+                            claim=opts.settings.copies.claim if opts.settings.copies else None)
     elif copy_secret:
         raise UsageError("the Secret option (--copy-secret) goes with --copy")
     if apply and cronjob_api is not None:

@@ -138,9 +138,15 @@ def _give(bar_dir: Path, uid: int) -> None:
                     os.chown(os.path.join(dirpath, f), uid, 0, follow_symlinks=False)
 
 
+#: Where the copy Job mounts `copies.claim`, the claim a repository path lives on.
+REPOSITORY_MOUNT = "/mnt/copies"
+
+
 def copy_job(facts: Facts, copies: CopySettings, args: list[str], *, write: bool) -> dict:
     """The Job that runs the copy program in the cluster: dvdoctor's image, the BAR volume as DV's
-    backup template mounts it (read-only unless the action writes), the Secret by envFrom."""
+    backup template mounts it (read-only unless the action writes), the Secret by envFrom, and the
+    repository's own claim (`copies.claim`) at `REPOSITORY_MOUNT` for every action: restic writes
+    its locks there even to list."""
     from ..facts.dv_templates import bar_uid, bar_volume_spec
 
     names = facts.names
@@ -150,13 +156,20 @@ def copy_job(facts: Facts, copies: CopySettings, args: list[str], *, write: bool
     bar_mounts = [dict(m, readOnly=not write) for m in mounts if m.get("mountPath") == names.bar_mount
                   and needs_volume]
     used = {m["name"] for m in bar_mounts}
+    if copies.claim == names.bar_pvc:
+        raise UsageError(f"copies.claim: {names.bar_pvc} is the backup volume itself; copies there are lost with "
+                         "it: name another claim")
+    repo_volumes, repo_mounts = [], []
+    if copies.claim:
+        repo_volumes = [{"name": "dvdoctor-copies", "persistentVolumeClaim": {"claimName": copies.claim}}]
+        repo_mounts = [{"name": "dvdoctor-copies", "mountPath": REPOSITORY_MOUNT}]
     identity = live_identity(facts)
     manifest = oneshot.script_job(
         name=oneshot.job_name("copy"), purpose="copy", image=copies.image or "", service_account=names.bar_sa,
         uid=bar_uid(facts), script_text="", args=[],
         env={"DV_BAR": names.bar_mount, "DVDOCTOR_INSTANCE": identity.uid if identity else "",
              "DVDOCTOR_NAMESPACE": facts.namespace, "HOME": "/tmp", "RESTIC_CACHE_DIR": "/tmp/restic-cache"},
-        volumes=[v for v in volumes if v["name"] in used], mounts=bar_mounts,
+        volumes=[v for v in volumes if v["name"] in used] + repo_volumes, mounts=bar_mounts + repo_mounts,
         deadline_seconds=COPY_DEADLINE, ttl_seconds=3600)
     container = k8s.job_pod_spec(manifest)["containers"][0]
     container["command"] = ["python3", "-m", "dvdoctor.copies.job", *args]

@@ -96,6 +96,9 @@ class CopySettings:
     repository: str | None = None
     password_file: str | None = None
     secret: str | None = None
+    #: A claim in DV's namespace the copy Job mounts at `REPOSITORY_MOUNT`, for a repository that is
+    #: a path on another volume (the issue's "a path on another claim"); never the backup claim.
+    claim: str | None = None
     #: dvdoctor's image (with restic), which the copy Job runs in a cluster.
     image: str | None = None
     #: `no-recent-copy` fails when the newest copy is older than this.

@@ -36,7 +36,9 @@ BACKUP_SCRIPT = 'dvdoctor backup --yes --log-dir /tmp && dvdoctor prune --keep "
 #: (The key `secret` is a printf argument, not text before the value: written `secret: %s`, the
 #: redaction pass would read it as a secret and cut the script's text in the audit log.)
 COPY_SCRIPT = ('printf "copies:\\n  %s: %s\\n  image: %s\\n" secret "$DVDOCTOR_COPY_SECRET" "$DVDOCTOR_IMAGE" '
-               '> /tmp/dvdoctor.yaml && export DVDOCTOR_CONFIG=/tmp/dvdoctor.yaml'
+               '> /tmp/dvdoctor.yaml'
+               ' && { [ -z "${DVDOCTOR_COPY_CLAIM:-}" ] || printf "  claim: %s\\n" "$DVDOCTOR_COPY_CLAIM" >> /tmp/dvdoctor.yaml; }'
+               ' && export DVDOCTOR_CONFIG=/tmp/dvdoctor.yaml'
                ' && dvdoctor backup --yes --log-dir /tmp && dvdoctor copy --yes'
                ' && dvdoctor prune --keep "$DVDOCTOR_KEEP" --yes'
                ' && dvdoctor prune --copies --keep-daily "$DVDOCTOR_KEEP_DAILY" --keep-weekly "$DVDOCTOR_KEEP_WEEKLY"'
@@ -100,6 +102,8 @@ class CopyPolicy:
     daily: int = 7
     weekly: int = 4
     monthly: int = 6
+    #: The claim a repository path lives on (copies.claim), passed on to the copy Jobs the run starts.
+    claim: str | None = None
 
 
 def cronjob(namespace: str, cron: str, image: str, keep: int, check_only: bool, account: str,
@@ -120,6 +124,8 @@ def cronjob(namespace: str, cron: str, image: str, keep: int, check_only: bool, 
                 {"name": "DVDOCTOR_KEEP_DAILY", "value": str(copies.daily)},
                 {"name": "DVDOCTOR_KEEP_WEEKLY", "value": str(copies.weekly)},
                 {"name": "DVDOCTOR_KEEP_MONTHLY", "value": str(copies.monthly)}]
+        if copies.claim:
+            env.append({"name": "DVDOCTOR_COPY_CLAIM", "value": copies.claim})
     else:
         command = {"command": ["sh", "-c", BACKUP_SCRIPT]}
         env.append({"name": "DVDOCTOR_KEEP", "value": str(keep)})
