@@ -197,10 +197,6 @@ class Snapshot:
                 "checksums": {k[len("sha256:"):]: v for k, v in self.tags.items() if k.startswith("sha256:")}}
 
 
-#: Linux's fcntl to set a pipe's capacity (F_SETPIPE_SZ; Python names it only from 3.10 on Linux).
-F_SETPIPE_SZ = 1031
-
-
 def _widen_pipe(stream: BinaryIO) -> None:
     """Give the pipe into restic room for two whole frames (1 MiB, the most an unprivileged process
     may ask by default) instead of 64 KiB: the packer then hands restic a frame at a time and goes
@@ -209,8 +205,8 @@ def _widen_pipe(stream: BinaryIO) -> None:
     try:
         import fcntl
 
-        fcntl.fcntl(stream.fileno(), F_SETPIPE_SZ, 1024 * 1024)
-    except (ImportError, OSError, ValueError):
+        fcntl.fcntl(stream.fileno(), fcntl.F_SETPIPE_SZ, 1024 * 1024)  # Linux only: elsewhere no such name
+    except (ImportError, AttributeError, OSError, ValueError):
         pass
 
 
