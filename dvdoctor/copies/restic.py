@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import BinaryIO, Callable, Mapping
 
-from ..core import redact
+from ..core import redact, signals
 from .stream import SinkError
 
 #: The one file name every copy has inside its snapshot, so restic groups copies of one
@@ -331,8 +331,9 @@ class Restic:
                 "--compression", "auto", "--time", when.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S")]
         for t in tags:
             args += ["--tag", t]
-        proc = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                env=self.env)
+        with signals.held() as pending:  # stopped with SIGINT below, so ours from the moment it exists
+            proc = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                    env=self.env)
         assert proc.stdin is not None
         _widen_pipe(proc.stdin)
         import threading
@@ -344,6 +345,7 @@ class Restic:
         for r in readers:
             r.start()
         try:
+            pending.deliver()
             feed(proc.stdin)
         except SinkError:
             # restic stopped reading: its own error is the one to report, not the backup's

@@ -21,6 +21,7 @@ from typing import Callable
 
 from ..cluster import k8s, oneshot
 from ..cluster.port import Cluster
+from ..core import signals
 from ..core.errors import UsageError
 from ..facts.model import Facts
 from ..core.names import CopySettings
@@ -116,8 +117,11 @@ def _run_program(argv: list[str], env: dict[str, str]) -> subprocess.CompletedPr
     on its own within two seconds, as it does when a terminal's Ctrl-C reached it too) and a moment to
     stop restic itself, which then saves no snapshot of a stream it never finished, and removes its
     lock; only a program that does not stop is killed."""
-    with subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as proc:
+    with signals.held() as pending:  # a signal while Popen starts it would leave the program ours to stop, unseen
+        proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    with proc:
         try:
+            pending.deliver()
             out, err = proc.communicate()
         except BaseException:
             try:  # a Ctrl-C at a terminal reached the program too: it is stopping already
