@@ -131,8 +131,11 @@ def test_restore_of_an_older_backup_named_in_the_env(lab):
 
 def test_deleting_a_job_kills_its_process_and_takes_its_pods(lab):
     lab.create("jobs", backup_job(lab, "dv-list-backups-job.yaml"))
+    listed = "dv_backup.tar.gz -> /mnt/PV/bar/"
+    # running, and its listing written (a busy machine may show the pod running before `ls` has printed)
     lab.wait("jobs", "dv-list-backups-job",
-             lambda j: any(k8s.pod_phase(p) == "Running" for p in pods_of(lab, "dv-list-backups-job")), 10)
+             lambda j: any(k8s.pod_phase(p) == "Running" and listed in lab.logs(k8s.name(p))
+                           for p in pods_of(lab, "dv-list-backups-job")), 10)
     (pod,) = pods_of(lab, "dv-list-backups-job")
     pid = int((lab.store.pod_dir(k8s.name(pod)) / "pid").read_text())
     assert alive(pid)
