@@ -17,6 +17,8 @@
 
 from __future__ import annotations
 
+import fcntl
+import json
 import os
 import shutil
 import signal
@@ -147,12 +149,29 @@ def restic_template(tmp_path_factory: pytest.TempPathFactory):
     restic = shutil.which("restic")
     if restic is None:
         pytest.skip("restic is not installed (make test installs it as root on Debian: apt-get install restic)")
-    from restic_repo import make_template, remove
+    from restic_repo import Keys, Template, make_template, remove
 
-    base = tmp_path_factory.mktemp("restic-template")
-    template = make_template(base / "repo", restic)
-    yield template
-    remove(base)
+    if not os.environ.get("PYTEST_XDIST_WORKER"):
+        base = tmp_path_factory.mktemp("restic-template")
+        template = make_template(base / "repo", restic)
+        yield template
+        remove(base)
+        return
+    # Under pytest-xdist the workers share one: `restic init` calibrates its KDF at about 3 CPU-seconds,
+    # paid once per run instead of once per worker. The first worker makes it in the run's common
+    # folder (pytest removes it with the run's), the others wait on the lock and read its master key.
+    shared = tmp_path_factory.getbasetemp().parent / "restic-template"
+    with open(shared.with_name("restic-template.lock"), "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        master = shared / "master.json"
+        if not master.exists():
+            shared.mkdir(mode=0o700, exist_ok=True)
+            made = make_template(shared / "repo", restic)
+            tmp = shared / "master.json.tmp"
+            tmp.write_text(json.dumps(made.master.master_json()))
+            tmp.chmod(0o600)
+            tmp.rename(master)
+    yield Template(shared / "repo", Keys.from_master_json(json.loads(master.read_text())))
 
 
 @pytest.fixture
