@@ -184,3 +184,21 @@ def test_config_may_follow_the_command_like_the_other_root_options():
 
     assert hoist_global_options(["check", "--config", "site.yaml", "-o", "json"]) == [
         "--config", "site.yaml", "check", "-o", "json"]
+
+
+def test_relative_copies_paths_are_relative_to_the_config_file_not_to_where_dvdoctor_runs(tmp_path, monkeypatch):
+    """`password_file: pw` beside dvdoctor.yaml means that file wherever the command is run from (a cron
+    job's folder, an operator's home); a repository given as a location (rest:, s3:...) or an
+    absolute path is kept as written."""
+    site = tmp_path / "site"
+    site.mkdir()
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    config = site / "dvdoctor.yaml"
+    config.write_text("copies:\n  repository: repo\n  password_file: secrets/pw\n")
+    copies = load(str(config)).copies
+    assert (copies.repository, copies.password_file) == (str(site / "repo"), str(site / "secrets" / "pw"))
+    config.write_text("copies:\n  repository: rest:https://backup.example:8000/dv\n  password_file: /etc/pw\n")
+    copies = load(str(config)).copies
+    assert (copies.repository, copies.password_file) == ("rest:https://backup.example:8000/dv", "/etc/pw")

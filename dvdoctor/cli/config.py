@@ -69,11 +69,14 @@ def load(explicit: str | None = None, cwd: Path | None = None) -> Settings:
         text = read_text(path, MAX_BYTES)
     except (OSError, ValueError) as exc:  # ValueError: not UTF-8, or larger than MAX_BYTES
         raise UsageError(f"{path}: cannot read the config file: {exc}") from None
-    return parse(text, str(path))
+    return parse(text, str(path), base=path.resolve().parent)
 
 
-def parse(text: str, where: str = FILE_NAME) -> SiteSettings:
-    """Validate a config file's text and turn it into settings; any error is one UsageError line."""
+def parse(text: str, where: str = FILE_NAME, base: Path | None = None) -> SiteSettings:
+    """Validate a config file's text and turn it into settings; any error is one UsageError line.
+
+    `base`, the config file's folder, is what a relative local path in it (copies.password_file, a
+    copies.repository that is a plain path) is relative to: the file, not where dvdoctor runs."""
     try:
         check_size(text, MAX_BYTES)
         root = yaml.compose(text, Loader=yaml.SafeLoader)
@@ -93,7 +96,7 @@ def parse(text: str, where: str = FILE_NAME) -> SiteSettings:
     _no_duplicate_keys(root, where)
     _finite(data, root, where)
     _validate(data, root, where)
-    return _settings(data, root, where)
+    return _settings(data, root, where, base)
 
 
 def _no_duplicate_keys(node: yaml.Node, where: str) -> None:
@@ -204,7 +207,7 @@ def _line(root: yaml.Node, path: list) -> int:
     return (key_node or node).start_mark.line + 1
 
 
-def _settings(data: dict, root: yaml.Node, where: str) -> SiteSettings:
+def _settings(data: dict, root: yaml.Node, where: str, base: Path | None) -> SiteSettings:
     from ..verdicts.registry import load_all
 
     known = load_all()
@@ -221,7 +224,7 @@ def _settings(data: dict, root: yaml.Node, where: str) -> SiteSettings:
     if "uid" in bar:
         names["bar_uid"] = bar["uid"]
     return SiteSettings(
-        copies=_copies(data.get("copies"), root, where),
+        copies=_copies(data.get("copies"), root, where, base),
         names=DvNames(**names),
         thresholds=Thresholds(**(data.get("thresholds") or {})),
         suppressions=tuple(suppressions),
@@ -230,7 +233,7 @@ def _settings(data: dict, root: yaml.Node, where: str) -> SiteSettings:
     )
 
 
-def _copies(section: dict | None, root: yaml.Node, where: str) -> CopySettings | None:
+def _copies(section: dict | None, root: yaml.Node, where: str, base: Path | None) -> CopySettings | None:
     """The copies section: a repository and password file (this machine) or a Secret (a cluster)."""
     if section is None:
         return None
@@ -245,4 +248,11 @@ def _copies(section: dict | None, root: yaml.Node, where: str) -> CopySettings |
     if "claim" in section and "secret" not in section:
         raise UsageError(f"{where}:{line}: copies: claim is for a cluster (with secret); on this machine "
                          f"repository names the path itself")
+    section = dict(section)
+    if base is not None:
+        for key in ("password_file", "repository"):
+            value = section.get(key)
+            # a repository with a scheme (rest:, sftp:, s3:, local:...) is a location, not a path here
+            if isinstance(value, str) and value and not Path(value).is_absolute() and ":" not in value:
+                section[key] = str(base / value)
     return CopySettings(**section)
