@@ -202,3 +202,21 @@ def test_relative_copies_paths_are_relative_to_the_config_file_not_to_where_dvdo
     config.write_text("copies:\n  repository: rest:https://backup.example:8000/dv\n  password_file: /etc/pw\n")
     copies = load(str(config)).copies
     assert (copies.repository, copies.password_file) == ("rest:https://backup.example:8000/dv", "/etc/pw")
+
+
+def test_copies_path_edge_cases_follow_the_config_file_as_written(tmp_path, monkeypatch):
+    """A linked dvdoctor.yaml: its paths are relative to the folder the link is in (where the user put
+    it). `~` is the home folder; `local:PATH` is a path too; a password file's name may hold a ':'."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    real, linked = tmp_path / "real", tmp_path / "etc"
+    real.mkdir()
+    linked.mkdir()
+    (real / "dvdoctor.yaml").write_text("copies:\n  repository: local:repo\n  password_file: pw:dv\n")
+    (linked / "dvdoctor.yaml").symlink_to(real / "dvdoctor.yaml")
+    copies = load(str(linked / "dvdoctor.yaml")).copies
+    assert (copies.repository, copies.password_file) == (f"local:{linked / 'repo'}", str(linked / "pw:dv"))
+    (real / "dvdoctor.yaml").write_text("copies:\n  repository: ~/repo\n  password_file: ~/.dv-pw\n")
+    copies = load(str(linked / "dvdoctor.yaml")).copies
+    assert (copies.repository, copies.password_file) == (str(tmp_path / "home" / "repo"),
+                                                        str(tmp_path / "home" / ".dv-pw"))

@@ -53,20 +53,93 @@ def test_an_ignored_signal_stays_ignored():
         signal.signal(signal.SIGHUP, previous)
 
 
-def test_the_copy_program_started_as_the_signal_arrives_is_stopped_not_left_running(monkeypatch, term_raises):
+def _when_ready(ready, *args, **kwargs) -> subprocess.Popen:
+    """Popen, returning once the program says (a file) that its SIGINT handler is in place."""
+    import time
+
+    proc = _REAL_POPEN(*args, **kwargs)
+    while not ready.exists() and proc.poll() is None:
+        time.sleep(0.01)
+    return proc
+
+
+_REAL_POPEN = subprocess.Popen
+
+
+def _program(ready, on_sigint: str) -> str:
+    return (f"import pathlib, signal, sys, time\nsignal.signal(signal.SIGINT, lambda *a: ({on_sigint}))\n"
+            f"pathlib.Path({str(ready)!r}).touch()\ntime.sleep(60)\n")
+
+
+def test_the_copy_program_started_as_the_signal_arrives_is_stopped_not_left_running(monkeypatch, term_raises, tmp_path):
     """SIGTERM between the fork and Popen's return: the program still gets SIGINT and is waited for."""
     started: list[subprocess.Popen] = []
-    real_popen = subprocess.Popen
+    ready = tmp_path / "ready"
 
     def popen_then_signalled(*args, **kwargs):
-        proc = real_popen(*args, **kwargs)
+        proc = _when_ready(ready, *args, **kwargs)
         started.append(proc)
         os.kill(os.getpid(), signal.SIGTERM)  # arrives before Popen has returned to the caller
         return proc
 
     monkeypatch.setattr(where.subprocess, "Popen", popen_then_signalled)
-    program = "import signal, sys, time\nsignal.signal(signal.SIGINT, lambda *a: sys.exit(7))\ntime.sleep(60)\n"
+    program = _program(ready, "sys.exit(7)")
     with pytest.raises(Terminated):
         where._run_program([sys.executable, "-c", program], dict(os.environ))
     [proc] = started
     assert proc.returncode == 7  # stopped by SIGINT and reaped: not running, not killed
+
+
+def test_a_second_signal_during_the_stop_does_not_cut_it_short(monkeypatch, term_raises, tmp_path):
+    """Ctrl-C pressed again while the program is being stopped: the stop still runs to its end (the
+    program gets SIGINT and is reaped), and dvdoctor ends with the first interruption only."""
+    import threading
+
+    started: list[subprocess.Popen] = []
+    ready = tmp_path / "ready"
+
+    def popen_then_signalled(*args, **kwargs):
+        proc = _when_ready(ready, *args, **kwargs)
+        started.append(proc)
+        os.kill(os.getpid(), signal.SIGTERM)
+        # and again while the stop waits for the program (which takes 0.5 s to end after its SIGINT)
+        threading.Timer(0.2, os.kill, (os.getpid(), signal.SIGTERM)).start()
+        return proc
+
+    monkeypatch.setattr(where.subprocess, "Popen", popen_then_signalled)
+    program = _program(ready, "time.sleep(0.5), sys.exit(7)")
+    with pytest.raises(Terminated):
+        where._run_program([sys.executable, "-c", program], dict(os.environ))
+    [proc] = started
+    assert proc.returncode == 7  # stopped by its SIGINT and reaped, not abandoned half-way
+    assert signal.getsignal(signal.SIGTERM) is _raise
+
+
+def test_a_signal_held_while_the_start_fails_is_delivered_not_dropped(term_raises):
+    with pytest.raises(Terminated) as raised:
+        with signals.held():
+            os.kill(os.getpid(), signal.SIGTERM)
+            raise FileNotFoundError("no such program")
+    assert isinstance(raised.value.__context__, FileNotFoundError)
+    assert signal.getsignal(signal.SIGTERM) is _raise
+
+
+def test_sigterm_and_sighup_end_a_command_as_ctrl_c_does():
+    from dvdoctor.core.errors import Interrupted
+
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        before = signal.getsignal(sig)
+        with pytest.raises(Interrupted):
+            with signals.interrupted_by_signals():
+                os.kill(os.getpid(), sig)  # the handler runs as os.kill returns
+        assert signal.getsignal(sig) == before
+
+
+def test_the_copy_program_takes_back_ctrl_c_it_was_started_without():
+    """Started with SIGINT ignored (`dvdoctor copy &` in a script), the copy program could not be
+    stopped by the SIGINT dvdoctor sends: it puts Ctrl-C's default handler back first."""
+    code = ("import signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\n"
+            "from dvdoctor.copies.job import main\nmain([])\n"
+            "print(signal.getsignal(signal.SIGINT) is signal.default_int_handler)\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.stdout.strip().splitlines()[-1:] == ["True"], done.stdout + done.stderr

@@ -150,25 +150,14 @@ def run(argv: list[str]) -> int:
 
 @contextmanager
 def _terminated_like_ctrl_c() -> Iterator[None]:
-    """SIGTERM (kill, a Job's deadline, a service manager) ends a command as Ctrl-C does: its cleanup
-    runs (the namespace's lock released, a copy program stopped so restic saves nothing half-made),
-    one line says so, exit 130; not a silent death mid-change with the lock left behind. backup and
-    restore put their own handler in place for their phases (flows.common.interrupted_by_signals)."""
-    import signal
-    import threading
+    """SIGTERM (kill, a Job's deadline, a service manager) and SIGHUP (the terminal closed) end a
+    command as Ctrl-C does: its cleanup runs (the namespace's lock released, a copy program stopped so
+    restic saves nothing half-made), one line says so, exit 130; not a silent death mid-change with
+    the lock left behind (core.signals.interrupted_by_signals, which backup and restore hold too)."""
+    from ..core.signals import interrupted_by_signals
 
-    if threading.current_thread() is not threading.main_thread():
+    with interrupted_by_signals():
         yield
-        return
-
-    def on_term(signum, frame) -> None:  # noqa: ARG001 - signal handler signature
-        raise Interrupted(f"signal {signum}")
-
-    previous = signal.signal(signal.SIGTERM, on_term)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
 
 
 def _run(args: list[str], verbose: bool) -> int:

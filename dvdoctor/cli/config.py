@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import json
+import os
 import re
 from dataclasses import dataclass
 from importlib import resources
@@ -69,7 +70,7 @@ def load(explicit: str | None = None, cwd: Path | None = None) -> Settings:
         text = read_text(path, MAX_BYTES)
     except (OSError, ValueError) as exc:  # ValueError: not UTF-8, or larger than MAX_BYTES
         raise UsageError(f"{path}: cannot read the config file: {exc}") from None
-    return parse(text, str(path), base=path.resolve().parent)
+    return parse(text, str(path), base=Path(os.path.abspath(path)).parent)  # a link's own folder, not its target's
 
 
 def parse(text: str, where: str = FILE_NAME, base: Path | None = None) -> SiteSettings:
@@ -250,9 +251,29 @@ def _copies(section: dict | None, root: yaml.Node, where: str, base: Path | None
                          f"repository names the path itself")
     section = dict(section)
     if base is not None:
-        for key in ("password_file", "repository"):
-            value = section.get(key)
-            # a repository with a scheme (rest:, sftp:, s3:, local:...) is a location, not a path here
-            if isinstance(value, str) and value and not Path(value).is_absolute() and ":" not in value:
-                section[key] = str(base / value)
+        if isinstance(section.get("password_file"), str):
+            section["password_file"] = _local_path(section["password_file"], base)
+        if isinstance(section.get("repository"), str):
+            section["repository"] = _repository_path(section["repository"], base)
     return CopySettings(**section)
+
+
+#: restic's location prefixes (rest:, sftp:, s3:, b2:, azure:, gs:, swift:, rclone:, local:).
+_SCHEME = re.compile(r"[a-z][a-z0-9]*:")
+
+
+def _local_path(value: str, base: Path) -> str:
+    """A path in the config file: `~` is the user's home, a relative one is relative to the file's folder."""
+    path = Path(value).expanduser()
+    return str(path if path.is_absolute() or not value else base / path)
+
+
+def _repository_path(value: str, base: Path) -> str:
+    """A repository given as a plain path (or `local:PATH`) is a local path in the config file; any
+    other location (rest:https://..., s3:..., sftp:...) is kept as written."""
+    scheme = _SCHEME.match(value)
+    if scheme is None:
+        return _local_path(value, base)
+    if scheme.group(0) == "local:":
+        return "local:" + _local_path(value[len("local:"):], base)
+    return value

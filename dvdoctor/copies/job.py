@@ -29,6 +29,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 from datetime import datetime, timezone
@@ -337,6 +338,9 @@ ACTIONS = ("init", "copy", "snapshots", "rehydrate", "forget", "plan-forget", "s
 
 
 def main(argv: list[str]) -> int:
+    # Started with SIGINT ignored (a script's `dvdoctor copy &` passes that on), this program could not
+    # be stopped the way dvdoctor stops it, by SIGINT: Ctrl-C's default handler comes back first.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     if not argv or argv[0] not in ACTIONS:
         say(error=f"usage: python -m dvdoctor.copies.job {'|'.join(ACTIONS)} ...")
         return 2

@@ -331,34 +331,42 @@ class Restic:
                 "--compression", "auto", "--time", when.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S")]
         for t in tags:
             args += ["--tag", t]
-        with signals.held() as pending:  # stopped with SIGINT below, so ours from the moment it exists
-            proc = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                    env=self.env)
-        assert proc.stdin is not None
-        _widen_pipe(proc.stdin)
         import threading
 
         out: list[bytes] = []
         err: list[bytes] = []
-        readers = [threading.Thread(target=lambda: out.append(proc.stdout.read()), daemon=True),  # type: ignore[union-attr]
-                   threading.Thread(target=lambda: err.append(proc.stderr.read()), daemon=True)]  # type: ignore[union-attr]
-        for r in readers:
-            r.start()
+        proc: subprocess.Popen | None = None
+        readers: list[threading.Thread] = []
         try:
+            # held while restic starts and its readers are set up: a signal in between would leave it
+            # running unseen; delivered once the except below can stop it
+            with signals.held() as pending:
+                proc = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                        stderr=subprocess.PIPE, env=self.env)
+                assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
+                _widen_pipe(proc.stdin)
+                readers = [threading.Thread(target=lambda s=proc.stdout: out.append(s.read()), daemon=True),
+                           threading.Thread(target=lambda s=proc.stderr: err.append(s.read()), daemon=True)]
+                for r in readers:
+                    r.start()
             pending.deliver()
             feed(proc.stdin)
         except SinkError:
             # restic stopped reading: its own error is the one to report, not the backup's
+            assert proc is not None
             proc.wait()
             for r in readers:
                 r.join()
             raise explain(b"".join(err).decode("utf-8", "replace"), "backup", self.secrets) from None
         except BaseException:
-            # SIGINT, not SIGKILL: restic removes its lock and saves no snapshot of a stream it never finished
-            stop_with_sigint(proc, lambda t: proc.wait(timeout=t))
+            # SIGINT, not SIGKILL: restic removes its lock and saves no snapshot of a stream it never
+            # finished; held, so a second Ctrl-C cannot cut the stop short
+            if proc is not None:
+                with signals.held():
+                    stop_with_sigint(proc, lambda t: proc.wait(timeout=t))  # type: ignore[union-attr]
             raise
         finally:
-            if proc.returncode is None:
+            if proc is not None and proc.returncode is None and proc.stdin is not None:
                 try:
                     proc.stdin.close()
                 except BrokenPipeError:

@@ -113,23 +113,35 @@ def local_run(bar_dir: Path, copies: CopySettings, instance: str, namespace: str
 
 
 def _run_program(argv: list[str], env: dict[str, str]) -> subprocess.CompletedProcess:
-    """The copy program to its end. Interrupted (Ctrl-C, SIGTERM), it gets SIGINT (unless it stops
-    on its own within two seconds, as it does when a terminal's Ctrl-C reached it too) and a moment to
-    stop restic itself, which then saves no snapshot of a stream it never finished, and removes its
-    lock; only a program that does not stop is killed."""
-    with signals.held() as pending:  # a signal while Popen starts it would leave the program ours to stop, unseen
-        proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    with proc:
-        try:
-            pending.deliver()
-            out, err = proc.communicate()
-        except BaseException:
-            try:  # a Ctrl-C at a terminal reached the program too: it is stopping already
-                proc.communicate(timeout=2)
-            except subprocess.TimeoutExpired:
-                stop_with_sigint(proc, lambda t: proc.communicate(timeout=t))
-            raise
+    """The copy program to its end. Interrupted, it gets SIGINT and a moment to stop restic itself,
+    which then saves no snapshot of a stream it never finished, and removes its lock; only a program
+    that does not stop is killed. After Ctrl-C it is first given two seconds to stop on its own (a
+    terminal's Ctrl-C reaches the whole process group, the program too); after SIGTERM or SIGHUP
+    (to dvdoctor alone) it gets SIGINT at once. The signals are held while it starts and while it is
+    stopped (core.signals): one landing inside Popen, or a second Ctrl-C during the stop, never
+    leaves it running unseen."""
+    proc: subprocess.Popen | None = None
+    try:
+        with signals.held() as pending:
+            proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        pending.deliver()
+        out, err = proc.communicate()
+    except BaseException as exc:
+        if proc is not None:
+            with signals.held():  # the stop runs to its end: the command is ending already
+                _stop_program(proc, reached_too=isinstance(exc, KeyboardInterrupt))
+        raise
     return subprocess.CompletedProcess(argv, proc.returncode, out, err)
+
+
+def _stop_program(proc: subprocess.Popen, reached_too: bool) -> None:
+    if reached_too:
+        try:  # a Ctrl-C at a terminal reached the program too: it is stopping already
+            proc.communicate(timeout=2)
+            return
+        except subprocess.TimeoutExpired:
+            pass
+    stop_with_sigint(proc, lambda t: proc.communicate(timeout=t))
 
 
 def _give(bar_dir: Path, uid: int) -> None:

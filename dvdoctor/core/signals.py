@@ -1,19 +1,28 @@
-"""Signals held while a child process is being started.
+"""The signals that end a command: how they end it, and how a child that must be stopped stays ours.
 
-A handled signal (Ctrl-C's KeyboardInterrupt, SIGTERM's Interrupted) raises wherever the main thread
-happens to be. If that is inside `subprocess.Popen(...)`, after the fork but before Popen returns, the
-child runs on and the caller never got the handle it needs to stop it: a copy program or a restic
-left running on its own after dvdoctor said "interrupted". So a child that must be stopped on
-interruption is started with the signals held, and what arrived meanwhile is delivered right after,
-where the caller's own `except BaseException` already holds the process:
+`interrupted_by_signals()`: SIGTERM (kill, a Job's deadline) and SIGHUP (the terminal closed) raise
+`Interrupted` as Ctrl-C raises KeyboardInterrupt, so a command's cleanup runs (the lock released,
+DV's deployments put back, a copy program stopped) and one line says so; after a hangup the
+terminal's descriptors point at /dev/null first, as every write to it would fail (EIO) and stop
+that cleanup half-way.
 
-    with signals.held() as pending:
-        proc = subprocess.Popen(argv, ...)
+`held()`: a handled signal raises wherever the main thread happens to be. If that is inside
+`subprocess.Popen(...)`, after the fork but before Popen returns, the child runs on and the caller
+never got the handle it needs to stop it: a copy program or a restic left running on its own after
+dvdoctor said "interrupted". So such a child is started with the signals held, and what arrived
+meanwhile is delivered right after, where the caller's own `except BaseException` already holds the
+process; the stop itself runs held too, so a second Ctrl-C cannot cut it short:
+
+    proc = None
     try:
+        with signals.held() as pending:
+            proc = subprocess.Popen(argv, ...)
         pending.deliver()
         ...
     except BaseException:
-        stop(proc)
+        if proc is not None:
+            with signals.held():
+                stop(proc)
         raise
 """
 
@@ -25,8 +34,22 @@ import threading
 from contextlib import contextmanager
 from typing import Iterator
 
+from .errors import Interrupted
+
 #: The signals that end a command: Ctrl-C, kill / a Job's deadline, the terminal closed.
 ENDING = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+def _restore(handlers: list[tuple[int, object]]) -> None:
+    """Put each handler back even if a signal's handler raises between two of them (each in its own
+    `finally`), so no signal stays noted-and-forgotten for the rest of the run."""
+    if not handlers:
+        return
+    (signum, handler), rest = handlers[0], handlers[1:]
+    try:
+        signal.signal(signum, handler)  # type: ignore[arg-type]
+    finally:
+        _restore(rest)
 
 
 class Pending:
@@ -41,7 +64,7 @@ class Pending:
 
     def deliver(self) -> None:
         """Hand each held signal to the handler that was in place (raising as it would have); one the
-        process had left to the system's default ends it as the default would."""
+        process had left to the system's default ends it as the default would. Each is delivered once."""
         caught, self.caught = self.caught, []
         for signum in caught:
             handler = self.handlers.get(signum)
@@ -54,19 +77,65 @@ class Pending:
 @contextmanager
 def held() -> Iterator[Pending]:
     """Inside, the ending signals are noted, not acted on; the previous handlers are back on exit and
-    the caller calls `deliver()` where it can stop what it started. Outside the main thread (where
-    Python runs no handler) nothing is held. A signal the process ignores stays ignored."""
+    the caller calls `deliver()` where it can stop what it started. If the inside raises (Popen could
+    not start the program), what was held is delivered at once: a Ctrl-C is never dropped. Outside
+    the main thread (where Python runs no handler) nothing is held; a signal the process ignores
+    stays ignored."""
     pending = Pending()
     if threading.current_thread() is not threading.main_thread():
         yield pending
         return
-    for signum in ENDING:
-        current = signal.getsignal(signum)
-        if current not in (signal.SIG_IGN, None):
-            pending.handlers[signum] = current
-            signal.signal(signum, pending.note)
     try:
+        for signum in ENDING:
+            current = signal.getsignal(signum)
+            if current not in (signal.SIG_IGN, None):
+                pending.handlers[signum] = current  # recorded before it is swapped: restored whatever comes
+                signal.signal(signum, pending.note)
         yield pending
+    except BaseException:
+        _restore(list(pending.handlers.items()))
+        pending.deliver()
+        raise
+    else:
+        _restore(list(pending.handlers.items()))
+
+
+def _detach_from_terminal(fds: list[int]) -> None:
+    """Point these descriptors (the terminal's) at /dev/null.
+
+    After a hangup every write to the terminal fails (EIO); the first progress line of the cleanup
+    would then stop it before DV's deployments are put back. The audit log still records each change.
+    """
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        for fd in fds:
+            os.dup2(devnull, fd)
     finally:
-        for signum, handler in pending.handlers.items():
-            signal.signal(signum, handler)  # type: ignore[arg-type]
+        os.close(devnull)
+
+
+@contextmanager
+def interrupted_by_signals() -> Iterator[None]:
+    """While inside, SIGTERM and SIGHUP (the terminal closed) raise Interrupted, like Ctrl-C; outside
+    the main thread (where Python runs no handler) nothing changes.
+
+    Which descriptors are a terminal is read now: after the hangup, isatty() fails on them too.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    ttys = [fd for fd in (1, 2) if os.isatty(fd)]
+
+    def on_signal(signum, frame) -> None:  # noqa: ARG001 - signal handler signature
+        if signum == signal.SIGHUP:
+            _detach_from_terminal(ttys)
+        raise Interrupted(f"signal {signum}")
+
+    previous: list[tuple[int, object]] = []
+    try:
+        for sig in (signal.SIGTERM, signal.SIGHUP):
+            previous.append((sig, signal.getsignal(sig)))
+            signal.signal(sig, on_signal)
+        yield
+    finally:
+        _restore([(sig, h if h is not None else signal.SIG_DFL) for sig, h in previous])

@@ -8,11 +8,8 @@ imports the other.
 
 from __future__ import annotations
 
-import os
-import signal
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -22,6 +19,7 @@ from rich.markup import escape
 
 from ..core import redact
 from ..core.errors import Interrupted  # noqa: F401 - the flows say `common.Interrupted`, one class for all
+from ..core.signals import interrupted_by_signals  # noqa: F401 - backup and restore hold it for their phases
 from ..core.units import human_bytes
 from ..facts.model import Facts
 from ..core.files import write_atomic
@@ -50,43 +48,6 @@ class FlowOptions:
     ready_timeout: float = 600
     #: Without a terminal (a CronJob's log), a timestamped progress line at least this often.
     heartbeat_seconds: float = 60
-
-
-
-
-def _detach_from_terminal(fds: list[int]) -> None:
-    """Point these descriptors (the terminal's) at /dev/null.
-
-    After a hangup every write to the terminal fails (EIO); the first progress line of the cleanup
-    would then stop it before DV's deployments are put back. The audit log still records each change.
-    """
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    try:
-        for fd in fds:
-            os.dup2(devnull, fd)
-    finally:
-        os.close(devnull)
-
-
-@contextmanager
-def interrupted_by_signals() -> Iterator[None]:
-    """While inside, SIGTERM and SIGHUP (the terminal closed) raise Interrupted, like Ctrl-C.
-
-    Which descriptors are a terminal is read now: after the hangup, isatty() fails on them too.
-    """
-    ttys = [fd for fd in (1, 2) if os.isatty(fd)]
-
-    def on_signal(signum, frame) -> None:  # noqa: ARG001 - signal handler signature
-        if signum == signal.SIGHUP:
-            _detach_from_terminal(ttys)
-        raise Interrupted(f"signal {signum}")
-
-    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGHUP)}
-    try:
-        yield
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
 
 
 def save_log(opts: FlowOptions, job: str, pod: str | None, log: str) -> Path | None:
