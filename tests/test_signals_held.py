@@ -53,64 +53,49 @@ def test_an_ignored_signal_stays_ignored():
         signal.signal(signal.SIGHUP, previous)
 
 
-def _when_ready(ready, *args, **kwargs) -> subprocess.Popen:
-    """Popen, returning once the program says (a file) that its SIGINT handler is in place."""
-    import time
-
-    proc = _REAL_POPEN(*args, **kwargs)
-    while not ready.exists() and proc.poll() is None:
-        time.sleep(0.01)
-    return proc
-
-
 _REAL_POPEN = subprocess.Popen
 
 
-def _program(ready, on_sigint: str) -> str:
-    return (f"import pathlib, signal, sys, time\nsignal.signal(signal.SIGINT, lambda *a: ({on_sigint}))\n"
-            f"pathlib.Path({str(ready)!r}).touch()\ntime.sleep(60)\n")
+def _copy_program_signalled(monkeypatch, tmp_path, on_sigint: str, again_after: float | None = None) -> subprocess.Popen:
+    """Run `where._run_program` on a stand-in program whose SIGINT handler does `on_sigint`, with a
+    SIGTERM arriving inside Popen (once the program's handler is in place, so what it does is seen),
+    and, with `again_after`, a second one that many seconds later, during the stop. Returns the
+    program's process once `_run_program` has raised the first interruption."""
+    import threading
+    import time
+
+    ready = tmp_path / "ready"
+    started: list[subprocess.Popen] = []
+
+    def popen_then_signalled(*args, **kwargs):
+        proc = _REAL_POPEN(*args, **kwargs)
+        while not ready.exists() and proc.poll() is None:
+            time.sleep(0.01)
+        started.append(proc)
+        os.kill(os.getpid(), signal.SIGTERM)  # arrives before Popen has returned to the caller
+        if again_after is not None:
+            threading.Timer(again_after, os.kill, (os.getpid(), signal.SIGTERM)).start()
+        return proc
+
+    monkeypatch.setattr(where.subprocess, "Popen", popen_then_signalled)
+    program = (f"import pathlib, signal, sys, time\nsignal.signal(signal.SIGINT, lambda *a: ({on_sigint}))\n"
+               f"pathlib.Path({str(ready)!r}).touch()\ntime.sleep(60)\n")
+    with pytest.raises(Terminated):
+        where._run_program([sys.executable, "-c", program], dict(os.environ))
+    [proc] = started
+    return proc
 
 
 def test_the_copy_program_started_as_the_signal_arrives_is_stopped_not_left_running(monkeypatch, term_raises, tmp_path):
     """SIGTERM between the fork and Popen's return: the program still gets SIGINT and is waited for."""
-    started: list[subprocess.Popen] = []
-    ready = tmp_path / "ready"
-
-    def popen_then_signalled(*args, **kwargs):
-        proc = _when_ready(ready, *args, **kwargs)
-        started.append(proc)
-        os.kill(os.getpid(), signal.SIGTERM)  # arrives before Popen has returned to the caller
-        return proc
-
-    monkeypatch.setattr(where.subprocess, "Popen", popen_then_signalled)
-    program = _program(ready, "sys.exit(7)")
-    with pytest.raises(Terminated):
-        where._run_program([sys.executable, "-c", program], dict(os.environ))
-    [proc] = started
+    proc = _copy_program_signalled(monkeypatch, tmp_path, "sys.exit(7)")
     assert proc.returncode == 7  # stopped by SIGINT and reaped: not running, not killed
 
 
 def test_a_second_signal_during_the_stop_does_not_cut_it_short(monkeypatch, term_raises, tmp_path):
     """Ctrl-C pressed again while the program is being stopped: the stop still runs to its end (the
     program gets SIGINT and is reaped), and dvdoctor ends with the first interruption only."""
-    import threading
-
-    started: list[subprocess.Popen] = []
-    ready = tmp_path / "ready"
-
-    def popen_then_signalled(*args, **kwargs):
-        proc = _when_ready(ready, *args, **kwargs)
-        started.append(proc)
-        os.kill(os.getpid(), signal.SIGTERM)
-        # and again while the stop waits for the program (which takes 0.5 s to end after its SIGINT)
-        threading.Timer(0.2, os.kill, (os.getpid(), signal.SIGTERM)).start()
-        return proc
-
-    monkeypatch.setattr(where.subprocess, "Popen", popen_then_signalled)
-    program = _program(ready, "time.sleep(0.5), sys.exit(7)")
-    with pytest.raises(Terminated):
-        where._run_program([sys.executable, "-c", program], dict(os.environ))
-    [proc] = started
+    proc = _copy_program_signalled(monkeypatch, tmp_path, "time.sleep(0.5), sys.exit(7)", again_after=0.2)
     assert proc.returncode == 7  # stopped by its SIGINT and reaped, not abandoned half-way
     assert signal.getsignal(signal.SIGTERM) is _raise
 
