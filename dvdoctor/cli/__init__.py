@@ -14,13 +14,13 @@ from __future__ import annotations
 import os
 import sys
 import traceback
-from contextlib import contextmanager
-from typing import Iterator, Optional
+from typing import Optional
 
 import typer
 import typer.main
 
 from ..core.errors import DvdoctorError, Interrupted
+from ..core.signals import interrupted_by_signals
 from .commands import COMMANDS
 from .lazy import LazyGroup
 
@@ -144,20 +144,10 @@ def run(argv: list[str]) -> int:
     args = hoist_global_options(list(argv))
     verbose = any(a in ("-v", "--verbose") for a in args)
     output.NO_COLOR = False
-    with output.pipe_safe_streams(), _terminated_like_ctrl_c():
+    # SIGTERM (kill, a Job's deadline) and SIGHUP (the terminal closed) end a command as Ctrl-C does:
+    # its cleanup runs (the lock released, a copy program stopped), one line says so, exit 130
+    with output.pipe_safe_streams(), interrupted_by_signals():
         return _run(args, verbose)
-
-
-@contextmanager
-def _terminated_like_ctrl_c() -> Iterator[None]:
-    """SIGTERM (kill, a Job's deadline, a service manager) and SIGHUP (the terminal closed) end a
-    command as Ctrl-C does: its cleanup runs (the namespace's lock released, a copy program stopped so
-    restic saves nothing half-made), one line says so, exit 130; not a silent death mid-change with
-    the lock left behind (core.signals.interrupted_by_signals, which backup and restore hold too)."""
-    from ..core.signals import interrupted_by_signals
-
-    with interrupted_by_signals():
-        yield
 
 
 def _run(args: list[str], verbose: bool) -> int:

@@ -249,12 +249,11 @@ def _copies(section: dict | None, root: yaml.Node, where: str, base: Path | None
     if "claim" in section and "secret" not in section:
         raise UsageError(f"{where}:{line}: copies: claim is for a cluster (with secret); on this machine "
                          f"repository names the path itself")
-    section = dict(section)
-    if base is not None:
-        if isinstance(section.get("password_file"), str):
-            section["password_file"] = _local_path(section["password_file"], base)
-        if isinstance(section.get("repository"), str):
-            section["repository"] = _repository_path(section["repository"], base)
+    section = dict(section)  # the schema has made both strings, never empty
+    if base is not None and "password_file" in section:
+        section["password_file"] = _local_path(section["password_file"], base)
+    if base is not None and "repository" in section:
+        section["repository"] = _repository_path(section["repository"], base)
     return CopySettings(**section)
 
 
@@ -265,7 +264,7 @@ _SCHEME = re.compile(r"[a-z][a-z0-9]*:")
 def _local_path(value: str, base: Path) -> str:
     """A path in the config file: `~` is the user's home, a relative one is relative to the file's folder."""
     path = Path(value).expanduser()
-    return str(path if path.is_absolute() or not value else base / path)
+    return str(path if path.is_absolute() else base / path)
 
 
 def _repository_path(value: str, base: Path) -> str:

@@ -335,42 +335,41 @@ class Restic:
 
         out: list[bytes] = []
         err: list[bytes] = []
-        proc: subprocess.Popen | None = None
         readers: list[threading.Thread] = []
-        try:
-            # held while restic starts and its readers are set up: a signal in between would leave it
-            # running unseen; delivered once the except below can stop it
-            with signals.held() as pending:
-                proc = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                        stderr=subprocess.PIPE, env=self.env)
-                assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
-                _widen_pipe(proc.stdin)
-                readers = [threading.Thread(target=lambda s=proc.stdout: out.append(s.read()), daemon=True),
-                           threading.Thread(target=lambda s=proc.stderr: err.append(s.read()), daemon=True)]
-                for r in readers:
-                    r.start()
-            pending.deliver()
-            feed(proc.stdin)
-        except SinkError:
-            # restic stopped reading: its own error is the one to report, not the backup's
-            assert proc is not None
-            proc.wait()
+
+        def start() -> subprocess.Popen:
+            """restic with its readers running: all of it while signals are held, so none comes in between."""
+            proc = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                    env=self.env)
+            assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
+            _widen_pipe(proc.stdin)
+            readers.extend([threading.Thread(target=lambda s=proc.stdout: out.append(s.read()), daemon=True),
+                            threading.Thread(target=lambda s=proc.stderr: err.append(s.read()), daemon=True)])
             for r in readers:
-                r.join()
-            raise explain(b"".join(err).decode("utf-8", "replace"), "backup", self.secrets) from None
-        except BaseException:
+                r.start()
+            return proc
+
+        def stop(proc: subprocess.Popen, why: BaseException) -> None:
             # SIGINT, not SIGKILL: restic removes its lock and saves no snapshot of a stream it never
-            # finished; held, so a second Ctrl-C cannot cut the stop short
-            if proc is not None:
-                with signals.held():
-                    stop_with_sigint(proc, lambda t: proc.wait(timeout=t))  # type: ignore[union-attr]
-            raise
-        finally:
-            if proc is not None and proc.returncode is None and proc.stdin is not None:
-                try:
-                    proc.stdin.close()
-                except BrokenPipeError:
-                    pass
+            # finished (a restic that stopped reading on its own has ended already: nothing to stop)
+            if proc.returncode is None:
+                stop_with_sigint(proc, lambda t: proc.wait(timeout=t))
+
+        with signals.owned(start, stop) as proc:
+            try:
+                feed(proc.stdin)
+            except SinkError:
+                # restic stopped reading: its own error is the one to report, not the backup's
+                proc.wait()
+                for r in readers:
+                    r.join()
+                raise explain(b"".join(err).decode("utf-8", "replace"), "backup", self.secrets) from None
+            # the stream's end, only once fed whole: stdin closed on a failure would let restic save
+            # the cut stream as a snapshot (there `owned` stops it with SIGINT instead)
+            try:
+                proc.stdin.close()
+            except BrokenPipeError:
+                pass
         proc.wait()
         for r in readers:
             r.join()

@@ -120,22 +120,17 @@ def _run_program(argv: list[str], env: dict[str, str]) -> subprocess.CompletedPr
     (to dvdoctor alone) it gets SIGINT at once. The signals are held while it starts and while it is
     stopped (core.signals): one landing inside Popen, or a second Ctrl-C during the stop, never
     leaves it running unseen."""
-    proc: subprocess.Popen | None = None
-    try:
-        with signals.held() as pending:
-            proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        pending.deliver()
+
+    def start() -> subprocess.Popen:
+        return subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    with signals.owned(start, _stop_program) as proc:
         out, err = proc.communicate()
-    except BaseException as exc:
-        if proc is not None:
-            with signals.held():  # the stop runs to its end: the command is ending already
-                _stop_program(proc, reached_too=isinstance(exc, KeyboardInterrupt))
-        raise
     return subprocess.CompletedProcess(argv, proc.returncode, out, err)
 
 
-def _stop_program(proc: subprocess.Popen, reached_too: bool) -> None:
-    if reached_too:
+def _stop_program(proc: subprocess.Popen, why: BaseException) -> None:
+    if isinstance(why, KeyboardInterrupt):
         try:  # a Ctrl-C at a terminal reached the program too: it is stopping already
             proc.communicate(timeout=2)
             return

@@ -6,24 +6,13 @@ DV's deployments put back, a copy program stopped) and one line says so; after a
 terminal's descriptors point at /dev/null first, as every write to it would fail (EIO) and stop
 that cleanup half-way.
 
-`held()`: a handled signal raises wherever the main thread happens to be. If that is inside
-`subprocess.Popen(...)`, after the fork but before Popen returns, the child runs on and the caller
-never got the handle it needs to stop it: a copy program or a restic left running on its own after
-dvdoctor said "interrupted". So such a child is started with the signals held, and what arrived
-meanwhile is delivered right after, where the caller's own `except BaseException` already holds the
-process; the stop itself runs held too, so a second Ctrl-C cannot cut it short:
-
-    proc = None
-    try:
-        with signals.held() as pending:
-            proc = subprocess.Popen(argv, ...)
-        pending.deliver()
-        ...
-    except BaseException:
-        if proc is not None:
-            with signals.held():
-                stop(proc)
-        raise
+`owned(start, stop)`: a handled signal raises wherever the main thread happens to be. If that is
+inside `subprocess.Popen(...)`, after the fork but before Popen returns, the child runs on and the
+caller never got the handle it needs to stop it: a copy program or a restic left running on its own
+after dvdoctor said "interrupted". So such a child is started with the signals held (`held()`), and
+what arrived meanwhile is delivered once the process is in hand; if the body then ends by an
+exception, the child is stopped, with the signals held again, so a second Ctrl-C cannot cut the stop
+short (the command is ending already).
 """
 
 from __future__ import annotations
@@ -32,9 +21,11 @@ import os
 import signal
 import threading
 from contextlib import contextmanager
-from typing import Iterator
+from typing import Callable, Iterator, TypeVar
 
 from .errors import Interrupted
+
+P = TypeVar("P")
 
 #: The signals that end a command: Ctrl-C, kill / a Job's deadline, the terminal closed.
 ENDING = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
@@ -98,6 +89,24 @@ def held() -> Iterator[Pending]:
         raise
     else:
         _restore(list(pending.handlers.items()))
+
+
+@contextmanager
+def owned(start: Callable[[], P], stop: Callable[[P, BaseException], None]) -> Iterator[P]:
+    """`start()` with the signals held; inside, the process it returns; on any exception, `stop(process,
+    exception)` runs to its end (signals held) before the exception goes on. A signal that came while
+    `start()` ran is delivered inside, so it too ends by stopping the process."""
+    proc = None
+    try:
+        with held() as pending:
+            proc = start()
+        pending.deliver()
+        yield proc
+    except BaseException as exc:
+        if proc is not None:
+            with held():
+                stop(proc, exc)
+        raise
 
 
 def _detach_from_terminal(fds: list[int]) -> None:

@@ -35,12 +35,12 @@ from ..repair.plan import (
     StopJob,
     execute,
 )
+from ..core.signals import interrupted_by_signals
 from . import checkpoints, jobs
 from .common import (
     FlowOptions,
     Interrupted,
     dv_ready,
-    interrupted_by_signals,
     run_dv_job,
     show_dry_run,
 )

@@ -19,7 +19,6 @@ from rich.markup import escape
 
 from ..core import redact
 from ..core.errors import Interrupted  # noqa: F401 - the flows say `common.Interrupted`, one class for all
-from ..core.signals import interrupted_by_signals  # noqa: F401 - backup and restore hold it for their phases
 from ..core.units import human_bytes
 from ..facts.model import Facts
 from ..core.files import write_atomic

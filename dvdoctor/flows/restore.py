@@ -29,7 +29,8 @@ from ..facts.restore_record import Incomplete, previous_good, stamp
 from ..repair.restore_record import clear_action, record_action
 from ..repair.runner import flow_repair
 from . import checkpoints, jobs
-from .common import FlowOptions, Interrupted, dv_ready, interrupted_by_signals, run_dv_job, show_dry_run
+from ..core.signals import interrupted_by_signals
+from .common import FlowOptions, Interrupted, dv_ready, run_dv_job, show_dry_run
 
 
 #: The runbook's post-restore steps are this repair's (`dv-caching-bar.sh false`, the marker removed).
