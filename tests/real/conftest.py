@@ -151,6 +151,51 @@ def control_plane(tmp_path_factory) -> Iterator[ControlPlane]:
                 (run / "env").unlink(missing_ok=True)
 
 
+class _TimedOut(BaseException):
+    """A run in this process went past its test's bound (a BaseException: nothing in dvdoctor catches it)."""
+
+
+def in_process(argv: list[str], env: dict[str, str], cwd: Path, timeout: float) -> Result:
+    """dvdoctor.cli.run(argv) here, with `env` set, DVDOCTOR_AUDIT unset and `cwd` current for the run
+    only; stdout and stderr are captured as text (not a terminal), and a run still going after
+    `timeout` seconds is stopped (SIGALRM) and fails the test."""
+    import io
+    import signal
+
+    from dvdoctor.cli import run
+
+    saved_env = {k: os.environ.get(k) for k in (*env, "DVDOCTOR_AUDIT")}
+    saved_cwd, saved_streams = os.getcwd(), (sys.stdout, sys.stderr)
+    out, err = io.StringIO(), io.StringIO()
+
+    def alarm(_sig, _frame):
+        raise _TimedOut()
+
+    previous = signal.signal(signal.SIGALRM, alarm)
+    os.environ.update(env)
+    os.environ.pop("DVDOCTOR_AUDIT", None)
+    os.chdir(cwd)
+    sys.stdout, sys.stderr = out, err
+    signal.setitimer(signal.ITIMER_REAL, timeout)
+    try:
+        code = run(argv)
+    except _TimedOut:
+        code = None
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+        sys.stdout, sys.stderr = saved_streams
+        os.chdir(saved_cwd)
+        for key, value in saved_env.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+    if code is None:
+        pytest.fail(f"dvdoctor {' '.join(argv)} ran past {timeout} s:\n{out.getvalue()}{err.getvalue()}", pytrace=False)
+    return Result(code, out.getvalue(), err.getvalue())
+
+
 @dataclass
 class Result:
     rc: int
@@ -180,15 +225,25 @@ class DvNamespace:
     def api(self) -> Api:
         return self.plane.api()
 
-    def dvdoctor(self, *args: str, kubeconfig: Path | None = None, timeout: float = 120, **popen) -> Result:
-        """Run `dvdoctor -n NS ARGS` with its own HOME (audit log, state) and this kubeconfig."""
-        env = {**os.environ, "HOME": str(self.home), "XDG_STATE_HOME": str(self.home / "state"),
+    def dvdoctor(self, *args: str, kubeconfig: Path | None = None, timeout: float = 120, process: bool = False,
+                 **popen) -> Result:
+        """Run `dvdoctor -n NS ARGS` with its own HOME (audit log, state) and this kubeconfig.
+
+        In this process, as the flow tests run it (dvdoctor.cli.run, its output captured as a pipe
+        gets it): a child process would import Python, typer and the kubernetes client again, about
+        a CPU-second a run. `process=True` (or any Popen argument) runs it as its own process, for a
+        test where dvdoctor's process identity matters (a lock this process holds).
+        """
+        env = {"HOME": str(self.home), "XDG_STATE_HOME": str(self.home / "state"),
                "KUBECONFIG": str(kubeconfig or self.kubeconfig), "COLUMNS": "200"}
-        env.pop("DVDOCTOR_AUDIT", None)
-        # cwd: the installed dvdoctor runs, not a package that happens to sit in the current folder
-        proc = subprocess.run([sys.executable, "-m", "dvdoctor", "-n", self.name, *args], env=env, cwd=self.home,
-                              capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL, **popen)
-        return Result(proc.returncode, proc.stdout, proc.stderr)
+        if process or popen:
+            full = {**os.environ, **env}
+            full.pop("DVDOCTOR_AUDIT", None)
+            # cwd: the installed dvdoctor runs, not a package that happens to sit in the current folder
+            proc = subprocess.run([sys.executable, "-m", "dvdoctor", "-n", self.name, *args], env=full, cwd=self.home,
+                                  capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL, **popen)
+            return Result(proc.returncode, proc.stdout, proc.stderr)
+        return in_process(["-n", self.name, *args], env, self.home, timeout)
 
     def spawn(self, *args: str, kubeconfig: Path | None = None) -> subprocess.Popen:
         env = {**os.environ, "HOME": str(self.home), "XDG_STATE_HOME": str(self.home / "state"),

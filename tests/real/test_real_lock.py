@@ -40,8 +40,8 @@ def lease(dv, holder: str, renewed: datetime, seconds: int = 60) -> None:
                             "acquireTime": micro_time(renewed), "renewTime": micro_time(renewed)}}, dv.name)
 
 
-def fix(dv, *extra: str):
-    return dv.dvdoctor("fix", "--issue", "side-deployments-left-down", "--yes", *extra, timeout=300)
+def fix(dv, *extra: str, process: bool = False):
+    return dv.dvdoctor("fix", "--issue", "side-deployments-left-down", "--yes", *extra, timeout=300, process=process)
 
 
 def test_a_second_run_refuses_while_the_lock_is_held_and_runs_after(dv, cluster):
@@ -50,7 +50,7 @@ def test_a_second_run_refuses_while_the_lock_is_held_and_runs_after(dv, cluster)
     try:
         stored = dv.api.get("Lease", dv.name, LEASE_NAME)
         assert stored["apiVersion"] == "coordination.k8s.io/v1" and stored["spec"]["holderIdentity"] == held.me
-        refused = fix(dv)
+        refused = fix(dv, process=True)  # another process than the holder (this one)
         assert refused.rc != 0 and "is locked by" in refused.output and held.me in refused.output, refused.output
         assert replicas(dv) == [0, 0, 0]
     finally:
