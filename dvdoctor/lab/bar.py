@@ -97,9 +97,10 @@ def du(path: Path) -> int:
     return total
 
 
-def set_bar_capacity(store: Store, size_bytes: int) -> str:
-    """Declare the backup claim's size (claim request, capacity, and its volume), in whole MiB."""
-    size = f"{math.ceil(size_bytes / MIB)}Mi"
+def set_bar_capacity(store: Store, size_bytes: int, *, at_most: bool = False) -> str:
+    """Declare the backup claim's size (claim request, capacity, and its volume), in whole MiB: rounded
+    up, or with `at_most` down (a claim made too small stays too small whatever the backups' size)."""
+    size = f"{(size_bytes // MIB) if at_most else math.ceil(size_bytes / MIB)}Mi"
     pvc = store.read("persistentvolumeclaims", contents.NAMES.bar_pvc)
     pvc["spec"]["resources"]["requests"]["storage"] = size
     pvc["status"]["capacity"]["storage"] = size

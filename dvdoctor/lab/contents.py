@@ -48,11 +48,12 @@ def images(namespace: str) -> dict[str, dict]:
     return known
 
 
-def write_data(volume: Path, seed: int = 150) -> int:
-    """DV's data files under the data claim's folder; returns the bytes written."""
+def write_data(volume: Path, seed: int = 150, scale: float = 1.0) -> int:
+    """DV's data files under the data claim's folder, each at `scale` of its size; returns the bytes written."""
     rng = random.Random(seed)
     total = 0
     for sub_path, rel, size in DATA_FILES:
+        size = max(1, round(size * scale))
         path = volume / sub_path / rel
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(rng.randbytes(size))

@@ -155,7 +155,7 @@ def _leftover_temp(name: str) -> bool:
 
 
 def create_lab(path: Path | str, breaks: Iterable[str] = (), namespace: str = "cpd30", *, force: bool = False,
-               bar_hold: float = 0, data_size: int = 0) -> LabCluster:
+               bar_hold: float = 0, data_size: int = 0, files_scale: float = 1.0) -> LabCluster:
     """A healthy DV namespace on disk, with `breaks` (fault ids, see faults.py) applied in order.
 
     `bar_hold` (settings.bar_hold in lab.json) makes every later backup job wait that many seconds half-way
@@ -163,6 +163,9 @@ def create_lab(path: Path | str, breaks: Iterable[str] = (), namespace: str = "c
     interrupt dvdoctor mid-watch, with a partial folder on the volume.
     `data_size` adds that many bytes of database-shaped data to DV's volume (see dbdata.py): backups
     then have the size and the day-to-day changes that copies are measured on.
+    `files_scale` writes DV's own files (contents.DATA_FILES) at that fraction of their sizes: the test
+    suite's session lab uses half, since every backup, read-back and restore gzips or gunzips them
+    and a run makes hundreds.
     Returns the port as dvdoctor sees it (bound by the lab's RBAC rules); setup itself acts as admin."""
     from .faults import resolve
 
@@ -175,7 +178,7 @@ def create_lab(path: Path | str, breaks: Iterable[str] = (), namespace: str = "c
                          f"under {path}; the data and its first backup need about {human_bytes(need)}")
     keep_folder = path.is_dir() and not path.is_symlink() and not any(path.iterdir())
     try:
-        return _create(path, faults, namespace, force, bar_hold, data_size)
+        return _create(path, faults, namespace, force, bar_hold, data_size, files_scale)
     except OSError as exc:
         if exc.errno not in FULL:
             raise
@@ -186,7 +189,8 @@ def create_lab(path: Path | str, breaks: Iterable[str] = (), namespace: str = "c
                      f"{need}); the half-made lab was removed") from None
 
 
-def _create(path: Path, faults: list, namespace: str, force: bool, bar_hold: float, data_size: int) -> LabCluster:
+def _create(path: Path, faults: list, namespace: str, force: bool, bar_hold: float, data_size: int,
+            files_scale: float) -> LabCluster:
     """create_lab's work, once the folder and the room are known good."""
     _prepare_folder(path, force)
     store = Store(path)
@@ -202,7 +206,7 @@ def _create(path: Path, faults: list, namespace: str, force: bool, bar_hold: flo
             lab.create("serviceaccounts", contents.service_account(sa))
         lab.create("persistentvolumeclaims", contents.claim(contents.NAMES.data_pvc, contents.DATA_SIZE))
         data = store.volume_dir(contents.NAMES.data_pvc)
-        contents.write_data(data)
+        contents.write_data(data, scale=files_scale)
         if data_size:
             dbdata.write(data, data_size)
         mkdirs(data / "marker_files")

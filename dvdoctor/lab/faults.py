@@ -149,7 +149,7 @@ def _bar_low_space(lab: LabCluster) -> None:
     newest = newest_backup_dir(lab.store)
     if newest is None:
         raise ClusterError("the lab has no backup to size the next one by")
-    set_bar_capacity(lab.store, du(bar_dir(lab)) + du(newest) // 2)
+    set_bar_capacity(lab.store, du(bar_dir(lab)) + du(newest) // 2, at_most=True)
 
 
 @fault("stale-bar-marker", "a .bar marker left by a backup that is no longer running")
