@@ -41,6 +41,7 @@ TEST_WORKERS ?= 4
 test: $(STAMP) kube-real
 	scripts/test-tools.sh
 	$(VENV)/bin/python -m compileall -q dvdoctor checks fixes tests >/dev/null
+	@echo "collecting the tests once (pytest writes their rewritten bytecode for the workers)"
 	-env -u PYTHONDONTWRITEBYTECODE $(VENV)/bin/pytest -q -p no:cacheprovider --collect-only >/dev/null 2>&1
 	@if $(KUBE_REAL) can-build >/dev/null; then export DVDOCTOR_REAL_REQUIRED=1; fi; \
 	$(VENV)/bin/pytest -q -n $(TEST_WORKERS) --dist worksteal

@@ -135,11 +135,16 @@ def break_(
 
     ID is a fault id, as `dvdoctor lab faults` lists them (comma-separated for several).
     """
+    from ..core.errors import UsageError
     from ..lab import break_lab
+    from ..lab.faults import resolve
 
-    for one in [f for f in fault_id.split(",") if f.strip()]:
-        break_lab(folder, one.strip())
-        typer.echo(f"broke {folder}: {one.strip()}")
+    wanted = [f.id for f in resolve([fault_id])]  # every id known before any is applied
+    if not wanted:
+        raise UsageError("lab break: no fault id given; `dvdoctor lab faults` lists them")
+    for one in wanted:
+        break_lab(folder, one)
+        typer.echo(f"broke {folder}: {one}")
 
 
 @lab_app.command("faults", short_help="List the faults a lab can be broken with.", epilog=examples("dvdoctor lab faults"))

@@ -97,10 +97,9 @@ def du(path: Path) -> int:
     return total
 
 
-def set_bar_capacity(store: Store, size_bytes: int, *, at_most: bool = False) -> str:
-    """Declare the backup claim's size (claim request, capacity, and its volume), in whole MiB: rounded
-    up, or with `at_most` down (a claim made too small stays too small whatever the backups' size)."""
-    size = f"{(size_bytes // MIB) if at_most else math.ceil(size_bytes / MIB)}Mi"
+def set_bar_capacity(store: Store, size_bytes: int) -> str:
+    """Declare the backup claim's size (claim request, capacity, and its volume), in whole MiB (rounded up)."""
+    size = f"{math.ceil(size_bytes / MIB)}Mi"
     pvc = store.read("persistentvolumeclaims", contents.NAMES.bar_pvc)
     pvc["spec"]["resources"]["requests"]["storage"] = size
     pvc["status"]["capacity"]["storage"] = size
@@ -111,7 +110,12 @@ def set_bar_capacity(store: Store, size_bytes: int, *, at_most: bool = False) ->
     return size
 
 
-def newest_backup_dir(store: Store) -> Path | None:
+def backup_dirs(store: Store) -> list[Path]:
+    """The backup volume's folders (dot-folders aside), oldest name first."""
     bar = store.volume_dir(contents.NAMES.bar_pvc) / "1.5.0"
-    found = sorted(p for p in bar.iterdir() if p.is_dir() and not p.name.startswith(".")) if bar.is_dir() else []
+    return sorted(p for p in bar.iterdir() if p.is_dir() and not p.name.startswith(".")) if bar.is_dir() else []
+
+
+def newest_backup_dir(store: Store) -> Path | None:
+    found = backup_dirs(store)
     return found[-1] if found else None

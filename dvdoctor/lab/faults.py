@@ -8,6 +8,7 @@ passes or skips. Faults act as a cluster administrator would: RBAC does not stop
 from __future__ import annotations
 
 import json
+import math
 import os
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -19,7 +20,7 @@ from ..core.errors import ClusterError, UsageError
 from ..core.names import REPLICAS_ANNOTATION
 from . import contents, runtime, status
 from .cluster import LabCluster
-from .bar import finished_job_pod, bar_job, du, engine_root, newest_backup_dir, set_bar_capacity
+from .bar import MIB, backup_dirs, finished_job_pod, bar_job, du, engine_root, newest_backup_dir, set_bar_capacity
 
 NAMES = contents.NAMES
 #: The runbook's own log line of a backup pod that could not create its folder.
@@ -146,10 +147,14 @@ def _bar_permissions(lab: LabCluster) -> None:
 
 @fault("bar-low-space", "the backup claim is too small for the next backup")
 def _bar_low_space(lab: LabCluster) -> None:
-    newest = newest_backup_dir(lab.store)
-    if newest is None:
+    """Room for half a backup at most (the biggest folder: another fault's folders may be near empty),
+    in whole MiB rounded down so that the claim stays too small whatever the backups' size, and never
+    below what the volume already holds (no real claim is smaller than its data)."""
+    sizes = [du(d) for d in backup_dirs(lab.store)]
+    if not sizes:
         raise ClusterError("the lab has no backup to size the next one by")
-    set_bar_capacity(lab.store, du(bar_dir(lab)) + du(newest) // 2, at_most=True)
+    used = du(bar_dir(lab))
+    set_bar_capacity(lab.store, max(math.ceil(used / MIB), (used + max(sizes) // 2) // MIB) * MIB)
 
 
 @fault("stale-bar-marker", "a .bar marker left by a backup that is no longer running")

@@ -103,3 +103,22 @@ def test_bar_job_failed_shows_the_runbooks_line(lab_dir):
     logs = "\n".join(facts.data["logs"].values())
     assert "Operation failed: [Errno 13] Permission denied: '/mnt/PV/bar/2021-01-14-19-20-07'" in logs
     assert not any(m["name"] == ".bar" for m in facts.engine["markers"])
+
+
+@pytest.mark.parametrize("others", [["odd-backup-folders"], ["incomplete-backups"]])
+def test_low_space_never_makes_the_claim_smaller_than_its_data(golden_lab, lab_dir, others):
+    """bar-low-space leaves room for half a backup at most, sized by the biggest backup folder (another
+    fault's folder may be near empty) and never below what the volume holds: the claim is too small for
+    the next backup, not smaller than what is on it."""
+    from labs import copy_lab
+    from dvdoctor.core.units import parse_quantity
+    from dvdoctor.lab.bar import du
+
+    copy_lab(golden_lab, lab_dir)
+    for fault in [*others, "bar-low-space"]:
+        break_lab(lab_dir, fault)
+    lab = LabCluster(lab_dir, admin=True)
+    capacity = parse_quantity(lab.get("persistentvolumeclaims", "dv-bar-pvc")["status"]["capacity"]["storage"])
+    used = du(lab.store.volume_dir("dv-bar-pvc") / "1.5.0")
+    assert used <= capacity
+    assert results(lab_dir)["bar-low-space"] == "fail"

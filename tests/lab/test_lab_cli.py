@@ -30,3 +30,18 @@ def test_unknown_fault_is_a_usage_error(lab_dir, capsys):
     err = capsys.readouterr().err
     assert "unknown fault 'nope'" in err and "stale-bar-marker" in err
     assert not lab_dir.exists()
+
+
+def test_lab_break_knows_every_id_before_it_applies_one(lab, capsys):
+    """`bar-low-space,nope`: the unknown id is one line and exit 2, and bar-low-space was not applied;
+    no id at all is the same kind of error, not a silent success."""
+    path = str(lab.store.root)
+    before = lab.get("persistentvolumeclaims", "dv-bar-pvc")["status"]["capacity"]["storage"]
+    assert run(["lab", "break", path, "bar-low-space,nope"]) == 2
+    assert "unknown fault 'nope'" in capsys.readouterr().err
+    assert lab.get("persistentvolumeclaims", "dv-bar-pvc")["status"]["capacity"]["storage"] == before
+    assert json.loads((lab.store.root / "lab.json").read_text())["breaks"] == []
+    for empty in ("", " , "):
+        assert run(["lab", "break", path, empty]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "no fault id given" in err

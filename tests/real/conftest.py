@@ -8,6 +8,7 @@ and sets DVDOCTOR_REAL_REQUIRED=1 so that a missing build fails instead of skipp
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import os
@@ -157,43 +158,60 @@ class _TimedOut(BaseException):
 
 def in_process(argv: list[str], env: dict[str, str], cwd: Path, timeout: float) -> Result:
     """dvdoctor.cli.run(argv) here, with `env` set, DVDOCTOR_AUDIT unset and `cwd` current for the run
-    only; stdout and stderr are captured as text (not a terminal), and a run still going after
-    `timeout` seconds is stopped (SIGALRM) and fails the test."""
+    only; stdout and stderr are captured as text (not a terminal). A run still going after `timeout`
+    seconds is stopped and fails the test: SIGALRM raises _TimedOut, again each second after the
+    first (a cleanup that swallowed one meets the next), and never once the run has returned. Every
+    change is undone whatever happens, each by itself; under an interval timer someone else armed
+    (pytest-timeout's signal mode) that one stays the bound, untouched."""
     import io
     import signal
 
     from dvdoctor.cli import run
 
-    saved_env = {k: os.environ.get(k) for k in (*env, "DVDOCTOR_AUDIT")}
-    saved_cwd, saved_streams = os.getcwd(), (sys.stdout, sys.stderr)
     out, err = io.StringIO(), io.StringIO()
+    running = [True]
 
     def alarm(_sig, _frame):
-        raise _TimedOut()
+        if running[0]:
+            raise _TimedOut()
 
-    previous = signal.signal(signal.SIGALRM, alarm)
-    os.environ.update(env)
-    os.environ.pop("DVDOCTOR_AUDIT", None)
-    os.chdir(cwd)
-    sys.stdout, sys.stderr = out, err
-    signal.setitimer(signal.ITIMER_REAL, timeout)
-    try:
-        code = run(argv)
-    except _TimedOut:
-        code = None
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
-        sys.stdout, sys.stderr = saved_streams
-        os.chdir(saved_cwd)
-        for key, value in saved_env.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
+    with contextlib.ExitStack() as undo:
+        saved_env = {k: os.environ.get(k) for k in (*env, "DVDOCTOR_AUDIT")}
+        undo.callback(_put_back_env, saved_env)
+        os.environ.update(env)
+        os.environ.pop("DVDOCTOR_AUDIT", None)
+        saved_cwd = os.getcwd()
+        os.chdir(cwd)
+        undo.callback(os.chdir, saved_cwd)
+        saved_streams = sys.stdout, sys.stderr
+        undo.callback(_put_back_streams, saved_streams)
+        sys.stdout, sys.stderr = out, err
+        if signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0):
+            previous = signal.signal(signal.SIGALRM, alarm)
+            undo.callback(signal.signal, signal.SIGALRM, previous)
+            undo.callback(signal.setitimer, signal.ITIMER_REAL, 0)
+            signal.setitimer(signal.ITIMER_REAL, timeout, 1.0)
+        try:
+            code = run(argv)
+        except _TimedOut:
+            code = None
+        finally:
+            running[0] = False
     if code is None:
         pytest.fail(f"dvdoctor {' '.join(argv)} ran past {timeout} s:\n{out.getvalue()}{err.getvalue()}", pytrace=False)
     return Result(code, out.getvalue(), err.getvalue())
+
+
+def _put_back_env(saved: dict[str, str | None]) -> None:
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+
+
+def _put_back_streams(saved: tuple) -> None:
+    sys.stdout, sys.stderr = saved
 
 
 @dataclass
