@@ -60,7 +60,7 @@ def create(
     """
     from ..lab import create_lab
     from ..lab.faults import resolve
-    from ..core.names import valid_name
+    from ..core.names import DEFAULT, valid_name
 
     path = _folder(ctx, folder)
     ns = valid_name(namespace or getattr(ctx.obj, "namespace", None) or "cpd30", "namespace")
@@ -69,8 +69,11 @@ def create(
     started = time.monotonic()
     lab = create_lab(path, breaks=breaks, namespace=ns, force=force, bar_hold=bar_hold, data_size=size)
     settings = lab.store.meta()["settings"]
+    # the claim as it is now: a fault (bar-low-space, bar-pvc-missing) may have changed it since its creation
+    claim = lab.store.read("persistentvolumeclaims", DEFAULT.names.bar_pvc)
+    capacity = ((claim or {}).get("status") or {}).get("capacity", {}).get("storage")
     typer.echo(f"created {lab.describe()} (namespace {lab.namespace}) in {time.monotonic() - started:.1f} s; one backup "
-               f"({settings['backup_bytes']} bytes); dv-bar-pvc is {settings['bar_capacity']}")
+               f"({settings['backup_bytes']} bytes); {DEFAULT.names.bar_pvc} is {capacity or 'missing'}")
     typer.echo(f"faults: {', '.join(x for b in breaks for x in b.split(',') if x) or 'none'}")
     typer.echo(f"try: dvdoctor --lab {path} check")
 

@@ -45,3 +45,11 @@ def test_lab_break_knows_every_id_before_it_applies_one(lab, capsys):
         assert run(["lab", "break", path, empty]) == 2
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and "no fault id given" in err
+
+
+def test_lab_create_says_the_claim_as_the_faults_left_it(lab_dir, capsys):
+    assert run(["lab", "create", str(lab_dir), "--break", "bar-low-space"]) == 0
+    first = capsys.readouterr().out.splitlines()[0]
+    claim = json.loads((lab_dir / "objects" / "persistentvolumeclaims" / "dv-bar-pvc.json").read_text())
+    assert first.endswith(f"dv-bar-pvc is {claim['status']['capacity']['storage']}"), first
+    assert claim["status"]["capacity"]["storage"] != json.loads((lab_dir / "lab.json").read_text())["settings"]["bar_capacity"]
