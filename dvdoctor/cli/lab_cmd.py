@@ -59,6 +59,7 @@ def create(
     DIR must be empty or absent (default: --lab DIR / DVDOCTOR_LAB).
     """
     from ..lab import create_lab
+    from ..lab.bar import claim_capacity
     from ..lab.faults import resolve
     from ..core.names import DEFAULT, valid_name
 
@@ -70,8 +71,7 @@ def create(
     lab = create_lab(path, breaks=breaks, namespace=ns, force=force, bar_hold=bar_hold, data_size=size)
     settings = lab.store.meta()["settings"]
     # the claim as it is now: a fault (bar-low-space, bar-pvc-missing) may have changed it since its creation
-    claim = lab.store.read("persistentvolumeclaims", DEFAULT.names.bar_pvc)
-    capacity = ((claim or {}).get("status") or {}).get("capacity", {}).get("storage")
+    capacity = claim_capacity(lab.store, DEFAULT.names.bar_pvc)
     typer.echo(f"created {lab.describe()} (namespace {lab.namespace}) in {time.monotonic() - started:.1f} s; one backup "
                f"({settings['backup_bytes']} bytes); {DEFAULT.names.bar_pvc} is {capacity or 'missing'}")
     typer.echo(f"faults: {', '.join(x for b in breaks for x in b.split(',') if x) or 'none'}")

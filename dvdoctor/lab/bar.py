@@ -110,6 +110,12 @@ def set_bar_capacity(store: Store, size_bytes: int) -> str:
     return size
 
 
+def claim_capacity(store: Store, claim: str) -> str | None:
+    """A claim's capacity as its status says now (None: no such claim, or none said)."""
+    pvc = store.read("persistentvolumeclaims", claim)
+    return ((pvc or {}).get("status") or {}).get("capacity", {}).get("storage")
+
+
 def backup_dirs(store: Store) -> list[Path]:
     """The backup volume's folders (dot-folders aside), oldest name first."""
     bar = store.volume_dir(contents.NAMES.bar_pvc) / "1.5.0"

@@ -13,7 +13,7 @@ from ..core.units import human_bytes, is_timestamp
 from . import runtime
 from .cluster import LabCluster
 from .contents import NAMES
-from .bar import du
+from .bar import claim_capacity, du
 
 
 def _state(kind: str, obj: dict) -> str:
@@ -62,9 +62,8 @@ def overview(path: Path | str) -> dict:
                             "persistentvolumes", "storageclasses", "serviceaccounts")}
     volumes = []
     for folder in sorted((store.root / "volumes").iterdir()):
-        pvc = store.read("persistentvolumeclaims", folder.name)
         volumes.append({"claim": folder.name, "path": str(folder), "bytes": du(folder),
-                        "capacity": ((pvc or {}).get("status") or {}).get("capacity", {}).get("storage")})
+                        "capacity": claim_capacity(store, folder.name)})
     released = store.root / "released"
     for folder in sorted(released.iterdir()) if released.is_dir() else []:  # data of kept (Released) volumes
         pv = store.read("persistentvolumes", folder.name)

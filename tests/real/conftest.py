@@ -243,6 +243,12 @@ class DvNamespace:
     def api(self) -> Api:
         return self.plane.api()
 
+    def _env(self, kubeconfig: Path | None) -> dict[str, str]:
+        """What a dvdoctor run of this namespace has of its own: HOME (audit log, state), the kubeconfig,
+        and a wide console."""
+        return {"HOME": str(self.home), "XDG_STATE_HOME": str(self.home / "state"),
+                "KUBECONFIG": str(kubeconfig or self.kubeconfig), "COLUMNS": "200"}
+
     def dvdoctor(self, *args: str, kubeconfig: Path | None = None, timeout: float = 120, process: bool = False,
                  **popen) -> Result:
         """Run `dvdoctor -n NS ARGS` with its own HOME (audit log, state) and this kubeconfig.
@@ -252,8 +258,7 @@ class DvNamespace:
         a CPU-second a run. `process=True` (or any Popen argument) runs it as its own process, for a
         test where dvdoctor's process identity matters (a lock this process holds).
         """
-        env = {"HOME": str(self.home), "XDG_STATE_HOME": str(self.home / "state"),
-               "KUBECONFIG": str(kubeconfig or self.kubeconfig), "COLUMNS": "200"}
+        env = self._env(kubeconfig)
         if process or popen:
             full = {**os.environ, **env}
             full.pop("DVDOCTOR_AUDIT", None)
@@ -264,8 +269,7 @@ class DvNamespace:
         return in_process(["-n", self.name, *args], env, self.home, timeout)
 
     def spawn(self, *args: str, kubeconfig: Path | None = None) -> subprocess.Popen:
-        env = {**os.environ, "HOME": str(self.home), "XDG_STATE_HOME": str(self.home / "state"),
-               "KUBECONFIG": str(kubeconfig or self.kubeconfig), "COLUMNS": "200"}
+        env = {**os.environ, **self._env(kubeconfig)}
         return subprocess.Popen([sys.executable, "-m", "dvdoctor", "-n", self.name, *args], env=env, cwd=self.home,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL)
 
