@@ -65,7 +65,7 @@ def create(
 
     path = _folder(ctx, folder)
     ns = valid_name(namespace or getattr(ctx.obj, "namespace", None) or "cpd30", "namespace")
-    resolve(breaks)
+    faults = resolve(breaks)
     size = _data_size(data_size)
     started = time.monotonic()
     lab = create_lab(path, breaks=breaks, namespace=ns, force=force, bar_hold=bar_hold, data_size=size)
@@ -74,7 +74,7 @@ def create(
     capacity = claim_capacity(lab.store, DEFAULT.names.bar_pvc)
     typer.echo(f"created {lab.describe()} (namespace {lab.namespace}) in {time.monotonic() - started:.1f} s; one backup "
                f"({settings['backup_bytes']} bytes); {DEFAULT.names.bar_pvc} is {capacity or 'missing'}")
-    typer.echo(f"faults: {', '.join(x for b in breaks for x in b.split(',') if x) or 'none'}")
+    typer.echo(f"faults: {', '.join(f.id for f in faults) or 'none'}")
     typer.echo(f"try: dvdoctor --lab {path} check")
 
 
@@ -139,15 +139,16 @@ def break_(
     ID is a fault id, as `dvdoctor lab faults` lists them (comma-separated for several).
     """
     from ..core.errors import UsageError
-    from ..lab import break_lab
-    from ..lab.faults import resolve
+    from ..lab import LabCluster, break_lab
+    from ..lab.faults import check_order, resolve
 
-    wanted = [f.id for f in resolve([fault_id])]  # every id known before any is applied
+    wanted = resolve([fault_id])  # every id known, and each one able to act, before any is applied
     if not wanted:
         raise UsageError("lab break: no fault id given; `dvdoctor lab faults` lists them")
+    check_order(wanted, LabCluster(folder, admin=True))
     for one in wanted:
-        break_lab(folder, one)
-        typer.echo(f"broke {folder}: {one}")
+        break_lab(folder, one.id)
+        typer.echo(f"broke {folder}: {one.id}")
 
 
 @lab_app.command("faults", short_help="List the faults a lab can be broken with.", epilog=examples("dvdoctor lab faults"))

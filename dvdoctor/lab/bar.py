@@ -17,6 +17,7 @@ import yaml
 
 from ..cluster import k8s
 from ..core.errors import ClusterError
+from ..core.units import is_timestamp
 from . import contents, runtime, status
 from .cluster import LabCluster
 from .controllers import suffix
@@ -117,11 +118,16 @@ def claim_capacity(store: Store, claim: str) -> str | None:
 
 
 def backup_dirs(store: Store) -> list[Path]:
-    """The backup volume's folders (dot-folders aside), oldest name first."""
+    """The backup volume's folders named as DV names a backup (its UTC start time), oldest first; a
+    fault's odd folders (a newline in the name, month 13) are no backup to size or copy by."""
     bar = store.volume_dir(contents.NAMES.bar_pvc) / "1.5.0"
-    return sorted(p for p in bar.iterdir() if p.is_dir() and not p.name.startswith(".")) if bar.is_dir() else []
+    return sorted(p for p in bar.iterdir() if p.is_dir() and not p.is_symlink() and is_timestamp(p.name)) \
+        if bar.is_dir() else []
 
 
 def newest_backup_dir(store: Store) -> Path | None:
-    found = backup_dirs(store)
+    """The newest folder that holds a combined tarball: a folder dated next year with nothing in it
+    (odd-backup-folders) is not the backup other faults copy, age or record."""
+    found = [d for d in backup_dirs(store) if (d / contents.NAMES.combined_tarball).is_file()]
     return found[-1] if found else None
+

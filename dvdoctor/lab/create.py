@@ -19,7 +19,7 @@ from typing import Iterable
 
 
 from ..core import bounded
-from ..core.errors import NoRoom, UsageError
+from ..core.errors import DvdoctorError, NoRoom, UsageError
 from ..core.units import human_bytes
 from . import api, contents, dbdata, runtime
 from .cluster import LabCluster
@@ -167,9 +167,10 @@ def create_lab(path: Path | str, breaks: Iterable[str] = (), namespace: str = "c
     suite's session lab uses half, since every backup, read-back and restore gzips or gunzips them
     and a run makes hundreds.
     Returns the port as dvdoctor sees it (bound by the lab's RBAC rules); setup itself acts as admin."""
-    from .faults import resolve
+    from .faults import check_order, resolve
 
     faults = resolve(breaks)
+    check_order(faults)  # a fault that another one leaves nothing to act on: refused before anything is made
     path = Path(path).resolve()
     if data_size:
         free, need = free_bytes(path), room_needed(data_size)
@@ -177,8 +178,16 @@ def create_lab(path: Path | str, breaks: Iterable[str] = (), namespace: str = "c
             raise NoRoom(f"lab create --data-size {human_bytes(data_size)}: {human_bytes(free)} free on the disk "
                          f"under {path}; the data and its first backup need about {human_bytes(need)}")
     keep_folder = path.is_dir() and not path.is_symlink() and not any(path.iterdir())
+    made = False
     try:
-        return _create(path, faults, namespace, force, bar_hold, data_size, files_scale)
+        _prepare_folder(path, force)  # refuses (a folder not empty, not a lab) before it changes anything
+        made = True
+        return _create(path, faults, namespace, bar_hold, data_size, files_scale)
+    except DvdoctorError as exc:
+        if not made:
+            raise
+        _remove_half_made(path, keep_folder)  # e.g. a fault whose job's pod did not start on a busy machine
+        raise type(exc)(f"lab create: {exc}; the half-made lab was removed") from exc
     except OSError as exc:
         if exc.errno not in FULL:
             raise
@@ -189,10 +198,9 @@ def create_lab(path: Path | str, breaks: Iterable[str] = (), namespace: str = "c
                      f"{need}); the half-made lab was removed") from None
 
 
-def _create(path: Path, faults: list, namespace: str, force: bool, bar_hold: float, data_size: int,
+def _create(path: Path, faults: list, namespace: str, bar_hold: float, data_size: int,
             files_scale: float) -> LabCluster:
-    """create_lab's work, once the folder and the room are known good."""
-    _prepare_folder(path, force)
+    """create_lab's work, in a folder _prepare_folder made ready, once the room is known good."""
     store = Store(path)
     installed = datetime.now(timezone.utc) - timedelta(days=60)
     ident = json.loads((path / MARKER).read_text(encoding="utf-8"))["lab_id"]

@@ -18,6 +18,7 @@ from typing import Callable, Iterable
 from ..cluster import k8s
 from ..core.errors import ClusterError, UsageError
 from ..core.names import REPLICAS_ANNOTATION
+from ..core.units import TIMESTAMP_FORMAT as TS_FORMAT
 from . import contents, runtime, status
 from .cluster import LabCluster
 from .bar import MIB, backup_dirs, finished_job_pod, bar_job, du, engine_root, newest_backup_dir, set_bar_capacity
@@ -27,7 +28,55 @@ NAMES = contents.NAMES
 RUNBOOK_ERRNO13 = "Operation failed: [Errno 13] Permission denied: '/mnt/PV/bar/2021-01-14-19-20-07'"
 #: Where a dangling restore-point link points: the runbook's backup, which this volume never held.
 MISSING_TARGET = "/mnt/PV/bar/2021-01-22-19-27-31/dv_backup.tar.gz"
-TS_FORMAT = "%Y-%m-%d-%H-%M-%S"
+
+
+@dataclass(frozen=True)
+class Need:
+    """Something of a healthy lab that a fault acts on, and that another fault may take away."""
+
+    what: str
+    present: Callable[[LabCluster], bool]
+
+
+def _templates_present(lab: LabCluster) -> bool:
+    folder = engine_root(lab.store) / NAMES.template_dir.lstrip("/")
+    return all((folder / name).is_file() for name in NAMES.templates)
+
+
+def _bar_writable(lab: LabCluster) -> bool:
+    """The lab itself can write the backup folder (always as root; as a user, unless bar-permissions)."""
+    return os.geteuid() == 0 or os.access(bar_dir(lab), os.W_OK | os.X_OK)
+
+
+def _bar_uid_writes(lab: LabCluster) -> bool:
+    """DV's backup job (the BAR uid; a non-root lab's pods run as the lab's user) can write the backup folder."""
+    if os.geteuid() != 0:
+        return _bar_writable(lab)
+    try:
+        st = bar_dir(lab).stat()
+    except FileNotFoundError:
+        return False
+    return st.st_uid == contents.BAR_UID and bool(st.st_mode & 0o200)
+
+
+#: What faults act on, by name. Faults combine freely (`--break A,B`) except where one takes away
+#: what a later one needs: bar-low-space has no claim to shrink once bar-pvc-missing deleted it.
+NEEDS: dict[str, Need] = {
+    "bar-claim": Need(f"the backup claim {NAMES.bar_pvc}",
+                      lambda lab: lab.store.read("persistentvolumeclaims", NAMES.bar_pvc) is not None),
+    "bar-writable": Need("a backup folder the lab can write", _bar_writable),
+    "bar-uid-writes": Need("a backup folder DV's backup job can write", _bar_uid_writes),
+    "bar-sa": Need(f"the service account {NAMES.bar_sa}",
+                   lambda lab: lab.store.read("serviceaccounts", NAMES.bar_sa) is not None),
+    "bar-templates": Need("DV's BAR job templates in dv-engine-0", _templates_present),
+    "no-backup-job": Need(f"a namespace with no {NAMES.backup_job} job in it (DV runs one backup at a time)",
+                          lambda lab: lab.store.read("jobs", NAMES.backup_job) is None),
+    "no-list-job": Need(f"a namespace with no {NAMES.list_job} job in it",
+                        lambda lab: lab.store.read("jobs", NAMES.list_job) is None),
+    "lease-api": Need("the Lease API (Kubernetes 1.12 or later)", lambda lab: lab.served("leases") is not None),
+}
+#: A BAR job of DV's own: it runs in a pod as dv-bar-sa, from a template in dv-engine-0, on the claim.
+_RUNS_BAR_POD = ("bar-claim", "bar-sa", "bar-templates")
 
 
 @dataclass(frozen=True)
@@ -35,36 +84,66 @@ class Fault:
     id: str
     summary: str
     apply: Callable[[LabCluster], None]
+    needs: tuple[str, ...] = ()
+    takes: tuple[str, ...] = ()
 
 
 FAULTS: dict[str, Fault] = {}
 
 
-def fault(fault_id: str, summary: str) -> Callable[[Callable[[LabCluster], None]], Callable[[LabCluster], None]]:
+def fault(fault_id: str, summary: str, needs: tuple[str, ...] = (), takes: tuple[str, ...] = ()
+          ) -> Callable[[Callable[[LabCluster], None]], Callable[[LabCluster], None]]:
     def register(fn: Callable[[LabCluster], None]) -> Callable[[LabCluster], None]:
-        FAULTS[fault_id] = Fault(fault_id, summary, fn)
+        FAULTS[fault_id] = Fault(fault_id, summary, fn, needs, takes)
         return fn
 
     return register
 
 
 def resolve(ids: Iterable[str]) -> list[Fault]:
-    """Fault ids (comma-separated allowed) to faults; an unknown id is a UsageError naming the known ones."""
-    out = []
+    """Fault ids (comma-separated allowed) to faults, each once, in the order first named; an unknown
+    id is a UsageError naming the known ones."""
+    out: list[Fault] = []
     for raw in ids:
         for part in (p.strip() for p in str(raw).split(",")):
             if not part:
                 continue
             if part not in FAULTS:
                 raise UsageError(f"unknown fault {part!r}; known faults: {', '.join(sorted(FAULTS))}")
-            out.append(FAULTS[part])
+            if FAULTS[part] not in out:
+                out.append(FAULTS[part])
     return out
 
 
+def check_order(faults: list[Fault], lab: LabCluster | None = None) -> None:
+    """Refuse, before any fault is applied, one that cannot act on the lab as the faults before it
+    leave it (a UsageError naming both and what is missing). `lab` None is a new lab, which has all
+    that any fault needs; an existing lab is asked what it still has."""
+    have = {key for key, need in NEEDS.items() if lab is None or need.present(lab)}
+    history = [b for b in (lab.store.meta().get("breaks") or []) if b in FAULTS] if lab is not None else []
+    taken_by: dict[str, str] = {}
+    for f in faults:
+        for key in f.needs:
+            if key in have:
+                continue
+            by = taken_by.get(key)
+            if by:
+                raise UsageError(f"fault {f.id} needs {NEEDS[key].what}, which fault {by} takes away: "
+                                 f"name {f.id} before {by}, or leave one out")
+            had = next((b for b in reversed(history) if key in FAULTS[b].takes), None)
+            why = f" (it has fault {had})" if had else ""
+            raise UsageError(f"fault {f.id} needs {NEEDS[key].what}, which this lab no longer has{why}")
+        for key in f.takes:
+            have.discard(key)
+            taken_by[key] = f.id
+
+
 def break_lab(path: Path | str, fault_id: str) -> None:
-    """Switch one more fault on in an existing lab."""
+    """Switch one more fault (or several, comma-separated, applied in order) on in an existing lab;
+    nothing is applied when one of them could not be (check_order)."""
     faults = resolve([fault_id])
     lab = LabCluster(path, admin=True)
+    check_order(faults, lab)
     for f in faults:
         f.apply(lab)
         meta = lab.store.meta()
@@ -111,6 +190,17 @@ def _write_marker(lab: LabCluster, name: str, text: str, age: timedelta) -> None
     os.utime(path, (t, t))
 
 
+def _older_folder(newest: Path) -> tuple[Path, datetime]:
+    """A new backup folder a day before `newest`, or a day before that if another fault took that name."""
+    when = datetime.strptime(newest.name, TS_FORMAT).replace(tzinfo=timezone.utc)
+    while True:
+        when -= timedelta(days=1)
+        folder = newest.parent / when.strftime(TS_FORMAT)
+        if not folder.exists() and not folder.is_symlink():
+            folder.mkdir()
+            return folder, when
+
+
 def _wait_running(lab: LabCluster, job: str, timeout: float = 15) -> dict:
     def running(j: dict | None) -> bool:
         pods = lab.list("pods", label_selector=f"job-name={job}")
@@ -135,7 +225,8 @@ def _init_volume_job(lab: LabCluster) -> None:
     lab.delete("jobs", NAMES.init_volume_job)
 
 
-@fault("bar-permissions", "the backup folder is root's and the BAR uid cannot write it (the runbook's Errno 13)")
+@fault("bar-permissions", "the backup folder is root's and the BAR uid cannot write it (the runbook's Errno 13)",
+       needs=("bar-claim",), takes=("bar-uid-writes",) if os.geteuid() == 0 else ("bar-uid-writes", "bar-writable"))
 def _bar_permissions(lab: LabCluster) -> None:
     folder = bar_dir(lab)
     if os.geteuid() == 0:
@@ -145,7 +236,7 @@ def _bar_permissions(lab: LabCluster) -> None:
         folder.chmod(0o555)
 
 
-@fault("bar-low-space", "the backup claim is too small for the next backup")
+@fault("bar-low-space", "the backup claim is too small for the next backup", needs=("bar-claim",))
 def _bar_low_space(lab: LabCluster) -> None:
     """Room for half a backup at most (the biggest folder: another fault's folders may be near empty),
     in whole MiB rounded down so that the claim stays too small whatever the backups' size, and never
@@ -167,12 +258,14 @@ def _restore_marker(lab: LabCluster) -> None:
     _write_marker(lab, NAMES.restore_marker, "restored from /mnt/PV/bar/dv_backup.tar.gz\n", timedelta(days=1))
 
 
-@fault("broken-backup-symlink", "the dv_backup.tar.gz restore point names a backup that does not exist")
+@fault("broken-backup-symlink", "the dv_backup.tar.gz restore point names a backup that does not exist",
+       needs=("bar-claim", "bar-writable"))
 def _broken_link(lab: LabCluster) -> None:
     _relink(lab, MISSING_TARGET)
 
 
-@fault("side-deployments-running", "a backup runs while dv-caching, dv-api and dv-unified-console still run")
+@fault("side-deployments-running", "a backup runs while dv-caching, dv-api and dv-unified-console still run",
+       needs=(*_RUNS_BAR_POD, "bar-uid-writes", "no-backup-job"), takes=("no-backup-job",))
 def _side_running(lab: LabCluster) -> None:
     body = bar_job(lab, "dv-backup-job.yaml", contents.init_volume_image(lab.namespace))
     k8s.job_pod_spec(body)["containers"][0]["env"].append({"name": "DV_LAB_HOLD", "value": "86400"})
@@ -182,7 +275,8 @@ def _side_running(lab: LabCluster) -> None:
     lab.wait("jobs", NAMES.backup_job, lambda j: marker.exists(), 10)
 
 
-@fault("bar-job-unattended", "dvdoctor was killed mid-backup on another machine; DV's dv-backup-job runs on alone")
+@fault("bar-job-unattended", "dvdoctor was killed mid-backup on another machine; DV's dv-backup-job runs on alone",
+       needs=(*_RUNS_BAR_POD, "bar-uid-writes", "no-backup-job"), takes=("no-backup-job",))
 def _unattended(lab: LabCluster) -> None:
     from ..core.names import RUN_ANNOTATION, STARTED_BY_ANNOTATION  # the annotations land with their own check
 
@@ -197,7 +291,8 @@ def _unattended(lab: LabCluster) -> None:
     lab.wait("jobs", NAMES.backup_job, lambda j: marker.exists(), 10)
 
 
-@fault("restore-incomplete", "a restore failed part-way yesterday (No space left on device); none succeeded since")
+@fault("restore-incomplete", "a restore failed part-way yesterday (No space left on device); none succeeded since",
+       needs=("bar-claim",))
 def _restore_incomplete(lab: LabCluster) -> None:
     from ..core.names import RESTORE_INCOMPLETE_ANNOTATION  # the record lands with its own check
 
@@ -220,7 +315,8 @@ def _side_down(lab: LabCluster) -> None:
         lab.store.write("deployments", dep)
 
 
-@fault("bar-job-failed", "dv-backup-job failed: each pod hit the runbook's Errno 13, then BackoffLimitExceeded")
+@fault("bar-job-failed", "dv-backup-job failed: each pod hit the runbook's Errno 13, then BackoffLimitExceeded",
+       needs=("bar-templates", "no-backup-job"), takes=("no-backup-job",))
 def _bar_job_failed(lab: LabCluster) -> None:
     body = bar_job(lab, "dv-backup-job.yaml", contents.init_volume_image(lab.namespace))
     now = datetime.now(timezone.utc)
@@ -243,43 +339,44 @@ def _bar_job_failed(lab: LabCluster) -> None:
     lab.store.write("jobs", job)
 
 
-@fault("leftover-bar-pods", "dvcli.sh's list pod, left running as it always is")
+@fault("leftover-bar-pods", "dvcli.sh's list pod, left running as it always is",
+       needs=(*_RUNS_BAR_POD, "no-list-job"), takes=("no-list-job",))
 def _leftover_list(lab: LabCluster) -> None:
     lab.create("jobs", bar_job(lab, "dv-list-backups-job.yaml", contents.init_volume_image(lab.namespace)))
     _wait_running(lab, NAMES.list_job)
 
 
-@fault("bar-pvc-missing", "the claim dv-bar-pvc was deleted (its volume, Retain, is Released)")
+@fault("bar-pvc-missing", "the claim dv-bar-pvc was deleted (its volume, Retain, is Released)",
+       needs=("bar-claim",), takes=("bar-claim",))
 def _bar_pvc_missing(lab: LabCluster) -> None:
     lab.delete("persistentvolumeclaims", NAMES.bar_pvc)
 
 
-@fault("bar-sa-missing", "the service account dv-bar-sa was deleted")
+@fault("bar-sa-missing", "the service account dv-bar-sa was deleted", needs=("bar-sa",), takes=("bar-sa",))
 def _bar_sa_missing(lab: LabCluster) -> None:
     lab.delete("serviceaccounts", NAMES.bar_sa)
 
 
-@fault("bar-templates-missing", "DV's BAR job templates are gone from dv-engine-0")
+@fault("bar-templates-missing", "DV's BAR job templates are gone from dv-engine-0", takes=("bar-templates",))
 def _templates_missing(lab: LabCluster) -> None:
     folder = engine_root(lab.store) / NAMES.template_dir.lstrip("/")
     for name in NAMES.templates:
         (folder / name).unlink(missing_ok=True)
 
 
-@fault("bar-pv-reclaim-delete", "dv-bar-pvc's volume has reclaim policy Delete")
+@fault("bar-pv-reclaim-delete", "dv-bar-pvc's volume has reclaim policy Delete", needs=("bar-claim",))
 def _reclaim_delete(lab: LabCluster) -> None:
     pvc = lab.get("persistentvolumeclaims", NAMES.bar_pvc)
     lab.patch("persistentvolumes", pvc["spec"]["volumeName"], {"spec": {"persistentVolumeReclaimPolicy": "Delete"}})
 
 
-@fault("incomplete-backups", "an older backup folder holds only its metastore tarball (its job died)")
+@fault("incomplete-backups", "an older backup folder holds only its metastore tarball (its job died)",
+       needs=("bar-claim", "bar-writable"))
 def _incomplete(lab: LabCluster) -> None:
     newest = newest_backup_dir(lab.store)
     if newest is None:
         raise ClusterError("the lab has no backup to put an incomplete one before")
-    when = datetime.strptime(newest.name, TS_FORMAT).replace(tzinfo=timezone.utc) - timedelta(days=1)
-    folder = newest.parent / when.strftime(TS_FORMAT)
-    folder.mkdir()
+    folder, when = _older_folder(newest)
     name = NAMES.component_tarballs[0]
     (folder / name).write_bytes((newest / name).read_bytes())
     for p in (folder, folder / name):
@@ -287,14 +384,13 @@ def _incomplete(lab: LabCluster) -> None:
     _age_tree(folder, when + timedelta(minutes=2))
 
 
-@fault("backup-unreadable", "an older backup's dv_backup.tar.gz, intact, is root-owned with mode 600 (the runbook's Errno 13)")
+@fault("backup-unreadable", "an older backup's dv_backup.tar.gz, intact, is root-owned with mode 600 (the runbook's Errno 13)",
+       needs=("bar-claim", "bar-writable"))
 def _unreadable(lab: LabCluster) -> None:
     newest = newest_backup_dir(lab.store)
     if newest is None:
         raise ClusterError("the lab has no backup to put an unreadable one before")
-    when = datetime.strptime(newest.name, TS_FORMAT).replace(tzinfo=timezone.utc) - timedelta(days=1)
-    folder = newest.parent / when.strftime(TS_FORMAT)
-    folder.mkdir()
+    folder, when = _older_folder(newest)
     _owned(folder)
     tarball = folder / NAMES.combined_tarball
     tarball.write_bytes((newest / NAMES.combined_tarball).read_bytes())
@@ -306,16 +402,17 @@ def _unreadable(lab: LabCluster) -> None:
     _age_tree(folder, when + timedelta(minutes=2))
 
 
-@fault("odd-backup-folders", "folders on the backup volume named with a newline and a tab, and one dated next year")
+@fault("odd-backup-folders", "folders on the backup volume named with a newline and a tab, and one dated next year",
+       needs=("bar-claim", "bar-writable"))
 def _odd_folders(lab: LabCluster) -> None:
     future = (datetime.now(timezone.utc) + timedelta(days=365)).strftime(TS_FORMAT)
     for name in ("copy of\nbackup", "2021-13-01-00-00-00\tkeep", future):
         folder = bar_dir(lab) / name
-        folder.mkdir()
+        folder.mkdir(exist_ok=True)  # switched on again: the same folders
         _owned(folder)
 
 
-@fault("no-recent-backup", "the only backup is 30 days old")
+@fault("no-recent-backup", "the only backup is 30 days old", needs=("bar-claim", "bar-writable"))
 def _old_backup(lab: LabCluster) -> None:
     newest = newest_backup_dir(lab.store)
     if newest is None:
@@ -339,7 +436,8 @@ def _worker_not_ready(lab: LabCluster) -> None:
     lab.store.write("statefulsets", sts)
 
 
-@fault("stale-dvdoctor-lock", "dvdoctor's lock left by a backup run killed two hours ago on another machine")
+@fault("stale-dvdoctor-lock", "dvdoctor's lock left by a backup run killed two hours ago on another machine",
+       needs=("lease-api",))
 def _stale_lock(lab: LabCluster) -> None:
     from ..cluster.lock import COMMAND_ANNOTATION, LEASE_NAME, micro_time  # the lock lands with its own check
 
@@ -371,7 +469,8 @@ def _permissions(lab: LabCluster) -> None:
     lab.store.save_meta(meta)
 
 
-@fault("server-too-old", "the lab models OpenShift 3.11's Kubernetes 1.11: no Lease API, no server-side dry run")
+@fault("server-too-old", "the lab models OpenShift 3.11's Kubernetes 1.11: no Lease API, no server-side dry run",
+       takes=("lease-api",))
 def _server_too_old(lab: LabCluster) -> None:
     meta = lab.store.meta()
     meta["kubernetes"] = "1.11"

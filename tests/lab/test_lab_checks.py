@@ -5,6 +5,8 @@ A healthy lab passes every check; each fault makes exactly its own check fail an
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from dvdoctor.facts.collect import collect
@@ -122,3 +124,45 @@ def test_low_space_never_makes_the_claim_smaller_than_its_data(golden_lab, lab_d
     used = du(lab.store.volume_dir("dv-bar-pvc") / "1.5.0")
     assert used <= capacity
     assert results(lab_dir)["bar-low-space"] == "fail"
+
+
+def test_a_healthy_lab_has_all_that_any_fault_needs(lab_dir, golden_lab):
+    """check_order takes a new lab to have everything (it refuses `--break` lists before making one):
+    a healthy lab must really have each thing a fault may need."""
+    from labs import copy_lab
+    from dvdoctor.lab.faults import NEEDS
+
+    lab = LabCluster(copy_lab(golden_lab, lab_dir), admin=True)
+    assert {key for key, need in NEEDS.items() if not need.present(lab)} == set()
+    assert {key for f in FAULTS.values() for key in (*f.needs, *f.takes)} <= set(NEEDS)
+
+
+def test_faults_that_add_backup_folders_combine(golden_lab, lab_dir):
+    """Each takes the newest real backup (not odd-backup-folders' empty folder dated next year, not a
+    name with a newline) and a folder name no other fault took; the same id twice is applied once."""
+    from labs import copy_lab
+    from dvdoctor.lab.bar import backup_dirs
+
+    copy_lab(golden_lab, lab_dir)
+    for fault in ("odd-backup-folders", "incomplete-backups", "backup-unreadable", "odd-backup-folders,no-recent-backup"):
+        break_lab(lab_dir, fault)
+    lab = LabCluster(lab_dir, admin=True)
+    names = [d.name for d in backup_dirs(lab.store)]
+    assert len(names) == 4 == len(set(names))  # next year's, the aged backup, and the two older ones
+    found = results(lab_dir)
+    assert {c: found[c] for c in ("odd-backup-folders", "incomplete-backups", "backup-unreadable", "no-recent-backup")} \
+        == dict.fromkeys(("odd-backup-folders", "incomplete-backups", "backup-unreadable", "no-recent-backup"), "warn")
+    assert json.loads((lab_dir / "lab.json").read_text())["breaks"].count("odd-backup-folders") == 2
+
+
+def test_a_fault_that_fails_during_create_leaves_no_half_made_lab(lab_dir, monkeypatch):
+    from dvdoctor.core.errors import ClusterError
+    from dvdoctor.lab.faults import Fault
+
+    def fails(lab):
+        raise ClusterError("the pod of job dv-backup-job did not start")
+
+    monkeypatch.setitem(FAULTS, "fails-midway", Fault("fails-midway", "a fault whose pod never starts", fails))
+    with pytest.raises(ClusterError, match="did not start; the half-made lab was removed"):
+        create_lab(lab_dir, breaks=["stale-bar-marker,fails-midway"])
+    assert not lab_dir.exists()
