@@ -45,7 +45,7 @@ is_ts() {
 }
 
 printf 'probe\tbar\t2\n'
-printf 'id\t%s\t%s\n' "$(id -u)" "$(id -G)"
+printf 'id\t%s\t%s\n' "$EUID" "$(id -G)"
 if [ ! -d "$bar" ]; then
   printf 'missing\t%s\n' "$(enc "$BAR_DIR")"
   printf 'end\n'
@@ -63,7 +63,8 @@ else
   printf 'writable\t0\t%s\n' "$(enc "$(printf '%s' "$err" | flat)")"
 fi
 printf 'df\t%s\n' "$(df -P -B1 "$bar" | awk 'NR==2 {print $2 "\t" $4 "\t" $3}')"
-printf 'du\t%s\n' "$(du -sbD "$bar" 2>/dev/null | cut -f1)"
+used=$(du -sbD "$bar" 2>/dev/null)
+printf 'du\t%s\n' "${used%%$'\t'*}"
 # Names and link targets come NUL-terminated from find, so no byte in them can split a record.
 while IFS= read -r -d '' meta && IFS= read -r -d '' path && IFS= read -r -d '' target; do
   read -r type size mtime mode uid <<< "$meta"
@@ -119,13 +120,15 @@ cat > /dev/null'
 read_back() { # TARBALL -> "good|damaged|unreadable<TAB>sha256<TAB>why" on stdout
   local tmp rc sum name ok msg part found
   tmp=$(mktemp -d "${TMPDIR:-/tmp}/dvdoctor-readback.XXXXXX" 2>&1) || { printf 'unreadable\t\t%s' "$(printf 'no temporary folder: %s' "$tmp" | flat)"; return; }
-  [ -r "$1" ] || { rm -rf "$tmp"; printf 'unreadable\t\tnot readable by uid %s' "$(id -u)"; return; }
+  [ -r "$1" ] || { rm -rf "$tmp"; printf 'unreadable\t\tnot readable by uid %s' "$EUID"; return; }
   mkfifo "$tmp/fifo"
   ( { tar -xzf - --to-command='bash -c "$DVDOCTOR_MEMBER_CHECK"' > "$tmp/members" 2> "$tmp/err"
       printf '%s' "$?" > "$tmp/rc"; cat > /dev/null; } < "$tmp/fifo" ) &
-  sum=$(tee "$tmp/fifo" < "$1" | sha256sum | cut -d' ' -f1)
+  sum=$(tee "$tmp/fifo" < "$1" | sha256sum)
+  sum="${sum%% *}"
   wait $!
-  rc=$(cat "$tmp/rc" 2>/dev/null || printf '?')
+  rc='?'
+  read -r rc 2>/dev/null < "$tmp/rc"  # written without a newline: read says EOF, rc holds it
   if [ "$rc" != 0 ]; then
     printf 'damaged\t%s\treading it: %s' "$sum" "$(flat < "$tmp/err")"
     rm -rf "$tmp"; return
@@ -162,10 +165,14 @@ for ts in ${order[@]+"${order[@]}"}; do
   # Readable before anything is read from it: a file this uid may not read (root-owned, the runbook's
   # Errno 13) is a permission problem, never damage; its bytes are unknown, so no record counts either.
   if [ ! -r "$tarball" ]; then
-    printf 'readback\t%s\tunreadable\t\t%s\n' "$ts" "$(enc "not readable by uid $(id -u)")"; continue
+    printf 'readback\t%s\tunreadable\t\t%s\n' "$ts" "$(enc "not readable by uid $EUID")"; continue
   fi
-  magic=$(head -c 2 "$tarball" 2>/dev/null | od -An -tx1 | tr -d ' \n')
-  if [ "$magic" != 1f8b ]; then
+  # gzip's two magic bytes, read by the shell itself (no process); read skips NUL bytes, so a file that
+  # starts NUL 1f 8b passes here and is found damaged by its read-back instead
+  start=""
+  IFS= read -r -N 2 start 2>/dev/null < "$tarball"
+  if [ "$start" != $'\x1f\x8b' ]; then
+    magic=$(head -c 2 "$tarball" 2>/dev/null | od -An -tx1 | tr -d ' \n')
     printf 'readback\t%s\tdamaged\t\t%s\n' "$ts" "$(enc "it is not gzip data (it starts with ${magic:-nothing})")"; continue
   fi
   also=""
