@@ -137,3 +137,37 @@ def test_lab_destroy_removes_a_lab_whose_state_is_damaged(tmp_path: Path):
     (lab / "lab.json").write_text('{"namespace": "cpd30", "lab_id": "abc1')
     assert run(["lab", "destroy", str(lab)]) == 0
     assert not lab.exists()
+
+
+def test_an_output_that_is_a_stream_is_written_through_never_replaced(tmp_path: Path):
+    """`-o /dev/stdout`, `-o /dev/null`, a named pipe: as root, the rename used for files would have put
+    a regular file where the device was (break-it review: /dev/full became an 11 KB file)."""
+    import threading
+
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    got: list[bytes] = []
+    reader = threading.Thread(target=lambda: got.append(fifo.read_bytes()), daemon=True)
+    reader.start()
+    write_atomic(fifo, "one report\n", 0o600, what="-o")
+    reader.join(10)
+    assert got == [b"one report\n"] and fifo.is_fifo()
+    link = tmp_path / "stdout"
+    link.symlink_to("/dev/null")
+    write_atomic(link, "x" * 100_000, 0o600, what="-o")
+    assert link.is_symlink() and Path("/dev/null").is_char_device()
+    with pytest.raises(UsageError, match="-o /dev/full: cannot write: No space left on device"):
+        write_atomic("/dev/full", "x", 0o600, what="-o")
+    assert Path("/dev/full").is_char_device()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["pipe", "stdout"]  # no temp file left
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="making a block device node needs root (CI runs as root)")
+def test_an_output_that_is_a_block_device_is_refused(tmp_path: Path):
+    import stat
+
+    disk = tmp_path / "disk"
+    os.mknod(disk, stat.S_IFBLK | 0o600, os.makedev(7, 200))  # a loop device number; never opened
+    with pytest.raises(UsageError, match="is not a regular file \\(a block device\\)"):
+        write_atomic(disk, "x", 0o600, what="--bundle")
+    assert disk.is_block_device()

@@ -5,7 +5,9 @@ go through `write_atomic`: the content goes to a temp file made by `mkstemp` in 
 folder (created exclusively, under a random name, so nobody can have planted a symlink there for it
 to follow), gets its mode with `fchmod` (no umask, no window where it is wider), is flushed to disk,
 and is renamed over the target. A rename replaces a planted symlink at the target's name instead of
-writing through it, and a reader sees the old file or the new one, never half of one. The audit
+writing through it, and a reader sees the old file or the new one, never half of one. An output the
+user names that is a stream (a character device or a FIFO, itself or by a link: /dev/stdout,
+/dev/null, a named pipe) is written through instead: replacing it would put a file where a device was. The audit
 log is appended to, never rewritten: `append_line` opens it with O_NOFOLLOW and only if it is a
 regular file.
 """
@@ -34,10 +36,12 @@ def write_atomic(path: Path | str, content: bytes | str, mode: int = 0o644, what
     path = Path(path)
     raw = content.encode("utf-8") if isinstance(content, str) else content
     label = f"{what} {path}" if what else str(path)
-    if what is not None:
-        check_target(path, what)
+    stream = what is not None and check_target(path, what) and _is_stream(path)
     try:
-        _replace(path, raw, mode, durable)
+        if stream:
+            _write_through(path, raw)
+        else:
+            _replace(path, raw, mode, durable)
     except OSError as exc:
         if what is None:
             raise
@@ -45,16 +49,56 @@ def write_atomic(path: Path | str, content: bytes | str, mode: int = 0o644, what
 
 
 def check_target(path: Path | str, what: str) -> Path:
-    """Refuse, before any work, an output path that cannot be written: a folder, or in a missing folder.
+    """Refuse, before any work, an output path that cannot be written: a folder, in a missing folder,
+    or a device that is no stream (a block device, a socket).
 
-    Commands call it first (`collect -o` before collecting), so a typo costs nothing."""
+    Commands call it first (`collect -o` before collecting), so a typo costs nothing. A character
+    device or a FIFO, named directly or by a link (`-o /dev/stdout`, `/dev/null`, a named pipe), is
+    written through, never replaced: as root, a rename over /dev/null would put a file in its place.
+    A link to anything else is replaced, not followed (see the module's docstring)."""
     path = Path(path)
     label = f"{what} {path}"
     if path.is_dir():
         raise UsageError(f"{label}: is a folder; give the name of a file to write")
     if not path.parent.is_dir():
         raise UsageError(f"{label}: the folder {path.parent} does not exist; create it or write elsewhere")
+    try:
+        own = os.lstat(path).st_mode
+    except FileNotFoundError:
+        return path
+    if _is_stream(path) or stat.S_ISLNK(own):
+        return path
+    if not stat.S_ISREG(own):
+        raise UsageError(f"{label}: is not a regular file (a {_kind(own)}); give the name of a file to write")
     return path
+
+
+def _is_stream(path: Path) -> bool:
+    """A character device or a FIFO, itself or at the end of its links: written through, in order."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return False
+    return stat.S_ISCHR(mode) or stat.S_ISFIFO(mode)
+
+
+def _kind(mode: int) -> str:
+    return ("block device" if stat.S_ISBLK(mode) else "socket" if stat.S_ISSOCK(mode) else
+            "special file")
+
+
+def _write_through(path: Path, raw: bytes) -> None:
+    """Write to a character device or a FIFO as it is (no temp file, no rename, nothing created)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
+    try:
+        mode = os.fstat(fd).st_mode
+        if not (stat.S_ISCHR(mode) or stat.S_ISFIFO(mode)):  # replaced since it was looked at
+            raise OSError(0, "it is no longer a device or a pipe")
+        view = memoryview(raw)
+        while view:
+            view = view[os.write(fd, view):]
+    finally:
+        os.close(fd)
 
 
 def _replace(path: Path, raw: bytes, mode: int, durable: bool = True) -> None:
