@@ -72,17 +72,20 @@ def after_failure_plan(facts: Facts, job: str) -> Plan:
 
 
 def show_dry_run(console: Console, actions: list, then: str) -> None:
-    """--dry-run: every step, then every object a Create step would send, as YAML that applies as printed.
+    """--dry-run: every step, then every object a Create step would send, as YAML.
 
-    soft_wrap keeps long lines (the image) whole: wrapped at the terminal's width they are no longer YAML.
+    A secret in DV's job template (an env value named like a password, a `--password` argument, a URL's
+    user:password) is redacted as in every other output: the YAML applies as printed only where the
+    template holds none. soft_wrap keeps long lines (the image) whole: wrapped at the terminal's width
+    they are no longer YAML.
     """
     import yaml
 
     for action in actions:
-        console.print(f"  would {escape(action.describe())}")
+        console.print(f"  would {escape(redact.text(action.describe()))}")
     console.print(f"  would {then}")
     console.print("[dim]objects it would create:[/]")
-    bodies = [a.body for a in actions if isinstance(a, Create)]
+    bodies = [redact.data(a.body) for a in actions if isinstance(a, Create)]
     console.print(escape(yaml.safe_dump_all(bodies, sort_keys=False, explicit_start=True)), highlight=False,
                   soft_wrap=True)
     console.print("[dim]--dry-run: nothing was changed.[/]")

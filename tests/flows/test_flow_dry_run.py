@@ -75,3 +75,26 @@ def test_printed_objects_are_valid_kubernetes_objects_at_any_width(flow, monkeyp
     for obj in objects:
         for version in VERSIONS:
             kubernetes_validate.validate(obj, version, strict=True)
+
+
+def test_a_dry_run_prints_no_secret_from_dvs_job_template(flow):
+    """A password in DV's job template (env value, a URL's user:password, a --password argument) is
+    redacted in the printed job, as in the saved job log and the bundle (break-it review)."""
+    from dvdoctor.lab.bar import engine_root
+    from dvdoctor.lab.store import Store
+
+    path = engine_root(Store(flow.lab)) / "opt/dv/current/bar/yaml/dv-backup-job.yaml"
+    template = yaml.safe_load(path.read_text())
+    container = template["spec"]["template"]["spec"]["containers"][0]
+    container.setdefault("env", []).extend([{"name": "BIGSQL_PASSWORD", "value": "S3cretENV1"},
+                                            {"name": "CONN", "value": "postgres://dv:S3cretENV2@db/x"}])
+    container["args"] = [*(container.get("args") or []), "--password", "S3cretARG3"]
+    path.write_text(yaml.safe_dump(template, sort_keys=False))
+
+    code, out, err = flow.backup("--dry-run")
+
+    assert code == 0, out
+    assert not any(s in out + err for s in ("S3cretENV1", "S3cretENV2", "S3cretARG3"))
+    (job,) = printed_objects(out)
+    env = {e["name"]: e["value"] for e in job["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert set(env) >= {"BIGSQL_PASSWORD", "CONN"} and "db/x" in env["CONN"]
