@@ -150,6 +150,45 @@ def postflight(facts: Facts, started: datetime) -> list[str]:
     return problems
 
 
+def put_back_restore_point(runner: Runner, after: Facts, started: datetime, console: Console,
+                           collect_again) -> None:
+    """After a backup found not good: DV's job moved the restore point onto it last, so put it back on
+    the newest other backup proven good, and say where it points (the restore point only moves to a
+    good one). The newest older backup is read back now if nothing recorded it good.
+
+    The new backup itself stays on the volume for a look (`check` names it; `fix --issue
+    incomplete-backups` removes it)."""
+    names = after.names
+    if after.bar is None:
+        return
+    s = trust.survey(after)
+    at = s.get(s.link_ts)
+    if at is None or at.time < started.replace(microsecond=0) or s.state(s.link_ts) == trust.GOOD:
+        return  # the link is not on the new backup (DV's job did not move it), or that one is good
+    new = s.link_ts
+    good = [b.timestamp for b in s.good() if b.timestamp != new]
+    older = [b.timestamp for b in s.backups if b.time < started.replace(microsecond=0)
+             and s.state(b.timestamp) != trust.DAMAGED]
+    if not good and older:
+        s = trust.survey(collect_again(ReadBack(mode="recorded", also=(older[-1],))))
+        good = [b.timestamp for b in s.good() if b.timestamp != new]
+    if not good:
+        console.print(f"[red]✗ {names.symlink} points at the new backup {new}, which is not good, and no other "
+                      "backup is proven good: take another backup, or prove an older one with: dvdoctor list --verify[/]",
+                      soft_wrap=True)
+        return
+    action = BarScript(("relink", good[-1]), f"point {names.bar_mount}/{names.symlink} back at "
+                                              f"{good[-1]}/{names.combined_tarball} (DV's job moved it to {new})")
+    try:
+        execute(Plan("backup", [action]), runner)
+    except ActionFailed as exc:
+        console.print(f"[red]✗ {names.symlink} still points at the new backup {new}, which is not good: "
+                      f"{escape(str(exc))}; finish with: dvdoctor fix --issue broken-backup-symlink[/]", soft_wrap=True)
+        return
+    console.print(f"  the restore point is back on the good backup {good[-1]}: {names.symlink} -> "
+                  f"{good[-1]}/{names.combined_tarball}", soft_wrap=True)
+
+
 def write_manifest(runner: Runner, facts: Facts, newest: Backup, verdict: trust.Verdict, console: Console) -> None:
     """Record beside the new backup which DV instance took it, so `restore` can refuse it elsewhere,
     and that it read back (with its sha256 and the tarball's size:mtime), so later runs trust it
@@ -218,6 +257,7 @@ def run_backup(facts: Facts, options: FlowOptions, console: Console, runner: Run
             if problems:
                 for p in problems:
                     console.print(f"[red]✗[/] postflight: {escape(p)}")
+                put_back_restore_point(runner, after, started, console, collect_again)
                 return 1
             s = trust.survey(after)
             newest = s.backups[-1]
