@@ -1,4 +1,5 @@
-"""DV's backup or restore job failed, or its pod keeps failing.
+"""DV's backup or restore job failed, or its pod keeps failing (a job that completed, after a retry or
+not, is not failing).
 
 Symptom: `oc get jobs` shows dv-backup-job or dv-restore-job with condition `Failed` (for example
 `BackoffLimitExceeded`), or its pod restarts or crash-loops; dvcli.sh does not notice a Failed job
@@ -35,6 +36,8 @@ def run(facts: Facts):
         if job is None:
             continue
         failure = k8s.job_failure(job)
+        if failure is None and k8s.job_state(job) == "complete":
+            continue  # it succeeded: a pod that failed before was a retry it outlived
         bad = failing_pods(facts, name)
         if failure is None and not bad:
             continue

@@ -201,6 +201,16 @@ def test_a_completed_backup_job_is_not_failed():
     assert b.run_one("bar-job-failed", data).status == "pass"
 
 
+def test_a_job_that_completed_after_a_pod_failed_is_not_failing():
+    """A restore whose first pod failed and whose retry succeeded is Complete: its failed pod is a past
+    retry, not a job that keeps failing (break-it review: check failed it, and its fix then recorded a
+    false "restore failed part-way")."""
+    data = b.healthy()
+    data["objects"]["jobs"].append(b.job("dv-restore-job", finished="2021-01-23T07:30:00Z"))
+    data["objects"]["pods"] += [b.job_pod("dv-restore-job", "k2j4h", phase="Failed"), b.job_pod("dv-restore-job")]
+    assert b.run_one("bar-job-failed", data).status == "pass"
+
+
 # ---- leftovers ----------------------------------------------------------------------------------------
 
 def test_dvclis_list_job_and_the_runbooks_test_job_are_leftovers():
