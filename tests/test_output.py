@@ -352,3 +352,22 @@ def test_the_folder_size_script_names_the_newest_backup_folder_and_its_size(tmp_
     empty.mkdir()
     assert subprocess.run(["sh", "-c", _FOLDER_SIZE, "dvdoctor-size", str(empty)], capture_output=True,
                           text=True).stdout == ""
+
+
+def test_output_that_cannot_be_written_is_never_exit_0(monkeypatch, capsys):
+    """`check > /dev/full`: the report never reaches its reader, so the exit code may not say all is
+    well (break-it review: it was 0); one line says why. A reader that left (`| head -1`) is not that."""
+    import errno
+    import io
+
+    from dvdoctor.cli import run
+
+    class Full(io.StringIO):
+        def write(self, text: str) -> int:
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+    capsys.readouterr()
+    monkeypatch.setattr(sys, "stdout", Full())
+    assert run(["checks"]) == 2
+    err = capsys.readouterr().err
+    assert err == "dvdoctor: error: the output could not be written to stdout: No space left on device\n"

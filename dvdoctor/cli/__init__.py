@@ -137,7 +137,8 @@ def run(argv: list[str]) -> int:
     """Parse and run one command line; returns the exit code instead of leaving the process.
 
     A reader that closes the pipe early (`| head -1`) ends nothing: the rest of the output goes
-    to /dev/null and the command ends with its verdict's code.
+    to /dev/null and the command ends with its verdict's code. A write that fails otherwise (a
+    full disk) is one line on stderr, and the exit code is never 0.
     """
     from ..render import output
 
@@ -146,8 +147,14 @@ def run(argv: list[str]) -> int:
     output.NO_COLOR = False
     # SIGTERM (kill, a Job's deadline) and SIGHUP (the terminal closed) end a command as Ctrl-C does:
     # its cleanup runs (the lock released, a copy program stopped), one line says so, exit 130
-    with output.pipe_safe_streams(), interrupted_by_signals():
-        return _run(args, verbose)
+    with output.pipe_safe_streams() as streams, interrupted_by_signals():
+        code = _run(args, verbose)
+    lost = streams[0].failed
+    if lost is not None:  # the report never reached its reader: no exit code may say all is well
+        print(f"dvdoctor: error: the output could not be written to stdout: {lost.strerror or lost}",
+              file=sys.stderr)
+        return code or 2
+    return code
 
 
 def _run(args: list[str], verbose: bool) -> int:

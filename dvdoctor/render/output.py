@@ -148,12 +148,18 @@ class _PipeSafe(io.TextIOBase):
     def __init__(self, stream) -> None:
         self._stream = stream
         self.reader_gone = False
+        #: A write that failed otherwise (a full disk: `check > /dev/full`): the output is lost, which
+        #: the command's exit code must say (dvdoctor.cli.run), not a traceback at exit.
+        self.failed: OSError | None = None
 
     def write(self, text: str) -> int:
         if not self.reader_gone:
             try:
                 self._stream.write(text)
             except BrokenPipeError:
+                self._silence()
+            except OSError as exc:
+                self.failed = exc
                 self._silence()
         return len(text)
 
@@ -162,6 +168,9 @@ class _PipeSafe(io.TextIOBase):
             try:
                 self._stream.flush()
             except BrokenPipeError:
+                self._silence()
+            except OSError as exc:
+                self.failed = exc
                 self._silence()
 
     def _silence(self) -> None:
@@ -190,12 +199,14 @@ class _PipeSafe(io.TextIOBase):
 
 
 @contextmanager
-def pipe_safe_streams() -> Iterator[None]:
-    """While inside, stdout and stderr survive a reader that closes the pipe early."""
+def pipe_safe_streams() -> Iterator[list[_PipeSafe]]:
+    """While inside, stdout and stderr survive a reader that closes the pipe early; yields the two
+    wrappers, whose `failed` says after the block whether a write failed otherwise (a full disk)."""
     saved = sys.stdout, sys.stderr
     sys.stdout, sys.stderr = _PipeSafe(sys.stdout), _PipeSafe(sys.stderr)
+    wrapped = [sys.stdout, sys.stderr]
     try:
-        yield
+        yield wrapped
     finally:
         for wrapped in (sys.stdout, sys.stderr):
             try:
