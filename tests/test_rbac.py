@@ -372,3 +372,14 @@ def test_odd_subject_names_give_safe_distinct_binding_names(user):
     assert name == rbac.binding_name("dvdoctor-check", {"kind": "User", "name": user})  # stable: re-apply updates it
     obj = _bindings(rbac.manifests("cpd30", "all", rbac.subject(user, None, None, "cpd30")))
     assert all(len(n) <= 253 and DNS_SUBDOMAIN.fullmatch(n) for n in obj.values()), obj
+
+
+@pytest.mark.parametrize("option", ["--user", "--group", "--service-account"])
+@pytest.mark.parametrize("value", ["", "  ", "a\nkind: x", "tab\there"])
+def test_an_empty_or_control_character_subject_is_refused(option, value, capsys):
+    """`rbac --user ''` bound the default service account instead, silently (break-it review)."""
+    from dvdoctor.cli import run
+
+    assert run(["-n", "cpd30", "rbac", option, value]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"{option} {value!r}: give a " in err
