@@ -7,8 +7,7 @@ dvdoctor/cluster/permissions.py; this check compares it with the caller's rules 
 SelfSubjectRulesReview reports them in DV's namespace. Rules limited to named objects
 (resourceNames) don't count, since dvdoctor lists and creates. It judges the command at hand:
 `check` on what check needs, `fix` on what fix needs, a backup's or restore's gate on that
-command's rights, where a missing one stops the gate (the flow would stop half-way on Forbidden,
-DV's side deployments already scaled down; `--ignore-check dvdoctor-permissions` lets it through); rights only other commands need are listed as a note, not flagged, so an account
+command's rights; rights only other commands need are listed as a note, not flagged, so an account
 granted `dvdoctor rbac --for check` passes. An empty rule list means the cluster's
 authorizer cannot enumerate rules (the review is then incomplete), so the check is skipped. The
 review can't tell a namespaced `*` from a cluster-wide grant, so rights on persistentvolumes may
@@ -20,7 +19,7 @@ dvdoctor as a user who has them. `kubectl auth can-i VERB RESOURCE -n NS` confir
 
 from dvdoctor.cluster import permissions
 from dvdoctor.facts.model import SECTION_ACCESS, Facts
-from dvdoctor.verdicts.registry import BACKUP, RESTORE, WARNING, Note, Problem, Run, Skip, check
+from dvdoctor.verdicts.registry import WARNING, Note, Problem, Run, Skip, check
 from dvdoctor.core.words import plural
 
 
@@ -42,11 +41,8 @@ def run(facts: Facts, run: Run):
     command = run.command if run.command in permissions.ALL else permissions.CHECK
     gaps = permissions.missing(rules, (command,))
     if gaps:
-        # in a backup's or restore's gate it is an error: the flow would stop half-way on Forbidden,
-        # with DV's side deployments already scaled down
         yield Problem(f"{plural(len(gaps), 'permission')} `dvdoctor {command}` needs missing in {facts.namespace}",
-                      tuple(_line(p, verb) for p, verb in gaps), f"namespace/{facts.namespace}",
-                      blocks=run.phase in (BACKUP, RESTORE))
+                      tuple(_line(p, verb) for p, verb in gaps), f"namespace/{facts.namespace}")
     others = [(p, verb) for p, verb in permissions.missing(rules, permissions.ALL) if (p, verb) not in gaps]
     if others:
         commands = sorted({c for p, _ in others for c in p.commands if c != command})
