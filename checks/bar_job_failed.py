@@ -1,9 +1,9 @@
-"""DV's backup or restore job failed, or its pod keeps failing (a job that completed, after a retry or
-not, is not failing).
+"""DV's backup or restore job failed, or its pod keeps failing.
 
 Symptom: `oc get jobs` shows dv-backup-job or dv-restore-job with condition `Failed` (for example
 `BackoffLimitExceeded`), or its pod restarts or crash-loops; dvcli.sh does not notice a Failed job
-and waits its whole hour. The pod's log names the cause, e.g. the runbook's
+and waits its whole hour. A job that completed is not failing, even when a pod of it failed before
+a retry succeeded. The pod's log names the cause, e.g. the runbook's
 `Operation failed: [Errno 13] Permission denied: '/mnt/PV/bar/2021-01-14-19-20-07'`.
 Cause: whatever the log says. Known lines point at the check for the real cause (one table,
 dvdoctor/facts/signatures.py): `[Errno 13] Permission denied` -> bar-permissions, `No space left on
