@@ -47,7 +47,7 @@ def run(facts: Facts):
         evidence = [f"{names.bar_mount}/{b.timestamp}: {files}"]
         modified = datetime.fromtimestamp(b.mtime, timezone.utc) if b.mtime else None
         if modified:
-            evidence.append(f"last written {(facts.now - modified).total_seconds() / 3600:.1f} h ago")
+            evidence.append(f"last written {max(0.0, (facts.now - modified).total_seconds()) / 3600:.1f} h ago")
         yield Problem(f"backup {b.timestamp} is damaged: {s.verdicts[b.timestamp].why}", tuple(evidence),
                       f"persistentvolumeclaim/{names.bar_pvc}")
     for p in partial_folders(facts):

@@ -250,3 +250,13 @@ def test_a_manifest_nested_too_deep_on_the_volume_is_unreadable_not_a_crash():
     assert "nested deeper than 64 levels" in out["manifests"]["2021-01-22-19-27-31"]["error"]
     assert "content" not in out["manifests"]["2021-01-22-19-27-31"]
     assert out["manifests"]["2021-01-23-19-27-31"]["content"] == {"instance": {"uid": "u1"}}
+
+
+def test_an_empty_or_oversized_manifest_says_which():
+    """The probe sends no content for a manifest past its bound, and none for an empty file: an empty
+    one was called "0 bytes, too large to be dvdoctor's" (break-it review)."""
+    from dvdoctor.facts.probe import parse_bar_probe
+
+    out = parse_bar_probe("manifest\t2021-01-22-19-27-31\t0\t\nmanifest\t2021-01-23-19-27-31\t70000\t\nend\n")
+    assert out["manifests"]["2021-01-22-19-27-31"]["error"] == "it is empty (0 bytes)"
+    assert out["manifests"]["2021-01-23-19-27-31"]["error"] == "70000 bytes, too large to be dvdoctor's"

@@ -150,8 +150,8 @@ def _manifest(size: int, encoded: str) -> dict:
     The file sits on a volume anyone with the claim can write, so anything may be there: an
     unreadable one is reported, never trusted and never fatal to the inspection.
     """
-    if not encoded:
-        return {"size": size, "error": f"{size} bytes, too large to be dvdoctor's"}
+    if not encoded:  # the probe sends none past its bound, and an empty file has nothing to send
+        return {"size": size, "error": "it is empty (0 bytes)" if size == 0 else f"{size} bytes, too large to be dvdoctor's"}
     try:
         content = json_loads(base64.b64decode(encoded, validate=True).decode("utf-8"), MANIFEST_MAX_BYTES)
     except (binascii.Error, UnicodeDecodeError) as exc:
