@@ -51,14 +51,18 @@ def commands_for(target: str) -> tuple[str, ...]:
     return ALL if target == "all" else (target, *IMPLIES.get(target, ()))
 
 
+#: Each subject kind's option and its name in words, for the one line a bad value gets.
+_SUBJECT_OPTIONS = {"User": ("--user", "user"), "Group": ("--group", "group"),
+                    "ServiceAccount": ("--service-account", "service account")}
+
+
 def subject(user: str | None, group: str | None, service_account: str | None, namespace: str) -> dict:
     """Who the binding is for: exactly one user, group or service account (default: SA dvdoctor)."""
     given = [(k, v) for k, v in (("User", user), ("Group", group), ("ServiceAccount", service_account)) if v is not None]
     if len(given) > 1:
         raise UsageError("give one of --user, --group, --service-account, not several")
     for kind, name in given:  # an empty one would bind the default account instead, silently
-        option, noun = {"User": ("--user", "user"), "Group": ("--group", "group"),
-                        "ServiceAccount": ("--service-account", "service account")}[kind]
+        option, noun = _SUBJECT_OPTIONS[kind]
         if not name.strip() or any(ord(c) < 32 or ord(c) == 127 for c in name):
             raise UsageError(f"{option} {name!r}: give a {noun} name (not empty, no control characters)")
     kind, name = given[0] if given else ("ServiceAccount", "dvdoctor")

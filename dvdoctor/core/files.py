@@ -7,8 +7,8 @@ to follow), gets its mode with `fchmod` (no umask, no window where it is wider),
 and is renamed over the target. A rename replaces a planted symlink at the target's name instead of
 writing through it, and a reader sees the old file or the new one, never half of one. An output the
 user names that is a stream (a character device or a FIFO, itself or by a link: /dev/stdout,
-/dev/null, a named pipe) is written through instead: replacing it would put a file where a device was. The audit
-log is appended to, never rewritten: `append_line` opens it with O_NOFOLLOW and only if it is a
+/dev/null, a named pipe) is written through instead: replacing it would put a file where a device
+was. The audit log is appended to, never rewritten: `append_line` opens it with O_NOFOLLOW and only if it is a
 regular file.
 """
 
@@ -36,7 +36,9 @@ def write_atomic(path: Path | str, content: bytes | str, mode: int = 0o644, what
     path = Path(path)
     raw = content.encode("utf-8") if isinstance(content, str) else content
     label = f"{what} {path}" if what else str(path)
-    stream = what is not None and check_target(path, what) and _is_stream(path)
+    if what is not None:
+        check_target(path, what)
+    stream = what is not None and _is_stream(path)
     try:
         if stream:
             _write_through(path, raw)
@@ -83,8 +85,8 @@ def _is_stream(path: Path) -> bool:
 
 
 def _kind(mode: int) -> str:
-    return ("block device" if stat.S_ISBLK(mode) else "socket" if stat.S_ISSOCK(mode) else
-            "special file")
+    """What is left once folders, files, links, character devices and FIFOs are taken out."""
+    return "block device" if stat.S_ISBLK(mode) else "socket"
 
 
 def _write_through(path: Path, raw: bytes) -> None:

@@ -162,13 +162,13 @@ def put_back_restore_point(runner: Runner, after: Facts, started: datetime, cons
     if after.bar is None:
         return
     s = trust.survey(after)
+    since = started.replace(microsecond=0)  # backup folders are named to the second
     at = s.get(s.link_ts)
-    if at is None or at.time < started.replace(microsecond=0) or s.state(s.link_ts) == trust.GOOD:
+    if at is None or at.time < since or s.state(s.link_ts) == trust.GOOD:
         return  # the link is not on the new backup (DV's job did not move it), or that one is good
     new = s.link_ts
     good = [b.timestamp for b in s.good() if b.timestamp != new]
-    older = [b.timestamp for b in s.backups if b.time < started.replace(microsecond=0)
-             and s.state(b.timestamp) != trust.DAMAGED]
+    older = [b.timestamp for b in s.backups if b.time < since and s.state(b.timestamp) != trust.DAMAGED]
     if not good and older:
         s = trust.survey(collect_again(ReadBack(mode="recorded", also=(older[-1],))))
         good = [b.timestamp for b in s.good() if b.timestamp != new]

@@ -130,4 +130,3 @@ def newest_backup_dir(store: Store) -> Path | None:
     (odd-backup-folders) is not the backup other faults copy, age or record."""
     found = [d for d in backup_dirs(store) if (d / contents.NAMES.combined_tarball).is_file()]
     return found[-1] if found else None
-

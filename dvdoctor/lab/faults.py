@@ -18,7 +18,7 @@ from typing import Callable, Iterable
 from ..cluster import k8s
 from ..core.errors import ClusterError, UsageError
 from ..core.names import REPLICAS_ANNOTATION
-from ..core.units import TIMESTAMP_FORMAT as TS_FORMAT
+from ..core.units import TIMESTAMP_FORMAT as TS_FORMAT, timestamp_time
 from . import contents, runtime, status
 from .cluster import LabCluster
 from .bar import MIB, backup_dirs, finished_job_pod, bar_job, du, engine_root, newest_backup_dir, set_bar_capacity
@@ -38,9 +38,13 @@ class Need:
     present: Callable[[LabCluster], bool]
 
 
+def _template_dir(lab: LabCluster) -> Path:
+    """Where dvcli.sh finds DV's BAR job templates, inside dv-engine-0."""
+    return engine_root(lab.store) / NAMES.template_dir.lstrip("/")
+
+
 def _templates_present(lab: LabCluster) -> bool:
-    folder = engine_root(lab.store) / NAMES.template_dir.lstrip("/")
-    return all((folder / name).is_file() for name in NAMES.templates)
+    return all((_template_dir(lab) / name).is_file() for name in NAMES.templates)
 
 
 def _bar_writable(lab: LabCluster) -> bool:
@@ -192,7 +196,7 @@ def _write_marker(lab: LabCluster, name: str, text: str, age: timedelta) -> None
 
 def _older_folder(newest: Path) -> tuple[Path, datetime]:
     """A new backup folder a day before `newest`, or a day before that if another fault took that name."""
-    when = datetime.strptime(newest.name, TS_FORMAT).replace(tzinfo=timezone.utc)
+    when = timestamp_time(newest.name)
     while True:
         when -= timedelta(days=1)
         folder = newest.parent / when.strftime(TS_FORMAT)
@@ -359,9 +363,8 @@ def _bar_sa_missing(lab: LabCluster) -> None:
 
 @fault("bar-templates-missing", "DV's BAR job templates are gone from dv-engine-0", takes=("bar-templates",))
 def _templates_missing(lab: LabCluster) -> None:
-    folder = engine_root(lab.store) / NAMES.template_dir.lstrip("/")
     for name in NAMES.templates:
-        (folder / name).unlink(missing_ok=True)
+        (_template_dir(lab) / name).unlink(missing_ok=True)
 
 
 @fault("bar-pv-reclaim-delete", "dv-bar-pvc's volume has reclaim policy Delete", needs=("bar-claim",))
@@ -417,7 +420,7 @@ def _old_backup(lab: LabCluster) -> None:
     newest = newest_backup_dir(lab.store)
     if newest is None:
         raise ClusterError("the lab has no backup to age")
-    when = datetime.strptime(newest.name, TS_FORMAT).replace(tzinfo=timezone.utc) - timedelta(days=30)
+    when = timestamp_time(newest.name) - timedelta(days=30)
     old = newest.with_name(when.strftime(TS_FORMAT))
     newest.rename(old)
     _age_tree(old, when + timedelta(minutes=1))
