@@ -260,3 +260,135 @@ def test_an_empty_or_oversized_manifest_says_which():
     out = parse_bar_probe("manifest\t2021-01-22-19-27-31\t0\t\nmanifest\t2021-01-23-19-27-31\t70000\t\nend\n")
     assert out["manifests"]["2021-01-22-19-27-31"]["error"] == "it is empty (0 bytes)"
     assert out["manifests"]["2021-01-23-19-27-31"]["error"] == "70000 bytes, too large to be dvdoctor's"
+
+
+def _healthy_facts_file(where: Path, change) -> Path:
+    """The builders' healthy facts, changed by `change(data)`, saved as `collect -o` would."""
+    import json
+
+    import builders as b
+
+    data = b.healthy()
+    change(data)
+    path = where / "facts.json"
+    path.write_text(json.dumps(data))
+    return path
+
+
+def _set(path: str, value):
+    """A change that puts `value` at a slash-separated path (list indexes as numbers)."""
+    def change(data: dict) -> None:
+        *parents, last = [int(p) if p.isdigit() else p for p in path.split("/")]
+        for p in parents:
+            data = data[p]
+        data[last] = value
+    return change
+
+
+# Places the checks read, damaged in a facts file by hand: each crashed a check before (break-it review, L2).
+DAMAGED_FACTS = [
+    ("objects/deployments/0/spec", "x"),
+    ("objects/deployments/0/spec/replicas", "3"),
+    ("objects/jobs/0/metadata/labels", 7),
+    ("objects/jobs/0/status", [1]),
+    ("objects/jobs/0/status/conditions", 7),
+    ("objects/pods/0/metadata/ownerReferences", [{"kind": "ReplicaSet", "name": 7}]),
+    ("objects/persistentvolumeclaims/0/status", {"capacity": {"storage": "thirty gigs"}}),
+    ("access", {"rules": [{"apiGroups": 7, "resources": ["pods"], "verbs": ["get"]}]}),
+    ("collected_at", "2026-13-01T00:00:00Z"),
+    ("server", {"version": "x"}),
+]
+
+
+@pytest.mark.parametrize(("where", "value"), DAMAGED_FACTS, ids=[w for w, _ in DAMAGED_FACTS])
+def test_a_facts_file_damaged_where_a_check_reads_is_refused_in_one_line(tmp_path: Path, capsys, where, value):
+    path = _healthy_facts_file(tmp_path, _set(where, value))
+    assert run(["check", "--from", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "is not a valid dvdoctor facts bundle: at " + where.split("/")[0] in err, err
+
+
+def test_no_check_crashes_on_facts_the_schema_lets_through(tmp_path: Path):
+    """Seeded random damage of the healthy facts (a value's type or a key set to an odd value, one or two
+    places at once): every version is either refused on load or judged by every check without a crash."""
+    import copy
+    import random
+
+    import builders as b
+    from dvdoctor.core.errors import UsageError
+    from dvdoctor.facts.model import Facts, validate
+    from dvdoctor.verdicts.registry import run_checks
+
+    keys = ("spec", "status", "replicas", "labels", "ownerReferences", "conditions", "containerStatuses", "state",
+            "restartCount", "completionTime", "startTime", "creationTimestamp", "securityContext", "runAsUser",
+            "containers", "volumeMounts", "capacity", "storage", "requests", "phase", "template", "name", "kind",
+            "apiGroups", "verbs", "resources", "holderIdentity", "renewTime", "involvedObject", "lastTimestamp")
+    values = (None, "x", 7, -1, [], {}, True, [1], {"a": 1}, 1.5, "2020-13-99", "", [None], [{}])
+
+    def places(node, out):
+        if isinstance(node, (dict, list)) and node:
+            out.append(node)
+            for v in (node.values() if isinstance(node, dict) else node):
+                places(v, out)
+        return out
+
+    healthy, rnd = b.healthy(), random.Random(7)
+    judged = 0
+    for _ in range(300):
+        data = copy.deepcopy(healthy)
+        for _ in range(rnd.choice((1, 2))):
+            node = rnd.choice(places(data["objects"], []) + places(data.get("access", {}), []))
+            value = copy.deepcopy(rnd.choice(values))
+            if isinstance(node, dict):
+                node[rnd.choice([*node, *keys])] = value
+            else:
+                node[rnd.randrange(len(node))] = value
+        try:
+            validate(data)
+        except UsageError:
+            continue
+        judged += 1
+        crashed = [(r.check.id, r.reason) for r in run_checks(Facts(data)) if r.status == "crash"]
+        assert not crashed, crashed
+    assert judged > 100  # most damage lands where no check reads, and is let through
+
+
+def test_check_from_reads_a_support_bundle_and_refuses_other_gzip_in_one_line(tmp_path: Path, capsys):
+    import gzip
+    import io
+    import tarfile
+
+    facts = _healthy_facts_file(tmp_path, lambda data: None)
+    assert run(["check", "--from", str(facts), "-o", "json"]) in (0, 1)
+    expected = capsys.readouterr().out
+
+    def tarball(name: str, members: list[tuple[str, bytes]]) -> Path:
+        path = tmp_path / name
+        with tarfile.open(path, "w:gz") as tar:
+            for member, raw in members:
+                info = tarfile.TarInfo(member)
+                info.size = len(raw)
+                tar.addfile(info, io.BytesIO(raw))
+        return path
+
+    bundle = tarball("case.tar.gz", [("facts.json", facts.read_bytes()), ("audit.jsonl", b"")])
+    assert run(["check", "--from", str(bundle), "-o", "json"]) in (0, 1)
+    import json
+    got = capsys.readouterr().out
+    assert [r["status"] for r in json.loads(got)["results"]] == [r["status"] for r in json.loads(expected)["results"]]
+
+    other = tarball("other.tar.gz", [("notes.txt", b"hello")])
+    plain_gzip = tmp_path / "facts.json.gz"
+    plain_gzip.write_bytes(gzip.compress(facts.read_bytes()))
+    cut = tmp_path / "cut.tar.gz"
+    cut.write_bytes(bundle.read_bytes()[:200])
+    for path, why in ((other, "its first member is not facts.json"), (plain_gzip, "invalid header"),
+                      (cut, "")):
+        assert run(["check", "--from", str(path)]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "is gzip'd but not a support bundle of `dvdoctor collect --bundle`" in err
+        assert why in err and "Traceback" not in err
+    binary = tmp_path / "binary"
+    binary.write_bytes(b"\xc5\x00\x01")
+    assert run(["check", "--from", str(binary)]) == 2
+    assert "it is not UTF-8 text (byte 0xc5 at offset 0)" in capsys.readouterr().err

@@ -18,7 +18,7 @@ from ..cluster import k8s
 from ..core import redact
 from ..cluster.port import Cluster
 from ..core.errors import ClusterError
-from .model import Facts
+from .model import FACTS_MEMBER, Facts
 from ..core.files import write_atomic
 
 #: Lines of each BAR job pod's log kept: the end, where a failure shows.
@@ -37,7 +37,7 @@ def bar_job_pods(facts: Facts) -> list[str]:
 
 def write(path: Path, facts: Facts, cluster: Cluster, audit_log: Path) -> list[str]:
     """Write the bundle; returns its member names. Logs that cannot be read are listed, not fatal."""
-    members: dict[str, str] = {"facts.json": facts_json(facts)}
+    members: dict[str, str] = {FACTS_MEMBER: facts_json(facts)}  # first: check --from reads it alone
     missing: dict[str, str] = {}
     for pod in bar_job_pods(facts):
         try:

@@ -27,6 +27,9 @@ SECTION_ACCESS = "access"
 SECTION_COPIES = "copies"
 #: The largest facts file `check --from` reads: a namespace with thousands of objects is tens of MiB.
 MAX_BYTES = 256 * 1024 * 1024
+#: The facts' name in a support bundle (`collect --bundle`), written first so that they are read alone.
+FACTS_MEMBER = "facts.json"
+GZIP_MAGIC = b"\x1f\x8b"
 
 
 @dataclass
@@ -151,31 +154,75 @@ class Facts:
 
     @classmethod
     def load(cls, path: Path, settings: Settings = DEFAULT) -> "Facts":
-        """Read a saved bundle; anything malformed (or too big, or too deep) is one clear UsageError."""
-        from ..core.bounded import json_loads, read_text
+        """Read saved facts (`collect -o`) or a support bundle's (`collect --bundle`); anything malformed
+        (or too big, or too deep) is one clear UsageError."""
+        from ..core.bounded import json_loads
 
         try:
-            data = json_loads(read_text(path, MAX_BYTES), MAX_BYTES)
+            data = json_loads(_facts_text(path), MAX_BYTES)
         except FileNotFoundError:
             raise UsageError(f"bundle {path} does not exist") from None
         except IsADirectoryError:
             raise UsageError(f"bundle {path} is a folder; give the file `dvdoctor collect -o` wrote") from None
         except OSError as exc:
             raise UsageError(f"bundle {path} cannot be read: {exc.strerror or exc}") from None
-        except ValueError as exc:  # UnicodeDecodeError, not JSON, too big, too deep
+        except UnicodeDecodeError as exc:
+            raise UsageError(f"bundle {path} is not a JSON facts bundle: it is not UTF-8 text (byte "
+                             f"{exc.object[exc.start]:#04x} at offset {exc.start}); give the file `dvdoctor "
+                             "collect -o` or `collect --bundle` wrote") from None
+        except ValueError as exc:  # not JSON, too big, too deep
             raise UsageError(f"bundle {path} is not a JSON facts bundle: {exc}") from None
         validate(data, str(path))
         return cls(data, settings)
+
+
+def _facts_text(path: Path) -> str:
+    """The facts file's text, or a support bundle's facts: its first member, read alone and bounded
+    (streamed, so a bundle that is large or not one is not read through)."""
+    from ..core.bounded import TooBig, read_text
+
+    with open(path, "rb") as fh:
+        if fh.read(2) != GZIP_MAGIC:
+            return read_text(path, MAX_BYTES)
+    import tarfile
+    import zlib
+
+    not_one = f"bundle {path} is gzip'd but not a support bundle of `dvdoctor collect --bundle`"
+    try:
+        with tarfile.open(path, mode="r|gz") as tar:
+            first = tar.next()
+            if first is None or first.name != FACTS_MEMBER or not first.isfile():
+                raise UsageError(f"{not_one}: its first member is not {FACTS_MEMBER}")
+            if first.size > MAX_BYTES:
+                raise TooBig(f"its {FACTS_MEMBER} is larger than {MAX_BYTES // 1024**2} MiB, the most dvdoctor reads")
+            raw = tar.extractfile(first).read(MAX_BYTES + 1)
+    except (tarfile.TarError, EOFError, zlib.error, OSError) as exc:  # gzip.BadGzipFile is an OSError
+        raise UsageError(f"{not_one}: {exc}") from None
+    return raw.decode("utf-8")
 
 
 def schema() -> dict:
     return json.loads(resources.files("dvdoctor").joinpath("schemas", "facts.schema.json").read_text())
 
 
+def _formats():
+    """The schema's two formats, judged by the parsers the checks use: a bundle whose time or size
+    they could not read is refused on load (jsonschema alone checks no format)."""
+    import jsonschema
+
+    from ..core.units import parse_quantity
+
+    formats = jsonschema.FormatChecker(formats=())
+    formats.checks("date-time", raises=(ValueError, TypeError))(lambda v: not isinstance(v, str) or parse_time(v) is not None)
+    formats.checks("quantity", raises=ValueError)(lambda v: not isinstance(v, str) or parse_quantity(v) >= 0)
+    return formats
+
+
 def validate(data: object, where: str = "facts") -> None:
     import jsonschema
 
-    errors = sorted(jsonschema.Draft202012Validator(schema()).iter_errors(data), key=lambda e: list(e.path))
+    validator = jsonschema.Draft202012Validator(schema(), format_checker=_formats())
+    errors = sorted(validator.iter_errors(data), key=lambda e: list(e.path))
     if errors:
         err = errors[0]
         at = "/".join(str(p) for p in err.absolute_path) or "(top)"
