@@ -8,10 +8,15 @@ SelfSubjectRulesReview reports them in DV's namespace. Rules limited to named ob
 (resourceNames) don't count, since dvdoctor lists and creates. It judges the command at hand:
 `check` on what check needs, `fix` on what fix needs, a backup's or restore's gate on that
 command's rights; rights only other commands need are listed as a note, not flagged, so an account
-granted `dvdoctor rbac --for check` passes. An empty rule list means the cluster's
+granted `dvdoctor rbac --for check` passes. In a backup's or restore's gate, a missing right that
+the command needs to change DV and `check` does not (scaling the side deployments, the lock)
+stops the gate: the command would start and be refused at its first change. A right `check`
+needs too already stops it, as the checks that need it cannot run. An empty rule list means the cluster's
 authorizer cannot enumerate rules (the review is then incomplete), so the check is skipped. The
 review can't tell a namespaced `*` from a cluster-wide grant, so rights on persistentvolumes may
 look present and still be refused: bar-pv-reclaim-delete then says so by skipping.
+Where the review is known to be wrong (another authorizer grants what RBAC does not list),
+`--ignore-check dvdoctor-permissions` lets the command through.
 Repair: manual: ask an administrator to grant the verbs named in the evidence (a Role and
 RoleBinding in DV's namespace; a ClusterRole for persistentvolumes and storageclasses), or run
 dvdoctor as a user who has them. `kubectl auth can-i VERB RESOURCE -n NS` confirms each one.
@@ -19,7 +24,7 @@ dvdoctor as a user who has them. `kubectl auth can-i VERB RESOURCE -n NS` confir
 
 from dvdoctor.cluster import permissions
 from dvdoctor.facts.model import SECTION_ACCESS, Facts
-from dvdoctor.verdicts.registry import WARNING, Note, Problem, Run, Skip, check
+from dvdoctor.verdicts.registry import BACKUP, RESTORE, WARNING, Note, Problem, Run, Skip, check
 from dvdoctor.core.words import plural
 
 
@@ -41,8 +46,10 @@ def run(facts: Facts, run: Run):
     command = run.command if run.command in permissions.ALL else permissions.CHECK
     gaps = permissions.missing(rules, (command,))
     if gaps:
-        yield Problem(f"{plural(len(gaps), 'permission')} `dvdoctor {command}` needs missing in {facts.namespace}",
-                      tuple(_line(p, verb) for p, verb in gaps), f"namespace/{facts.namespace}")
+        stops = run.phase in (BACKUP, RESTORE) and any(permissions.CHECK not in p.commands for p, _ in gaps)
+        yield Problem(f"{plural(len(gaps), 'permission')} `dvdoctor {command}` needs missing in {facts.namespace}"
+                      + (": it would be refused at its first change" if stops else ""),
+                      tuple(_line(p, verb) for p, verb in gaps), f"namespace/{facts.namespace}", blocks=stops)
     others = [(p, verb) for p, verb in permissions.missing(rules, permissions.ALL) if (p, verb) not in gaps]
     if others:
         commands = sorted({c for p, _ in others for c in p.commands if c != command})

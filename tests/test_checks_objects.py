@@ -392,7 +392,22 @@ def test_a_gate_checks_only_its_commands_permissions():
         {"verbs": ["get", "list", "create", "patch", "delete"], "apiGroups": ["coordination.k8s.io"], "resources": ["leases"]}]
     r = b.run_one("dvdoctor-permissions", data, BACKUP)
     assert [line.split(":")[0] for line in r.problems[0].evidence] == ["cannot patch apps/deployments"]
+    # a right to change DV that check does not need: the backup would be refused at its first change
+    assert r.status == "fail" and "it would be refused at its first change" in r.problems[0].message
     assert b.run_one("dvdoctor-permissions", data, RESTORE).status == "pass"
+
+
+def test_a_gate_missing_only_rights_check_needs_too_warns_its_checks_say_the_rest():
+    """A right check needs too (exec into dv-engine-0) leaves the checks that need it unable to run: the
+    gate stops on that (exit 3), so the permissions check only warns."""
+    data = b.quiesced(b.healthy())
+    data["access"]["rules"] = [r for r in VIEW_AND_EXEC if "pods/exec" not in r["resources"]] + [
+        {"verbs": ["patch"], "apiGroups": ["apps"], "resources": ["deployments"]},
+        {"verbs": ["create"], "apiGroups": [""], "resources": ["persistentvolumeclaims"]},
+        {"verbs": ["get", "list", "create", "patch", "delete"], "apiGroups": ["coordination.k8s.io"], "resources": ["leases"]}]
+    r = b.run_one("dvdoctor-permissions", data, BACKUP)
+    assert [line.split(":")[0] for line in r.problems[0].evidence] == ["cannot create pods/exec"]
+    assert r.status == "warn" and "first change" not in r.problems[0].message
 
 
 def test_subresource_wildcards_follow_rbac():

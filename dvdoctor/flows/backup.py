@@ -19,7 +19,7 @@ from ..cluster import k8s
 from ..facts import origin, trust
 from ..facts.backups import Backup, backups, link_timestamp
 from ..core.units import human_bytes
-from ..core.errors import DvdoctorError
+from ..core.errors import DvdoctorError, Forbidden, Invalid
 from ..facts.probe import ReadBack
 from ..facts.model import Facts
 from ..core.names import NEWEST_BEFORE_ANNOTATION
@@ -235,7 +235,7 @@ def run_backup(facts: Facts, options: FlowOptions, console: Console, runner: Run
     with interrupted_by_signals():
         code = 1
         try:
-            execute(quiesce, runner)
+            scale_down_each(quiesce, runner, before)
             checkpoints.reached("scaled-down")
             execute(start, runner)
             checkpoints.reached("job-created")
@@ -366,6 +366,20 @@ def say_what_is_left(runner: Runner, facts: Facts, job_name: str, console: Conso
                   f"{', '.join(names.side_deployments)} stay at 0 (their replicas are recorded) so that nothing "
                   "writes beside a running tar", soft_wrap=True)
     console.print("  finish with: dvdoctor fix --all", soft_wrap=True)
+
+
+def scale_down_each(quiesce: Plan, runner: Runner, before: dict[str, int]) -> None:
+    """The side deployments to 0, one at a time. When one is refused (Forbidden, Invalid: the server
+    changed nothing), it and those after it still run as they did: they leave `before`, so the way back
+    neither scales them nor says they were left down. Any other failure may have landed: it stays."""
+    for i, action in enumerate(quiesce.actions):
+        try:
+            execute(Plan(quiesce.fix, [action]), runner)
+        except ActionFailed as exc:
+            untouched = quiesce.actions[i if isinstance(exc.__cause__, (Forbidden, Invalid)) else i + 1:]
+            for rest in untouched:
+                before.pop(rest.deployment, None)
+            raise
 
 
 def restore_side_deployments(runner: Runner, facts: Facts, before: dict[str, int], console: Console) -> None:

@@ -155,6 +155,26 @@ def test_a_gate_that_could_not_run_a_check_refuses_with_3_and_names_its_own_opti
     assert code == 3 and "dvdoctor restore --ignore-check" in out, out
 
 
+def test_a_backup_without_the_right_to_scale_stops_at_its_gate_and_says_nothing_false_when_let_through(flow):
+    """Break-it review, M5: dvdoctor's role may not patch deployments. The gate stops the backup
+    before anything changes; let through, it is refused at its first scale-down and says so, without
+    claiming that DV's deployments were left down (none was scaled)."""
+    break_lab(flow.lab, "dvdoctor-permissions")
+    before = flow.snapshot()
+    code, out, _ = flow.backup("--yes")
+    assert code == 1, out
+    assert "it would be refused at its first change" in out and "cannot patch apps/deployments" in out
+    assert "Preflight failed: nothing was changed." in out
+    assert "dvdoctor backup --ignore-check dvdoctor-permissions" in out
+    assert flow.snapshot() == before
+    code, out, _ = flow.backup("--yes", "--ignore-check", "dvdoctor-permissions")
+    assert code == 1, out
+    assert "scale deployment/dv-caching to 0 replicas: deployments is forbidden" in out
+    assert "could not scale" not in out and "side-deployments-left-down" not in out, out
+    assert flow.snapshot() == before
+    assert flow.dv("check", "--only", "side-deployments-left-down")[0] == 0
+
+
 def test_a_failing_gate_hint_names_the_commands_own_options(flow):
     break_lab(flow.lab, "stale-bar-marker")
     assert flow.dv("check", "--for", "backup")[0] == 1
