@@ -9,7 +9,10 @@ When it fails: before a backup (phase `backup`), whenever one of them has replic
 other time only while a dv-backup-job runs, since outside a backup they are meant to run.
 Repair: `dvdoctor fix --issue side-deployments-running` scales them to 0 and records each one's
 replica count in an annotation, so `side-deployments-left-down` can put back exactly what was
-there after the backup. `dvdoctor backup` does both itself.
+there after the backup. `dvdoctor backup` does both itself. While DV's backup job runs, dvdoctor
+changes nothing (the job owns the namespace, and its tar has already read files beside the
+writers): let it end or stop it (`dvdoctor fix --issue bar-job-unattended`), then run `dvdoctor
+backup`, which scales them down before it starts DV's job.
 """
 
 from dvdoctor.cluster import k8s
@@ -35,6 +38,9 @@ def run(facts: Facts, run: Run):
     evidence = [f"deployment/{k8s.name(d)}: spec.replicas {k8s.spec_replicas(d)}, ready {k8s.ready_replicas(d)}"
                 for d in running]
     evidence.append("tar then fails with 'file changed as we read it'")
+    if backup_active:
+        evidence.append(f"dvdoctor changes nothing while {names.backup_job} runs: let it end, or stop it with "
+                        "`dvdoctor fix --issue bar-job-unattended`; then `dvdoctor backup` scales them down first")
     yield Problem(f"{', '.join(k8s.name(d) for d in running)} still run{'s' if len(running) == 1 else ''} while {when}",
                   tuple(evidence), f"deployment/{k8s.name(running[0])}",
                   data={"deployments": tuple(k8s.name(d) for d in running)})  # what the repair scales to 0

@@ -7,8 +7,9 @@ list jobs are something else: a backup job runs on when the dvdoctor run that st
 one is active, a restore run over it, a backup that deletes it as "finished" or a prune of the
 folder it writes each lose data. So backup, restore, prune and every fix that touches the volume,
 the markers or the deployments ask here first and refuse, whatever the lock says, naming the job,
-its age and what to do. The only repair that may act under such a job is the one that stops it
-(`bar-job-unattended`), and it stops it the way an interrupted `dvdoctor backup` does.
+its age and what to do. The repairs that may act under such a job act on the job itself: the one
+that stops it (`bar-job-unattended`), the way an interrupted `dvdoctor backup` does, and the one that
+deletes dvcli.sh's list job (`leftover-bar-pods`, never an active backup or restore job).
 """
 
 from __future__ import annotations

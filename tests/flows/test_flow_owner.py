@@ -107,13 +107,23 @@ def test_prune_never_deletes_the_folder_the_job_writes(held_flow) -> None:
     assert {k: v for k, v in backup_files(flow).items() if k in before} == before
 
 
-def test_the_marker_repair_refuses_too(held_flow) -> None:
+def test_the_marker_repair_and_the_scale_down_refuse_too(held_flow) -> None:
+    """Scaling the side deployments down is a change like any other: under DV's running job it refuses
+    (break-it review, L3), and `check` says what to do instead."""
     flow = held_flow
     kill_backup_mid_job(flow)
     code, out, err = flow.dv("fix", "--issue", "stale-bar-marker", "--yes")
     assert code == 2, out + err
     one_line_refusal(err, "dvdoctor fix --issue stale-bar-marker")
     assert ".bar" in flow.markers
+    flow.cluster().patch("deployments", "dv-api", {"spec": {"replicas": 1}})  # someone brings it up meanwhile
+    code, out, _ = flow.dv("check", "--only", "side-deployments-running")
+    assert code == 1 and "dv-api still runs while job dv-backup-job is running" in out, out
+    assert "dvdoctor changes nothing while dv-backup-job runs" in out and "fix --issue bar-job-unattended" in out
+    code, out, err = flow.dv("fix", "--issue", "side-deployments-running", "--yes")
+    assert code == 2, out + err
+    one_line_refusal(err, "dvdoctor fix --issue side-deployments-running")
+    assert flow.cluster().get("deployments", "dv-api")["spec"]["replicas"] == 1
 
 
 def test_check_names_the_unattended_job_and_fix_all_stops_it_cleanly(held_flow) -> None:
