@@ -84,6 +84,9 @@ class ConsoleScreen:
     def nothing_automatic(self, manual: bool) -> None:
         self.console.print("Nothing to change automatically." + (" Do the manual steps above." if manual else ""))
 
+    def nothing_failing(self) -> None:
+        self.console.print("[green]✓[/] nothing to repair: no check fails or warns")
+
     def by_hand(self, ids: list[str], steps_shown: bool) -> None:
         self.console.print(f"[red]✗[/] still failing until repaired by hand{' (steps above)' if steps_shown else ''}: "
                            f"{', '.join(ids)}")

@@ -124,6 +124,20 @@ def _quoted_end(value: str, start: int, quote: str) -> int:
         return i
 
 
+def _file_path(value: str, match: re.Match) -> bool:
+    """Whether the secret-sounding name is the last part of a file path (`/etc/passwd`, `~/.ssh/key`):
+    a bare word after a path is a message about the file (`'/etc/passwd': not a folder`), not its
+    value. A key with a prefix (`example.com/db-password: ...`, an annotation) does not start as a
+    path does, and is still a key; so is a path followed by a quoted value (JSON: `"/x/token": "..."`)."""
+    start = match.start("name") if "name" in match.re.groupindex else -1
+    if start <= 0 or value[start - 1] != "/":
+        return False
+    token = start - 1
+    while token > 0 and not value[token - 1].isspace() and value[token - 1] not in "\"'=:,([{":
+        token -= 1
+    return value.startswith(("/", "~/", "./", "../"), token)
+
+
 def _values(pattern: re.Pattern, value: str) -> str:
     """Every value that follows a match of `pattern` replaced, quoted or bare, its quotes kept."""
     out, pos = [], 0
@@ -137,6 +151,9 @@ def _values(pattern: re.Pattern, value: str) -> str:
             end = bare.end() if bare else start
         if end == start and not quote:
             out.append(value[pos:start])  # no value here (`secretKeyRef:` then a block)
+        elif not quote and _file_path(value, match):
+            out.append(value[pos:match.end()])  # `'/etc/passwd': not a folder`: a path's last part is no key
+            end = match.end()
         elif names_a_secret(match.groupdict().get("name") or "", value[start:end]):
             out.append(value[pos:end])  # a Secret's name, not its contents
         else:

@@ -16,7 +16,7 @@ from ..cluster.port import Cluster
 from ..core.units import human_bytes
 from ..core.words import plural
 from ..facts.model import SECTION_BAR, Facts
-from ..facts.trust import GOOD, survey
+from ..facts.trust import GOOD, Survey, survey
 from ..repair.plan import BarScript, Plan, execute
 from ..repair.retention import Removal, protected, prunable, refuse_unless_good_remains
 from ..repair.runner import open_runner
@@ -38,8 +38,15 @@ def prune_plan(facts: Facts, keep: int) -> tuple[list[Removal], list[str], Plan]
                                       f"delete {plural(len(removals), 'backup folder')}, freeing {human_bytes(total)}"))
         plan.notes += [f"{r.path}: {human_bytes(r.bytes)} ({r.why}" + (f": {s.verdicts[r.path].why})" if r.why in ("damaged", "unverified") else ")")
                        for r in removals]
-        plan.notes.append(f"kept: {', '.join(f'{t} ({s.state(t)})' for t in kept)}")
+        plan.notes.append(f"kept: {', '.join(f'{t} ({_kept_as(s, t)})' for t in kept)}")
     return removals, kept, plan
+
+
+def _kept_as(s: Survey, ts: str) -> str:
+    """A kept folder's state; one that is no backup (a future date, a folder DV is writing) is kept
+    for what it is: the restore point's target or the folder being written."""
+    return s.state(ts) or ("not a backup, but the restore point" if ts == s.link_ts else
+                           "being written" if ts in s.writing else "not a backup")
 
 
 def verify_prune(before: Facts, after: Facts, removals: list[Removal], kept: list[str]) -> tuple[list[str], bool]:

@@ -51,6 +51,9 @@ class Screen(Protocol):
     def nothing_automatic(self, manual: bool) -> None:
         """No plan changes anything (`manual`: some give steps to do by hand)."""
 
+    def nothing_failing(self) -> None:
+        """`fix --all` found no check failing or warning: nothing to repair."""
+
     def by_hand(self, ids: list[str], steps_shown: bool) -> None:
         """These still fail until a person repairs them (the steps were shown with the plans)."""
 
@@ -245,6 +248,9 @@ class Repairs:
         results = run_checks(facts, self.run)
         ids = ids + [i for i in _failing(results) if i not in ids]
         unknown = _unknown(results)
+        if not ids:
+            self.screen.nothing_failing()
+            return True, unknown
         ok = self.repair(facts, ids, options, dry_run=dry_run, all_ids=True)
         if dry_run:
             return ok, unknown

@@ -113,3 +113,17 @@ def test_prune_never_removes_the_current_backup_when_it_is_an_older_one(flow):
     assert code == 0, out
     assert flow.timestamps() == [current, newest]
     assert flow.current() == current
+
+
+def test_a_kept_folder_that_is_no_backup_is_named_for_what_it_is(flow):
+    """A restore point dated 2099 is no backup DV took, yet it is kept as the restore point: the plan
+    said "(None)" (break-it review, L4)."""
+    (first,) = flow.timestamps()
+    older = older_copy(flow, 1)
+    future = "2099-01-01-00-00-00"
+    subprocess.run(["cp", "-a", str(flow.bar / first), str(flow.bar / future)], check=True)
+    point_at(flow, future)
+    code, out, _ = flow.dv("prune", "--keep", "1", "--dry-run")
+    assert code == 0, out
+    assert f"kept: {first} (good), {future} (not a backup, but the restore point)" in out
+    assert f"{older}:" in out and "None" not in out

@@ -192,6 +192,12 @@ def test_fix_an_issue_that_passes_has_nothing_to_do(flow):
     assert (code, out.strip()) == (0, "✓ stale-bar-marker: nothing to do (its check passes)")
 
 
+def test_fix_all_with_nothing_failing_says_so(flow):
+    """It printed nothing at all (break-it review, L4)."""
+    code, out, _ = flow.dv("fix", "--all", "--yes")
+    assert (code, out.strip()) == (0, "✓ nothing to repair: no check fails or warns")
+
+
 def test_fix_all_leaves_exit_1_and_prints_the_steps_when_a_failure_needs_a_person(flow):
     break_lab(flow.lab, "bar-sa-missing")
     break_lab(flow.lab, "stale-bar-marker")
