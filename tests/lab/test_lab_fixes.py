@@ -21,6 +21,10 @@ OPTIONS = {"bar-low-space": ["--size", "200Mi"]}
 #: Checks whose repair is manual: `fix` prints steps and changes nothing.
 MANUAL = sorted(c.id for c in load_checks().values() if c.fix is None and c.id in FAULTS)
 AUTOMATIC = sorted(i for i in load_fixes() if i in FAULTS and i != "init-volume-pod-missing")
+#: Repairs whose lab fault is not what they repair. The side-deployments-running fault runs DV's
+#: backup job beside the running deployments, and no repair acts under DV's job (test_flow_owner.py);
+#: the repair is the runbook's step before a backup, on a healthy lab judged as a backup's gate.
+NOT_BY_ITS_FAULT = {"side-deployments-running"}
 
 
 def cli(lab: Path, *args: str) -> int:
@@ -61,7 +65,8 @@ def audit_file(tmp_path, monkeypatch):
 def test_fix_repairs_verifies_and_is_idempotent(lab, fix_id, capsys, audit_file):
     root = lab.store.root
     phase = load_fixes()[fix_id].verify_phase
-    break_lab(root, fix_id)
+    if fix_id not in NOT_BY_ITS_FAULT:
+        break_lab(root, fix_id)
     assert check_status(root, fix_id, capsys, phase) in ("fail", "warn")
     assert cli(root, "fix", "--issue", fix_id, "--yes", *OPTIONS.get(fix_id, [])) == 0
     out = capsys.readouterr().out
