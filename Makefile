@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV ?= .venv
 STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
-.PHONY: demo test test-real kube-real bench bench-copies clean
+.PHONY: demo test test-real kube-real bench bench-suite bench-copies clean
 
 # setuptools warns on every editable install that a folder named like the package (dvdoctor/, here the
 # source itself) wins imports run from this folder: known and intended, so make demo shows only the demo.
@@ -53,6 +53,11 @@ test-real: $(STAMP) kube-real
 bench: $(STAMP)
 	$(VENV)/bin/python benchmarks/startup.py
 	$(VENV)/bin/python benchmarks/requests.py
+
+# The suite's CPU by program (root: a cpuacct cgroup and process accounting; an idle machine).
+bench-suite: $(STAMP) kube-real
+	scripts/test-tools.sh
+	$(VENV)/bin/python benchmarks/suite_cpu.py
 
 bench-copies: $(STAMP)
 	scripts/test-tools.sh
