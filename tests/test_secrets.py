@@ -197,12 +197,18 @@ def test_the_audit_log_holds_no_planted_secret(tmp_path: Path):
     ("tail: -----BEGIN PRIVATE KEY-----\nMIIE cut short", "tail: -----BEGIN PRIVATE KEY-----<redacted>-----END PRIVATE KEY-----"),
     ("https://objects.example.com:443/path@v2", "https://objects.example.com:443/path@v2"),
     ("Operation failed: [Errno 13] Permission denied: '/mnt/PV/bar'", "Operation failed: [Errno 13] Permission denied: '/mnt/PV/bar'"),
-    # a path whose last part sounds secret is no key when a word follows (break-it review, L4) ...
+    # a quoted path whose last part sounds secret, then a message about the file, is no key (break-it review, L4) ...
     ("--log-dir '/etc/passwd': not a folder", "--log-dir '/etc/passwd': not a folder"),
-    ("cannot read ~/.ssh/id_key: no such file", "cannot read ~/.ssh/id_key: no such file"),
-    # ... but a prefixed key (an annotation) is, and so is a path with a quoted value after it
+    ("cannot read '/etc/ssl/key': [Errno 13] Permission denied", "cannot read '/etc/ssl/key': [Errno 13] Permission denied"),
+    # ... but any other value after a path is a key's (the second break-it review found these let through)
     ("example.com/db-password: s3cret", "example.com/db-password: <redacted>"),
     ('"/run/secrets/token": "s3cret"', '"/run/secrets/token": "<redacted>"'),
+    ("/run/secrets/db-password: s3cret", "/run/secrets/db-password: <redacted>"),
+    ("/etc/dv/secret=s3cret", "/etc/dv/secret=<redacted>"),
+    ("'/run/secrets/token': s3cret", "'/run/secrets/token': \"<redacted>\""),
+    ("./config/api_key: s3cret", "./config/api_key: <redacted>"),
+    ("path=/run/secrets/password:s3cret", "path=/run/secrets/password:<redacted>"),
+    ("https://vault.example.com/v1/auth/token=s3cret", "https://vault.example.com/v1/auth/token=<redacted>"),
 ])
 def test_each_form_is_redacted_and_the_rest_kept(line: str, expected: str):
     assert redact.text(line) == expected

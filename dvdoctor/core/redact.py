@@ -124,18 +124,24 @@ def _quoted_end(value: str, start: int, quote: str) -> int:
         return i
 
 
-def _file_path(value: str, match: re.Match) -> bool:
-    """Whether the secret-sounding name is the last part of a file path (`/etc/passwd`, `~/.ssh/key`):
-    a bare word after a path is a message about the file (`'/etc/passwd': not a folder`), not its
-    value. A key with a prefix (`example.com/db-password: ...`, an annotation) does not start as a
-    path does, and is still a key; so is a path followed by a quoted value (JSON: `"/x/token": "..."`)."""
-    start = match.start("name") if "name" in match.re.groupindex else -1
-    if start <= 0 or value[start - 1] != "/":
+#: What dvdoctor and the OS say about a file after naming it (`'/etc/passwd': not a folder`).
+_FILE_MESSAGE = re.compile(r"(?:not a (?:folder|directory|regular file)|is a (?:folder|directory)|does not exist|"
+                           r"\[Errno \d+\]|No such file or directory|Permission denied|Not a directory)")
+
+
+def _file_path(value: str, match: re.Match, start: int) -> bool:
+    """Whether the secret-sounding name ends a quoted absolute path followed by a message about the
+    file (`--log-dir '/etc/passwd': not a folder`), which is no key and no secret. Nothing else is let
+    through: a path followed by any other value (`/run/secrets/db-password: hunter2`) is a key, since
+    over-redaction is accepted and a leak is not (break-it review of the narrower rule, 2026-12-03)."""
+    name = match.start("name") if "name" in match.re.groupindex else -1
+    quote = match.groupdict().get("key_quote")
+    if name <= 0 or value[name - 1] != "/" or quote is None:
         return False
-    token = start - 1
-    while token > 0 and not value[token - 1].isspace() and value[token - 1] not in "\"'=:,([{":
-        token -= 1
-    return value.startswith(("/", "~/", "./", "../"), token)
+    opening = value.rfind(quote, 0, name)
+    path = value[opening + 1:name] if opening >= 0 else ""
+    return (path.startswith("/") and not any(c.isspace() or c in "\"'=:" for c in path)
+            and _FILE_MESSAGE.match(value, start) is not None)
 
 
 def _values(pattern: re.Pattern, value: str) -> str:
@@ -151,7 +157,7 @@ def _values(pattern: re.Pattern, value: str) -> str:
             end = bare.end() if bare else start
         if end == start and not quote:
             out.append(value[pos:start])  # no value here (`secretKeyRef:` then a block)
-        elif not quote and _file_path(value, match):
+        elif not quote and _file_path(value, match, start):
             out.append(value[pos:match.end()])  # `'/etc/passwd': not a folder`: a path's last part is no key
             end = match.end()
         elif names_a_secret(match.groupdict().get("name") or "", value[start:end]):
