@@ -24,6 +24,9 @@ from dvdoctor.core.names import DvNames
 from dvdoctor.verdicts.registry import RESTORE, NotApplicable, Problem, Run, check
 from dvdoctor.core.words import plural
 
+#: Missing StatefulSet pods named one by one; more are counted in one finding.
+MAX_NAMED = 5
+
 #: A ReplicaSet's pod-template-hash, and the random suffix a ReplicaSet gives its pods.
 HASH, POD_SUFFIX = r"[a-z0-9]{5,10}", r"[a-z0-9]{5}"
 
@@ -78,11 +81,20 @@ def run(facts: Facts, run: Run):
         sts = facts.get("statefulsets", s)
         if sts is None:
             continue
-        for i in range(k8s.spec_replicas(sts)):
-            if f"{s}-{i}" not in seen.get(f"statefulset/{s}", []):
-                yield Problem(f"DV pod {s}-{i} does not exist", (f"statefulset/{s} wants {k8s.spec_replicas(sts)} replicas, "
-                              f"ready {k8s.ready_replicas(sts)}; pods: {', '.join(sorted(seen.get(f'statefulset/{s}', []))) or 'none'}",),
-                              f"statefulset/{s}")
+        want, pods = k8s.spec_replicas(sts), seen.get(f"statefulset/{s}", [])
+        why = (f"statefulset/{s} wants {want} replicas, ready {k8s.ready_replicas(sts)}; "
+               f"pods: {', '.join(sorted(pods)) or 'none'}",)
+        # the first few missing pods by name, the rest counted: a count of millions is one line, not millions
+        missing = want - len({p for p in pods if p.startswith(f"{s}-") and p[len(s) + 1:].isdigit()
+                              and int(p[len(s) + 1:]) < want})
+        i = named = 0
+        while named < MAX_NAMED and named < missing:
+            if f"{s}-{i}" not in pods:
+                yield Problem(f"DV pod {s}-{i} does not exist", why, f"statefulset/{s}")
+                named += 1
+            i += 1
+        if missing > named:
+            yield Problem(f"{missing - named} more pods of {s} do not exist", why, f"statefulset/{s}")
     for d in names.side_deployments:
         dep = facts.get("deployments", d)
         if dep is not None and k8s.spec_replicas(dep) > 0 and f"deployment/{d}" not in seen:

@@ -13,7 +13,7 @@ good backup not copied yet); it reads the backup volume only, and DV stays up.
 """
 
 from dvdoctor.facts.backups import link_timestamp
-from dvdoctor.core.units import timestamp_time
+from dvdoctor.core.units import is_timestamp, timestamp_time
 from dvdoctor.facts.model import SECTION_BAR, SECTION_COPIES, Facts
 from dvdoctor.verdicts.registry import NOW, WARNING, Problem, Skip, check
 from dvdoctor.facts.trust import survey
@@ -31,7 +31,7 @@ def run(facts: Facts):
     if facts.section(SECTION_COPIES).get("error"):
         raise Skip(f"the copies could not be listed: {facts.section(SECTION_COPIES)['error']} (see copies-unusable)")
     copies = [s for s in facts.section(SECTION_COPIES)["snapshots"] if s.get("complete")]
-    copied = {s.get("backup") for s in copies}
+    copied = {s.get("backup") for s in copies if is_timestamp(str(s.get("backup")))}  # a tag set by hand may be anything
     good = survey(facts).good()
     obj = f"persistentvolumeclaim/{names.bar_pvc}"
     if good and good[-1].timestamp not in copied:

@@ -297,6 +297,17 @@ DAMAGED_FACTS = [
     ("access", {"rules": [{"apiGroups": 7, "resources": ["pods"], "verbs": ["get"]}]}),
     ("collected_at", "2026-13-01T00:00:00Z"),
     ("server", {"version": "x"}),
+    # ... and what the second break-it review found past the first schema: a count the API cannot hold
+    # (a check named each missing pod of 10**12: memory ran out), times Python takes but cannot compare
+    # or add to, a size no float holds, and the untyped parts of the volume's and the engine's facts
+    ("objects/statefulsets/0/spec/replicas", 10**12),
+    ("collected_at", "2026-12-03T13:00:00"),
+    ("collected_at", "2021-W01-1"),
+    ("collected_at", "9999-12-31T23:59:59Z"),
+    ("objects/persistentvolumeclaims/0/spec", {"resources": {"requests": {"storage": "9" * 400}}}),
+    ("engine/markers", [{"name": ".bar", "size": "x", "mtime": 1}]),
+    ("bar_volume/df/total", 10**400),
+    ("bar_volume/entries/0/mtime", 10**18),
 ]
 
 
@@ -382,8 +393,24 @@ def test_check_from_reads_a_support_bundle_and_refuses_other_gzip_in_one_line(tm
     plain_gzip.write_bytes(gzip.compress(facts.read_bytes()))
     cut = tmp_path / "cut.tar.gz"
     cut.write_bytes(bundle.read_bytes()[:200])
-    for path, why in ((other, "its first member is not facts.json"), (plain_gzip, "invalid header"),
-                      (cut, "")):
+    # a pax header that announces 64 MiB before any member: refused on its first block, never read whole
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        info = tarfile.TarInfo("facts.json")
+        info.pax_headers, info.size = {"comment": "x" * (64 * 1024 * 1024)}, 2
+        tar.addfile(info, io.BytesIO(b"{}"))
+    pax_bomb = tmp_path / "pax.tar.gz"
+    pax_bomb.write_bytes(gzip.compress(raw.getvalue()))
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w") as tar:
+        info = tarfile.TarInfo("facts.json")
+        info.type, info.linkname = tarfile.SYMTYPE, "/etc/passwd"
+        tar.addfile(info)
+    linked = tmp_path / "linked.tar.gz"
+    linked.write_bytes(gzip.compress(raw.getvalue()))
+    for path, why in ((other, "its first member is not facts.json"), (plain_gzip, "its first member is not facts.json"),
+                      (cut, ""), (pax_bomb, "its first member is not facts.json"),
+                      (linked, "its first member is not a regular file")):
         assert run(["check", "--from", str(path)]) == 2
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and "is gzip'd but not a support bundle of `dvdoctor collect --bundle`" in err

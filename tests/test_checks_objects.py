@@ -105,6 +105,14 @@ def test_missing_statefulset_and_deployment_pods_are_reported():
     assert messages == ["DV pod dv-worker-0 does not exist", "deployment dv-api wants 1 pod and has none"]
 
 
+def test_a_statefulset_missing_many_pods_names_a_few_and_counts_the_rest():
+    """It named every missing pod: 10**12 replicas in a facts file ran the machine out of memory."""
+    data = b.healthy()
+    next(s for s in data["objects"]["statefulsets"] if s["metadata"]["name"] == "dv-worker")["spec"]["replicas"] = 1000
+    messages = [p.message for p in b.run_one("dv-pods-not-ready", data, RESTORE).problems]
+    assert messages == [f"DV pod dv-worker-{i} does not exist" for i in range(1, 6)] + ["994 more pods of dv-worker do not exist"]
+
+
 def test_pods_are_matched_by_exact_owner_never_by_substring():
     data = b.healthy()
     lookalike = crashlooping(b.deployment_pod("dv-api-gateway", "5d8f7c6b4", "q9w8e"))
@@ -463,3 +471,12 @@ def test_no_lease_api_means_no_lock_a_known_answer_not_an_unknown():
     data["server"] = {"version": None, "lease": None}  # the server was not asked: still unknown
     r = b.run_one("stale-dvdoctor-lock", data)
     assert r.status == "skip" and r.incomplete
+
+
+def test_a_copy_tagged_by_hand_with_no_timestamp_is_not_a_copy_of_a_backup():
+    """A restic tag is anyone's to set: `backup=zzz` crashed the check (break-it review)."""
+    data = b.healthy()
+    data["copies"] = {"snapshots": [{"backup": "zzz", "complete": True}, {"backup": "9999-99-99-99-99-99", "complete": True}]}
+    r = b.run_one("no-recent-copy", data)
+    assert r.status == "warn" and "has no copy" in r.problems[0].message, (r.status, r.reason)
+    assert "copies in the repository: none" in r.problems[0].evidence

@@ -47,7 +47,8 @@ def human_bytes(n: float) -> str:
 
 _SUFFIX = {"Ki": 1024, "Mi": 1024**2, "Gi": 1024**3, "Ti": 1024**4, "Pi": 1024**5,
            "k": 1000, "K": 1000, "M": 1000**2, "G": 1000**3, "T": 1000**4, "P": 1000**5, "": 1}
-QUANTITY_RE = re.compile(r"^([0-9]+(?:\.[0-9]+)?)(Ki|Mi|Gi|Ti|Pi|k|K|M|G|T|P|)$")
+#: At most 18 digits before the point: no storage size needs more, and a float of more overflows.
+QUANTITY_RE = re.compile(r"^([0-9]{1,18}(?:\.[0-9]{1,9})?)(Ki|Mi|Gi|Ti|Pi|k|K|M|G|T|P|)$")
 
 
 def parse_quantity(q: str) -> int:

@@ -8,6 +8,7 @@ to the cluster; they take "now" from the facts, so a bundle gives the same answe
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from importlib import resources
@@ -184,11 +185,18 @@ def _facts_text(path: Path) -> str:
     with open(path, "rb") as fh:
         if fh.read(2) != GZIP_MAGIC:
             return read_text(path, MAX_BYTES)
+    import gzip
     import tarfile
     import zlib
 
     not_one = f"bundle {path} is gzip'd but not a support bundle of `dvdoctor collect --bundle`"
     try:
+        with gzip.open(path) as raw:  # the first header, judged before tarfile reads what it announces
+            header = raw.read(tarfile.BLOCKSIZE)
+        name, kind = header[:100].split(b"\0", 1)[0], header[156:157]
+        if name != FACTS_MEMBER.encode() or kind not in (tarfile.REGTYPE, tarfile.AREGTYPE):
+            what = "is not facts.json" if name != FACTS_MEMBER.encode() else "is not a regular file"
+            raise UsageError(f"{not_one}: its first member {what}")
         with tarfile.open(path, mode="r|gz") as tar:
             first = tar.next()
             if first is None or first.name != FACTS_MEMBER or not first.isfile():
@@ -213,9 +221,17 @@ def _formats():
     from ..core.units import parse_quantity
 
     formats = jsonschema.FormatChecker(formats=())
-    formats.checks("date-time", raises=(ValueError, TypeError))(lambda v: not isinstance(v, str) or parse_time(v) is not None)
-    formats.checks("quantity", raises=ValueError)(lambda v: not isinstance(v, str) or parse_quantity(v) >= 0)
+    formats.checks("date-time", raises=(ValueError, TypeError))(
+        lambda v: not isinstance(v, str) or (_RFC3339.fullmatch(v) is not None and parse_time(v) is not None))
+    formats.checks("quantity", raises=(ValueError, OverflowError))(lambda v: not isinstance(v, str) or parse_quantity(v) >= 0)
     return formats
+
+
+#: A time as the API writes it: RFC 3339 with its offset (Python would also take a bare date, a time
+#: with no offset or a week date, which checks cannot compare with aware times), in years that
+#: leave room for the checks' arithmetic (a year 1 start or a 9999 collection overflows a datetime).
+_RFC3339 = re.compile(r"(19|[2-8][0-9]|9[0-8])[0-9]{2}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,9})?"
+                      r"(Z|[+-][0-9]{2}:[0-9]{2})", re.ASCII)
 
 
 def validate(data: object, where: str = "facts") -> None:
