@@ -401,8 +401,28 @@ def test_a_gate_checks_only_its_commands_permissions():
     r = b.run_one("dvdoctor-permissions", data, BACKUP)
     assert [line.split(":")[0] for line in r.problems[0].evidence] == ["cannot patch apps/deployments"]
     # a right to change DV that check does not need: the backup would be refused at its first change
-    assert r.status == "fail" and "it would be refused at its first change" in r.problems[0].message
+    assert r.status == "fail" and "it would be refused part-way" in r.problems[0].message
     assert b.run_one("dvdoctor-permissions", data, RESTORE).status == "pass"
+
+
+def test_a_gate_stops_on_a_right_met_only_part_way_and_not_on_creating_a_claim_that_exists():
+    """Break-it review: without delete on jobs a backup scaled DV down, then was refused at deleting its
+    finished job; without create on claims, one stopped although dv-bar-pvc was there to use."""
+    data = b.quiesced(b.healthy())
+    data["access"]["rules"] = [{"verbs": ["get", "list", "watch", "create", "patch"], "apiGroups": ["batch"], "resources": ["jobs"]},
+                               {"verbs": ["*"], "apiGroups": ["", "apps", "coordination.k8s.io", "storage.k8s.io"], "resources": ["*"]}]
+    r = b.run_one("dvdoctor-permissions", data, BACKUP)
+    assert r.status == "fail" and [e.split(":")[0] for e in r.problems[0].evidence] == ["cannot delete batch/jobs"]
+    data["access"]["rules"] = [
+        {"verbs": ["get", "list", "watch", "patch", "delete"], "apiGroups": [""], "resources": ["persistentvolumeclaims"]},
+        {"verbs": ["*"], "apiGroups": ["apps", "batch", "coordination.k8s.io", "storage.k8s.io"], "resources": ["*"]},
+        {"verbs": ["*"], "apiGroups": [""], "resources": [r for r in ("pods", "pods/log", "pods/exec", "events",
+                                                                       "serviceaccounts", "persistentvolumes")]}]
+    r = b.run_one("dvdoctor-permissions", data, BACKUP)
+    assert [e.split(":")[0] for e in r.problems[0].evidence] == ["cannot create persistentvolumeclaims"]
+    assert r.status == "warn"  # dv-bar-pvc exists: the backup will not create it
+    b.remove(data, "persistentvolumeclaims", "dv-bar-pvc")
+    assert b.run_one("dvdoctor-permissions", data, BACKUP).status == "fail"
 
 
 def test_a_gate_missing_only_rights_check_needs_too_warns_its_checks_say_the_rest():

@@ -163,7 +163,7 @@ def test_a_backup_without_the_right_to_scale_stops_at_its_gate_and_says_nothing_
     before = flow.snapshot()
     code, out, _ = flow.backup("--yes")
     assert code == 1, out
-    assert "it would be refused at its first change" in out and "cannot patch apps/deployments" in out
+    assert "it would be refused part-way" in out and "cannot patch apps/deployments" in out
     assert "Preflight failed: nothing was changed." in out
     assert "dvdoctor backup --ignore-check dvdoctor-permissions" in out
     assert flow.snapshot() == before

@@ -57,8 +57,8 @@ def test_a_check_account_running_fix_is_told_what_fix_needs(dv):
     config = grant(dv, "check", "checker")
     report = dv.dvdoctor("check", "--for", "backup", "-o", "json", kubeconfig=config).json
     permissions = next(r for r in report["results"] if r["id"] == "dvdoctor-permissions")
-    # the backup's gate stops: it would be refused at its first change (scaling the side deployments)
+    # the backup's gate stops: it would be refused part-way (scaling the side deployments)
     assert permissions["status"] == "fail", permissions
     evidence = " ".join(permissions["problems"][0]["evidence"])
     assert "cannot patch apps/deployments" in evidence and "`dvdoctor backup` needs" in permissions["problems"][0]["message"]
-    assert "it would be refused at its first change" in permissions["problems"][0]["message"]
+    assert "it would be refused part-way" in permissions["problems"][0]["message"]
