@@ -65,5 +65,5 @@ def run(facts: Facts, run: Run):
     others = [(p, verb) for p, verb in permissions.missing(rules, permissions.ALL) if (p, verb) not in gaps]
     if others:
         commands = sorted({c for p, _ in others for c in p.commands if c != command})
-        yield Note(f"not needed by `dvdoctor {command}`; missing for {', '.join(commands)}: "
+        yield Note(f"also missing, needed only by {', '.join(commands)} (not by `dvdoctor {command}`): "
                    + "; ".join(f"{verb} {p.api}" for p, verb in others))

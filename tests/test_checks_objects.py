@@ -384,7 +384,7 @@ def test_check_is_judged_on_what_check_needs_and_lists_the_rest():
     lines = r.problems[0].evidence
     assert any(line.startswith("cannot list storage.k8s.io/storageclasses (cluster-wide)") for line in lines)
     assert not any("deployments" in line or "cannot delete pods" in line for line in lines)  # fix's and backup's
-    assert "patch apps/deployments" in r.reason and "delete pods" in r.reason and "not needed by `dvdoctor check`" in r.reason
+    assert "patch apps/deployments" in r.reason and "delete pods" in r.reason and "(not by `dvdoctor check`)" in r.reason
     data["access"]["rules"] = VIEW_AND_EXEC + [
         {"verbs": ["list"], "apiGroups": ["storage.k8s.io"], "resources": ["storageclasses"]},
         {"verbs": ["list"], "apiGroups": ["coordination.k8s.io"], "resources": ["leases"]}]

@@ -35,7 +35,7 @@ def test_a_check_account_gets_the_verdict_of_an_admin_without_a_refused_call(dv)
     assert verdicts(mine.json)["bar-pv-reclaim-delete"] != "skip"  # the cluster-wide read works
     permissions = next(r for r in mine.json["results"] if r["id"] == "dvdoctor-permissions")
     # the rights only fix, backup or restore need are listed, not flagged
-    assert permissions["status"] == "pass" and "not needed by `dvdoctor check`" in permissions["reason"], permissions
+    assert permissions["status"] == "pass" and "(not by `dvdoctor check`)" in permissions["reason"], permissions
     assert "forbidden" not in mine.stderr.lower()
     # with the inspection pod: the account creates, watches and deletes its Job (no node takes the pod)
     inspected = dv.dvdoctor("check", "-o", "json", kubeconfig=config, timeout=170)
