@@ -191,8 +191,8 @@ def _facts_text(path: Path) -> str:
 
     not_one = f"bundle {path} is gzip'd but not a support bundle of `dvdoctor collect --bundle`"
     try:
-        with gzip.open(path) as raw:  # the first header, judged before tarfile reads what it announces
-            header = raw.read(tarfile.BLOCKSIZE)
+        with gzip.open(path) as stream:  # the first header, judged before tarfile reads what it announces
+            header = stream.read(tarfile.BLOCKSIZE)
         name, kind = header[:100].split(b"\0", 1)[0], header[156:157]
         if name != FACTS_MEMBER.encode() or kind not in (tarfile.REGTYPE, tarfile.AREGTYPE):
             what = "is not facts.json" if name != FACTS_MEMBER.encode() else "is not a regular file"
