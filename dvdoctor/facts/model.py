@@ -191,19 +191,21 @@ def _facts_text(path: Path) -> str:
 
     not_one = f"bundle {path} is gzip'd but not a support bundle of `dvdoctor collect --bundle`"
     try:
-        with gzip.open(path) as stream:  # the first header, judged before tarfile reads what it announces
+        with gzip.open(path) as stream:
+            # the first header, judged before tarfile reads what it announces (a pax header of any size)
             header = stream.read(tarfile.BLOCKSIZE)
-        name, kind = header[:100].split(b"\0", 1)[0], header[156:157]
-        if name != FACTS_MEMBER.encode() or kind not in (tarfile.REGTYPE, tarfile.AREGTYPE):
-            what = "is not facts.json" if name != FACTS_MEMBER.encode() else "is not a regular file"
-            raise UsageError(f"{not_one}: its first member {what}")
-        with tarfile.open(path, mode="r|gz") as tar:
-            first = tar.next()
-            if first is None or first.name != FACTS_MEMBER or not first.isfile():
-                raise UsageError(f"{not_one}: its first member is not {FACTS_MEMBER}")
-            if first.size > MAX_BYTES:
-                raise TooBig(f"its {FACTS_MEMBER} is larger than {MAX_BYTES // 1024**2} MiB, the most dvdoctor reads")
-            raw = tar.extractfile(first).read(MAX_BYTES + 1)
+            name, kind = header[:100].split(b"\0", 1)[0], header[156:157]
+            if name != FACTS_MEMBER.encode() or kind not in (tarfile.REGTYPE, tarfile.AREGTYPE):
+                what = "is not facts.json" if name != FACTS_MEMBER.encode() else "is not a regular file"
+                raise UsageError(f"{not_one}: its first member {what}")
+            stream.seek(0)
+            with tarfile.open(fileobj=stream, mode="r|") as tar:
+                first = tar.next()
+                if first is None or first.name != FACTS_MEMBER or not first.isfile():  # a ustar prefix: x/facts.json
+                    raise UsageError(f"{not_one}: its first member is not {FACTS_MEMBER}")
+                if first.size > MAX_BYTES:
+                    raise TooBig(f"its {FACTS_MEMBER} is larger than {MAX_BYTES // 1024**2} MiB, the most dvdoctor reads")
+                raw = tar.extractfile(first).read(MAX_BYTES + 1)
     except (tarfile.TarError, EOFError, zlib.error, OSError) as exc:  # gzip.BadGzipFile is an OSError
         raise UsageError(f"{not_one}: {exc}") from None
     return raw.decode("utf-8")
