@@ -15,9 +15,8 @@ import os
 import secrets
 import subprocess
 import sys
-import time
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
@@ -32,10 +31,48 @@ CACHE = Path(os.environ.get("KUBE_REAL_CACHE") or ROOT / ".cache" / "kube")
 BINARIES = ("kube-apiserver", "kube-controller-manager", "kube-scheduler")
 
 
+def _is_real(path: str) -> bool:
+    return Path(path).is_relative_to(Path(__file__).parent)
+
+
 def pytest_collection_modifyitems(items):
-    for item in items:
-        if Path(str(item.fspath)).is_relative_to(Path(__file__).parent):
-            item.add_marker(pytest.mark.real)
+    """Mark the real tier, and schedule it first: the control plane then serves it early and stops (see
+    pytest_runtest_logfinish) while the rest of the run goes on, instead of idling beside it."""
+    real = [item for item in items if _is_real(str(item.fspath))]
+    for item in real:
+        item.add_marker(pytest.mark.real)
+    items[:] = _real_first(real, [item for item in items if not _is_real(str(item.fspath))],
+                           int(os.environ.get("PYTEST_XDIST_WORKER_COUNT") or 1))
+
+
+def _real_first(real: list, others: list, workers: int) -> list:
+    """The run's order: each worker's first share of tests starts with its part of the real tier.
+
+    pytest-xdist (load and worksteal) first hands each of the W workers one contiguous slice of the
+    order (a 1/W share, then 1/(W-1) of what is left, ...); putting the real tests at the head of
+    every slice runs them side by side, as their waits on the control plane want. An order only: under
+    another split they still run, just less side by side."""
+    out, left, rest = [], len(real) + len(others), list(others)
+    for k in range(workers):
+        size = left // (workers - k)
+        mine = real[k::workers]
+        out += mine + rest[:max(0, size - len(mine))]
+        del rest[:max(0, size - len(mine))]
+        left -= size
+    return out + rest
+#: The run's real-tier tests, once collection is final (every xdist worker collects the same list).
+_REAL_NODEIDS: set[str] = set()
+
+
+def pytest_collection_finish(session):
+    _REAL_NODEIDS.update(item.nodeid for item in session.items if _is_real(str(item.fspath)))
+
+
+def pytest_runtest_logfinish(nodeid, location):
+    """The last real-tier test of the run stops the control plane, whichever worker ran it: the
+    plane otherwise idles on (about 0.1 CPU-second a second) until the slowest worker ends."""
+    if nodeid in _REAL_NODEIDS and _SHARED:
+        _shared_finished_one(_SHARED[0])
 
 
 def _unavailable() -> str | None:
@@ -112,44 +149,81 @@ def _users(path: Path, change: int) -> int:
     return count
 
 
+#: The folder the run's workers share (set by `control_plane`), for the count of finished real tests.
+_SHARED: list[Path] = []
+
+
+@dataclass(frozen=True)
+class _Shared:
+    """What the workers of one run share about its control plane, all in the run's common folder."""
+
+    folder: Path
+
+    @property
+    def run(self) -> Path:
+        return self.folder / "kube-real"
+
+    @property
+    def lock(self) -> Path:
+        return self.folder / "kube-real.lock"
+
+    @property
+    def users(self) -> Path:
+        return self.folder / "kube-real.users"
+
+    @property
+    def failure(self) -> Path:
+        return self.folder / "kube-real.failed"
+
+    @property
+    def finished(self) -> Path:
+        return self.folder / "kube-real.finished"
+
+
+def _down(shared: _Shared) -> None:
+    """Stop the plane if it is up (under the lock)."""
+    if (shared.run / "env").exists():
+        _script(shared.run, "down")
+        (shared.run / "env").unlink(missing_ok=True)
+
+
+def _shared_finished_one(folder: Path) -> None:
+    shared = _Shared(folder)
+    with _locked(shared.lock):
+        if _users(shared.finished, +1) >= len(_REAL_NODEIDS):
+            _down(shared)
+
+
 @pytest.fixture(scope="session")
 def control_plane(tmp_path_factory) -> Iterator[ControlPlane]:
     """One control plane for the whole run. Under pytest-xdist the workers share it: the first to need
-    it starts it in the run's common temp folder (the others wait on a lock, then use it), and the last
-    to finish stops it; every test has its own namespace, so they can run side by side on it."""
+    it starts it in the run's common temp folder (the others wait on a lock, then use it). It stops when
+    the run's last real-tier test has finished (`pytest_runtest_logfinish`), or else when the last
+    worker using it ends (an interrupted run); every test has its own namespace, so they can run side by
+    side on it."""
     why = _unavailable()
     if why:
         pytest.skip(why)
-    if not os.environ.get("PYTEST_XDIST_WORKER"):
-        run = tmp_path_factory.mktemp("kube-real")
-        failed = _up(run)
-        if failed:
-            pytest.fail(failed, pytrace=False)
-        try:
-            yield _plane(run)
-        finally:
-            _script(run, "down")
-        return
-    shared = tmp_path_factory.getbasetemp().parent  # the run's folder; each worker's basetemp is inside it
-    run, lock, users, failure = (shared / "kube-real", shared / "kube-real.lock", shared / "kube-real.users",
-                                 shared / "kube-real.failed")
-    with _locked(lock):
-        if failure.exists():
-            pytest.fail(failure.read_text(), pytrace=False)
-        if not (run / "env").exists():
-            run.mkdir(exist_ok=True)
-            failed = _up(run)
+    base = tmp_path_factory.getbasetemp()
+    # under xdist each worker's basetemp is inside the run's folder; alone, the run's folder is basetemp
+    shared = _Shared(base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base)
+    _SHARED[:] = [shared.folder]
+    with _locked(shared.lock):
+        if shared.failure.exists():
+            pytest.fail(shared.failure.read_text(), pytrace=False)
+        if not (shared.run / "env").exists():
+            shared.run.mkdir(exist_ok=True)
+            failed = _up(shared.run)
             if failed:
-                failure.write_text(failed)
+                shared.failure.write_text(failed)
                 pytest.fail(failed, pytrace=False)
-        _users(users, +1)
+        _users(shared.users, +1)
     try:
-        yield _plane(run)
+        yield _plane(shared.run)
     finally:
-        with _locked(lock):
-            if _users(users, -1) == 0:
-                _script(run, "down")
-                (run / "env").unlink(missing_ok=True)
+        with _locked(shared.lock):
+            if _users(shared.users, -1) == 0:
+                _down(shared)
 
 
 class _TimedOut(BaseException):
@@ -237,7 +311,6 @@ class DvNamespace:
     plane: ControlPlane
     home: Path
     kubeconfig: Path
-    pvs: list[str] = field(default_factory=list)
 
     @property
     def api(self) -> Api:
@@ -310,19 +383,13 @@ def dv(control_plane, tmp_path, request) -> DvNamespace:
     api.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}, None)
     home = tmp_path / "home"
     home.mkdir()
-    ns = DvNamespace(name, control_plane, home, control_plane.kubeconfig(tmp_path / "kubeconfig", control_plane.admin_token, name),
-                     pvs=[f"dv-pv-{name}", f"dv-bar-pv-{name}"])
+    ns = DvNamespace(name, control_plane, home, control_plane.kubeconfig(tmp_path / "kubeconfig", control_plane.admin_token, name))
     ns.apply(load_manifests(MANIFESTS / "dv-1.5.0.yaml", {"NS": name, "BAR_RECLAIM": reclaim}))
     api.wait("the PV binder to bind dv-pvc and dv-bar-pvc", lambda: all(
         (c.get("status") or {}).get("phase") == "Bound" for c in api.list("PersistentVolumeClaim", name)), timeout=60)
     api.wait("DV's pods to be created", lambda: len(api.list("Pod", name)) >= 8, timeout=60)
-    try:
-        yield ns
-    finally:
-        api.delete("Namespace", None, name)
-        for pv in ns.pvs:
-            api.delete("PersistentVolume", None, pv)
-        for kind in ("ClusterRoleBinding", "ClusterRole"):  # what `dvdoctor rbac` grants cluster-wide for it
-            for obj in api.list(kind, None, "app.kubernetes.io/managed-by=dvdoctor"):
-                if obj["metadata"]["name"].startswith(f"dvdoctor-{name}-"):
-                    api.delete(kind, None, obj["metadata"]["name"])
+    # Nothing is deleted after the test: its namespace, volumes and grants are all named after it (no
+    # other test sees them), and they go with the plane's etcd data when the run's real tests end.
+    # Deleting a namespace makes the namespace controller list and delete every kind in it: about 0.4
+    # CPU-second a test, more than many tests cost.
+    return ns
