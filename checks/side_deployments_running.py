@@ -39,7 +39,7 @@ def run(facts: Facts, run: Run):
                 for d in running]
     evidence.append("tar then fails with 'file changed as we read it'")
     if backup_active:
-        evidence.append(f"dvdoctor changes nothing while {names.backup_job} runs (so the fix below refuses): let it "
+        evidence.append(f"dvdoctor changes nothing while {names.backup_job} runs: let it "
                         "end, or, if nobody watches it, stop it with `dvdoctor fix --issue bar-job-unattended`; "
                         "then `dvdoctor backup` scales them down first")
     yield Problem(f"{', '.join(k8s.name(d) for d in running)} still run{'s' if len(running) == 1 else ''} while {when}",

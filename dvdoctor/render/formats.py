@@ -22,7 +22,7 @@ from ..facts.model import Facts
 from ..core.files import check_target, write_atomic
 from .output import console
 from ..verdicts.registry import ERROR, WARNING, Check, Result, Run
-from .report import redacted, render, to_json
+from .report import redacted, render, repair_line, to_json
 
 FORMATS = ("table", "json", "junit", "sarif")
 SARIF_VERSION = "2.1.0"
@@ -36,15 +36,16 @@ def _failing(result: Result, fail_on: str) -> bool:
     return result.status == "fail" or (fail_on == WARNING and result.status == "warn")
 
 
-def _problem_text(result: Result) -> str:
+def _problem_text(facts: Facts, result: Result) -> str:
     lines = []
     for p in result.problems:
         lines.append(("[suppressed: " + p.suppressed + "] " if p.suppressed else "") + p.message)
         lines += [f"  {e}" for e in p.evidence]
         if p.object:
             lines.append(f"  object: {p.object}")
-    if result.check.fix_command:
-        lines.append(f"fix: {result.check.fix_command}")
+    repair = repair_line(facts, result)
+    if repair:
+        lines.append(f"{repair[0]}: {repair[1]}")
     return "\n".join(lines)
 
 
@@ -97,9 +98,9 @@ def to_junit(facts: Facts, results: list[Result], fail_on: str = ERROR, run: Run
         elif _failing(r, fail_on):
             first = next(p for p in r.problems if not p.suppressed)
             node = ET.SubElement(case, "failure", {"message": _xml(first.message), "type": r.check.severity})
-            node.text = _xml(_problem_text(r))
+            node.text = _xml(_problem_text(facts, r))
         elif r.problems:
-            ET.SubElement(case, "system-out").text = _xml(_problem_text(r))
+            ET.SubElement(case, "system-out").text = _xml(_problem_text(facts, r))
     ET.indent(suites)
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(suites, encoding="unicode")
 

@@ -16,6 +16,7 @@ from rich.markup import escape
 
 from ..core import redact
 from ..facts.model import Facts
+from ..repair.owner import fix_waits_for
 from ..verdicts.registry import ERROR, FAILED, INCOMPLETE, WARNING, Problem, Result, Run, exit_code
 from ..core.words import plural
 
@@ -67,6 +68,21 @@ def redacted(results: list[Result]) -> list[Result]:
                                    object=redact.text(p.object) if p.object else p.object)
     return [dataclasses.replace(r, problems=[problem(p) for p in r.problems],
                                 reason=redact.text(r.reason) if r.reason else r.reason) for r in results]
+
+
+def repair_line(facts: Facts, result: Result) -> tuple[str, str] | None:
+    """What repairs a result's findings, as (label, text): its fix command; none while a DV BAR job
+    runs that the fix would refuse to act under; or the runbook's manual steps. None when nothing is
+    to repair (no finding, or every one suppressed)."""
+    if not any(not p.suppressed for p in result.problems):
+        return None
+    if not result.check.fix_command:
+        return "manual repair", f"dvdoctor explain {result.check.id}"
+    job = fix_waits_for(facts, result.check.fix or "")
+    if job is not None:
+        return "fix", (f"none while job {job.name} runs (DV's own job owns the namespace: "
+                       f"`{result.check.fix_command}` would change nothing)")
+    return "fix", result.check.fix_command
 
 
 def summary_line(results: list[Result], left_out: list[str] | None = None) -> str:
@@ -136,11 +152,9 @@ def render(console: Console, facts: Facts, results: list[Result], *, hint: str |
             console.print(f"     {mark}{escape(p.message)}")
             for line in p.evidence:
                 console.print(f"       [dim]{escape(line)}[/]")
-        if any(not p.suppressed for p in r.problems):
-            if r.check.fix_command:
-                console.print(f"     [bold]fix:[/] {r.check.fix_command}")
-            else:
-                console.print(f"     [bold]manual repair:[/] dvdoctor explain {r.check.id}")
+        repair = repair_line(facts, r)
+        if repair:
+            console.print(f"     [bold]{repair[0]}:[/] {escape(repair[1])}")
     console.print(summary_line(results, left_out))
     console.print(verdict_line(results, fail_on, left_out))
     failing = [r.check.id for r in results if r.status in ("fail", "crash")]

@@ -43,6 +43,23 @@ def describe(job: BarJob, now: datetime, watched_by: str | None) -> str:
     return f"job {job.name} {job.running_for(now)} ({who}; {watch})"
 
 
+#: Repairs that may act while a DV BAR job runs: the one that stops an unattended backup job, and
+#: the one that deletes leftover jobs (dvcli.sh's list job; never an active backup or restore job).
+#: Every other repair refuses under a job, scaling the side deployments down included: a backup
+#: whose tar has read DV's files beside running writers is not made whole by stopping them half-way,
+#: and DV's job owns the namespace while it runs (break-it review, L3).
+UNDER_BAR_JOB = ("bar-job-unattended", "leftover-bar-pods")
+
+
+def fix_waits_for(facts: Facts, fix_id: str) -> BarJob | None:
+    """The active DV BAR job under which this repair would refuse, or None when it may act now: what a
+    report says instead of a fix command that would only be refused."""
+    if fix_id in UNDER_BAR_JOB:
+        return None
+    active = active_jobs(facts.objects("jobs"), facts.names)
+    return active[0] if active else None
+
+
 def what_to_do(job: BarJob, names: DvNames, watched_by: str | None) -> str:
     if job.name == names.list_job:
         return ("it is dvcli.sh's list job, which dvcli.sh never removes: delete it with "

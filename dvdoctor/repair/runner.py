@@ -22,7 +22,7 @@ from ..facts.model import Facts
 from ..verdicts.registry import Result, Run, Suppression, run_checks
 from .audit import AuditLog, Change
 from .fixer import Fix, FixOptions, judged, load_all, manual_plan
-from .owner import refuse_while_active, refuse_while_active_live
+from .owner import UNDER_BAR_JOB, refuse_while_active, refuse_while_active_live
 from .plan import ActionFailed, Delete, Plan, Runner, StopJob, execute
 
 #: Repairs that remove or point at backups: they decide on backups read back in this run.
@@ -31,12 +31,6 @@ ON_BACKUPS = frozenset({"bar-low-space", "incomplete-backups", "broken-backup-sy
 #: How many more times `fix --all` looks again after its repairs, for what they uncovered.
 MORE_ROUNDS = 2
 
-#: Repairs that may act while a DV BAR job runs: the one that stops an unattended backup job, and
-#: the one that deletes leftover jobs (dvcli.sh's list job; never an active backup or restore job).
-#: Every other repair refuses under a job, scaling the side deployments down included: a backup
-#: whose tar has read DV's files beside running writers is not made whole by stopping them half-way,
-#: and DV's job owns the namespace while it runs (break-it review, L3).
-UNDER_BAR_JOB = ("bar-job-unattended", "leftover-bar-pods")
 
 
 class Screen(Protocol):
@@ -200,15 +194,16 @@ class Repairs:
             self.screen.dry_run()
             return True
         command = f"dvdoctor fix --issue {','.join(p.fix for p in todo)}"
+        asked = "dvdoctor fix --all" if all_ids else command  # a refusal names the command the person ran
         ending = jobs_ended_by(todo)
         if any(p.fix not in UNDER_BAR_JOB for p in todo):
-            refuse_while_active(facts, command, ending)
+            refuse_while_active(facts, asked, ending)
         todo.sort(key=lambda p: p.fix not in UNDER_BAR_JOB)  # what stops a job goes first; the rest acts after it
         if not self.screen.ask(f"Apply {plural(sum(len(p.actions) for p in todo), 'change')} in namespace {facts.namespace}?"):
             return False
         with self.lock(command, ending):
             if any(p.fix not in UNDER_BAR_JOB for p in todo):  # a job started while we asked
-                refuse_while_active_live(self.cluster, facts.names, command, ending)
+                refuse_while_active_live(self.cluster, facts.names, asked, ending)
             ok = self._apply(facts, fixes, todo, options)
         if by_hand:
             self.screen.by_hand(by_hand, steps_shown=True)

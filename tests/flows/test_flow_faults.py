@@ -134,12 +134,12 @@ def test_a_second_run_refuses_while_the_first_holds_the_lock(held_flow) -> None:
             time.sleep(0.05)
         flow.cluster().patch("deployments", "dv-api", {"spec": {"replicas": 1}})
         for argv in (("backup", "--yes"), ("restore", "--yes"), ("prune", "--keep", "1", "--yes"),
-                     ("fix", "--issue", "side-deployments-running", "--yes")):
+                     ("fix", "--issue", "side-deployments-running", "--yes"), ("fix", "--all", "--yes")):
             code, out, err = flow.dv(*argv)
             lines = [line for line in err.splitlines() if line.strip()]
             assert code == 2 and len(lines) == 1, (argv, out, err)
-            if argv[0] == "fix":
-                assert "so `dvdoctor fix --issue side-deployments-running` changed nothing" in lines[0]
+            if argv[0] == "fix":  # the refusal names the command as it was run
+                assert f"so `dvdoctor fix {' '.join(argv[1:-1])}` changed nothing" in lines[0]
                 assert f"(started by `dvdoctor backup` of " in lines[0] and f"@{os.uname().nodename}:{first.pid};" in lines[0]
                 continue
             assert f"@{os.uname().nodename}:{first.pid} running `dvdoctor backup` since " in lines[0]

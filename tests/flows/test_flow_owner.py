@@ -120,6 +120,10 @@ def test_the_marker_repair_and_the_scale_down_refuse_too(held_flow) -> None:
     code, out, _ = flow.dv("check", "--only", "side-deployments-running")
     assert code == 1 and "dv-api still runs while job dv-backup-job is running" in out, out
     assert "dvdoctor changes nothing while dv-backup-job runs" in out and "fix --issue bar-job-unattended" in out
+    # no fix command that would only be refused: the report says why there is none now
+    assert "fix: none while job dv-backup-job runs" in out and "fix: dvdoctor fix --issue side-deployments-running" not in out
+    code, out, _ = flow.dv("check", "--only", "side-deployments-running", "-o", "junit")
+    assert "fix: none while job dv-backup-job runs" in out, out
     code, out, err = flow.dv("fix", "--issue", "side-deployments-running", "--yes")
     assert code == 2, out + err
     one_line_refusal(err, "dvdoctor fix --issue side-deployments-running")
