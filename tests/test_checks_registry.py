@@ -96,6 +96,19 @@ def test_a_check_whose_section_was_not_collected_is_skipped_with_why():
     assert (r.status, r.reason) == ("skip", "bar_volume: --no-pod: the backup volume was not inspected")
 
 
+def test_a_check_skipped_by_choice_is_not_unknown_whatever_else_failed():
+    """no-recent-copy needs the backup volume and the copies: with no copies configured it does not
+    apply, even when the volume's inspection failed (it would not have run either way)."""
+    data = b.healthy()
+    del data["bar_volume"]
+    data["skipped"]["bar_volume"] = "the inspection pod could not be created: jobs is forbidden"
+    del data["copies"]
+    data["skipped"]["copies"] = "copies are not configured (copies: in dvdoctor.yaml)"
+    r = b.run_one("no-recent-copy", data)
+    assert r.status == "skip" and not r.incomplete, r.reason
+    assert b.run_one("bar-low-space", data).incomplete  # the volume's own checks cannot tell
+
+
 @pytest.mark.parametrize("option", ["only", "skip", "ignore"])
 def test_unknown_check_ids_are_an_error_that_lists_the_known_ones(option):
     with pytest.raises(UsageError) as err:

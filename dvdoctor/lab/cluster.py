@@ -237,7 +237,9 @@ class LabCluster:
         on_change: Callable[[dict | None], None] | None = None,
     ) -> dict | None:
         """Poll the folder: cheap, and another process's changes show at the next look; a pod's
-        process that ends is a look at once (see runtime.wait_for_an_exit)."""
+        process that ends is a look at once (see runtime.wait_for_an_exit). The right asked for is a
+        watch's, as a server's watch asks it: a role without it is refused here as it would be there."""
+        self._allow("watch", kind)
         pods = self.store.root / "pods"
         return poll(self, kind, name, until, timeout, on_change, interval=0.1, max_interval=0.5,
                     pause=lambda seconds: runtime.wait_for_an_exit(pods, seconds))

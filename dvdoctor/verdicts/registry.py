@@ -285,7 +285,9 @@ def run_checks(
         missing = [s for s in sorted(chk.needs) if facts.section(s) is None]
         if missing:
             why = "; ".join(f"{s}: {facts.skipped(s) or 'not collected'}" for s in missing)
-            results.append(Result(chk, "skip", reason=why, incomplete=any(facts.unknown(s) for s in missing)))
+            # unknown only when every missing section is: one left out or not there to look at (copies
+            # not configured) skips the check whatever the others would have held
+            results.append(Result(chk, "skip", reason=why, incomplete=all(facts.unknown(s) for s in missing)))
             continue
         started = time.perf_counter()
         try:

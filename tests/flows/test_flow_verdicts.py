@@ -15,6 +15,7 @@ import sys
 import pytest
 
 from dvdoctor.lab import break_lab
+from dvdoctor.lab.store import Store
 from dvdoctor.verdicts.registry import load_all
 
 
@@ -158,8 +159,14 @@ def test_a_gate_that_could_not_run_a_check_refuses_with_3_and_names_its_own_opti
 def test_a_backup_without_the_right_to_scale_stops_at_its_gate_and_says_nothing_false_when_let_through(flow):
     """Break-it review, M5: dvdoctor's role may not patch deployments. The gate stops the backup
     before anything changes; let through, it is refused at its first scale-down and says so, without
-    claiming that DV's deployments were left down (none was scaled)."""
+    claiming that DV's deployments were left down (none was scaled). The lab's fault also takes watch
+    on jobs, without which the gate's inspection Job cannot be followed: given back here, so that the
+    gate can judge and the backup meet the missing patch."""
     break_lab(flow.lab, "dvdoctor-permissions")
+    store = Store(flow.lab)
+    meta = store.meta()
+    meta["rules"].append({"apiGroups": ["batch"], "resources": ["jobs"], "verbs": ["watch"]})
+    store.save_meta(meta)
     before = flow.snapshot()
     code, out, _ = flow.backup("--yes")
     assert code == 1, out

@@ -110,5 +110,9 @@ def test_rbac_rules_are_enforced(lab):
     break_lab(lab.store.root, "dvdoctor-permissions")
     with pytest.raises(Forbidden, match='cannot patch resource "deployments"'):
         lab.patch("deployments", "dv-api", {"spec": {"replicas": 0}})
+    # a wait is a watch, as a server sees it: the fault takes watch on jobs, and get stays
+    with pytest.raises(Forbidden, match='cannot watch resource "jobs"'):
+        lab.wait("jobs", "dv-init-volume", lambda job: job is not None, 1)
+    assert lab.get("jobs", "dv-init-volume")
     assert lab.list("deployments")
     assert not any("deployments" in r["resources"] and "*" in r["verbs"] for r in lab.allowed_rules())
