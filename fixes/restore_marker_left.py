@@ -10,7 +10,6 @@ from typing import Sequence
 
 from dvdoctor.facts.model import SECTION_ENGINE, Facts
 from dvdoctor.repair.fixer import FixOptions, fix
-from dvdoctor.repair.owner import refuse_while_active
 from dvdoctor.repair.plan import EngineScript, Plan, remove_marker
 from dvdoctor.verdicts.registry import Problem, module_id
 
@@ -22,10 +21,6 @@ def plan(facts: Facts, problems: Sequence[Problem], options: FixOptions) -> Plan
     out = Plan()
     names = facts.names
     facts.require(SECTION_ENGINE)
-    if facts.marker(names.restore_marker) is not None:
-        # Safety, not the check again: while a DV job runs the marker is the job's (the check then
-        # passes), and a repair asked for by name refuses, naming the job, rather than say "nothing to do".
-        refuse_while_active(facts, f"dvdoctor fix --issue {ID}")
     for problem in problems:  # the post-restore steps the check found not done
         if problem.data["caching_step_due"]:
             out.actions.append(EngineScript(("caching-off", names.caching_script),

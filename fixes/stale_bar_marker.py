@@ -11,7 +11,6 @@ from typing import Sequence
 
 from dvdoctor.facts.model import SECTION_ENGINE, Facts
 from dvdoctor.repair.fixer import FixOptions, fix
-from dvdoctor.repair.owner import refuse_while_active
 from dvdoctor.repair.plan import Delete, Plan, remove_marker
 from dvdoctor.verdicts.registry import Problem, module_id
 
@@ -22,10 +21,6 @@ ID = module_id(__name__)
 def plan(facts: Facts, problems: Sequence[Problem], options: FixOptions) -> Plan:
     out = Plan()
     facts.require(SECTION_ENGINE)
-    if facts.marker(facts.names.bar_marker) is not None:
-        # Safety, not the check again: while a DV job runs the marker is the job's (the check then
-        # passes), and a repair asked for by name refuses, naming the job, its age and what to do.
-        refuse_while_active(facts, f"dvdoctor fix --issue {ID}")
     for problem in problems:  # the marker left behind, and the DV pods it keeps down
         out.actions.append(remove_marker(facts, problem.data["marker"], f"in {facts.names.engine_pod}"))
         stuck = problem.data["not_ready"]

@@ -11,6 +11,7 @@ from dvdoctor.facts.model import Facts
 from dvdoctor.repair.fixer import FixOptions, load_all
 from dvdoctor.core.names import REPLICAS_ANNOTATION
 from dvdoctor.repair.owner import BarJobActive
+from dvdoctor.repair.runner import Repairs
 from dvdoctor.repair.plan import AwaitGrown, BarScript, Delete, EngineScript, Patch, Scale, StopJob
 from dvdoctor.verdicts.registry import load_all as load_checks
 
@@ -48,6 +49,22 @@ def test_side_deployments_scale_down_and_back_to_the_recorded_count():
     assert up.actions == [Scale("dv-caching", 1), Scale("dv-api", 3), Scale("dv-unified-console", 1)]
 
 
+class _Screen:
+    """A screen that asks yes and says nothing: the refusals below come before anything is shown."""
+
+    def ask(self, _question: str) -> bool:
+        return True
+
+    def __getattr__(self, _name: str):
+        return lambda *args, **kwargs: None
+
+
+def _repairs() -> Repairs:
+    def nothing(*_args):
+        raise AssertionError("the refusal comes first: nothing is collected, locked or changed")
+    return Repairs(cluster=None, screen=_Screen(), collect_again=nothing, lock=nothing)  # type: ignore[arg-type]
+
+
 def test_stale_marker_is_removed_only_when_no_bar_job_runs():
     data = b.healthy()
     data["engine"]["markers"] = [marker(".bar")]
@@ -55,9 +72,27 @@ def test_stale_marker_is_removed_only_when_no_bar_job_runs():
     assert [type(a) for a in p.actions] == [EngineScript]
     assert p.actions[0].args == ("remove-marker", "/mnt/marker_files", ".bar")
     data["objects"]["jobs"].append(b.job("dv-backup-job", state="active"))
-    with pytest.raises(BarJobActive, match="dv-backup-job has been running .*so `dvdoctor fix --issue stale-bar-marker` "
-                                           "changed nothing"):
-        plan("stale-bar-marker", data)
+    for dry_run in (False, True):  # a dry run is refused as the run would be
+        with pytest.raises(BarJobActive, match="dv-backup-job has been running .*so `dvdoctor fix --issue stale-bar-marker"
+                                               f"{' --dry-run' if dry_run else ''}` changed nothing"):
+            _repairs().repair(Facts(data), ["stale-bar-marker"], FixOptions(), dry_run=dry_run)
+
+
+def test_a_running_job_another_repair_would_delete_is_no_way_past_the_refusal():
+    """Break-it review (high): DV's backup job runs, watched by dvcli.sh, one of its pods failed and it
+    retries. bar-job-failed's repair deletes that job; named with a repair that may act under a job
+    (leftover-bar-pods), or by `fix --all`, it was let through and deleted the running job."""
+    data = b.healthy()
+    job = b.job("dv-backup-job", state="active")
+    job["status"]["startTime"] = "2021-01-23T07:50:00Z"  # 10 minutes before the facts: dvcli.sh still waits on it
+    data["objects"]["jobs"].append(job)
+    data["objects"]["pods"].append(b.job_pod("dv-backup-job", suffix="f41l1", phase="Failed"))
+    assert b.run_one("bar-job-unattended", data).status == "pass"
+    assert b.run_one("bar-job-failed", data).status == "fail"
+    with pytest.raises(BarJobActive, match="so `dvdoctor fix --issue bar-job-failed,leftover-bar-pods` changed nothing"):
+        _repairs().repair(Facts(data), ["bar-job-failed", "leftover-bar-pods"], FixOptions())
+    with pytest.raises(BarJobActive, match="so `dvdoctor fix --all` changed nothing"):
+        _repairs().repair_all(Facts(data), [], FixOptions())
 
 
 def test_stale_marker_restart_deletes_only_dv_pods_that_are_not_ready():

@@ -119,8 +119,10 @@ def flow_repair(runner: Runner, fix_id: str, facts: Facts, collect_again: Callab
 
 
 def jobs_ended_by(plans: list[Plan]) -> frozenset[str]:
-    """The jobs these plans delete or stop: while only those run, the other fixes may act after them."""
-    return frozenset(a.name for p in plans for a in p.actions
+    """The jobs these plans stop or delete by a repair that may act on DV's job (UNDER_BAR_JOB): while
+    only those run, the other fixes may act after them. A job another repair would delete (a retrying
+    job bar-job-failed deletes) is no reason to act under it: that repair is refused as any other."""
+    return frozenset(a.name for p in plans if p.fix in UNDER_BAR_JOB for a in p.actions
                      if isinstance(a, StopJob) or (isinstance(a, Delete) and a.kind == "jobs"))
 
 
@@ -167,9 +169,11 @@ class Repairs:
             result = judged_by(fix_id)
             return result.status if result else None
 
-        if not dry_run and not all_ids and not any(i in UNDER_BAR_JOB for i in ids):
+        # a refusal names the command as the person ran it; a dry run is refused as the run would be
+        asked = ("dvdoctor fix --all" if all_ids else f"dvdoctor fix --issue {','.join(ids)}") + (" --dry-run" if dry_run else "")
+        if not all_ids and not any(i in UNDER_BAR_JOB for i in ids):
             # asked by name while DV's job runs: its check may pass only because the job owns what it looks at
-            refuse_while_active(facts, f"dvdoctor fix --issue {','.join(ids)}")
+            refuse_while_active(facts, asked)
         passing = [i for i in ids if status(i) in ("pass", "suppressed")]
         for i in passing:
             self.screen.passing(i)
@@ -190,14 +194,13 @@ class Repairs:
             if by_hand:
                 self.screen.by_hand(by_hand, steps_shown=False)
             return not by_hand and not stuck
-        if dry_run:
-            self.screen.dry_run()
-            return True
         command = f"dvdoctor fix --issue {','.join(p.fix for p in todo)}"
-        asked = "dvdoctor fix --all" if all_ids else command  # a refusal names the command the person ran
         ending = jobs_ended_by(todo)
         if any(p.fix not in UNDER_BAR_JOB for p in todo):
             refuse_while_active(facts, asked, ending)
+        if dry_run:
+            self.screen.dry_run()
+            return True
         todo.sort(key=lambda p: p.fix not in UNDER_BAR_JOB)  # what stops a job goes first; the rest acts after it
         if not self.screen.ask(f"Apply {plural(sum(len(p.actions) for p in todo), 'change')} in namespace {facts.namespace}?"):
             return False
