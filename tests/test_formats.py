@@ -215,3 +215,57 @@ def test_check_rejects_a_bad_output_file_before_reading_anything(tmp_path):
     result = CliRunner().invoke(app, ["check", "--from", str(tmp_path / "absent.json"), "--output-file", "html=x"])
     assert result.exit_code != 0
     assert "unknown format 'html'" in str(result.exception)
+
+
+# ---- the fix a report names while one of DV's jobs runs ---------------------------------------
+
+def _under_job(job: str, minutes_old: int) -> dict:
+    """Healthy facts with DV's `job` active, started `minutes_old` before they were collected (the
+    builders' facts are collected at 08:00): under 60, dvcli.sh may still be waiting on it."""
+    import builders as b
+    data = b.healthy()
+    started = b.job(job, state="active")
+    hours, minutes = divmod(8 * 60 - minutes_old, 60)
+    started["status"]["startTime"] = f"2021-01-23T{hours:02d}:{minutes:02d}:00Z"
+    data["objects"]["jobs"].append(started)
+    return data
+
+
+@pytest.mark.parametrize(("job", "minutes_old", "check_id", "says"), [
+    # a backup job dvcli.sh waits on: the scale-down would be refused
+    ("dv-backup-job", 10, "side-deployments-running", "none while job dv-backup-job runs (dvdoctor changes nothing "
+                                                      "under DV's job): wait for it to end"),
+    # nobody watches it any more: the one repair that may stop it keeps its command
+    ("dv-backup-job", 120, "bar-job-unattended", "dvdoctor fix --issue bar-job-unattended"),
+    # a restore is never stopped half-way, not even one nobody watches
+    ("dv-restore-job", 120, "bar-job-unattended", "none while job dv-restore-job runs (dvdoctor changes nothing under "
+                                                  "DV's job): wait for it to end (stopping a restore half-way"),
+])
+def test_the_fix_line_names_no_command_a_running_job_would_refuse(job, minutes_old, check_id, says):
+    import builders as b
+    from dvdoctor.render.report import repair_line
+    from dvdoctor.verdicts.registry import BACKUP, Run, run_checks
+    facts = Facts(_under_job(job, minutes_old))
+    [result] = run_checks(facts, Run(phase=BACKUP) if check_id == "side-deployments-running" else Run(), only=[check_id])
+    assert result.status == "fail", b.evidence(result)
+    label, text = repair_line(facts, result)
+    assert label == "fix" and text.startswith(says), text
+    waits = None if text.startswith("dvdoctor fix") else text
+    row = to_dict(facts, [result])["results"][0]
+    jsonschema.validate(to_dict(facts, [result]), report_schema())
+    assert (row["fix"], row["fix_waits"]) == (None if waits else text, waits)
+    assert f"fix: {text}" in to_junit(facts, [result])
+    [item] = json.loads(to_sarif(facts, [result]))["runs"][0]["results"]
+    assert item["message"]["text"].endswith(f"fix: {text}") and item["properties"]["repair"] == text
+
+
+def test_under_dvclis_list_job_the_fix_line_says_to_delete_it_first():
+    import builders as b
+    from dvdoctor.render.report import repair_line
+    from dvdoctor.verdicts.registry import run_checks
+    data = _under_job("dv-list-backups-job", 10)
+    b.find(data, "persistentvolumes", "pvc-bar-0472")["spec"]["persistentVolumeReclaimPolicy"] = "Delete"
+    facts = Facts(data)
+    results = {r.check.id: r for r in run_checks(facts, only=["bar-pv-reclaim-delete", "leftover-bar-pods"])}
+    assert repair_line(facts, results["bar-pv-reclaim-delete"])[1].endswith(
+        "it is dvcli.sh's list job, which dvcli.sh never removes: delete it with `dvdoctor fix --issue leftover-bar-pods`")

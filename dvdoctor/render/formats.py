@@ -149,6 +149,10 @@ def to_sarif(facts: Facts, results: list[Result], run: Run = Run()) -> str:
                 "message": {"text": p.message + "".join(f"\n{e}" for e in p.evidence)},
                 "properties": {"evidence": list(p.evidence), "namespace": facts.namespace},
             }
+            repair = repair_line(facts, r)
+            if repair and not p.suppressed:  # the rule's help names the fix; this says what holds now
+                item["message"]["text"] += f"\n{repair[0]}: {repair[1]}"
+                item["properties"]["repair"] = repair[1]
             if p.object:
                 kind, _, name = p.object.partition("/")
                 item["locations"] = [{"logicalLocations": [{

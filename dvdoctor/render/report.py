@@ -46,7 +46,7 @@ def to_dict(facts: Facts, results: list[Result], *, left_out: list[str] | None =
         "left_out": list(left_out or []),
         "exit_code": exit_code(results, fail_on),
         "summary": summary(results),
-        "results": [r.to_dict() for r in results],
+        "results": [_result_dict(facts, r) for r in results],
     }
 
 
@@ -72,17 +72,25 @@ def redacted(results: list[Result]) -> list[Result]:
 
 def repair_line(facts: Facts, result: Result) -> tuple[str, str] | None:
     """What repairs a result's findings, as (label, text): its fix command; none while a DV BAR job
-    runs that the fix would refuse to act under; or the runbook's manual steps. None when nothing is
-    to repair (no finding, or every one suppressed)."""
+    runs that the fix would be refused under, and what to do instead; or the runbook's manual steps.
+    None when nothing is to repair (no finding, or every one suppressed)."""
     if not any(not p.suppressed for p in result.problems):
         return None
     if not result.check.fix_command:
         return "manual repair", f"dvdoctor explain {result.check.id}"
-    job = fix_waits_for(facts, result.check.fix or "")
-    if job is not None:
-        return "fix", (f"none while job {job.name} runs (DV's own job owns the namespace: "
-                       f"`{result.check.fix_command}` would change nothing)")
-    return "fix", result.check.fix_command
+    return "fix", fix_waits_for(facts, result.check.fix or "") or result.check.fix_command
+
+
+def _result_dict(facts: Facts, result: Result) -> dict:
+    """A result as JSON: `fix` is the command that repairs it now, null while it must wait (`fix_waits`
+    says for what and what to do) or when only a person can repair it."""
+    out = result.to_dict()
+    repair = repair_line(facts, result)
+    waits = repair[1] if repair and repair[0] == "fix" and repair[1] != result.check.fix_command else None
+    if waits:
+        out["fix"] = None
+    out["fix_waits"] = waits
+    return out
 
 
 def summary_line(results: list[Result], left_out: list[str] | None = None) -> str:

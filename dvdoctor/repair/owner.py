@@ -51,13 +51,20 @@ def describe(job: BarJob, now: datetime, watched_by: str | None) -> str:
 UNDER_BAR_JOB = ("bar-job-unattended", "leftover-bar-pods")
 
 
-def fix_waits_for(facts: Facts, fix_id: str) -> BarJob | None:
-    """The active DV BAR job under which this repair would refuse, or None when it may act now: what a
-    report says instead of a fix command that would only be refused."""
-    if fix_id in UNDER_BAR_JOB:
-        return None
+def fix_waits_for(facts: Facts, fix_id: str) -> str | None:
+    """Why this repair cannot act now, as a report says it in place of a command that would only be
+    refused ("none while job X runs: what to do", in the refusal's own words), or None when it may act.
+    The two repairs that act on DV's job itself are refused too by a restore job: stopping a restore
+    half-way leaves DV's data half-replaced, so bar-job-unattended never does it."""
     active = active_jobs(facts.objects("jobs"), facts.names)
-    return active[0] if active else None
+    if fix_id in UNDER_BAR_JOB:
+        active = [j for j in active if fix_id == STOP_FIX and j.name == facts.names.restore_job]
+    if not active:
+        return None
+    job = active[0]
+    watched = watcher(job, facts.get("leases", LEASE_NAME), facts.data["source"].get("lock_holder_gone") is True,
+                      facts.now)
+    return f"none while job {job.name} runs (dvdoctor changes nothing under DV's job): {what_to_do(job, facts.names, watched)}"
 
 
 def what_to_do(job: BarJob, names: DvNames, watched_by: str | None) -> str:
