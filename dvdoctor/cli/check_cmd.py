@@ -113,14 +113,15 @@ def check(
     # checks a gate takes care of itself are not the user's choice: they are not "left out"
     chosen = [c for c in left_out(phase.value, only, skip) if c not in handled_by_flow(phase.value)]
     level = WARNING if fail_on == FailOn.warn else ERROR
-    write_files(targets, facts, results, level, chosen, run)
-    write(output.value, facts, results, sys.stdout, level, chosen, run)
     if phase != Phase.now:
         # the gate's command refuses under DV's own running job before its checks (exit 2, one line):
-        # so does its gate here; dvcli.sh's list job is the gate's leftover-bar-pods, as in the command
+        # so does its gate here, before any report, which would say "clean" for a command that is refused;
+        # dvcli.sh's list job is the gate's leftover-bar-pods, as in the command
         from ..repair.owner import refuse_while_active
 
         refuse_while_active(facts, f"dvdoctor {phase.value}", frozenset({facts.names.list_job}))
+    write_files(targets, facts, results, level, chosen, run)
+    write(output.value, facts, results, sys.stdout, level, chosen, run)
     raise typer.Exit(exit_code(results, level))
 
 

@@ -259,9 +259,11 @@ def test_check_for_backup_refuses_as_backup_does_under_a_running_backup_job(held
     flow = held_flow
     kill_backup_mid_job(flow)
     for phase in ("backup", "restore"):
-        code, out, err = flow.dv("check", "--for", phase)
-        assert code == 2, out + err
-        assert f"{REFUSED}, so `dvdoctor {phase}` changed nothing" in " ".join(err.split())
+        for fmt in ("table", "json"):
+            code, out, err = flow.dv("check", "--for", phase, "-o", fmt)
+            assert code == 2, out + err
+            assert f"{REFUSED}, so `dvdoctor {phase}` changed nothing" in " ".join(err.split())
+            assert out == "", out  # no report: it said "clean (exit 0)" of a command that is refused
     code, out, err = flow.backup("--yes")
     assert code == 2
     one_line_refusal(err, "dvdoctor backup")
