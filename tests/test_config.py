@@ -78,6 +78,13 @@ def test_an_empty_file_gives_the_defaults():
     ("bar:\n  size: 20 gigs\n", "site.yaml:2: bar.size: '20 gigs' is not allowed; expected a storage size such as 40Gi"),
     ("suppressions:\n  - check: stale-bar-marker\n    object: dv-engine-0\n    reason: known\n",
      "site.yaml:3: suppressions[0].object: 'dv-engine-0' is not allowed; expected one object as findings name it, kind/name"),
+    # one name for two of DV's objects: deleting dvcli.sh's "list job" would delete the running backup job
+    ("names:\n  list_job: dv-backup-job\n", "site.yaml:2: names.list_job: 'dv-backup-job' is also names.backup_job: "
+                                           "each of backup_job, restore_job, list_job, test_job, init_volume_job names its own object"),
+    ("names:\n  bar_pvc: data\n  data_pvc: data\n", "site.yaml:2: names.bar_pvc: 'data' is also names.data_pvc"),
+    ("names:\n  restore_marker: .bar\n", "site.yaml:2: names.restore_marker: '.bar' is also names.bar_marker"),
+    ("names:\n  side_deployments: [dv-api, dv-engine]\n", "site.yaml:2: names.side_deployments[1]: 'dv-engine' is also "
+                                                           "names.statefulsets[0]"),
 ])
 def test_each_kind_of_error_names_the_line_and_the_field(text, expected):
     assert error_of(text).startswith(expected)

@@ -224,6 +224,7 @@ def _settings(data: dict, root: yaml.Node, where: str, base: Path | None) -> Sit
     bar = data.get("bar") or {}
     if "uid" in bar:
         names["bar_uid"] = bar["uid"]
+    _distinct(DvNames(**names), root, where)
     return SiteSettings(
         copies=_copies(data.get("copies"), root, where, base),
         names=DvNames(**names),
@@ -232,6 +233,26 @@ def _settings(data: dict, root: yaml.Node, where: str, base: Path | None) -> Sit
         storage_class=bar.get("storage_class"),
         bar_size=bar.get("size"),
     )
+
+
+#: Names that must name different objects: a repair that acts on one (deleting dvcli.sh's list job,
+#: removing a marker) would otherwise act on another (DV's running backup job, the restore's marker).
+DISTINCT = (("backup_job", "restore_job", "list_job", "test_job", "init_volume_job"), ("data_pvc", "bar_pvc"),
+            ("bar_marker", "restore_marker"), ("statefulsets", "side_deployments"))
+
+
+def _distinct(names: DvNames, root: yaml.Node, where: str) -> None:
+    for group in DISTINCT:
+        seen: dict[str, str] = {}
+        for field in group:
+            value = getattr(names, field)
+            for i, one in enumerate(value if isinstance(value, tuple) else (value,)):
+                key = f"{field}[{i}]" if isinstance(value, tuple) else field
+                if one in seen:
+                    path = ["names", field, i] if isinstance(value, tuple) else ["names", field]
+                    raise UsageError(f"{where}:{_line(root, path)}: names.{key}: {one!r} is also names.{seen[one]}: each of "
+                                     f"{', '.join(group)} names its own object")
+                seen[one] = key
 
 
 def _copies(section: dict | None, root: yaml.Node, where: str, base: Path | None) -> CopySettings | None:
