@@ -8,7 +8,7 @@ symlink at the root of the volume to the combined tarball of the restore point.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from ..core.names import DvNames
 from ..core.units import TIMESTAMP_RE, is_timestamp, timestamp_time
@@ -50,6 +50,17 @@ class Backup:
         """The tarballs a whole backup folder has and this one lacks (or holds empty)."""
         wanted = (*names.component_tarballs, names.combined_tarball)
         return [n for n in wanted if self.files.get(n, 0) <= 0]
+
+
+#: How far ahead of dvdoctor's clock a folder's name may be (the pod's clock, not the admin's
+#: laptop's, named it); beyond this a folder is future-dated: a finding, never "the newest", never
+#: a running job's folder, and nothing dvdoctor does removes, restores or points at it.
+CLOCK_SKEW = timedelta(minutes=10)
+
+
+def not_future(items: list[Backup], now: datetime) -> list[Backup]:
+    """The backups not dated in the future (beyond CLOCK_SKEW of `now`), in their order."""
+    return [b for b in items if b.time <= now + CLOCK_SKEW]
 
 
 def backups(bar: dict, names: DvNames) -> list[Backup]:

@@ -26,11 +26,11 @@ tarball of some size whose inner engine tarball is cut.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from ..cluster import k8s
 from . import bar_jobs
-from .backups import Backup, OddEntry, backups, link_timestamp, odd_entries
+from .backups import Backup, OddEntry, backups, link_timestamp, not_future, odd_entries
 from .model import SECTION_BAR, Facts
 from ..core.names import DvNames
 
@@ -42,10 +42,6 @@ STATES = (GOOD, UNVERIFIED, DAMAGED, IN_PROGRESS)
 
 #: The probe's readback state for a file it may not read (a permission problem, not damage).
 UNREADABLE = "unreadable"
-
-#: How far ahead of dvdoctor's clock a folder's name may be (the pod's clock, not the admin's
-#: laptop's, named it); beyond this a folder is future-dated: a finding, never "the newest".
-CLOCK_SKEW = timedelta(minutes=10)
 
 #: A recorded read-back is for the combined tarball as it was: `manifest["read_back"]` holds these.
 RECORD_KEY = "read_back"
@@ -156,9 +152,8 @@ def survey(facts: Facts, bar: dict | None = None) -> Survey:
     bar = facts.bar if bar is None else bar
     names = facts.names
     found = backups(bar, names)
-    horizon = facts.now + CLOCK_SKEW
-    future = [b for b in found if b.time > horizon]
-    items = [b for b in found if b.time <= horizon]
+    items = not_future(found, facts.now)
+    future = [b for b in found if b not in items]
     odd = odd_entries(bar, names) + [
         OddEntry(b.timestamp, "dir", f"dated in the future ({(b.time - facts.now).total_seconds() / 3600:.1f} h "
                                      "ahead of now): not a backup DV took, and never counted as the newest")

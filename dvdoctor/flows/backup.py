@@ -17,7 +17,7 @@ from rich.markup import escape
 
 from ..cluster import k8s
 from ..facts import origin, trust
-from ..facts.backups import Backup, backups, link_timestamp
+from ..facts.backups import Backup, backups, link_timestamp, not_future
 from ..core.units import human_bytes
 from ..core.errors import DvdoctorError, Forbidden, Invalid
 from ..facts.probe import ReadBack
@@ -92,7 +92,7 @@ def start_plan(facts: Facts, job: dict, opts: FlowOptions) -> Plan:
             refuse_while_active(facts, "dvdoctor backup")
         plan.actions.append(Delete("jobs", k8s.name(old), f"delete the finished job {k8s.name(old)} and its pods"))
     if facts.bar is not None:  # which folders are this job's, should it have to be stopped
-        items = backups(facts.bar, names)
+        items = not_future(backups(facts.bar, names), facts.now)  # a future-dated folder is no newest
         job["metadata"].setdefault("annotations", {})[NEWEST_BEFORE_ANNOTATION] = items[-1].timestamp if items else ""
     plan.actions.append(Create("jobs", job, f"create job {job['metadata']['name']} from DV's template "
                                             f"(image {k8s.pod_image(k8s.job_pod_spec(job))})"))

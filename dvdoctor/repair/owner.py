@@ -23,7 +23,7 @@ from ..cluster.port import Cluster
 from ..core.errors import DvdoctorError
 from ..core.names import DvNames
 from ..core.units import human_bytes
-from ..facts.backups import backups, link_timestamp
+from ..facts.backups import backups, link_timestamp, not_future
 from ..facts.bar_jobs import BarJob, active_jobs, folders_of_job, watcher
 from ..facts.model import Facts
 from .plan import Action, BarScript, Plan, Scale, StopJob, remove_marker, scale_back_count
@@ -120,7 +120,7 @@ def cleanup_after_stop(facts: Facts, job: BarJob, plan: Plan) -> None:
         plan.notes.append(f"the backup volume could not be inspected ({facts.skipped('bar_volume')}): a partial "
                           "folder, if any, is left for `dvdoctor fix --issue incomplete-backups`")
     else:
-        items = backups(facts.bar, names)
+        items = not_future(backups(facts.bar, names), facts.now)  # a future-dated folder is no job's
         link_ts = link_timestamp(facts.bar, names)
         partial = folders_of_job(items, job, link_ts)
         if partial:

@@ -56,6 +56,35 @@ def kill_backup_mid_job(flow) -> str:
     return partial
 
 
+def test_a_future_dated_folder_is_never_the_running_jobs_nor_removed_with_it(held_flow) -> None:
+    """Break-it review: with a folder dated next year on the volume, the backup recorded it as the
+    newest before its job, so the folder the job was writing looked damaged, and stopping the job
+    left that folder behind. A future-dated folder is never the newest nor a job's: the job's own
+    folder is in progress, and stopping the job removes it and keeps the future one."""
+    flow = held_flow
+    future = (datetime.now(timezone.utc) + timedelta(days=365)).strftime("%Y-%m-%d-%H-%M-%S")
+    (flow.bar / future).mkdir()
+    (flow.bar / future / "notes.txt").write_text("someone's, with a wrong clock")
+    (previous,) = [t for t in flow.timestamps() if t != future]
+    proc = subprocess.Popen([sys.executable, "-m", "dvdoctor", "--lab", str(flow.lab), "backup", "--yes",
+                             "--log-dir", str(flow.logs)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        wait_for("the job half-way", lambda: len(flow.timestamps()) == 3 and flow.holding("dv-backup-job"), proc=proc)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.communicate(timeout=10)
+    (partial,) = [t for t in flow.timestamps() if t not in (previous, future)]
+    annotations = flow.cluster().get("jobs", "dv-backup-job")["metadata"]["annotations"]
+    assert annotations["dvdoctor.io/newest-before"] == previous
+    code, out, _ = flow.dv("check", "--only", "incomplete-backups")
+    assert code == 0, out  # the folder being written is in progress, not damaged
+    code, out, err = flow.dv("fix", "--issue", "bar-job-unattended", "--yes")
+    assert code == 0, out + err
+    assert f"delete the partial backup folder {partial} " in out and future not in out, out
+    assert sorted(flow.timestamps()) == sorted([previous, future])
+    assert (flow.bar / future / "notes.txt").exists()
+
+
 def job_uid(flow, name: str = "dv-backup-job") -> str | None:
     job = flow.cluster().get("jobs", name)
     return job["metadata"]["uid"] if job and k8s.job_state(job) == "active" else None
