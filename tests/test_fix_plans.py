@@ -293,3 +293,46 @@ def test_incomplete_folders_go_but_not_one_being_written():
     b.add_backup(data["bar_volume"], "2021-01-23-07-59-00", {"dv_backup_dv_metastore.tar.gz": 1})
     data["objects"]["jobs"].append(b.job("dv-backup-job", state="active"))
     assert plan("incomplete-backups", data).actions[0].args == ("remove", "2021-01-21-19-27-31")
+
+
+class _Cluster:
+    """The objects of builders' facts, as a cluster a repair lists and deletes from."""
+
+    def __init__(self, data: dict):
+        self.data = data
+
+    def describe(self) -> str:
+        return "test"
+
+    def list(self, kind: str, label_selector: str | None = None) -> list[dict]:
+        wanted = dict(term.split("=", 1) for term in label_selector.split(",")) if label_selector else {}
+        return [o for o in self.data["objects"].get(kind, [])
+                if all((o["metadata"].get("labels") or {}).get(k) == v for k, v in wanted.items())]
+
+    def get(self, kind: str, name: str) -> dict | None:
+        return next((o for o in self.data["objects"].get(kind, []) if o["metadata"]["name"] == name), None)
+
+    def delete(self, kind: str, name: str) -> bool:
+        before = self.data["objects"].get(kind, [])
+        self.data["objects"][kind] = [o for o in before if o["metadata"]["name"] != name]
+        return len(before) != len(self.data["objects"][kind])
+
+
+def test_a_fix_that_can_do_nothing_fails_the_run_beside_one_that_acts(tmp_path):
+    """Break-it review: a dvcli.sh restore job runs with nobody waiting (bar-job-unattended fails, and a
+    restore is never stopped half-way: its plan is empty) beside dvcli.sh's list job, which
+    leftover-bar-pods deletes. Both asked for by name: the list job goes, and the run exits 1, not 0."""
+    import contextlib
+    data = b.healthy()
+    restore = b.job("dv-restore-job", state="active")
+    restore["status"]["startTime"] = "2021-01-23T05:00:00Z"  # 3 h before the facts: dvcli.sh gave up on it
+    data["objects"]["jobs"] += [restore, b.job("dv-list-backups-job", state="active")]
+    assert {r.check.id: r.status for r in b.results(data, only=("bar-job-unattended", "leftover-bar-pods"))} == {
+        "bar-job-unattended": "fail", "leftover-bar-pods": "warn"}
+    cluster = _Cluster(copy.deepcopy(data))
+    repairs = Repairs(cluster=cluster, screen=_Screen(), audit_file=tmp_path / "audit.jsonl",  # type: ignore[arg-type]
+                      collect_again=lambda _every: Facts(copy.deepcopy(cluster.data)),
+                      lock=lambda _command, _ending: contextlib.nullcontext())
+    assert repairs.repair(Facts(data), ["bar-job-unattended", "leftover-bar-pods"], FixOptions()) is False
+    assert cluster.get("jobs", "dv-list-backups-job") is None and cluster.get("jobs", "dv-restore-job") is not None
+

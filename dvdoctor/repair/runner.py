@@ -22,7 +22,7 @@ from ..facts.model import Facts
 from ..verdicts.registry import Result, Run, Suppression, run_checks
 from .audit import AuditLog, Change
 from .fixer import Fix, FixOptions, judged, load_all, manual_plan
-from .owner import UNDER_BAR_JOB, refuse_while_active, refuse_while_active_live
+from .owner import UNDER_BAR_JOB, BarJobActive, refuse_while_active, refuse_while_active_live
 from .plan import ActionFailed, Delete, Plan, Runner, StopJob, execute
 
 #: Repairs that remove or point at backups: they decide on backups read back in this run.
@@ -207,17 +207,37 @@ class Repairs:
         with self.lock(command, ending):
             if any(p.fix not in UNDER_BAR_JOB for p in todo):  # a job started while we asked
                 refuse_while_active_live(self.cluster, facts.names, asked, ending)
-            ok = self._apply(facts, fixes, todo, options)
+            ok = self._apply(facts, fixes, todo, options, ending)
         if by_hand:
             self.screen.by_hand(by_hand, steps_shown=True)
-        return ok and not by_hand
+        # a fix asked for that found nothing it could do leaves its check failing: not a success
+        return ok and not by_hand and not stuck
 
-    def _apply(self, facts: Facts, fixes: dict[str, Fix], todo: list[Plan], options: FixOptions) -> bool:
-        """Apply the plans (the caller holds the lock), then verify each by its check on fresh facts."""
+    def _apply(self, facts: Facts, fixes: dict[str, Fix], todo: list[Plan], options: FixOptions,
+               ending: frozenset[str] = frozenset()) -> bool:
+        """Apply the plans (the caller holds the lock), then verify each by its check on fresh facts.
+
+        The plans that end DV's jobs (`ending`) go first; the others were let through only because
+        those jobs would end. So before the first of them the cluster is asked again, exempting
+        nothing: a stop that failed or a pod that outlived it leaves the job running, and then no
+        other plan is applied."""
         runner = open_runner(self.cluster, facts, self.audit_file, self.screen.progress)
         failed = False
         applied = []
+        still: str | None = None
+        looked = not ending
         for p in todo:
+            if p.fix not in UNDER_BAR_JOB and not looked:
+                looked = True
+                rest = [q.fix for q in todo if q.fix not in UNDER_BAR_JOB]
+                try:
+                    refuse_while_active_live(self.cluster, facts.names, f"dvdoctor fix --issue {','.join(rest)}")
+                except BarJobActive as exc:
+                    still = str(exc)
+            if still is not None and p.fix not in UNDER_BAR_JOB:
+                self.screen.failed(p.fix, f"not applied, since DV's job did not end: {still}")
+                failed = True
+                continue
             try:
                 changes = execute(p, runner)
             except ActionFailed as exc:

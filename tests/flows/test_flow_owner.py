@@ -21,6 +21,8 @@ import pytest
 from dvdoctor.cluster import k8s
 from dvdoctor.cluster.lock import LEASE_NAME
 from dvdoctor.core.names import REPLICAS_ANNOTATION, RUN_ANNOTATION
+from dvdoctor.lab import break_lab
+from dvdoctor.lab.store import Store
 
 from test_flow_faults import backup_files
 
@@ -83,6 +85,27 @@ def test_a_future_dated_folder_is_never_the_running_jobs_nor_removed_with_it(hel
     assert f"delete the partial backup folder {partial} " in out and future not in out, out
     assert sorted(flow.timestamps()) == sorted([previous, future])
     assert (flow.bar / future / "notes.txt").exists()
+
+
+def test_when_the_stop_fails_no_other_repair_acts_under_the_job(flow) -> None:
+    """Break-it review (high): `fix --all` lets the other repairs act after bar-job-unattended stops
+    DV's job; when that stop fails (here dvdoctor may not delete jobs; on a cluster, a pod stuck
+    terminating), the job runs on, and none of them may act: the partial folder stays."""
+    break_lab(flow.lab, "bar-job-unattended,incomplete-backups")
+    store = Store(flow.lab)
+    meta = store.meta()
+    for rule in meta["rules"]:
+        if "jobs" in rule["resources"]:
+            rule["verbs"] = ["get", "list", "watch", "create", "update", "patch"]
+    store.save_meta(meta)
+    before = flow.timestamps()  # the good backup, the killed run's partial one, the damaged one
+    code, out, err = flow.dv("fix", "--all", "--yes")
+    assert code == 1, out + err
+    flat = " ".join(out.split())
+    assert "✗ bar-job-unattended: delete job dv-backup-job" in flat and "forbidden" in flat, out
+    assert "✗ incomplete-backups: not applied, since DV's job did not end: job dv-backup-job" in flat, out
+    assert set(before) <= set(flow.timestamps())  # nothing removed (the running job may have made its folder since)
+    assert k8s.job_state(flow.cluster().get("jobs", "dv-backup-job")) == "active"
 
 
 def job_uid(flow, name: str = "dv-backup-job") -> str | None:
