@@ -254,6 +254,10 @@ def test_the_fix_line_names_no_command_a_running_job_would_refuse(job, minutes_o
     row = to_dict(facts, [result])["results"][0]
     jsonschema.validate(to_dict(facts, [result]), report_schema())
     assert (row["fix"], row["fix_waits"]) == (None if waits else text, waits)
+    # a check that passes under the job gets no command that would be refused either
+    [passing] = run_checks(facts, only=["stale-bar-marker"])
+    row = to_dict(facts, [passing])["results"][0]
+    assert passing.status == "pass" and row["fix"] is None and row["fix_waits"].startswith(f"none while job {job} runs")
     assert f"fix: {text}" in to_junit(facts, [result])
     [item] = json.loads(to_sarif(facts, [result]))["runs"][0]["results"]
     assert item["message"]["text"].endswith(f"fix: {text}") and item["properties"]["repair"] == text

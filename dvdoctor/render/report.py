@@ -82,11 +82,11 @@ def repair_line(facts: Facts, result: Result) -> tuple[str, str] | None:
 
 
 def _result_dict(facts: Facts, result: Result) -> dict:
-    """A result as JSON: `fix` is the command that repairs it now, null while it must wait (`fix_waits`
-    says for what and what to do) or when only a person can repair it."""
+    """A result as JSON: `fix` is its repair command, null when it has none (a person repairs it) or
+    while a DV BAR job runs that it would be refused under (`fix_waits` says which and what to do),
+    whether or not it found something: a script never gets a command that would be refused."""
     out = result.to_dict()
-    repair = repair_line(facts, result)
-    waits = repair[1] if repair and repair[0] == "fix" and repair[1] != result.check.fix_command else None
+    waits = fix_waits_for(facts, result.check.fix) if result.check.fix else None
     if waits:
         out["fix"] = None
     out["fix_waits"] = waits
