@@ -153,31 +153,15 @@ def _users(path: Path, change: int) -> int:
 _SHARED: list[Path] = []
 
 
-@dataclass(frozen=True)
 class _Shared:
-    """What the workers of one run share about its control plane, all in the run's common folder."""
+    """What the workers of one run share about its control plane, all in the run's common folder: the
+    plane's run folder, the lock they take turns under, the count of workers using it, why it failed
+    to start (once, for all), and the count of real-tier tests finished."""
 
-    folder: Path
-
-    @property
-    def run(self) -> Path:
-        return self.folder / "kube-real"
-
-    @property
-    def lock(self) -> Path:
-        return self.folder / "kube-real.lock"
-
-    @property
-    def users(self) -> Path:
-        return self.folder / "kube-real.users"
-
-    @property
-    def failure(self) -> Path:
-        return self.folder / "kube-real.failed"
-
-    @property
-    def finished(self) -> Path:
-        return self.folder / "kube-real.finished"
+    def __init__(self, folder: Path):
+        self.folder = folder
+        self.run, self.lock, self.users, self.failure, self.finished = (
+            folder / f"kube-real{suffix}" for suffix in ("", ".lock", ".users", ".failed", ".finished"))
 
 
 def _down(shared: _Shared) -> None:
