@@ -17,7 +17,8 @@ ended more than an hour ago; a finished object labelled app.kubernetes.io/manage
 running dvdoctor job whose run is gone (its creator's pid no longer exists on this host) or that is
 past its deadline.
 Repair: `dvdoctor fix --issue leftover-bar-pods` deletes them with their pods (never an active
-backup or restore job).
+backup or restore job, nor a backup's or restore's pod still at work after its Job was deleted:
+that pod owns the namespace as its job did, until it ends).
 """
 
 from datetime import timedelta
@@ -87,6 +88,8 @@ def run(facts: Facts, run: Run):
         job = (pod["metadata"].get("labels") or {}).get("job-name") or k8s.owner(pod, "Job")
         if job in reported or (job and facts.get("jobs", job) is not None) or pod["metadata"].get("deletionTimestamp"):
             continue  # reported with its job, or still has one, or is being deleted
+        if job in (names.backup_job, names.restore_job) and k8s.pod_phase(pod) in ("Pending", "Running"):
+            continue  # a backup or restore at work although its Job was deleted: never removed half-way
         orphan_of_bar = job in (names.list_job, names.test_job, names.backup_job, names.restore_job)
         if orphan_of_bar or (_owned(pod) and k8s.pod_phase(pod) in ("Succeeded", "Failed")):
             started = _age(facts, (pod.get("status") or {}).get("startTime"))

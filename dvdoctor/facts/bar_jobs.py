@@ -40,6 +40,9 @@ class BarJob:
     #: The newest backup folder on the volume when dvdoctor started it ("" for none), when recorded:
     #: every folder after it is this job's.
     newest_before: str | None = None
+    #: A pod of the job still at work after its Job object was deleted (`--cascade=orphan`): its
+    #: tar runs on, so it owns the namespace as the job did.
+    pod: str | None = None
 
     @classmethod
     def of(cls, job: dict) -> "BarJob":
@@ -66,11 +69,22 @@ class BarJob:
                 f"has been running for {minutes / 60:.1f} h")
 
 
-def active_jobs(jobs: list[dict], names: DvNames) -> list[BarJob]:
-    """DV's backup, restore and list jobs that have not ended, backup and restore first."""
+def active_jobs(jobs: list[dict], names: DvNames, pods: list[dict] = ()) -> list[BarJob]:  # type: ignore[assignment]
+    """DV's backup, restore and list jobs that have not ended, backup and restore first; then a backup's
+    or a restore's pod still Pending or Running after its Job object was deleted (given `pods`): a
+    tar at work all the same. dvcli.sh's list job's orphan pod only reads: leftover-bar-pods' business."""
     order = (names.backup_job, names.restore_job, names.list_job)
     found = {k8s.name(j): j for j in jobs if k8s.name(j) in order and k8s.job_state(j) == "active"}
-    return [BarJob.of(found[n]) for n in order if n in found]
+    out = [BarJob.of(found[n]) for n in order if n in found]
+    have = {k8s.name(j) for j in jobs}
+    for pod in pods:
+        job = (pod["metadata"].get("labels") or {}).get("job-name")
+        if (job in (names.backup_job, names.restore_job) and job not in have
+                and k8s.pod_phase(pod) in ("Pending", "Running")):
+            have.add(job)
+            started = (pod.get("status") or {}).get("startTime") or pod["metadata"].get("creationTimestamp")
+            out.append(BarJob(job, parse_time(started), None, None, pod=k8s.name(pod)))
+    return out
 
 
 def watcher(job: BarJob, lease: dict | None, holder_gone: bool, now: datetime) -> str | None:

@@ -37,6 +37,8 @@ class BarJobActive(DvdoctorError):
 
 
 def describe(job: BarJob, now: datetime, watched_by: str | None) -> str:
+    if job.pod:
+        return f"pod {job.pod} of job {job.name}, whose Job object was deleted, {job.running_for(now)}"
     who = (f"started by `{job.started_by or 'dvdoctor'}`" + (f" of {job.run}" if job.run else "")
            if job.by_dvdoctor else "started by dvcli.sh, a schedule or by hand")
     watch = f"watched by {watched_by}" if watched_by else "nobody is watching it"
@@ -56,7 +58,7 @@ def fix_waits_for(facts: Facts, fix_id: str) -> str | None:
     refused ("none while job X runs: what to do", in the refusal's own words), or None when it may act.
     The two repairs that act on DV's job itself are refused too by a restore job: stopping a restore
     half-way leaves DV's data half-replaced, so bar-job-unattended never does it."""
-    active = active_jobs(facts.objects("jobs"), facts.names)
+    active = active_jobs(facts.objects("jobs"), facts.names, facts.objects("pods"))
     if fix_id in UNDER_BAR_JOB:
         active = [j for j in active if fix_id == STOP_FIX and j.name == facts.names.restore_job]
     if not active:
@@ -68,6 +70,9 @@ def fix_waits_for(facts: Facts, fix_id: str) -> str | None:
 
 
 def what_to_do(job: BarJob, names: DvNames, watched_by: str | None) -> str:
+    if job.pod:
+        return ("wait for it to end (deleting it stops DV's work half-way), then remove it with "
+                "`dvdoctor fix --issue leftover-bar-pods`")
     if job.name == names.list_job:
         return ("it is dvcli.sh's list job, which dvcli.sh never removes: delete it with "
                 "`dvdoctor fix --issue leftover-bar-pods`")
@@ -92,7 +97,7 @@ def _refusal(active: list[BarJob], names: DvNames, namespace: str, command: str,
 def refuse_while_active(facts: Facts, command: str, ending: frozenset[str] = frozenset()) -> None:
     """Raise BarJobActive when the facts show an active DV BAR job (other than those in `ending`,
     the jobs the command itself stops first)."""
-    active = [j for j in active_jobs(facts.objects("jobs"), facts.names) if j.name not in ending]
+    active = [j for j in active_jobs(facts.objects("jobs"), facts.names, facts.objects("pods")) if j.name not in ending]
     if active:
         raise _refusal(active, facts.names, facts.namespace, command, facts.get("leases", LEASE_NAME),
                        facts.data["source"].get("lock_holder_gone") is True, facts.now)
@@ -101,7 +106,7 @@ def refuse_while_active(facts: Facts, command: str, ending: frozenset[str] = fro
 def refuse_while_active_live(cluster: Cluster, names: DvNames, command: str,
                              ending: frozenset[str] = frozenset()) -> None:
     """As refuse_while_active, asking the cluster now: just before a change, or before taking over a lock."""
-    active = [j for j in active_jobs(cluster.list("jobs"), names) if j.name not in ending]
+    active = [j for j in active_jobs(cluster.list("jobs"), names, cluster.list("pods")) if j.name not in ending]
     if active:
         lease = cluster.get("leases", LEASE_NAME)
         gone = lease is not None and Holder.of(lease).gone_here(socket.gethostname())

@@ -108,6 +108,27 @@ def test_when_the_stop_fails_no_other_repair_acts_under_the_job(flow) -> None:
     assert k8s.job_state(flow.cluster().get("jobs", "dv-backup-job")) == "active"
 
 
+def test_a_backup_pod_whose_job_was_deleted_owns_the_namespace_until_it_ends(flow) -> None:
+    """Break-it review: DV's backup Job deleted with --cascade=orphan, its pod's tar runs on. It was
+    seen only as a leftover pod: every repair acted beside it, and leftover-bar-pods would have
+    killed it half-way. It is DV's job at work: every change refuses, naming the pod."""
+    break_lab(flow.lab, "bar-job-unattended")
+    (pod,) = [p for p in flow.object_names("pods") if p.startswith("dv-backup-job-")]
+    (flow.lab / "objects" / "jobs" / "dv-backup-job.json").unlink()  # the Job object only
+    before, folders = flow.snapshot(), flow.timestamps()
+    code, out, _ = flow.dv("check")
+    assert f"pod/{pod}" not in out  # no leftover: it is at work
+    assert "fix: none while job dv-backup-job runs" in out, out
+    for args in (("fix", "--all", "--yes"), ("fix", "--issue", "leftover-bar-pods,stale-bar-marker", "--yes"),
+                 ("backup", "--yes")):
+        code, out, err = flow.dv(*args)
+        assert code == 2, (args, out, err)
+        assert f"pod {pod} of job dv-backup-job, whose Job object was deleted, has been running" in err, err
+    assert {k: v for k, v in flow.snapshot().items() if not k.startswith("volumes/dv-bar-pvc")} == {
+        k: v for k, v in before.items() if not k.startswith("volumes/dv-bar-pvc")}  # the pod's own writes aside
+    assert set(folders) <= set(flow.timestamps()) and pod in flow.object_names("pods")
+
+
 def job_uid(flow, name: str = "dv-backup-job") -> str | None:
     job = flow.cluster().get("jobs", name)
     return job["metadata"]["uid"] if job and k8s.job_state(job) == "active" else None
