@@ -55,6 +55,7 @@ def test_a_dead_holder_s_lock_is_not_taken_over_while_its_job_runs(api: FakeApi,
     assert not api.requests_to("PATCH", "/leases/")  # not even tried
 
     api.remove("jobs", JOB)  # once the job has ended, the dead lock is taken over as before
+    api.remove("pods", f"{JOB}-x7k2p")  # (its pod too: a pod at work without its Job owns the namespace as the job did)
     lock = Lock(cluster, "dvdoctor restore").acquire(guard=guard(cluster, "dvdoctor restore"))
     try:
         assert api.stored("leases", LEASE_NAME)["spec"]["holderIdentity"] == lock.me
