@@ -66,7 +66,8 @@ def fix_waits_for(facts: Facts, fix_id: str) -> str | None:
     job = active[0]
     watched = watcher(job, facts.get("leases", LEASE_NAME), facts.data["source"].get("lock_holder_gone") is True,
                       facts.now)
-    return f"none while job {job.name} runs (dvdoctor changes nothing under DV's job): {what_to_do(job, facts.names, watched)}"
+    return (f"none while job {job.name} runs (dvdoctor changes nothing under DV's job): "
+            f"{what_to_do(job, facts.names, watched)}")
 
 
 def what_to_do(job: BarJob, names: DvNames, watched_by: str | None) -> str:

@@ -32,7 +32,6 @@ ON_BACKUPS = frozenset({"bar-low-space", "incomplete-backups", "broken-backup-sy
 MORE_ROUNDS = 2
 
 
-
 class Screen(Protocol):
     """What a repair tells the person who runs it, and what it asks them: the CLI words and draws it."""
 
@@ -170,7 +169,8 @@ class Repairs:
             return result.status if result else None
 
         # a refusal names the command as the person ran it; a dry run is refused as the run would be
-        asked = ("dvdoctor fix --all" if all_ids else f"dvdoctor fix --issue {','.join(ids)}") + (" --dry-run" if dry_run else "")
+        asked = ("dvdoctor fix --all" if all_ids else f"dvdoctor fix --issue {','.join(ids)}") \
+            + (" --dry-run" if dry_run else "")
         if not all_ids and not any(i in UNDER_BAR_JOB for i in ids):
             # asked by name while DV's job runs: its check may pass only because the job owns what it looks at
             refuse_while_active(facts, asked)
