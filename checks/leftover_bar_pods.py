@@ -27,6 +27,7 @@ from dvdoctor.cluster import k8s
 from dvdoctor.facts.model import Facts
 from dvdoctor.core.units import parse_time
 from dvdoctor.core.names import OWNED_LABEL, OWNED_VALUE
+from dvdoctor.facts.bar_jobs import job_of_pod, pod_at_work
 from dvdoctor.verdicts.registry import BACKUP, RESTORE, WARNING, Problem, Run, check
 
 #: A finished backup or restore job younger than this is still someone's evidence to read.
@@ -83,13 +84,14 @@ def run(facts: Facts, run: Run):
                       (f"job/{name}: {state}, ended {_show(age)}" if state != "active" else f"job/{name}: active",
                        f"its pods: {_pods(facts, name)}"),
                       f"job/{name}", blocks=blocks, data={"kind": "job", "name": name, "why": why})
+    jobs = {k8s.name(j): j for j in facts.objects("jobs")}
     for pod in facts.objects("pods"):
         pod_name = k8s.name(pod)
-        job = (pod["metadata"].get("labels") or {}).get("job-name") or k8s.owner(pod, "Job")
-        if job in reported or (job and facts.get("jobs", job) is not None) or pod["metadata"].get("deletionTimestamp"):
+        job, _ = job_of_pod(pod)
+        if pod_at_work(pod, jobs, names):
+            continue  # a backup or restore at work although its Job is gone: never removed half-way
+        if job in reported or (job and job in jobs) or pod["metadata"].get("deletionTimestamp"):
             continue  # reported with its job, or still has one, or is being deleted
-        if job in (names.backup_job, names.restore_job) and k8s.pod_phase(pod) in ("Pending", "Running"):
-            continue  # a backup or restore at work although its Job was deleted: never removed half-way
         orphan_of_bar = job in (names.list_job, names.test_job, names.backup_job, names.restore_job)
         if orphan_of_bar or (_owned(pod) and k8s.pod_phase(pod) in ("Succeeded", "Failed")):
             started = _age(facts, (pod.get("status") or {}).get("startTime"))

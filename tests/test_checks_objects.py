@@ -1,5 +1,7 @@
 """Checks on the namespace's objects: jobs, pods, deployments, claims, service accounts, volumes."""
 
+import pytest
+
 import builders as b
 from dvdoctor.core.names import OWNED_LABEL, OWNED_VALUE, REPLICAS_ANNOTATION
 from dvdoctor.verdicts.registry import BACKUP, RESTORE
@@ -500,3 +502,50 @@ def test_a_copy_tagged_by_hand_with_no_timestamp_is_not_a_copy_of_a_backup():
     r = b.run_one("no-recent-copy", data)
     assert r.status == "warn" and "has no copy" in r.problems[0].message, (r.status, r.reason)
     assert "copies in the repository: none" in r.problems[0].evidence
+
+
+def _pod_without_its_job(shape: str) -> tuple[dict, list[dict]]:
+    """A dv-backup-job pod whose Job object is gone or another one, in the shapes a cluster shows."""
+    pod = b.job_pod("dv-backup-job", suffix="t4r00", phase="Running")
+    jobs: list[dict] = []
+    if shape == "unknown phase":  # its node lost contact: the tar there may still write
+        pod["status"]["phase"] = "Unknown"
+    elif shape == "no status":
+        del pod["status"]
+    elif shape == "owner reference only":
+        pod["metadata"]["labels"] = {}
+    elif shape == "newer label only":
+        pod["metadata"]["labels"] = {"batch.kubernetes.io/job-name": "dv-backup-job"}
+        pod["metadata"]["ownerReferences"] = []
+    elif shape == "a newer job of the name":  # DV reuses the name: a finished Job of another run
+        pod["metadata"]["ownerReferences"][0]["uid"] = "uid-of-the-run-that-wrote"
+        jobs.append(b.job("dv-backup-job"))
+    return pod, jobs
+
+
+@pytest.mark.parametrize("shape", ["running", "unknown phase", "no status", "owner reference only",
+                                   "newer label only", "a newer job of the name"])
+def test_a_backup_pod_at_work_without_its_job_is_the_job_at_work_not_a_leftover(shape):
+    """Break-it review: such a pod's tar runs on, so it owns the namespace as its job did (every change
+    refuses) and leftover-bar-pods never deletes it half-way."""
+    from dvdoctor.facts.bar_jobs import active_jobs
+    from dvdoctor.core.names import DvNames
+    pod, jobs = _pod_without_its_job(shape)
+    [job] = active_jobs(jobs, DvNames(), [pod])
+    assert (job.name, job.pod) == ("dv-backup-job", "dv-backup-job-t4r00")
+    data = b.healthy()
+    data["objects"]["pods"].append(pod)
+    data["objects"]["jobs"] += jobs
+    r = b.run_one("leftover-bar-pods", data)
+    assert not any("dv-backup-job-t4r00" in p.message for p in r.problems), b.evidence(r)
+
+
+@pytest.mark.parametrize("phase", ["Succeeded", "Failed"])
+def test_a_backup_pod_that_ended_without_its_job_is_a_leftover_not_a_job(phase):
+    from dvdoctor.facts.bar_jobs import active_jobs
+    from dvdoctor.core.names import DvNames
+    pod = b.job_pod("dv-backup-job", suffix="t4r00", phase=phase)
+    assert active_jobs([], DvNames(), [pod]) == []
+    data = b.healthy()
+    data["objects"]["pods"].append(pod)
+    assert any("dv-backup-job-t4r00" in p.message for p in b.run_one("leftover-bar-pods", data).problems)

@@ -69,19 +69,42 @@ class BarJob:
                 f"has been running for {minutes / 60:.1f} h")
 
 
+def job_of_pod(pod: dict) -> tuple[str | None, str | None]:
+    """The Job a pod belongs to, (name, uid): its `job-name` label (or the newer
+    `batch.kubernetes.io/job-name`), else its owner reference; the uid from the owner reference."""
+    labels = pod["metadata"].get("labels") or {}
+    refs = [o for o in pod["metadata"].get("ownerReferences") or [] if o.get("kind") == "Job"]
+    refs.sort(key=lambda o: not o.get("controller"))
+    ref = refs[0] if refs else {}
+    return labels.get("job-name") or labels.get("batch.kubernetes.io/job-name") or ref.get("name"), ref.get("uid")
+
+
+def pod_at_work(pod: dict, jobs: dict[str, dict], names: DvNames) -> str | None:
+    """The backup or restore job whose work this pod still does without its Job object (deleted, or
+    replaced by a newer Job of the same name: DV reuses the name every run), else None. At work is
+    any phase but Succeeded and Failed: Unknown (its node lost) may still be writing."""
+    job, uid = job_of_pod(pod)
+    if job not in (names.backup_job, names.restore_job) or k8s.pod_phase(pod) in ("Succeeded", "Failed"):
+        return None
+    current = jobs.get(job)
+    if current is not None and (uid is None or current["metadata"].get("uid") == uid):
+        return None  # its own Job is there: judged as that Job
+    return job
+
+
 def active_jobs(jobs: list[dict], names: DvNames, pods: list[dict] = ()) -> list[BarJob]:  # type: ignore[assignment]
     """DV's backup, restore and list jobs that have not ended, backup and restore first; then a backup's
-    or a restore's pod still Pending or Running after its Job object was deleted (given `pods`): a
-    tar at work all the same. dvcli.sh's list job's orphan pod only reads: leftover-bar-pods' business."""
+    or a restore's pod still at work without its Job object (given `pods`; see pod_at_work): a tar at
+    work all the same. dvcli.sh's list job's orphan pod only reads: leftover-bar-pods' business."""
     order = (names.backup_job, names.restore_job, names.list_job)
     found = {k8s.name(j): j for j in jobs if k8s.name(j) in order and k8s.job_state(j) == "active"}
     out = [BarJob.of(found[n]) for n in order if n in found]
-    have = {k8s.name(j) for j in jobs}
+    by_name = {k8s.name(j): j for j in jobs}
+    seen = set(found)
     for pod in pods:
-        job = (pod["metadata"].get("labels") or {}).get("job-name")
-        if (job in (names.backup_job, names.restore_job) and job not in have
-                and k8s.pod_phase(pod) in ("Pending", "Running")):
-            have.add(job)
+        job = pod_at_work(pod, by_name, names)
+        if job is not None and job not in seen:
+            seen.add(job)
             started = (pod.get("status") or {}).get("startTime") or pod["metadata"].get("creationTimestamp")
             out.append(BarJob(job, parse_time(started), None, None, pod=k8s.name(pod)))
     return out
