@@ -27,7 +27,7 @@ from dvdoctor.cluster import k8s
 from dvdoctor.facts.model import Facts
 from dvdoctor.core.units import parse_time
 from dvdoctor.core.names import OWNED_LABEL, OWNED_VALUE
-from dvdoctor.facts.bar_jobs import job_of_pod, pod_at_work
+from dvdoctor.facts.model import pod_at_work
 from dvdoctor.verdicts.registry import BACKUP, RESTORE, WARNING, Problem, Run, check
 
 #: A finished backup or restore job younger than this is still someone's evidence to read.
@@ -87,7 +87,7 @@ def run(facts: Facts, run: Run):
     jobs = {k8s.name(j): j for j in facts.objects("jobs")}
     for pod in facts.objects("pods"):
         pod_name = k8s.name(pod)
-        job, _ = job_of_pod(pod)
+        job, _ = k8s.job_of_pod(pod)
         if pod_at_work(pod, jobs, names):
             continue  # a backup or restore at work although its Job is gone: never removed half-way
         if job in reported or (job and job in jobs) or pod["metadata"].get("deletionTimestamp"):

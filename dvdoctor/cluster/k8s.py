@@ -32,6 +32,16 @@ def pod_phase(pod: dict) -> str:
     return (pod.get("status") or {}).get("phase", "Unknown")
 
 
+def job_of_pod(pod: dict) -> tuple[str | None, str | None]:
+    """The Job a pod belongs to, (name, uid): its `job-name` label (or the newer
+    `batch.kubernetes.io/job-name`), else its owner reference; the uid from the owner reference."""
+    labels = pod["metadata"].get("labels") or {}
+    refs = [o for o in pod["metadata"].get("ownerReferences") or [] if o.get("kind") == "Job"]
+    refs.sort(key=lambda o: not o.get("controller"))
+    ref = refs[0] if refs else {}
+    return labels.get("job-name") or labels.get("batch.kubernetes.io/job-name") or ref.get("name"), ref.get("uid")
+
+
 def pod_ready(pod: dict) -> bool:
     conditions = (pod.get("status") or {}).get("conditions") or []
     return pod_phase(pod) == "Running" and any(

@@ -16,7 +16,7 @@ from ..cluster.lock import LEASE_NAME, Holder
 from ..core.names import NEWEST_BEFORE_ANNOTATION, RUN_ANNOTATION, STARTED_BY_ANNOTATION, DvNames
 from ..core.units import parse_time
 from .backups import Backup
-from .model import Facts
+from .model import Facts, pod_at_work
 
 #: dvcli.sh polls its job every 30 s for at most 60 minutes, then gives up and leaves it running.
 DVCLI_WAIT = timedelta(minutes=60)
@@ -67,29 +67,6 @@ class BarJob:
         return ("has been running for under a minute" if minutes < 1 else
                 f"has been running for {minutes} min" if minutes < 120 else
                 f"has been running for {minutes / 60:.1f} h")
-
-
-def job_of_pod(pod: dict) -> tuple[str | None, str | None]:
-    """The Job a pod belongs to, (name, uid): its `job-name` label (or the newer
-    `batch.kubernetes.io/job-name`), else its owner reference; the uid from the owner reference."""
-    labels = pod["metadata"].get("labels") or {}
-    refs = [o for o in pod["metadata"].get("ownerReferences") or [] if o.get("kind") == "Job"]
-    refs.sort(key=lambda o: not o.get("controller"))
-    ref = refs[0] if refs else {}
-    return labels.get("job-name") or labels.get("batch.kubernetes.io/job-name") or ref.get("name"), ref.get("uid")
-
-
-def pod_at_work(pod: dict, jobs: dict[str, dict], names: DvNames) -> str | None:
-    """The backup or restore job whose work this pod still does without its Job object (deleted, or
-    replaced by a newer Job of the same name: DV reuses the name every run), else None. At work is
-    any phase but Succeeded and Failed: Unknown (its node lost) may still be writing."""
-    job, uid = job_of_pod(pod)
-    if job not in (names.backup_job, names.restore_job) or k8s.pod_phase(pod) in ("Succeeded", "Failed"):
-        return None
-    current = jobs.get(job)
-    if current is not None and (uid is None or current["metadata"].get("uid") == uid):
-        return None  # its own Job is there: judged as that Job
-    return job
 
 
 def active_jobs(jobs: list[dict], names: DvNames, pods: list[dict] = ()) -> list[BarJob]:  # type: ignore[assignment]

@@ -33,6 +33,19 @@ FACTS_MEMBER = "facts.json"
 GZIP_MAGIC = b"\x1f\x8b"
 
 
+def pod_at_work(pod: dict, jobs: dict[str, dict], names: DvNames) -> str | None:
+    """The backup or restore job whose work this pod still does without its Job object (deleted, or
+    replaced by a newer Job of the same name: DV reuses the name every run), else None. At work is
+    any phase but Succeeded and Failed: Unknown (its node lost) may still be writing."""
+    job, uid = k8s.job_of_pod(pod)
+    if job not in (names.backup_job, names.restore_job) or k8s.pod_phase(pod) in ("Succeeded", "Failed"):
+        return None
+    current = jobs.get(job)
+    if current is not None and (uid is None or current["metadata"].get("uid") == uid):
+        return None  # its own Job is there: judged as that Job
+    return job
+
+
 @dataclass
 class Facts:
     data: dict
@@ -78,10 +91,14 @@ class Facts:
         ]
 
     def active_bar_jobs(self) -> list[str]:
-        """DV's backup and restore jobs that have not ended: while one runs, DV is down on purpose
+        """DV's backup and restore jobs that have not ended, or whose pod is still at work without its
+        Job object (pod_at_work): while one runs, DV is down on purpose
         and the markers, the backup volume and the side deployments are its business."""
         wanted = (self.names.backup_job, self.names.restore_job)
-        return [k8s.name(j) for j in self.objects("jobs") if k8s.name(j) in wanted and k8s.job_state(j) == "active"]
+        active = [k8s.name(j) for j in self.objects("jobs") if k8s.name(j) in wanted and k8s.job_state(j) == "active"]
+        jobs = {k8s.name(j): j for j in self.objects("jobs")}
+        at_work = {job for p in self.objects("pods") if (job := pod_at_work(p, jobs, self.names))}
+        return active + sorted(at_work - set(active))
 
     def pv_of(self, pvc: dict) -> dict | None:
         volume = (pvc.get("spec") or {}).get("volumeName")
