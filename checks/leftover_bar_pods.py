@@ -24,10 +24,9 @@ that pod owns the namespace as its job did, until it ends).
 from datetime import timedelta
 
 from dvdoctor.cluster import k8s
-from dvdoctor.facts.model import Facts
+from dvdoctor.facts.model import Facts, pod_at_work
 from dvdoctor.core.units import parse_time
 from dvdoctor.core.names import OWNED_LABEL, OWNED_VALUE
-from dvdoctor.facts.model import pod_at_work
 from dvdoctor.verdicts.registry import BACKUP, RESTORE, WARNING, Problem, Run, check
 
 #: A finished backup or restore job younger than this is still someone's evidence to read.

@@ -224,10 +224,11 @@ def _settings(data: dict, root: yaml.Node, where: str, base: Path | None) -> Sit
     bar = data.get("bar") or {}
     if "uid" in bar:
         names["bar_uid"] = bar["uid"]
-    _distinct(DvNames(**names), root, where)
+    dv_names = DvNames(**names)
+    _distinct(dv_names, root, where)
     return SiteSettings(
         copies=_copies(data.get("copies"), root, where, base),
-        names=DvNames(**names),
+        names=dv_names,
         thresholds=Thresholds(**(data.get("thresholds") or {})),
         suppressions=tuple(suppressions),
         storage_class=bar.get("storage_class"),

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Iterable
 
 from ..cluster import k8s
 from ..cluster.lock import LEASE_NAME, Holder
 from ..core.names import NEWEST_BEFORE_ANNOTATION, RUN_ANNOTATION, STARTED_BY_ANNOTATION, DvNames
 from ..core.units import parse_time
 from .backups import Backup
-from .model import Facts, pod_at_work
+from .model import Facts, pods_at_work
 
 #: dvcli.sh polls its job every 30 s for at most 60 minutes, then gives up and leaves it running.
 DVCLI_WAIT = timedelta(minutes=60)
@@ -69,19 +70,15 @@ class BarJob:
                 f"has been running for {minutes / 60:.1f} h")
 
 
-def active_jobs(jobs: list[dict], names: DvNames, pods: list[dict] = ()) -> list[BarJob]:  # type: ignore[assignment]
+def active_jobs(jobs: list[dict], names: DvNames, pods: Iterable[dict] = ()) -> list[BarJob]:
     """DV's backup, restore and list jobs that have not ended, backup and restore first; then a backup's
     or a restore's pod still at work without its Job object (given `pods`; see pod_at_work): a tar at
     work all the same. dvcli.sh's list job's orphan pod only reads: leftover-bar-pods' business."""
     order = (names.backup_job, names.restore_job, names.list_job)
     found = {k8s.name(j): j for j in jobs if k8s.name(j) in order and k8s.job_state(j) == "active"}
     out = [BarJob.of(found[n]) for n in order if n in found]
-    by_name = {k8s.name(j): j for j in jobs}
-    seen = set(found)
-    for pod in pods:
-        job = pod_at_work(pod, by_name, names)
-        if job is not None and job not in seen:
-            seen.add(job)
+    for job, pod in pods_at_work(jobs, pods, names).items():
+        if job not in found:
             started = (pod.get("status") or {}).get("startTime") or pod["metadata"].get("creationTimestamp")
             out.append(BarJob(job, parse_time(started), None, None, pod=k8s.name(pod)))
     return out

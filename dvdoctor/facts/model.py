@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from importlib import resources
 from pathlib import Path
+from typing import Iterable
 
 from ..cluster import k8s
 from ..core.errors import Incomplete, UsageError
@@ -44,6 +45,18 @@ def pod_at_work(pod: dict, jobs: dict[str, dict], names: DvNames) -> str | None:
     if current is not None and (uid is None or current["metadata"].get("uid") == uid):
         return None  # its own Job is there: judged as that Job
     return job
+
+
+def pods_at_work(jobs: Iterable[dict], pods: Iterable[dict], names: DvNames) -> dict[str, dict]:
+    """Each backup or restore job with a pod still at work without its Job object (pod_at_work):
+    the job's name -> the first such pod."""
+    by_name = {k8s.name(j): j for j in jobs}
+    out: dict[str, dict] = {}
+    for pod in pods:
+        job = pod_at_work(pod, by_name, names)
+        if job is not None:
+            out.setdefault(job, pod)
+    return out
 
 
 @dataclass
@@ -96,9 +109,7 @@ class Facts:
         and the markers, the backup volume and the side deployments are its business."""
         wanted = (self.names.backup_job, self.names.restore_job)
         active = [k8s.name(j) for j in self.objects("jobs") if k8s.name(j) in wanted and k8s.job_state(j) == "active"]
-        jobs = {k8s.name(j): j for j in self.objects("jobs")}
-        at_work = {job for p in self.objects("pods") if (job := pod_at_work(p, jobs, self.names))}
-        return active + sorted(at_work - set(active))
+        return active + sorted(set(pods_at_work(self.objects("jobs"), self.objects("pods"), self.names)) - set(active))
 
     def pv_of(self, pvc: dict) -> dict | None:
         volume = (pvc.get("spec") or {}).get("volumeName")
