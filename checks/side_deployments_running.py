@@ -6,7 +6,8 @@ Cause: DV's backup job stops DV's engine but not the side deployments, which kee
 volumes while tar reads them. The runbook's first backup step scales them to 0:
 `oc scale --replicas=0 deployment dv-caching dv-api dv-unified-console`.
 When it fails: before a backup (phase `backup`), whenever one of them has replicas above 0; at any
-other time only while a dv-backup-job runs, since outside a backup they are meant to run.
+other time only while a dv-backup-job runs (or its pod is still at work after its Job object was
+deleted), since outside a backup they are meant to run.
 Repair: `dvdoctor fix --issue side-deployments-running` scales them to 0 and records each one's
 replica count in an annotation, so `side-deployments-left-down` can put back exactly what was
 there after the backup. `dvdoctor backup` does both itself. While DV's backup job runs, dvdoctor
@@ -16,6 +17,7 @@ backup`, which scales them down before it starts DV's job.
 """
 
 from dvdoctor.cluster import k8s
+from dvdoctor.facts.bar_jobs import backup_at_work
 from dvdoctor.facts.model import Facts
 from dvdoctor.verdicts.registry import BACKUP, Problem, Run, check
 
@@ -27,14 +29,16 @@ from dvdoctor.verdicts.registry import BACKUP, Problem, Run, check
 )
 def run(facts: Facts, run: Run):
     names = facts.names
-    backup = facts.get("jobs", names.backup_job)
-    backup_active = backup is not None and k8s.job_state(backup) == "active"
+    backup = backup_at_work(facts.objects("jobs"), facts.objects("pods"), names)  # a job-less pod still tars
+    backup_active = backup is not None
     if run.phase != BACKUP and not backup_active:
         return
     running = [d for n in names.side_deployments if (d := facts.get("deployments", n)) and k8s.spec_replicas(d) > 0]
     if not running:
         return
-    when = f"job {names.backup_job} is running" if backup_active else "a backup is about to start"
+    when = ("a backup is about to start" if backup is None else
+            f"pod {backup.pod} of job {names.backup_job}, whose Job object was deleted, is at work" if backup.pod else
+            f"job {names.backup_job} is running")
     evidence = [f"deployment/{k8s.name(d)}: spec.replicas {k8s.spec_replicas(d)}, ready {k8s.ready_replicas(d)}"
                 for d in running]
     evidence.append("tar then fails with 'file changed as we read it'")

@@ -187,6 +187,9 @@ class FakeApi:
         self.bind_after = 0.0
         #: Play the volume resizer: a bound claim's larger request shows in its capacity at once.
         self.resize_volumes = True
+        #: Pods deleted gracefully, as the kubelet ends them: name -> seconds the pod stays after the
+        #: DELETE, marked with a deletionTimestamp (Terminating), before it is gone.
+        self.grace: dict[str, float] = {}
         self.thread: threading.Thread | None = None
 
     # -- state ----------------------------------------------------------------------------------
@@ -537,6 +540,13 @@ class _Handler(BaseHTTPRequestHandler):
         self._send_json(200, self.fake.put(plural, merged, ns, event="MODIFIED"))
 
     def _delete(self, plural: str, ns: str | None, name: str, q: dict[str, str]) -> None:
+        grace = self.fake.grace.get(name) if plural == "pods" else None
+        if grace is not None and (pod := self.fake.stored(plural, name, ns)) is not None:
+            pod["metadata"]["deletionTimestamp"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+            timer = threading.Timer(grace, self.fake.remove, (plural, name, ns))
+            timer.daemon = True
+            timer.start()
+            return self._send_json(200, self.fake.put(plural, pod, ns, event="MODIFIED"))
         obj = self.fake.remove(plural, name, ns)
         if obj is None:
             return self._error(404, f'{plural} "{name}" not found', "NotFound")

@@ -540,6 +540,37 @@ def test_a_backup_pod_at_work_without_its_job_is_the_job_at_work_not_a_leftover(
     assert not any("dv-backup-job-t4r00" in p.message for p in r.problems), b.evidence(r)
 
 
+@pytest.mark.parametrize("shape", ["running", "unknown phase", "no status", "owner reference only",
+                                   "newer label only", "a newer job of the name"])
+def test_a_backup_pod_at_work_without_its_job_is_a_backup_at_work_for_every_check(shape):
+    """Break-it review (low): side-deployments-running looked at the Job only, and a job-less pod
+    was attached to nobody yet named by no check. Its folder is being written, its writers must be
+    down, and bar-job-unattended names it (nobody follows a pod without its Job) with the stop."""
+    from dvdoctor.core.names import DvNames
+    from dvdoctor.facts.bar_jobs import backup_at_work
+    from dvdoctor.facts.collect import _being_written
+    pod, jobs = _pod_without_its_job(shape)
+    at_work = backup_at_work(jobs, [pod], DvNames())
+    assert at_work is not None and at_work.pod == "dv-backup-job-t4r00"
+    # the inspection pod reads back no folder named from a minute before the pod's start (or creation)
+    since = "2021-01-10-08-59-00" if shape == "no status" else "2021-01-22-19-26-00"
+    assert _being_written({"jobs": jobs, "pods": [pod]}, DvNames()) == f"@since:{since}"
+    data = b.healthy()
+    data["objects"]["pods"].append(pod)
+    data["objects"]["jobs"] += jobs
+    data["collected_at"] = "2021-01-22T19:40:00Z"
+    for dep in data["objects"]["deployments"]:
+        dep["spec"]["replicas"] = 1
+    r = b.run_one("side-deployments-running", data)
+    assert r.status == "fail", b.evidence(r)
+    assert r.problems[0].message.endswith("still run while pod dv-backup-job-t4r00 of job dv-backup-job, whose Job "
+                                          "object was deleted, is at work"), r.problems[0].message
+    r = b.run_one("bar-job-unattended", data)
+    (problem,) = r.problems
+    assert problem.object == "pod/dv-backup-job-t4r00" and "with nobody attached: its Job object was deleted" in \
+        problem.message, b.evidence(r)
+
+
 @pytest.mark.parametrize("phase", ["Succeeded", "Failed"])
 def test_a_backup_pod_that_ended_without_its_job_is_a_leftover_not_a_job(phase):
     from dvdoctor.facts.bar_jobs import active_jobs

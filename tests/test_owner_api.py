@@ -96,6 +96,39 @@ def test_stop_job_waits_until_the_job_s_pods_are_gone(api: FakeApi, cluster: Kub
     assert delete.query["propagationPolicy"] == ["Background"]
 
 
+def test_stop_job_records_what_the_job_was_a_completed_one_too(api: FakeApi, cluster: KubeCluster,
+                                                                tmp_path: Path) -> None:
+    """The audit said "running" for any Job the stop deleted, a failed or completed one included."""
+    api.put("jobs", {"metadata": {"name": JOB}, "status": {"failed": 6, "conditions": [
+        {"type": "Failed", "status": "True", "reason": "BackoffLimitExceeded"}]}})
+    facts = Facts({"namespace": NS, "collected_at": "2024-01-01T00:00:00Z", "source": {"kind": "cluster"}, "objects": {}})
+    changes = execute(Plan("backup", [StopJob(JOB, "stop it", interval=0.05)]),
+                      Runner(cluster, facts, AuditLog(tmp_path / "audit.jsonl")))
+    assert [(c.what, c.before) for c in changes] == [(f"jobs/{JOB}", "failed")]
+    running_job(api)
+    api.remove("pods", f"{JOB}-x7k2p")
+    changes = execute(Plan("backup", [StopJob(JOB, "stop it", interval=0.05)]),
+                      Runner(cluster, facts, AuditLog(tmp_path / "audit.jsonl")))
+    assert [(c.what, c.before) for c in changes] == [(f"jobs/{JOB}", "running")]
+
+
+def test_stop_job_of_a_pod_without_its_job_deletes_that_pod_only_and_waits_for_it(
+        api: FakeApi, cluster: KubeCluster, tmp_path: Path) -> None:
+    """A backup pod at work after its Job object was deleted: the stop deletes the pod (no Job to
+    delete), waits until it is gone, and leaves another pod of the name (a finished run's) alone."""
+    api.put("pods", {"metadata": {"name": f"{JOB}-t4r00", "labels": {"job-name": JOB}}, "status": {"phase": "Running"}})
+    api.put("pods", {"metadata": {"name": f"{JOB}-old01", "labels": {"job-name": JOB}}, "status": {"phase": "Succeeded"}})
+    api.grace[f"{JOB}-t4r00"] = 0.4  # Terminating a while after the delete, then gone
+    facts = Facts({"namespace": NS, "collected_at": "2024-01-01T00:00:00Z", "source": {"kind": "cluster"}, "objects": {}})
+    started = time.monotonic()
+    changes = execute(Plan("bar-job-unattended", [StopJob(JOB, "stop it", interval=0.05, pod=f"{JOB}-t4r00")]),
+                      Runner(cluster, facts, AuditLog(tmp_path / "audit.jsonl")))
+    assert time.monotonic() - started >= 0.4
+    assert [(c.what, c.before, c.after) for c in changes] == [(f"pods/{JOB}-t4r00", "Running", "deleted, ended")]
+    assert not api.requests_to("DELETE", "/jobs/")
+    assert api.stored("pods", f"{JOB}-old01") is not None
+
+
 def test_stop_job_gives_up_at_its_timeout_and_says_which_pods_remain(api: FakeApi, cluster: KubeCluster,
                                                                     tmp_path: Path) -> None:
     running_job(api)

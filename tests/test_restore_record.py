@@ -146,6 +146,13 @@ def test_the_folders_of_a_job_are_after_its_recorded_newest_before_and_never_the
     assert "2021-01-22-19-27-31" in folders_of_job(items, dvcli_job, None)  # within the clock slack
     data["objects"]["jobs"].append(active_backup(started="2021-01-22T19:59:30Z"))
     assert folders_being_written(Facts(data), items) == {"2021-01-22-20-00-01"}
+    # its pod at work after the Job object was deleted writes it just the same: never pruned beside it
+    data["objects"]["jobs"].pop()
+    assert folders_being_written(Facts(data), items) == set()
+    pod = b.job_pod("dv-backup-job", suffix="t4r00", phase="Running")
+    pod["status"]["startTime"] = "2021-01-22T19:59:30Z"
+    data["objects"]["pods"].append(pod)
+    assert folders_being_written(Facts(data), items) == {"2021-01-22-20-00-01"}
 
 
 # -- the record through the Kubernetes adapter -------------------------------------------------

@@ -57,12 +57,13 @@ def point_at(bar: Path, ts: str) -> None:
     os.symlink(f"/mnt/PV/bar/{ts}/dv_backup.tar.gz", bar / "dv_backup.tar.gz")
 
 
-def facts_of(bar_volume: dict, jobs: list[dict] | None = None) -> Facts:
+def facts_of(bar_volume: dict, jobs: list[dict] | None = None, pods: list[dict] | None = None) -> Facts:
     data = b.healthy()
     data["collected_at"] = "2030-01-01T00:00:00Z"  # the folders below are dated 2021
     data["bar_volume"] = bar_volume
     if jobs is not None:
         data["objects"]["jobs"] += jobs
+    data["objects"]["pods"] += pods or []
     validate(data)
     return Facts(data)
 
@@ -167,6 +168,21 @@ def test_the_folder_a_backup_job_writes_is_in_progress_and_not_read(root):
     running["status"]["startTime"] = "2021-01-22T19:27:00Z"
     s = survey(facts_of(bar_volume, jobs=[running]))
     assert (s.writing, s.state(b.TS), s.state(OLDER)) == ({b.TS}, IN_PROGRESS, GOOD)
+
+
+def test_the_folder_a_backup_pod_writes_after_its_job_was_deleted_is_in_progress_too(root):
+    """Break-it review (low): with the Job object deleted and its pod's tar at work, the folder it
+    writes was judged damaged (cut short), and the newest backup looked lost."""
+    bar = b.bar_of(root)
+    backup(bar, OLDER)
+    tarball = backup(bar, b.TS)
+    tarball.write_bytes(tarball.read_bytes()[:1000])  # still being written
+    pod = b.job_pod("dv-backup-job", suffix="t4r00", phase="Running")  # started 2021-01-22T19:27:00Z
+    s = survey(facts_of(b.run_bar_probe(root, verify=True, skip="@since:2021-01-22-19-26-00"), pods=[pod]))
+    assert (s.writing, s.state(b.TS), s.state(OLDER)) == ({b.TS}, IN_PROGRESS, GOOD)
+    ended = b.job_pod("dv-backup-job", suffix="t4r00", phase="Failed")  # the same pod, ended: no longer written
+    s = survey(facts_of(b.run_bar_probe(root, verify=True), pods=[ended]))
+    assert s.writing == set() and s.state(b.TS) == DAMAGED
 
 
 def test_future_and_impossible_timestamps_are_never_backups(root):

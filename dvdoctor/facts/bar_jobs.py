@@ -84,12 +84,21 @@ def active_jobs(jobs: list[dict], names: DvNames, pods: Iterable[dict] = ()) -> 
     return out
 
 
+def backup_at_work(jobs: list[dict], pods: Iterable[dict], names: DvNames) -> BarJob | None:
+    """DV's backup job while it runs, or its pod still at work without its Job object: either way a
+    tar is writing a backup folder, which is neither damaged nor removable until it ends."""
+    return next((j for j in active_jobs(jobs, names, pods) if j.name == names.backup_job), None)
+
+
 def watcher(job: BarJob, lease: dict | None, holder_gone: bool, now: datetime) -> str | None:
     """Who is attached to the job and will clean up after it, or None when nobody is.
 
     A job dvdoctor started is watched while the run that started it still holds dvdoctor's lock;
-    a job of dvcli.sh (or a person) may be watched by dvcli.sh for its 60 minutes of waiting.
+    a job of dvcli.sh (or a person) may be watched by dvcli.sh for its 60 minutes of waiting. A pod
+    at work after its Job object was deleted is watched by nobody: both follow the Job.
     """
+    if job.pod:
+        return None
     if job.by_dvdoctor:
         if lease is None:
             return None
@@ -104,14 +113,15 @@ def watcher(job: BarJob, lease: dict | None, holder_gone: bool, now: datetime) -
 
 
 def unattended(facts: Facts) -> list[BarJob]:
-    """Backup and restore jobs that run with nobody attached (the list job is leftover-bar-pods' business).
+    """Backup and restore jobs that run with nobody attached (the list job is leftover-bar-pods' business),
+    and their pods at work after the Job object was deleted (nobody follows a pod without its Job).
 
     When dvdoctor's lock could not be read (no right to list Leases), a job dvdoctor started counts
     as attended: nobody may stop a job whose run may still be watching it.
     """
     lease = facts.get("leases", LEASE_NAME)
     gone = facts.data["source"].get("lock_holder_gone") is True
-    return [j for j in active_jobs(facts.objects("jobs"), facts.names)
+    return [j for j in active_jobs(facts.objects("jobs"), facts.names, facts.objects("pods"))
             if j.name != facts.names.list_job and not (j.by_dvdoctor and not facts.has_kind("leases"))
             and watcher(j, lease, gone, facts.now) is None]
 
@@ -133,9 +143,10 @@ def folders_of_job(items: list[Backup], job: BarJob | None, link_ts: str | None,
 
 
 def folders_being_written(facts: Facts, items: list[Backup]) -> set[str]:
-    """Folders an active backup job may be writing: never to be deleted while it runs."""
-    job = facts.get("jobs", facts.names.backup_job)
-    if job is None or k8s.job_state(job) != "active":
+    """Folders an active backup job (or its pod at work without it) may be writing: never to be
+    deleted while it runs."""
+    job = backup_at_work(facts.objects("jobs"), facts.objects("pods"), facts.names)
+    if job is None:
         return set()
-    written = set(folders_of_job(items, BarJob.of(job), None, PROTECT_SLACK))
+    written = set(folders_of_job(items, job, None, PROTECT_SLACK))
     return written | ({items[-1].timestamp} if items else set())

@@ -15,8 +15,9 @@ from typing import Callable
 from .. import __version__
 from ..cluster import k8s, oneshot
 from . import probe
+from .bar_jobs import backup_at_work
 from .dv_templates import bar_image, bar_job, engine_container
-from ..core.units import TIMESTAMP_FORMAT, parse_quantity, parse_time
+from ..core.units import TIMESTAMP_FORMAT, parse_quantity
 from ..cluster.port import KINDS, Cluster
 from ..core.errors import ClusterError, DvdoctorError, Forbidden, NotServed, Unavailable, UsageError
 from .model import SCHEMA_ID, SECTION_ACCESS, SECTION_BAR, SECTION_COPIES, SECTION_ENGINE, Facts
@@ -243,14 +244,14 @@ def read_back_seconds(policy: probe.ReadBack, objects: dict, names: DvNames) -> 
 
 def _being_written(objects: dict, names: DvNames) -> str:
     """What the probe must not read back: folders DV's active backup job may be writing (named at or
-    after its start, a minute of clock skew allowed). A tarball still being written would look cut short."""
-    job = next((j for j in objects.get("jobs", []) if k8s.name(j) == names.backup_job), None)
-    if job is None or k8s.job_state(job) != "active":
+    after its start, a minute of clock skew allowed), or those its pod still at work without its Job
+    object writes. A tarball still being written would look cut short."""
+    job = backup_at_work(objects.get("jobs", []), objects.get("pods", []), names)
+    if job is None:
         return ""
-    started = parse_time((job.get("status") or {}).get("startTime") or (job.get("metadata") or {}).get("creationTimestamp"))
-    if started is None:
+    if job.started is None:
         return "@since:0000-00-00-00-00-00"
-    return "@since:" + (started - timedelta(minutes=1)).strftime(TIMESTAMP_FORMAT)
+    return "@since:" + (job.started - timedelta(minutes=1)).strftime(TIMESTAMP_FORMAT)
 
 
 def read_back_policy(verify: bool | probe.ReadBack) -> probe.ReadBack:

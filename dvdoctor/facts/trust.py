@@ -28,7 +28,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from ..cluster import k8s
 from . import bar_jobs
 from .backups import Backup, OddEntry, backups, link_timestamp, not_future, odd_entries
 from .model import SECTION_BAR, Facts
@@ -141,10 +140,10 @@ def in_progress(facts: Facts, items: list[Backup], link_ts: str | None) -> set[s
     """While DV's backup job runs, the folders it wrote (dvdoctor/facts/bar_jobs.py: newer than the newest one
     when it started, or named at or after its start); never the restore point's, which the job moves
     the link to last, when the backup is whole."""
-    job = facts.get("jobs", facts.names.backup_job)
-    if job is None or k8s.job_state(job) != "active":
+    job = bar_jobs.backup_at_work(facts.objects("jobs"), facts.objects("pods"), facts.names)
+    if job is None:
         return set()
-    return set(bar_jobs.folders_of_job(items, bar_jobs.BarJob.of(job), link_ts, bar_jobs.PROTECT_SLACK))
+    return set(bar_jobs.folders_of_job(items, job, link_ts, bar_jobs.PROTECT_SLACK))
 
 
 def survey(facts: Facts, bar: dict | None = None) -> Survey:

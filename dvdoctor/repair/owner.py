@@ -71,8 +71,8 @@ def fix_waits_for(facts: Facts, fix_id: str) -> str | None:
 
 
 def what_to_do(job: BarJob, names: DvNames, watched_by: str | None) -> str:
-    if job.pod:
-        return ("wait for it to end (deleting it stops DV's work half-way), then remove it with "
+    if job.pod and job.name == names.restore_job:
+        return ("wait for it to end (deleting it half-way leaves DV's data half-replaced), then remove it with "
                 "`dvdoctor fix --issue leftover-bar-pods`")
     if job.name == names.list_job:
         return ("it is dvcli.sh's list job, which dvcli.sh never removes: delete it with "
@@ -82,7 +82,7 @@ def what_to_do(job: BarJob, names: DvNames, watched_by: str | None) -> str:
                 "then run `dvdoctor check`")
     if watched_by:
         return "wait for it to end"
-    return (f"wait for it to end, or stop it cleanly (job, partial backup folder and {names.bar_marker} marker "
+    return (f"wait for it to end, or stop it cleanly ({'pod' if job.pod else 'job'}, partial backup folder and {names.bar_marker} marker "
             f"removed, the restore point left alone, DV's deployments back) with `dvdoctor fix --issue {STOP_FIX}`")
 
 
@@ -156,8 +156,13 @@ def scale_back_actions(facts: Facts) -> list[Action]:
 def stop_backup_plan(facts: Facts, job: BarJob, fix_id: str) -> Plan:
     """Stop an unattended backup job as an interrupted `dvdoctor backup` does: delete it with its pods
     and wait for them, remove its partial folder and the marker, then bring the side deployments back."""
-    plan = Plan(fix_id, [StopJob(job.name, f"delete job {job.name} (it {job.running_for(facts.now)}) with its pods, "
-                                           "and wait until they have ended")])
+    if job.pod:  # its Job object deleted, its pod's tar runs on: the pod is what stops
+        stop = StopJob(job.name, f"delete pod {job.pod} of job {job.name}, whose Job object was deleted (it "
+                                 f"{job.running_for(facts.now)}), and wait until it has ended", pod=job.pod)
+    else:
+        stop = StopJob(job.name, f"delete job {job.name} (it {job.running_for(facts.now)}) with its pods, "
+                                 "and wait until they have ended")
+    plan = Plan(fix_id, [stop])
     cleanup_after_stop(facts, job, plan)
     plan.actions += scale_back_actions(facts)
     return plan

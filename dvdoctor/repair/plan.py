@@ -275,7 +275,8 @@ class Delete:
 
 @dataclass(frozen=True)
 class StopJob:
-    """Delete a running job with its pods (background propagation), then wait until its pods are gone.
+    """Delete a running job with its pods (background propagation), then wait until its pods are gone;
+    or, given `pod`, the job's pod still at work after its Job object was deleted, then wait for it.
 
     What follows a stop (removing the folder and the marker the job wrote, scaling DV's deployments
     back up) must never run while one of its pods may still be writing: the wait is what makes those
@@ -286,20 +287,34 @@ class StopJob:
     summary: str
     timeout: float = 180.0
     interval: float = 1.0
+    #: A pod of job `name` at work without its Job object: the one thing deleted and waited for.
+    pod: str | None = None
 
     def describe(self) -> str:
         return self.summary
 
     def apply(self, run: Runner) -> list[Change]:
-        existed = run.cluster.delete("jobs", self.name)
+        kind, name = ("pods", self.pod) if self.pod is not None else ("jobs", self.name)
+        found = run.cluster.get(kind, name)  # what it was, for the audit: a Job may have completed meanwhile
+        before = ("absent" if found is None else k8s.pod_phase(found) if self.pod is not None else
+                  {"active": "running"}.get(k8s.job_state(found), k8s.job_state(found)))
+        run.cluster.delete(kind, name)
+
+        def left() -> list[dict]:
+            if self.pod is not None:
+                return [p for p in [run.cluster.get("pods", self.pod)] if p is not None]
+            return run.cluster.list("pods", label_selector=f"job-name={self.name}")
+
+        target = f"{kind}/{name}"
         deadline = time.monotonic() + self.timeout
         while True:
-            pods = run.cluster.list("pods", label_selector=f"job-name={self.name}")
+            pods = left()
             if not pods:
-                return [Change(f"jobs/{self.name}", "running" if existed else "absent", "deleted, its pods ended")]
+                return [Change(target, before, "deleted, its pods ended" if self.pod is None else "deleted, ended")]
             if time.monotonic() >= deadline:
-                raise ActionFailed(f"job {self.name} is deleted but its pods {', '.join(k8s.name(p) for p in pods)} "
-                                   f"are still there after {self.timeout:.0f} s")
+                still = (f"pod {self.pod} is deleted but still there" if self.pod else
+                         f"job {self.name} is deleted but its pods {', '.join(k8s.name(p) for p in pods)} are still there")
+                raise ActionFailed(f"{still} after {self.timeout:.0f} s")
             time.sleep(min(self.interval, max(0.0, deadline - time.monotonic())))
 
 

@@ -22,7 +22,7 @@ from ..facts.model import Facts
 from ..verdicts.registry import Result, Run, Suppression, run_checks
 from .audit import AuditLog, Change
 from .fixer import Fix, FixOptions, judged, load_all, manual_plan
-from .owner import UNDER_BAR_JOB, BarJobActive, refuse_while_active, refuse_while_active_live
+from .owner import STOP_FIX, UNDER_BAR_JOB, BarJobActive, fix_waits_for, refuse_while_active, refuse_while_active_live
 from .plan import ActionFailed, Delete, Plan, Runner, StopJob, execute
 
 #: Repairs that remove or point at backups: they decide on backups read back in this run.
@@ -171,8 +171,10 @@ class Repairs:
         # a refusal names the command as the person ran it; a dry run is refused as the run would be
         asked = ("dvdoctor fix --all" if all_ids else f"dvdoctor fix --issue {','.join(ids)}") \
             + (" --dry-run" if dry_run else "")
-        if not all_ids and not any(i in UNDER_BAR_JOB for i in ids):
-            # asked by name while DV's job runs: its check may pass only because the job owns what it looks at
+        under = set(ids) & set(UNDER_BAR_JOB)
+        if not all_ids and (not under or (under == {STOP_FIX} and fix_waits_for(facts, STOP_FIX))):
+            # asked by name while DV's job runs: its check may pass only because the job owns what it looks
+            # at; and the stop asked by name under a restore, which it never stops, is refused as any other
             refuse_while_active(facts, asked)
         passing = [i for i in ids if status(i) in ("pass", "suppressed")]
         for i in passing:

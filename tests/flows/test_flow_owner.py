@@ -108,25 +108,48 @@ def test_when_the_stop_fails_no_other_repair_acts_under_the_job(flow) -> None:
     assert k8s.job_state(flow.cluster().get("jobs", "dv-backup-job")) == "active"
 
 
-def test_a_backup_pod_whose_job_was_deleted_owns_the_namespace_until_it_ends(flow) -> None:
+def test_a_backup_pod_whose_job_was_deleted_owns_the_namespace_and_is_stopped_cleanly(flow) -> None:
     """Break-it review: DV's backup Job deleted with --cascade=orphan, its pod's tar runs on. It was
     seen only as a leftover pod: every repair acted beside it, and leftover-bar-pods would have
-    killed it half-way. It is DV's job at work: every change refuses, naming the pod."""
+    killed it half-way. It is DV's job at work: every change refuses, naming the pod. And nobody is
+    attached to it (dvdoctor and dvcli.sh follow the Job), so `check` names it as it names an
+    unattended job, and bar-job-unattended stops it as it stops one: the pod, its partial folder and
+    the marker go, the side deployments come back, the good backup stays."""
+    (good,) = flow.timestamps()
     break_lab(flow.lab, "bar-job-unattended")
     (pod,) = [p for p in flow.object_names("pods") if p.startswith("dv-backup-job-")]
     (flow.lab / "objects" / "jobs" / "dv-backup-job.json").unlink()  # the Job object only
     before, folders = flow.snapshot(), flow.timestamps()
-    code, out, _ = flow.dv("check")
-    # no leftover (it is at work), and its marker and DV's stopped deployments are its business, as a job's
-    assert code == 0 and f"pod/{pod}" not in out, out
+    code, out, _ = flow.dv("check", "-o", "json")
+    report = json.loads(out)
+    # not a leftover (it is at work), and its marker and DV's stopped deployments are its business, as a job's
+    assert code == 1 and [r["id"] for r in report["results"] if r["status"] != "pass" and r["status"] != "skip"] == [
+        "bar-job-unattended"], out
+    (result,) = [r for r in report["results"] if r["id"] == "bar-job-unattended"]
+    (problem,) = result["problems"]
+    assert problem["message"].startswith(f"pod {pod} of job dv-backup-job has been running for "), problem
+    assert problem["message"].endswith("with nobody attached: its Job object was deleted, and dvdoctor and "
+                                       "dvcli.sh follow the Job, not its pod"), problem
+    assert result["fix"] == "dvdoctor fix --issue bar-job-unattended", result
     for args in (("fix", "--issue", "stale-bar-marker", "--yes"), ("fix", "--issue", "side-deployments-left-down", "--yes"),
                  ("backup", "--yes"), ("prune", "--keep", "1", "--yes")):
         code, out, err = flow.dv(*args)
         assert code == 2, (args, out, err)
         assert f"pod {pod} of job dv-backup-job, whose Job object was deleted, has been running" in err, err
+        assert "stop it cleanly (pod, partial backup folder" in err, err
     assert {k: v for k, v in flow.snapshot().items() if not k.startswith("volumes/dv-bar-pvc")} == {
         k: v for k, v in before.items() if not k.startswith("volumes/dv-bar-pvc")}  # the pod's own writes aside
     assert set(folders) <= set(flow.timestamps()) and pod in flow.object_names("pods")
+
+    code, out, err = flow.dv("fix", "--issue", "bar-job-unattended", "--yes")
+    flat = " ".join(out.split())
+    assert code == 0, out + err
+    assert f"delete pod {pod} of job dv-backup-job, whose Job object was deleted" in flat, out
+    assert pod not in flow.object_names("pods")
+    assert flow.timestamps() == [good]  # its partial folder gone, the good backup kept
+    assert ".bar" not in flow.markers and set(flow.replicas().values()) == {1}
+    code, out, _ = flow.dv("check")
+    assert code == 0, out
 
 
 def job_uid(flow, name: str = "dv-backup-job") -> str | None:
@@ -379,6 +402,12 @@ def test_a_killed_restore_s_job_is_named_left_to_finish_and_finished_after(held_
     assert "a restore is never stopped half-way" in out
     assert "wait for it to end (stopping a restore half-way leaves DV's data half-replaced)" in err
     assert job_uid(flow, "dv-restore-job") == uid  # still running, never stopped half-way
+    # the stop asked by name can do nothing under a restore: refused as every other change (it exited 1)
+    code, out, err = flow.dv("fix", "--issue", "bar-job-unattended", "--yes")
+    assert code == 2 and not out, out + err
+    assert (f"{REFUSED}, so `dvdoctor fix --issue bar-job-unattended` changed nothing; wait for it to end "
+            "(stopping a restore half-way") in err, err
+    assert job_uid(flow, "dv-restore-job") == uid
     code, out, err = flow.backup("--yes")
     assert code == 2 and "job dv-restore-job has been running" in err
 
