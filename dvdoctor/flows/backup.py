@@ -99,7 +99,7 @@ def start_plan(facts: Facts, job: dict, opts: FlowOptions) -> Plan:
     return plan
 
 
-def report_partial(console: Console, after: Facts, started: datetime) -> None:
+def report_partial(console: Console, after: Facts, started: datetime, existing: frozenset[str] = frozenset()) -> None:
     """After a failed job: what the partial backup holds on the volume, and that the restore point did not move.
 
     A backup that ran out of space leaves its folder behind; the space it took is what the next
@@ -109,7 +109,7 @@ def report_partial(console: Console, after: Facts, started: datetime) -> None:
     if after.bar is None:
         console.print(f"  the backup volume could not be inspected: {escape(after.skipped('bar_volume') or '')}")
         return
-    partial = [b for b in backups(after.bar, names) if b.time >= started.replace(microsecond=0)]
+    partial = new_folders(backups(after.bar, names), started, existing)
     current = link_timestamp(after.bar, names)
     for b in partial:
         console.print(f"  the failed backup {b.timestamp} left {human_bytes(b.size())} on {names.bar_pvc} "
@@ -126,7 +126,15 @@ JOB_ENDED = ("Complete", "Failed")
 NEW_BACKUP_READ_BACK = ReadBack(mode="recorded", also=("@link", "@newest"))
 
 
-def postflight(facts: Facts, started: datetime) -> list[str]:
+def new_folders(items: list[Backup], started: datetime, existing: frozenset[str]) -> list[Backup]:
+    """The backup folders this run's job wrote: named at or after its start, and not on the volume
+    before it. A folder already there, dated a few minutes ahead by a pod's clock (within the
+    skew allowed), is named after the start too, yet it is not the new backup."""
+    since = started.replace(microsecond=0)  # backup folders are named to the second
+    return [b for b in items if b.time >= since and b.timestamp not in existing]
+
+
+def postflight(facts: Facts, started: datetime, existing: frozenset[str] = frozenset()) -> list[str]:
     """What must hold after a backup; returns the problems found (empty when trusted).
 
     The new backup must be good by the one rule (dvdoctor/facts/trust.py): read back now, its combined
@@ -138,7 +146,7 @@ def postflight(facts: Facts, started: datetime) -> list[str]:
     if bar is None:
         return [f"the backup volume could not be inspected: {facts.skipped('bar_volume')}"]
     s = trust.survey(facts)
-    new = [b for b in s.backups if b.time >= started.replace(microsecond=0)]
+    new = new_folders(s.backups, started, existing)
     if not new:
         problems.append("no new backup folder on the volume")
     elif (verdict := s.verdicts[new[-1].timestamp]).state != trust.GOOD or not verdict.fresh:
@@ -231,6 +239,7 @@ def run_backup(facts: Facts, options: FlowOptions, console: Console, runner: Run
         return 0
     before = {n: original_replicas(d, facts) for n in names.side_deployments if (d := facts.get("deployments", n))}
     started = datetime.now(timezone.utc)
+    existing = frozenset(b.timestamp for b in backups(facts.bar, names)) if facts.bar is not None else frozenset()
     refuse_while_active_live(runner.cluster, names, "dvdoctor backup")  # a job started since the gate looked
     with interrupted_by_signals():
         code = 1
@@ -249,18 +258,18 @@ def run_backup(facts: Facts, options: FlowOptions, console: Console, runner: Run
                 restore_side_deployments(runner, facts, before, console)
                 before = {}
             if not outcome.ok:
-                report_partial(console, collect_again(), started)
+                report_partial(console, collect_again(), started, existing)
                 return 1
             after = collect_again(NEW_BACKUP_READ_BACK)
             checkpoints.reached("postflight")
-            problems = postflight(after, started)
+            problems = postflight(after, started, existing)
             if problems:
                 for p in problems:
                     console.print(f"[red]✗[/] postflight: {escape(p)}")
                 put_back_restore_point(runner, after, started, console, collect_again)
                 return 1
             s = trust.survey(after)
-            newest = s.backups[-1]
+            newest = new_folders(s.backups, started, existing)[-1]  # postflight found it, good and the restore point
             console.print(f"[green]✓[/] backup {newest.timestamp} complete and read back (inner tarballs included): "
                           f"{human_bytes(newest.size())} in {outcome.seconds:.0f} s; {names.symlink} points at it")
             write_manifest(runner, facts, newest, s.verdicts[newest.timestamp], console)

@@ -118,3 +118,26 @@ def test_a_failed_job_is_reported_at_once_with_its_signature(flow):
     assert flow.markers == []
     assert flow.replicas() == {"dv-api": 1, "dv-caching": 1, "dv-unified-console": 1}
     assert list(flow.logs.glob("dv-backup-job-*.log")), "the failed job's log is saved too"
+
+
+def test_a_folder_dated_minutes_ahead_is_not_taken_for_the_new_backup(flow):
+    """Break-it review (low): a good backup folder named a few minutes ahead (a pod's clock, within the
+    skew allowed) was named after the run's start too, so the backup took it for the new one: the
+    postflight said the restore point "does not point at the new backup" and the run failed, and the
+    manifest would have gone into that folder. The new backup is the folder the job wrote."""
+    import shutil
+    from datetime import datetime, timedelta, timezone
+
+    (first,) = flow.timestamps()
+    ahead = (datetime.now(timezone.utc) + timedelta(minutes=5)).strftime("%Y-%m-%d-%H-%M-%S")
+    shutil.copytree(flow.bar / first, flow.bar / ahead, symlinks=True)  # a good backup, by a fast clock
+    manifest = flow.bar / ahead / "dvdoctor-manifest.json"
+    was = manifest.read_bytes() if manifest.exists() else None
+
+    code, out, _ = flow.backup("--yes")
+
+    assert code == 0, out
+    (new,) = set(flow.timestamps()) - {first, ahead}
+    assert flow.current() == new and f"backup {new} complete" in out, out
+    assert (flow.bar / new / "dvdoctor-manifest.json").exists()
+    assert (manifest.read_bytes() if manifest.exists() else None) == was  # the other folder's, untouched
