@@ -93,3 +93,21 @@ def test_a_pod_left_by_a_bar_job_that_is_gone_is_deleted(dv):
     result = dv.dvdoctor("fix", "--issue", "leftover-bar-pods", "--yes", timeout=300)
     assert result.rc == 0, result.output
     dv.api.wait("the pod to be gone", lambda: dv.api.get("Pod", dv.name, "dv-test-job-x7k2p") is None, timeout=30)
+
+
+def test_a_backup_pod_whose_job_was_deleted_is_named_and_stopped_as_an_unattended_job(dv):
+    """A dv-backup-job pod left at work when its Job object was deleted (`--cascade=orphan`): nobody
+    follows it, so bar-job-unattended names the pod, and its repair deletes that pod and waits until
+    the server no longer has it."""
+    template = dv.api.get("Job", dv.name, "dv-init-volume")["spec"]["template"]["spec"]
+    dv.api.create({"apiVersion": "v1", "kind": "Pod",
+                   "metadata": {"name": "dv-backup-job-x7k2p", "labels": {"job-name": "dv-backup-job"}},
+                   "spec": {**template, "restartPolicy": "Never"}}, dv.name)
+    report = dv.dvdoctor("check", "--no-pod", "--only", "bar-job-unattended", "-o", "json").json
+    assert [p["object"] for p in report["results"][0]["problems"]] == ["pod/dv-backup-job-x7k2p"], report
+    assert report["results"][0]["fix"] == "dvdoctor fix --issue bar-job-unattended", report
+    result = dv.dvdoctor("fix", "--issue", "bar-job-unattended", "--yes", timeout=300)
+    assert result.rc == 0, result.output
+    assert "delete pod dv-backup-job-x7k2p of job dv-backup-job, whose Job object was deleted" in " ".join(
+        result.output.split()), result.output
+    assert dv.api.get("Pod", dv.name, "dv-backup-job-x7k2p") is None
