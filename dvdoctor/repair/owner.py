@@ -82,7 +82,8 @@ def what_to_do(job: BarJob, names: DvNames, watched_by: str | None) -> str:
                 "then run `dvdoctor check`")
     if watched_by:
         return "wait for it to end"
-    return (f"wait for it to end, or stop it cleanly ({'pod' if job.pod else 'job'}, partial backup folder and {names.bar_marker} marker "
+    what = "pod" if job.pod else "job"
+    return (f"wait for it to end, or stop it cleanly ({what}, partial backup folder and {names.bar_marker} marker "
             f"removed, the restore point left alone, DV's deployments back) with `dvdoctor fix --issue {STOP_FIX}`")
 
 
