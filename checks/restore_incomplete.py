@@ -7,7 +7,9 @@ Cause: DV's restore job failed after it began replacing the data: a volume that 
 could not write, a pod that was killed, or dvdoctor giving up on a job stuck past `--timeout`.
 dvdoctor records each such failure on the dv-engine StatefulSet (annotation
 `dvdoctor.io/restore-incomplete`: when, which backup, why); a failed `dv-restore-job` that dvcli.sh
-ran counts too. The record stays until a restore succeeds, whoever looks and from wherever.
+ran counts too, and so does its pod that failed after the Job object was deleted (the repair that
+deletes such a job or pod, `bar-job-failed` or `leftover-bar-pods`, writes the record first). The
+record stays until a restore succeeds, whoever looks and from wherever.
 Repair: restore again, after repairing the cause the record names: `dvdoctor restore --from TS`
 with the same backup, or, if that one fails the same way again, the previous good backup
 (`dvdoctor list` shows them). The restore that succeeds removes the record. There is no automatic
@@ -20,7 +22,7 @@ from dvdoctor.core.units import parse_time
 from dvdoctor.core.names import RESTORE_INCOMPLETE_ANNOTATION
 from dvdoctor.facts.origin import engine_statefulset
 from dvdoctor.verdicts.registry import Problem, check
-from dvdoctor.facts.restore_record import backup_of_job, recorded
+from dvdoctor.facts.restore_record import backup_of_job, failed_restore_pod, pod_failure, recorded
 
 
 @check(
@@ -43,6 +45,15 @@ def run(facts: Facts):
             (f"statefulset/{sts}: annotation {RESTORE_INCOMPLETE_ANNOTATION}: when {record.when}, backup "
              f"{record.backup}, job {record.job or 'unknown'}", f"why: {record.why}"),
             f"statefulset/{sts}",
+        )
+    elif (pod := failed_restore_pod(facts)) is not None:
+        started = (pod.get("status") or {}).get("startTime") or "an unknown time"
+        yield Problem(
+            f"pod {k8s.name(pod)} of job {names.restore_job} failed after its Job object was deleted: DV's data "
+            f"may be partly replaced by backup {backup_of_job(pod, names)}",
+            (f"pod/{k8s.name(pod)}: phase Failed ({pod_failure(pod)}), started {started}; job/{names.restore_job} "
+             "is gone, so nothing else records this restore",),
+            f"pod/{k8s.name(pod)}",
         )
     elif job is not None and state == "failed":
         yield Problem(

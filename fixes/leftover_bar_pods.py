@@ -3,19 +3,42 @@
 Exactly the objects the check reports, nothing else: dvcli.sh's dv-list-backups-job, the runbook's
 dv-test-job, backup/restore jobs that ended over an hour ago, dvdoctor's own finished jobs, and
 pods whose job is gone. Never an active backup or restore job (the check never names one).
+A failed dv-restore-job, or its pod that failed after the Job object was deleted, is first recorded
+on the dv-engine StatefulSet (`restore-incomplete`), as bar-job-failed does: it is the only evidence
+that DV's data may be partly replaced.
 Changes: deletes those jobs (background propagation: their pods go too), waiting (up to a minute
 each) until the garbage collector has removed a job's pods, which it does a moment after the job;
-and the pods.
+and the pods; for a failed restore, the annotation dvdoctor.io/restore-incomplete on the dv-engine
+StatefulSet.
 """
 
 from typing import Sequence
 
+from dvdoctor.cluster import k8s
 from dvdoctor.facts.model import Facts
+from dvdoctor.facts.restore_record import Incomplete, backup_of_job, failed_restore_pod, pod_failure, recorded, stamp
 from dvdoctor.repair.fixer import FixOptions, fix
-from dvdoctor.repair.plan import Delete, Plan, StopJob
+from dvdoctor.repair.plan import Delete, Patch, Plan, StopJob
+from dvdoctor.repair.restore_record import record_action
 from dvdoctor.verdicts.registry import Problem
 
 KINDS = {"job": "jobs", "pod": "pods"}
+
+
+def _record_of(facts: Facts, kind: str, name: str) -> Incomplete | None:
+    """The record a failed restore's job or job-less pod is the only evidence of, before it is deleted."""
+    names = facts.names
+    if recorded(facts) is not None:
+        return None
+    job = facts.get("jobs", name) if kind == "job" and name == names.restore_job else None
+    if job is not None and k8s.job_state(job) == "failed":
+        return Incomplete(k8s.job_finished_at(job) or stamp(facts.now), backup_of_job(job, names),
+                          k8s.job_failure(job) or "its pods kept failing", name)
+    pod = failed_restore_pod(facts) if kind == "pod" else None
+    if pod is not None and k8s.name(pod) == name:
+        return Incomplete(stamp(facts.now), backup_of_job(pod, names), f"pod {name} failed ({pod_failure(pod)}) "
+                          "after its Job object was deleted", names.restore_job)
+    return None
 
 
 @fix
@@ -23,6 +46,9 @@ def plan(facts: Facts, problems: Sequence[Problem], options: FixOptions) -> Plan
     out = Plan()
     for problem in problems:  # what is left over and why, as the check found it
         kind, name = problem.data["kind"], problem.data["name"]
+        if (record := _record_of(facts, kind, name)) is not None and not any(
+                isinstance(a, Patch) for a in out.actions):  # one record: the annotation holds one
+            out.actions.append(record_action(facts, record))
         summary = f"delete {kind} {name}: {problem.data['why']}"
         if kind == "job":  # its pods go too (the garbage collector, a moment after): waited for
             out.actions.append(StopJob(name, summary, timeout=60.0))

@@ -50,6 +50,57 @@ def test_restore_incomplete_passes_without_a_record_and_once_a_restore_succeeded
     assert b.run_one("restore-incomplete", data).status == "fail"
 
 
+def _orphan_restore_pod(phase: str, started: str, suffix: str = "r3st0") -> dict:
+    """A dv-restore-job pod whose Job object was deleted (`--cascade=orphan`)."""
+    pod = b.job_pod("dv-restore-job", suffix=suffix, phase=phase)
+    pod["status"]["startTime"] = started
+    pod["spec"]["containers"][0]["env"] = [{"name": "DV_BACKUP_TARBALL", "value": "2021-01-20-19-27-31/dv_backup.tar.gz"}]
+    return pod
+
+
+def test_a_restore_pod_that_failed_after_its_job_was_deleted_counts_until_a_restore_ran_since():
+    """Break-it review (high): with the Job object deleted, a failed restore pod was only a leftover."""
+    data = b.healthy()
+    data["objects"]["pods"].append(_orphan_restore_pod("Failed", "2021-01-23T08:00:00Z"))
+    r = b.run_one("restore-incomplete", data)
+    (problem,) = r.problems
+    assert problem.message == ("pod dv-restore-job-r3st0 of job dv-restore-job failed after its Job object was deleted: "
+                               "DV's data may be partly replaced by backup 2021-01-20-19-27-31"), problem.message
+    assert problem.object == "pod/dv-restore-job-r3st0" and "Error, exit code 1" in b.evidence(r)
+    # its repair records it before deleting the pod, the only evidence
+    plan = b.fix_plan("leftover-bar-pods", Facts(data))
+    assert [a.describe().split(" (")[0] for a in plan.actions][:1] == ["record on statefulset/dv-engine"]
+    assert "failed part-way" in plan.actions[0].describe() and len(plan.actions) == 2
+    assert json.loads(plan.actions[0].patch["metadata"]["annotations"][RESTORE_INCOMPLETE_ANNOTATION])["backup"] == \
+        "2021-01-20-19-27-31"
+    # a restore that ran after it: a later pod that succeeded, or a restore Job started after it
+    later = _orphan_restore_pod("Succeeded", "2021-01-23T09:00:00Z", suffix="n3xt0")
+    assert b.run_one("restore-incomplete", {**data, "objects": {**data["objects"], "pods": [
+        *data["objects"]["pods"], later]}}).status == "pass"
+    job = b.job("dv-restore-job", finished="2021-01-23T10:00:00Z")
+    job["status"]["startTime"] = "2021-01-23T09:30:00Z"
+    job["metadata"]["uid"] = "uid-of-the-later-run"
+    data["objects"]["jobs"].append(job)
+    assert b.run_one("restore-incomplete", data).status == "pass"
+    # its own Job still there: judged as the Job (bar-job-failed records it), not as a pod
+    data = b.healthy()
+    data["objects"]["pods"].append(_orphan_restore_pod("Failed", "2021-01-23T08:00:00Z"))
+    data["objects"]["jobs"].append(b.job("dv-restore-job", state="failed"))
+    (problem,) = b.run_one("restore-incomplete", data).problems
+    assert problem.object == "job/dv-restore-job"
+
+
+def test_leftover_bar_pods_records_a_failed_restore_job_it_deletes():
+    """A failed dv-restore-job that ended over an hour ago is a leftover: deleting it must not delete
+    the evidence of a restore that failed part-way (bar-job-failed records it; so does this repair)."""
+    data = b.healthy()
+    data["objects"]["jobs"].append(b.job("dv-restore-job", state="failed", finished="2021-01-22T20:06:00Z"))
+    data["collected_at"] = "2021-01-23T08:00:00Z"
+    plan = b.fix_plan("leftover-bar-pods", Facts(data))
+    assert [type(a).__name__ for a in plan.actions] == ["Patch", "StopJob"], [a.describe() for a in plan.actions]
+    assert b.fix_plan("leftover-bar-pods", Facts(with_record(data))).actions[0].describe().startswith("delete job")
+
+
 def test_a_failed_restore_job_without_a_record_counts_too():
     data = b.healthy()
     job = b.job("dv-restore-job", state="failed")

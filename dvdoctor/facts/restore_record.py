@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timezone
 
 from ..cluster import k8s
 from .backups import Backup
-from ..core.units import is_timestamp
+from ..core.units import is_timestamp, parse_time
 from .model import Facts
 from ..core.names import RESTORE_INCOMPLETE_ANNOTATION, DvNames
 from .origin import engine_statefulset
@@ -56,14 +56,54 @@ def recorded(facts: Facts) -> Incomplete | None:
 
 
 def backup_of_job(job: dict, names: DvNames) -> str:
-    """The backup a restore job was pointed at: `TS/dv_backup.tar.gz` in its env, else the symlink's."""
-    for container in k8s.job_pod_spec(job).get("containers") or []:
+    """The backup a restore job (or one of its pods) was pointed at: `TS/dv_backup.tar.gz` in its env,
+    else the symlink's."""
+    spec = job.get("spec") or {}
+    if "containers" not in spec:  # a Job: its pods' template
+        spec = k8s.job_pod_spec(job)
+    for container in spec.get("containers") or []:
         for env in container.get("env") or []:
             value = str(env.get("value") or "")
             head, _, tail = value.partition("/")
             if tail == names.combined_tarball and is_timestamp(head):
                 return head
     return f"the one {names.symlink} marked"
+
+
+def _started(obj: dict) -> datetime:
+    when = parse_time((obj.get("status") or {}).get("startTime") or obj["metadata"].get("creationTimestamp"))
+    return when or datetime.min.replace(tzinfo=timezone.utc)
+
+
+def failed_restore_pod(facts: Facts) -> dict | None:
+    """The pod of DV's restore job that failed after its Job object was deleted (`--cascade=orphan`,
+    or a newer Job of the name replaced it), when no restore ran after it; else None.
+
+    It is the evidence a failed restore Job is: DV's data may be partly replaced, and once the pod
+    is deleted (it is a leftover) nothing else says so. The newest such pod decides: one that
+    succeeded after it, or a restore Job started after it, is a restore that ran since."""
+    names = facts.names
+    job = facts.get("jobs", names.restore_job)
+    orphans = []
+    for pod in facts.objects("pods"):
+        name, uid = k8s.job_of_pod(pod)
+        if name == names.restore_job and not (job is not None and (uid is None or job["metadata"].get("uid") == uid)):
+            orphans.append(pod)  # not its own Job's pod: that Job is judged as a Job
+    if not orphans:
+        return None
+    newest = max(orphans, key=_started)
+    if k8s.pod_phase(newest) != "Failed" or (job is not None and _started(job) >= _started(newest)):
+        return None
+    return newest
+
+
+def pod_failure(pod: dict) -> str:
+    """Why a pod failed, as its containers ended: `Error, exit code 2`."""
+    for cs in k8s.container_statuses(pod):
+        ended = (cs.get("state") or {}).get("terminated") or {}
+        if ended and ended.get("exitCode") not in (0, None):
+            return f"{ended.get('reason') or 'Error'}, exit code {ended.get('exitCode')}"
+    return (pod.get("status") or {}).get("reason") or "its pod failed"
 
 
 def previous_good(s: Survey, chosen: str) -> Backup | None:

@@ -419,3 +419,36 @@ def test_a_killed_restore_s_job_is_named_left_to_finish_and_finished_after(held_
     code, out, _ = flow.dv("check")
     assert code == 0 and "✗" not in out, out
     assert flow.data_digest() == data  # restored whole, from the same backup
+
+
+def test_a_restore_pod_that_fails_after_its_job_was_deleted_is_a_failed_restore_until_recorded(held_flow) -> None:
+    """Break-it review (high): dvdoctor killed mid-restore, DV's restore Job then deleted with its pod
+    orphaned, and the pod's untar failed. `check` named only a leftover pod and a stale marker, and
+    `fix --all` deleted the pod (the only evidence) and the marker: DV came up half-restored, and the
+    next `check` was clean. The failed pod is a failed restore: `check` names it, the repair that
+    deletes it records it first, and `check` keeps naming it after."""
+    flow = held_flow
+    proc = subprocess.Popen([sys.executable, "-m", "dvdoctor", "--lab", str(flow.lab), "restore", "--yes",
+                             "--accept-unverified-origin", "--log-dir", str(flow.logs)],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        wait_for("the restore job half-way", lambda: flow.holding("dv-restore-job"), proc=proc)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.communicate(timeout=10)
+    (pod,) = [p for p in flow.object_names("pods") if p.startswith("dv-restore-job-")]
+    (flow.lab / "objects" / "jobs" / "dv-restore-job.json").unlink()  # the Job object only
+    (engine,) = (flow.lab / "volumes" / "dv-pvc").rglob(".dv_restore/dv_backup_dv_engine.tar.gz")
+    engine.write_bytes(engine.read_bytes()[:1000])  # the untar that comes next fails
+    flow.end_hold("dv-restore-job")
+    wait_for("the pod to fail", lambda: k8s.pod_phase(flow.cluster().get("pods", pod)) == "Failed", timeout=60)
+
+    code, out, _ = flow.dv("check", "--only", "restore-incomplete")
+    flat = " ".join(out.split())
+    assert code == 1 and f"pod {pod} of job dv-restore-job failed after its Job object was deleted" in flat, out
+    code, out, err = flow.dv("fix", "--all", "--yes")
+    flat = " ".join(out.split())
+    assert "record on statefulset/dv-engine (annotation dvdoctor.io/restore-incomplete)" in flat, out + err
+    assert pod not in flow.object_names("pods")  # deleted, once recorded
+    code, out, _ = flow.dv("check")
+    assert code == 1 and "✗ restore-incomplete" in out, out
