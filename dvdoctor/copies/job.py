@@ -37,7 +37,7 @@ from pathlib import Path
 
 from ..core import redact
 from .restic import COMPLETE_TAG, TAG, Restic, ResticError, Snapshot, explain
-from .stream import COMBINED, EXTRA_LIMIT, StreamError, chunk_marker, meta_from_tail, meta_need, pack, unpack
+from .stream import COMBINED, EXTRA_LIMIT, Packed, StreamError, chunk_marker, meta_from_tail, meta_need, pack, unpack
 
 PARTIAL = ".dvdoctor-rehydrate-"
 MANIFEST = "dvdoctor-manifest.json"
@@ -58,7 +58,10 @@ def _when(ts: str) -> datetime:
 
 
 def copy(restic: Restic, bar: Path, instance: str, namespace: str, stamps: list[str]) -> int:
+    """Each backup into the repository, then `restic check`; only then is each tagged complete (a
+    repository that lost a pack takes new copies without error that cannot be restored)."""
     failed = 0
+    made: list[tuple[str, str, int, Packed]] = []
     mine = restic.snapshots(f"{TAG},instance={instance}")
     have = {s.backup for s in mine if s.complete}
     if not all(ts in have for ts in stamps):
@@ -88,20 +91,28 @@ def copy(restic: Restic, bar: Path, instance: str, namespace: str, stamps: list[
                                             extras, marker=marker)
 
                 snap, added = restic.backup_stream(feed, host=host(namespace), tags=tags, when=_when(ts))
-            packed = result["packed"]
-            restic.add_tags(snap, [COMPLETE_TAG, f"added={added}", f"tarball={packed.bytes_in}",
-                                   *(f"sha256:{m}={h}" for m, h in packed.checksums().items())])
-            # tagging wrote the snapshot anew under another id: the record names that one, the id
-            # `list --copies` shows and the audit log records (not the id restic backup printed)
-            try:
-                final: str | None = restic.current_id(snap)
-            except ResticError:
-                final = None  # the copy is whole all the same; whoever needs its id lists the copies
-            say(copied=ts, added=added, read=packed.bytes_in, stream=packed.bytes_out,
-                checksums=packed.checksums(), **({"snapshot": final} if final else {}))
+            made.append((ts, snap, added, result["packed"]))
         except (OSError, StreamError) as exc:
             failed += 1
             say(failed=ts, why=str(exc))
+    if made:
+        try:
+            restic.check()
+        except ResticError as exc:  # none is tagged complete: the next copy makes them again
+            for ts, *_ in made:
+                say(failed=ts, why=f"{exc}; the copy was saved but is not marked complete")
+            return 1
+    for ts, snap, added, packed in made:
+        restic.add_tags(snap, [COMPLETE_TAG, f"added={added}", f"tarball={packed.bytes_in}",
+                               *(f"sha256:{m}={h}" for m, h in packed.checksums().items())])
+        # tagging wrote the snapshot anew under another id: the record names that one, the id
+        # `list --copies` shows and the audit log records (not the id restic backup printed)
+        try:
+            final: str | None = restic.current_id(snap)
+        except ResticError:
+            final = None  # the copy is whole all the same; whoever needs its id lists the copies
+        say(copied=ts, added=added, read=packed.bytes_in, stream=packed.bytes_out,
+            checksums=packed.checksums(), **({"snapshot": final} if final else {}))
     return 1 if failed else 0
 
 

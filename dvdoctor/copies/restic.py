@@ -89,6 +89,10 @@ _KNOWN = (
     (re.compile(r"ciphertext verification failed|invalid data returned|checksum mismatch|"
                 r"pack file cannot be listed|unexpected EOF|decrypting blob .* failed", re.I), False,
      DAMAGED),
+    # `restic check` (Restic.check): a pack the index names is gone, a tree does not load
+    (re.compile(r"^pack [0-9a-f]+: does not exist|^error: |not referenced in any index|"
+                r"repository contains errors", re.I | re.M), False,
+     "the repository is damaged ({line}): its copies that share those packs do not restore"),
 )
 #: A Go panic's first line (`panic: ...`) and the header of each goroutine's stack in its trace.
 _PANIC = re.compile(r"panic: ")
@@ -309,6 +313,14 @@ class Restic:
         """`restic unlock`: removes only stale locks (a dead process on this host, or 30 minutes without
         renewal); a live run's lock stays, so its copy is never disturbed."""
         self._bounded("unlock", [self.exe, "unlock"], None, True)
+
+    def check(self) -> None:
+        """`restic check`, without reading the data: every pack the index names is there, and every
+        snapshot's trees load. restic deduplicates against its index, so after a pack is lost a new
+        copy whose chunks it held is saved without error and cannot be restored: no copy is called
+        complete until this passes. Not bounded: it lists every pack, which takes as long as the
+        repository is large."""
+        self.call("check", "check", bounded=False)
 
     def init(self) -> None:
         self.call("init", "init", "--repository-version", "2")

@@ -814,3 +814,31 @@ def test_dvdoctor_terminated_while_the_copy_program_runs_stops_it_and_says_so(co
     # stream's snapshot, untagged (the copy may also have ended just before the signal: then whole)
     mine = [s for s in snapshots(copies) if f"backup={ts}" in s["tags"]]
     assert all("dvdoctor-copy=complete" in s["tags"] for s in mine), mine
+
+
+def test_a_copy_into_a_repository_that_lost_a_pack_is_not_called_complete(copies, repository):
+    """Break-it review (high): restic deduplicates against its index, so after pack files were lost a
+    new copy was saved without error, tagged complete and listed as such, and its restore failed.
+    `copy` runs `restic check` before it calls any copy complete: the repository's damage is the
+    one line, exit 1, and no-recent-copy keeps naming the backup."""
+    assert copies.dv("copy", "--yes")[0] == 0
+    # the packs of data blobs (restic retries a lost tree's pack for a minute and a half before check
+    # says so); the second copy shares their chunks
+    indexes = [json.loads(restic(copies, "cat", "index", i)) for i in restic(copies, "list", "index").split()]
+    data_packs = {p["id"] for doc in indexes for p in doc["packs"] if all(b["type"] == "data" for b in p["blobs"])}
+    assert data_packs
+    for pack in data_packs:
+        path = copies.repo / "data" / pack[:2] / pack
+        path.chmod(0o600)
+        path.unlink()
+    assert copies.backup("--yes")[0] == 0
+    new = copies.current()
+    code, out, err = copies.dv("copy", "--yes")
+    flat = " ".join((out + err).split())
+    assert code == 1, out + err
+    assert f"{new}" in flat and "the repository is damaged (pack " in flat and ": does not exist)" in flat, out + err
+    assert "the copy was saved but is not marked complete" in flat, out + err
+    tagged = [s["tags"] for s in snapshots(copies) if f"backup={new}" in s["tags"]]
+    assert tagged and not any("dvdoctor-copy=complete" in t for t in tagged), tagged
+    code, out, _ = copies.dv("check", "--only", "no-recent-copy")
+    assert f"the newest good backup, {new}, has no copy off dv-bar-pvc" in " ".join(out.split()), out
