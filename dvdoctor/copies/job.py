@@ -319,6 +319,9 @@ def plan_forget(restic: Restic, instance: str, namespace: str, policy: dict[str,
 
 
 def forget(restic: Restic, instance: str, namespace: str, policy: dict[str, int]) -> int:
+    """restic forget + prune of this instance's copies, after `restic check`: in a repository that lost
+    packs, the copies the policy would remove may be the only ones that still restore."""
+    restic.check()
     mine = restic.snapshots(f"{TAG},instance={instance}")
     broken = [s.id for s in mine if not s.complete]
     if broken:

@@ -842,3 +842,8 @@ def test_a_copy_into_a_repository_that_lost_a_pack_is_not_called_complete(copies
     assert tagged and not any("dvdoctor-copy=complete" in t for t in tagged), tagged
     code, out, _ = copies.dv("check", "--only", "no-recent-copy")
     assert f"the newest good backup, {new}, has no copy off dv-bar-pvc" in " ".join(out.split()), out
+    # nor does a prune of the copies remove any from it: those left may be the only ones that restore
+    before = snapshots(copies)
+    code, out, err = copies.dv("prune", "--copies", "--keep-daily", "1", "--yes")
+    assert code == 1 and "the repository is damaged (pack " in " ".join((out + err).split()), out + err
+    assert snapshots(copies) == before
