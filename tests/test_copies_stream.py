@@ -647,3 +647,32 @@ def test_unpack_never_writes_through_a_link_at_its_folder(tmp_path):
         with pytest.raises(FileExistsError):
             _unpack(raw, tmp_path / name)
     assert list(outside.iterdir()) == [] and not (tmp_path / "nowhere").exists()
+
+
+def test_a_damaged_folder_gives_way_to_its_whole_copy_and_nothing_else_does(tmp_path):
+    """rehydrate's last step (copies/job.py:_put_in_place): only a real folder dvdoctor found damaged
+    is replaced, after the copy is whole; what appeared meanwhile, a link, or a folder an earlier
+    replacement left aside stops it, with the damaged folder where it was."""
+    from dvdoctor.copies.job import DAMAGED_ASIDE, _put_in_place
+
+    def made(name: str, text: str) -> Path:
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "dv_backup.tar.gz").write_text(text)
+        return tmp_path / name
+
+    work, final = made(".dvdoctor-rehydrate-2021", "whole"), made("2021", "rotten")
+    with pytest.raises(StreamError, match="appeared on the backup volume"):
+        _put_in_place(work, final, replace=False)
+    aside = made(f"{DAMAGED_ASIDE}2021", "older")
+    with pytest.raises(StreamError, match="an earlier replacement left it"):
+        _put_in_place(work, final, replace=True)
+    assert (final / "dv_backup.tar.gz").read_text() == "rotten" and work.is_dir()
+    shutil.rmtree(aside)
+    assert _put_in_place(work, final, replace=True) is None
+    assert (final / "dv_backup.tar.gz").read_text() == "whole"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["2021"]
+    link_work = made(".dvdoctor-rehydrate-2022", "whole")
+    (tmp_path / "2022").symlink_to(tmp_path / "2021")
+    with pytest.raises(StreamError, match="appeared"):
+        _put_in_place(link_work, tmp_path / "2022", replace=True)
+    assert (tmp_path / "2021" / "dv_backup.tar.gz").read_text() == "whole"

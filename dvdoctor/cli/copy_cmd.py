@@ -289,8 +289,12 @@ def rehydrate_for_restore(ctx: typer.Context, wanted: str, yes: bool, break_lock
             if "failed" in r:
                 console.print(f"[red]✗[/] {escape(r['why'])}")
         _fail(console, done.outcome, "rehydrate")
-    console.print(f"[green]✓[/] {escape(snap['backup'])} is back on {escape(done.facts.names.bar_pvc)}, its component streams "
-                  f"identical to the ones copied (sha256)")
+    said = next((r for r in done.outcome.records if "rehydrated" in r), {})
+    console.print(f"[green]✓[/] {escape(snap['backup'])} is back on {escape(done.facts.names.bar_pvc)}"
+                  + (", in place of the damaged folder" if said.get("replaced") else "")
+                  + ", its component streams identical to the ones copied (sha256)")
+    if said.get("left"):
+        console.print(f"[yellow]![/] left on {escape(done.facts.names.bar_pvc)}: {escape(str(said['left']))}")
     # the restore point of a volume made anew: no question, the person asked for this backup
     if not from_copy.point_at_it_if_unset(done.facts, fixes(asking=False), collect):
         raise typer.Exit(1)

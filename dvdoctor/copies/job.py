@@ -13,7 +13,9 @@ Actions:
   init                    create the repository (format 2: compressed)
   copy TS [TS ...]        copy these backups (each skipped when a complete copy exists)
   snapshots               this instance's copies, one record each
-  rehydrate SNAPSHOT TS   write a copy back as the backup folder TS (made whole, then renamed)
+  rehydrate SNAPSHOT TS [replace-damaged]
+                          write a copy back as the backup folder TS (made whole, then renamed; with
+                          replace-damaged, over a folder TS dvdoctor read back and found damaged)
   forget daily=N weekly=N monthly=N
                           restic forget + prune of this instance's copies; the newest is always kept,
                           and copies left incomplete by a killed run are removed
@@ -40,6 +42,8 @@ from .restic import COMPLETE_TAG, TAG, Restic, ResticError, Snapshot, explain
 from .stream import COMBINED, EXTRA_LIMIT, Packed, StreamError, chunk_marker, meta_from_tail, meta_need, pack, unpack
 
 PARTIAL = ".dvdoctor-rehydrate-"
+#: Where a damaged backup folder is renamed while its copy takes its place, then removed.
+DAMAGED_ASIDE = ".dvdoctor-damaged-"
 MANIFEST = "dvdoctor-manifest.json"
 TIMESTAMP = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}-[0-9]{2}-[0-9]{2}-[0-9]{2}")
 
@@ -181,12 +185,40 @@ def _clear_partial(work: Path) -> None:
             os.unlink(work)
 
 
-def rehydrate(restic: Restic, bar: Path, snapshot: str, ts: str) -> int:
+def _put_in_place(work: Path, final: Path, replace: bool) -> str | None:
+    """Rename the whole, verified copy to its backup's name. With `replace`, a folder of that name
+    (which dvdoctor read back and found damaged) is first renamed aside, then removed: the copy in its
+    place is proven by sha256. Returns what could not be removed, else None."""
+    if not os.path.lexists(final):
+        os.rename(work, final)
+        return None
+    if not replace or final.is_symlink() or not final.is_dir():  # appeared meanwhile, or not a folder
+        raise StreamError(f"{final.name} appeared on the backup volume while the copy was written back")
+    aside = final.parent / f"{DAMAGED_ASIDE}{final.name}"
+    if os.path.lexists(aside):
+        raise StreamError(f"{aside.name} is on the backup volume (an earlier replacement left it): remove it first")
+    os.rename(final, aside)
+    try:
+        os.rename(work, final)
+    except OSError:
+        os.rename(aside, final)  # the damaged folder back where it was, as it was found
+        raise
+    try:
+        shutil.rmtree(aside)
+    except OSError as exc:
+        return f"{aside.name} (the damaged folder, set aside: {exc.strerror}); remove it by hand"
+    return None
+
+
+def rehydrate(restic: Restic, bar: Path, snapshot: str, ts: str, replace: bool = False) -> int:
+    """Write a copy back as backup folder `ts`. `replace`: a folder of that name is on the volume and
+    dvdoctor found it damaged (read back): it is replaced once the copy is whole and verified."""
     if not TIMESTAMP.fullmatch(ts) or not re.fullmatch(r"[0-9a-f]{8,64}", snapshot):
         say(failed=ts, why="give a snapshot id and a backup timestamp (YYYY-MM-DD-HH-MM-SS)")
         return 1
     final = bar / ts
-    if os.path.lexists(final):  # a link there, even a dangling one, is something a rename would replace
+    # a link there, even a dangling one, is something a rename would replace
+    if os.path.lexists(final) and not (replace and final.is_dir() and not final.is_symlink()):
         say(failed=ts, why=f"{ts} is already on the backup volume")
         return 1
     work = bar / f"{PARTIAL}{ts}"
@@ -229,9 +261,7 @@ def rehydrate(restic: Restic, bar: Path, snapshot: str, ts: str) -> int:
         if proc.returncode != 0:
             stderr = proc.stderr.read().decode("utf-8", "replace") if proc.stderr else ""
             raise StreamError(str(explain(stderr, "dump", restic.secrets)))
-        if os.path.lexists(final):  # appeared while the copy was written: never renamed over
-            raise StreamError(f"{ts} appeared on the backup volume while the copy was written back")
-        os.rename(work, final)
+        left = _put_in_place(work, final, replace)  # never renamed over what appeared meanwhile
     except (OSError, StreamError, ValueError) as exc:
         why = _dump_failed(restic, proc) or str(exc)
         proc.kill()
@@ -242,7 +272,8 @@ def rehydrate(restic: Restic, bar: Path, snapshot: str, ts: str) -> int:
         say(failed=ts, why=why)
         return 1
     say(rehydrated=ts, snapshot=snapshot, checksums=result.checksums(),
-        bytes=sum(p.stat().st_size for p in final.iterdir() if p.is_file()))
+        bytes=sum(p.stat().st_size for p in final.iterdir() if p.is_file()),
+        **({"replaced": "damaged"} if replace else {}), **({"left": left} if left else {}))
     return 0
 
 
@@ -387,7 +418,7 @@ def main(argv: list[str]) -> int:
         if action == "stats":
             say(stored=restic.stats())
             return 0
-        return rehydrate(restic, bar, args[0], args[1])
+        return rehydrate(restic, bar, args[0], args[1], replace=args[2:] == ["replace-damaged"])
     except ResticError as exc:
         say(error=str(exc), usage=exc.usage)
         return 2 if exc.usage else 1

@@ -21,6 +21,7 @@ from ..cluster.port import Cluster
 from ..copies.where import JobOutcome, Run
 from ..core.errors import UsageError
 from ..core.units import human_bytes
+from ..facts import trust
 from ..facts.backups import Backup, backups, link_timestamp
 from ..facts.model import SECTION_BAR, Facts
 from ..facts.origin import live_identity
@@ -66,7 +67,7 @@ def choose(facts: Facts, copies: list[dict], wanted: Wanted) -> dict:
         raise UsageError(f"--from-copy {wanted.copy}: no complete copy of this DV instance by that timestamp or "
                          f"snapshot (dvdoctor list --copies shows them)")
     snap = match[-1]
-    _not_on_volume(facts, snap)
+    damaged_on_volume(facts, snap)
     live = live_identity(facts)
     recorded = snap.get("origin", "unknown")
     if live is not None and recorded not in (live.uid, "none", "unknown"):
@@ -81,16 +82,26 @@ def choose(facts: Facts, copies: list[dict], wanted: Wanted) -> dict:
     return snap
 
 
-def _not_on_volume(facts: Facts, snap: dict) -> None:
-    if facts.bar and snap["backup"] in {b.timestamp for b in backups(facts.bar, facts.names)}:
-        raise UsageError(f"--from-copy: {snap['backup']} is still on {facts.names.bar_pvc}; "
-                         f"restore it with: dvdoctor restore --from {snap['backup']}")
+def damaged_on_volume(facts: Facts, snap: dict) -> str | None:
+    """Why the folder of the copy's backup on dv-bar-pvc is damaged (read back by the one trust rule),
+    when it is: the copy then takes its place. None when no such folder is there. A folder there that
+    is not damaged is refused: restore it from the volume.
+
+    Bit rot on the volume is when a copy is needed; a damaged folder of the same name would otherwise
+    stand in its way with no repair that may remove it (it can be the restore point)."""
+    ts = snap["backup"]
+    if not facts.bar or ts not in {b.timestamp for b in backups(facts.bar, facts.names)}:
+        return None
+    verdict = trust.survey(facts).verdicts.get(ts)
+    if verdict is not None and verdict.state == trust.DAMAGED:
+        return verdict.why
+    raise UsageError(f"--from-copy: {ts} is still on {facts.names.bar_pvc}; restore it with: dvdoctor restore --from {ts}")
 
 
 def room_needed(facts: Facts, snap: dict) -> int:
     """Bytes the copy takes on the volume; UsageError when the volume has less free."""
     facts.require(SECTION_BAR)
-    _not_on_volume(facts, snap)
+    damaged_on_volume(facts, snap)
     need = int(snap["tarball"] * ROOM_FACTOR)
     room = space(facts)
     free = room.free if room is not None else None
@@ -121,12 +132,15 @@ def write_back(cluster: Cluster, facts: Facts, snap: dict, *, run_on: Callable[[
             return Outcome(facts, snap, None)
         facts = collect(False)
     need = room_needed(facts, snap)
-    if not consent(f"Write copy {snap['snapshot']} back onto {facts.names.bar_pvc} as backup {snap['backup']} "
-                   f"(about {human_bytes(need)})?"):
+    damaged = damaged_on_volume(facts, snap)
+    instead = f", in place of the damaged folder of that name there ({damaged})" if damaged else ""
+    if not consent(f"Write copy {snap['snapshot']} back onto {facts.names.bar_pvc} as backup {snap['backup']}"
+                   f"{instead} (about {human_bytes(need)})?"):
         return Outcome(facts, snap, None)
     outcome = audited_run(cluster, facts, audit_file, "restore", run_on(facts),
-                          ("rehydrate", snap["snapshot"], snap["backup"]),
-                          f"write copy {snap['snapshot']} back onto {facts.names.bar_pvc} as backup {snap['backup']}",
+                          ("rehydrate", snap["snapshot"], snap["backup"], *(("replace-damaged",) if damaged else ())),
+                          f"write copy {snap['snapshot']} back onto {facts.names.bar_pvc} as backup {snap['backup']}"
+                          + (", in place of the damaged folder of that name" if damaged else ""),
                           write=True)
     return Outcome(facts, snap, outcome)
 

@@ -64,7 +64,8 @@ class CopyProgramRun:
         if action == "rehydrate":
             names = run.facts.names
             sid, ts = self.args[1], self.args[2]
-            return [Change(f"persistentvolumeclaims/{names.bar_pvc}:{names.bar_mount}/{ts}", "absent",
+            was = "damaged (read back): replaced once the copy is whole" if "replace-damaged" in self.args[3:] else "absent"
+            return [Change(f"persistentvolumeclaims/{names.bar_pvc}:{names.bar_mount}/{ts}", was,
                            f"in progress: being written back from snapshot {sid} of restic repository {repo} "
                            f"(into .dvdoctor-rehydrate-{ts} until whole)")]
         return [Change(f"restic repository {repo}", "", f"in progress: {action}")]
@@ -100,9 +101,11 @@ class CopyProgramRun:
             return out_changes
         if action == "rehydrate":
             names = run.facts.names
-            return [Change(f"persistentvolumeclaims/{names.bar_pvc}:{names.bar_mount}/{r['rehydrated']}", "absent",
+            return [Change(f"persistentvolumeclaims/{names.bar_pvc}:{names.bar_mount}/{r['rehydrated']}",
+                           "damaged (read back): removed, the copy in its place" if r.get("replaced") else "absent",
                            f"backup folder written back from snapshot {r.get('snapshot', 'unknown')} of restic "
-                           f"repository {repo} ({human_bytes(r.get('bytes', 0))})")
+                           f"repository {repo} ({human_bytes(r.get('bytes', 0))})"
+                           + (f"; left: {r['left']}" if r.get("left") else ""))
                     for r in out.records if "rehydrated" in r]
         return []
 

@@ -154,6 +154,31 @@ def test_restore_from_copy_refuses_a_backup_still_on_the_volume(copies, reposito
     assert copies.snapshot() == before
 
 
+def test_restore_from_copy_replaces_a_folder_of_that_name_found_damaged(copies, repository):
+    """Break-it review (medium): the restore point's folder rotted on the volume, a good copy of it
+    exists, and `restore --from-copy` refused ("still on dv-bar-pvc: restore --from"), which refused
+    too (damaged), with no repair that may remove the restore point's folder. The copy is written
+    back whole and verified, then takes the damaged folder's place; the restore runs from it."""
+    assert copies.backup("--yes")[0] == 0
+    assert copies.dv("copy", "--yes")[0] == 0
+    ts = copies.current()
+    expected = component_digests(copies.bar / ts)
+    data_before = copies.data_digest()
+    combined = copies.bar / ts / "dv_backup.tar.gz"
+    combined.write_bytes(combined.read_bytes()[:2000])  # bit rot: cut short
+    victim = next(p for p in sorted(copies.data.rglob("*.LRG")))
+    victim.write_bytes(b"damaged after the backup")
+    code, out, err = copies.restore("--from-copy", ts, "--yes")
+    flat = " ".join((out + err).split())
+    assert code == 0, out + err
+    assert f"{ts} is back on dv-bar-pvc, in place of the damaged folder" in flat, out
+    assert component_digests(copies.bar / ts) == expected
+    assert copies.data_digest() == data_before and copies.current() == ts
+    assert not [p.name for p in copies.bar.iterdir() if p.name.startswith(".dvdoctor-")]
+    entries = [c for e in copies.audit_entries() for c in e["changes"] if c["what"].endswith(f"/{ts}")]
+    assert any(c["before"].startswith("damaged (read back)") for c in entries), entries
+
+
 def test_restore_from_copy_takes_restics_full_snapshot_id(copies, repository):
     """The full id restic prints (and list --copies -o json shows as "id") names the copy, as its
     short id does."""
