@@ -85,6 +85,7 @@ def copy(
     from ..core.errors import UsageError
     from ..copies.where import runner
     from ..flows.copies import audited_run, choose
+    from ..repair.owner import refuse_while_active
 
     opts: Options = ctx.obj
     if from_ts is not None and not is_timestamp(from_ts):
@@ -98,6 +99,8 @@ def copy(
     ctx.call_on_close(take_lock(cluster, f"{ctx.command_path}", break_lock, console, settings.names).release)
     # a copy only reads the volume (its Job mounts it read-only): the inspection tries no write either
     facts = gather(opts, no_pod=False, verify=EVERY_UNPROVEN, quiet=output == Output.json, probe_writes=False)
+    # in a cluster the copy is a Job in DV's namespace, which DV's own job owns while it runs
+    refuse_while_active(facts, ctx.command_path + (" --init" if init else ""))
     run = runner(cluster, facts, settings.copies, progress=lambda m: console.print(f"  → {escape(m)}"))
     if init:
         outcome = run(["init"], False)
@@ -195,8 +198,8 @@ def prune_copies(opts: Options, policy: dict[str, int], yes: bool, dry_run: bool
     run, what was removed is held against it, so a plan that was not what happened cannot pass."""
     from ..copies.where import runner
     from ..core.words import plural
-
     from ..flows.copies import audited_run
+    from ..repair.owner import refuse_while_active
 
     as_json = output == Output.json
     console = make_console(stderr=as_json)
@@ -209,6 +212,8 @@ def prune_copies(opts: Options, policy: dict[str, int], yes: bool, dry_run: bool
 
         raise UsageError("prune --copies: give at least one of --keep-daily, --keep-weekly, --keep-monthly (N ≥ 1)")
     facts = gather(opts, no_pod=False, verify=False, quiet=as_json)
+    if not dry_run:  # in a cluster the prune is a Job in DV's namespace, which DV's own job owns while it runs
+        refuse_while_active(facts, "dvdoctor prune --copies")
     cluster = opts.open_cluster()
     run = runner(cluster, facts, opts.settings.copies)
     plan = _forget_plan(run, policy)

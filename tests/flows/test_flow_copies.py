@@ -872,3 +872,20 @@ def test_a_copy_into_a_repository_that_lost_a_pack_is_not_called_complete(copies
     code, out, err = copies.dv("prune", "--copies", "--keep-daily", "1", "--yes")
     assert code == 1 and "the repository is damaged (pack " in " ".join((out + err).split()), out + err
     assert snapshots(copies) == before
+
+
+def test_copy_and_prune_of_copies_refuse_while_dvs_job_runs(copies, repository):
+    """Break-it review (low): `copy` and `prune --copies` ran beside DV's running backup while `fix
+    --issue no-recent-copy`, which runs the same copy, refused. In a cluster each is a Job in DV's
+    namespace, which DV's own job owns while it runs: both refuse, changing nothing."""
+    from dvdoctor.lab import break_lab
+
+    assert copies.dv("copy", "--yes")[0] == 0
+    break_lab(copies.lab, "bar-job-unattended")
+    before = snapshots(copies)
+    for args in (("copy", "--all-new", "--yes"), ("prune", "--copies", "--keep-daily", "1", "--yes")):
+        code, out, err = copies.dv(*args)
+        assert code == 2 and "DV's own job owns namespace cpd30 while it runs" in err, (args, out, err)
+    assert snapshots(copies) == before
+    code, out, err = copies.dv("prune", "--copies", "--keep-daily", "1", "--dry-run")
+    assert code == 0, out + err  # a dry run changes nothing: it may look
