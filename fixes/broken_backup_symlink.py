@@ -17,7 +17,7 @@ from dvdoctor.verdicts.registry import Problem
 from dvdoctor.facts.trust import GOOD, survey
 
 
-def _good_backup(facts: Facts, ts: str) -> str:
+def good_backup(facts: Facts, ts: str) -> str:
     """--to, checked: the restore point only moves to a backup this run proved good."""
     s = survey(facts)
     chosen = s.get(ts)
@@ -35,7 +35,7 @@ def plan(facts: Facts, problems: Sequence[Problem], options: FixOptions) -> Plan
     names = facts.names
     for problem in problems:  # the restore point missing, dangling, or not at a good backup
         # the link is not at a good backup, so wherever it goes (a good one) is a move
-        chosen = _good_backup(facts, options.to) if options.to else problem.data["newest_good"]
+        chosen = good_backup(facts, options.to) if options.to else problem.data["newest_good"]
         if chosen is None:
             out.manual.append("No backup proven good exists to point at: take one with `dvdoctor backup`, or prove "
                               "an unverified one with `dvdoctor list --verify`.")

@@ -196,6 +196,13 @@ def fix(
     # repairs that remove or point at backups decide on proof from this run: every backup is read back
     on_backups = all_ or bool(set(ids) & ON_BACKUPS)
     facts = gather(opts, no_pod=False, verify=on_backups, quiet=False)
+    if to is not None:
+        if not all_ and "broken-backup-symlink" not in ids:
+            raise UsageError("--to is for --issue broken-backup-symlink: the backup its restore point moves to")
+        if facts.bar is not None:  # refused now, even when the link needs no repair and --to would go unused
+            from ..fixes.broken_backup_symlink import good_backup
+
+            good_backup(facts, to)
     console = make_console()
     runner = repairs(opts, cluster, console, yes=yes, audit_file=audit_file, break_lock=break_lock)
     if not all_:

@@ -274,3 +274,15 @@ def test_a_new_backup_found_damaged_does_not_stay_the_restore_point(slow_flow):
     assert os.readlink(flow.bar / COMBINED).endswith(f"/{old}/{COMBINED}")
     assert (flow.bar / new).is_dir()  # kept for a look; fix --issue incomplete-backups removes it
     assert any("back at" in json.dumps(e) for e in flow.audit_entries()), flow.audit_entries()
+
+
+def test_fix_to_names_a_good_backup_or_is_refused_even_when_the_link_needs_no_repair(flow):
+    """Break-it review (low): `fix --issue broken-backup-symlink --to 2099-01-01-00-00-00` printed
+    "nothing to do", exit 0, when the link was fine: a --to that names no good backup is bad input
+    whether or not the repair runs, and --to given to another fix is too."""
+    code, out, err = flow.dv("fix", "--issue", "broken-backup-symlink", "--to", "2099-01-01-00-00-00", "--dry-run")
+    assert code == 2 and "--to 2099-01-01-00-00-00: no backup of that name" in err, out + err
+    code, out, err = flow.dv("fix", "--issue", "stale-bar-marker", "--to", flow.current(), "--dry-run")
+    assert code == 2 and "--to is for --issue broken-backup-symlink" in err, out + err
+    code, out, err = flow.dv("fix", "--issue", "broken-backup-symlink", "--to", flow.current(), "--dry-run")
+    assert code == 0, out + err  # a good backup: accepted, and the link needs nothing
