@@ -83,13 +83,20 @@ def test_leftover_bar_jobs_are_deleted_with_their_pods(dv):
     assert dv.api.get("Job", dv.name, "dv-init-volume") is not None  # DV's own job stays
 
 
-def test_a_pod_left_by_a_bar_job_that_is_gone_is_deleted(dv):
+def pod_without_its_job(dv, job: str, check_id: str) -> dict:
+    """A pod of `job` (DV's BAR image, Pending: the plane has no nodes) with no Job object, and the
+    `check --only check_id` report, which must name that pod and nothing else."""
     template = dv.api.get("Job", dv.name, "dv-init-volume")["spec"]["template"]["spec"]
     dv.api.create({"apiVersion": "v1", "kind": "Pod",
-                   "metadata": {"name": "dv-test-job-x7k2p", "labels": {"job-name": "dv-test-job"}},
+                   "metadata": {"name": f"{job}-x7k2p", "labels": {"job-name": job}},
                    "spec": {**template, "restartPolicy": "Never"}}, dv.name)
-    report = dv.dvdoctor("check", "--no-pod", "--only", "leftover-bar-pods", "-o", "json").json
-    assert [p["object"] for p in report["results"][0]["problems"]] == ["pod/dv-test-job-x7k2p"], report
+    report = dv.dvdoctor("check", "--no-pod", "--only", check_id, "-o", "json").json
+    assert [p["object"] for p in report["results"][0]["problems"]] == [f"pod/{job}-x7k2p"], report
+    return report
+
+
+def test_a_pod_left_by_a_bar_job_that_is_gone_is_deleted(dv):
+    pod_without_its_job(dv, "dv-test-job", "leftover-bar-pods")
     result = dv.dvdoctor("fix", "--issue", "leftover-bar-pods", "--yes", timeout=300)
     assert result.rc == 0, result.output
     dv.api.wait("the pod to be gone", lambda: dv.api.get("Pod", dv.name, "dv-test-job-x7k2p") is None, timeout=30)
@@ -99,12 +106,7 @@ def test_a_backup_pod_whose_job_was_deleted_is_named_and_stopped_as_an_unattende
     """A dv-backup-job pod left at work when its Job object was deleted (`--cascade=orphan`): nobody
     follows it, so bar-job-unattended names the pod, and its repair deletes that pod and waits until
     the server no longer has it."""
-    template = dv.api.get("Job", dv.name, "dv-init-volume")["spec"]["template"]["spec"]
-    dv.api.create({"apiVersion": "v1", "kind": "Pod",
-                   "metadata": {"name": "dv-backup-job-x7k2p", "labels": {"job-name": "dv-backup-job"}},
-                   "spec": {**template, "restartPolicy": "Never"}}, dv.name)
-    report = dv.dvdoctor("check", "--no-pod", "--only", "bar-job-unattended", "-o", "json").json
-    assert [p["object"] for p in report["results"][0]["problems"]] == ["pod/dv-backup-job-x7k2p"], report
+    report = pod_without_its_job(dv, "dv-backup-job", "bar-job-unattended")
     assert report["results"][0]["fix"] == "dvdoctor fix --issue bar-job-unattended", report
     result = dv.dvdoctor("fix", "--issue", "bar-job-unattended", "--yes", timeout=300)
     assert result.rc == 0, result.output
