@@ -172,3 +172,12 @@ def test_a_backup_the_bar_uid_cannot_read_is_a_permission_finding_not_damage():
     assert r.problems[0].message == f"backup {b.TS} cannot be read by uid {bar['uid']}: not readable by uid {bar['uid']}"
     assert f"/mnt/PV/bar/{b.TS}/dv_backup.tar.gz: mode 600, owner uid 0" in b.evidence(r)
     assert b.run_one("incomplete-backups", data).status == "pass"
+
+
+def test_a_damaged_folder_restore_from_copy_could_not_remove_is_named():
+    """Break-it review (low): a `.dvdoctor-damaged-TS` folder left when its removal failed took space
+    and was named by no check (dvdoctor's other hidden names are its temporary files)."""
+    data = b.healthy()
+    data["bar_volume"]["entries"].append(b.entry(".dvdoctor-damaged-2021-01-22-19-27-31", "dir", 4096, 1611343651, "755"))
+    r = b.run_one("odd-backup-folders", data)
+    assert r.status == "warn" and "restore --from-copy set aside" in b.evidence(r), b.evidence(r)

@@ -248,3 +248,15 @@ def test_a_restore_job_whose_pod_never_ran_leaves_no_record():
     assert record_failure(None, Facts(b.healthy()), Backup("2021-01-22-19-27-31"), "dv-restore-job", never_ran,
                           Console(file=out)) is None
     assert "DV's data was not touched: the pod of job dv-restore-job never ran" in out.getvalue()
+
+
+def test_times_no_api_server_sends_are_times_not_known_not_crashes():
+    """Break-it review (low): a pod's startTime of "garbage" (an edited lab object) crashed
+    restore-incomplete and leftover-bar-pods, and a time without a zone crashed leftover-bar-pods."""
+    for started in ("garbage", "2021-01-23T08:00:00", 12):
+        data = b.healthy()
+        pod = _orphan_restore_pod("Failed", started)
+        data["objects"]["pods"].append(pod)
+        for check_id in ("restore-incomplete", "leftover-bar-pods"):
+            r = b.run_one(check_id, data)
+            assert r.status in ("fail", "warn"), (started, check_id, r.status, r.reason)

@@ -153,7 +153,7 @@ def show_copies(opts: Options, output: Output) -> None:
         sys.stdout.write(json.dumps({"namespace": facts.namespace, "copies": snaps}, indent=2) + "\n")
         return
     rows = [[s["backup"], s["snapshot"], s["time"][:19].replace("T", " "), human_bytes(s["tarball"]),
-             human_bytes(s["added"]), "complete" if s["complete"] else "incomplete (a killed copy)",
+             human_bytes(s["added"]), "complete" if s["complete"] else "incomplete (stopped, or restic check failed)",
              s["instance"]] for s in snaps]
     from ..render.output import Column, print_table
 
@@ -164,7 +164,7 @@ def show_copies(opts: Options, output: Output) -> None:
     whole = sum(1 for s in snaps if s["complete"])
     broken = len(snaps) - whole
     print(f"{whole} cop{'y' if whole == 1 else 'ies'} of this DV instance in the repository"
-          + (f"; {broken} incomplete (a copy that was stopped; dvdoctor prune --copies removes it)" if broken else ""))
+          + (f"; {broken} incomplete (stopped, or made while restic check found the repository damaged; dvdoctor prune --copies removes it once restic check passes)" if broken else ""))
 
 
 def _forget_plan(run: "Run", policy: dict[str, int]) -> dict:

@@ -39,11 +39,11 @@ from pathlib import Path
 
 from ..core import redact
 from .restic import COMPLETE_TAG, TAG, Restic, ResticError, Snapshot, explain
+from ..core.names import DAMAGED_ASIDE
 from .stream import COMBINED, EXTRA_LIMIT, Packed, StreamError, chunk_marker, meta_from_tail, meta_need, pack, unpack
 
 PARTIAL = ".dvdoctor-rehydrate-"
-#: Where a damaged backup folder is renamed while its copy takes its place, then removed.
-DAMAGED_ASIDE = ".dvdoctor-damaged-"
+
 MANIFEST = "dvdoctor-manifest.json"
 TIMESTAMP = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}-[0-9]{2}-[0-9]{2}-[0-9]{2}")
 
@@ -331,7 +331,7 @@ def plan_forget(restic: Restic, instance: str, namespace: str, policy: dict[str,
     forget that `forget` runs, plus the incomplete copies `forget` removes first. Changes nothing."""
     mine = restic.snapshots(f"{TAG},instance={instance}")
     groups = restic.forget_plan(policy=policy, tags=[_scope(instance)], host=host(namespace))
-    remove = [_entry(s, ["incomplete (a killed copy)"]) for s in mine if not s.complete]
+    remove = [_entry(s, ["incomplete (stopped, or restic check failed)"]) for s in mine if not s.complete]
     keep: list[dict] = []
     for group in groups:
         reasons: dict[tuple, list[list[str]]] = {}

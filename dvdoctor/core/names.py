@@ -137,3 +137,8 @@ NEWEST_BEFORE_ANNOTATION = "dvdoctor.io/newest-before"
 #: Annotation on the dv-engine StatefulSet while a restore that failed part-way is not yet redone:
 #: JSON {"when", "backup", "why"}; the next successful restore removes it.
 RESTORE_INCOMPLETE_ANNOTATION = "dvdoctor.io/restore-incomplete"
+
+
+#: Where restore --from-copy renames a damaged backup folder while its copy takes the name, then
+#: removes it (dvdoctor/copies/job.py); one left behind is named by odd-backup-folders.
+DAMAGED_ASIDE = ".dvdoctor-damaged-"

@@ -11,10 +11,16 @@ from datetime import datetime, timezone
 
 
 def parse_time(value: str | None) -> datetime | None:
-    """Kubernetes timestamps (RFC 3339, `Z` suffix) as aware datetimes."""
-    if not value:
+    """Kubernetes timestamps (RFC 3339, `Z` suffix) as aware datetimes; None for none, and for a value
+    that is no such time (an API server never sends one; an edited object may hold anything, which
+    then counts as a time not known, never as a crash). A time without a zone is UTC, as the API's are."""
+    if not value or not isinstance(value, str):
         return None
-    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+    try:
+        when = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return when if when.tzinfo is not None else when.replace(tzinfo=timezone.utc)
 
 
 #: DV's folder name: its UTC start time, ASCII digits only (`\\d` would also take other scripts' digits).

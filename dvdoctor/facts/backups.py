@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from ..core.names import DvNames
+from ..core.names import DAMAGED_ASIDE, DvNames
 from ..core.units import TIMESTAMP_RE, is_timestamp, timestamp_time
 
 
@@ -114,6 +114,11 @@ def odd_entries(bar: dict, names: DvNames) -> list[OddEntry]:
     out = []
     for entry in bar.get("entries", []):
         name = entry["path"]
+        if name.startswith(DAMAGED_ASIDE) and "/" not in name:
+            out.append(OddEntry(name, entry["type"], "a damaged backup folder that restore --from-copy set aside when "
+                                                     "its copy took the folder's place, and could not remove: remove "
+                                                     "it by hand (its backup is whole again from the copy)"))
+            continue
         if "/" in name or name == names.symlink or name in EXPECTED_NAMES or name.startswith(".dvdoctor-"):
             continue
         if is_timestamp(name):

@@ -102,10 +102,11 @@ class CopyProgramRun:
         if action == "rehydrate":
             names = run.facts.names
             return [Change(f"persistentvolumeclaims/{names.bar_pvc}:{names.bar_mount}/{r['rehydrated']}",
-                           "damaged (read back): removed, the copy in its place" if r.get("replaced") else "absent",
+                           "damaged (read back)" if r.get("replaced") else "absent",
                            f"backup folder written back from snapshot {r.get('snapshot', 'unknown')} of restic "
                            f"repository {repo} ({human_bytes(r.get('bytes', 0))})"
-                           + (f"; left: {r['left']}" if r.get("left") else ""))
+                           + ("" if not r.get("replaced") else f"; the damaged folder left: {r['left']}"
+                              if r.get("left") else "; the damaged folder removed"))
                     for r in out.records if "rehydrated" in r]
         return []
 

@@ -633,7 +633,7 @@ def test_prune_of_copies_dry_run_lists_what_the_real_prune_then_removes(copies, 
     assert removed == {listed["2025-03-14-10-00-00"]: ("2025-03-14-10-00-00", ["outside the policy"]),
                        listed["2025-04-02-10-00-00"]: ("2025-04-02-10-00-00", ["outside the policy"]),
                        listed["2025-05-05-10-00-00"]: ("2025-05-05-10-00-00", ["outside the policy"]),
-                       killed: (current, ["incomplete (a killed copy)"])}
+                       killed: (current, ["incomplete (stopped, or restic check failed)"])}
     assert {e["snapshot"] for e in plan["keep"]} == {listed[t] for t in kept}
     # the table says the same, row for row
     code, table, err = copies.dv("prune", "--copies", *policy, "--dry-run")
