@@ -379,6 +379,24 @@ def _repository_on(bar: Path, repository: str) -> str | None:
     return None
 
 
+def _local_not_empty(repository: str) -> str | None:
+    """Why a repository on this machine's disk may not be created: its folder already holds files.
+    restic refuses only where a `config` is; a repository that lost its config would be given a new
+    one beside its old keys and data, which then open with neither."""
+    if re.match(r"^[a-z0-9]+:", repository) and not repository.startswith("local:"):
+        return None  # rest:, sftp:, s3:, ...: restic's own refusal
+    path = Path(repository[len("local:"):] if repository.startswith("local:") else repository)
+    try:
+        held = path.is_dir() and any(path.iterdir())
+    except OSError:
+        return None  # restic says what is wrong with it
+    if not held:
+        return None
+    what = "a restic repository" if (path / "config").exists() else "files (a repository that lost its config?)"
+    return (f"the repository's folder already holds {what}: nothing was created; give an empty or new folder, "
+            "or, for a repository that is there, leave out --init")
+
+
 ACTIONS = ("init", "copy", "snapshots", "rehydrate", "forget", "plan-forget", "stats")
 
 
@@ -402,6 +420,10 @@ def main(argv: list[str]) -> int:
         restic = Restic(os.environ)
         action, args = argv[0], argv[1:]
         if action == "init":
+            held = _local_not_empty(os.environ.get("RESTIC_REPOSITORY", ""))
+            if held:
+                say(error=held, usage=True)
+                return 2
             restic.init()
             say(initialized=True)
             return 0

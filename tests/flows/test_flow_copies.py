@@ -889,3 +889,15 @@ def test_copy_and_prune_of_copies_refuse_while_dvs_job_runs(copies, repository):
     assert snapshots(copies) == before
     code, out, err = copies.dv("prune", "--copies", "--keep-daily", "1", "--dry-run")
     assert code == 0, out + err  # a dry run changes nothing: it may look
+
+
+def test_init_never_writes_a_config_into_a_folder_that_holds_a_repository(copies, repository):
+    """Break-it review (low): with its config file lost, a repository was "not there" and `copy
+    --init` (what the message advised) wrote a new config beside the old keys and data, which then
+    opened with neither. --init refuses a folder that holds files, changing nothing."""
+    (copies.repo / "config").chmod(0o600)
+    (copies.repo / "config").unlink()
+    before = _repository_files(copies.repo)
+    code, out, err = copies.dv("copy", "--init", "--yes")
+    assert code == 2 and "already holds files (a repository that lost its config?)" in err, out + err
+    assert _repository_files(copies.repo) == before
