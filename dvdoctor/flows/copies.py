@@ -8,6 +8,7 @@ copy program runs is `dvdoctor.copies.where`; what it writes is `dvdoctor.copies
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 from ..cluster.port import Cluster
@@ -15,6 +16,7 @@ from ..copies.where import JobOutcome, Run
 from ..facts.trust import good_backups
 from ..facts.backups import backups, link_timestamp
 from ..core.errors import UsageError
+from ..core.signals import Interrupted
 from ..facts.model import Facts
 from ..repair.copying import CopyProgramRun, repository_shown
 from ..repair.plan import ActionFailed, Plan, execute
@@ -47,6 +49,21 @@ def choose(facts: Facts, wanted: str | None, all_new: bool, copied: set[str]) ->
     return [t for t in todo if t not in copied], notes
 
 
+def _left_when_stopped(facts: Facts, args: tuple[str, ...]) -> str:
+    """What a copy program stopped half-way leaves, and what clears it: one line."""
+    action = args[0]
+    if action == "rehydrate":
+        ts = args[2]
+        return (f"stopped writing backup {ts} back: what was written is in .dvdoctor-rehydrate-{ts} on "
+                f"{facts.names.bar_pvc}, which `dvdoctor check` names and `dvdoctor fix --issue incomplete-backups` "
+                "removes; nothing else changed (run the restore again to finish)")
+    if action == "copy":
+        return (f"stopped copying {', '.join(args[1:])}: a copy not finished stays incomplete in the repository "
+                "(never listed as complete); `dvdoctor copy` makes it again")
+    return (f"stopped the copy program's {action}: the audit log says what it had begun; run the command "
+            "again to finish")
+
+
 def audited_run(cluster: Cluster, facts: Facts, audit_file: Path | None, flow: str, run: Run,
                 args: tuple[str, ...], summary: str, *, write: bool = False,
                 known: dict[str, str] | None = None) -> JobOutcome:
@@ -61,6 +78,9 @@ def audited_run(cluster: Cluster, facts: Facts, audit_file: Path | None, flow: s
                           known=dict(known or {}))
     try:
         execute(Plan(flow, [step]), open_runner(cluster, facts, audit_file, lambda _step: None))
+    except (KeyboardInterrupt, Interrupted):
+        print(f"dvdoctor: {_left_when_stopped(facts, args)}", file=sys.stderr)  # then "interrupted", exit 130
+        raise
     except ActionFailed as exc:
         if step.outcome is None:  # the program did not run: its own error, as before (a usage error stays one)
             raise (exc.__cause__ or exc)

@@ -833,6 +833,8 @@ def test_dvdoctor_terminated_while_the_copy_program_runs_stops_it_and_says_so(co
     assert proc.returncode == 130, proc.stdout + proc.stderr
     assert "Traceback" not in proc.stdout + proc.stderr
     assert proc.stderr.strip().splitlines()[-1:] == ["dvdoctor: interrupted"], proc.stdout + "//" + proc.stderr
+    # what it left, and what clears it, is said first (break-it review, low)
+    assert f"dvdoctor: stopped copying {ts}: a copy not finished stays incomplete" in proc.stderr, proc.stderr
     assert not _copy_programs(copies)  # stopped, not left running
     assert copies.cluster().get("leases", LEASE_NAME) is None
     # stopped by SIGINT, restic saves nothing; a program killed outright would leave restic a cut
@@ -901,3 +903,23 @@ def test_init_never_writes_a_config_into_a_folder_that_holds_a_repository(copies
     code, out, err = copies.dv("copy", "--init", "--yes")
     assert code == 2 and "already holds files (a repository that lost its config?)" in err, out + err
     assert _repository_files(copies.repo) == before
+
+
+def test_dvdoctor_terminated_while_writing_a_copy_back_says_what_it_left(copies, repository):
+    """Break-it review (low): SIGTERM during `restore --from-copy` printed only "interrupted"; the
+    half-written folder it may leave, and the repair that removes it, are said first."""
+    import os
+    import sys
+
+    child = Path(__file__).with_name("child_signalled_at_step.py")
+    assert copies.dv("copy", "--yes")[0] == 0
+    ts = copies.current()
+    assert copies.backup("--yes")[0] == 0 and copies.dv("prune", "--keep", "1", "--yes")[0] == 0
+    assert ts not in copies.timestamps()
+    proc = subprocess.run([sys.executable, str(child), "copy-program", "SIGTERM", "--lab", str(copies.lab), "restore",
+                           "--from-copy", ts, "--yes", "--accept-unverified-origin"], capture_output=True, text=True,
+                          env=dict(os.environ, COLUMNS="200"), timeout=120)
+    assert proc.returncode == 130 and "Traceback" not in proc.stderr, proc.stdout + proc.stderr
+    assert f"dvdoctor: stopped writing backup {ts} back: what was written is in .dvdoctor-rehydrate-{ts}" in \
+        proc.stderr and "`dvdoctor fix --issue incomplete-backups` removes" in proc.stderr, proc.stderr
+    assert ts not in copies.timestamps()  # never half a backup under its own name
