@@ -141,16 +141,29 @@ def copy(
         raise typer.Exit(1)
 
 
-def show_copies(opts: Options, output: Output) -> None:
-    """`list --copies`: this DV instance's copies in the repository, oldest first."""
+def show_copies(opts: Options, output: Output, verify: bool = False) -> None:
+    """`list --copies`: this DV instance's copies in the repository, oldest first. `verify`: then
+    `restic check` (no data read), since a copy listed complete does not restore once a pack it
+    shares was lost; exit 1 when the repository is damaged."""
     from ..core.units import human_bytes
     from ..copies.where import runner
 
     facts = gather(opts, no_pod=False, verify=False, quiet=True)
     run = runner(opts.open_cluster(), facts, opts.settings.copies)
     snaps = _listed(facts, run)
+    damage: str | None = None
+    if verify:
+        outcome = run(["check"], False)
+        if outcome.rc != 0:
+            damage = next((str(r["error"]) for r in outcome.records if r.get("error")), None) or outcome.reason or \
+                "the copy program failed"
     if output == Output.json:
-        sys.stdout.write(json.dumps({"namespace": facts.namespace, "copies": snaps}, indent=2) + "\n")
+        doc: dict = {"namespace": facts.namespace, "copies": snaps}
+        if verify:
+            doc["repository_check"] = {"ok": damage is None, "error": damage}
+        sys.stdout.write(json.dumps(doc, indent=2) + "\n")
+        if damage:
+            raise typer.Exit(1)
         return
     rows = [[s["backup"], s["snapshot"], s["time"][:19].replace("T", " "), human_bytes(s["tarball"]),
              human_bytes(s["added"]), "complete" if s["complete"] else "incomplete (stopped, or restic check failed)",
@@ -165,6 +178,11 @@ def show_copies(opts: Options, output: Output) -> None:
     broken = len(snaps) - whole
     print(f"{whole} cop{'y' if whole == 1 else 'ies'} of this DV instance in the repository"
           + (f"; {broken} incomplete (stopped, or made while restic check found the repository damaged; dvdoctor prune --copies removes it once restic check passes)" if broken else ""))
+    if verify and damage is None:
+        print("✓ restic check: every pack the repository's index names is there (the data was not read)")
+    elif damage:
+        print(f"✗ {damage}; a copy listed complete above does not restore if it shares those packs")
+        raise typer.Exit(1)
 
 
 def _forget_plan(run: "Run", policy: dict[str, int]) -> dict:

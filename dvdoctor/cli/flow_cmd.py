@@ -220,14 +220,14 @@ def restore(
 def list_backups(
     ctx: typer.Context,
     output: Output = typer.Option(Output.table, "-o", "--output", metavar="FORMAT", help="table or json."),
-    verify: bool = typer.Option(False, "--verify", help="Read back every backup (combined and inner tarballs), a recorded read-back too (bit rot keeps size and mtime), however long it takes."),
+    verify: bool = typer.Option(False, "--verify", help="Read back every backup (combined and inner tarballs), a recorded read-back too (bit rot keeps size and mtime), however long it takes. With --copies: run restic check on the repository (every pack its index names is there)."),
     copies: bool = typer.Option(False, "--copies", help="List the copies in the restic repository instead (see `dvdoctor copy`)."),
 ) -> None:
     """List the backups on dv-bar-pvc: timestamp, age, sizes, state (good / unverified / damaged / in progress), origin, and the current one."""
     if copies:
         from .copy_cmd import show_copies
 
-        return show_copies(ctx.obj, output)
+        return show_copies(ctx.obj, output, verify)
     from ..core.units import human_bytes
     from ..facts.backups import shown
     from ..checks.bar_low_space import space

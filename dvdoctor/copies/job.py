@@ -23,6 +23,7 @@ Actions:
                           what forget would remove and keep, and why (restic's own dry run of the
                           same forget); changes nothing
   stats                   the bytes the repository stores
+  check                   restic check without reading the data: every pack the index names is there
 """
 
 from __future__ import annotations
@@ -397,7 +398,7 @@ def _local_not_empty(repository: str) -> str | None:
             "or, for a repository that is there, leave out --init")
 
 
-ACTIONS = ("init", "copy", "snapshots", "rehydrate", "forget", "plan-forget", "stats")
+ACTIONS = ("init", "copy", "snapshots", "rehydrate", "forget", "plan-forget", "stats", "check")
 
 
 def main(argv: list[str]) -> int:
@@ -439,6 +440,10 @@ def main(argv: list[str]) -> int:
             return (forget if action == "forget" else plan_forget)(restic, instance, namespace, policy)
         if action == "stats":
             say(stored=restic.stats())
+            return 0
+        if action == "check":
+            restic.check()
+            say(checked=True)
             return 0
         return rehydrate(restic, bar, args[0], args[1], replace=args[2:] == ["replace-damaged"])
     except ResticError as exc:

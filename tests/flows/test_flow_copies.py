@@ -83,6 +83,8 @@ def test_copy_needs_a_repository_and_init_creates_it(copies):
 
 def test_copy_is_idempotent_and_copies_only_good_backups(copies, repository):
     assert copies.dv("copy", "--yes")[0] == 0
+    code, out, err = copies.dv("list", "--copies", "--verify")
+    assert code == 0 and "✓ restic check: every pack the repository's index names is there" in out, out + err
     code, out, err = copies.dv("copy", "--yes")
     assert code == 0 and "already copied" in out and "nothing to copy" in out
     assert len(snapshots(copies)) == 1
@@ -869,6 +871,13 @@ def test_a_copy_into_a_repository_that_lost_a_pack_is_not_called_complete(copies
     assert tagged and not any("dvdoctor-copy=complete" in t for t in tagged), tagged
     code, out, _ = copies.dv("check", "--only", "no-recent-copy")
     assert f"the newest good backup, {new}, has no copy off dv-bar-pvc" in " ".join(out.split()), out
+    # `list --copies` still lists the first copy complete; --verify runs the same check and says so
+    code, out, err = copies.dv("list", "--copies", "--verify")
+    flat = " ".join((out + err).split())
+    assert code == 1 and "✗ restic check: the repository is damaged (pack " in flat, out + err
+    code, out, err = copies.dv("list", "--copies", "--verify", "-o", "json")
+    check = json.loads(out)["repository_check"]
+    assert code == 1 and check["ok"] is False and "does not exist" in check["error"], out + err
     # nor does a prune of the copies remove any from it: those left may be the only ones that restore
     before = snapshots(copies)
     code, out, err = copies.dv("prune", "--copies", "--keep-daily", "1", "--yes")
