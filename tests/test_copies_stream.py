@@ -668,7 +668,7 @@ def test_a_damaged_folder_gives_way_to_its_whole_copy_and_nothing_else_does(tmp_
         _put_in_place(work, final, replace=True)
     assert (final / "dv_backup.tar.gz").read_text() == "rotten" and work.is_dir()
     shutil.rmtree(aside)
-    assert _put_in_place(work, final, replace=True) is None
+    assert _put_in_place(work, final, replace=True) == (True, None)
     assert (final / "dv_backup.tar.gz").read_text() == "whole"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["2021"]
     link_work = made(".dvdoctor-rehydrate-2022", "whole")
@@ -676,3 +676,5 @@ def test_a_damaged_folder_gives_way_to_its_whole_copy_and_nothing_else_does(tmp_
     with pytest.raises(StreamError, match="appeared"):
         _put_in_place(link_work, tmp_path / "2022", replace=True)
     assert (tmp_path / "2021" / "dv_backup.tar.gz").read_text() == "whole"
+    # asked to replace, but the damaged folder is gone meanwhile: put in place, and not said replaced
+    assert _put_in_place(link_work, tmp_path / "2023", replace=True) == (False, None)

@@ -44,7 +44,6 @@ from ..core.names import DAMAGED_ASIDE
 from .stream import COMBINED, EXTRA_LIMIT, Packed, StreamError, chunk_marker, meta_from_tail, meta_need, pack, unpack
 
 PARTIAL = ".dvdoctor-rehydrate-"
-
 MANIFEST = "dvdoctor-manifest.json"
 TIMESTAMP = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}-[0-9]{2}-[0-9]{2}-[0-9]{2}")
 
@@ -186,13 +185,13 @@ def _clear_partial(work: Path) -> None:
             os.unlink(work)
 
 
-def _put_in_place(work: Path, final: Path, replace: bool) -> str | None:
+def _put_in_place(work: Path, final: Path, replace: bool) -> tuple[bool, str | None]:
     """Rename the whole, verified copy to its backup's name. With `replace`, a folder of that name
     (which dvdoctor read back and found damaged) is first renamed aside, then removed: the copy in its
-    place is proven by sha256. Returns what could not be removed, else None."""
+    place is proven by sha256. Returns whether a folder was replaced, and what could not be removed."""
     if not os.path.lexists(final):
         os.rename(work, final)
-        return None
+        return False, None
     if not replace or final.is_symlink() or not final.is_dir():  # appeared meanwhile, or not a folder
         raise StreamError(f"{final.name} appeared on the backup volume while the copy was written back")
     aside = final.parent / f"{DAMAGED_ASIDE}{final.name}"
@@ -207,8 +206,8 @@ def _put_in_place(work: Path, final: Path, replace: bool) -> str | None:
     try:
         shutil.rmtree(aside)
     except OSError as exc:
-        return f"{aside.name} (the damaged folder, set aside: {exc.strerror}); remove it by hand"
-    return None
+        return True, f"{aside.name} (the damaged folder, set aside: {exc.strerror}); remove it by hand"
+    return True, None
 
 
 def rehydrate(restic: Restic, bar: Path, snapshot: str, ts: str, replace: bool = False) -> int:
@@ -262,7 +261,7 @@ def rehydrate(restic: Restic, bar: Path, snapshot: str, ts: str, replace: bool =
         if proc.returncode != 0:
             stderr = proc.stderr.read().decode("utf-8", "replace") if proc.stderr else ""
             raise StreamError(str(explain(stderr, "dump", restic.secrets)))
-        left = _put_in_place(work, final, replace)  # never renamed over what appeared meanwhile
+        replaced, left = _put_in_place(work, final, replace)  # never renamed over what appeared meanwhile
     except (OSError, StreamError, ValueError) as exc:
         why = _dump_failed(restic, proc) or str(exc)
         proc.kill()
@@ -274,7 +273,7 @@ def rehydrate(restic: Restic, bar: Path, snapshot: str, ts: str, replace: bool =
         return 1
     say(rehydrated=ts, snapshot=snapshot, checksums=result.checksums(),
         bytes=sum(p.stat().st_size for p in final.iterdir() if p.is_file()),
-        **({"replaced": "damaged"} if replace else {}), **({"left": left} if left else {}))
+        **({"replaced": "damaged"} if replaced else {}), **({"left": left} if left else {}))
     return 0
 
 
