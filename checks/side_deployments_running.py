@@ -30,8 +30,7 @@ from dvdoctor.verdicts.registry import BACKUP, Problem, Run, check
 def run(facts: Facts, run: Run):
     names = facts.names
     backup = backup_at_work(facts.objects("jobs"), facts.objects("pods"), names)  # a job-less pod still tars
-    backup_active = backup is not None
-    if run.phase != BACKUP and not backup_active:
+    if run.phase != BACKUP and backup is None:
         return
     running = [d for n in names.side_deployments if (d := facts.get("deployments", n)) and k8s.spec_replicas(d) > 0]
     if not running:
@@ -42,7 +41,7 @@ def run(facts: Facts, run: Run):
     evidence = [f"deployment/{k8s.name(d)}: spec.replicas {k8s.spec_replicas(d)}, ready {k8s.ready_replicas(d)}"
                 for d in running]
     evidence.append("tar then fails with 'file changed as we read it'")
-    if backup_active:
+    if backup is not None:
         evidence.append(f"dvdoctor changes nothing while {names.backup_job} runs: let it "
                         "end, or, if nobody watches it, stop it with `dvdoctor fix --issue bar-job-unattended`; "
                         "then `dvdoctor backup` scales them down first")

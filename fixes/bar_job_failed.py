@@ -17,7 +17,7 @@ from dvdoctor.facts.model import Facts
 from dvdoctor.repair.fixer import FixOptions, fix
 from dvdoctor.repair.plan import Delete, Plan, remove_marker
 from dvdoctor.verdicts.registry import Problem
-from dvdoctor.facts.restore_record import Incomplete, backup_of_job, recorded, stamp
+from dvdoctor.facts.restore_record import failed_job_record, recorded
 from dvdoctor.repair.restore_record import record_action
 from dvdoctor.facts.signatures import match_log
 
@@ -31,9 +31,7 @@ def plan(facts: Facts, problems: Sequence[Problem], options: FixOptions) -> Plan
         job = facts.get("jobs", name)
         if name == names.restore_job and job is not None and recorded(facts) is None:
             # the failed job is the only evidence that DV's data is partly replaced: keep it as a record
-            why = k8s.job_failure(job) or "its pods keep failing"
-            out.actions.append(record_action(facts, Incomplete(k8s.job_finished_at(job) or stamp(facts.now),
-                                                               backup_of_job(job, names), why, name)))
+            out.actions.append(record_action(facts, failed_job_record(job, facts)))
         out.actions.append(Delete("jobs", name, f"delete the failing job {name} and its pods"))
         for pod in facts.pods_of_job(name):
             for m in match_log(facts.log(k8s.name(pod)) or ""):

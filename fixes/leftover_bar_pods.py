@@ -16,9 +16,10 @@ from typing import Sequence
 
 from dvdoctor.cluster import k8s
 from dvdoctor.facts.model import Facts
-from dvdoctor.facts.restore_record import Incomplete, backup_of_job, failed_restore_pod, pod_failure, recorded, stamp
+from dvdoctor.facts.restore_record import (Incomplete, failed_job_record, failed_pod_record, failed_restore_pod,
+                                           recorded)
 from dvdoctor.repair.fixer import FixOptions, fix
-from dvdoctor.repair.plan import Delete, Patch, Plan, StopJob
+from dvdoctor.repair.plan import Delete, Plan, StopJob
 from dvdoctor.repair.restore_record import record_action
 from dvdoctor.verdicts.registry import Problem
 
@@ -28,27 +29,23 @@ KINDS = {"job": "jobs", "pod": "pods"}
 def _record_of(facts: Facts, kind: str, name: str) -> Incomplete | None:
     """The record a failed restore's job or job-less pod is the only evidence of, before it is deleted."""
     names = facts.names
-    if recorded(facts) is not None:
-        return None
     job = facts.get("jobs", name) if kind == "job" and name == names.restore_job else None
     if job is not None and k8s.job_state(job) == "failed":
-        return Incomplete(k8s.job_finished_at(job) or stamp(facts.now), backup_of_job(job, names),
-                          k8s.job_failure(job) or "its pods kept failing", name)
+        return failed_job_record(job, facts)
     pod = failed_restore_pod(facts) if kind == "pod" else None
-    if pod is not None and k8s.name(pod) == name:
-        return Incomplete(stamp(facts.now), backup_of_job(pod, names), f"pod {name} failed ({pod_failure(pod)}) "
-                          "after its Job object was deleted", names.restore_job)
-    return None
+    return failed_pod_record(pod, facts) if pod is not None and k8s.name(pod) == name else None
 
 
 @fix
 def plan(facts: Facts, problems: Sequence[Problem], options: FixOptions) -> Plan:
     out = Plan()
+    # first, and once (the annotation holds one): the record of a failed restore whose evidence goes
+    record = None if recorded(facts) is not None else next(
+        (r for p in problems if (r := _record_of(facts, p.data["kind"], p.data["name"])) is not None), None)
+    if record is not None:
+        out.actions.append(record_action(facts, record))
     for problem in problems:  # what is left over and why, as the check found it
         kind, name = problem.data["kind"], problem.data["name"]
-        if (record := _record_of(facts, kind, name)) is not None and not any(
-                isinstance(a, Patch) for a in out.actions):  # one record: the annotation holds one
-            out.actions.append(record_action(facts, record))
         summary = f"delete {kind} {name}: {problem.data['why']}"
         if kind == "job":  # its pods go too (the garbage collector, a moment after): waited for
             out.actions.append(StopJob(name, summary, timeout=60.0))

@@ -155,8 +155,7 @@ def show_copies(opts: Options, output: Output, verify: bool = False) -> None:
     if verify:
         outcome = run(["check"], False)
         if outcome.rc != 0:
-            damage = next((str(r["error"]) for r in outcome.records if r.get("error")), None) or outcome.reason or \
-                "the copy program failed"
+            damage = (outcome.errors() or [outcome.reason or "the copy program failed"])[0]
     if output == Output.json:
         doc: dict = {"namespace": facts.namespace, "copies": snaps}
         if verify:

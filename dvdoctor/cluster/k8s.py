@@ -42,6 +42,19 @@ def job_of_pod(pod: dict) -> tuple[str | None, str | None]:
     return labels.get("job-name") or labels.get("batch.kubernetes.io/job-name") or ref.get("name"), ref.get("uid")
 
 
+def has_its_job(pod: dict, jobs: dict[str, dict]) -> bool:
+    """Whether the pod's own Job object is among `jobs` (by name): one of its Job's name, and of its
+    uid when the pod records one (DV reuses a Job's name every run, so a newer Job is not its own)."""
+    name, uid = job_of_pod(pod)
+    current = jobs.get(name) if name else None
+    return current is not None and (uid is None or current["metadata"].get("uid") == uid)
+
+
+def started_at(obj: dict) -> str | None:
+    """When a Job or pod started: status.startTime, else its creation (one not started yet)."""
+    return (obj.get("status") or {}).get("startTime") or (obj.get("metadata") or {}).get("creationTimestamp")
+
+
 def pod_ready(pod: dict) -> bool:
     conditions = (pod.get("status") or {}).get("conditions") or []
     return pod_phase(pod) == "Running" and any(

@@ -141,7 +141,7 @@ def abandoned(job: dict, now: datetime, host: str) -> str | None:
     creator = k8s.annotations(job).get(CREATED_BY)
     if creator and Holder(creator, "", None, None, 0).gone_here(host):
         return f"its run {creator} is gone"
-    started = (job.get("status") or {}).get("startTime") or job["metadata"].get("creationTimestamp")
+    started = k8s.started_at(job)
     deadline = (job.get("spec") or {}).get("activeDeadlineSeconds")
     try:
         began = datetime.fromisoformat(str(started).replace("Z", "+00:00"))

@@ -90,8 +90,7 @@ _KNOWN = (
                 r"pack file cannot be listed|unexpected EOF|decrypting blob .* failed", re.I), False,
      DAMAGED),
     # `restic check` (Restic.check): a pack the index names is gone, a tree does not load
-    (re.compile(r"^pack [0-9a-f]+: does not exist|^error: |not referenced in any index|"
-                r"repository contains errors", re.I | re.M), False,
+    (re.compile(r"^pack [0-9a-f]+: does not exist|^error for tree |repository contains errors", re.I | re.M), False,
      "the repository is damaged ({line}): its copies that share those packs do not restore"),
 )
 #: A Go panic's first line (`panic: ...`) and the header of each goroutine's stack in its trace.

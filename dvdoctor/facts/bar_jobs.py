@@ -48,8 +48,7 @@ class BarJob:
     @classmethod
     def of(cls, job: dict) -> "BarJob":
         ann = k8s.annotations(job)
-        started = (job.get("status") or {}).get("startTime") or job["metadata"].get("creationTimestamp")
-        return cls(k8s.name(job), parse_time(started), ann.get(STARTED_BY_ANNOTATION), ann.get(RUN_ANNOTATION),
+        return cls(k8s.name(job), parse_time(k8s.started_at(job)), ann.get(STARTED_BY_ANNOTATION), ann.get(RUN_ANNOTATION),
                    ann.get(NEWEST_BEFORE_ANNOTATION))
 
     @property
@@ -79,8 +78,7 @@ def active_jobs(jobs: list[dict], names: DvNames, pods: Iterable[dict] = ()) -> 
     out = [BarJob.of(found[n]) for n in order if n in found]
     for job, pod in pods_at_work(jobs, pods, names).items():
         if job not in found:
-            started = (pod.get("status") or {}).get("startTime") or pod["metadata"].get("creationTimestamp")
-            out.append(BarJob(job, parse_time(started), None, None, pod=k8s.name(pod)))
+            out.append(BarJob(job, parse_time(k8s.started_at(pod)), None, None, pod=k8s.name(pod)))
     return out
 
 

@@ -38,13 +38,10 @@ def pod_at_work(pod: dict, jobs: dict[str, dict], names: DvNames) -> str | None:
     """The backup or restore job whose work this pod still does without its Job object (deleted, or
     replaced by a newer Job of the same name: DV reuses the name every run), else None. At work is
     any phase but Succeeded and Failed: Unknown (its node lost) may still be writing."""
-    job, uid = k8s.job_of_pod(pod)
+    job, _ = k8s.job_of_pod(pod)
     if job not in (names.backup_job, names.restore_job) or k8s.pod_phase(pod) in ("Succeeded", "Failed"):
         return None
-    current = jobs.get(job)
-    if current is not None and (uid is None or current["metadata"].get("uid") == uid):
-        return None  # its own Job is there: judged as that Job
-    return job
+    return None if k8s.has_its_job(pod, jobs) else job  # its own Job there: judged as that Job
 
 
 def pods_at_work(jobs: Iterable[dict], pods: Iterable[dict], names: DvNames) -> dict[str, dict]:

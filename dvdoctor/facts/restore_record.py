@@ -71,8 +71,7 @@ def backup_of_job(job: dict, names: DvNames) -> str:
 
 
 def _started(obj: dict) -> datetime:
-    when = parse_time((obj.get("status") or {}).get("startTime") or obj["metadata"].get("creationTimestamp"))
-    return when or datetime.min.replace(tzinfo=timezone.utc)
+    return parse_time(k8s.started_at(obj)) or datetime.min.replace(tzinfo=timezone.utc)
 
 
 def failed_restore_pod(facts: Facts) -> dict | None:
@@ -84,11 +83,10 @@ def failed_restore_pod(facts: Facts) -> dict | None:
     succeeded after it, or a restore Job started after it, is a restore that ran since."""
     names = facts.names
     job = facts.get("jobs", names.restore_job)
-    orphans = []
-    for pod in facts.objects("pods"):
-        name, uid = k8s.job_of_pod(pod)
-        if name == names.restore_job and not (job is not None and (uid is None or job["metadata"].get("uid") == uid)):
-            orphans.append(pod)  # not its own Job's pod: that Job is judged as a Job
+    jobs = {names.restore_job: job} if job is not None else {}
+    # not its own Job's pods: that Job is judged as a Job
+    orphans = [p for p in facts.objects("pods")
+               if k8s.job_of_pod(p)[0] == names.restore_job and not k8s.has_its_job(p, jobs)]
     if not orphans:
         return None
     newest = max(orphans, key=_started)
@@ -104,6 +102,19 @@ def pod_failure(pod: dict) -> str:
         if ended and ended.get("exitCode") not in (0, None):
             return f"{ended.get('reason') or 'Error'}, exit code {ended.get('exitCode')}"
     return (pod.get("status") or {}).get("reason") or "its pod failed"
+
+
+def failed_job_record(job: dict, facts: Facts) -> Incomplete:
+    """The record of a failed restore Job, before the Job (its only evidence) is deleted."""
+    return Incomplete(k8s.job_finished_at(job) or stamp(facts.now), backup_of_job(job, facts.names),
+                      k8s.job_failure(job) or "its pods keep failing", k8s.name(job))
+
+
+def failed_pod_record(pod: dict, facts: Facts) -> Incomplete:
+    """The record of a restore pod that failed after its Job object was deleted (failed_restore_pod)."""
+    return Incomplete(stamp(facts.now), backup_of_job(pod, facts.names),
+                      f"pod {k8s.name(pod)} failed ({pod_failure(pod)}) after its Job object was deleted",
+                      facts.names.restore_job)
 
 
 def previous_good(s: Survey, chosen: str) -> Backup | None:
