@@ -504,6 +504,22 @@ def test_a_copy_tagged_by_hand_with_no_timestamp_is_not_a_copy_of_a_backup():
     assert "copies in the repository: none" in r.problems[0].evidence
 
 
+def test_copies_damaged_names_what_restic_check_found_and_says_when_it_did_not_look():
+    data = b.healthy()
+    data["copies"]["snapshots"].append(b.copy_of("2021-01-23-19-27-31", snapshot="5e4d3c2b"))
+    data["copies"]["repository_check"] = {"ok": False, "error": "the repository is damaged (pack 3f2a: does not exist)"}
+    r = b.run_one("copies-damaged", data)
+    assert r.status == "fail" and r.problems[0].evidence == (
+        "restic check: the repository is damaged (pack 3f2a: does not exist)",
+        "2 copies of this DV instance listed complete, the newest of backup 2021-01-23-19-27-31")
+    del data["copies"]["repository_check"]  # check without --verify: not looked at, and not unknown
+    r = b.run_one("copies-damaged", data)
+    assert r.status == "skip" and not r.incomplete and "--verify" in r.reason
+    data["copies"] = {"snapshots": [], "error": "the repository's password is wrong"}
+    r = b.run_one("copies-damaged", data)  # copies-unusable fails; whether it is damaged is unknown
+    assert r.status == "skip" and r.incomplete and "see copies-unusable" in r.reason
+
+
 def _pod_without_its_job(shape: str) -> tuple[dict, list[dict]]:
     """A dv-backup-job pod whose Job object is gone or another one, in the shapes a cluster shows."""
     pod = b.job_pod("dv-backup-job", suffix="t4r00", phase="Running")

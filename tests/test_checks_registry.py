@@ -17,7 +17,7 @@ def test_every_check_module_registers_exactly_one_check_named_after_it():
     package = importlib.import_module("dvdoctor.checks")
     modules = {info.name for info in pkgutil.iter_modules(package.__path__)}
     assert modules == {c.id.replace("-", "_") for c in checks.values()}
-    assert len(checks) == 27
+    assert len(checks) == 28
 
 
 @pytest.mark.parametrize("check_id", sorted(registry.load_all()))
@@ -49,7 +49,7 @@ def test_a_crashing_check_is_reported_as_crash_and_the_others_still_run(monkeypa
     results = {r.check.id: r for r in run_checks(b.Facts(b.healthy()))}
     assert results["zz-explodes"].status == "crash"
     assert results["zz-explodes"].reason == "KeyError: 'status'"
-    assert len(results) == 28 and all(r.status == "pass" for i, r in results.items() if i != "zz-explodes")
+    assert len(results) == 29 and all(r.status == "pass" for i, r in results.items() if i != "zz-explodes")
     assert registry.exit_code(list(results.values())) == 1
 
 

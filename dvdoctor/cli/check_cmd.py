@@ -77,7 +77,7 @@ def check(
     ignore: List[str] = typer.Option([], "--ignore-check", metavar="ID[,ID…]", help="Report these checks' failures as warnings."),
     fail_on: FailOn = typer.Option(FailOn.error, "--fail-on", metavar="LEVEL", help="warn: warnings also make the exit code 1."),
     no_pod: bool = typer.Option(False, "--no-pod", help="Don't start the short-lived pod that inspects the backup volume."),
-    verify: bool = typer.Option(False, "--verify", help="Read back every backup (combined and inner tarballs), a recorded read-back too, beyond the 4 GiB a run reads by default; slow on big backups."),
+    verify: bool = typer.Option(False, "--verify", help="Read back every backup (combined and inner tarballs), a recorded read-back too, beyond the 4 GiB a run reads by default, and run restic check on the copies' repository (copies-damaged); slow on big backups."),
     from_bundle: Optional[Path] = typer.Option(None, "--from", metavar="PATH", help="Analyse facts saved by `dvdoctor collect -o FILE`, or a support bundle (`collect --bundle`), instead of a cluster."),
 ) -> None:
     """Find every known DV backup/restore failure, with evidence and the command that fixes it.

@@ -146,16 +146,12 @@ def show_copies(opts: Options, output: Output, verify: bool = False) -> None:
     `restic check` (no data read), since a copy listed complete does not restore once a pack it
     shares was lost; exit 1 when the repository is damaged."""
     from ..core.units import human_bytes
-    from ..copies.where import runner
+    from ..copies.where import repository_damage, runner
 
     facts = gather(opts, no_pod=False, verify=False, quiet=True)
     run = runner(opts.open_cluster(), facts, opts.settings.copies)
     snaps = _listed(facts, run)
-    damage: str | None = None
-    if verify:
-        outcome = run(["check"], False)
-        if outcome.rc != 0:
-            damage = (outcome.errors() or [outcome.reason or "the copy program failed"])[0]
+    damage = repository_damage(run) if verify else None
     if output == Output.json:
         doc: dict = {"namespace": facts.namespace, "copies": snaps}
         if verify:

@@ -64,6 +64,16 @@ def records(text: str) -> list[dict]:
 Run = Callable[[list[str], bool], JobOutcome]
 
 
+def repository_damage(run: Run) -> str | None:
+    """`restic check` through the copy program, without reading the data: None when every pack the
+    index names is there and every copy's trees load, else the one line that says what is not. A
+    listing alone cannot tell: restic lists a copy whose packs were lost as it lists a whole one."""
+    outcome = run(["check"], False)
+    if outcome.rc == 0:
+        return None
+    return (outcome.errors() or [outcome.reason or "the copy program failed"])[0]
+
+
 def settings_for(copies: CopySettings | None, *, lab: bool) -> CopySettings:
     """The copies settings, checked against where this run is; UsageError says what to add."""
     if copies is None:

@@ -154,7 +154,7 @@ def collect(
         data["skipped"][SECTION_BAR] = "--no-pod: the backup volume was not inspected"
         data["left_out"] = [SECTION_BAR]
     if copies or settings.copies is None:  # not configured: said so, as always
-        _collect_copies(cluster, data, settings, say)
+        _collect_copies(cluster, data, settings, say, check_repository=verify is True)
     else:
         data["skipped"][SECTION_COPIES] = "the copies were not listed: collected again during a flow, which reads none"
         data.setdefault("left_out", []).append(SECTION_COPIES)
@@ -171,9 +171,12 @@ def collect(
     return Facts(data, settings)
 
 
-def _collect_copies(cluster: Cluster, data: dict, settings: Settings, say: Callable[[str], None]) -> None:
-    """This instance's copies in the repository, when the site configured copies (one program run)."""
-    from ..copies.where import runner
+def _collect_copies(cluster: Cluster, data: dict, settings: Settings, say: Callable[[str], None],
+                    check_repository: bool = False) -> None:
+    """This instance's copies in the repository, when the site configured copies (one program run).
+    `check_repository` (check --verify, which reads back every backup): then `restic check` too, a
+    second run that lists every pack, since a copy whose packs were lost is listed as a whole one."""
+    from ..copies.where import repository_damage, runner
 
     if settings.copies is None:
         data["skipped"][SECTION_COPIES] = "copies are not configured (copies: in dvdoctor.yaml)"
@@ -197,7 +200,12 @@ def _collect_copies(cluster: Cluster, data: dict, settings: Settings, say: Calla
         data[SECTION_COPIES] = {"snapshots": [], "error": "; ".join(outcome.errors()) or outcome.reason
                                 or "the copy program failed"}
         return
-    data[SECTION_COPIES] = {"snapshots": [r["snapshot"] for r in outcome.records if "snapshot" in r]}
+    section: dict = {"snapshots": [r["snapshot"] for r in outcome.records if "snapshot" in r]}
+    if check_repository:
+        say("checking the restic repository (restic check, no data read)")
+        damage = repository_damage(run)
+        section["repository_check"] = {"ok": damage is None, "error": damage}
+    data[SECTION_COPIES] = section
 
 
 def _collect_engine(cluster: Cluster, facts: Facts) -> None:

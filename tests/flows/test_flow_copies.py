@@ -85,6 +85,12 @@ def test_copy_is_idempotent_and_copies_only_good_backups(copies, repository):
     assert copies.dv("copy", "--yes")[0] == 0
     code, out, err = copies.dv("list", "--copies", "--verify")
     assert code == 0 and "✓ restic check: every pack the repository's index names is there" in out, out + err
+    # restic check lists every pack: check runs it with --verify only, and says so without it
+    code, out, err = copies.dv("check", "--only", "copies-damaged", "-o", "json")
+    [result] = json.loads(out)["results"]
+    assert code == 0 and result["status"] == "skip" and "--verify" in result["reason"], out + err
+    code, out, err = copies.dv("check", "--only", "copies-damaged", "--verify")
+    assert code == 0 and "✓ copies-damaged" in out, out + err
     code, out, err = copies.dv("copy", "--yes")
     assert code == 0 and "already copied" in out and "nothing to copy" in out
     assert len(snapshots(copies)) == 1
@@ -878,6 +884,13 @@ def test_a_copy_into_a_repository_that_lost_a_pack_is_not_called_complete(copies
     code, out, err = copies.dv("list", "--copies", "--verify", "-o", "json")
     check = json.loads(out)["repository_check"]
     assert code == 1 and check["ok"] is False and "does not exist" in check["error"], out + err
+    # and `check --verify` names it (copies-damaged); without --verify it cannot know, and says so
+    code, out, err = copies.dv("check", "--verify", "--only", "copies-damaged")
+    flat = " ".join((out + err).split())
+    assert code == 1 and "the repository of copies is damaged: a copy listed complete may not restore" in flat, out + err
+    assert "restic check: the repository is damaged (pack " in flat and "listed complete" in flat, out + err
+    code, out, err = copies.dv("check", "--only", "copies-damaged")
+    assert code == 0 and "skipped" in out, out + err
     # nor does a prune of the copies remove any from it: those left may be the only ones that restore
     before = snapshots(copies)
     code, out, err = copies.dv("prune", "--copies", "--keep-daily", "1", "--yes")

@@ -35,7 +35,7 @@ ALLOWED_SKIPS = {
 
 #: Checks of copies off the backup volume: they need `copies:` configured (a restic repository), which a lab
 #: has not, so here they are not applicable; tests/flows/test_flow_copies.py breaks and checks them.
-NEEDS_A_REPOSITORY = {"no-recent-copy", "copies-unusable"}
+NEEDS_A_REPOSITORY = {c.id for c in load_all().values() if "copies" in c.tags}
 
 
 def results(path) -> dict[str, str]:
