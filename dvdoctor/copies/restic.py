@@ -318,8 +318,11 @@ class Restic:
         snapshot's trees load. restic deduplicates against its index, so after a pack is lost a new
         copy whose chunks it held is saved without error and cannot be restored: no copy is called
         complete until this passes. Not bounded: it lists every pack, which takes as long as the
-        repository is large."""
-        self.call("check", "check", bounded=False)
+        repository is large. Without a lock: restic's check takes an exclusive one, which another DV
+        instance's copy into the same repository at the same hour (each namespace's schedule) holds
+        off, and then both copies failed; the check only reads, and a pack a concurrent prune
+        removed under it is said as damage, which leaves the copy incomplete, as the lock did."""
+        self.call("check", "check", "--no-lock", bounded=False)
 
     def init(self) -> None:
         self.call("init", "init", "--repository-version", "2")
@@ -399,7 +402,11 @@ class Restic:
         return summary["snapshot_id"][:8], int(summary.get("data_added") or 0)
 
     def add_tags(self, snapshot: str, tags: list[str]) -> None:
-        args = ["tag"]
+        """Tags added to a snapshot this run made. Without a lock, as `check`: restic's tag takes an
+        exclusive one, which another instance's copy into the same repository holds off. Nothing else
+        writes this snapshot (another instance's forget picks its own; this instance's prune waits
+        for dvdoctor's lock), and restic writes the tagged snapshot before it removes the first."""
+        args = ["tag", "--no-lock"]
         for t in tags:
             args += ["--add", t]
         self.call("tag", *args, snapshot)

@@ -945,3 +945,27 @@ def test_dvdoctor_terminated_while_writing_a_copy_back_says_what_it_left(copies,
     assert f"dvdoctor: stopped writing backup {ts} back: what was written is in .dvdoctor-rehydrate-{ts}" in \
         proc.stderr and "`dvdoctor fix --issue incomplete-backups` removes" in proc.stderr, proc.stderr
     assert ts not in copies.timestamps()  # never half a backup under its own name
+
+
+def test_a_copy_beside_another_instances_copy_into_the_same_repository_is_complete(copies, repository):
+    """Each DV instance's schedule copies into one shared repository, often at the same hour. restic's
+    check took an exclusive lock, which the other copy's lock held off: the copy was saved and not
+    marked complete (exit 1), night after night. The check runs without a lock now."""
+    other = subprocess.Popen([RESTIC, "-r", str(copies.repo), "backup", "--stdin", "--stdin-filename", "other",
+                              "--host", "another-instance", "--quiet"],
+                             stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                             env={"RESTIC_PASSWORD": PASSWORD, "PATH": "/usr/bin:/bin", "HOME": str(copies.base)})
+    try:
+        deadline = time.monotonic() + 30
+        while not any((copies.repo / "locks").iterdir()):  # the other copy holds its lock
+            assert other.poll() is None and time.monotonic() < deadline
+            time.sleep(0.05)
+        code, out, err = copies.dv("copy", "--yes")
+        assert code == 0, out + err
+        assert other.poll() is None  # it was still copying all along
+    finally:
+        other.stdin.close()
+        other.wait(timeout=60)
+    ts = copies.current()
+    assert [s["tags"] for s in snapshots(copies) if f"backup={ts}" in s["tags"]] and all(
+        "dvdoctor-copy=complete" in s["tags"] for s in snapshots(copies) if f"backup={ts}" in s["tags"])
