@@ -4,8 +4,11 @@ good backup, run by a service account with exactly the backup (or check) Role.""
 from __future__ import annotations
 
 import copy
+import json
 import os
+import signal
 import subprocess
+import time
 from pathlib import Path
 
 import kubernetes_validate
@@ -78,32 +81,95 @@ def test_the_backup_job_never_overlaps_never_retries_and_runs_as_the_bound_accou
     assert env["DVDOCTOR_KEEP"] == "3"
 
 
-def test_check_only_runs_the_json_report_with_the_read_only_role():
+def container_of(objects: list[dict]) -> dict:
+    return cron_of(objects)["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]
+
+
+def test_check_only_runs_the_json_report_with_the_read_only_role(tmp_path):
     objects = schedule.manifests(NS, "@hourly", IMAGE, check_only=True)
-    container = cron_of(objects)["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]
-    assert (container["command"], container["args"]) == (["dvdoctor"], ["check", "-o", "json"])
+    assert run_script(tmp_path, 0, container_of(objects)) == ["check -o json"]
     assert next(o for o in objects if o["kind"] == "Role")["rules"] == rbac.rules(("check",), False)
 
 
-def run_script(tmp_path: Path, backup_rc: int) -> list[str]:
+def script_env(container: dict, home: Path, stub_dir: Path) -> dict[str, str]:
+    """The container's env as the pod gets it, with HOME (where the script writes) in the test's folder."""
+    env = {e["name"]: e["value"] for e in container["env"]}
+    return {**env, "HOME": str(home), "XDG_STATE_HOME": str(home), "PATH": f"{stub_dir}:/usr/bin:/bin"}
+
+
+def run_script(tmp_path: Path, backup_rc: int, container: dict | None = None) -> list[str]:
     """Run the CronJob's script with a stand-in dvdoctor that records its argv."""
     calls = tmp_path / "calls"
     stub = tmp_path / "bin" / "dvdoctor"
     stub.parent.mkdir()
     stub.write_text(f'#!/bin/sh\necho "$*" >> {calls}\n[ "$1" = backup ] && exit {backup_rc}\nexit 0\n')
     stub.chmod(0o755)
-    env = {**os.environ, "PATH": f"{stub.parent}:{os.environ['PATH']}", "DVDOCTOR_KEEP": "3"}
-    container = cron_of(schedule.manifests(NS, "0 2 * * *", IMAGE, 3))["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]
-    subprocess.run(container["command"], env=env, check=False, timeout=30)
+    container = container or container_of(schedule.manifests(NS, "0 2 * * *", IMAGE, 3))
+    subprocess.run(container["command"], env=script_env(container, tmp_path, stub.parent), check=False, timeout=30)
     return calls.read_text().splitlines()
 
 
 def test_the_script_prunes_only_after_a_good_backup(tmp_path):
-    assert run_script(tmp_path, 0) == ["backup --yes --log-dir /tmp", "prune --keep 3 --yes"]
+    assert run_script(tmp_path, 0) == [f"backup --yes --log-dir {tmp_path}", "prune --keep 3 --yes"]
 
 
 def test_a_failed_backup_prunes_nothing(tmp_path):
-    assert run_script(tmp_path, 1) == ["backup --yes --log-dir /tmp"]
+    assert run_script(tmp_path, 1) == [f"backup --yes --log-dir {tmp_path}"]
+
+
+@pytest.mark.parametrize("check_only", [False, True])
+def test_the_scheduled_run_reads_the_sites_settings(tmp_path, check_only):
+    """Break-it review: the CronJob read no dvdoctor.yaml, so a site's renamed objects, shorter list of
+    side deployments, thresholds and suppressions were dropped at 02:00 without a word."""
+    from dvdoctor.cli.config import parse
+
+    site = {"names": {"side_deployments": ["dv-caching", "dv-api"]},
+            "thresholds": {"max_backup_age_hours": 30},
+            "suppressions": [{"check": "bar-pv-reclaim-delete", "reason": "the storage team snapshots the PV"}],
+            "copies": {"repository": "rest:https://user:pw-in-url@backup.example/dv", "password_file": "/root/pw"}}
+    container = container_of(schedule.manifests(NS, "0 2 * * *", IMAGE, check_only=check_only,
+                                                site=schedule.site_settings(site)))
+    assert "pw-in-url" not in json.dumps(container)  # a local repository means nothing in the job
+    stub = tmp_path / "bin" / "dvdoctor"
+    stub.parent.mkdir()
+    stub.write_text(f'#!/bin/sh\ncat "$DVDOCTOR_CONFIG" > {tmp_path}/seen.yaml\n')
+    stub.chmod(0o755)
+    subprocess.run(container["command"], env=script_env(container, tmp_path, stub.parent), check=True, timeout=30)
+    seen = parse((tmp_path / "seen.yaml").read_text())
+    assert seen.names.side_deployments == ("dv-caching", "dv-api") and seen.copies is None
+    assert seen.thresholds.max_backup_age_hours == 30
+    assert [(r.check, r.reason) for r in seen.suppressions] == [("bar-pv-reclaim-delete", "the storage team snapshots the PV")]
+    # without a config file the run has the defaults, as the command had
+    (tmp_path / "bin" / "dvdoctor").unlink()
+    stub.write_text(f'#!/bin/sh\ncat "$DVDOCTOR_CONFIG" > {tmp_path}/seen.yaml\n')
+    stub.chmod(0o755)
+    container = container_of(schedule.manifests(NS, "0 2 * * *", IMAGE, check_only=check_only))
+    subprocess.run(container["command"], env=script_env(container, tmp_path, stub.parent), check=True, timeout=30)
+    assert parse((tmp_path / "seen.yaml").read_text()) == parse("")
+
+
+def test_the_script_passes_sigterm_on_to_dvdoctor_and_stops(tmp_path):
+    """Break-it review: the container's shell (its PID 1) ignored the kubelet's SIGTERM, so dvdoctor
+    never aborted cleanly; it was killed mid-backup when the grace period ran out. The script now
+    hands the signal to the running step and runs no step after it."""
+    calls = tmp_path / "calls"
+    stub = tmp_path / "bin" / "dvdoctor"
+    stub.parent.mkdir()
+    stub.write_text(f'#!/bin/sh\necho "$1 started" >> {calls}\n'
+                    f'trap \'echo "$1 got TERM" >> {calls}; exit 130\' TERM\n'
+                    'i=0; while [ $i -lt 300 ]; do sleep 0.1; i=$((i+1)); done\n')
+    stub.chmod(0o755)
+    container = container_of(schedule.manifests(NS, "0 2 * * *", IMAGE, 3))
+    proc = subprocess.Popen(container["command"], env=script_env(container, tmp_path, stub.parent))
+    deadline = time.monotonic() + 20
+    while not calls.exists() or "backup started" not in calls.read_text():
+        assert proc.poll() is None and time.monotonic() < deadline
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=20) == 130
+    assert calls.read_text().splitlines() == ["backup started", "backup got TERM"]  # no prune after it
+    pod = cron_of(schedule.manifests(NS, "0 2 * * *", IMAGE))["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    assert pod["terminationGracePeriodSeconds"] >= 300  # the abort's time, not the kubelet's 30 s default
 
 
 @pytest.mark.parametrize("cron, image, keep, message", [

@@ -4,13 +4,14 @@ pod through env only, and the file its script writes is a valid dvdoctor.yaml na
 from __future__ import annotations
 
 import subprocess
+from pathlib import Path
 
 import kubernetes_validate
 import pytest
 
 from dvdoctor.cli.config import parse
 from dvdoctor.core.errors import UsageError
-from dvdoctor.flows.schedule import COPY_SCRIPT, CopyPolicy, manifests
+from dvdoctor.flows.schedule import CopyPolicy, manifests, site_settings
 
 from test_manifests import VERSIONS
 
@@ -33,7 +34,7 @@ def test_the_steps_run_in_order_and_only_after_the_one_before_succeeded():
     container = _cronjob()["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]
     script = container["command"][-1]
     steps = [s.strip() for s in script.split("&&")]
-    commands = [s for s in steps if s.startswith("dvdoctor ")]
+    commands = [s for s in steps if s.startswith("step ")]
     assert [c.split()[1] for c in commands] == ["backup", "copy", "prune", "prune"]
     assert "--copies" in commands[-1] and "--copies" not in commands[-2]
     assert "dv-copies" not in script and "reg.example" not in script  # values only in env
@@ -41,12 +42,29 @@ def test_the_steps_run_in_order_and_only_after_the_one_before_succeeded():
     assert env["DVDOCTOR_COPY_SECRET"] == "dv-copies" and env["DVDOCTOR_KEEP_DAILY"] == "7"
 
 
+def _settings_seen(tmp_path: Path, container: dict) -> str:
+    """The settings file the script hands its first step (a stand-in dvdoctor that saves it and fails,
+    so that no other step runs)."""
+    stub = tmp_path / "bin" / "dvdoctor"
+    stub.parent.mkdir(exist_ok=True)
+    stub.write_text(f'#!/bin/sh\ncat "$DVDOCTOR_CONFIG" > {tmp_path}/seen.yaml\nexit 1\n')
+    stub.chmod(0o755)
+    env = {**{e["name"]: e["value"] for e in container["env"]}, "HOME": str(tmp_path), "PATH": f"{stub.parent}:/usr/bin:/bin"}
+    subprocess.run(container["command"], env=env, check=False, timeout=30)
+    return (tmp_path / "seen.yaml").read_text()
+
+
 def test_the_settings_file_the_script_writes_is_the_sites_config(tmp_path):
-    first = COPY_SCRIPT.split(" && ")[0].replace("/tmp/dvdoctor.yaml", str(tmp_path / "dvdoctor.yaml"))
-    subprocess.run(["sh", "-c", first], check=True,
-                   env={"DVDOCTOR_COPY_SECRET": "dv-copies", "DVDOCTOR_IMAGE": "reg.example/dvdoctor:0.2"})
-    settings = parse((tmp_path / "dvdoctor.yaml").read_text())
+    container = _cronjob()["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]
+    settings = parse(_settings_seen(tmp_path, container))
     assert settings.copies.secret == "dv-copies" and settings.copies.image == "reg.example/dvdoctor:0.2"
+    # with the site's other settings, as `schedule` read them
+    container = next(o for o in manifests("cpd30", "0 2 * * *", "reg.example/dvdoctor:0.2", keep=1,
+                                          copies=CopyPolicy("dv-copies"),
+                                          site=site_settings({"names": {"bar_pvc": "dv-bar-claim"}}))
+                     if o["kind"] == "CronJob")["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]
+    settings = parse(_settings_seen(tmp_path, container))
+    assert settings.copies.secret == "dv-copies" and settings.names.bar_pvc == "dv-bar-claim"
 
 
 def test_the_settings_file_names_the_repositorys_claim_when_there_is_one(tmp_path):
@@ -54,13 +72,10 @@ def test_the_settings_file_names_the_repositorys_claim_when_there_is_one(tmp_pat
     container = _cronjob(claim="dv-copies-pvc")["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]
     env = {e["name"]: e["value"] for e in container["env"]}
     assert env["DVDOCTOR_COPY_CLAIM"] == "dv-copies-pvc" and "dv-copies-pvc" not in container["command"][-1]
-    written = " && ".join(COPY_SCRIPT.split(" && ")[:2]).replace("/tmp/dvdoctor.yaml", str(tmp_path / "dvdoctor.yaml"))
-    base = {"DVDOCTOR_COPY_SECRET": "dv-copies", "DVDOCTOR_IMAGE": "reg.example/dvdoctor:0.2"}
-    for claim in ("dv-copies-pvc", None):
-        subprocess.run(["sh", "-c", written], check=True, env={**base, **({"DVDOCTOR_COPY_CLAIM": claim} if claim else {})})
-        assert parse((tmp_path / "dvdoctor.yaml").read_text()).copies.claim == claim
-    assert "DVDOCTOR_COPY_CLAIM" not in {e["name"] for e in _cronjob()["spec"]["jobTemplate"]["spec"]["template"]
-                                         ["spec"]["containers"][0]["env"]}
+    assert parse(_settings_seen(tmp_path, container)).copies.claim == "dv-copies-pvc"
+    plain = _cronjob()["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]
+    assert "DVDOCTOR_COPY_CLAIM" not in {e["name"] for e in plain["env"]}
+    assert parse(_settings_seen(tmp_path, plain)).copies.claim is None
 
 
 def test_copy_needs_something_to_keep_and_no_check_only():

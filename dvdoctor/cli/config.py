@@ -73,6 +73,17 @@ def load(explicit: str | None = None, cwd: Path | None = None) -> Settings:
     return parse(text, str(path), base=Path(os.path.abspath(path)).parent)  # a link's own folder, not its target's
 
 
+def document(explicit: str | None = None, cwd: Path | None = None) -> dict:
+    """The config file's settings as data, validated as `load` validates them ({} without a file):
+    for a run elsewhere that must be given the same settings (`schedule`'s CronJob)."""
+    path = find(explicit, cwd)
+    if path is None:
+        return {}
+    load(explicit, cwd)  # every error is one line, as for any command
+    data = yaml_load(read_text(path, MAX_BYTES))
+    return data if isinstance(data, dict) else {}
+
+
 def parse(text: str, where: str = FILE_NAME, base: Path | None = None) -> SiteSettings:
     """Validate a config file's text and turn it into settings; any error is one UsageError line.
 

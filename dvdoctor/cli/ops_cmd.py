@@ -149,7 +149,11 @@ def schedule(
     if apply and cronjob_api is not None:
         raise UsageError("--cronjob-api goes with printing: --apply uses the CronJob version the server serves")
     version = (cronjob_api or CronJobApi.v1beta1).value
-    objects = manifests(namespace, cron, image, keep, check_only, service_account, cluster_reads, policy, version)
+    from ..flows.schedule import site_settings
+    from .config import document
+
+    objects = manifests(namespace, cron, image, keep, check_only, service_account, cluster_reads, policy, version,
+                        site_settings(document(opts.config)))
     if not apply:
         from ..flows.schedule import printed_header
 

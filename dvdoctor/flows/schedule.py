@@ -29,21 +29,34 @@ from ..cluster.permissions import BACKUP, CHECK
 from ..cluster.rbac import manifests as rbac_manifests
 from ..cluster.rbac import subject
 
+#: Every script starts with `step`, which runs one dvdoctor command as the shell's child and passes
+#: the kubelet's SIGTERM on to it. The shell is the container's PID 1, and PID 1 ignores a signal it
+#: has no handler for: without the trap a deleted pod, a drained node or the job's deadline never
+#: reached dvdoctor, which was killed 30 s later mid-backup instead of aborting cleanly (DV's job
+#: stopped, its partial folder and marker removed, the side deployments back). A child started in
+#: the background ignores SIGINT, so it is sent SIGTERM, which dvdoctor treats as Ctrl-C.
+STEP = ('step() { dvdoctor "$@" & child=$!; trap \'kill -TERM "$child" 2>/dev/null\' TERM INT HUP; '
+        'while wait "$child"; rc=$?; kill -0 "$child" 2>/dev/null; do :; done; trap - TERM INT HUP; return "$rc"; }; ')
+#: The site's dvdoctor.yaml (names, thresholds, bar, suppressions), which `schedule` read where it
+#: ran, written from env into the settings file every step reads: a renamed claim or a shorter list
+#: of side deployments must hold at 02:00 too. HOME is /tmp (restricted SCCs give no home).
+SETTINGS = 'printf "%s\\n" "$DVDOCTOR_SETTINGS" > "$HOME/dvdoctor.yaml" && export DVDOCTOR_CONFIG="$HOME/dvdoctor.yaml"'
 #: What the container runs: the gated backup, and a prune only after a good backup.
-BACKUP_SCRIPT = 'dvdoctor backup --yes --log-dir /tmp && dvdoctor prune --keep "$DVDOCTOR_KEEP" --yes'
-#: With --copy: the site's copies settings written from env (values never in the script's text), then
-#: back up, copy, and prune both tiers; each step only after the one before it succeeded.
+BACKUP_SCRIPT = STEP + SETTINGS + ' && step backup --yes --log-dir "$HOME" && step prune --keep "$DVDOCTOR_KEEP" --yes'
+#: With --copy: the copies settings added from env (values never in the script's text), then back
+#: up, copy, and prune both tiers; each step only after the one before it succeeded.
 #: (The key `secret` is a printf argument, not text before the value: written `secret: %s`, the
 #: redaction pass would read it as a secret and cut the script's text in the audit log.)
-COPY_SCRIPT = ('printf "copies:\\n  %s: %s\\n  image: %s\\n" secret "$DVDOCTOR_COPY_SECRET" "$DVDOCTOR_IMAGE" '
-               '> /tmp/dvdoctor.yaml'
-               ' && { [ -z "${DVDOCTOR_COPY_CLAIM:-}" ] || printf "  claim: %s\\n" "$DVDOCTOR_COPY_CLAIM" >> /tmp/dvdoctor.yaml; }'
-               ' && export DVDOCTOR_CONFIG=/tmp/dvdoctor.yaml'
-               ' && dvdoctor backup --yes --log-dir /tmp && dvdoctor copy --yes'
-               ' && dvdoctor prune --keep "$DVDOCTOR_KEEP" --yes'
-               ' && dvdoctor prune --copies --keep-daily "$DVDOCTOR_KEEP_DAILY" --keep-weekly "$DVDOCTOR_KEEP_WEEKLY"'
+COPY_SCRIPT = (STEP + SETTINGS
+               + ' && printf "copies:\\n  %s: %s\\n  image: %s\\n" secret "$DVDOCTOR_COPY_SECRET" "$DVDOCTOR_IMAGE"'
+               ' >> "$HOME/dvdoctor.yaml"'
+               ' && { [ -z "${DVDOCTOR_COPY_CLAIM:-}" ] || printf "  claim: %s\\n" "$DVDOCTOR_COPY_CLAIM" >> "$HOME/dvdoctor.yaml"; }'
+               ' && step backup --yes --log-dir "$HOME" && step copy --yes'
+               ' && step prune --keep "$DVDOCTOR_KEEP" --yes'
+               ' && step prune --copies --keep-daily "$DVDOCTOR_KEEP_DAILY" --keep-weekly "$DVDOCTOR_KEEP_WEEKLY"'
                ' --keep-monthly "$DVDOCTOR_KEEP_MONTHLY" --yes')
-CHECK_ARGS = ["check", "-o", "json"]
+#: --check-only: the report alone, as JSON in the job's log.
+CHECK_SCRIPT = STEP + SETTINGS + ' && step check -o json'
 _CRON_FIELD = re.compile(r"[0-9A-Za-z*/,?-]+")
 #: Fields separated by spaces only, nothing before or after: a newline or a tab is no schedule.
 _CRON_LINE = re.compile(r"[^ \s]+(?: +[^ \s]+)*")
@@ -54,6 +67,10 @@ _CRON_MACROS = ("@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midni
 CRONJOB_APIS = ("batch/v1beta1", "batch/v1")
 #: A backup of DV took 38 minutes in the runbook; the job is stopped well after dvdoctor's own timeout.
 DEADLINE_SECONDS = 3 * 3600
+#: How long the kubelet waits after its SIGTERM before it kills: dvdoctor's abort stops DV's job (and
+#: waits out that pod's own grace), removes the partial folder from a short-lived pod, which may have
+#: to be scheduled and pulled, and brings the side deployments back. The default 30 s cuts it short.
+GRACE_SECONDS = 600
 
 
 #: The values each of the five cron fields allows: minute, hour, day of month, month, day of week.
@@ -107,16 +124,18 @@ class CopyPolicy:
 
 
 def cronjob(namespace: str, cron: str, image: str, keep: int, check_only: bool, account: str,
-            copies: CopyPolicy | None = None, api_version: str = CRONJOB_APIS[0]) -> dict:
+            copies: CopyPolicy | None = None, api_version: str = CRONJOB_APIS[0], site: str = "") -> dict:
+    """The CronJob; `site` is the site's settings as YAML (site_settings), which each run reads."""
     name = "dvdoctor-check" if check_only else "dvdoctor-backup"
     labels = {OWNED_LABEL: OWNED_VALUE, "app.kubernetes.io/component": "schedule"}
     env = [
         # restricted SCCs run the pod as an arbitrary uid with no home: keep dvdoctor's state in /tmp
         {"name": "HOME", "value": "/tmp"},
         {"name": "XDG_STATE_HOME", "value": "/tmp"},
+        {"name": "DVDOCTOR_SETTINGS", "value": site},
     ]
     if check_only:
-        command = {"command": ["dvdoctor"], "args": CHECK_ARGS}
+        command = {"command": ["sh", "-c", CHECK_SCRIPT]}
     elif copies is not None:
         command = {"command": ["sh", "-c", COPY_SCRIPT]}
         env += [{"name": "DVDOCTOR_KEEP", "value": str(keep)}, {"name": "DVDOCTOR_COPY_SECRET", "value": copies.secret},
@@ -157,6 +176,7 @@ def cronjob(namespace: str, cron: str, image: str, keep: int, check_only: bool, 
                         "spec": {
                             "serviceAccountName": account,
                             "restartPolicy": "Never",
+                            "terminationGracePeriodSeconds": GRACE_SECONDS,
                             "securityContext": {"runAsNonRoot": True},
                             "containers": [container],
                         },
@@ -167,9 +187,19 @@ def cronjob(namespace: str, cron: str, image: str, keep: int, check_only: bool, 
     }
 
 
+def site_settings(document: dict) -> str:
+    """The site's settings for the scheduled runs, as YAML: the config file where `schedule` ran, less
+    `copies` (the scheduled run's copies are the Secret's, added by its script; a local repository
+    or password file means nothing in the job, and a repository URL may carry credentials)."""
+    import yaml
+
+    kept = {k: v for k, v in document.items() if k != "copies"}
+    return yaml.safe_dump(kept, default_flow_style=False, sort_keys=False) if kept else ""
+
+
 def manifests(namespace: str, cron: str, image: str, keep: int = 2, check_only: bool = False,
               account: str = "dvdoctor", cluster_reads: bool = True, copies: CopyPolicy | None = None,
-              cronjob_api: str = CRONJOB_APIS[0]) -> list[dict]:
+              cronjob_api: str = CRONJOB_APIS[0], site: str = "") -> list[dict]:
     """ServiceAccount, Role, RoleBinding [, ClusterRole, ClusterRoleBinding], CronJob.
 
     The CronJob is in `cronjob_api` (default batch/v1beta1, what DV's platforms serve); the account
@@ -190,7 +220,7 @@ def manifests(namespace: str, cron: str, image: str, keep: int = 2, check_only: 
     objects = rbac_manifests(namespace, target, subject(None, None, account, namespace), cluster_reads,
                              per_subject=False)
     return objects + [cronjob(namespace, valid_cron(cron), valid_image(image), keep, check_only, account, copies,
-                              cronjob_api)]
+                              cronjob_api, site)]
 
 
 def printed_header(cronjob_api: str) -> str:

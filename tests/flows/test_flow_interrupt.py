@@ -10,6 +10,7 @@ seconds half-way (`create_lab(bar_hold=...)`), so the signal lands mid-watch.
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -171,3 +172,54 @@ def test_a_failed_job_whose_pods_outlive_its_stop_keeps_the_side_deployments_dow
     assert set(flow.replicas().values()) == {0}
     assert not [e for e in flow.audit_entries() if e["action"].startswith("scale deployment/")
                 and not e["action"].endswith(" to 0 replicas")]
+
+
+def _pid_namespaces() -> str | None:
+    """Why a new PID namespace cannot be made here (None when it can): the container's PID 1 is only
+    PID 1 in one."""
+    if os.geteuid() != 0:
+        return "needs root for a PID namespace (unshare -p); CI runs the suite as root"
+    if shutil.which("unshare") is None:
+        return "needs util-linux unshare"
+    return None
+
+
+@pytest.mark.skipif(_pid_namespaces() is not None, reason=str(_pid_namespaces()))
+def test_the_scheduled_job_aborts_cleanly_on_the_kubelets_sigterm(slow_flow):
+    """Break-it review: the CronJob's shell is the container's PID 1, which ignores a SIGTERM it has no
+    handler for, so a deleted pod, a drained node or the job's deadline never reached dvdoctor.
+    Here the script runs as PID 1 of its own PID namespace, as in the pod, against the lab; the
+    kubelet's SIGTERM goes to it alone, and dvdoctor aborts the backup as it does for Ctrl-C."""
+    from dvdoctor.flows import schedule
+
+    flow = slow_flow
+    (previous,) = flow.timestamps()
+    link, before = os.readlink(flow.bar / "dv_backup.tar.gz"), backup_files(flow)
+    container = (schedule.manifests("cpd30", "0 2 * * *", "reg.example/dvdoctor:0.2", 2)[-1]
+                 ["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0])
+    home = flow.base / "home"
+    home.mkdir()
+    env = {**{e["name"]: e["value"] for e in container["env"]}, "HOME": str(home), "XDG_STATE_HOME": str(home),
+           "PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin", "DVDOCTOR_LAB": str(flow.lab),
+           "DVDOCTOR_AUDIT": os.environ["DVDOCTOR_AUDIT"], "TMPDIR": os.environ.get("TMPDIR", "/tmp"),
+           "COLUMNS": "200"}
+    proc = subprocess.Popen(["unshare", "--pid", "--fork", "--mount-proc", *container["command"]], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.monotonic() + 120  # a bound for a hang; the run ending first fails at once
+    while len(flow.timestamps()) < 2:  # DV's job is half-way: its partial folder is there
+        assert time.monotonic() < deadline and proc.poll() is None
+        time.sleep(0.05)
+    [pid1] = Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()
+    assert Path(f"/proc/{pid1}/status").read_text().count("NSpid:\t") == 1  # it is PID 1 in there
+    assert "\t1\n" in next(ln for ln in Path(f"/proc/{pid1}/status").read_text().splitlines(True)
+                           if ln.startswith("NSpid:"))
+    os.kill(int(pid1), signal.SIGTERM)  # as the kubelet does: to the container's first process only
+    out, _ = proc.communicate(timeout=60)
+
+    assert proc.returncode == 130, out
+    assert "interrupted: stopping DV's backup job dv-backup-job" in out
+    assert flow.timestamps() == [previous] and backup_files(flow) == before
+    assert os.readlink(flow.bar / "dv_backup.tar.gz") == link and ".bar" not in flow.markers
+    assert flow.replicas() == {"dv-api": 1, "dv-caching": 1, "dv-unified-console": 1}
+    code, out, _ = flow.dv("check")
+    assert code == 0 and "✗" not in out, out
