@@ -75,7 +75,17 @@ def test_an_empty_file_gives_the_defaults():
     ("thresholds:\n  max_backup_age_hours: -1\n", "site.yaml:2: thresholds.max_backup_age_hours: -1 is not allowed; expected a positive number"),
     ("thresholds:\n  space_margin: lots\n", "site.yaml:2: thresholds.space_margin: 'lots' is not allowed; expected a fraction from 0 to 1"),
     ("bar:\n  uid: 0\n", "site.yaml:2: bar.uid: 0 is not allowed; expected a non-root uid"),
-    ("bar:\n  size: 20 gigs\n", "site.yaml:2: bar.size: '20 gigs' is not allowed; expected a storage size such as 40Gi"),
+    ("bar:\n  size: 20 gigs\n", "site.yaml:2: bar.size: '20 gigs' is not allowed; expected a storage size above 0 such as 40Gi"),
+    # break-it review: a mount with `..` passed, and broken-backup-symlink's fix then pointed the
+    # restore point at /mnt/PV/bar/../../etc/TS/..., a path DV's jobs cannot read
+    ("names:\n  bar_mount: /mnt/PV/bar/../../etc\n", "site.yaml:2: names.bar_mount: '/mnt/PV/bar/../../etc' is not allowed; expected an absolute path as DV's pods mount it"),
+    ("names:\n  bar_mount: /mnt/PV//bar\n", "site.yaml:2: names.bar_mount: '/mnt/PV//bar' is not allowed; expected an absolute path"),
+    ("names:\n  marker_dir: /mnt/marker_files/.\n", "site.yaml:2: names.marker_dir: '/mnt/marker_files/.' is not allowed; expected an absolute path"),
+    ("names:\n  bar_mount: /mnt/PV/bar/\n", "site.yaml:2: names.bar_mount: '/mnt/PV/bar/' is not allowed; expected an absolute path"),
+    ("names:\n  bar_marker: '..'\n", "site.yaml:2: names.bar_marker: '..' is not allowed; expected a file name without '/', not '.' or '..'"),
+    ("names:\n  templates: ['.']\n", "site.yaml:2: names.templates[0]: '.' is not allowed; expected a file name"),
+    ("bar:\n  size: 0Gi\n", "site.yaml:2: bar.size: '0Gi' is not allowed; expected a storage size above 0"),
+    ("bar:\n  size: 99999999999999999999999999Pi\n", "site.yaml:2: bar.size: '99999999999999999999999999Pi' is not allowed; expected a storage size above 0"),
     ("suppressions:\n  - check: stale-bar-marker\n    object: dv-engine-0\n    reason: known\n",
      "site.yaml:3: suppressions[0].object: 'dv-engine-0' is not allowed; expected one object as findings name it, kind/name"),
     # one name for two of DV's objects: deleting dvcli.sh's "list job" would delete the running backup job
