@@ -317,7 +317,7 @@ def test_structures_drop_values_of_any_type_under_a_secret_name():
 
 
 BREAK_IT_LEAKS = ("QuotedLEAK4", "QuotedLEAK5", "DashLEAK6", "litLEAK1", "ssLEAK2", "ssLEAK3", "2LEAK8", "ter2LEAK",
-                  "12345678", "DashLEAK9")
+                  "12345678", "DashLEAK9", "S3KRTcredsE2E", "S3KRTdb2E2E", "S3KRTmyE2E")
 
 
 def break_it_forms_in_dv_engine(fake: FakeApi) -> None:
@@ -333,7 +333,11 @@ def break_it_forms_in_dv_engine(fake: FakeApi) -> None:
         {"name": "OTHER_URL", "value": "https://admin:pa ssLEAK3@db.example/x"},
         {"name": "START", "value": 'PASSWORD="quoted 2LEAK8" dvstart'},
         {"name": "ODBC", "value": "Driver={DB2};Pwd={hun;ter2LEAK};"},
+        {"name": "CREDS", "value": "S3KRTcredsE2E"},
+        {"name": "CONNECT", "value": "db2 connect to BIGSQL user admin using S3KRTdb2E2E"},
     ]
+    pod["spec"]["containers"].append({"name": "sidecar", "image": "mysql", "command": ["mysql"],
+                                      "args": ["-h", "db", "-p", "S3KRTmyE2E"]})
     pod["metadata"].setdefault("annotations", {})["dv.example/password"] = 12345678
     fake.load(data)
     run_jobs(fake)
@@ -356,3 +360,47 @@ def test_the_break_it_forms_leave_no_output(api, tmp_path: Path):
     written = json.loads(facts.read_text())
     engine = next(p for p in written["objects"]["pods"] if p["metadata"]["name"] == "dv-engine-0")
     assert engine["spec"]["containers"][0]["args"] == ["--admin-password", "<redacted>", "--engine-key=<redacted>"]
+
+
+# ---- forms found by the break-it review of 2026-12-03 (session 12): each leaked before -----------
+
+@pytest.mark.parametrize("line, secrets", [
+    ("db2 connect to BIGSQL user admin using S3KRTdb2", ["S3KRTdb2"]),
+    ("mysql -h db -pS3KRTmy1 bigsql && mysqldump -p S3KRTmy2 x", ["S3KRTmy1", "S3KRTmy2"]),
+    ("/usr/bin/sshpass -p S3KRTssh ssh dv@host", ["S3KRTssh"]),
+    ("ldapsearch -x -D cn=admin,dc=ex -w S3KRTldap -b dc=ex", ["S3KRTldap"]),
+    ("curl -sS -u admin:S3KRTcurl https://dv-api/x", ["S3KRTcurl"]),
+    ("db=admin:S3KRTbare@db2.example:50000/BIGSQL", ["S3KRTbare"]),
+    ("Cookie: session=S3KRTck1; csrf=S3KRTck2", ["S3KRTck1", "S3KRTck2"]),
+    ("password: |\n  S3KRTblk1\n  S3KRTblk2\nport: 1", ["S3KRTblk1", "S3KRTblk2"]),
+    ("- name: DB_PASSWORD\n  valueFrom: x\n  value: S3KRTvf", ["S3KRTvf"]),
+    ('{"value": "S3KRTfirst", "name": "DB_PASSWORD"}', ["S3KRTfirst"]),
+    ("login?user=a&password%3DS3KRTenc&x=1", ["S3KRTenc"]),
+    ("pw=S3KRTpw CREDS=S3KRTcreds", ["S3KRTpw", "S3KRTcreds"]),
+])
+def test_session_12_break_it_forms_leave_nothing(line: str, secrets: list[str]):
+    out = redact.text(line)
+    assert not [s for s in secrets if s in out], out
+    assert "<redacted>" in out and redact.text(out) == out
+
+
+@pytest.mark.parametrize("line", [
+    "mkdir -p /mnt/PV/bar", "image: cp.icr.io/cp/dv-engine:1.5.0@sha256:0123abcd", "git@github.com:org/repo.git",
+    "user admin logged in using ssh", "tar -cf - . | gzip", "ldap mounted at /mnt/ldap",
+])
+def test_evidence_that_only_looks_like_those_forms_is_kept(line: str):
+    assert redact.text(line) == line
+
+
+def test_everything_under_a_secret_name_goes_but_the_names_it_holds():
+    out = redact.data({"password": {"value": "S3KRTnest"}, "passwords": [{"v": "S3KRTlist"}],
+                       "secretKeyRef": {"name": "db", "key": "password", "optional": False}})
+    assert out == {"password": {"value": "<redacted>"}, "passwords": [{"v": "<redacted>"}],
+                   "secretKeyRef": {"name": "db", "key": "password", "optional": False}}
+
+
+def test_a_containers_one_letter_password_flag_goes_and_other_one_letter_flags_stay():
+    out = redact.data([{"name": "db", "command": ["/usr/bin/mysql"], "args": ["-h", "db", "-p", "S3KRTa", "-pS3KRTb"]},
+                       {"name": "mk", "command": ["mkdir"], "args": ["-p", "/mnt/PV/bar"]}])
+    assert out[0]["args"] == ["-h", "db", "-p", "<redacted>", "-p<redacted>"]
+    assert out[1]["args"] == ["-p", "/mnt/PV/bar"]

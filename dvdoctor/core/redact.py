@@ -5,12 +5,23 @@ audit log are read by people who must not get into the cluster or DV's database 
 is dropped, and its name kept for the reader, when:
 
 - it belongs to a name that means a secret: an env var, a mapping key or a command-line flag whose
-  name holds PASS, PWD, SECRET, TOKEN, KEY, AUTH, CREDENTIAL or CERT anywhere, in any case
-  (`DB_PASS`, `apiKey`, `--admin-password VALUE`, `--admin-password=VALUE`);
-- it is `password=` / `pwd=` inside a connection string (JDBC's `;password=...;`, a URL's `&pwd=`);
-- it is the password of a URL's `user:password@`;
-- it is an Authorization header's credentials, a bearer token, an OpenShift `sha256~` token, a JWT;
+  name holds PASS, PW, SECRET, TOKEN, KEY, AUTH, CRED, CERT or COOKIE anywhere, in any case
+  (`DB_PASS`, `apiKey`, `CREDS`, `--admin-password VALUE`, `--admin-password=VALUE`), also as a YAML
+  block (`password: |` and the lines under it), URL-encoded (`password%3D...`), or when the value
+  comes first (`{"value": ..., "name": "DB_PASS"}`); everything under such a name goes, however
+  deeply nested, but the names it holds (`secretKeyRef: {name, key}`);
+- it is `password=` / `pwd=` inside a connection string (JDBC's `;password=...;`, a URL's `&pwd=`),
+  or DB2's `connect to DB user U using PASSWORD`;
+- it is the password of a URL's `user:password@`, also without a scheme (`admin:pw@db2.example:50000`),
+  and of `curl -u user:password`;
+- it follows the password flag of a program whose flag is one letter: `mysql -pPW`, `sshpass -p PW`,
+  `ldapsearch -w PW` (in a command line, or in a container's `command` and `args`);
+- it is an Authorization header's credentials, a Cookie header's, a bearer token, an OpenShift
+  `sha256~` token, a JWT;
 - it is a PEM block (private keys, certificates), from BEGIN to END.
+
+What no pattern can know is not covered: a secret in free prose (`the password is ...`), or a name
+spelt with look-alike characters.
 
 A Secret's *name* is kept where dvdoctor itself puts one in a variable (NAMES_OF_SECRETS: the
 Secret `schedule --copy` hands the copy Job), since only the Secret's contents are secret.
@@ -30,7 +41,7 @@ from urllib.parse import urlsplit, urlunsplit
 REDACTED = "<redacted>"
 
 #: Words that make a name secret, anywhere in it, case-insensitive.
-SECRET_WORDS = ("PASS", "PWD", "SECRET", "TOKEN", "KEY", "AUTH", "CREDENTIAL", "CERT")
+SECRET_WORDS = ("PASS", "PW", "SECRET", "TOKEN", "KEY", "AUTH", "CRED", "CERT", "COOKIE")
 _WORD = "|".join(w.lower() for w in SECRET_WORDS)
 _SECRET_NAME = re.compile(rf"(?i)(?:{_WORD})")
 #: Kubernetes fields whose names hold a secret word but whose values only name things
@@ -59,7 +70,29 @@ _SIMPLE = (
     # Authorization / Proxy-Authorization headers: everything after the scheme, to the line's end
     re.compile(rf"(?i)(\b(?:proxy-)?authorization\b[\"']?[ \t]*[:=][ \t]*[\"']?(?:{_SCHEMES}[ \t]+)?)([^\r\n\"']+)"),
     re.compile(r"(?i)(\bbearer[ \t]+)([A-Za-z0-9._~+/=-]+)"),
+    # Cookie / Set-Cookie headers: every cookie on the line (a session is a login)
+    re.compile(r"(?i)(\b(?:set-)?cookie\b[\"']?[ \t]*[:=][ \t]*[\"']?)([^\r\n\"']+)"),
+    # DB2's command line: connect to BIGSQL user admin using PASSWORD
+    re.compile(r"(?i)(\buser[ \t]+\S+[ \t]+using[ \t]+)([^\s\"';]+)"),
+    # curl -u user:password, --user user:password, --proxy-user user:password
+    re.compile(r"""((?:^|[\s"'\[,])(?:-u|--user|--proxy-user|-U)(?:[ \t]+|=)["']?[^\s:"']*:)([^\s"']+)"""),
+    # a setting URL-encoded in a query or a form: password%3DVALUE
+    re.compile(rf"(?i)(\b[\w.-]*(?:{_WORD})[\w.-]*%3d)([^&\s\"']+)"),
 )
+#: Programs whose password flag is one letter, and that letter: written `-pPW` or `-p PW`.
+SHORT_PASSWORD_FLAGS = {"mysql": "p", "mysqldump": "p", "mysqladmin": "p", "mariadb": "p", "mariadb-dump": "p",
+                        "sshpass": "p", "ldapsearch": "w", "ldapmodify": "w", "ldapadd": "w", "ldapdelete": "w",
+                        "ldapwhoami": "w", "ldappasswd": "w", "ldapcompare": "w", "ldapmodrdn": "w"}
+_SHORT = re.compile(r"(?<![\w/.-])(?:[\w./-]*/)?(?P<prog>" + "|".join(map(re.escape, SHORT_PASSWORD_FLAGS))
+                    + r")\b(?P<rest>[^\n;|&]*)")
+#: user:password@host without a scheme: the host a name with a dot or a port, never `@sha256:` (an image digest)
+_BARE_URL = re.compile(r"(?<![\w/:.@%+-])([A-Za-z0-9._%+-]{1,64}:)([^\s:@/\"']{1,256})"
+                       r"(?=@(?!sha\d+:)[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*(?::\d{1,5}|\.[A-Za-z]{2,}))")
+#: A secret name's YAML block scalar: `password: |` (or `>-`, `|2`) and the lines indented under it.
+_BLOCK = re.compile(rf"(?im)^(?P<indent>[ \t]*)(?:-[ \t]+)?[\"']?[\w.-]*(?:{_WORD})[\w.-]*[\"']?[ \t]*:[ \t]*[|>][-+0-9]*[ \t]*$")
+#: An env entry written value first: {"value": "...", "name": "DB_PASS"}
+_VALUE_FIRST = re.compile(rf"""(?i)(?P<head>["']?value["']?[ \t]*:[ \t]*)(?P<q>\\?["'])(?P<v>.*?)(?<!\\)(?P=q)"""
+                          rf"""(?=[ \t]*,[ \t]*["']?name["']?[ \t]*:[ \t]*\\?["']?[\w.-]*(?:{_WORD}))""")
 #: scheme://user:password@host (jdbc:db2://, postgres://, https://, rest:https://); the user may be
 #: empty; the password may hold `/`, `#`, `%`, `@`, `:` or a space: it runs to the line's last `@`
 #: (within 256 characters), so a password with an `@` in it goes whole (a later `@` on the line
@@ -71,8 +104,10 @@ _SFTP = re.compile(r"(?i)(\bsftp:(?P<user>[^/\s:@\"']*):)(?P<pw>[^\r\n\"']{1,256
 _PORT = re.compile(r"\d{1,5}(?:[/?#\s]|$)")
 #: Each matches what comes before a secret value; the value itself is read by `_values`.
 _BEFORE_VALUE = (
-    # an env entry written out as text: JSON {"name": "DB_PASS", "value": "..."}, YAML `- name: DB_PASS` / `value: ...`
+    # an env entry written out as text: JSON {"name": "DB_PASS", "value": "..."}, YAML `- name: DB_PASS` /
+    # `value: ...`, with a few other keys of the same entry between them (`valueFrom:`)
     re.compile(rf"(?i)[\"']?name[\"']?[ \t]*:[ \t]*[\"']?(?P<name>[\w.-]*(?:{_WORD})[\w.-]*)[\"']?[ \t]*[,\n][ \t]*"
+               rf"(?:[\"']?[\w]+[\"']?[ \t]*:[^\n,]*[,\n][ \t]*){{0,3}}"
                rf"[\"']?value[\"']?[ \t]*:[ \t]*{_OPEN}"),
     # a flag and its value as two items of a list written out: JSON ["--admin-password", "..."], YAML `- --x` / `- ...`
     re.compile(rf"(?i)(?P<q>\\?[\"'])--?[\w.-]*(?:{_WORD})[\w.-]*(?P=q)[ \t]*,[ \t]*(?P=q)"),
@@ -178,13 +213,45 @@ def _url(match: re.Match) -> str:
     return match.group(1) + REDACTED
 
 
+def _short_flags(match: re.Match) -> str:
+    """A one-letter password flag's value after its program's name, on the same command line."""
+    letter = SHORT_PASSWORD_FLAGS[match.group("prog")]
+    rest = re.sub(rf"((?:^|[ \t])-{letter})(?:[ \t]+(?!-)|(?=[^\s]))([^\s\"']+)",
+                  lambda m: m.group(1) + ("" if m.group(0)[len(m.group(1)):].startswith(m.group(2)) else " ") + REDACTED,
+                  match.group("rest"))
+    return match.group(0)[:match.start("rest") - match.start()] + rest
+
+
+def _blocks(value: str) -> str:
+    """The lines of a secret name's YAML block scalar (`password: |`), each replaced, the key kept."""
+    if not _BLOCK.search(value):
+        return value
+    lines = value.split("\n")
+    out, block_indent = [], None
+    for line in lines:
+        if block_indent is not None:
+            if line.strip() == "" or (len(line) - len(line.lstrip(" \t"))) > block_indent:
+                out.append(line[:len(line) - len(line.lstrip(" \t"))] + REDACTED if line.strip() else line)
+                continue
+            block_indent = None
+        match = _BLOCK.match(line)
+        if match:
+            block_indent = len(match.group("indent"))
+        out.append(line)
+    return "\n".join(out)
+
+
 def text(value: str) -> str:
     """The text with every secret-looking value replaced by <redacted>, the name kept for the reader."""
     value = _PEM.sub(_pem, value)
+    value = _blocks(value)
     for pattern in _SIMPLE:
         value = pattern.sub(lambda m: m.group(1) + REDACTED, value)
+    value = _SHORT.sub(_short_flags, value)
+    value = _VALUE_FIRST.sub(lambda m: m.group("head") + m.group("q") + REDACTED + m.group("q"), value)
     value = _URL.sub(_url, value)
     value = _SFTP.sub(_url, value)
+    value = _BARE_URL.sub(lambda m: m.group(1) + REDACTED, value)
     for pattern in _BEFORE_VALUE:
         value = _values(pattern, value)
     for pattern in _SHAPES:
@@ -201,7 +268,27 @@ def _secret_value(item: Any) -> Any:
         return REDACTED
     if isinstance(item, list):
         return [_secret_value(v) for v in item]
+    if isinstance(item, dict):  # {password: {value: ...}}: all of it, but the names it holds
+        return {k: (data(v) if k in _NAMING_FIELDS and isinstance(v, str) else _secret_value(v)) for k, v in item.items()}
     return data(item)
+
+
+def _argv_secrets(argv: list) -> set[int]:
+    """The positions in a command line (a container's command, then its args) of the values of a
+    one-letter password flag (SHORT_PASSWORD_FLAGS), once its program was named before it."""
+    found: set[int] = set()
+    letter = None
+    for i, item in enumerate(argv):
+        if not isinstance(item, str):
+            continue
+        prog = item.rsplit("/", 1)[-1]
+        if prog in SHORT_PASSWORD_FLAGS:
+            letter = SHORT_PASSWORD_FLAGS[prog]
+        elif letter and item == f"-{letter}" and i + 1 < len(argv):
+            found.add(i + 1)
+        elif letter and item.startswith(f"-{letter}") and len(item) > 2:
+            found.add(i)
+    return found
 
 
 def data(value: Any) -> Any:
@@ -223,6 +310,14 @@ def data(value: Any) -> Any:
                 out_dict[key] = _secret_value(item)
             else:
                 out_dict[key] = data(item)
+        argv = [*(value.get("command") or [] if isinstance(value.get("command"), list) else []),
+                *(value.get("args") or [] if isinstance(value.get("args"), list) else [])]
+        if argv and (hits := _argv_secrets(argv)):  # a container: mysql, then -p, then its password
+            command = len(value.get("command") or []) if isinstance(value.get("command"), list) else 0
+            for i in hits:
+                key, at = ("command", i) if i < command else ("args", i - command)
+                flag = argv[i]
+                out_dict[key][at] = (flag[:2] + REDACTED) if flag.startswith("-") and len(flag) > 2 else REDACTED
         name = value.get("name")
         if (isinstance(name, str) and "value" in value and secret_name(name)
                 and not names_a_secret(name, value["value"])):
