@@ -48,7 +48,7 @@ def plan(facts: Facts, problems: Sequence[Problem], options: FixOptions) -> Plan
         kind, name = problem.data["kind"], problem.data["name"]
         summary = f"delete {kind} {name}: {problem.data['why']}"
         if kind == "job":  # its pods go too (the garbage collector, a moment after): waited for
-            out.actions.append(StopJob(name, summary, timeout=60.0))
+            out.actions.append(StopJob(name, summary, timeout=60.0, uid=k8s.uid(facts.get("jobs", name))))
         elif kind in KINDS:
             out.actions.append(Delete(KINDS[kind], name, summary))
     return out

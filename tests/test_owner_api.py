@@ -145,3 +145,24 @@ def test_stop_job_gives_up_at_its_timeout_and_says_which_pods_remain(api: FakeAp
 
     with pytest.raises(ActionFailed, match=f"pods {JOB}-x7k2p are still there after 0 s"):
         execute(Plan("backup", [Stuck(JOB, "stop it", timeout=0.3, interval=0.05)]), run)
+
+
+def test_stop_job_stops_only_the_run_it_was_planned_for(api: FakeApi, cluster: KubeCluster, tmp_path: Path) -> None:
+    """Break-it review: a fix plans, then takes the lock, and a minute may pass between (a consent, an
+    inspection pod). DV reuses its jobs' names, so the stop of an unattended backup must not hit the
+    next run of dv-backup-job that someone started with dvcli.sh meanwhile."""
+    running_job(api)
+    planned = api.stored("jobs", JOB)["metadata"]["uid"]
+    api.remove("jobs", JOB)
+    running_job(api, minutes=0)  # the next run of the name, with its own uid
+    api.stored("jobs", JOB)["metadata"]["uid"] = "uid-of-the-next-run"
+    facts = Facts({"namespace": NS, "collected_at": "2024-01-01T00:00:00Z", "source": {"kind": "cluster"}, "objects": {}})
+    with pytest.raises(ActionFailed, match="is another run than the one this plan was made for"):
+        execute(Plan("bar-job-unattended", [StopJob(JOB, "stop it", interval=0.05, uid=planned)]),
+                Runner(cluster, facts, AuditLog(tmp_path / "audit.jsonl")))
+    assert api.stored("jobs", JOB) is not None and not api.requests_to("DELETE", "/jobs/")
+    now = api.stored("jobs", JOB)["metadata"]["uid"]
+    api.remove("pods", f"{JOB}-x7k2p")
+    changes = execute(Plan("bar-job-unattended", [StopJob(JOB, "stop it", interval=0.05, uid=now)]),
+                      Runner(cluster, facts, AuditLog(tmp_path / "audit.jsonl")))
+    assert [(c.what, c.before) for c in changes] == [(f"jobs/{JOB}", "running")]

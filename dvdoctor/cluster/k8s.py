@@ -15,6 +15,11 @@ def name(obj: dict) -> str:
     return obj["metadata"]["name"]
 
 
+def uid(obj: dict | None) -> str | None:
+    """The object's uid, None for no object: what tells one run of a reused name from the next."""
+    return None if obj is None else obj["metadata"].get("uid")
+
+
 def annotations(obj: dict) -> dict:
     return obj["metadata"].get("annotations") or {}
 

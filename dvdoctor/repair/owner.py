@@ -159,10 +159,11 @@ def stop_backup_plan(facts: Facts, job: BarJob, fix_id: str) -> Plan:
     and wait for them, remove its partial folder and the marker, then bring the side deployments back."""
     if job.pod:  # its Job object deleted, its pod's tar runs on: the pod is what stops
         stop = StopJob(job.name, f"delete pod {job.pod} of job {job.name}, whose Job object was deleted (it "
-                                 f"{job.running_for(facts.now)}), and wait until it has ended", pod=job.pod)
+                                 f"{job.running_for(facts.now)}), and wait until it has ended", pod=job.pod,
+                       uid=k8s.uid(facts.get("pods", job.pod)))
     else:
         stop = StopJob(job.name, f"delete job {job.name} (it {job.running_for(facts.now)}) with its pods, "
-                                 "and wait until they have ended")
+                                 "and wait until they have ended", uid=k8s.uid(facts.get("jobs", job.name)))
     plan = Plan(fix_id, [stop])
     cleanup_after_stop(facts, job, plan)
     plan.actions += scale_back_actions(facts)

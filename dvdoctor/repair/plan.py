@@ -289,6 +289,10 @@ class StopJob:
     interval: float = 1.0
     #: A pod of job `name` at work without its Job object: the one thing deleted and waited for.
     pod: str | None = None
+    #: The uid of the Job (or pod) the plan was made for. DV reuses its jobs' names: a plan shown,
+    #: then consented to a minute later, must not stop the next run of the name, one that someone
+    #: started with dvcli.sh meanwhile and attends.
+    uid: str | None = None
 
     def describe(self) -> str:
         return self.summary
@@ -296,6 +300,10 @@ class StopJob:
     def apply(self, run: Runner) -> list[Change]:
         kind, name = ("pods", self.pod) if self.pod is not None else ("jobs", self.name)
         found = run.cluster.get(kind, name)  # what it was, for the audit: a Job may have completed meanwhile
+        if found is not None and self.uid is not None and k8s.uid(found) != self.uid:
+            raise ActionFailed(f"{kind[:-1]} {name} is another run than the one this plan was made for "
+                               f"(uid {k8s.uid(found)}, planned for {self.uid}): it was not stopped; "
+                               "run the command again to see what it finds now")
         before = ("absent" if found is None else k8s.pod_phase(found) if self.pod is not None else
                   {"active": "running"}.get(k8s.job_state(found), k8s.job_state(found)))
         run.cluster.delete(kind, name)

@@ -209,11 +209,31 @@ class Repairs:
         with self.lock(command, ending):
             if any(p.fix not in UNDER_BAR_JOB for p in todo):  # a job started while we asked
                 refuse_while_active_live(self.cluster, facts.names, asked, ending)
+            if {p.fix for p in todo} & ON_BACKUPS and self._volume_changed(facts):
+                self.screen.failed(", ".join(p.fix for p in todo),
+                                   "nothing was changed: the backup volume changed between the plan and the lock "
+                                   "(another run, or DV's own job, acted meanwhile); run the command again to see "
+                                   "what it plans now")
+                return False
             ok = self._apply(facts, fixes, todo, options, ending)
         if by_hand:
             self.screen.by_hand(by_hand, steps_shown=True)
         # a fix asked for that found nothing it could do leaves its check failing: not a success
         return ok and not by_hand and not stuck
+
+    def _volume_changed(self, facts: Facts) -> bool:
+        """Under the lock, before a plan that removes or points at backups: whether the backup volume
+        is still as it was when the plan was made (every entry's name, type, size and mtime, and the
+        restore point's link). The plan is as old as the consent, or as another run that held the lock
+        meanwhile: a restore from a copy may have made a damaged folder good. Unchanged, the read-backs
+        the plan rests on still hold, so the volume is listed again but nothing is read back."""
+        def seen(f: Facts) -> tuple:
+            bar = f.bar or {}
+            entries = sorted((e.get("path"), e.get("type"), e.get("size"), e.get("mtime"), e.get("target"))
+                             for e in bar.get("entries", []) if not str(e.get("path", "")).startswith(".dvdoctor-write-test"))
+            return bar.get("exists"), tuple(entries), repr(bar.get("link"))
+
+        return seen(self.collect_again(False)) != seen(facts)
 
     def _apply(self, facts: Facts, fixes: dict[str, Fix], todo: list[Plan], options: FixOptions,
                ending: frozenset[str] = frozenset()) -> bool:

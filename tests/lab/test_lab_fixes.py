@@ -111,3 +111,48 @@ def test_fix_all_repairs_several_faults_at_once(lab, capsys):
     out = capsys.readouterr().out
     assert out.count("✓ verified") == 4, out
     assert cli(root, "check") == 0
+
+
+def test_a_removal_planned_before_the_lock_is_not_applied_to_a_volume_that_changed_meanwhile(lab, capsys):
+    """Break-it review: a fix planned, then took the lock, and ran that plan; a run that held the lock
+    in between (a restore from a copy) may have made the damaged folder a good backup. Under the lock
+    the volume is listed again: changed, nothing is removed and the run says to look again."""
+    import contextlib
+    import shutil
+
+    from dvdoctor.facts.collect import collect
+    from dvdoctor.repair.fixer import FixOptions
+    from dvdoctor.repair.runner import Repairs
+
+    root = lab.store.root
+    break_lab(root, "incomplete-backups")
+    facts = collect(lab, source="lab", verify=True)
+    bar = lab.store.volume_dir("dv-bar-pvc") / "1.5.0"
+    damaged = sorted(p for p in bar.iterdir() if p.is_dir() and not p.name.startswith("."))[0]
+    good = sorted(p for p in bar.iterdir() if p.is_dir() and not p.name.startswith("."))[-1]
+    said: list[str] = []
+
+    class Screen:
+        def ask(self, _question: str) -> bool:
+            return True
+
+        def failed(self, fix_id: str, why: str) -> None:
+            said.append(why)
+
+        def __getattr__(self, _name: str):
+            return lambda *args, **kwargs: None
+
+    @contextlib.contextmanager
+    def lock_after_another_run(_command, _ending):
+        for f in good.iterdir():  # another run wrote the backup back whole while this one waited
+            if f.is_file():
+                shutil.copy2(f, damaged / f.name)
+        yield
+
+    repairs = Repairs(cluster=lab, screen=Screen(), audit_file=root.parent / "audit.jsonl",  # type: ignore[arg-type]
+                      collect_again=lambda every: collect(lab, source="lab", verify=every),
+                      lock=lock_after_another_run)
+    assert repairs.repair(facts, ["incomplete-backups"], FixOptions()) is False
+    assert damaged.is_dir() and (damaged / "dv_backup.tar.gz").is_file()  # the good backup it now is stays
+    assert said and "the backup volume changed between the plan and the lock" in said[0]
+    assert check_status(root, "incomplete-backups", capsys) == "pass"
