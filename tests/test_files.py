@@ -171,3 +171,34 @@ def test_an_output_that_is_a_block_device_is_refused(tmp_path: Path):
     with pytest.raises(UsageError, match="is not a regular file \\(a block device\\)"):
         write_atomic(disk, "x", 0o600, what="--bundle")
     assert disk.is_block_device()
+
+
+def test_an_output_named_by_this_processs_descriptor_is_written_on_it(tmp_path: Path):
+    """Break-it review: `--output-file json=/dev/stdout > report.txt` made /dev/stdout (a link to
+    /proc/self/fd/1, here to a regular file) a regular file in /dev, for every process, as root. A path
+    that names one of this process's descriptors is written on that descriptor, after what it holds."""
+    report = tmp_path / "report.txt"
+    fd = os.open(report, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    try:
+        os.write(fd, b"the table\n")
+        link = tmp_path / "stdout"
+        link.symlink_to(f"/proc/self/fd/{fd}")  # as /dev/stdout is a link to /proc/self/fd/1
+        write_atomic(link, "the json\n", 0o600, what="--output-file json")
+        write_atomic(f"/dev/fd/{fd}", "the junit\n", 0o600, what="--output-file junit")
+        os.write(fd, b"the summary\n")
+    finally:
+        os.close(fd)
+    assert link.is_symlink() and os.readlink(link) == f"/proc/self/fd/{fd}"
+    assert report.read_text() == "the table\nthe json\nthe junit\nthe summary\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["report.txt", "stdout"]
+
+
+def test_two_outputs_of_one_command_may_not_name_one_file(tmp_path: Path):
+    from dvdoctor.core.files import distinct_targets
+
+    a = tmp_path / "a.xml"
+    (tmp_path / "link").symlink_to(tmp_path)
+    with pytest.raises(UsageError, match="the same file as --output-file junit"):
+        distinct_targets([("--output-file junit", a), ("--output-file sarif", tmp_path / "link" / "a.xml")])
+    distinct_targets([("-o", a), ("--bundle", tmp_path / "b.tgz"), ("--output-file json", Path("/dev/null")),
+                      ("--output-file junit", Path("/dev/null"))])  # a stream takes several

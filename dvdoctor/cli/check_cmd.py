@@ -93,12 +93,21 @@ def check(
     from ..facts.model import Facts
     from ..flows.gate import handled_by_flow
     from ..render.formats import parse_output_files, write, write_files
-    from ..verdicts.registry import ERROR, WARNING, Run, exit_code, left_out, resolve_ids, run_checks
+    from ..core.errors import UsageError
+    from ..verdicts.registry import ERROR, WARNING, Run, applies_in, exit_code, left_out, load_all, resolve_ids, run_checks
 
     opts: Options = ctx.obj
     targets = parse_output_files(output_file)
     for ids, what in ((only, "--only"), (skip, "--skip"), (ignore, "--ignore-check")):
         resolve_ids(ids, what)  # unknown ids fail before any cluster call
+    both = sorted(set(resolve_ids(only, "--only")) & set(resolve_ids(skip, "--skip")))
+    if both:
+        raise UsageError(f"--only and --skip both name {', '.join(both)}: say whether to run it or leave it out")
+    if only or skip:  # a run of no check would say "clean" about nothing
+        chosen = set(left_out(phase.value, only, skip))
+        if all(c.id in chosen for c in load_all().values() if applies_in(c, phase.value)):
+            raise UsageError(f"--only/--skip leave no check to run for --for {phase.value} "
+                             "(`dvdoctor checks` shows when each applies)")
     if from_bundle is not None:
         facts = Facts.load(from_bundle, opts.settings)
     else:
@@ -142,7 +151,7 @@ def collect(
     Secrets and tokens are never saved.
     """
     from ..core.errors import UsageError
-    from ..core.files import check_target
+    from ..core.files import check_target, distinct_targets
 
     opts: Options = ctx.obj
     if output is None and bundle is None:
@@ -150,6 +159,7 @@ def collect(
     for path, what in ((output, "-o"), (bundle, "--bundle")):
         if path is not None:
             check_target(path, what)
+    distinct_targets([(what, path) for path, what in ((output, "-o"), (bundle, "--bundle")) if path is not None])
     facts = gather(opts, no_pod=no_pod, verify=verify, quiet=False)
     err = console(stderr=True)
     skipped = facts.data["skipped"]

@@ -15,6 +15,7 @@ regular file.
 from __future__ import annotations
 
 import os
+import re
 import stat
 import tempfile
 from pathlib import Path
@@ -75,13 +76,53 @@ def check_target(path: Path | str, what: str) -> Path:
     return path
 
 
+def distinct_targets(targets: list[tuple[str, Path]]) -> None:
+    """Refuse two outputs of one command that name the same file (`--output-file junit=a.xml
+    --output-file sarif=a.xml`, `collect -o b.tgz --bundle b.tgz`): the second would replace the first
+    and the run would say it wrote both. A stream (`/dev/stdout`) may take several."""
+    seen: dict[str, str] = {}
+    for what, path in targets:
+        if _is_stream(Path(path)):
+            continue
+        # a link at the path is replaced, not followed: the real folder and the name are what count
+        key = os.path.join(os.path.realpath(os.path.dirname(os.path.abspath(path))), os.path.basename(path))
+        if key in seen:
+            raise UsageError(f"{what} {path}: the same file as {seen[key]}; give each output its own file")
+        seen[key] = f"{what} {path}"
+
+
 def _is_stream(path: Path) -> bool:
-    """A character device or a FIFO, itself or at the end of its links: written through, in order."""
+    """A character device or a FIFO, itself or at the end of its links, or one of this process's open
+    files by its descriptor (/dev/stdout, /dev/fd/N): written through, in order."""
+    if _by_descriptor(path) is not None:
+        return True
     try:
         mode = os.stat(path).st_mode
     except OSError:
         return False
     return stat.S_ISCHR(mode) or stat.S_ISFIFO(mode)
+
+
+_OWN_DESCRIPTOR = re.compile(r"/(?:dev/fd|proc/self/fd|proc/thread-self/fd|proc/(?P<pid>\d+)/fd)/(?P<fd>\d+)")
+
+
+def _by_descriptor(path: Path) -> int | None:
+    """This process's descriptor that the path names, itself or by a link on its way (/dev/stdout is
+    a link to /proc/self/fd/1), else None. `--output-file json=/dev/stdout` with stdout redirected
+    to a file (`> report.txt`): renamed over, the link would become a regular file in /dev (for every
+    process, as root); opened anew, its writes would land at offset 0 over the shell's own. It is
+    written on that descriptor instead, where the rest of the output goes."""
+    current = str(path)
+    for _ in range(8):
+        match = _OWN_DESCRIPTOR.fullmatch(current)
+        if match and match.group("pid") in (None, str(os.getpid())):
+            return int(match.group("fd"))
+        try:
+            target = os.readlink(current)
+        except OSError:
+            return None
+        current = os.path.normpath(os.path.join(os.path.dirname(current), target))
+    return None
 
 
 def _kind(mode: int) -> str:
@@ -90,17 +131,31 @@ def _kind(mode: int) -> str:
 
 
 def _write_through(path: Path, raw: bytes) -> None:
-    """Write to a character device or a FIFO as it is (no temp file, no rename, nothing created)."""
+    """Write to a character device or a FIFO as it is (no temp file, no rename, nothing created), or
+    on this process's own descriptor that the path names (/dev/stdout)."""
+    own = _by_descriptor(path)
+    if own is not None:
+        import sys
+
+        for stream in (sys.stdout, sys.stderr):  # what was printed before comes first
+            if stream is not None:
+                stream.flush()
+        _write_all(own, raw)
+        return
     fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
     try:
         mode = os.fstat(fd).st_mode
         if not (stat.S_ISCHR(mode) or stat.S_ISFIFO(mode)):  # replaced since it was looked at
             raise OSError(0, "it is no longer a device or a pipe")
-        view = memoryview(raw)
-        while view:
-            view = view[os.write(fd, view):]
+        _write_all(fd, raw)
     finally:
         os.close(fd)
+
+
+def _write_all(fd: int, raw: bytes) -> None:
+    view = memoryview(raw)
+    while view:
+        view = view[os.write(fd, view):]
 
 
 def _replace(path: Path, raw: bytes, mode: int, durable: bool = True) -> None:

@@ -40,7 +40,7 @@ STEP = ('step() { dvdoctor "$@" & child=$!; trap \'kill -TERM "$child" 2>/dev/nu
 #: The site's dvdoctor.yaml (names, thresholds, bar, suppressions), which `schedule` read where it
 #: ran, written from env into the settings file every step reads: a renamed claim or a shorter list
 #: of side deployments must hold at 02:00 too. HOME is /tmp (restricted SCCs give no home).
-SETTINGS = 'printf "%s\\n" "$DVDOCTOR_SETTINGS" > "$HOME/dvdoctor.yaml" && export DVDOCTOR_CONFIG="$HOME/dvdoctor.yaml"'
+SETTINGS = 'printf "%s\\n" "${DVDOCTOR_SETTINGS:-}" > "$HOME/dvdoctor.yaml" && export DVDOCTOR_CONFIG="$HOME/dvdoctor.yaml"'
 #: What the container runs: the gated backup, and a prune only after a good backup.
 BACKUP_SCRIPT = STEP + SETTINGS + ' && step backup --yes --log-dir "$HOME" && step prune --keep "$DVDOCTOR_KEEP" --yes'
 #: With --copy: the copies settings added from env (values never in the script's text), then back
@@ -132,8 +132,9 @@ def cronjob(namespace: str, cron: str, image: str, keep: int, check_only: bool, 
         # restricted SCCs run the pod as an arbitrary uid with no home: keep dvdoctor's state in /tmp
         {"name": "HOME", "value": "/tmp"},
         {"name": "XDG_STATE_HOME", "value": "/tmp"},
-        {"name": "DVDOCTOR_SETTINGS", "value": site},
     ]
+    if site:  # none without a config file: the API server drops an empty value, so a re-apply would differ
+        env.append({"name": "DVDOCTOR_SETTINGS", "value": site})
     if check_only:
         command = {"command": ["sh", "-c", CHECK_SCRIPT]}
     elif copies is not None:

@@ -19,7 +19,7 @@ from typing import Callable, TextIO
 from .. import __version__
 from ..core.errors import UsageError
 from ..facts.model import Facts
-from ..core.files import check_target, write_atomic
+from ..core.files import check_target, distinct_targets, write_atomic
 from .output import console
 from ..verdicts.registry import ERROR, WARNING, Check, Result, Run
 from .report import redacted, render, repair_line, to_json
@@ -211,6 +211,7 @@ def parse_output_files(values: list[str]) -> list[tuple[str, Path]]:
         if fmt not in FORMATS:
             raise UsageError(f"--output-file {value!r}: unknown format {fmt!r}; allowed: {', '.join(FORMATS)}")
         out.append((fmt, check_target(Path(path), f"--output-file {fmt}")))
+    distinct_targets([(f"--output-file {fmt}", path) for fmt, path in out])
     return out
 
 

@@ -124,6 +124,12 @@ def test_a_namespace_without_dv_is_exit_2(lab, capsys):
     (["--lab", "/nonexistent/lab", "check"], "is not a dvdoctor lab"),
     (["explain", "nope"], "unknown check id 'nope'"),
     (["check", "--for", "sometime"], "sometime"),
+    # break-it review: these ran no check, or wrote one file twice, and said so as a success
+    (["check", "--only", "stale-bar-marker", "--skip", "stale-bar-marker"], "--only and --skip both name stale-bar-marker"),
+    (["check", "--only", "broken-backup-symlink", "--for", "backup"], "leave no check to run for --for backup"),
+    (["check", "--output-file", "junit=/tmp/dvdoctor-same.xml", "--output-file", "sarif=/tmp/dvdoctor-same.xml"],
+     "--output-file sarif /tmp/dvdoctor-same.xml: the same file as --output-file junit"),
+    (["collect", "-o", "/tmp/dvdoctor-same.tgz", "--bundle", "/tmp/dvdoctor-same.tgz"], "the same file as -o"),
 ])
 def test_bad_input_is_one_line_and_exit_2(args, message, capsys):
     assert run(args) == 2
