@@ -565,6 +565,9 @@ class _Handler(BaseHTTPRequestHandler):
         if tail:
             text = "".join(text.splitlines(keepends=True)[-int(tail[-1]):])
         raw = text.encode()
+        limit = rec.query.get("limitBytes")
+        if limit:
+            raw = raw[:int(limit[-1])]
         self.send_response(200)
         self.send_header("Content-Type", "text/plain")
         self.send_header("Content-Length", str(len(raw)))

@@ -108,3 +108,31 @@ def test_a_bundle_path_that_looks_like_markup_is_said_as_it_is(api, tmp_path: Pa
                 "--audit-file", str(tmp_path / "audit.jsonl")]) == 0
     assert f"wrote {bundle}: " in capsys.readouterr().err
     assert tarfile.is_tarfile(bundle)
+
+
+def one_huge_line_in_the_log(fake: FakeApi) -> None:
+    planted_in_env_and_log(fake)
+    fake.logs[BACKUP_POD] = "x" * (20 * 1024 * 1024) + "\n"  # a job that printed a whole file on one line
+
+
+@pytest.mark.fake_api(holds=one_huge_line_in_the_log)
+def test_a_log_line_of_any_length_is_read_bounded(api, tmp_path: Path):
+    """Break-it review: the bundle kept 5000 lines, whatever their length: a 150 MB line went in whole
+    (480 MB of memory), a bigger one would have run the process out of it. The API's limitBytes bounds
+    what is read, in the facts and in the bundle."""
+    from dvdoctor.cli import app
+    from dvdoctor.cli import check_cmd  # noqa: F401  (registers `collect`)
+    from dvdoctor.facts.bundle import LOG_BYTES
+    from dvdoctor.facts.collect import LOG_TAIL_BYTES
+
+    bundle = tmp_path / "case.tar.gz"
+    kubeconfig = api.kubeconfig(tmp_path / "config", namespace=b.NS)
+    result = CliRunner().invoke(app, ["--kubeconfig", str(kubeconfig), "collect", "--bundle", str(bundle)])
+    assert result.exit_code == 0, result.output
+    with tarfile.open(bundle) as tar:
+        sizes = {m.name: m.size for m in tar.getmembers()}
+        facts = json.loads(tar.extractfile("facts.json").read())
+    assert 0 < sizes[f"logs/{BACKUP_POD}.log"] <= LOG_BYTES
+    assert 0 < len(facts["logs"][BACKUP_POD]) <= LOG_TAIL_BYTES
+    asked = [r for r in api.requests if r.path.endswith(f"/pods/{BACKUP_POD}/log")]
+    assert asked and all("limitBytes" in r.query for r in asked)

@@ -379,12 +379,15 @@ class KubeCluster:
             return False
         return True
 
-    def logs(self, pod: str, container: str | None = None, tail_lines: int | None = None) -> str:
+    def logs(self, pod: str, container: str | None = None, tail_lines: int | None = None,
+             limit_bytes: int | None = None) -> str:
         query: list[tuple[str, Any]] = []
         if container:
             query.append(("container", container))
         if tail_lines is not None:
             query.append(("tailLines", tail_lines))
+        if limit_bytes is not None:
+            query.append(("limitBytes", limit_bytes))
         try:
             resp = self._send("GET", self._path("pods", pod) + "/log", query, what=("get", "pods/log", pod),
                               read_timeout=LOG_READ_TIMEOUT)

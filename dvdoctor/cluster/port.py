@@ -73,8 +73,11 @@ class Cluster(Protocol):
     def delete(self, kind: str, name: str) -> bool:
         """Delete with background propagation (a Job takes its pods along); False if absent."""
 
-    def logs(self, pod: str, container: str | None = None, tail_lines: int | None = None) -> str:
-        """A pod's log; empty when the pod has not started."""
+    def logs(self, pod: str, container: str | None = None, tail_lines: int | None = None,
+             limit_bytes: int | None = None) -> str:
+        """A pod's log; empty when the pod has not started. `limit_bytes` bounds what is read (the API's
+        limitBytes: the first bytes of the tail), for logs kept in facts and bundles: one line of a
+        log may be any length."""
 
     def exec(self, pod: str, argv: list[str], container: str | None = None) -> ExecResult:
         """Run argv in a running pod's container and return its exit code and output."""

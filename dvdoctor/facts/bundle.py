@@ -21,8 +21,10 @@ from ..core.errors import ClusterError
 from .model import FACTS_MEMBER, Facts
 from ..core.files import write_atomic
 
-#: Lines of each BAR job pod's log kept: the end, where a failure shows.
+#: Lines of each BAR job pod's log kept: the end, where a failure shows; and bytes read at most, since
+#: one line may be any length (a job that printed a whole file on one line).
 LOG_LINES = 5000
+LOG_BYTES = 8 * 1024 * 1024
 
 
 def facts_json(facts: Facts) -> str:
@@ -41,7 +43,7 @@ def write(path: Path, facts: Facts, cluster: Cluster, audit_log: Path) -> list[s
     missing: dict[str, str] = {}
     for pod in bar_job_pods(facts):
         try:
-            members[f"logs/{pod}.log"] = redact.text(cluster.logs(pod, tail_lines=LOG_LINES))
+            members[f"logs/{pod}.log"] = redact.text(cluster.logs(pod, tail_lines=LOG_LINES, limit_bytes=LOG_BYTES))
         except ClusterError as exc:
             missing[pod] = str(exc)
     if audit_log.is_file():

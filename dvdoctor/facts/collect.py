@@ -31,6 +31,8 @@ OPTIONAL_KINDS = ("persistentvolumes", "storageclasses", "events", "leases")
 #: its retries (a busy server) becomes a line in the findings' evidence, never a dead run.
 EVIDENCE_KINDS = ("events",)
 LOG_TAIL_LINES = 200
+#: Bytes of those lines kept at most: the facts are read whole into memory, and a line has no bound.
+LOG_TAIL_BYTES = 256 * 1024
 
 
 def _trim(obj: dict) -> dict:
@@ -139,7 +141,7 @@ def collect(
         )
     for pod in bar_job_pods_to_log(data["objects"], names):
         try:
-            data["logs"][pod] = cluster.logs(pod, tail_lines=LOG_TAIL_LINES)
+            data["logs"][pod] = cluster.logs(pod, tail_lines=LOG_TAIL_LINES, limit_bytes=LOG_TAIL_BYTES)
         except ClusterError as exc:
             data["errors"].append({"what": f"logs of {pod}", "error": str(exc)})
 

@@ -8,6 +8,7 @@ controllers.py), so each sees the namespace as it is now.
 from __future__ import annotations
 
 import copy
+import os
 from pathlib import Path
 from typing import Callable
 
@@ -173,13 +174,17 @@ class LabCluster:
             return True
 
     # ---- pods -------------------------------------------------------------------------------
-    def logs(self, pod: str, container: str | None = None, tail_lines: int | None = None) -> str:
+    def logs(self, pod: str, container: str | None = None, tail_lines: int | None = None,
+             limit_bytes: int | None = None) -> str:
         self._allow("get", "pods", "log")
         self.controllers.reconcile()
         if self.store.read("pods", pod) is None:
             raise NotFound(f'pods "{pod}" not found')
         try:
-            text = (self.store.pod_dir(pod) / "log").read_bytes().decode("utf-8", "replace")
+            with open(self.store.pod_dir(pod) / "log", "rb") as f:
+                if limit_bytes is not None:  # bounded, as the API bounds it; the end is what a reader needs
+                    f.seek(max(0, os.fstat(f.fileno()).st_size - limit_bytes))
+                text = f.read().decode("utf-8", "replace")
         except FileNotFoundError:
             return ""
         if tail_lines is not None:
