@@ -178,6 +178,9 @@ def test_the_script_passes_sigterm_on_to_dvdoctor_and_stops(tmp_path):
     ("@sometimes", IMAGE, 2, "@daily"),
     ("0 2 * * *", "my image", 2, "--image 'my image'"),
     ("0 2 * * *", IMAGE, 0, "--keep 0: keep at least 1"),
+    # break-it review: a schedule that never comes was printed and applied as any other
+    ("0 2 31 2 *", IMAGE, 2, "--cron '0 2 31 2 *': no month named has that day, so it would never run"),
+    ("0 2 31 4,6,9,11 *", IMAGE, 2, "never run"),
 ])
 def test_bad_values_are_one_usage_error(cron, image, keep, message):
     with pytest.raises(UsageError, match=message.replace("*", r"\*")):
@@ -313,3 +316,18 @@ def test_difference_is_the_smallest_merge_patch():
         "metadata": {"labels": {"b": "2"}}, "spec": {"schedule": "0 3 * * *"}}
     # a list is replaced whole, as a merge patch can only do
     assert schedule.difference({"l": [{"a": 1, "d": 0}, {"a": 2}]}, {"l": [{"a": 1}]}) == {"l": [{"a": 1}]}
+
+
+@pytest.mark.parametrize("cron", ["0 2 29 2 *", "0 2 31 * *", "0 2 31 2 1", "0 2 */2 2 *", "0 2 30 4-5 *"])
+def test_a_day_some_month_named_has_is_a_schedule(cron):
+    assert schedule.valid_cron(cron) == cron
+
+
+def test_the_number_to_keep_is_bounded_and_rbac_takes_a_labs_namespace(tmp_path, golden_lab):
+    from labs import copy_lab
+
+    result = invoke(["-n", NS, "schedule", "--cron", "0 2 * * *", "--image", IMAGE, "--keep", "99999999999"])
+    assert result.exit_code == 2 and "--keep '99999999999': give a whole number ≤ 100000" in result.output
+    lab = copy_lab(golden_lab, tmp_path / "lab")
+    result = invoke(["--lab", str(lab), "rbac"])
+    assert result.exit_code == 0 and "namespace: cpd30" in result.output, result.output

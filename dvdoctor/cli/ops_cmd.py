@@ -65,9 +65,11 @@ def rbac(
     from ..cluster.rbac import manifests, subject
 
     opts: Options = ctx.obj
-    if not opts.namespace:
+    # a lab knows its namespace, as `schedule` takes it; a cluster is told which
+    namespace_given = opts.namespace or (opts.open_cluster().namespace if opts.lab else None)
+    if not namespace_given:
         raise UsageError("dvdoctor rbac needs DV's namespace: -n NAMESPACE")
-    namespace = valid_name(opts.namespace, "namespace")
+    namespace = valid_name(namespace_given, "namespace")
     if service_account:
         valid_name(service_account, "--service-account")
     _print(manifests(namespace, target.value, subject(user, group, service_account, namespace), cluster_reads), output)
@@ -95,7 +97,7 @@ def schedule(
     ctx: typer.Context,
     cron: str = typer.Option(..., "--cron", metavar="SCHEDULE", help='When to run, as a CronJob schedule, e.g. "0 2 * * *" (02:00 daily, cluster time).'),
     image: str = typer.Option(..., "--image", metavar="IMAGE", help="A dvdoctor container image (see Containerfile)."),
-    keep: int = number_option(2, "--keep", metavar="N", help="Complete backups the prune after each backup keeps (at least 1)."),
+    keep: int = number_option(2, "--keep", metavar="N", max=100_000, help="Complete backups the prune after each backup keeps (at least 1)."),
     check_only: bool = typer.Option(False, "--check-only", help="Schedule only `dvdoctor check -o json` (read-only; the report is the job log)."),
     service_account: str = typer.Option("dvdoctor", "--service-account", metavar="NAME", help="The service account the job runs as (created too)."),
     cluster_reads: bool = typer.Option(True, "--cluster/--no-cluster", help="Also grant the cluster-scoped reads (PVs, storage classes)."),

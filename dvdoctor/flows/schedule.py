@@ -86,6 +86,32 @@ def _in_bounds(field: str, low: int, high: int) -> bool:
     return True
 
 
+#: The most days each month has (February's in a leap year).
+_MONTH_DAYS = (31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
+
+
+def _listed(field: str, low: int, high: int) -> set[int] | None:
+    """The numbers a field of plain numbers, ranges and lists names; None for one with `*`, a step,
+    a name or `?` (those are taken as they are)."""
+    out: set[int] = set()
+    for part in field.split(","):
+        m = re.fullmatch(r"(\d+)(?:-(\d+))?", part)
+        if not m:
+            return None
+        first, last = int(m.group(1)), int(m.group(2) or m.group(1))
+        out |= set(range(max(first, low), min(last, high) + 1))
+    return out
+
+
+def _never(fields: list[str]) -> bool:
+    """A day of the month no month named has (`0 2 31 2 *`: 31 February): the CronJob never runs.
+    Only when the weekday is `*`: with one, cron runs on either day."""
+    days, months = _listed(fields[2], 1, 31), _listed(fields[3], 1, 12)
+    if fields[4] != "*" or days is None:
+        return False
+    return not any(d <= _MONTH_DAYS[m - 1] for d in days for m in (months if months is not None else range(1, 13)))
+
+
 def valid_cron(expr: str) -> str:
     """A CronJob schedule: five fields (minute hour day month weekday) or a macro like @daily."""
     fields = expr.split(" ")
@@ -93,6 +119,9 @@ def valid_cron(expr: str) -> str:
     if expr in _CRON_MACROS or (_CRON_LINE.fullmatch(expr) and len(fields) == 5
                                 and all(_CRON_FIELD.fullmatch(f) for f in fields)
                                 and all(_in_bounds(f, *b) for f, b in zip(fields, _CRON_BOUNDS))):
+        if expr not in _CRON_MACROS and _never(fields):
+            raise UsageError(f"--cron {expr!r}: no month named has that day, so it would never run "
+                             "(February has 29 days at most; April, June, September and November 30)")
         return expr
     raise UsageError(f"--cron {expr!r}: give five fields, minute (0-59) hour (0-23) day-of-month (1-31) "
                      f"month (1-12) day-of-week (0-7) (e.g. \"0 2 * * *\"), or one of {', '.join(_CRON_MACROS)}")
