@@ -323,11 +323,12 @@ def test_a_day_some_month_named_has_is_a_schedule(cron):
     assert schedule.valid_cron(cron) == cron
 
 
-def test_the_number_to_keep_is_bounded_and_rbac_takes_a_labs_namespace(tmp_path, golden_lab):
+def test_the_number_to_keep_is_bounded_and_rbac_takes_a_labs_namespace(tmp_path, golden_lab, capsys):
+    from dvdoctor.cli import run
     from labs import copy_lab
 
-    result = invoke(["-n", NS, "schedule", "--cron", "0 2 * * *", "--image", IMAGE, "--keep", "99999999999"])
-    assert result.exit_code == 2 and "--keep '99999999999': give a whole number ≤ 100000" in result.output
+    assert run(["-n", NS, "schedule", "--cron", "0 2 * * *", "--image", IMAGE, "--keep", "99999999999"]) == 2
+    assert "--keep '99999999999': give a whole number ≤ 100000" in capsys.readouterr().err
     lab = copy_lab(golden_lab, tmp_path / "lab")
-    result = invoke(["--lab", str(lab), "rbac"])
-    assert result.exit_code == 0 and "namespace: cpd30" in result.output, result.output
+    assert run(["--lab", str(lab), "rbac"]) == 0
+    assert "namespace: cpd30" in capsys.readouterr().out
