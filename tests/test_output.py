@@ -247,6 +247,21 @@ def report(data: dict, **kwargs) -> str:
     return out.getvalue()
 
 
+def test_on_a_narrow_terminal_commands_and_evidence_lines_are_not_broken_by_dvdoctor():
+    """Break-it review: at 50 columns `fix: dvdoctor fix --issue` and `stale-bar-marker` came on two
+    lines, so a copied command was two; the terminal now wraps those lines as it shows them."""
+    data = b.healthy()
+    data["engine"]["markers"].append({"name": ".bar", "size": 0, "mtime": 0})
+    out = io.StringIO()
+    facts = b.Facts(data)
+    render(Console(file=out, width=40, force_terminal=True, color_system=None), facts, run_checks(facts))
+    lines = out.getvalue().splitlines()
+    assert "     fix: dvdoctor fix --issue stale-bar-marker" in lines
+    assert any(ln.startswith("       dv-engine-0:/mnt/marker_files/.bar (0 B, written ") for ln in lines)
+    assert any("dvdoctor check --skip stale-bar-marker; to see its runbook text: dvdoctor explain stale-bar-marker" in ln
+               for ln in lines)
+
+
 def test_the_report_of_a_broken_namespace_is_golden():
     data = b.healthy()
     data["engine"]["markers"].append({"name": ".bar", "size": 0, "mtime": 0})

@@ -97,7 +97,7 @@ def schedule(
     ctx: typer.Context,
     cron: str = typer.Option(..., "--cron", metavar="SCHEDULE", help='When to run, as a CronJob schedule, e.g. "0 2 * * *" (02:00 daily, cluster time).'),
     image: str = typer.Option(..., "--image", metavar="IMAGE", help="A dvdoctor container image (see Containerfile)."),
-    keep: int = number_option(2, "--keep", metavar="N", max=100_000, help="Complete backups the prune after each backup keeps (at least 1)."),
+    keep: int = number_option(2, "--keep", metavar="N", help="Complete backups the prune after each backup keeps (at least 1)."),
     check_only: bool = typer.Option(False, "--check-only", help="Schedule only `dvdoctor check -o json` (read-only; the report is the job log)."),
     service_account: str = typer.Option("dvdoctor", "--service-account", metavar="NAME", help="The service account the job runs as (created too)."),
     cluster_reads: bool = typer.Option(True, "--cluster/--no-cluster", help="Also grant the cluster-scoped reads (PVs, storage classes)."),

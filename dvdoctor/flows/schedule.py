@@ -239,6 +239,8 @@ def manifests(namespace: str, cron: str, image: str, keep: int = 2, check_only: 
         raise UsageError(f"--cronjob-api {cronjob_api!r}: allowed: {', '.join(CRONJOB_APIS)}")
     if keep < 1:
         raise UsageError(f"--keep {keep}: keep at least 1 complete backup")
+    if keep > 100_000:
+        raise UsageError(f"--keep {keep}: keep at most 100000 backups")
     if copies is not None and check_only:
         raise UsageError("--copy and --check-only: a check-only schedule takes no backup to copy")
     if copies is not None and max(copies.daily, copies.weekly, copies.monthly) > 100_000:

@@ -155,19 +155,22 @@ def render(console: Console, facts: Facts, results: list[Result], *, hint: str |
             tail = f" [dim](note: {escape(r.reason)})[/]"
         symbol = SYMBOL["unknown"] if r.status == "skip" and r.incomplete else SYMBOL[r.status]
         console.print(f" {symbol} {r.check.id:<{width}} {label}{tail}")
+        # on a terminal, the lines that carry paths, timestamps and commands are not broken by rich:
+        # the terminal wraps them as it shows them, and a copied line is the whole line (a command
+        # cut after `--issue` pasted as two commands)
         for p in r.problems:
             mark = f"[dim](suppressed: {escape(p.suppressed)})[/] " if p.suppressed else ""
-            console.print(f"     {mark}{escape(p.message)}")
+            console.print(f"     {mark}{escape(p.message)}", soft_wrap=True)
             for line in p.evidence:
-                console.print(f"       [dim]{escape(line)}[/]")
+                console.print(f"       [dim]{escape(line)}[/]", soft_wrap=True)
         repair = repair_line(facts, r)
         if repair:
-            console.print(f"     [bold]{repair[0]}:[/] {escape(repair[1])}")
+            console.print(f"     [bold]{repair[0]}:[/] {escape(repair[1])}", soft_wrap=True)
     console.print(summary_line(results, left_out))
     console.print(verdict_line(results, fail_on, left_out))
     failing = [r.check.id for r in results if r.status in ("fail", "crash")]
     if failing and hint == "check":
         console.print(
             f"[dim]To leave a check out: dvdoctor check --skip {failing[0]}; "
-            f"to see its runbook text: dvdoctor explain {failing[0]}[/]"
+            f"to see its runbook text: dvdoctor explain {failing[0]}[/]", soft_wrap=True
         )
