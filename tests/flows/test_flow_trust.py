@@ -285,4 +285,12 @@ def test_fix_to_names_a_good_backup_or_is_refused_even_when_the_link_needs_no_re
     code, out, err = flow.dv("fix", "--issue", "stale-bar-marker", "--to", flow.current(), "--dry-run")
     assert code == 2 and "--to is for --issue broken-backup-symlink" in err, out + err
     code, out, err = flow.dv("fix", "--issue", "broken-backup-symlink", "--to", flow.current(), "--dry-run")
-    assert code == 0, out + err  # a good backup: accepted, and the link needs nothing
+    assert code == 0 and "note:" not in out, out + err  # a good backup: accepted, and the link needs nothing
+    # another good backup while the restore point is healthy: nothing to repair, and it says where to go
+    old = flow.current()
+    assert flow.backup("--yes")[0] == 0
+    code, out, err = flow.dv("fix", "--issue", "broken-backup-symlink", "--to", old, "--yes")
+    flat = " ".join(out.split())
+    assert code == 0 and f"the restore point already names a good backup, {flow.current()}" in flat, out + err
+    assert f"To restore DV from {old}: dvdoctor restore --from {old}" in flat
+    assert flow.current() != old
