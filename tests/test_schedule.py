@@ -332,3 +332,22 @@ def test_the_number_to_keep_is_bounded_and_rbac_takes_a_labs_namespace(tmp_path,
     lab = copy_lab(golden_lab, tmp_path / "lab")
     assert run(["--lab", str(lab), "rbac"]) == 0
     assert "namespace: cpd30" in capsys.readouterr().out
+
+
+def test_a_sigterm_the_step_does_not_heed_still_stops_the_script_there(tmp_path):
+    """A step that ends well despite the signal (it was about done) must not be followed by the next:
+    the pod is going away, and a prune cut off by the kill that follows helps nobody."""
+    calls = tmp_path / "calls"
+    stub = tmp_path / "bin" / "dvdoctor"
+    stub.parent.mkdir()
+    stub.write_text(f'#!/bin/sh\necho "$1 started" >> {calls}\ntrap "" TERM\nsleep 1\nexit 0\n')
+    stub.chmod(0o755)
+    container = container_of(schedule.manifests(NS, "0 2 * * *", IMAGE, 3))
+    proc = subprocess.Popen(container["command"], env=script_env(container, tmp_path, stub.parent))
+    deadline = time.monotonic() + 20
+    while not calls.exists():
+        assert proc.poll() is None and time.monotonic() < deadline
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=20) == 143
+    assert calls.read_text().splitlines() == ["backup started"]

@@ -34,9 +34,14 @@ from ..cluster.rbac import subject
 #: has no handler for: without the trap a deleted pod, a drained node or the job's deadline never
 #: reached dvdoctor, which was killed 30 s later mid-backup instead of aborting cleanly (DV's job
 #: stopped, its partial folder and marker removed, the side deployments back). A child started in
-#: the background ignores SIGINT, so it is sent SIGTERM, which dvdoctor treats as Ctrl-C.
-STEP = ('step() { dvdoctor "$@" & child=$!; trap \'kill -TERM "$child" 2>/dev/null\' TERM INT HUP; '
-        'while wait "$child"; rc=$?; kill -0 "$child" 2>/dev/null; do :; done; trap - TERM INT HUP; return "$rc"; }; ')
+#: the background ignores SIGINT, so it is sent SIGTERM, which dvdoctor treats as Ctrl-C. A signal
+#: between two steps, or one the step ended without heeding, stops the script there: no later step
+#: starts (status 143, as a shell killed by SIGTERM says).
+STEP = ('stopped=; child=; trap \'stopped=1; [ -z "$child" ] || kill -TERM "$child" 2>/dev/null\' TERM INT HUP; '
+        'step() { [ -z "$stopped" ] || return 143; dvdoctor "$@" & child=$!; '
+        '[ -z "$stopped" ] || kill -TERM "$child" 2>/dev/null; '
+        'while wait "$child"; rc=$?; kill -0 "$child" 2>/dev/null; do :; done; child=; '
+        '[ -z "$stopped" ] || [ "$rc" -ne 0 ] || rc=143; return "$rc"; }; ')
 #: The site's dvdoctor.yaml (names, thresholds, bar, suppressions), which `schedule` read where it
 #: ran, written from env into the settings file every step reads: a renamed claim or a shorter list
 #: of side deployments must hold at 02:00 too. HOME is /tmp (restricted SCCs give no home).
