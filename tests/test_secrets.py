@@ -8,6 +8,8 @@ and the audit log. None may hold any planted value; each must still hold the evi
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import tarfile
 from pathlib import Path
 
@@ -404,3 +406,17 @@ def test_a_containers_one_letter_password_flag_goes_and_other_one_letter_flags_s
                        {"name": "mk", "command": ["mkdir"], "args": ["-p", "/mnt/PV/bar"]}])
     assert out[0]["args"] == ["-h", "db", "-p", "<redacted>", "-p<redacted>"]
     assert out[1]["args"] == ["-p", "/mnt/PV/bar"]
+
+
+def test_redaction_of_long_odd_lines_does_not_hang():
+    """Break-it review: 40 KB of `-a`, of `.d` or of `"value": "x", ` on one line (an annotation anyone
+    may set, a job's log) kept redaction busy for minutes, every position starting a scan to the line's
+    end. A hang guard, not a speed measure (benchmarks/redact.py measures): each took 150-180 s before,
+    and a run that takes even a tenth of that fails here."""
+    lines = ["x" + "-a" * 20000, "a:b@c" + ".d" * 20000, '"value": "x", ' * 3000, "a:" * 20000,
+             "pass-" * 8000, "user " * 8000 + "using x", "<password>" * 4000]
+    script = ("import sys; from dvdoctor.core import redact\n"
+              "for line in sys.stdin.read().split('\\0'): redact.text(line)\n")
+    done = subprocess.run([sys.executable, "-c", script], input="\0".join(lines), text=True, timeout=15,
+                          capture_output=True)
+    assert done.returncode == 0, done.stderr

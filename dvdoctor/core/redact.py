@@ -44,6 +44,11 @@ REDACTED = "<redacted>"
 SECRET_WORDS = ("PASS", "PW", "SECRET", "TOKEN", "KEY", "AUTH", "CRED", "CERT", "COOKIE")
 _WORD = "|".join(w.lower() for w in SECRET_WORDS)
 _SECRET_NAME = re.compile(rf"(?i)(?:{_WORD})")
+#: A name holding a secret word, as the patterns below read one: at most 64 characters on each side
+#: of the word, and started only where a token starts (never inside one). Unbounded, a 40 KB run of
+#: `-a` or `.d` on one line (an annotation anyone may set, a job's log) took minutes: every position
+#: began a scan to the run's end.
+_NAME = rf"(?<![\w.-])[\w.-]{{0,64}}(?:{_WORD})[\w.-]{{0,64}}"
 #: Kubernetes fields whose names hold a secret word but whose values only name things
 #: (`secretKeyRef: {name: db, key: password}`, `secret: {secretName: dv-tls}`).
 _NAMING_FIELDS = frozenset({"name", "key", "secretName"})
@@ -55,7 +60,7 @@ _NAMING_FIELDS = frozenset({"name", "key", "secretName"})
 NAMES_OF_SECRETS = frozenset({"DVDOCTOR_COPY_SECRET"})
 _OBJECT_NAME = re.compile(r"[a-z0-9](?:[-a-z0-9.]{0,251}[a-z0-9])?")
 #: A flag whose value is a secret, alone in its list item (`--admin-password`, then the value).
-_SECRET_FLAG = re.compile(rf"(?i)--?[\w.-]*(?:{_WORD})[\w.-]*")
+_SECRET_FLAG = re.compile(rf"(?i)--?[\w.-]{{0,64}}(?:{_WORD})[\w.-]{{0,64}}")
 #: Authorization schemes kept in the output so the reader still sees what kind of credential it was.
 _SCHEMES = r"(?:basic|bearer|token|digest|negotiate|ntlm)"
 
@@ -77,27 +82,34 @@ _SIMPLE = (
     # curl -u user:password, --user user:password, --proxy-user user:password
     re.compile(r"""((?:^|[\s"'\[,])(?:-u|--user|--proxy-user|-U)(?:[ \t]+|=)["']?[^\s:"']*:)([^\s"']+)"""),
     # a setting URL-encoded in a query or a form: password%3DVALUE
-    re.compile(rf"(?i)(\b[\w.-]*(?:{_WORD})[\w.-]*%3d)([^&\s\"']+)"),
+    re.compile(rf"(?i)({_NAME}%3d)([^&\s\"']+)"),
 )
 #: Programs whose password flag is one letter, and that letter: written `-pPW` or `-p PW`.
 SHORT_PASSWORD_FLAGS = {"mysql": "p", "mysqldump": "p", "mysqladmin": "p", "mariadb": "p", "mariadb-dump": "p",
                         "sshpass": "p", "ldapsearch": "w", "ldapmodify": "w", "ldapadd": "w", "ldapdelete": "w",
                         "ldapwhoami": "w", "ldappasswd": "w", "ldapcompare": "w", "ldapmodrdn": "w"}
-_SHORT = re.compile(r"(?<![\w/.-])(?:[\w./-]*/)?(?P<prog>" + "|".join(map(re.escape, SHORT_PASSWORD_FLAGS))
+_SHORT = re.compile(r"(?<![\w/.-])(?:[\w./-]{0,256}/)?(?P<prog>" + "|".join(map(re.escape, SHORT_PASSWORD_FLAGS))
                     + r")\b(?P<rest>[^\n;|&]*)")
 #: user:password@host without a scheme: the host a name with a dot or a port, never `@sha256:` (an image digest)
 _BARE_URL = re.compile(r"(?<![\w/:.@%+-])([A-Za-z0-9._%+-]{1,64}:)([^\s:@/\"']{1,256})"
                        r"(?=@(?!sha\d+:)[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*(?::\d{1,5}|\.[A-Za-z]{2,}))")
 #: A secret name's YAML block scalar: `password: |` (or `>-`, `|2`) and the lines indented under it.
-_BLOCK = re.compile(rf"(?im)^(?P<indent>[ \t]*)(?:-[ \t]+)?[\"']?[\w.-]*(?:{_WORD})[\w.-]*[\"']?[ \t]*:[ \t]*[|>][-+0-9]*[ \t]*$")
-#: An env entry written value first: {"value": "...", "name": "DB_PASS"}
-_VALUE_FIRST = re.compile(rf"""(?i)(?P<head>["']?value["']?[ \t]*:[ \t]*)(?P<q>\\?["'])(?P<v>.*?)(?<!\\)(?P=q)"""
-                          rf"""(?=[ \t]*,[ \t]*["']?name["']?[ \t]*:[ \t]*\\?["']?[\w.-]*(?:{_WORD}))""")
+_BLOCK = re.compile(rf"(?im)^(?P<indent>[ \t]*)(?:-[ \t]+)?[\"']?{_NAME}[\"']?[ \t]*:[ \t]*[|>][-+0-9]*[ \t]*$")
+#: An env entry written value first, a few other keys of it between: JSON {"value": "...", "name":
+#: "DB_PASS"} (also escaped, inside a JSON string), and YAML `- value: ...` then `  name: DB_PASS`.
+#: The value cannot hold its quote, so no position is read twice.
+_VALUE_FIRST = (
+    re.compile(rf"""(?i)(?P<head>(?P<k>\\?")value(?P=k)[ \t]*:[ \t]*(?P=k))(?P<v>(?:[^"\\\n]|\\[^"\n]){{0,1024}})"""
+               rf"""(?=(?P=k)(?:[ \t]*,[ \t]*(?P=k)\w{{1,32}}(?P=k)[ \t]*:[ \t]*[^,}}\n]{{0,200}}){{0,3}}"""
+               rf"""[ \t]*,[ \t]*(?P=k)name(?P=k)[ \t]*:[ \t]*(?P=k)[\w.-]{{0,64}}(?:{_WORD}))"""),
+    re.compile(rf"""(?im)^(?P<head>[ \t]*(?:-[ \t]+)?value[ \t]*:[ \t]*)(?P<v>[^\s][^\n]{{0,1023}})"""
+               rf"""(?=\n(?:[ \t]+\w{{1,32}}[ \t]*:[^\n]{{0,200}}\n){{0,3}}[ \t]+name[ \t]*:[ \t]*["']?[\w.-]{{0,64}}(?:{_WORD}))"""),
+)
 #: scheme://user:password@host (jdbc:db2://, postgres://, https://, rest:https://); the user may be
 #: empty; the password may hold `/`, `#`, `%`, `@`, `:` or a space: it runs to the line's last `@`
 #: (within 256 characters), so a password with an `@` in it goes whole (a later `@` on the line
 #: takes more with it: over-redaction is accepted)
-_URL = re.compile(r"(?i)(\b[a-z][a-z0-9+.:-]*://(?P<user>[^/\s:@\"']*):)(?P<pw>[^\r\n\"']{1,256})(?=@)")
+_URL = re.compile(r"(?i)((?<![a-z0-9+.:-])[a-z][a-z0-9+.:-]{0,32}://(?P<user>[^/\s:@\"']*):)(?P<pw>[^\r\n\"']{1,256})(?=@)")
 #: restic's scp-like sftp location, sftp:user:password@host:/path (no `//`): the same rule
 _SFTP = re.compile(r"(?i)(\bsftp:(?P<user>[^/\s:@\"']*):)(?P<pw>[^\r\n\"']{1,256})(?=@)")
 #: host:port/path@... is no password: a port after a host name
@@ -106,18 +118,18 @@ _PORT = re.compile(r"\d{1,5}(?:[/?#\s]|$)")
 _BEFORE_VALUE = (
     # an env entry written out as text: JSON {"name": "DB_PASS", "value": "..."}, YAML `- name: DB_PASS` /
     # `value: ...`, with a few other keys of the same entry between them (`valueFrom:`)
-    re.compile(rf"(?i)[\"']?name[\"']?[ \t]*:[ \t]*[\"']?(?P<name>[\w.-]*(?:{_WORD})[\w.-]*)[\"']?[ \t]*[,\n][ \t]*"
+    re.compile(rf"(?i)[\"']?name[\"']?[ \t]*:[ \t]*[\"']?(?P<name>[\w.-]{{0,64}}(?:{_WORD})[\w.-]{{0,64}})[\"']?[ \t]*[,\n][ \t]*"
                rf"(?:[\"']?[\w]+[\"']?[ \t]*:[^\n,]*[,\n][ \t]*){{0,3}}"
                rf"[\"']?value[\"']?[ \t]*:[ \t]*{_OPEN}"),
     # a flag and its value as two items of a list written out: JSON ["--admin-password", "..."], YAML `- --x` / `- ...`
-    re.compile(rf"(?i)(?P<q>\\?[\"'])--?[\w.-]*(?:{_WORD})[\w.-]*(?P=q)[ \t]*,[ \t]*(?P=q)"),
-    re.compile(rf"(?i)-[ \t]+[\"']?--?[\w.-]*(?:{_WORD})[\w.-]*[\"']?[ \t]*\n[ \t]*-[ \t]+{_OPEN}"),
+    re.compile(rf"(?i)(?P<q>\\?[\"'])--?[\w.-]{{0,64}}(?:{_WORD})[\w.-]{{0,64}}(?P=q)[ \t]*,[ \t]*(?P=q)"),
+    re.compile(rf"(?i)-[ \t]+[\"']?--?[\w.-]{{0,64}}(?:{_WORD})[\w.-]{{0,64}}[\"']?[ \t]*\n[ \t]*-[ \t]+{_OPEN}"),
     # --secret-flag VALUE and --secret-flag=VALUE in one string (a value may start with `-`, or be quoted)
-    re.compile(rf"(?i)(?<![\w-])--?[\w.-]*(?:{_WORD})[\w.-]*(?:=|[ \t]+){_OPEN}"),
+    re.compile(rf"(?i)(?<![\w-])--?[\w.-]{{0,64}}(?:{_WORD})[\w.-]{{0,64}}(?:=|[ \t]+){_OPEN}"),
     # key=value, key: value, "key": "value" (on one line: `secretKeyRef:` then a nested block is no value);
     # password= and pwd= inside connection strings are this too; `Authorization: Basic` keeps its scheme
     # (a JSON key's bare value, `"pwd": 5`, becomes "<redacted>": the text stays JSON)
-    re.compile(rf"(?i)\b(?P<name>[\w.-]*(?:{_WORD})[\w.-]*)(?P<key_quote>[\"'])?[ \t]*[:=][ \t]*{_OPEN}(?:{_SCHEMES}[ \t]+)?"),
+    re.compile(rf"(?i)(?P<name>{_NAME})(?P<key_quote>[\"'])?[ \t]*[:=][ \t]*{_OPEN}(?:{_SCHEMES}[ \t]+)?"),
 )
 _SHAPES = (
     re.compile(r"()(sha256~[A-Za-z0-9_-]+)"),
@@ -248,7 +260,8 @@ def text(value: str) -> str:
     for pattern in _SIMPLE:
         value = pattern.sub(lambda m: m.group(1) + REDACTED, value)
     value = _SHORT.sub(_short_flags, value)
-    value = _VALUE_FIRST.sub(lambda m: m.group("head") + m.group("q") + REDACTED + m.group("q"), value)
+    for pattern in _VALUE_FIRST:
+        value = pattern.sub(lambda m: m.group("head") + REDACTED, value)
     value = _URL.sub(_url, value)
     value = _SFTP.sub(_url, value)
     value = _BARE_URL.sub(lambda m: m.group(1) + REDACTED, value)
