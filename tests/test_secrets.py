@@ -379,6 +379,18 @@ def test_the_break_it_forms_leave_no_output(api, tmp_path: Path):
     ('{"value": "S3KRTfirst", "name": "DB_PASSWORD"}', ["S3KRTfirst"]),
     ("login?user=a&password%3DS3KRTenc&x=1", ["S3KRTenc"]),
     ("pw=S3KRTpw CREDS=S3KRTcreds", ["S3KRTpw", "S3KRTcreds"]),
+    # the second review's forms
+    ('mysql -uroot -p"S3KRTq1" bigsql', ["S3KRTq1"]),
+    ("db2 connect to BIGSQL USER admin USING 'S3KRTq2'", ["S3KRTq2"]),
+    ("curl -uadmin:S3KRTc1 https://x && curl -su admin:S3KRTc2 https://y", ["S3KRTc1", "S3KRTc2"]),
+    ("db2inst1:S3KRTip@10.1.2.3:50000", ["S3KRTip"]),
+    ("oc login -u kubeadmin -p S3KRToc https://api:6443; docker login -u me -p S3KRTdk reg", ["S3KRToc", "S3KRTdk"]),
+    ("- value: S3KRTyv\n  name: DB_PASS", ["S3KRTyv"]),
+    ('{"value":"S3KRTjv", "valueFrom":null, "name":"DB_PASS"}', ["S3KRTjv"]),
+    ("password:\n    S3KRTnext\nport: 1", ["S3KRTnext"]),
+    ('["mysql","-p","S3KRTarr"]', ["S3KRTarr"]),
+    ("password => S3KRTarrow", ["S3KRTarrow"]),
+    ("<dbPassword>S3KRTxml</dbPassword>", ["S3KRTxml"]),
 ])
 def test_session_12_break_it_forms_leave_nothing(line: str, secrets: list[str]):
     out = redact.text(line)
@@ -389,6 +401,7 @@ def test_session_12_break_it_forms_leave_nothing(line: str, secrets: list[str]):
 @pytest.mark.parametrize("line", [
     "mkdir -p /mnt/PV/bar", "image: cp.icr.io/cp/dv-engine:1.5.0@sha256:0123abcd", "git@github.com:org/repo.git",
     "user admin logged in using ssh", "tar -cf - . | gzip", "ldap mounted at /mnt/ldap",
+    "password:\n  secretKeyRef:\n    name: db-credentials", "connected to 10.0.0.5:50000 at 10:30",
 ])
 def test_evidence_that_only_looks_like_those_forms_is_kept(line: str):
     assert redact.text(line) == line

@@ -78,9 +78,15 @@ _SIMPLE = (
     # Cookie / Set-Cookie headers: every cookie on the line (a session is a login)
     re.compile(r"(?i)(\b(?:set-)?cookie\b[\"']?[ \t]*[:=][ \t]*[\"']?)([^\r\n\"']+)"),
     # DB2's command line: connect to BIGSQL user admin using PASSWORD
-    re.compile(r"(?i)(\buser[ \t]+\S+[ \t]+using[ \t]+)([^\s\"';]+)"),
-    # curl -u user:password, --user user:password, --proxy-user user:password
-    re.compile(r"""((?:^|[\s"'\[,])(?:-u|--user|--proxy-user|-U)(?:[ \t]+|=)["']?[^\s:"']*:)([^\s"']+)"""),
+    re.compile(r"(?i)(\buser[ \t]+\S{1,256}[ \t]+using[ \t]+[\"']?)([^\s\"';]+)"),
+    # curl -u user:password, -su user:password, -uuser:password, --user user:password, --proxy-user
+    re.compile(r"""((?:^|[\s"'\[,])(?:-[A-Za-z]{0,8}u[ \t]*|--user(?:[ \t]+|=)|--proxy-user(?:[ \t]+|=)|-U[ \t]*)"""
+               r"""["']?[^\s:"'@/]{1,64}:)([^\s"']+)"""),
+    # registry and cluster logins: oc login -p PW, docker login -p PW (also podman, buildah, skopeo, helm)
+    re.compile(r"""(?i)((?<![\w-])(?:oc|docker|podman|buildah|skopeo|helm(?:[ \t]+registry)?)[ \t]+login\b"""
+               r"""[^\n]{0,256}?[ \t]-p[ \t]*["']?)([^\s"']+)"""),
+    # XML: <password>PW</password>, <dbPassword>PW</dbPassword>
+    re.compile(rf"(?i)(<(?P<tag>{_NAME})>)([^<\n]{{1,1024}})(?=</(?P=tag)>)"),
     # a setting URL-encoded in a query or a form: password%3DVALUE
     re.compile(rf"(?i)({_NAME}%3d)([^&\s\"']+)"),
 )
@@ -92,9 +98,12 @@ _SHORT = re.compile(r"(?<![\w/.-])(?:[\w./-]{0,256}/)?(?P<prog>" + "|".join(map(
                     + r")\b(?P<rest>[^\n;|&]*)")
 #: user:password@host without a scheme: the host a name with a dot or a port, never `@sha256:` (an image digest)
 _BARE_URL = re.compile(r"(?<![\w/:.@%+-])([A-Za-z0-9._%+-]{1,64}:)([^\s:@/\"']{1,256})"
-                       r"(?=@(?!sha\d+:)[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*(?::\d{1,5}|\.[A-Za-z]{2,}))")
+                       r"(?=@(?:\d{1,3}(?:\.\d{1,3}){3}(?![\d.])|"  # an IPv4 address
+                       r"(?!sha\d+:)[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*(?::\d{1,5}|\.[A-Za-z]{2,})))")
 #: A secret name's YAML block scalar: `password: |` (or `>-`, `|2`) and the lines indented under it.
-_BLOCK = re.compile(rf"(?im)^(?P<indent>[ \t]*)(?:-[ \t]+)?[\"']?{_NAME}[\"']?[ \t]*:[ \t]*[|>][-+0-9]*[ \t]*$")
+_BLOCK = re.compile(rf"(?im)^(?P<indent>[ \t]*)(?:-[ \t]+)?[\"']?{_NAME}[\"']?[ \t]*:[ \t]*(?P<style>[|>][-+0-9]*)?[ \t]*$")
+#: What a line under a bare `password:` is when it is no value of it: a key of a mapping, an item.
+_NESTED = re.compile(r"""[ \t]*(?:-(?:[ \t]|$)|["']?[\w.-]{1,253}["']?[ \t]*:(?:[ \t]|$))""")
 #: An env entry written value first, a few other keys of it between: JSON {"value": "...", "name":
 #: "DB_PASS"} (also escaped, inside a JSON string), and YAML `- value: ...` then `  name: DB_PASS`.
 #: The value cannot hold its quote, so no position is read twice.
@@ -129,7 +138,7 @@ _BEFORE_VALUE = (
     # key=value, key: value, "key": "value" (on one line: `secretKeyRef:` then a nested block is no value);
     # password= and pwd= inside connection strings are this too; `Authorization: Basic` keeps its scheme
     # (a JSON key's bare value, `"pwd": 5`, becomes "<redacted>": the text stays JSON)
-    re.compile(rf"(?i)(?P<name>{_NAME})(?P<key_quote>[\"'])?[ \t]*[:=][ \t]*{_OPEN}(?:{_SCHEMES}[ \t]+)?"),
+    re.compile(rf"(?i)(?P<name>{_NAME})(?P<key_quote>[\"'])?[ \t]*(?::|=>?)[ \t]*{_OPEN}(?:{_SCHEMES}[ \t]+)?"),
 )
 _SHAPES = (
     re.compile(r"()(sha256~[A-Za-z0-9_-]+)"),
@@ -228,9 +237,11 @@ def _url(match: re.Match) -> str:
 def _short_flags(match: re.Match) -> str:
     """A one-letter password flag's value after its program's name, on the same command line."""
     letter = SHORT_PASSWORD_FLAGS[match.group("prog")]
-    rest = re.sub(rf"((?:^|[ \t])-{letter})(?:[ \t]+(?!-)|(?=[^\s]))([^\s\"']+)",
-                  lambda m: m.group(1) + ("" if m.group(0)[len(m.group(1)):].startswith(m.group(2)) else " ") + REDACTED,
-                  match.group("rest"))
+    # `-pPW`, `-p"PW"`, `-p PW`, and in a JSON list `"-p", "PW"`: the flag, what parts it from its
+    # value, and the value's quotes are kept
+    rest = re.sub(rf"""(?P<flag>(?:^|(?<=[\s"',\[]))-{letter})(?P<sep>"[ \t]*,[ \t]*"|'[ \t]*,[ \t]*'|[ \t]+(?=[^\s-])|)"""
+                  r"""(?P<q>["']?)(?P<v>[^\s"',\]]+)""",
+                  lambda m: m.group("flag") + m.group("sep") + m.group("q") + REDACTED, match.group("rest"))
     return match.group(0)[:match.start("rest") - match.start()] + rest
 
 
@@ -239,16 +250,20 @@ def _blocks(value: str) -> str:
     if not _BLOCK.search(value):
         return value
     lines = value.split("\n")
-    out, block_indent = [], None
+    out, block_indent, plain = [], None, False
     for line in lines:
         if block_indent is not None:
-            if line.strip() == "" or (len(line) - len(line.lstrip(" \t"))) > block_indent:
+            deeper = line.strip() == "" or (len(line) - len(line.lstrip(" \t"))) > block_indent
+            # under a bare `password:`, a plain value continued below it, unless it is a nested mapping
+            if deeper and plain and line.strip() and _NESTED.match(line):
+                deeper = False
+            if deeper:
                 out.append(line[:len(line) - len(line.lstrip(" \t"))] + REDACTED if line.strip() else line)
                 continue
             block_indent = None
         match = _BLOCK.match(line)
         if match:
-            block_indent = len(match.group("indent"))
+            block_indent, plain = len(match.group("indent")), match.group("style") is None
         out.append(line)
     return "\n".join(out)
 
