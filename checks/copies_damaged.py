@@ -20,6 +20,11 @@ from dvdoctor.facts.model import SECTION_COPIES, Facts
 from dvdoctor.verdicts.registry import NOW, NotApplicable, Problem, Skip, check
 
 
+def _said_by_check(error: str) -> str:
+    """The damage as one evidence line that names restic check once (its own lines may already)."""
+    return error if error.startswith("restic check") else f"restic check: {error}"
+
+
 @check(
     "The restic repository of copies holds every pack its copies need",
     applies=[NOW],
@@ -38,7 +43,7 @@ def run(facts: Facts):
     complete = [s for s in copies.get("snapshots", []) if s.get("complete")]
     yield Problem(
         "the repository of copies is damaged: a copy listed complete may not restore",
-        (f"restic check: {checked.get('error') or 'it failed'}",
+        (_said_by_check(checked.get("error") or "it failed"),
          f"{len(complete)} cop{'y' if len(complete) == 1 else 'ies'} of this DV instance listed complete"
          + (f", the newest of backup {complete[-1].get('backup')}" if complete else "")),
         "restic repository",

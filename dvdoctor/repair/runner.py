@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Callable, Protocol
 
 from ..cluster.port import Cluster
+from ..core.units import is_timestamp
 from ..core.words import plural
 from ..facts.model import Facts
 from ..verdicts.registry import Result, Run, Suppression, run_checks
@@ -211,9 +212,9 @@ class Repairs:
                 refuse_while_active_live(self.cluster, facts.names, asked, ending)
             if {p.fix for p in todo} & ON_BACKUPS and self._volume_changed(facts):
                 self.screen.failed(", ".join(p.fix for p in todo),
-                                   "nothing was changed: the backup volume changed between the plan and the lock "
-                                   "(another run, or DV's own job, acted meanwhile); run the command again to see "
-                                   "what it plans now")
+                                   "nothing was changed: a backup folder or the restore point changed since the plan "
+                                   "was made (another run, or DV's own job, acted meanwhile); run the command again "
+                                   "to see what it plans now")
                 return False
             ok = self._apply(facts, fixes, todo, options, ending)
         if by_hand:
@@ -229,8 +230,13 @@ class Repairs:
         the plan rests on still hold, so the volume is listed again but nothing is read back."""
         def seen(f: Facts) -> tuple:
             bar = f.bar or {}
+            # what the plans judge: backup folders and what they hold, the folders dvdoctor writes back
+            # (.dvdoctor-*), the link; another file beside them (notes.txt) changes no plan
             entries = sorted((e.get("path"), e.get("type"), e.get("size"), e.get("mtime"), e.get("target"))
-                             for e in bar.get("entries", []) if not str(e.get("path", "")).startswith(".dvdoctor-write-test"))
+                             for e in bar.get("entries", [])
+                             if (is_timestamp(str(e.get("path", "")).split("/")[0])
+                                 or str(e.get("path", "")).startswith(".dvdoctor-"))
+                             and not str(e.get("path", "")).startswith(".dvdoctor-write-test"))
             return bar.get("exists"), tuple(entries), repr(bar.get("link"))
 
         return seen(self.collect_again(False)) != seen(facts)

@@ -889,6 +889,7 @@ def test_a_copy_into_a_repository_that_lost_a_pack_is_not_called_complete(copies
     flat = " ".join((out + err).split())
     assert code == 1 and "the repository of copies is damaged: a copy listed complete may not restore" in flat, out + err
     assert "restic check: the repository is damaged (pack " in flat and "listed complete" in flat, out + err
+    assert "restic check: restic check" not in flat, out  # named once
     code, out, err = copies.dv("check", "--only", "copies-damaged")
     assert code == 0 and "skipped" in out, out + err
     # nor does a prune of the copies remove any from it: those left may be the only ones that restore

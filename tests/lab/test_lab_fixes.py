@@ -154,5 +154,36 @@ def test_a_removal_planned_before_the_lock_is_not_applied_to_a_volume_that_chang
                       lock=lock_after_another_run)
     assert repairs.repair(facts, ["incomplete-backups"], FixOptions()) is False
     assert damaged.is_dir() and (damaged / "dv_backup.tar.gz").is_file()  # the good backup it now is stays
-    assert said and "the backup volume changed between the plan and the lock" in said[0]
+    assert said and "a backup folder or the restore point changed since the plan was made" in said[0]
+    assert check_status(root, "incomplete-backups", capsys) == "pass"
+
+
+def test_a_file_beside_the_backups_does_not_hold_up_a_planned_removal(lab, capsys):
+    """The volume is compared where the plans judge it: backup folders, dvdoctor's own, the link."""
+    import contextlib
+
+    from dvdoctor.facts.collect import collect
+    from dvdoctor.repair.fixer import FixOptions
+    from dvdoctor.repair.runner import Repairs
+
+    root = lab.store.root
+    break_lab(root, "incomplete-backups")
+    facts = collect(lab, source="lab", verify=True)
+    bar = lab.store.volume_dir("dv-bar-pvc") / "1.5.0"
+
+    class Screen:
+        def ask(self, _question: str) -> bool:
+            return True
+
+        def __getattr__(self, _name: str):
+            return lambda *args, **kwargs: None
+
+    @contextlib.contextmanager
+    def lock_after_a_note(_command, _ending):
+        (bar / "notes.txt").write_text("checked by ops\n")
+        yield
+
+    repairs = Repairs(cluster=lab, screen=Screen(), audit_file=root.parent / "audit.jsonl",  # type: ignore[arg-type]
+                      collect_again=lambda every: collect(lab, source="lab", verify=every), lock=lock_after_a_note)
+    assert repairs.repair(facts, ["incomplete-backups"], FixOptions()) is True
     assert check_status(root, "incomplete-backups", capsys) == "pass"
