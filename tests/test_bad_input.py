@@ -419,3 +419,14 @@ def test_check_from_reads_a_support_bundle_and_refuses_other_gzip_in_one_line(tm
     binary.write_bytes(b"\xc5\x00\x01")
     assert run(["check", "--from", str(binary)]) == 2
     assert "it is not UTF-8 text (byte 0xc5 at offset 0)" in capsys.readouterr().err
+
+
+def test_a_closed_stdout_is_one_line_not_a_traceback(tmp_path):
+    """Break-it review: `dvdoctor check >&-` (no stdout at all) ended in an AttributeError traceback."""
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-m", "dvdoctor", "checks"], stdout=subprocess.DEVNULL,
+                          stderr=subprocess.PIPE, text=True, timeout=60, pass_fds=(),
+                          preexec_fn=lambda: __import__("os").close(1))
+    assert done.returncode == 2 and "standard output is closed" in done.stderr and "Traceback" not in done.stderr

@@ -351,3 +351,12 @@ def test_a_sigterm_the_step_does_not_heed_still_stops_the_script_there(tmp_path)
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=20) == 143
     assert calls.read_text().splitlines() == ["backup started"]
+
+
+def test_settings_too_big_for_the_jobs_environment_are_refused_where_schedule_runs():
+    """Break-it review: a 238 KB dvdoctor.yaml passed, and at 02:00 the job failed to start
+    (`Argument list too long`): Linux bounds one environment string at 128 KiB."""
+    big = {"suppressions": [{"check": "stale-bar-marker", "reason": "r" * 200} for _ in range(1500)]}
+    with pytest.raises(UsageError, match="the job would not start"):
+        schedule.site_settings(big)
+    assert schedule.site_settings({"thresholds": {"max_backup_age_hours": 30}}).startswith("thresholds:")

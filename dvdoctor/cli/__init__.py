@@ -142,6 +142,11 @@ def run(argv: list[str]) -> int:
     """
     from ..render import output
 
+    if sys.stdout is None or sys.stderr is None:  # started with `>&-`: Python gives no stream at all
+        if sys.stderr is not None:
+            print("dvdoctor: error: standard output is closed; give the command somewhere to write "
+                  "(a file, a pipe, /dev/null)", file=sys.stderr)
+        return 2
     args = hoist_global_options(list(argv))
     verbose = any(a in ("-v", "--verbose") for a in args)
     output.NO_COLOR = False

@@ -222,6 +222,10 @@ def cronjob(namespace: str, cron: str, image: str, keep: int, check_only: bool, 
     }
 
 
+#: The site's settings the CronJob carries: one environment string, which Linux bounds at 128 KiB.
+MAX_SETTINGS_BYTES = 100 * 1024
+
+
 def site_settings(document: dict) -> str:
     """The site's settings for the scheduled runs, as YAML: the config file where `schedule` ran, less
     `copies` (the scheduled run's copies are the Secret's, added by its script; a local repository
@@ -229,7 +233,12 @@ def site_settings(document: dict) -> str:
     import yaml
 
     kept = {k: v for k, v in document.items() if k != "copies"}
-    return yaml.safe_dump(kept, default_flow_style=False, sort_keys=False) if kept else ""
+    text = yaml.safe_dump(kept, default_flow_style=False, sort_keys=False) if kept else ""
+    if len(text.encode()) > MAX_SETTINGS_BYTES:
+        raise UsageError(f"dvdoctor.yaml: its settings come to {len(text.encode()) // 1024} KiB, more than the "
+                         f"{MAX_SETTINGS_BYTES // 1024} KiB the scheduled job can take in one environment "
+                         "variable (Linux's bound for one is 128 KiB): the job would not start")
+    return text
 
 
 def manifests(namespace: str, cron: str, image: str, keep: int = 2, check_only: bool = False,
