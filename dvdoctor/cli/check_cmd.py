@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 from enum import Enum
@@ -87,8 +88,9 @@ def check(
 
     Exit codes: 0 nothing failed (warnings allowed unless --fail-on warn); 1 a check failed or
     crashed; 2 could not run (bad input, no cluster, no DV); 3 the verdict is incomplete: a check
-    could not run (no rights, an inspection pod that failed, an API that did not answer). Checks you
-    leave out (--only, --skip, --no-pod) do not make it incomplete.
+    could not run (no rights, an inspection pod that failed, an API that did not answer), or a check
+    named with --only did not run. Checks you leave out (--only, --skip, --no-pod) do not make it
+    incomplete.
     """
     from ..facts.model import Facts
     from ..flows.gate import handled_by_flow
@@ -119,6 +121,10 @@ def check(
     skip = list(skip) + [c for c in handled_by_flow(phase.value) if c not in skip and c not in named]
     run = Run(phase=phase.value, suppressions=opts.suppressions)
     results = run_checks(facts, run, only=only, skip=skip, ignore=ignore)
+    # a check asked for by name (--only) that did not run leaves the question unanswered, whatever
+    # the reason (copies-damaged without --verify): the verdict is incomplete, never clean
+    results = [dataclasses.replace(r, incomplete=True) if r.status == "skip" and r.check.id in named else r
+               for r in results]
     # checks a gate takes care of itself are not the user's choice: they are not "left out"
     chosen = [c for c in left_out(phase.value, only, skip) if c not in handled_by_flow(phase.value)]
     level = WARNING if fail_on == FailOn.warn else ERROR

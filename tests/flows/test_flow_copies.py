@@ -88,7 +88,8 @@ def test_copy_is_idempotent_and_copies_only_good_backups(copies, repository):
     # restic check lists every pack: check runs it with --verify only, and says so without it
     code, out, err = copies.dv("check", "--only", "copies-damaged", "-o", "json")
     [result] = json.loads(out)["results"]
-    assert code == 0 and result["status"] == "skip" and "--verify" in result["reason"], out + err
+    # asked for by name and not run: the answer is unknown (exit 3), never a clean verdict
+    assert code == 3 and result["status"] == "skip" and "--verify" in result["reason"], out + err
     code, out, err = copies.dv("check", "--only", "copies-damaged", "--verify")
     assert code == 0 and "✓ copies-damaged" in out, out + err
     code, out, err = copies.dv("copy", "--yes")
@@ -413,7 +414,10 @@ def test_no_recent_copy_names_the_uncopied_backup_and_its_fix_copies_it(copies, 
 
 def test_no_recent_copy_is_skipped_with_its_reason_when_copies_are_not_configured(flow):
     code, out, err = flow.dv("check", "--only", "no-recent-copy")
-    assert "skipped: " in out and "copies are not configured" in " ".join(out.split()), out
+    assert "copies are not configured" in " ".join(out.split()), out
+    assert code == 3, out  # asked for by name, it could not run: not a clean verdict about nothing
+    code, out, err = flow.dv("check")
+    assert code == 0 and "skipped: copies: copies are not configured" in " ".join(out.split()), out
 
 
 def test_copies_unusable_is_a_finding_and_no_recent_copy_says_it_cannot_tell(copies, repository):
@@ -891,7 +895,7 @@ def test_a_copy_into_a_repository_that_lost_a_pack_is_not_called_complete(copies
     assert "restic check: the repository is damaged (pack " in flat and "listed complete" in flat, out + err
     assert "restic check: restic check" not in flat, out  # named once
     code, out, err = copies.dv("check", "--only", "copies-damaged")
-    assert code == 0 and "skipped" in out, out + err
+    assert code == 3 and "could not run" in out and "--verify" in out, out + err
     # nor does a prune of the copies remove any from it: those left may be the only ones that restore
     before = snapshots(copies)
     code, out, err = copies.dv("prune", "--copies", "--keep-daily", "1", "--yes")
