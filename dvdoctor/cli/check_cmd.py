@@ -102,7 +102,8 @@ def check(
     targets = parse_output_files(output_file)
     for ids, what in ((only, "--only"), (skip, "--skip"), (ignore, "--ignore-check")):
         resolve_ids(ids, what)  # unknown ids fail before any cluster call
-    both = sorted(set(resolve_ids(only, "--only")) & set(resolve_ids(skip, "--skip")))
+    named = set(resolve_ids(only, "--only"))
+    both = sorted(named & set(resolve_ids(skip, "--skip")))
     if both:
         raise UsageError(f"--only and --skip both name {', '.join(both)}: say whether to run it or leave it out")
     if only or skip:  # a run of no check would say "clean" about nothing
@@ -117,7 +118,6 @@ def check(
         facts = gather(opts, no_pod=no_pod, verify=True if verify else (EVERY_UNPROVEN if phase == Phase.restore else False),
                        quiet=output != ReportFormat.table)
     # as the gate does, leave out what the flow takes care of itself, unless asked for by name
-    named = set(resolve_ids(only, "--only"))
     skip = list(skip) + [c for c in handled_by_flow(phase.value) if c not in skip and c not in named]
     run = Run(phase=phase.value, suppressions=opts.suppressions)
     results = run_checks(facts, run, only=only, skip=skip, ignore=ignore)

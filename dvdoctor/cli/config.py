@@ -41,9 +41,11 @@ _FORM = ("type", "pattern", "minLength", "maxLength", "minimum", "maximum", "exc
 
 @dataclass(frozen=True)
 class SiteSettings(Settings):
-    """Settings plus what only a config file gives: accepted findings."""
+    """Settings plus what only a config file gives: accepted findings, and the file's settings as
+    data (validated), for a run elsewhere that must be given the same (`schedule`'s CronJob)."""
 
     suppressions: tuple[Suppression, ...] = ()
+    document: dict = dataclasses.field(default_factory=dict, compare=False, repr=False)
 
 
 def schema() -> dict:
@@ -71,17 +73,6 @@ def load(explicit: str | None = None, cwd: Path | None = None) -> Settings:
     except (OSError, ValueError) as exc:  # ValueError: not UTF-8, or larger than MAX_BYTES
         raise UsageError(f"{path}: cannot read the config file: {exc}") from None
     return parse(text, str(path), base=Path(os.path.abspath(path)).parent)  # a link's own folder, not its target's
-
-
-def document(explicit: str | None = None, cwd: Path | None = None) -> dict:
-    """The config file's settings as data, validated as `load` validates them ({} without a file):
-    for a run elsewhere that must be given the same settings (`schedule`'s CronJob)."""
-    path = find(explicit, cwd)
-    if path is None:
-        return {}
-    load(explicit, cwd)  # every error is one line, as for any command
-    data = yaml_load(read_text(path, MAX_BYTES))
-    return data if isinstance(data, dict) else {}
 
 
 def parse(text: str, where: str = FILE_NAME, base: Path | None = None) -> SiteSettings:
@@ -244,6 +235,7 @@ def _settings(data: dict, root: yaml.Node, where: str, base: Path | None) -> Sit
         suppressions=tuple(suppressions),
         storage_class=bar.get("storage_class"),
         bar_size=bar.get("size"),
+        document=data,
     )
 
 

@@ -152,10 +152,9 @@ def schedule(
         raise UsageError("--cronjob-api goes with printing: --apply uses the CronJob version the server serves")
     version = (cronjob_api or CronJobApi.v1beta1).value
     from ..flows.schedule import site_settings
-    from .config import document
 
     objects = manifests(namespace, cron, image, keep, check_only, service_account, cluster_reads, policy, version,
-                        site_settings(document(opts.config)))
+                        site_settings(getattr(opts.settings, "document", {})))
     if not apply:
         from ..flows.schedule import printed_header
 

@@ -75,9 +75,9 @@ class Cluster(Protocol):
 
     def logs(self, pod: str, container: str | None = None, tail_lines: int | None = None,
              limit_bytes: int | None = None) -> str:
-        """A pod's log; empty when the pod has not started. `limit_bytes` bounds what is read (the API's
-        limitBytes: the first bytes of the tail), for logs kept in facts and bundles: one line of a
-        log may be any length."""
+        """A pod's log; empty when the pod has not started. `limit_bytes` bounds what is read, for logs
+        kept in facts and bundles, since one line of a log may be any length (the API's limitBytes
+        keeps the first bytes of the tail; the lab, which reads a file, keeps its last)."""
 
     def exec(self, pod: str, argv: list[str], container: str | None = None) -> ExecResult:
         """Run argv in a running pod's container and return its exit code and output."""

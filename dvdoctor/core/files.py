@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 import re
 import stat
+import sys
 import tempfile
 from pathlib import Path
 
@@ -135,8 +136,6 @@ def _write_through(path: Path, raw: bytes) -> None:
     on this process's own descriptor that the path names (/dev/stdout)."""
     own = _by_descriptor(path)
     if own is not None:
-        import sys
-
         for stream in (sys.stdout, sys.stderr):  # what was printed before comes first
             if stream is not None:
                 stream.flush()

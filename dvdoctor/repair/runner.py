@@ -17,9 +17,11 @@ from pathlib import Path
 from typing import Callable, Protocol
 
 from ..cluster.port import Cluster
+from ..core.names import DAMAGED_ASIDE
 from ..core.units import is_timestamp
 from ..core.words import plural
 from ..facts.model import Facts
+from ..facts.partials import PREFIX as PARTIAL_PREFIX
 from ..verdicts.registry import Result, Run, Suppression, run_checks
 from .audit import AuditLog, Change
 from .fixer import Fix, FixOptions, judged, load_all, manual_plan
@@ -228,15 +230,16 @@ class Repairs:
         restore point's link). The plan is as old as the consent, or as another run that held the lock
         meanwhile: a restore from a copy may have made a damaged folder good. Unchanged, the read-backs
         the plan rests on still hold, so the volume is listed again but nothing is read back."""
+        def plans_judge(path: str) -> bool:
+            """What the plans judge: backup folders and what they hold, the folders dvdoctor writes a
+            copy back into or sets a damaged folder aside in, and the link; another file beside them
+            (notes.txt) changes no plan."""
+            return is_timestamp(path.split("/")[0]) or path.startswith((PARTIAL_PREFIX, DAMAGED_ASIDE))
+
         def seen(f: Facts) -> tuple:
             bar = f.bar or {}
-            # what the plans judge: backup folders and what they hold, the folders dvdoctor writes back
-            # (.dvdoctor-*), the link; another file beside them (notes.txt) changes no plan
             entries = sorted((e.get("path"), e.get("type"), e.get("size"), e.get("mtime"), e.get("target"))
-                             for e in bar.get("entries", [])
-                             if (is_timestamp(str(e.get("path", "")).split("/")[0])
-                                 or str(e.get("path", "")).startswith(".dvdoctor-"))
-                             and not str(e.get("path", "")).startswith(".dvdoctor-write-test"))
+                             for e in bar.get("entries", []) if plans_judge(str(e.get("path", ""))))
             return bar.get("exists"), tuple(entries), repr(bar.get("link"))
 
         return seen(self.collect_again(False)) != seen(facts)
