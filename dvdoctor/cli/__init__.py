@@ -39,8 +39,26 @@ class RootGroup(LazyGroup):
     table = COMMANDS
 
     def build(self, name: str) -> typer.core.TyperGroup | typer.core.TyperCommand | None:
-        # typer builds every command registered so far; the other ones are cheap and dropped
-        return typer.main.get_group(app).commands.built.get(name)
+        # typer builds every command registered so far; the other ones are dropped
+        return _built(typer.main.get_group).commands.built.get(name)
+
+
+#: What typer built from `app`, by builder, with the count of commands registered when it was built.
+_BUILT: dict[object, tuple[tuple[int, int], object]] = {}
+
+
+def _built(builder):
+    """typer's build of `app` (get_command or get_group), made again only when a command was registered.
+
+    typer builds the whole tree at every call (about 9 ms of inspecting signatures, twice a command
+    line); a process runs one command line, but one that runs several (tests, the demo) built it
+    each time. click's commands keep nothing of a parse, so one build serves every command line.
+    """
+    registered = (len(app.registered_commands), len(app.registered_groups))
+    kept = _BUILT.get(builder)
+    if kept is None or kept[0] != registered:
+        kept = _BUILT[builder] = (registered, builder(app))
+    return kept[1]
 
 
 app = typer.Typer(
@@ -164,7 +182,7 @@ def run(argv: list[str]) -> int:
 
 def _run(args: list[str], verbose: bool) -> int:
     try:
-        result = app(args=args, prog_name="dvdoctor", standalone_mode=False)
+        result = _built(typer.main.get_command)(args=args, prog_name="dvdoctor", standalone_mode=False)
         return result if isinstance(result, int) else 0
     except typer.Exit as exc:
         return exc.exit_code

@@ -20,6 +20,9 @@
 # may not read it: a permission problem, never damage), unread or recorded.
 # Each backup's dvdoctor-manifest.json (the instance that took it, its recorded read-back) is sent
 # base64-encoded when at most 64 KiB; a bigger one (not dvdoctor's) is reported by its size only.
+# Few processes: `check` runs this in every inspection pod (the lab's tests about a thousand times), so
+# what the shell can do itself (a time, a link's target, a size find already printed) starts none, and
+# a command substitution around one program execs it (`$(exec prog)`) instead of forking twice.
 set -u
 export LC_ALL=C
 bar="${DV_ROOT:-}${BAR_DIR:?BAR_DIR is required}"
@@ -55,38 +58,51 @@ printf 'dir\t%s\n' "$(stat -L -c '%a	%u	%g' "$bar")"
 probe_dir="$bar/.dvdoctor-write-test.$$"
 if [ "${WRITE_PROBE:-1}" = 0 ]; then
   printf 'writes-unprobed\n'
-elif err=$(mkdir "$probe_dir" 2>&1); then
+elif mkdir "$probe_dir" 2>/dev/null || err=$(exec mkdir "$probe_dir" 2>&1); then  # the second: its message
   rmdir "$probe_dir"
   printf 'writable\t1\t\n'
 else
   err="${err//"$bar"/"$BAR_DIR"}"  # the pod's path, also where the lab maps it elsewhere
   printf 'writable\t0\t%s\n' "$(enc "$(printf '%s' "$err" | flat)")"
 fi
-printf 'df\t%s\n' "$(df -P -B1 "$bar" | awk 'NR==2 {print $2 "\t" $4 "\t" $3}')"
-used=$(du -sbD "$bar" 2>/dev/null)
+df_total="" df_avail="" df_used=""
+{ read -r _ && read -r _ df_total df_used df_avail _; } < <(exec df -P -B1 "$bar")
+if [ -n "$df_total" ]; then printf 'df\t%s\t%s\t%s\n' "$df_total" "$df_avail" "$df_used"; else printf 'df\t\n'; fi
+used=$(exec du -sbD "$bar" 2>/dev/null)
 printf 'du\t%s\n' "${used%%$'\t'*}"
-# Names and link targets come NUL-terminated from find, so no byte in them can split a record.
+# Names and link targets come NUL-terminated from find, so no byte in them can split a record. What
+# later steps need of an entry is kept: a regular file's size and whole-second mtime by path, the
+# restore-point link's target.
+declare -A stamp_of=()
+unset link_target
 while IFS= read -r -d '' meta && IFS= read -r -d '' path && IFS= read -r -d '' target; do
   read -r type size mtime mode uid <<< "$meta"
+  case "$type:$mtime" in
+    f:[0-9]*) stamp_of["$path"]="$size:${mtime%%.*}" ;;
+    l:*) [ "$path" = "$link" ] && link_target="$target" ;;
+  esac
   enc_to path_f "$path"; enc_to target_f "$target"
   printf 'entry\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$type" "$size" "$mtime" "$mode" "$uid" "$path_f" "$target_f"
 done < <(find -H "$bar" -mindepth 1 -maxdepth 2 -printf '%y %s %T@ %m %U\0%P\0%l\0' 2>/dev/null)
 link_ts=""
 if [ -L "$bar/$link" ]; then
-  target=$(readlink "$bar/$link"; printf x); target="${target%?x}"
+  if [ -n "${link_target+set}" ]; then target="$link_target"  # as find printed it
+  else target=$(readlink "$bar/$link"; printf x); target="${target%?x}"; fi  # made since
   case "$target" in
     /*) resolved="${DV_ROOT:-}$target" ;;
     *) resolved="$bar/$target" ;;
   esac
   if [ -f "$resolved" ]; then exists=1; else exists=0; fi
-  printf 'link\t%s\t%s\t%s\n' "$(enc "$link")" "$(enc "$target")" "$exists"
+  enc_to link_f "$link"; enc_to target_f "$target"
+  printf 'link\t%s\t%s\t%s\n' "$link_f" "$target_f" "$exists"
   rel="${target#"$BAR_DIR"/}"; rel="${rel#./}"
   [ "$rel" = "${rel%%/*}/dv_backup.tar.gz" ] && is_ts "${rel%%/*}" && link_ts="${rel%%/*}"
 fi
 
 # Backup folders (timestamp names only, none dated in the future), newest first; the restore
 # point's goes first of all.
-horizon=$(date -u -d '+10 minutes' +%Y-%m-%d-%H-%M-%S 2>/dev/null || date -u +%Y-%m-%d-%H-%M-%S)
+printf -v now '%(%s)T' -1
+TZ=UTC0 printf -v horizon '%(%Y-%m-%d-%H-%M-%S)T' "$((now + 600))"
 all_ts=()
 for d in "$bar"/*/; do
   d="${d%/}"; d="${d##*/}"
@@ -99,38 +115,48 @@ for ts in ${all_ts[@]+"${all_ts[@]}"}; do [ "$ts" = "$link_ts" ] || order+=("$ts
 for ts in ${order[@]+"${order[@]}"}; do
   manifest="$bar/$ts/dvdoctor-manifest.json"
   [ -f "$manifest" ] || continue
-  size=$(stat -c '%s' "$manifest")
-  if [ "$size" -le 65536 ]; then content=$(base64 -w0 < "$manifest"); else content=""; fi
+  stamp="${stamp_of["$ts/dvdoctor-manifest.json"]:-}"
+  if [ -n "$stamp" ]; then size="${stamp%%:*}"; else size=$(exec stat -c '%s' "$manifest"); fi
+  if [ "$size" -le 65536 ]; then content=$(exec base64 -w0 < "$manifest"); else content=""; fi
   printf 'manifest\t%s\t%s\t%s\n' "$ts" "$size" "$content"
 done
 
 # One streamed pass over a combined tarball, in constant memory, nothing written to disk: its bytes
-# go to sha256sum and to `tar -xz`, which hands each member to MEMBER_CHECK on stdin; a component
-# tarball inside is gunzipped and listed there (gzip's CRC and tar's structure, to their very end).
+# go to sha256sum and to `tar -xz`, which hands each member on stdin to MEMBER_CHECK (tar runs the
+# command's text with `/bin/sh -c`, so it is POSIX sh); a component tarball inside is listed there by `tar -tz` (gzip's CRC and tar's
+# structure, to their very end: tar fails when the gzip it runs does; the message is gzip's, without
+# tar's lines that only say so). Its messages go to a file in the read-back's folder (no command
+# substitution: a process less for every member).
 export DVDOCTOR_COMPONENTS="$COMPONENTS"
-export DVDOCTOR_MEMBER_CHECK='set -o pipefail
-n="${TAR_FILENAME#./}"
+export DVDOCTOR_MEMBER_CHECK='n="${TAR_FILENAME#./}"
 for c in $DVDOCTOR_COMPONENTS; do
   [ "$n" = "$c" ] || continue
-  if out=$( { gzip -dc | tar -tf - > /dev/null; } 2>&1 ); then printf "%s\t1\t\n" "$n"
-  else printf "%s\t0\t%s\n" "$n" "$(printf "%s" "$out" | tr "\t\n" "  " | tail -c 300)"; fi
+  if tar -tzf - > /dev/null 2> "$DVDOCTOR_READBACK/member-err"; then printf "%s\t1\t\n" "$n"; exit 0; fi
+  m=$(grep -v -e "^tar: Child returned status" -e "^tar: Error is not recoverable" "$DVDOCTOR_READBACK/member-err")
+  printf "%s\t0\t%s\n" "$n" "$(printf "%s" "$m" | tr "\t\n" "  " | tail -c 300)"
 done
-cat > /dev/null'
+exec cat > /dev/null'
 
-read_back() { # TARBALL -> "good|damaged|unreadable<TAB>sha256<TAB>why" on stdout
-  local tmp rc sum name ok msg part found
-  tmp=$(mktemp -d "${TMPDIR:-/tmp}/dvdoctor-readback.XXXXXX" 2>&1) || { printf 'unreadable\t\t%s' "$(printf 'no temporary folder: %s' "$tmp" | flat)"; return; }
-  [ -r "$1" ] || { rm -rf "$tmp"; printf 'unreadable\t\tnot readable by uid %s' "$EUID"; return; }
+# read_back TARBALL: sets rb_state (good, damaged or unreadable), rb_sum (the sha256) and rb_why.
+read_back() {
+  local tmp rc name ok msg part found
+  rb_sum="" rb_why=""
+  tmp="${TMPDIR:-/tmp}/dvdoctor-readback.$$.$RANDOM$RANDOM"
+  # mkdir, never an existing path (a link planted there included), 0700 as mktemp -d makes it
+  if ! mkdir -m 0700 "$tmp" 2>/dev/null; then
+    rb_state=unreadable rb_why="no temporary folder: cannot create $tmp"; return
+  fi
+  [ -r "$1" ] || { rm -rf "$tmp"; rb_state=unreadable rb_why="not readable by uid $EUID"; return; }
   mkfifo "$tmp/fifo"
-  ( { tar -xzf - --to-command='bash -c "$DVDOCTOR_MEMBER_CHECK"' > "$tmp/members" 2> "$tmp/err"
-      printf '%s' "$?" > "$tmp/rc"; cat > /dev/null; } < "$tmp/fifo" ) &
-  sum=$(tee "$tmp/fifo" < "$1" | sha256sum)
-  sum="${sum%% *}"
+  ( { DVDOCTOR_READBACK="$tmp" tar -xzf - --to-command="$DVDOCTOR_MEMBER_CHECK" > "$tmp/members" 2> "$tmp/err"
+      printf '%s' "$?" > "$tmp/rc"; exec cat > /dev/null; } < "$tmp/fifo" ) &
+  { tee "$tmp/fifo" | sha256sum > "$tmp/sum"; } < "$1"
+  read -r rb_sum _ < "$tmp/sum"
   wait $!
   rc='?'
   read -r rc 2>/dev/null < "$tmp/rc"  # written without a newline: read says EOF, rc holds it
   if [ "$rc" != 0 ]; then
-    printf 'damaged\t%s\treading it: %s' "$sum" "$(flat < "$tmp/err")"
+    rb_state=damaged rb_why="reading it: $(flat < "$tmp/err")"
     rm -rf "$tmp"; return
   fi
   for part in $COMPONENTS; do
@@ -138,12 +164,12 @@ read_back() { # TARBALL -> "good|damaged|unreadable<TAB>sha256<TAB>why" on stdou
     while IFS=$'\t' read -r name ok msg; do
       [ "$name" = "$part" ] || continue
       found=1
-      [ "$ok" = 1 ] || { printf 'damaged\t%s\tits %s does not read back: %s' "$sum" "$part" "$msg"; rm -rf "$tmp"; return; }
+      [ "$ok" = 1 ] || { rb_state=damaged rb_why="its $part does not read back: $msg"; rm -rf "$tmp"; return; }
     done < "$tmp/members"
-    [ -n "$found" ] || { printf 'damaged\t%s\tit holds no %s' "$sum" "$part"; rm -rf "$tmp"; return; }
+    [ -n "$found" ] || { rb_state=damaged rb_why="it holds no $part"; rm -rf "$tmp"; return; }
   done
   rm -rf "$tmp"
-  printf 'good\t%s\t' "$sum"
+  rb_state=good
 }
 
 spent=0
@@ -151,7 +177,8 @@ read_any=""
 for ts in ${order[@]+"${order[@]}"}; do
   tarball="$bar/$ts/dv_backup.tar.gz"
   [ -f "$tarball" ] && [ ! -L "$tarball" ] || continue
-  stamp=$(stat -c '%s:%Y' "$tarball")
+  stamp="${stamp_of["$ts/dv_backup.tar.gz"]:-}"  # as find printed it
+  [ -n "$stamp" ] || stamp=$(exec stat -c '%s:%Y' "$tarball")  # made since
   size="${stamp%%:*}"
   printf 'stamp\t%s\t%s\n' "$ts" "$stamp"
   skip="${VERIFY_SKIP:-}"
@@ -185,7 +212,11 @@ for ts in ${order[@]+"${order[@]}"}; do
   done
   recorded=""
   manifest="$bar/$ts/dvdoctor-manifest.json"
-  [ -f "$manifest" ] && grep -qF "\"stamp\": \"$stamp\"" "$manifest" 2>/dev/null && recorded=1
+  if [ -f "$manifest" ]; then
+    record=""
+    IFS= read -r -d '' record 2>/dev/null < "$manifest"  # the whole file (JSON holds no NUL byte)
+    [[ "$record" == *"\"stamp\": \"$stamp\""* ]] && recorded=1
+  fi
   if [ -z "$also" ]; then
     case "${VERIFY:-recorded}" in
       all) ;;
@@ -201,10 +232,9 @@ for ts in ${order[@]+"${order[@]}"}; do
       continue
     fi
   fi
-  result=$(read_back "$tarball")
+  read_back "$tarball"
   spent=$((spent + size)); read_any=1
-  state="${result%%$'\t'*}"; rest="${result#*$'\t'}"; sum="${rest%%$'\t'*}"; why="${rest#*$'\t'}"
-  enc_to why_f "$why"
-  printf 'readback\t%s\t%s\t%s\t%s\n' "$ts" "$state" "$sum" "$why_f"
+  enc_to why_f "$rb_why"
+  printf 'readback\t%s\t%s\t%s\t%s\n' "$ts" "$rb_state" "$rb_sum" "$why_f"
 done
 printf 'end\n'

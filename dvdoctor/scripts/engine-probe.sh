@@ -26,7 +26,7 @@ else
 fi
 for name in "$@"; do
   if [ -f "$template_dir/$name" ]; then
-    printf 'template\t%s\t%s\n' "$name" "$(base64 -w0 < "$template_dir/$name")"
+    printf 'template\t%s\t' "$name"; base64 -w0 < "$template_dir/$name"; printf '\n'  # no subshell
   else
     printf 'notemplate\t%s\n' "$name"
   fi
