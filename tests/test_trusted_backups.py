@@ -97,6 +97,14 @@ def test_a_whole_outer_tarball_with_a_cut_inner_one_is_damaged(root):
     assert v.why.startswith("its dv_backup_dv_engine.tar.gz does not read back: ")
 
 
+def test_a_cut_inner_tarball_is_named_by_gzips_words_alone(root):
+    """The inner listing is `tar -tz`, which adds that gzip failed to gzip's own words: only gzip's stay."""
+    backup(b.bar_of(root), cut_inner="dv_backup_dv_engine.tar.gz")
+    v = verdict(root)
+    assert "unexpected end of file" in v.why
+    assert "Child returned status" not in v.why and "not recoverable" not in v.why
+
+
 def test_an_outer_tarball_without_a_component_is_damaged(root):
     backup(b.bar_of(root), members=COMPONENTS[:1])
     assert verdict(root).why == "it holds no dv_backup_dv_engine.tar.gz"
