@@ -36,7 +36,7 @@ kube-real:
 # rewrites their asserts: each of the workers would otherwise rewrite and compile all of them
 # again (about 2.7 CPU-seconds a worker; PYTHONDONTWRITEBYTECODE stops pytest writing them too).
 # Its outcome is not checked (`-`): a module that fails to import is reported by the run itself.
-TEST_WORKERS ?= 4
+TEST_WORKERS ?= 6
 
 test: $(STAMP) kube-real
 	scripts/test-tools.sh
