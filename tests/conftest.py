@@ -74,6 +74,22 @@ def pytest_report_header(config) -> str:
     return f"temp files: {where}"
 
 
+def _kubernetes_schemas_read_once() -> None:
+    """kubernetes_validate (the tests' judge of every manifest dvdoctor writes) reads and parses its
+    schema files, the 2 MB `_definitions.json` of the version among them, at every validate: a test
+    that validates every manifest at every supported version spent seconds parsing the same files.
+    They are read once a worker here; the validation itself is the library's, unchanged."""
+    import functools
+
+    import kubernetes_validate.utils as kv
+
+    if not hasattr(kv.schema_contents, "cache_info"):
+        kv.schema_contents = functools.lru_cache(maxsize=None)(kv.schema_contents)
+
+
+_kubernetes_schemas_read_once()
+
+
 # A suite started in the background by a non-interactive shell (`pytest &`) inherits SIGINT
 # ignored, and an ignored signal stays ignored in every program it starts: the Ctrl-C tests would
 # then interrupt nothing. With a handler here instead, the programs the tests start get the default.
