@@ -7,7 +7,6 @@ short-lived Job with DV's own init-volume image, service account, uid and mounts
 
 from __future__ import annotations
 
-import copy
 import socket
 from datetime import datetime, timedelta, timezone
 from typing import Callable
@@ -35,13 +34,22 @@ LOG_TAIL_LINES = 200
 LOG_TAIL_BYTES = 256 * 1024
 
 
+LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
+
+
 def _trim(obj: dict) -> dict:
-    """Drop bulk nobody reads (managedFields, last-applied); secrets are dropped on the way out (dvdoctor.core.redact)."""
-    obj = copy.deepcopy(obj)
-    meta = obj.get("metadata") or {}
-    meta.pop("managedFields", None)
-    ann = meta.get("annotations") or {}
-    ann.pop("kubectl.kubernetes.io/last-applied-configuration", None)
+    """Drop bulk nobody reads (managedFields, last-applied); secrets are dropped on the way out (dvdoctor.core.redact).
+
+    The object given is left as it was: what changes (its metadata, its annotations) is copied, the
+    rest is shared (a listing's objects are new at every call; a deep copy of each cost more than
+    parsing it)."""
+    obj = dict(obj)
+    meta = obj.get("metadata")
+    if isinstance(meta, dict) and meta:
+        meta = obj["metadata"] = {k: v for k, v in meta.items() if k != "managedFields"}
+        ann = meta.get("annotations")
+        if isinstance(ann, dict) and LAST_APPLIED in ann:
+            meta["annotations"] = {k: v for k, v in ann.items() if k != LAST_APPLIED}
     return obj
 
 

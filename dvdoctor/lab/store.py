@@ -8,7 +8,9 @@ Layout (all plain files a person can read):
   released/<pv>/                    data of claims deleted while their volume was retained
   pods/<pod>/                       log, exitcode, pid, launch.json, rootfs/ (the pod's mount view)
 Every write is atomic (temp file + rename) and read-modify-write runs under one flock, so a
-dvdoctor run, a lab runner and `lab status` never see half an object.
+dvdoctor run, a lab runner and `lab status` never see half an object. lab.json and the objects are
+JSON on one line (`jq .` or `python -m json.tool` shows them indented): Python's C encoder writes that,
+its indenting one is pure Python, and every API write rewrites lab.json (its counter) and the object.
 """
 
 from __future__ import annotations
@@ -148,7 +150,7 @@ class Store:
         return meta
 
     def save_meta(self, meta: dict) -> None:
-        text = json.dumps(meta, indent=2, sort_keys=True) + "\n"
+        text = json.dumps(meta, sort_keys=True) + "\n"
         write_atomic(self.meta_path, text)
         if len(text) <= META_MAX_BYTES:  # what the lab itself wrote, from state it read within the bounds
             _CHECKED_META[self.meta_path] = text
@@ -183,7 +185,7 @@ class Store:
             md.setdefault("uid", str(uuid.uuid4()))
             md.setdefault("creationTimestamp", now_iso())
             self.kind_dir(kind).mkdir(parents=True, exist_ok=True)
-            write_atomic(self.object_path(kind, md["name"]), json.dumps(obj, indent=2, sort_keys=True) + "\n")
+            write_atomic(self.object_path(kind, md["name"]), json.dumps(obj, sort_keys=True) + "\n")
             return obj
 
     def remove(self, kind: str, name: str) -> bool:
