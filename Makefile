@@ -27,16 +27,17 @@ kube-real:
 	@if why=$$($(KUBE_REAL) can-build); then $(KUBE_REAL) build; \
 	else echo "real tier: no control plane here ($$why); tests/real will be skipped"; fi
 
-# The suite runs in parallel (pytest-xdist): most of a test's time is waiting on a lab job, a child
-# process or a fake API server, so TEST_WORKERS tests at a time keep 2 cores busy. worksteal: an idle
-# worker takes tests from a busy one's queue (durations range from milliseconds to seconds).
+# The suite runs in parallel (pytest-xdist): a test waits on a lab job, a child process, a fake API
+# server or the real one, so TEST_WORKERS tests at a time keep 2 cores busy (8: 108-111 s; 6: 113-119 s;
+# 4: 127 s, on 2 cores). worksteal: an idle worker takes tests from a busy one's queue (durations range
+# from milliseconds to seconds). The real tier goes to 3 of the 8 (tests/real/conftest.py says why).
 # compileall: the tests start dvdoctor as a child process a few hundred times; with its bytecode
 # written once they need not compile it each time (PYTHONDONTWRITEBYTECODE=1 keeps Python from
 # writing it on its own). The collect-only pass does the same for the test modules as pytest
 # rewrites their asserts: each of the workers would otherwise rewrite and compile all of them
 # again (about 2.7 CPU-seconds a worker; PYTHONDONTWRITEBYTECODE stops pytest writing them too).
 # Its outcome is not checked (`-`): a module that fails to import is reported by the run itself.
-TEST_WORKERS ?= 6
+TEST_WORKERS ?= 8
 
 test: $(STAMP) kube-real
 	scripts/test-tools.sh

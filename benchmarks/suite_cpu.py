@@ -60,7 +60,7 @@ def main(args: list[str]) -> int:
         print("needs root, a cgroup v1 cpuacct hierarchy and accton (apt-get install acct)", file=sys.stderr)
         return 2
     root = Path(__file__).resolve().parent.parent
-    pytest_args = args or ["-q", "-p", "no:cacheprovider", "-n", "6", "--dist", "worksteal"]
+    pytest_args = args or ["-q", "-p", "no:cacheprovider", "-n", "8", "--dist", "worksteal"]
     # What `make test` does before its run: bytecode for dvdoctor and the tests (with the tests' asserts
     # rewritten by pytest), so no worker compiles or rewrites them again (see the Makefile)
     prepared = time.monotonic()
