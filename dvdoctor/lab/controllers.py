@@ -16,6 +16,7 @@ import os
 import secrets
 import shutil
 from datetime import datetime, timezone
+from pathlib import Path
 
 from ..cluster import k8s
 from ..core.units import parse_quantity, parse_time
@@ -48,6 +49,10 @@ class Controllers:
 
     def __init__(self, store: Store) -> None:
         self.store = store
+        #: file -> the version of it last seen settled (see reconcile)
+        self._settled: dict[Path, tuple[int, int, int]] = {}
+        #: pod file -> (its version, the uid of the Job that controls it): see job_pods
+        self._controller_of: dict[Path, tuple[tuple[int, int, int], str | None]] = {}
 
     # ---- helpers ------------------------------------------------------------------------
     @property
@@ -313,8 +318,21 @@ class Controllers:
         self.store.remove("pods", k8s.name(pod))
 
     def job_pods(self, job: dict) -> list[dict]:
+        """The Job's pods (by the controller-uid label), parsing only the pods not known to be another's."""
         uid = job["metadata"]["uid"]
-        return [p for p in self.store.read_all("pods") if (p["metadata"].get("labels") or {}).get("controller-uid") == uid]
+        out = []
+        for path, version in self.store.versions("pods"):
+            seen = self._controller_of.get(path)
+            if seen is not None and seen[0] == version and seen[1] != uid:
+                continue
+            pod = self.store.read_file(path)
+            if pod is None:
+                continue
+            controller = (pod["metadata"].get("labels") or {}).get("controller-uid")
+            self._controller_of[path] = (version, controller)
+            if controller == uid:
+                out.append(pod)
+        return out
 
     # ---- jobs -----------------------------------------------------------------------------
     def reconcile_job(self, job: dict) -> None:
@@ -434,12 +452,37 @@ class Controllers:
 
     # ---- the lazy loop ----------------------------------------------------------------------
     def reconcile(self) -> None:
-        """Catch up with everything that happened since the last look: pods first, then their jobs."""
+        """Catch up with everything that happened since the last look: pods first, then their jobs.
+
+        A pod or Job this pass leaves settled (a pod ended, or one without a process; a finished Job
+        with no TTL) has nothing to catch up with until its file changes, so that version of the
+        file is not read again: every API read of a live kind runs this pass, and parsing each pod at
+        each look was most of what a lab's API cost."""
         with self.store.locked():
-            for pod in self.store.read_all("pods"):
+            for path, version in self.store.versions("pods"):
+                if self._settled.get(path) == version:
+                    continue
+                pod = self.store.read_file(path)
+                if pod is None:
+                    continue
                 if self.refresh_pod(pod):
                     self.store.write("pods", pod)
-            for job in self.store.read_all("jobs"):
+                elif self._pod_settled(pod):
+                    self._settled[path] = version
+            for path, version in self.store.versions("jobs"):
+                if self._settled.get(path) == version:
+                    continue
+                job = self.store.read_file(path)
+                if job is None:
+                    continue
                 self.reconcile_job(job)
+                if k8s.job_state(job) != "active" and job["spec"].get("ttlSecondsAfterFinished") is None:
+                    self._settled[path] = version
+
+    def _pod_settled(self, pod: dict) -> bool:
+        """Nothing but a new version of the pod's object changes its status: it ended, or it has no process."""
+        phase = k8s.pod_phase(pod)
+        return phase in ("Succeeded", "Failed") or (
+            phase == "Running" and not runtime.launched(self.store.pod_dir(k8s.name(pod))))
 
 

@@ -174,6 +174,34 @@ class Store:
                 continue  # deleted by another process between glob and read
         return out
 
+    def versions(self, kind: str) -> list[tuple[Path, tuple[int, int, int]]]:
+        """Each stored object of a kind, by file, with what tells this version of it from any other
+        (inode, mtime, size: every write is a new file renamed into place), read without parsing it."""
+        folder = self.kind_dir(kind)
+        out = []
+        try:
+            names = sorted(os.listdir(folder))
+        except (FileNotFoundError, NotADirectoryError):
+            return []
+        for name in names:
+            if not name.endswith(".json"):
+                continue
+            path = folder / name
+            try:
+                st = os.stat(path)
+            except FileNotFoundError:
+                continue  # deleted by another process meanwhile
+            out.append((path, (st.st_ino, st.st_mtime_ns, st.st_size)))
+        return out
+
+    @staticmethod
+    def read_file(path: Path) -> dict | None:
+        """One stored object by its file (see versions); None when it was deleted meanwhile."""
+        try:
+            return json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return None
+
     def write(self, kind: str, obj: dict) -> dict:
         """Store an object, bumping its resourceVersion (a counter kept in lab.json)."""
         with self.locked():

@@ -8,12 +8,12 @@ is dvdoctor/repair/runner.py: only a passing check on facts collected after it m
 from __future__ import annotations
 
 import importlib
-import pkgutil
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
 from ..core.errors import UsageError
+from ..core.plugins import import_all
 from ..facts.model import Facts
 from .plan import Plan
 from ..verdicts.registry import Problem, Result, Run, Suppression, module_id, run_checks
@@ -104,8 +104,7 @@ def plan_of(fix_id: str, facts: Facts, options: FixOptions | None = None) -> Pla
 def load_all() -> dict[str, Fix]:
     from .. import fixes as package  # type: ignore[attr-defined]
 
-    for info in pkgutil.iter_modules(package.__path__):
-        importlib.import_module(f"{package.__name__}.{info.name}")
+    import_all(package)
     return dict(sorted(FIXES.items()))
 
 

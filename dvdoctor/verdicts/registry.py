@@ -11,13 +11,13 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import inspect
-import pkgutil
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
 
 from ..core.errors import UsageError
+from ..core.plugins import import_all
 from ..facts.model import Facts
 
 ERROR = "error"
@@ -204,8 +204,7 @@ def load_all() -> dict[str, Check]:
     """Import every module of dvdoctor.checks once, so each registers its check."""
     from .. import checks as package  # type: ignore[attr-defined]
 
-    for info in pkgutil.iter_modules(package.__path__):
-        importlib.import_module(f"{package.__name__}.{info.name}")
+    import_all(package)
     return dict(sorted(REGISTRY.items()))
 
 
