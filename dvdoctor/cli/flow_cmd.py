@@ -49,7 +49,7 @@ def _flow_setup(ctx: typer.Context, ignore: List[str], verify=False, lock: bool 
 
 def _collect(opts: Options):
     """How a flow collects facts again: quietly, from what the options name (the flow says what to read)."""
-    return lambda verify, copies=True: gather(opts, no_pod=False, verify=verify, quiet=True, copies=copies)
+    return lambda verify, copies=True, pod=True: gather(opts, no_pod=not pod, verify=verify, quiet=True, copies=copies)
 
 
 def _start(opts: Options, cluster, facts, phase: str, ignore: List[str], fix: bool, yes: bool, console: Console,

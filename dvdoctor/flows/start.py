@@ -31,7 +31,7 @@ from .gate import preflight
 class Collect(Protocol):
     """Facts again, quietly, from the cluster or lab the command names (the command line's collector)."""
 
-    def __call__(self, verify: bool | ReadBack, copies: bool = True) -> Facts: ...
+    def __call__(self, verify: bool | ReadBack, copies: bool = True, pod: bool = True) -> Facts: ...
 
 
 def judged_by_gate(names: DvNames) -> frozenset[str]:
@@ -43,8 +43,9 @@ def judged_by_gate(names: DvNames) -> frozenset[str]:
 
 def collect_midway(collect: Collect) -> Callable[..., Facts]:
     """Facts again during a flow: no backup is read back unless asked (DV's pods are what is awaited),
-    and no copy is listed (what a flow reads mid-run is pods, backups and markers, never the copies)."""
-    return lambda verify=ReadBack(mode="recorded"): collect(verify, copies=False)
+    and no copy is listed (what a flow reads mid-run is pods, backups and markers, never the copies);
+    `pod=False`: no inspection pod either (the wait for DV's pods reads the objects alone)."""
+    return lambda verify=ReadBack(mode="recorded"), pod=True: collect(verify, copies=False, pod=pod)
 
 
 @dataclass(frozen=True)

@@ -141,3 +141,23 @@ def test_a_folder_dated_minutes_ahead_is_not_taken_for_the_new_backup(flow):
     assert flow.current() == new and f"backup {new} complete" in out, out
     assert (flow.bar / new / "dvdoctor-manifest.json").exists()
     assert (manifest.read_bytes() if manifest.exists() else None) == was  # the other folder's, untouched
+
+
+def test_the_wait_for_dvs_pods_starts_no_inspection_pod(flow, monkeypatch):
+    """After the job, DV's pods are awaited by reading the objects: each look of that wait once started
+    (and waited for) an inspection pod on the backup volume, which it never reads."""
+    from dvdoctor.cli import flow_cmd
+
+    looks: list[bool] = []
+    real_gather = flow_cmd.gather
+
+    def gather(opts, *, no_pod, **kwargs):
+        looks.append(no_pod)
+        return real_gather(opts, no_pod=no_pod, **kwargs)
+
+    monkeypatch.setattr(flow_cmd, "gather", gather)
+    code, out, _ = flow.backup("--yes")
+    assert code == 0, out
+    assert "DV's pods are ready" in out
+    assert looks[-1] is True  # the last look, the wait: no pod
+    assert looks.count(False) == 2  # the gate's, and the one that reads the new backup back
