@@ -186,7 +186,7 @@ def test_a_backup_needs_only_what_backup_is_granted(api, cluster, tmp_path):
     data = b.healthy()
     options = FlowOptions(timeout=10, log_dir=tmp_path, poll_seconds=0.05)
     run_backup(Facts(copy.deepcopy(data)), options, Console(file=io.StringIO()), runner(cluster, data, tmp_path),
-               lambda verify=False: collect(cluster, verify=verify))
+               lambda verify=False, pod=True: collect(cluster, verify=verify, use_pod=pod))
     assert any(r.method == "POST" and "/jobs" in r.path and r.json()["metadata"]["name"] == "dv-backup-job"
                for r in api.requests if r.method == "POST")
     assert any(r.method == "PATCH" and "/deployments/" in r.path for r in api.requests)
@@ -201,7 +201,7 @@ def test_a_failed_backup_cleans_up_with_what_backup_is_granted(api, cluster, tmp
     data = b.healthy()
     code = run_backup(Facts(copy.deepcopy(data)), FlowOptions(timeout=10, log_dir=tmp_path, poll_seconds=0.05),
                       Console(file=io.StringIO()), runner(cluster, data, tmp_path),
-                      lambda verify=False: collect(cluster, verify=verify))
+                      lambda verify=False, pod=True: collect(cluster, verify=verify, use_pod=pod))
     assert code == 1
     assert api.requests_to("DELETE", r"/jobs/dv-backup-job$")
     assert uncovered(api, BACKUP) == []
@@ -217,7 +217,7 @@ def test_a_restore_needs_only_what_restore_is_granted(api, cluster, tmp_path):
     after["engine"]["markers"] = [marker(".bar_restored.txt")]
     run_restore(facts, backups(facts.bar, facts.names)[-1], FlowOptions(timeout=10, log_dir=tmp_path, poll_seconds=0.05,
                                                                        ready_timeout=0),
-                Console(file=io.StringIO()), runner(cluster, data, tmp_path), lambda: Facts(copy.deepcopy(after)))
+                Console(file=io.StringIO()), runner(cluster, data, tmp_path), lambda pod=True: Facts(copy.deepcopy(after)))
     assert any(r.method == "POST" and r.path.endswith("/jobs") and r.json()["metadata"]["name"] == "dv-restore-job"
                for r in api.requests if r.method == "POST")
     assert api.requests_to("GET", r"/pods/dv-engine-0/exec$")  # the post-restore steps in dv-engine-0
