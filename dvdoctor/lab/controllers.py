@@ -17,6 +17,7 @@ import secrets
 import shutil
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Iterator
 
 from ..cluster import k8s
 from ..core.units import parse_quantity, parse_time
@@ -459,25 +460,21 @@ class Controllers:
         file is not read again: every API read of a live kind runs this pass, and parsing each pod at
         each look was most of what a lab's API cost."""
         with self.store.locked():
-            for path, version in self.store.versions("pods"):
-                if self._settled.get(path) == version:
-                    continue
-                pod = self.store.read_file(path)
-                if pod is None:
-                    continue
+            for path, version, pod in self._unsettled("pods"):
                 if self.refresh_pod(pod):
                     self.store.write("pods", pod)
                 elif self._pod_settled(pod):
                     self._settled[path] = version
-            for path, version in self.store.versions("jobs"):
-                if self._settled.get(path) == version:
-                    continue
-                job = self.store.read_file(path)
-                if job is None:
-                    continue
+            for path, version, job in self._unsettled("jobs"):
                 self.reconcile_job(job)
                 if k8s.job_state(job) != "active" and job["spec"].get("ttlSecondsAfterFinished") is None:
                     self._settled[path] = version
+
+    def _unsettled(self, kind: str) -> Iterator[tuple[Path, tuple[int, int, int], dict]]:
+        """Each stored object of the kind, with its file and version, but those seen settled in that version."""
+        for path, version in self.store.versions(kind):
+            if self._settled.get(path) != version and (obj := self.store.read_file(path)) is not None:
+                yield path, version, obj
 
     def _pod_settled(self, pod: dict) -> bool:
         """Nothing but a new version of the pod's object changes its status: it ended, or it has no process."""
