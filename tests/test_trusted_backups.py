@@ -97,14 +97,6 @@ def test_a_whole_outer_tarball_with_a_cut_inner_one_is_damaged(root):
     assert v.why.startswith("its dv_backup_dv_engine.tar.gz does not read back: ")
 
 
-def test_a_cut_inner_tarball_is_named_by_gzips_words_alone(root):
-    """The inner listing is `tar -tz`, which adds that gzip failed to gzip's own words: only gzip's stay."""
-    backup(b.bar_of(root), cut_inner="dv_backup_dv_engine.tar.gz")
-    v = verdict(root)
-    assert "unexpected end of file" in v.why
-    assert "Child returned status" not in v.why and "not recoverable" not in v.why
-
-
 def test_an_outer_tarball_without_a_component_is_damaged(root):
     backup(b.bar_of(root), members=COMPONENTS[:1])
     assert verdict(root).why == "it holds no dv_backup_dv_engine.tar.gz"
@@ -217,3 +209,41 @@ def test_backups_keeps_only_valid_timestamp_folders(root):
     (bar / "２０２１-01-22-19-27-31").mkdir()  # full-width digits: \d would take them
     items = backups(b.run_bar_probe(root), DEFAULT.names)
     assert [x.timestamp for x in items] == [OLDER]
+
+
+def _with_component(bar: Path, name: str, content: bytes) -> None:
+    """The backup at b.TS, its component `name` replaced by `content` and the combined tarball made again."""
+    folder = bar / b.TS
+    (folder / name).write_bytes(content)
+    with tarfile.open(folder / "dv_backup.tar.gz", "w:gz") as tar:
+        for member in COMPONENTS:
+            tar.add(folder / member, arcname=member)
+
+
+@pytest.mark.parametrize("content", [
+    gzip.compress(b""),  # an empty output gzipped: `tar -tz` calls it an empty archive
+    gzip.compress(b"tar: cannot open: No space left on device\n"),  # a short message, not a tar
+    gzip.compress(b"\0" * 511),
+], ids=["empty", "short-text", "511-zeros"])
+def test_a_component_that_unpacks_to_no_tar_is_damaged(root, content):
+    """Break-it, session 13: a probe that listed components with `tar -tzf -` called these good, and
+    prune then removed the real good backup beside them."""
+    backup(b.bar_of(root))
+    _with_component(b.bar_of(root), "dv_backup_dv_metastore.tar.gz", content)
+    v = verdict(root)
+    assert v.state == DAMAGED and v.why.startswith("its dv_backup_dv_metastore.tar.gz does not read back: ")
+
+
+def test_a_component_whose_gzip_is_cut_after_the_tars_end_is_damaged(root):
+    """The tar ends (a large blocking factor pads it) before its gzip stream does: gzip's CRC and
+    length at the very end are read too (`tar -tz` stopped at the end-of-archive and never saw them)."""
+    backup(b.bar_of(root))
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.GNU_FORMAT) as tar:
+        info = tarfile.TarInfo("versioned/a")
+        info.size = 10
+        tar.addfile(info, io.BytesIO(b"0123456789"))
+    padded = buf.getvalue() + b"\0" * (256 * 512)
+    _with_component(b.bar_of(root), "dv_backup_dv_engine.tar.gz", gzip.compress(padded)[:-6])
+    v = verdict(root)
+    assert v.state == DAMAGED

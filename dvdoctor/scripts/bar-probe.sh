@@ -122,20 +122,19 @@ for ts in ${order[@]+"${order[@]}"}; do
 done
 
 # One streamed pass over a combined tarball, in constant memory, nothing written to disk: its bytes
-# go to sha256sum and to `tar -xz`, which hands each member on stdin to MEMBER_CHECK (tar runs the
-# command's text with `/bin/sh -c`, so it is POSIX sh); a component tarball inside is listed there by `tar -tz` (gzip's CRC and tar's
-# structure, to their very end: tar fails when the gzip it runs does; the message is gzip's, without
-# tar's lines that only say so). Its messages go to a file in the read-back's folder (no command
-# substitution: a process less for every member).
+# go to sha256sum and to `tar -xz`, which hands each member to MEMBER_CHECK on stdin; a component
+# tarball inside is gunzipped and listed there (gzip's CRC and tar's structure, to their very end).
+# Not `tar -tz` there: GNU tar calls a stream under 512 bytes an empty archive (exit 0), and stops
+# at the end-of-archive without gzip's CRC; `gzip -dc | tar -tf -` with pipefail sees both.
 export DVDOCTOR_COMPONENTS="$COMPONENTS"
-export DVDOCTOR_MEMBER_CHECK='n="${TAR_FILENAME#./}"
+export DVDOCTOR_MEMBER_CHECK='set -o pipefail
+n="${TAR_FILENAME#./}"
 for c in $DVDOCTOR_COMPONENTS; do
   [ "$n" = "$c" ] || continue
-  if tar -tzf - > /dev/null 2> "$DVDOCTOR_READBACK/member-err"; then printf "%s\t1\t\n" "$n"; exit 0; fi
-  m=$(grep -v -e "^tar: Child returned status" -e "^tar: Error is not recoverable" "$DVDOCTOR_READBACK/member-err")
-  printf "%s\t0\t%s\n" "$n" "$(printf "%s" "$m" | tr "\t\n" "  " | tail -c 300)"
+  if out=$( { gzip -dc | tar -tf - > /dev/null; } 2>&1 ); then printf "%s\t1\t\n" "$n"
+  else printf "%s\t0\t%s\n" "$n" "$(printf "%s" "$out" | tr "\t\n" "  " | tail -c 300)"; fi
 done
-exec cat > /dev/null'
+cat > /dev/null'
 
 # read_back TARBALL: sets rb_state (good, damaged or unreadable), rb_sum (the sha256) and rb_why.
 read_back() {
@@ -148,7 +147,7 @@ read_back() {
   fi
   [ -r "$1" ] || { rm -rf "$tmp"; rb_state=unreadable rb_why="not readable by uid $EUID"; return; }
   mkfifo "$tmp/fifo"
-  ( { DVDOCTOR_READBACK="$tmp" tar -xzf - --to-command="$DVDOCTOR_MEMBER_CHECK" > "$tmp/members" 2> "$tmp/err"
+  ( { tar -xzf - --to-command='bash -c "$DVDOCTOR_MEMBER_CHECK"' > "$tmp/members" 2> "$tmp/err"
       printf '%s' "$?" > "$tmp/rc"; exec cat > /dev/null; } < "$tmp/fifo" ) &
   { tee "$tmp/fifo" | sha256sum > "$tmp/sum"; } < "$1"
   read -r rb_sum _ < "$tmp/sum"
@@ -177,8 +176,7 @@ read_any=""
 for ts in ${order[@]+"${order[@]}"}; do
   tarball="$bar/$ts/dv_backup.tar.gz"
   [ -f "$tarball" ] && [ ! -L "$tarball" ] || continue
-  stamp="${stamp_of["$ts/dv_backup.tar.gz"]:-}"  # as find printed it
-  [ -n "$stamp" ] || stamp=$(exec stat -c '%s:%Y' "$tarball")  # made since
+  stamp=$(exec stat -c '%s:%Y' "$tarball")  # now, not at the listing: an earlier read-back may take minutes
   size="${stamp%%:*}"
   printf 'stamp\t%s\t%s\n' "$ts" "$stamp"
   skip="${VERIFY_SKIP:-}"
@@ -212,11 +210,7 @@ for ts in ${order[@]+"${order[@]}"}; do
   done
   recorded=""
   manifest="$bar/$ts/dvdoctor-manifest.json"
-  if [ -f "$manifest" ]; then
-    record=""
-    IFS= read -r -d '' record 2>/dev/null < "$manifest"  # the whole file (JSON holds no NUL byte)
-    [[ "$record" == *"\"stamp\": \"$stamp\""* ]] && recorded=1
-  fi
+  [ -f "$manifest" ] && grep -qF "\"stamp\": \"$stamp\"" "$manifest" 2>/dev/null && recorded=1
   if [ -z "$also" ]; then
     case "${VERIFY:-recorded}" in
       all) ;;
