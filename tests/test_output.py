@@ -322,7 +322,7 @@ def test_waiting_for_dv_to_be_ready_says_so_with_a_timestamp_at_least_every_peri
     pod["status"]["conditions"][1]["status"] = "False"
     pod["status"]["containerStatuses"][0]["ready"] = False
     out = io.StringIO()
-    assert dv_ready(0.35, lambda: b.Facts(data), output.console(file=out), every=0.1) is False
+    assert dv_ready(0.35, lambda pod=True: b.Facts(data), output.console(file=out), every=0.1) is False
     lines = out.getvalue().splitlines()
     waiting = [line for line in lines if "waiting for DV's pods to be ready" in line]
     assert len(waiting) >= 2, lines  # nothing silent for longer than the period

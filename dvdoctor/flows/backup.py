@@ -273,7 +273,7 @@ def run_backup(facts: Facts, options: FlowOptions, console: Console, runner: Run
             console.print(f"[green]✓[/] backup {newest.timestamp} complete and read back (inner tarballs included): "
                           f"{human_bytes(newest.size())} in {outcome.seconds:.0f} s; {names.symlink} points at it")
             write_manifest(runner, facts, newest, s.verdicts[newest.timestamp], console)
-            code = 0 if dv_ready(options.ready_timeout, lambda: collect_again(pod=False), console) else 1
+            code = 0 if dv_ready(options.ready_timeout, collect_again, console) else 1
         except (KeyboardInterrupt, Interrupted):
             code = 130
             if not stop_interrupted_job(runner, facts, job_name, collect_again, console):
@@ -314,7 +314,7 @@ def see_dv_back(options: FlowOptions, collect_again, console: Console) -> None:
     then for `dvdoctor check` (dv-pods-not-ready) to tell.
     """
     try:
-        if not dv_ready(min(options.ready_timeout, ABORT_READY_SECONDS), lambda: collect_again(pod=False), console):
+        if not dv_ready(min(options.ready_timeout, ABORT_READY_SECONDS), collect_again, console):
             console.print("  they start on their own now that the marker is gone (DV may take up to 30 minutes); "
                           "`dvdoctor check` says when they are ready", soft_wrap=True)
     except (KeyboardInterrupt, Interrupted, DvdoctorError):

@@ -122,11 +122,11 @@ def run_dv_job(runner: Runner, facts: Facts, job_name: str, options: FlowOptions
     return outcome
 
 
-def dv_ready(timeout: float, collect_pods: Callable[[], Facts], console: Console, every: float = 60.0) -> bool:
+def dv_ready(timeout: float, collect_again: Callable[..., Facts], console: Console, every: float = 60.0) -> bool:
     """Give DV's pods time to come back after a job stopped DV; say which are not ready when time is up.
 
-    `collect_pods` collects what `dv-pods-not-ready` judges, DV's pods and workloads: no inspection pod
-    (a flow's `collect_again(pod=False)`), which each look would otherwise start and wait for.
+    Each look collects with `pod=False`: `dv-pods-not-ready` judges DV's pods and workloads, and an
+    inspection pod on the backup volume, which each look would otherwise start and wait for, adds nothing.
 
     Up to --ready-timeout (600 s) may pass here: a timestamped line at least every `every` seconds
     says what is still not ready, so a log shows the run is alive and what it waits for.
@@ -135,7 +135,7 @@ def dv_ready(timeout: float, collect_pods: Callable[[], Facts], console: Console
     deadline = started + timeout
     said_at = started
     while True:
-        [result] = run_checks(collect_pods(), Run(phase="restore"), only=["dv-pods-not-ready"])
+        [result] = run_checks(collect_again(pod=False), Run(phase="restore"), only=["dv-pods-not-ready"])
         if result.status == "pass":
             console.print("[green]✓[/] DV's pods are ready")
             return True

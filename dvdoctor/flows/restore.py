@@ -182,7 +182,7 @@ def run_restore(facts: Facts, chosen: Backup, options: FlowOptions, console: Con
                           f"{escape(seen)}")
             console.print(f"[green]✓[/] restored {chosen.timestamp} in {outcome.seconds:.0f} s")
             checkpoints.reached("postflight")
-            return 0 if dv_ready(options.ready_timeout, lambda: collect_again(pod=False), console) and post_ok else 1
+            return 0 if dv_ready(options.ready_timeout, collect_again, console) and post_ok else 1
         except (KeyboardInterrupt, Interrupted):
             console.print(f"[yellow]interrupted: DV's restore job {job_name}, if it runs, is left to finish (stopped "
                           "half-way it would leave DV's data half-replaced); until it ends every dvdoctor change "

@@ -52,8 +52,6 @@ class Controllers:
         self.store = store
         #: file -> the version of it last seen settled (see reconcile)
         self._settled: dict[Path, tuple[int, int, int]] = {}
-        #: pod file -> (its version, the uid of the Job that controls it): see job_pods
-        self._controller_of: dict[Path, tuple[tuple[int, int, int], str | None]] = {}
 
     # ---- helpers ------------------------------------------------------------------------
     @property
@@ -319,21 +317,8 @@ class Controllers:
         self.store.remove("pods", k8s.name(pod))
 
     def job_pods(self, job: dict) -> list[dict]:
-        """The Job's pods (by the controller-uid label), parsing only the pods not known to be another's."""
         uid = job["metadata"]["uid"]
-        out = []
-        for path, version in self.store.versions("pods"):
-            seen = self._controller_of.get(path)
-            if seen is not None and seen[0] == version and seen[1] != uid:
-                continue
-            pod = self.store.read_file(path)
-            if pod is None:
-                continue
-            controller = (pod["metadata"].get("labels") or {}).get("controller-uid")
-            self._controller_of[path] = (version, controller)
-            if controller == uid:
-                out.append(pod)
-        return out
+        return [p for p in self.store.read_all("pods") if (p["metadata"].get("labels") or {}).get("controller-uid") == uid]
 
     # ---- jobs -----------------------------------------------------------------------------
     def reconcile_job(self, job: dict) -> None:

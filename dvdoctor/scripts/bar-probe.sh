@@ -71,15 +71,14 @@ if [ -n "$df_total" ]; then printf 'df\t%s\t%s\t%s\n' "$df_total" "$df_avail" "$
 used=$(exec du -sbD "$bar" 2>/dev/null)
 printf 'du\t%s\n' "${used%%$'\t'*}"
 # Names and link targets come NUL-terminated from find, so no byte in them can split a record. What
-# later steps need of an entry is kept: a regular file's size and whole-second mtime by path, the
-# restore-point link's target.
-declare -A stamp_of=()
+# later steps need of an entry is kept: a regular file's size by path, the restore-point link's target.
+declare -A size_of=()
 unset link_target
 while IFS= read -r -d '' meta && IFS= read -r -d '' path && IFS= read -r -d '' target; do
   read -r type size mtime mode uid <<< "$meta"
-  case "$type:$mtime" in
-    f:[0-9]*) stamp_of["$path"]="$size:${mtime%%.*}" ;;
-    l:*) [ "$path" = "$link" ] && link_target="$target" ;;
+  case "$type" in
+    f) size_of["$path"]="$size" ;;
+    l) [ "$path" = "$link" ] && link_target="$target" ;;
   esac
   enc_to path_f "$path"; enc_to target_f "$target"
   printf 'entry\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$type" "$size" "$mtime" "$mode" "$uid" "$path_f" "$target_f"
@@ -115,8 +114,8 @@ for ts in ${all_ts[@]+"${all_ts[@]}"}; do [ "$ts" = "$link_ts" ] || order+=("$ts
 for ts in ${order[@]+"${order[@]}"}; do
   manifest="$bar/$ts/dvdoctor-manifest.json"
   [ -f "$manifest" ] || continue
-  stamp="${stamp_of["$ts/dvdoctor-manifest.json"]:-}"
-  if [ -n "$stamp" ]; then size="${stamp%%:*}"; else size=$(exec stat -c '%s' "$manifest"); fi
+  size="${size_of["$ts/dvdoctor-manifest.json"]:-}"
+  [ -n "$size" ] || size=$(exec stat -c '%s' "$manifest")  # made since the listing
   if [ "$size" -le 65536 ]; then content=$(exec base64 -w0 < "$manifest"); else content=""; fi
   printf 'manifest\t%s\t%s\t%s\n' "$ts" "$size" "$content"
 done
