@@ -191,6 +191,16 @@ FILE_ROWS = [
     ({"c.yaml": DEEP_YAML}, ["--config", "{tmp}/c.yaml", "check", "--from", "{tmp}/none"], "nested deeper than 16 levels"),
     ({"c.yaml": ALIAS_BOMB},
      ["--config", "{tmp}/c.yaml", "check", "--from", "{tmp}/none"], "more than 100000 values"),
+    # Python refuses int() of more than 4300 decimal digits with a ValueError of its own
+    ({"c.yaml": "thresholds:\n  max_backup_age_hours: " + "9" * 5000 + "\n"},
+     ["--config", "{tmp}/c.yaml", "check", "--from", "{tmp}/none"], "c.yaml: not a dvdoctor config file: a number longer than"),
+    ({"facts.json": '{"schema": ' + "9" * 5000 + "}"}, ["check", "--from", "{tmp}/facts.json"],
+     "is not a JSON facts bundle: a number longer than 4300 digits"),
+    ({"kubeconfig": "clusters: " + "9" * 5000 + "\n"}, ["--kubeconfig", "{tmp}/kubeconfig", "check"],
+     "kubeconfig {tmp}/kubeconfig cannot be used: a number longer than"),
+    # YAML forbids control characters; PyYAML's message for one spans two lines and counts characters
+    *[({"c.yaml": f"names:\n  bar_pvc: dv{char}bar\n"}, ["--config", "{tmp}/c.yaml", "check", "--from", "{tmp}/none"],
+       f"c.yaml:2: not valid YAML: character #x{ord(char):04x} is not allowed") for char in ("\x00", "\x07", "\x1b")],
 ]
 
 

@@ -92,8 +92,12 @@ def parse(text: str, where: str = FILE_NAME, base: Path | None = None) -> SiteSe
         mark = exc.problem_mark or exc.context_mark
         line = f":{mark.line + 1}" if mark else ""
         raise UsageError(f"{where}{line}: not valid YAML: {exc.problem or exc.context}") from None
+    except yaml.reader.ReaderError as exc:  # a character YAML forbids (NUL, other controls): its line, not its offset
+        line = text.count("\n", 0, exc.position) + 1
+        raise UsageError(f"{where}:{line}: not valid YAML: character #x{exc.character:04x} is not allowed "
+                         "(control characters other than tab and line breaks)") from None
     except yaml.YAMLError as exc:
-        raise UsageError(f"{where}: not valid YAML: {exc}") from None
+        raise UsageError(f"{where}: not valid YAML: {' '.join(str(exc).split())}") from None
     if data is None:
         return SiteSettings()
     _no_duplicate_keys(root, where)

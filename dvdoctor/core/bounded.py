@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -73,6 +74,8 @@ def json_loads(text: str | bytes, max_bytes: int, max_depth: int = MAX_DEPTH) ->
         raise TooBig(f"nested deeper than {max_depth} levels, the most dvdoctor reads") from None
     except json.JSONDecodeError as exc:
         raise ValueError(f"not JSON: {exc}") from None
+    except ValueError as exc:
+        raise _too_many_digits(exc) from None
     check_depth(value, max_depth)
     return value
 
@@ -91,6 +94,16 @@ def yaml_load(text: str) -> Any:
         if "maximum nesting depth" in str(exc):
             raise TooBig(f"nested deeper than {MAX_DEPTH} levels, the most dvdoctor reads") from None
         raise
+    except ValueError as exc:
+        raise _too_many_digits(exc) from None
+
+
+def _too_many_digits(exc: ValueError) -> ValueError:
+    """int() of a decimal string longer than Python's limit (4300 digits) is its own ValueError, whose
+    message names sys.set_int_max_str_digits: said here as the bound it is."""
+    if "digits" not in str(exc):
+        return exc
+    return TooBig(f"a number longer than {sys.get_int_max_str_digits()} digits, which nothing dvdoctor reads can need")
 
 
 _LOADER: Any = None
