@@ -8,11 +8,17 @@ import json
 import pytest
 
 
-def grant(dv, target: str, account: str):
-    """Apply what `dvdoctor rbac --for TARGET --service-account ACCOUNT` prints; that account's kubeconfig."""
+def grant(dv, target: str, account: str, without: tuple[str, str] | None = None):
+    """Apply what `dvdoctor rbac --for TARGET --service-account ACCOUNT` prints (less `without`, a
+    (resource, verb) taken out of the Role); that account's kubeconfig."""
     printed = dv.dvdoctor("rbac", "--for", target, "--service-account", account, "-o", "json")
     assert printed.rc == 0, printed.output
-    dv.apply(printed.json["items"])
+    items = printed.json["items"]
+    if without:
+        rules = next(i for i in items if i["kind"] == "Role")["rules"]
+        hit = next(r for r in rules if without[0] in r["resources"] and without[1] in r["verbs"])
+        hit["verbs"].remove(without[1])
+    dv.apply(items)
     return dv.service_account_kubeconfig(account)
 
 
@@ -41,6 +47,18 @@ def test_a_check_account_gets_the_verdict_of_an_admin_without_a_refused_call(dv)
     inspected = dv.dvdoctor("check", "-o", "json", kubeconfig=config, timeout=170)
     reason = next(r["reason"] for r in inspected.json["results"] if r["id"] == "bar-low-space")
     assert "not scheduled" in reason and "forbidden" not in inspected.output.lower(), reason
+    assert not dv.api.list("Job", dv.name, "app.kubernetes.io/managed-by=dvdoctor")
+
+
+def test_an_account_that_may_not_watch_jobs_follows_its_inspection_job_to_its_end(dv):
+    """The server refuses the watch only once the Job exists: the wait then reads the Job instead of
+    deleting it with its pod half-way (on a node: the probe's write test left on the backup volume)."""
+    config = grant(dv, "check", "checker", without=("jobs", "watch"))
+    inspected = dv.dvdoctor("check", "-o", "json", kubeconfig=config, timeout=170)
+    reason = next(r["reason"] for r in inspected.json["results"] if r["id"] == "bar-low-space")
+    assert "not scheduled" in reason and "forbidden" not in reason.lower(), reason
+    permissions = next(r for r in inspected.json["results"] if r["id"] == "dvdoctor-permissions")
+    assert permissions["status"] in ("warn", "fail") and "watch batch/jobs" in " ".join(permissions["problems"][0]["evidence"]), permissions
     assert not dv.api.list("Job", dv.name, "app.kubernetes.io/managed-by=dvdoctor")
 
 
