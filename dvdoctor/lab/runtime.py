@@ -11,7 +11,6 @@ keep the setuid/setgid capabilities, which is what the image's `sudo` stand-in u
 
 from __future__ import annotations
 
-import functools
 import json
 import os
 import select
@@ -123,28 +122,25 @@ def launch(pod_dir: Path, argv: list[str], env: dict[str, str], cwd: Path) -> No
     """Start the pod's command detached (see runner.sh); returns once its pid is on disk.
 
     launch.json records what was started (argv, env, cwd), for whoever looks into a lab; the runner
-    gets them as its own argv, env and nothing else. The pid is the runner's own, written by it once
-    it leads its session and runs the script (no exec after that), so the lab never sees a pid whose
-    process is still on its way there: it waits for the file rather than for a parent to write it.
+    gets them as its own argv, env and nothing else. It leads a new session (the pod's process group,
+    which deleting the pod kills; no terminal's signal reaches it). The pid is the runner's own,
+    written by it once it runs the script: the lab never sees a pid whose process is still on its
+    way there (Popen may return before /proc shows the new program, whose command line `_alive`
+    reads). The runner is this process's child; the subprocess module reaps it at a later start, and
+    a runner that ended unreaped is a zombie, which `_alive` counts as ended.
     """
     write_atomic(pod_dir / "launch.json", json.dumps({"argv": argv, "env": env, "cwd": str(cwd)}, indent=2))
     (pod_dir / "log").touch()
-    subprocess.run([_setsid(), "-f", "/bin/sh", str(RUNNER), str(pod_dir), str(cwd), *argv], env=env,
-                   stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
+    try:
+        subprocess.Popen(["/bin/sh", str(RUNNER), str(pod_dir), str(cwd), *argv], env=env, start_new_session=True,
+                         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    except OSError as exc:
+        raise ClusterError(f"lab pod {pod_dir.name}: its process could not start: {exc.strerror or exc}") from None
     deadline = time.monotonic() + LAUNCH_SECONDS
-    while not (pod_dir / "pid").exists():
+    while _pid(pod_dir) is None:  # the runner writes it in one write: empty, then whole
         if time.monotonic() > deadline:
             raise ClusterError(f"lab pod {pod_dir.name}: its process wrote no pid within {LAUNCH_SECONDS} s")
         time.sleep(0.002)
-
-
-@functools.lru_cache(maxsize=1)
-def _setsid() -> str:
-    """util-linux setsid, found on this process's PATH (a pod's PATH is its image's)."""
-    found = shutil.which("setsid") or shutil.which("setsid", path="/usr/bin:/bin")
-    if not found:
-        raise ClusterError("the lab needs setsid (util-linux) to start a pod")
-    return found
 
 
 def _pid(pod_dir: Path) -> int | None:

@@ -125,15 +125,17 @@ done
 # tarball inside is gunzipped and listed there (gzip's CRC and tar's structure, to their very end).
 # Not `tar -tz` there: GNU tar calls a stream under 512 bytes an empty archive (exit 0), and stops
 # at the end-of-archive without gzip's CRC; `gzip -dc | tar -tf -` with pipefail sees both.
+# Few processes a member: tar's `sh -c` execs bash, the listing's messages go to a file (no command
+# substitution), and a component that read back whole has left nothing to drain (gzip read to its end).
 export DVDOCTOR_COMPONENTS="$COMPONENTS"
 export DVDOCTOR_MEMBER_CHECK='set -o pipefail
 n="${TAR_FILENAME#./}"
 for c in $DVDOCTOR_COMPONENTS; do
   [ "$n" = "$c" ] || continue
-  if out=$( { gzip -dc | tar -tf - > /dev/null; } 2>&1 ); then printf "%s\t1\t\n" "$n"
-  else printf "%s\t0\t%s\n" "$n" "$(printf "%s" "$out" | tr "\t\n" "  " | tail -c 300)"; fi
+  if { gzip -dc | tar -tf - > /dev/null; } 2> "$DVDOCTOR_READBACK/member-err"; then printf "%s\t1\t\n" "$n"; exit 0; fi
+  printf "%s\t0\t%s\n" "$n" "$(tr "\t\n" "  " < "$DVDOCTOR_READBACK/member-err" | tail -c 300)"
 done
-cat > /dev/null'
+exec cat > /dev/null'
 
 # read_back TARBALL: sets rb_state (good, damaged or unreadable), rb_sum (the sha256) and rb_why.
 read_back() {
@@ -146,7 +148,8 @@ read_back() {
   fi
   [ -r "$1" ] || { rm -rf "$tmp"; rb_state=unreadable rb_why="not readable by uid $EUID"; return; }
   mkfifo "$tmp/fifo"
-  ( { tar -xzf - --to-command='bash -c "$DVDOCTOR_MEMBER_CHECK"' > "$tmp/members" 2> "$tmp/err"
+  ( export DVDOCTOR_READBACK="$tmp"
+    { tar -xzf - --to-command='exec bash -c "$DVDOCTOR_MEMBER_CHECK"' > "$tmp/members" 2> "$tmp/err"
       printf '%s' "$?" > "$tmp/rc"; exec cat > /dev/null; } < "$tmp/fifo" ) &
   { tee "$tmp/fifo" | sha256sum > "$tmp/sum"; } < "$1"
   read -r rb_sum _ < "$tmp/sum"
