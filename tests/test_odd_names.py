@@ -77,6 +77,26 @@ def test_a_marker_name_with_a_newline_and_a_tab_survives_engine_probe(root):
     assert sorted(m["name"] for m in parsed["markers"]) == [".bar", "x\n.bar\t1\t2"]
 
 
+def test_a_job_template_reaches_the_facts_byte_for_byte_whatever_it_holds(root):
+    """engine-probe.sh sends a template as escaped text (read by the shell, no process), or base64
+    when it holds a NUL byte: backslashes, tabs, line breaks, carriage returns, `&` (bash 5.2 puts the
+    match there in a replacement) and what looks like an escape already all come back unchanged."""
+    templates = root / "opt" / "templates"
+    templates.mkdir(parents=True)
+    texts = {"plain.yaml": "kind: Job\nspec:\n  x: 1\n", "empty.yaml": "",
+             "odd.yaml": "a\\b\\\\c\td\r\ne & f && \\n \\t $HOME `x` %s \x1b\x0c\u2028é\\",
+             "nul.yaml": "before\x00after\n"}
+    for name, text in texts.items():
+        (templates / name).write_text(text)
+    argv = ["bash", "-c", probe.script("engine-probe.sh"), "engine-probe", "/mnt/none", "/opt/templates",
+            "/opt/none/dv-caching-bar.sh", *texts, "absent.yaml"]
+    out = subprocess.run(argv, env={"PATH": "/usr/bin:/bin", "DV_ROOT": str(root)}, capture_output=True,
+                         check=True, timeout=30).stdout.decode()
+    parsed = probe.parse_engine_probe(out)
+    assert parsed["templates"] == texts and parsed["missing_templates"] == ["absent.yaml"]
+    assert out.count("\ntemplatetext\t") == 3 and out.count("\ntemplate\tnul.yaml\t") == 1  # only the NUL one as base64
+
+
 @pytest.mark.parametrize("text", [
     "probe\tbar\t2\nentry\tf\tNaN\t1\t644\t0\tx\t\nend\n",  # a size that is no count
     "probe\tbar\t2\nentry\tf\t1\tnan\t644\t0\tx\t\nend\n",  # a time that is no time

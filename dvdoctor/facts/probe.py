@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 import math
+import re
 from dataclasses import dataclass
 from importlib import resources
 
@@ -163,6 +164,15 @@ def _manifest(size: int, encoded: str) -> dict:
     return {"size": size, "content": content}
 
 
+_ESCAPED = re.compile(r"\\([\\tnr])")
+_ESCAPES = {"\\": "\\", "t": "\t", "n": "\n", "r": "\r"}
+
+
+def _unescape(field_text: str) -> str:
+    """A template sent as text by engine-probe.sh: `\\`, `\t`, `\n` and `\r` back to what they stand for."""
+    return _ESCAPED.sub(lambda m: _ESCAPES[m.group(1)], field_text)
+
+
 def parse_engine_probe(text: str) -> dict:
     """Turn engine-probe.sh output into the `engine` facts: markers, templates, caching script."""
     rows, complete = _records(text)
@@ -178,6 +188,8 @@ def parse_engine_probe(text: str) -> dict:
             out["marker_dir_exists"] = False
         elif tag == "template" and len(rest) >= 2:
             out["templates"][rest[0]] = base64.b64decode(rest[1]).decode("utf-8", "replace")
+        elif tag == "templatetext" and len(rest) >= 2:
+            out["templates"][rest[0]] = _unescape(rest[1])
         elif tag == "notemplate" and rest:
             out["missing_templates"].append(rest[0])
         elif tag == "caching_script" and rest:

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Look inside dv-engine-0 for what the runbook checks with `oc rsh`: marker files and DV's BAR job
 # templates. Inputs as argv: MARKER_DIR TEMPLATE_DIR CACHING_SCRIPT TEMPLATE... ; DV_ROOT is the
-# lab's pod root (empty in a real pod). Templates are sent base64-encoded, one line each; a marker's
-# name is printed as is when plain, else as `=` and base64 of its bytes (any byte survives).
+# lab's pod root (empty in a real pod). A template is text, read by the shell itself (no process: this
+# runs at every `check`) and sent on one line with its backslashes, tabs, line breaks and carriage
+# returns escaped; one holding a NUL byte (which a shell variable cannot hold) is sent base64-encoded.
+# A marker's name is printed as is when plain, else as `=` and base64 of its bytes (any byte survives).
 set -u
 export LC_ALL=C
 enc_to() { # VAR VALUE -> VAR set to the field: a plain value costs no subshell
@@ -15,7 +17,7 @@ marker_dir="${DV_ROOT:-}$1"
 template_dir="${DV_ROOT:-}$2"
 caching_script="${DV_ROOT:-}$3"
 shift 3
-printf 'probe\tengine\t1\n'
+printf 'probe\tengine\t2\n'
 if [ -d "$marker_dir" ]; then
   while IFS= read -r -d '' meta && IFS= read -r -d '' name; do
     enc_to name_f "$name"
@@ -25,8 +27,15 @@ else
   printf 'nomarkerdir\n'
 fi
 for name in "$@"; do
-  if [ -f "$template_dir/$name" ]; then
-    printf 'template\t%s\t' "$name"; base64 -w0 < "$template_dir/$name"; printf '\n'  # no subshell
+  file="$template_dir/$name"
+  if [ -f "$file" ]; then
+    text=""
+    if ! IFS= read -r -d '' text < "$file"; then  # the end reached without a NUL byte: all of it is in text
+      text="${text//\\/\\\\}"; text="${text//$'\t'/\\t}"; text="${text//$'\n'/\\n}"; text="${text//$'\r'/\\r}"
+      printf 'templatetext\t%s\t%s\n' "$name" "$text"
+    else
+      printf 'template\t%s\t' "$name"; base64 -w0 < "$file"; printf '\n'  # no subshell
+    fi
   else
     printf 'notemplate\t%s\n' "$name"
   fi
