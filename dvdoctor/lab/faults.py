@@ -18,7 +18,7 @@ from typing import Callable, Iterable
 from ..cluster import k8s
 from ..core.errors import ClusterError, UsageError
 from ..core.names import REPLICAS_ANNOTATION
-from ..core.units import TIMESTAMP_FORMAT as TS_FORMAT, timestamp_time
+from ..core.units import TIMESTAMP_FORMAT as TS_FORMAT, is_timestamp, timestamp_time
 from . import contents, runtime, status
 from .cluster import LabCluster
 from .bar import MIB, backup_dirs, finished_job_pod, bar_job, du, engine_root, newest_backup_dir, set_bar_capacity
@@ -408,7 +408,11 @@ def _unreadable(lab: LabCluster) -> None:
 @fault("odd-backup-folders", "folders on the backup volume named with a newline and a tab, and one dated next year",
        needs=("bar-claim", "bar-writable"))
 def _odd_folders(lab: LabCluster) -> None:
-    future = (datetime.now(timezone.utc) + timedelta(days=365)).strftime(TS_FORMAT)
+    now = datetime.now(timezone.utc)
+    # switched on again, the same folder dated next year (a second later is another name)
+    future = next((d.name for d in sorted(bar_dir(lab).iterdir()) if is_timestamp(d.name)
+                   and timestamp_time(d.name) > now + timedelta(days=300)), None) \
+        or (now + timedelta(days=365)).strftime(TS_FORMAT)
     for name in ("copy of\nbackup", "2021-13-01-00-00-00\tkeep", future):
         folder = bar_dir(lab) / name
         folder.mkdir(exist_ok=True)  # switched on again: the same folders

@@ -157,6 +157,31 @@ def test_faults_that_add_backup_folders_combine(golden_lab, lab_dir):
     assert json.loads((lab_dir / "lab.json").read_text())["breaks"].count("odd-backup-folders") == 2
 
 
+def test_odd_folders_switched_on_again_a_second_later_date_no_second_folder_next_year(lab, monkeypatch):
+    """The folder dated next year was named from the clock: applied again across a second's boundary
+    (a busy machine) it made a second one, and the combined faults' count of folders flaked."""
+    from datetime import timedelta
+
+    from dvdoctor.lab import faults
+    from dvdoctor.lab.bar import backup_dirs
+
+    real = faults.datetime
+
+    class Later(real):  # the clock one second on at the second application
+        shift = 0
+
+        @classmethod
+        def now(cls, tz=None):
+            return real.now(tz) + timedelta(seconds=cls.shift)
+
+    monkeypatch.setattr(faults, "datetime", Later)
+    break_lab(lab.store.root, "odd-backup-folders")
+    Later.shift = 1
+    break_lab(lab.store.root, "odd-backup-folders")
+    next_year = [d.name for d in backup_dirs(lab.store) if d.name > real.now().strftime("%Y-%m-%d-%H-%M-%S")]
+    assert len(next_year) == 1, next_year
+
+
 def test_a_fault_that_fails_during_create_leaves_no_half_made_lab(lab_dir, monkeypatch):
     from dvdoctor.core.errors import ClusterError
     from dvdoctor.lab.faults import Fault
