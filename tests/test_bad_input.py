@@ -198,6 +198,22 @@ FILE_ROWS = [
      "is not a JSON facts bundle: a number longer than 4300 digits"),
     ({"kubeconfig": "clusters: " + "9" * 5000 + "\n"}, ["--kubeconfig", "{tmp}/kubeconfig", "check"],
      "kubeconfig {tmp}/kubeconfig cannot be used: a number longer than"),
+    # whole numbers past 64 bits from any of YAML's digit forms: float() overflowed on one (an event window
+    # of 401 digits), and the schema's message could not print one past 4300 digits (break-it, session 14)
+    *[({"c.yaml": f"{body}\n"}, ["--config", "{tmp}/c.yaml", "check", "--from", "{tmp}/none"],
+       f"c.yaml:{line}: {field}: {named}whole number of {bits} bits is not allowed")
+      for body, line, field, named, bits in (
+          ("thresholds:\n  event_window_minutes: 1" + "0" * 400, 2, "thresholds.event_window_minutes", "a ", 1329),
+          ("thresholds:\n  event_window_minutes: 1" + ":59" * 3000, 2, "thresholds.event_window_minutes", "a ", 17722),
+          ("thresholds:\n  space_margin: 0b" + "1" * 20000, 2, "thresholds.space_margin", "a ", 20000),
+          ("names:\n  engine_pod: 0x" + "f" * 5000, 2, "names.engine_pod", "a ", 20000),
+          ("suppressions:\n  - 0x" + "f" * 5000, 2, "suppressions[0]", "a ", 20000),
+          ("names:\n  ? 0x" + "f" * 5000 + "\n  : 1", 1, "names", "a key that is a ", 20000))],
+    # a number as a key (sorted beside text keys it was a TypeError), and a value of 6000 characters (one line to read)
+    ({"c.yaml": "names:\n  bar_pvc: x\n  7: y\n"}, ["--config", "{tmp}/c.yaml", "check", "--from", "{tmp}/none"],
+     "c.yaml:3: names[7]: unknown field"),
+    ({"c.yaml": "bar:\n  uid: 0o" + "7" * 6000 + "\n"}, ["--config", "{tmp}/c.yaml", "check", "--from", "{tmp}/none"],
+     "bar.uid: '0o777"),
     # YAML forbids control characters; PyYAML's message for one spans two lines and counts characters
     *[({"c.yaml": f"names:\n  bar_pvc: dv{char}bar\n"}, ["--config", "{tmp}/c.yaml", "check", "--from", "{tmp}/none"],
        f"c.yaml:2: not valid YAML: character #x{ord(char):04x} is not allowed") for char in ("\x00", "\x07", "\x1b")],
@@ -227,6 +243,7 @@ def test_odd_data_in_a_file_is_one_line_never_a_traceback(nowhere: Path, tmp_pat
     assert len(lines) == 1 and lines[0].startswith("dvdoctor: error: "), err
     assert named.replace("{tmp}", str(work)) in lines[0], lines[0]
     assert "Traceback" not in err and "cannot reach" not in lines[0]
+    assert len(lines[0]) < 600, lines[0][:200]  # one line to read, whatever the input's size
 
 
 def test_a_facts_file_larger_than_the_bound_is_refused_unread(nowhere: Path, tmp_path: Path, capsys, monkeypatch):

@@ -121,11 +121,22 @@ def _no_duplicate_keys(node: yaml.Node, where: str) -> None:
 
 
 def _finite(data: Any, root: yaml.Node, where: str) -> None:
-    """YAML's .nan and .inf are floats that pass every minimum and maximum: refused by name here."""
+    """YAML's .nan and .inf are floats that pass every minimum and maximum: refused by name here. So
+    is a whole number beyond 64 bits (YAML reads one from hex, octal, binary or base-60 digits too):
+    none is a setting, and past 4300 digits Python cannot even print one in a message."""
     path = non_finite(data)
-    if path is not None:
-        raise UsageError(f"{where}:{_line(root, path)}: {_field(path)}: {_node(root, path)[0].value!r} is not allowed; "
+    if path is None:
+        return
+    value = data
+    for step in path:
+        value = value[step]
+    at = f"{where}:{_line(root, path)}: {_field(path)}"
+    if isinstance(value, float):
+        raise UsageError(f"{at}: {_node(root, path)[0].value!r} is not allowed; "
                          "give a finite number (NaN and infinities mean nothing as a limit)")
+    bits = max(abs(k).bit_length() for k in value if isinstance(k, int)) if isinstance(value, dict) else abs(value).bit_length()
+    raise UsageError(f"{at}: a {'key that is a ' if isinstance(value, dict) else ''}whole number of {bits} bits is not "
+                     "allowed; no setting takes one beyond 64 bits")
 
 
 def _whole_pattern(validator, pattern: str, instance: Any, schema: dict):
@@ -163,7 +174,7 @@ def _error_path(err) -> list:
     path = list(err.absolute_path)
     if err.validator == "additionalProperties" and isinstance(err.instance, dict):
         allowed = set(err.schema.get("properties", {}))
-        extra = sorted(k for k in err.instance if k not in allowed)
+        extra = sorted((k for k in err.instance if k not in allowed), key=str)  # a key may be a number
         if extra:
             path.append(extra[0])
     return path
@@ -176,13 +187,18 @@ def _message(err) -> str:
         return f"{missing[0]!r} is missing" + (f"; give {desc}" if desc else "")
     if err.validator == "additionalProperties":
         allowed = sorted(err.schema.get("properties", {}))
-        extra = next((k for k in sorted(err.instance) if k not in allowed), "")
+        extra = next((k for k in sorted(err.instance, key=str) if k not in allowed), "")  # a key may be a number
         close = difflib.get_close_matches(str(extra), allowed, n=1)
         hint = f"did you mean {close[0]}? " if close else ""
         return f"unknown field; {hint}allowed here: {', '.join(allowed)}"
     if err.validator in _FORM and err.schema.get("description"):
-        return f"{err.instance!r} is not allowed; expected {err.schema['description']}"
-    return err.message
+        return f"{_short(repr(err.instance))} is not allowed; expected {err.schema['description']}"
+    return _short(err.message)
+
+
+def _short(text: str, limit: int = 120) -> str:
+    """A value as the message shows it: a 6000-character one cut to its start, so the line stays one to read."""
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
 
 
 def _field(path: list) -> str:
@@ -198,7 +214,7 @@ def _node(root: yaml.Node, path: list) -> tuple[yaml.Node, yaml.Node | None]:
     node, key_node = root, None
     for part in path:
         if isinstance(node, yaml.MappingNode):
-            match = next(((k, v) for k, v in node.value if k.value == part), None)
+            match = next(((k, v) for k, v in node.value if k.value == str(part)), None)  # a key may be a number
             if match is None:
                 break
             key_node, node = match

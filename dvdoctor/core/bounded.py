@@ -134,18 +134,32 @@ def _no_constant(name: str) -> Any:
     raise ValueError(f"not JSON: {name} is not a number JSON allows")
 
 
+#: Whole numbers past 64 bits are no count, size, uid or limit dvdoctor takes; YAML reads them from
+#: hex, octal, binary or base-60 digits too, and past 4300 digits Python cannot even print one.
+MAX_WHOLE = 2**63
+
+
 def non_finite(value: Any) -> list[Any] | None:
-    """The path to the first NaN or infinity in a structure (YAML's .nan, .inf), or None."""
+    """The path to the first number no setting can hold in a structure: NaN or an infinity (YAML's
+    .nan, .inf), or a whole number beyond 64 bits; None when there is none."""
     stack: list[tuple[Any, list[Any]]] = [(value, [])]
     while stack:
         item, path = stack.pop()
         if isinstance(item, float) and not math.isfinite(item):
             return path
+        if _too_whole(item):
+            return path
         if isinstance(item, dict):
+            if any(_too_whole(k) for k in item):  # a key: the mapping's path
+                return path
             stack.extend((v, path + [k]) for k, v in reversed(list(item.items())))
         elif isinstance(item, list):
             stack.extend((v, path + [i]) for i, v in reversed(list(enumerate(item))))
     return None
+
+
+def _too_whole(item: Any) -> bool:
+    return isinstance(item, int) and not isinstance(item, bool) and not -MAX_WHOLE <= item <= MAX_WHOLE
 
 
 def _size(n: int) -> str:
