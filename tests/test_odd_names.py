@@ -85,7 +85,7 @@ def test_a_job_template_reaches_the_facts_byte_for_byte_whatever_it_holds(root):
     templates.mkdir(parents=True)
     texts = {"plain.yaml": "kind: Job\nspec:\n  x: 1\n", "empty.yaml": "",
              "odd.yaml": "a\\b\\\\c\td\r\ne & f && \\n \\t $HOME `x` %s \x1b\x0c\u2028é\\",
-             "nul.yaml": "before\x00after\n"}
+             "nul.yaml": "before\x00after\n", "big.yaml": "a\\\tb\n" * 20_000}  # big: over 64 KiB, sent base64
     for name, text in texts.items():
         (templates / name).write_text(text)
     argv = ["bash", "-c", probe.script("engine-probe.sh"), "engine-probe", "/mnt/none", "/opt/templates",
@@ -94,7 +94,7 @@ def test_a_job_template_reaches_the_facts_byte_for_byte_whatever_it_holds(root):
                          check=True, timeout=30).stdout.decode()
     parsed = probe.parse_engine_probe(out)
     assert parsed["templates"] == texts and parsed["missing_templates"] == ["absent.yaml"]
-    assert out.count("\ntemplatetext\t") == 3 and out.count("\ntemplate\tnul.yaml\t") == 1  # only the NUL one as base64
+    assert out.count("\ntemplatetext\t") == 3 and out.count("\ntemplate\t") == 2  # the NUL one and the big one as base64
 
 
 @pytest.mark.parametrize("text", [

@@ -224,7 +224,8 @@ def _with_component(bar: Path, name: str, content: bytes) -> None:
     gzip.compress(b""),  # an empty output gzipped: `tar -tz` calls it an empty archive
     gzip.compress(b"tar: cannot open: No space left on device\n"),  # a short message, not a tar
     gzip.compress(b"\0" * 511),
-], ids=["empty", "short-text", "511-zeros"])
+    gzip.compress(b"\0" * 10240),  # a valid tar of no file (break-it, session 14: it read back good)
+], ids=["empty", "short-text", "511-zeros", "empty-archive"])
 def test_a_component_that_unpacks_to_no_tar_is_damaged(root, content):
     """Break-it, session 13: a probe that listed components with `tar -tzf -` called these good, and
     prune then removed the real good backup beside them."""
@@ -247,3 +248,26 @@ def test_a_component_whose_gzip_is_cut_after_the_tars_end_is_damaged(root):
     _with_component(b.bar_of(root), "dv_backup_dv_engine.tar.gz", gzip.compress(padded)[:-6])
     v = verdict(root)
     assert v.state == DAMAGED
+
+
+@pytest.mark.parametrize("spoil", ["crc", "cut"])
+def test_a_combined_tarball_whose_gzip_fails_after_the_tars_end_is_damaged(root, spoil):
+    """Break-it, session 14: `tar -xz` stopped at the end-of-archive, and its gzip, killed by SIGPIPE
+    before reaching its CRC when more than a pipe's worth followed, was no error to tar: a combined
+    tarball with a bad CRC (or cut short after the tar's end) read back good, and prune planned to
+    remove the good backup beside it."""
+    tarball = backup(b.bar_of(root))
+    folder = tarball.parent
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        for name in COMPONENTS:
+            tar.add(folder / name, arcname=name)
+    packed = bytearray(gzip.compress(buf.getvalue() + b"\0" * 3_000_000))
+    if spoil == "crc":
+        packed[-8] ^= 0xFF  # gzip's CRC-32 of the data, in its last 8 bytes
+    else:
+        del packed[-6:]
+    tarball.write_bytes(bytes(packed))
+    v = verdict(root)
+    assert v.state == DAMAGED and v.why.startswith("reading it: "), (v.state, v.why)
+    assert ("crc error" if spoil == "crc" else "unexpected end of file") in v.why

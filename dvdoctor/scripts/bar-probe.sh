@@ -127,19 +127,21 @@ done
 # at the end-of-archive without gzip's CRC; `gzip -dc | tar -tf -` with pipefail sees both.
 # Few processes a member: tar's `sh -c` execs bash, the listing's messages go to a file (no command
 # substitution), and a component that read back whole has left nothing to drain (gzip read to its end).
+# A component that lists no file at all (a valid but empty archive) is no backup of anything: damaged.
 export DVDOCTOR_COMPONENTS="$COMPONENTS"
 export DVDOCTOR_MEMBER_CHECK='set -o pipefail
 n="${TAR_FILENAME#./}"
 for c in $DVDOCTOR_COMPONENTS; do
   [ "$n" = "$c" ] || continue
-  if { gzip -dc | tar -tf - > /dev/null; } 2> "$DVDOCTOR_READBACK/member-err"; then printf "%s\t1\t\n" "$n"; exit 0; fi
+  if { gzip -dc | tar -tf - | { IFS= read -r _ || { echo "an empty archive (no file in it)" >&2; exit 1; }; exec cat > /dev/null; }
+     } 2> "$DVDOCTOR_READBACK/member-err"; then printf "%s\t1\t\n" "$n"; exit 0; fi
   printf "%s\t0\t%s\n" "$n" "$(tr "\t\n" "  " < "$DVDOCTOR_READBACK/member-err" | tail -c 300)"
 done
 exec cat > /dev/null'
 
 # read_back TARBALL: sets rb_state (good, damaged or unreadable), rb_sum (the sha256) and rb_why.
 read_back() {
-  local tmp rc name ok msg part found
+  local tmp rc gz name ok msg part found
   rb_sum="" rb_why=""
   tmp="${TMPDIR:-/tmp}/dvdoctor-readback.$$.$RANDOM$RANDOM"
   # mkdir, never an existing path (a link planted there included), 0700 as mktemp -d makes it
@@ -148,15 +150,21 @@ read_back() {
   fi
   [ -r "$1" ] || { rm -rf "$tmp"; rb_state=unreadable rb_why="not readable by uid $EUID"; return; }
   mkfifo "$tmp/fifo"
+  # gzip outside tar, and tar's input drained once it has read the archive's end: `tar -xz` stopped at
+  # the end-of-archive, and its gzip, killed by SIGPIPE before its CRC when more than a pipe's worth
+  # followed, was no error to tar (a combined tarball with a bad CRC read back good). Both statuses count.
   ( export DVDOCTOR_READBACK="$tmp"
-    { tar -xzf - --to-command='exec bash -c "$DVDOCTOR_MEMBER_CHECK"' > "$tmp/members" 2> "$tmp/err"
-      printf '%s' "$?" > "$tmp/rc"; exec cat > /dev/null; } < "$tmp/fifo" ) &
+    exec < "$tmp/fifo"
+    { gzip -dc | { tar -xf - --to-command='exec bash -c "$DVDOCTOR_MEMBER_CHECK"' > "$tmp/members"; rc=$?
+                   cat > /dev/null; exit "$rc"; }
+      printf '%s %s' "${PIPESTATUS[1]}" "${PIPESTATUS[0]}" > "$tmp/rc"; } 2> "$tmp/err"
+    exec cat > /dev/null ) &
   { tee "$tmp/fifo" | sha256sum > "$tmp/sum"; } < "$1"
   read -r rb_sum _ < "$tmp/sum"
   wait $!
-  rc='?'
-  read -r rc 2>/dev/null < "$tmp/rc"  # written without a newline: read says EOF, rc holds it
-  if [ "$rc" != 0 ]; then
+  rc='?' gz='?'
+  read -r rc gz 2>/dev/null < "$tmp/rc"  # written without a newline: read says EOF, both are set
+  if [ "$rc" != 0 ] || [ "$gz" != 0 ]; then
     rb_state=damaged rb_why="reading it: $(flat < "$tmp/err")"
     rm -rf "$tmp"; return
   fi

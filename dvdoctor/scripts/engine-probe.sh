@@ -3,7 +3,8 @@
 # templates. Inputs as argv: MARKER_DIR TEMPLATE_DIR CACHING_SCRIPT TEMPLATE... ; DV_ROOT is the
 # lab's pod root (empty in a real pod). A template is text, read by the shell itself (no process: this
 # runs at every `check`) and sent on one line with its backslashes, tabs, line breaks and carriage
-# returns escaped; one holding a NUL byte (which a shell variable cannot hold) is sent base64-encoded.
+# returns escaped; one holding a NUL byte (which a shell variable cannot hold) or larger than 64 KiB is
+# sent base64-encoded.
 # A marker's name is printed as is when plain, else as `=` and base64 of its bytes (any byte survives).
 set -u
 export LC_ALL=C
@@ -30,7 +31,10 @@ for name in "$@"; do
   file="$template_dir/$name"
   if [ -f "$file" ]; then
     text=""
-    if ! IFS= read -r -d '' text < "$file"; then  # the end reached without a NUL byte: all of it is in text
+    # at most 64 KiB as text (a DV template is a few KiB; the escaping below slows with the square of
+    # the size): read stops at a NUL byte or at 64 KiB + 1 with status 0, and only the end of a smaller
+    # file without a NUL gives 1, when all of it is in text
+    if ! IFS= read -r -d '' -n 65537 text < "$file" && [ "${#text}" -le 65536 ]; then
       text="${text//\\/\\\\}"; text="${text//$'\t'/\\t}"; text="${text//$'\n'/\\n}"; text="${text//$'\r'/\\r}"
       printf 'templatetext\t%s\t%s\n' "$name" "$text"
     else
