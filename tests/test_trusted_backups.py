@@ -271,3 +271,46 @@ def test_a_combined_tarball_whose_gzip_fails_after_the_tars_end_is_damaged(root,
     v = verdict(root)
     assert v.state == DAMAGED and v.why.startswith("reading it: "), (v.state, v.why)
     assert ("crc error" if spoil == "crc" else "unexpected end of file") in v.why
+
+
+def _tar_gz(members: list[tuple[tarfile.TarInfo, bytes | None]]) -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        for info, data in members:
+            tar.addfile(info, io.BytesIO(data) if data is not None else None)
+    return gzip.compress(buf.getvalue())
+
+
+def _info(name: str, kind: bytes = tarfile.REGTYPE, size: int = 0, link: str = "") -> tarfile.TarInfo:
+    info = tarfile.TarInfo(name)
+    info.type, info.size, info.linkname = kind, size, link
+    return info
+
+
+@pytest.mark.parametrize("members", [
+    [(_info("versioned", tarfile.DIRTYPE), None)],
+    [(_info("versioned", tarfile.DIRTYPE), None), (_info("versioned/dump.sql"), b"")],
+    [(_info("versioned/dump.sql", tarfile.SYMTYPE, link="/nowhere"), None)],
+], ids=["a-folder-only", "an-empty-file", "a-link-only"])
+def test_a_component_with_no_file_of_data_is_damaged(root, members):
+    """Break-it, session 14: a dump that wrote nothing leaves a component that lists a folder, a link or
+    an empty file; it read back good (it lists something), and prune planned to remove the good one."""
+    backup(b.bar_of(root))
+    _with_component(b.bar_of(root), "dv_backup_dv_metastore.tar.gz", _tar_gz(members))
+    v = verdict(root)
+    assert v.state == DAMAGED and "no file with data in it" in v.why, (v.state, v.why)
+
+
+@pytest.mark.parametrize("kind", [tarfile.SYMTYPE, tarfile.DIRTYPE, tarfile.LNKTYPE, tarfile.FIFOTYPE])
+def test_a_component_followed_by_a_member_of_its_name_that_is_not_a_file_is_damaged(root, kind):
+    """Break-it, session 14: tar hands only regular files to the check, and extracting keeps the last
+    member of a name: a good component followed by a link (or a folder, a fifo) of its name read back
+    good, and the restore would have found no tarball there."""
+    folder = backup(b.bar_of(root)).parent
+    name = "dv_backup_dv_metastore.tar.gz"
+    members = [(_info(name, size=(folder / name).stat().st_size), (folder / name).read_bytes()),
+               (_info(name, kind, link="/nonexistent" if kind in (tarfile.SYMTYPE, tarfile.LNKTYPE) else ""), None),
+               (_info(COMPONENTS[1], size=(folder / COMPONENTS[1]).stat().st_size), (folder / COMPONENTS[1]).read_bytes())]
+    (folder / "dv_backup.tar.gz").write_bytes(_tar_gz(members))
+    v = verdict(root)
+    assert v.state == DAMAGED and v.why.startswith(f"its {name} is also a member that is not a file"), (v.state, v.why)

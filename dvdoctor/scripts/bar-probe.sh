@@ -127,13 +127,18 @@ done
 # at the end-of-archive without gzip's CRC; `gzip -dc | tar -tf -` with pipefail sees both.
 # Few processes a member: tar's `sh -c` execs bash, the listing's messages go to a file (no command
 # substitution), and a component that read back whole has left nothing to drain (gzip read to its end).
-# A component that lists no file at all (a valid but empty archive) is no backup of anything: damaged.
+# A component that holds no regular file with data (a valid but empty archive, only a folder, links or
+# empty files: what a dump that wrote nothing leaves) is no backup of anything: damaged. The verbose
+# listing's first such file ends the look (`-rw-r--r-- owner/group SIZE date time name`), the rest drained.
 export DVDOCTOR_COMPONENTS="$COMPONENTS"
-export DVDOCTOR_MEMBER_CHECK='set -o pipefail
+export DVDOCTOR_MEMBER_CHECK='set -o pipefail -f
 n="${TAR_FILENAME#./}"
 for c in $DVDOCTOR_COMPONENTS; do
   [ "$n" = "$c" ] || continue
-  if { gzip -dc | tar -tf - | { IFS= read -r _ || { echo "an empty archive (no file in it)" >&2; exit 1; }; exec cat > /dev/null; }
+  if { gzip -dc | tar -tvf - | { while IFS= read -r line; do
+                                    case "$line" in -*) set -- $line; [ "${3:-0}" = 0 ] || exec cat > /dev/null ;; esac
+                                  done
+                                  echo "no file with data in it (empty, or only folders, links or empty files)" >&2; exit 1; }
      } 2> "$DVDOCTOR_READBACK/member-err"; then printf "%s\t1\t\n" "$n"; exit 0; fi
   printf "%s\t0\t%s\n" "$n" "$(tr "\t\n" "  " < "$DVDOCTOR_READBACK/member-err" | tail -c 300)"
 done
@@ -141,7 +146,7 @@ exec cat > /dev/null'
 
 # read_back TARBALL: sets rb_state (good, damaged or unreadable), rb_sum (the sha256) and rb_why.
 read_back() {
-  local tmp rc gz name ok msg part found
+  local tmp rc gz name ok msg part found line
   rb_sum="" rb_why=""
   tmp="${TMPDIR:-/tmp}/dvdoctor-readback.$$.$RANDOM$RANDOM"
   # mkdir, never an existing path (a link planted there included), 0700 as mktemp -d makes it
@@ -155,7 +160,7 @@ read_back() {
   # followed, was no error to tar (a combined tarball with a bad CRC read back good). Both statuses count.
   ( export DVDOCTOR_READBACK="$tmp"
     exec < "$tmp/fifo"
-    { gzip -dc | { tar -xf - --to-command='exec bash -c "$DVDOCTOR_MEMBER_CHECK"' > "$tmp/members"; rc=$?
+    { gzip -dc | { tar -xvvf - --index-file="$tmp/index" --to-command='exec bash -c "$DVDOCTOR_MEMBER_CHECK"' > "$tmp/members"; rc=$?
                    cat > /dev/null; exit "$rc"; }
       printf '%s %s' "${PIPESTATUS[1]}" "${PIPESTATUS[0]}" > "$tmp/rc"; } 2> "$tmp/err"
     exec cat > /dev/null ) &
@@ -168,6 +173,18 @@ read_back() {
     rb_state=damaged rb_why="reading it: $(flat < "$tmp/err")"
     rm -rf "$tmp"; return
   fi
+  # --to-command is handed regular files only: a member of a component's name that is a link, a folder
+  # or a device (one after a good copy is what extracting leaves) shows in tar's own listing
+  while IFS= read -r line; do
+    [ "${line:0:1}" = - ] && continue
+    for part in $COMPONENTS; do
+      case "$line" in
+        *" $part"|*" ./$part"|*" $part/"|*" ./$part/"|*" $part -> "*|*" ./$part -> "*|*" $part link to "*|*" ./$part link to "*)
+          rb_state=damaged rb_why="its $part is also a member that is not a file: $(printf '%s' "$line" | flat)"
+          rm -rf "$tmp"; return ;;
+      esac
+    done
+  done < "$tmp/index"
   for part in $COMPONENTS; do
     found=""
     while IFS=$'\t' read -r name ok msg; do
