@@ -126,14 +126,18 @@ def launch(pod_dir: Path, argv: list[str], env: dict[str, str], cwd: Path) -> No
     which deleting the pod kills; no terminal's signal reaches it). The pid is the runner's own,
     written by it once it runs the script: the lab never sees a pid whose process is still on its
     way there (Popen may return before /proc shows the new program, whose command line `_alive`
-    reads). The runner is this process's child; the subprocess module reaps it at a later start, and
-    a runner that ended unreaped is a zombie, which `_alive` counts as ended.
+    reads). The runner is this process's child, reaped at a later launch (`_reap`); one that ended
+    unreaped is a zombie, which `_alive` counts as ended, and one still running when this process ends
+    is the lab's (init reaps it).
     """
     write_atomic(pod_dir / "launch.json", json.dumps({"argv": argv, "env": env, "cwd": str(cwd)}, indent=2))
     (pod_dir / "log").touch()
+    _reap()
+    quiet = [(os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0), (os.POSIX_SPAWN_OPEN, 1, os.devnull, os.O_WRONLY, 0),
+             (os.POSIX_SPAWN_DUP2, 1, 2)]
     try:
-        subprocess.Popen(["/bin/sh", str(RUNNER), str(pod_dir), str(cwd), *argv], env=env, start_new_session=True,
-                         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        _RUNNERS.append(os.posix_spawn("/bin/sh", ["/bin/sh", str(RUNNER), str(pod_dir), str(cwd), *argv], env,
+                                       file_actions=quiet, setsid=True))
     except OSError as exc:
         raise ClusterError(f"lab pod {pod_dir.name}: its process could not start: {exc.strerror or exc}") from None
     deadline = time.monotonic() + LAUNCH_SECONDS
@@ -141,6 +145,22 @@ def launch(pod_dir: Path, argv: list[str], env: dict[str, str], cwd: Path) -> No
         if time.monotonic() > deadline:
             raise ClusterError(f"lab pod {pod_dir.name}: its process wrote no pid within {LAUNCH_SECONDS} s")
         time.sleep(0.002)
+
+
+#: Runners this process started and has not reaped yet (pids).
+_RUNNERS: list[int] = []
+
+
+def _reap() -> None:
+    """Collect the exit status of this process's runners that ended (a waitpid each, never blocking), so
+    they do not linger as zombies in a long-lived process (a test worker starts hundreds)."""
+    for pid in list(_RUNNERS):
+        try:
+            done, _ = os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:
+            done = pid
+        if done:
+            _RUNNERS.remove(pid)
 
 
 def _pid(pod_dir: Path) -> int | None:
