@@ -314,3 +314,19 @@ def test_a_component_followed_by_a_member_of_its_name_that_is_not_a_file_is_dama
     (folder / "dv_backup.tar.gz").write_bytes(_tar_gz(members))
     v = verdict(root)
     assert v.state == DAMAGED and v.why.startswith(f"its {name} is also a member that is not a file"), (v.state, v.why)
+
+
+@pytest.mark.parametrize("make, said", [
+    (lambda p: os.mkfifo(p), "is not a regular file (a fifo or a device)"),
+    (lambda p: p.mkdir(), "is a folder"),
+    (lambda p: p.symlink_to("/dev/zero"), "is a symbolic link"),
+], ids=["fifo", "folder", "link"])
+def test_something_else_in_place_of_the_combined_tarball_is_named_for_what_it_is(root, make, said):
+    """Break-it round 2, session 14: a fifo, a folder or a link where DV's job writes dv_backup.tar.gz
+    was called "no dv_backup.tar.gz (its job did not finish)": the right verdict, the wrong story. The
+    probe neither reads it (no hang on a fifo) nor calls it good."""
+    tarball = backup(b.bar_of(root))
+    tarball.unlink()
+    make(tarball)
+    v = verdict(root)
+    assert v.state == DAMAGED and v.why == f"its dv_backup.tar.gz {said}, not the file DV's job writes", v.why

@@ -30,6 +30,8 @@ class Backup:
     read_back: dict | None = None
     #: Its dvdoctor-manifest.json (which DV instance took it), when there is a readable one.
     manifest: dict | None = None
+    #: Entries in the folder that are not regular files, by name: "dir", "link" or "other" (a fifo, a device).
+    not_files: dict[str, str] = field(default_factory=dict)
     #: Why a manifest that is there cannot be read; empty when it reads or is absent.
     manifest_error: str = ""
 
@@ -82,6 +84,8 @@ def backups(bar: dict, names: DvNames) -> list[Backup]:
             b = found.setdefault(parts[0], Backup(parts[0]))
             b.files[parts[1]] = entry["size"]
             b.mtime = max(b.mtime, entry["mtime"])
+        elif len(parts) == 2:
+            found.setdefault(parts[0], Backup(parts[0])).not_files[parts[1]] = entry["type"]
     for ts, stamp in (bar.get("stamps") or {}).items():
         if ts in found:
             found[ts].stamp = str(stamp)

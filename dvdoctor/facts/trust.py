@@ -72,6 +72,10 @@ def judge(b: Backup, names: DvNames, writing: bool = False) -> Verdict:
     if writing:
         return Verdict(IN_PROGRESS, "DV's backup job is writing it")
     if b.files.get(names.combined_tarball) is None:
+        kind = b.not_files.get(names.combined_tarball)
+        if kind:  # something else of its name: DV's job writes a file there, so no job of DV's made this
+            what = {"dir": "a folder", "link": "a symbolic link"}.get(kind, "not a regular file (a fifo or a device)")
+            return Verdict(DAMAGED, f"its {names.combined_tarball} is {what}, not the file DV's job writes")
         return Verdict(DAMAGED, f"it has no {names.combined_tarball} (its job did not finish)")
     if b.files[names.combined_tarball] <= 0:
         return Verdict(DAMAGED, f"its {names.combined_tarball} is empty (0 bytes)")
