@@ -3,8 +3,8 @@
 # templates. Inputs as argv: MARKER_DIR TEMPLATE_DIR CACHING_SCRIPT TEMPLATE... ; DV_ROOT is the
 # lab's pod root (empty in a real pod). A template is text, read by the shell itself (no process: this
 # runs at every `check`) and sent on one line with its backslashes, tabs, line breaks and carriage
-# returns escaped; one holding a NUL byte (which a shell variable cannot hold) or larger than 64 KiB is
-# sent base64-encoded.
+# returns escaped; one holding a NUL byte (which a shell variable cannot hold), a byte beyond ASCII or
+# more than 64 KiB is sent base64-encoded.
 # A marker's name is printed as is when plain, else as `=` and base64 of its bytes (any byte survives).
 set -u
 export LC_ALL=C
@@ -34,7 +34,9 @@ for name in "$@"; do
     # at most 64 KiB as text (a DV template is a few KiB; the escaping below slows with the square of
     # the size): read stops at a NUL byte or at 64 KiB + 1 with status 0, and only the end of a smaller
     # file without a NUL gives 1, when all of it is in text
-    if ! IFS= read -r -d '' -n 65537 text < "$file" && [ "${#text}" -le 65536 ]; then
+    # ASCII only as text: an exec's output reaches dvdoctor in websocket frames, each decoded as UTF-8
+    # on its own, so a character split between two frames would come back as U+FFFD
+    if ! IFS= read -r -d '' -n 65537 text < "$file" && [ "${#text}" -le 65536 ] && [[ "$text" != *[![:ascii:]]* ]]; then
       text="${text//\\/\\\\}"; text="${text//$'\t'/\\t}"; text="${text//$'\n'/\\n}"; text="${text//$'\r'/\\r}"
       printf 'templatetext\t%s\t%s\n' "$name" "$text"
     else
