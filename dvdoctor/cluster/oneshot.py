@@ -207,18 +207,17 @@ def _wait(cluster: Cluster, name: str, timeout: float, progress: Callable[[str],
     pod: dict | None = None
     step = 1.0  # look again soon at first: a reason to stop usually comes within a second or two
     follow: Callable[..., dict | None] = cluster.wait
-    watching = True
     while True:
         left = deadline - time.monotonic()
         try:
             job = follow("jobs", name, lambda j: j is None or k8s.job_state(j) != "active", min(step, max(left, 0.0)))
         except Forbidden:
-            if not watching:
+            if follow != cluster.wait:  # already reading: the role may not get jobs either
                 raise
             # A role without watch on jobs (the dvdoctor-permissions check names it): the Job already
             # runs, and giving up now deletes it with its pod half-way (the probe's write test left on
             # the backup volume, a repair half-applied). It is followed by reading it instead.
-            follow, watching = functools.partial(poll, cluster), False
+            follow = functools.partial(poll, cluster)
             continue
         step = min(step * 2, 5.0)
         pods = cluster.list("pods", label_selector=f"job-name={name}")

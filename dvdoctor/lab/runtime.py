@@ -125,7 +125,7 @@ def launch(pod_dir: Path, argv: list[str], env: dict[str, str], cwd: Path) -> No
     gets them as its own argv, env and nothing else. It leads a new session (the pod's process group,
     which deleting the pod kills; no terminal's signal reaches it). The pid is the runner's own,
     written by it once it runs the script: the lab never sees a pid whose process is still on its
-    way there (Popen may return before /proc shows the new program, whose command line `_alive`
+    way there (the spawn may return before /proc shows the new program, whose command line `_alive`
     reads). The runner is this process's child, reaped at a later launch (`_reap`); one that ended
     unreaped is a zombie, which `_alive` counts as ended, and one still running when this process ends
     is the lab's (init reaps it).

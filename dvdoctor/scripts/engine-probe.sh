@@ -31,11 +31,10 @@ for name in "$@"; do
   file="$template_dir/$name"
   if [ -f "$file" ]; then
     text=""
-    # at most 64 KiB as text (a DV template is a few KiB; the escaping below slows with the square of
-    # the size): read stops at a NUL byte or at 64 KiB + 1 with status 0, and only the end of a smaller
-    # file without a NUL gives 1, when all of it is in text
-    # ASCII only as text: an exec's output reaches dvdoctor in websocket frames, each decoded as UTF-8
-    # on its own, so a character split between two frames would come back as U+FFFD
+    # As text only up to 64 KiB (a DV template is a few KiB; the escaping below slows with the square of
+    # the size) and only ASCII (an exec's output reaches dvdoctor in websocket frames, each decoded as
+    # UTF-8 on its own: a character split between two would come back as U+FFFD). read stops with
+    # status 0 at a NUL byte or at 64 KiB + 1; only the end of a smaller file gives 1, all of it in text.
     if ! IFS= read -r -d '' -n 65537 text < "$file" && [ "${#text}" -le 65536 ] && [[ "$text" != *[![:ascii:]]* ]]; then
       text="${text//\\/\\\\}"; text="${text//$'\t'/\\t}"; text="${text//$'\n'/\\n}"; text="${text//$'\r'/\\r}"
       printf 'templatetext\t%s\t%s\n' "$name" "$text"
