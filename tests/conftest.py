@@ -1,7 +1,8 @@
 """Fixtures every test folder shares; a module that needs another shape overrides one by its name.
 
 - `golden_lab`: the session's healthy lab, made once per session (per xdist worker) and only ever
-  copied (tests/labs.py), since creating one runs a real backup job.
+  copied (tests/labs.py), since creating one runs a real backup job; its backup is a few hundred KiB,
+  or 1.4 MiB for a test marked `mib_backups`.
 - `api`, `kubeconfig`, `cluster`: a fake API server (tests/fakeapi.py), a kubeconfig naming it, and
   dvdoctor's real Kubernetes adapter connected through it with a short retry backoff. The server is
   empty, for namespace cpd30, unless the test or its module is marked `fake_api`:
@@ -115,16 +116,36 @@ if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
     signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
-@pytest.fixture(scope="session")
-def golden_lab() -> Iterator[Path]:
-    """The session's healthy lab (one complete backup): never changed, only copied (labs.copy_lab).
-    DV's files at half their size (a 1.4 MiB backup): hundreds of backups, read-backs and restores
-    gzip them in a run, and what the tests look at (a size said in MiB, room for two more backups)
-    holds at any size."""
+def _golden(files_scale: float) -> Iterator[Path]:
     base = traversable_dir()
-    create_lab(base / "lab", files_scale=0.5)
+    create_lab(base / "lab", files_scale=files_scale)
     yield base / "lab"
     remove_lab(base)
+
+
+@pytest.fixture(scope="session")
+def golden_lab_small() -> Iterator[Path]:
+    """A healthy lab with DV's files at a tenth of their size: a backup of about 300 KiB. Hundreds of
+    backups, read-backs, restores and copies gzip, hash and stream it in a run (at half the size, the
+    suite spent 27 of its 200 CPU-seconds more on those bytes)."""
+    yield from _golden(0.1)
+
+
+@pytest.fixture(scope="session")
+def golden_lab_mib() -> Iterator[Path]:
+    """A healthy lab with DV's files at half their size: a 1.4 MiB backup in a 2.8 MiB folder, for the
+    tests marked `mib_backups` (a size said in MiB; a claim's capacity, which the lab sets in whole MiB,
+    with room for a given number of backups or for half of one)."""
+    yield from _golden(0.5)
+
+
+@pytest.fixture
+def golden_lab(request: pytest.FixtureRequest) -> Path:
+    """The session's healthy lab (one complete backup) a test's lab is copied from (labs.copy_lab):
+    made once per worker, never changed. The small one, or the MiB-sized one for a test (or module)
+    marked `mib_backups`."""
+    mib = request.node.get_closest_marker("mib_backups") is not None
+    return request.getfixturevalue("golden_lab_mib" if mib else "golden_lab_small")
 
 
 @dataclass(frozen=True)

@@ -47,10 +47,13 @@ import tarfile
 import threading
 import zlib
 from collections import deque
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO, Callable
+from typing import TYPE_CHECKING, BinaryIO, Callable
+
+if TYPE_CHECKING:  # the copy program starts a few hundred times in a test run: concurrent.futures (and
+    # the logging it imports) only when a large file is framed, below
+    from concurrent.futures import Future, ThreadPoolExecutor
 
 BLOCK = 512
 PREFIX = ".dvdoctor/"
@@ -199,7 +202,7 @@ class _Out:
         """Write the oldest pieces until at most `keep` wait (a frame's, once compressed)."""
         while len(self.pending) > keep:
             item = self.pending.popleft()
-            self._write(item.result() if isinstance(item, Future) else item)
+            self._write(item if isinstance(item, bytes) else item.result())
 
     def _frame(self, header: bytes, data: bytes) -> bytes:
         """One whole frame's entry (in a worker thread): header, compressed data, zeros, marker."""
@@ -248,6 +251,8 @@ class _Out:
             if len(data) < part:
                 raise StreamError(f"{what}: cut short inside an entry")
             if self.pool is None:
+                from concurrent.futures import ThreadPoolExecutor
+
                 self.pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="dvdoctor-zstd")
             self.pending.append(self.pool.submit(self._frame, self._header(f"{key}/{index}", FRAME + WINDOW), data))
             self._drain(AHEAD)

@@ -54,7 +54,6 @@ if [ ! -d "$bar" ]; then
   printf 'end\n'
   exit 0
 fi
-printf 'dir\t%s\n' "$(stat -L -c '%a	%u	%g' "$bar")"
 probe_dir="$bar/.dvdoctor-write-test.$$"
 if [ "${WRITE_PROBE:-1}" = 0 ]; then
   printf 'writes-unprobed\n'
@@ -72,17 +71,20 @@ used=$(exec du -sbD "$bar" 2>/dev/null)
 printf 'du\t%s\n' "${used%%$'\t'*}"
 # Names and link targets come NUL-terminated from find, so no byte in them can split a record. What
 # later steps need of an entry is kept: a regular file's size by path, the restore-point link's target.
+# The folder itself comes first (depth 0, an empty path; -H: the folder a link names, as `stat -L`
+# would): its mode and owners are the `dir` record.
 declare -A size_of=()
 unset link_target
 while IFS= read -r -d '' meta && IFS= read -r -d '' path && IFS= read -r -d '' target; do
-  read -r type size mtime mode uid <<< "$meta"
+  read -r type size mtime mode uid gid <<< "$meta"
+  if [ -z "$path" ]; then printf 'dir\t%s\t%s\t%s\n' "$mode" "$uid" "$gid"; continue; fi
   case "$type" in
     f) size_of["$path"]="$size" ;;
     l) [ "$path" = "$link" ] && link_target="$target" ;;
   esac
   enc_to path_f "$path"; enc_to target_f "$target"
   printf 'entry\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$type" "$size" "$mtime" "$mode" "$uid" "$path_f" "$target_f"
-done < <(find -H "$bar" -mindepth 1 -maxdepth 2 -printf '%y %s %T@ %m %U\0%P\0%l\0' 2>/dev/null)
+done < <(find -H "$bar" -maxdepth 2 -printf '%y %s %T@ %m %U %G\0%P\0%l\0' 2>/dev/null)
 link_ts=""
 if [ -L "$bar/$link" ]; then
   if [ -n "${link_target+set}" ]; then target="$link_target"  # as find printed it
@@ -162,8 +164,10 @@ read_back() {
     exec < "$tmp/fifo"
     { gzip -dc | { tar -xvvf - --index-file="$tmp/index" --to-command='exec bash -c "$DVDOCTOR_MEMBER_CHECK"' > "$tmp/members"; rc=$?
                    cat > /dev/null; exit "$rc"; }
-      printf '%s %s' "${PIPESTATUS[1]}" "${PIPESTATUS[0]}" > "$tmp/rc"; } 2> "$tmp/err"
-    exec cat > /dev/null ) &
+      st=("${PIPESTATUS[@]}"); gz="${st[0]}"; printf '%s %s' "${st[1]}" "$gz" > "$tmp/rc"; } 2> "$tmp/err"
+    # gzip that succeeded read its input to the end (it looks for a next member until then): only a
+    # gzip that failed may leave bytes that tee, still writing, must be able to get rid of
+    [ "$gz" = 0 ] || exec cat > /dev/null ) &
   { tee "$tmp/fifo" | sha256sum > "$tmp/sum"; } < "$1"
   read -r rb_sum _ < "$tmp/sum"
   wait $!

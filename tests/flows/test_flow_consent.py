@@ -43,6 +43,7 @@ def test_the_backup_question_names_the_namespace_and_the_downtime(flow, declined
     assert flow.snapshot() == before
 
 
+@pytest.mark.mib_backups  # its size said in MiB
 def test_the_restore_question_names_the_backup_its_age_and_size(flow, declined):
     (ts,) = flow.timestamps()
     size_mib = (flow.bar / ts / "dv_backup.tar.gz").stat().st_size / 2**20

@@ -157,6 +157,7 @@ def test_a_second_run_refuses_while_the_first_holds_the_lock(held_flow) -> None:
     assert len(flow.timestamps()) == 2
 
 
+@pytest.mark.mib_backups  # room for half a backup, in the claim's whole MiB
 def test_a_backup_that_runs_out_of_space_never_becomes_current(flow) -> None:
     from dvdoctor.lab.bar import du, set_bar_capacity
 

@@ -86,6 +86,7 @@ def test_unwritable_backup_folder_fails_with_errno_13_then_backoff_limit(lab):
     assert markers(lab) == [".bar"]  # the job wrote its marker before it failed, as DV's does
 
 
+@pytest.mark.mib_backups  # the claim's whole MiB hold exactly two more of its backups
 def test_full_volume_fails_with_no_space_and_leaves_the_partial_backup(lab):
     for _ in range(2):  # the healthy lab has room for exactly two more backups
         run_job(lab, backup_job(lab))
