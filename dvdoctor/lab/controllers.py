@@ -16,7 +16,6 @@ import os
 import secrets
 import shutil
 from datetime import datetime, timezone
-from pathlib import Path
 from typing import Iterator
 
 from ..cluster import k8s
@@ -51,7 +50,7 @@ class Controllers:
     def __init__(self, store: Store) -> None:
         self.store = store
         #: file -> the version of it last seen settled (see reconcile)
-        self._settled: dict[Path, tuple[int, int, int]] = {}
+        self._settled: dict[str, tuple[int, int, int]] = {}
 
     # ---- helpers ------------------------------------------------------------------------
     @property
@@ -455,7 +454,7 @@ class Controllers:
                 if k8s.job_state(job) != "active" and job["spec"].get("ttlSecondsAfterFinished") is None:
                     self._settled[path] = version
 
-    def _unsettled(self, kind: str) -> Iterator[tuple[Path, tuple[int, int, int], dict]]:
+    def _unsettled(self, kind: str) -> Iterator[tuple[str, tuple[int, int, int], dict]]:
         """Each stored object of the kind, with its file and version, but those seen settled in that version."""
         for path, version in self.store.versions(kind):
             if self._settled.get(path) != version and (obj := self.store.read_file(path)) is not None:

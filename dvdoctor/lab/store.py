@@ -84,16 +84,19 @@ class Store:
 
     def __init__(self, root: Path) -> None:
         self.root = Path(root).resolve()
+        #: Paths made once: every API call of a lab looks at lab.json and a kind's folder, and a
+        #: Path joined anew each time was a tenth of the lab's own Python time.
+        self.meta_path = self.root / "lab.json"
+        self._kind_dirs: dict[str, Path] = {}
         with _LOCKS_GUARD:
             self._lock = _LOCKS.setdefault(self.root, _FolderLock(self.root / ".lock"))
 
     # ---- paths ----------------------------------------------------------------------
-    @property
-    def meta_path(self) -> Path:
-        return self.root / "lab.json"
-
     def kind_dir(self, kind: str) -> Path:
-        return self.root / "objects" / kind
+        folder = self._kind_dirs.get(kind)
+        if folder is None:
+            folder = self._kind_dirs[kind] = self.root / "objects" / kind
+        return folder
 
     def object_path(self, kind: str, name: str) -> Path:
         return self.kind_dir(kind) / f"{name}.json"
@@ -174,10 +177,11 @@ class Store:
                 continue  # deleted by another process between glob and read
         return out
 
-    def versions(self, kind: str) -> list[tuple[Path, tuple[int, int, int]]]:
+    def versions(self, kind: str) -> list[tuple[str, tuple[int, int, int]]]:
         """Each stored object of a kind, by file, with what tells this version of it from any other
-        (inode, mtime, size: every write is a new file renamed into place), read without parsing it."""
-        folder = self.kind_dir(kind)
+        (inode, mtime, size: every write is a new file renamed into place), read without parsing it.
+        Files by their path as text: the lab's controllers look at every pod and Job at each API read."""
+        folder = str(self.kind_dir(kind))
         out = []
         try:
             names = sorted(os.listdir(folder))
@@ -186,7 +190,7 @@ class Store:
         for name in names:
             if not name.endswith(".json"):
                 continue
-            path = folder / name
+            path = os.path.join(folder, name)
             try:
                 st = os.stat(path)
             except FileNotFoundError:
@@ -195,10 +199,11 @@ class Store:
         return out
 
     @staticmethod
-    def read_file(path: Path) -> dict | None:
+    def read_file(path: str) -> dict | None:
         """One stored object by its file (see versions); None when it was deleted meanwhile."""
         try:
-            return json.loads(path.read_text(encoding="utf-8"))
+            with open(path, encoding="utf-8") as fh:
+                return json.loads(fh.read())
         except FileNotFoundError:
             return None
 

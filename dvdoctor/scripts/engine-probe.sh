@@ -20,10 +20,14 @@ caching_script="${DV_ROOT:-}$3"
 shift 3
 printf 'probe\tengine\t2\n'
 if [ -d "$marker_dir" ]; then
-  while IFS= read -r -d '' meta && IFS= read -r -d '' name; do
+  # find only when the folder holds anything (the shell's own glob, dot files included, says so): a
+  # healthy DV's marker folder is empty at most looks
+  shopt -s nullglob dotglob; entries=("$marker_dir"/*); shopt -u nullglob dotglob
+  [ "${#entries[@]}" -eq 0 ] || while IFS= read -r -d '' meta && IFS= read -r -d '' name; do
     enc_to name_f "$name"
     printf 'marker\t%s\t%s\n' "$name_f" "$meta"
   done < <(find -H "$marker_dir" -mindepth 1 -maxdepth 1 -printf '%s\t%T@\0%P\0' 2>/dev/null)
+  unset entries
 else
   printf 'nomarkerdir\n'
 fi
