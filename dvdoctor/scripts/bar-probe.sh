@@ -163,7 +163,9 @@ read_back() {
   ( export DVDOCTOR_READBACK="$tmp"
     exec < "$tmp/fifo"
     { gzip -dc | { tar -xvvf - --index-file="$tmp/index" --to-command='exec bash -c "$DVDOCTOR_MEMBER_CHECK"' > "$tmp/members"; rc=$?
-                   cat > /dev/null; exit "$rc"; }
+                   # tar reads a whole archive's last record: a byte after it (read by the shell) is
+                   # what makes the drain start at all
+                   IFS= read -r -d '' -n 1 _ && cat > /dev/null; exit "$rc"; }
       st=("${PIPESTATUS[@]}"); gz="${st[0]}"; printf '%s %s' "${st[1]}" "$gz" > "$tmp/rc"; } 2> "$tmp/err"
     # gzip that succeeded read its input to the end (it looks for a next member until then): only a
     # gzip that failed may leave bytes that tee, still writing, must be able to get rid of
