@@ -34,9 +34,9 @@ kube-real:
 	else echo "real tier: no control plane here ($$why); tests/real will be skipped"; fi
 
 # The suite runs in parallel (pytest-xdist): a test waits on a lab job, a child process, a fake API
-# server or the real one, so TEST_WORKERS tests at a time keep 2 cores busy (session 14, one run each:
-# 8: 104 s, 6: 105 s, 10: 104 s; session 13: 8: 108-111 s, 6: 113-119 s;
-# 4: 127 s, on 2 cores). worksteal: an idle worker takes tests from a busy one's queue (durations range
+# server or the real one, so TEST_WORKERS tests at a time keep 2 cores busy (session 15: 8: 87-95 s,
+# 6: 89 s, 7: 93 s; session 14, one run each: 8: 104 s, 6: 105 s, 10: 104 s; 4: 127 s in session 13;
+# on 2 cores). worksteal: an idle worker takes tests from a busy one's queue (durations range
 # from milliseconds to seconds). The real tier goes to 3 of the 8 (tests/real/conftest.py says why).
 # compileall: the tests start dvdoctor as a child process a few hundred times; with its bytecode
 # written once they need not compile it each time (PYTHONDONTWRITEBYTECODE=1 keeps Python from

@@ -3,7 +3,7 @@ starts counted by the kernel's process accounting (`accton`, Debian's `acct` pac
 
 Run on demand, as root: `.venv/bin/python benchmarks/suite_cpu.py [PYTEST ARGS...]` (default: the
 suite as `make test` runs it). It prints the cgroup's CPU beside the goal of issue 13 (`make test`
-under 90 s on 2 cores needs the run to cost at most about 180 CPU-seconds), then each program's
+under 90 s on 2 cores needs the run to cost at most about 170 CPU-seconds), then each program's
 count and CPU.
 
 Run it on an otherwise idle machine: process accounting counts every process that ends meanwhile,
@@ -26,8 +26,8 @@ import tempfile
 import time
 from pathlib import Path
 
-#: 2 cores for 90 s (issue 13's goal), less what a run spends waiting.
-GOAL_CPU_SECONDS = 180
+#: 2 cores for 90 s (issue 13's goal), less what a run spends waiting (it keeps them about 95% busy).
+GOAL_CPU_SECONDS = 170
 CGROUP = Path("/sys/fs/cgroup/cpuacct")
 #: struct acct_v3 (linux/acct.h): flag, version, tty, exitcode, uid, gid, pid, ppid, btime, etime,
 #: utime, stime, mem, io, rw, minflt, majflt, swaps, comm[16].
