@@ -14,8 +14,10 @@ STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
 # setuptools warns on every editable install that a folder named like the package (dvdoctor/, here the
 # source itself) wins imports run from this folder: known and intended, so make demo shows only the demo.
+# --clear: a .venv made by another interpreter (before the Makefile chose Debian's) is made anew, not
+# half-converted (venv over another Python's venv fails in ensurepip and leaves it broken).
 $(STAMP): pyproject.toml
-	$(PYTHON) -m venv $(VENV)
+	$(PYTHON) -m venv --clear $(VENV)
 	$(VENV)/bin/pip install --quiet --upgrade pip
 	PYTHONWARNINGS="ignore:Editable installation" $(VENV)/bin/pip install --quiet -e '.[test]'
 	rm -f $(VENV)/.installed-*

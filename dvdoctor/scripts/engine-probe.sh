@@ -22,7 +22,7 @@ printf 'probe\tengine\t2\n'
 if [ -d "$marker_dir" ]; then
   # find only when the folder holds anything (the shell's own glob, dot files included, says so): a
   # healthy DV's marker folder is empty at most looks
-  shopt -s nullglob dotglob; entries=("$marker_dir"/*); shopt -u nullglob dotglob
+  shopt -s nullglob dotglob; shopt -u failglob; entries=("$marker_dir"/*); shopt -u nullglob dotglob
   [ "${#entries[@]}" -eq 0 ] || while IFS= read -r -d '' meta && IFS= read -r -d '' name; do
     enc_to name_f "$name"
     printf 'marker\t%s\t%s\n' "$name_f" "$meta"

@@ -133,6 +133,7 @@ def test_a_day_of_churn_adds_a_fraction_of_a_backup(copies, repository):
     assert after - before < 0.6 * one, (before, after, one)
 
 
+@pytest.mark.mib_backups  # DV files large enough to travel framed (stream.py): the whole round trip
 def test_restore_from_a_copy_after_the_backup_volume_is_lost(copies, repository):
     assert copies.backup("--yes")[0] == 0  # dvdoctor's backup: its manifest names this DV instance
     assert copies.dv("copy", "--yes")[0] == 0
@@ -163,6 +164,7 @@ def test_restore_from_copy_refuses_a_backup_still_on_the_volume(copies, reposito
     assert copies.snapshot() == before
 
 
+@pytest.mark.mib_backups  # DV files large enough to travel framed (stream.py): the whole round trip
 def test_restore_from_copy_replaces_a_folder_of_that_name_found_damaged(copies, repository):
     """Break-it review (medium): the restore point's folder rotted on the volume, a good copy of it
     exists, and `restore --from-copy` refused ("still on dv-bar-pvc: restore --from"), which refused
@@ -188,6 +190,7 @@ def test_restore_from_copy_replaces_a_folder_of_that_name_found_damaged(copies, 
     assert any(c["before"].startswith("damaged (read back)") for c in entries), entries
 
 
+@pytest.mark.mib_backups  # DV files large enough to travel framed (stream.py): the whole round trip
 def test_restore_from_copy_takes_restics_full_snapshot_id(copies, repository):
     """The full id restic prints (and list --copies -o json shows as "id") names the copy, as its
     short id does."""
@@ -363,6 +366,7 @@ def _free_port() -> int:
 
 @pytest.mark.skipif(shutil.which("rclone") is None, reason="rclone is not installed (make test installs it as root "
                                                             "on Debian: apt-get install rclone)")
+@pytest.mark.mib_backups  # DV files large enough to travel framed (stream.py): the whole round trip
 def test_copy_and_restore_over_restics_rest_protocol(copies, restic_repository, tmp_path):
     """A real REST server (rclone serve restic) on 127.0.0.1: copy, list and bring back through it."""
     port = _free_port()
