@@ -164,8 +164,9 @@ def create_lab(path: Path | str, breaks: Iterable[str] = (), namespace: str = "c
     `data_size` adds that many bytes of database-shaped data to DV's volume (see dbdata.py): backups
     then have the size and the day-to-day changes that copies are measured on.
     `files_scale` writes DV's own files (contents.DATA_FILES) at that fraction of their sizes: the test
-    suite's session lab uses half, since every backup, read-back and restore gzips or gunzips them
-    and a run makes hundreds.
+    suite's session labs use a tenth and half, since every backup, read-back and restore gzips or
+    gunzips them and a run makes hundreds. The backup claim is sized in whole MiB, so below about
+    half the size more than two further backups fit.
     Returns the port as dvdoctor sees it (bound by the lab's RBAC rules); setup itself acts as admin."""
     from .faults import check_order, resolve
 
