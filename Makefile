@@ -36,7 +36,7 @@ kube-real:
 	else echo "real tier: no control plane here ($$why); tests/real will be skipped"; fi
 
 # The suite runs in parallel (pytest-xdist): a test waits on a lab job, a child process, a fake API
-# server or the real one, so TEST_WORKERS tests at a time keep 2 cores busy (session 15: 8: 87-95 s,
+# server or the real one, so TEST_WORKERS tests at a time keep 2 cores busy (session 15: 8: 86-97 s,
 # 6: 89 s, 7: 93 s; session 14, one run each: 8: 104 s, 6: 105 s, 10: 104 s; 4: 127 s in session 13;
 # on 2 cores). worksteal: an idle worker takes tests from a busy one's queue (durations range
 # from milliseconds to seconds). The real tier goes to 3 of the 8 (tests/real/conftest.py says why).
