@@ -114,8 +114,24 @@ build() {
 }
 
 
-free_port() {
-    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
+# N distinct free ports, each taken by a bind until all are found, from below the kernel's ephemeral
+# range (32768 and up here): a port the kernel handed out by bind(0) and released was free for anyone,
+# the next bind(0) of this very script included, so two of the plane's ports could be one (etcd or the
+# API server then exits at once) or be taken meanwhile by one of the tests' own servers.
+free_ports() {
+    python3 -c '
+import random, socket, sys
+held = []
+while len(held) < int(sys.argv[1]):
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.1", random.randrange(20000, 32000)))
+    except OSError:
+        s.close()
+        continue
+    held.append(s)
+print(" ".join(str(s.getsockname()[1]) for s in held))
+' "$1"
 }
 
 # Start one process in the background, its output in RUN/logs/NAME.log, its pid in RUN/pids/NAME.pid.
@@ -180,7 +196,7 @@ up() {
     [[ ! -e $RUN/pids ]] || die "already up in $RUN (stop it first: $(stop_command))"
     mkdir -p "$RUN/pids" "$RUN/logs" && chmod 0700 "$RUN"
     certs
-    ETCD_PORT=$(free_port); PEER_PORT=$(free_port); API_PORT=$(free_port)
+    read -r ETCD_PORT PEER_PORT API_PORT < <(free_ports 3)
     local admin_token cm_token sched_token
     admin_token=$(token); cm_token=$(token); sched_token=$(token)
     (umask 077; printf '%s,admin,admin,system:masters\n%s,system:kube-controller-manager,kcm\n%s,system:kube-scheduler,ks\n' \
