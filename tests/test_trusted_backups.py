@@ -26,15 +26,34 @@ COMPONENTS = ("dv_backup_dv_metastore.tar.gz", "dv_backup_dv_engine.tar.gz")
 OLDER = "2021-01-21-19-27-31"
 
 
+def _info(name: str, kind: bytes = tarfile.REGTYPE, size: int = 0, link: str = "") -> tarfile.TarInfo:
+    info = tarfile.TarInfo(name)
+    info.type, info.size, info.linkname = kind, size, link
+    return info
+
+
+def _tar(members: list[tuple[tarfile.TarInfo, bytes | None]], form: int = tarfile.DEFAULT_FORMAT) -> bytes:
+    """An uncompressed tar of these members (a member's data, or None for one without)."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=form) as tar:
+        for info, data in members:
+            tar.addfile(info, io.BytesIO(data) if data is not None else None)
+    return buf.getvalue()
+
+
+def _tar_gz(members: list[tuple[tarfile.TarInfo, bytes | None]]) -> bytes:
+    return gzip.compress(_tar(members))
+
+
+def _files(folder: Path, names: tuple[str, ...]) -> list[tuple[tarfile.TarInfo, bytes]]:
+    """Members for files of a folder, under their names."""
+    return [(_info(n, size=(folder / n).stat().st_size), (folder / n).read_bytes()) for n in names]
+
+
 def component(path: Path, kib: int = 256) -> None:
     """A real component tarball: a gzipped tar of random data (so gzip cannot shrink it)."""
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w") as tar:
-        data = os.urandom(kib * 1024)
-        info = tarfile.TarInfo("versioned/data.bin")
-        info.size = len(data)
-        tar.addfile(info, io.BytesIO(data))
-    path.write_bytes(gzip.compress(buf.getvalue()))
+    data = os.urandom(kib * 1024)
+    path.write_bytes(_tar_gz([(_info("versioned/data.bin", size=len(data)), data)]))
 
 
 def backup(bar: Path, ts: str = b.TS, members: tuple[str, ...] = COMPONENTS, cut_inner: str | None = None) -> Path:
@@ -239,12 +258,7 @@ def test_a_component_whose_gzip_is_cut_after_the_tars_end_is_damaged(root):
     """The tar ends (a large blocking factor pads it) before its gzip stream does: gzip's CRC and
     length at the very end are read too (`tar -tz` stopped at the end-of-archive and never saw them)."""
     backup(b.bar_of(root))
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w", format=tarfile.GNU_FORMAT) as tar:
-        info = tarfile.TarInfo("versioned/a")
-        info.size = 10
-        tar.addfile(info, io.BytesIO(b"0123456789"))
-    padded = buf.getvalue() + b"\0" * (256 * 512)
+    padded = _tar([(_info("versioned/a", size=10), b"0123456789")], tarfile.GNU_FORMAT) + b"\0" * (256 * 512)
     _with_component(b.bar_of(root), "dv_backup_dv_engine.tar.gz", gzip.compress(padded)[:-6])
     v = verdict(root)
     assert v.state == DAMAGED
@@ -257,12 +271,7 @@ def test_a_combined_tarball_whose_gzip_fails_after_the_tars_end_is_damaged(root,
     tarball with a bad CRC (or cut short after the tar's end) read back good, and prune planned to
     remove the good backup beside it."""
     tarball = backup(b.bar_of(root))
-    folder = tarball.parent
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w") as tar:
-        for name in COMPONENTS:
-            tar.add(folder / name, arcname=name)
-    packed = bytearray(gzip.compress(buf.getvalue() + b"\0" * 3_000_000))
+    packed = bytearray(gzip.compress(_tar(_files(tarball.parent, COMPONENTS)) + b"\0" * 3_000_000))
     if spoil == "crc":
         packed[-8] ^= 0xFF  # gzip's CRC-32 of the data, in its last 8 bytes
     else:
@@ -271,20 +280,6 @@ def test_a_combined_tarball_whose_gzip_fails_after_the_tars_end_is_damaged(root,
     v = verdict(root)
     assert v.state == DAMAGED and v.why.startswith("reading it: "), (v.state, v.why)
     assert ("crc error" if spoil == "crc" else "unexpected end of file") in v.why
-
-
-def _tar_gz(members: list[tuple[tarfile.TarInfo, bytes | None]]) -> bytes:
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w") as tar:
-        for info, data in members:
-            tar.addfile(info, io.BytesIO(data) if data is not None else None)
-    return gzip.compress(buf.getvalue())
-
-
-def _info(name: str, kind: bytes = tarfile.REGTYPE, size: int = 0, link: str = "") -> tarfile.TarInfo:
-    info = tarfile.TarInfo(name)
-    info.type, info.size, info.linkname = kind, size, link
-    return info
 
 
 @pytest.mark.parametrize("members", [
@@ -308,9 +303,8 @@ def test_a_component_followed_by_a_member_of_its_name_that_is_not_a_file_is_dama
     good, and the restore would have found no tarball there."""
     folder = backup(b.bar_of(root)).parent
     name = "dv_backup_dv_metastore.tar.gz"
-    members = [(_info(name, size=(folder / name).stat().st_size), (folder / name).read_bytes()),
-               (_info(name, kind, link="/nonexistent" if kind in (tarfile.SYMTYPE, tarfile.LNKTYPE) else ""), None),
-               (_info(COMPONENTS[1], size=(folder / COMPONENTS[1]).stat().st_size), (folder / COMPONENTS[1]).read_bytes())]
+    odd = (_info(name, kind, link="/nonexistent" if kind in (tarfile.SYMTYPE, tarfile.LNKTYPE) else ""), None)
+    members = [*_files(folder, (name,)), odd, *_files(folder, (COMPONENTS[1],))]
     (folder / "dv_backup.tar.gz").write_bytes(_tar_gz(members))
     v = verdict(root)
     assert v.state == DAMAGED and v.why.startswith(f"its {name} is also a member that is not a file"), (v.state, v.why)
