@@ -36,6 +36,7 @@ from dvdoctor.lab import create_lab
 
 from fakeapi import FakeApi
 from labs import remove_lab, traversable_dir
+from run_order import arrange
 
 
 def _temp_files_in_memory() -> str | None:
@@ -114,6 +115,17 @@ _kubernetes_schemas_read_once()
 # then interrupt nothing. With a handler here instead, the programs the tests start get the default.
 if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
     signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+_REAL_TIER = Path(__file__).parent / "real"
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The order the workers get the tests in: the real tier and the long waits first (run_order.py)."""
+    items[:] = arrange(items, int(os.environ.get("PYTEST_XDIST_WORKER_COUNT") or 1),
+                       lambda item: item.path.is_relative_to(_REAL_TIER),
+                       lambda item: item.get_closest_marker("long_wait") is not None)
 
 
 def _golden(files_scale: float) -> Iterator[Path]:

@@ -191,6 +191,7 @@ def test_check_gives_the_calm_verdict_three_times_out_of_three(world: World, cap
     assert all(n > 0 for n in injected), injected  # the faults did happen
 
 
+@pytest.mark.long_wait
 @pytest.mark.parametrize("seed", [105, 270])
 def test_a_backup_completes_through_the_faults(world: World, capsys, seed: int):
     """Seeds whose faults hit writes that land before their answer is lost: the lock's or a Job's
@@ -216,6 +217,7 @@ def test_a_backup_completes_through_the_faults(world: World, capsys, seed: int):
     assert not world.api.drop_next_watch  # a watch was cut, and the run went on
 
 
+@pytest.mark.long_wait
 def test_the_first_500_to_the_locks_create_does_not_end_a_backup(world: World, capsys):
     world.api.fail("POST", "/leases$", 500, "etcdserver: request timed out", land=True)
     capsys.readouterr()

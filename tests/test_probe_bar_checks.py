@@ -134,3 +134,31 @@ def test_after_the_runbooks_chmod_777_bigsql_can_write(root):
     facts = b.run_bar_probe(root, uid=b.BAR_UID)
     assert facts["writable"] is True
     assert b.run_one("bar-permissions", with_probe(facts)).status == "pass"
+
+
+@needs_root
+@pytest.mark.parametrize("ids", [["--regid=0", "--groups=1000322824"], ["--regid=1000322824", "--clear-groups"],
+                                 ["--regid=0", "--groups=7,5,1000322824,0"]])
+@pytest.mark.parametrize("proc", ["mounted", "hidden"])
+def test_the_probe_names_the_groups_id_would(root, ids, proc):
+    """The probe reads its group ids from /proc/self/status (no process in every inspection pod):
+    the same ids in the same order as `id -G` prints them, and `id -G`'s own where /proc is hidden."""
+    import subprocess
+
+    from dvdoctor.facts import probe
+
+    drop = ["setpriv", f"--reuid={b.BAR_UID}", *ids, "--"]
+    hide = ["unshare", "-m", "sh", "-c", 'mount -t tmpfs none /proc && exec "$@"', "hide"] if proc == "hidden" else []
+    path = "/usr/bin:/bin"
+    if proc == "mounted":  # every program the probe may use but `id`: the ids come from /proc alone
+        tools = root / "tools-but-id"
+        tools.mkdir()
+        for tool in Path("/usr/bin").iterdir():
+            if tool.name != "id":
+                (tools / tool.name).symlink_to(tool)
+        path = str(tools)
+    env = {"PATH": path, "DV_ROOT": str(root), "BAR_DIR": "/mnt/PV/bar"}
+    out = subprocess.run([*hide, *drop, "bash", "-c", probe.script("bar-probe.sh"), "bar-probe"], env=env,
+                         capture_output=True, text=True, timeout=60, check=True).stdout
+    expected = subprocess.run([*hide, *drop, "id", "-G"], capture_output=True, text=True, check=True).stdout.split()
+    assert probe.parse_bar_probe(out)["gids"] == [int(g) for g in expected] and expected

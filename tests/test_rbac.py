@@ -164,6 +164,7 @@ def test_every_cluster_repair_is_exercised():
     assert {fix_id for fix_id, _, _ in broken_for_every_fix()} | local_only == set(load_fixes())
 
 
+@pytest.mark.long_wait
 def test_every_repair_needs_only_what_fix_is_granted(api, cluster, tmp_path):
     for fix_id, data, options in broken_for_every_fix():
         if fix_id == "bar-pvc-missing":

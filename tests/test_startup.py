@@ -102,3 +102,12 @@ def test_the_table_says_what_each_command_says_and_where_it_lives():
         command = group.commands[name]
         assert command.get_short_help_str(200) == entry.short_help, name
         assert not command.hidden, name
+
+
+def test_the_copy_program_loads_its_stream_only_for_an_action_that_streams():
+    """The copy program starts once per action, and every `check` with copies lists them: a listing
+    (snapshots, check, stats, forget) does not load the stream's gzip, tar, hashing and threads."""
+    code = ("import sys, dvdoctor.copies.job as job; before = 'dvdoctor.copies.stream' in sys.modules; "
+            "job._manifest(job.Path('/nonexistent')); print(before, 'dvdoctor.copies.stream' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert out == ["False", "True"]

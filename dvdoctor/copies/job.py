@@ -37,11 +37,15 @@ import subprocess
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..core import redact
 from .restic import COMPLETE_TAG, TAG, Restic, ResticError, Snapshot, explain
 from ..core.names import DAMAGED_ASIDE
-from .stream import COMBINED, EXTRA_LIMIT, Packed, StreamError, chunk_marker, meta_from_tail, meta_need, pack, unpack
+from .errors import StreamError
+
+if TYPE_CHECKING:
+    from .stream import Packed
 
 PARTIAL = ".dvdoctor-rehydrate-"
 MANIFEST = "dvdoctor-manifest.json"
@@ -64,6 +68,8 @@ def _when(ts: str) -> datetime:
 def copy(restic: Restic, bar: Path, instance: str, namespace: str, stamps: list[str]) -> int:
     """Each backup into the repository, then `restic check`; only then is each tagged complete (a
     repository that lost a pack takes new copies without error that cannot be restored)."""
+    from .stream import COMBINED, pack  # only the actions that stream a backup load it (errors.py)
+
     failed = 0
     made: list[tuple[str, str, int, Packed]] = []
     mine = restic.snapshots(f"{TAG},instance={instance}")
@@ -129,6 +135,8 @@ def _marker(restic: Restic, snapshots: list) -> bytes:
     """The stream's frame marker for this repository: made from its chunker polynomial (restic is
     asked once per repository), then taken from the tag an earlier copy carries. A tag can be
     wrong: a wrong marker costs space, never data (unpack removes the recorded one)."""
+    from .stream import chunk_marker
+
     for snap in reversed(snapshots):
         try:
             marker = bytes.fromhex(snap.tags.get(CHUNKER, ""))
@@ -141,6 +149,8 @@ def _marker(restic: Restic, snapshots: list) -> bytes:
 
 def _manifest(path: Path) -> bytes | None:
     """The backup's dvdoctor-manifest.json as it is (small), or None when there is none."""
+    from .stream import EXTRA_LIMIT
+
     try:
         if path.is_file() and not path.is_symlink() and path.stat().st_size <= EXTRA_LIMIT:
             return path.read_bytes()
@@ -213,6 +223,8 @@ def _put_in_place(work: Path, final: Path, replace: bool) -> tuple[bool, str | N
 def rehydrate(restic: Restic, bar: Path, snapshot: str, ts: str, replace: bool = False) -> int:
     """Write a copy back as backup folder `ts`. `replace`: a folder of that name is on the volume and
     dvdoctor found it damaged (read back): it is replaced once the copy is whole and verified."""
+    from .stream import meta_from_tail, meta_need, unpack
+
     if not TIMESTAMP.fullmatch(ts) or not re.fullmatch(r"[0-9a-f]{8,64}", snapshot):
         say(failed=ts, why="give a snapshot id and a backup timestamp (YYYY-MM-DD-HH-MM-SS)")
         return 1

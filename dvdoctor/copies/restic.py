@@ -22,7 +22,7 @@ from datetime import datetime, timezone
 from typing import BinaryIO, Callable, Mapping
 
 from ..core import redact, signals
-from .stream import SinkError
+from .errors import SinkError
 
 #: The one file name every copy has inside its snapshot, so restic groups copies of one
 #: namespace (host + path) for its retention policies.

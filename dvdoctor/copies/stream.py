@@ -51,6 +51,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, Callable
 
+from .errors import SinkError, StreamError
+
 if TYPE_CHECKING:  # the copy program starts a few hundred times in a test run: concurrent.futures (and
     # the logging it imports) only when a large file is framed, below
     from concurrent.futures import Future, ThreadPoolExecutor
@@ -98,14 +100,6 @@ TAIL_BYTES = 4 * BLOCK
 #: Tar type flags whose size field does not count data blocks that follow.
 _NO_DATA = set(b"1234567")
 _EXTENDED = (b"x", b"g", b"L", b"K")
-
-
-class StreamError(Exception):
-    """The backup or the stream is not what it must be; the message says what and where."""
-
-
-class SinkError(OSError):
-    """What the stream was written to stopped taking it (restic ended)."""
 
 
 def _poly_mod(value: int, poly: int) -> int:

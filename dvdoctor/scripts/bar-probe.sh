@@ -47,8 +47,32 @@ is_ts() {
   esac
 }
 
+# The group ids as `id -G` prints them (the real gid, the effective one if it differs, then the
+# supplementary groups but those two and repeats), read by the shell from /proc/self/status (its own):
+# no process; `id -G` itself only where that file is not there to read.
+groups_to() { # VAR -> VAR set to the ids, space-separated
+  local key a b _ rgid="" egid="" sup="" out g prev=""
+  if [ -r /proc/self/status ]; then
+    while IFS=$'\t' read -r key a b _; do
+      case "$key" in
+        Gid:) rgid="$a" egid="$b" ;;
+        Groups:) sup="$a" ;;
+      esac
+    done < /proc/self/status
+  fi
+  if [ -z "$rgid" ] || [ -z "$egid" ]; then printf -v "$1" '%s' "$(id -G)"; return; fi
+  out="$rgid"
+  [ "$egid" = "$rgid" ] || out+=" $egid"
+  for g in $sup; do
+    [ "$g" = "$rgid" ] || [ "$g" = "$egid" ] || [ "$g" = "$prev" ] || out+=" $g"
+    prev="$g"
+  done
+  printf -v "$1" '%s' "$out"
+}
+
 printf 'probe\tbar\t2\n'
-printf 'id\t%s\t%s\n' "$EUID" "$(id -G)"
+groups_to gids
+printf 'id\t%s\t%s\n' "$EUID" "$gids"
 if [ ! -d "$bar" ]; then
   printf 'missing\t%s\n' "$(enc "$BAR_DIR")"
   printf 'end\n'

@@ -310,6 +310,7 @@ def silent_server():
         conn.close()
 
 
+@pytest.mark.long_wait
 def test_a_repository_that_never_answers_is_unreachable_not_a_hang(copies, silent_server, monkeypatch):
     """restic's short commands are stopped after a bound (shortened here to 2 s, 120 s by default):
     `list --copies` and `copy` end with one line, exit 2; `check` finishes and says the copies

@@ -325,6 +325,7 @@ def test_job_logs_default_to_the_state_folder(flow, monkeypatch, tmp_path):
     assert list((tmp_path / "cwd").iterdir()) == []  # nothing dropped where the command ran
 
 
+@pytest.mark.long_wait
 def test_without_a_terminal_a_running_backup_prints_timestamped_progress(slow_flow):
     code, out, _ = slow_flow.backup("--yes")
     assert code == 0, out
@@ -334,6 +335,7 @@ def test_without_a_terminal_a_running_backup_prints_timestamped_progress(slow_fl
     assert len(stamp) == 20 and stamp.endswith("Z") and "elapsed" in rest
 
 
+@pytest.mark.long_wait
 def test_without_a_terminal_progress_shows_the_new_backup_folder_and_its_size(slow_flow, monkeypatch):
     """The size is read in the job's own pod, where the backup volume is mounted (in the lab a link)."""
     from dvdoctor.flows import common as backup_flow

@@ -36,34 +36,12 @@ def _is_real(path: str) -> bool:
 
 
 def pytest_collection_modifyitems(items):
-    """Mark the real tier, and schedule it first: the control plane then serves it early and stops (see
-    pytest_runtest_logfinish) while the rest of the run goes on, instead of idling beside it."""
-    real = [item for item in items if _is_real(str(item.fspath))]
-    for item in real:
-        item.add_marker(pytest.mark.real)
-    items[:] = _real_first(real, [item for item in items if not _is_real(str(item.fspath))],
-                           int(os.environ.get("PYTEST_XDIST_WORKER_COUNT") or 1))
+    """Mark the real tier (tests/run_order.py schedules it first, from tests/conftest.py)."""
+    for item in items:
+        if _is_real(str(item.fspath)):
+            item.add_marker(pytest.mark.real)
 
 
-def _real_first(real: list, others: list, workers: int) -> list:
-    """The run's order: the first shares of about 3 workers in 8 start with the real tier.
-
-    pytest-xdist (load and worksteal) first hands each of the W workers one contiguous slice of the
-    order (a 1/W share, then 1/(W-1) of what is left, ...); the real tests at the head of a few slices
-    run side by side, as their waits on the control plane want, while the other workers keep the
-    cores busy. The real tests mostly wait (the plane starting, its controllers' resyncs): at the head
-    of every slice they left 2 cores half idle for the run's first 25 s (8 workers, 3 of them taking
-    the real tier: 108-111 s; 6 workers, all 6 taking it: 122-124 s). An order only: under another
-    split they still run, just less side by side."""
-    out, left, rest = [], len(real) + len(others), list(others)
-    takers = max(1, workers * 3 // 8)
-    for k in range(workers):
-        size = left // (workers - k)
-        mine = real[k::takers] if k < takers else []
-        out += mine + rest[:max(0, size - len(mine))]
-        del rest[:max(0, size - len(mine))]
-        left -= size
-    return out + rest
 #: The run's real-tier tests, once collection is final (every xdist worker collects the same list).
 _REAL_NODEIDS: set[str] = set()
 
