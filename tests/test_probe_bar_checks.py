@@ -162,3 +162,47 @@ def test_the_probe_names_the_groups_id_would(root, ids, proc):
                          capture_output=True, text=True, timeout=60, check=True).stdout
     expected = subprocess.run([*hide, *drop, "id", "-G"], capture_output=True, text=True, check=True).stdout.split()
     assert probe.parse_bar_probe(out)["gids"] == [int(g) for g in expected] and expected
+
+
+@needs_root
+def test_groups_repeated_apart_in_a_user_namespace_are_dropped_as_id_drops_them(root):
+    """Break-it review (low): in a user namespace the groups it does not map all read 65534 and need
+    not be next to each other (Groups: 65534 7 65534); `id -G` drops the repeat, so does the probe."""
+    import subprocess
+
+    from dvdoctor.facts import probe
+
+    inside = ["setpriv", f"--reuid={b.BAR_UID}", "--regid=7", "--groups=3,7,9", "--",
+              "unshare", "-U", f"--map-user={b.BAR_UID}", "--map-group=7", "--"]
+    env = {"PATH": "/usr/bin:/bin", "DV_ROOT": str(root), "BAR_DIR": "/mnt/PV/bar"}
+    out = subprocess.run([*inside, "bash", "-c", probe.script("bar-probe.sh"), "bar-probe"], env=env,
+                         capture_output=True, text=True, timeout=60)
+    if out.returncode != 0 and "unshare" in out.stderr:
+        pytest.skip(f"no user namespace here: {out.stderr.strip()}")
+    status = subprocess.run([*inside, "grep", "^Groups:", "/proc/self/status"], capture_output=True, text=True).stdout
+    expected = subprocess.run([*inside, "id", "-G"], capture_output=True, text=True, check=True).stdout.split()
+    assert status.split()[1:] == ["65534", "7", "65534"]  # the case itself: a repeat with another id between
+    assert probe.parse_bar_probe(out.stdout)["gids"] == [int(g) for g in expected] == [7, 65534]
+
+
+@needs_root
+@pytest.mark.parametrize("forged", ["no Groups line", "Groups: *"])
+def test_a_status_file_without_the_lines_or_with_other_than_numbers_falls_back_to_id(root, forged):
+    """Break-it review (low): a /proc/self/status with Gid but no Groups line (some sandboxes write one)
+    dropped the supplementary groups, and `Groups: *` was expanded as a file pattern. Either is read
+    by `id -G` instead. (The file is forged by a bind mount over the probe's own status file.)"""
+    import subprocess
+
+    from dvdoctor.facts import probe
+
+    drop = ["setpriv", f"--reuid={b.BAR_UID}", "--regid=7", "--groups=3,9", "--"]
+    line = "" if forged == "no Groups line" else "Groups:\t*\n"
+    forge = (f'grep -v "^Groups:" /proc/$$/status > "$0/status" && printf "{line}" >> "$0/status" && '
+             'mount --bind "$0/status" /proc/$$/status && exec "$@"')
+    env = {"PATH": "/usr/bin:/bin", "DV_ROOT": str(root), "BAR_DIR": "/mnt/PV/bar"}
+    out = subprocess.run(["unshare", "-m", "sh", "-c", forge, str(root), *drop, "bash", "-c",
+                          probe.script("bar-probe.sh"), "bar-probe"], env=env, capture_output=True, text=True,
+                         timeout=60, cwd=root)
+    assert out.returncode == 0, out.stderr
+    expected = subprocess.run([*drop, "id", "-G"], capture_output=True, text=True, check=True).stdout.split()
+    assert probe.parse_bar_probe(out.stdout)["gids"] == [int(g) for g in expected] == [7, 3, 9]

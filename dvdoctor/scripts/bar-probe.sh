@@ -48,24 +48,29 @@ is_ts() {
 }
 
 # The group ids as `id -G` prints them (the real gid, the effective one if it differs, then the
-# supplementary groups but those two and repeats), read by the shell from /proc/self/status (its own):
-# no process; `id -G` itself only where that file is not there to read.
+# supplementary groups but those two and repeats, dropped as id drops them), read by the shell from
+# /proc/self/status (its own): no process. `id -G` itself where that file lacks either line or holds
+# anything but numbers there.
 groups_to() { # VAR -> VAR set to the ids, space-separated
-  local key a b _ rgid="" egid="" sup="" out g prev=""
+  local key a b _ rgid="" egid="" sup="" listed="" out g prev ids=()
   if [ -r /proc/self/status ]; then
     while IFS=$'\t' read -r key a b _; do
       case "$key" in
         Gid:) rgid="$a" egid="$b" ;;
-        Groups:) sup="$a" ;;
+        Groups:) sup="$a" listed=1 ;;
       esac
     done < /proc/self/status
   fi
-  if [ -z "$rgid" ] || [ -z "$egid" ]; then printf -v "$1" '%s' "$(id -G)"; return; fi
-  out="$rgid"
+  read -r -a ids <<< "$sup"  # split, never expanded as a pattern
+  if [ -z "$rgid" ] || [ -z "$egid" ] || [ -z "$listed" ] || [[ "$rgid $egid ${ids[*]-}" == *[!0-9\ ]* ]]; then
+    printf -v "$1" '%s' "$(id -G)"; return
+  fi
+  out="$rgid" prev="$egid"
   [ "$egid" = "$rgid" ] || out+=" $egid"
-  for g in $sup; do
-    [ "$g" = "$rgid" ] || [ "$g" = "$egid" ] || [ "$g" = "$prev" ] || out+=" $g"
+  for g in ${ids[@]+"${ids[@]}"}; do
+    [ "$g" = "$egid" ] || [ "$g" = "$prev" ] && continue
     prev="$g"
+    [ "$g" = "$rgid" ] || out+=" $g"
   done
   printf -v "$1" '%s' "$out"
 }
