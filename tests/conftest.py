@@ -1,6 +1,6 @@
 """Fixtures every test folder shares; a module that needs another shape overrides one by its name.
 
-- `golden_lab`: the session's healthy lab, made once per session (per xdist worker) and only ever
+- `golden_lab`: the run's healthy lab, made once per run (shared by the xdist workers) and only ever
   copied (tests/labs.py), since creating one runs a real backup job; its backup is a few hundred KiB,
   or 1.4 MiB for a test marked `mib_backups`.
 - `api`, `kubeconfig`, `cluster`: a fake API server (tests/fakeapi.py), a kubeconfig naming it, and
@@ -18,7 +18,6 @@
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import shutil
@@ -35,7 +34,7 @@ from dvdoctor.cluster.kube import KubeCluster, connect
 from dvdoctor.lab import create_lab
 
 from fakeapi import FakeApi
-from labs import remove_lab, traversable_dir
+from labs import locked, made_once_per_run, run_common_folder
 from run_order import arrange
 
 
@@ -128,33 +127,34 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
                        lambda item: item.get_closest_marker("long_wait") is not None)
 
 
-def _golden(files_scale: float) -> Iterator[Path]:
-    base = traversable_dir()
-    create_lab(base / "lab", files_scale=files_scale)
-    yield base / "lab"
-    remove_lab(base)
+def _golden(tmp_path_factory: pytest.TempPathFactory, files_scale: float) -> Iterator[Path]:
+    """A healthy lab, made once per run (labs.made_once_per_run): every worker's tests copy the same
+    one, so what is prepared from it once (a repository holding a copy of its backup) fits all."""
+    for base in made_once_per_run(run_common_folder(tmp_path_factory), f"golden-lab-{files_scale}",
+                                  lambda base: create_lab(base / "lab", files_scale=files_scale)):
+        yield base / "lab"
 
 
 @pytest.fixture(scope="session")
-def golden_lab_small() -> Iterator[Path]:
+def golden_lab_small(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """A healthy lab with DV's files at a tenth of their size: a backup of about 300 KiB. Hundreds of
     backups, read-backs, restores and copies gzip, hash and stream it in a run (at half the size, the
     suite spent 27 of its 200 CPU-seconds more on those bytes)."""
-    yield from _golden(0.1)
+    yield from _golden(tmp_path_factory, 0.1)
 
 
 @pytest.fixture(scope="session")
-def golden_lab_mib() -> Iterator[Path]:
+def golden_lab_mib(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """A healthy lab with DV's files at half their size: a 1.4 MiB backup in a 2.8 MiB folder, for the
     tests marked `mib_backups` (a size said in MiB; a claim's capacity, which the lab sets in whole MiB,
     with room for a given number of backups or for half of one)."""
-    yield from _golden(0.5)
+    yield from _golden(tmp_path_factory, 0.5)
 
 
 @pytest.fixture
 def golden_lab(request: pytest.FixtureRequest) -> Path:
-    """The session's healthy lab (one complete backup) a test's lab is copied from (labs.copy_lab):
-    made once per worker, never changed. The small one, or the MiB-sized one for a test (or module)
+    """The run's healthy lab (one complete backup) a test's lab is copied from (labs.copy_lab):
+    made once per run, never changed. The small one, or the MiB-sized one for a test (or module)
     marked `mib_backups`."""
     mib = request.node.get_closest_marker("mib_backups") is not None
     return request.getfixturevalue("golden_lab_mib" if mib else "golden_lab_small")
@@ -231,8 +231,7 @@ def restic_template(tmp_path_factory: pytest.TempPathFactory):
     # paid once per run instead of once per worker. The first worker makes it in the run's common
     # folder (pytest removes it with the run's), the others wait on the lock and read its master key.
     shared = tmp_path_factory.getbasetemp().parent / "restic-template"
-    with open(shared.with_name("restic-template.lock"), "a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    with locked(shared.with_name("restic-template.lock")):
         master = shared / "master.json"
         if not master.exists():
             shared.mkdir(mode=0o700, exist_ok=True)

@@ -47,6 +47,44 @@ def repository(copies, restic_repository):
     return copies.repo
 
 
+@pytest.fixture(scope="session")
+def copied_template(golden_lab_small, restic_template, tmp_path_factory):
+    """A repository holding `copy`'s copy of the run's golden backup, made once per run by dvdoctor
+    itself (`dvdoctor copy --yes` on a copy of the golden lab) and only ever copied (`copied`).
+
+    Why: most tests here start from one copy of the lab's backup and go on from there; the copy a
+    test made first cost it a gate and the copy program's six restic runs. The copy itself is what
+    test_copy_is_idempotent_and_copies_only_good_backups and the others that copy first check."""
+    from dvdoctor.cli import run
+    from labs import copy_lab, made_once_per_run, run_common_folder
+
+    def make(base: Path) -> None:
+        pw = base / "restic-password"
+        pw.write_text(PASSWORD + "\n")
+        pw.chmod(0o600)
+        restic_template.copy_to(base / "repo", PASSWORD)
+        (base / "dvdoctor.yaml").write_text(f"copies:\n  repository: {base / 'repo'}\n  password_file: {pw}\n")
+        copy_lab(golden_lab_small, base / "lab")
+        with pytest.MonkeyPatch.context() as env:
+            env.setenv("DVDOCTOR_CONFIG", str(base / "dvdoctor.yaml"))
+            env.setenv("DVDOCTOR_AUDIT", str(base / "audit.jsonl"))
+            code = run(["--lab", str(base / "lab"), "copy", "--yes"])
+        assert code == 0, "dvdoctor copy of the golden lab's backup failed"
+
+    yield from made_once_per_run(run_common_folder(tmp_path_factory), "copied-golden", make)
+
+
+@pytest.fixture
+def copied(copies, copied_template, restic_template):
+    """The copies' repository, holding a copy of the lab's backup as `copy --yes` makes it: a copy of
+    the run's (`copied_template`) with a repository id of its own, opened by PASSWORD."""
+    from restic_repo import new_repository_id
+
+    subprocess.run(["cp", "-a", "--", str(copied_template / "repo"), str(copies.repo)], check=True)
+    new_repository_id(copies.repo, restic_template.master)
+    return copies.repo
+
+
 def restic(flow, *args: str) -> str:
     """A read-only restic command on the flow's repository, as a test looks: without a lock (restic
     0.14 waits 200 ms after taking one), so it neither slows nor disturbs what dvdoctor runs."""
@@ -156,8 +194,7 @@ def test_restore_from_a_copy_after_the_backup_volume_is_lost(copies, repository)
     assert [b["timestamp"] for b in json.loads(out)["backups"]] == [ts]
 
 
-def test_restore_from_copy_refuses_a_backup_still_on_the_volume(copies, repository):
-    assert copies.dv("copy", "--yes")[0] == 0
+def test_restore_from_copy_refuses_a_backup_still_on_the_volume(copies, copied):
     before = copies.snapshot()
     code, out, err = copies.restore("--from-copy", copies.current(), "--yes")
     assert code == 2 and f"restore --from {copies.current()}" in err
@@ -207,11 +244,10 @@ def test_restore_from_copy_takes_restics_full_snapshot_id(copies, repository):
     assert component_digests(copies.bar / ts) == expected
 
 
-def test_restore_from_copy_never_writes_through_a_link_planted_at_its_folder(copies, repository):
+def test_restore_from_copy_never_writes_through_a_link_planted_at_its_folder(copies, copied):
     """A symbolic link at `.dvdoctor-rehydrate-TS` (anyone who writes the volume can plant one) is
     removed, nothing is written where it points, and the restore stops on one line; check names such
     a link while it is there, without following it."""
-    assert copies.dv("copy", "--yes")[0] == 0
     ts = copies.current()
     shutil.move(str(copies.bar / ts), str(copies.base / "moved-off"))
     outside = copies.base / "outside"
@@ -237,8 +273,7 @@ def test_restore_from_copy_never_writes_through_a_link_planted_at_its_folder(cop
     assert not (copies.base / "nowhere").exists() and list(outside.iterdir()) == []
 
 
-def test_prune_of_copies_keeps_the_newest(copies, repository):
-    assert copies.dv("copy", "--yes")[0] == 0
+def test_prune_of_copies_keeps_the_newest(copies, copied):
     for _ in range(2):
         assert copies.backup("--yes")[0] == 0
         assert copies.dv("copy", "--yes")[0] == 0
@@ -253,12 +288,11 @@ def test_prune_of_copies_keeps_the_newest(copies, repository):
     assert code == 2 and "--keep-daily" in err
 
 
-def test_a_copy_killed_midway_is_no_copy(copies, repository, monkeypatch):
+def test_a_copy_killed_midway_is_no_copy(copies, copied, monkeypatch):
     """A stream that fails half-way never becomes a snapshot: restic is stopped before its input ends."""
     from dvdoctor.copies import restic as restic_mod
     from dvdoctor.copies.stream import StreamError
 
-    assert copies.dv("copy", "--yes")[0] == 0
     assert copies.backup("--yes")[0] == 0
     r = restic_mod.Restic({"RESTIC_REPOSITORY": str(copies.repo), "RESTIC_PASSWORD": PASSWORD,
                            "HOME": str(copies.base), "PATH": "/usr/bin:/bin"})
@@ -274,8 +308,7 @@ def test_a_copy_killed_midway_is_no_copy(copies, repository, monkeypatch):
     assert len(snapshots(copies)) == 1
 
 
-def test_wrong_password_and_unreachable_repository_are_one_line_exit_2(copies, repository):
-    assert copies.dv("copy", "--yes")[0] == 0
+def test_wrong_password_and_unreachable_repository_are_one_line_exit_2(copies, copied):
     pw = copies.base / "restic-password"
     pw.write_text("not the password\n")
     code, out, err = copies.dv("list", "--copies")
@@ -399,8 +432,7 @@ def test_copy_and_restore_over_restics_rest_protocol(copies, restic_repository, 
         server.wait(10)
 
 
-def test_no_recent_copy_names_the_uncopied_backup_and_its_fix_copies_it(copies, repository):
-    assert copies.dv("copy", "--yes")[0] == 0
+def test_no_recent_copy_names_the_uncopied_backup_and_its_fix_copies_it(copies, copied):
     code, out, err = copies.dv("check", "--only", "no-recent-copy")
     assert code == 0 and "✓ no-recent-copy" in out
     assert copies.backup("--yes")[0] == 0
@@ -425,8 +457,7 @@ def test_no_recent_copy_is_skipped_with_its_reason_when_copies_are_not_configure
     assert code == 0 and "skipped: copies: copies are not configured" in " ".join(out.split()), out
 
 
-def test_copies_unusable_is_a_finding_and_no_recent_copy_says_it_cannot_tell(copies, repository):
-    assert copies.dv("copy", "--yes")[0] == 0
+def test_copies_unusable_is_a_finding_and_no_recent_copy_says_it_cannot_tell(copies, copied):
     (copies.base / "restic-password").write_text("not the password\n")
     code, out, err = copies.dv("check", "--only", "copies-unusable,no-recent-copy")
     text = " ".join(out.split())
@@ -435,14 +466,13 @@ def test_copies_unusable_is_a_finding_and_no_recent_copy_says_it_cannot_tell(cop
     assert "could not be listed" in text
 
 
-def test_a_killed_copy_leaves_no_lock_that_stops_the_next(copies, repository):
+def test_a_killed_copy_leaves_no_lock_that_stops_the_next(copies, copied):
     """restic is interrupted, not killed, when a copy stops half-way: the next copy and prune go through."""
     from datetime import datetime, timezone
 
     from dvdoctor.copies import restic as restic_mod
     from dvdoctor.copies.stream import StreamError
 
-    assert copies.dv("copy", "--yes")[0] == 0
     assert copies.backup("--yes")[0] == 0
     r = restic_mod.Restic({"RESTIC_REPOSITORY": str(copies.repo), "RESTIC_PASSWORD": PASSWORD,
                            "HOME": str(copies.base), "PATH": "/usr/bin:/bin"})
@@ -459,9 +489,8 @@ def test_a_killed_copy_leaves_no_lock_that_stops_the_next(copies, repository):
     assert copies.dv("prune", "--copies", "--keep-daily", "1", "--yes")[0] == 0
 
 
-def test_restore_from_copy_judges_the_origin_before_writing(copies, repository):
+def test_restore_from_copy_judges_the_origin_before_writing(copies, copied):
     """The lab's first backup has no manifest (DV's own job took it): with --yes alone nothing is written."""
-    assert copies.dv("copy", "--yes")[0] == 0
     ts = copies.current()
     shutil.rmtree(copies.bar / ts)
     before = copies.snapshot()
@@ -473,8 +502,7 @@ def test_restore_from_copy_judges_the_origin_before_writing(copies, repository):
     assert copies.current() == ts
 
 
-def test_copy_json_names_what_was_skipped(copies, repository):
-    assert copies.dv("copy", "--yes")[0] == 0
+def test_copy_json_names_what_was_skipped(copies, copied):
     code, out, err = copies.dv("copy", "--yes", "-o", "json")
     assert code == 0 and json.loads(out)["skipped"] == [copies.current()]
 
@@ -704,11 +732,10 @@ def test_copy_and_list_copies_use_the_copies_the_facts_listed(copies, repository
     assert "1 copy of this DV instance" in copies.dv("list", "--copies")[1]
 
 
-def test_a_flow_lists_the_copies_for_its_gate_only(copies, repository, program_runs):
+def test_a_flow_lists_the_copies_for_its_gate_only(copies, copied, program_runs):
     """backup, prune and restore list the copies once, for the gate's checks (no-recent-copy,
     copies-unusable); what they collect again mid-run (DV's pods, the new backup, the pruned
     volume) reads no copy, so it lists none."""
-    assert copies.dv("copy", "--yes")[0] == 0
     for run, expected in ((lambda: copies.backup("--yes"), ["snapshots"]),
                           (lambda: copies.dv("prune", "--keep", "1", "--yes"), ["snapshots"]),
                           (lambda: copies.restore("--yes"), ["snapshots"])):
@@ -720,11 +747,10 @@ def test_a_flow_lists_the_copies_for_its_gate_only(copies, repository, program_r
     assert "no-recent-copy" in out and "has no copy" in out, out  # the gate still sees the copies
 
 
-def test_a_damaged_pack_is_said_as_damage_not_as_a_short_copy(copies, repository):
+def test_a_damaged_pack_is_said_as_damage_not_as_a_short_copy(copies, copied):
     """Bytes flipped inside a pack of the repository (bit rot): restic cannot decrypt a blob of the
     copy, and restore --from-copy says the repository's data is damaged, in restic's own words,
     with the command that finds every damaged pack; nothing is left on the volume."""
-    assert copies.dv("copy", "--yes")[0] == 0
     ts = copies.current()
     shutil.rmtree(copies.bar / ts)
     before = copies.snapshot()
@@ -813,10 +839,9 @@ def test_dvdoctor_killed_while_the_copy_program_runs_leaves_the_copy_on_record(c
     assert PASSWORD not in copies.audit.read_text()
 
 
-def test_a_tag_that_looks_like_markup_is_listed_literally(copies, repository):
+def test_a_tag_that_looks_like_markup_is_listed_literally(copies, copied):
     """A copy's restic tag is the repository's data: `list --copies` and `prune --copies` show it as it
     is (table and JSON), never parse it as rich markup."""
-    assert copies.dv("copy", "--yes")[0] == 0
     (snap,) = snapshots(copies)
     done = subprocess.run([RESTIC, "-r", str(copies.repo), "tag", "--add", "backup=[/]", "--add", "[bold]x", snap["id"]],
                           capture_output=True, text=True,
@@ -860,12 +885,11 @@ def test_dvdoctor_terminated_while_the_copy_program_runs_stops_it_and_says_so(co
     assert all("dvdoctor-copy=complete" in s["tags"] for s in mine), mine
 
 
-def test_a_copy_into_a_repository_that_lost_a_pack_is_not_called_complete(copies, repository):
+def test_a_copy_into_a_repository_that_lost_a_pack_is_not_called_complete(copies, copied):
     """Break-it review (high): restic deduplicates against its index, so after pack files were lost a
     new copy was saved without error, tagged complete and listed as such, and its restore failed.
     `copy` runs `restic check` before it calls any copy complete: the repository's damage is the
     one line, exit 1, and no-recent-copy keeps naming the backup."""
-    assert copies.dv("copy", "--yes")[0] == 0
     # the packs of data blobs (restic retries a lost tree's pack for a minute and a half before check
     # says so); the second copy shares their chunks
     indexes = [json.loads(restic(copies, "cat", "index", i)) for i in restic(copies, "list", "index").split()]
@@ -908,13 +932,12 @@ def test_a_copy_into_a_repository_that_lost_a_pack_is_not_called_complete(copies
     assert snapshots(copies) == before
 
 
-def test_copy_and_prune_of_copies_refuse_while_dvs_job_runs(copies, repository):
+def test_copy_and_prune_of_copies_refuse_while_dvs_job_runs(copies, copied):
     """Break-it review (low): `copy` and `prune --copies` ran beside DV's running backup while `fix
     --issue no-recent-copy`, which runs the same copy, refused. In a cluster each is a Job in DV's
     namespace, which DV's own job owns while it runs: both refuse, changing nothing."""
     from dvdoctor.lab import break_lab
 
-    assert copies.dv("copy", "--yes")[0] == 0
     break_lab(copies.lab, "bar-job-unattended")
     before = snapshots(copies)
     for args in (("copy", "--all-new", "--yes"), ("prune", "--copies", "--keep-daily", "1", "--yes")):
@@ -937,14 +960,13 @@ def test_init_never_writes_a_config_into_a_folder_that_holds_a_repository(copies
     assert _repository_files(copies.repo) == before
 
 
-def test_dvdoctor_terminated_while_writing_a_copy_back_says_what_it_left(copies, repository):
+def test_dvdoctor_terminated_while_writing_a_copy_back_says_what_it_left(copies, copied):
     """Break-it review (low): SIGTERM during `restore --from-copy` printed only "interrupted"; the
     half-written folder it may leave, and the repair that removes it, are said first."""
     import os
     import sys
 
     child = Path(__file__).with_name("child_signalled_at_step.py")
-    assert copies.dv("copy", "--yes")[0] == 0
     ts = copies.current()
     assert copies.backup("--yes")[0] == 0 and copies.dv("prune", "--keep", "1", "--yes")[0] == 0
     assert ts not in copies.timestamps()

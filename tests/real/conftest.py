@@ -9,18 +9,18 @@ and sets DVDOCTOR_REAL_REQUIRED=1 so that a missing build fails instead of skipp
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import os
 import secrets
 import subprocess
 import sys
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
 import pytest
+
+from labs import locked
 
 from .api import Api, load_manifests
 
@@ -114,16 +114,6 @@ def _plane(run: Path) -> ControlPlane:
     return ControlPlane(run, values["KUBE_REAL_SERVER"], token)
 
 
-@contextmanager
-def _locked(path: Path) -> Iterator[None]:
-    with open(path, "a") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
-
-
 def _users(path: Path, change: int) -> int:
     """The count of workers using the shared control plane, changed by `change` (under the lock)."""
     count = int(path.read_text() or 0) + change if path.exists() else change
@@ -155,7 +145,7 @@ def _down(shared: _Shared) -> None:
 
 def _shared_finished_one(folder: Path) -> None:
     shared = _Shared(folder)
-    with _locked(shared.lock):
+    with locked(shared.lock):
         if _users(shared.finished, +1) >= len(_REAL_NODEIDS):
             _down(shared)
 
@@ -174,7 +164,7 @@ def control_plane(tmp_path_factory) -> Iterator[ControlPlane]:
     # under xdist each worker's basetemp is inside the run's folder; alone, the run's folder is basetemp
     shared = _Shared(base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base)
     _SHARED[:] = [shared.folder]
-    with _locked(shared.lock):
+    with locked(shared.lock):
         if shared.failure.exists():
             pytest.fail(shared.failure.read_text(), pytrace=False)
         if not (shared.run / "env").exists():
@@ -187,7 +177,7 @@ def control_plane(tmp_path_factory) -> Iterator[ControlPlane]:
     try:
         yield _plane(shared.run)
     finally:
-        with _locked(shared.lock):
+        with locked(shared.lock):
             if _users(shared.users, -1) == 0:
                 _down(shared)
 
