@@ -49,13 +49,15 @@ def remove_lab(base: Path) -> None:
 
 
 def run_common_folder(tmp_path_factory) -> Path | None:
-    """The folder every xdist worker of this run sees (None when pytest runs alone)."""
+    """The folder every xdist worker of this run sees (None when pytest runs alone): each worker's
+    basetemp is inside it, so what the workers share (their locks, their counts) goes there."""
     return tmp_path_factory.getbasetemp().parent if os.environ.get("PYTEST_XDIST_WORKER") else None
 
 
 @contextmanager
 def locked(path: Path) -> Iterator[None]:
-    """An exclusive lock on the file at `path` (made if missing), shared by the run's processes."""
+    """An exclusive lock on the file at `path` (made if missing): the run's workers are processes, so
+    what they make once and share is made and counted under a file's lock, not a thread's."""
     with open(path, "a") as fh:
         fcntl.flock(fh, fcntl.LOCK_EX)
         try:
@@ -72,10 +74,10 @@ def made_once_per_run(common: Path | None, name: str, make: Callable[[Path], Non
     makes it under the lock and records where; the others wait, then use it; each counts itself in and
     out. A worker that comes after the last one left makes it anew. Why: what such a folder holds (a
     lab, a repository holding a copy of its backup) must be one and the same for every worker when a
-    prepared thing made from it is shared too, and each made once costs less than eight."""
+    prepared thing made from it is shared too, and made once it costs once, not once per worker.
+    A `make` that fails leaves nothing behind (its lab's pods killed, its folder removed)."""
     if common is None:
-        base = traversable_dir()
-        make(base)
+        base = _made(make)
         try:
             yield base
         finally:
@@ -85,8 +87,7 @@ def made_once_per_run(common: Path | None, name: str, make: Callable[[Path], Non
     with locked(lock):
         base = Path(record.read_text()) if record.exists() else None
         if base is None or not base.is_dir():
-            base = traversable_dir()
-            make(base)
+            base = _made(make)
             record.write_text(str(base))
         users.write_text(str(int(users.read_text() or 0) + 1 if users.exists() else 1))
     try:
@@ -98,3 +99,14 @@ def made_once_per_run(common: Path | None, name: str, make: Callable[[Path], Non
             if left <= 0:
                 record.unlink(missing_ok=True)
                 remove_lab(base)
+
+
+def _made(make: Callable[[Path], None]) -> Path:
+    """A new traversable folder filled by `make`; removed again if `make` fails."""
+    base = traversable_dir()
+    try:
+        make(base)
+    except BaseException:
+        remove_lab(base)
+        raise
+    return base

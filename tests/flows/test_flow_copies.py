@@ -15,7 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from restic_repo import cheap_key
+from dvdoctor.cli import run as dvdoctor_run
+from labs import copy_lab, made_once_per_run, run_common_folder
+from restic_repo import cheap_key, new_repository_id
 
 
 RESTIC = shutil.which("restic")
@@ -55,9 +57,6 @@ def copied_template(golden_lab_small, restic_template, tmp_path_factory):
     Why: most tests here start from one copy of the lab's backup and go on from there; the copy a
     test made first cost it a gate and the copy program's six restic runs. The copy itself is what
     test_copy_is_idempotent_and_copies_only_good_backups and the others that copy first check."""
-    from dvdoctor.cli import run
-    from labs import copy_lab, made_once_per_run, run_common_folder
-
     def make(base: Path) -> None:
         pw = base / "restic-password"
         pw.write_text(PASSWORD + "\n")
@@ -68,18 +67,24 @@ def copied_template(golden_lab_small, restic_template, tmp_path_factory):
         with pytest.MonkeyPatch.context() as env:
             env.setenv("DVDOCTOR_CONFIG", str(base / "dvdoctor.yaml"))
             env.setenv("DVDOCTOR_AUDIT", str(base / "audit.jsonl"))
-            code = run(["--lab", str(base / "lab"), "copy", "--yes"])
+            code = dvdoctor_run(["--lab", str(base / "lab"), "copy", "--yes"])
         assert code == 0, "dvdoctor copy of the golden lab's backup failed"
 
     yield from made_once_per_run(run_common_folder(tmp_path_factory), "copied-golden", make)
 
 
 @pytest.fixture
-def copied(copies, copied_template, restic_template):
+def copied(copies, copied_template, restic_template, request):
     """The copies' repository, holding a copy of the lab's backup as `copy --yes` makes it: a copy of
-    the run's (`copied_template`) with a repository id of its own, opened by PASSWORD."""
-    from restic_repo import new_repository_id
+    the run's (`copied_template`) with a repository id of its own, opened by PASSWORD.
 
+    The repository is as that copy leaves it; this test's lab and audit log are not: the copy was not
+    made from them (no `copy` record in the audit log, a lower resource counter in lab.json). A test
+    of either makes its own copy. Of the small golden lab only: a `mib_backups` test's lab is another
+    DV instance, whose backup this repository does not hold."""
+    if request.node.get_closest_marker("mib_backups") is not None:
+        pytest.fail("`copied` holds a copy of the small golden lab's backup: a mib_backups test makes its own",
+                    pytrace=False)
     subprocess.run(["cp", "-a", "--", str(copied_template / "repo"), str(copies.repo)], check=True)
     new_repository_id(copies.repo, restic_template.master)
     return copies.repo
