@@ -34,7 +34,7 @@ from dvdoctor.cluster.kube import KubeCluster, connect
 from dvdoctor.lab import create_lab
 
 from fakeapi import FakeApi
-from labs import locked, made_once_per_run, run_common_folder
+from labs import made_once_per_run, run_common_folder
 from run_order import arrange
 
 
@@ -116,14 +116,11 @@ if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
     signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
-_REAL_TIER = Path(__file__).parent / "real"
-
-
 @pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """The order the workers get the tests in: the real tier and the long waits first (run_order.py)."""
     items[:] = arrange(items, int(os.environ.get("PYTEST_XDIST_WORKER_COUNT") or 1),
-                       lambda item: item.path.is_relative_to(_REAL_TIER),
+                       lambda item: item.get_closest_marker("real") is not None,  # tests/real/conftest.py
                        lambda item: item.get_closest_marker("long_wait") is not None)
 
 
@@ -215,32 +212,21 @@ def root() -> Iterator[Path]:
 
 @pytest.fixture(scope="session")
 def restic_template(tmp_path_factory: pytest.TempPathFactory):
-    """The session's empty restic repository (one `restic init`, re-keyed): only ever copied."""
+    """The run's empty restic repository (one `restic init`, re-keyed): only ever copied."""
     restic = shutil.which("restic")
     if restic is None:
         pytest.skip("restic is not installed (make test installs it as root on Debian: apt-get install restic)")
-    from restic_repo import Keys, Template, make_template, remove
+    from restic_repo import Keys, Template, make_template
 
-    if not os.environ.get("PYTEST_XDIST_WORKER"):
-        base = tmp_path_factory.mktemp("restic-template")
-        template = make_template(base / "repo", restic)
-        yield template
-        remove(base)
-        return
-    # Under pytest-xdist the workers share one: `restic init` calibrates its KDF at about 3 CPU-seconds,
-    # paid once per run instead of once per worker. The first worker makes it in the run's common
-    # folder (pytest removes it with the run's), the others wait on the lock and read its master key.
-    shared = tmp_path_factory.getbasetemp().parent / "restic-template"
-    with locked(shared.with_name("restic-template.lock")):
-        master = shared / "master.json"
-        if not master.exists():
-            shared.mkdir(mode=0o700, exist_ok=True)
-            made = make_template(shared / "repo", restic)
-            tmp = shared / "master.json.tmp"
-            tmp.write_text(json.dumps(made.master.master_json()))
-            tmp.chmod(0o600)
-            tmp.rename(master)
-    yield Template(shared / "repo", Keys.from_master_json(json.loads(master.read_text())))
+    def make(base: Path) -> None:
+        made = make_template(base / "repo", restic)
+        master = base / "master.json"
+        master.write_text(json.dumps(made.master.master_json()))
+        master.chmod(0o600)
+
+    # `restic init` calibrates its KDF at about 3 CPU-seconds: paid once per run, not once per worker
+    for base in made_once_per_run(run_common_folder(tmp_path_factory), "restic-template", make):
+        yield Template(base / "repo", Keys.from_master_json(json.loads((base / "master.json").read_text())))
 
 
 @pytest.fixture

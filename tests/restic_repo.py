@@ -29,7 +29,6 @@ import hmac
 import json
 import os
 import secrets
-import shutil
 import subprocess
 import tempfile
 from dataclasses import dataclass
@@ -185,8 +184,3 @@ def make_template(where: Path, restic: str) -> Template:
     master = open_key_file(key, password)
     rekey(where, master, secrets.token_urlsafe(24))
     return Template(where, master)
-
-
-def remove(path: Path) -> None:
-    """A repository's files are read-only to their owner: shutil.rmtree copes (their folders are writable)."""
-    shutil.rmtree(path, ignore_errors=True)

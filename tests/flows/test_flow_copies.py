@@ -17,7 +17,7 @@ import pytest
 
 from dvdoctor.cli import run as dvdoctor_run
 from labs import copy_lab, made_once_per_run, run_common_folder
-from restic_repo import cheap_key, new_repository_id
+from restic_repo import Template, cheap_key
 
 
 RESTIC = shutil.which("restic")
@@ -26,17 +26,23 @@ pytestmark = pytest.mark.skipif(RESTIC is None, reason="restic is not installed 
 PASSWORD = "pw-Rz9!copy-secret"
 
 
+def copies_config(base: Path) -> Path:
+    """base/dvdoctor.yaml with `copies:` set to the repository base/repo (not made here), opened by
+    PASSWORD from base/restic-password (0600)."""
+    pw = base / "restic-password"
+    pw.write_text(PASSWORD + "\n")
+    pw.chmod(0o600)
+    config = base / "dvdoctor.yaml"
+    config.write_text(f"copies:\n  repository: {base / 'repo'}\n  password_file: {pw}\n")
+    return config
+
+
 @pytest.fixture
 def copies(flow, monkeypatch):
     """The flow's lab with `copies:` set to a local repository (not yet created) and its password file."""
-    pw = flow.base / "restic-password"
-    pw.write_text(PASSWORD + "\n")
-    pw.chmod(0o600)
-    repo = flow.base / "repo"
-    config = flow.base / "dvdoctor.yaml"
-    config.write_text(f"copies:\n  repository: {repo}\n  password_file: {pw}\n")
+    config = copies_config(flow.base)
     monkeypatch.setenv("DVDOCTOR_CONFIG", str(config))
-    flow.repo = repo  # type: ignore[attr-defined]
+    flow.repo = flow.base / "repo"  # type: ignore[attr-defined]
     flow.config = config  # type: ignore[attr-defined]
     return flow
 
@@ -58,14 +64,11 @@ def copied_template(golden_lab_small, restic_template, tmp_path_factory):
     test made first cost it a gate and the copy program's six restic runs. The copy itself is what
     test_copy_is_idempotent_and_copies_only_good_backups and the others that copy first check."""
     def make(base: Path) -> None:
-        pw = base / "restic-password"
-        pw.write_text(PASSWORD + "\n")
-        pw.chmod(0o600)
+        config = copies_config(base)
         restic_template.copy_to(base / "repo", PASSWORD)
-        (base / "dvdoctor.yaml").write_text(f"copies:\n  repository: {base / 'repo'}\n  password_file: {pw}\n")
         copy_lab(golden_lab_small, base / "lab")
         with pytest.MonkeyPatch.context() as env:
-            env.setenv("DVDOCTOR_CONFIG", str(base / "dvdoctor.yaml"))
+            env.setenv("DVDOCTOR_CONFIG", str(config))
             env.setenv("DVDOCTOR_AUDIT", str(base / "audit.jsonl"))
             code = dvdoctor_run(["--lab", str(base / "lab"), "copy", "--yes"])
         assert code == 0, "dvdoctor copy of the golden lab's backup failed"
@@ -85,9 +88,7 @@ def copied(copies, copied_template, restic_template, request):
     if request.node.get_closest_marker("mib_backups") is not None:
         pytest.fail("`copied` holds a copy of the small golden lab's backup: a mib_backups test makes its own",
                     pytrace=False)
-    subprocess.run(["cp", "-a", "--", str(copied_template / "repo"), str(copies.repo)], check=True)
-    new_repository_id(copies.repo, restic_template.master)
-    return copies.repo
+    return Template(copied_template / "repo", restic_template.master).copy_to(copies.repo, PASSWORD)
 
 
 def restic(flow, *args: str) -> str:
