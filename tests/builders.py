@@ -341,10 +341,12 @@ def write_backup(bar: Path, ts: str, sizes: dict[str, int]) -> None:
             fh.truncate(size)
 
 
-def run_bar_probe(root: Path, uid: int | None = None, verify: bool | probe.ReadBack = False, skip: str = "") -> dict:
+def run_bar_probe(root: Path, uid: int | None = None, verify: bool | probe.ReadBack = False, skip: str = "",
+                  wrap: tuple[str, ...] = ()) -> dict:
     """bar-probe.sh for real, with the pod's view of /mnt/PV/bar under `root`; as `uid` via setpriv.
 
-    verify: True reads back every backup nothing proves (as `--verify`), False none, or a policy."""
+    verify: True reads back every backup nothing proves (as `--verify`), False none, or a policy.
+    wrap: a command line the probe's own is appended to (e.g. one that changes what /bin/sh is)."""
     policy = verify if isinstance(verify, probe.ReadBack) else (
         probe.EVERY_UNPROVEN if verify else probe.ReadBack(mode="recorded"))
     env = {"PATH": "/usr/bin:/bin", "DV_ROOT": str(root), "BAR_DIR": "/mnt/PV/bar",
@@ -352,5 +354,5 @@ def run_bar_probe(root: Path, uid: int | None = None, verify: bool | probe.ReadB
     argv = ["bash", "-c", probe.script("bar-probe.sh"), "bar-probe"]
     if uid is not None:
         argv = ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "--"] + argv
-    proc = subprocess.run(argv, env=env, capture_output=True, timeout=60, check=True)
+    proc = subprocess.run([*wrap, *argv], env=env, capture_output=True, timeout=60, check=True)
     return probe.parse_bar_probe(proc.stdout.decode("utf-8", "replace"))

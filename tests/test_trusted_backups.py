@@ -10,6 +10,8 @@ import hashlib
 import io
 import json
 import os
+import shutil
+import subprocess
 import tarfile
 from pathlib import Path
 
@@ -324,3 +326,57 @@ def test_something_else_in_place_of_the_combined_tarball_is_named_for_what_it_is
     make(tarball)
     v = verdict(root)
     assert v.state == DAMAGED and v.why == f"its dv_backup.tar.gz {said}, not the file DV's job writes", v.why
+
+
+#: A command line that runs what follows it with /bin/sh being bash (in a mount namespace of its own),
+#: as on DV's RHEL-based BAR image; here /bin/sh is dash.
+SH_IS_BASH = ("unshare", "-m", "--", "sh", "-c", 'mount --bind "$(command -v bash)" /bin/sh && exec "$@"', "sh-is-bash")
+
+
+@pytest.mark.skipif(not (b.IS_ROOT and shutil.which("unshare")),
+                    reason="making /bin/sh bash in a mount namespace of its own needs root and unshare")
+def test_the_member_check_judges_alike_whichever_shell_is_bin_sh(root):
+    """tar hands each member to `/bin/sh -c`, which runs the member check itself (POSIX sh, no second
+    shell): dash in the lab, bash on DV's image. Both see every kind of damage, and the same."""
+    said = subprocess.run([*SH_IS_BASH, "/bin/sh", "-c", 'echo "${BASH_VERSION:-not bash}"'],
+                          capture_output=True, text=True, check=True).stdout
+    assert said.strip() != "not bash"  # the namespace's /bin/sh really is bash
+    bar = b.bar_of(root)
+    stamps = {"good": "2021-01-17-19-27-31", "cut-inner": "2021-01-18-19-27-31", "no-data": "2021-01-19-19-27-31",
+              "component-crc": "2021-01-20-19-27-31", "not-tar": "2021-01-21-19-27-31"}
+    backup(bar, stamps["good"])
+    backup(bar, stamps["cut-inner"], cut_inner="dv_backup_dv_engine.tar.gz")
+    for kind, content in (("no-data", _tar_gz([(_info("versioned", tarfile.DIRTYPE), None)])),
+                          ("component-crc", gzip.compress(_tar(_files(bar / stamps["good"], COMPONENTS[:1])))[:-8]
+                           + b"\0\0\0\0\0\0\0\0"),
+                          ("not-tar", gzip.compress(b"tar: cannot open: No space left on device\n"))):
+        folder = bar / stamps[kind]
+        backup(bar, stamps[kind])
+        (folder / "dv_backup_dv_metastore.tar.gz").write_bytes(content)
+        with tarfile.open(folder / "dv_backup.tar.gz", "w:gz") as tar:
+            for member in COMPONENTS:
+                tar.add(folder / member, arcname=member)
+    by_dash = b.run_bar_probe(root, verify=True)["read_back"]
+    by_bash = b.run_bar_probe(root, verify=True, wrap=SH_IS_BASH)["read_back"]
+    assert by_bash == by_dash
+    states = {kind: by_dash[ts]["state"] for kind, ts in stamps.items()}
+    assert states == {"good": "good", "cut-inner": "damaged", "no-data": "damaged", "component-crc": "damaged",
+                      "not-tar": "damaged"}
+    assert "no file with data in it" in by_dash[stamps["no-data"]]["message"]
+    assert "crc error" in by_dash[stamps["component-crc"]]["message"]
+
+
+def test_each_stamp_is_size_and_whole_seconds_as_stat_gives_them(root):
+    """A backup's stamp (what a recorded read-back is matched against) comes from the listing until a
+    read-back has run, then from `stat`: both say `stat -c %s:%Y`, whatever the mtime's fraction, and a
+    time before 1970 (which find prints otherwise) is asked of stat."""
+    bar = b.bar_of(root)
+    times = {"2021-01-18-19-27-31": 1_600_000_000.999999, "2021-01-19-19-27-31": 1_600_000_000,
+             "2021-01-20-19-27-31": -1.5, "2021-01-21-19-27-31": 1_650_000_000.25}
+    for ts, when in times.items():
+        os.utime(backup(bar, ts), (when, when))
+    for verify in (False, True):  # none read (all from the listing), then each read back in turn
+        stamps = b.run_bar_probe(root, verify=verify)["stamps"]
+        assert stamps == {ts: subprocess.run(["stat", "-c", "%s:%Y", str(bar / ts / "dv_backup.tar.gz")],
+                                             capture_output=True, text=True, check=True).stdout.strip()
+                          for ts in times}, verify

@@ -102,13 +102,13 @@ printf 'du\t%s\n' "${used%%$'\t'*}"
 # later steps need of an entry is kept: a regular file's size by path, the restore-point link's target.
 # The folder itself comes first (depth 0, an empty path; -H: the folder a link names, as `stat -L`
 # would): its mode and owners are the `dir` record.
-declare -A size_of=()
+declare -A size_of=() mtime_of=()
 unset link_target
 while IFS= read -r -d '' meta && IFS= read -r -d '' path && IFS= read -r -d '' target; do
   read -r type size mtime mode uid gid <<< "$meta"
   if [ -z "$path" ]; then printf 'dir\t%s\t%s\t%s\n' "$mode" "$uid" "$gid"; continue; fi
   case "$type" in
-    f) size_of["$path"]="$size" ;;
+    f) size_of["$path"]="$size" mtime_of["$path"]="$mtime" ;;
     l) [ "$path" = "$link" ] && link_target="$target" ;;
   esac
   enc_to path_f "$path"; enc_to target_f "$target"
@@ -155,22 +155,26 @@ done
 # go to sha256sum and to `tar -xz`, which hands each member to MEMBER_CHECK on stdin; a component
 # tarball inside is gunzipped and listed there (gzip's CRC and tar's structure, to their very end).
 # Not `tar -tz` there: GNU tar calls a stream under 512 bytes an empty archive (exit 0), and stops
-# at the end-of-archive without gzip's CRC; `gzip -dc | tar -tf -` with pipefail sees both.
-# Few processes a member: tar's `sh -c` execs bash, the listing's messages go to a file (no command
-# substitution), and a component that read back whole has left nothing to drain (gzip read to its end).
+# at the end-of-archive without gzip's CRC; `gzip -dc | tar -tf -`, both statuses counted, sees both.
+# Few processes a member: the check is POSIX sh, run by the very `sh -c` tar starts for each member
+# (`eval`: no second shell; dash in the lab, bash on DV's image), the listing's messages go to a file,
+# and a component that read back whole has left nothing to drain (gzip read to its end). sh has no
+# pipefail: each stage of the pipeline says its own status on fd 3, and all three must be 0.
 # A component that holds no regular file with data (a valid but empty archive, only a folder, links or
 # empty files: what a dump that wrote nothing leaves) is no backup of anything: damaged. The verbose
 # listing's first such file ends the look (`-rw-r--r-- owner/group SIZE date time name`), the rest drained.
 export DVDOCTOR_COMPONENTS="$COMPONENTS"
-export DVDOCTOR_MEMBER_CHECK='set -o pipefail -f
+export DVDOCTOR_MEMBER_CHECK='set -f
 n="${TAR_FILENAME#./}"
 for c in $DVDOCTOR_COMPONENTS; do
   [ "$n" = "$c" ] || continue
-  if { gzip -dc | tar -tvf - | { while IFS= read -r line; do
-                                    case "$line" in -*) set -- $line; [ "${3:-0}" = 0 ] || exec cat > /dev/null ;; esac
-                                  done
-                                  echo "no file with data in it (empty, or only folders, links or empty files)" >&2; exit 1; }
-     } 2> "$DVDOCTOR_READBACK/member-err"; then printf "%s\t1\t\n" "$n"; exit 0; fi
+  st=$( { { gzip -dc; echo "gzip=$?" >&3; } | { tar -tvf -; echo "tar=$?" >&3; } | {
+            while IFS= read -r line; do
+              case "$line" in -*) set -- $line; [ "${3:-0}" = 0 ] || exec cat > /dev/null ;; esac
+            done
+            echo "no file with data in it (empty, or only folders, links or empty files)" >&2; exit 1; }
+          echo "look=$?" >&3; } 2> "$DVDOCTOR_READBACK/member-err" 3>&1 > /dev/null )
+  case "$st" in *gzip=0*) case "$st" in *tar=0*) case "$st" in *look=0*) printf "%s\t1\t\n" "$n"; exit 0 ;; esac ;; esac ;; esac
   printf "%s\t0\t%s\n" "$n" "$(tr "\t\n" "  " < "$DVDOCTOR_READBACK/member-err" | tail -c 300)"
 done
 exec cat > /dev/null'
@@ -191,7 +195,7 @@ read_back() {
   # followed, was no error to tar (a combined tarball with a bad CRC read back good). Both statuses count.
   ( export DVDOCTOR_READBACK="$tmp"
     exec < "$tmp/fifo"
-    { gzip -dc | { tar -xvvf - --index-file="$tmp/index" --to-command='exec bash -c "$DVDOCTOR_MEMBER_CHECK"' > "$tmp/members"; rc=$?
+    { gzip -dc | { tar -xvvf - --index-file="$tmp/index" --to-command='eval "$DVDOCTOR_MEMBER_CHECK"' > "$tmp/members"; rc=$?
                    # tar reads a whole archive's last record: a byte after it (read by the shell) is
                    # what makes the drain start at all
                    IFS= read -r -d '' -n 1 _ && cat > /dev/null; exit "$rc"; }
@@ -238,7 +242,14 @@ read_any=""
 for ts in ${order[@]+"${order[@]}"}; do
   tarball="$bar/$ts/dv_backup.tar.gz"
   [ -f "$tarball" ] && [ ! -L "$tarball" ] || continue
-  stamp=$(exec stat -c '%s:%Y' "$tarball")  # now, not at the listing: an earlier read-back may take minutes
+  # size:mtime (whole seconds, as `stat -c %s:%Y`) now: the listing's while no read-back has run since
+  # it (milliseconds ago), else a stat (a read-back may take minutes, and a job may write meanwhile)
+  listed="${mtime_of["$ts/dv_backup.tar.gz"]:-}"
+  if [ -z "$read_any" ] && [[ "$listed" =~ ^[0-9]+(\.[0-9]*)?$ ]]; then
+    stamp="${size_of["$ts/dv_backup.tar.gz"]}:${listed%%.*}"
+  else
+    stamp=$(exec stat -c '%s:%Y' "$tarball")
+  fi
   size="${stamp%%:*}"
   printf 'stamp\t%s\t%s\n' "$ts" "$stamp"
   skip="${VERIFY_SKIP:-}"
