@@ -189,12 +189,13 @@ read_back() {
     rb_state=unreadable rb_why="no temporary folder: cannot create $tmp"; return
   fi
   [ -r "$1" ] || { rm -rf "$tmp"; rb_state=unreadable rb_why="not readable by uid $EUID"; return; }
-  mkfifo "$tmp/fifo"
+  # One pass over the file: tee hands its bytes to sha256sum, and to the read-back through fd 3 (the
+  # pipeline's pipe, named /dev/fd/3 as process substitution names its own: no fifo to make).
   # gzip outside tar, and tar's input drained once it has read the archive's end: `tar -xz` stopped at
   # the end-of-archive, and its gzip, killed by SIGPIPE before its CRC when more than a pipe's worth
   # followed, was no error to tar (a combined tarball with a bad CRC read back good). Both statuses count.
+  { tee /dev/fd/3 | sha256sum > "$tmp/sum" 3>&-; } < "$1" 3>&1 > /dev/null |
   ( export DVDOCTOR_READBACK="$tmp"
-    exec < "$tmp/fifo"
     { gzip -dc | { tar -xvvf - --index-file="$tmp/index" --to-command='eval "$DVDOCTOR_MEMBER_CHECK"' > "$tmp/members"; rc=$?
                    # tar reads a whole archive's last record: a byte after it (read by the shell) is
                    # what makes the drain start at all
@@ -202,10 +203,8 @@ read_back() {
       st=("${PIPESTATUS[@]}"); gz="${st[0]}"; printf '%s %s' "${st[1]}" "$gz" > "$tmp/rc"; } 2> "$tmp/err"
     # gzip that succeeded read its input to the end (it looks for a next member until then): only a
     # gzip that failed may leave bytes that tee, still writing, must be able to get rid of
-    [ "$gz" = 0 ] || exec cat > /dev/null ) &
-  { tee "$tmp/fifo" | sha256sum > "$tmp/sum"; } < "$1"
+    [ "$gz" = 0 ] || exec cat > /dev/null )
   read -r rb_sum _ < "$tmp/sum"
-  wait $!
   rc='?' gz='?'
   read -r rc gz 2>/dev/null < "$tmp/rc"  # written without a newline: read says EOF, both are set
   if [ "$rc" != 0 ] || [ "$gz" != 0 ]; then
