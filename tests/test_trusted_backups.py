@@ -367,16 +367,38 @@ def test_the_member_check_judges_alike_whichever_shell_is_bin_sh(root):
 
 
 def test_each_stamp_is_size_and_whole_seconds_as_stat_gives_them(root):
-    """A backup's stamp (what a recorded read-back is matched against) comes from the listing until a
-    read-back has run, then from `stat`: both say `stat -c %s:%Y`, whatever the mtime's fraction, and a
-    time before 1970 (which find prints otherwise) is asked of stat."""
+    """A backup's stamp (what a recorded read-back is matched against) is `stat -c %s:%Y` of the file as
+    it is just before its read-back, whatever the mtime's fraction, before 1970 too."""
     bar = b.bar_of(root)
     times = {"2021-01-18-19-27-31": 1_600_000_000.999999, "2021-01-19-19-27-31": 1_600_000_000,
              "2021-01-20-19-27-31": -1.5, "2021-01-21-19-27-31": 1_650_000_000.25}
     for ts, when in times.items():
         os.utime(backup(bar, ts), (when, when))
-    for verify in (False, True):  # none read (all from the listing), then each read back in turn
+    for verify in (False, True):  # none read, then each read back in turn
         stamps = b.run_bar_probe(root, verify=verify)["stamps"]
         assert stamps == {ts: subprocess.run(["stat", "-c", "%s:%Y", str(bar / ts / "dv_backup.tar.gz")],
                                              capture_output=True, text=True, check=True).stdout.strip()
                           for ts in times}, verify
+
+
+@pytest.mark.skipif(not (b.IS_ROOT and shutil.which("unshare")),
+                    reason="hiding /proc (and so /dev/fd) in a mount namespace of its own needs root and unshare")
+def test_a_pod_without_dev_fd_reads_back_through_a_fifo(root):
+    """Break-it, session 17: tee hands the read-back its copy through /dev/fd/3; in a pod without /proc
+    (so without /dev/fd) tee could not open it, and every good backup read back empty, damaged."""
+    tarball = backup(b.bar_of(root))
+    no_proc = ("unshare", "-m", "--", "sh", "-c", 'mount -t tmpfs none /proc && exec "$@"', "no-proc")
+    said = b.run_bar_probe(root, verify=True, wrap=no_proc)["read_back"][b.TS]
+    assert (said["state"], said["sha256"]) == ("good", hashlib.sha256(tarball.read_bytes()).hexdigest()), said
+
+
+def test_an_owner_name_with_a_space_does_not_pass_for_a_size(root):
+    """Break-it, session 17 (the same before it): the look at a component's verbose listing took its
+    third field for the size, and an owner name with a space (`a 5`) put `5/root` there: a component of
+    only empty files read back good. The listing now names owners by number."""
+    empty = _info("versioned/dump.sql")
+    empty.uname, empty.gname = "a 5", "root"
+    backup(b.bar_of(root))
+    _with_component(b.bar_of(root), "dv_backup_dv_metastore.tar.gz", _tar_gz([(empty, b"")]))
+    v = verdict(root)
+    assert v.state == DAMAGED and "no file with data in it" in v.why, (v.state, v.why)

@@ -102,13 +102,13 @@ printf 'du\t%s\n' "${used%%$'\t'*}"
 # later steps need of an entry is kept: a regular file's size by path, the restore-point link's target.
 # The folder itself comes first (depth 0, an empty path; -H: the folder a link names, as `stat -L`
 # would): its mode and owners are the `dir` record.
-declare -A size_of=() mtime_of=()
+declare -A size_of=()
 unset link_target
 while IFS= read -r -d '' meta && IFS= read -r -d '' path && IFS= read -r -d '' target; do
   read -r type size mtime mode uid gid <<< "$meta"
   if [ -z "$path" ]; then printf 'dir\t%s\t%s\t%s\n' "$mode" "$uid" "$gid"; continue; fi
   case "$type" in
-    f) size_of["$path"]="$size" mtime_of["$path"]="$mtime" ;;
+    f) size_of["$path"]="$size" ;;
     l) [ "$path" = "$link" ] && link_target="$target" ;;
   esac
   enc_to path_f "$path"; enc_to target_f "$target"
@@ -168,7 +168,7 @@ export DVDOCTOR_MEMBER_CHECK='set -f
 n="${TAR_FILENAME#./}"
 for c in $DVDOCTOR_COMPONENTS; do
   [ "$n" = "$c" ] || continue
-  st=$( { { gzip -dc; echo "gzip=$?" >&3; } | { tar -tvf -; echo "tar=$?" >&3; } | {
+  st=$( { { gzip -dc; echo "gzip=$?" >&3; } | { tar -tvf - --numeric-owner; echo "tar=$?" >&3; } | {
             while IFS= read -r line; do
               case "$line" in -*) set -- $line; [ "${3:-0}" = 0 ] || exec cat > /dev/null ;; esac
             done
@@ -190,12 +190,17 @@ read_back() {
   fi
   [ -r "$1" ] || { rm -rf "$tmp"; rb_state=unreadable rb_why="not readable by uid $EUID"; return; }
   # One pass over the file: tee hands its bytes to sha256sum, and to the read-back through fd 3 (the
-  # pipeline's pipe, named /dev/fd/3 as process substitution names its own: no fifo to make).
+  # pipeline's own pipe, named /dev/fd/3 as process substitution names its own: no fifo to make); in a
+  # pod without /dev/fd (no /proc), through a fifo (tee could not open fd 3, and every backup would
+  # read back empty: break-it, session 17).
+  local second=/dev/fd/3
+  if [ ! -d /dev/fd ]; then second="$tmp/fifo"; mkfifo "$second"; fi
   # gzip outside tar, and tar's input drained once it has read the archive's end: `tar -xz` stopped at
   # the end-of-archive, and its gzip, killed by SIGPIPE before its CRC when more than a pipe's worth
   # followed, was no error to tar (a combined tarball with a bad CRC read back good). Both statuses count.
-  { tee /dev/fd/3 | sha256sum > "$tmp/sum" 3>&-; } < "$1" 3>&1 > /dev/null |
+  { tee "$second" | sha256sum > "$tmp/sum" 3>&-; } < "$1" 3>&1 > /dev/null |
   ( export DVDOCTOR_READBACK="$tmp"
+    [ "$second" = /dev/fd/3 ] || exec < "$second"
     { gzip -dc | { tar -xvvf - --index-file="$tmp/index" --to-command='eval "$DVDOCTOR_MEMBER_CHECK"' > "$tmp/members"; rc=$?
                    # tar reads a whole archive's last record: a byte after it (read by the shell) is
                    # what makes the drain start at all
@@ -241,14 +246,9 @@ read_any=""
 for ts in ${order[@]+"${order[@]}"}; do
   tarball="$bar/$ts/dv_backup.tar.gz"
   [ -f "$tarball" ] && [ ! -L "$tarball" ] || continue
-  # size:mtime (whole seconds, as `stat -c %s:%Y`) now: the listing's while no read-back has run since
-  # it (milliseconds ago), else a stat (a read-back may take minutes, and a job may write meanwhile)
-  listed="${mtime_of["$ts/dv_backup.tar.gz"]:-}"
-  if [ -z "$read_any" ] && [[ "$listed" =~ ^[0-9]+(\.[0-9]*)?$ ]]; then
-    stamp="${size_of["$ts/dv_backup.tar.gz"]}:${listed%%.*}"
-  else
-    stamp=$(exec stat -c '%s:%Y' "$tarball")
-  fi
+  # now, never the listing's: a file replaced since (an earlier read-back may take minutes) must not
+  # match the record of the one it replaced (break-it, session 17: the listing's was a wider window)
+  stamp=$(exec stat -c '%s:%Y' "$tarball")
   size="${stamp%%:*}"
   printf 'stamp\t%s\t%s\n' "$ts" "$stamp"
   skip="${VERIFY_SKIP:-}"
