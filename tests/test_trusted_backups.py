@@ -383,11 +383,14 @@ def test_each_stamp_is_size_and_whole_seconds_as_stat_gives_them(root):
 
 @pytest.mark.skipif(not (b.IS_ROOT and shutil.which("unshare")),
                     reason="hiding /proc (and so /dev/fd) in a mount namespace of its own needs root and unshare")
-def test_a_pod_without_dev_fd_reads_back_through_a_fifo(root):
+@pytest.mark.parametrize("fd", ["missing", "a-plain-folder"])
+def test_a_pod_without_dev_fd_reads_back_through_a_fifo(root, fd):
     """Break-it, session 17: tee hands the read-back its copy through /dev/fd/3; in a pod without /proc
-    (so without /dev/fd) tee could not open it, and every good backup read back empty, damaged."""
+    (so without /dev/fd), or where /dev/fd is a plain folder, tee could not reach the pipe (or wrote a
+    file there), and every good backup read back empty, damaged."""
     tarball = backup(b.bar_of(root))
-    no_proc = ("unshare", "-m", "--", "sh", "-c", 'mount -t tmpfs none /proc && exec "$@"', "no-proc")
+    folder = " && mkdir -p /proc/self/fd" if fd == "a-plain-folder" else ""
+    no_proc = ("unshare", "-m", "--", "sh", "-c", f'mount -t tmpfs none /proc{folder} && exec "$@"', "no-proc")
     said = b.run_bar_probe(root, verify=True, wrap=no_proc)["read_back"][b.TS]
     assert (said["state"], said["sha256"]) == ("good", hashlib.sha256(tarball.read_bytes()).hexdigest()), said
 

@@ -191,10 +191,11 @@ read_back() {
   [ -r "$1" ] || { rm -rf "$tmp"; rb_state=unreadable rb_why="not readable by uid $EUID"; return; }
   # One pass over the file: tee hands its bytes to sha256sum, and to the read-back through fd 3 (the
   # pipeline's own pipe, named /dev/fd/3 as process substitution names its own: no fifo to make); in a
-  # pod without /dev/fd (no /proc), through a fifo (tee could not open fd 3, and every backup would
-  # read back empty: break-it, session 17).
+  # pod where /dev/fd does not name a process's pipes (no /proc, or a /dev/fd of another kind), through
+  # a fifo: tee could not reach fd 3 (or wrote a file there), and every backup read back empty
+  # (break-it, session 17).
   local second=/dev/fd/3
-  if [ ! -d /dev/fd ]; then second="$tmp/fifo"; mkfifo "$second"; fi
+  if [ -z "$fd_names_pipes" ]; then second="$tmp/fifo"; mkfifo "$second"; fi
   # gzip outside tar, and tar's input drained once it has read the archive's end: `tar -xz` stopped at
   # the end-of-archive, and its gzip, killed by SIGPIPE before its CRC when more than a pipe's worth
   # followed, was no error to tar (a combined tarball with a bad CRC read back good). Both statuses count.
@@ -243,6 +244,9 @@ read_back() {
 
 spent=0
 read_any=""
+# Whether /dev/fd/N is this process's fd N (a pipe shows as a fifo there), asked once: two forks, no program.
+fd_names_pipes=""
+if : | { [ -p /dev/fd/0 ]; }; then fd_names_pipes=1; fi
 for ts in ${order[@]+"${order[@]}"}; do
   tarball="$bar/$ts/dv_backup.tar.gz"
   [ -f "$tarball" ] && [ ! -L "$tarball" ] || continue
