@@ -250,8 +250,8 @@ if : | { [ -p /dev/fd/0 ]; }; then fd_names_pipes=1; fi
 for ts in ${order[@]+"${order[@]}"}; do
   tarball="$bar/$ts/dv_backup.tar.gz"
   [ -f "$tarball" ] && [ ! -L "$tarball" ] || continue
-  # now, never the listing's: a file replaced since (an earlier read-back may take minutes) must not
-  # match the record of the one it replaced (break-it, session 17: the listing's was a wider window)
+  # now, not at the listing: a file replaced since then (an earlier read-back may take minutes) must not
+  # match the record of the one it replaced
   stamp=$(exec stat -c '%s:%Y' "$tarball")
   size="${stamp%%:*}"
   printf 'stamp\t%s\t%s\n' "$ts" "$stamp"
