@@ -405,3 +405,17 @@ def test_an_owner_name_with_a_space_does_not_pass_for_a_size(root):
     _with_component(b.bar_of(root), "dv_backup_dv_metastore.tar.gz", _tar_gz([(empty, b"")]))
     v = verdict(root)
     assert v.state == DAMAGED and "no file with data in it" in v.why, (v.state, v.why)
+
+
+@pytest.mark.parametrize("after", ["zeros", "a-line-then-zeros"])
+def test_a_component_padded_past_a_pipes_worth_after_the_tars_end_is_good(root, after):
+    """Break-it, session 17 (before it too): a good component whose tar is followed by more than a pipe's
+    worth (64 KiB) of padding, as a larger blocking factor writes it, read back damaged: tar stopped
+    at the end-of-archive and its gzip died of SIGPIPE. What follows the tar's end is drained, so gzip
+    reads to its CRC; `tar -xzf` restores such a component."""
+    padding = b"\0" * (256 * 512) if after == "zeros" else b"\n" + b"\0" * (256 * 512)
+    padded = _tar([(_info("versioned/a", size=10), b"0123456789")], tarfile.GNU_FORMAT) + padding
+    backup(b.bar_of(root))
+    _with_component(b.bar_of(root), "dv_backup_dv_engine.tar.gz", gzip.compress(padded))
+    v = verdict(root)
+    assert v.state == GOOD, (v.state, v.why)

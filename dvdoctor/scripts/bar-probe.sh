@@ -159,7 +159,10 @@ done
 # Few processes a member: the check is POSIX sh, run by the very `sh -c` tar starts for each member
 # (`eval`: no second shell; dash in the lab, bash on DV's image), the listing's messages go to a file,
 # and a component that read back whole has left nothing to drain (gzip read to its end). sh has no
-# pipefail: each stage of the pipeline says its own status on fd 3, and all three must be 0.
+# pipefail: each stage of the pipeline says its own status on fd 3, and all three must be 0. What
+# follows the tar's end (a larger blocking factor's padding) is drained after tar, so that gzip reads to
+# its CRC instead of dying of SIGPIPE (a good component was called damaged): by the shell's `read`,
+# no program, and by `cat` only past a line's end.
 # A component that holds no regular file with data (a valid but empty archive, only a folder, links or
 # empty files: what a dump that wrote nothing leaves) is no backup of anything: damaged. The verbose
 # listing's first such file ends the look (`-rw-r--r-- owner/group SIZE date time name`), the rest drained.
@@ -168,7 +171,7 @@ export DVDOCTOR_MEMBER_CHECK='set -f
 n="${TAR_FILENAME#./}"
 for c in $DVDOCTOR_COMPONENTS; do
   [ "$n" = "$c" ] || continue
-  st=$( { { gzip -dc; echo "gzip=$?" >&3; } | { tar -tvf - --numeric-owner; echo "tar=$?" >&3; } | {
+  st=$( { { gzip -dc; echo "gzip=$?" >&3; } | { tar -tvf - --numeric-owner; echo "tar=$?" >&3; IFS= read -r _ && exec cat > /dev/null; } | {
             while IFS= read -r line; do
               case "$line" in -*) set -- $line; [ "${3:-0}" = 0 ] || exec cat > /dev/null ;; esac
             done
