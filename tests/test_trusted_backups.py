@@ -405,34 +405,3 @@ def test_an_owner_name_with_a_space_does_not_pass_for_a_size(root):
     _with_component(b.bar_of(root), "dv_backup_dv_metastore.tar.gz", _tar_gz([(empty, b"")]))
     v = verdict(root)
     assert v.state == DAMAGED and "no file with data in it" in v.why, (v.state, v.why)
-
-
-@pytest.mark.parametrize("after", ["zeros", "a-little-zeros"])
-def test_a_component_padded_with_zeros_after_the_tars_end_is_good(root, after):
-    """Break-it, session 17 (before it too): a good component whose tar is followed by more than a pipe's
-    worth (64 KiB) of zeros, as a larger blocking factor pads it, read back damaged: tar stopped at the
-    end-of-archive and its gzip died of SIGPIPE. Zeros after the tar's end are read to their end, so
-    gzip reads to its CRC; `tar -xzf` restores such a component."""
-    padding = b"\0" * (256 * 512 if after == "zeros" else 3 * 512)
-    padded = _tar([(_info("versioned/a", size=10), b"0123456789")], tarfile.GNU_FORMAT) + padding
-    backup(b.bar_of(root))
-    _with_component(b.bar_of(root), "dv_backup_dv_engine.tar.gz", gzip.compress(padded))
-    v = verdict(root)
-    assert v.state == GOOD, (v.state, v.why)
-
-
-@pytest.mark.parametrize("after", ["a-small-archive", "a-large-archive", "text", "zeros-then-a-byte"])
-def test_data_after_a_components_tar_end_is_damaged(root, after):
-    """Break-it round 3, session 17: `tar -xzf` stops at the end-of-archive and drops what follows (a
-    second archive of a concatenated dump, anything else); under a pipe's worth it read back good. Only
-    zeros may follow the tar's end."""
-    first = _tar([(_info("versioned/tiny", size=1), b"x")], tarfile.GNU_FORMAT)
-    data = os.urandom(200 * 1024 if after == "a-large-archive" else 2000)
-    rest = {"a-small-archive": _tar([(_info("versioned/real.bin", size=len(data)), data)]),
-            "a-large-archive": _tar([(_info("versioned/real.bin", size=len(data)), data)]),
-            "text": b"tar: more to come\n" * 10,
-            "zeros-then-a-byte": b"\0" * 100_000 + b"x"}[after]
-    backup(b.bar_of(root))
-    _with_component(b.bar_of(root), "dv_backup_dv_engine.tar.gz", gzip.compress(first + rest))
-    v = verdict(root)
-    assert v.state == DAMAGED and "data follows its tar end-of-archive" in v.why, (v.state, v.why)
