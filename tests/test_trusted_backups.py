@@ -405,3 +405,45 @@ def test_an_owner_name_with_a_space_does_not_pass_for_a_size(root):
     _with_component(b.bar_of(root), "dv_backup_dv_metastore.tar.gz", _tar_gz([(empty, b"")]))
     v = verdict(root)
     assert v.state == DAMAGED and "no file with data in it" in v.why, (v.state, v.why)
+
+
+@pytest.mark.parametrize("after", ["zeros", "a-little-zeros"])
+def test_a_component_padded_with_zeros_after_the_tars_end_is_good(root, after):
+    """Break-it, session 17 (before it too): a good component whose tar is followed by more than a pipe's
+    worth (64 KiB) of zeros, as a larger blocking factor pads it, read back damaged: tar stopped at the
+    end-of-archive and its gzip died of SIGPIPE. tar now reads on to the stream's end (`-i`), so gzip
+    reads to its CRC; `tar -xzf` restores such a component."""
+    padding = b"\0" * (256 * 512 if after == "zeros" else 3 * 512)
+    padded = _tar([(_info("versioned/a", size=10), b"0123456789")], tarfile.GNU_FORMAT) + padding
+    backup(b.bar_of(root))
+    _with_component(b.bar_of(root), "dv_backup_dv_engine.tar.gz", gzip.compress(padded))
+    v = verdict(root)
+    assert v.state == GOOD, (v.state, v.why)
+
+
+#: A tar of one 1-byte file cut right after its end-of-archive (no record padding): what follows it lies in
+#: the 10 KiB record GNU tar reads at its end.
+_TINY = _tar([(_info("versioned/tiny", size=1), b"x")], tarfile.GNU_FORMAT)[:2048]
+
+
+@pytest.mark.parametrize("after", [
+    "a-second-archive-in-the-last-record", "its-file-all-zeros", "a-large-second-archive",
+    "after-a-lone-block-of-nuls", "after-the-record",
+])
+def test_data_after_a_components_tar_end_is_damaged(root, after):
+    """Break-it rounds 3 and 4, session 17 (there before it): `tar -xzf` stops at the first end-of-archive
+    (or a lone block of NULs) and drops what follows, a concatenated dump's second archive; it read back
+    good when it lay in tar's last record or within a pipe's worth after it."""
+    def second(data: bytes) -> bytes:
+        return _tar([(_info("versioned/real.bin", size=len(data)), data)], tarfile.GNU_FORMAT)
+    content = {
+        "a-second-archive-in-the-last-record": _TINY + second(os.urandom(2000)),
+        "its-file-all-zeros": _TINY + second(b"\0" * 300_000),
+        "a-large-second-archive": _TINY + second(os.urandom(300_000)),
+        "after-a-lone-block-of-nuls": _TINY[:1024] + b"\0" * 512 + second(os.urandom(2000)),
+        "after-the-record": _tar([(_info("versioned/tiny", size=1), b"x")]) + second(os.urandom(2000)),
+    }[after]
+    backup(b.bar_of(root))
+    _with_component(b.bar_of(root), "dv_backup_dv_engine.tar.gz", gzip.compress(content))
+    v = verdict(root)
+    assert v.state == DAMAGED and "data follows its tar end-of-archive" in v.why, (v.state, v.why)

@@ -156,6 +156,10 @@ done
 # tarball inside is gunzipped and listed there (gzip's CRC and tar's structure, to their very end).
 # Not `tar -tz` there: GNU tar calls a stream under 512 bytes an empty archive (exit 0), and stops
 # at the end-of-archive without gzip's CRC; `gzip -dc | tar -tf -`, both statuses counted, sees both.
+# And `-i` (read on past blocks of NULs) with `-R` (each block of NULs listed): a restore (`tar -xzf`)
+# stops at the first end-of-archive and drops what follows (a concatenated dump's second archive, a
+# member after a lone block of NULs), so a member listed after one is damage; tar reads to the end of
+# the stream, so padding of any size ends in gzip's CRC, never in SIGPIPE (break-it, session 17).
 # Few processes a member: the check is POSIX sh, run by the very `sh -c` tar starts for each member
 # (`eval`: no second shell; dash in the lab, bash on DV's image), the listing's messages go to a file,
 # and a component that read back whole has left nothing to drain (gzip read to its end). sh has no
@@ -164,13 +168,26 @@ done
 # empty files: what a dump that wrote nothing leaves) is no backup of anything: damaged. The verbose
 # listing's first such file ends the look (`-rw-r--r-- owner/group SIZE date time name`), the rest drained.
 export DVDOCTOR_COMPONENTS="$COMPONENTS"
+# Once a file with data is found, the rest of the listing goes to sed: from the first block of NULs (the
+# end-of-archive) on, a member line is data a restore drops (it prints it and exits 1); else it reads to
+# the end (no SIGPIPE to tar or gzip).
+export DVDOCTOR_AFTER_END='/^block [0-9]*: \*\* Block of NULs \*\*$/,${/^block [0-9]*: \*\* Block of NULs \*\*$/d;/^block [0-9]*: \*\* End of File \*\*$/d;s/^/data follows its tar end-of-archive (a restore stops there and drops it): /p;q1}'
 export DVDOCTOR_MEMBER_CHECK='set -f
 n="${TAR_FILENAME#./}"
 for c in $DVDOCTOR_COMPONENTS; do
   [ "$n" = "$c" ] || continue
-  st=$( { { gzip -dc; echo "gzip=$?" >&3; } | { tar -tvf - --numeric-owner; echo "tar=$?" >&3; } | {
+  st=$( { { gzip -dc; echo "gzip=$?" >&3; } | { tar -itvRf - --numeric-owner; echo "tar=$?" >&3; } | {
+            ended=""
             while IFS= read -r line; do
-              case "$line" in -*) set -- $line; [ "${3:-0}" = 0 ] || exec cat > /dev/null ;; esac
+              case "$line" in
+                "block "*": ** Block of NULs **") ended=1 ;;
+                "block "*": ** End of File **") ;;
+                *) if [ -n "$ended" ]; then
+                     echo "data follows its tar end-of-archive (a restore stops there and drops it): $line" >&2
+                     cat > /dev/null; exit 1
+                   fi
+                   case "$line" in "block "*": -"*) set -- $line; [ "${5:-0}" = 0 ] || exec sed -n "$DVDOCTOR_AFTER_END" >&2 ;; esac ;;
+              esac
             done
             echo "no file with data in it (empty, or only folders, links or empty files)" >&2; exit 1; }
           echo "look=$?" >&3; } 2> "$DVDOCTOR_READBACK/member-err" 3>&1 > /dev/null )
