@@ -447,3 +447,16 @@ def test_data_after_a_components_tar_end_is_damaged(root, after):
     _with_component(b.bar_of(root), "dv_backup_dv_engine.tar.gz", gzip.compress(content))
     v = verdict(root)
     assert v.state == DAMAGED and "data follows its tar end-of-archive" in v.why, (v.state, v.why)
+
+
+@pytest.mark.parametrize("name", ["versioned/a: ** Block of NULs **", "versioned/x\nblock 7: ** Block of NULs **",
+                                  "versioned/d: ** End of File **"])
+def test_a_member_named_like_tars_own_lines_is_only_a_member(root, name):
+    """Break-it round 5, session 17: tar's lines about blocks of NULs were matched by their end, so a
+    member whose name ends so was taken for one (a good component read back damaged)."""
+    data = os.urandom(2000)
+    members = [(_info(name, size=len(data)), data), (_info("versioned/z", size=len(data)), data)]
+    backup(b.bar_of(root))
+    _with_component(b.bar_of(root), "dv_backup_dv_engine.tar.gz", _tar_gz(members))
+    v = verdict(root)
+    assert v.state == GOOD, (v.state, v.why)

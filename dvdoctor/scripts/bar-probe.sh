@@ -179,9 +179,11 @@ for c in $DVDOCTOR_COMPONENTS; do
   st=$( { { gzip -dc; echo "gzip=$?" >&3; } | { tar -itvRf - --numeric-owner; echo "tar=$?" >&3; } | {
             ended=""
             while IFS= read -r line; do
-              case "$line" in
-                "block "*": ** Block of NULs **") ended=1 ;;
-                "block "*": ** End of File **") ;;
+              rest="${line#block }"; what="${rest#*: }"  # the lines tar itself writes are exactly "block N: ** ... **"
+              case "${rest%%:*}" in ""|*[!0-9]*) what="" ;; esac
+              case "$what" in
+                "** Block of NULs **") ended=1 ;;
+                "** End of File **") ;;
                 *) if [ -n "$ended" ]; then
                      echo "data follows its tar end-of-archive (a restore stops there and drops it): $line" >&2
                      cat > /dev/null; exit 1
