@@ -313,6 +313,13 @@ def evidence(result: Result) -> str:
 
 IS_ROOT = os.geteuid() == 0
 HAS_SETPRIV = shutil.which("setpriv") is not None
+HAS_UNSHARE = shutil.which("unshare") is not None
+
+
+def own_mounts(setup: str) -> tuple[str, ...]:
+    """A command line that runs what follows it in a mount namespace of its own, after the shell
+    command `setup` (e.g. a tmpfs over /proc); root only."""
+    return ("unshare", "-m", "--", "sh", "-c", f'{setup} && exec "$@"', "own-mounts")
 
 
 def pod_root() -> Path:

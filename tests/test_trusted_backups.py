@@ -10,7 +10,6 @@ import hashlib
 import io
 import json
 import os
-import shutil
 import subprocess
 import tarfile
 from pathlib import Path
@@ -330,10 +329,10 @@ def test_something_else_in_place_of_the_combined_tarball_is_named_for_what_it_is
 
 #: A command line that runs what follows it with /bin/sh being bash (in a mount namespace of its own),
 #: as on DV's RHEL-based BAR image; here /bin/sh is dash.
-SH_IS_BASH = ("unshare", "-m", "--", "sh", "-c", 'mount --bind "$(command -v bash)" /bin/sh && exec "$@"', "sh-is-bash")
+SH_IS_BASH = b.own_mounts('mount --bind "$(command -v bash)" /bin/sh')
 
 
-@pytest.mark.skipif(not (b.IS_ROOT and shutil.which("unshare")),
+@pytest.mark.skipif(not (b.IS_ROOT and b.HAS_UNSHARE),
                     reason="making /bin/sh bash in a mount namespace of its own needs root and unshare")
 def test_the_member_check_judges_alike_whichever_shell_is_bin_sh(root):
     """tar hands each member to `/bin/sh -c`, which runs the member check itself (POSIX sh, no second
@@ -381,7 +380,7 @@ def test_each_stamp_is_size_and_whole_seconds_as_stat_gives_them(root):
                           for ts in times}, verify
 
 
-@pytest.mark.skipif(not (b.IS_ROOT and shutil.which("unshare")),
+@pytest.mark.skipif(not (b.IS_ROOT and b.HAS_UNSHARE),
                     reason="hiding /proc (and so /dev/fd) in a mount namespace of its own needs root and unshare")
 @pytest.mark.parametrize("fd", ["missing", "a-plain-folder"])
 def test_a_pod_without_dev_fd_reads_back_through_a_fifo(root, fd):
@@ -390,7 +389,7 @@ def test_a_pod_without_dev_fd_reads_back_through_a_fifo(root, fd):
     file there), and every good backup read back empty, damaged."""
     tarball = backup(b.bar_of(root))
     folder = " && mkdir -p /proc/self/fd" if fd == "a-plain-folder" else ""
-    no_proc = ("unshare", "-m", "--", "sh", "-c", f'mount -t tmpfs none /proc{folder} && exec "$@"', "no-proc")
+    no_proc = b.own_mounts(f"mount -t tmpfs none /proc{folder}")
     said = b.run_bar_probe(root, verify=True, wrap=no_proc)["read_back"][b.TS]
     assert (said["state"], said["sha256"]) == ("good", hashlib.sha256(tarball.read_bytes()).hexdigest()), said
 

@@ -166,12 +166,13 @@ done
 # pipefail: each stage of the pipeline says its own status on fd 3, and all three must be 0.
 # A component that holds no regular file with data (a valid but empty archive, only a folder, links or
 # empty files: what a dump that wrote nothing leaves) is no backup of anything: damaged. The verbose
-# listing's first such file ends the look (`-rw-r--r-- owner/group SIZE date time name`), the rest drained.
+# listing's first such file ends the shell's look (`-rw-r--r-- owner/group SIZE date time name`); sed reads the rest.
 export DVDOCTOR_COMPONENTS="$COMPONENTS"
 # Once a file with data is found, the rest of the listing goes to sed: from the first block of NULs (the
 # end-of-archive) on, a member line is data a restore drops (it prints it and exits 1); else it reads to
 # the end (no SIGPIPE to tar or gzip).
-export DVDOCTOR_AFTER_END='/^block [0-9]*: \*\* Block of NULs \*\*$/,${/^block [0-9]*: \*\* Block of NULs \*\*$/d;/^block [0-9]*: \*\* End of File \*\*$/d;s/^/data follows its tar end-of-archive (a restore stops there and drops it): /p;q1}'
+export DVDOCTOR_AFTER_END_WHY="data follows its tar end-of-archive (a restore stops there and drops it)"
+export DVDOCTOR_AFTER_END='/^block [0-9]*: \*\* Block of NULs \*\*$/,${/^block [0-9]*: \*\* Block of NULs \*\*$/d;/^block [0-9]*: \*\* End of File \*\*$/d;s/^/'"$DVDOCTOR_AFTER_END_WHY"': /p;q1}'
 export DVDOCTOR_MEMBER_CHECK='set -f
 n="${TAR_FILENAME#./}"
 for c in $DVDOCTOR_COMPONENTS; do
@@ -185,7 +186,7 @@ for c in $DVDOCTOR_COMPONENTS; do
                 "** Block of NULs **") ended=1 ;;
                 "** End of File **") ;;
                 *) if [ -n "$ended" ]; then
-                     echo "data follows its tar end-of-archive (a restore stops there and drops it): $line" >&2
+                     echo "$DVDOCTOR_AFTER_END_WHY: $line" >&2
                      cat > /dev/null; exit 1
                    fi
                    case "$line" in "block "*": -"*) set -- $line; [ "${5:-0}" = 0 ] || exec sed -n "$DVDOCTOR_AFTER_END" >&2 ;; esac ;;
