@@ -436,12 +436,12 @@ def test_data_after_a_components_tar_end_is_damaged(root, after):
     def second(data: bytes) -> bytes:
         return _tar([(_info("versioned/real.bin", size=len(data)), data)], tarfile.GNU_FORMAT)
     content = {
-        "a-second-archive-in-the-last-record": _TINY + second(os.urandom(2000)),
-        "its-file-all-zeros": _TINY + second(b"\0" * 300_000),
-        "a-large-second-archive": _TINY + second(os.urandom(300_000)),
-        "after-a-lone-block-of-nuls": _TINY[:1024] + b"\0" * 512 + second(os.urandom(2000)),
-        "after-the-record": _tar([(_info("versioned/tiny", size=1), b"x")]) + second(os.urandom(2000)),
-    }[after]
+        "a-second-archive-in-the-last-record": lambda: _TINY + second(os.urandom(2000)),
+        "its-file-all-zeros": lambda: _TINY + second(b"\0" * 300_000),
+        "a-large-second-archive": lambda: _TINY + second(os.urandom(300_000)),
+        "after-a-lone-block-of-nuls": lambda: _TINY[:1024] + b"\0" * 512 + second(os.urandom(2000)),
+        "after-the-record": lambda: _tar([(_info("versioned/tiny", size=1), b"x")]) + second(os.urandom(2000)),
+    }[after]()
     backup(b.bar_of(root))
     _with_component(b.bar_of(root), "dv_backup_dv_engine.tar.gz", gzip.compress(content))
     v = verdict(root)

@@ -214,6 +214,9 @@ read_back() {
   # pod where /dev/fd does not name a process's pipes (no /proc, or a /dev/fd of another kind), through
   # a fifo: tee could not reach fd 3 (or wrote a file there), and every backup read back empty
   # (break-it, session 17).
+  # whether /dev/fd/N is this process's fd N (a pipe shows as a fifo there): asked at the first
+  # read-back of the run, two forks and no program
+  if [ -z "${fd_names_pipes+set}" ]; then fd_names_pipes=""; if : | { [ -p /dev/fd/0 ]; }; then fd_names_pipes=1; fi; fi
   local second=/dev/fd/3
   if [ -z "$fd_names_pipes" ]; then second="$tmp/fifo"; mkfifo "$second"; fi
   # gzip outside tar, and tar's input drained once it has read the archive's end: `tar -xz` stopped at
@@ -264,9 +267,6 @@ read_back() {
 
 spent=0
 read_any=""
-# Whether /dev/fd/N is this process's fd N (a pipe shows as a fifo there), asked once: two forks, no program.
-fd_names_pipes=""
-if : | { [ -p /dev/fd/0 ]; }; then fd_names_pipes=1; fi
 for ts in ${order[@]+"${order[@]}"}; do
   tarball="$bar/$ts/dv_backup.tar.gz"
   [ -f "$tarball" ] && [ ! -L "$tarball" ] || continue
