@@ -9,6 +9,11 @@ count and CPU.
 Run it on an otherwise idle machine: process accounting counts every process that ends meanwhile,
 not only the suite's (the lab's pods leave the suite's process tree, so it cannot be told by parent).
 
+Why a host reference: on this VM the same code's run has cost 172 CPU-s in one hour and 223 in
+another (a CPU-second is worth less when the host is busy, and the guest sees no steal time). Before and
+after the run it measures two fixed pieces of work, a Python loop and 300 program starts (the suite's
+two currencies); their CPU beside the run's says whether a change or the host moved the number.
+
 Why two counters: process accounting records each process's own CPU in 1/100 s, rounded down, so
 the tens of thousands of short programs the lab's pods start (a `stat`, a `mv`, a bash subshell) each
 show 0. The cgroup counts everything; the gap between the two is what those short programs cost.
@@ -18,6 +23,7 @@ from __future__ import annotations
 
 import collections
 import os
+import resource
 import shutil
 import struct
 import subprocess
@@ -55,6 +61,19 @@ def programs(accounting: Path) -> dict[str, tuple[int, float]]:
     return {k: (v[0], v[1]) for k, v in out.items()}
 
 
+def host_reference() -> tuple[float, float]:
+    """(ms of CPU for a fixed Python loop, ms of CPU for 300 starts of /bin/true), in child processes."""
+    def cpu_ms(argv: list[str]) -> float:
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        subprocess.run(argv, check=True)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        return 1000 * ((after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime))
+
+    loop = cpu_ms([sys.executable, "-S", "-c", "x = 0\nfor i in range(10_000_000): x += i"])
+    starts = cpu_ms(["sh", "-c", 'i=0; while [ $i -lt 300 ]; do /bin/true; i=$((i+1)); done'])
+    return loop, starts
+
+
 def main(args: list[str]) -> int:
     if os.geteuid() != 0 or not CGROUP.is_dir() or shutil.which("accton") is None:
         print("needs root, a cgroup v1 cpuacct hierarchy and accton (apt-get install acct)", file=sys.stderr)
@@ -63,6 +82,7 @@ def main(args: list[str]) -> int:
     pytest_args = args or ["-q", "-p", "no:cacheprovider", "-n", "8", "--dist", "worksteal"]
     # What `make test` does before its run: bytecode for dvdoctor and the tests (with the tests' asserts
     # rewritten by pytest), so no worker compiles or rewrites them again (see the Makefile)
+    reference_before = host_reference()
     prepared = time.monotonic()
     subprocess.run([sys.executable, "-m", "compileall", "-q", "dvdoctor", "checks", "fixes", "tests"], cwd=root,
                    stdout=subprocess.DEVNULL)
@@ -91,11 +111,15 @@ def main(args: list[str]) -> int:
     finally:
         accounting.unlink(missing_ok=True)
         group.rmdir()
+    reference_after = host_reference()
     seen = sum(c for _, c in counted.values())
     count = sum(n for n, _ in counted.values())
     print(f"\npreparation (compileall, the collect-only pass): {prepared:.1f} s wall")
     print(f"suite: {wall:.1f} s wall, {cpu:.1f} CPU-s (goal: {GOAL_CPU_SECONDS} CPU-s, {cpu / GOAL_CPU_SECONDS:.2f}x it), "
           f"pytest exit {done.returncode}")
+    print("host reference (CPU ms; lower is a faster host), before and after the run: a Python loop "
+          f"{reference_before[0]:.0f} and {reference_after[0]:.0f}, 300 program starts {reference_before[1]:.0f} and "
+          f"{reference_after[1]:.0f}")
     print(f"{count} programs; process accounting sees {seen:.1f} CPU-s of them; "
           f"{max(cpu - seen, 0.0):.1f} CPU-s are programs too short for it (under 10 ms each)")
     print(f"{'program':<18}{'runs':>8}{'CPU-s':>9}{'share':>8}")

@@ -342,13 +342,15 @@ def test_the_member_check_judges_alike_whichever_shell_is_bin_sh(root):
     assert said.strip() != "not bash"  # the namespace's /bin/sh really is bash
     bar = b.bar_of(root)
     stamps = {"good": "2021-01-17-19-27-31", "cut-inner": "2021-01-18-19-27-31", "no-data": "2021-01-19-19-27-31",
-              "component-crc": "2021-01-20-19-27-31", "not-tar": "2021-01-21-19-27-31"}
+              "component-crc": "2021-01-20-19-27-31", "not-tar": "2021-01-21-19-27-31",
+              "dot-dot": "2021-01-22-19-27-31"}
     backup(bar, stamps["good"])
     backup(bar, stamps["cut-inner"], cut_inner="dv_backup_dv_engine.tar.gz")
     for kind, content in (("no-data", _tar_gz([(_info("versioned", tarfile.DIRTYPE), None)])),
                           ("component-crc", gzip.compress(_tar(_files(bar / stamps["good"], COMPONENTS[:1])))[:-8]
                            + b"\0\0\0\0\0\0\0\0"),
-                          ("not-tar", gzip.compress(b"tar: cannot open: No space left on device\n"))):
+                          ("not-tar", gzip.compress(b"tar: cannot open: No space left on device\n")),
+                          ("dot-dot", _tar_gz([(_info("versioned/../x", size=2), b"xy")]))):
         folder = bar / stamps[kind]
         backup(bar, stamps[kind])
         (folder / "dv_backup_dv_metastore.tar.gz").write_bytes(content)
@@ -360,7 +362,8 @@ def test_the_member_check_judges_alike_whichever_shell_is_bin_sh(root):
     assert by_bash == by_dash
     states = {kind: by_dash[ts]["state"] for kind, ts in stamps.items()}
     assert states == {"good": "good", "cut-inner": "damaged", "no-data": "damaged", "component-crc": "damaged",
-                      "not-tar": "damaged"}
+                      "not-tar": "damaged", "dot-dot": "damaged"}
+    assert "which a restore refuses" in by_dash[stamps["dot-dot"]]["message"]
     assert "no file with data in it" in by_dash[stamps["no-data"]]["message"]
     assert "crc error" in by_dash[stamps["component-crc"]]["message"]
 
@@ -459,3 +462,41 @@ def test_a_member_named_like_tars_own_lines_is_only_a_member(root, name):
     _with_component(b.bar_of(root), "dv_backup_dv_engine.tar.gz", _tar_gz(members))
     v = verdict(root)
     assert v.state == GOOD, (v.state, v.why)
+
+
+def _restores(content: bytes, tmp: Path) -> int:
+    """What a restore's `tar -xzf` of this component exits with (in an empty folder)."""
+    folder = tmp / "restore"
+    folder.mkdir()
+    (tmp / "c.tar.gz").write_bytes(content)
+    return subprocess.run(["tar", "-xzf", str(tmp / "c.tar.gz")], cwd=folder, capture_output=True,
+                          env={**os.environ, "LC_ALL": "C"}).returncode
+
+
+_DATA = b"0123456789"
+
+
+@pytest.mark.parametrize("members, good", [
+    ([(_info("versioned/x/../../y", size=10), _DATA)], False),
+    ([(_info("versioned/a", size=10), _DATA), (_info("versioned/..", size=10), _DATA)], False),
+    ([(_info("/versioned/a", size=10), _DATA)], True),
+    ([(_info("versioned/a", size=10), _DATA), (_info("versioned/h", tarfile.LNKTYPE, link="../versioned/a"), None)],
+     True),
+    ([(_info("versioned/a", size=10), _DATA), (_info("versioned/s", tarfile.SYMTYPE, link="../../etc/x"), None),
+      (_info("versioned/a..b/..c", size=10), _DATA)], True),
+], ids=["dot-dot-in-a-name", "a-name-ending-in-dot-dot", "an-absolute-name", "a-hard-link-to-dot-dot",
+        "dot-dots-that-are-no-component"])
+def test_a_member_a_restore_refuses_for_its_dot_dot_is_damaged(root, tmp_path, members, good):
+    """Left by break-it rounds, sessions 16-17: a member whose name holds a `..` component is listed
+    (`tar -t` exits 0) and read back good, but a restore's `tar -x` refuses it and exits 2. An absolute
+    name, a hard link whose target holds `..` and a symbolic link's target are restored: good."""
+    content = gzip.compress(_tar(members, tarfile.GNU_FORMAT))
+    assert (_restores(content, tmp_path) == 0) == good  # as tar -x judges it
+    backup(b.bar_of(root))
+    _with_component(b.bar_of(root), "dv_backup_dv_engine.tar.gz", content)
+    v = verdict(root)
+    if good:
+        assert v.state == GOOD, (v.state, v.why)
+    else:
+        assert v.state == DAMAGED and "a member's name holds '..', which a restore refuses" in v.why, (v.state, v.why)
+        assert "Removing leading" in v.why  # tar's own line, with the prefix it names

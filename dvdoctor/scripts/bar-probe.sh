@@ -173,6 +173,14 @@ export DVDOCTOR_COMPONENTS="$COMPONENTS"
 # the end (no SIGPIPE to tar or gzip).
 export DVDOCTOR_AFTER_END_WHY="data follows its tar end-of-archive (a restore stops there and drops it)"
 export DVDOCTOR_AFTER_END='/^block [0-9]*: \*\* Block of NULs \*\*$/,${/^block [0-9]*: \*\* Block of NULs \*\*$/d;/^block [0-9]*: \*\* End of File \*\*$/d;s/^/'"$DVDOCTOR_AFTER_END_WHY"': /p;q1}'
+# A member whose name holds a `..` component is listed (`tar -t` exits 0) but a restore refuses it
+# (`tar -x`: "Member name contains '..'", exit 2): GNU tar says so on stderr while listing, as the
+# prefix it would strip ("Removing leading `a/../' from member names"). A leading `/` alone is
+# stripped and restored, and a hard link's target holding `..` is linked to what follows it: both
+# are restorable, as tar -x says. Matched whole: head, prefix, tail (LC_ALL=C: tar's English words).
+export DVDOCTOR_STRIPPED_HEAD='tar: Removing leading `'
+export DVDOCTOR_STRIPPED_TAIL="' from member names"
+export DVDOCTOR_DOTDOT_WHY="a member's name holds '..', which a restore refuses (tar -x: Member name contains '..')"
 export DVDOCTOR_MEMBER_CHECK='set -f
 n="${TAR_FILENAME#./}"
 for c in $DVDOCTOR_COMPONENTS; do
@@ -194,7 +202,17 @@ for c in $DVDOCTOR_COMPONENTS; do
             done
             echo "no file with data in it (empty, or only folders, links or empty files)" >&2; exit 1; }
           echo "look=$?" >&3; } 2> "$DVDOCTOR_READBACK/member-err" 3>&1 > /dev/null )
-  case "$st" in *gzip=0*) case "$st" in *tar=0*) case "$st" in *look=0*) printf "%s\t1\t\n" "$n"; exit 0 ;; esac ;; esac ;; esac
+  refused=""
+  if [ -s "$DVDOCTOR_READBACK/member-err" ]; then
+    while IFS= read -r line; do
+      case "$line" in "$DVDOCTOR_STRIPPED_HEAD"*"$DVDOCTOR_STRIPPED_TAIL")
+        prefix="${line#"$DVDOCTOR_STRIPPED_HEAD"}"; prefix="${prefix%"$DVDOCTOR_STRIPPED_TAIL"}"
+        case "/$prefix/" in */../*) refused="$line" ;; esac ;;
+      esac
+    done < "$DVDOCTOR_READBACK/member-err"
+    [ -z "$refused" ] || echo "$DVDOCTOR_DOTDOT_WHY: $refused" >> "$DVDOCTOR_READBACK/member-err"
+  fi
+  [ -n "$refused" ] || case "$st" in *gzip=0*) case "$st" in *tar=0*) case "$st" in *look=0*) printf "%s\t1\t\n" "$n"; exit 0 ;; esac ;; esac ;; esac
   printf "%s\t0\t%s\n" "$n" "$(tr "\t\n" "  " < "$DVDOCTOR_READBACK/member-err" | tail -c 300)"
 done
 exec cat > /dev/null'
