@@ -653,7 +653,8 @@ def test_a_damaged_folder_gives_way_to_its_whole_copy_and_nothing_else_does(tmp_
     """rehydrate's last step (copies/job.py:_put_in_place): only a real folder dvdoctor found damaged
     is replaced, after the copy is whole; what appeared meanwhile, a link, or a folder an earlier
     replacement left aside stops it, with the damaged folder where it was."""
-    from dvdoctor.copies.job import DAMAGED_ASIDE, _put_in_place
+    from dvdoctor.copies.job import _put_in_place
+    from dvdoctor.core.names import DAMAGED_ASIDE
 
     def made(name: str, text: str) -> Path:
         (tmp_path / name).mkdir()

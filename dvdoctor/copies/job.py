@@ -41,7 +41,6 @@ from typing import TYPE_CHECKING
 
 from ..core import redact
 from .restic import COMPLETE_TAG, TAG, Restic, ResticError, Snapshot, explain
-from ..core.names import DAMAGED_ASIDE
 from .errors import StreamError
 
 if TYPE_CHECKING:
@@ -204,6 +203,8 @@ def _put_in_place(work: Path, final: Path, replace: bool) -> tuple[bool, str | N
         return False, None
     if not replace or final.is_symlink() or not final.is_dir():  # appeared meanwhile, or not a folder
         raise StreamError(f"{final.name} appeared on the backup volume while the copy was written back")
+    from ..core.names import DAMAGED_ASIDE  # only a write-back over a damaged folder needs DV's names
+
     aside = final.parent / f"{DAMAGED_ASIDE}{final.name}"
     if os.path.lexists(aside):
         raise StreamError(f"{aside.name} is on the backup volume (an earlier replacement left it): remove it first")

@@ -17,9 +17,8 @@ import re
 import shutil
 import signal
 import subprocess
-from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import BinaryIO, Callable, Mapping
+from typing import BinaryIO, Callable, Mapping, NamedTuple
 
 from ..core import redact, signals
 from .errors import SinkError
@@ -167,11 +166,14 @@ def binary() -> str:
     return found
 
 
-@dataclass
-class Snapshot:
+class Snapshot(NamedTuple):
+    """One copy as restic lists it. A NamedTuple, not a dataclass: the copy program starts once per
+    listing (every `check` of a namespace with copies), and `dataclasses` imports `inspect`, a sixth
+    of what the program loads before it runs restic."""
+
     id: str
     time: str
-    tags: dict[str, str] = field(default_factory=dict)
+    tags: Mapping[str, str]
     #: The full id the snapshot had when restic made it; set once its tags were changed (restic writes
     #: a retagged snapshot anew, under another id), empty before.
     original: str = ""
