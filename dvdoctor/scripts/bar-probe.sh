@@ -164,55 +164,42 @@ done
 # (`eval`: no second shell; dash in the lab, bash on DV's image), the listing's messages go to a file,
 # and a component that read back whole has left nothing to drain (gzip read to its end). sh has no
 # pipefail: each stage of the pipeline says its own status on fd 3, and all three must be 0.
-# A component that holds no regular file with data (a valid but empty archive, only a folder, links or
-# empty files: what a dump that wrote nothing leaves) is no backup of anything: damaged. The verbose
-# listing's first such file ends the shell's look (`-rw-r--r-- owner/group SIZE date time name`); sed reads the rest.
+# The look at the listing is one sed program (DVDOCTOR_LOOK), which reads it to its end (no SIGPIPE
+# to tar or gzip) unless it finds damage; names are C-quoted (`--quoting-style=c`: a newline in a name
+# is `\n`, a quote `\"`), so each member is one line and its name is the line's first quoted field:
+# - a member line after a block of NULs (the end-of-archive) is data a restore drops;
+# - a member whose name holds a `..` component is listed (`tar -t` exits 0) but a restore refuses it
+#   (`tar -x`: "Member name contains '..'", exit 2). A leading `/` is stripped and restored, and a
+#   link's target (after the name) is not a name tar refuses: both are restorable, as tar -x says.
+#   (Break-it, session 18: tar's stderr line about the prefix it strips prints names raw, so a
+#   newline split it, and a hard link's target could forge one.)
+# - a component that holds no regular file with data (a valid but empty archive, only a folder, links
+#   or empty files: what a dump that wrote nothing leaves) is no backup of anything: damaged. A file with
+#   data: `-rw-r--r-- uid/gid SIZE date time "name"`, SIZE not 0.
+# Each of these prints why, then the line (cut to 150 characters: the reason survives the message's
+# 300), and ends sed with status 1. The hold space keeps two flags: E (an end-of-archive seen) and D
+# (a file with data seen).
 export DVDOCTOR_COMPONENTS="$COMPONENTS"
-# Once a file with data is found, the rest of the listing goes to sed: from the first block of NULs (the
-# end-of-archive) on, a member line is data a restore drops (it prints it and exits 1); else it reads to
-# the end (no SIGPIPE to tar or gzip).
 export DVDOCTOR_AFTER_END_WHY="data follows its tar end-of-archive (a restore stops there and drops it)"
-export DVDOCTOR_AFTER_END='/^block [0-9]*: \*\* Block of NULs \*\*$/,${/^block [0-9]*: \*\* Block of NULs \*\*$/d;/^block [0-9]*: \*\* End of File \*\*$/d;s/^/'"$DVDOCTOR_AFTER_END_WHY"': /p;q1}'
-# A member whose name holds a `..` component is listed (`tar -t` exits 0) but a restore refuses it
-# (`tar -x`: "Member name contains '..'", exit 2): GNU tar says so on stderr while listing, as the
-# prefix it would strip ("Removing leading `a/../' from member names"). A leading `/` alone is
-# stripped and restored, and a hard link's target holding `..` is linked to what follows it: both
-# are restorable, as tar -x says. Matched whole: head, prefix, tail (LC_ALL=C: tar's English words).
-export DVDOCTOR_STRIPPED_HEAD='tar: Removing leading `'
-export DVDOCTOR_STRIPPED_TAIL="' from member names"
 export DVDOCTOR_DOTDOT_WHY="a member's name holds '..', which a restore refuses (tar -x: Member name contains '..')"
+export DVDOCTOR_NO_DATA_WHY="no file with data in it (empty, or only folders, links or empty files)"
+_tars_own='^block [0-9]*: \*\* \(Block of NULs\|End of File\) \*\*$'
+_quoted='\([^"\\]\|\\.\)*'  # what a C-quoted name holds: any character but a quote or a backslash, or an escape
+_cut='s/^\(.\{150\}\).\{1,\}/\1.../'
+export DVDOCTOR_LOOK="/$_tars_own/!{
+x;/E/{x;$_cut;s/^/$DVDOCTOR_AFTER_END_WHY: /p;q1};x
+/^block [0-9]*: [^\"]*\"\($_quoted\/\)\{0,1\}\.\.\(\/$_quoted\)\{0,1\}\"/{$_cut;s/^/$DVDOCTOR_DOTDOT_WHY: /p;q1}
+/^block [0-9]*: -[^ ]* [^ ]*  *[1-9]/{x;s/D//;s/\$/D/;x}
+}
+/^block [0-9]*: \*\* Block of NULs \*\*\$/{x;s/E//;s/\$/E/;x}
+\${x;/D/!{s/.*/$DVDOCTOR_NO_DATA_WHY/p;q1};x}"
 export DVDOCTOR_MEMBER_CHECK='set -f
 n="${TAR_FILENAME#./}"
 for c in $DVDOCTOR_COMPONENTS; do
   [ "$n" = "$c" ] || continue
-  st=$( { { gzip -dc; echo "gzip=$?" >&3; } | { tar -itvRf - --numeric-owner; echo "tar=$?" >&3; } | {
-            ended=""
-            while IFS= read -r line; do
-              rest="${line#block }"; what="${rest#*: }"  # the lines tar itself writes are exactly "block N: ** ... **"
-              case "${rest%%:*}" in ""|*[!0-9]*) what="" ;; esac
-              case "$what" in
-                "** Block of NULs **") ended=1 ;;
-                "** End of File **") ;;
-                *) if [ -n "$ended" ]; then
-                     echo "$DVDOCTOR_AFTER_END_WHY: $line" >&2
-                     cat > /dev/null; exit 1
-                   fi
-                   case "$line" in "block "*": -"*) set -- $line; [ "${5:-0}" = 0 ] || exec sed -n "$DVDOCTOR_AFTER_END" >&2 ;; esac ;;
-              esac
-            done
-            echo "no file with data in it (empty, or only folders, links or empty files)" >&2; exit 1; }
-          echo "look=$?" >&3; } 2> "$DVDOCTOR_READBACK/member-err" 3>&1 > /dev/null )
-  refused=""
-  if [ -s "$DVDOCTOR_READBACK/member-err" ]; then
-    while IFS= read -r line; do
-      case "$line" in "$DVDOCTOR_STRIPPED_HEAD"*"$DVDOCTOR_STRIPPED_TAIL")
-        prefix="${line#"$DVDOCTOR_STRIPPED_HEAD"}"; prefix="${prefix%"$DVDOCTOR_STRIPPED_TAIL"}"
-        case "/$prefix/" in */../*) refused="$line" ;; esac ;;
-      esac
-    done < "$DVDOCTOR_READBACK/member-err"
-    [ -z "$refused" ] || echo "$DVDOCTOR_DOTDOT_WHY: $refused" >> "$DVDOCTOR_READBACK/member-err"
-  fi
-  [ -n "$refused" ] || case "$st" in *gzip=0*) case "$st" in *tar=0*) case "$st" in *look=0*) printf "%s\t1\t\n" "$n"; exit 0 ;; esac ;; esac ;; esac
+  st=$( { { gzip -dc; echo "gzip=$?" >&3; } | { tar -itvRf - --numeric-owner --quoting-style=c; echo "tar=$?" >&3; } |
+          { sed -n "$DVDOCTOR_LOOK"; echo "look=$?" >&3; } >&2; } 2> "$DVDOCTOR_READBACK/member-err" 3>&1 > /dev/null )
+  case "$st" in *gzip=0*) case "$st" in *tar=0*) case "$st" in *look=0*) printf "%s\t1\t\n" "$n"; exit 0 ;; esac ;; esac ;; esac
   printf "%s\t0\t%s\n" "$n" "$(tr "\t\n" "  " < "$DVDOCTOR_READBACK/member-err" | tail -c 300)"
 done
 exec cat > /dev/null'
