@@ -512,3 +512,23 @@ def test_a_member_a_restore_refuses_for_its_dot_dot_is_damaged(root, tmp_path, m
     else:
         assert v.state == DAMAGED and "a member's name holds '..', which a restore refuses" in v.why, (v.state, v.why)
         assert "block " in v.why  # the listing's line that names it (cut when long)
+
+
+@pytest.mark.parametrize("members, good", [
+    ([(_info("versioned/a", size=10), _DATA), (_info("versioned/big", b"M", size=10), _DATA)], False),
+    ([(_info("versioned/a", tarfile.CONTTYPE, size=10), _DATA)], True),
+], ids=["a-multi-volume-continuation", "a-contiguous-file-only"])
+def test_member_types_are_judged_as_a_restore_extracts_them(root, tmp_path, members, good):
+    """Break-it round 2, session 18 (the same before it): a member continued from another volume (`M`)
+    is listed, but a restore cannot extract it (exit 2): it read back good. A contiguous file (`C`), which
+    tar extracts as a regular one, is a file with data: as the only one it read back damaged."""
+    content = gzip.compress(_tar(members, tarfile.GNU_FORMAT))
+    assert (_restores(content, tmp_path) == 0) == good  # as tar -x judges it
+    backup(b.bar_of(root))
+    _with_component(b.bar_of(root), "dv_backup_dv_engine.tar.gz", content)
+    v = verdict(root)
+    if good:
+        assert v.state == GOOD, (v.state, v.why)
+    else:
+        assert v.state == DAMAGED and "continued from another volume" in v.why, (v.state, v.why)
+

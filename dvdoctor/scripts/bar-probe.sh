@@ -173,15 +173,19 @@ done
 #   link's target (after the name) is not a name tar refuses: both are restorable, as tar -x says.
 #   (Break-it, session 18: tar's stderr line about the prefix it strips prints names raw, so a
 #   newline split it, and a hard link's target could forge one.)
+# - a multi-volume continuation (`M`, a member's rest from an earlier volume) is listed, but a restore
+#   cannot extract it (exit 2) (break-it, session 18; DV's dumps are single volumes);
 # - a component that holds no regular file with data (a valid but empty archive, only a folder, links
 #   or empty files: what a dump that wrote nothing leaves) is no backup of anything: damaged. A file with
-#   data: `-rw-r--r-- uid/gid SIZE date time "name"`, SIZE not 0.
+#   data: `-rw-r--r-- uid/gid SIZE date time "name"`, SIZE not 0 (also `C`, contiguous, and `?`, a type
+#   tar does not know: both are extracted as regular files).
 # Each of these prints why, then the line (cut to 150 characters: the reason survives the message's
 # 300), and ends sed with status 1. The hold space keeps two flags: E (an end-of-archive seen) and D
 # (a file with data seen).
 export DVDOCTOR_COMPONENTS="$COMPONENTS"
 export DVDOCTOR_AFTER_END_WHY="data follows its tar end-of-archive (a restore stops there and drops it)"
 export DVDOCTOR_DOTDOT_WHY="a member's name holds '..', which a restore refuses (tar -x: Member name contains '..')"
+export DVDOCTOR_CONTINUED_WHY="a member is continued from another volume (a restore cannot extract it)"
 export DVDOCTOR_NO_DATA_WHY="no file with data in it (empty, or only folders, links or empty files)"
 _tars_own='^block [0-9]*: \*\* \(Block of NULs\|End of File\) \*\*$'
 _quoted='\([^"\\]\|\\.\)*'  # what a C-quoted name holds: any character but a quote or a backslash, or an escape
@@ -189,7 +193,8 @@ _cut='s/^\(.\{150\}\).\{1,\}/\1.../'
 export DVDOCTOR_LOOK="/$_tars_own/!{
 x;/E/{x;$_cut;s/^/$DVDOCTOR_AFTER_END_WHY: /p;q1};x
 /^block [0-9]*: [^\"]*\"\($_quoted\/\)\{0,1\}\.\.\(\/$_quoted\)\{0,1\}\"/{$_cut;s/^/$DVDOCTOR_DOTDOT_WHY: /p;q1}
-/^block [0-9]*: -[^ ]* [^ ]*  *[1-9]/{x;s/D//;s/\$/D/;x}
+/^block [0-9]*: M/{$_cut;s/^/$DVDOCTOR_CONTINUED_WHY: /p;q1}
+/^block [0-9]*: [-C?][^ ]* [^ ]*  *[1-9]/{x;s/D//;s/\$/D/;x}
 }
 /^block [0-9]*: \*\* Block of NULs \*\*\$/{x;s/E//;s/\$/E/;x}
 \${x;/D/!{s/.*/$DVDOCTOR_NO_DATA_WHY/p;q1};x}"
