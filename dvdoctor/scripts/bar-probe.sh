@@ -180,8 +180,10 @@ done
 #   data: `-rw-r--r-- uid/gid SIZE date time "name"`, SIZE not 0 (also `C`, contiguous, and `?`, a type
 #   tar does not know: both are extracted as regular files).
 # Each of these prints why, then the line (cut to 150 characters: the reason survives the message's
-# 300), and ends sed with status 1. The hold space keeps two flags: E (an end-of-archive seen) and D
-# (a file with data seen).
+# 300), once; sed then reads the listing on to its end and exits 1 there. Not at once: tar, still
+# writing, would die of SIGPIPE a moment later or not, and its "write error" would make the message
+# depend on timing (break-it, session 18: /bin/sh as dash and as bash said the same twice, once not).
+# The hold space keeps three flags: E (an end-of-archive seen), D (a file with data seen), F (damage said).
 export DVDOCTOR_COMPONENTS="$COMPONENTS"
 export DVDOCTOR_AFTER_END_WHY="data follows its tar end-of-archive (a restore stops there and drops it)"
 export DVDOCTOR_DOTDOT_WHY="a member's name holds '..', which a restore refuses (tar -x: Member name contains '..')"
@@ -190,10 +192,12 @@ export DVDOCTOR_NO_DATA_WHY="no file with data in it (empty, or only folders, li
 _tars_own='^block [0-9]*: \*\* \(Block of NULs\|End of File\) \*\*$'
 _quoted='\([^"\\]\|\\.\)*'  # what a C-quoted name holds: any character but a quote or a backslash, or an escape
 _cut='s/^\(.\{150\}\).\{1,\}/\1.../'
-export DVDOCTOR_LOOK="/$_tars_own/!{
-x;/E/{x;$_cut;s/^/$DVDOCTOR_AFTER_END_WHY: /p;q1};x
-/^block [0-9]*: [^\"]*\"\($_quoted\/\)\{0,1\}\.\.\(\/$_quoted\)\{0,1\}\"/{$_cut;s/^/$DVDOCTOR_DOTDOT_WHY: /p;q1}
-/^block [0-9]*: M/{$_cut;s/^/$DVDOCTOR_CONTINUED_WHY: /p;q1}
+_damage='x;s/$/F/;x;${q1};d'  # said once: flag F, then read on in silence, and exit 1 at the end
+export DVDOCTOR_LOOK="x;/F/{x;\${q1};d};x
+/$_tars_own/!{
+x;/E/{x;$_cut;s/^/$DVDOCTOR_AFTER_END_WHY: /p;$_damage};x
+/^block [0-9]*: [^\"]*\"\($_quoted\/\)\{0,1\}\.\.\(\/$_quoted\)\{0,1\}\"/{$_cut;s/^/$DVDOCTOR_DOTDOT_WHY: /p;$_damage}
+/^block [0-9]*: M/{$_cut;s/^/$DVDOCTOR_CONTINUED_WHY: /p;$_damage}
 /^block [0-9]*: [-C?][^ ]* [^ ]*  *[1-9]/{x;s/D//;s/\$/D/;x}
 }
 /^block [0-9]*: \*\* Block of NULs \*\*\$/{x;s/E//;s/\$/E/;x}
