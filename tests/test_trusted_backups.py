@@ -528,3 +528,18 @@ def test_member_types_are_judged_as_a_restore_extracts_them(root, tmp_path, memb
     if not good:
         assert "continued from another volume" in v.why, v.why
 
+
+
+def test_a_components_message_is_the_same_at_every_read_back(root):
+    """Break-it round 3, session 18 (before it too): gzip's error and tar's warnings went to one file at
+    once, so gzip's CRC error landed before, after or inside tar's line, and a damaged component's
+    message changed from one read-back to the next. gzip's now comes first, from a file of its own."""
+    members = [(_info(f"versioned/f{i}", size=10), _DATA) for i in range(2000)] + [(_info("/versioned/abs", size=10), _DATA)]
+    packed = bytearray(gzip.compress(_tar(members, tarfile.GNU_FORMAT)))
+    packed[-8] ^= 0xFF  # gzip's CRC-32 of the data
+    backup(b.bar_of(root))
+    _with_component(b.bar_of(root), "dv_backup_dv_engine.tar.gz", bytes(packed))
+    said = {b.run_bar_probe(root, verify=True)["read_back"][b.TS]["message"] for _ in range(6)}
+    assert len(said) == 1, said
+    [message] = said
+    assert message.index("crc error") < message.index("Removing leading `/' from member names"), message

@@ -161,7 +161,9 @@ done
 # member after a lone block of NULs), so a member listed after one is damage; tar reads to the end of
 # the stream, so padding of any size ends in gzip's CRC, never in SIGPIPE (break-it, session 17).
 # Few processes a member: the check is POSIX sh, run by the very `sh -c` tar starts for each member
-# (`eval`: no second shell; dash in the lab, bash on DV's image), the listing's messages go to a file,
+# (`eval`: no second shell; dash in the lab, bash on DV's image), the messages go to files (gzip's to
+# its own: written at once with tar's, they interleaved, and a message changed from run to run; then
+# tar's and sed's, whose one line is written when it ends, last),
 # and a component that read back whole has left nothing to drain (gzip read to its end). sh has no
 # pipefail: each stage of the pipeline says its own status on fd 3, and all three must be 0.
 # The look at the listing is one sed program (DVDOCTOR_LOOK), which reads it to its end (no SIGPIPE
@@ -206,10 +208,10 @@ export DVDOCTOR_MEMBER_CHECK='set -f
 n="${TAR_FILENAME#./}"
 for c in $DVDOCTOR_COMPONENTS; do
   [ "$n" = "$c" ] || continue
-  st=$( { { gzip -dc; echo "gzip=$?" >&3; } | { tar -itvRf - --numeric-owner --quoting-style=c; echo "tar=$?" >&3; } |
+  st=$( { { gzip -dc 2> "$DVDOCTOR_READBACK/gzip-err"; echo "gzip=$?" >&3; } | { tar -itvRf - --numeric-owner --quoting-style=c; echo "tar=$?" >&3; } |
           { sed -n "$DVDOCTOR_LOOK"; echo "look=$?" >&3; } >&2; } 2> "$DVDOCTOR_READBACK/member-err" 3>&1 > /dev/null )
   case "$st" in *gzip=0*) case "$st" in *tar=0*) case "$st" in *look=0*) printf "%s\t1\t\n" "$n"; exit 0 ;; esac ;; esac ;; esac
-  printf "%s\t0\t%s\n" "$n" "$(tr "\t\n" "  " < "$DVDOCTOR_READBACK/member-err" | tail -c 300)"
+  printf "%s\t0\t%s\n" "$n" "$(cat "$DVDOCTOR_READBACK/gzip-err" "$DVDOCTOR_READBACK/member-err" | tr "\t\n" "  " | tail -c 300)"
 done
 exec cat > /dev/null'
 
