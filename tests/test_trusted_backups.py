@@ -534,7 +534,8 @@ def test_a_components_message_is_the_same_at_every_read_back(root):
     """Break-it round 3, session 18 (before it too): gzip's error and tar's warnings went to one file at
     once, so gzip's CRC error landed before, after or inside tar's line, and a damaged component's
     message changed from one read-back to the next. gzip's now comes first, from a file of its own."""
-    members = [(_info(f"versioned/f{i}", size=10), _DATA) for i in range(2000)] + [(_info("/versioned/abs", size=10), _DATA)]
+    members = [(_info(f"versioned/f{i}", size=10), _DATA) for i in range(2000)]
+    members.append((_info("/versioned/abs", size=10), _DATA))
     packed = bytearray(gzip.compress(_tar(members, tarfile.GNU_FORMAT)))
     packed[-8] ^= 0xFF  # gzip's CRC-32 of the data
     backup(b.bar_of(root))
