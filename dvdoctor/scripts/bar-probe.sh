@@ -196,13 +196,20 @@ _quoted='\([^"\\]\|\\.\)*'  # what a C-quoted name holds: any character but a qu
 _cut='s/^\(.\{150\}\).\{1,\}/\1.../'
 _damage='x;s/$/F/;x;${q1};d'  # said once: flag F, then read on in silence, and exit 1 at the end
 export DVDOCTOR_LOOK="x;/F/{x;\${q1};d};x
+# a member line (not one of tar's own lines about blocks)
 /$_tars_own/!{
+# after an end-of-archive
 x;/E/{x;$_cut;s/^/$DVDOCTOR_AFTER_END_WHY: /p;$_damage};x
+# its name (the first quoted field) holds a .. component
 /^block [0-9]*: [^\"]*\"\($_quoted\/\)\{0,1\}\.\.\(\/$_quoted\)\{0,1\}\"/{$_cut;s/^/$DVDOCTOR_DOTDOT_WHY: /p;$_damage}
+# continued from another volume
 /^block [0-9]*: M/{$_cut;s/^/$DVDOCTOR_CONTINUED_WHY: /p;$_damage}
+# a file with data: flag D
 /^block [0-9]*: [-C?][^ ]* [^ ]*  *[1-9]/{x;s/D//;s/\$/D/;x}
 }
+# a block of NULs: flag E
 /^block [0-9]*: \*\* Block of NULs \*\*\$/{x;s/E//;s/\$/E/;x}
+# the listing's end without a file with data
 \${x;/D/!{s/.*/$DVDOCTOR_NO_DATA_WHY/p;q1};x}"
 export DVDOCTOR_MEMBER_CHECK='set -f
 n="${TAR_FILENAME#./}"
