@@ -1,8 +1,9 @@
 """Where the test suite's CPU goes, by program: the whole run in a cpuacct cgroup, every process it
 starts counted by the kernel's process accounting (`accton`, Debian's `acct` package).
 
-Run on demand, as root: `.venv/bin/python benchmarks/suite_cpu.py [PYTEST ARGS...]` (default: the
-suite as `make test` runs it). It prints the cgroup's CPU beside the goal of issue 13 (`make test`
+Run on demand, as root: `.venv/bin/python benchmarks/suite_cpu.py [--by-file] [PYTEST ARGS...]`
+(default: the suite as `make test` runs it). `--by-file` also prints the CPU of the costliest test
+files, each test's measured in its worker's own cgroup (benchmarks/cpu_per_test.py). It prints the cgroup's CPU beside the goal of issue 13 (`make test`
 under 90 s on 2 cores needs the run to cost at most about 170 CPU-seconds), then each program's
 count and CPU.
 
@@ -23,6 +24,7 @@ show 0. The cgroup counts everything; the gap between the two is what those shor
 from __future__ import annotations
 
 import collections
+import json
 import os
 import resource
 import shutil
@@ -32,6 +34,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+import cpu_per_test
 
 #: 2 cores for 90 s (issue 13's goal), less what a run spends waiting (it keeps them about 95% busy).
 GOAL_CPU_SECONDS = 170
@@ -84,6 +88,8 @@ def main(args: list[str]) -> int:
         print("needs root, a cgroup v1 cpuacct hierarchy and accton (apt-get install acct)", file=sys.stderr)
         return 2
     root = Path(__file__).resolve().parent.parent
+    by_file = "--by-file" in args
+    args = [a for a in args if a != "--by-file"]
     pytest_args = args or ["-q", "-p", "no:cacheprovider", "-n", "8", "--dist", "worksteal"]
     # What `make test` does before its run: bytecode for dvdoctor and the tests (with the tests' asserts
     # rewritten by pytest), so no worker compiles or rewrites them again (see the Makefile)
@@ -100,13 +106,22 @@ def main(args: list[str]) -> int:
     fd, name = tempfile.mkstemp(prefix="dvdoctor-acct-")
     os.close(fd)
     accounting = Path(name)
+    env = dict(os.environ)
+    out_dir = Path(tempfile.mkdtemp(prefix="dvdoctor-cpu-per-test-"))
+    plugin = []
+    if by_file:
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(root / "benchmarks"), env.get("PYTHONPATH")) if p)
+        env[cpu_per_test.ENV] = str(group)
+        env[cpu_per_test.OUT_ENV] = str(out_dir)
+        plugin = ["-p", "cpu_per_test"]
+    per_test: list[tuple[str, float]] = []
     try:
         subprocess.run(["accton", str(accounting)], check=True, capture_output=True)
         started = time.monotonic()
         try:
             done = subprocess.run(
                 ["sh", "-c", 'echo $$ > "$1/cgroup.procs" && shift && exec "$@"', "sh", str(group),
-                 sys.executable, "-m", "pytest", *pytest_args], cwd=root)
+                 sys.executable, "-m", "pytest", *plugin, *pytest_args], cwd=root, env=env)
         finally:
             subprocess.run(["accton", "off"], capture_output=True)
         wall = time.monotonic() - started
@@ -115,7 +130,15 @@ def main(args: list[str]) -> int:
         counted = programs(accounting)
     finally:
         accounting.unlink(missing_ok=True)
+        for worker in [p for p in group.iterdir() if p.is_dir()]:  # cpu_per_test's, one a worker
+            try:
+                worker.rmdir()
+            except OSError as exc:  # a process the run left behind is still in it
+                print(f"cannot remove {worker}: {exc.strerror}", file=sys.stderr)
         group.rmdir()
+        for lines in out_dir.glob("*.jsonl"):
+            per_test += [tuple(json.loads(line)) for line in lines.read_text().splitlines()]
+        shutil.rmtree(out_dir)
     reference_after = host_reference()
     seen = sum(c for _, c in counted.values())
     count = sum(n for n, _ in counted.values())
@@ -130,6 +153,16 @@ def main(args: list[str]) -> int:
     print(f"{'program':<18}{'runs':>8}{'CPU-s':>9}{'share':>8}")
     for prog, (n, c) in sorted(counted.items(), key=lambda kv: -kv[1][1])[:20]:
         print(f"{prog:<18}{n:>8}{c:>9.1f}{c / cpu:>8.1%}")
+    if by_file:
+        files: dict[str, list] = collections.defaultdict(lambda: [0, 0.0])
+        for nodeid, spent in per_test:
+            files[nodeid.split("::")[0]][0] += 1
+            files[nodeid.split("::")[0]][1] += spent
+        print(f"\n{len(per_test)} tests, {sum(s for _, s in per_test):.1f} CPU-s in them (the control plane's "
+              "charged to the tests its worker ran while it lived)")
+        print(f"{'test file':<48}{'tests':>6}{'CPU-s':>9}{'share':>8}")
+        for name, (n, c) in sorted(files.items(), key=lambda kv: -kv[1][1])[:25]:
+            print(f"{name:<48}{n:>6}{c:>9.1f}{c / cpu:>8.1%}")
     return done.returncode
 
 
