@@ -110,7 +110,10 @@ def main(args: list[str]) -> int:
     out_dir = Path(tempfile.mkdtemp(prefix="dvdoctor-cpu-per-test-"))
     plugin = []
     if by_file:
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(root / "benchmarks"), env.get("PYTHONPATH")) if p)
+        # the plugin alone on the path: benchmarks/ itself would shadow packages (benchmarks/requests.py)
+        (out_dir / "plugin").mkdir()
+        (out_dir / "plugin" / "cpu_per_test.py").symlink_to(Path(cpu_per_test.__file__).resolve())
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(out_dir / "plugin"), env.get("PYTHONPATH")) if p)
         env[cpu_per_test.ENV] = str(group)
         env[cpu_per_test.OUT_ENV] = str(out_dir)
         plugin = ["-p", "cpu_per_test"]
