@@ -7,11 +7,13 @@ becomes of its parent (a lab pod re-parented to init), so its CPU is counted; wh
 worker's cgroup meanwhile is counted too: the real tier's control plane, started by the worker of the
 first real-tier test, is charged to the tests that worker runs while it lives.
 
-Loaded only by suite_cpu.py (`-p cpu_per_test`, benchmarks/ on PYTHONPATH); no test imports it.
+Loaded only by suite_cpu.py (`-p cpu_per_test`, with a folder holding only this module on PYTHONPATH:
+benchmarks/ itself would shadow packages); no test imports it.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 from pathlib import Path
@@ -24,6 +26,7 @@ ENV = "DVDOCTOR_CPU_PER_TEST"
 OUT_ENV = "DVDOCTOR_CPU_PER_TEST_OUT"
 
 
+@functools.cache
 def _worker() -> tuple[Path, Path] | None:
     """This worker's cgroup (made, and the worker moved into it) and its output file; None: not asked."""
     run, out = os.environ.get(ENV), os.environ.get(OUT_ENV)
@@ -38,10 +41,8 @@ def _worker() -> tuple[Path, Path] | None:
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_protocol(item, nextitem):
-    worker = getattr(pytest_runtest_protocol, "worker", None)
+    worker = _worker()
     if worker is None:
-        worker = pytest_runtest_protocol.worker = _worker() or False
-    if not worker:
         yield
         return
     group, lines = worker

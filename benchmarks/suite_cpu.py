@@ -2,10 +2,10 @@
 starts counted by the kernel's process accounting (`accton`, Debian's `acct` package).
 
 Run on demand, as root: `.venv/bin/python benchmarks/suite_cpu.py [--by-file] [PYTEST ARGS...]`
-(default: the suite as `make test` runs it). `--by-file` also prints the CPU of the costliest test
-files, each test's measured in its worker's own cgroup (benchmarks/cpu_per_test.py). It prints the cgroup's CPU beside the goal of issue 13 (`make test`
-under 90 s on 2 cores needs the run to cost at most about 170 CPU-seconds), then each program's
-count and CPU.
+(default: the suite as `make test` runs it). It prints the cgroup's CPU beside the goal of issue 13
+(`make test` under 90 s on 2 cores needs the run to cost at most about 170 CPU-seconds), then each
+program's count and CPU; `--by-file` also the CPU of the costliest test files, each test's measured in
+its worker's own cgroup (benchmarks/cpu_per_test.py).
 
 Run it on an otherwise idle machine: process accounting counts every process that ends meanwhile,
 not only the suite's (the lab's pods leave the suite's process tree, so it cannot be told by parent).
@@ -159,8 +159,9 @@ def main(args: list[str]) -> int:
     if by_file:
         files: dict[str, list] = collections.defaultdict(lambda: [0, 0.0])
         for nodeid, spent in per_test:
-            files[nodeid.split("::")[0]][0] += 1
-            files[nodeid.split("::")[0]][1] += spent
+            row = files[nodeid.split("::")[0]]
+            row[0] += 1
+            row[1] += spent
         print(f"\n{len(per_test)} tests, {sum(s for _, s in per_test):.1f} CPU-s in them (the control plane's "
               "charged to the tests its worker ran while it lived)")
         print(f"{'test file':<48}{'tests':>6}{'CPU-s':>9}{'share':>8}")

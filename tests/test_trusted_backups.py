@@ -231,9 +231,9 @@ def test_backups_keeps_only_valid_timestamp_folders(root):
     assert [x.timestamp for x in items] == [OLDER]
 
 
-def _with_component(bar: Path, name: str, content: bytes) -> None:
-    """The backup at b.TS, its component `name` replaced by `content` and the combined tarball made again."""
-    folder = bar / b.TS
+def _with_component(bar: Path, name: str, content: bytes, ts: str = b.TS) -> None:
+    """The backup at `ts`, its component `name` replaced by `content` and the combined tarball made again."""
+    folder = bar / ts
     (folder / name).write_bytes(content)
     with tarfile.open(folder / "dv_backup.tar.gz", "w:gz") as tar:
         for member in COMPONENTS:
@@ -351,12 +351,8 @@ def test_the_member_check_judges_alike_whichever_shell_is_bin_sh(root):
                            + b"\0\0\0\0\0\0\0\0"),
                           ("not-tar", gzip.compress(b"tar: cannot open: No space left on device\n")),
                           ("dot-dot", _tar_gz([(_info("versioned/../x", size=2), b"xy")]))):
-        folder = bar / stamps[kind]
         backup(bar, stamps[kind])
-        (folder / "dv_backup_dv_metastore.tar.gz").write_bytes(content)
-        with tarfile.open(folder / "dv_backup.tar.gz", "w:gz") as tar:
-            for member in COMPONENTS:
-                tar.add(folder / member, arcname=member)
+        _with_component(bar, "dv_backup_dv_metastore.tar.gz", content, stamps[kind])
     by_dash = b.run_bar_probe(root, verify=True)["read_back"]
     by_bash = b.run_bar_probe(root, verify=True, wrap=SH_IS_BASH)["read_back"]
     assert by_bash == by_dash
