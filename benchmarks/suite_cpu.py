@@ -167,6 +167,9 @@ def main(args: list[str]) -> int:
         print(f"{'test file':<48}{'tests':>6}{'CPU-s':>9}{'share':>8}")
         for name, (n, c) in sorted(files.items(), key=lambda kv: -kv[1][1])[:25]:
             print(f"{name:<48}{n:>6}{c:>9.1f}{c / cpu:>8.1%}")
+        print(f"\n{'costliest tests':<96}{'CPU-s':>9}")
+        for nodeid, spent in sorted(per_test, key=lambda t: -t[1])[:25]:
+            print(f"{nodeid[:96]:<96}{spent:>9.2f}")
     return done.returncode
 
 

@@ -6,6 +6,7 @@ JUnit XSD is tests/schemas/junit.xsd, a minimal schema of the structure CI serve
 
 from __future__ import annotations
 
+import functools
 import json
 import xml.etree.ElementTree as ET
 from importlib import resources
@@ -13,7 +14,6 @@ from pathlib import Path
 
 import jsonschema
 import pytest
-import xmlschema
 from typer.testing import CliRunner
 
 from dvdoctor.facts.model import Facts
@@ -22,6 +22,15 @@ from dvdoctor.verdicts.registry import ERROR, WARNING, Check, Problem, Result
 from dvdoctor.render.report import report_schema, to_dict
 
 JUNIT_XSD = Path(__file__).parent / "schemas" / "junit.xsd"
+
+
+@functools.cache
+def _junit_schema():
+    """The JUnit XSD, built once a worker: xmlschema is imported here, so a worker that runs none of
+    these tests never loads it (about 0.1 CPU-second a worker at collection)."""
+    import xmlschema
+
+    return xmlschema.XMLSchema(str(JUNIT_XSD))
 
 
 def sarif_schema() -> dict:
@@ -68,7 +77,7 @@ def junit_cases(xml: str) -> dict[str, ET.Element]:
 
 def test_junit_is_valid_and_has_one_case_per_check():
     xml = to_junit(FACTS, every_status())
-    xmlschema.XMLSchema(str(JUNIT_XSD)).validate(xml)
+    _junit_schema().validate(xml)
     cases = junit_cases(xml)
     assert sorted(cases) == sorted(r.check.id for r in every_status())
     suite = ET.fromstring(xml).find("testsuite")
@@ -107,7 +116,7 @@ def test_junit_stays_well_formed_with_terminal_escapes_in_evidence():
     result = Result(make_check("bar-job-failed"), "fail",
                     [Problem("dv-backup-job failed", ("\x1b[31mERROR\x1b[0m tar: file changed as we read it\x00",))])
     xml = to_junit(FACTS, [result])
-    xmlschema.XMLSchema(str(JUNIT_XSD)).validate(xml)
+    _junit_schema().validate(xml)
     assert "tar: file changed as we read it" in junit_cases(xml)["bar-job-failed"].find("failure").text
 
 
@@ -199,7 +208,7 @@ def test_check_writes_several_formats_at_once(tmp_path):
         args += ["--output-file", f"{fmt}={path}"]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 1, result.output
-    xmlschema.XMLSchema(str(JUNIT_XSD)).validate(result.stdout)
+    _junit_schema().validate(result.stdout)
     assert junit_cases(result.stdout)["stale-bar-marker"].find("failure") is not None
     assert files["junit"].read_text() == result.stdout
     jsonschema.Draft4Validator(sarif_schema()).validate(json.loads(files["sarif"].read_text()))
