@@ -237,7 +237,6 @@ def restic_repository(restic_template) -> Callable[[Path, str], Path]:
     return restic_template.copy_to
 
 
-
 def pytest_collection_finish(session: pytest.Session) -> None:
     """What a worker has made by now (every module it imported, the collected tests) lives as long as it
     does: out of the garbage collector's sight (gc.freeze), its full collections look only at what the
