@@ -64,7 +64,7 @@ bench: $(STAMP)
 	$(VENV)/bin/python benchmarks/startup.py
 	$(VENV)/bin/python benchmarks/requests.py
 
-# The suite's CPU by program and by test file (root: cpuacct cgroups and process accounting; an idle machine).
+# The suite's CPU by program, by test file and by test (root: cpuacct cgroups and process accounting; an idle machine).
 bench-suite: $(STAMP) kube-real
 	scripts/test-tools.sh
 	$(VENV)/bin/python benchmarks/suite_cpu.py --by-file

@@ -4,8 +4,8 @@ starts counted by the kernel's process accounting (`accton`, Debian's `acct` pac
 Run on demand, as root: `.venv/bin/python benchmarks/suite_cpu.py [--by-file] [PYTEST ARGS...]`
 (default: the suite as `make test` runs it). It prints the cgroup's CPU beside the goal of issue 13
 (`make test` under 90 s on 2 cores needs the run to cost at most about 170 CPU-seconds), then each
-program's count and CPU; `--by-file` also the CPU of the costliest test files, each test's measured in
-its worker's own cgroup (benchmarks/cpu_per_test.py).
+program's count and CPU; `--by-file` also the CPU of the costliest test files and tests, each test's
+measured in its worker's own cgroup (benchmarks/cpu_per_test.py).
 
 Run it on an otherwise idle machine: process accounting counts every process that ends meanwhile,
 not only the suite's (the lab's pods leave the suite's process tree, so it cannot be told by parent).
