@@ -1,7 +1,7 @@
 """KubeCluster through the official client's real request path, against a local fake API server.
 
 Exec is tested end to end too: the fake server implements the websocket handshake and framing
-(channel 1 stdout, 2 stderr, 3 status), so `kubernetes.stream.stream` runs unmodified.
+(channel 1 stdout, 2 stderr, 3 status), so the client's websocket transport runs unmodified.
 """
 
 from __future__ import annotations
@@ -277,6 +277,22 @@ def test_exec_separates_streams_and_reads_the_exit_code(api: FakeApi, cluster: K
     assert req.query["stdin"] == ["false"] and req.query["container"] == ["dv-engine"]
     assert req.query["command"] == argv
     assert cluster.exec("dv-engine-0", ["true", "ok"]) == ExecResult(0, big, "")
+
+
+def test_exec_does_not_import_the_typed_core_api(api: FakeApi, kubeconfig: Path) -> None:
+    """Exec builds the typed method's request itself: `kubernetes.client.api.core_v1_api` alone costs a
+    quarter of a CPU-second to import, once in every `check` on a cluster. A fresh process shows it."""
+    import subprocess
+    import sys
+
+    api.put("pods", {"metadata": {"name": "dv-engine-0"}})
+    api.exec_handler = lambda pod, container, argv: (0, "ok\n", "")
+    child = ("import sys\n"
+             "from dvdoctor.cluster.kube import connect\n"
+             "result = connect(sys.argv[1], None, None).exec('dv-engine-0', ['true'], container='dv-engine')\n"
+             "print(result.rc, result.stdout.strip(), 'kubernetes.client.api.core_v1_api' in sys.modules)\n")
+    done = subprocess.run([sys.executable, "-c", child, str(kubeconfig)], capture_output=True, text=True, timeout=60)
+    assert done.stdout.split() == ["0", "ok", "False"], done.stdout + done.stderr
 
 
 def test_exec_that_cannot_start_is_a_cluster_error(api: FakeApi, cluster: KubeCluster) -> None:
