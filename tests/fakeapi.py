@@ -167,6 +167,10 @@ class FakeApi:
         self.exec_handler: Callable[[str, str | None, list[str]], tuple[int, str, str] | None] = (
             lambda pod, container, argv: (0, "", "")
         )
+        #: Seconds an exec's websocket upgrade waits before it is answered (a slow kubelet).
+        self.exec_upgrade_delay = 0.0
+        #: One entry an exec that ran: whether the client sent its close frame after the server's.
+        self.exec_closes: list[bool] = []
         #: Called after a create, with (plural, namespace, stored object): lets a test run a Job.
         self.on_create: Callable[[str, str | None, dict], None] | None = None
         self.version = 100
@@ -623,6 +627,7 @@ class _Handler(BaseHTTPRequestHandler):
         container = (rec.query.get("container") or [None])[-1]
         key = rec.headers["sec-websocket-key"]
         accept = base64.b64encode(hashlib.sha1((key + WS_GUID).encode()).digest()).decode()
+        time.sleep(self.fake.exec_upgrade_delay)
         self.send_response(101)
         self.send_header("Upgrade", "websocket")
         self.send_header("Connection", "Upgrade")
@@ -650,9 +655,10 @@ class _Handler(BaseHTTPRequestHandler):
         self.close_connection = True
         self.connection.settimeout(2)
         try:  # wait for the client's close frame before hanging up
-            self.rfile.read(2)
+            closed = len(self.rfile.read(2)) == 2
         except OSError:
-            pass
+            closed = False
+        self.fake.exec_closes.append(closed)
 
     def _ws_frame(self, payload: bytes, opcode: int = 0x2) -> None:
         """One unmasked server frame (RFC 6455 section 5.2)."""

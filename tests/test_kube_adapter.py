@@ -295,6 +295,53 @@ def test_exec_does_not_import_the_typed_core_api(api: FakeApi, kubeconfig: Path)
     assert done.stdout.split() == ["0", "ok", "False"], done.stdout + done.stderr
 
 
+def test_an_exec_handshake_never_answered_is_a_cluster_error_in_bounded_time() -> None:
+    """Break-it, session 20: a server that took the connection and never answered the websocket upgrade
+    held exec for ever (the client's socket has no timeout). A listening socket nobody accepts on is one."""
+    import socket
+
+    from kubernetes import client
+
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen()
+    try:
+        configuration = client.Configuration()
+        configuration.host = f"http://127.0.0.1:{silent.getsockname()[1]}"
+        cluster = KubeCluster(configuration, NS, "silent")
+        cluster.exec_handshake_timeout = 0.3
+        started = time.monotonic()
+        with pytest.raises(ClusterError, match=r"^exec in pod dv-engine-0: the API server took the connection but "
+                                               r"did not answer the websocket handshake within 0\.3 s"):
+            cluster.exec("dv-engine-0", ["true"])
+        assert time.monotonic() - started < 5
+    finally:
+        silent.close()
+
+
+def test_an_exec_handshake_answered_too_late_is_closed_at_once(api: FakeApi, cluster: KubeCluster) -> None:
+    api.put("pods", {"metadata": {"name": "dv-engine-0"}})
+    api.exec_upgrade_delay = 0.8
+    cluster.exec_handshake_timeout = 0.2
+    with pytest.raises(ClusterError, match="did not answer the websocket handshake within 0.2 s"):
+        cluster.exec("dv-engine-0", ["true"])
+    deadline = time.monotonic() + 10
+    while not api.exec_closes and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert api.exec_closes == [True]  # the late websocket was closed by dvdoctor, not left open
+
+
+def test_exec_takes_text_only(cluster: KubeCluster) -> None:
+    """What the typed method's validation refused is refused before anything is sent (bytes would be sent as
+    their repr, a number as its digits)."""
+    before = cluster.request_count
+    for pod, argv, container in (("p", ["a", 1], None), ("p", [b"a"], None), ("p", "ab", None), ("p", ["a"], 5),
+                                 (1, ["a"], None), ("p", None, None)):
+        with pytest.raises(TypeError, match="exec takes a pod name"):
+            cluster.exec(pod, argv, container=container)  # type: ignore[arg-type]
+    assert cluster.request_count == before
+
+
 def test_exec_that_cannot_start_is_a_cluster_error(api: FakeApi, cluster: KubeCluster) -> None:
     api.put("pods", {"metadata": {"name": "dv-engine-0"}})
     api.exec_handler = lambda pod, container, argv: None

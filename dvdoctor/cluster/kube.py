@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -279,6 +280,8 @@ class KubeCluster:
         self.request_count = 0
         #: How 429/5xx answers and dropped connections are retried; tests shorten it.
         self.retry = DEFAULT_RETRY
+        #: Seconds an exec's websocket handshake may take (tests shorten it); see _handshake.
+        self.exec_handshake_timeout = READ_TIMEOUT
         #: group/version -> the resources it serves (None: not served), each asked once per run.
         self._discovered: dict[str, frozenset[str] | None] = {}
 
@@ -406,25 +409,30 @@ class KubeCluster:
         from kubernetes.stream.ws_client import websocket_call
 
         what = ("create", "pods/exec", pod)
+        # Text only, as the typed method's validation allowed: anything else would be sent as its repr.
+        if not (isinstance(pod, str) and (container is None or isinstance(container, str))
+                and isinstance(argv, (list, tuple)) and all(isinstance(a, str) for a in argv)):
+            raise TypeError("exec takes a pod name, a container name or None, and a list of str")
         # The query as the typed method orders it: each argument its own `command=`, then the flags.
         query: list[tuple[str, Any]] = [("command", list(argv))]
         if container:
             query.append(("container", container))
         query += [("stderr", True), ("stdin", False), ("stdout", True), ("tty", False)]
-        _bound_websocket_timeout()
         attempts = self.retry.start()
         while True:
             attempts.next()
-            # built anew for each try: the token may be refreshed in between (an exec plugin's)
-            _, url, headers, _, _ = self._api.param_serialize(
-                method="GET", resource_path="/api/v1/namespaces/{namespace}/pods/{name}/exec",
-                path_params={"namespace": self.namespace, "name": pod}, query_params=query,
-                collection_formats={"command": "multi"}, header_params={"Accept": "*/*"},
-                auth_settings=["BearerToken"],
-            )
             self.request_count += 1
             try:
-                ws = websocket_call(self._api.configuration, "GET", url, headers=headers, _preload_content=False)
+                # built anew for each try: the token may be refreshed in between (an exec plugin's)
+                _, url, headers, _, _ = self._api.param_serialize(
+                    method="GET", resource_path="/api/v1/namespaces/{namespace}/pods/{name}/exec",
+                    path_params={"namespace": self.namespace, "name": pod}, query_params=query,
+                    collection_formats={"command": "multi"}, header_params={"Accept": "*/*"},
+                    auth_settings=["BearerToken"],
+                )
+                ws = _handshake(
+                    lambda: websocket_call(self._api.configuration, "GET", url, headers=headers, _preload_content=False),
+                    self.exec_handshake_timeout, pod)
                 break
             except ApiException as exc:
                 error = self._ws_error(exc, what)
@@ -883,9 +891,48 @@ def _transport_reason(exc: Any) -> str:
     return _one_line(f"{type(exc).__name__}: {exc}", 160)
 
 
-def _bound_websocket_timeout() -> None:
-    """websocket-client waits forever by default; the client library offers no per-call timeout for exec."""
-    import websocket
+def _handshake(connect: Callable[[], Any], timeout: float, pod: str) -> Any:
+    """The exec's websocket, connected within `timeout` seconds, else a ClusterError.
 
-    if websocket.getdefaulttimeout() is None:
-        websocket.setdefaulttimeout(READ_TIMEOUT)
+    The client opens it on a socket with no timeout (websocket-client's default timeout applies only to
+    its own create_connection), so an API server that takes the connection and never answers the
+    upgrade held dvdoctor for ever (break-it, session 20). The handshake runs in a thread of its own;
+    one that completes after dvdoctor gave up has its connection closed at once, and the error says
+    the command may have started (the server starts it once the upgrade is through)."""
+    done = threading.Event()
+    lock = threading.Lock()
+    box: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            ws = connect()
+        except BaseException as exc:  # handed to the caller's thread, which raises it
+            with lock:
+                box["error"] = exc
+        else:
+            with lock:
+                if box.get("abandoned"):
+                    ws.close()
+                else:
+                    box["ws"] = ws
+        finally:
+            done.set()
+
+    threading.Thread(target=run, name="dvdoctor-exec-handshake", daemon=True).start()
+    try:
+        answered = done.wait(timeout)
+    except BaseException:  # Ctrl-C while waiting: a websocket that opens later is closed, not left open
+        with lock:
+            box["abandoned"] = True
+            if "ws" in box:
+                box["ws"].close()
+        raise
+    if not answered:
+        with lock:
+            if "ws" not in box and "error" not in box:
+                box["abandoned"] = True
+                raise ClusterError(f"exec in pod {pod}: the API server took the connection but did not answer the "
+                                   f"websocket handshake within {timeout:g} s (the command may have started)")
+    if "error" in box:
+        raise box["error"]
+    return box["ws"]
