@@ -311,8 +311,8 @@ def test_an_exec_handshake_never_answered_is_a_cluster_error_in_bounded_time() -
         cluster = KubeCluster(configuration, NS, "silent")
         cluster.exec_handshake_timeout = 0.3
         started = time.monotonic()
-        with pytest.raises(ClusterError, match=r"^exec in pod dv-engine-0: the API server took the connection but "
-                                               r"did not answer the websocket handshake within 0\.3 s"):
+        with pytest.raises(ClusterError, match=r"^exec in pod dv-engine-0: the API server did not answer the "
+                                               r"websocket handshake within 0\.3 s \(the command may have started\)$"):
             cluster.exec("dv-engine-0", ["true"])
         assert time.monotonic() - started < 5
     finally:

@@ -896,7 +896,8 @@ def _handshake(connect: Callable[[], Any], timeout: float, pod: str) -> Any:
 
     The client opens it on a socket with no timeout (websocket-client's default timeout applies only to
     its own create_connection), so an API server that takes the connection and never answers the
-    upgrade held dvdoctor for ever (break-it, session 20). The handshake runs in a thread of its own;
+    upgrade, or an address that drops the connection's first packet, held dvdoctor for ever (break-it,
+    session 20). The handshake runs in a thread of its own;
     one that completes after dvdoctor gave up has its connection closed at once, and the error says
     the command may have started (the server starts it once the upgrade is through)."""
     done = threading.Event()
@@ -931,8 +932,8 @@ def _handshake(connect: Callable[[], Any], timeout: float, pod: str) -> Any:
         with lock:
             if "ws" not in box and "error" not in box:
                 box["abandoned"] = True
-                raise ClusterError(f"exec in pod {pod}: the API server took the connection but did not answer the "
-                                   f"websocket handshake within {timeout:g} s (the command may have started)")
+                raise ClusterError(f"exec in pod {pod}: the API server did not answer the websocket handshake within "
+                                   f"{timeout:g} s (the command may have started)")
     if "error" in box:
         raise box["error"]
     return box["ws"]
