@@ -309,7 +309,7 @@ def test_an_exec_handshake_never_answered_is_a_cluster_error_in_bounded_time() -
         configuration = client.Configuration()
         configuration.host = f"http://127.0.0.1:{silent.getsockname()[1]}"
         cluster = KubeCluster(configuration, NS, "silent")
-        cluster.exec_handshake_timeout = 0.3
+        cluster.exec_silence_timeout = 0.3
         started = time.monotonic()
         with pytest.raises(ClusterError, match=r"^exec in pod dv-engine-0: the API server did not answer the "
                                                r"websocket handshake within 0\.3 s \(the command may have started\)$"):
@@ -322,13 +322,57 @@ def test_an_exec_handshake_never_answered_is_a_cluster_error_in_bounded_time() -
 def test_an_exec_handshake_answered_too_late_is_closed_at_once(api: FakeApi, cluster: KubeCluster) -> None:
     api.put("pods", {"metadata": {"name": "dv-engine-0"}})
     api.exec_upgrade_delay = 0.8
-    cluster.exec_handshake_timeout = 0.2
+    cluster.exec_silence_timeout = 0.2
     with pytest.raises(ClusterError, match="did not answer the websocket handshake within 0.2 s"):
         cluster.exec("dv-engine-0", ["true"])
     deadline = time.monotonic() + 10
     while not api.exec_closes and time.monotonic() < deadline:
         time.sleep(0.05)
     assert api.exec_closes == [True]  # the late websocket was closed by dvdoctor, not left open
+
+
+@pytest.mark.long_wait  # the close that follows waits 3 s for the stalled server's close frame
+def test_an_exec_whose_server_stops_part_way_through_a_frame_is_a_cluster_error() -> None:
+    """Break-it, session 20: after the upgrade, 2 bytes of a frame's header and then nothing held exec for
+    ever (the client reads a started frame whole, on a socket without a timeout)."""
+    import base64
+    import hashlib
+    import socket
+
+    from kubernetes import client
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+    stop = threading.Event()
+
+    def serve() -> None:
+        conn, _ = server.accept()
+        with conn:
+            request = b""
+            while b"\r\n\r\n" not in request:
+                request += conn.recv(4096)
+            key = next(line.split(b":", 1)[1].strip() for line in request.split(b"\r\n")
+                       if line.lower().startswith(b"sec-websocket-key"))
+            accept = base64.b64encode(hashlib.sha1(key + b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11").digest())
+            conn.sendall(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                         b"Sec-WebSocket-Accept: " + accept + b"\r\nSec-WebSocket-Protocol: v4.channel.k8s.io\r\n\r\n"
+                         b"\x82\x7e")  # a binary frame whose 16-bit length never comes
+            stop.wait(30)
+
+    threading.Thread(target=serve, daemon=True).start()
+    try:
+        configuration = client.Configuration()
+        configuration.host = f"http://127.0.0.1:{server.getsockname()[1]}"
+        cluster = KubeCluster(configuration, NS, "stalled")
+        cluster.exec_silence_timeout = 0.3
+        started = time.monotonic()
+        with pytest.raises(ClusterError, match=r"^exec in pod dv-engine-0 failed: .*timed out"):
+            cluster.exec("dv-engine-0", ["true"])
+        assert time.monotonic() - started < 10
+    finally:
+        stop.set()
+        server.close()
 
 
 def test_exec_takes_text_only(cluster: KubeCluster) -> None:

@@ -280,8 +280,9 @@ class KubeCluster:
         self.request_count = 0
         #: How 429/5xx answers and dropped connections are retried; tests shorten it.
         self.retry = DEFAULT_RETRY
-        #: Seconds an exec's websocket handshake may take (tests shorten it); see _handshake.
-        self.exec_handshake_timeout = READ_TIMEOUT
+        #: Seconds an exec's websocket may stay silent in its handshake or part-way through a frame
+        #: (tests shorten it); see _handshake. Silence between frames is the command's own (EXEC_TIMEOUT).
+        self.exec_silence_timeout = READ_TIMEOUT
         #: group/version -> the resources it serves (None: not served), each asked once per run.
         self._discovered: dict[str, frozenset[str] | None] = {}
 
@@ -432,7 +433,7 @@ class KubeCluster:
                 )
                 ws = _handshake(
                     lambda: websocket_call(self._api.configuration, "GET", url, headers=headers, _preload_content=False),
-                    self.exec_handshake_timeout, pod)
+                    self.exec_silence_timeout, pod)
                 break
             except ApiException as exc:
                 error = self._ws_error(exc, what)
@@ -440,14 +441,20 @@ class KubeCluster:
                 if isinstance(error, Unavailable) and attempts.wait():
                     continue
                 raise error from None
+        from websocket import WebSocketException
+
         try:
+            # The client reads a frame only once its first byte is there, but then reads it whole on a socket
+            # without a timeout: a server that stops part-way through a frame held exec for ever (break-it,
+            # session 20). Silence between frames is still waited out up to EXEC_TIMEOUT.
+            ws.sock.settimeout(self.exec_silence_timeout)
             ws.run_forever(timeout=EXEC_TIMEOUT)
             if ws.is_open():
                 raise ClusterError(f"exec in pod {pod} ran longer than {EXEC_TIMEOUT:.0f} s and was abandoned")
             stdout, stderr = ws.read_stdout(timeout=0), ws.read_stderr(timeout=0)
             status_text = ws.read_channel(3, timeout=0)
-        except (OSError, ValueError) as exc:  # websocket errors derive from these
-            raise ClusterError(f"exec in pod {pod} failed: {_one_line(str(exc))}") from None
+        except (OSError, ValueError, WebSocketException) as exc:  # the socket's, the framing's, websocket-client's own
+            raise ClusterError(f"exec in pod {pod} failed: {_one_line(str(exc) or type(exc).__name__)}") from None
         finally:
             ws.close()
         return ExecResult(_exec_rc(status_text, pod), stdout, stderr)
