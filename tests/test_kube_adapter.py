@@ -7,6 +7,7 @@ Exec is tested end to end too: the fake server implements the websocket handshak
 from __future__ import annotations
 
 import json
+import socket
 import threading
 import time
 from pathlib import Path
@@ -27,7 +28,7 @@ from dvdoctor.core.errors import (
     UsageError,
 )
 
-from fakeapi import FakeApi, closed_port, now_stamp as _now
+from fakeapi import WS_GUID, FakeApi, closed_port, now_stamp as _now
 
 NS = "cpd30"
 SA_USER = "system:serviceaccount:cpd30:dvdoctor"
@@ -295,21 +296,31 @@ def test_exec_does_not_import_the_typed_core_api(api: FakeApi, kubeconfig: Path)
     assert done.stdout.split() == ["0", "ok", "False"], done.stdout + done.stderr
 
 
+def _listening() -> socket.socket:
+    """A server socket of the test's own on 127.0.0.1, listening: what it answers is up to the test."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+    return server
+
+
+def _cluster_on(server: socket.socket) -> KubeCluster:
+    """dvdoctor's adapter on such a server (no namespace check), giving up on an exec after 0.3 s of silence."""
+    from kubernetes import client
+
+    configuration = client.Configuration()
+    configuration.host = f"http://127.0.0.1:{server.getsockname()[1]}"
+    cluster = KubeCluster(configuration, NS, "raw")
+    cluster.exec_silence_timeout = 0.3
+    return cluster
+
+
 def test_an_exec_handshake_never_answered_is_a_cluster_error_in_bounded_time() -> None:
     """Break-it, session 20: a server that took the connection and never answered the websocket upgrade
     held exec for ever (the client's socket has no timeout). A listening socket nobody accepts on is one."""
-    import socket
-
-    from kubernetes import client
-
-    silent = socket.socket()
-    silent.bind(("127.0.0.1", 0))
-    silent.listen()
+    silent = _listening()
     try:
-        configuration = client.Configuration()
-        configuration.host = f"http://127.0.0.1:{silent.getsockname()[1]}"
-        cluster = KubeCluster(configuration, NS, "silent")
-        cluster.exec_silence_timeout = 0.3
+        cluster = _cluster_on(silent)
         started = time.monotonic()
         with pytest.raises(ClusterError, match=r"^exec in pod dv-engine-0: the API server did not answer the "
                                                r"websocket handshake within 0\.3 s \(the command may have started\)$"):
@@ -337,13 +348,8 @@ def test_an_exec_whose_server_stops_part_way_through_a_frame_is_a_cluster_error(
     ever (the client reads a started frame whole, on a socket without a timeout)."""
     import base64
     import hashlib
-    import socket
 
-    from kubernetes import client
-
-    server = socket.socket()
-    server.bind(("127.0.0.1", 0))
-    server.listen()
+    server = _listening()
     stop = threading.Event()
 
     def serve() -> None:
@@ -354,7 +360,7 @@ def test_an_exec_whose_server_stops_part_way_through_a_frame_is_a_cluster_error(
                 request += conn.recv(4096)
             key = next(line.split(b":", 1)[1].strip() for line in request.split(b"\r\n")
                        if line.lower().startswith(b"sec-websocket-key"))
-            accept = base64.b64encode(hashlib.sha1(key + b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11").digest())
+            accept = base64.b64encode(hashlib.sha1(key + WS_GUID.encode()).digest())
             conn.sendall(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
                          b"Sec-WebSocket-Accept: " + accept + b"\r\nSec-WebSocket-Protocol: v4.channel.k8s.io\r\n\r\n"
                          b"\x82\x7e")  # a binary frame whose 16-bit length never comes
@@ -362,10 +368,7 @@ def test_an_exec_whose_server_stops_part_way_through_a_frame_is_a_cluster_error(
 
     threading.Thread(target=serve, daemon=True).start()
     try:
-        configuration = client.Configuration()
-        configuration.host = f"http://127.0.0.1:{server.getsockname()[1]}"
-        cluster = KubeCluster(configuration, NS, "stalled")
-        cluster.exec_silence_timeout = 0.3
+        cluster = _cluster_on(server)
         started = time.monotonic()
         with pytest.raises(ClusterError, match=r"^exec in pod dv-engine-0 failed: .*timed out"):
             cluster.exec("dv-engine-0", ["true"])
