@@ -408,6 +408,7 @@ class KubeCluster:
     def exec(self, pod: str, argv: list[str], container: str | None = None) -> ExecResult:
         from kubernetes.client.exceptions import ApiException
         from kubernetes.stream.ws_client import websocket_call
+        from websocket import WebSocketException
 
         what = ("create", "pods/exec", pod)
         # Text only, as the typed method's validation allowed: anything else would be sent as its repr.
@@ -441,8 +442,6 @@ class KubeCluster:
                 if isinstance(error, Unavailable) and attempts.wait():
                     continue
                 raise error from None
-        from websocket import WebSocketException
-
         try:
             # The client reads a frame only once its first byte is there, but then reads it whole on a socket
             # without a timeout: a server that stops part-way through a frame held exec for ever (break-it,
