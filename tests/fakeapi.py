@@ -169,7 +169,7 @@ class FakeApi:
         )
         #: Seconds an exec's websocket upgrade waits before it is answered (a slow kubelet).
         self.exec_upgrade_delay = 0.0
-        #: One entry an exec that ran: whether the client sent its close frame after the server's.
+        #: For each exec that ran: whether the client sent its close frame after the server's.
         self.exec_closes: list[bool] = []
         #: Called after a create, with (plural, namespace, stored object): lets a test run a Job.
         self.on_create: Callable[[str, str | None, dict], None] | None = None
@@ -330,6 +330,11 @@ class FakeApi:
 
 #: Sockets bound and never listened on, kept for the life of this process (see closed_port).
 _HELD: list[socket.socket] = []
+
+
+def ws_accept(key: str) -> str:
+    """The Sec-WebSocket-Accept a server answers a client's Sec-WebSocket-Key with (RFC 6455 section 4.2.2)."""
+    return base64.b64encode(hashlib.sha1((key + WS_GUID).encode()).digest()).decode()
 
 
 def closed_port() -> int:
@@ -626,7 +631,7 @@ class _Handler(BaseHTTPRequestHandler):
         argv = rec.query.get("command", [])
         container = (rec.query.get("container") or [None])[-1]
         key = rec.headers["sec-websocket-key"]
-        accept = base64.b64encode(hashlib.sha1((key + WS_GUID).encode()).digest()).decode()
+        accept = ws_accept(key)
         time.sleep(self.fake.exec_upgrade_delay)
         self.send_response(101)
         self.send_header("Upgrade", "websocket")

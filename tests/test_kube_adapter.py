@@ -28,7 +28,7 @@ from dvdoctor.core.errors import (
     UsageError,
 )
 
-from fakeapi import WS_GUID, FakeApi, closed_port, now_stamp as _now
+from fakeapi import FakeApi, closed_port, now_stamp as _now, ws_accept
 
 NS = "cpd30"
 SA_USER = "system:serviceaccount:cpd30:dvdoctor"
@@ -346,9 +346,6 @@ def test_an_exec_handshake_answered_too_late_is_closed_at_once(api: FakeApi, clu
 def test_an_exec_whose_server_stops_part_way_through_a_frame_is_a_cluster_error() -> None:
     """Break-it, session 20: after the upgrade, 2 bytes of a frame's header and then nothing held exec for
     ever (the client reads a started frame whole, on a socket without a timeout)."""
-    import base64
-    import hashlib
-
     server = _listening()
     stop = threading.Event()
 
@@ -360,9 +357,9 @@ def test_an_exec_whose_server_stops_part_way_through_a_frame_is_a_cluster_error(
                 request += conn.recv(4096)
             key = next(line.split(b":", 1)[1].strip() for line in request.split(b"\r\n")
                        if line.lower().startswith(b"sec-websocket-key"))
-            accept = base64.b64encode(hashlib.sha1(key + WS_GUID.encode()).digest())
             conn.sendall(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                         b"Sec-WebSocket-Accept: " + accept + b"\r\nSec-WebSocket-Protocol: v4.channel.k8s.io\r\n\r\n"
+                         b"Sec-WebSocket-Accept: " + ws_accept(key.decode()).encode()
+                         + b"\r\nSec-WebSocket-Protocol: v4.channel.k8s.io\r\n\r\n"
                          b"\x82\x7e")  # a binary frame whose 16-bit length never comes
             stop.wait(30)
 

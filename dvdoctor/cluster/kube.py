@@ -903,10 +903,9 @@ def _handshake(connect: Callable[[], Any], timeout: float, pod: str) -> Any:
     The client opens it on a socket with no timeout (websocket-client's default timeout applies only to
     its own create_connection), so an API server that takes the connection and never answers the
     upgrade, or an address that drops the connection's first packet, held dvdoctor for ever (break-it,
-    session 20). The handshake runs in a thread of its own;
-    one that completes after dvdoctor gave up has its connection closed at once, and the error says
-    the command may have started (the server starts it once the upgrade is through)."""
-    done = threading.Event()
+    session 20). The handshake runs in a thread of its own; one that completes after dvdoctor gave up
+    has its connection closed at once, and the error says the command may have started (the server
+    starts it once the upgrade is through)."""
     lock = threading.Lock()
     box: dict[str, Any] = {}
 
@@ -916,30 +915,28 @@ def _handshake(connect: Callable[[], Any], timeout: float, pod: str) -> Any:
         except BaseException as exc:  # handed to the caller's thread, which raises it
             with lock:
                 box["error"] = exc
-        else:
-            with lock:
-                if box.get("abandoned"):
-                    ws.close()
-                else:
-                    box["ws"] = ws
-        finally:
-            done.set()
+            return
+        with lock:
+            if box.get("abandoned"):
+                ws.close()
+            else:
+                box["ws"] = ws
 
-    threading.Thread(target=run, name="dvdoctor-exec-handshake", daemon=True).start()
+    thread = threading.Thread(target=run, name="dvdoctor-exec-handshake", daemon=True)
+    thread.start()
     try:
-        answered = done.wait(timeout)
+        thread.join(timeout)
     except BaseException:  # Ctrl-C while waiting: a websocket that opens later is closed, not left open
         with lock:
             box["abandoned"] = True
             if "ws" in box:
                 box["ws"].close()
         raise
-    if not answered:
-        with lock:
-            if "ws" not in box and "error" not in box:
-                box["abandoned"] = True
-                raise ClusterError(f"exec in pod {pod}: the API server did not answer the websocket handshake within "
-                                   f"{timeout:g} s (the command may have started)")
+    with lock:
+        if "ws" not in box and "error" not in box:
+            box["abandoned"] = True
+            raise ClusterError(f"exec in pod {pod}: the API server did not answer the websocket handshake within "
+                               f"{timeout:g} s (the command may have started)")
     if "error" in box:
         raise box["error"]
     return box["ws"]
