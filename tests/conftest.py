@@ -11,9 +11,9 @@
   `healthy_whose_jobs_end`), and names those contexts in the kubeconfig. It is the one fixture that
   starts a fake server, so every one is stopped after its test.
 - `root`: a pod's root folder every uid can traverse, for the in-pod scripts run for real.
-- `restic_repository`: makes a test's own restic repository, a copy of one the session's `restic
-  init` made, re-keyed under a cheap KDF so each restic command does not spend half a second of CPU
-  deriving its key (tests/restic_repo.py).
+- `restic_repository`: makes a test's own restic repository, a copy of one `restic init` made (kept
+  between runs in .cache/restic-template), re-keyed under a cheap KDF so each restic command does not
+  spend half a second of CPU deriving its key (tests/restic_repo.py).
 """
 
 from __future__ import annotations
@@ -211,21 +211,28 @@ def root() -> Iterator[Path]:
     shutil.rmtree(base, ignore_errors=True)
 
 
+#: Where the empty repository `restic init` made is kept between runs, by restic version (beside the
+#: control plane's build, which scripts/kube-real.sh keeps in .cache/kube).
+RESTIC_TEMPLATE_CACHE = Path(os.environ.get("RESTIC_TEMPLATE_CACHE")
+                             or Path(__file__).resolve().parents[1] / ".cache" / "restic-template")
+
+
 @pytest.fixture(scope="session")
 def restic_template(tmp_path_factory: pytest.TempPathFactory):
     """The run's empty restic repository (one `restic init`, re-keyed): only ever copied."""
     restic = shutil.which("restic")
     if restic is None:
         pytest.skip("restic is not installed (make test installs it as root on Debian: apt-get install restic)")
-    from restic_repo import Keys, Template, make_template
+    from restic_repo import Keys, Template, cached_template
 
     def make(base: Path) -> None:
-        made = make_template(base / "repo", restic)
+        made = cached_template(RESTIC_TEMPLATE_CACHE, base / "repo", restic)
         master = base / "master.json"
         master.write_text(json.dumps(made.master.master_json()))
         master.chmod(0o600)
 
-    # `restic init` calibrates its KDF at about 3 CPU-seconds: paid once per run, not once per worker
+    # `restic init` calibrates its KDF at 2-4 CPU-seconds: paid once on a machine (RESTIC_TEMPLATE_CACHE),
+    # then copied from there once per run, not once per worker
     for base in made_once_per_run(run_common_folder(tmp_path_factory), "restic-template", make):
         yield Template(base / "repo", Keys.from_master_json(json.loads((base / "master.json").read_text())))
 

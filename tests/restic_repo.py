@@ -18,7 +18,9 @@ The format, from restic's design document ("Keys, Encryption and MAC"):
 - every file but the key files is named by the sha256 of its bytes (`config` is named `config`).
 
 Each test gets its own `cp -a` copy with a new key file for its password and a new repository id,
-so restic's cache (kept by repository id) never mixes two tests' repositories.
+so restic's cache (kept by repository id) never mixes two tests' repositories. The empty repository
+they are copied from is made once on a machine and kept between runs, by restic version
+(`cached_template`, in .cache/restic-template).
 """
 
 from __future__ import annotations
@@ -169,6 +171,66 @@ class Template:
         rekey(dest, self.master, password)
         new_repository_id(dest, self.master)
         return dest
+
+
+def cached_template(cache: Path, where: Path, restic: str) -> Template:
+    """The template at `where` (which must not exist): a copy of the one kept in `cache` for this
+    restic's version, made and kept there first when there is none that opens. Where the cache cannot
+    be written (another user's), the template is made at `where` as before.
+
+    Why: `restic init` calibrates its KDF by the clock, at 2.3 to 3.9 CPU-seconds a run (session 21,
+    process accounting; the less busy the machine, the more it spends), and the template's calibrated
+    key is thrown away all the same (re-keyed). Like the control plane's build (.cache/kube), it is
+    made once on a machine and kept. What it holds is what `restic init` made (config, layout, chunker
+    polynomial, master key); another restic version makes its own. The tests of `copy --init` still
+    run restic's own init, calibration included."""
+    kept, version = kept_folder(cache, restic)
+    master = kept_master(kept)
+    if master is None:
+        try:
+            master = _keep(cache, kept, version, restic)
+        except OSError:
+            return make_template(where, restic)
+    where.parent.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["cp", "-a", "--", str(kept / "repo"), str(where)], check=True)
+    return Template(where, master)
+
+
+def kept_folder(cache: Path, restic: str) -> tuple[Path, str]:
+    """Where `cache` keeps the template of this restic's version, and that version."""
+    version = subprocess.run([restic, "version"], capture_output=True, text=True, check=True).stdout.strip()
+    return cache / hashlib.sha256(version.encode()).hexdigest()[:16], version
+
+
+def _keep(cache: Path, kept: Path, version: str, restic: str) -> Keys:
+    """Make a template in `cache` and put it at `kept` whole (made aside, then renamed: a run that made
+    one meanwhile keeps its own); its master key."""
+    cache.mkdir(parents=True, exist_ok=True, mode=0o700)  # a master key, if only a test's
+    fresh = Path(tempfile.mkdtemp(dir=cache, prefix=".making-"))
+    try:
+        made = make_template(fresh / "repo", restic)
+        _write_atomically(fresh / "master.json", json.dumps(made.master.master_json()).encode())
+        (fresh / "restic-version").write_text(version + "\n")
+        try:
+            os.rename(fresh, kept)
+        except OSError:  # another run's is there now
+            pass
+    finally:
+        subprocess.run(["rm", "-rf", "--", str(fresh)], check=False)
+    master = kept_master(kept)
+    if master is None:
+        raise OSError(f"the restic template kept in {kept} does not open with its master key")
+    return master
+
+
+def kept_master(kept: Path) -> Keys | None:
+    """The master key of a kept template, when it is whole and its config opens with that key."""
+    try:
+        master = Keys.from_master_json(json.loads((kept / "master.json").read_bytes()))
+        master.open((kept / "repo" / "config").read_bytes())
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return master
 
 
 def make_template(where: Path, restic: str) -> Template:

@@ -66,3 +66,40 @@ def test_a_damaged_file_is_refused_by_the_helper_too(restic_template):
     sealed[20] ^= 1
     with pytest.raises(ValueError):
         restic_template.master.open(bytes(sealed))
+
+
+def test_the_kept_template_is_copied_not_made_again(restic_template, tmp_path):
+    """A template kept from an earlier run (.cache/restic-template) is what the next run copies:
+    restic init, which spends seconds calibrating its KDF, does not run again."""
+    from restic_repo import cached_template, kept_folder
+
+    cache = tmp_path / "cache"
+    kept, _ = kept_folder(cache, RESTIC)
+    kept.mkdir(parents=True)
+    shutil.copytree(restic_template.path, kept / "repo", symlinks=True)
+    (kept / "master.json").write_text(json.dumps(restic_template.master.master_json()))
+    kept_id = json.loads(restic_template.master.open((kept / "repo" / "config").read_bytes()))["id"]
+    made = cached_template(cache, tmp_path / "run" / "repo", RESTIC)
+    assert made.master == restic_template.master
+    # the very repository kept (a new `restic init` would have made another id)
+    assert json.loads(made.master.open((made.path / "config").read_bytes()))["id"] == kept_id
+    repo = made.copy_to(tmp_path / "test-repo", "pw")
+    assert restic(repo, "pw", "cat", "config").returncode == 0
+
+
+def test_a_kept_template_that_does_not_open_is_not_used(restic_template, tmp_path):
+    from restic_repo import kept_master
+
+    kept = tmp_path / "kept"
+    shutil.copytree(restic_template.path, kept / "repo", symlinks=True)
+    assert kept_master(kept) is None  # no master key beside it
+    (kept / "master.json").write_text(json.dumps(restic_template.master.master_json()))
+    assert kept_master(kept) == restic_template.master
+    config = kept / "repo" / "config"
+    damaged = bytearray(config.read_bytes())
+    damaged[20] ^= 1
+    config.chmod(0o600)
+    config.write_bytes(bytes(damaged))
+    assert kept_master(kept) is None
+    (kept / "master.json").write_text("{")
+    assert kept_master(kept) is None
