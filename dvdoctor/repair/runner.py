@@ -22,7 +22,7 @@ from ..core.units import is_timestamp
 from ..core.words import plural
 from ..facts.model import Facts
 from ..facts.partials import PREFIX as PARTIAL_PREFIX
-from ..verdicts.registry import Result, Run, Suppression, run_checks
+from ..verdicts.registry import Problem, Result, Run, Suppression, run_checks
 from .audit import AuditLog, Change
 from .fixer import Fix, FixOptions, judged, load_all, manual_plan
 from .owner import STOP_FIX, UNDER_BAR_JOB, BarJobActive, fix_waits_for, refuse_while_active, refuse_while_active_live
@@ -95,8 +95,15 @@ def verified(fx: Fix, after: Facts | None, options: FixOptions,
         return fx.verify(options)
     assert after is not None, "a fix verified by its check needs facts collected after it"
     result = run_checks(after, Run(phase=fx.verify_phase, command="fix", suppressions=suppressions), only=[fx.check])
-    ok = bool(result) and result[0].status == "pass"
+    # what is left may be only what the site accepted (a suppression of one object): not the fix's to do
+    ok = bool(result) and result[0].status in ("pass", "suppressed")
     return ok, f"check {fx.check} {'passes' if ok else 'still fails'}"
+
+
+def to_repair(result: Result | None) -> list[Problem]:
+    """The problems a fix is handed: its check's, less those the site accepted (a suppression names
+    a finding the site keeps on purpose, such as a deployment it turned off: no repair undoes it)."""
+    return [p for p in (result.problems if result else []) if not p.suppressed]
 
 
 def flow_repair(runner: Runner, fix_id: str, facts: Facts, collect_again: Callable[[], Facts],
@@ -108,6 +115,8 @@ def flow_repair(runner: Runner, fix_id: str, facts: Facts, collect_again: Callab
     is as `fix`: the fix's check judges `facts` once and hands the fix its problems, the plan is
     applied through the flow's executor (audited), and it is verified only when its check passes on
     facts collected after it. An action that fails raises ActionFailed, as the flow's own steps do.
+    Suppressions do not apply: these steps are the restore's own end (its marker removed, DV's
+    deployments back), not a finding the site may keep.
     """
     fx = load_all()[fix_id]
     options = options or FixOptions()
@@ -138,7 +147,8 @@ class Repairs:
     collect_again: Callable[[bool], Facts]
     #: Takes the namespace's lock for a command, allowing DV jobs the plans end: a context manager.
     lock: Callable[[str, frozenset[str]], AbstractContextManager]
-    #: The findings the site accepted: a fix whose check finds only those has nothing to do.
+    #: The findings the site accepted: a fix is never handed them (`to_repair`), so one whose check
+    #: finds only those has nothing to do.
     suppressions: tuple[Suppression, ...] = ()
     audit_file: Path | None = None
 
@@ -183,7 +193,7 @@ class Repairs:
         for i in passing:
             self.screen.passing(i)
         # each fix is handed the problems its check found: it never runs the check again
-        plans = [fixes[i].plan(facts, (judged_by(i).problems if judged_by(i) else []), options) if i in fixes
+        plans = [fixes[i].plan(facts, to_repair(judged_by(i)), options) if i in fixes
                  else manual_plan(facts, i) for i in ids if i not in passing]
         failing = {i for i, r in results.items() if r.status in ("fail", "warn")}
         stuck = [p for p in plans if p.empty and not p.manual and fixes[p.fix].check in failing]

@@ -187,3 +187,23 @@ def test_a_file_beside_the_backups_does_not_hold_up_a_planned_removal(lab, capsy
                       collect_again=lambda every: collect(lab, source="lab", verify=every), lock=lock_after_a_note)
     assert repairs.repair(facts, ["incomplete-backups"], FixOptions()) is True
     assert check_status(root, "incomplete-backups", capsys) == "pass"
+
+
+def test_a_suppressed_finding_is_not_repaired_and_the_rest_is(lab, capsys, tmp_path, monkeypatch):
+    """Break-it review (session 21): a site that suppressed one deployment left down on purpose saw
+    `fix` scale it back up with the others; the suppression names a finding the site keeps."""
+    root = lab.store.root
+    break_lab(root, "side-deployments-left-down")
+    config = tmp_path / "site.yaml"
+    config.write_text("suppressions:\n  - check: side-deployments-left-down\n    object: deployment/dv-caching\n"
+                      "    reason: dv-caching is turned off on purpose at this site\n")
+    for args in (("fix", "--issue", "side-deployments-left-down", "--dry-run"), ("fix", "--all", "--dry-run")):
+        capsys.readouterr()
+        assert run(["--config", str(config), "--lab", str(root), *args]) == 0
+        out = capsys.readouterr().out
+        assert "scale deployment/dv-api" in out and "dv-caching" not in out.split("plan")[-1], out
+    assert run(["--config", str(config), "--lab", str(root), "fix", "--all", "--yes"]) == 0
+    assert "side-deployments-left-down: ✓ verified" in capsys.readouterr().out
+    replicas = {p.stem: json.loads(p.read_text())["spec"]["replicas"]
+                for p in (root / "objects" / "deployments").glob("*.json")}
+    assert replicas["dv-caching"] == 0 and replicas["dv-api"] > 0 and replicas["dv-unified-console"] > 0, replicas
