@@ -33,6 +33,7 @@ import os
 import secrets
 import subprocess
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -175,25 +176,29 @@ class Template:
 
 def cached_template(cache: Path, where: Path, restic: str) -> Template:
     """The template at `where` (which must not exist): a copy of the one kept in `cache` for this
-    restic's version, made and kept there first when there is none that opens. Where the cache cannot
-    be written (another user's), the template is made at `where` as before.
+    restic's version when that one is sound (`kept_master`); else one made now, copied to `where` and
+    kept in place of the unsound one. Where the cache cannot be written (another user's, read-only),
+    the template is made at `where` alone.
 
     Why: `restic init` calibrates its KDF by the clock, at 2.3 to 3.9 CPU-seconds a run (session 21,
     process accounting; the less busy the machine, the more it spends), and the template's calibrated
     key is thrown away all the same (re-keyed). Like the control plane's build (.cache/kube), it is
     made once on a machine and kept. What it holds is what `restic init` made (config, layout, chunker
-    polynomial, master key); another restic version makes its own. The tests of `copy --init` still
-    run restic's own init, calibration included."""
+    polynomial, master key), and only that: a kept one that holds anything else (a snapshot, a pack,
+    a lock, a key file that is not one) is not used. Another restic version makes its own. The tests
+    of `copy --init` still run restic's own init, calibration included."""
     kept, version = kept_folder(cache, restic)
-    master = kept_master(kept)
-    if master is None:
-        try:
-            master = _keep(cache, kept, version, restic)
-        except OSError:
-            return make_template(where, restic)
-    where.parent.mkdir(parents=True, exist_ok=True)
-    subprocess.run(["cp", "-a", "--", str(kept / "repo"), str(where)], check=True)
-    return Template(where, master)
+    master = kept_master(kept, version)
+    if master is not None:
+        where.parent.mkdir(parents=True, exist_ok=True)
+        subprocess.run(["cp", "-a", "--", str(kept / "repo"), str(where)], check=True)
+        return Template(where, master)
+    made = make_template(where, restic)
+    try:
+        _keep(cache, kept, version, made)
+    except OSError:  # a cache this run may not write: the next run makes its own again
+        pass
+    return made
 
 
 def kept_folder(cache: Path, restic: str) -> tuple[Path, str]:
@@ -202,33 +207,50 @@ def kept_folder(cache: Path, restic: str) -> tuple[Path, str]:
     return cache / hashlib.sha256(version.encode()).hexdigest()[:16], version
 
 
-def _keep(cache: Path, kept: Path, version: str, restic: str) -> Keys:
-    """Make a template in `cache` and put it at `kept` whole (made aside, then renamed: a run that made
-    one meanwhile keeps its own); its master key."""
+#: A kept template's folder being written (left by a run killed meanwhile: removed after an hour).
+_MAKING = ".making-"
+
+
+def _keep(cache: Path, kept: Path, version: str, made: Template) -> None:
+    """Keep a copy of `made` at `kept`, whole: written aside, then renamed over what was there. The
+    other versions' templates and what killed runs left half-written go."""
     cache.mkdir(parents=True, exist_ok=True, mode=0o700)  # a master key, if only a test's
-    fresh = Path(tempfile.mkdtemp(dir=cache, prefix=".making-"))
+    fresh = Path(tempfile.mkdtemp(dir=cache, prefix=_MAKING))
     try:
-        made = make_template(fresh / "repo", restic)
+        subprocess.run(["cp", "-a", "--", str(made.path), str(fresh / "repo")], check=True)
         _write_atomically(fresh / "master.json", json.dumps(made.master.master_json()).encode())
         (fresh / "restic-version").write_text(version + "\n")
+        for old in cache.iterdir():
+            stale = old.name.startswith(_MAKING) and time.time() - old.stat().st_mtime > 3600
+            if old != fresh and (stale or not old.name.startswith(".")):
+                subprocess.run(["rm", "-rf", "--", str(old)], check=False)  # the unsound one at `kept` too
         try:
             os.rename(fresh, kept)
-        except OSError:  # another run's is there now
+        except OSError:  # a run at the same moment kept its own
             pass
     finally:
         subprocess.run(["rm", "-rf", "--", str(fresh)], check=False)
-    master = kept_master(kept)
-    if master is None:
-        raise OSError(f"the restic template kept in {kept} does not open with its master key")
-    return master
 
 
-def kept_master(kept: Path) -> Keys | None:
-    """The master key of a kept template, when it is whole and its config opens with that key."""
+def kept_master(kept: Path, version: str) -> Keys | None:
+    """The master key of the template kept at `kept`, when it is sound: made by restic `version`, its
+    config opens with that key, and it is empty, as `restic init` leaves a repository (one key file,
+    the data folder's 256 empty subfolders, no index, snapshot or lock); else None."""
+    repo = kept / "repo"
     try:
+        if (kept / "restic-version").read_text() != version + "\n":
+            return None
         master = Keys.from_master_json(json.loads((kept / "master.json").read_bytes()))
-        master.open((kept / "repo" / "config").read_bytes())
-    except (OSError, ValueError, KeyError, TypeError):
+        master.open((repo / "config").read_bytes())
+        [key] = key_files(repo)
+        if json.loads(key.read_bytes()).get("kdf") != "scrypt":
+            return None
+        data = sorted(p.name for p in (repo / "data").iterdir())
+        if data != [f"{i:02x}" for i in range(256)] or any(any((repo / "data" / d).iterdir()) for d in data):
+            return None
+        if any(any((repo / d).iterdir()) for d in ("index", "snapshots", "locks")):
+            return None
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return None
     return master
 

@@ -68,16 +68,22 @@ def test_a_damaged_file_is_refused_by_the_helper_too(restic_template):
         restic_template.master.open(bytes(sealed))
 
 
+def _kept_copy(template, cache: Path) -> tuple[Path, str]:
+    """`cache` keeping a copy of the run's template, as an earlier run would have kept it."""
+    from restic_repo import _keep, kept_folder
+
+    kept, version = kept_folder(cache, RESTIC)
+    _keep(cache, kept, version, template)
+    return kept, version
+
+
 def test_the_kept_template_is_copied_not_made_again(restic_template, tmp_path):
     """A template kept from an earlier run (.cache/restic-template) is what the next run copies:
     restic init, which spends seconds calibrating its KDF, does not run again."""
-    from restic_repo import cached_template, kept_folder
+    from restic_repo import cached_template
 
     cache = tmp_path / "cache"
-    kept, _ = kept_folder(cache, RESTIC)
-    kept.mkdir(parents=True)
-    shutil.copytree(restic_template.path, kept / "repo", symlinks=True)
-    (kept / "master.json").write_text(json.dumps(restic_template.master.master_json()))
+    kept, _ = _kept_copy(restic_template, cache)
     kept_id = json.loads(restic_template.master.open((kept / "repo" / "config").read_bytes()))["id"]
     made = cached_template(cache, tmp_path / "run" / "repo", RESTIC)
     assert made.master == restic_template.master
@@ -87,19 +93,66 @@ def test_the_kept_template_is_copied_not_made_again(restic_template, tmp_path):
     assert restic(repo, "pw", "cat", "config").returncode == 0
 
 
-def test_a_kept_template_that_does_not_open_is_not_used(restic_template, tmp_path):
+def _damage(kept: Path, how: str, template) -> None:
+    repo = kept / "repo"
+    if how == "config":
+        config = repo / "config"
+        damaged = bytearray(config.read_bytes())
+        damaged[20] ^= 1
+        config.chmod(0o600)
+        config.write_bytes(bytes(damaged))
+    elif how == "master":
+        (kept / "master.json").chmod(0o600)
+        (kept / "master.json").write_text("{")
+    elif how == "no master":
+        (kept / "master.json").unlink()
+    elif how == "version":
+        (kept / "restic-version").write_text("restic 0.0.1\n")
+    elif how == "no keys":
+        subprocess.run(["rm", "-rf", str(repo / "keys")], check=True)
+    elif how == "garbage key":
+        [key] = (repo / "keys").iterdir()
+        key.chmod(0o600)
+        key.write_text("not json")
+    elif how == "two keys":
+        [key] = (repo / "keys").iterdir()
+        shutil.copy(key, repo / "keys" / ("0" * 64))
+    elif how == "a snapshot":
+        (repo / "snapshots" / ("1" * 64)).write_bytes(template.master.seal(b'{"time": "2026-01-01T00:00:00Z"}'))
+    elif how == "a pack":
+        (repo / "data" / "ab" / ("ab" * 32)).write_bytes(b"x")
+    elif how == "a lock":
+        (repo / "locks" / ("2" * 64)).write_bytes(b"x")
+
+
+@pytest.mark.parametrize("how", ["config", "master", "no master", "version", "no keys", "garbage key", "two keys",
+                                 "a snapshot", "a pack", "a lock"])
+def test_a_kept_template_that_is_not_an_empty_repository_of_this_restic_is_not_used(restic_template, tmp_path, how):
+    """Break-it review (session 21): a kept template whose key files were lost, or which held a
+    snapshot, was copied all the same, and the copies' tests failed far from the cause."""
     from restic_repo import kept_master
 
-    kept = tmp_path / "kept"
-    shutil.copytree(restic_template.path, kept / "repo", symlinks=True)
-    assert kept_master(kept) is None  # no master key beside it
-    (kept / "master.json").write_text(json.dumps(restic_template.master.master_json()))
-    assert kept_master(kept) == restic_template.master
-    config = kept / "repo" / "config"
-    damaged = bytearray(config.read_bytes())
-    damaged[20] ^= 1
-    config.chmod(0o600)
-    config.write_bytes(bytes(damaged))
-    assert kept_master(kept) is None
-    (kept / "master.json").write_text("{")
-    assert kept_master(kept) is None
+    kept, version = _kept_copy(restic_template, tmp_path / "cache")
+    assert kept_master(kept, version) == restic_template.master
+    _damage(kept, how, restic_template)
+    assert kept_master(kept, version) is None
+
+
+def test_an_unsound_kept_template_is_replaced_and_what_killed_runs_left_goes(restic_template, tmp_path):
+    import os
+    import time
+
+    from restic_repo import _keep, kept_master
+
+    cache = tmp_path / "cache"
+    kept, version = _kept_copy(restic_template, cache)
+    _damage(kept, "a snapshot", restic_template)
+    other_version = cache / "0123456789abcdef"
+    other_version.mkdir()
+    stale, recent = cache / ".making-stale", cache / ".making-now"
+    stale.mkdir()
+    recent.mkdir()
+    os.utime(stale, (time.time() - 7200, time.time() - 7200))
+    _keep(cache, kept, version, restic_template)  # what a run does with the template it made
+    assert kept_master(kept, version) == restic_template.master
+    assert sorted(p.name for p in cache.iterdir()) == sorted([kept.name, recent.name])
