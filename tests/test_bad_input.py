@@ -62,6 +62,11 @@ ROWS = [
     (["fix", "--issue", "broken-backup-symlink", "--to", "2021-01-22-19-27-31\n"], "'2021-01-22-19-27-31\\n'"),
     (["backup", "--bar-size", "30Gi\n"], "'30Gi\\n'"),
     (["backup", "--storage-class", "gold\n"], "'gold\\n'"),
+    # a storage class or a volume is a DNS-1123 subdomain (dots between parts); --volume was not
+    # checked at all (break-it, session 21: a newline in it split the output)
+    (["backup", "--storage-class", "fast..ssd"], "'fast..ssd'"),
+    (["fix", "--issue", "bar-pvc-missing", "--volume", "Bad Name!"], "'Bad Name!'"),
+    (["fix", "--issue", "bar-pvc-missing", "--volume", "pv-1\nY"], "'pv-1\\nY'"),
     (["-n", "cpd30", "schedule", "--cron", "@daily\n", "--image", "quay.io/x/dvdoctor:1"], "'@daily\\n'"),
     (["-n", "cpd30", "schedule", "--cron", "0 2 * * *\n", "--image", "quay.io/x/dvdoctor:1"], "'0 2 * * *\\n'"),
     (["-n", "cpd30", "schedule", "--cron", "0 2 * * *", "--image", "quay.io/x/dvdoctor:1\n"], "'quay.io/x/dvdoctor:1\\n'"),
@@ -121,6 +126,19 @@ def test_bad_value_is_refused_in_one_line_before_anything_is_sent(nowhere: Path,
     assert named in lines[0], lines[0]
     assert "cannot reach" not in lines[0] and "Traceback" not in err
     assert "Input should" not in lines[0] and "Value error" not in lines[0]  # words, not the validator's
+
+
+@pytest.mark.parametrize("argv", [["backup", "--storage-class", "fast.ssd", "--yes"],
+                                  ["fix", "--issue", "bar-pvc-missing", "--storage-class", "nfs.example-1",
+                                   "--volume", "pvc-0a1b.dv-bar", "--yes"],
+                                  ["-n", "cpd30", "rbac", "--service-account", "dvdoctor.backups"]])
+def test_a_name_with_dots_is_a_kubernetes_name_where_the_object_takes_one(nowhere: Path, capsys, argv) -> None:
+    """Storage classes, volumes and service accounts are named by DNS-1123 subdomains, as the config
+    file's storage_class already took them: the command line refused `fast.ssd`."""
+    code = run(argv)
+    err = capsys.readouterr().err
+    assert "not a valid Kubernetes name" not in err and "Traceback" not in err, err
+    assert code != 2 or "cannot reach" in err, (code, err)
 
 
 # ---- odd data in files: one line naming the file and what was wrong, never a traceback ----------

@@ -240,3 +240,17 @@ def test_copies_path_edge_cases_follow_the_config_file_as_written(tmp_path, monk
     copies = load(str(linked / "dvdoctor.yaml")).copies
     assert (copies.repository, copies.password_file) == (str(tmp_path / "home" / "repo"),
                                                         str(tmp_path / "home" / ".dv-pw"))
+
+
+def test_the_config_file_takes_a_storage_class_as_the_command_line_does(tmp_path):
+    """One name rule: the schema's storage_class is core.names' DNS-1123 subdomain, whole (break-it,
+    session 21: the file took `fast.ssd` while --storage-class refused it, and took `a..b`)."""
+    from dvdoctor.core.names import DNS1123_SUBDOMAIN
+
+    prop = schema()["properties"]["bar"]["properties"]["storage_class"]
+    assert prop["pattern"] == f"^{DNS1123_SUBDOMAIN.pattern}$" and prop["maxLength"] == 253
+    for good in ("fast.ssd", "nfs-client", "a"):
+        assert parse(f"bar:\n  storage_class: {good}\n", "site.yaml").storage_class == good
+    for bad in ("a..b", "a.-b", "Fast", "-a"):
+        with pytest.raises(UsageError):
+            parse(f"bar:\n  storage_class: '{bad}'\n", "site.yaml")

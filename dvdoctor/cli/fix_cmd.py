@@ -182,7 +182,9 @@ def fix(
     if to is not None and not is_timestamp(to):
         raise UsageError(f"--to {to!r}: a backup is named by its timestamp folder, like 2021-01-22-19-27-31")
     if storage_class is not None:
-        valid_name(storage_class, "--storage-class")
+        valid_name(storage_class, "--storage-class", subdomain=True)
+    if volume is not None:
+        valid_name(volume, "--volume", subdomain=True)
     if size is not None:
         try:
             parse_quantity(size)

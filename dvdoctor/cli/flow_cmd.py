@@ -128,7 +128,7 @@ def backup(
     from ..flows.start import collect_midway
 
     if storage_class:
-        valid_name(storage_class, "--storage-class")
+        valid_name(storage_class, "--storage-class", subdomain=True)
     _validate_size(bar_size)
     log_dir = _validate_log_dir(log_dir)
     opts, cluster, facts, console = _flow_setup(ctx, ignore, lock=not dry_run, break_lock=break_lock)

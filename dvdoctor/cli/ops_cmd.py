@@ -71,7 +71,7 @@ def rbac(
         raise UsageError("dvdoctor rbac needs DV's namespace: -n NAMESPACE")
     namespace = valid_name(namespace_given, "namespace")
     if service_account:
-        valid_name(service_account, "--service-account")
+        valid_name(service_account, "--service-account", subdomain=True)
     _print(manifests(namespace, target.value, subject(user, group, service_account, namespace), cluster_reads), output)
 
 

@@ -26,10 +26,16 @@ def is_subdomain(value: object) -> bool:
     return isinstance(value, str) and len(value) <= 253 and DNS1123_SUBDOMAIN.fullmatch(value) is not None
 
 
-def valid_name(value: str, what: str) -> str:
-    """The one check of a name a user gives (namespace, service account, storage class): a DNS-1123
-    label, or one UsageError naming the value and what is allowed."""
-    if not is_label(value):
+def valid_name(value: str, what: str, *, subdomain: bool = False) -> str:
+    """The one check of a name a user gives, or one UsageError naming the value and what is allowed:
+    a DNS-1123 label (a namespace), or with `subdomain` a DNS-1123 subdomain, the form Kubernetes gives
+    most objects' names (a storage class, a persistent volume, a service account: `fast.ssd`)."""
+    if subdomain and not is_subdomain(value):
+        raise UsageError(
+            f"{what} {value!r} is not a valid Kubernetes name: lower-case letters, digits, '-' and '.', "
+            "each part between dots starting and ending with a letter or digit, at most 253 characters"
+        )
+    if not subdomain and not is_label(value):
         raise UsageError(
             f"{what} {value!r} is not a valid Kubernetes name: lower-case letters, digits and '-', "
             "starting and ending with a letter or digit, at most 63 characters"
