@@ -67,6 +67,11 @@ ROWS = [
     (["backup", "--storage-class", "fast..ssd"], "'fast..ssd'"),
     (["fix", "--issue", "bar-pvc-missing", "--volume", "Bad Name!"], "'Bad Name!'"),
     (["fix", "--issue", "bar-pvc-missing", "--volume", "pv-1\nY"], "'pv-1\\nY'"),
+    # a config file named that is not there, whatever the command (break-it, session 21: `checks`,
+    # `explain` and `rbac`, which read no setting, exited 0)
+    (["--config", "/nonexistent/dvdoctor.yaml", "checks"], "--config /nonexistent/dvdoctor.yaml: no such file"),
+    (["explain", "stale-bar-marker", "--config=/nonexistent/d.yaml"], "--config /nonexistent/d.yaml: no such file"),
+    (["-n", "cpd30", "rbac", "--config", "/nonexistent/d.yaml"], "--config /nonexistent/d.yaml: no such file"),
     (["-n", "cpd30", "schedule", "--cron", "@daily\n", "--image", "quay.io/x/dvdoctor:1"], "'@daily\\n'"),
     (["-n", "cpd30", "schedule", "--cron", "0 2 * * *\n", "--image", "quay.io/x/dvdoctor:1"], "'0 2 * * *\\n'"),
     (["-n", "cpd30", "schedule", "--cron", "0 2 * * *", "--image", "quay.io/x/dvdoctor:1\n"], "'quay.io/x/dvdoctor:1\\n'"),
@@ -126,6 +131,13 @@ def test_bad_value_is_refused_in_one_line_before_anything_is_sent(nowhere: Path,
     assert named in lines[0], lines[0]
     assert "cannot reach" not in lines[0] and "Traceback" not in err
     assert "Input should" not in lines[0] and "Value error" not in lines[0]  # words, not the validator's
+
+
+def test_help_is_shown_whatever_config_file_is_named(nowhere: Path, capsys, monkeypatch) -> None:
+    assert run(["--config", "/nonexistent/d.yaml", "check", "--help"]) == 0
+    monkeypatch.setenv("DVDOCTOR_CONFIG", "/nonexistent/d.yaml")
+    assert run(["checks", "-h"]) == 0
+    assert run(["checks"]) == 2 and "DVDOCTOR_CONFIG" not in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("argv", [["backup", "--storage-class", "fast.ssd", "--yes"],

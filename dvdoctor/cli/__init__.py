@@ -180,8 +180,27 @@ def run(argv: list[str]) -> int:
     return code
 
 
+def _config_given(args: list[str]) -> str | None:
+    """The config file the command line (or DVDOCTOR_CONFIG) names, if any."""
+    for i, arg in enumerate(args):
+        if arg == "--":
+            break
+        if arg.startswith("--config="):
+            return arg.split("=", 1)[1]
+        if arg == "--config" and i + 1 < len(args):
+            return args[i + 1]
+    return os.environ.get("DVDOCTOR_CONFIG") or None
+
+
 def _run(args: list[str], verbose: bool) -> int:
     try:
+        named = _config_given(args)
+        if named is not None and not any(a in ("-h", "--help") for a in args):
+            # a file named that is not there is a mistake whatever the command (`checks`, `rbac` and
+            # `lab` read no setting); it is looked for at once, while help is always shown
+            from .config import find
+
+            find(named)
         result = _built(typer.main.get_command)(args=args, prog_name="dvdoctor", standalone_mode=False)
         return result if isinstance(result, int) else 0
     except typer.Exit as exc:
