@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import os
 import sys
-import traceback
 from typing import Optional
 
 import typer
@@ -216,6 +215,8 @@ def _run(args: list[str], verbose: bool) -> int:
         from ..core import redact
 
         if verbose:
+            import traceback  # only here: `--help` and every command that ends well never load it
+
             traceback.print_exc()
         print(f"dvdoctor: error: {redact.text(str(exc))}", file=sys.stderr)  # it may quote a log or a value
         return exc.exit_code

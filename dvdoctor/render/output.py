@@ -19,7 +19,10 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from rich.console import Console
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # rich is loaded by the first console made: `dvdoctor --help` never needs it
+    from rich.console import Console
 
 #: Set by the global --no-color option for this run (run() resets it); NO_COLOR is read by rich itself.
 NO_COLOR = False
@@ -42,6 +45,8 @@ def console(*, stderr: bool = False, file=None) -> Console:
         kwargs["file"] = file
     if not terminal:
         kwargs.update(soft_wrap=True, highlight=False)
+    from rich.console import Console
+
     return Console(stderr=stderr, **kwargs)
 
 
