@@ -139,3 +139,43 @@ def test_every_log_signature_names_a_registered_check():
     checks = registry.load_all()
     assert {s.check for s in SIGNATURES} <= set(checks)
     assert all(s.fix is None or checks[s.check].fix == s.fix for s in SIGNATURES)
+
+
+def test_the_ids_named_outside_their_modules_are_registered_ones():
+    """Break-it review (session 21): a check or fix id typed again elsewhere (a set of fixes that act
+    on backups, the fixes that act under DV's job, the checks a flow handles itself) was tied to the
+    registry by no test; a typo there passed every unit test."""
+    from dvdoctor.flows.gate import HANDLED_BY_FLOW
+    from dvdoctor.flows.restore import POST_STEPS
+    from dvdoctor.repair.fixer import load_all as load_fixes
+    from dvdoctor.repair.owner import STOP_FIX, UNDER_BAR_JOB
+    from dvdoctor.repair.runner import ON_BACKUPS
+
+    checks, fixes = set(registry.load_all()), set(load_fixes())
+    assert set(ON_BACKUPS) | set(UNDER_BAR_JOB) | {STOP_FIX, POST_STEPS} <= fixes
+    assert {i for ids in HANDLED_BY_FLOW.values() for i in ids} <= checks
+
+
+def test_no_text_in_the_code_is_a_near_miss_of_a_check_id():
+    """Every string in dvdoctor, checks and fixes that looks like an id (words joined by '-') and is
+    one or two letters off a registered id is a typo of it (`bar-low-spaec`)."""
+    import ast
+    from pathlib import Path
+
+    from difflib import SequenceMatcher
+
+    ids = set(registry.load_all())
+    root = Path(__file__).resolve().parents[1]
+    near = []
+    for path in [*root.joinpath("dvdoctor").rglob("*.py"), *root.joinpath("checks").glob("*.py"),
+                 *root.joinpath("fixes").glob("*.py")]:
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not (isinstance(node, ast.Constant) and isinstance(node.value, str)):
+                continue
+            text = node.value
+            if text in ids or not re.fullmatch(r"[a-z]+(?:-[a-z]+){1,4}", text):
+                continue
+            for known in ids:
+                if abs(len(known) - len(text)) <= 2 and SequenceMatcher(None, text, known).ratio() > 0.9:
+                    near.append(f"{path.relative_to(root)}:{node.lineno}: {text!r} (is it {known!r}?)")
+    assert not near, "\n".join(near)
