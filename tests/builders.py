@@ -55,6 +55,11 @@ def jan22(hhmm: str) -> float:
     return datetime(2021, 1, 22, int(h), int(m), tzinfo=timezone.utc).timestamp()
 
 
+def marker(name: str) -> dict:
+    """A marker file on DV's data volume, as the engine probe lists one (empty, made at 21:00)."""
+    return {"name": name, "size": 0, "mtime": jan22("21:00")}
+
+
 # ---- objects, shaped like the API's JSON -----------------------------------------------------------
 
 

@@ -23,10 +23,6 @@ def plan(fix_id: str, data: dict, **options):
     return b.fix_plan(fix_id, Facts(copy.deepcopy(data)), FixOptions(**options))
 
 
-def marker(name: str) -> dict:
-    return {"name": name, "size": 0, "mtime": b.jan22("21:00")}
-
-
 def test_every_fix_pairs_with_a_registered_check_and_every_fixable_check_has_its_fix():
     checks = load_checks()
     assert all(f.check in checks for f in FIXES.values())
@@ -67,7 +63,7 @@ def _repairs() -> Repairs:
 
 def test_stale_marker_is_removed_only_when_no_bar_job_runs():
     data = b.healthy()
-    data["engine"]["markers"] = [marker(".bar")]
+    data["engine"]["markers"] = [b.marker(".bar")]
     p = plan("stale-bar-marker", data)
     assert [type(a) for a in p.actions] == [EngineScript]
     assert p.actions[0].args == ("remove-marker", "/mnt/marker_files", ".bar")
@@ -97,7 +93,7 @@ def test_a_running_job_another_repair_would_delete_is_no_way_past_the_refusal():
 
 def test_stale_marker_restart_deletes_only_dv_pods_that_are_not_ready():
     data = b.healthy()
-    data["engine"]["markers"] = [marker(".bar")]
+    data["engine"]["markers"] = [b.marker(".bar")]
     worker = b.find(data, "pods", "dv-worker-0")
     worker["status"]["conditions"][1]["status"] = "False"
     p = plan("stale-bar-marker", data, restart=True)
@@ -106,7 +102,7 @@ def test_stale_marker_restart_deletes_only_dv_pods_that_are_not_ready():
 
 def test_restore_marker_runs_the_caching_step_first_when_caching_is_on():
     data = b.healthy()
-    data["engine"]["markers"] = [marker(".bar_restored.txt")]
+    data["engine"]["markers"] = [b.marker(".bar_restored.txt")]
     p = plan("restore-marker-left", data)
     assert [a.args[0] for a in p.actions] == ["caching-off", "remove-marker"]
     b.remove(data, "deployments", "dv-caching")
@@ -255,7 +251,7 @@ def test_failed_job_is_deleted_its_marker_removed_and_its_cause_named():
     data["objects"]["jobs"].append(b.job("dv-backup-job", state="failed"))
     data["objects"]["pods"].append(b.job_pod("dv-backup-job", phase="Failed"))
     data["logs"]["dv-backup-job-5pfw2"] = b.RUNBOOK_ERRNO13
-    data["engine"]["markers"] = [marker(".bar")]
+    data["engine"]["markers"] = [b.marker(".bar")]
     p = plan("bar-job-failed", data)
     assert [type(a) for a in p.actions] == [Delete, EngineScript]
     assert "dvdoctor fix --issue bar-permissions" in p.notes[0]

@@ -93,10 +93,6 @@ def test_collecting_facts_needs_only_what_check_and_list_are_granted(api, cluste
     assert uncovered(api, command) == []
 
 
-def marker(name: str) -> dict:
-    return {"name": name, "size": 0, "mtime": b.jan22("21:00")}
-
-
 def broken_for_every_fix() -> list[tuple[str, dict, dict]]:
     """(fix id, facts in which its check fails, options) for each repair dvdoctor can apply."""
     def case(change) -> dict:
@@ -107,7 +103,7 @@ def broken_for_every_fix() -> list[tuple[str, dict, dict]]:
     def failed_job(d):
         d["objects"]["jobs"].append(b.job("dv-backup-job", state="failed"))
         d["objects"]["pods"].append(b.job_pod("dv-backup-job", phase="Failed"))
-        d["engine"]["markers"] = [marker(".bar")]
+        d["engine"]["markers"] = [b.marker(".bar")]
 
     def full(d):
         b.add_backup(d["bar_volume"], "2021-01-20-19-27-31", {"dv_backup.tar.gz": 3_184_300_891})
@@ -131,17 +127,17 @@ def broken_for_every_fix() -> list[tuple[str, dict, dict]]:
         job["metadata"]["annotations"] = {"dvdoctor.io/started-by": "dvdoctor backup", "dvdoctor.io/run": "ops@gone:1"}
         d["objects"]["jobs"].append(job)
         b.add_backup(d["bar_volume"], "2021-01-22-19-30-00", {"dv_backup_dv_metastore.tar.gz": 31_780_526})
-        d["engine"]["markers"] = [marker(".bar")]
+        d["engine"]["markers"] = [b.marker(".bar")]
 
     def not_ready_worker(d):
-        d["engine"]["markers"] = [marker(".bar")]
+        d["engine"]["markers"] = [b.marker(".bar")]
         b.find(d, "pods", "dv-worker-0")["status"]["conditions"][1]["status"] = "False"
 
     return [
         ("side-deployments-running", b.healthy(), {}),
         ("side-deployments-left-down", b.quiesced(b.healthy()), {}),
         ("stale-bar-marker", case(not_ready_worker), {"restart": True}),
-        ("restore-marker-left", case(lambda d: d["engine"].update(markers=[marker(".bar_restored.txt")])), {}),
+        ("restore-marker-left", case(lambda d: d["engine"].update(markers=[b.marker(".bar_restored.txt")])), {}),
         ("bar-permissions", case(lambda d: d["bar_volume"].update(writable=False)), {}),
         ("bar-low-space", case(full), {"keep": 0}),
         ("bar-low-space", case(full), {"size": "60Gi"}),
@@ -215,7 +211,7 @@ def test_a_restore_needs_only_what_restore_is_granted(api, cluster, tmp_path):
     data = b.healthy()
     facts = Facts(copy.deepcopy(data))
     after = b.healthy()
-    after["engine"]["markers"] = [marker(".bar_restored.txt")]
+    after["engine"]["markers"] = [b.marker(".bar_restored.txt")]
     run_restore(facts, backups(facts.bar, facts.names)[-1], FlowOptions(timeout=10, log_dir=tmp_path, poll_seconds=0.05,
                                                                        ready_timeout=0),
                 Console(file=io.StringIO()), runner(cluster, data, tmp_path), lambda pod=True: Facts(copy.deepcopy(after)))

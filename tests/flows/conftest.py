@@ -70,6 +70,12 @@ class Flow:
     def timestamps(self) -> list[str]:
         return sorted(p.name for p in self.bar.iterdir() if p.is_dir() and not p.name.startswith("."))
 
+    def point_at(self, ts: str) -> None:
+        """Repoint the restore-point symlink, atomically, as DV writes it (an absolute pod path)."""
+        tmp = self.bar / ".link.tmp"
+        tmp.symlink_to(f"/mnt/PV/bar/{ts}/dv_backup.tar.gz")
+        os.replace(tmp, self.bar / "dv_backup.tar.gz")
+
     def current(self) -> str:
         """The timestamp folder the restore-point symlink names (DV writes an absolute pod path)."""
         return os.readlink(self.bar / "dv_backup.tar.gz").split("/")[4]

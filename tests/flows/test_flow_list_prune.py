@@ -26,13 +26,6 @@ def older_copy(flow, days: int, complete: bool = True) -> str:
     return ts
 
 
-def point_at(flow, ts: str) -> None:
-    """Repoint the restore-point symlink, atomically, as DV writes it (an absolute pod path)."""
-    tmp = flow.bar / ".link.tmp"
-    tmp.symlink_to(f"/mnt/PV/bar/{ts}/{COMBINED}")
-    os.replace(tmp, flow.bar / COMBINED)
-
-
 def listing(flow) -> list[str]:
     return sorted(f"{p.relative_to(flow.bar)} -> {os.readlink(p)}" if p.is_symlink() else str(p.relative_to(flow.bar))
                   for p in flow.bar.rglob("*"))
@@ -106,7 +99,7 @@ def test_prune_never_removes_the_current_backup_when_it_is_an_older_one(flow):
     current = older_copy(flow, 3)
     older_copy(flow, 2)
     older_copy(flow, 1, complete=False)
-    point_at(flow, current)
+    flow.point_at(current)
 
     code, out, _ = flow.dv("prune", "--keep", "1", "--yes")
 
@@ -122,7 +115,7 @@ def test_a_kept_folder_that_is_no_backup_is_named_for_what_it_is(flow):
     older = older_copy(flow, 1)
     future = "2099-01-01-00-00-00"
     subprocess.run(["cp", "-a", str(flow.bar / first), str(flow.bar / future)], check=True)
-    point_at(flow, future)
+    flow.point_at(future)
     code, out, _ = flow.dv("prune", "--keep", "1", "--dry-run")
     assert code == 0, out
     assert f"kept: {first} (good), {future} (not a backup, but the restore point)" in out

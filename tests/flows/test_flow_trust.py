@@ -48,12 +48,6 @@ def cut_inner(flow, ts: str) -> None:
     assert gzip.decompress((flow.bar / ts / COMBINED).read_bytes())  # the outer tarball is whole
 
 
-def point_at(flow, ts: str) -> None:
-    tmp = flow.bar / ".link.tmp"
-    tmp.symlink_to(f"/mnt/PV/bar/{ts}/{COMBINED}")
-    os.replace(tmp, flow.bar / COMBINED)
-
-
 def states(flow) -> dict[str, tuple[str, str]]:
     code, out, err = flow.dv("list", "-o", "json")
     assert code == 0, out + err
@@ -110,7 +104,7 @@ def test_a_newer_backup_cut_short_never_makes_prune_delete_the_good_ones(flow):
     """The old rule trusted a combined tarball by its presence: a cut one was "the newest complete"."""
     (cut,) = flow.timestamps()
     good, older = copy_of(flow, 1), copy_of(flow, 2)
-    point_at(flow, good)
+    flow.point_at(good)
     tarball = flow.bar / cut / COMBINED
     tarball.write_bytes(tarball.read_bytes()[:-4096])  # the volume filled while it was written
 

@@ -10,14 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from test_kube_real_script import running
+
 from .conftest import CACHE, SCRIPT, _unavailable
-
-
-def running(pid: int) -> bool:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except FileNotFoundError:
-        return False
 
 
 def test_the_printed_stop_command_stops_the_run_it_started(tmp_path):
