@@ -304,9 +304,11 @@ def run_one(check_id: str, data: dict, phase: str = "now", command: str | None =
 
 def fix_plan(fix_id: str, facts: Facts, options=None):
     """A fix's plan as `dvdoctor fix` makes it: handed the problems its check finds in these facts."""
-    from dvdoctor.repair.fixer import plan_of
+    from dvdoctor.repair.fixer import FixOptions, judged, load_all
+    from dvdoctor.repair.runner import to_repair
 
-    return plan_of(fix_id, facts, options)
+    fx = load_all()[fix_id]
+    return fx.plan(facts, to_repair(judged(fx, facts)), options or FixOptions())
 
 
 def evidence(result: Result) -> str:

@@ -93,14 +93,6 @@ def judged(fx: Fix, facts: Facts, suppressions: tuple[Suppression, ...] = ()) ->
     return found[0] if found else None
 
 
-def plan_of(fix_id: str, facts: Facts, options: FixOptions | None = None) -> Plan:
-    """A fix's plan for facts no check has judged yet (a flow's own repair step): its check runs
-    here, once, and hands over its problems, as `dvdoctor fix` does with the results it has."""
-    fx = load_all()[fix_id]
-    result = judged(fx, facts)
-    return fx.plan(facts, result.problems if result else [], options or FixOptions())
-
-
 def load_all() -> dict[str, Fix]:
     from .. import fixes as package  # type: ignore[attr-defined]
 
