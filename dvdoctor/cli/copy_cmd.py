@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Optional
 
@@ -27,40 +28,27 @@ from ..facts.probe import EVERY_UNPROVEN
 if TYPE_CHECKING:
     from ..copies.where import Run
 
-#: restic counts kept copies in a 32-bit field; more than this is a typo, not a policy.
-MAX_KEEP = 100_000
-
-
-def _fail(console: Console, outcome, what: str) -> None:
-    """A failed run of the copy program: one line per error; exit 2 for the user's settings, else 1."""
+def _fail(console: Console, failed) -> None:
+    """The copy program's failure (dvdoctor.flows.copies.ProgramFailed): one line, exit 2, for the
+    user's settings; else one line per error, exit 1."""
     from ..core.errors import UsageError
 
-    errors = outcome.errors() or [outcome.reason or f"{what} failed"]
-    if outcome.usage:
-        raise UsageError(f"{what}: {errors[0]}")
-    for e in errors:
-        console.print(f"[red]✗[/] {what}: {escape(e)}")
+    if failed.usage:
+        raise UsageError(str(failed))
+    for e in failed.errors:
+        console.print(f"[red]✗[/] {failed.what}: {escape(e)}")
     raise typer.Exit(1)
 
 
-def _snapshots(run) -> list[dict]:
-    outcome = run(["snapshots"], False)
-    if outcome.rc != 0:
-        _fail(make_console(stderr=True), outcome, "listing the copies")
-    return [r["snapshot"] for r in outcome.records if "snapshot" in r]
+@contextmanager
+def _said(console: Console):
+    """The flow's decisions run here: a failure of the copy program is rendered (`_fail`)."""
+    from ..flows.copies import ProgramFailed
 
-
-def _listed(facts, run) -> list[dict]:
-    """This instance's copies as the facts just listed them, with the same program and arguments:
-    listing them again would open the repository once more (in a cluster, one more Job). When the
-    facts could not list them (no repository yet, an error, the volume not inspected) they are
-    listed now, and a failure is reported as before."""
-    from ..facts.model import SECTION_COPIES
-
-    known = facts.section(SECTION_COPIES)
-    if isinstance(known, dict) and "error" not in known and isinstance(known.get("snapshots"), list):
-        return list(known["snapshots"])
-    return _snapshots(run)
+    try:
+        yield
+    except ProgramFailed as failed:
+        _fail(console, failed)
 
 
 @app.command(short_help="Copy good backups off the volume, into the restic repository.", epilog=examples("dvdoctor -n cpd30 copy --yes", "dvdoctor -n cpd30 copy --all-new --yes"))
@@ -84,7 +72,7 @@ def copy(
     from ..core.units import human_bytes, is_timestamp
     from ..core.errors import UsageError
     from ..copies.where import runner
-    from ..flows.copies import audited_run, choose
+    from ..flows.copies import ProgramFailed, audited_run, choose, init_repository, listed
     from ..repair.owner import refuse_while_active
 
     opts: Options = ctx.obj
@@ -103,12 +91,12 @@ def copy(
     refuse_while_active(facts, ctx.command_path + (" --init" if init else ""))
     run = runner(cluster, facts, settings.copies, progress=lambda m: console.print(f"  → {escape(m)}"))
     if init:
-        outcome = run(["init"], False)
-        if outcome.rc != 0:
-            _fail(console, outcome, "creating the repository")
+        with _said(console):
+            init_repository(run)
         console.print("[green]✓[/] created the restic repository")
     # after --init the facts listed a repository that was not there yet: list the new one
-    copied = {s["backup"] for s in (_snapshots(run) if init else _listed(facts, run)) if s.get("complete")}
+    with _said(make_console(stderr=True)):
+        copied = {s["backup"] for s in listed(facts, run, again=init) if s.get("complete")}
     todo, notes = choose(facts, from_ts, all_new, copied)
     skipped = [n.split(":", 1)[0] for n in notes if n.endswith("already copied")]
     for n in notes:
@@ -137,7 +125,8 @@ def copy(
         for r in outcome.records:
             if "failed" in r:
                 console.print(f"[red]✗[/] {escape(r['failed'])}: {escape(r['why'])}")
-        _fail(console, outcome, "copy") if not any("failed" in r for r in outcome.records) else None
+        if not any("failed" in r for r in outcome.records):
+            _fail(console, ProgramFailed.of(outcome, "copy"))
         raise typer.Exit(1)
 
 
@@ -147,10 +136,12 @@ def show_copies(opts: Options, output: Output, verify: bool = False) -> None:
     shares was lost; exit 1 when the repository is damaged."""
     from ..core.units import human_bytes
     from ..copies.where import repository_damage, runner
+    from ..flows.copies import listed
 
     facts = gather(opts, no_pod=False, verify=False, quiet=True)
     run = runner(opts.open_cluster(), facts, opts.settings.copies)
-    snaps = _listed(facts, run)
+    with _said(make_console(stderr=True)):
+        snaps = listed(facts, run)
     damage = repository_damage(run) if verify else None
     if output == Output.json:
         doc: dict = {"namespace": facts.namespace, "copies": snaps}
@@ -180,19 +171,6 @@ def show_copies(opts: Options, output: Output, verify: bool = False) -> None:
         raise typer.Exit(1)
 
 
-def _forget_plan(run: "Run", policy: dict[str, int]) -> dict:
-    """Which copies prune --copies removes and keeps, and why: the copy program's `plan-forget`, which
-    is restic's own dry run of the forget a real run makes (so this is what a real run does)."""
-    outcome = run(["plan-forget", *(f"{k}={n}" for k, n in policy.items())], False)
-    if outcome.rc != 0:
-        _fail(make_console(stderr=True), outcome, "planning prune --copies")
-    plans = [r["plan"] for r in outcome.records if isinstance(r.get("plan"), dict)]
-    if not plans:
-        make_console(stderr=True).print("[red]✗[/] prune --copies: the copy program printed no plan")
-        raise typer.Exit(1)
-    return plans[-1]
-
-
 def _render_forget_plan(plan: dict) -> None:
     """One row a copy, oldest first: removed or kept, and why (restic's reasons: newest, daily...)."""
     from ..render.output import Column, print_table
@@ -211,25 +189,19 @@ def prune_copies(opts: Options, policy: dict[str, int], yes: bool, dry_run: bool
     run, what was removed is held against it, so a plan that was not what happened cannot pass."""
     from ..copies.where import runner
     from ..core.words import plural
-    from ..flows.copies import audited_run
+    from ..flows.copies import audited_run, check_policy, forget_plan, forgotten
     from ..repair.owner import refuse_while_active
 
     as_json = output == Output.json
     console = make_console(stderr=as_json)
-    if any(n > MAX_KEEP for n in policy.values()):
-        from ..core.errors import UsageError
-
-        raise UsageError(f"prune --copies: keep at most {MAX_KEEP} copies a day, week or month")
-    if not any(policy.values()):
-        from ..core.errors import UsageError
-
-        raise UsageError("prune --copies: give at least one of --keep-daily, --keep-weekly, --keep-monthly (N ≥ 1)")
+    check_policy(policy)
     facts = gather(opts, no_pod=False, verify=False, quiet=as_json)
     if not dry_run:  # in a cluster the prune is a Job in DV's namespace, which DV's own job owns while it runs
         refuse_while_active(facts, "dvdoctor prune --copies")
     cluster = opts.open_cluster()
     run = runner(cluster, facts, opts.settings.copies)
-    plan = _forget_plan(run, policy)
+    with _said(make_console(stderr=True)):
+        plan = forget_plan(run, policy)
     remove, keep = plan["remove"], plan["keep"]
     said = ", ".join(f"{n} {k}" for k, n in policy.items() if n)
     console.print(f"copies: {len(remove) + len(keep)}; keep {said} and always the newest")
@@ -253,10 +225,8 @@ def prune_copies(opts: Options, policy: dict[str, int], yes: bool, dry_run: bool
     outcome = audited_run(cluster, facts, audit_file, "prune", run, ("forget", *(f"{k}={n}" for k, n in policy.items())),
                        f"forget the copies outside the policy ({said}) and prune the repository", write=True,
                        known={e["snapshot"]: e["backup"] for e in remove + keep})
-    if outcome.rc != 0:
-        _fail(console, outcome, "prune --copies")
-    removed = sorted(sid for r in outcome.records if "forgot" in r for sid in [*r["forgot"], *r["incomplete"]])
-    planned = sorted(e["snapshot"] for e in remove)
+    with _said(console):
+        removed, planned = forgotten(outcome, plan)
     if as_json:
         sys.stdout.write(json.dumps({**shown, "removed": removed}, indent=2) + "\n")
     if removed != planned:
@@ -275,6 +245,7 @@ def rehydrate_for_restore(ctx: typer.Context, wanted: str, yes: bool, break_lock
     refused and when, and what is repaired first, is `dvdoctor.flows.from_copy`; this asks and renders."""
     from ..copies.where import runner
     from ..flows import from_copy
+    from ..flows.copies import ProgramFailed, listed
     from ..repair.fixer import FixOptions
     from ..repair.owner import refuse_while_active
     from .fix_cmd import repair
@@ -287,8 +258,9 @@ def rehydrate_for_restore(ctx: typer.Context, wanted: str, yes: bool, break_lock
     ctx.call_on_close(take_lock(cluster, command, break_lock, console, opts.settings.names).release)
     facts = gather(opts, no_pod=False, verify=False, quiet=False)
     refuse_while_active(facts, command)  # it writes onto the backup volume, then restores
-    snap = from_copy.choose(facts, _listed(facts, runner(cluster, facts, opts.settings.copies)),
-                            from_copy.Wanted(wanted, yes, accept_other, accept_unverified))
+    with _said(make_console(stderr=True)):
+        copies = listed(facts, runner(cluster, facts, opts.settings.copies))
+    snap = from_copy.choose(facts, copies, from_copy.Wanted(wanted, yes, accept_other, accept_unverified))
 
     def collect(every: bool):
         return gather(opts, no_pod=False, verify=EVERY_UNPROVEN if every else False, quiet=True)
@@ -306,7 +278,7 @@ def rehydrate_for_restore(ctx: typer.Context, wanted: str, yes: bool, break_lock
         for r in done.outcome.records:
             if "failed" in r:
                 console.print(f"[red]✗[/] {escape(r['why'])}")
-        _fail(console, done.outcome, "rehydrate")
+        _fail(console, ProgramFailed.of(done.outcome, "rehydrate"))
     said = next((r for r in done.outcome.records if "rehydrated" in r), {})
     console.print(f"[green]✓[/] {escape(snap['backup'])} is back on {escape(done.facts.names.bar_pvc)}"
                   + (", in place of the damaged folder" if said.get("replaced") else "")
