@@ -8,7 +8,7 @@ Changes: the symlink on dv-bar-pvc; no backup file is touched.
 
 from typing import Sequence
 
-from dvdoctor.facts.backups import shown
+from dvdoctor.facts.backups import link_timestamp, shown
 from dvdoctor.core.errors import UsageError
 from dvdoctor.facts.model import SECTION_BAR, Facts
 from dvdoctor.repair.fixer import FixOptions, fix
@@ -26,6 +26,18 @@ def good_backup(facts: Facts, ts: str) -> str:
         what = f"it is {s.state(ts)}: {s.verdicts[ts].why}" if chosen else "no backup of that name"
         raise UsageError(f"--to {ts}: {what}; the restore point only moves to a good backup (good backups: {good})")
     return ts
+
+
+def judge_to(facts: Facts, ts: str) -> str | None:
+    """`fix --to TS`, judged before anything is planned: refused (UsageError) unless TS is a good
+    backup; a note when the restore point already names another good one, which --to does not move
+    (that is no repair, and restoring is its own command)."""
+    good_backup(facts, ts)
+    current = link_timestamp(facts.bar, facts.names)
+    if current not in (None, ts) and survey(facts).state(current) == GOOD:
+        return (f"the restore point already names a good backup, {current}; --to moves a broken one. "
+                f"To restore DV from {ts}: dvdoctor restore --from {ts}")
+    return None
 
 
 @fix

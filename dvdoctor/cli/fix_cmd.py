@@ -202,17 +202,11 @@ def fix(
         if not all_ and "broken-backup-symlink" not in ids:
             raise UsageError("--to is for --issue broken-backup-symlink: the backup its restore point moves to")
         if facts.bar is not None:  # refused now, even when the link needs no repair and --to would go unused
-            from ..facts.backups import link_timestamp
-            from ..facts.trust import GOOD, survey
-            from ..fixes.broken_backup_symlink import good_backup
+            from ..fixes.broken_backup_symlink import judge_to
 
-            good_backup(facts, to)
-            current = link_timestamp(facts.bar, facts.names)
-            if current not in (None, to) and survey(facts).state(current) == GOOD:
-                # a healthy restore point is not moved: that is no repair, and restoring is its own command
-                make_console().print(
-                    f"[dim]note: the restore point already names a good backup, {current}; --to moves a broken one. "
-                    f"To restore DV from {to}: dvdoctor restore --from {to}[/]", soft_wrap=True)
+            note = judge_to(facts, to)
+            if note:
+                make_console().print(f"[dim]note: {note}[/]", soft_wrap=True)
     console = make_console()
     runner = repairs(opts, cluster, console, yes=yes, audit_file=audit_file, break_lock=break_lock)
     if not all_:
