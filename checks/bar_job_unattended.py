@@ -24,6 +24,7 @@ from dvdoctor.facts.model import Facts
 from dvdoctor.cluster.lock import LEASE_NAME, Holder
 from dvdoctor.facts.bar_jobs import active_jobs, unattended
 from dvdoctor.verdicts.registry import Problem, Skip, check
+from dvdoctor.core.units import ISO_Z
 
 
 @check(
@@ -37,7 +38,7 @@ def run(facts: Facts):
     lease = facts.get("leases", LEASE_NAME)
     holder = Holder.of(lease) if lease else None
     for job in unattended(facts):
-        started = f"{job.started:%Y-%m-%dT%H:%M:%SZ}" if job.started else "an unknown time"
+        started = f"{job.started:{ISO_Z}}" if job.started else "an unknown time"
         pods = ", ".join(f"{k8s.name(p)} ({k8s.pod_phase(p)})" for p in facts.pods_of_job(job.name)) or "none"
         evidence = [f"job/{job.name}: active since {started}; its pods: {pods}"]
         if job.pod:

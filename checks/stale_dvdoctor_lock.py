@@ -17,6 +17,7 @@ or failed BAR job and a `.bar` marker, each with its own fix.
 from dvdoctor.facts.model import Facts
 from dvdoctor.cluster.lock import LEASE_NAME, Holder
 from dvdoctor.verdicts.registry import WARNING, NotApplicable, Problem, Skip, check
+from dvdoctor.core.units import ISO_Z
 
 
 @check(
@@ -40,7 +41,7 @@ def run(facts: Facts):
         return
     end = holder.expires()
     why = (f"its process is gone from {facts.data['source'].get('host', 'this host')}" if gone else
-           f"not renewed since {holder.renewed:%Y-%m-%dT%H:%M:%SZ}, expired {end:%Y-%m-%dT%H:%M:%SZ}"
+           f"not renewed since {holder.renewed:{ISO_Z}}, expired {end:{ISO_Z}}"
            if end and holder.renewed else "it never recorded a renewal time")
     yield Problem(
         f"lease {LEASE_NAME} is held by {holder.identity} (`{holder.command}`), a run that is gone: {why}",

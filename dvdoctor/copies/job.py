@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..core import redact
+from ..core.units import is_timestamp
 from .restic import COMPLETE_TAG, TAG, Restic, ResticError, Snapshot, explain
 from .errors import StreamError
 
@@ -48,7 +49,6 @@ if TYPE_CHECKING:
 
 PARTIAL = ".dvdoctor-rehydrate-"
 MANIFEST = "dvdoctor-manifest.json"
-TIMESTAMP = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}-[0-9]{2}-[0-9]{2}-[0-9]{2}")
 
 
 def host(namespace: str) -> str:
@@ -79,7 +79,7 @@ def copy(restic: Restic, bar: Path, instance: str, namespace: str, stamps: list[
         if ts in have:
             say(skipped=ts, why="already copied")
             continue
-        if not TIMESTAMP.fullmatch(ts):
+        if not is_timestamp(ts):
             failed += 1
             say(failed=ts, why="not a backup timestamp (YYYY-MM-DD-HH-MM-SS)")
             continue
@@ -226,7 +226,7 @@ def rehydrate(restic: Restic, bar: Path, snapshot: str, ts: str, replace: bool =
     dvdoctor found it damaged (read back): it is replaced once the copy is whole and verified."""
     from .stream import meta_from_tail, meta_need, unpack
 
-    if not TIMESTAMP.fullmatch(ts) or not re.fullmatch(r"[0-9a-f]{8,64}", snapshot):
+    if not is_timestamp(ts) or not re.fullmatch(r"[0-9a-f]{8,64}", snapshot):
         say(failed=ts, why="give a snapshot id and a backup timestamp (YYYY-MM-DD-HH-MM-SS)")
         return 1
     final = bar / ts

@@ -38,6 +38,8 @@ import re
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+from .names import is_subdomain
+
 REDACTED = "<redacted>"
 
 #: Words that make a name secret, anywhere in it, case-insensitive.
@@ -58,7 +60,6 @@ _NAMING_FIELDS = frozenset({"name", "key", "secretName"})
 #: Kubernetes name's form (lowercase letters, digits, `-` and `.`, at most 253): any other value
 #: (one put there by hand, with a password's characters) is dropped as under every other such name.
 NAMES_OF_SECRETS = frozenset({"DVDOCTOR_COPY_SECRET"})
-_OBJECT_NAME = re.compile(r"[a-z0-9](?:[-a-z0-9.]{0,251}[a-z0-9])?")
 #: A flag whose value is a secret, alone in its list item (`--admin-password`, then the value).
 _SECRET_FLAG = re.compile(rf"(?i)--?[\w.-]{{0,64}}(?:{_WORD})[\w.-]{{0,64}}")
 #: Authorization schemes kept in the output so the reader still sees what kind of credential it was.
@@ -153,7 +154,7 @@ def secret_name(name: str) -> bool:
 
 def names_a_secret(name: str, value: object) -> bool:
     """Whether `value`, under `name`, is only a Secret's name, which is shown (see NAMES_OF_SECRETS)."""
-    return name in NAMES_OF_SECRETS and isinstance(value, str) and _OBJECT_NAME.fullmatch(value) is not None
+    return name in NAMES_OF_SECRETS and is_subdomain(value)
 
 
 def _pem(match: re.Match) -> str:

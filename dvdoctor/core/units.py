@@ -23,6 +23,9 @@ def parse_time(value: str | None) -> datetime | None:
     return when if when.tzinfo is not None else when.replace(tzinfo=timezone.utc)
 
 
+#: How dvdoctor writes a UTC time (audit log, records, messages): 2021-01-22T19:27:31Z.
+ISO_Z = "%Y-%m-%dT%H:%M:%SZ"
+
 #: DV's folder name: its UTC start time, ASCII digits only (`\\d` would also take other scripts' digits).
 TIMESTAMP_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}-[0-9]{2}-[0-9]{2}-[0-9]{2}", re.ASCII)
 TIMESTAMP_FORMAT = "%Y-%m-%d-%H-%M-%S"

@@ -16,7 +16,7 @@ from datetime import datetime, timezone
 
 from ..cluster import k8s
 from .backups import Backup
-from ..core.units import is_timestamp, parse_time
+from ..core.units import ISO_Z, is_timestamp, parse_time
 from .model import Facts
 from ..core.names import RESTORE_INCOMPLETE_ANNOTATION, DvNames
 from .origin import engine_statefulset
@@ -124,4 +124,4 @@ def previous_good(s: Survey, chosen: str) -> Backup | None:
 
 
 def stamp(when: datetime) -> str:
-    return when.strftime("%Y-%m-%dT%H:%M:%SZ")
+    return when.strftime(ISO_Z)

@@ -19,7 +19,7 @@ from rich.markup import escape
 
 from ..core import redact
 from ..core.errors import Interrupted  # noqa: F401 - the flows say `common.Interrupted`, one class for all
-from ..core.units import human_bytes
+from ..core.units import ISO_Z, human_bytes
 from ..facts.model import Facts
 from ..core.files import write_atomic
 from ..verdicts.registry import Run, run_checks
@@ -149,7 +149,7 @@ def dv_ready(timeout: float, collect_again: Callable[..., Facts], console: Conso
             said_at = now
             elapsed = int(now - started)
             waiting = "; ".join(p.message for p in result.problems) or result.reason or "not ready yet"
-            stamp = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+            stamp = datetime.now(timezone.utc).strftime(ISO_Z)
             console.print(f"{stamp} waiting for DV's pods to be ready, {elapsed // 60:02d}:{elapsed % 60:02d} elapsed "
                           f"(up to {timeout:.0f} s): {waiting}", markup=False, highlight=False, soft_wrap=True)
         time.sleep(max(0.0, min(5.0, every, deadline - time.monotonic())))
@@ -203,7 +203,7 @@ class Heartbeat:
         if self.said_at is not None and phase == self.phase and elapsed - self.said_at < self.every:
             return
         self.said_at, self.phase = elapsed, phase
-        stamp = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        stamp = datetime.now(timezone.utc).strftime(ISO_Z)
         line = f"{stamp} {self.job_name}: {phase}, {int(elapsed) // 60:02d}:{int(elapsed) % 60:02d} elapsed"
         # the size from the second line on: a job's first seconds are left to the job alone
         backing_up = self.job_name == self.runner.facts.names.backup_job and elapsed >= self.every

@@ -11,6 +11,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from ..core.names import DEFAULT
+from ..core.units import ISO_Z
 
 NAMES = DEFAULT.names
 BAR_UID = NAMES.bar_uid
@@ -129,7 +130,7 @@ def service_account(name: str) -> dict:
 
 
 def stamp(when: datetime) -> str:
-    return when.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return when.astimezone(timezone.utc).strftime(ISO_Z)
 
 
 def init_volume_job(namespace: str, installed: datetime) -> dict:

@@ -18,7 +18,7 @@ from typing import Callable, Iterable
 from ..cluster import k8s
 from ..core.errors import ClusterError, UsageError
 from ..core.names import REPLICAS_ANNOTATION
-from ..core.units import TIMESTAMP_FORMAT as TS_FORMAT, is_timestamp, timestamp_time
+from ..core.units import ISO_Z, TIMESTAMP_FORMAT as TS_FORMAT, is_timestamp, timestamp_time
 from . import contents, runtime, status
 from .cluster import LabCluster
 from .bar import MIB, backup_dirs, finished_job_pod, bar_job, du, engine_root, newest_backup_dir, set_bar_capacity
@@ -300,7 +300,7 @@ def _unattended(lab: LabCluster) -> None:
 def _restore_incomplete(lab: LabCluster) -> None:
     from ..core.names import RESTORE_INCOMPLETE_ANNOTATION  # the record lands with its own check
 
-    when = (datetime.now(timezone.utc) - timedelta(days=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    when = (datetime.now(timezone.utc) - timedelta(days=1)).strftime(ISO_Z)
     record = {"when": when, "backup": newest_backup_dir(lab.store).name, "job": NAMES.restore_job,
               "why": "BackoffLimitExceeded: Job has reached the specified backoff limit "
                      "(tar: versioned/engine/bigsql: Cannot write: No space left on device)"}

@@ -27,6 +27,7 @@ from typing import Iterator
 
 from ..core import bounded, files
 from ..core.errors import UsageError
+from ..core.units import ISO_Z
 
 #: Folders a pod's non-root uid must traverse: never more open than this.
 DIR_MODE = 0o755
@@ -36,7 +37,7 @@ META_MAX_BYTES = 4 * 1024 * 1024
 
 def now_iso() -> str:
     """Kubernetes' timestamp format: RFC 3339 in UTC with a Z, to the second."""
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.now(timezone.utc).strftime(ISO_Z)
 
 
 def write_atomic(path: Path, data: bytes | str, mode: int = 0o644) -> None:
