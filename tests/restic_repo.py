@@ -30,6 +30,7 @@ import hashlib
 import hmac
 import json
 import os
+import re
 import secrets
 import subprocess
 import tempfile
@@ -188,11 +189,14 @@ def cached_template(cache: Path, where: Path, restic: str) -> Template:
     a lock, a key file that is not one) is not used. Another restic version makes its own. The tests
     of `copy --init` still run restic's own init, calibration included."""
     kept, version = kept_folder(cache, restic)
-    master = kept_master(kept, version)
-    if master is not None:
+    if kept.is_dir() and not kept.is_symlink():
         where.parent.mkdir(parents=True, exist_ok=True)
-        subprocess.run(["cp", "-a", "--", str(kept / "repo"), str(where)], check=True)
-        return Template(where, master)
+        copied = subprocess.run(["cp", "-a", "--", str(kept / "repo"), str(where)], capture_output=True)
+        # judged as copied, not before: another run may replace the kept one in between
+        master = kept_master(kept, version, repo=where) if copied.returncode == 0 else None
+        if master is not None:
+            return Template(where, master)
+        subprocess.run(["rm", "-rf", "--", str(where)], check=False)
     made = make_template(where, restic)
     try:
         _keep(cache, kept, version, made)
@@ -221,8 +225,11 @@ def _keep(cache: Path, kept: Path, version: str, made: Template) -> None:
         _write_atomically(fresh / "master.json", json.dumps(made.master.master_json()).encode())
         (fresh / "restic-version").write_text(version + "\n")
         for old in cache.iterdir():
-            stale = old.name.startswith(_MAKING) and time.time() - old.stat().st_mtime > 3600
-            if old != fresh and (stale or not old.name.startswith(".")):
+            # only what this module makes there: a version's folder (16 hex digits) and a half-made one
+            # left by a killed run; anything else in a folder someone named (RESTIC_TEMPLATE_CACHE) stays
+            stale = old.name.startswith(_MAKING) and time.time() - old.lstat().st_mtime > 3600
+            ours = re.fullmatch(r"[0-9a-f]{16}", old.name) is not None
+            if old != fresh and (stale or ours):
                 subprocess.run(["rm", "-rf", "--", str(old)], check=False)  # the unsound one at `kept` too
         try:
             os.rename(fresh, kept)
@@ -232,23 +239,31 @@ def _keep(cache: Path, kept: Path, version: str, made: Template) -> None:
         subprocess.run(["rm", "-rf", "--", str(fresh)], check=False)
 
 
-def kept_master(kept: Path, version: str) -> Keys | None:
-    """The master key of the template kept at `kept`, when it is sound: made by restic `version`, its
-    config opens with that key, and it is empty, as `restic init` leaves a repository (one key file,
-    the data folder's 256 empty subfolders, no index, snapshot or lock); else None."""
-    repo = kept / "repo"
+def kept_master(kept: Path, version: str, repo: Path | None = None) -> Keys | None:
+    """The master key kept at `kept`, when the repository (`repo`, default the kept one) is sound:
+    made by restic `version`, its config opening with that key to restic's JSON, and empty as
+    `restic init` leaves one: one key file, the data folder's 256 empty subfolders, no index,
+    snapshot or lock, and no link anywhere in it (a link would make every copy share its target);
+    else None."""
+    repo = repo or kept / "repo"
     try:
+        if repo.is_symlink():
+            return None
         if (kept / "restic-version").read_text() != version + "\n":
             return None
         master = Keys.from_master_json(json.loads((kept / "master.json").read_bytes()))
-        master.open((repo / "config").read_bytes())
-        [key] = key_files(repo)
-        if json.loads(key.read_bytes()).get("kdf") != "scrypt":
+        if not isinstance(json.loads(master.open((repo / "config").read_bytes())), dict):
             return None
-        data = sorted(p.name for p in (repo / "data").iterdir())
-        if data != [f"{i:02x}" for i in range(256)] or any(any((repo / "data" / d).iterdir()) for d in data):
+        for top, dirs, files in os.walk(repo):
+            if any(Path(top, n).is_symlink() for n in (*dirs, *files)):
+                return None
+        keys = os.listdir(repo / "keys")
+        if len(keys) != 1 or json.loads((repo / "keys" / keys[0]).read_bytes()).get("kdf") != "scrypt":
             return None
-        if any(any((repo / d).iterdir()) for d in ("index", "snapshots", "locks")):
+        data = sorted(os.listdir(repo / "data"))
+        if data != [f"{i:02x}" for i in range(256)] or any(os.listdir(repo / "data" / d) for d in data):
+            return None
+        if any(os.listdir(repo / d) for d in ("index", "snapshots", "locks")):
             return None
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return None

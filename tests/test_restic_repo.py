@@ -4,6 +4,7 @@ new id, and its key file asks for the cheap KDF and is named as restic names its
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import shutil
@@ -123,10 +124,28 @@ def _damage(kept: Path, how: str, template) -> None:
         (repo / "data" / "ab" / ("ab" * 32)).write_bytes(b"x")
     elif how == "a lock":
         (repo / "locks" / ("2" * 64)).write_bytes(b"x")
+    elif how == "a hidden key":
+        (repo / "keys" / ".zzz").write_text("{}")
+    elif how == "snapshots a link":
+        outside = kept.parent / "elsewhere"
+        outside.mkdir()
+        subprocess.run(["rm", "-rf", str(repo / "snapshots")], check=True)
+        (repo / "snapshots").symlink_to(outside)
+    elif how == "a data folder a link":
+        subprocess.run(["rm", "-rf", str(repo / "data" / "00")], check=True)
+        (repo / "data" / "00").symlink_to(repo / "data" / "01")
+    elif how == "another master key":
+        doc = json.loads((kept / "master.json").read_text())
+        raw = bytearray(base64.b64decode(doc["encrypt"]))
+        raw[0] ^= 1  # the MAC key is the same, so the config opens, but to bytes that are not JSON
+        doc["encrypt"] = base64.b64encode(bytes(raw)).decode()
+        (kept / "master.json").chmod(0o600)
+        (kept / "master.json").write_text(json.dumps(doc))
 
 
 @pytest.mark.parametrize("how", ["config", "master", "no master", "version", "no keys", "garbage key", "two keys",
-                                 "a snapshot", "a pack", "a lock"])
+                                 "a snapshot", "a pack", "a lock", "a hidden key", "snapshots a link",
+                                 "a data folder a link", "another master key"])
 def test_a_kept_template_that_is_not_an_empty_repository_of_this_restic_is_not_used(restic_template, tmp_path, how):
     """Break-it review (session 21): a kept template whose key files were lost, or which held a
     snapshot, was copied all the same, and the copies' tests failed far from the cause."""
@@ -147,12 +166,16 @@ def test_an_unsound_kept_template_is_replaced_and_what_killed_runs_left_goes(res
     cache = tmp_path / "cache"
     kept, version = _kept_copy(restic_template, cache)
     _damage(kept, "a snapshot", restic_template)
-    other_version = cache / "0123456789abcdef"
+    other_version = cache / "0123456789abcdef"  # another restic version's
     other_version.mkdir()
     stale, recent = cache / ".making-stale", cache / ".making-now"
     stale.mkdir()
     recent.mkdir()
     os.utime(stale, (time.time() - 7200, time.time() - 7200))
+    mine = cache / "notes.txt"  # RESTIC_TEMPLATE_CACHE may name a folder that holds other things
+    mine.write_text("precious\n")
+    (cache / "kube").mkdir()
     _keep(cache, kept, version, restic_template)  # what a run does with the template it made
     assert kept_master(kept, version) == restic_template.master
-    assert sorted(p.name for p in cache.iterdir()) == sorted([kept.name, recent.name])
+    assert sorted(p.name for p in cache.iterdir()) == sorted([kept.name, recent.name, "notes.txt", "kube"])
+    assert mine.read_text() == "precious\n"
