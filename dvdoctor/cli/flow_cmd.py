@@ -53,7 +53,7 @@ def _collect(opts: Options):
 
 
 def _start(opts: Options, cluster, facts, phase: str, ignore: List[str], fix: bool, yes: bool, console: Console,
-           audit_file: Optional[Path]):
+           audit_file: Optional[Path], dry_run: bool = False):
     """The flow's gate, its --fix and its executor (dvdoctor.flows.start), with this console to say
     and ask; returns what the flow goes on with, or the gate's verdict to exit with."""
     from ..flows.start import start
@@ -64,7 +64,7 @@ def _start(opts: Options, cluster, facts, phase: str, ignore: List[str], fix: bo
     return start(cluster, facts, run, ignore, console, collect=_collect(opts),
                  repairs=repairs(opts, cluster, console, yes=yes, audit_file=audit_file) if fix else None,
                  report=lambda f, results: render(console, f, results, hint=None, run=run),
-                 audit_file=audit_file, progress=say_steps(console))
+                 audit_file=audit_file, progress=say_steps(console), dry_run=dry_run)
 
 
 def _validate_log_dir(log_dir: Optional[Path]) -> Path:
@@ -132,7 +132,7 @@ def backup(
     _validate_size(bar_size)
     log_dir = _validate_log_dir(log_dir)
     opts, cluster, facts, console = _flow_setup(ctx, ignore, lock=not dry_run, break_lock=break_lock)
-    started = _start(opts, cluster, facts, "backup", ignore, fix, yes, console, audit_file)
+    started = _start(opts, cluster, facts, "backup", ignore, fix, yes, console, audit_file, dry_run)
     if started.verdict:
         raise typer.Exit(started.verdict)
     facts = started.facts
@@ -200,7 +200,7 @@ def restore(
     chosen = choose(facts, from_)
     about_origin = judge_origin(facts, chosen, yes=yes, accept_other=accept_other_instance,
                                 accept_unverified=accept_unverified_origin)
-    started = _start(opts, cluster, facts, "restore", ignore, fix, yes, console, audit_file)
+    started = _start(opts, cluster, facts, "restore", ignore, fix, yes, console, audit_file, dry_run)
     if started.verdict:
         raise typer.Exit(started.verdict)
     facts = started.facts

@@ -63,16 +63,20 @@ class Started:
 
 def start(cluster: Cluster, facts: Facts, run: Run, ignore: Iterable[str], console: Console, *,
           collect: Collect, repairs: Repairs | None, report: Callable[[Facts, list[Result]], None],
-          audit_file: Path | None, progress: Callable[[str], None]) -> Started:
+          audit_file: Path | None, progress: Callable[[str], None], dry_run: bool = False) -> Started:
     """Judge the gate of `run` (its phase, the site's suppressions); with `repairs` (--fix), the paired
     fixes of what fails first, through the one runner with their default options; then open the executor.
 
     After a repair the facts are collected as the gate first judged them: a restore's backups are
-    read back again, so it restores one proven in this run.
+    read back again, so it restores one proven in this run. In a dry run the repairs are planned and
+    shown, never applied (second break-it, session 21: `--fix --yes --dry-run` applied them), and
+    the gate judges the namespace as it is.
     """
     fix: Callable[[Facts, list[str]], bool] | None = None
     if repairs is not None:
-        fix = lambda judged, ids: repairs.repair(judged, ids, FixOptions())  # noqa: E731
+        def fix(judged: Facts, ids: list[str]) -> bool:
+            done = repairs.repair(judged, ids, FixOptions(), dry_run=dry_run)
+            return done and not dry_run  # nothing changed in a dry run: nothing to collect again
     facts, verdict = preflight(facts, run, ignore, console,
                                lambda: collect(EVERY_UNPROVEN if run.phase == RESTORE else False), fix,
                                report=report)

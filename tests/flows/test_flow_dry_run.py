@@ -98,3 +98,17 @@ def test_a_dry_run_prints_no_secret_from_dvs_job_template(flow):
     (job,) = printed_objects(out)
     env = {e["name"]: e["value"] for e in job["spec"]["template"]["spec"]["containers"][0]["env"]}
     assert set(env) >= {"BIGSQL_PASSWORD", "CONN"} and "db/x" in env["CONN"]
+
+
+@pytest.mark.parametrize("command, fault", [("backup", "stale-bar-marker"), ("restore", "side-deployments-left-down")])
+def test_a_dry_run_with_fix_and_yes_plans_the_repairs_and_changes_nothing(flow, command, fault):
+    """Second break-it review (session 21): `--fix --yes --dry-run` applied the gate's repairs and
+    then said that nothing was changed."""
+    break_lab(flow.lab, fault)
+    before = flow.snapshot()
+    extra = ("--accept-unverified-origin",) if command == "restore" else ()
+    code, out, err = getattr(flow, command)("--fix", "--yes", "--dry-run", *extra)
+    assert f"{fault}: plan" in out and "--dry-run: nothing was changed" in out, out + err
+    assert "verified" not in out and not flow.audit.exists(), out
+    assert flow.snapshot() == before
+    assert code != 0 and fault in out  # the gate judges the namespace as it is: still broken
