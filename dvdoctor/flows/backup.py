@@ -53,16 +53,20 @@ def original_replicas(dep: dict, facts: Facts | None = None) -> int:
 
     A deployment found at 0 with no backup running was left down: by an earlier run (dvdoctor
     recorded its count: that count) or by a person following the runbook (1, the runbook's value),
-    unless the site accepted it at 0 with a suppression of side-deployments-left-down. So a backup
-    never ends with DV's API or console down, whoever left them so.
+    unless the site accepted it at 0 with a suppression of side-deployments-left-down, which wins
+    over a count an earlier run recorded (second break-it, session 21: the backup scaled such a
+    deployment up from the count the fix, rightly, had left in place). So a backup never ends with
+    DV's API or console down, whoever left them so, but where the site keeps one down.
     """
     replicas = k8s.spec_replicas(dep)
     if replicas > 0:
         return replicas
+    if facts is not None and _accepted_at_zero(facts, k8s.name(dep)):
+        return 0
     recorded = k8s.recorded_replicas(dep)
     if recorded:  # a recorded 0 is no count to go back to (the fixes scale it to 1 too)
         return recorded
-    return 0 if facts is not None and _accepted_at_zero(facts, k8s.name(dep)) else 1
+    return 1
 
 
 def _accepted_at_zero(facts: Facts, name: str) -> bool:

@@ -205,6 +205,12 @@ def test_a_suppressed_finding_is_not_repaired_and_the_rest_is(lab, capsys, tmp_p
     assert run(["--config", str(config), "--lab", str(root), "fix", "--all", "--yes"]) == 0
     assert ("side-deployments-left-down: ✓ verified: check side-deployments-left-down passes but for what the "
             "site suppressed") in capsys.readouterr().out
-    replicas = {p.stem: json.loads(p.read_text())["spec"]["replicas"]
+    def replicas() -> dict[str, int]:
+        return {p.stem: json.loads(p.read_text())["spec"]["replicas"]
                 for p in (root / "objects" / "deployments").glob("*.json")}
-    assert replicas["dv-caching"] == 0 and replicas["dv-api"] > 0 and replicas["dv-unified-console"] > 0, replicas
+
+    assert replicas()["dv-caching"] == 0 and replicas()["dv-api"] > 0 and replicas()["dv-unified-console"] > 0
+    # nor does a backup scale it up from the count dvdoctor recorded when it left it down (second review)
+    (tmp_path / "logs").mkdir()
+    assert run(["--config", str(config), "--lab", str(root), "backup", "--yes", "--log-dir", str(tmp_path / "logs")]) == 0
+    assert replicas()["dv-caching"] == 0 and replicas()["dv-api"] > 0, replicas()
