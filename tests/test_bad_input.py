@@ -72,6 +72,9 @@ ROWS = [
     (["--config", "/nonexistent/dvdoctor.yaml", "checks"], "--config /nonexistent/dvdoctor.yaml: no such file"),
     (["explain", "stale-bar-marker", "--config=/nonexistent/d.yaml"], "--config /nonexistent/d.yaml: no such file"),
     (["-n", "cpd30", "rbac", "--config", "/nonexistent/d.yaml"], "--config /nonexistent/d.yaml: no such file"),
+    # the last --config given is the one the parser takes (second break-it, session 21)
+    (["--config", "/dev/null", "checks", "--config", "/nonexistent/last.yaml"], "--config /nonexistent/last.yaml"),
+    (["backup", "--storage-class", ""], "--storage-class ''"),
     (["-n", "cpd30", "schedule", "--cron", "@daily\n", "--image", "quay.io/x/dvdoctor:1"], "'@daily\\n'"),
     (["-n", "cpd30", "schedule", "--cron", "0 2 * * *\n", "--image", "quay.io/x/dvdoctor:1"], "'0 2 * * *\\n'"),
     (["-n", "cpd30", "schedule", "--cron", "0 2 * * *", "--image", "quay.io/x/dvdoctor:1\n"], "'quay.io/x/dvdoctor:1\\n'"),
@@ -133,11 +136,25 @@ def test_bad_value_is_refused_in_one_line_before_anything_is_sent(nowhere: Path,
     assert "Input should" not in lines[0] and "Value error" not in lines[0]  # words, not the validator's
 
 
-def test_help_is_shown_whatever_config_file_is_named(nowhere: Path, capsys, monkeypatch) -> None:
+def test_help_is_shown_whatever_config_file_is_named(nowhere: Path, capsys, monkeypatch, tmp_path) -> None:
     assert run(["--config", "/nonexistent/d.yaml", "check", "--help"]) == 0
+    assert run(["--config", "/nonexistent/d.yaml"]) == 0  # no command: the help, as without the option
+    good = tmp_path / "good.yaml"
+    good.write_text("names: {}\n")
+    assert run(["--config", "/nonexistent/first.yaml", "--config", str(good), "checks"]) == 0
     monkeypatch.setenv("DVDOCTOR_CONFIG", "/nonexistent/d.yaml")
     assert run(["checks", "-h"]) == 0
+    capsys.readouterr()
     assert run(["checks"]) == 2 and "DVDOCTOR_CONFIG" not in capsys.readouterr().out
+    # the shell completing a word never fails on it (second break-it, session 21): as the shell runs it
+    import os
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-m", "dvdoctor"], capture_output=True, text=True,
+                          env={**os.environ, "_DVDOCTOR_COMPLETE": "complete_bash", "COMP_WORDS": "dvdoctor ch",
+                               "COMP_CWORD": "1"})
+    assert done.returncode == 0 and "check" in done.stdout.split() and "no such file" not in done.stdout + done.stderr
 
 
 @pytest.mark.parametrize("argv", [["backup", "--storage-class", "fast.ssd", "--yes"],

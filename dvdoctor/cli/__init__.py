@@ -179,22 +179,36 @@ def run(argv: list[str]) -> int:
     return code
 
 
-def _config_given(args: list[str]) -> str | None:
-    """The config file the command line (or DVDOCTOR_CONFIG) names, if any."""
-    for i, arg in enumerate(args):
+def _config_to_check(args: list[str]) -> str | None:
+    """The config file the command line (or DVDOCTOR_CONFIG) names, when a command will run: the last
+    --config given, as the parser takes it; None for help (`-h`, `--help` before any `--`), for no
+    command at all (the help again), and while the shell completes a word (which must never fail)."""
+    if any(k.startswith("_DVDOCTOR_COMPLETE") for k in os.environ):
+        return None
+    named, command, i = os.environ.get("DVDOCTOR_CONFIG") or None, False, 0
+    while i < len(args):
+        arg = args[i]
         if arg == "--":
+            command = True
             break
-        if arg.startswith("--config="):
-            return arg.split("=", 1)[1]
-        if arg == "--config" and i + 1 < len(args):
-            return args[i + 1]
-    return os.environ.get("DVDOCTOR_CONFIG") or None
+        if arg in ("-h", "--help"):
+            return None
+        key = arg.split("=", 1)[0]
+        if key in GLOBAL_VALUED and "=" in arg:
+            named = arg.split("=", 1)[1] if key == "--config" else named
+        elif arg in GLOBAL_VALUED:
+            named = args[i + 1] if key == "--config" and i + 1 < len(args) else named
+            i += 1
+        elif arg not in GLOBAL_FLAGS:
+            command = True
+        i += 1
+    return named if command else None
 
 
 def _run(args: list[str], verbose: bool) -> int:
     try:
-        named = _config_given(args)
-        if named is not None and not any(a in ("-h", "--help") for a in args):
+        named = _config_to_check(args)
+        if named is not None:
             # a file named that is not there is a mistake whatever the command (`checks`, `rbac` and
             # `lab` read no setting); it is looked for at once, while help is always shown
             from .config import find

@@ -75,8 +75,9 @@ class ConsoleScreen:
     def __init__(self, console: Console, yes: bool) -> None:
         self.console, self.yes = console, yes
 
-    def passing(self, fix_id: str) -> None:
-        self.console.print(f"[green]✓[/] {fix_id}: nothing to do (its check passes)")
+    def passing(self, fix_id: str, suppressed: bool = False) -> None:
+        why = "its check finds only what the site suppressed" if suppressed else "its check passes"
+        self.console.print(f"[green]✓[/] {fix_id}: nothing to do ({why})")
 
     def plan(self, plan: Plan, still_failing: bool) -> None:
         render_plan(self.console, plan, still_failing)

@@ -127,7 +127,7 @@ def backup(
     from ..flows.backup import run_backup
     from ..flows.start import collect_midway
 
-    if storage_class:
+    if storage_class is not None:
         valid_name(storage_class, "--storage-class", subdomain=True)
     _validate_size(bar_size)
     log_dir = _validate_log_dir(log_dir)

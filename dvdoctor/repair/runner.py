@@ -38,8 +38,8 @@ MORE_ROUNDS = 2
 class Screen(Protocol):
     """What a repair tells the person who runs it, and what it asks them: the CLI words and draws it."""
 
-    def passing(self, fix_id: str) -> None:
-        """The fix's check passes: nothing to do."""
+    def passing(self, fix_id: str, suppressed: bool = False) -> None:
+        """The fix's check passes (`suppressed`: it finds only what the site suppressed): nothing to do."""
 
     def plan(self, plan: Plan, still_failing: bool) -> None:
         """A plan, before anything is applied; `still_failing`: its check fails, yet nothing is safe to change."""
@@ -193,7 +193,7 @@ class Repairs:
             refuse_while_active(facts, asked)
         passing = [i for i in ids if status(i) in ("pass", "suppressed")]
         for i in passing:
-            self.screen.passing(i)
+            self.screen.passing(i, status(i) == "suppressed")
         # each fix is handed the problems its check found: it never runs the check again
         plans = [fixes[i].plan(facts, to_repair(judged_by(i)), options) if i in fixes
                  else manual_plan(facts, i) for i in ids if i not in passing]

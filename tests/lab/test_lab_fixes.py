@@ -210,6 +210,8 @@ def test_a_suppressed_finding_is_not_repaired_and_the_rest_is(lab, capsys, tmp_p
                 for p in (root / "objects" / "deployments").glob("*.json")}
 
     assert replicas()["dv-caching"] == 0 and replicas()["dv-api"] > 0 and replicas()["dv-unified-console"] > 0
+    assert run(["--config", str(config), "--lab", str(root), "fix", "--issue", "side-deployments-left-down", "--yes"]) == 0
+    assert "nothing to do (its check finds only what the site suppressed)" in capsys.readouterr().out
     # nor does a backup scale it up from the count dvdoctor recorded when it left it down (second review)
     (tmp_path / "logs").mkdir()
     assert run(["--config", str(config), "--lab", str(root), "backup", "--yes", "--log-dir", str(tmp_path / "logs")]) == 0
