@@ -72,11 +72,12 @@ def start(cluster: Cluster, facts: Facts, run: Run, ignore: Iterable[str], conso
     shown, never applied (second break-it, session 21: `--fix --yes --dry-run` applied them), and
     the gate judges the namespace as it is.
     """
-    fix: Callable[[Facts, list[str]], bool] | None = None
-    if repairs is not None:
-        def fix(judged: Facts, ids: list[str]) -> bool:
-            done = repairs.repair(judged, ids, FixOptions(), dry_run=dry_run)
-            return done and not dry_run  # nothing changed in a dry run: nothing to collect again
+    def repair_first(judged: Facts, ids: list[str]) -> bool:
+        assert repairs is not None
+        done = repairs.repair(judged, ids, FixOptions(), dry_run=dry_run)
+        return done and not dry_run  # nothing changed in a dry run: nothing to collect again
+
+    fix: Callable[[Facts, list[str]], bool] | None = repair_first if repairs is not None else None
     facts, verdict = preflight(facts, run, ignore, console,
                                lambda: collect(EVERY_UNPROVEN if run.phase == RESTORE else False), fix,
                                report=report)
