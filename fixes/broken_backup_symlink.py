@@ -14,12 +14,13 @@ from dvdoctor.facts.model import SECTION_BAR, Facts
 from dvdoctor.repair.fixer import FixOptions, fix
 from dvdoctor.repair.plan import BarScript, Plan
 from dvdoctor.verdicts.registry import Problem
-from dvdoctor.facts.trust import GOOD, survey
+from dvdoctor.facts.trust import GOOD, Survey, survey
 
 
-def good_backup(facts: Facts, ts: str) -> str:
-    """--to, checked: the restore point only moves to a backup this run proved good."""
-    s = survey(facts)
+def good_backup(facts: Facts, ts: str, s: Survey | None = None) -> str:
+    """--to, checked: the restore point only moves to a backup this run proved good (`s`: the
+    volume's survey, when the caller has it)."""
+    s = s or survey(facts)
     chosen = s.get(ts)
     if chosen is None or s.state(ts) != GOOD:
         good = ", ".join(b.timestamp for b in s.good()) or "none"
@@ -32,9 +33,10 @@ def judge_to(facts: Facts, ts: str) -> str | None:
     """`fix --to TS`, judged before anything is planned: refused (UsageError) unless TS is a good
     backup; a note when the restore point already names another good one, which --to does not move
     (that is no repair, and restoring is its own command)."""
-    good_backup(facts, ts)
+    s = survey(facts)
+    good_backup(facts, ts, s)
     current = link_timestamp(facts.bar, facts.names)
-    if current not in (None, ts) and survey(facts).state(current) == GOOD:
+    if current not in (None, ts) and s.state(current) == GOOD:
         return (f"the restore point already names a good backup, {current}; --to moves a broken one. "
                 f"To restore DV from {ts}: dvdoctor restore --from {ts}")
     return None

@@ -120,6 +120,12 @@ def examples(*lines: str) -> str:
 
 def hoist_global_options(argv: list[str]) -> list[str]:
     """Move connection options found after the command to the front, so typer sees them at the root."""
+    front, rest = _split_global_options(argv)
+    return front + rest
+
+
+def _split_global_options(argv: list[str]) -> tuple[list[str], list[str]]:
+    """The connection options (each with its value) wherever they stand before a `--`, and the rest."""
     front: list[str] = []
     rest: list[str] = []
     i = 0
@@ -139,7 +145,7 @@ def hoist_global_options(argv: list[str]) -> list[str]:
         else:
             rest.append(arg)
         i += 1
-    return front + rest
+    return front, rest
 
 
 def _register() -> None:
@@ -183,26 +189,19 @@ def _config_to_check(args: list[str]) -> str | None:
     """The config file the command line (or DVDOCTOR_CONFIG) names, when a command will run: the last
     --config given, as the parser takes it; None for help (`-h`, `--help` before any `--`), for no
     command at all (the help again), and while the shell completes a word (which must never fail)."""
-    if any(k.startswith("_DVDOCTOR_COMPLETE") for k in os.environ):
+    front, rest = _split_global_options(args)
+    before_dashes = rest[: rest.index("--")] if "--" in rest else rest
+    if not rest or any(a in ("-h", "--help") for a in before_dashes) or \
+            any(k.startswith("_DVDOCTOR_COMPLETE") for k in os.environ):
         return None
-    named, command, i = os.environ.get("DVDOCTOR_CONFIG") or None, False, 0
-    while i < len(args):
-        arg = args[i]
-        if arg == "--":
-            command = True
-            break
-        if arg in ("-h", "--help"):
-            return None
-        key = arg.split("=", 1)[0]
-        if key in GLOBAL_VALUED and "=" in arg:
-            named = arg.split("=", 1)[1] if key == "--config" else named
-        elif arg in GLOBAL_VALUED:
-            named = args[i + 1] if key == "--config" and i + 1 < len(args) else named
-            i += 1
-        elif arg not in GLOBAL_FLAGS:
-            command = True
+    named, i = os.environ.get("DVDOCTOR_CONFIG") or None, 0
+    while i < len(front):  # option and value, or option=value, or a flag
+        key, eq, value = front[i].partition("=")
+        if key in GLOBAL_VALUED and not eq:
+            key, value, i = front[i], front[i + 1], i + 1
+        named = value if key == "--config" else named
         i += 1
-    return named if command else None
+    return named
 
 
 def _run(args: list[str], verbose: bool) -> int:

@@ -30,17 +30,12 @@ def valid_name(value: str, what: str, *, subdomain: bool = False) -> str:
     """The one check of a name a user gives, or one UsageError naming the value and what is allowed:
     a DNS-1123 label (a namespace), or with `subdomain` a DNS-1123 subdomain, the form Kubernetes gives
     most objects' names (a storage class, a persistent volume, a service account: `fast.ssd`)."""
-    if subdomain and not is_subdomain(value):
-        raise UsageError(
-            f"{what} {value!r} is not a valid Kubernetes name: lower-case letters, digits, '-' and '.', "
-            "each part between dots starting and ending with a letter or digit, at most 253 characters"
-        )
-    if not subdomain and not is_label(value):
-        raise UsageError(
-            f"{what} {value!r} is not a valid Kubernetes name: lower-case letters, digits and '-', "
-            "starting and ending with a letter or digit, at most 63 characters"
-        )
-    return value
+    if (is_subdomain if subdomain else is_label)(value):
+        return value
+    allowed = ("lower-case letters, digits, '-' and '.', each part between dots starting and ending with a "
+               "letter or digit, at most 253 characters" if subdomain else
+               "lower-case letters, digits and '-', starting and ending with a letter or digit, at most 63 characters")
+    raise UsageError(f"{what} {value!r} is not a valid Kubernetes name: {allowed}")
 
 
 @dataclass(frozen=True)

@@ -96,10 +96,9 @@ def verified(fx: Fix, after: Facts | None, options: FixOptions,
     assert after is not None, "a fix verified by its check needs facts collected after it"
     result = run_checks(after, Run(phase=fx.verify_phase, command="fix", suppressions=suppressions), only=[fx.check])
     # what is left may be only what the site accepted (a suppression of one object): not the fix's to do
-    ok = bool(result) and result[0].status in ("pass", "suppressed")
-    said = "still fails" if not ok else ("passes" if result[0].status == "pass" else
-                                          "passes but for what the site suppressed")
-    return ok, f"check {fx.check} {said}"
+    said = {"pass": "passes", "suppressed": "passes but for what the site suppressed"}.get(
+        result[0].status if result else "", "still fails")
+    return said != "still fails", f"check {fx.check} {said}"
 
 
 def to_repair(result: Result | None) -> list[Problem]:
